@@ -1,0 +1,110 @@
+// foil attack: one perturbation attack over a dataset, as a table and JSON.
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "commands.h"
+#include "foil/attacks/evaluate.h"
+#include "foil/core/error.h"
+#include "foil/report/figures.h"
+
+namespace foil::cli {
+namespace {
+
+struct AttackCmd {
+  ModelFlags model;
+  std::string data = "fashion-mnist:test";
+  std::string attack = "pgd";
+  std::string norm = "linf";
+  double eps = 0.1, alpha = 0.01, decay = 1.0;
+  int64_t steps = 10, restarts = 1, batch = 250;
+  bool random_start = true, early_stop = false;
+  std::string targeted, save_adv, json;
+};
+
+void run_attack(const AttackCmd& c) {
+  const c10::Device device = apply_global_options();
+  // Options are checked before anything slow is loaded.
+  auto attack = make_attack(c.attack, AttackOptions()
+                                          .eps(c.eps)
+                                          .alpha(c.alpha)
+                                          .steps(c.steps)
+                                          .norm(c.norm)
+                                          .random_start(c.random_start)
+                                          .restarts(c.restarts)
+                                          .decay(c.decay)
+                                          .early_stop(c.early_stop));
+  if (!c.save_adv.empty()) ensure_parent(c.save_adv);
+  if (!c.json.empty()) ensure_parent(c.json);
+  auto model = open_model(c.model, device);
+  Dataset data = open_data(c.data, *model);
+  const TargetSpec target = TargetSpec::parse(c.targeted, model->forward(data.images.slice(0, 0, 1)).size(1));
+  fmt::print("model   {} ({})\ndata    {} ({} items)\nattack  {} {}\n", model->info().name,
+             model->info().backend, data.source, data.size(), attack->describe(), target.str());
+  std::fflush(stdout);
+  Evaluation ev = evaluate_attack(*model, data, *attack,
+                                  EvaluationOptions()
+                                      .batch(c.batch)
+                                      .target(target)
+                                      .seed(global_options().seed)
+                                      .keep_adv(!c.save_adv.empty())
+                                      .progress("attack"));
+  fmt::print("\n{:<22}{:>10}\n", "metric", "value");
+  fmt::print("{:<22}{:>10}\n", "n", ev.n);
+  fmt::print("{:<22}{:>9.2f}%\n", "clean accuracy", 100 * ev.clean_accuracy);
+  fmt::print("{:<22}{:>9.2f}%\n", "robust accuracy", 100 * ev.robust_accuracy);
+  fmt::print("{:<22}{:>9.2f}%\n", "attack success rate", 100 * ev.attack_success_rate);
+  fmt::print("{:<22}{:>10.4f}\n", "linf max", ev.linf_max);
+  fmt::print("{:<22}{:>10.4f}\n", "l2 mean", ev.l2_mean);
+  fmt::print("{:<22}{:>9.2f}s\n", "seconds", ev.seconds);
+  if (!c.save_adv.empty()) {
+    save_tensor(c.save_adv, ev.adv);
+    fmt::print("wrote {} ({} adversarial examples, torch.load reads it)\n", c.save_adv, ev.n);
+  }
+  if (!c.json.empty()) {
+    nlohmann::json j = ev.to_json();
+    j["model"] = model->info().name;
+    j["data"] = data.source;
+    j["attack"] = {{"name", attack->name()},
+                   {"norm", attack->options().norm()},
+                   {"eps", attack->options().eps()},
+                   {"alpha", attack->options().alpha()},
+                   {"steps", attack->options().steps()},
+                   {"random_start", attack->options().random_start()},
+                   {"restarts", attack->options().restarts()},
+                   {"decay", attack->options().decay()},
+                   {"early_stop", attack->options().early_stop()},
+                   {"target", target.str()}};
+    write_json(c.json, j);
+    fmt::print("wrote {}\n", c.json);
+  }
+}
+
+}  // namespace
+
+void setup_attack(CLI::App& app) {
+  auto c = std::make_shared<AttackCmd>();
+  auto* sub = app.add_subcommand("attack", "run one perturbation attack over a dataset");
+  add_model_flags(sub, c->model, false);
+  sub->add_option("--data", c->data, "data spec: fashion-mnist:test[:N], an image folder or file")
+      ->capture_default_str();
+  sub->add_option("--attack", c->attack, "fgsm, fgm (FGM-L2), bim, pgd or mifgsm")
+      ->capture_default_str();
+  sub->add_option("--norm", c->norm, "linf or l2")->capture_default_str();
+  sub->add_option("--eps", c->eps, "perturbation budget (pixels in [0,1])")->capture_default_str();
+  sub->add_option("--alpha", c->alpha, "step size")->capture_default_str();
+  sub->add_option("--steps", c->steps, "iterations")->capture_default_str();
+  sub->add_flag("--random-start,!--no-random-start", c->random_start,
+                "PGD: start from a random point of the eps-ball (default on)");
+  sub->add_option("--restarts", c->restarts, "PGD random restarts")->capture_default_str();
+  sub->add_option("--decay", c->decay, "MI-FGSM momentum decay")->capture_default_str();
+  sub->add_option("--targeted", c->targeted, "random, least-likely or a class index");
+  sub->add_flag("--early-stop", c->early_stop,
+                "stop attacking a sample once it is fooled (robust-accuracy evaluation)");
+  sub->add_option("--batch", c->batch, "batch size")->check(CLI::PositiveNumber)->capture_default_str();
+  sub->add_option("--save-adv", c->save_adv, "write the adversarial examples (N x C x H x W, torch.load)");
+  sub->add_option("--json", c->json, "write the results as JSON");
+  sub->callback([c] { run_attack(*c); });
+}
+
+}  // namespace foil::cli

@@ -1,0 +1,102 @@
+// foil bench: the cost of one attack step against the bare forward+backward of the same model
+// and batch, measured in the same run.
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "commands.h"
+#include "foil/attacks/attack.h"
+#include "foil/core/error.h"
+#include "foil/core/runtime.h"
+#include "foil/report/figures.h"
+
+namespace foil::cli {
+namespace {
+
+struct BenchCmd {
+  ModelFlags model;
+  std::string data = "fashion-mnist:test";
+  int64_t batch = 250, steps = 10, repeats = 5;
+  std::string json;
+};
+
+/// Median of `repeats` timings of `fn`, after one warm-up call.
+template <typename Fn>
+double median_seconds(int64_t repeats, Fn fn) {
+  fn();
+  std::vector<double> t;
+  for (int64_t i = 0; i < repeats; ++i) {
+    const double s = now_seconds();
+    fn();
+    t.push_back(now_seconds() - s);
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+void run_bench(const BenchCmd& c) {
+  const c10::Device device = apply_global_options();
+  check_input(c.steps >= 1, "--steps", "an integer >= 1", std::to_string(c.steps));
+  check_input(c.repeats >= 1, "--repeats", "an integer >= 1", std::to_string(c.repeats));
+  auto model = open_model(c.model, device);
+  Dataset data = open_data(c.data, *model).head(c.batch);
+  const torch::Tensor x = data.images.to(device), y = data.labels.to(device);
+  fmt::print("model {} | batch {} | threads {} | steps {} | median of {}\n", model->info().name,
+             x.size(0), torch::get_num_threads(), c.steps, c.repeats);
+
+  // The bare cost: forward, loss and the input gradient, `steps` times.
+  const double bare = median_seconds(c.repeats, [&] {
+    for (int64_t s = 0; s < c.steps; ++s) {
+      torch::Tensor xi = x.clone().requires_grad_(true);
+      auto loss = torch::nn::functional::cross_entropy(
+          model->forward(xi), y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
+      torch::autograd::grad({loss}, {xi});
+    }
+  }) / static_cast<double>(c.steps);
+  fmt::print("\n{:<26}{:>14}{:>10}\n", "", "ms per step", "ratio");
+  fmt::print("{:<26}{:>14.2f}{:>10.3f}\n", "forward+backward (bare)", 1e3 * bare, 1.0);
+  nlohmann::json rows = nlohmann::json::array();
+  const Criterion crit = Criterion::misclassification(y);
+  for (const std::string name : {"fgsm", "fgm", "bim", "pgd", "mifgsm"}) {
+    for (const std::string norm : {"linf", "l2"}) {
+      if ((name == "fgsm" && norm == "l2") || (name == "fgm" && norm == "linf")) continue;
+      // A budget no sample is fooled by keeps every step on the full batch.
+      auto attack = make_attack(name, AttackOptions().eps(norm == "linf" ? 0.03 : 0.5)
+                                          .alpha(norm == "linf" ? 0.01 : 0.1)
+                                          .steps(c.steps).norm(norm).random_start(name == "pgd"));
+      const int64_t steps = attack->options().steps();
+      const double per_step =
+          median_seconds(c.repeats, [&] { attack->run(*model, x, crit); }) / static_cast<double>(steps);
+      const std::string label = fmt::format("{}-{} ({} step{})", name, norm, steps, steps > 1 ? "s" : "");
+      fmt::print("{:<26}{:>14.2f}{:>10.3f}\n", label, 1e3 * per_step, per_step / bare);
+      rows.push_back({{"attack", name}, {"norm", norm}, {"steps", steps},
+                      {"ms_per_step", 1e3 * per_step}, {"ratio_to_bare", per_step / bare}});
+    }
+  }
+  fmt::print("\nratio = attack time per step (including its final success check) / bare "
+             "forward+backward time\n");
+  if (!c.json.empty()) {
+    ensure_parent(c.json);
+    write_json(c.json, {{"model", model->info().name},
+                        {"batch", x.size(0)},
+                        {"threads", torch::get_num_threads()},
+                        {"bare_ms_per_step", 1e3 * bare},
+                        {"attacks", rows}});
+  }
+}
+
+}  // namespace
+
+void setup_bench(CLI::App& app) {
+  auto c = std::make_shared<BenchCmd>();
+  auto* sub = app.add_subcommand("bench", "time attack steps against the model's bare forward+backward");
+  add_model_flags(sub, c->model, false);
+  sub->add_option("--data", c->data, "data spec the batch is taken from")->capture_default_str();
+  sub->add_option("--batch", c->batch, "batch size")->check(CLI::PositiveNumber)->capture_default_str();
+  sub->add_option("--steps", c->steps, "attack steps")->capture_default_str();
+  sub->add_option("--repeats", c->repeats, "timed repeats (median)")->capture_default_str();
+  sub->add_option("--json", c->json, "write the timings as JSON");
+  sub->callback([c] { run_bench(*c); });
+}
+
+}  // namespace foil::cli

@@ -1,0 +1,88 @@
+#include <filesystem>
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include "commands.h"
+#include "foil/core/error.h"
+#include "foil/core/runtime.h"
+#include "foil/models/torchscript.h"
+#include "foil/models/zoo.h"
+#include "foil/train/default_model.h"
+
+namespace foil::cli {
+
+GlobalOptions& global_options() {
+  static GlobalOptions options;
+  return options;
+}
+
+c10::Device apply_global_options() {
+  const auto& g = global_options();
+  set_threads(g.threads);
+  seed_everything(g.seed);
+  return parse_device(g.device);
+}
+
+void add_model_flags(CLI::App* app, ModelFlags& flags, bool required) {
+  auto* opt = app->add_option(
+      "--model", flags.path,
+      required ? "model file: written by 'foil train', or TorchScript (.pt)"
+               : "model file: written by 'foil train', or TorchScript (.pt); default: the "
+                 "built-in Fashion-MNIST CNN (trained on first use)");
+  if (required) opt->required();
+  app->add_option("--mean", flags.mean, "per-channel mean the model expects, e.g. 0.485,0.456,0.406");
+  app->add_option("--std", flags.std, "per-channel std the model expects, e.g. 0.229,0.224,0.225");
+}
+
+std::shared_ptr<Model> open_model(const ModelFlags& flags, c10::Device device) {
+  std::shared_ptr<Model> model =
+      flags.path.empty() ? std::shared_ptr<Model>(default_model()) : load_model(flags.path);
+  if (!flags.mean.empty() || !flags.std.empty()) {
+    check_input(!flags.mean.empty() && !flags.std.empty(), "--mean/--std", "both flags together",
+                "only one");
+    model->set_normalization(parse_number_list(flags.mean, "--mean"),
+                             parse_number_list(flags.std, "--std"));
+  }
+  model->to(device);
+  return model;
+}
+
+Dataset open_data(const std::string& spec, Model& model) {
+  Dataset data = load_data(spec, model.info().input);
+  check_input(data.size() > 0, "--data " + spec, "at least one item", "an empty dataset");
+  auto* ts = dynamic_cast<TorchScriptModel*>(&model);
+  if (ts && ts->info().input.channels == 0)
+    ts->set_input_shape({data.images.size(1), data.images.size(2), data.images.size(3)});
+  model.check_input_shape(data.images.slice(0, 0, 1));
+  torch::Tensor out;
+  try {
+    torch::NoGradGuard no_grad;
+    out = model.forward(data.images.slice(0, 0, 1));
+  } catch (const c10::Error& e) {
+    throw InputError(fmt::format("model {} cannot take the data {} (images {}x{}x{}): {}",
+                                 model.info().name, spec, data.images.size(1),
+                                 data.images.size(2), data.images.size(3),
+                                 first_line(e.what(), 120)));
+  }
+  check_input(out.dim() == 2, "model " + model.info().name + " output",
+              "class scores of shape N x K", fmt::format("{} dimensions", out.dim()));
+  const int64_t max_label = data.labels.max().item<int64_t>();
+  check_input(max_label < out.size(1), "--data " + spec,
+              fmt::format("labels below the model's {} classes", out.size(1)),
+              fmt::format("label {}", max_label));
+  if (ts && ts->info().num_classes == 0) ts->set_num_classes(out.size(1));
+  if (data.class_names.empty() && !model.info().class_names.empty())
+    data.class_names = model.info().class_names;
+  return data;
+}
+
+void ensure_parent(const std::string& path) {
+  const auto parent = std::filesystem::path(path).parent_path();
+  if (parent.empty()) return;
+  std::error_code ec;
+  std::filesystem::create_directories(parent, ec);
+  if (ec) throw InputError(path + ": cannot create folder " + parent.string() + " (" + ec.message() + ")");
+}
+
+}  // namespace foil::cli

@@ -1,0 +1,46 @@
+// foil: how easily can an image model be fooled, where, and what helps.
+#include <c10/util/Exception.h>
+
+#include <cstdio>
+
+#include "commands.h"
+#include "foil/core/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "foil: attack, audit and benchmark image models (LibTorch; no Python needed).\n"
+      "Run 'foil audit' with no arguments to audit the built-in Fashion-MNIST CNN."};
+  app.require_subcommand(1);
+  app.fallthrough();
+  auto& g = foil::cli::global_options();
+  app.add_option("--threads", g.threads, "LibTorch threads (0 = all cores)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--seed", g.seed, "random seed (runs repeat exactly with the same seed)");
+  app.add_option("--device", g.device, "cpu or cuda[:N]");
+  foil::cli::setup_train(app);
+  foil::cli::setup_attack(app);
+  foil::cli::setup_audit(app);
+  foil::cli::setup_bench(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "foil: %s\n", e.what());
+    return 2;
+  } catch (const foil::InputError& e) {
+    std::fprintf(stderr, "foil: %s\n", e.what());
+    return 2;
+  } catch (const c10::Error& e) {
+    std::fprintf(stderr, "foil: LibTorch error: %s\n", foil::first_line(e.what(), 300).c_str());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "foil: %s\n", foil::first_line(e.what(), 300).c_str());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,48 @@
+#pragma once
+/// @file What counts as a successful attack, per sample (Foolbox `criteria.py`).
+
+#include <cstdint>
+#include <string>
+
+#include <torch/types.h>
+
+namespace foil {
+
+/// Untargeted: success when the prediction differs from `labels`. Targeted: success when
+/// the prediction equals `targets`. Example: `Criterion::targeted(labels, targets)`.
+class Criterion {
+ public:
+  static Criterion misclassification(torch::Tensor labels);
+  static Criterion targeted(torch::Tensor labels, torch::Tensor targets);
+
+  bool is_targeted() const { return targets_.defined(); }
+  const torch::Tensor& labels() const { return labels_; }
+  const torch::Tensor& targets() const { return targets_; }
+  /// The class the loss is computed against: the target when targeted, else the label.
+  const torch::Tensor& loss_classes() const { return is_targeted() ? targets_ : labels_; }
+  /// Per-sample bool: does `logits` meet the criterion?
+  torch::Tensor is_adversarial(const torch::Tensor& logits) const;
+  /// The criterion for a subset of the samples (rows `index`).
+  Criterion select(const torch::Tensor& index) const;
+  Criterion to(c10::Device device) const;
+
+ private:
+  torch::Tensor labels_, targets_;
+};
+
+/// How `--targeted` picks targets: a fixed label, a random class other than the label, or
+/// the least-likely class of the clean prediction.
+struct TargetSpec {
+  enum class Mode { kNone, kLabel, kRandom, kLeastLikely } mode = Mode::kNone;
+  int64_t label = -1;
+  /// Parses "random", "least-likely" or a class index; "" means untargeted.
+  static TargetSpec parse(const std::string& text, int64_t num_classes);
+  std::string str() const;
+};
+
+/// Builds the criterion for one batch. `clean_logits` serve least-likely; `seed` and the
+/// batch's `offset` in the dataset fix random targets regardless of batching.
+Criterion make_criterion(const TargetSpec& spec, const torch::Tensor& labels,
+                         const torch::Tensor& clean_logits, uint64_t seed, int64_t offset);
+
+}  // namespace foil

@@ -1,0 +1,53 @@
+#pragma once
+/// @file Running an attack over a whole dataset in streamed batches, with the numbers
+/// `foil attack` and `foil audit` report.
+
+#include <functional>
+#include <string>
+
+#include <nlohmann/json_fwd.hpp>
+#include <torch/types.h>
+
+#include "foil/attacks/attack.h"
+#include "foil/attacks/criterion.h"
+#include "foil/data/dataset.h"
+
+namespace foil {
+
+class Model;
+
+struct EvaluationOptions {
+  TORCH_ARG(int64_t, batch) = 250;
+  TORCH_ARG(TargetSpec, target) = {};
+  TORCH_ARG(uint64_t, seed) = 0;
+  /// Keep every adversarial example (memory grows with the dataset). Default false.
+  TORCH_ARG(bool, keep_adv) = false;
+  /// Keep the first `keep_examples` clean/adversarial pairs for figures. Default 0.
+  TORCH_ARG(int64_t, keep_examples) = 0;
+  /// Progress label on stderr; empty for none.
+  TORCH_ARG(std::string, progress) = "";
+};
+
+/// Dataset-level results. Definitions: clean/robust accuracy over all n items (robust:
+/// prediction on the adversarial example equals the label); attack_success_rate: untargeted,
+/// the share of clean-correct items the attack turns wrong; targeted, the share of items
+/// whose adversarial prediction is the target.
+struct Evaluation {
+  int64_t n = 0;
+  double clean_accuracy = 0, robust_accuracy = 0, attack_success_rate = 0;
+  double seconds = 0;
+  double linf_max = 0, l2_mean = 0;
+  torch::Tensor adv;                             ///< all examples when keep_adv
+  torch::Tensor clean_pred, adv_pred, labels;    ///< per item
+  torch::Tensor example_clean, example_adv;      ///< first keep_examples items
+  nlohmann::json to_json() const;
+};
+
+/// Attacks every item of `data` (labels < 0 are replaced by the clean prediction).
+Evaluation evaluate_attack(Model& model, const Dataset& data, const Attack& attack,
+                           const EvaluationOptions& options = {});
+
+/// Clean accuracy of `model` on `data`, in batches.
+double evaluate_clean(Model& model, const Dataset& data, int64_t batch = 500);
+
+}  // namespace foil

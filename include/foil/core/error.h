@@ -1,0 +1,33 @@
+#pragma once
+/// @file Errors thrown by the foil library.
+///
+/// Library code throws; only the CLI prints and chooses exit codes. `InputError` means the
+/// user gave something wrong (a path, a file, a shape, an option) and maps to exit code 2;
+/// any other exception maps to exit code 1.
+
+#include <stdexcept>
+#include <string>
+
+namespace foil {
+
+/// Bad input from the user: the message names what was wrong and what was expected, on
+/// one line. Example: `throw InputError("--eps: expected a value >= 0, got -1")`.
+class InputError : public std::runtime_error {
+ public:
+  explicit InputError(const std::string& what) : std::runtime_error(what) {}
+};
+
+/// Throws InputError(`what`: expected `expected`, got `got`) unless `ok`.
+inline void check_input(bool ok, const std::string& what, const std::string& expected,
+                        const std::string& got) {
+  if (!ok) throw InputError(what + ": expected " + expected + ", got " + got);
+}
+
+/// The first line of `text`, at most `max` characters: keeps messages from libraries
+/// (LibTorch, OpenCV) on one line.
+inline std::string first_line(const std::string& text, size_t max = 160) {
+  std::string line = text.substr(0, text.find('\n'));
+  return line.size() > max ? line.substr(0, max) + "..." : line;
+}
+
+}  // namespace foil

@@ -1,0 +1,39 @@
+#pragma once
+/// @file Process-wide settings: threads, seeding, device, progress output.
+
+#include <cstdint>
+#include <string>
+
+#include <c10/core/Device.h>
+
+namespace foil {
+
+/// Sets LibTorch's intra-op thread count; `threads <= 0` means all cores.
+void set_threads(int threads);
+
+/// Seeds LibTorch's generators (CPU and CUDA) so runs repeat.
+void seed_everything(uint64_t seed);
+
+/// Parses "cpu" or "cuda[:N]"; throws InputError when unknown or CUDA is not available.
+c10::Device parse_device(const std::string& name);
+
+/// Progress lines on stderr, shown only when stderr is a terminal (or FOIL_PROGRESS=1).
+class Progress {
+ public:
+  Progress(std::string label, int64_t total);
+  ~Progress();
+  void update(int64_t done, const std::string& extra = "");
+  void finish(const std::string& extra = "");
+
+ private:
+  std::string label_;
+  int64_t total_;
+  bool enabled_;
+  bool open_ = false;
+  double start_;
+};
+
+/// Seconds since an arbitrary fixed point (steady clock).
+double now_seconds();
+
+}  // namespace foil

@@ -1,0 +1,66 @@
+#pragma once
+/// @file Datasets held in memory as pixels in [0,1], NCHW, and the data specs of DESIGN §3.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <torch/types.h>
+
+namespace foil {
+
+/// A labelled image set: `images` float N×C×H×W in [0,1], `labels` int64 N (−1 = unknown,
+/// e.g. a single image file), `class_names` indexed by label.
+struct Dataset {
+  torch::Tensor images;
+  torch::Tensor labels;
+  std::vector<std::string> class_names;
+  std::string source;  ///< the spec or path it came from, for messages and reports
+
+  int64_t size() const { return images.defined() ? images.size(0) : 0; }
+  /// The first `n` items (all when n < 0 or n >= size()).
+  Dataset head(int64_t n) const;
+  /// Items [begin, end).
+  Dataset slice(int64_t begin, int64_t end) const;
+  /// A copy in an order fixed by `seed`.
+  Dataset shuffled(uint64_t seed) const;
+};
+
+/// The shape a model wants: channels, height, width; 0 means "any".
+struct ImageShape {
+  int64_t channels = 0, height = 0, width = 0;
+  std::string str() const;
+};
+
+/// A parsed data spec: `fashion-mnist:test`, `fashion-mnist:train`, an image folder or an
+/// image file, with an optional `:N` suffix that keeps the first N items.
+struct DataSpec {
+  enum class Kind { kFashionMnist, kImageFolder, kImageFile } kind;
+  std::string path;     ///< split name for Fashion-MNIST, else the file/folder
+  int64_t limit = -1;   ///< -1: all items
+};
+
+/// Parses a data spec; throws InputError for an unknown spec or a missing path.
+DataSpec parse_data_spec(const std::string& spec);
+
+/// Loads a data spec. Images are converted to `want`'s channels and resized to its
+/// height/width where those are non-zero. Throws InputError on missing/corrupt files.
+Dataset load_data(const std::string& spec, const ImageShape& want = {});
+
+/// The Fashion-MNIST class names.
+const std::vector<std::string>& fashion_mnist_classes();
+
+/// Where Debian's dataset-fashion-mnist put the files (or $FOIL_FASHION_MNIST_DIR).
+std::string fashion_mnist_dir();
+
+/// Reads a gzip IDX image file (magic 0x803) and label file (0x801) into a Dataset,
+/// checking magic numbers, dimensions, sizes and that the counts agree.
+Dataset load_idx(const std::string& images_gz, const std::string& labels_gz);
+
+/// Reads one image file (PNG/JPEG/... via OpenCV) as a 1×C×H×W tensor in [0,1].
+torch::Tensor read_image(const std::string& path, const ImageShape& want = {});
+
+/// Writes a C×H×W or 1×C×H×W tensor in [0,1] as an 8-bit image file.
+void write_image(const std::string& path, const torch::Tensor& image);
+
+}  // namespace foil

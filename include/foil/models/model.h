@@ -1,0 +1,84 @@
+#pragma once
+/// @file The one interface every attack, patch, explainer and defence talks to.
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <torch/types.h>
+
+#include "foil/data/dataset.h"
+
+namespace foil {
+
+/// What a model is: where it came from, what it takes and what it returns.
+struct ModelInfo {
+  std::string name;            ///< file name or zoo architecture
+  std::string backend;         ///< "zoo", "torchscript", ...
+  std::string arch;            ///< architecture name where known
+  ImageShape input;            ///< expected C×H×W (0 = any)
+  int64_t num_classes = 0;     ///< 0 when unknown
+  std::vector<double> mean;    ///< per-channel normalisation applied inside the model
+  std::vector<double> std;
+  std::vector<std::string> class_names;
+  double test_accuracy = -1;   ///< recorded at training time, -1 when unknown
+};
+
+/// Outputs of one forward pass: the model output plus the requested intermediate tensors.
+struct TapOutputs {
+  torch::Tensor output;
+  std::map<std::string, torch::Tensor> taps;
+};
+
+/// A differentiable image model taking pixels in [0,1] (N×C×H×W). The model owns any
+/// normalisation (mean/std), so callers never see normalised tensors. Models are always
+/// used in evaluation mode here; training goes through the zoo's trainer.
+///
+/// Example:
+///   auto model = load_model("cnn.foil");
+///   auto logits = model->forward(images);
+///   auto taps = model->forward(images, {"conv4"}).taps.at("conv4");
+class Model {
+ public:
+  virtual ~Model() = default;
+
+  /// Model output (logits for classifiers) for pixels `x` in [0,1].
+  torch::Tensor forward(const torch::Tensor& x);
+  /// Output plus the outputs of the named layers; throws InputError for an unknown name
+  /// (the message lists the available ones).
+  TapOutputs forward(const torch::Tensor& x, const std::vector<std::string>& taps);
+
+  /// Names accepted as taps, in forward order.
+  virtual std::vector<std::string> layer_names() const = 0;
+
+  const ModelInfo& info() const { return info_; }
+  /// Declares the normalisation the model expects (applied inside forward).
+  void set_normalization(std::vector<double> mean, std::vector<double> std);
+  /// Moves the parameters to `device`; inputs are moved to it by forward.
+  virtual void to(c10::Device device) = 0;
+  c10::Device device() const { return device_; }
+
+  /// Throws InputError naming both shapes when `x` cannot be fed to this model.
+  void check_input_shape(const torch::Tensor& x) const;
+
+ protected:
+  virtual TapOutputs run(const torch::Tensor& normalized, const std::vector<std::string>& taps) = 0;
+  void check_tap_names(const std::vector<std::string>& taps) const;
+
+  ModelInfo info_;
+  c10::Device device_{c10::kCPU};
+
+ private:
+  torch::Tensor normalize(const torch::Tensor& x) const;
+  torch::Tensor mean_t_, std_t_;
+};
+
+/// Loads a model spec: a file written by `foil train` or a TorchScript file (`*.pt`).
+/// Throws InputError for a missing file or a file that is not a model.
+std::shared_ptr<Model> load_model(const std::string& path);
+
+/// Parses "0.5,0.5,0.5" into numbers; throws InputError naming `flag` otherwise.
+std::vector<double> parse_number_list(const std::string& text, const std::string& flag);
+
+}  // namespace foil

@@ -1,0 +1,170 @@
+#!/usr/bin/python3
+"""Exports the TorchScript fixtures foil's tests load, with Debian's python3-torch.
+
+Writes into OUT_DIR:
+  resnet18.pt   torchvision resnet18 (random weights, seed 0), scripted
+  small_cnn.pt  a small CNN for 1x28x28 inputs with nested submodules and control flow
+  reference.pt  a scripted holder of tensors: inputs, submodule outputs recorded with
+                forward hooks, and adversarial examples computed here with the update,
+                projection and clipping of torchattacks (FGSM, BIM, PGD, PGD-L2, MI-FGSM)
+Usage: make_fixtures.py OUT_DIR
+"""
+import os
+import sys
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torchvision
+
+torch.manual_seed(0)
+torch.set_num_threads(1)
+out = sys.argv[1]
+os.makedirs(out, exist_ok=True)
+
+
+class Head(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(32 * 7 * 7, 64)
+        self.fc2 = nn.Linear(64, 10)
+
+    def forward(self, x):
+        return self.fc2(F.relu(self.fc1(x)))
+
+
+class SmallCNN(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
+        self.head = Head()
+
+    def forward(self, x):
+        f = self.features(x)
+        if f.dim() == 4:  # control flow: taps must be found inside prim::If blocks too
+            f = torch.flatten(f, 1)
+        return self.head(f)
+
+
+def record(model, names, x):
+    """Outputs of the named submodules, recorded with forward hooks."""
+    got = {}
+    mods = dict(model.named_modules())
+    hooks = [mods[n].register_forward_hook(lambda m, i, o, n=n: got.__setitem__(n, o.detach()))
+             for n in names]
+    with torch.no_grad():
+        model(x)
+    for h in hooks:
+        h.remove()
+    return got
+
+
+# --- attacks exactly as torchattacks writes them (CrossEntropyLoss with mean reduction) ---
+def grad_of(model, adv, labels, targets):
+    adv.requires_grad = True
+    out = model(adv)
+    cost = -F.cross_entropy(out, targets) if targets is not None else F.cross_entropy(out, labels)
+    return torch.autograd.grad(cost, adv, retain_graph=False, create_graph=False)[0]
+
+
+def fgsm(model, images, labels, eps, targets=None):
+    grad = grad_of(model, images.clone().detach(), labels, targets)
+    return torch.clamp(images + eps * grad.sign(), min=0, max=1).detach()
+
+
+def bim(model, images, labels, eps, alpha, steps, targets=None):
+    ori = images.clone().detach()
+    images = images.clone().detach()
+    for _ in range(steps):
+        grad = grad_of(model, images, labels, targets)
+        adv = images + alpha * grad.sign()
+        a = torch.clamp(ori - eps, min=0)
+        b = (adv >= a).float() * adv + (adv < a).float() * a
+        c = (b > ori + eps).float() * (ori + eps) + (b <= ori + eps).float() * b
+        images = torch.clamp(c, max=1).detach()
+    return images
+
+
+def pgd(model, images, labels, eps, alpha, steps, targets=None):
+    adv = images.clone().detach()
+    for _ in range(steps):
+        grad = grad_of(model, adv, labels, targets)
+        adv = adv.detach() + alpha * grad.sign()
+        delta = torch.clamp(adv - images, min=-eps, max=eps)
+        adv = torch.clamp(images + delta, min=0, max=1).detach()
+    return adv
+
+
+def pgdl2(model, images, labels, eps, alpha, steps, targets=None):
+    b = images.shape[0]
+    adv = images.clone().detach()
+    for _ in range(steps):
+        grad = grad_of(model, adv, labels, targets)
+        grad_norms = torch.norm(grad.view(b, -1), p=2, dim=1) + 1e-10
+        grad = grad / grad_norms.view(b, 1, 1, 1)
+        adv = adv.detach() + alpha * grad
+        delta = adv - images
+        delta_norms = torch.norm(delta.view(b, -1), p=2, dim=1)
+        factor = torch.min(eps / delta_norms, torch.ones_like(delta_norms))
+        delta = delta * factor.view(-1, 1, 1, 1)
+        adv = torch.clamp(images + delta, min=0, max=1).detach()
+    return adv
+
+
+def mifgsm(model, images, labels, eps, alpha, steps, decay, targets=None):
+    momentum = torch.zeros_like(images)
+    adv = images.clone().detach()
+    for _ in range(steps):
+        grad = grad_of(model, adv, labels, targets)
+        grad = grad / torch.mean(torch.abs(grad), dim=(1, 2, 3), keepdim=True)
+        grad = grad + momentum * decay
+        momentum = grad
+        adv = adv.detach() + alpha * grad.sign()
+        delta = torch.clamp(adv - images, min=-eps, max=eps)
+        adv = torch.clamp(images + delta, min=0, max=1).detach()
+    return adv
+
+
+class Holder(nn.Module):
+    def __init__(self, tensors):
+        super().__init__()
+        for k, v in tensors.items():
+            self.register_buffer(k, v.contiguous())
+
+    def forward(self, x):
+        return x
+
+
+ref = {}
+# Small CNN: taps and attacks.
+cnn = SmallCNN().eval()
+x = torch.rand(16, 1, 28, 28)
+y = torch.randint(0, 10, (16,))
+t = (y + 1) % 10
+ref["cnn_x"], ref["cnn_y"], ref["cnn_t"] = x, y, t
+for name, v in record(cnn, ["features", "features.3", "head.fc1", "head"], x).items():
+    ref["cnn_tap_" + name.replace(".", "_")] = v
+scripted_cnn = torch.jit.script(cnn)
+ref["cnn_out"] = scripted_cnn(x).detach()
+ref["adv_fgsm"] = fgsm(scripted_cnn, x, y, 0.1)
+ref["adv_bim"] = bim(scripted_cnn, x, y, 0.1, 0.02, 5)
+ref["adv_pgd"] = pgd(scripted_cnn, x, y, 0.1, 0.02, 5)
+ref["adv_pgd_targeted"] = pgd(scripted_cnn, x, y, 0.1, 0.02, 5, targets=t)
+ref["adv_pgdl2"] = pgdl2(scripted_cnn, x, y, 1.0, 0.3, 5)
+ref["adv_mifgsm"] = mifgsm(scripted_cnn, x, y, 0.1, 0.02, 5, 1.0)
+scripted_cnn.save(os.path.join(out, "small_cnn.pt"))
+
+# torchvision resnet18, scripted: taps on nested submodules of a non-sequential module.
+resnet = torchvision.models.resnet18(num_classes=10).eval()
+xr = torch.rand(2, 3, 64, 64)
+ref["resnet_x"] = xr
+for name, v in record(resnet, ["layer4", "layer3.1.conv2", "avgpool", "layer1.0"], xr).items():
+    ref["resnet_tap_" + name.replace(".", "_")] = v
+scripted_resnet = torch.jit.script(resnet)
+ref["resnet_out"] = scripted_resnet(xr).detach()
+scripted_resnet.save(os.path.join(out, "resnet18.pt"))
+
+torch.jit.script(Holder(ref)).save(os.path.join(out, "reference.pt"))
+print("fixtures written to", out)

@@ -1,0 +1,105 @@
+#include "foil/attacks/attack.h"
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include "foil/core/error.h"
+#include "foil/models/model.h"
+
+namespace foil {
+
+Attack::Attack(AttackOptions options) : options_(std::move(options)) {
+  norm_ = make_norm(options_.norm());
+  check_input(options_.eps() >= 0, "--eps", "a value >= 0", fmt::format("{}", options_.eps()));
+  check_input(options_.alpha() > 0, "--alpha", "a value > 0", fmt::format("{}", options_.alpha()));
+  check_input(options_.steps() >= 1, "--steps", "an integer >= 1",
+              std::to_string(options_.steps()));
+  check_input(options_.restarts() >= 1, "--restarts", "an integer >= 1",
+              std::to_string(options_.restarts()));
+  check_input(options_.decay() >= 0, "--decay", "a value >= 0", fmt::format("{}", options_.decay()));
+}
+
+std::string Attack::describe() const {
+  const auto& o = options_;
+  return fmt::format(
+      "{}(norm={}, eps={:g}, alpha={:g}, steps={}, random_start={}, restarts={}, decay={:g}, "
+      "early_stop={})",
+      name(), o.norm(), o.eps(), o.alpha(), o.steps(), o.random_start(), o.restarts(), o.decay(),
+      o.early_stop());
+}
+
+AttackResult Attack::run(Model& model, const torch::Tensor& input,
+                         const Criterion& full_criterion) const {
+  const torch::Tensor x = input.detach().to(model.device());
+  const Criterion criterion = full_criterion.to(model.device());
+  const int64_t n = x.size(0);
+  AttackResult result;
+  result.adv = x.clone();
+  result.success = torch::zeros({n}, torch::dtype(torch::kBool).device(x.device()));
+  result.pred = torch::full({n}, -1, torch::dtype(torch::kLong).device(x.device()));
+  const double eps = options_.eps();
+  const double sign = criterion.is_targeted() ? -1.0 : 1.0;
+
+  for (int64_t restart = 0; restart < options_.restarts(); ++restart) {
+    // Later restarts only attack what is still unbroken.
+    torch::Tensor active = restart == 0 ? torch::arange(n, x.options().dtype(torch::kLong))
+                                        : result.success.logical_not().nonzero().flatten();
+    if (active.numel() == 0) break;
+    torch::Tensor x0 = x.index_select(0, active);
+    Criterion crit = criterion.select(active);
+    torch::Tensor adv = x0.clone();
+    if (options_.random_start() && eps > 0)
+      adv = (x0 + norm_->random_start(x0, eps)).clamp(0, 1);
+    torch::Tensor state = torch::zeros_like(x0);
+
+    for (int64_t s = 0; s < options_.steps() && active.numel() > 0; ++s) {
+      adv.requires_grad_(true);
+      torch::Tensor logits = model.forward(adv);
+      result.gradient_evaluations += active.numel();
+      torch::Tensor keep;  // rows of `adv` still attacked after this step's success check
+      if (options_.early_stop()) {
+        torch::Tensor done = crit.is_adversarial(logits.detach());
+        if (done.any().item<bool>()) {
+          torch::Tensor idx = done.nonzero().flatten();
+          result.adv.index_copy_(0, active.index_select(0, idx), adv.detach().index_select(0, idx));
+          result.success.index_fill_(0, active.index_select(0, idx), true);
+          result.pred.index_copy_(0, active.index_select(0, idx),
+                                  logits.detach().argmax(1).index_select(0, idx));
+          keep = done.logical_not().nonzero().flatten();
+          active = active.index_select(0, keep);
+          if (active.numel() == 0) break;
+          x0 = x0.index_select(0, keep);
+          state = state.index_select(0, keep);
+          crit = crit.select(keep);
+          logits = logits.index_select(0, keep);
+        }
+      }
+      torch::Tensor loss =
+          sign * torch::nn::functional::cross_entropy(
+                     logits, crit.loss_classes(),
+                     torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
+      torch::Tensor grad = torch::autograd::grad({loss}, {adv})[0];
+      adv = adv.detach();
+      if (keep.defined()) {
+        grad = grad.index_select(0, keep);
+        adv = adv.index_select(0, keep);
+      }
+      torch::Tensor next = step(adv, grad, state);
+      adv = (x0 + norm_->project(next - x0, eps)).clamp(0, 1).detach();
+    }
+    if (active.numel() == 0) break;
+    torch::NoGradGuard no_grad;
+    const torch::Tensor logits = model.forward(adv);
+    torch::Tensor done = crit.is_adversarial(logits);
+    // The first restart's result stands for every sample; later ones replace it only
+    // where they succeed.
+    torch::Tensor take = restart == 0 ? torch::arange(active.numel(), active.options())
+                                      : done.nonzero().flatten();
+    result.adv.index_copy_(0, active.index_select(0, take), adv.index_select(0, take));
+    result.pred.index_copy_(0, active.index_select(0, take), logits.argmax(1).index_select(0, take));
+    result.success.index_copy_(0, active, result.success.index_select(0, active).logical_or(done));
+  }
+  return result;
+}
+
+}  // namespace foil

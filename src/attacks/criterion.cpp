@@ -1,0 +1,97 @@
+#include "foil/attacks/criterion.h"
+
+#include <algorithm>
+
+#include <torch/torch.h>
+
+#include "foil/core/error.h"
+
+namespace foil {
+
+Criterion Criterion::misclassification(torch::Tensor labels) {
+  Criterion c;
+  c.labels_ = std::move(labels);
+  return c;
+}
+
+Criterion Criterion::targeted(torch::Tensor labels, torch::Tensor targets) {
+  Criterion c;
+  c.labels_ = std::move(labels);
+  c.targets_ = std::move(targets);
+  return c;
+}
+
+torch::Tensor Criterion::is_adversarial(const torch::Tensor& logits) const {
+  const auto pred = logits.argmax(1);
+  return is_targeted() ? pred.eq(targets_) : pred.ne(labels_);
+}
+
+Criterion Criterion::select(const torch::Tensor& index) const {
+  Criterion c;
+  c.labels_ = labels_.index_select(0, index);
+  if (is_targeted()) c.targets_ = targets_.index_select(0, index);
+  return c;
+}
+
+Criterion Criterion::to(c10::Device device) const {
+  Criterion c;
+  c.labels_ = labels_.to(device);
+  if (is_targeted()) c.targets_ = targets_.to(device);
+  return c;
+}
+
+TargetSpec TargetSpec::parse(const std::string& text, int64_t num_classes) {
+  TargetSpec t;
+  if (text.empty()) return t;
+  if (text == "random") {
+    t.mode = Mode::kRandom;
+  } else if (text == "least-likely") {
+    t.mode = Mode::kLeastLikely;
+  } else {
+    const bool digits = std::all_of(text.begin(), text.end(), ::isdigit);
+    check_input(digits, "--targeted", "random, least-likely or a class index", "'" + text + "'");
+    t.mode = Mode::kLabel;
+    t.label = std::stoll(text);
+    if (num_classes > 0)
+      check_input(t.label < num_classes, "--targeted",
+                  "a class index in 0.." + std::to_string(num_classes - 1), text);
+  }
+  return t;
+}
+
+std::string TargetSpec::str() const {
+  switch (mode) {
+    case Mode::kNone: return "untargeted";
+    case Mode::kLabel: return "targeted:" + std::to_string(label);
+    case Mode::kRandom: return "targeted:random";
+    case Mode::kLeastLikely: return "targeted:least-likely";
+  }
+  return "";
+}
+
+Criterion make_criterion(const TargetSpec& spec, const torch::Tensor& labels,
+                         const torch::Tensor& clean_logits, uint64_t seed, int64_t offset) {
+  const int64_t n = labels.size(0), k = clean_logits.size(1);
+  switch (spec.mode) {
+    case TargetSpec::Mode::kNone:
+      return Criterion::misclassification(labels);
+    case TargetSpec::Mode::kLabel:
+      return Criterion::targeted(labels, torch::full_like(labels, spec.label));
+    case TargetSpec::Mode::kLeastLikely:
+      return Criterion::targeted(labels, clean_logits.argmin(1));
+    case TargetSpec::Mode::kRandom: {
+      // A shift of 1..k-1 modulo k never lands on the label; per-sample generators keyed by
+      // the item's position make the target independent of the batch size.
+      std::vector<int64_t> shift(n);
+      for (int64_t i = 0; i < n; ++i) {
+        auto gen = at::make_generator<at::CPUGeneratorImpl>(seed * 1000003ULL + offset + i);
+        shift[i] = 1 + torch::randint(k - 1, {1}, gen).item<int64_t>();
+      }
+      auto s = torch::tensor(shift, torch::kInt64).to(labels.device());
+      return Criterion::targeted(labels, (labels + s).remainder(k));
+    }
+  }
+  return Criterion::misclassification(labels);
+}
+
+}  // namespace foil

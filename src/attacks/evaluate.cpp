@@ -1,0 +1,98 @@
+#include "foil/attacks/evaluate.h"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "foil/core/error.h"
+#include "foil/core/runtime.h"
+#include "foil/models/model.h"
+
+namespace foil {
+
+nlohmann::json Evaluation::to_json() const {
+  return {{"n", n},
+          {"clean_accuracy", clean_accuracy},
+          {"robust_accuracy", robust_accuracy},
+          {"attack_success_rate", attack_success_rate},
+          {"seconds", seconds},
+          {"perturbation", {{"linf_max", linf_max}, {"l2_mean", l2_mean}}}};
+}
+
+Evaluation evaluate_attack(Model& model, const Dataset& data, const Attack& attack,
+                           const EvaluationOptions& o) {
+  check_input(data.size() > 0, "--data " + data.source, "at least one item", "an empty dataset");
+  check_input(o.batch() >= 1, "--batch", "an integer >= 1", std::to_string(o.batch()));
+  Evaluation ev;
+  ev.n = data.size();
+  const double start = now_seconds();
+  std::vector<torch::Tensor> clean_pred, adv_pred, labels, advs;
+  int64_t clean_correct = 0, robust_correct = 0, success = 0, success_base = 0;
+  double l2_sum = 0;
+  Progress progress(o.progress(), ev.n);
+  for (int64_t begin = 0; begin < ev.n; begin += o.batch()) {
+    const int64_t end = std::min(ev.n, begin + o.batch());
+    torch::Tensor x = data.images.slice(0, begin, end).to(model.device());
+    torch::Tensor clean_logits;
+    {
+      torch::NoGradGuard no_grad;
+      clean_logits = model.forward(x);
+    }
+    torch::Tensor y = data.labels.slice(0, begin, end).to(model.device());
+    torch::Tensor pred = clean_logits.argmax(1);
+    y = torch::where(y.lt(0), pred, y);
+    Criterion crit = make_criterion(o.target(), y, clean_logits, o.seed(), begin);
+    AttackResult r = attack.run(model, x, crit);
+    const torch::Tensor apred = r.pred;
+    const torch::Tensor correct = pred.eq(y);
+    clean_correct += correct.sum().item<int64_t>();
+    robust_correct += apred.eq(y).sum().item<int64_t>();
+    if (crit.is_targeted()) {
+      success += apred.eq(crit.targets()).sum().item<int64_t>();
+      success_base += end - begin;
+    } else {
+      success += (correct & apred.ne(y)).sum().item<int64_t>();
+      success_base += correct.sum().item<int64_t>();
+    }
+    const torch::Tensor delta = (r.adv - x).flatten(1);
+    ev.linf_max = std::max(ev.linf_max, delta.abs().max().item<double>());
+    l2_sum += delta.norm(2, 1).sum().item<double>();
+    clean_pred.push_back(pred.cpu());
+    adv_pred.push_back(apred.cpu());
+    labels.push_back(y.cpu());
+    if (o.keep_adv()) advs.push_back(r.adv.cpu());
+    if (begin < o.keep_examples()) {
+      const int64_t k = std::min(o.keep_examples() - begin, end - begin);
+      auto cat = [&](torch::Tensor& into, const torch::Tensor& part) {
+        into = into.defined() ? torch::cat({into, part.slice(0, 0, k).cpu()}) : part.slice(0, 0, k).cpu();
+      };
+      cat(ev.example_clean, x);
+      cat(ev.example_adv, r.adv);
+    }
+    progress.update(end, fmt::format("robust {:.1f}%", 100.0 * robust_correct / end));
+  }
+  progress.finish();
+  ev.seconds = now_seconds() - start;
+  ev.clean_accuracy = static_cast<double>(clean_correct) / ev.n;
+  ev.robust_accuracy = static_cast<double>(robust_correct) / ev.n;
+  ev.attack_success_rate = success_base > 0 ? static_cast<double>(success) / success_base : 0.0;
+  ev.l2_mean = l2_sum / ev.n;
+  ev.clean_pred = torch::cat(clean_pred);
+  ev.adv_pred = torch::cat(adv_pred);
+  ev.labels = torch::cat(labels);
+  if (o.keep_adv()) ev.adv = torch::cat(advs);
+  return ev;
+}
+
+double evaluate_clean(Model& model, const Dataset& data, int64_t batch) {
+  torch::NoGradGuard no_grad;
+  int64_t correct = 0;
+  for (int64_t b = 0; b < data.size(); b += batch) {
+    const int64_t e = std::min(data.size(), b + batch);
+    auto pred = model.forward(data.images.slice(0, b, e)).argmax(1).cpu();
+    correct += pred.eq(data.labels.slice(0, b, e)).sum().item<int64_t>();
+  }
+  return data.size() > 0 ? static_cast<double>(correct) / data.size() : 0.0;
+}
+
+}  // namespace foil

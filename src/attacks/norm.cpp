@@ -1,0 +1,56 @@
+#include "foil/attacks/norm.h"
+
+#include <torch/torch.h>
+
+#include "foil/core/error.h"
+
+namespace foil {
+
+torch::Tensor l2_per_sample(const torch::Tensor& t) {
+  return t.flatten(1).norm(2, 1).view({-1, 1, 1, 1});
+}
+
+namespace {
+
+class LinfNorm : public Norm {
+ public:
+  std::string name() const override { return "linf"; }
+  torch::Tensor direction(const torch::Tensor& g) const override { return g.sign(); }
+  torch::Tensor project(const torch::Tensor& d, double eps) const override {
+    return d.clamp(-eps, eps);
+  }
+  torch::Tensor random_start(const torch::Tensor& like, double eps) const override {
+    return torch::empty_like(like).uniform_(-eps, eps);
+  }
+  torch::Tensor size(const torch::Tensor& d) const override {
+    return d.flatten(1).abs().amax(1);
+  }
+};
+
+class L2Norm : public Norm {
+ public:
+  std::string name() const override { return "l2"; }
+  torch::Tensor direction(const torch::Tensor& g) const override {
+    return g / (l2_per_sample(g) + 1e-10);
+  }
+  torch::Tensor project(const torch::Tensor& d, double eps) const override {
+    auto factor = (eps / l2_per_sample(d)).clamp_max(1.0);
+    return d * factor;
+  }
+  torch::Tensor random_start(const torch::Tensor& like, double eps) const override {
+    auto d = torch::empty_like(like).normal_();
+    auto r = torch::empty({like.size(0), 1, 1, 1}, like.options()).uniform_(0, 1);
+    return d * (r / l2_per_sample(d) * eps);
+  }
+  torch::Tensor size(const torch::Tensor& d) const override { return d.flatten(1).norm(2, 1); }
+};
+
+}  // namespace
+
+std::unique_ptr<Norm> make_norm(const std::string& name) {
+  if (name == "linf") return std::make_unique<LinfNorm>();
+  if (name == "l2") return std::make_unique<L2Norm>();
+  throw InputError("--norm: expected linf or l2, got '" + name + "'");
+}
+
+}  // namespace foil

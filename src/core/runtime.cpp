@@ -1,0 +1,66 @@
+#include "foil/core/runtime.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include "foil/core/error.h"
+
+namespace foil {
+
+void set_threads(int threads) {
+  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  torch::set_num_threads(threads);
+}
+
+void seed_everything(uint64_t seed) { torch::manual_seed(seed); }
+
+c10::Device parse_device(const std::string& name) {
+  if (name == "cpu") return c10::Device(c10::kCPU);
+  if (name.rfind("cuda", 0) == 0) {
+    if (!torch::cuda::is_available())
+      throw InputError("--device " + name + ": CUDA is not available in this LibTorch build; use cpu");
+    return c10::Device(name);
+  }
+  throw InputError("--device: expected cpu or cuda[:N], got '" + name + "'");
+}
+
+double now_seconds() {
+  using namespace std::chrono;
+  return duration<double>(steady_clock::now().time_since_epoch()).count();
+}
+
+Progress::Progress(std::string label, int64_t total)
+    : label_(std::move(label)), total_(total), start_(now_seconds()) {
+  const char* env = std::getenv("FOIL_PROGRESS");
+  enabled_ = env ? std::string(env) == "1" : isatty(STDERR_FILENO) != 0;
+}
+
+Progress::~Progress() {
+  if (open_) std::fputc('\n', stderr);
+}
+
+void Progress::update(int64_t done, const std::string& extra) {
+  if (!enabled_) return;
+  const double elapsed = now_seconds() - start_;
+  const double pct = total_ > 0 ? 100.0 * static_cast<double>(done) / static_cast<double>(total_) : 0;
+  std::fprintf(stderr, "\r%s %lld/%lld (%.0f%%) %.1fs %s\033[K", label_.c_str(),
+               static_cast<long long>(done), static_cast<long long>(total_), pct, elapsed,
+               extra.c_str());
+  std::fflush(stderr);
+  open_ = true;
+}
+
+void Progress::finish(const std::string& extra) {
+  update(total_, extra);
+  if (open_) std::fputc('\n', stderr);
+  open_ = false;
+}
+
+}  // namespace foil

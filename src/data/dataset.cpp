@@ -1,0 +1,210 @@
+#include "foil/data/dataset.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include <torch/torch.h>
+
+#include "foil/core/error.h"
+
+namespace fs = std::filesystem;
+
+namespace foil {
+
+Dataset Dataset::head(int64_t n) const {
+  if (n < 0 || n >= size()) return *this;
+  return slice(0, n);
+}
+
+Dataset Dataset::slice(int64_t begin, int64_t end) const {
+  Dataset d = *this;
+  d.images = images.slice(0, begin, end);
+  d.labels = labels.slice(0, begin, end);
+  return d;
+}
+
+Dataset Dataset::shuffled(uint64_t seed) const {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  auto perm = torch::randperm(size(), gen, torch::kLong);
+  Dataset d = *this;
+  d.images = images.index_select(0, perm);
+  d.labels = labels.index_select(0, perm);
+  return d;
+}
+
+std::string ImageShape::str() const {
+  auto s = [](int64_t v) { return v > 0 ? std::to_string(v) : std::string("any"); };
+  return s(channels) + "x" + s(height) + "x" + s(width);
+}
+
+const std::vector<std::string>& fashion_mnist_classes() {
+  static const std::vector<std::string> names = {"T-shirt/top", "Trouser", "Pullover", "Dress",
+                                                 "Coat",        "Sandal",  "Shirt",    "Sneaker",
+                                                 "Bag",         "Ankle boot"};
+  return names;
+}
+
+std::string fashion_mnist_dir() {
+  if (const char* env = std::getenv("FOIL_FASHION_MNIST_DIR")) return env;
+  return "/usr/share/datasets/fashion-mnist";
+}
+
+namespace {
+
+bool is_image_file(const fs::path& p) {
+  std::string ext = p.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
+  return ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp" || ext == ".ppm" ||
+         ext == ".pgm" || ext == ".tif" || ext == ".tiff" || ext == ".webp";
+}
+
+bool all_digits(const std::string& s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), ::isdigit);
+}
+
+Dataset load_fashion_mnist(const std::string& split) {
+  const std::string dir = fashion_mnist_dir();
+  const std::string prefix = split == "train" ? "train" : "t10k";
+  Dataset d = load_idx(dir + "/" + prefix + "-images-idx3-ubyte.gz",
+                       dir + "/" + prefix + "-labels-idx1-ubyte.gz");
+  d.source = "fashion-mnist:" + split;
+  return d;
+}
+
+Dataset load_image_folder(const std::string& dir, ImageShape want) {
+  std::vector<std::string> classes;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.is_directory()) classes.push_back(e.path().filename().string());
+  std::sort(classes.begin(), classes.end());
+  check_input(!classes.empty(), dir, "an image folder with one sub-folder per class",
+              "no sub-folders");
+  std::vector<torch::Tensor> images;
+  std::vector<int64_t> labels;
+  for (size_t c = 0; c < classes.size(); ++c) {
+    std::vector<fs::path> files;
+    for (const auto& e : fs::directory_iterator(fs::path(dir) / classes[c]))
+      if (e.is_regular_file() && is_image_file(e.path())) files.push_back(e.path());
+    std::sort(files.begin(), files.end());
+    for (const auto& f : files) {
+      torch::Tensor img = read_image(f.string(), want);
+      // Without a model size, every image takes the size of the first one.
+      if (want.height == 0) want = {img.size(1), img.size(2), img.size(3)};
+      images.push_back(img);
+      labels.push_back(static_cast<int64_t>(c));
+    }
+  }
+  check_input(!images.empty(), dir, "image files (png, jpg, ...) in its class sub-folders",
+              "none");
+  Dataset d;
+  d.images = torch::cat(images, 0);
+  d.labels = torch::tensor(labels, torch::kInt64);
+  d.class_names = classes;
+  d.source = dir;
+  return d;
+}
+
+}  // namespace
+
+DataSpec parse_data_spec(const std::string& spec) {
+  check_input(!spec.empty(), "--data", "a data spec (fashion-mnist:test, a folder or an image)",
+              "an empty string");
+  DataSpec ds{DataSpec::Kind::kImageFile, spec, -1};
+  std::string body = spec;
+  const auto colon = spec.rfind(':');
+  if (colon != std::string::npos && all_digits(spec.substr(colon + 1))) {
+    body = spec.substr(0, colon);
+    ds.limit = std::stoll(spec.substr(colon + 1));
+    check_input(ds.limit > 0, "--data " + spec, "a :N suffix with N >= 1", "N = 0");
+  }
+  if (body.rfind("fashion-mnist", 0) == 0) {
+    ds.kind = DataSpec::Kind::kFashionMnist;
+    ds.path = body == "fashion-mnist" ? "test" : body.substr(std::string("fashion-mnist:").size());
+    check_input(ds.path == "test" || ds.path == "train", "--data " + spec,
+                "fashion-mnist:test or fashion-mnist:train", "split '" + ds.path + "'");
+    return ds;
+  }
+  ds.path = body;
+  if (fs::is_directory(body)) {
+    ds.kind = DataSpec::Kind::kImageFolder;
+  } else if (fs::is_regular_file(body)) {
+    ds.kind = DataSpec::Kind::kImageFile;
+  } else {
+    throw InputError("--data " + spec +
+                     ": no such file or folder (expected fashion-mnist:test|train[:N], an image "
+                     "folder or an image file)");
+  }
+  return ds;
+}
+
+Dataset load_data(const std::string& spec, const ImageShape& want) {
+  const DataSpec ds = parse_data_spec(spec);
+  Dataset d;
+  switch (ds.kind) {
+    case DataSpec::Kind::kFashionMnist: {
+      d = load_fashion_mnist(ds.path);
+      if (want.channels > 0 && want.channels != 1)
+        throw InputError("--data " + spec + ": images are 1x28x28 but the model expects " +
+                         want.str() + " (channels differ)");
+      if ((want.height > 0 && want.height != 28) || (want.width > 0 && want.width != 28))
+        d.images = torch::nn::functional::interpolate(
+            d.images, torch::nn::functional::InterpolateFuncOptions()
+                          .size(std::vector<int64_t>{want.height, want.width})
+                          .mode(torch::kBilinear)
+                          .align_corners(false));
+      break;
+    }
+    case DataSpec::Kind::kImageFolder:
+      d = load_image_folder(ds.path, want);
+      break;
+    case DataSpec::Kind::kImageFile:
+      d.images = read_image(ds.path, want);
+      d.labels = torch::full({1}, -1, torch::kInt64);
+      d.source = ds.path;
+      break;
+  }
+  d.source = spec;
+  return d.head(ds.limit);
+}
+
+torch::Tensor read_image(const std::string& path, const ImageShape& want) {
+  if (!fs::is_regular_file(path)) throw InputError(path + ": image file not found");
+  cv::Mat img;
+  try {
+    img = cv::imread(path, want.channels == 1 ? cv::IMREAD_GRAYSCALE : cv::IMREAD_COLOR);
+  } catch (const cv::Exception&) {
+    img = cv::Mat();
+  }
+  if (img.empty())
+    throw InputError(path + ": cannot decode image (expected a valid PNG/JPEG/BMP file)");
+  if (img.channels() == 3) cv::cvtColor(img, img, cv::COLOR_BGR2RGB);
+  if (want.height > 0 && want.width > 0 && (img.rows != want.height || img.cols != want.width))
+    cv::resize(img, img, cv::Size(static_cast<int>(want.width), static_cast<int>(want.height)), 0,
+               0, cv::INTER_AREA);
+  auto t = torch::from_blob(img.data, {img.rows, img.cols, img.channels()}, torch::kUInt8)
+               .permute({2, 0, 1})
+               .to(torch::kFloat32)
+               .div(255.0)
+               .unsqueeze(0)
+               .contiguous();
+  return t;
+}
+
+void write_image(const std::string& path, const torch::Tensor& image) {
+  torch::Tensor t = image.dim() == 4 ? image[0] : image;
+  t = t.detach().to(torch::kCPU).clamp(0, 1).mul(255).round().to(torch::kUInt8);
+  t = t.permute({1, 2, 0}).contiguous();
+  const int c = static_cast<int>(t.size(2));
+  cv::Mat m(static_cast<int>(t.size(0)), static_cast<int>(t.size(1)), c == 1 ? CV_8UC1 : CV_8UC3,
+            t.data_ptr());
+  cv::Mat out;
+  if (c == 3)
+    cv::cvtColor(m, out, cv::COLOR_RGB2BGR);
+  else
+    out = m.clone();
+  if (!cv::imwrite(path, out)) throw InputError(path + ": cannot write image");
+}
+
+}  // namespace foil

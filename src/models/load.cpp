@@ -1,0 +1,24 @@
+#include <filesystem>
+
+#include <torch/torch.h>
+
+#include "foil/core/error.h"
+#include "foil/models/model.h"
+#include "foil/models/torchscript.h"
+#include "foil/models/zoo.h"
+
+namespace foil {
+
+std::shared_ptr<Model> load_model(const std::string& path) {
+  if (!std::filesystem::is_regular_file(path))
+    throw InputError("--model " + path +
+                     ": file not found (expected a foil model file, a TorchScript .pt or a "
+                     "model.json)");
+  if (std::filesystem::path(path).extension() == ".json")
+    throw InputError("--model " + path +
+                     ": TensorFlow.js graph models are not supported by this build yet");
+  if (auto zoo = try_load_zoo_model(path)) return zoo;
+  return std::make_shared<TorchScriptModel>(path);
+}
+
+}  // namespace foil

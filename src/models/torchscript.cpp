@@ -1,0 +1,157 @@
+#include "foil/models/torchscript.h"
+
+#include <filesystem>
+#include <set>
+
+#include <fmt/format.h>
+#include <torch/csrc/jit/api/function_impl.h>
+#include <torch/csrc/jit/passes/inliner.h>
+#include <torch/script.h>
+#include <torch/torch.h>
+
+#include "foil/core/error.h"
+
+namespace jit = torch::jit;
+
+namespace foil {
+namespace {
+
+/// The module path a node of an inlined graph came from: the instance names along its
+/// inlined call stack ("layer3.1.conv2"), "" for nodes of the top-level forward.
+std::string module_path(const jit::Node* node) {
+  while (node->kind() == c10::prim::Return && node->owningBlock()->owningNode())
+    node = node->owningBlock()->owningNode();
+  auto cs = node->callstack();
+  if (!cs) return "";
+  std::string path;
+  for (const auto& entry : (*cs)->vec()) {
+    const auto& info = std::get<2>(entry);
+    if (!info) continue;
+    const std::string name = info->instance_name();
+    if (name.empty() || name == "SELF") continue;
+    path += (path.empty() ? "" : ".") + name;
+  }
+  return path;
+}
+
+bool within(const std::string& path, const std::string& module) {
+  return path.size() >= module.size() && path.compare(0, module.size(), module) == 0 &&
+         (path.size() == module.size() || path[module.size()] == '.');
+}
+
+/// For every module path, the last tensor value (top-level block, topological order) that
+/// is produced inside the module and used outside it.
+struct TapMap {
+  std::vector<std::string> order;
+  std::map<std::string, jit::Value*> values;
+};
+
+void walk(jit::Block* block, bool top, TapMap& map) {
+  for (jit::Node* node : block->nodes()) {
+    for (jit::Block* sub : node->blocks()) walk(sub, false, map);
+    if (node->kind() == c10::prim::Constant) continue;
+    const std::string path = module_path(node);
+    if (path.empty()) continue;
+    for (jit::Value* v : node->outputs()) {
+      if (v->type()->kind() != c10::TypeKind::TensorType) continue;
+      // Every enclosing module (layer3, layer3.1, layer3.1.conv2) whose boundary v crosses.
+      for (size_t dot = 0; dot != std::string::npos;) {
+        dot = path.find('.', dot + 1);
+        const std::string module = path.substr(0, dot);
+        bool leaves = false;
+        for (const jit::Use& use : v->uses()) leaves |= !within(module_path(use.user), module);
+        if (!leaves) continue;
+        if (!map.values.count(module)) map.order.push_back(module);
+        if (top) map.values[module] = v;
+      }
+    }
+  }
+}
+
+std::shared_ptr<jit::Graph> inlined_forward(jit::Module& module) {
+  auto graph = module.get_method("forward").graph()->copy();
+  jit::Inline(*graph);
+  return graph;
+}
+
+torch::Tensor first_tensor(const c10::IValue& v, const std::string& name) {
+  if (v.isTensor()) return v.toTensor();
+  if (v.isTuple())
+    for (const auto& e : v.toTupleRef().elements())
+      if (e.isTensor()) return e.toTensor();
+  throw InputError("model " + name + ": expected a tensor output, got " + v.tagKind());
+}
+
+}  // namespace
+
+struct TorchScriptModel::Impl {
+  jit::Module module;
+  TapMap taps;
+  std::map<std::vector<std::string>, std::unique_ptr<jit::GraphFunction>> functions;
+
+  jit::GraphFunction& function_for(const std::vector<std::string>& names) {
+    auto it = functions.find(names);
+    if (it != functions.end()) return *it->second;
+    auto graph = inlined_forward(module);
+    TapMap map;
+    walk(graph->block(), true, map);
+    std::vector<jit::Value*> outs(graph->outputs().begin(), graph->outputs().end());
+    for (const auto& n : names) outs.push_back(map.values.at(n));
+    while (!graph->outputs().empty()) graph->eraseOutput(0);
+    jit::Node* tuple = graph->insertNode(graph->createTuple(outs));
+    graph->registerOutput(tuple->output());
+    auto fn = std::make_unique<jit::GraphFunction>("forward_with_taps", graph, nullptr);
+    return *functions.emplace(names, std::move(fn)).first->second;
+  }
+};
+
+TorchScriptModel::TorchScriptModel(const std::string& path) : impl_(std::make_unique<Impl>()) {
+  if (!std::filesystem::is_regular_file(path))
+    throw InputError("--model " + path + ": file not found");
+  try {
+    impl_->module = jit::load(path);
+  } catch (const c10::Error& e) {
+    throw InputError("--model " + path +
+                     ": not a TorchScript model (expected a file saved by torch.jit.save; " +
+                     first_line(e.what(), 80) + ")");
+  }
+  impl_->module.eval();
+  if (!impl_->module.find_method("forward"))
+    throw InputError("--model " + path + ": TorchScript module has no forward method");
+  info_.name = std::filesystem::path(path).filename().string();
+  info_.backend = "torchscript";
+  info_.arch = impl_->module.type()->name() ? impl_->module.type()->name()->name() : "module";
+  auto graph = inlined_forward(impl_->module);
+  walk(graph->block(), true, impl_->taps);
+}
+
+TorchScriptModel::~TorchScriptModel() = default;
+
+std::vector<std::string> TorchScriptModel::layer_names() const {
+  std::vector<std::string> names;
+  for (const auto& n : impl_->taps.order)
+    if (impl_->taps.values.count(n)) names.push_back(n);
+  return names;
+}
+
+void TorchScriptModel::to(c10::Device device) {
+  impl_->module.to(device);
+  device_ = device;
+  set_normalization(info_.mean, info_.std);
+}
+
+TapOutputs TorchScriptModel::run(const torch::Tensor& x, const std::vector<std::string>& taps) {
+  TapOutputs out;
+  if (taps.empty()) {
+    out.output = first_tensor(impl_->module.forward({x}), info_.name);
+    return out;
+  }
+  jit::Stack stack{impl_->module._ivalue(), x};
+  impl_->function_for(taps).run(stack);
+  const auto elements = stack.back().toTupleRef().elements();
+  out.output = first_tensor(elements[0], info_.name);
+  for (size_t i = 0; i < taps.size(); ++i) out.taps[taps[i]] = elements[1 + i].toTensor();
+  return out;
+}
+
+}  // namespace foil

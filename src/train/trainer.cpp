@@ -1,0 +1,169 @@
+#include "foil/train/trainer.h"
+
+#include <cmath>
+#include <filesystem>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "foil/attacks/bim.h"
+#include "foil/attacks/evaluate.h"
+#include "foil/core/error.h"
+#include "foil/core/runtime.h"
+#include "foil/models/zoo.h"
+
+namespace foil {
+namespace {
+
+/// What a checkpoint must agree on to be resumed.
+std::string signature(const TrainOptions& o, const Dataset& train) {
+  return nlohmann::json({{"arch", o.arch()},
+                         {"epochs", o.epochs()},
+                         {"batch", o.batch()},
+                         {"lr", o.lr()},
+                         {"seed", o.seed()},
+                         {"adv_train", o.adv_train()},
+                         {"adv_eps", o.adv_eps()},
+                         {"adv_steps", o.adv_steps()},
+                         {"data", train.source},
+                         {"n", train.size()}})
+      .dump();
+}
+
+/// One-cycle schedule: linear warm-up over the first 15% of steps, then cosine to zero.
+double lr_at(double peak, int64_t step, int64_t total) {
+  const double warm = std::max<double>(1.0, 0.15 * static_cast<double>(total));
+  if (step < warm) return peak * (step + 1) / warm;
+  const double t = (step - warm) / std::max(1.0, total - warm);
+  return peak * 0.5 * (1 + std::cos(M_PI * std::min(1.0, t)));
+}
+
+}  // namespace
+
+std::shared_ptr<ZooModel> train_model(const TrainOptions& o, const Dataset& train,
+                                      const Dataset& test,
+                                      const std::function<void(const EpochStats&)>& on_epoch) {
+  check_input(o.epochs() >= 1, "--epochs", "an integer >= 1", std::to_string(o.epochs()));
+  check_input(o.batch() >= 1, "--batch", "an integer >= 1", std::to_string(o.batch()));
+  check_input(o.lr() > 0, "--lr", "a value > 0", fmt::format("{}", o.lr()));
+  check_input(o.adv_train() == "none" || o.adv_train() == "pgd", "--adv-train", "none or pgd",
+              "'" + o.adv_train() + "'");
+  check_input(train.size() > 0, "--data " + train.source, "at least one training item",
+              "an empty dataset");
+  check_input(train.labels.min().item<int64_t>() >= 0, "--data " + train.source,
+              "labelled items (fashion-mnist or an image folder)", "unlabelled items");
+  seed_everything(o.seed());
+
+  ModelInfo info;
+  info.arch = o.arch();
+  info.name = o.arch();
+  info.input = {train.images.size(1), train.images.size(2), train.images.size(3)};
+  info.class_names = train.class_names;
+  info.num_classes = std::max<int64_t>(static_cast<int64_t>(train.class_names.size()),
+                                       train.labels.max().item<int64_t>() + 1);
+  ZooNet net(o.arch(), info.input, info.num_classes);
+  auto model = std::make_shared<ZooModel>(net, info);
+  torch::optim::Adam optim(net->parameters(),
+                           torch::optim::AdamOptions(o.lr()).weight_decay(o.weight_decay()));
+
+  std::unique_ptr<Attack> adversary;
+  if (o.adv_train() == "pgd")
+    adversary = std::make_unique<Pgd>(AttackOptions()
+                                          .eps(o.adv_eps())
+                                          .alpha(o.adv_alpha())
+                                          .steps(o.adv_steps())
+                                          .random_start(true));
+
+  const int64_t n = train.size();
+  const int64_t batches = (n + o.batch() - 1) / o.batch();
+  const std::string sig = signature(o, train);
+  int64_t first_epoch = 0;
+  if (!o.checkpoint().empty() && std::filesystem::exists(o.checkpoint())) {
+    torch::serialize::InputArchive ck;
+    c10::IValue meta;
+    try {
+      ck.load_from(o.checkpoint());
+      ck.read("signature", meta);
+    } catch (const c10::Error&) {
+      throw InputError("checkpoint " + o.checkpoint() + ": corrupt (delete it to start afresh)");
+    }
+    check_input(meta.toStringRef() == sig, "checkpoint " + o.checkpoint(),
+                "a checkpoint of the same training options (delete it to start afresh)",
+                "one written with other options");
+    try {
+      torch::serialize::InputArchive weights, state;
+      ck.read("net", weights);
+      ck.read("optim", state);
+      net->load(weights);
+      optim.load(state);
+      c10::IValue epoch;
+      ck.read("epoch", epoch);
+      first_epoch = epoch.toInt();
+    } catch (const c10::Error&) {
+      throw InputError("checkpoint " + o.checkpoint() +
+                       ": does not fit this architecture (delete it to start afresh)");
+    }
+  }
+
+  for (int64_t epoch = first_epoch; epoch < o.epochs(); ++epoch) {
+    const double start = now_seconds();
+    // Seeding per epoch makes a resumed run draw the same dropout masks and PGD starts.
+    seed_everything(o.seed() * 1000003ULL + static_cast<uint64_t>(epoch));
+    Dataset shuffled = train.shuffled(o.seed() * 7919 + static_cast<uint64_t>(epoch));
+    double loss_sum = 0;
+    int64_t correct = 0;
+    Progress progress(o.progress().empty() ? "" : fmt::format("{} epoch {}/{}", o.progress(),
+                                                               epoch + 1, o.epochs()),
+                      n);
+    for (int64_t b = 0; b < batches; ++b) {
+      const int64_t begin = b * o.batch(), end = std::min(n, begin + o.batch());
+      torch::Tensor x = shuffled.images.slice(0, begin, end);
+      torch::Tensor y = shuffled.labels.slice(0, begin, end);
+      if (adversary) {
+        net->eval();
+        x = adversary->run(*model, x, Criterion::misclassification(y)).adv;
+      }
+      net->train();
+      for (auto& group : optim.param_groups())
+        group.options().set_lr(lr_at(o.lr(), epoch * batches + b, o.epochs() * batches));
+      optim.zero_grad();
+      torch::Tensor logits = net->forward(x);
+      torch::Tensor loss = torch::nn::functional::cross_entropy(logits, y);
+      loss.backward();
+      optim.step();
+      loss_sum += loss.item<double>() * static_cast<double>(end - begin);
+      correct += logits.argmax(1).eq(y).sum().item<int64_t>();
+      if (o.progress().size() && (b % 20 == 0 || end == n))
+        progress.update(end, fmt::format("loss {:.4f}", loss_sum / static_cast<double>(end)));
+    }
+    net->eval();
+    EpochStats stats;
+    stats.epoch = epoch + 1;
+    stats.loss = loss_sum / static_cast<double>(n);
+    stats.train_accuracy = static_cast<double>(correct) / static_cast<double>(n);
+    stats.test_accuracy = test.size() > 0 ? evaluate_clean(*model, test) : -1;
+    stats.seconds = now_seconds() - start;
+    progress.finish(fmt::format("loss {:.4f} test acc {:.2f}%", stats.loss,
+                                100 * stats.test_accuracy));
+    model->mutable_info().test_accuracy = stats.test_accuracy;
+    if (!o.checkpoint().empty()) {
+      torch::serialize::OutputArchive ck, weights, state;
+      net->save(weights);
+      optim.save(state);
+      ck.write("signature", c10::IValue(sig));
+      ck.write("epoch", c10::IValue(epoch + 1));
+      ck.write("net", weights);
+      ck.write("optim", state);
+      const std::string tmp = o.checkpoint() + ".tmp";
+      ck.save_to(tmp);
+      std::filesystem::rename(tmp, o.checkpoint());
+    }
+    if (on_epoch) on_epoch(stats);
+  }
+  if (first_epoch >= o.epochs() && test.size() > 0)
+    model->mutable_info().test_accuracy = evaluate_clean(*model, test);
+  return model;
+}
+
+}  // namespace foil

@@ -1,0 +1,184 @@
+// Properties every attack must have, on a tiny fixed model and on the trained CNN.
+#include "foil/attacks/attack.h"
+
+#include <gtest/gtest.h>
+
+#include <torch/torch.h>
+
+#include "foil/attacks/evaluate.h"
+#include "foil/core/error.h"
+#include "foil/data/dataset.h"
+#include "foil/models/model.h"
+#include "test_util.h"
+
+namespace foil {
+namespace {
+
+/// A linear classifier on 1x4x4 images with fixed weights: its input gradient for class
+/// scores is known in closed form.
+class LinearModel : public Model {
+ public:
+  explicit LinearModel(torch::Tensor w) : w_(std::move(w)) {
+    info_.name = "linear";
+    info_.input = {1, 4, 4};
+    info_.num_classes = w_.size(0);
+  }
+  std::vector<std::string> layer_names() const override { return {"logits"}; }
+  void to(c10::Device) override {}
+
+ protected:
+  TapOutputs run(const torch::Tensor& x, const std::vector<std::string>&) override {
+    return {x.flatten(1).matmul(w_.t()), {}};
+  }
+
+ private:
+  torch::Tensor w_;
+};
+
+struct Case {
+  std::string attack, norm;
+};
+
+std::vector<Case> all_cases() {
+  return {{"fgsm", "linf"}, {"fgm", "l2"},  {"bim", "linf"},    {"bim", "l2"},
+          {"pgd", "linf"},  {"pgd", "l2"},  {"mifgsm", "linf"}, {"mifgsm", "l2"}};
+}
+
+std::shared_ptr<Model> trained_cnn() {
+  static auto model = load_model(test::trained_cnn());
+  return model;
+}
+
+TEST(Attack, FgsmOnLinearModelIsEpsTimesSignOfWeights) {
+  torch::manual_seed(1);
+  auto w = torch::randn({2, 16});
+  LinearModel m(w);
+  // Inputs in the middle of [0,1], so clipping does not interfere.
+  auto x = torch::full({1, 1, 4, 4}, 0.5);
+  auto y = torch::tensor({0}, torch::kLong);
+  auto adv = make_attack("fgsm", AttackOptions().eps(0.05))->run(m, x, Criterion::misclassification(y)).adv;
+  // The loss gradient for label 0 of a 2-class linear model is p1 * (w1 - w0).
+  auto expected = 0.05 * (w[1] - w[0]).sign().view({1, 1, 4, 4});
+  EXPECT_TRUE((adv - x).allclose(expected, 1e-6, 1e-7));
+}
+
+TEST(Attack, PerturbationStaysInBallAndImageInRange) {
+  auto model = trained_cnn();
+  auto data = load_data("fashion-mnist:test:64");
+  for (const auto& c : all_cases()) {
+    const double eps = c.norm == "linf" ? 0.1 : 1.5;
+    auto o = AttackOptions().eps(eps).alpha(eps / 4).steps(5).norm(c.norm).random_start(true);
+    auto r = make_attack(c.attack, o)->run(*model, data.images, Criterion::misclassification(data.labels));
+    auto delta = (r.adv - data.images).flatten(1);
+    const double size = c.norm == "linf" ? delta.abs().max().item<double>()
+                                         : delta.norm(2, 1).max().item<double>();
+    EXPECT_LE(size, eps + 1e-5) << c.attack << " " << c.norm;
+    EXPECT_GE(r.adv.min().item<float>(), 0.0f);
+    EXPECT_LE(r.adv.max().item<float>(), 1.0f);
+    EXPECT_GT(r.success.sum().item<int64_t>(), 0) << c.attack << " " << c.norm;
+  }
+}
+
+TEST(Attack, InputIsNotMutated) {
+  auto model = trained_cnn();
+  auto data = load_data("fashion-mnist:test:16");
+  auto copy = data.images.clone();
+  make_attack("pgd", AttackOptions().eps(0.1).steps(3))
+      ->run(*model, data.images, Criterion::misclassification(data.labels));
+  EXPECT_TRUE(copy.equal(data.images));
+}
+
+TEST(Attack, EpsZeroIsIdentity) {
+  auto model = trained_cnn();
+  auto data = load_data("fashion-mnist:test:16");
+  for (const auto& c : all_cases()) {
+    auto r = make_attack(c.attack, AttackOptions().eps(0).steps(3).norm(c.norm).random_start(true))
+                 ->run(*model, data.images, Criterion::misclassification(data.labels));
+    EXPECT_TRUE(r.adv.equal(data.images)) << c.attack << " " << c.norm;
+  }
+}
+
+TEST(Attack, BatchResultEqualsPerSampleResults) {
+  auto model = trained_cnn();
+  auto data = load_data("fashion-mnist:test:8");
+  for (const auto& c : all_cases()) {
+    const double eps = c.norm == "linf" ? 0.05 : 1.0;
+    auto attack = make_attack(c.attack, AttackOptions().eps(eps).alpha(eps / 5).steps(4).norm(c.norm));
+    auto batch = attack->run(*model, data.images, Criterion::misclassification(data.labels)).adv;
+    for (int64_t i = 0; i < data.size(); ++i) {
+      auto one = attack->run(*model, data.images.slice(0, i, i + 1),
+                             Criterion::misclassification(data.labels.slice(0, i, i + 1))).adv;
+      EXPECT_LT((one - batch.slice(0, i, i + 1)).abs().max().item<double>(), 1e-4)
+          << c.attack << " " << c.norm << " item " << i;
+    }
+  }
+}
+
+TEST(Attack, TargetedAttackReachesTheTarget) {
+  auto model = trained_cnn();
+  auto data = load_data("fashion-mnist:test:100");
+  auto targets = (data.labels + 3).remainder(10);
+  auto r = make_attack("pgd", AttackOptions().eps(0.2).alpha(0.02).steps(20))
+               ->run(*model, data.images, Criterion::targeted(data.labels, targets));
+  EXPECT_GE(r.pred.eq(targets).to(torch::kFloat).mean().item<double>(), 0.9);
+  EXPECT_TRUE(r.success.equal(r.pred.eq(targets)));
+}
+
+TEST(Attack, EarlyStopKeepsEverySuccessAndReportsPredictions) {
+  auto model = trained_cnn();
+  auto data = load_data("fashion-mnist:test:200");
+  auto o = AttackOptions().eps(0.1).alpha(0.01).steps(10).random_start(false);
+  auto crit = Criterion::misclassification(data.labels);
+  auto full = make_attack("pgd", o)->run(*model, data.images, crit);
+  auto early = make_attack("pgd", o.early_stop(true))->run(*model, data.images, crit);
+  // Early stop stores each sample's first successful iterate: still adversarial.
+  torch::NoGradGuard g;
+  auto pred = model->forward(early.adv).argmax(1);
+  EXPECT_TRUE(pred.equal(early.pred));
+  EXPECT_TRUE(early.success.equal(pred.ne(data.labels)));
+  EXPECT_LT(early.gradient_evaluations, full.gradient_evaluations);
+  EXPECT_GE(early.success.sum().item<int64_t>(), full.success.sum().item<int64_t>() - 2);
+}
+
+TEST(Attack, TargetSpecsParseAndPickValidTargets) {
+  EXPECT_EQ(TargetSpec::parse("", 10).mode, TargetSpec::Mode::kNone);
+  EXPECT_EQ(TargetSpec::parse("7", 10).label, 7);
+  EXPECT_THROW(TargetSpec::parse("12", 10), InputError);
+  EXPECT_THROW(TargetSpec::parse("most-likely", 10), InputError);
+  auto labels = torch::arange(10, torch::kLong);
+  auto logits = torch::randn({10, 10});
+  auto random = make_criterion(TargetSpec::parse("random", 10), labels, logits, 0, 0);
+  EXPECT_TRUE(random.targets().ne(labels).all().item<bool>());
+  // Random targets do not depend on how the data is batched.
+  auto second_half = make_criterion(TargetSpec::parse("random", 10), labels.slice(0, 5), logits.slice(0, 5), 0, 5);
+  EXPECT_TRUE(second_half.targets().equal(random.targets().slice(0, 5)));
+  auto ll = make_criterion(TargetSpec::parse("least-likely", 10), labels, logits, 0, 0);
+  EXPECT_TRUE(ll.targets().equal(logits.argmin(1)));
+}
+
+TEST(Attack, BadOptionsAreInputErrors) {
+  EXPECT_THROW(make_attack("pgd", AttackOptions().eps(-0.1)), InputError);
+  EXPECT_THROW(make_attack("pgd", AttackOptions().steps(0)), InputError);
+  EXPECT_THROW(make_attack("pgd", AttackOptions().alpha(0)), InputError);
+  EXPECT_THROW(make_attack("pgd", AttackOptions().norm("l1")), InputError);
+  EXPECT_THROW(make_attack("cw", AttackOptions()), InputError);
+}
+
+TEST(Evaluate, CountsMatchPerSampleResults) {
+  auto model = trained_cnn();
+  auto data = load_data("fashion-mnist:test:300");
+  auto attack = make_attack("fgsm", AttackOptions().eps(0.05));
+  auto ev = evaluate_attack(*model, data, *attack, EvaluationOptions().batch(64).keep_adv(true));
+  EXPECT_EQ(ev.n, 300);
+  EXPECT_EQ(ev.adv.size(0), 300);
+  torch::NoGradGuard g;
+  auto clean = model->forward(data.images).argmax(1);
+  auto adv = model->forward(ev.adv).argmax(1);
+  EXPECT_NEAR(ev.clean_accuracy, clean.eq(data.labels).to(torch::kFloat).mean().item<double>(), 1e-9);
+  EXPECT_NEAR(ev.robust_accuracy, adv.eq(data.labels).to(torch::kFloat).mean().item<double>(), 1e-9);
+  EXPECT_LE(ev.linf_max, 0.05 + 1e-6);
+  EXPECT_LT(ev.robust_accuracy, ev.clean_accuracy);
+}
+
+}  // namespace
+}  // namespace foil

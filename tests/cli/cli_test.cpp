@@ -1,0 +1,168 @@
+// The foil CLI end to end: real runs on a few hundred images, and every bad-input case
+// ending in a one-line message and exit code 2.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "foil/data/dataset.h"
+#include "test_util.h"
+
+namespace foil {
+namespace {
+
+using test::run_foil;
+
+nlohmann::json read_json(const std::string& path) {
+  std::ifstream f(path);
+  return nlohmann::json::parse(f);
+}
+
+/// Exit 2 with one line on stderr that mentions `needle`.
+void expect_bad_input(const std::string& args, const std::string& needle) {
+  auto r = run_foil(args);
+  EXPECT_EQ(r.code, 2) << args << "\n" << r.err;
+  EXPECT_NE(r.err.find(needle), std::string::npos) << args << "\nstderr: " << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << args << "\nstderr: " << r.err;
+}
+
+TEST(Cli, AttackWritesJsonAndTorchLoadableTensor) {
+  const std::string dir = test::temp_dir("cli-attack");
+  auto r = run_foil("attack --model " + test::trained_cnn() +
+                    " --data fashion-mnist:test:300 --attack pgd --norm linf --eps 0.1 --alpha 0.01 "
+                    "--steps 10 --batch 100 --json " + dir + "/r.json --save-adv " + dir + "/adv.pt");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("robust accuracy"), std::string::npos);
+  auto j = read_json(dir + "/r.json");
+  EXPECT_EQ(j["n"], 300);
+  for (const char* k : {"clean_accuracy", "robust_accuracy", "attack_success_rate", "seconds"})
+    EXPECT_TRUE(j.contains(k)) << k;
+  EXPECT_LE(j["perturbation"]["linf_max"].get<double>(), 0.1 + 1e-6);
+  EXPECT_GT(j["clean_accuracy"].get<double>(), 0.8);
+  EXPECT_LT(j["robust_accuracy"].get<double>(), j["clean_accuracy"].get<double>());
+  // The saved tensor reads back (torch.load reads the same pickle format).
+  std::ifstream f(dir + "/adv.pt", std::ios::binary);
+  std::vector<char> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  auto adv = torch::pickle_load(bytes).toTensor();
+  EXPECT_EQ(adv.sizes(), (std::vector<int64_t>{300, 1, 28, 28}));
+}
+
+TEST(Cli, SavedAdversarialExamplesLoadInPyTorch) {
+  const std::string dir = test::temp_dir("cli-torchload");
+  auto r = run_foil("attack --model " + test::trained_cnn() +
+                    " --data fashion-mnist:test:20 --attack fgsm --eps 0.05 --save-adv " + dir + "/adv.pt");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const std::string py = "/usr/bin/python3 -c \"import torch; t = torch.load('" + dir +
+                         "/adv.pt'); assert tuple(t.shape) == (20, 1, 28, 28), t.shape; "
+                         "assert 0 <= float(t.min()) and float(t.max()) <= 1\"";
+  EXPECT_EQ(std::system(py.c_str()), 0);
+}
+
+TEST(Cli, TargetedAttackOnTorchScriptModelAndImageFolder) {
+  const std::string dir = test::temp_dir("cli-folder");
+  for (const char* c : {"a", "b"}) {
+    std::filesystem::create_directories(dir + "/imgs/" + c);
+    for (int i = 0; i < 3; ++i) write_image(dir + "/imgs/" + c + "/" + std::to_string(i) + ".png", torch::rand({1, 28, 28}));
+  }
+  auto r = run_foil("attack --model " + test::fixture("small_cnn.pt") + " --data " + dir +
+                    "/imgs --attack bim --eps 0.2 --alpha 0.05 --steps 10 --targeted 3 --json " + dir + "/r.json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(read_json(dir + "/r.json")["n"], 6);
+}
+
+TEST(Cli, AuditWritesResultsFolder) {
+  const std::string dir = test::temp_dir("cli-audit");
+  auto r = run_foil("audit --model " + test::trained_cnn() +
+                    " --data fashion-mnist:test:200 --linf-eps 0.05,0.1 --l2-eps 1 --steps 5 --out " + dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto j = read_json(dir + "/audit.json");
+  ASSERT_EQ(j["results"].size(), 6u);  // (fgsm, pgd) x 3 budgets
+  double pgd_small = 0, pgd_large = 0;
+  for (const auto& row : j["results"]) {
+    if (row["attack"] == "pgd" && row["eps"] == 0.05) pgd_small = row["robust_accuracy"];
+    if (row["attack"] == "pgd" && row["eps"] == 0.1) pgd_large = row["robust_accuracy"];
+  }
+  EXPECT_LE(pgd_large, pgd_small);
+  for (const char* f : {"audit.csv", "robust_accuracy_linf.png", "robust_accuracy_l2.png", "examples.png"}) {
+    EXPECT_TRUE(std::filesystem::file_size(dir + "/" + f) > 100) << f;
+  }
+  auto png = read_image(dir + "/robust_accuracy_linf.png");
+  EXPECT_EQ(png.size(3), 720);
+}
+
+TEST(Cli, TrainWritesLoadableModel) {
+  const std::string dir = test::temp_dir("cli-train");
+  auto r = run_foil("train --arch mlp --data fashion-mnist:train:2000 --test fashion-mnist:test:500 --epochs 1 --out " +
+                    dir + "/m.foil");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("epoch   1/1"), std::string::npos) << r.out;
+  EXPECT_FALSE(std::filesystem::exists(dir + "/m.foil.ckpt"));
+  auto r2 = run_foil("attack --model " + dir + "/m.foil --data fashion-mnist:test:50 --attack fgsm --eps 0.05");
+  EXPECT_EQ(r2.code, 0) << r2.err;
+}
+
+TEST(Cli, BenchPrintsRatios) {
+  auto r = run_foil("bench --model " + test::trained_cnn() + " --batch 32 --steps 2 --repeats 1");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("pgd-linf"), std::string::npos);
+  EXPECT_NE(r.out.find("forward+backward (bare)"), std::string::npos);
+}
+
+TEST(Cli, BadOptionValues) {
+  const std::string m = " --model " + test::trained_cnn() + " --data fashion-mnist:test:10";
+  expect_bad_input("attack" + m + " --eps -0.1", "--eps");
+  expect_bad_input("attack" + m + " --steps 0", "--steps");
+  expect_bad_input("attack" + m + " --alpha 0", "--alpha");
+  expect_bad_input("attack" + m + " --attack cw", "--attack");
+  expect_bad_input("attack" + m + " --norm l7", "--norm");
+  expect_bad_input("attack" + m + " --targeted 10", "--targeted");
+  expect_bad_input("train --arch vgg --out /tmp/x.foil", "--arch");
+  expect_bad_input("attack --model " + test::trained_cnn() + " --data fashion-mnist:valid", "fashion-mnist");
+  expect_bad_input("audit --model " + test::trained_cnn() + " --linf-eps 0.1,abc", "--linf-eps");
+}
+
+TEST(Cli, BadFiles) {
+  const std::string dir = test::temp_dir("cli-badfiles");
+  expect_bad_input("attack --model " + dir + "/missing.foil --data fashion-mnist:test:10", "missing.foil");
+  std::ofstream(dir + "/junk.pt") << "junk";
+  expect_bad_input("attack --model " + dir + "/junk.pt --data fashion-mnist:test:10", "not a");
+  // A truncated model file.
+  std::ifstream in(test::trained_cnn(), std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::ofstream(dir + "/cut.foil", std::ios::binary) << bytes.substr(0, bytes.size() / 3);
+  expect_bad_input("attack --model " + dir + "/cut.foil --data fashion-mnist:test:10", "cut.foil");
+  // Corrupt and truncated datasets: point foil at a copy with a damaged file.
+  std::filesystem::create_directories(dir + "/fm");
+  for (const char* f : {"t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"})
+    std::filesystem::copy_file(fashion_mnist_dir() + "/" + f, dir + "/fm/" + f);
+  std::ifstream lb(dir + "/fm/t10k-images-idx3-ubyte.gz", std::ios::binary);
+  std::string lbytes((std::istreambuf_iterator<char>(lb)), std::istreambuf_iterator<char>());
+  std::ofstream(dir + "/fm/t10k-images-idx3-ubyte.gz", std::ios::binary) << lbytes.substr(0, lbytes.size() / 2);
+  setenv("FOIL_FASHION_MNIST_DIR", (dir + "/fm").c_str(), 1);
+  expect_bad_input("attack --model " + test::trained_cnn() + " --data fashion-mnist:test:10", "t10k-images");
+  unsetenv("FOIL_FASHION_MNIST_DIR");
+  std::ofstream(dir + "/bad.png") << "not a png";
+  expect_bad_input("attack --model " + test::trained_cnn() + " --data " + dir + "/bad.png", "bad.png");
+}
+
+TEST(Cli, ModelAndDataShapesThatDoNotFit) {
+  const std::string dir = test::temp_dir("cli-shapes");
+  write_image(dir + "/colour.png", torch::rand({3, 40, 40}));
+  // The CNN takes 1x28x28; a colour image is converted and resized, but a 3-channel
+  // TorchScript ResNet cannot take Fashion-MNIST.
+  expect_bad_input("attack --model " + test::fixture("resnet18.pt") + " --data fashion-mnist:test:4", "channels");
+  expect_bad_input("attack --model " + test::trained_cnn() + " --data fashion-mnist:test:4 --mean 0.5,0.5 --std 0.2",
+                   "--mean");
+}
+
+TEST(Cli, HelpAndMissingSubcommand) {
+  EXPECT_EQ(run_foil("--help").code, 0);
+  EXPECT_EQ(run_foil("").code, 2);
+  EXPECT_EQ(run_foil("frobnicate").code, 2);
+}
+
+}  // namespace
+}  // namespace foil

@@ -1,0 +1,26 @@
+#pragma once
+// Helpers shared by the tests: fixture paths, the trained CNN, running the CLI.
+
+#include <string>
+
+namespace foil::test {
+
+/// The TorchScript fixtures folder (resnet18.pt, small_cnn.pt, reference.pt).
+inline std::string fixture(const std::string& name) { return std::string(FOIL_FIXTURES) + "/" + name; }
+
+/// The CNN trained once by the `train_fixture_cnn` CTest fixture.
+inline std::string trained_cnn() { return std::string(FOIL_TEST_MODELS) + "/cnn.foil"; }
+
+/// Result of running the foil CLI.
+struct Run {
+  int code;
+  std::string out, err;
+};
+
+/// Runs `foil ARGS` (a shell-quoted string) and captures exit code, stdout and stderr.
+Run run_foil(const std::string& args);
+
+/// A fresh temporary folder for one test.
+std::string temp_dir(const std::string& name);
+
+}  // namespace foil::test

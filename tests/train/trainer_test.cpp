@@ -1,0 +1,76 @@
+#include "foil/train/trainer.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include <torch/torch.h>
+
+#include "foil/attacks/evaluate.h"
+#include "foil/core/error.h"
+#include "foil/models/zoo.h"
+#include "test_util.h"
+
+namespace foil {
+namespace {
+
+TEST(Trainer, ShortRunClearsAccuracyThreshold) {
+  auto train = load_data("fashion-mnist:train:6000");
+  auto test = load_data("fashion-mnist:test:1000");
+  auto model = train_model(TrainOptions().arch("mlp").epochs(2).progress(""), train, test);
+  EXPECT_GE(model->info().test_accuracy, 0.75);
+  EXPECT_NEAR(evaluate_clean(*model, test), model->info().test_accuracy, 1e-9);
+}
+
+TEST(Trainer, InterruptedRunResumesToTheSameModel) {
+  const std::string dir = test::temp_dir("resume");
+  auto train = load_data("fashion-mnist:train:1000");
+  auto test = load_data("fashion-mnist:test:200");
+  auto o = TrainOptions().arch("cnn").epochs(2).batch(100).progress("");
+  auto straight = train_model(o, train, test);
+
+  // Epoch 1 of 2 "crashes" after its checkpoint; the rerun picks up at epoch 2.
+  auto ck = TrainOptions(o).checkpoint(dir + "/ck");
+  try {
+    train_model(ck, train, test, [](const EpochStats& s) {
+      if (s.epoch == 1) throw std::runtime_error("interrupted");
+    });
+  } catch (const std::runtime_error&) {
+  }
+  ASSERT_TRUE(std::filesystem::exists(dir + "/ck"));
+  std::vector<int64_t> epochs_run;
+  auto resumed = train_model(ck, train, test, [&](const EpochStats& s) { epochs_run.push_back(s.epoch); });
+  EXPECT_EQ(epochs_run, std::vector<int64_t>{2});
+  auto x = test.images.slice(0, 0, 20);
+  EXPECT_TRUE(resumed->forward(x).allclose(straight->forward(x), 1e-4, 1e-5));
+}
+
+TEST(Trainer, MismatchedCheckpointIsRefused) {
+  const std::string dir = test::temp_dir("mismatch");
+  auto train = load_data("fashion-mnist:train:300");
+  auto o = TrainOptions().arch("mlp").epochs(1).progress("").checkpoint(dir + "/ck");
+  train_model(o, train, Dataset{});
+  EXPECT_THROW(train_model(TrainOptions(o).lr(0.5), train, Dataset{}), InputError);
+}
+
+TEST(Trainer, AdversarialTrainingRaisesRobustAccuracy) {
+  auto train = load_data("fashion-mnist:train:3000");
+  auto test = load_data("fashion-mnist:test:300");
+  auto o = TrainOptions().arch("mlp").epochs(3).progress("");
+  auto plain = train_model(o, train, test);
+  auto robust = train_model(TrainOptions(o).adv_train("pgd").adv_eps(0.1).adv_steps(3), train, test);
+  auto pgd = make_attack("pgd", AttackOptions().eps(0.1).alpha(0.025).steps(10).random_start(true));
+  const double plain_robust = evaluate_attack(*plain, test, *pgd).robust_accuracy;
+  const double adv_robust = evaluate_attack(*robust, test, *pgd).robust_accuracy;
+  EXPECT_GT(adv_robust, plain_robust + 0.15) << plain_robust << " vs " << adv_robust;
+}
+
+TEST(Trainer, BadOptionsAreInputErrors) {
+  auto train = load_data("fashion-mnist:train:10");
+  EXPECT_THROW(train_model(TrainOptions().arch("transformer"), train, Dataset{}), InputError);
+  EXPECT_THROW(train_model(TrainOptions().epochs(0), train, Dataset{}), InputError);
+  EXPECT_THROW(train_model(TrainOptions().adv_train("fgsm"), train, Dataset{}), InputError);
+}
+
+}  // namespace
+}  // namespace foil
