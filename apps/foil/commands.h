@@ -26,6 +26,7 @@ c10::Device apply_global_options();
 struct ModelFlags {
   std::string path;
   std::string mean, std;
+  std::string input_shape;  ///< "C,H,W" for models that do not record it (TorchScript)
 };
 void add_model_flags(CLI::App* app, ModelFlags& flags, bool required);
 /// Loads the model (the built-in default when no path is given), moves it to `device`.

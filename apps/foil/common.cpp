@@ -33,6 +33,9 @@ void add_model_flags(CLI::App* app, ModelFlags& flags, bool required) {
   if (required) opt->required();
   app->add_option("--mean", flags.mean, "per-channel mean the model expects, e.g. 0.485,0.456,0.406");
   app->add_option("--std", flags.std, "per-channel std the model expects, e.g. 0.229,0.224,0.225");
+  app->add_option("--input-shape", flags.input_shape,
+                  "C,H,W the model takes, for TorchScript models (images are converted and "
+                  "resized to it); default: the data's own shape");
 }
 
 std::shared_ptr<Model> open_model(const ModelFlags& flags, c10::Device device) {
@@ -43,6 +46,16 @@ std::shared_ptr<Model> open_model(const ModelFlags& flags, c10::Device device) {
                 "only one");
     model->set_normalization(parse_number_list(flags.mean, "--mean"),
                              parse_number_list(flags.std, "--std"));
+  }
+  if (!flags.input_shape.empty()) {
+    auto v = parse_number_list(flags.input_shape, "--input-shape");
+    const bool ok = v.size() == 3 && v[0] >= 1 && v[1] >= 1 && v[2] >= 1;
+    check_input(ok, "--input-shape", "C,H,W with three positive integers", flags.input_shape);
+    auto* ts = dynamic_cast<TorchScriptModel*>(model.get());
+    check_input(ts != nullptr, "--input-shape", "a TorchScript model (foil models record theirs)",
+                model->info().backend + " model " + model->info().name);
+    ts->set_input_shape({static_cast<int64_t>(v[0]), static_cast<int64_t>(v[1]),
+                         static_cast<int64_t>(v[2])});
   }
   model->to(device);
   return model;
@@ -59,11 +72,11 @@ Dataset open_data(const std::string& spec, Model& model) {
   try {
     torch::NoGradGuard no_grad;
     out = model.forward(data.images.slice(0, 0, 1));
-  } catch (const c10::Error& e) {
+  } catch (const std::exception& e) {
     throw InputError(fmt::format("model {} cannot take the data {} (images {}x{}x{}): {}",
                                  model.info().name, spec, data.images.size(1),
                                  data.images.size(2), data.images.size(3),
-                                 first_line(e.what(), 120)));
+                                 library_message(e.what())));
   }
   check_input(out.dim() == 2, "model " + model.info().name + " output",
               "class scores of shape N x K", fmt::format("{} dimensions", out.dim()));

@@ -35,11 +35,8 @@ int main(int argc, char** argv) {
   } catch (const foil::InputError& e) {
     std::fprintf(stderr, "foil: %s\n", e.what());
     return 2;
-  } catch (const c10::Error& e) {
-    std::fprintf(stderr, "foil: LibTorch error: %s\n", foil::first_line(e.what(), 300).c_str());
-    return 1;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "foil: %s\n", foil::first_line(e.what(), 300).c_str());
+    std::fprintf(stderr, "foil: %s\n", foil::library_message(e.what(), 300).c_str());
     return 1;
   }
   return 0;

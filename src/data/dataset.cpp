@@ -173,12 +173,18 @@ torch::Tensor read_image(const std::string& path, const ImageShape& want) {
   if (!fs::is_regular_file(path)) throw InputError(path + ": image file not found");
   cv::Mat img;
   try {
-    img = cv::imread(path, want.channels == 1 ? cv::IMREAD_GRAYSCALE : cv::IMREAD_COLOR);
+    const int mode = want.channels == 1   ? cv::IMREAD_GRAYSCALE
+                     : want.channels == 3 ? cv::IMREAD_COLOR
+                                          : cv::IMREAD_ANYCOLOR;  // unknown: as stored
+    img = cv::imread(path, mode);
   } catch (const cv::Exception&) {
     img = cv::Mat();
   }
   if (img.empty())
     throw InputError(path + ": cannot decode image (expected a valid PNG/JPEG/BMP file)");
+  if (want.channels > 0 && want.channels != 1 && want.channels != 3)
+    throw InputError(path + ": the model expects " + want.str() +
+                     " images; only 1- or 3-channel models can read image files");
   if (img.channels() == 3) cv::cvtColor(img, img, cv::COLOR_BGR2RGB);
   if (want.height > 0 && want.width > 0 && (img.rows != want.height || img.cols != want.width))
     cv::resize(img, img, cv::Size(static_cast<int>(want.width), static_cast<int>(want.height)), 0,

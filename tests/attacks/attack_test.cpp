@@ -174,8 +174,8 @@ TEST(Evaluate, CountsMatchPerSampleResults) {
   torch::NoGradGuard g;
   auto clean = model->forward(data.images).argmax(1);
   auto adv = model->forward(ev.adv).argmax(1);
-  EXPECT_NEAR(ev.clean_accuracy, clean.eq(data.labels).to(torch::kFloat).mean().item<double>(), 1e-9);
-  EXPECT_NEAR(ev.robust_accuracy, adv.eq(data.labels).to(torch::kFloat).mean().item<double>(), 1e-9);
+  EXPECT_NEAR(ev.clean_accuracy, clean.eq(data.labels).to(torch::kDouble).mean().item<double>(), 1e-9);
+  EXPECT_NEAR(ev.robust_accuracy, adv.eq(data.labels).to(torch::kDouble).mean().item<double>(), 1e-9);
   EXPECT_LE(ev.linf_max, 0.05 + 1e-6);
   EXPECT_LT(ev.robust_accuracy, ev.clean_accuracy);
 }

@@ -30,4 +30,12 @@ inline std::string first_line(const std::string& text, size_t max = 160) {
   return line.size() > max ? line.substr(0, max) + "..." : line;
 }
 
+/// The informative line of an exception from LibTorch: TorchScript interpreter errors put
+/// the cause last ("RuntimeError: ..."), others first.
+inline std::string library_message(const std::string& text, size_t max = 200) {
+  const std::string key = "RuntimeError: ";
+  const auto at = text.rfind(key);
+  return first_line(at == std::string::npos ? text : text.substr(at + key.size()), max);
+}
+
 }  // namespace foil

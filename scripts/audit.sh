@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# foil's main job from a fresh machine: dependencies, build, then `foil audit` (with no
+# arguments it audits the built-in Fashion-MNIST CNN, training it on first use).
+# Extra arguments go to `foil audit`, e.g. scripts/audit.sh --model m.pt --data imgs/
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/build.sh >&2
+exec build/foil audit "$@"
