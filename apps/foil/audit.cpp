@@ -68,9 +68,9 @@ void write_examples(const std::string& path, const Dataset& data, const std::vec
       delta.push_back({d / (2 * m) + 0.5, fmt::format("|d|max {:.3f}", m), false});
     }
     grid.push_back(adv);
-    titles.push_back(fmt::format("{} {}", rows[r].attack, rows[r].norm));
+    titles.push_back(fmt::format("{} {} {:g}", rows[r].attack, rows[r].norm, rows[r].eps));
     grid.push_back(delta);
-    titles.push_back(fmt::format("eps {:g}", rows[r].eps));
+    titles.push_back("perturbation");
   }
   write_image_grid(path, grid, titles);
 }

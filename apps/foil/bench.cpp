@@ -20,18 +20,27 @@ struct BenchCmd {
   std::string json;
 };
 
-/// Median of `repeats` timings of `fn`, after one warm-up call.
-template <typename Fn>
-double median_seconds(int64_t repeats, Fn fn) {
-  fn();
-  std::vector<double> t;
-  for (int64_t i = 0; i < repeats; ++i) {
-    const double s = now_seconds();
-    fn();
-    t.push_back(now_seconds() - s);
-  }
+double median(std::vector<double> t) {
   std::sort(t.begin(), t.end());
   return t[t.size() / 2];
+}
+
+/// Times `bare` and `attack` alternately `repeats` times after one warm-up of each, so
+/// drift in machine speed hits both alike; returns the two medians.
+template <typename Bare, typename Attack>
+std::pair<double, double> paired_seconds(int64_t repeats, Bare bare, Attack attack) {
+  bare();
+  attack();
+  std::vector<double> tb, ta;
+  for (int64_t i = 0; i < repeats; ++i) {
+    double s = now_seconds();
+    bare();
+    tb.push_back(now_seconds() - s);
+    s = now_seconds();
+    attack();
+    ta.push_back(now_seconds() - s);
+  }
+  return {median(tb), median(ta)};
 }
 
 void run_bench(const BenchCmd& c) {
@@ -44,43 +53,53 @@ void run_bench(const BenchCmd& c) {
   fmt::print("model {} | batch {} | threads {} | steps {} | median of {}\n", model->info().name,
              x.size(0), torch::get_num_threads(), c.steps, c.repeats);
 
-  // The bare cost: forward, loss and the input gradient, `steps` times.
-  const double bare = median_seconds(c.repeats, [&] {
-    for (int64_t s = 0; s < c.steps; ++s) {
+  // The bare cost of one step: forward, loss and the input gradient.
+  auto bare_steps = [&](int64_t steps) {
+    for (int64_t s = 0; s < steps; ++s) {
       torch::Tensor xi = x.clone().requires_grad_(true);
       auto loss = torch::nn::functional::cross_entropy(
-          model->forward(xi), y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
+          model->forward(xi), y,
+          torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
       torch::autograd::grad({loss}, {xi});
     }
-  }) / static_cast<double>(c.steps);
-  fmt::print("\n{:<26}{:>14}{:>10}\n", "", "ms per step", "ratio");
-  fmt::print("{:<26}{:>14.2f}{:>10.3f}\n", "forward+backward (bare)", 1e3 * bare, 1.0);
+  };
+  fmt::print("\n{:<24}{:>12}{:>12}{:>10}\n", "attack", "ms/step", "bare ms", "ratio");
   nlohmann::json rows = nlohmann::json::array();
   const Criterion crit = Criterion::misclassification(y);
   for (const std::string name : {"fgsm", "fgm", "bim", "pgd", "mifgsm"}) {
     for (const std::string norm : {"linf", "l2"}) {
       if ((name == "fgsm" && norm == "l2") || (name == "fgm" && norm == "linf")) continue;
-      // A budget no sample is fooled by keeps every step on the full batch.
-      auto attack = make_attack(name, AttackOptions().eps(norm == "linf" ? 0.03 : 0.5)
+      auto attack = make_attack(name, AttackOptions()
+                                          .eps(norm == "linf" ? 0.03 : 0.5)
                                           .alpha(norm == "linf" ? 0.01 : 0.1)
-                                          .steps(c.steps).norm(norm).random_start(name == "pgd"));
+                                          .steps(c.steps)
+                                          .norm(norm)
+                                          .random_start(name == "pgd"));
       const int64_t steps = attack->options().steps();
-      const double per_step =
-          median_seconds(c.repeats, [&] { attack->run(*model, x, crit); }) / static_cast<double>(steps);
-      const std::string label = fmt::format("{}-{} ({} step{})", name, norm, steps, steps > 1 ? "s" : "");
-      fmt::print("{:<26}{:>14.2f}{:>10.3f}\n", label, 1e3 * per_step, per_step / bare);
-      rows.push_back({{"attack", name}, {"norm", norm}, {"steps", steps},
-                      {"ms_per_step", 1e3 * per_step}, {"ratio_to_bare", per_step / bare}});
+      auto [bare, att] = paired_seconds(
+          c.repeats, [&] { bare_steps(steps); }, [&] { attack->run(*model, x, crit); });
+      bare /= static_cast<double>(steps);
+      att /= static_cast<double>(steps);
+      const std::string label =
+          fmt::format("{}-{} ({} step{})", name, norm, steps, steps > 1 ? "s" : "");
+      fmt::print("{:<24}{:>12.2f}{:>12.2f}{:>10.3f}\n", label, 1e3 * att, 1e3 * bare, att / bare);
+      std::fflush(stdout);
+      rows.push_back({{"attack", name},
+                      {"norm", norm},
+                      {"steps", steps},
+                      {"ms_per_step", 1e3 * att},
+                      {"bare_ms_per_step", 1e3 * bare},
+                      {"ratio_to_bare", att / bare}});
     }
   }
-  fmt::print("\nratio = attack time per step (including its final success check) / bare "
-             "forward+backward time\n");
+  fmt::print("\nratio = attack time per step (with its final success check) / the bare "
+             "forward+backward\nof the same model and batch, timed alternately; medians of {}\n",
+             c.repeats);
   if (!c.json.empty()) {
     ensure_parent(c.json);
     write_json(c.json, {{"model", model->info().name},
                         {"batch", x.size(0)},
                         {"threads", torch::get_num_threads()},
-                        {"bare_ms_per_step", 1e3 * bare},
                         {"attacks", rows}});
   }
 }

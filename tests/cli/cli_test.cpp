@@ -108,7 +108,7 @@ TEST(Cli, BenchPrintsRatios) {
   auto r = run_foil("bench --model " + test::trained_cnn() + " --batch 32 --steps 2 --repeats 1");
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.out.find("pgd-linf"), std::string::npos);
-  EXPECT_NE(r.out.find("forward+backward (bare)"), std::string::npos);
+  EXPECT_NE(r.out.find("bare ms"), std::string::npos);
 }
 
 TEST(Cli, BadOptionValues) {
