@@ -18,7 +18,7 @@ std::unique_ptr<Attack> make_attack(const std::string& name, AttackOptions o) {
   if (name == "fgm") return std::make_unique<Fgsm>(o.norm("l2"));
   if (name == "bim") return std::make_unique<Bim>(o.random_start(false));
   if (name == "pgd") return std::make_unique<Pgd>(o);
-  if (name == "mifgsm") return std::make_unique<MiFgsm>(o);
+  if (name == "mifgsm") return std::make_unique<MiFgsm>(o.random_start(false));
   throw InputError(
       fmt::format("--attack: expected one of {}, got '{}'", fmt::join(attack_names(), ", "), name));
 }

@@ -76,7 +76,7 @@ class Attack {
 const std::vector<std::string>& attack_names();
 
 /// Builds an attack by name. fgsm/fgm force one step of size eps without random start;
-/// `pgd` keeps `random_start` as given. Throws InputError for unknown names or bad options.
+/// bim and mifgsm never start at random; `pgd` keeps `random_start` as given. Throws InputError for unknown names or bad options.
 std::unique_ptr<Attack> make_attack(const std::string& name, AttackOptions options);
 
 }  // namespace foil
