@@ -26,8 +26,9 @@ Run run_foil(const std::string& args) {
 
 std::string temp_dir(const std::string& name) {
   static int counter = 0;
-  auto dir = std::filesystem::temp_directory_path() /
-             ("foil-test-" + std::to_string(::getpid()) + "-" + name + "-" + std::to_string(counter++));
+  auto dir =
+      std::filesystem::temp_directory_path() /
+      ("foil-test-" + std::to_string(::getpid()) + "-" + name + "-" + std::to_string(counter++));
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir.string();

@@ -6,7 +6,9 @@
 namespace foil::test {
 
 /// The TorchScript fixtures folder (resnet18.pt, small_cnn.pt, reference.pt).
-inline std::string fixture(const std::string& name) { return std::string(FOIL_FIXTURES) + "/" + name; }
+inline std::string fixture(const std::string& name) {
+  return std::string(FOIL_FIXTURES) + "/" + name;
+}
 
 /// The CNN trained once by the `train_fixture_cnn` CTest fixture.
 inline std::string trained_cnn() { return std::string(FOIL_TEST_MODELS) + "/cnn.foil"; }

@@ -1,7 +1,8 @@
 // foil attack: one perturbation attack over a dataset, as a table and JSON.
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+
+#include <nlohmann/json.hpp>
 
 #include "commands.h"
 #include "foil/attacks/evaluate.h"
@@ -38,7 +39,8 @@ void run_attack(const AttackCmd& c) {
   if (!c.json.empty()) ensure_parent(c.json);
   auto model = open_model(c.model, device);
   Dataset data = open_data(c.data, *model);
-  const TargetSpec target = TargetSpec::parse(c.targeted, model->forward(data.images.slice(0, 0, 1)).size(1));
+  const TargetSpec target =
+      TargetSpec::parse(c.targeted, model->forward(data.images.slice(0, 0, 1)).size(1));
   fmt::print("model   {} ({})\ndata    {} ({} items)\nattack  {} {}\n", model->info().name,
              model->info().backend, data.source, data.size(), attack->describe(), target.str());
   std::fflush(stdout);
@@ -101,8 +103,11 @@ void setup_attack(CLI::App& app) {
   sub->add_option("--targeted", c->targeted, "random, least-likely or a class index");
   sub->add_flag("--early-stop", c->early_stop,
                 "stop attacking a sample once it is fooled (robust-accuracy evaluation)");
-  sub->add_option("--batch", c->batch, "batch size")->check(CLI::PositiveNumber)->capture_default_str();
-  sub->add_option("--save-adv", c->save_adv, "write the adversarial examples (N x C x H x W, torch.load)");
+  sub->add_option("--batch", c->batch, "batch size")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  sub->add_option("--save-adv", c->save_adv,
+                  "write the adversarial examples (N x C x H x W, torch.load)");
   sub->add_option("--json", c->json, "write the results as JSON");
   sub->callback([c] { run_attack(*c); });
 }

@@ -1,10 +1,10 @@
 // foil audit: the main job. Clean accuracy, FGSM and PGD robust accuracy over an eps grid for
 // Linf and L2, written as a results folder (JSON, CSV, plots, example grid).
-#include <filesystem>
-
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "commands.h"
 #include "foil/attacks/evaluate.h"
@@ -33,15 +33,14 @@ struct Row {
 
 std::vector<double> parse_eps(const std::string& text, const std::string& flag) {
   auto v = parse_number_list(text, flag);
-  for (double e : v)
-    check_input(e > 0, flag, "a list of budgets > 0", fmt::format("{}", e));
+  for (double e : v) check_input(e > 0, flag, "a list of budgets > 0", fmt::format("{}", e));
   std::sort(v.begin(), v.end());
   return v;
 }
 
 std::string class_name(const Dataset& d, int64_t k) {
   return k >= 0 && k < static_cast<int64_t>(d.class_names.size()) ? d.class_names[k]
-                                                                    : std::to_string(k);
+                                                                  : std::to_string(k);
 }
 
 void write_examples(const std::string& path, const Dataset& data, const std::vector<Row>& rows,
@@ -99,7 +98,10 @@ void run_audit(const AuditCmd& c) {
         auto attack = make_attack(name, o);
         Evaluation ev = evaluate_attack(
             *model, data, *attack,
-            EvaluationOptions().batch(c.batch).seed(global_options().seed).keep_examples(c.examples)
+            EvaluationOptions()
+                .batch(c.batch)
+                .seed(global_options().seed)
+                .keep_examples(c.examples)
                 .progress(fmt::format("{} {} eps {:g}", attack->name(), norm, eps)));
         clean_accuracy = ev.clean_accuracy;
         fmt::print("{:<6} {:<5} eps {:<6g} robust accuracy {:6.2f}%  ({:.1f}s)\n", attack->name(),
@@ -120,12 +122,11 @@ void run_audit(const AuditCmd& c) {
     j["norm"] = r.norm;
     j["eps"] = r.eps;
     results.push_back(j);
-    csv.push_back({r.attack, r.norm, fmt::format("{:g}", r.eps), std::to_string(r.ev.n),
-                   fmt::format("{:.4f}", r.ev.clean_accuracy),
-                   fmt::format("{:.4f}", r.ev.robust_accuracy),
-                   fmt::format("{:.4f}", r.ev.attack_success_rate),
-                   fmt::format("{:.5f}", r.ev.linf_max), fmt::format("{:.5f}", r.ev.l2_mean),
-                   fmt::format("{:.3f}", r.ev.seconds)});
+    csv.push_back(
+        {r.attack, r.norm, fmt::format("{:g}", r.eps), std::to_string(r.ev.n),
+         fmt::format("{:.4f}", r.ev.clean_accuracy), fmt::format("{:.4f}", r.ev.robust_accuracy),
+         fmt::format("{:.4f}", r.ev.attack_success_rate), fmt::format("{:.5f}", r.ev.linf_max),
+         fmt::format("{:.5f}", r.ev.l2_mean), fmt::format("{:.3f}", r.ev.seconds)});
     auto& s = series[r.norm + "/" + r.attack];
     if (s.x.empty()) {
       s = {r.attack + " (" + r.norm + ")", {0.0}, {clean_accuracy}};
@@ -153,24 +154,23 @@ void run_audit(const AuditCmd& c) {
   }
   if (c.examples > 0) write_examples(dir + "examples.png", data, rows, shown);
   const auto& info = model->info();
-  write_json(dir + "audit.json",
-             {{"model",
-               {{"name", info.name},
-                {"backend", info.backend},
-                {"arch", info.arch},
-                {"input", info.input.str()},
-                {"test_accuracy_at_training", info.test_accuracy}}},
-              {"data", data.source},
-              {"n", data.size()},
-              {"clean_accuracy", clean_accuracy},
-              {"pgd_steps", c.steps},
-              {"early_stop", c.early_stop},
-              {"seconds", now_seconds() - start},
-              {"results", results}});
-  fmt::print("clean accuracy {:.2f}%\nwrote {}audit.json, audit.csv, robust_accuracy_linf.png, "
-             "robust_accuracy_l2.png{} ({:.1f}s)\n",
-             100 * clean_accuracy, dir, c.examples > 0 ? ", examples.png" : "",
-             now_seconds() - start);
+  write_json(dir + "audit.json", {{"model",
+                                   {{"name", info.name},
+                                    {"backend", info.backend},
+                                    {"arch", info.arch},
+                                    {"input", info.input.str()},
+                                    {"test_accuracy_at_training", info.test_accuracy}}},
+                                  {"data", data.source},
+                                  {"n", data.size()},
+                                  {"clean_accuracy", clean_accuracy},
+                                  {"pgd_steps", c.steps},
+                                  {"early_stop", c.early_stop},
+                                  {"seconds", now_seconds() - start},
+                                  {"results", results}});
+  fmt::print(
+      "clean accuracy {:.2f}%\nwrote {}audit.json, audit.csv, robust_accuracy_linf.png, "
+      "robust_accuracy_l2.png{} ({:.1f}s)\n",
+      100 * clean_accuracy, dir, c.examples > 0 ? ", examples.png" : "", now_seconds() - start);
 }
 
 }  // namespace
@@ -184,8 +184,11 @@ void setup_audit(CLI::App& app) {
   sub->add_option("--out", c->out, "results folder")->capture_default_str();
   sub->add_option("--linf-eps", c->linf_eps, "Linf budgets")->capture_default_str();
   sub->add_option("--l2-eps", c->l2_eps, "L2 budgets")->capture_default_str();
-  sub->add_option("--steps", c->steps, "PGD steps (step size 2.5*eps/steps)")->capture_default_str();
-  sub->add_option("--batch", c->batch, "batch size")->check(CLI::PositiveNumber)->capture_default_str();
+  sub->add_option("--steps", c->steps, "PGD steps (step size 2.5*eps/steps)")
+      ->capture_default_str();
+  sub->add_option("--batch", c->batch, "batch size")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   sub->add_option("--examples", c->examples, "images in the example grid")
       ->check(CLI::Range(0, 32))
       ->capture_default_str();

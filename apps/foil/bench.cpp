@@ -1,8 +1,9 @@
 // foil bench: the cost of one attack step against the bare forward+backward of the same model
 // and batch, measured in the same run.
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+
+#include <nlohmann/json.hpp>
 
 #include "commands.h"
 #include "foil/attacks/attack.h"
@@ -92,9 +93,10 @@ void run_bench(const BenchCmd& c) {
                       {"ratio_to_bare", att / bare}});
     }
   }
-  fmt::print("\nratio = attack time per step (with its final success check) / the bare "
-             "forward+backward\nof the same model and batch, timed alternately; medians of {}\n",
-             c.repeats);
+  fmt::print(
+      "\nratio = attack time per step (with its final success check) / the bare "
+      "forward+backward\nof the same model and batch, timed alternately; medians of {}\n",
+      c.repeats);
   if (!c.json.empty()) {
     ensure_parent(c.json);
     write_json(c.json, {{"model", model->info().name},
@@ -108,10 +110,13 @@ void run_bench(const BenchCmd& c) {
 
 void setup_bench(CLI::App& app) {
   auto c = std::make_shared<BenchCmd>();
-  auto* sub = app.add_subcommand("bench", "time attack steps against the model's bare forward+backward");
+  auto* sub =
+      app.add_subcommand("bench", "time attack steps against the model's bare forward+backward");
   add_model_flags(sub, c->model, false);
   sub->add_option("--data", c->data, "data spec the batch is taken from")->capture_default_str();
-  sub->add_option("--batch", c->batch, "batch size")->check(CLI::PositiveNumber)->capture_default_str();
+  sub->add_option("--batch", c->batch, "batch size")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   sub->add_option("--steps", c->steps, "attack steps")->capture_default_str();
   sub->add_option("--repeats", c->repeats, "timed repeats (median)")->capture_default_str();
   sub->add_option("--json", c->json, "write the timings as JSON");

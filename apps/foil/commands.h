@@ -2,10 +2,9 @@
 // Sub-commands of the foil CLI: each file defines setup_<name>(CLI::App&), which adds the
 // sub-command, its options struct and a callback that runs it.
 
+#include <CLI/CLI.hpp>
 #include <memory>
 #include <string>
-
-#include <CLI/CLI.hpp>
 
 #include "foil/data/dataset.h"
 #include "foil/models/model.h"

@@ -1,7 +1,7 @@
-#include <filesystem>
-
 #include <fmt/format.h>
 #include <torch/torch.h>
+
+#include <filesystem>
 
 #include "commands.h"
 #include "foil/core/error.h"
@@ -31,7 +31,8 @@ void add_model_flags(CLI::App* app, ModelFlags& flags, bool required) {
                : "model file: written by 'foil train', or TorchScript (.pt); default: the "
                  "built-in Fashion-MNIST CNN (trained on first use)");
   if (required) opt->required();
-  app->add_option("--mean", flags.mean, "per-channel mean the model expects, e.g. 0.485,0.456,0.406");
+  app->add_option("--mean", flags.mean,
+                  "per-channel mean the model expects, e.g. 0.485,0.456,0.406");
   app->add_option("--std", flags.std, "per-channel std the model expects, e.g. 0.229,0.224,0.225");
   app->add_option("--input-shape", flags.input_shape,
                   "C,H,W the model takes, for TorchScript models (images are converted and "
@@ -54,8 +55,8 @@ std::shared_ptr<Model> open_model(const ModelFlags& flags, c10::Device device) {
     auto* ts = dynamic_cast<TorchScriptModel*>(model.get());
     check_input(ts != nullptr, "--input-shape", "a TorchScript model (foil models record theirs)",
                 model->info().backend + " model " + model->info().name);
-    ts->set_input_shape({static_cast<int64_t>(v[0]), static_cast<int64_t>(v[1]),
-                         static_cast<int64_t>(v[2])});
+    ts->set_input_shape(
+        {static_cast<int64_t>(v[0]), static_cast<int64_t>(v[1]), static_cast<int64_t>(v[2])});
   }
   model->to(device);
   return model;
@@ -74,9 +75,8 @@ Dataset open_data(const std::string& spec, Model& model) {
     out = model.forward(data.images.slice(0, 0, 1));
   } catch (const std::exception& e) {
     throw InputError(fmt::format("model {} cannot take the data {} (images {}x{}x{}): {}",
-                                 model.info().name, spec, data.images.size(1),
-                                 data.images.size(2), data.images.size(3),
-                                 library_message(e.what())));
+                                 model.info().name, spec, data.images.size(1), data.images.size(2),
+                                 data.images.size(3), library_message(e.what())));
   }
   check_input(out.dim() == 2, "model " + model.info().name + " output",
               "class scores of shape N x K", fmt::format("{} dimensions", out.dim()));
@@ -95,7 +95,9 @@ void ensure_parent(const std::string& path) {
   if (parent.empty()) return;
   std::error_code ec;
   std::filesystem::create_directories(parent, ec);
-  if (ec) throw InputError(path + ": cannot create folder " + parent.string() + " (" + ec.message() + ")");
+  if (ec)
+    throw InputError(path + ": cannot create folder " + parent.string() + " (" + ec.message() +
+                     ")");
 }
 
 }  // namespace foil::cli

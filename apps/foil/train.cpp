@@ -1,9 +1,9 @@
 // foil train: trains a zoo architecture (optionally adversarially) and writes a model file.
-#include <filesystem>
-
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "commands.h"
 #include "foil/core/error.h"
@@ -30,17 +30,16 @@ struct TrainCmd {
 
 void run_train(const TrainCmd& c) {
   apply_global_options();
-  check_input(!std::filesystem::is_directory(c.out), "--out " + c.out, "a file name",
-              "a folder");
+  check_input(!std::filesystem::is_directory(c.out), "--out " + c.out, "a file name", "a folder");
   ensure_parent(c.out);
   Dataset train = load_data(c.data);
   Dataset test = c.test.empty() ? Dataset{} : load_data(c.test);
   if (test.size() > 0)
-    check_input(test.images.sizes().slice(1) == train.images.sizes().slice(1), "--test " + c.test,
-                fmt::format("images shaped like the training data ({}x{}x{})",
-                            train.images.size(1), train.images.size(2), train.images.size(3)),
-                fmt::format("{}x{}x{}", test.images.size(1), test.images.size(2),
-                            test.images.size(3)));
+    check_input(
+        test.images.sizes().slice(1) == train.images.sizes().slice(1), "--test " + c.test,
+        fmt::format("images shaped like the training data ({}x{}x{})", train.images.size(1),
+                    train.images.size(2), train.images.size(3)),
+        fmt::format("{}x{}x{}", test.images.size(1), test.images.size(2), test.images.size(3)));
   const std::string ckpt = c.out + ".ckpt";
   if (!c.resume) std::filesystem::remove(ckpt);
   TrainOptions o;
@@ -48,13 +47,13 @@ void run_train(const TrainCmd& c) {
   o.adv_train(c.adv_train).adv_eps(c.eps).adv_alpha(c.alpha).adv_steps(c.steps).checkpoint(ckpt);
   if (std::filesystem::exists(ckpt)) fmt::print("resuming from checkpoint {}\n", ckpt);
   fmt::print("training {} on {} ({} items){}\n", c.arch, train.source, train.size(),
-             c.adv_train == "pgd" ? fmt::format(", PGD-{} adversarial training eps {}", c.steps, c.eps)
-                                  : "");
+             c.adv_train == "pgd"
+                 ? fmt::format(", PGD-{} adversarial training eps {}", c.steps, c.eps)
+                 : "");
   nlohmann::json history = nlohmann::json::array();
   auto model = train_model(o, train, test, [&](const EpochStats& s) {
     fmt::print("epoch {:>3}/{}  loss {:.4f}  train acc {:.2f}%  test acc {:.2f}%  {:.1f}s\n",
-               s.epoch, c.epochs, s.loss, 100 * s.train_accuracy, 100 * s.test_accuracy,
-               s.seconds);
+               s.epoch, c.epochs, s.loss, 100 * s.train_accuracy, 100 * s.test_accuracy, s.seconds);
     std::fflush(stdout);
     history.push_back({{"epoch", s.epoch},
                        {"loss", s.loss},
@@ -89,8 +88,12 @@ void setup_train(CLI::App& app) {
   sub->add_option("--test", c->test, "test data spec (evaluated each epoch; '' for none)")
       ->capture_default_str();
   sub->add_option("--out", c->out, "model file to write")->required();
-  sub->add_option("--epochs", c->epochs, "epochs")->check(CLI::PositiveNumber)->capture_default_str();
-  sub->add_option("--batch", c->batch, "batch size")->check(CLI::PositiveNumber)->capture_default_str();
+  sub->add_option("--epochs", c->epochs, "epochs")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  sub->add_option("--batch", c->batch, "batch size")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   sub->add_option("--lr", c->lr, "peak learning rate (Adam, one-cycle)")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();

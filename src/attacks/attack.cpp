@@ -16,7 +16,8 @@ Attack::Attack(AttackOptions options) : options_(std::move(options)) {
               std::to_string(options_.steps()));
   check_input(options_.restarts() >= 1, "--restarts", "an integer >= 1",
               std::to_string(options_.restarts()));
-  check_input(options_.decay() >= 0, "--decay", "a value >= 0", fmt::format("{}", options_.decay()));
+  check_input(options_.decay() >= 0, "--decay", "a value >= 0",
+              fmt::format("{}", options_.decay()));
 }
 
 std::string Attack::describe() const {
@@ -48,8 +49,7 @@ AttackResult Attack::run(Model& model, const torch::Tensor& input,
     torch::Tensor x0 = x.index_select(0, active);
     Criterion crit = criterion.select(active);
     torch::Tensor adv = x0.clone();
-    if (options_.random_start() && eps > 0)
-      adv = (x0 + norm_->random_start(x0, eps)).clamp(0, 1);
+    if (options_.random_start() && eps > 0) adv = (x0 + norm_->random_start(x0, eps)).clamp(0, 1);
     torch::Tensor state = torch::zeros_like(x0);
 
     for (int64_t s = 0; s < options_.steps() && active.numel() > 0; ++s) {
@@ -93,10 +93,11 @@ AttackResult Attack::run(Model& model, const torch::Tensor& input,
     torch::Tensor done = crit.is_adversarial(logits);
     // The first restart's result stands for every sample; later ones replace it only
     // where they succeed.
-    torch::Tensor take = restart == 0 ? torch::arange(active.numel(), active.options())
-                                      : done.nonzero().flatten();
+    torch::Tensor take =
+        restart == 0 ? torch::arange(active.numel(), active.options()) : done.nonzero().flatten();
     result.adv.index_copy_(0, active.index_select(0, take), adv.index_select(0, take));
-    result.pred.index_copy_(0, active.index_select(0, take), logits.argmax(1).index_select(0, take));
+    result.pred.index_copy_(0, active.index_select(0, take),
+                            logits.argmax(1).index_select(0, take));
     result.success.index_copy_(0, active, result.success.index_select(0, active).logical_or(done));
   }
   return result;

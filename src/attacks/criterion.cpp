@@ -1,8 +1,8 @@
 #include "foil/attacks/criterion.h"
 
-#include <algorithm>
-
 #include <torch/torch.h>
+
+#include <algorithm>
 
 #include "foil/core/error.h"
 
@@ -61,10 +61,14 @@ TargetSpec TargetSpec::parse(const std::string& text, int64_t num_classes) {
 
 std::string TargetSpec::str() const {
   switch (mode) {
-    case Mode::kNone: return "untargeted";
-    case Mode::kLabel: return "targeted:" + std::to_string(label);
-    case Mode::kRandom: return "targeted:random";
-    case Mode::kLeastLikely: return "targeted:least-likely";
+    case Mode::kNone:
+      return "untargeted";
+    case Mode::kLabel:
+      return "targeted:" + std::to_string(label);
+    case Mode::kRandom:
+      return "targeted:random";
+    case Mode::kLeastLikely:
+      return "targeted:least-likely";
   }
   return "";
 }

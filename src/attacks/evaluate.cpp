@@ -1,8 +1,9 @@
 #include "foil/attacks/evaluate.h"
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+
+#include <nlohmann/json.hpp>
 
 #include "foil/core/error.h"
 #include "foil/core/runtime.h"
@@ -64,7 +65,8 @@ Evaluation evaluate_attack(Model& model, const Dataset& data, const Attack& atta
     if (begin < o.keep_examples()) {
       const int64_t k = std::min(o.keep_examples() - begin, end - begin);
       auto cat = [&](torch::Tensor& into, const torch::Tensor& part) {
-        into = into.defined() ? torch::cat({into, part.slice(0, 0, k).cpu()}) : part.slice(0, 0, k).cpu();
+        into = into.defined() ? torch::cat({into, part.slice(0, 0, k).cpu()})
+                              : part.slice(0, 0, k).cpu();
       };
       cat(ev.example_clean, x);
       cat(ev.example_adv, r.adv);

@@ -22,9 +22,7 @@ class LinfNorm : public Norm {
   torch::Tensor random_start(const torch::Tensor& like, double eps) const override {
     return torch::empty_like(like).uniform_(-eps, eps);
   }
-  torch::Tensor size(const torch::Tensor& d) const override {
-    return d.flatten(1).abs().amax(1);
-  }
+  torch::Tensor size(const torch::Tensor& d) const override { return d.flatten(1).abs().amax(1); }
 };
 
 class L2Norm : public Norm {

@@ -1,14 +1,13 @@
 #include "foil/core/runtime.h"
 
+#include <fmt/format.h>
+#include <torch/torch.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <thread>
-
-#include <fmt/format.h>
-#include <torch/torch.h>
 
 #include "foil/core/error.h"
 
@@ -25,7 +24,8 @@ c10::Device parse_device(const std::string& name) {
   if (name == "cpu") return c10::Device(c10::kCPU);
   if (name.rfind("cuda", 0) == 0) {
     if (!torch::cuda::is_available())
-      throw InputError("--device " + name + ": CUDA is not available in this LibTorch build; use cpu");
+      throw InputError("--device " + name +
+                       ": CUDA is not available in this LibTorch build; use cpu");
     return c10::Device(name);
   }
   throw InputError("--device: expected cpu or cuda[:N], got '" + name + "'");
@@ -49,7 +49,8 @@ Progress::~Progress() {
 void Progress::update(int64_t done, const std::string& extra) {
   if (!enabled_) return;
   const double elapsed = now_seconds() - start_;
-  const double pct = total_ > 0 ? 100.0 * static_cast<double>(done) / static_cast<double>(total_) : 0;
+  const double pct =
+      total_ > 0 ? 100.0 * static_cast<double>(done) / static_cast<double>(total_) : 0;
   std::fprintf(stderr, "\r%s %lld/%lld (%.0f%%) %.1fs %s\033[K", label_.c_str(),
                static_cast<long long>(done), static_cast<long long>(total_), pct, elapsed,
                extra.c_str());

@@ -1,12 +1,12 @@
 #include "foil/data/dataset.h"
 
+#include <torch/torch.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
-
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
-#include <torch/torch.h>
 
 #include "foil/core/error.h"
 
@@ -41,8 +41,8 @@ std::string ImageShape::str() const {
 }
 
 const std::vector<std::string>& fashion_mnist_classes() {
-  static const std::vector<std::string> names = {"T-shirt/top", "Trouser", "Pullover", "Dress",
-                                                 "Coat",        "Sandal",  "Shirt",    "Sneaker",
+  static const std::vector<std::string> names = {"T-shirt/top", "Trouser",   "Pullover", "Dress",
+                                                 "Coat",        "Sandal",    "Shirt",    "Sneaker",
                                                  "Bag",         "Ankle boot"};
   return names;
 }
@@ -96,8 +96,7 @@ Dataset load_image_folder(const std::string& dir, ImageShape want) {
       labels.push_back(static_cast<int64_t>(c));
     }
   }
-  check_input(!images.empty(), dir, "image files (png, jpg, ...) in its class sub-folders",
-              "none");
+  check_input(!images.empty(), dir, "image files (png, jpg, ...) in its class sub-folders", "none");
   Dataset d;
   d.images = torch::cat(images, 0);
   d.labels = torch::tensor(labels, torch::kInt64);

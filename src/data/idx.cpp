@@ -1,11 +1,10 @@
 // Gzip IDX reader for MNIST-style files (http format by LeCun et al.).
+#include <fmt/format.h>
+#include <torch/torch.h>
 #include <zlib.h>
 
 #include <cstring>
 #include <filesystem>
-
-#include <fmt/format.h>
-#include <torch/torch.h>
 
 #include "foil/core/error.h"
 #include "foil/data/dataset.h"

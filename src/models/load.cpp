@@ -1,6 +1,6 @@
-#include <filesystem>
-
 #include <torch/torch.h>
+
+#include <filesystem>
 
 #include "foil/core/error.h"
 #include "foil/models/model.h"

@@ -1,10 +1,10 @@
 #include "foil/models/model.h"
 
-#include <sstream>
-
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <torch/torch.h>
+
+#include <sstream>
 
 #include "foil/core/error.h"
 
@@ -24,7 +24,8 @@ void Model::set_normalization(std::vector<double> mean, std::vector<double> std)
   for (double s : std) check_input(s > 0, "--std", "values > 0", fmt::format("{}", s));
   if (info_.input.channels > 0 && !mean.empty())
     check_input(static_cast<int64_t>(mean.size()) == info_.input.channels || mean.size() == 1,
-                "--mean/--std", fmt::format("1 or {} values (one per channel)", info_.input.channels),
+                "--mean/--std",
+                fmt::format("1 or {} values (one per channel)", info_.input.channels),
                 fmt::format("{}", mean.size()));
   info_.mean = std::move(mean);
   info_.std = std::move(std);
@@ -47,7 +48,8 @@ void Model::check_input_shape(const torch::Tensor& x) const {
   if (x.dim() == 4)
     got = fmt::format("{}x{}x{} (batch of {})", x.size(1), x.size(2), x.size(3), x.size(0));
   const bool ok = x.dim() == 4 && (s.channels == 0 || x.size(1) == s.channels) &&
-                  (s.height == 0 || x.size(2) == s.height) && (s.width == 0 || x.size(3) == s.width);
+                  (s.height == 0 || x.size(2) == s.height) &&
+                  (s.width == 0 || x.size(3) == s.width);
   check_input(ok, "model " + info_.name + " input", "images of shape " + s.str(), got);
 }
 

@@ -1,13 +1,13 @@
 #include "foil/models/torchscript.h"
 
-#include <filesystem>
-#include <set>
-
 #include <fmt/format.h>
 #include <torch/csrc/jit/api/function_impl.h>
 #include <torch/csrc/jit/passes/inliner.h>
 #include <torch/script.h>
 #include <torch/torch.h>
+
+#include <filesystem>
+#include <set>
 
 #include "foil/core/error.h"
 

@@ -1,11 +1,11 @@
 #include "foil/models/zoo.h"
 
-#include <filesystem>
-
 #include <fmt/format.h>
 #include <fmt/ranges.h>
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "foil/core/error.h"
 
@@ -25,7 +25,8 @@ class BasicBlockImpl : public nn::Module {
  public:
   BasicBlockImpl(int64_t in, int64_t out, int64_t stride) {
     conv1 = register_module("conv1", conv_bn_relu(in, out, stride));
-    conv2 = register_module("conv2", nn::Conv2d(nn::Conv2dOptions(out, out, 3).padding(1).bias(false)));
+    conv2 =
+        register_module("conv2", nn::Conv2d(nn::Conv2dOptions(out, out, 3).padding(1).bias(false)));
     bn2 = register_module("bn2", nn::BatchNorm2d(out));
     if (stride != 1 || in != out)
       shortcut = register_module(
@@ -47,13 +48,11 @@ TORCH_MODULE(BasicBlock);
 nn::Sequential dw_separable(int64_t in, int64_t out, int64_t stride) {
   return nn::Sequential(
       nn::Conv2d(nn::Conv2dOptions(in, in, 3).stride(stride).padding(1).groups(in).bias(false)),
-      nn::BatchNorm2d(in), nn::ReLU6(),
-      nn::Conv2d(nn::Conv2dOptions(in, out, 1).bias(false)), nn::BatchNorm2d(out), nn::ReLU6());
+      nn::BatchNorm2d(in), nn::ReLU6(), nn::Conv2d(nn::Conv2dOptions(in, out, 1).bias(false)),
+      nn::BatchNorm2d(out), nn::ReLU6());
 }
 
-nn::Sequential pool_flatten() {
-  return nn::Sequential(nn::AdaptiveAvgPool2d(1), nn::Flatten());
-}
+nn::Sequential pool_flatten() { return nn::Sequential(nn::AdaptiveAvgPool2d(1), nn::Flatten()); }
 
 }  // namespace
 
@@ -175,8 +174,9 @@ std::shared_ptr<ZooModel> try_load_zoo_model(const std::string& path) {
   try {
     archive.load_from(path);
   } catch (const c10::Error&) {
-    throw InputError("--model " + path +
-                     ": not a model (expected a foil model file, a TorchScript .pt or a model.json)");
+    throw InputError(
+        "--model " + path +
+        ": not a model (expected a foil model file, a TorchScript .pt or a model.json)");
   }
   c10::IValue meta_value;
   if (!archive.try_read("foil_meta", meta_value)) return nullptr;
@@ -201,8 +201,8 @@ std::shared_ptr<ZooModel> try_load_zoo_model(const std::string& path) {
   } catch (const InputError&) {
     throw;
   } catch (const std::exception& e) {
-    throw InputError("--model " + path + ": corrupt foil model file (" +
-                     first_line(e.what()) + ")");
+    throw InputError("--model " + path + ": corrupt foil model file (" + first_line(e.what()) +
+                     ")");
   }
 }
 

@@ -1,21 +1,21 @@
 #include "foil/report/figures.h"
 
+#include <fmt/format.h>
+#include <torch/torch.h>
+
 #include <filesystem>
 #include <fstream>
-
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
-#include <torch/torch.h>
 
 #include "foil/core/error.h"
 
 namespace foil {
 namespace {
 
-const cv::Scalar kPalette[] = {{180, 119, 31}, {14, 127, 255}, {44, 160, 44}, {40, 39, 214},
-                               {189, 103, 148}, {75, 86, 140}, {194, 119, 227}};
+const cv::Scalar kPalette[] = {{180, 119, 31},  {14, 127, 255}, {44, 160, 44},  {40, 39, 214},
+                               {189, 103, 148}, {75, 86, 140},  {194, 119, 227}};
 
 /// Writes `bytes` to `path` through a temporary file, so readers never see half a file.
 template <typename Writer>
@@ -115,7 +115,8 @@ void write_image_grid(const std::string& path, const std::vector<std::vector<Gri
     for (size_t c = 0; c < rows[r].size(); ++c) {
       const int x0 = title_w + pad + static_cast<int>(c) * (cell + pad);
       to_bgr(rows[r][c].image, cell).copyTo(img(cv::Rect(x0, y0, cell, cell)));
-      const cv::Scalar colour = rows[r][c].alert ? cv::Scalar(30, 30, 220) : cv::Scalar(40, 120, 40);
+      const cv::Scalar colour =
+          rows[r][c].alert ? cv::Scalar(30, 30, 220) : cv::Scalar(40, 120, 40);
       put_text(img, rows[r][c].caption.substr(0, 16), {x0, y0 + cell + 14}, 0.38, colour);
     }
   }

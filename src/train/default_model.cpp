@@ -1,10 +1,10 @@
 #include "foil/train/default_model.h"
 
+#include <torch/torch.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-
-#include <torch/torch.h>
 
 #include "foil/models/zoo.h"
 #include "foil/train/trainer.h"

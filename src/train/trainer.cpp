@@ -1,11 +1,11 @@
 #include "foil/train/trainer.h"
 
+#include <fmt/format.h>
+#include <torch/torch.h>
+
 #include <cmath>
 #include <filesystem>
-
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
-#include <torch/torch.h>
 
 #include "foil/attacks/bim.h"
 #include "foil/attacks/evaluate.h"
@@ -113,8 +113,9 @@ std::shared_ptr<ZooModel> train_model(const TrainOptions& o, const Dataset& trai
     Dataset shuffled = train.shuffled(o.seed() * 7919 + static_cast<uint64_t>(epoch));
     double loss_sum = 0;
     int64_t correct = 0;
-    Progress progress(o.progress().empty() ? "" : fmt::format("{} epoch {}/{}", o.progress(),
-                                                               epoch + 1, o.epochs()),
+    Progress progress(o.progress().empty()
+                          ? ""
+                          : fmt::format("{} epoch {}/{}", o.progress(), epoch + 1, o.epochs()),
                       n);
     for (int64_t b = 0; b < batches; ++b) {
       const int64_t begin = b * o.batch(), end = std::min(n, begin + o.batch());
@@ -144,8 +145,8 @@ std::shared_ptr<ZooModel> train_model(const TrainOptions& o, const Dataset& trai
     stats.train_accuracy = static_cast<double>(correct) / static_cast<double>(n);
     stats.test_accuracy = test.size() > 0 ? evaluate_clean(*model, test) : -1;
     stats.seconds = now_seconds() - start;
-    progress.finish(fmt::format("loss {:.4f} test acc {:.2f}%", stats.loss,
-                                100 * stats.test_accuracy));
+    progress.finish(
+        fmt::format("loss {:.4f} test acc {:.2f}%", stats.loss, 100 * stats.test_accuracy));
     model->mutable_info().test_accuracy = stats.test_accuracy;
     if (!o.checkpoint().empty()) {
       torch::serialize::OutputArchive ck, weights, state;

@@ -2,7 +2,6 @@
 #include "foil/attacks/attack.h"
 
 #include <gtest/gtest.h>
-
 #include <torch/torch.h>
 
 #include "foil/attacks/evaluate.h"
@@ -40,8 +39,8 @@ struct Case {
 };
 
 std::vector<Case> all_cases() {
-  return {{"fgsm", "linf"}, {"fgm", "l2"},  {"bim", "linf"},    {"bim", "l2"},
-          {"pgd", "linf"},  {"pgd", "l2"},  {"mifgsm", "linf"}, {"mifgsm", "l2"}};
+  return {{"fgsm", "linf"}, {"fgm", "l2"}, {"bim", "linf"},    {"bim", "l2"},
+          {"pgd", "linf"},  {"pgd", "l2"}, {"mifgsm", "linf"}, {"mifgsm", "l2"}};
 }
 
 std::shared_ptr<Model> trained_cnn() {
@@ -56,7 +55,9 @@ TEST(Attack, FgsmOnLinearModelIsEpsTimesSignOfWeights) {
   // Inputs in the middle of [0,1], so clipping does not interfere.
   auto x = torch::full({1, 1, 4, 4}, 0.5);
   auto y = torch::tensor({0}, torch::kLong);
-  auto adv = make_attack("fgsm", AttackOptions().eps(0.05))->run(m, x, Criterion::misclassification(y)).adv;
+  auto adv = make_attack("fgsm", AttackOptions().eps(0.05))
+                 ->run(m, x, Criterion::misclassification(y))
+                 .adv;
   // The loss gradient for label 0 of a 2-class linear model is p1 * (w1 - w0).
   auto expected = 0.05 * (w[1] - w[0]).sign().view({1, 1, 4, 4});
   EXPECT_TRUE((adv - x).allclose(expected, 1e-6, 1e-7));
@@ -68,10 +69,11 @@ TEST(Attack, PerturbationStaysInBallAndImageInRange) {
   for (const auto& c : all_cases()) {
     const double eps = c.norm == "linf" ? 0.1 : 1.5;
     auto o = AttackOptions().eps(eps).alpha(eps / 4).steps(5).norm(c.norm).random_start(true);
-    auto r = make_attack(c.attack, o)->run(*model, data.images, Criterion::misclassification(data.labels));
+    auto r = make_attack(c.attack, o)
+                 ->run(*model, data.images, Criterion::misclassification(data.labels));
     auto delta = (r.adv - data.images).flatten(1);
-    const double size = c.norm == "linf" ? delta.abs().max().item<double>()
-                                         : delta.norm(2, 1).max().item<double>();
+    const double size =
+        c.norm == "linf" ? delta.abs().max().item<double>() : delta.norm(2, 1).max().item<double>();
     EXPECT_LE(size, eps + 1e-5) << c.attack << " " << c.norm;
     EXPECT_GE(r.adv.min().item<float>(), 0.0f);
     EXPECT_LE(r.adv.max().item<float>(), 1.0f);
@@ -103,11 +105,14 @@ TEST(Attack, BatchResultEqualsPerSampleResults) {
   auto data = load_data("fashion-mnist:test:8");
   for (const auto& c : all_cases()) {
     const double eps = c.norm == "linf" ? 0.05 : 1.0;
-    auto attack = make_attack(c.attack, AttackOptions().eps(eps).alpha(eps / 5).steps(4).norm(c.norm));
+    auto attack =
+        make_attack(c.attack, AttackOptions().eps(eps).alpha(eps / 5).steps(4).norm(c.norm));
     auto batch = attack->run(*model, data.images, Criterion::misclassification(data.labels)).adv;
     for (int64_t i = 0; i < data.size(); ++i) {
-      auto one = attack->run(*model, data.images.slice(0, i, i + 1),
-                             Criterion::misclassification(data.labels.slice(0, i, i + 1))).adv;
+      auto one = attack
+                     ->run(*model, data.images.slice(0, i, i + 1),
+                           Criterion::misclassification(data.labels.slice(0, i, i + 1)))
+                     .adv;
       EXPECT_LT((one - batch.slice(0, i, i + 1)).abs().max().item<double>(), 1e-4)
           << c.attack << " " << c.norm << " item " << i;
     }
@@ -150,7 +155,8 @@ TEST(Attack, TargetSpecsParseAndPickValidTargets) {
   auto random = make_criterion(TargetSpec::parse("random", 10), labels, logits, 0, 0);
   EXPECT_TRUE(random.targets().ne(labels).all().item<bool>());
   // Random targets do not depend on how the data is batched.
-  auto second_half = make_criterion(TargetSpec::parse("random", 10), labels.slice(0, 5), logits.slice(0, 5), 0, 5);
+  auto second_half =
+      make_criterion(TargetSpec::parse("random", 10), labels.slice(0, 5), logits.slice(0, 5), 0, 5);
   EXPECT_TRUE(second_half.targets().equal(random.targets().slice(0, 5)));
   auto ll = make_criterion(TargetSpec::parse("least-likely", 10), labels, logits, 0, 0);
   EXPECT_TRUE(ll.targets().equal(logits.argmin(1)));
@@ -174,8 +180,10 @@ TEST(Evaluate, CountsMatchPerSampleResults) {
   torch::NoGradGuard g;
   auto clean = model->forward(data.images).argmax(1);
   auto adv = model->forward(ev.adv).argmax(1);
-  EXPECT_NEAR(ev.clean_accuracy, clean.eq(data.labels).to(torch::kDouble).mean().item<double>(), 1e-9);
-  EXPECT_NEAR(ev.robust_accuracy, adv.eq(data.labels).to(torch::kDouble).mean().item<double>(), 1e-9);
+  EXPECT_NEAR(ev.clean_accuracy, clean.eq(data.labels).to(torch::kDouble).mean().item<double>(),
+              1e-9);
+  EXPECT_NEAR(ev.robust_accuracy, adv.eq(data.labels).to(torch::kDouble).mean().item<double>(),
+              1e-9);
   EXPECT_LE(ev.linf_max, 0.05 + 1e-6);
   EXPECT_LT(ev.robust_accuracy, ev.clean_accuracy);
 }

@@ -1,7 +1,6 @@
 // foil's attacks against the same attacks written as torchattacks writes them, run by
 // python3-torch on the same TorchScript model and inputs (scripts/make_fixtures.py).
 #include <gtest/gtest.h>
-
 #include <torch/script.h>
 #include <torch/torch.h>
 
@@ -22,7 +21,8 @@ double diff(const std::string& attack, AttackOptions o, const std::string& key,
             bool targeted = false) {
   TorchScriptModel model(test::fixture("small_cnn.pt"));
   const auto x = ref("cnn_x"), y = ref("cnn_y");
-  const Criterion c = targeted ? Criterion::targeted(y, ref("cnn_t")) : Criterion::misclassification(y);
+  const Criterion c =
+      targeted ? Criterion::targeted(y, ref("cnn_t")) : Criterion::misclassification(y);
   const auto adv = make_attack(attack, o)->run(model, x, c).adv;
   return (adv - ref(key)).abs().max().item<double>();
 }

@@ -1,12 +1,11 @@
 // The foil CLI end to end: real runs on a few hundred images, and every bad-input case
 // ending in a one-line message and exit code 2.
 #include <gtest/gtest.h>
+#include <torch/torch.h>
 
 #include <filesystem>
 #include <fstream>
-
 #include <nlohmann/json.hpp>
-#include <torch/torch.h>
 
 #include "foil/data/dataset.h"
 #include "test_util.h"
@@ -31,9 +30,11 @@ void expect_bad_input(const std::string& args, const std::string& needle) {
 
 TEST(Cli, AttackWritesJsonAndTorchLoadableTensor) {
   const std::string dir = test::temp_dir("cli-attack");
-  auto r = run_foil("attack --model " + test::trained_cnn() +
-                    " --data fashion-mnist:test:300 --attack pgd --norm linf --eps 0.1 --alpha 0.01 "
-                    "--steps 10 --batch 100 --json " + dir + "/r.json --save-adv " + dir + "/adv.pt");
+  auto r =
+      run_foil("attack --model " + test::trained_cnn() +
+               " --data fashion-mnist:test:300 --attack pgd --norm linf --eps 0.1 --alpha 0.01 "
+               "--steps 10 --batch 100 --json " +
+               dir + "/r.json --save-adv " + dir + "/adv.pt");
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.out.find("robust accuracy"), std::string::npos);
   auto j = read_json(dir + "/r.json");
@@ -53,7 +54,8 @@ TEST(Cli, AttackWritesJsonAndTorchLoadableTensor) {
 TEST(Cli, SavedAdversarialExamplesLoadInPyTorch) {
   const std::string dir = test::temp_dir("cli-torchload");
   auto r = run_foil("attack --model " + test::trained_cnn() +
-                    " --data fashion-mnist:test:20 --attack fgsm --eps 0.05 --save-adv " + dir + "/adv.pt");
+                    " --data fashion-mnist:test:20 --attack fgsm --eps 0.05 --save-adv " + dir +
+                    "/adv.pt");
   ASSERT_EQ(r.code, 0) << r.err;
   const std::string py = "/usr/bin/python3 -c \"import torch; t = torch.load('" + dir +
                          "/adv.pt'); assert tuple(t.shape) == (20, 1, 28, 28), t.shape; "
@@ -65,18 +67,21 @@ TEST(Cli, TargetedAttackOnTorchScriptModelAndImageFolder) {
   const std::string dir = test::temp_dir("cli-folder");
   for (const char* c : {"a", "b"}) {
     std::filesystem::create_directories(dir + "/imgs/" + c);
-    for (int i = 0; i < 3; ++i) write_image(dir + "/imgs/" + c + "/" + std::to_string(i) + ".png", torch::rand({1, 28, 28}));
+    for (int i = 0; i < 3; ++i)
+      write_image(dir + "/imgs/" + c + "/" + std::to_string(i) + ".png", torch::rand({1, 28, 28}));
   }
   auto r = run_foil("attack --model " + test::fixture("small_cnn.pt") + " --data " + dir +
-                    "/imgs --attack bim --eps 0.2 --alpha 0.05 --steps 10 --targeted 3 --json " + dir + "/r.json");
+                    "/imgs --attack bim --eps 0.2 --alpha 0.05 --steps 10 --targeted 3 --json " +
+                    dir + "/r.json");
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(read_json(dir + "/r.json")["n"], 6);
 }
 
 TEST(Cli, AuditWritesResultsFolder) {
   const std::string dir = test::temp_dir("cli-audit");
-  auto r = run_foil("audit --model " + test::trained_cnn() +
-                    " --data fashion-mnist:test:200 --linf-eps 0.05,0.1 --l2-eps 1 --steps 5 --out " + dir);
+  auto r = run_foil(
+      "audit --model " + test::trained_cnn() +
+      " --data fashion-mnist:test:200 --linf-eps 0.05,0.1 --l2-eps 1 --steps 5 --out " + dir);
   ASSERT_EQ(r.code, 0) << r.err;
   auto j = read_json(dir + "/audit.json");
   ASSERT_EQ(j["results"].size(), 6u);  // (fgsm, pgd) x 3 budgets
@@ -86,7 +91,8 @@ TEST(Cli, AuditWritesResultsFolder) {
     if (row["attack"] == "pgd" && row["eps"] == 0.1) pgd_large = row["robust_accuracy"];
   }
   EXPECT_LE(pgd_large, pgd_small);
-  for (const char* f : {"audit.csv", "robust_accuracy_linf.png", "robust_accuracy_l2.png", "examples.png"}) {
+  for (const char* f :
+       {"audit.csv", "robust_accuracy_linf.png", "robust_accuracy_l2.png", "examples.png"}) {
     EXPECT_TRUE(std::filesystem::file_size(dir + "/" + f) > 100) << f;
   }
   auto png = read_image(dir + "/robust_accuracy_linf.png");
@@ -95,12 +101,15 @@ TEST(Cli, AuditWritesResultsFolder) {
 
 TEST(Cli, TrainWritesLoadableModel) {
   const std::string dir = test::temp_dir("cli-train");
-  auto r = run_foil("train --arch mlp --data fashion-mnist:train:2000 --test fashion-mnist:test:500 --epochs 1 --out " +
-                    dir + "/m.foil");
+  auto r = run_foil(
+      "train --arch mlp --data fashion-mnist:train:2000 --test fashion-mnist:test:500 --epochs 1 "
+      "--out " +
+      dir + "/m.foil");
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.out.find("epoch   1/1"), std::string::npos) << r.out;
   EXPECT_FALSE(std::filesystem::exists(dir + "/m.foil.ckpt"));
-  auto r2 = run_foil("attack --model " + dir + "/m.foil --data fashion-mnist:test:50 --attack fgsm --eps 0.05");
+  auto r2 = run_foil("attack --model " + dir +
+                     "/m.foil --data fashion-mnist:test:50 --attack fgsm --eps 0.05");
   EXPECT_EQ(r2.code, 0) << r2.err;
 }
 
@@ -120,13 +129,15 @@ TEST(Cli, BadOptionValues) {
   expect_bad_input("attack" + m + " --norm l7", "--norm");
   expect_bad_input("attack" + m + " --targeted 10", "--targeted");
   expect_bad_input("train --arch vgg --out /tmp/x.foil", "--arch");
-  expect_bad_input("attack --model " + test::trained_cnn() + " --data fashion-mnist:valid", "fashion-mnist");
+  expect_bad_input("attack --model " + test::trained_cnn() + " --data fashion-mnist:valid",
+                   "fashion-mnist");
   expect_bad_input("audit --model " + test::trained_cnn() + " --linf-eps 0.1,abc", "--linf-eps");
 }
 
 TEST(Cli, BadFiles) {
   const std::string dir = test::temp_dir("cli-badfiles");
-  expect_bad_input("attack --model " + dir + "/missing.foil --data fashion-mnist:test:10", "missing.foil");
+  expect_bad_input("attack --model " + dir + "/missing.foil --data fashion-mnist:test:10",
+                   "missing.foil");
   std::ofstream(dir + "/junk.pt") << "junk";
   expect_bad_input("attack --model " + dir + "/junk.pt --data fashion-mnist:test:10", "not a");
   // A truncated model file.
@@ -140,12 +151,15 @@ TEST(Cli, BadFiles) {
     std::filesystem::copy_file(fashion_mnist_dir() + "/" + f, dir + "/fm/" + f);
   std::ifstream lb(dir + "/fm/t10k-images-idx3-ubyte.gz", std::ios::binary);
   std::string lbytes((std::istreambuf_iterator<char>(lb)), std::istreambuf_iterator<char>());
-  std::ofstream(dir + "/fm/t10k-images-idx3-ubyte.gz", std::ios::binary) << lbytes.substr(0, lbytes.size() / 2);
+  std::ofstream(dir + "/fm/t10k-images-idx3-ubyte.gz", std::ios::binary)
+      << lbytes.substr(0, lbytes.size() / 2);
   setenv("FOIL_FASHION_MNIST_DIR", (dir + "/fm").c_str(), 1);
-  expect_bad_input("attack --model " + test::trained_cnn() + " --data fashion-mnist:test:10", "t10k-images");
+  expect_bad_input("attack --model " + test::trained_cnn() + " --data fashion-mnist:test:10",
+                   "t10k-images");
   unsetenv("FOIL_FASHION_MNIST_DIR");
   std::ofstream(dir + "/bad.png") << "not a png";
-  expect_bad_input("attack --model " + test::trained_cnn() + " --data " + dir + "/bad.png", "bad.png");
+  expect_bad_input("attack --model " + test::trained_cnn() + " --data " + dir + "/bad.png",
+                   "bad.png");
 }
 
 TEST(Cli, ModelAndDataShapesThatDoNotFit) {
@@ -153,8 +167,11 @@ TEST(Cli, ModelAndDataShapesThatDoNotFit) {
   write_image(dir + "/colour.png", torch::rand({3, 40, 40}));
   // The CNN takes 1x28x28; a colour image is converted and resized, but a 3-channel
   // TorchScript ResNet cannot take Fashion-MNIST.
-  expect_bad_input("attack --model " + test::fixture("resnet18.pt") + " --data fashion-mnist:test:4", "channels");
-  expect_bad_input("attack --model " + test::trained_cnn() + " --data fashion-mnist:test:4 --mean 0.5,0.5 --std 0.2",
+  expect_bad_input(
+      "attack --model " + test::fixture("resnet18.pt") + " --data fashion-mnist:test:4",
+      "channels");
+  expect_bad_input("attack --model " + test::trained_cnn() +
+                       " --data fashion-mnist:test:4 --mean 0.5,0.5 --std 0.2",
                    "--mean");
 }
 

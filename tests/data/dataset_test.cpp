@@ -1,12 +1,11 @@
 #include "foil/data/dataset.h"
 
 #include <gtest/gtest.h>
+#include <torch/torch.h>
 #include <zlib.h>
 
 #include <filesystem>
 #include <fstream>
-
-#include <torch/torch.h>
 
 #include "foil/core/error.h"
 #include "test_util.h"

@@ -1,10 +1,9 @@
 #include "foil/models/zoo.h"
 
 #include <gtest/gtest.h>
+#include <torch/torch.h>
 
 #include <fstream>
-
-#include <torch/torch.h>
 
 #include "foil/core/error.h"
 #include "test_util.h"

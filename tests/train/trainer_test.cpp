@@ -1,10 +1,9 @@
 #include "foil/train/trainer.h"
 
 #include <gtest/gtest.h>
+#include <torch/torch.h>
 
 #include <filesystem>
-
-#include <torch/torch.h>
 
 #include "foil/attacks/evaluate.h"
 #include "foil/core/error.h"
@@ -39,7 +38,8 @@ TEST(Trainer, InterruptedRunResumesToTheSameModel) {
   }
   ASSERT_TRUE(std::filesystem::exists(dir + "/ck"));
   std::vector<int64_t> epochs_run;
-  auto resumed = train_model(ck, train, test, [&](const EpochStats& s) { epochs_run.push_back(s.epoch); });
+  auto resumed =
+      train_model(ck, train, test, [&](const EpochStats& s) { epochs_run.push_back(s.epoch); });
   EXPECT_EQ(epochs_run, std::vector<int64_t>{2});
   auto x = test.images.slice(0, 0, 20);
   EXPECT_TRUE(resumed->forward(x).allclose(straight->forward(x), 1e-4, 1e-5));
@@ -58,7 +58,8 @@ TEST(Trainer, AdversarialTrainingRaisesRobustAccuracy) {
   auto test = load_data("fashion-mnist:test:300");
   auto o = TrainOptions().arch("mlp").epochs(3).progress("");
   auto plain = train_model(o, train, test);
-  auto robust = train_model(TrainOptions(o).adv_train("pgd").adv_eps(0.1).adv_steps(3), train, test);
+  auto robust =
+      train_model(TrainOptions(o).adv_train("pgd").adv_eps(0.1).adv_steps(3), train, test);
   auto pgd = make_attack("pgd", AttackOptions().eps(0.1).alpha(0.025).steps(10).random_start(true));
   const double plain_robust = evaluate_attack(*plain, test, *pgd).robust_accuracy;
   const double adv_robust = evaluate_attack(*robust, test, *pgd).robust_accuracy;

@@ -3,11 +3,11 @@
 /// bounds, projection, clipping, restarts, success tracking and early stop live here once;
 /// each attack implements one protected `step`.
 
-#include <memory>
-#include <string>
-
 #include <torch/arg.h>
 #include <torch/types.h>
+
+#include <memory>
+#include <string>
 
 #include "foil/attacks/criterion.h"
 #include "foil/attacks/norm.h"
@@ -40,9 +40,9 @@ struct AttackOptions {
 
 /// Result of attacking a batch.
 struct AttackResult {
-  torch::Tensor adv;      ///< adversarial examples, same shape as the input, in [0,1]
-  torch::Tensor success;  ///< bool per sample: adv meets the criterion
-  torch::Tensor pred;     ///< int64 per sample: the model's prediction on adv
+  torch::Tensor adv;                 ///< adversarial examples, same shape as the input, in [0,1]
+  torch::Tensor success;             ///< bool per sample: adv meets the criterion
+  torch::Tensor pred;                ///< int64 per sample: the model's prediction on adv
   int64_t gradient_evaluations = 0;  ///< forward+backward passes counted per sample
 };
 
@@ -76,7 +76,8 @@ class Attack {
 const std::vector<std::string>& attack_names();
 
 /// Builds an attack by name. fgsm/fgm force one step of size eps without random start;
-/// bim and mifgsm never start at random; `pgd` keeps `random_start` as given. Throws InputError for unknown names or bad options.
+/// bim and mifgsm never start at random; `pgd` keeps `random_start` as given. Throws InputError for
+/// unknown names or bad options.
 std::unique_ptr<Attack> make_attack(const std::string& name, AttackOptions options);
 
 }  // namespace foil

@@ -1,10 +1,10 @@
 #pragma once
 /// @file What counts as a successful attack, per sample (Foolbox `criteria.py`).
 
+#include <torch/types.h>
+
 #include <cstdint>
 #include <string>
-
-#include <torch/types.h>
 
 namespace foil {
 

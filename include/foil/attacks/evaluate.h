@@ -2,11 +2,11 @@
 /// @file Running an attack over a whole dataset in streamed batches, with the numbers
 /// `foil attack` and `foil audit` report.
 
-#include <functional>
-#include <string>
-
-#include <nlohmann/json_fwd.hpp>
 #include <torch/types.h>
+
+#include <functional>
+#include <nlohmann/json_fwd.hpp>
+#include <string>
 
 #include "foil/attacks/attack.h"
 #include "foil/attacks/criterion.h"
@@ -37,9 +37,9 @@ struct Evaluation {
   double clean_accuracy = 0, robust_accuracy = 0, attack_success_rate = 0;
   double seconds = 0;
   double linf_max = 0, l2_mean = 0;
-  torch::Tensor adv;                             ///< all examples when keep_adv
-  torch::Tensor clean_pred, adv_pred, labels;    ///< per item
-  torch::Tensor example_clean, example_adv;      ///< first keep_examples items
+  torch::Tensor adv;                           ///< all examples when keep_adv
+  torch::Tensor clean_pred, adv_pred, labels;  ///< per item
+  torch::Tensor example_clean, example_adv;    ///< first keep_examples items
   nlohmann::json to_json() const;
 };
 

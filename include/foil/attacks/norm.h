@@ -2,10 +2,10 @@
 /// @file Threat models as small strategies: the step direction, the projection onto the
 /// eps-ball and the random start of an Lp-bounded attack.
 
+#include <torch/types.h>
+
 #include <memory>
 #include <string>
-
-#include <torch/types.h>
 
 namespace foil {
 

@@ -1,10 +1,10 @@
 #pragma once
 /// @file Process-wide settings: threads, seeding, device, progress output.
 
+#include <c10/core/Device.h>
+
 #include <cstdint>
 #include <string>
-
-#include <c10/core/Device.h>
 
 namespace foil {
 

@@ -1,11 +1,11 @@
 #pragma once
 /// @file Datasets held in memory as pixels in [0,1], NCHW, and the data specs of DESIGN §3.
 
+#include <torch/types.h>
+
 #include <cstdint>
 #include <string>
 #include <vector>
-
-#include <torch/types.h>
 
 namespace foil {
 
@@ -36,8 +36,8 @@ struct ImageShape {
 /// image file, with an optional `:N` suffix that keeps the first N items.
 struct DataSpec {
   enum class Kind { kFashionMnist, kImageFolder, kImageFile } kind;
-  std::string path;     ///< split name for Fashion-MNIST, else the file/folder
-  int64_t limit = -1;   ///< -1: all items
+  std::string path;    ///< split name for Fashion-MNIST, else the file/folder
+  int64_t limit = -1;  ///< -1: all items
 };
 
 /// Parses a data spec; throws InputError for an unknown spec or a missing path.

@@ -1,12 +1,12 @@
 #pragma once
 /// @file The one interface every attack, patch, explainer and defence talks to.
 
+#include <torch/types.h>
+
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <torch/types.h>
 
 #include "foil/data/dataset.h"
 
@@ -14,15 +14,15 @@ namespace foil {
 
 /// What a model is: where it came from, what it takes and what it returns.
 struct ModelInfo {
-  std::string name;            ///< file name or zoo architecture
-  std::string backend;         ///< "zoo", "torchscript", ...
-  std::string arch;            ///< architecture name where known
-  ImageShape input;            ///< expected C×H×W (0 = any)
-  int64_t num_classes = 0;     ///< 0 when unknown
-  std::vector<double> mean;    ///< per-channel normalisation applied inside the model
+  std::string name;          ///< file name or zoo architecture
+  std::string backend;       ///< "zoo", "torchscript", ...
+  std::string arch;          ///< architecture name where known
+  ImageShape input;          ///< expected C×H×W (0 = any)
+  int64_t num_classes = 0;   ///< 0 when unknown
+  std::vector<double> mean;  ///< per-channel normalisation applied inside the model
   std::vector<double> std;
   std::vector<std::string> class_names;
-  double test_accuracy = -1;   ///< recorded at training time, -1 when unknown
+  double test_accuracy = -1;  ///< recorded at training time, -1 when unknown
 };
 
 /// Outputs of one forward pass: the model output plus the requested intermediate tensors.

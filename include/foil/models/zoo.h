@@ -10,13 +10,13 @@
 ///
 /// Example: `auto net = ZooNet("cnn", {1, 28, 28}, 10);`
 
-#include <memory>
-#include <string>
-#include <vector>
-
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/sequential.h>
 #include <torch/nn/pimpl.h>
+
+#include <memory>
+#include <string>
+#include <vector>
 
 #include "foil/models/model.h"
 

@@ -2,11 +2,11 @@
 /// @file Results a person can look at: line plots and captioned image grids (PNG, OpenCV),
 /// and the JSON/CSV writers every command uses.
 
-#include <string>
-#include <vector>
+#include <torch/types.h>
 
 #include <nlohmann/json_fwd.hpp>
-#include <torch/types.h>
+#include <string>
+#include <vector>
 
 namespace foil {
 

@@ -2,12 +2,12 @@
 /// @file Training zoo models: standard training and PGD adversarial training (Madry et al.
 /// 2018), with a checkpoint every epoch so an interrupted run resumes where it stopped.
 
+#include <torch/arg.h>
+
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <torch/arg.h>
 
 #include "foil/data/dataset.h"
 
