@@ -146,6 +146,15 @@ t = (y + 1) % 10
 ref["cnn_x"], ref["cnn_y"], ref["cnn_t"] = x, y, t
 for name, v in record(cnn, ["features", "features.3", "head.fc1", "head"], x).items():
     ref["cnn_tap_" + name.replace(".", "_")] = v
+# Grad-CAM at "features" for the labels, computed by hand from hooked activations.
+acts = {}
+hook = cnn.features.register_forward_hook(lambda m, i, o: acts.__setitem__("a", o))
+score = cnn(x).gather(1, y.view(-1, 1)).sum()
+hook.remove()
+g = torch.autograd.grad(score, acts["a"])[0]
+cam = F.relu((g.mean((2, 3), keepdim=True) * acts["a"]).sum(1, keepdim=True))
+ref["cnn_cam_features"] = F.interpolate(cam, size=(28, 28), mode="bilinear",
+                                        align_corners=False).squeeze(1).detach()
 scripted_cnn = torch.jit.script(cnn)
 ref["cnn_out"] = scripted_cnn(x).detach()
 ref["adv_fgsm"] = fgsm(scripted_cnn, x, y, 0.1)

@@ -15,26 +15,16 @@ namespace {
 struct AttackCmd {
   ModelFlags model;
   std::string data = "fashion-mnist:test";
-  std::string attack = "pgd";
-  std::string norm = "linf";
-  double eps = 0.1, alpha = 0.01, decay = 1.0;
-  int64_t steps = 10, restarts = 1, batch = 250;
-  bool random_start = true, early_stop = false;
+  AttackFlags attack;
+  int64_t batch = 250;
+  bool early_stop = false;
   std::string targeted, save_adv, json;
 };
 
 void run_attack(const AttackCmd& c) {
   const c10::Device device = apply_global_options();
   // Options are checked before anything slow is loaded.
-  auto attack = make_attack(c.attack, AttackOptions()
-                                          .eps(c.eps)
-                                          .alpha(c.alpha)
-                                          .steps(c.steps)
-                                          .norm(c.norm)
-                                          .random_start(c.random_start)
-                                          .restarts(c.restarts)
-                                          .decay(c.decay)
-                                          .early_stop(c.early_stop));
+  auto attack = make_attack_from(c.attack, c.early_stop);
   if (!c.save_adv.empty()) ensure_parent(c.save_adv);
   if (!c.json.empty()) ensure_parent(c.json);
   auto model = open_model(c.model, device);
@@ -90,16 +80,7 @@ void setup_attack(CLI::App& app) {
   add_model_flags(sub, c->model, false);
   sub->add_option("--data", c->data, "data spec: fashion-mnist:test[:N], an image folder or file")
       ->capture_default_str();
-  sub->add_option("--attack", c->attack, "fgsm, fgm (FGM-L2), bim, pgd or mifgsm")
-      ->capture_default_str();
-  sub->add_option("--norm", c->norm, "linf or l2")->capture_default_str();
-  sub->add_option("--eps", c->eps, "perturbation budget (pixels in [0,1])")->capture_default_str();
-  sub->add_option("--alpha", c->alpha, "step size")->capture_default_str();
-  sub->add_option("--steps", c->steps, "iterations")->capture_default_str();
-  sub->add_flag("--random-start,!--no-random-start", c->random_start,
-                "PGD: start from a random point of the eps-ball (default on)");
-  sub->add_option("--restarts", c->restarts, "PGD random restarts")->capture_default_str();
-  sub->add_option("--decay", c->decay, "MI-FGSM momentum decay")->capture_default_str();
+  add_attack_flags(sub, c->attack, "pgd");
   sub->add_option("--targeted", c->targeted, "random, least-likely or a class index");
   sub->add_flag("--early-stop", c->early_stop,
                 "stop attacking a sample once it is fooled (robust-accuracy evaluation)");

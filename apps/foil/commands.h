@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "foil/attacks/attack.h"
 #include "foil/data/dataset.h"
 #include "foil/models/model.h"
 
@@ -34,6 +35,20 @@ std::shared_ptr<Model> open_model(const ModelFlags& flags, c10::Device device);
 /// its outputs; names both shapes when they don't.
 Dataset open_data(const std::string& spec, Model& model);
 
+/// The flags that choose and configure one attack, shared by attack, explain, regions and
+/// defend.
+struct AttackFlags {
+  std::string attack = "pgd";
+  std::string norm = "linf";
+  double eps = 0.1, alpha = 0.01, decay = 1.0;
+  int64_t steps = 10, restarts = 1;
+  bool random_start = true;
+};
+/// Adds --attack, --norm, --eps, --alpha, --steps, --random-start, --restarts, --decay.
+void add_attack_flags(CLI::App* app, AttackFlags& flags, const std::string& default_attack);
+/// Builds the attack (checks the options; throws InputError).
+std::unique_ptr<Attack> make_attack_from(const AttackFlags& flags, bool early_stop = false);
+
 /// Creates the folder for an output file (or folder).
 void ensure_parent(const std::string& path);
 
@@ -41,5 +56,8 @@ void setup_train(CLI::App& app);
 void setup_attack(CLI::App& app);
 void setup_audit(CLI::App& app);
 void setup_bench(CLI::App& app);
+void setup_explain(CLI::App& app);
+void setup_regions(CLI::App& app);
+void setup_defend(CLI::App& app);
 
 }  // namespace foil::cli

@@ -90,6 +90,32 @@ Dataset open_data(const std::string& spec, Model& model) {
   return data;
 }
 
+void add_attack_flags(CLI::App* app, AttackFlags& f, const std::string& default_attack) {
+  f.attack = default_attack;
+  app->add_option("--attack", f.attack, "fgsm, fgm (FGM-L2), bim, pgd or mifgsm")
+      ->capture_default_str();
+  app->add_option("--norm", f.norm, "linf or l2")->capture_default_str();
+  app->add_option("--eps", f.eps, "perturbation budget (pixels in [0,1])")->capture_default_str();
+  app->add_option("--alpha", f.alpha, "step size")->capture_default_str();
+  app->add_option("--steps", f.steps, "iterations")->capture_default_str();
+  app->add_flag("--random-start,!--no-random-start", f.random_start,
+                "PGD: start from a random point of the eps-ball (default on)");
+  app->add_option("--restarts", f.restarts, "PGD random restarts")->capture_default_str();
+  app->add_option("--decay", f.decay, "MI-FGSM momentum decay")->capture_default_str();
+}
+
+std::unique_ptr<Attack> make_attack_from(const AttackFlags& f, bool early_stop) {
+  return make_attack(f.attack, AttackOptions()
+                                   .eps(f.eps)
+                                   .alpha(f.alpha)
+                                   .steps(f.steps)
+                                   .norm(f.norm)
+                                   .random_start(f.random_start)
+                                   .restarts(f.restarts)
+                                   .decay(f.decay)
+                                   .early_stop(early_stop));
+}
+
 void ensure_parent(const std::string& path) {
   const auto parent = std::filesystem::path(path).parent_path();
   if (parent.empty()) return;

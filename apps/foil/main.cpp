@@ -21,6 +21,9 @@ int main(int argc, char** argv) {
   foil::cli::setup_attack(app);
   foil::cli::setup_audit(app);
   foil::cli::setup_bench(app);
+  foil::cli::setup_explain(app);
+  foil::cli::setup_regions(app);
+  foil::cli::setup_defend(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {

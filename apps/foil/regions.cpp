@@ -1,0 +1,174 @@
+// foil regions: Region of Importance (Grad-CAM) vs Region of Attack (|delta|) per image and
+// over a dataset, with accuracy when the perturbation is confined to each part.
+#include <filesystem>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "commands.h"
+#include "foil/core/error.h"
+#include "foil/core/runtime.h"
+#include "foil/explain/explain.h"
+#include "foil/regions/regions.h"
+#include "foil/report/figures.h"
+
+namespace foil::cli {
+namespace {
+
+struct RegionsCmd {
+  ModelFlags model;
+  std::string data = "fashion-mnist:test:1000";
+  AttackFlags attack;
+  std::string method = "gradcam";
+  std::string layer;
+  double q = 10;
+  int64_t batch = 250, panels = 6;
+  std::string out = "foil-regions";
+};
+
+nlohmann::json stats(const torch::Tensor& v) {
+  const torch::Tensor d = v.to(torch::kDouble);
+  return {{"mean", d.mean().item<double>()},
+          {"std", d.numel() > 1 ? d.std().item<double>() : 0.0},
+          {"min", d.min().item<double>()},
+          {"max", d.max().item<double>()}};
+}
+
+double rate(const torch::Tensor& b) { return b.to(torch::kDouble).mean().item<double>(); }
+
+/// Colours of the four parts: both yellow, RoI only green, RoA only red, neither black.
+torch::Tensor segregation_map(const torch::Tensor& roi, const torch::Tensor& roa) {
+  const torch::Tensor r = roa.to(torch::kFloat), g = roi.to(torch::kFloat);
+  return torch::stack({r, g, torch::zeros_like(r)});
+}
+
+void run_regions(const RegionsCmd& c) {
+  const c10::Device device = apply_global_options();
+  const ExplainMethod method = parse_explain_method(c.method);
+  check_input(c.q > 0 && c.q < 100, "--q", "a percentage in (0, 100)", fmt::format("{}", c.q));
+  auto attack = make_attack_from(c.attack);
+  std::filesystem::create_directories(c.out);
+  auto model = open_model(c.model, device);
+  Dataset data = open_data(c.data, *model);
+  const std::string layer = explain_uses_layer(method)
+                                ? (c.layer.empty() ? default_cam_layer(*model, data.images) : c.layer)
+                                : "";
+  fmt::print("regions of {} on {} ({} items): RoI = top {}% of {}{}, RoA = top {}% of |delta| "
+             "for {}\n",
+             model->info().name, data.source, data.size(), c.q, explain_method_name(method),
+             layer.empty() ? "" : " at '" + layer + "'", c.q, attack->describe());
+  std::fflush(stdout);
+  std::vector<RegionAnalysis> parts;
+  std::vector<torch::Tensor> cams, advs;
+  Progress progress("regions", data.size());
+  for (int64_t b = 0; b < data.size(); b += c.batch) {
+    const int64_t e = std::min(data.size(), b + c.batch);
+    const torch::Tensor x = data.images.slice(0, b, e).to(device);
+    torch::Tensor y = data.labels.slice(0, b, e).to(device);
+    torch::Tensor pred;
+    {
+      torch::NoGradGuard g;
+      pred = model->forward(x).argmax(1);
+    }
+    y = torch::where(y.lt(0), pred, y);
+    const auto r = attack->run(*model, x, Criterion::misclassification(y));
+    const torch::Tensor cam = explain(*model, x, pred, method, layer);
+    parts.push_back(analyze_regions(*model, x, r.adv, y, cam, c.q));
+    if (b == 0) {
+      cams.push_back(cam.cpu());
+      advs.push_back(r.adv.cpu());
+    }
+    progress.update(e);
+  }
+  progress.finish();
+  auto cat = [&](auto member) {
+    std::vector<torch::Tensor> v;
+    for (const auto& p : parts) v.push_back(p.*member);
+    return torch::cat(v);
+  };
+  const torch::Tensor iou = cat(&RegionAnalysis::iou), pixel = cat(&RegionAnalysis::pixel_share),
+                      mass = cat(&RegionAnalysis::mass_share),
+                      in_part = cat(&RegionAnalysis::correct_in_part);
+  nlohmann::json split = nlohmann::json::object();
+  for (size_t k = 0; k < 4; ++k) {
+    const int64_t i = static_cast<int64_t>(k);
+    split[region_parts()[k]] = {{"pixel_share", stats(pixel.select(1, i))},
+                                {"mass_share", stats(mass.select(1, i))},
+                                {"accuracy_with_delta_only_here", rate(in_part.select(1, i))}};
+  }
+  const nlohmann::json accuracy = {
+      {"clean", rate(cat(&RegionAnalysis::correct_clean))},
+      {"full_attack", rate(cat(&RegionAnalysis::correct_full))},
+      {"delta_only_in_roi", rate(cat(&RegionAnalysis::correct_in_roi))},
+      {"delta_only_in_roa", rate(cat(&RegionAnalysis::correct_in_roa))}};
+  write_json(c.out + "/regions.json", {{"model", model->info().name},
+                                       {"data", data.source},
+                                       {"n", data.size()},
+                                       {"attack", attack->describe()},
+                                       {"importance", explain_method_name(method)},
+                                       {"layer", layer},
+                                       {"q", c.q},
+                                       {"iou", stats(iou)},
+                                       {"split", split},
+                                       {"accuracy", accuracy}});
+  std::vector<std::vector<std::string>> csv;
+  for (int64_t i = 0; i < data.size(); ++i) {
+    std::vector<std::string> row = {std::to_string(i), fmt::format("{:.4f}", iou[i].item<double>())};
+    for (int64_t k = 0; k < 4; ++k) row.push_back(fmt::format("{:.4f}", pixel[i][k].item<double>()));
+    for (int64_t k = 0; k < 4; ++k) row.push_back(fmt::format("{:.4f}", mass[i][k].item<double>()));
+    for (int64_t k = 0; k < 4; ++k) row.push_back(std::to_string(in_part[i][k].item<bool>()));
+    csv.push_back(row);
+  }
+  std::vector<std::string> header = {"index", "iou"};
+  for (const char* what : {"pixels_", "mass_", "correct_delta_only_"})
+    for (const auto& p : region_parts()) header.push_back(what + p);
+  write_csv(c.out + "/regions.csv", header, csv);
+  // Panels: image, CAM overlay, |delta|, segregation map.
+  const RegionAnalysis& first = parts.front();
+  std::vector<std::vector<GridCell>> rows(4);
+  const int64_t k = std::min<int64_t>(c.panels, cams[0].size(0));
+  const torch::Tensor cam_n = normalize_maps(cams[0]);
+  const torch::Tensor mag = (advs[0] - data.images.slice(0, 0, advs[0].size(0))).abs().sum(1);
+  const torch::Tensor mag_n = normalize_maps(mag);
+  for (int64_t i = 0; i < k; ++i) {
+    rows[0].push_back({data.images[i], fmt::format("IoU {:.2f}", iou[i].item<double>()), false});
+    rows[1].push_back({overlay(data.images[i], cam_n[i]), explain_method_name(method), false});
+    rows[2].push_back({mag_n[i].unsqueeze(0), "|delta|", false});
+    rows[3].push_back({segregation_map(first.roi[i], first.roa[i]), "Y both G RoI R RoA", false});
+  }
+  write_image_grid(c.out + "/panels.png", rows, {"image", "importance", "perturbation", "regions"});
+  fmt::print("IoU(RoI, RoA) {:.3f} +- {:.3f}\n", iou.mean().item<double>(),
+             iou.numel() > 1 ? iou.std().item<double>() : 0.0);
+  fmt::print("{:<10}{:>10}{:>10}{:>22}\n", "part", "pixels", "|delta|", "accuracy, delta only");
+  for (size_t p = 0; p < 4; ++p)
+    fmt::print("{:<10}{:>9.1f}%{:>9.1f}%{:>21.1f}%\n", region_parts()[p],
+               100 * pixel.select(1, p).mean().item<double>(), 100 * mass.select(1, p).mean().item<double>(),
+               100 * rate(in_part.select(1, p)));
+  fmt::print("accuracy: clean {:.1f}%, full attack {:.1f}%, delta only in RoI {:.1f}%, only in "
+             "RoA {:.1f}%\n",
+             100 * accuracy["clean"].get<double>(), 100 * accuracy["full_attack"].get<double>(),
+             100 * accuracy["delta_only_in_roi"].get<double>(),
+             100 * accuracy["delta_only_in_roa"].get<double>());
+  fmt::print("wrote {0}/regions.json, {0}/regions.csv, {0}/panels.png\n", c.out);
+}
+
+}  // namespace
+
+void setup_regions(CLI::App& app) {
+  auto c = std::make_shared<RegionsCmd>();
+  auto* sub = app.add_subcommand("regions", "Region of Importance vs Region of Attack");
+  add_model_flags(sub, c->model, false);
+  sub->add_option("--data", c->data, "data spec")->capture_default_str();
+  add_attack_flags(sub, c->attack, "pgd");
+  sub->add_option("--method", c->method, "importance map: gradcam, gradcam++, saliency, inputxgrad")
+      ->capture_default_str();
+  sub->add_option("--layer", c->layer, "Grad-CAM layer (default: last spatial layer)");
+  sub->add_option("--q", c->q, "percent of pixels in RoI and in RoA")->capture_default_str();
+  sub->add_option("--batch", c->batch, "batch size")->check(CLI::PositiveNumber)->capture_default_str();
+  sub->add_option("--panels", c->panels, "images in panels.png")->check(CLI::Range(1, 32))->capture_default_str();
+  sub->add_option("--out", c->out, "results folder")->capture_default_str();
+  sub->callback([c] { run_regions(*c); });
+}
+
+}  // namespace foil::cli

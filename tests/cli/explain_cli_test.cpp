@@ -1,0 +1,79 @@
+// foil explain, regions and defend end to end on the trained CNN.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "foil/data/dataset.h"
+#include "test_util.h"
+
+namespace foil {
+namespace {
+
+using test::run_foil;
+
+nlohmann::json read_json(const std::string& path) {
+  std::ifstream f(path);
+  return nlohmann::json::parse(f);
+}
+
+void expect_bad_input(const std::string& args, const std::string& needle) {
+  auto r = run_foil(args);
+  EXPECT_EQ(r.code, 2) << args << "\n" << r.err;
+  EXPECT_NE(r.err.find(needle), std::string::npos) << args << "\nstderr: " << r.err;
+}
+
+TEST(CliExplain, OverlaysMapsAndAttackedPanel) {
+  const std::string dir = test::temp_dir("cli-explain");
+  auto r = run_foil("explain --model " + test::trained_cnn() +
+                    " --data fashion-mnist:test:6 --attacked --eps 0.1 --alpha 0.02 --out " + dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto j = read_json(dir + "/explain.json");
+  EXPECT_EQ(j["layer"], "pool2");
+  EXPECT_EQ(j["images"].size(), 6u);
+  EXPECT_TRUE(j.contains("top20_moved_mean"));
+  auto grid = read_image(dir + "/overlays.png");
+  EXPECT_GT(grid.size(2), 4 * 112);  // four rows: image, map, attacked, map
+  EXPECT_TRUE(std::filesystem::exists(dir + "/maps_attacked.pt"));
+}
+
+TEST(CliExplain, RegionsWritesStatistics) {
+  const std::string dir = test::temp_dir("cli-regions");
+  auto r = run_foil("regions --model " + test::trained_cnn() +
+                    " --data fashion-mnist:test:100 --eps 0.1 --alpha 0.02 --steps 5 --out " + dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto j = read_json(dir + "/regions.json");
+  double pixels = 0;
+  for (const auto& [part, v] : j["split"].items()) pixels += v["pixel_share"]["mean"].get<double>();
+  EXPECT_NEAR(pixels, 1.0, 1e-9);
+  EXPECT_GE(j["iou"]["mean"].get<double>(), 0.0);
+  EXPECT_TRUE(std::filesystem::exists(dir + "/panels.png"));
+}
+
+TEST(CliExplain, DefendLabelsAdaptiveAndNonAdaptive) {
+  const std::string dir = test::temp_dir("cli-defend");
+  auto r = run_foil("defend --model " + test::trained_cnn() +
+                    " --data fashion-mnist:test:100 --eps 0.05 --alpha 0.01 --steps 5 --json " + dir + "/d.json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("NON-ADAPTIVE"), std::string::npos);
+  EXPECT_NE(r.out.find("ADAPTIVE (through the defence"), std::string::npos);
+  auto j = read_json(dir + "/d.json");
+  EXPECT_LE(j["robust_accuracy"].get<double>(), j["clean_accuracy"].get<double>());
+}
+
+TEST(CliExplain, BadInput) {
+  const std::string m = "--model " + test::trained_cnn() + " --data fashion-mnist:test:4";
+  expect_bad_input("explain " + m + " --layer conv9", "pool2");  // lists the layers
+  expect_bad_input("explain " + m + " --layer logits", "spatial");
+  expect_bad_input("explain " + m + " --class 12", "--class");
+  expect_bad_input("explain " + m + " --method lime", "--method");
+  expect_bad_input("regions " + m + " --q 0", "--q");
+  expect_bad_input("regions " + m + " --q 100", "--q");
+  expect_bad_input("defend " + m + " --fill inpaint", "--fill");
+  expect_bad_input("defend " + m + " --q-vulnerable 120", "--q-vulnerable");
+}
+
+}  // namespace
+}  // namespace foil

@@ -1,0 +1,79 @@
+#include "foil/regions/regions.h"
+
+#include <gtest/gtest.h>
+
+#include <torch/torch.h>
+
+#include "foil/attacks/attack.h"
+#include "foil/core/error.h"
+#include "foil/data/dataset.h"
+#include "foil/explain/explain.h"
+#include "foil/models/model.h"
+#include "foil/regions/neutralize.h"
+#include "test_util.h"
+
+namespace foil {
+namespace {
+
+std::shared_ptr<Model> cnn() {
+  static auto model = load_model(test::trained_cnn());
+  return model;
+}
+
+TEST(Regions, SharesSumToOneAndIouIsConsistent) {
+  auto model = cnn();
+  auto data = load_data("fashion-mnist:test:32");
+  auto adv = make_attack("pgd", AttackOptions().eps(0.1).alpha(0.02).steps(5))
+                 ->run(*model, data.images, Criterion::misclassification(data.labels)).adv;
+  auto cam = explain(*model, data.images, data.labels, ExplainMethod::kGradCam, "conv2");
+  auto r = analyze_regions(*model, data.images, adv, data.labels, cam, 10);
+  EXPECT_TRUE(r.pixel_share.sum(1).allclose(torch::ones({32}, torch::kDouble)));
+  EXPECT_TRUE(r.mass_share.sum(1).allclose(torch::ones({32}, torch::kDouble)));
+  // RoI and RoA each hold 10% of the pixels: both + RoI-only = 10%.
+  EXPECT_TRUE((r.pixel_share.select(1, 0) + r.pixel_share.select(1, 1))
+                  .allclose(torch::full({32}, 78.0 / 784, torch::kDouble)));
+  auto both = r.pixel_share.select(1, 0);
+  EXPECT_TRUE(r.iou.allclose(both / (2 * 78.0 / 784 - both)));
+  // Mass share of the RoA (its top pixels) beats its pixel share.
+  EXPECT_GT((r.mass_share.select(1, 0) + r.mass_share.select(1, 2)).mean().item<double>(), 0.1);
+}
+
+TEST(Regions, QOutOfRangeIsInputError) {
+  auto x = torch::rand({1, 1, 28, 28});
+  EXPECT_THROW(analyze_regions(*cnn(), x, x, torch::zeros({1}, torch::kLong), x[0], 0), InputError);
+  EXPECT_THROW(analyze_regions(*cnn(), x, x, torch::zeros({1}, torch::kLong), x[0], 100), InputError);
+}
+
+TEST(Neutralize, OnlyMaskedPixelsChange) {
+  auto model = cnn();
+  auto x = load_data("fashion-mnist:test:16").images;
+  for (const std::string fill : {"blur", "median", "mean"}) {
+    auto o = NeutralizeOptions().q_vulnerable(15).q_important(10).fill(fill);
+    auto mask = neutralization_mask(*model, x, o);
+    auto xd = neutralize(*model, x, o);
+    auto changed = (xd - x).abs().amax(1).gt(0);
+    EXPECT_FALSE((changed & ~mask).any().item<bool>()) << fill;
+    EXPECT_TRUE(changed.any().item<bool>()) << fill;
+    // The vulnerable set minus the important set: at most 15% of the pixels.
+    EXPECT_LE(mask.flatten(1).sum(1).max().item<int64_t>(), 118);
+  }
+}
+
+TEST(Neutralize, QZeroIsIdentity) {
+  auto model = cnn();
+  auto x = load_data("fashion-mnist:test:8").images;
+  EXPECT_TRUE(neutralize(*model, x, NeutralizeOptions().q_vulnerable(0)).equal(x));
+  NeutralizedModel defended(model, NeutralizeOptions().q_vulnerable(0));
+  EXPECT_TRUE(defended.forward(x).allclose(model->forward(x)));
+}
+
+TEST(Neutralize, AdaptiveGradientsFlowThroughTheDefence) {
+  NeutralizedModel defended(cnn(), NeutralizeOptions().fill("median"));
+  auto x = load_data("fashion-mnist:test:4").images.clone().requires_grad_(true);
+  auto g = torch::autograd::grad({defended.forward(x).sum()}, {x})[0];
+  EXPECT_GT(g.abs().sum().item<double>(), 0.0);
+  EXPECT_THROW(NeutralizedModel(cnn(), NeutralizeOptions().fill("inpaint")), InputError);
+}
+
+}  // namespace
+}  // namespace foil
