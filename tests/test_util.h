@@ -1,6 +1,7 @@
 #pragma once
 // Helpers shared by the tests: fixture paths, the trained CNN, running the CLI.
 
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 
 namespace foil::test {
@@ -21,6 +22,12 @@ struct Run {
 
 /// Runs `foil ARGS` (a shell-quoted string) and captures exit code, stdout and stderr.
 Run run_foil(const std::string& args);
+
+/// Expects `foil ARGS` to fail with exit code 2 and one stderr line mentioning `needle`.
+void expect_bad_input(const std::string& args, const std::string& needle);
+
+/// Parses a JSON file.
+nlohmann::json read_json(const std::string& path);
 
 /// A fresh temporary folder for one test.
 std::string temp_dir(const std::string& name);

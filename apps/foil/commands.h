@@ -59,5 +59,6 @@ void setup_bench(CLI::App& app);
 void setup_explain(CLI::App& app);
 void setup_regions(CLI::App& app);
 void setup_defend(CLI::App& app);
+void setup_patch(CLI::App& app);
 
 }  // namespace foil::cli

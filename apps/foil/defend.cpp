@@ -2,8 +2,9 @@
 // against attacks crafted on the undefended model (non-adaptive) and through the defence
 // (adaptive, BPDA).
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+
+#include <nlohmann/json.hpp>
 
 #include "commands.h"
 #include "foil/attacks/evaluate.h"
@@ -56,8 +57,10 @@ void run_defend(const DefendCmd& c) {
   check_input(data.labels.min().item<int64_t>() >= 0, "--data " + c.data, "labelled data",
               "unlabelled images");
   NeutralizedModel defended(model, options);
-  fmt::print("defence: neutralise top {}% vulnerable minus top {}% important pixels ({} fill)\n"
-             "attack:  {}\n", c.q_vulnerable, c.q_important, c.fill, attack->describe());
+  fmt::print(
+      "defence: neutralise top {}% vulnerable minus top {}% important pixels ({} fill)\n"
+      "attack:  {}\n",
+      c.q_vulnerable, c.q_important, c.fill, attack->describe());
   std::fflush(stdout);
   const double clean = accuracy_under(*model, nullptr, nullptr, data, c.batch);
   const double clean_def = accuracy_under(defended, nullptr, nullptr, data, c.batch);
@@ -106,7 +109,9 @@ void setup_defend(CLI::App& app) {
   sub->add_option("--fill", c->fill, "blur, median or mean")->capture_default_str();
   sub->add_option("--layer", c->layer, "Grad-CAM layer (default: last spatial layer)");
   add_attack_flags(sub, c->attack, "pgd");
-  sub->add_option("--batch", c->batch, "batch size")->check(CLI::PositiveNumber)->capture_default_str();
+  sub->add_option("--batch", c->batch, "batch size")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   sub->add_option("--json", c->json, "write the results as JSON");
   sub->callback([c] { run_defend(*c); });
 }

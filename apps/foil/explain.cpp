@@ -1,14 +1,15 @@
 // foil explain: Grad-CAM, Grad-CAM++ and gradient saliency maps as overlays, raw tensors and a
 // clean-vs-attacked panel.
-#include <filesystem>
+#include "foil/explain/explain.h"
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "commands.h"
 #include "foil/core/error.h"
-#include "foil/explain/explain.h"
 #include "foil/report/figures.h"
 
 namespace foil::cli {
@@ -65,14 +66,13 @@ void run_explain(const ExplainCmd& c) {
   const torch::Tensor pred = logits.argmax(1).cpu();
   const torch::Tensor labels = torch::where(data.labels.lt(0), pred, data.labels);
   const torch::Tensor cls = classes_for(c.target_class, pred, labels, logits.size(1));
-  const std::string layer = explain_uses_layer(method)
-                                ? (c.layer.empty() ? default_cam_layer(*model, x) : c.layer)
-                                : "";
+  const std::string layer =
+      explain_uses_layer(method) ? (c.layer.empty() ? default_cam_layer(*model, x) : c.layer) : "";
   const torch::Tensor maps = explain(*model, x, cls, method, layer).cpu();
   save_tensor(c.out + "/maps.pt", maps);
   auto name = [&](int64_t k) {
     return k < static_cast<int64_t>(data.class_names.size()) ? data.class_names[k]
-                                                              : std::to_string(k);
+                                                             : std::to_string(k);
   };
   const torch::Tensor norm = normalize_maps(maps);
   std::vector<std::vector<GridCell>> rows(2);
@@ -80,7 +80,8 @@ void run_explain(const ExplainCmd& c) {
   for (int64_t i = 0; i < data.size(); ++i) {
     const int64_t p = pred[i].item<int64_t>();
     rows[0].push_back({data.images[i], name(p), p != labels[i].item<int64_t>()});
-    rows[1].push_back({overlay(data.images[i], norm[i]), "class " + name(cls[i].item<int64_t>()), false});
+    rows[1].push_back(
+        {overlay(data.images[i], norm[i]), "class " + name(cls[i].item<int64_t>()), false});
   }
   nlohmann::json j = {{"model", model->info().name},
                       {"data", data.source},
@@ -103,7 +104,8 @@ void run_explain(const ExplainCmd& c) {
     for (int64_t i = 0; i < data.size(); ++i) {
       const int64_t p = r.pred[i].item<int64_t>();
       rows[2].push_back({r.adv[i].cpu(), name(p), p != labels[i].item<int64_t>()});
-      rows[3].push_back({overlay(r.adv[i].cpu(), adv_norm[i]), "class " + name(cls[i].item<int64_t>()), false});
+      rows[3].push_back(
+          {overlay(r.adv[i].cpu(), adv_norm[i]), "class " + name(cls[i].item<int64_t>()), false});
     }
     adv_fg = foreground_mass(adv_maps, data.images);
     // How far the map moved: 1 - IoU of the top-20% regions.
@@ -144,7 +146,8 @@ void run_explain(const ExplainCmd& c) {
 
 void setup_explain(CLI::App& app) {
   auto c = std::make_shared<ExplainCmd>();
-  auto* sub = app.add_subcommand("explain", "Grad-CAM / Grad-CAM++ / saliency maps, clean and attacked");
+  auto* sub =
+      app.add_subcommand("explain", "Grad-CAM / Grad-CAM++ / saliency maps, clean and attacked");
   add_model_flags(sub, c->model, false);
   sub->add_option("--data", c->data, "data spec")->capture_default_str();
   sub->add_option("--method", c->method, "gradcam, gradcam++, saliency or inputxgrad")

@@ -1,16 +1,17 @@
 // foil regions: Region of Importance (Grad-CAM) vs Region of Attack (|delta|) per image and
 // over a dataset, with accuracy when the perturbation is confined to each part.
-#include <filesystem>
+#include "foil/regions/regions.h"
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "commands.h"
 #include "foil/core/error.h"
 #include "foil/core/runtime.h"
 #include "foil/explain/explain.h"
-#include "foil/regions/regions.h"
 #include "foil/report/figures.h"
 
 namespace foil::cli {
@@ -51,13 +52,15 @@ void run_regions(const RegionsCmd& c) {
   std::filesystem::create_directories(c.out);
   auto model = open_model(c.model, device);
   Dataset data = open_data(c.data, *model);
-  const std::string layer = explain_uses_layer(method)
-                                ? (c.layer.empty() ? default_cam_layer(*model, data.images) : c.layer)
-                                : "";
-  fmt::print("regions of {} on {} ({} items): RoI = top {}% of {}{}, RoA = top {}% of |delta| "
-             "for {}\n",
-             model->info().name, data.source, data.size(), c.q, explain_method_name(method),
-             layer.empty() ? "" : " at '" + layer + "'", c.q, attack->describe());
+  const std::string layer =
+      explain_uses_layer(method)
+          ? (c.layer.empty() ? default_cam_layer(*model, data.images) : c.layer)
+          : "";
+  fmt::print(
+      "regions of {} on {} ({} items): RoI = top {}% of {}{}, RoA = top {}% of |delta| "
+      "for {}\n",
+      model->info().name, data.source, data.size(), c.q, explain_method_name(method),
+      layer.empty() ? "" : " at '" + layer + "'", c.q, attack->describe());
   std::fflush(stdout);
   std::vector<RegionAnalysis> parts;
   std::vector<torch::Tensor> cams, advs;
@@ -114,8 +117,10 @@ void run_regions(const RegionsCmd& c) {
                                        {"accuracy", accuracy}});
   std::vector<std::vector<std::string>> csv;
   for (int64_t i = 0; i < data.size(); ++i) {
-    std::vector<std::string> row = {std::to_string(i), fmt::format("{:.4f}", iou[i].item<double>())};
-    for (int64_t k = 0; k < 4; ++k) row.push_back(fmt::format("{:.4f}", pixel[i][k].item<double>()));
+    std::vector<std::string> row = {std::to_string(i),
+                                    fmt::format("{:.4f}", iou[i].item<double>())};
+    for (int64_t k = 0; k < 4; ++k)
+      row.push_back(fmt::format("{:.4f}", pixel[i][k].item<double>()));
     for (int64_t k = 0; k < 4; ++k) row.push_back(fmt::format("{:.4f}", mass[i][k].item<double>()));
     for (int64_t k = 0; k < 4; ++k) row.push_back(std::to_string(in_part[i][k].item<bool>()));
     csv.push_back(row);
@@ -143,13 +148,14 @@ void run_regions(const RegionsCmd& c) {
   fmt::print("{:<10}{:>10}{:>10}{:>22}\n", "part", "pixels", "|delta|", "accuracy, delta only");
   for (size_t p = 0; p < 4; ++p)
     fmt::print("{:<10}{:>9.1f}%{:>9.1f}%{:>21.1f}%\n", region_parts()[p],
-               100 * pixel.select(1, p).mean().item<double>(), 100 * mass.select(1, p).mean().item<double>(),
-               100 * rate(in_part.select(1, p)));
-  fmt::print("accuracy: clean {:.1f}%, full attack {:.1f}%, delta only in RoI {:.1f}%, only in "
-             "RoA {:.1f}%\n",
-             100 * accuracy["clean"].get<double>(), 100 * accuracy["full_attack"].get<double>(),
-             100 * accuracy["delta_only_in_roi"].get<double>(),
-             100 * accuracy["delta_only_in_roa"].get<double>());
+               100 * pixel.select(1, p).mean().item<double>(),
+               100 * mass.select(1, p).mean().item<double>(), 100 * rate(in_part.select(1, p)));
+  fmt::print(
+      "accuracy: clean {:.1f}%, full attack {:.1f}%, delta only in RoI {:.1f}%, only in "
+      "RoA {:.1f}%\n",
+      100 * accuracy["clean"].get<double>(), 100 * accuracy["full_attack"].get<double>(),
+      100 * accuracy["delta_only_in_roi"].get<double>(),
+      100 * accuracy["delta_only_in_roa"].get<double>());
   fmt::print("wrote {0}/regions.json, {0}/regions.csv, {0}/panels.png\n", c.out);
 }
 
@@ -165,8 +171,12 @@ void setup_regions(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--layer", c->layer, "Grad-CAM layer (default: last spatial layer)");
   sub->add_option("--q", c->q, "percent of pixels in RoI and in RoA")->capture_default_str();
-  sub->add_option("--batch", c->batch, "batch size")->check(CLI::PositiveNumber)->capture_default_str();
-  sub->add_option("--panels", c->panels, "images in panels.png")->check(CLI::Range(1, 32))->capture_default_str();
+  sub->add_option("--batch", c->batch, "batch size")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  sub->add_option("--panels", c->panels, "images in panels.png")
+      ->check(CLI::Range(1, 32))
+      ->capture_default_str();
   sub->add_option("--out", c->out, "results folder")->capture_default_str();
   sub->callback([c] { run_regions(*c); });
 }

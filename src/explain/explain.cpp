@@ -2,8 +2,9 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
-#include <opencv2/imgproc.hpp>
 #include <torch/torch.h>
+
+#include <opencv2/imgproc.hpp>
 
 #include "foil/core/error.h"
 #include "foil/models/model.h"
@@ -22,10 +23,14 @@ ExplainMethod parse_explain_method(const std::string& name) {
 
 std::string explain_method_name(ExplainMethod m) {
   switch (m) {
-    case ExplainMethod::kGradCam: return "gradcam";
-    case ExplainMethod::kGradCamPlusPlus: return "gradcam++";
-    case ExplainMethod::kSaliency: return "saliency";
-    case ExplainMethod::kInputXGradient: return "inputxgrad";
+    case ExplainMethod::kGradCam:
+      return "gradcam";
+    case ExplainMethod::kGradCamPlusPlus:
+      return "gradcam++";
+    case ExplainMethod::kSaliency:
+      return "saliency";
+    case ExplainMethod::kInputXGradient:
+      return "inputxgrad";
   }
   return "";
 }

@@ -34,12 +34,14 @@ torch::Tensor neutralization_fill(const torch::Tensor& x, const std::string& fil
   }
   // 3x3 median, straight-through for gradients.
   auto padded = F::pad(x.detach(), F::PadFuncOptions({1, 1, 1, 1}).mode(torch::kReplicate));
-  auto patches = padded.unfold(2, 3, 1).unfold(3, 3, 1).reshape({x.size(0), c, x.size(2), x.size(3), 9});
+  auto patches =
+      padded.unfold(2, 3, 1).unfold(3, 3, 1).reshape({x.size(0), c, x.size(2), x.size(3), 9});
   auto med = std::get<0>(patches.median(-1));
   return x + (med - x).detach();
 }
 
-torch::Tensor neutralization_mask(Model& model, const torch::Tensor& x, const NeutralizeOptions& o) {
+torch::Tensor neutralization_mask(Model& model, const torch::Tensor& x,
+                                  const NeutralizeOptions& o) {
   check_options(o);
   const int64_t n = x.size(0);
   if (o.q_vulnerable() == 0)
@@ -48,7 +50,8 @@ torch::Tensor neutralization_mask(Model& model, const torch::Tensor& x, const Ne
   const torch::Tensor xin = x.detach().requires_grad_(true);
   const torch::Tensor logits = model.forward(xin);
   const torch::Tensor pred = logits.argmax(1).detach();
-  const torch::Tensor loss = F::cross_entropy(logits, pred, F::CrossEntropyFuncOptions().reduction(torch::kSum));
+  const torch::Tensor loss =
+      F::cross_entropy(logits, pred, F::CrossEntropyFuncOptions().reduction(torch::kSum));
   const torch::Tensor v = torch::autograd::grad({loss}, {xin})[0].abs().sum(1);
   torch::Tensor vulnerable = top_percent(v, o.q_vulnerable());
   if (o.q_important() > 0) {

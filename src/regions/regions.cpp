@@ -38,7 +38,8 @@ RegionAnalysis analyze_regions(Model& model, const torch::Tensor& x, const torch
   };
   for (const auto& p : parts) {
     pixel.push_back(p.flatten(1).sum(1).to(torch::kDouble) / hw);
-    mass.push_back((magnitude * p).flatten(1).sum(1).to(torch::kDouble) / total_mass.clamp_min(1e-12));
+    mass.push_back((magnitude * p).flatten(1).sum(1).to(torch::kDouble) /
+                   total_mass.clamp_min(1e-12));
     correct.push_back(correct_with(p));
   }
   r.pixel_share = torch::stack(pixel, 1);

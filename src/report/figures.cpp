@@ -123,6 +123,35 @@ void write_image_grid(const std::string& path, const std::vector<std::vector<Gri
   write_png(path, img);
 }
 
+void write_heatmap(const std::string& path, const std::string& title,
+                   const std::vector<std::string>& rows, const std::vector<std::string>& cols,
+                   const std::vector<std::vector<double>>& values) {
+  const int cell = 90, left = 150, top = 70;
+  const int w = left + cell * static_cast<int>(cols.size()) + 20;
+  const int h = top + cell * static_cast<int>(rows.size()) + 20;
+  cv::Mat img(h, w, CV_8UC3, cv::Scalar(255, 255, 255));
+  put_text(img, title, {10, 22}, 0.55, {0, 0, 0});
+  for (size_t c = 0; c < cols.size(); ++c)
+    put_text(img, cols[c].substr(0, 12), {left + static_cast<int>(c) * cell + 6, top - 10}, 0.42);
+  for (size_t r = 0; r < rows.size(); ++r) {
+    const int y = top + static_cast<int>(r) * cell;
+    put_text(img, rows[r].substr(0, 18), {8, y + cell / 2 + 5}, 0.42);
+    for (size_t c = 0; c < cols.size(); ++c) {
+      const double v = std::clamp(values[r][c], 0.0, 1.0);
+      cv::Mat px(1, 1, CV_8UC1, cv::Scalar(static_cast<int>(v * 255)));
+      cv::Mat colour;
+      cv::applyColorMap(px, colour, cv::COLORMAP_VIRIDIS);
+      const cv::Vec3b bgr = colour.at<cv::Vec3b>(0, 0);
+      const int x = left + static_cast<int>(c) * cell;
+      cv::rectangle(img, {x, y}, {x + cell - 2, y + cell - 2}, cv::Scalar(bgr[0], bgr[1], bgr[2]),
+                    cv::FILLED);
+      put_text(img, fmt::format("{:.2f}", values[r][c]), {x + 22, y + cell / 2 + 5}, 0.5,
+               v > 0.6 ? cv::Scalar(0, 0, 0) : cv::Scalar(255, 255, 255));
+    }
+  }
+  write_png(path, img);
+}
+
 void write_json(const std::string& path, const nlohmann::json& value) {
   write_atomically(path, [&](std::ofstream& out) { out << value.dump(2) << "\n"; });
 }

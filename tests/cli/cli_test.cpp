@@ -13,20 +13,9 @@
 namespace foil {
 namespace {
 
+using test::expect_bad_input;
+using test::read_json;
 using test::run_foil;
-
-nlohmann::json read_json(const std::string& path) {
-  std::ifstream f(path);
-  return nlohmann::json::parse(f);
-}
-
-/// Exit 2 with one line on stderr that mentions `needle`.
-void expect_bad_input(const std::string& args, const std::string& needle) {
-  auto r = run_foil(args);
-  EXPECT_EQ(r.code, 2) << args << "\n" << r.err;
-  EXPECT_NE(r.err.find(needle), std::string::npos) << args << "\nstderr: " << r.err;
-  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << args << "\nstderr: " << r.err;
-}
 
 TEST(Cli, AttackWritesJsonAndTorchLoadableTensor) {
   const std::string dir = test::temp_dir("cli-attack");

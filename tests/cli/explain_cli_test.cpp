@@ -3,7 +3,6 @@
 
 #include <filesystem>
 #include <fstream>
-
 #include <nlohmann/json.hpp>
 
 #include "foil/data/dataset.h"
@@ -12,18 +11,9 @@
 namespace foil {
 namespace {
 
+using test::expect_bad_input;
+using test::read_json;
 using test::run_foil;
-
-nlohmann::json read_json(const std::string& path) {
-  std::ifstream f(path);
-  return nlohmann::json::parse(f);
-}
-
-void expect_bad_input(const std::string& args, const std::string& needle) {
-  auto r = run_foil(args);
-  EXPECT_EQ(r.code, 2) << args << "\n" << r.err;
-  EXPECT_NE(r.err.find(needle), std::string::npos) << args << "\nstderr: " << r.err;
-}
 
 TEST(CliExplain, OverlaysMapsAndAttackedPanel) {
   const std::string dir = test::temp_dir("cli-explain");
@@ -55,7 +45,8 @@ TEST(CliExplain, RegionsWritesStatistics) {
 TEST(CliExplain, DefendLabelsAdaptiveAndNonAdaptive) {
   const std::string dir = test::temp_dir("cli-defend");
   auto r = run_foil("defend --model " + test::trained_cnn() +
-                    " --data fashion-mnist:test:100 --eps 0.05 --alpha 0.01 --steps 5 --json " + dir + "/d.json");
+                    " --data fashion-mnist:test:100 --eps 0.05 --alpha 0.01 --steps 5 --json " +
+                    dir + "/d.json");
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.out.find("NON-ADAPTIVE"), std::string::npos);
   EXPECT_NE(r.out.find("ADAPTIVE (through the defence"), std::string::npos);

@@ -1,7 +1,6 @@
 #include "foil/explain/explain.h"
 
 #include <gtest/gtest.h>
-
 #include <torch/script.h>
 #include <torch/torch.h>
 

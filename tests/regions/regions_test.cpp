@@ -1,7 +1,6 @@
 #include "foil/regions/regions.h"
 
 #include <gtest/gtest.h>
-
 #include <torch/torch.h>
 
 #include "foil/attacks/attack.h"
@@ -24,7 +23,8 @@ TEST(Regions, SharesSumToOneAndIouIsConsistent) {
   auto model = cnn();
   auto data = load_data("fashion-mnist:test:32");
   auto adv = make_attack("pgd", AttackOptions().eps(0.1).alpha(0.02).steps(5))
-                 ->run(*model, data.images, Criterion::misclassification(data.labels)).adv;
+                 ->run(*model, data.images, Criterion::misclassification(data.labels))
+                 .adv;
   auto cam = explain(*model, data.images, data.labels, ExplainMethod::kGradCam, "conv2");
   auto r = analyze_regions(*model, data.images, adv, data.labels, cam, 10);
   EXPECT_TRUE(r.pixel_share.sum(1).allclose(torch::ones({32}, torch::kDouble)));
@@ -41,7 +41,8 @@ TEST(Regions, SharesSumToOneAndIouIsConsistent) {
 TEST(Regions, QOutOfRangeIsInputError) {
   auto x = torch::rand({1, 1, 28, 28});
   EXPECT_THROW(analyze_regions(*cnn(), x, x, torch::zeros({1}, torch::kLong), x[0], 0), InputError);
-  EXPECT_THROW(analyze_regions(*cnn(), x, x, torch::zeros({1}, torch::kLong), x[0], 100), InputError);
+  EXPECT_THROW(analyze_regions(*cnn(), x, x, torch::zeros({1}, torch::kLong), x[0], 100),
+               InputError);
 }
 
 TEST(Neutralize, OnlyMaskedPixelsChange) {

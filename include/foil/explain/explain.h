@@ -7,9 +7,9 @@
 ///   auto layer = default_cam_layer(*model, x);               // last spatial layer
 ///   auto maps = explain(*model, x, classes, ExplainMethod::kGradCam, layer);  // N×H×W
 
-#include <string>
-
 #include <torch/types.h>
+
+#include <string>
 
 namespace foil {
 

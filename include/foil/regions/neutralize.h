@@ -8,11 +8,11 @@
 ///   NeutralizedModel defended(model, NeutralizeOptions().q_vulnerable(10).fill("blur"));
 ///   auto logits = defended.forward(x);   // any attack or evaluation can use it
 
-#include <memory>
-#include <string>
-
 #include <torch/arg.h>
 #include <torch/types.h>
+
+#include <memory>
+#include <string>
 
 #include "foil/models/model.h"
 

@@ -7,11 +7,11 @@
 /// only, RoA only, neither) with each part's share of pixels and of perturbation mass, and
 /// whether the adversarial example still fools the model with delta kept only in each part.
 
+#include <torch/types.h>
+
 #include <array>
 #include <string>
 #include <vector>
-
-#include <torch/types.h>
 
 namespace foil {
 
@@ -21,13 +21,13 @@ class Model;
 const std::array<std::string, 4>& region_parts();
 
 struct RegionAnalysis {
-  torch::Tensor roi, roa;          ///< bool N×H×W
-  torch::Tensor iou;               ///< N
-  torch::Tensor pixel_share;       ///< N×4, rows sum to 1
-  torch::Tensor mass_share;        ///< N×4, rows sum to 1 (0 where delta = 0)
-  torch::Tensor correct_clean;     ///< bool N: clean prediction = label
-  torch::Tensor correct_full;      ///< bool N: prediction on x + delta = label
-  torch::Tensor correct_in_part;   ///< bool N×4: prediction on x + delta·1[part] = label
+  torch::Tensor roi, roa;         ///< bool N×H×W
+  torch::Tensor iou;              ///< N
+  torch::Tensor pixel_share;      ///< N×4, rows sum to 1
+  torch::Tensor mass_share;       ///< N×4, rows sum to 1 (0 where delta = 0)
+  torch::Tensor correct_clean;    ///< bool N: clean prediction = label
+  torch::Tensor correct_full;     ///< bool N: prediction on x + delta = label
+  torch::Tensor correct_in_part;  ///< bool N×4: prediction on x + delta·1[part] = label
   torch::Tensor correct_in_roi, correct_in_roa;  ///< bool N: delta kept inside RoI / RoA
 };
 

@@ -33,6 +33,11 @@ struct GridCell {
 void write_image_grid(const std::string& path, const std::vector<std::vector<GridCell>>& rows,
                       const std::vector<std::string>& row_titles, int cell = 112);
 
+/// Writes a matrix as a heat map with its values printed in the cells (values in [0,1]).
+void write_heatmap(const std::string& path, const std::string& title,
+                   const std::vector<std::string>& rows, const std::vector<std::string>& cols,
+                   const std::vector<std::vector<double>>& values);
+
 /// Writes pretty-printed JSON; the file appears whole or not at all.
 void write_json(const std::string& path, const nlohmann::json& value);
 

@@ -1,0 +1,449 @@
+// foil patch train|eval|transfer: universal adversarial patches (printable grid or free
+// pixels; cross-entropy, feature-point or optimal-transport objectives).
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "foil/core/error.h"
+#include "foil/patch/trainer.h"
+#include "foil/report/figures.h"
+
+namespace foil::cli {
+namespace {
+
+/// Flags shared by the three patch commands.
+struct PatchFlags {
+  std::vector<std::string> models;
+  std::string mean, std, input_shape;
+  std::string data = "fashion-mnist:test:2000";
+  std::string param = "grid";
+  int64_t cells = 10;
+  double area = 0.15;
+  std::string shape = "square";
+  double keep_out = 0;
+  bool eot = false;
+  double rotation = 10, brightness = 0.1, noise = 0.1;
+  std::string scale = "0.8,1.2", contrast = "0.8,1.2";
+  int64_t target = -1;
+};
+
+struct TrainFlags {
+  std::string loss = "ce";
+  std::string layers, layer_weights;
+  int64_t projections = 500, epochs = 5, batch = 64, max_target = 500;
+  bool exact_1d = false, resume = true;
+  std::string optimizer = "adam";
+  double lr = 0.05, tv = 0;
+};
+
+void add_patch_flags(CLI::App* sub, PatchFlags& f, bool many_models) {
+  auto* m = sub->add_option("--model", f.models,
+                            many_models ? "models (repeat the flag: --model a.foil --model b.pt)"
+                                        : "source model(s); several form an ensemble");
+  m->required();
+  sub->add_option("--mean", f.mean, "per-channel mean the models expect");
+  sub->add_option("--std", f.std, "per-channel std the models expect");
+  sub->add_option("--input-shape", f.input_shape, "C,H,W for TorchScript models");
+  sub->add_option("--data", f.data, "data spec")->capture_default_str();
+  sub->add_option("--param", f.param, "grid (printable cells) or free")->capture_default_str();
+  sub->add_option("--cells", f.cells, "grid cells per side")->capture_default_str();
+  sub->add_option("--area", f.area, "patch area as a fraction of the image, (0, 0.5]")
+      ->capture_default_str();
+  sub->add_option("--shape", f.shape, "square or circle")->capture_default_str();
+  sub->add_option("--keep-out", f.keep_out, "central fraction of the image the patch avoids")
+      ->capture_default_str();
+  sub->add_flag("--eot", f.eot,
+                "expectation over transformation (scale, rotation, brightness, "
+                "contrast, noise)");
+  sub->add_option("--scale", f.scale, "EOT area scale range min,max")->capture_default_str();
+  sub->add_option("--rotation", f.rotation, "EOT rotation +- degrees")->capture_default_str();
+  sub->add_option("--brightness", f.brightness, "EOT brightness +-")->capture_default_str();
+  sub->add_option("--contrast", f.contrast, "EOT contrast range min,max")->capture_default_str();
+  sub->add_option("--noise", f.noise, "EOT Gaussian noise sigma")->capture_default_str();
+  sub->add_option("--target", f.target, "target class (-1: untargeted)")->capture_default_str();
+}
+
+void add_train_flags(CLI::App* sub, TrainFlags& t) {
+  sub->add_option("--loss", t.loss, "ce, feature or ot")->capture_default_str();
+  sub->add_option("--layers", t.layers,
+                  "taps for feature/ot, comma-separated (default: the "
+                  "second-to-last layer)");
+  sub->add_option("--layer-weights", t.layer_weights, "one weight per layer");
+  sub->add_option("--projections", t.projections, "sliced Wasserstein directions per step")
+      ->capture_default_str();
+  sub->add_flag("--exact-1d", t.exact_1d, "OT: exact 1-D W2 per feature axis instead");
+  sub->add_option("--max-target-images", t.max_target, "clean target-class images for OT/feature")
+      ->capture_default_str();
+  sub->add_option("--epochs", t.epochs, "epochs")->capture_default_str();
+  sub->add_option("--batch", t.batch, "batch size")->capture_default_str();
+  sub->add_option("--optimizer", t.optimizer, "adam or sgd (momentum 0.9)")->capture_default_str();
+  sub->add_option("--lr", t.lr, "learning rate")->capture_default_str();
+  sub->add_option("--tv", t.tv, "total-variation weight")->capture_default_str();
+}
+
+std::vector<std::string> split(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ','))
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+std::pair<double, double> range_of(const std::string& text, const std::string& flag) {
+  const auto v = parse_number_list(text, flag);
+  check_input(v.size() == 2 && v[0] <= v[1], flag, "min,max with min <= max", text);
+  return {v[0], v[1]};
+}
+
+PatchOptions patch_options(const PatchFlags& f) {
+  return PatchOptions().param(f.param).cells(f.cells).area(f.area).shape(f.shape);
+}
+
+PlacementOptions placement_options(const PatchFlags& f) {
+  const auto [s0, s1] = range_of(f.scale, "--scale");
+  const auto [c0, c1] = range_of(f.contrast, "--contrast");
+  return PlacementOptions()
+      .keep_out(f.keep_out)
+      .eot(f.eot)
+      .scale_min(s0)
+      .scale_max(s1)
+      .rotation(f.rotation)
+      .brightness(f.brightness)
+      .contrast_min(c0)
+      .contrast_max(c1)
+      .noise(f.noise);
+}
+
+ObjectiveOptions objective_options(const TrainFlags& t, int64_t target) {
+  auto o = ObjectiveOptions()
+               .loss(t.loss)
+               .target(target)
+               .layers(split(t.layers))
+               .projections(t.projections)
+               .exact_1d(t.exact_1d)
+               .max_target_images(t.max_target);
+  if (!t.layer_weights.empty()) o.weights(parse_number_list(t.layer_weights, "--layer-weights"));
+  return o;
+}
+
+struct Loaded {
+  std::vector<std::shared_ptr<Model>> models;
+  Dataset data;
+};
+
+Loaded load_all(const PatchFlags& f, c10::Device device) {
+  Loaded l;
+  for (const auto& path : f.models) {
+    l.models.push_back(open_model({path, f.mean, f.std, f.input_shape}, device));
+    l.data = open_data(f.data, *l.models.back());
+  }
+  check_input(l.data.labels.min().item<int64_t>() >= 0, "--data " + f.data, "labelled data",
+              "unlabelled images");
+  const int64_t k = l.models.front()->info().num_classes;
+  if (f.target >= 0)
+    check_input(k <= 0 || f.target < k, "--target", fmt::format("a class in 0..{}", k - 1),
+                std::to_string(f.target));
+  return l;
+}
+
+ImageShape shape_of(const Dataset& d) {
+  return {d.images.size(1), d.images.size(2), d.images.size(3)};
+}
+
+std::string model_name(const Model& m) { return m.info().name; }
+
+std::string class_name(const Dataset& d, int64_t k) {
+  return k >= 0 && k < static_cast<int64_t>(d.class_names.size()) ? d.class_names[k]
+                                                                  : std::to_string(k);
+}
+
+/// The patch scaled up so its cells are visible.
+void write_patch_png(const std::string& path, const Patch& p) {
+  const torch::Tensor px = p.render().detach() * p.mask();
+  write_image_grid(
+      path, {{{px, fmt::format("{}x{} {}", p.side(), p.side(), p.options().param()), false}}},
+      {"patch"}, 224);
+}
+
+void write_patched_grid(const std::string& path, Model& model, const Dataset& data, const Patch& p,
+                        const PlacementOptions& placement, uint64_t seed) {
+  const int64_t k = std::min<int64_t>(8, data.size());
+  const Dataset d = data.head(k);
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  const auto places = sample_placements(p, k, shape_of(d), placement, gen);
+  torch::NoGradGuard g;
+  const torch::Tensor x = d.images.to(model.device());
+  const torch::Tensor xp = apply_patch(x, p.render().detach(), p.mask(), places, placement, &gen);
+  const torch::Tensor pc = model.forward(x).argmax(1).cpu(), pp = model.forward(xp).argmax(1).cpu();
+  std::vector<std::vector<GridCell>> rows(2);
+  for (int64_t i = 0; i < k; ++i) {
+    const int64_t y = d.labels[i].item<int64_t>();
+    rows[0].push_back(
+        {d.images[i], class_name(d, pc[i].item<int64_t>()), pc[i].item<int64_t>() != y});
+    rows[1].push_back(
+        {xp[i].cpu(), class_name(d, pp[i].item<int64_t>()), pp[i].item<int64_t>() != y});
+  }
+  write_image_grid(path, rows, {"clean", "patched"});
+}
+
+nlohmann::json evaluation_json(const PatchEvaluation& e) {
+  return {{"n", e.n},
+          {"repeats", e.repeats},
+          {"clean_accuracy", e.clean_accuracy},
+          {"patched_accuracy", e.patched_accuracy},
+          {"fooling_rate", e.fooling_rate},
+          {"target_success", e.target_success}};
+}
+
+// ---- patch train ----
+struct PatchTrainCmd {
+  PatchFlags f;
+  TrainFlags t;
+  std::string out = "foil-patch";
+  bool resume = true;
+};
+
+void run_patch_train(const PatchTrainCmd& c) {
+  const c10::Device device = apply_global_options();
+  const uint64_t seed = global_options().seed;
+  const auto placement = placement_options(c.f);
+  std::filesystem::create_directories(c.out);
+  Loaded l = load_all(c.f, device);
+  Patch patch = Patch::create(patch_options(c.f), shape_of(l.data), seed);
+  const std::string ckpt = c.out + "/checkpoint.pt";
+  if (!c.resume) std::filesystem::remove(ckpt);
+  fmt::print("patch {}x{} px ({} {}), {} loss, {}, {} source model(s), {} images{}\n", patch.side(),
+             patch.side(), c.f.param,
+             c.f.param == "grid" ? std::to_string(c.f.cells) + " cells" : "", c.t.loss,
+             c.f.target >= 0 ? "target " + class_name(l.data, c.f.target) : "untargeted",
+             l.models.size(), l.data.size(), std::filesystem::exists(ckpt) ? " (resuming)" : "");
+  std::fflush(stdout);
+  const auto result =
+      train_patch(l.models, l.data, patch, objective_options(c.t, c.f.target), placement,
+                  PatchTrainOptions()
+                      .epochs(c.t.epochs)
+                      .batch(c.t.batch)
+                      .optimizer(c.t.optimizer)
+                      .lr(c.t.lr)
+                      .tv(c.t.tv)
+                      .seed(seed)
+                      .checkpoint(ckpt),
+                  [](int64_t epoch, double loss) {
+                    fmt::print("epoch {:>3}  loss {:.4f}\n", epoch, loss);
+                    std::fflush(stdout);
+                  });
+  const std::string dir = c.out + "/";
+  save_tensor(dir + "patch.pt", result.patch.params());
+  write_json(dir + "patch.json", {{"param", c.f.param},
+                                  {"cells", c.f.cells},
+                                  {"area", c.f.area},
+                                  {"shape", c.f.shape},
+                                  {"side", result.patch.side()}});
+  write_patch_png(dir + "patch.png", result.patch);
+  std::vector<std::vector<std::string>> rows;
+  std::vector<double> steps;
+  for (size_t i = 0; i < result.step_loss.size(); ++i) {
+    rows.push_back({std::to_string(i + 1), fmt::format("{:.6f}", result.step_loss[i])});
+    steps.push_back(static_cast<double>(i + 1));
+  }
+  write_csv(dir + "loss.csv", {"step", "loss"}, rows);
+  const auto [lo, hi] = std::minmax_element(result.step_loss.begin(), result.step_loss.end());
+  write_line_plot(dir + "loss.png", "patch loss (" + c.t.loss + ")", "step", "loss",
+                  {{c.t.loss, steps, result.step_loss}}, std::min(0.0, *lo), *hi + 1e-9);
+  write_patched_grid(dir + "patched.png", *l.models.front(), l.data, result.patch,
+                     PlacementOptions().keep_out(c.f.keep_out), seed);
+  nlohmann::json evals = nlohmann::json::array();
+  for (const auto& m : l.models) {
+    const auto e =
+        evaluate_patch(*m, l.data, result.patch, PlacementOptions().keep_out(c.f.keep_out),
+                       c.f.target, 1, seed + 1);
+    fmt::print("{}: clean {:.2f}%  patched {:.2f}%  fooling rate {:.2f}%{}\n", model_name(*m),
+               100 * e.clean_accuracy, 100 * e.patched_accuracy, 100 * e.fooling_rate,
+               e.target_success >= 0 ? fmt::format("  tSuc {:.2f}%", 100 * e.target_success) : "");
+    auto j = evaluation_json(e);
+    j["model"] = model_name(*m);
+    evals.push_back(j);
+  }
+  write_json(dir + "summary.json", {{"loss", c.t.loss},
+                                    {"target", c.f.target},
+                                    {"epochs", c.t.epochs},
+                                    {"epoch_loss", result.epoch_loss},
+                                    {"data", l.data.source},
+                                    {"evaluation_on_training_data", evals}});
+  std::filesystem::remove(ckpt);
+  fmt::print("wrote {0}patch.pt, patch.png, loss.csv, loss.png, patched.png, summary.json\n", dir);
+}
+
+// ---- patch eval ----
+struct PatchEvalCmd {
+  PatchFlags f;
+  std::string patch;
+  int64_t repeats = 5;
+  std::string json;
+};
+
+Patch read_patch(const std::string& path, PatchFlags f, const ImageShape& shape) {
+  if (!std::filesystem::is_regular_file(path))
+    throw InputError("--patch " + path + ": file not found");
+  const auto meta_path = std::filesystem::path(path).replace_extension(".json");
+  if (std::filesystem::exists(meta_path)) {
+    std::ifstream in(meta_path);
+    const auto meta = nlohmann::json::parse(in, nullptr, false);
+    if (!meta.is_discarded() && meta.is_object()) {
+      f.param = meta.value("param", f.param);
+      f.cells = meta.value("cells", f.cells);
+      f.area = meta.value("area", f.area);
+      f.shape = meta.value("shape", f.shape);
+    }
+  }
+  std::ifstream in(path, std::ios::binary);
+  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  torch::Tensor t;
+  try {
+    t = torch::pickle_load(bytes).toTensor();
+  } catch (const std::exception&) {
+    throw InputError("--patch " + path +
+                     ": not a patch tensor (expected patch.pt from 'foil patch train')");
+  }
+  return Patch::from_params(t, patch_options(f), shape);
+}
+
+void run_patch_eval(const PatchEvalCmd& c) {
+  const c10::Device device = apply_global_options();
+  const auto placement = placement_options(c.f);
+  if (!c.json.empty()) ensure_parent(c.json);
+  Loaded l = load_all(c.f, device);
+  const Patch patch = read_patch(c.patch, c.f, shape_of(l.data));
+  fmt::print("{:<24}{:>10}{:>10}{:>10}{:>10}\n", "model", "clean", "patched", "fooling", "tSuc");
+  nlohmann::json rows = nlohmann::json::array();
+  for (const auto& m : l.models) {
+    const auto e =
+        evaluate_patch(*m, l.data, patch, placement, c.f.target, c.repeats, global_options().seed);
+    fmt::print("{:<24}{:>9.2f}%{:>9.2f}%{:>9.2f}%{:>10}\n", model_name(*m).substr(0, 23),
+               100 * e.clean_accuracy, 100 * e.patched_accuracy, 100 * e.fooling_rate,
+               e.target_success >= 0 ? fmt::format("{:.2f}%", 100 * e.target_success) : "-");
+    auto j = evaluation_json(e);
+    j["model"] = model_name(*m);
+    rows.push_back(j);
+  }
+  if (!c.json.empty())
+    write_json(c.json, {{"patch", c.patch}, {"target", c.f.target}, {"models", rows}});
+}
+
+// ---- patch transfer ----
+struct PatchTransferCmd {
+  PatchFlags f;
+  TrainFlags t;
+  std::string losses = "ce,feature,ot";
+  int64_t repeats = 3;
+  std::string eval_data;
+  std::string out = "foil-transfer";
+};
+
+void run_patch_transfer(const PatchTransferCmd& c) {
+  const c10::Device device = apply_global_options();
+  const uint64_t seed = global_options().seed;
+  check_input(c.f.target >= 0, "--target", "a target class (transfer is measured as tSuc)", "none");
+  const auto placement = placement_options(c.f);
+  const auto losses = split(c.losses);
+  for (const auto& loss : losses)
+    check_input(loss == "ce" || loss == "feature" || loss == "ot", "--losses",
+                "a list of ce, feature, ot", c.losses);
+  std::filesystem::create_directories(c.out);
+  Loaded l = load_all(c.f, device);
+  Dataset eval = c.eval_data.empty() ? l.data : open_data(c.eval_data, *l.models.front());
+  std::vector<std::string> names;
+  for (const auto& m : l.models) names.push_back(model_name(*m));
+  nlohmann::json summary = {
+      {"target", c.f.target}, {"models", names}, {"matrices", nlohmann::json::object()}};
+  for (const auto& loss : losses) {
+    std::vector<std::vector<double>> matrix;
+    std::vector<std::vector<std::string>> csv;
+    double off = 0;
+    int64_t off_n = 0;
+    for (size_t s = 0; s < l.models.size(); ++s) {
+      fmt::print("{} patch on {} ...\n", loss, names[s]);
+      std::fflush(stdout);
+      TrainFlags t = c.t;
+      t.loss = loss;
+      const auto result = train_patch({l.models[s]}, l.data,
+                                      Patch::create(patch_options(c.f), shape_of(l.data), seed),
+                                      objective_options(t, c.f.target), placement,
+                                      PatchTrainOptions()
+                                          .epochs(t.epochs)
+                                          .batch(t.batch)
+                                          .optimizer(t.optimizer)
+                                          .lr(t.lr)
+                                          .tv(t.tv)
+                                          .seed(seed));
+      save_tensor(fmt::format("{}/patch-{}-{}.pt", c.out, loss, s), result.patch.params());
+      std::vector<double> row;
+      std::vector<std::string> cells = {names[s]};
+      for (size_t m = 0; m < l.models.size(); ++m) {
+        const auto e = evaluate_patch(*l.models[m], eval, result.patch,
+                                      PlacementOptions().keep_out(c.f.keep_out), c.f.target,
+                                      c.repeats, seed + 1);
+        row.push_back(e.target_success);
+        cells.push_back(fmt::format("{:.4f}", e.target_success));
+        if (m != s) {
+          off += e.target_success;
+          ++off_n;
+        }
+      }
+      matrix.push_back(row);
+      csv.push_back(cells);
+    }
+    std::vector<std::string> header = {"source \\ target"};
+    header.insert(header.end(), names.begin(), names.end());
+    write_csv(fmt::format("{}/transfer-{}.csv", c.out, loss), header, csv);
+    write_heatmap(fmt::format("{}/transfer-{}.png", c.out, loss),
+                  fmt::format("tSuc, {} patches, target {}", loss, class_name(l.data, c.f.target)),
+                  names, names, matrix);
+    const double mean_off = off_n > 0 ? off / static_cast<double>(off_n) : 0.0;
+    summary["matrices"][loss] = {{"tsuc", matrix}, {"mean_off_diagonal", mean_off}};
+    fmt::print("{}: mean off-diagonal tSuc {:.2f}%\n", loss, 100 * mean_off);
+  }
+  write_json(c.out + "/transfer.json", summary);
+  fmt::print("wrote {}/transfer-*.csv, transfer-*.png, transfer.json\n", c.out);
+}
+
+}  // namespace
+
+void setup_patch(CLI::App& app) {
+  auto* patch = app.add_subcommand("patch", "universal adversarial patches: train, eval, transfer");
+  patch->require_subcommand(1);
+
+  auto tc = std::make_shared<PatchTrainCmd>();
+  auto* train = patch->add_subcommand("train", "train a universal patch");
+  add_patch_flags(train, tc->f, false);
+  add_train_flags(train, tc->t);
+  train->add_option("--out", tc->out, "results folder")->capture_default_str();
+  train->add_flag("!--no-resume", tc->resume, "ignore a checkpoint in --out and start afresh");
+  train->callback([tc] { run_patch_train(*tc); });
+
+  auto ec = std::make_shared<PatchEvalCmd>();
+  auto* eval = patch->add_subcommand("eval", "evaluate a patch against one or more models");
+  add_patch_flags(eval, ec->f, true);
+  eval->add_option("--patch", ec->patch, "patch.pt written by 'foil patch train'")->required();
+  eval->add_option("--repeats", ec->repeats, "random placements per image")->capture_default_str();
+  eval->add_option("--json", ec->json, "write the results as JSON");
+  eval->callback([ec] { run_patch_eval(*ec); });
+
+  auto xc = std::make_shared<PatchTransferCmd>();
+  auto* transfer = patch->add_subcommand("transfer", "transfer matrices of ce/feature/ot patches");
+  add_patch_flags(transfer, xc->f, true);
+  add_train_flags(transfer, xc->t);
+  transfer->add_option("--losses", xc->losses, "objectives to compare")->capture_default_str();
+  transfer->add_option("--repeats", xc->repeats, "random placements per image in evaluation")
+      ->capture_default_str();
+  transfer->add_option("--eval-data", xc->eval_data, "evaluation data (default: --data)");
+  transfer->add_option("--out", xc->out, "results folder")->capture_default_str();
+  transfer->callback([xc] { run_patch_transfer(*xc); });
+}
+
+}  // namespace foil::cli

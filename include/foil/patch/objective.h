@@ -1,0 +1,62 @@
+#pragma once
+/// @file What a patch optimises (`000_...`, Labarbarie et al. ICLR 2024): the decision
+/// boundary (cross-entropy), one target image's features (feature point), or the whole
+/// target-class feature distribution through optimal transport (sliced Wasserstein).
+
+#include <ATen/core/Generator.h>
+#include <torch/arg.h>
+#include <torch/types.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace foil {
+
+class Model;
+struct Dataset;
+
+struct ObjectiveOptions {
+  /// "ce", "feature" or "ot". Default "ce".
+  TORCH_ARG(std::string, loss) = "ce";
+  /// Target class; -1 = untargeted (ce only: maximise the true-class loss).
+  TORCH_ARG(int64_t, target) = -1;
+  /// Tapped layers for feature/ot (default: the model's second-to-last layer).
+  TORCH_ARG(std::vector<std::string>, layers) = {};
+  /// One weight per layer (default: all 1).
+  TORCH_ARG(std::vector<double>, weights) = {};
+  /// Random directions of the sliced Wasserstein distance, redrawn every step. Default 500.
+  TORCH_ARG(int64_t, projections) = 500;
+  /// Use the exact 1-D W2 along each feature axis instead of random projections.
+  TORCH_ARG(bool, exact_1d) = false;
+  /// Clean target-class images for the target distribution (at most). Default 500.
+  TORCH_ARG(int64_t, max_target_images) = 500;
+};
+
+/// Squared 1-D Wasserstein-2 distance between the columns of `a` (N×K) and `b` (M×K), by
+/// matching sorted values (quantiles of b interpolated when N != M), averaged over columns.
+torch::Tensor wasserstein2_1d(const torch::Tensor& a, const torch::Tensor& b);
+
+/// Sliced W2² between the rows of `a` (N×D) and `b` (M×D): `projections` random unit
+/// directions (drawn from `gen`); 0 means the exact per-axis variant (directions = axes).
+torch::Tensor sliced_wasserstein2(const torch::Tensor& a, const torch::Tensor& b,
+                                  int64_t projections, at::Generator* gen = nullptr);
+
+/// Pooled features of a tap: global-average-pooled when spatial, flattened otherwise.
+torch::Tensor pooled(const torch::Tensor& tap);
+
+/// A loss to minimise over patched images, for one source model.
+class PatchObjective {
+ public:
+  virtual ~PatchObjective() = default;
+  /// The loss for `patched` images with true `labels`.
+  virtual torch::Tensor loss(Model& model, const torch::Tensor& patched,
+                             const torch::Tensor& labels, at::Generator& gen) = 0;
+};
+
+/// Builds the objective for `model`; feature/ot take their targets from `data`'s images of
+/// the target class. Throws InputError on bad options (unknown layers are listed).
+std::unique_ptr<PatchObjective> make_objective(const ObjectiveOptions& options, Model& model,
+                                               const Dataset& data);
+
+}  // namespace foil

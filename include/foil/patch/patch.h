@@ -1,0 +1,103 @@
+#pragma once
+/// @file Universal adversarial patches: parametrisation, placement with expectation over
+/// transformation (EOT), and pasting into images.
+///
+/// A grid patch (printable static patch of `001_...`) is G×G cells × C channels, each cell one
+/// uniform colour, rendered to pixels by nearest upsampling, so the gradient of a cell is the
+/// sum of its pixels' gradients. A free patch has one parameter per pixel (G = side).
+///
+/// Example:
+///   Patch p = Patch::create(PatchOptions().cells(10).area(0.15), ImageShape{3, 64, 64});
+///   auto placed = sample_placements(p, 32, {3, 64, 64}, PlacementOptions(), gen);
+///   auto x_patched = apply_patch(x, p.render(), p.mask(), placed);
+
+#include <ATen/core/Generator.h>
+#include <torch/arg.h>
+#include <torch/types.h>
+
+#include <string>
+#include <vector>
+
+#include "foil/data/dataset.h"
+
+namespace foil {
+
+struct PatchOptions {
+  /// "grid" (printable cells) or "free" (one parameter per pixel). Default "grid".
+  TORCH_ARG(std::string, param) = "grid";
+  /// Cells per side of a grid patch. Default 10.
+  TORCH_ARG(int64_t, cells) = 10;
+  /// Patch area as a fraction of the image, in (0, 0.5]. Default 0.15.
+  TORCH_ARG(double, area) = 0.15;
+  /// "square" or "circle". Default "square".
+  TORCH_ARG(std::string, shape) = "square";
+};
+
+/// A patch: its parameters (C×G×G, in [0,1]) and how they render to pixels (C×S×S).
+class Patch {
+ public:
+  /// A random patch for images of `image` shape; throws InputError on bad options.
+  static Patch create(const PatchOptions& options, const ImageShape& image, uint64_t seed = 0);
+  /// A patch from saved parameters (C×G×G), checked against `options` and `image`.
+  static Patch from_params(torch::Tensor params, const PatchOptions& options,
+                           const ImageShape& image);
+
+  torch::Tensor& params() { return params_; }
+  const torch::Tensor& params() const { return params_; }
+  int64_t side() const { return side_; }
+  const PatchOptions& options() const { return options_; }
+  /// The pixels, C×S×S (differentiable in params()).
+  torch::Tensor render() const;
+  /// The shape mask, S×S in {0,1}.
+  torch::Tensor mask() const;
+
+ private:
+  PatchOptions options_;
+  torch::Tensor params_;
+  int64_t side_ = 0;
+};
+
+/// Where and how the patch lands on each image.
+struct PlacementOptions {
+  /// Fraction of the image side, centred, that the patch must not overlap (0 = none). The
+  /// object usually sits there. Default 0.
+  TORCH_ARG(double, keep_out) = 0.0;
+  /// EOT: random transformations applied differentiably (affine grid + grid sampling).
+  TORCH_ARG(bool, eot) = false;
+  /// EOT scale: patch area multiplied by a factor drawn from [scale_min, scale_max].
+  TORCH_ARG(double, scale_min) = 0.8;
+  TORCH_ARG(double, scale_max) = 1.2;
+  /// EOT rotation: uniform in ±rotation degrees. Default 10.
+  TORCH_ARG(double, rotation) = 10.0;
+  /// EOT brightness shift: uniform in ±brightness. Default 0.1.
+  TORCH_ARG(double, brightness) = 0.1;
+  /// EOT contrast factor: uniform in [contrast_min, contrast_max]. Default 0.8-1.2.
+  TORCH_ARG(double, contrast_min) = 0.8;
+  TORCH_ARG(double, contrast_max) = 1.2;
+  /// EOT Gaussian noise sigma on the patch. Default 0.1.
+  TORCH_ARG(double, noise) = 0.1;
+};
+
+/// One image's draw: top-left corner and, with EOT, the transformation.
+struct Placement {
+  int64_t top = 0, left = 0;
+  double scale = 1.0, angle_deg = 0.0, brightness = 0.0, contrast = 1.0;
+};
+
+/// Draws `n` placements that keep the patch (at its largest EOT scale) inside the image and
+/// out of the keep-out box. Throws InputError when no position satisfies both.
+std::vector<Placement> sample_placements(const Patch& patch, int64_t n, const ImageShape& image,
+                                         const PlacementOptions& options, at::Generator& gen);
+
+/// Pastes `pixels` (C×S×S) with `mask` (S×S) into each image of `x` (N×C×H×W) at its
+/// placement. Without EOT the pasted pixels equal the patch exactly; with EOT the patch is
+/// rotated/scaled by grid sampling, brightness/contrast/noise are applied to it. Gradients
+/// flow to `pixels`.
+torch::Tensor apply_patch(const torch::Tensor& x, const torch::Tensor& pixels,
+                          const torch::Tensor& mask, const std::vector<Placement>& placements,
+                          const PlacementOptions& options, at::Generator* noise_gen = nullptr);
+
+/// Total variation of a C×S×S patch (mean absolute neighbour difference).
+torch::Tensor total_variation(const torch::Tensor& pixels);
+
+}  // namespace foil

@@ -1,0 +1,62 @@
+#pragma once
+/// @file Training a universal patch over a dataset against one or more source models, and
+/// evaluating a patch against models.
+
+#include <torch/arg.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "foil/data/dataset.h"
+#include "foil/patch/objective.h"
+#include "foil/patch/patch.h"
+
+namespace foil {
+
+class Model;
+
+struct PatchTrainOptions {
+  TORCH_ARG(int64_t, epochs) = 5;
+  TORCH_ARG(int64_t, batch) = 64;
+  /// "adam" or "sgd" (with momentum). Default "adam".
+  TORCH_ARG(std::string, optimizer) = "adam";
+  TORCH_ARG(double, lr) = 0.05;
+  TORCH_ARG(double, momentum) = 0.9;
+  /// Weight of the patch's total variation in the loss. Default 0.
+  TORCH_ARG(double, tv) = 0.0;
+  TORCH_ARG(uint64_t, seed) = 0;
+  /// Checkpoint file written every epoch and resumed from when it matches; "" for none.
+  TORCH_ARG(std::string, checkpoint) = "";
+  TORCH_ARG(std::string, progress) = "patch";
+};
+
+struct PatchTrainResult {
+  Patch patch;
+  std::vector<double> step_loss;   ///< every step's loss
+  std::vector<double> epoch_loss;  ///< mean per epoch
+};
+
+/// Optimises `patch` over `data` against every model in `models` (ensemble: each model's
+/// gradient is normalised to unit L2 before averaging); params are clamped to [0,1] after
+/// every step. `on_epoch(epoch, mean_loss)` runs after each epoch's checkpoint.
+PatchTrainResult train_patch(const std::vector<std::shared_ptr<Model>>& models, const Dataset& data,
+                             Patch patch, const ObjectiveOptions& objective,
+                             const PlacementOptions& placement, const PatchTrainOptions& options,
+                             const std::function<void(int64_t, double)>& on_epoch = {});
+
+/// Results of a patch on one model. fooling_rate: share of (image, placement) pairs correct
+/// when clean and wrong when patched, among those correct when clean; target_success (tSuc):
+/// share predicted as the target among items whose label is not the target (-1 untargeted).
+struct PatchEvaluation {
+  int64_t n = 0, repeats = 0;
+  double clean_accuracy = 0, patched_accuracy = 0, fooling_rate = 0, target_success = -1;
+};
+
+/// Evaluates with `repeats` random placements per image drawn from `seed`.
+PatchEvaluation evaluate_patch(Model& model, const Dataset& data, const Patch& patch,
+                               const PlacementOptions& placement, int64_t target, int64_t repeats,
+                               uint64_t seed, int64_t batch = 250);
+
+}  // namespace foil

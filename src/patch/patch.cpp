@@ -1,0 +1,185 @@
+#include "foil/patch/patch.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <torch/torch.h>
+
+#include <cmath>
+
+#include "foil/core/error.h"
+
+namespace foil {
+namespace F = torch::nn::functional;
+
+namespace {
+
+int64_t patch_side(const PatchOptions& o, const ImageShape& image) {
+  check_input(o.area() > 0 && o.area() <= 0.5, "--area", "a fraction in (0, 0.5]",
+              fmt::format("{}", o.area()));
+  check_input(o.param() == "grid" || o.param() == "free", "--param", "grid or free",
+              "'" + o.param() + "'");
+  check_input(o.shape() == "square" || o.shape() == "circle", "--shape", "square or circle",
+              "'" + o.shape() + "'");
+  check_input(image.channels > 0 && image.height > 0 && image.width > 0, "patch",
+              "a model or data with a known image size", image.str());
+  const auto side = static_cast<int64_t>(
+      std::llround(std::sqrt(o.area() * static_cast<double>(image.height * image.width))));
+  check_input(side >= 2, "--area", "a patch of at least 2x2 pixels",
+              fmt::format("{} pixel(s) per side", side));
+  if (o.param() == "grid")
+    check_input(o.cells() >= 1 && o.cells() <= side, "--cells",
+                fmt::format("1..{} (the patch is {} pixels wide)", side, side),
+                std::to_string(o.cells()));
+  return side;
+}
+
+}  // namespace
+
+Patch Patch::create(const PatchOptions& o, const ImageShape& image, uint64_t seed) {
+  Patch p;
+  p.options_ = o;
+  p.side_ = patch_side(o, image);
+  const int64_t g = o.param() == "grid" ? o.cells() : p.side_;
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  p.params_ = torch::rand({image.channels, g, g}, gen);
+  return p;
+}
+
+Patch Patch::from_params(torch::Tensor params, const PatchOptions& o, const ImageShape& image) {
+  Patch p;
+  p.options_ = o;
+  p.side_ = patch_side(o, image);
+  const int64_t g = o.param() == "grid" ? o.cells() : p.side_;
+  const bool ok = params.dim() == 3 && params.size(0) == image.channels && params.size(1) == g &&
+                  params.size(2) == g;
+  check_input(ok, "--patch", fmt::format("a patch tensor of shape {}x{}x{}", image.channels, g, g),
+              fmt::format("shape {}", fmt::join(params.sizes(), "x")));
+  p.params_ = params.to(torch::kFloat32).clamp(0, 1);
+  return p;
+}
+
+torch::Tensor Patch::render() const {
+  if (options_.param() == "free") return params_;
+  return F::interpolate(params_.unsqueeze(0), F::InterpolateFuncOptions()
+                                                  .size(std::vector<int64_t>{side_, side_})
+                                                  .mode(torch::kNearest))
+      .squeeze(0);
+}
+
+torch::Tensor Patch::mask() const {
+  auto opts = params_.options().requires_grad(false);
+  if (options_.shape() == "square") return torch::ones({side_, side_}, opts);
+  auto r = torch::arange(side_, opts).add(0.5).sub(side_ / 2.0);
+  auto d = r.view({-1, 1}).pow(2) + r.view({1, -1}).pow(2);
+  return d.le(side_ * side_ / 4.0).to(opts.dtype());
+}
+
+std::vector<Placement> sample_placements(const Patch& patch, int64_t n, const ImageShape& image,
+                                         const PlacementOptions& o, at::Generator& gen) {
+  check_input(o.keep_out() >= 0 && o.keep_out() < 1, "--keep-out", "a fraction in [0, 1)",
+              fmt::format("{}", o.keep_out()));
+  if (o.eot())
+    check_input(o.scale_min() > 0 && o.scale_min() <= o.scale_max(), "--scale", "0 < min <= max",
+                fmt::format("{}..{}", o.scale_min(), o.scale_max()));
+  const int64_t h = image.height, w = image.width;
+  // The box the patch may occupy: its largest scaled and rotated extent.
+  const double rot = std::min(45.0, std::abs(o.rotation())) * M_PI / 180.0;
+  const double extent =
+      o.eot() ? patch.side() * std::sqrt(o.scale_max()) * (std::cos(rot) + std::sin(rot))
+              : static_cast<double>(patch.side());
+  const auto box = static_cast<int64_t>(std::ceil(extent - 1e-9));
+  check_input(box <= h && box <= w, "patch", fmt::format("a patch that fits the {}x{} image", h, w),
+              fmt::format("an extent of {} pixels", box));
+  const double k0 = (1 - o.keep_out()) / 2, k1 = (1 + o.keep_out()) / 2;
+  auto uniform = [&](double lo, double hi) {
+    return lo + (hi - lo) * torch::rand({1}, gen).item<double>();
+  };
+  std::vector<Placement> out;
+  for (int64_t i = 0; i < n; ++i) {
+    Placement p;
+    bool placed = false;
+    for (int attempt = 0; attempt < 1000 && !placed; ++attempt) {
+      p.top = torch::randint(h - box + 1, {1}, gen).item<int64_t>();
+      p.left = torch::randint(w - box + 1, {1}, gen).item<int64_t>();
+      const bool overlaps = o.keep_out() > 0 && p.top < k1 * h && p.top + box > k0 * h &&
+                            p.left < k1 * w && p.left + box > k0 * w;
+      placed = !overlaps;
+    }
+    check_input(placed, "--keep-out", "room for the patch outside the central region",
+                fmt::format("a {}-pixel patch and keep-out {}", box, o.keep_out()));
+    if (o.eot()) {
+      p.scale = uniform(o.scale_min(), o.scale_max());
+      p.angle_deg = uniform(-o.rotation(), o.rotation());
+      p.brightness = uniform(-o.brightness(), o.brightness());
+      p.contrast = uniform(o.contrast_min(), o.contrast_max());
+    }
+    // The patch's own box sits centred in the placement box.
+    p.top += (box - patch.side()) / 2;
+    p.left += (box - patch.side()) / 2;
+    out.push_back(p);
+  }
+  return out;
+}
+
+torch::Tensor apply_patch(const torch::Tensor& x, const torch::Tensor& pixels,
+                          const torch::Tensor& mask, const std::vector<Placement>& placements,
+                          const PlacementOptions& o, at::Generator* noise_gen) {
+  const int64_t n = x.size(0), h = x.size(2), w = x.size(3), s = pixels.size(1);
+  check_input(static_cast<int64_t>(placements.size()) == n, "placements",
+              std::to_string(n) + " (one per image)", std::to_string(placements.size()));
+  const torch::Tensor px = pixels.to(x.device()), mk = mask.to(x.device()).unsqueeze(0);
+  torch::Tensor canvas, m;
+  if (!o.eot()) {
+    std::vector<torch::Tensor> cs, ms;
+    for (const auto& p : placements) {
+      const auto pad = F::PadFuncOptions({p.left, w - s - p.left, p.top, h - s - p.top});
+      cs.push_back(F::pad(px, pad));
+      ms.push_back(F::pad(mk, pad));
+    }
+    canvas = torch::stack(cs);
+    m = torch::stack(ms);
+    return x * (1 - m) + canvas * m;
+  }
+  // EOT: an affine map from image coordinates to patch coordinates per image.
+  std::vector<float> theta;
+  for (const auto& p : placements) {
+    const double side = s * std::sqrt(p.scale), half = side / 2;
+    const double cy = p.top + s / 2.0, cx = p.left + s / 2.0;
+    const double a = p.angle_deg * M_PI / 180.0, ca = std::cos(a), sa = std::sin(a);
+    const double dx0 = w / 2.0 - cx, dy0 = h / 2.0 - cy;
+    theta.insert(
+        theta.end(),
+        {static_cast<float>(ca * w / 2 / half), static_cast<float>(sa * h / 2 / half),
+         static_cast<float>((ca * dx0 + sa * dy0) / half), static_cast<float>(-sa * w / 2 / half),
+         static_cast<float>(ca * h / 2 / half), static_cast<float>((-sa * dx0 + ca * dy0) / half)});
+  }
+  const torch::Tensor th = torch::tensor(theta, x.options()).view({n, 2, 3});
+  const torch::Tensor grid = F::affine_grid(th, {n, x.size(1), h, w}, /*align_corners=*/false);
+  const auto gs = F::GridSampleFuncOptions()
+                      .mode(torch::kBilinear)
+                      .padding_mode(torch::kZeros)
+                      .align_corners(false);
+  canvas = F::grid_sample(px.unsqueeze(0).expand({n, -1, -1, -1}), grid, gs);
+  m = F::grid_sample(mk.unsqueeze(0).expand({n, -1, -1, -1}), grid, gs);
+  std::vector<float> b, c;
+  for (const auto& p : placements) {
+    b.push_back(static_cast<float>(p.brightness));
+    c.push_back(static_cast<float>(p.contrast));
+  }
+  canvas = canvas * torch::tensor(c, x.options()).view({n, 1, 1, 1}) +
+           torch::tensor(b, x.options()).view({n, 1, 1, 1});
+  if (o.noise() > 0) {
+    torch::Tensor noise = noise_gen ? torch::randn(canvas.sizes(), *noise_gen, x.options())
+                                    : torch::randn_like(canvas);
+    canvas = canvas + o.noise() * noise;
+  }
+  return x * (1 - m) + canvas.clamp(0, 1) * m;
+}
+
+torch::Tensor total_variation(const torch::Tensor& p) {
+  auto dx = (p.slice(2, 1) - p.slice(2, 0, -1)).abs().mean();
+  auto dy = (p.slice(1, 1) - p.slice(1, 0, -1)).abs().mean();
+  return dx + dy;
+}
+
+}  // namespace foil

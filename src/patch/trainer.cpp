@@ -1,0 +1,190 @@
+#include "foil/patch/trainer.h"
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "foil/core/error.h"
+#include "foil/core/runtime.h"
+#include "foil/models/model.h"
+
+namespace foil {
+namespace {
+
+ImageShape shape_of(const Dataset& d) {
+  return {d.images.size(1), d.images.size(2), d.images.size(3)};
+}
+
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const PatchTrainOptions& o,
+                                                        torch::Tensor& params) {
+  if (o.optimizer() == "adam")
+    return std::make_unique<torch::optim::Adam>(std::vector<torch::Tensor>{params},
+                                                torch::optim::AdamOptions(o.lr()));
+  if (o.optimizer() == "sgd")
+    return std::make_unique<torch::optim::SGD>(
+        std::vector<torch::Tensor>{params},
+        torch::optim::SGDOptions(o.lr()).momentum(o.momentum()));
+  throw InputError("--optimizer: expected adam or sgd, got '" + o.optimizer() + "'");
+}
+
+}  // namespace
+
+PatchTrainResult train_patch(const std::vector<std::shared_ptr<Model>>& models, const Dataset& data,
+                             Patch patch, const ObjectiveOptions& objective,
+                             const PlacementOptions& placement, const PatchTrainOptions& o,
+                             const std::function<void(int64_t, double)>& on_epoch) {
+  check_input(!models.empty(), "--model", "at least one source model", "none");
+  check_input(data.size() > 0, "--data " + data.source, "at least one item", "an empty dataset");
+  check_input(o.epochs() >= 1, "--epochs", "an integer >= 1", std::to_string(o.epochs()));
+  check_input(o.batch() >= 1, "--batch", "an integer >= 1", std::to_string(o.batch()));
+  check_input(o.lr() > 0, "--lr", "a value > 0", fmt::format("{}", o.lr()));
+  check_input(o.tv() >= 0, "--tv", "a value >= 0", fmt::format("{}", o.tv()));
+  std::vector<std::unique_ptr<PatchObjective>> objectives;
+  for (const auto& m : models) objectives.push_back(make_objective(objective, *m, data));
+
+  PatchTrainResult result{patch, {}, {}};
+  torch::Tensor& params = result.patch.params();
+  params = params.detach().clone().requires_grad_(true);
+  auto optim = make_optimizer(o, params);
+  const std::string sig = nlohmann::json({{"epochs", o.epochs()},
+                                          {"batch", o.batch()},
+                                          {"optimizer", o.optimizer()},
+                                          {"lr", o.lr()},
+                                          {"seed", o.seed()},
+                                          {"loss", objective.loss()},
+                                          {"target", objective.target()},
+                                          {"n", data.size()},
+                                          {"shape", params.sizes().vec()}})
+                              .dump();
+  int64_t first_epoch = 0;
+  if (!o.checkpoint().empty() && std::filesystem::exists(o.checkpoint())) {
+    try {
+      torch::serialize::InputArchive ck, state;
+      ck.load_from(o.checkpoint());
+      c10::IValue s, epoch;
+      ck.read("signature", s);
+      check_input(s.toStringRef() == sig, "checkpoint " + o.checkpoint(),
+                  "a checkpoint of the same patch options (delete it to start afresh)",
+                  "one written with other options");
+      torch::Tensor saved, steps, epochs;
+      ck.read("params", saved);
+      ck.read("step_loss", steps);
+      ck.read("epoch_loss", epochs);
+      ck.read("optim", state);
+      ck.read("epoch", epoch);
+      torch::NoGradGuard g;
+      params.copy_(saved);
+      optim->load(state);
+      result.step_loss.assign(steps.data_ptr<double>(), steps.data_ptr<double>() + steps.numel());
+      result.epoch_loss.assign(epochs.data_ptr<double>(),
+                               epochs.data_ptr<double>() + epochs.numel());
+      first_epoch = epoch.toInt();
+    } catch (const c10::Error&) {
+      throw InputError("checkpoint " + o.checkpoint() + ": corrupt (delete it to start afresh)");
+    }
+  }
+  const ImageShape shape = shape_of(data);
+  const torch::Tensor mask = result.patch.mask();
+  for (int64_t epoch = first_epoch; epoch < o.epochs(); ++epoch) {
+    // Everything random in an epoch comes from generators keyed by (seed, epoch), so a resumed
+    // run repeats an uninterrupted one.
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(o.seed() * 1000003ULL + epoch);
+    const Dataset shuffled = data.shuffled(o.seed() * 7919ULL + epoch);
+    Progress progress(o.progress().empty()
+                          ? ""
+                          : fmt::format("{} epoch {}/{}", o.progress(), epoch + 1, o.epochs()),
+                      data.size());
+    double sum = 0;
+    int64_t steps = 0;
+    for (int64_t b = 0; b < data.size(); b += o.batch()) {
+      const int64_t e = std::min(data.size(), b + o.batch());
+      const torch::Tensor x = shuffled.images.slice(0, b, e);
+      const torch::Tensor y = shuffled.labels.slice(0, b, e);
+      const auto places = sample_placements(result.patch, e - b, shape, placement, gen);
+      torch::Tensor grad = torch::zeros_like(params);
+      double step_loss = 0;
+      for (size_t m = 0; m < models.size(); ++m) {
+        const torch::Tensor xp = apply_patch(x.to(models[m]->device()), result.patch.render(), mask,
+                                             places, placement, &gen);
+        torch::Tensor loss = objectives[m]->loss(*models[m], xp, y, gen);
+        if (o.tv() > 0) loss = loss + o.tv() * total_variation(result.patch.render());
+        torch::Tensor g = torch::autograd::grad({loss}, {params})[0].to(params.device());
+        if (models.size() > 1) g = g / g.norm().clamp_min(1e-12);
+        grad += g / static_cast<double>(models.size());
+        step_loss += loss.item<double>() / static_cast<double>(models.size());
+      }
+      optim->zero_grad();
+      params.mutable_grad() = grad;
+      optim->step();
+      {
+        torch::NoGradGuard g;
+        params.clamp_(0, 1);
+      }
+      result.step_loss.push_back(step_loss);
+      sum += step_loss;
+      ++steps;
+      progress.update(e, fmt::format("loss {:.4f}", sum / steps));
+    }
+    result.epoch_loss.push_back(sum / static_cast<double>(steps));
+    progress.finish(fmt::format("loss {:.4f}", result.epoch_loss.back()));
+    if (!o.checkpoint().empty()) {
+      torch::serialize::OutputArchive ck, state;
+      optim->save(state);
+      ck.write("signature", c10::IValue(sig));
+      ck.write("epoch", c10::IValue(epoch + 1));
+      ck.write("params", params.detach());
+      ck.write("step_loss", torch::tensor(result.step_loss, torch::kDouble));
+      ck.write("epoch_loss", torch::tensor(result.epoch_loss, torch::kDouble));
+      ck.write("optim", state);
+      ck.save_to(o.checkpoint() + ".tmp");
+      std::filesystem::rename(o.checkpoint() + ".tmp", o.checkpoint());
+    }
+    if (on_epoch) on_epoch(epoch + 1, result.epoch_loss.back());
+  }
+  params = params.detach();
+  return result;
+}
+
+PatchEvaluation evaluate_patch(Model& model, const Dataset& data, const Patch& patch,
+                               const PlacementOptions& placement, int64_t target, int64_t repeats,
+                               uint64_t seed, int64_t batch) {
+  check_input(data.size() > 0, "--data " + data.source, "at least one item", "an empty dataset");
+  check_input(repeats >= 1, "--repeats", "an integer >= 1", std::to_string(repeats));
+  torch::NoGradGuard no_grad;
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  const ImageShape shape = shape_of(data);
+  const torch::Tensor pixels = patch.render().detach(), mask = patch.mask();
+  int64_t clean_ok = 0, patched_ok = 0, fooled = 0, base = 0, hits = 0, others = 0;
+  for (int64_t b = 0; b < data.size(); b += batch) {
+    const int64_t e = std::min(data.size(), b + batch);
+    const torch::Tensor x = data.images.slice(0, b, e).to(model.device());
+    const torch::Tensor y = data.labels.slice(0, b, e).to(model.device());
+    const torch::Tensor clean = model.forward(x).argmax(1).eq(y);
+    clean_ok += clean.sum().item<int64_t>();
+    for (int64_t r = 0; r < repeats; ++r) {
+      const auto places = sample_placements(patch, e - b, shape, placement, gen);
+      const torch::Tensor pred =
+          model.forward(apply_patch(x, pixels, mask, places, placement, &gen)).argmax(1);
+      patched_ok += pred.eq(y).sum().item<int64_t>();
+      fooled += (clean & pred.ne(y)).sum().item<int64_t>();
+      base += clean.sum().item<int64_t>();
+      if (target >= 0) {
+        const torch::Tensor other = y.ne(target);
+        hits += (other & pred.eq(target)).sum().item<int64_t>();
+        others += other.sum().item<int64_t>();
+      }
+    }
+  }
+  PatchEvaluation ev;
+  ev.n = data.size();
+  ev.repeats = repeats;
+  ev.clean_accuracy = static_cast<double>(clean_ok) / ev.n;
+  ev.patched_accuracy = static_cast<double>(patched_ok) / static_cast<double>(ev.n * repeats);
+  ev.fooling_rate = base > 0 ? static_cast<double>(fooled) / base : 0.0;
+  if (target >= 0) ev.target_success = others > 0 ? static_cast<double>(hits) / others : 0.0;
+  return ev;
+}
+
+}  // namespace foil

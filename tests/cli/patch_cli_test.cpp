@@ -1,0 +1,72 @@
+// foil patch train / eval / transfer end to end.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "foil/report/figures.h"
+#include "test_util.h"
+
+namespace foil {
+namespace {
+
+using test::expect_bad_input;
+using test::read_json;
+using test::run_foil;
+
+TEST(CliPatch, TrainWritesOutputsAndEvalReadsThePatch) {
+  const std::string dir = test::temp_dir("cli-patch");
+  auto r = run_foil("patch train --model " + test::trained_cnn() +
+                    " --data fashion-mnist:test:300 --target 8 --cells 11 --epochs 2 --out " + dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  for (const char* f : {"patch.pt", "patch.json", "patch.png", "loss.csv", "loss.png",
+                        "patched.png", "summary.json"})
+    EXPECT_TRUE(std::filesystem::exists(dir + "/" + f)) << f;
+  EXPECT_FALSE(std::filesystem::exists(dir + "/checkpoint.pt"));
+  auto e = run_foil("patch eval --model " + test::trained_cnn() + " --model " +
+                    test::trained_cnn() + " --data fashion-mnist:test:200 --target 8 --patch " +
+                    dir + "/patch.pt --json " + dir + "/e.json");
+  ASSERT_EQ(e.code, 0) << e.err;
+  auto j = read_json(dir + "/e.json");
+  ASSERT_EQ(j["models"].size(), 2u);
+  EXPECT_EQ(j["models"][0]["target_success"], j["models"][1]["target_success"]);
+  EXPECT_GE(j["models"][0]["target_success"].get<double>(), 0.0);
+}
+
+TEST(CliPatch, TransferWritesOneMatrixPerObjective) {
+  const std::string dir = test::temp_dir("cli-transfer");
+  auto r = run_foil("patch transfer --model " + test::trained_cnn() + " --model " +
+                    test::fixture("small_cnn.pt") +
+                    " --data fashion-mnist:test:128 --target 8 --cells 11 --epochs 1 --projections "
+                    "32 --repeats 1 --out " +
+                    dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto j = read_json(dir + "/transfer.json");
+  for (const char* loss : {"ce", "feature", "ot"}) {
+    EXPECT_EQ(j["matrices"][loss]["tsuc"].size(), 2u) << loss;
+    EXPECT_TRUE(std::filesystem::exists(dir + "/transfer-" + std::string(loss) + ".png"));
+  }
+}
+
+TEST(CliPatch, BadInput) {
+  const std::string dir = test::temp_dir("cli-patch-bad");
+  const std::string m = "--model " + test::trained_cnn() + " --data fashion-mnist:test:20";
+  expect_bad_input("patch train " + m + " --area 0.7 --out " + dir, "--area");
+  expect_bad_input("patch train " + m + " --area 0 --out " + dir, "--area");
+  expect_bad_input("patch train " + m + " --target 10 --out " + dir, "--target");
+  expect_bad_input("patch train " + m + " --loss ot --target 3 --layers conv9 --out " + dir,
+                   "pool2");
+  save_tensor(dir + "/wrong.pt", torch::rand({3, 10, 10}));
+  expect_bad_input("patch eval " + m + " --patch " + dir + "/wrong.pt", "shape");
+  std::ofstream(dir + "/junk.pt") << "junk";
+  expect_bad_input("patch eval " + m + " --patch " + dir + "/junk.pt", "junk.pt");
+  std::filesystem::create_directories(dir + "/empty/a");
+  expect_bad_input(
+      "patch train --model " + test::trained_cnn() + " --data " + dir + "/empty --out " + dir,
+      "empty");
+}
+
+}  // namespace
+}  // namespace foil
