@@ -9,6 +9,7 @@
 #include "foil/attacks/attack.h"
 #include "foil/core/error.h"
 #include "foil/core/runtime.h"
+#include "foil/patch/trainer.h"
 #include "foil/report/figures.h"
 
 namespace foil::cli {
@@ -91,6 +92,29 @@ void run_bench(const BenchCmd& c) {
                       {"ms_per_step", 1e3 * att},
                       {"bare_ms_per_step", 1e3 * bare},
                       {"ratio_to_bare", att / bare}});
+    }
+  }
+  // Patch training: one step (placement, pasting, objective, backward to the patch, update)
+  // against the bare forward+backward of the same batch.
+  const ImageShape shape{x.size(1), x.size(2), x.size(3)};
+  const int64_t target = data.labels[0].item<int64_t>();
+  for (const std::string loss : {"ce", "feature", "ot"}) {
+    for (const bool eot : {false, true}) {
+      Patch patch = Patch::create(PatchOptions().area(0.15).cells(5), shape);
+      PatchStepper stepper({model}, data, patch, ObjectiveOptions().loss(loss).target(target),
+                           PlacementOptions().eot(eot), PatchTrainOptions());
+      auto gen = at::make_generator<at::CPUGeneratorImpl>(0);
+      auto [bare, step] = paired_seconds(
+          c.repeats, [&] { bare_steps(1); }, [&] { stepper.step(x, y, gen); });
+      const std::string label = fmt::format("patch-{}{}", loss, eot ? "+eot" : "");
+      fmt::print("{:<24}{:>12.2f}{:>12.2f}{:>10.3f}   {:.0f} images/s\n", label, 1e3 * step,
+                 1e3 * bare, step / bare, static_cast<double>(x.size(0)) / step);
+      std::fflush(stdout);
+      rows.push_back({{"attack", label},
+                      {"ms_per_step", 1e3 * step},
+                      {"bare_ms_per_step", 1e3 * bare},
+                      {"ratio_to_bare", step / bare},
+                      {"images_per_second", static_cast<double>(x.size(0)) / step}});
     }
   }
   fmt::print(

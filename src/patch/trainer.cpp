@@ -13,9 +13,7 @@
 namespace foil {
 namespace {
 
-ImageShape shape_of(const Dataset& d) {
-  return {d.images.size(1), d.images.size(2), d.images.size(3)};
-}
+ImageShape shape_of_images(const torch::Tensor& x) { return {x.size(1), x.size(2), x.size(3)}; }
 
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const PatchTrainOptions& o,
                                                         torch::Tensor& params) {
@@ -31,6 +29,46 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const PatchTrainOptions&
 
 }  // namespace
 
+PatchStepper::PatchStepper(std::vector<std::shared_ptr<Model>> models, const Dataset& data,
+                           Patch patch, const ObjectiveOptions& objective,
+                           const PlacementOptions& placement, const PatchTrainOptions& options)
+    : models_(std::move(models)),
+      patch_(std::move(patch)),
+      placement_(placement),
+      options_(options) {
+  for (const auto& m : models_) objectives_.push_back(make_objective(objective, *m, data));
+  patch_.params() = patch_.params().detach().clone().requires_grad_(true);
+  mask_ = patch_.mask();
+  optimizer_ = make_optimizer(options_, patch_.params());
+}
+
+PatchStepper::~PatchStepper() = default;
+
+double PatchStepper::step(const torch::Tensor& x, const torch::Tensor& y, at::Generator& gen) {
+  torch::Tensor& params = patch_.params();
+  const auto places = sample_placements(patch_, x.size(0), shape_of_images(x), placement_, gen);
+  torch::Tensor grad = torch::zeros_like(params);
+  double step_loss = 0;
+  const double k = static_cast<double>(models_.size());
+  for (size_t m = 0; m < models_.size(); ++m) {
+    const torch::Tensor pixels = patch_.render();
+    const torch::Tensor xp =
+        apply_patch(x.to(models_[m]->device()), pixels, mask_, places, placement_, &gen);
+    torch::Tensor loss = objectives_[m]->loss(*models_[m], xp, y, gen);
+    if (options_.tv() > 0) loss = loss + options_.tv() * total_variation(pixels);
+    torch::Tensor g = torch::autograd::grad({loss}, {params})[0].to(params.device());
+    if (models_.size() > 1) g = g / g.norm().clamp_min(1e-12);
+    grad += g / k;
+    step_loss += loss.item<double>() / k;
+  }
+  optimizer_->zero_grad();
+  params.mutable_grad() = grad;
+  optimizer_->step();
+  torch::NoGradGuard no_grad;
+  params.clamp_(0, 1);
+  return step_loss;
+}
+
 PatchTrainResult train_patch(const std::vector<std::shared_ptr<Model>>& models, const Dataset& data,
                              Patch patch, const ObjectiveOptions& objective,
                              const PlacementOptions& placement, const PatchTrainOptions& o,
@@ -41,13 +79,10 @@ PatchTrainResult train_patch(const std::vector<std::shared_ptr<Model>>& models, 
   check_input(o.batch() >= 1, "--batch", "an integer >= 1", std::to_string(o.batch()));
   check_input(o.lr() > 0, "--lr", "a value > 0", fmt::format("{}", o.lr()));
   check_input(o.tv() >= 0, "--tv", "a value >= 0", fmt::format("{}", o.tv()));
-  std::vector<std::unique_ptr<PatchObjective>> objectives;
-  for (const auto& m : models) objectives.push_back(make_objective(objective, *m, data));
-
+  PatchStepper stepper(models, data, patch, objective, placement, o);
   PatchTrainResult result{patch, {}, {}};
-  torch::Tensor& params = result.patch.params();
-  params = params.detach().clone().requires_grad_(true);
-  auto optim = make_optimizer(o, params);
+  torch::Tensor& params = stepper.patch().params();
+  auto* optim = &stepper.optimizer();
   const std::string sig = nlohmann::json({{"epochs", o.epochs()},
                                           {"batch", o.batch()},
                                           {"optimizer", o.optimizer()},
@@ -85,8 +120,6 @@ PatchTrainResult train_patch(const std::vector<std::shared_ptr<Model>>& models, 
       throw InputError("checkpoint " + o.checkpoint() + ": corrupt (delete it to start afresh)");
     }
   }
-  const ImageShape shape = shape_of(data);
-  const torch::Tensor mask = result.patch.mask();
   for (int64_t epoch = first_epoch; epoch < o.epochs(); ++epoch) {
     // Everything random in an epoch comes from generators keyed by (seed, epoch), so a resumed
     // run repeats an uninterrupted one.
@@ -102,26 +135,7 @@ PatchTrainResult train_patch(const std::vector<std::shared_ptr<Model>>& models, 
       const int64_t e = std::min(data.size(), b + o.batch());
       const torch::Tensor x = shuffled.images.slice(0, b, e);
       const torch::Tensor y = shuffled.labels.slice(0, b, e);
-      const auto places = sample_placements(result.patch, e - b, shape, placement, gen);
-      torch::Tensor grad = torch::zeros_like(params);
-      double step_loss = 0;
-      for (size_t m = 0; m < models.size(); ++m) {
-        const torch::Tensor xp = apply_patch(x.to(models[m]->device()), result.patch.render(), mask,
-                                             places, placement, &gen);
-        torch::Tensor loss = objectives[m]->loss(*models[m], xp, y, gen);
-        if (o.tv() > 0) loss = loss + o.tv() * total_variation(result.patch.render());
-        torch::Tensor g = torch::autograd::grad({loss}, {params})[0].to(params.device());
-        if (models.size() > 1) g = g / g.norm().clamp_min(1e-12);
-        grad += g / static_cast<double>(models.size());
-        step_loss += loss.item<double>() / static_cast<double>(models.size());
-      }
-      optim->zero_grad();
-      params.mutable_grad() = grad;
-      optim->step();
-      {
-        torch::NoGradGuard g;
-        params.clamp_(0, 1);
-      }
+      const double step_loss = stepper.step(x, y, gen);
       result.step_loss.push_back(step_loss);
       sum += step_loss;
       ++steps;
@@ -143,7 +157,8 @@ PatchTrainResult train_patch(const std::vector<std::shared_ptr<Model>>& models, 
     }
     if (on_epoch) on_epoch(epoch + 1, result.epoch_loss.back());
   }
-  params = params.detach();
+  result.patch = stepper.patch();
+  result.patch.params() = params.detach();
   return result;
 }
 
@@ -154,7 +169,7 @@ PatchEvaluation evaluate_patch(Model& model, const Dataset& data, const Patch& p
   check_input(repeats >= 1, "--repeats", "an integer >= 1", std::to_string(repeats));
   torch::NoGradGuard no_grad;
   auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-  const ImageShape shape = shape_of(data);
+  const ImageShape shape = shape_of_images(data.images);
   const torch::Tensor pixels = patch.render().detach(), mask = patch.mask();
   int64_t clean_ok = 0, patched_ok = 0, fooled = 0, base = 0, hits = 0, others = 0;
   for (int64_t b = 0; b < data.size(); b += batch) {

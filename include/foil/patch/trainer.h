@@ -3,6 +3,7 @@
 /// evaluating a patch against models.
 
 #include <torch/arg.h>
+#include <torch/optim/optimizer.h>
 
 #include <functional>
 #include <memory>
@@ -36,6 +37,31 @@ struct PatchTrainResult {
   Patch patch;
   std::vector<double> step_loss;   ///< every step's loss
   std::vector<double> epoch_loss;  ///< mean per epoch
+};
+
+/// One optimisation step of a patch against its source models: placements, pasting (with
+/// EOT), the objective, per-model gradient normalisation, the optimiser step and clamping.
+/// The trainer's inner loop, exposed so benchmarks can time it.
+class PatchStepper {
+ public:
+  /// Builds one objective per model (feature/ot targets come from `data`).
+  PatchStepper(std::vector<std::shared_ptr<Model>> models, const Dataset& data, Patch patch,
+               const ObjectiveOptions& objective, const PlacementOptions& placement,
+               const PatchTrainOptions& options);
+  ~PatchStepper();
+  /// One step on images `x` with labels `y`; returns the loss (mean over models).
+  double step(const torch::Tensor& x, const torch::Tensor& y, at::Generator& gen);
+  Patch& patch() { return patch_; }
+  torch::optim::Optimizer& optimizer() { return *optimizer_; }
+
+ private:
+  std::vector<std::shared_ptr<Model>> models_;
+  std::vector<std::unique_ptr<PatchObjective>> objectives_;
+  Patch patch_;
+  torch::Tensor mask_;
+  PlacementOptions placement_;
+  PatchTrainOptions options_;
+  std::unique_ptr<torch::optim::Optimizer> optimizer_;
 };
 
 /// Optimises `patch` over `data` against every model in `models` (ensemble: each model's
