@@ -117,7 +117,7 @@ void write_image_grid(const std::string& path, const std::vector<std::vector<Gri
       to_bgr(rows[r][c].image, cell).copyTo(img(cv::Rect(x0, y0, cell, cell)));
       const cv::Scalar colour =
           rows[r][c].alert ? cv::Scalar(30, 30, 220) : cv::Scalar(40, 120, 40);
-      put_text(img, rows[r][c].caption.substr(0, 16), {x0, y0 + cell + 14}, 0.38, colour);
+      put_text(img, rows[r][c].caption.substr(0, 18), {x0, y0 + cell + 14}, 0.38, colour);
     }
   }
   write_png(path, img);
