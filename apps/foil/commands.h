@@ -9,6 +9,7 @@
 #include "foil/attacks/attack.h"
 #include "foil/data/dataset.h"
 #include "foil/models/model.h"
+#include "foil/patch/patch.h"
 
 namespace foil::cli {
 
@@ -48,6 +49,10 @@ struct AttackFlags {
 void add_attack_flags(CLI::App* app, AttackFlags& flags, const std::string& default_attack);
 /// Builds the attack (checks the options; throws InputError).
 std::unique_ptr<Attack> make_attack_from(const AttackFlags& flags, bool early_stop = false);
+
+/// Reads a patch.pt written by 'foil patch train'; its patch.json sidecar (when present)
+/// overrides `defaults`. Throws InputError for a missing file, a non-tensor or a wrong shape.
+Patch read_patch(const std::string& path, PatchOptions defaults, const ImageShape& image);
 
 /// Creates the folder for an output file (or folder).
 void ensure_parent(const std::string& path);

@@ -10,6 +10,7 @@
 
 #include "commands.h"
 #include "foil/core/error.h"
+#include "foil/patch/patch.h"
 #include "foil/report/figures.h"
 
 namespace foil::cli {
@@ -23,6 +24,8 @@ struct ExplainCmd {
   std::string target_class = "pred";
   AttackFlags attack;
   bool attacked = false;
+  std::string patch;
+  double keep_out = 0;
   std::string out = "foil-explain";
 };
 
@@ -90,31 +93,66 @@ void run_explain(const ExplainCmd& c) {
                       {"class", c.target_class}};
   const torch::Tensor fg = foreground_mass(maps, data.images);
   j["foreground_mass_mean"] = fg.mean().item<double>();
-  torch::Tensor adv_fg;
-  torch::Tensor moved;
-  if (attack) {
-    // The same class is explained on the attacked image, so the maps are comparable.
-    const auto r = attack->run(*model, x, Criterion::misclassification(labels.to(device)));
-    const torch::Tensor adv_maps = explain(*model, r.adv, cls, method, layer).cpu();
-    save_tensor(c.out + "/maps_attacked.pt", adv_maps);
+  // The altered images: attacked (--attacked) or patched (--patch), explained for the same
+  // class so the maps are comparable.
+  torch::Tensor adv_fg, moved, patch_mass;
+  const bool altered = attack || !c.patch.empty();
+  if (altered) {
+    torch::Tensor x_alt, alt_pred;
+    std::string title;
+    if (attack) {
+      const auto r = attack->run(*model, x, Criterion::misclassification(labels.to(device)));
+      x_alt = r.adv;
+      alt_pred = r.pred.cpu();
+      title = attack->name() + " " + c.attack.norm;
+      j["attack"] = attack->describe();
+    } else {
+      const ImageShape shape{x.size(1), x.size(2), x.size(3)};
+      const Patch patch = read_patch(c.patch, PatchOptions(), shape);
+      auto gen = at::make_generator<at::CPUGeneratorImpl>(global_options().seed);
+      const auto placement = PlacementOptions().keep_out(c.keep_out);
+      const auto places = sample_placements(patch, x.size(0), shape, placement, gen);
+      x_alt = apply_patch(x, patch.render().detach(), patch.mask(), places, placement);
+      const torch::Tensor where = apply_patch(torch::zeros({x.size(0), 1, x.size(2), x.size(3)}),
+                                              torch::ones({1, patch.side(), patch.side()}),
+                                              patch.mask(), places, placement);
+      torch::NoGradGuard g;
+      alt_pred = model->forward(x_alt).argmax(1).cpu();
+      title = "patched";
+      j["patch"] = c.patch;
+      // Filled in below once the patched maps exist.
+      patch_mass = where.squeeze(1);
+    }
+    const torch::Tensor adv_maps = explain(*model, x_alt, cls, method, layer).cpu();
+    save_tensor(c.out + "/maps_altered.pt", adv_maps);
     const torch::Tensor adv_norm = normalize_maps(adv_maps);
     rows.resize(4);
-    titles.push_back(attack->name() + " " + c.attack.norm);
+    titles.push_back(title);
     titles.push_back(explain_method_name(method));
     for (int64_t i = 0; i < data.size(); ++i) {
-      const int64_t p = r.pred[i].item<int64_t>();
-      rows[2].push_back({r.adv[i].cpu(), name(p), p != labels[i].item<int64_t>()});
+      const int64_t p = alt_pred[i].item<int64_t>();
+      rows[2].push_back({x_alt[i].cpu(), name(p), p != labels[i].item<int64_t>()});
       rows[3].push_back(
-          {overlay(r.adv[i].cpu(), adv_norm[i]), "class " + name(cls[i].item<int64_t>()), false});
+          {overlay(x_alt[i].cpu(), adv_norm[i]), "class " + name(cls[i].item<int64_t>()), false});
     }
     adv_fg = foreground_mass(adv_maps, data.images);
     // How far the map moved: 1 - IoU of the top-20% regions.
     const torch::Tensor a = top_percent(maps, 20), b = top_percent(adv_maps, 20);
     moved = 1 - (a & b).flatten(1).sum(1).to(torch::kDouble) /
                     (a | b).flatten(1).sum(1).to(torch::kDouble).clamp_min(1);
-    j["attack"] = attack->describe();
-    j["foreground_mass_mean_attacked"] = adv_fg.mean().item<double>();
+    j["foreground_mass_mean_altered"] = adv_fg.mean().item<double>();
     j["top20_moved_mean"] = moved.mean().item<double>();
+    if (patch_mass.defined()) {
+      // Share of the map's mass that falls inside the patch, clean vs patched.
+      auto inside = [&](const torch::Tensor& m) {
+        return (m * patch_mass).flatten(1).sum(1) / m.flatten(1).sum(1).clamp_min(1e-12);
+      };
+      j["cam_mass_in_patch_area_clean"] = inside(maps).mean().item<double>();
+      j["cam_mass_in_patch_same_class"] = inside(adv_maps).mean().item<double>();
+      // The map of what the model now predicts: how much of that evidence is the patch.
+      patch_mass = inside(explain(*model, x_alt, alt_pred, method, layer).cpu());
+      j["cam_mass_in_patch"] = patch_mass.mean().item<double>();
+    }
   }
   nlohmann::json per = nlohmann::json::array();
   for (int64_t i = 0; i < data.size(); ++i) {
@@ -123,23 +161,27 @@ void run_explain(const ExplainCmd& c) {
                         {"pred", pred[i].item<int64_t>()},
                         {"class", cls[i].item<int64_t>()},
                         {"foreground_mass", fg[i].item<double>()}};
-    if (attack) {
-      e["foreground_mass_attacked"] = adv_fg[i].item<double>();
+    if (altered) {
+      e["foreground_mass_altered"] = adv_fg[i].item<double>();
       e["top20_moved"] = moved[i].item<double>();
     }
+    if (patch_mass.defined()) e["cam_mass_in_patch"] = patch_mass[i].item<double>();
     per.push_back(e);
   }
   j["images"] = per;
   write_image_grid(c.out + "/overlays.png", rows, titles);
   write_json(c.out + "/explain.json", j);
-  fmt::print("{} on layer '{}' for {} images: {:.1f}% of the map mass on the object{}\n",
-             explain_method_name(method), layer, data.size(), 100 * fg.mean().item<double>(),
-             attack ? fmt::format(" ({:.1f}% after {}; top-20% region moved {:.1f}%)",
-                                  100 * adv_fg.mean().item<double>(), attack->name(),
-                                  100 * moved.mean().item<double>())
-                    : "");
+  fmt::print("{} on layer '{}' for {} images: {:.1f}% of the map mass on the object\n",
+             explain_method_name(method), layer, data.size(), 100 * fg.mean().item<double>());
+  if (altered)
+    fmt::print("{}: {:.1f}% on the object; top-20% region moved {:.1f}%{}\n", titles[2],
+               100 * adv_fg.mean().item<double>(), 100 * moved.mean().item<double>(),
+               patch_mass.defined()
+                   ? fmt::format("; {:.1f}% of the patched prediction's map inside the patch",
+                                 100 * patch_mass.mean().item<double>())
+                   : "");
   fmt::print("wrote {0}/overlays.png, {0}/maps.pt{1}, {0}/explain.json\n", c.out,
-             attack ? ", " + c.out + "/maps_attacked.pt" : "");
+             altered ? ", " + c.out + "/maps_altered.pt" : "");
 }
 
 }  // namespace
@@ -157,6 +199,11 @@ void setup_explain(CLI::App& app) {
       ->capture_default_str();
   add_attack_flags(sub, c->attack, "pgd");
   sub->add_flag("--attacked", c->attacked, "also explain attacked images (side-by-side panel)");
+  sub->add_option("--patch", c->patch,
+                  "also explain images with this patch (patch.pt from "
+                  "'foil patch train') pasted at random places");
+  sub->add_option("--keep-out", c->keep_out, "with --patch: central fraction the patch avoids")
+      ->capture_default_str();
   sub->add_option("--out", c->out, "results folder")->capture_default_str();
   sub->callback([c] { run_explain(*c); });
 }

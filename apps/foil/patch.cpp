@@ -287,38 +287,12 @@ struct PatchEvalCmd {
   std::string json;
 };
 
-Patch read_patch(const std::string& path, PatchFlags f, const ImageShape& shape) {
-  if (!std::filesystem::is_regular_file(path))
-    throw InputError("--patch " + path + ": file not found");
-  const auto meta_path = std::filesystem::path(path).replace_extension(".json");
-  if (std::filesystem::exists(meta_path)) {
-    std::ifstream in(meta_path);
-    const auto meta = nlohmann::json::parse(in, nullptr, false);
-    if (!meta.is_discarded() && meta.is_object()) {
-      f.param = meta.value("param", f.param);
-      f.cells = meta.value("cells", f.cells);
-      f.area = meta.value("area", f.area);
-      f.shape = meta.value("shape", f.shape);
-    }
-  }
-  std::ifstream in(path, std::ios::binary);
-  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  torch::Tensor t;
-  try {
-    t = torch::pickle_load(bytes).toTensor();
-  } catch (const std::exception&) {
-    throw InputError("--patch " + path +
-                     ": not a patch tensor (expected patch.pt from 'foil patch train')");
-  }
-  return Patch::from_params(t, patch_options(f), shape);
-}
-
 void run_patch_eval(const PatchEvalCmd& c) {
   const c10::Device device = apply_global_options();
   const auto placement = placement_options(c.f);
   if (!c.json.empty()) ensure_parent(c.json);
   Loaded l = load_all(c.f, device);
-  const Patch patch = read_patch(c.patch, c.f, shape_of(l.data));
+  const Patch patch = read_patch(c.patch, patch_options(c.f), shape_of(l.data));
   fmt::print("{:<24}{:>10}{:>10}{:>10}{:>10}\n", "model", "clean", "patched", "fooling", "tSuc");
   nlohmann::json rows = nlohmann::json::array();
   for (const auto& m : l.models) {
@@ -413,6 +387,32 @@ void run_patch_transfer(const PatchTransferCmd& c) {
 }
 
 }  // namespace
+
+Patch read_patch(const std::string& path, PatchOptions o, const ImageShape& shape) {
+  if (!std::filesystem::is_regular_file(path))
+    throw InputError("--patch " + path + ": file not found");
+  const auto meta_path = std::filesystem::path(path).replace_extension(".json");
+  if (std::filesystem::exists(meta_path)) {
+    std::ifstream in(meta_path);
+    const auto meta = nlohmann::json::parse(in, nullptr, false);
+    if (!meta.is_discarded() && meta.is_object()) {
+      o.param(meta.value("param", o.param()));
+      o.cells(meta.value("cells", o.cells()));
+      o.area(meta.value("area", o.area()));
+      o.shape(meta.value("shape", o.shape()));
+    }
+  }
+  std::ifstream in(path, std::ios::binary);
+  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  torch::Tensor t;
+  try {
+    t = torch::pickle_load(bytes).toTensor();
+  } catch (const std::exception&) {
+    throw InputError("--patch " + path +
+                     ": not a patch tensor (expected patch.pt from 'foil patch train')");
+  }
+  return Patch::from_params(t, o, shape);
+}
 
 void setup_patch(CLI::App& app) {
   auto* patch = app.add_subcommand("patch", "universal adversarial patches: train, eval, transfer");

@@ -26,7 +26,7 @@ TEST(CliExplain, OverlaysMapsAndAttackedPanel) {
   EXPECT_TRUE(j.contains("top20_moved_mean"));
   auto grid = read_image(dir + "/overlays.png");
   EXPECT_GT(grid.size(2), 4 * 112);  // four rows: image, map, attacked, map
-  EXPECT_TRUE(std::filesystem::exists(dir + "/maps_attacked.pt"));
+  EXPECT_TRUE(std::filesystem::exists(dir + "/maps_altered.pt"));
 }
 
 TEST(CliExplain, RegionsWritesStatistics) {

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "foil/data/dataset.h"
 #include "foil/report/figures.h"
 #include "test_util.h"
 
@@ -48,6 +49,31 @@ TEST(CliPatch, TransferWritesOneMatrixPerObjective) {
     EXPECT_EQ(j["matrices"][loss]["tsuc"].size(), 2u) << loss;
     EXPECT_TRUE(std::filesystem::exists(dir + "/transfer-" + std::string(loss) + ".png"));
   }
+}
+
+TEST(CliPatch, TorchScriptModelOnColourImagesAndExplainWithPatch) {
+  const std::string dir = test::temp_dir("cli-patch-colour");
+  for (const char* c : {"a", "b"}) {
+    std::filesystem::create_directories(dir + "/imgs/" + c);
+    for (int i = 0; i < 4; ++i)
+      write_image(dir + "/imgs/" + c + "/" + std::to_string(i) + ".png", torch::rand({3, 48, 40}));
+  }
+  // A scripted ResNet-18 (3 channels, any size), an OT patch on its layer4 features.
+  auto r = run_foil("patch train --model " + test::fixture("resnet18.pt") + " --data " + dir +
+                    "/imgs --target 1 --loss ot --layers layer4 --projections 16 --cells 5 --eot "
+                    "--epochs 1 --batch 4 --out " +
+                    dir + "/p");
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto patch = read_json(dir + "/p/patch.json");
+  EXPECT_EQ(patch["side"], 17);  // round(sqrt(0.15 * 48 * 40))
+  auto e = run_foil("explain --model " + test::fixture("resnet18.pt") + " --data " + dir +
+                    "/imgs --layer layer4 --patch " + dir + "/p/patch.pt --out " + dir + "/ex");
+  ASSERT_EQ(e.code, 0) << e.err;
+  auto j = read_json(dir + "/ex/explain.json");
+  const double in_patch = j["cam_mass_in_patch"];
+  EXPECT_GE(in_patch, 0.0);
+  EXPECT_LE(in_patch, 1.0);
+  EXPECT_EQ(read_image(dir + "/ex/overlays.png").size(1), 3);
 }
 
 TEST(CliPatch, BadInput) {
