@@ -341,27 +341,35 @@ void run_patch_transfer(const PatchTransferCmd& c) {
     double off = 0;
     int64_t off_n = 0;
     for (size_t s = 0; s < l.models.size(); ++s) {
-      fmt::print("{} patch on {} ...\n", loss, names[s]);
-      std::fflush(stdout);
-      TrainFlags t = c.t;
-      t.loss = loss;
-      const auto result = train_patch({l.models[s]}, l.data,
-                                      Patch::create(patch_options(c.f), shape_of(l.data), seed),
-                                      objective_options(t, c.f.target), placement,
-                                      PatchTrainOptions()
-                                          .epochs(t.epochs)
-                                          .batch(t.batch)
-                                          .optimizer(t.optimizer)
-                                          .lr(t.lr)
-                                          .tv(t.tv)
-                                          .seed(seed));
-      save_tensor(fmt::format("{}/patch-{}-{}.pt", c.out, loss, s), result.patch.params());
+      // Each finished patch is kept in --out, so an interrupted run resumes where it stopped.
+      const std::string file = fmt::format("{}/patch-{}-{}.pt", c.out, loss, s);
+      Patch patch = Patch::create(patch_options(c.f), shape_of(l.data), seed);
+      if (std::filesystem::exists(file)) {
+        fmt::print("{} patch on {}: reusing {}\n", loss, names[s], file);
+        patch = read_patch(file, patch_options(c.f), shape_of(l.data));
+      } else {
+        fmt::print("{} patch on {} ...\n", loss, names[s]);
+        std::fflush(stdout);
+        TrainFlags t = c.t;
+        t.loss = loss;
+        patch =
+            train_patch({l.models[s]}, l.data, patch, objective_options(t, c.f.target), placement,
+                        PatchTrainOptions()
+                            .epochs(t.epochs)
+                            .batch(t.batch)
+                            .optimizer(t.optimizer)
+                            .lr(t.lr)
+                            .tv(t.tv)
+                            .seed(seed))
+                .patch;
+        save_tensor(file, patch.params());
+      }
       std::vector<double> row;
       std::vector<std::string> cells = {names[s]};
       for (size_t m = 0; m < l.models.size(); ++m) {
-        const auto e = evaluate_patch(*l.models[m], eval, result.patch,
-                                      PlacementOptions().keep_out(c.f.keep_out), c.f.target,
-                                      c.repeats, seed + 1);
+        const auto e =
+            evaluate_patch(*l.models[m], eval, patch, PlacementOptions().keep_out(c.f.keep_out),
+                           c.f.target, c.repeats, seed + 1);
         row.push_back(e.target_success);
         cells.push_back(fmt::format("{:.4f}", e.target_success));
         if (m != s) {

@@ -49,6 +49,15 @@ TEST(CliPatch, TransferWritesOneMatrixPerObjective) {
     EXPECT_EQ(j["matrices"][loss]["tsuc"].size(), 2u) << loss;
     EXPECT_TRUE(std::filesystem::exists(dir + "/transfer-" + std::string(loss) + ".png"));
   }
+  // A rerun reuses the finished patches (resume) and gives the same matrices.
+  auto again = run_foil("patch transfer --model " + test::trained_cnn() + " --model " +
+                        test::fixture("small_cnn.pt") +
+                        " --data fashion-mnist:test:128 --target 8 --cells 11 --epochs 1 "
+                        "--projections 32 --repeats 1 --out " +
+                        dir);
+  ASSERT_EQ(again.code, 0) << again.err;
+  EXPECT_NE(again.out.find("reusing"), std::string::npos);
+  EXPECT_EQ(read_json(dir + "/transfer.json")["matrices"], j["matrices"]);
 }
 
 TEST(CliPatch, TorchScriptModelOnColourImagesAndExplainWithPatch) {
