@@ -175,5 +175,29 @@ scripted_resnet = torch.jit.script(resnet)
 ref["resnet_out"] = scripted_resnet(xr).detach()
 scripted_resnet.save(os.path.join(out, "resnet18.pt"))
 
+# A heatmap keypoint model (11 maps at 16x16 for 3x64x64 inputs) with a nested "head".
+class PoseHead(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(32, 32, 3, padding=1)
+        self.heatmaps = nn.Conv2d(32, 11, 1)
+
+    def forward(self, x):
+        return self.heatmaps(F.relu(self.conv(x)))
+
+
+class PoseNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.backbone = nn.Sequential(nn.Conv2d(3, 16, 3, stride=2, padding=1), nn.ReLU(),
+                                      nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.ReLU())
+        self.head = PoseHead()
+
+    def forward(self, x):
+        return self.head(self.backbone(x))
+
+
+torch.jit.script(PoseNet().eval()).save(os.path.join(out, "pose_heatmap.pt"))
+
 torch.jit.script(Holder(ref)).save(os.path.join(out, "reference.pt"))
 print("fixtures written to", out)

@@ -65,5 +65,6 @@ void setup_explain(CLI::App& app);
 void setup_regions(CLI::App& app);
 void setup_defend(CLI::App& app);
 void setup_patch(CLI::App& app);
+void setup_keypoints(CLI::App& app);
 
 }  // namespace foil::cli

@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   foil::cli::setup_regions(app);
   foil::cli::setup_defend(app);
   foil::cli::setup_patch(app);
+  foil::cli::setup_keypoints(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {

@@ -100,6 +100,16 @@ ZooNetImpl::ZooNetImpl(const std::string& arch, ImageShape in, int64_t k) {
     add("block4", dw_separable(128, 256, 2));
     add("pool", pool_flatten());
     add("logits", nn::Sequential(nn::Linear(256, k)));
+  } else if (arch == "posenet") {
+    // Heatmap keypoint model: k heatmaps at a quarter of the input resolution.
+    add("stem", conv_bn_relu(c, 32, 2));
+    add("block1", conv_bn_relu(32, 32));
+    add("down", conv_bn_relu(32, 64, 2));
+    add("block2", conv_bn_relu(64, 64));
+    add("context",
+        nn::Sequential(nn::Conv2d(nn::Conv2dOptions(64, 64, 3).padding(2).dilation(2).bias(false)),
+                       nn::BatchNorm2d(64), nn::ReLU()));
+    add("heatmaps", nn::Sequential(nn::Conv2d(nn::Conv2dOptions(64, k, 1))));
   } else {
     throw InputError(fmt::format("--arch: expected one of {}, got '{}'",
                                  fmt::join(zoo_architectures(), ", "), arch));

@@ -152,6 +152,27 @@ void write_heatmap(const std::string& path, const std::string& title,
   write_png(path, img);
 }
 
+torch::Tensor draw_skeleton(const torch::Tensor& image, const torch::Tensor& kp,
+                            const std::vector<std::pair<int, int>>& edges,
+                            const std::array<double, 3>& rgb, int scale) {
+  const int64_t h = image.size(1), w = image.size(2);
+  torch::Tensor img = image.detach().cpu().to(torch::kFloat32);
+  if (img.size(0) == 1) img = img.expand({3, h, w});
+  torch::Tensor big =
+      img.repeat_interleave(scale, 1).repeat_interleave(scale, 2).permute({1, 2, 0}).contiguous();
+  cv::Mat m(static_cast<int>(h * scale), static_cast<int>(w * scale), CV_32FC3, big.data_ptr());
+  const cv::Scalar colour(rgb[0], rgb[1], rgb[2]);
+  const torch::Tensor p = kp.detach().cpu().to(torch::kFloat32);
+  auto pt = [&](int64_t k) {
+    return cv::Point(static_cast<int>((p[k][0].item<float>() + 0.5f) * scale),
+                     static_cast<int>((p[k][1].item<float>() + 0.5f) * scale));
+  };
+  for (const auto& [a, b] : edges)
+    if (a < p.size(0) && b < p.size(0)) cv::line(m, pt(a), pt(b), colour, 2, cv::LINE_AA);
+  for (int64_t k = 0; k < p.size(0); ++k) cv::circle(m, pt(k), 3, colour, cv::FILLED, cv::LINE_AA);
+  return big.permute({2, 0, 1}).clone();
+}
+
 void write_json(const std::string& path, const nlohmann::json& value) {
   write_atomically(path, [&](std::ofstream& out) { out << value.dump(2) << "\n"; });
 }

@@ -1,6 +1,7 @@
 #include "foil/train/trainer.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <torch/torch.h>
 
 #include <cmath>
@@ -31,15 +32,57 @@ std::string signature(const TrainOptions& o, const Dataset& train) {
       .dump();
 }
 
-/// One-cycle schedule: linear warm-up over the first 15% of steps, then cosine to zero.
-double lr_at(double peak, int64_t step, int64_t total) {
+}  // namespace
+
+double one_cycle_lr(double peak, int64_t step, int64_t total) {
   const double warm = std::max<double>(1.0, 0.15 * static_cast<double>(total));
   if (step < warm) return peak * (step + 1) / warm;
   const double t = (step - warm) / std::max(1.0, total - warm);
   return peak * 0.5 * (1 + std::cos(M_PI * std::min(1.0, t)));
 }
 
-}  // namespace
+int64_t load_checkpoint(const std::string& path, const std::string& signature,
+                        torch::nn::Module& net, torch::optim::Optimizer& optimizer) {
+  if (path.empty() || !std::filesystem::exists(path)) return 0;
+  torch::serialize::InputArchive ck;
+  c10::IValue meta;
+  try {
+    ck.load_from(path);
+    ck.read("signature", meta);
+  } catch (const c10::Error&) {
+    throw InputError("checkpoint " + path + ": corrupt (delete it to start afresh)");
+  }
+  check_input(meta.toStringRef() == signature, "checkpoint " + path,
+              "a checkpoint of the same training options (delete it to start afresh)",
+              "one written with other options");
+  try {
+    torch::serialize::InputArchive weights, state;
+    ck.read("net", weights);
+    ck.read("optim", state);
+    net.load(weights);
+    optimizer.load(state);
+    c10::IValue epoch;
+    ck.read("epoch", epoch);
+    return epoch.toInt();
+  } catch (const c10::Error&) {
+    throw InputError("checkpoint " + path +
+                     ": does not fit this architecture (delete it to start afresh)");
+  }
+}
+
+void save_checkpoint(const std::string& path, const std::string& signature, int64_t epochs_done,
+                     const torch::nn::Module& net, const torch::optim::Optimizer& optimizer) {
+  if (path.empty()) return;
+  torch::serialize::OutputArchive ck, weights, state;
+  net.save(weights);
+  optimizer.save(state);
+  ck.write("signature", c10::IValue(signature));
+  ck.write("epoch", c10::IValue(epochs_done));
+  ck.write("net", weights);
+  ck.write("optim", state);
+  ck.save_to(path + ".tmp");
+  std::filesystem::rename(path + ".tmp", path);
+}
 
 std::shared_ptr<ZooModel> train_model(const TrainOptions& o, const Dataset& train,
                                       const Dataset& test,
@@ -47,6 +90,10 @@ std::shared_ptr<ZooModel> train_model(const TrainOptions& o, const Dataset& trai
   check_input(o.epochs() >= 1, "--epochs", "an integer >= 1", std::to_string(o.epochs()));
   check_input(o.batch() >= 1, "--batch", "an integer >= 1", std::to_string(o.batch()));
   check_input(o.lr() > 0, "--lr", "a value > 0", fmt::format("{}", o.lr()));
+  const auto& archs = zoo_architectures();
+  check_input(std::find(archs.begin(), archs.end(), o.arch()) != archs.end(), "--arch",
+              fmt::format("a classifier architecture ({})", fmt::join(archs, ", ")),
+              "'" + o.arch() + "'");
   check_input(o.adv_train() == "none" || o.adv_train() == "pgd", "--adv-train", "none or pgd",
               "'" + o.adv_train() + "'");
   check_input(train.size() > 0, "--data " + train.source, "at least one training item",
@@ -78,33 +125,7 @@ std::shared_ptr<ZooModel> train_model(const TrainOptions& o, const Dataset& trai
   const int64_t n = train.size();
   const int64_t batches = (n + o.batch() - 1) / o.batch();
   const std::string sig = signature(o, train);
-  int64_t first_epoch = 0;
-  if (!o.checkpoint().empty() && std::filesystem::exists(o.checkpoint())) {
-    torch::serialize::InputArchive ck;
-    c10::IValue meta;
-    try {
-      ck.load_from(o.checkpoint());
-      ck.read("signature", meta);
-    } catch (const c10::Error&) {
-      throw InputError("checkpoint " + o.checkpoint() + ": corrupt (delete it to start afresh)");
-    }
-    check_input(meta.toStringRef() == sig, "checkpoint " + o.checkpoint(),
-                "a checkpoint of the same training options (delete it to start afresh)",
-                "one written with other options");
-    try {
-      torch::serialize::InputArchive weights, state;
-      ck.read("net", weights);
-      ck.read("optim", state);
-      net->load(weights);
-      optim.load(state);
-      c10::IValue epoch;
-      ck.read("epoch", epoch);
-      first_epoch = epoch.toInt();
-    } catch (const c10::Error&) {
-      throw InputError("checkpoint " + o.checkpoint() +
-                       ": does not fit this architecture (delete it to start afresh)");
-    }
-  }
+  const int64_t first_epoch = load_checkpoint(o.checkpoint(), sig, *net, optim);
 
   for (int64_t epoch = first_epoch; epoch < o.epochs(); ++epoch) {
     const double start = now_seconds();
@@ -127,7 +148,7 @@ std::shared_ptr<ZooModel> train_model(const TrainOptions& o, const Dataset& trai
       }
       net->train();
       for (auto& group : optim.param_groups())
-        group.options().set_lr(lr_at(o.lr(), epoch * batches + b, o.epochs() * batches));
+        group.options().set_lr(one_cycle_lr(o.lr(), epoch * batches + b, o.epochs() * batches));
       optim.zero_grad();
       torch::Tensor logits = net->forward(x);
       torch::Tensor loss = torch::nn::functional::cross_entropy(logits, y);
@@ -148,18 +169,7 @@ std::shared_ptr<ZooModel> train_model(const TrainOptions& o, const Dataset& trai
     progress.finish(
         fmt::format("loss {:.4f} test acc {:.2f}%", stats.loss, 100 * stats.test_accuracy));
     model->mutable_info().test_accuracy = stats.test_accuracy;
-    if (!o.checkpoint().empty()) {
-      torch::serialize::OutputArchive ck, weights, state;
-      net->save(weights);
-      optim.save(state);
-      ck.write("signature", c10::IValue(sig));
-      ck.write("epoch", c10::IValue(epoch + 1));
-      ck.write("net", weights);
-      ck.write("optim", state);
-      const std::string tmp = o.checkpoint() + ".tmp";
-      ck.save_to(tmp);
-      std::filesystem::rename(tmp, o.checkpoint());
-    }
+    save_checkpoint(o.checkpoint(), sig, epoch + 1, *net, optim);
     if (on_epoch) on_epoch(stats);
   }
   if (first_epoch >= o.epochs() && test.size() > 0)

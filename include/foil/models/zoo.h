@@ -7,6 +7,8 @@
 /// | cnn       | plain CNN, 2 conv (32-64) + 2 pools, fc  | conv1 pool1 conv2 pool2 fc1 ...    |
 /// | resnet    | residual CNN, 3 basic blocks (He 2016)   | stem layer1 layer2 layer3 pool ... |
 /// | mobilenet | depthwise-separable (Howard 2017)        | stem block1..block4 pool logits    |
+/// | posenet   | heatmap keypoint model (K maps at 1/4)   | stem block1 down block2 context
+/// heatmaps |
 ///
 /// Example: `auto net = ZooNet("cnn", {1, 28, 28}, 10);`
 

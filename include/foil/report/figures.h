@@ -4,8 +4,10 @@
 
 #include <torch/types.h>
 
+#include <array>
 #include <nlohmann/json_fwd.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace foil {
@@ -37,6 +39,12 @@ void write_image_grid(const std::string& path, const std::vector<std::vector<Gri
 void write_heatmap(const std::string& path, const std::string& title,
                    const std::vector<std::string>& rows, const std::vector<std::string>& cols,
                    const std::vector<std::vector<double>>& values);
+
+/// The image (C×H×W in [0,1]) `scale` times larger with keypoints (K×2, image pixels)
+/// joined along `edges` in `rgb` (components in [0,1]): 3×(H·scale)×(W·scale).
+torch::Tensor draw_skeleton(const torch::Tensor& image, const torch::Tensor& keypoints,
+                            const std::vector<std::pair<int, int>>& edges,
+                            const std::array<double, 3>& rgb, int scale = 4);
 
 /// Writes pretty-printed JSON; the file appears whole or not at all.
 void write_json(const std::string& path, const nlohmann::json& value);

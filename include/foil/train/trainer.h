@@ -3,6 +3,8 @@
 /// 2018), with a checkpoint every epoch so an interrupted run resumes where it stopped.
 
 #include <torch/arg.h>
+#include <torch/nn/module.h>
+#include <torch/optim/optimizer.h>
 
 #include <functional>
 #include <memory>
@@ -34,6 +36,19 @@ struct TrainOptions {
   /// Progress label on stderr; empty for none.
   TORCH_ARG(std::string, progress) = "train";
 };
+
+/// Reads a checkpoint written by save_checkpoint into `net` and `optimizer` when `path`
+/// exists; returns the number of finished epochs (0 without a checkpoint). Throws InputError
+/// when the checkpoint is corrupt, was written with another `signature`, or does not fit.
+int64_t load_checkpoint(const std::string& path, const std::string& signature,
+                        torch::nn::Module& net, torch::optim::Optimizer& optimizer);
+
+/// Writes net, optimizer state and the finished epoch count atomically.
+void save_checkpoint(const std::string& path, const std::string& signature, int64_t epochs_done,
+                     const torch::nn::Module& net, const torch::optim::Optimizer& optimizer);
+
+/// One-cycle schedule: linear warm-up over the first 15% of steps, then cosine to zero.
+double one_cycle_lr(double peak, int64_t step, int64_t total);
 
 /// One epoch's numbers.
 struct EpochStats {

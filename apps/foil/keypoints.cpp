@@ -1,0 +1,362 @@
+// foil keypoints train|attack|table: heatmap keypoint models and the K-limiting relational
+// attack (KAA, and KAA+ER with the relational mask).
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "foil/core/error.h"
+#include "foil/keypoints/kaa.h"
+#include "foil/models/zoo.h"
+#include "foil/report/figures.h"
+
+namespace foil::cli {
+namespace {
+
+// ---- keypoints train ----
+struct KpTrainCmd {
+  std::string data = "pose:train", test = "pose:test:500", out, json;
+  int64_t epochs = 6, batch = 64;
+  double lr = 2e-3;
+  bool resume = true;
+};
+
+void run_kp_train(const KpTrainCmd& c) {
+  apply_global_options();
+  ensure_parent(c.out);
+  const PoseData train = load_pose_data(c.data), test = load_pose_data(c.test);
+  const std::string ckpt = c.out + ".ckpt";
+  if (!c.resume) std::filesystem::remove(ckpt);
+  fmt::print("training posenet on {} ({} figures){}\n", train.source, train.size(),
+             std::filesystem::exists(ckpt) ? ", resuming" : "");
+  std::fflush(stdout);
+  nlohmann::json history = nlohmann::json::array();
+  auto model =
+      train_pose_model(PoseTrainOptions()
+                           .epochs(c.epochs)
+                           .batch(c.batch)
+                           .lr(c.lr)
+                           .seed(global_options().seed)
+                           .checkpoint(ckpt),
+                       train, test, [&](int64_t epoch, double loss, double p) {
+                         fmt::print("epoch {:>3}/{}  loss {:.4f}  PCK@4px {:.2f}%\n", epoch,
+                                    c.epochs, loss, 100 * p);
+                         std::fflush(stdout);
+                         history.push_back({{"epoch", epoch}, {"loss", loss}, {"pck4", p}});
+                       });
+  model->mutable_info().name = std::filesystem::path(c.out).filename().string();
+  model->save(c.out);
+  std::filesystem::remove(ckpt);
+  fmt::print("wrote {} (PCK@4px {:.2f}% on {})\n", c.out, 100 * model->info().test_accuracy,
+             test.source);
+  if (!c.json.empty())
+    write_json(c.json, {{"data", train.source}, {"test", test.source}, {"epochs", history}});
+}
+
+// ---- shared by attack and table ----
+struct KpAttackFlags {
+  ModelFlags model;
+  std::string data = "pose:test:100";
+  std::string layer, outputs = "peak,x,y", target;
+  double jacobian_threshold = 0.1, tau = 4.0;
+};
+
+void add_kp_flags(CLI::App* sub, KpAttackFlags& f) {
+  sub->add_option("--model", f.model.path,
+                  "keypoint model (posenet from 'foil keypoints train', or TorchScript)")
+      ->required();
+  sub->add_option("--mean", f.model.mean, "per-channel mean the model expects");
+  sub->add_option("--std", f.model.std, "per-channel std the model expects");
+  sub->add_option("--data", f.data, "pose:test[:N] or pose:train[:N]")->capture_default_str();
+  sub->add_option("--layer", f.layer, "heatmap layer k (a tap; default: the model output)");
+  sub->add_option("--outputs", f.outputs, "Jacobian outputs per keypoint: peak,x,y")
+      ->capture_default_str();
+  sub->add_option("--jacobian-threshold", f.jacobian_threshold,
+                  "threshold on |J| relative to each output's largest")
+      ->capture_default_str();
+  sub->add_option("--target", f.target,
+                  "target pose: shift:DX,DY | swap (left/right) | item:I | file:POSE.json; "
+                  "default: non-target");
+  sub->add_option("--tau", f.tau, "success threshold in pixels")->capture_default_str();
+}
+
+struct Setup {
+  std::shared_ptr<Model> model;
+  PoseData data;
+  torch::Tensor clean_kp;
+};
+
+Setup open_pose(const KpAttackFlags& f, c10::Device device) {
+  Setup s;
+  s.model = load_model(f.model.path);
+  if (!f.model.mean.empty() || !f.model.std.empty())
+    s.model->set_normalization(parse_number_list(f.model.mean, "--mean"),
+                               parse_number_list(f.model.std, "--std"));
+  s.model->to(device);
+  s.data = load_pose_data(f.data);
+  s.model->check_input_shape(s.data.images.slice(0, 0, 1));
+  check_input(f.tau > 0, "--tau", "a value > 0", fmt::format("{}", f.tau));
+  s.clean_kp = predict_keypoints(*s.model, s.data.images.to(device), f.layer);
+  check_input(s.clean_kp.size(1) == static_cast<int64_t>(pose_joint_names().size()) ||
+                  f.target.empty() || f.target.rfind("shift:", 0) == 0 ||
+                  f.target.rfind("file:", 0) == 0,
+              "--target", "shift or file targets for models with other keypoint sets", f.target);
+  return s;
+}
+
+/// The target pose for each image, from the clean prediction; undefined for non-target.
+torch::Tensor target_pose(const std::string& spec, const Setup& s) {
+  if (spec.empty()) return {};
+  const torch::Tensor kp = s.clean_kp.clone();
+  const int64_t side = s.data.images.size(3);
+  if (spec.rfind("shift:", 0) == 0) {
+    const auto v = parse_number_list(spec.substr(6), "--target shift");
+    check_input(v.size() == 2, "--target", "shift:DX,DY", spec);
+    return (kp + torch::tensor({v[0], v[1]}, kp.options())).clamp(0, side - 1);
+  }
+  if (spec == "swap") {
+    // Left and right limbs trade places.
+    const std::vector<int64_t> order = {0, 1, 2, 5, 6, 3, 4, 9, 10, 7, 8};
+    return kp.index_select(1, torch::tensor(order, torch::kLong));
+  }
+  if (spec.rfind("item:", 0) == 0) {
+    const std::string i = spec.substr(5);
+    const bool digits = !i.empty() && std::all_of(i.begin(), i.end(), ::isdigit);
+    check_input(digits && std::stoll(i) < kp.size(0), "--target",
+                fmt::format("item:I with I in 0..{}", kp.size(0) - 1), spec);
+    return kp[std::stoll(i)].unsqueeze(0).expand_as(kp).clone();
+  }
+  if (spec.rfind("file:", 0) == 0) {
+    const std::string path = spec.substr(5);
+    std::ifstream in(path);
+    check_input(in.good(), "--target " + path, "a readable JSON file", "no such file");
+    const auto j = nlohmann::json::parse(in, nullptr, false);
+    check_input(j.is_array(), "--target " + path, "a JSON list of [x, y] pairs", "something else");
+    check_input(static_cast<int64_t>(j.size()) == kp.size(1), "--target " + path,
+                fmt::format("{} keypoints", kp.size(1)), fmt::format("{}", j.size()));
+    std::vector<float> xy;
+    for (const auto& p : j) {
+      check_input(p.is_array() && p.size() == 2 && p[0].is_number() && p[1].is_number(),
+                  "--target " + path, "[x, y] pairs of numbers", p.dump());
+      xy.push_back(p[0].get<float>());
+      xy.push_back(p[1].get<float>());
+    }
+    const torch::Tensor t = torch::tensor(xy).view({1, -1, 2});
+    const bool inside = t.ge(0).all().item<bool>() && t.le(side - 1).all().item<bool>();
+    check_input(inside, "--target " + path,
+                fmt::format("coordinates inside the {}x{} image", side, side),
+                "keypoints outside it");
+    return t.expand_as(kp).clone();
+  }
+  throw InputError("--target: expected shift:DX,DY, swap, item:I or file:PATH, got '" + spec + "'");
+}
+
+struct Outcome {
+  KaaResult result;
+  KaaMetrics metrics;
+  torch::Tensor adv_kp;
+};
+
+Outcome run_one(const Setup& s, const KpAttackFlags& f, const KaaOptions& o,
+                const torch::Tensor& target) {
+  Outcome out;
+  out.result = kaa_attack(*s.model, s.data.images, target, o);
+  out.adv_kp = predict_keypoints(*s.model, out.result.adv, f.layer);
+  out.metrics =
+      kaa_metrics(s.data.images, out.result.adv.cpu(), s.clean_kp, out.adv_kp, target, f.tau);
+  return out;
+}
+
+// ---- keypoints attack ----
+struct KpAttackCmd {
+  KpAttackFlags f;
+  double eps = 8.0 / 255, alpha = 1.0 / 255;
+  int64_t steps = 10;
+  std::string norm = "linf", mask = "relational", out = "foil-keypoints";
+};
+
+void run_kp_attack(const KpAttackCmd& c) {
+  const c10::Device device = apply_global_options();
+  const auto o = KaaOptions()
+                     .eps(c.eps)
+                     .alpha(c.alpha)
+                     .steps(c.steps)
+                     .norm(c.norm)
+                     .mask(c.mask)
+                     .jacobian_threshold(c.f.jacobian_threshold)
+                     .outputs(c.f.outputs)
+                     .layer(c.f.layer);
+  check_kaa_options(o);
+  std::filesystem::create_directories(c.out);
+  const Setup s = open_pose(c.f, device);
+  const torch::Tensor target = target_pose(c.f.target, s);
+  const Outcome r = run_one(s, c.f, o, target);
+  const auto& m = r.metrics;
+  fmt::print("{} {} {} attack, eps {:g}, {} steps on {} ({} images)\n",
+             c.mask == "relational" ? "KAA+ER" : "KAA", c.norm,
+             target.defined() ? "target" : "non-target", c.eps, c.steps, s.data.source,
+             s.data.size());
+  fmt::print(
+      "success rate {:.2f}%  perturbation RMSE {:.4f}  pose RMSE {:.2f} px  mask {:.1f}% of "
+      "pixels{}\n",
+      100 * m.success_rate, m.perturbation_rmse, m.pose_rmse,
+      100 * r.result.mask.mean().item<double>(),
+      c.mask == "relational" ? fmt::format("  (Jacobian {:.2f}s)", r.result.jacobian_seconds) : "");
+  // Figures: clean and attacked skeletons, the perturbation, the mask.
+  std::vector<std::vector<GridCell>> rows(4);
+  const torch::Tensor delta = (r.result.adv.cpu() - s.data.images).abs().sum(0 + 1);
+  for (int64_t i = 0; i < std::min<int64_t>(6, s.data.size()); ++i) {
+    rows[0].push_back(
+        {draw_skeleton(s.data.images[i], s.clean_kp[i], pose_skeleton(), {0.1, 1.0, 0.1}), "clean",
+         false});
+    rows[1].push_back(
+        {draw_skeleton(r.result.adv[i].cpu(), r.adv_kp[i], pose_skeleton(), {1.0, 0.2, 0.2}),
+         r.metrics.success[i].item<bool>() ? "fooled" : "held", r.metrics.success[i].item<bool>()});
+    rows[2].push_back({(delta[i] / delta[i].max().clamp_min(1e-8)).unsqueeze(0), "|delta|", false});
+    rows[3].push_back({r.result.mask[i].amax(0, true).cpu(), "mask C", false});
+  }
+  write_image_grid(c.out + "/keypoints.png", rows, {"clean", "attacked", "perturbation", "mask"},
+                   160);
+  nlohmann::json per = nlohmann::json::array();
+  for (int64_t i = 0; i < s.data.size(); ++i)
+    per.push_back({{"index", i}, {"success", r.metrics.success[i].item<bool>()}});
+  write_json(c.out + "/keypoints.json", {{"model", s.model->info().name},
+                                         {"data", s.data.source},
+                                         {"mask", c.mask},
+                                         {"norm", c.norm},
+                                         {"eps", c.eps},
+                                         {"alpha", c.alpha},
+                                         {"steps", c.steps},
+                                         {"target", c.f.target.empty() ? "none" : c.f.target},
+                                         {"tau", c.f.tau},
+                                         {"success_rate", m.success_rate},
+                                         {"perturbation_rmse", m.perturbation_rmse},
+                                         {"pose_rmse", m.pose_rmse},
+                                         {"mask_share", r.result.mask.mean().item<double>()},
+                                         {"jacobian_seconds", r.result.jacobian_seconds},
+                                         {"images", per}});
+  save_tensor(c.out + "/adv.pt", r.result.adv.cpu());
+  fmt::print("wrote {0}/keypoints.png, {0}/keypoints.json, {0}/adv.pt\n", c.out);
+}
+
+// ---- keypoints table ----
+struct KpTableCmd {
+  KpAttackFlags f;
+  std::string linf_eps = "0.01,0.02,0.03", l2_eps = "0.5,1,2";
+  int64_t steps = 10;
+  std::string out = "foil-keypoints-table";
+};
+
+void run_kp_table(const KpTableCmd& c) {
+  const c10::Device device = apply_global_options();
+  const auto linf = parse_number_list(c.linf_eps, "--linf-eps"),
+             l2 = parse_number_list(c.l2_eps, "--l2-eps");
+  std::filesystem::create_directories(c.out);
+  const Setup s = open_pose(c.f, device);
+  const std::string target_spec = c.f.target.empty() ? "shift:6,6" : c.f.target;
+  const torch::Tensor target = target_pose(target_spec, s);
+  std::vector<std::vector<std::string>> csv;
+  nlohmann::json rows = nlohmann::json::array();
+  fmt::print("{:<11}{:<5}{:>7}  {:>22}  {:>22}\n", "mode", "norm", "eps", "KAA succ / RMSE",
+             "KAA+ER succ / RMSE");
+  for (const std::string mode : {"non-target", "target"}) {
+    for (const std::string norm : {"linf", "l2"}) {
+      for (double eps : norm == "linf" ? linf : l2) {
+        std::string line = fmt::format("{:<11}{:<5}{:>7g}", mode, norm, eps);
+        for (const std::string mask : {"none", "relational"}) {
+          const auto o = KaaOptions()
+                             .eps(eps)
+                             .alpha(2.5 * eps / c.steps)
+                             .steps(c.steps)
+                             .norm(norm)
+                             .mask(mask)
+                             .jacobian_threshold(c.f.jacobian_threshold)
+                             .outputs(c.f.outputs)
+                             .layer(c.f.layer);
+          const Outcome r = run_one(s, c.f, o, mode == "target" ? target : torch::Tensor());
+          line += fmt::format("  {:>12.1f}% / {:.4f}", 100 * r.metrics.success_rate,
+                              r.metrics.perturbation_rmse);
+          csv.push_back({mode, norm, fmt::format("{:g}", eps), mask == "none" ? "KAA" : "KAA+ER",
+                         fmt::format("{:.4f}", r.metrics.success_rate),
+                         fmt::format("{:.5f}", r.metrics.perturbation_rmse),
+                         fmt::format("{:.3f}", r.metrics.pose_rmse)});
+          rows.push_back({{"mode", mode},
+                          {"norm", norm},
+                          {"eps", eps},
+                          {"attack", mask == "none" ? "KAA" : "KAA+ER"},
+                          {"success_rate", r.metrics.success_rate},
+                          {"perturbation_rmse", r.metrics.perturbation_rmse},
+                          {"pose_rmse", r.metrics.pose_rmse},
+                          {"mask_share", r.result.mask.mean().item<double>()},
+                          {"jacobian_seconds", r.result.jacobian_seconds}});
+        }
+        fmt::print("{}\n", line);
+        std::fflush(stdout);
+      }
+    }
+  }
+  write_csv(c.out + "/table.csv",
+            {"mode", "norm", "eps", "attack", "success_rate", "perturbation_rmse", "pose_rmse"},
+            csv);
+  write_json(c.out + "/table.json", {{"model", s.model->info().name},
+                                     {"data", s.data.source},
+                                     {"target", target_spec},
+                                     {"tau", c.f.tau},
+                                     {"steps", c.steps},
+                                     {"rows", rows}});
+  fmt::print("wrote {0}/table.csv, {0}/table.json\n", c.out);
+}
+
+}  // namespace
+
+void setup_keypoints(CLI::App& app) {
+  auto* kp = app.add_subcommand("keypoints", "keypoint (pose) models and the K-limiting attack");
+  kp->require_subcommand(1);
+
+  auto tc = std::make_shared<KpTrainCmd>();
+  auto* train =
+      kp->add_subcommand("train", "train the heatmap keypoint model on synthetic figures");
+  train->add_option("--data", tc->data, "pose:train[:N]")->capture_default_str();
+  train->add_option("--test", tc->test, "pose:test[:N]")->capture_default_str();
+  train->add_option("--out", tc->out, "model file to write")->required();
+  train->add_option("--epochs", tc->epochs, "epochs")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  train->add_option("--batch", tc->batch, "batch size")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  train->add_option("--lr", tc->lr, "peak learning rate")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  train->add_flag("!--no-resume", tc->resume, "ignore a checkpoint and start afresh");
+  train->add_option("--json", tc->json, "write the training history as JSON");
+  train->callback([tc] { run_kp_train(*tc); });
+
+  auto ac = std::make_shared<KpAttackCmd>();
+  auto* attack =
+      kp->add_subcommand("attack", "K-limiting attack (KAA / KAA+ER) on a keypoint model");
+  add_kp_flags(attack, ac->f);
+  attack->add_option("--eps", ac->eps, "budget")->capture_default_str();
+  attack->add_option("--alpha", ac->alpha, "step size")->capture_default_str();
+  attack->add_option("--steps", ac->steps, "iterations")->capture_default_str();
+  attack->add_option("--norm", ac->norm, "linf or l2")->capture_default_str();
+  attack->add_option("--mask", ac->mask, "none (KAA) or relational (KAA+ER)")
+      ->capture_default_str();
+  attack->add_option("--out", ac->out, "results folder")->capture_default_str();
+  attack->callback([ac] { run_kp_attack(*ac); });
+
+  auto xc = std::make_shared<KpTableCmd>();
+  auto* table = kp->add_subcommand("table", "KAA vs KAA+ER over budgets, non-target and target");
+  add_kp_flags(table, xc->f);
+  table->add_option("--linf-eps", xc->linf_eps, "Linf budgets")->capture_default_str();
+  table->add_option("--l2-eps", xc->l2_eps, "L2 budgets")->capture_default_str();
+  table->add_option("--steps", xc->steps, "iterations (step 2.5 eps / steps)")
+      ->capture_default_str();
+  table->add_option("--out", xc->out, "results folder")->capture_default_str();
+  table->callback([xc] { run_kp_table(*xc); });
+}
+
+}  // namespace foil::cli

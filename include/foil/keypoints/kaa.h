@@ -1,0 +1,103 @@
+#pragma once
+/// @file Keypoint models: training the heatmap model, and the K-limiting relational attack
+/// ("Explainable K-limiting Relational Adversarial Attack on Coordinate Regression Learning",
+/// `003_...`). The attack works on layer k (the heatmaps, before the non-differentiable argmax
+/// decode): non-target pushes F^k(x') away from the clean heatmaps, target pulls it towards
+/// Gaussian heatmaps at a target pose, both with MSE. The relational mask C keeps only pixels
+/// whose Jacobian rows have both signs over the chosen outputs ("KAA+ER"); C = 1 is "KAA".
+///
+/// Example:
+///   KaaResult r = kaa_attack(*model, x, {}, KaaOptions().eps(8.0 / 255).mask("relational"));
+
+#include <torch/arg.h>
+#include <torch/types.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "foil/keypoints/pose.h"
+
+namespace foil {
+
+class Model;
+class ZooModel;
+
+struct PoseTrainOptions {
+  TORCH_ARG(int64_t, epochs) = 6;
+  TORCH_ARG(int64_t, batch) = 64;
+  TORCH_ARG(double, lr) = 2e-3;
+  TORCH_ARG(double, sigma) = 1.0;  ///< target heatmap sigma, heatmap pixels
+  TORCH_ARG(uint64_t, seed) = 0;
+  TORCH_ARG(std::string, checkpoint) = "";
+  TORCH_ARG(std::string, progress) = "posenet";
+};
+
+/// Trains the zoo's `posenet` on `train` (MSE to Gaussian heatmaps); `on_epoch(epoch, loss,
+/// pck)` sees PCK@4px on `test` after each epoch. The model records that PCK as its
+/// test_accuracy.
+std::shared_ptr<ZooModel> train_pose_model(
+    const PoseTrainOptions& options, const PoseData& train, const PoseData& test,
+    const std::function<void(int64_t, double, double)>& on_epoch = {});
+
+struct KaaOptions {
+  TORCH_ARG(double, eps) = 8.0 / 255;
+  TORCH_ARG(double, alpha) = 1.0 / 255;
+  TORCH_ARG(int64_t, steps) = 10;
+  /// "linf" (sign steps) or "l2" (normalised steps).
+  TORCH_ARG(std::string, norm) = "linf";
+  /// "none" (KAA) or "relational" (KAA+ER).
+  TORCH_ARG(std::string, mask) = "none";
+  /// Jacobian threshold, relative to each output's largest |J|. Default 0.1.
+  TORCH_ARG(double, jacobian_threshold) = 0.1;
+  /// Jacobian outputs per keypoint: any of "peak", "x", "y" (comma-separated).
+  TORCH_ARG(std::string, outputs) = "peak,x,y";
+  /// The heatmap layer k (a tap name); empty: the model output.
+  TORCH_ARG(std::string, layer) = "";
+  /// Non-target attacks start from a uniform random point of the eps-ball (the MSE to the
+  /// clean heatmaps has zero gradient at x itself). Default true.
+  TORCH_ARG(bool, random_start) = true;
+};
+
+struct KaaResult {
+  torch::Tensor adv;   ///< N×C×H×W in [0,1]
+  torch::Tensor mask;  ///< C, N×C×H×W in {0,1} (all ones for KAA)
+  double jacobian_seconds = 0;
+};
+
+/// Throws InputError naming the first bad option.
+void check_kaa_options(const KaaOptions& options);
+
+/// Attacks `x`. With `target_keypoints` (N×K×2 image pixels) defined, the target attack;
+/// otherwise non-target. Throws InputError for bad options or a missing layer (listed).
+KaaResult kaa_attack(Model& model, const torch::Tensor& x, const torch::Tensor& target_keypoints,
+                     const KaaOptions& options);
+
+/// The relational mask: Jacobian of the chosen outputs of layer k (one backward pass per
+/// output, batched by replicating the input) thresholded to signs; C = 1 where an input
+/// element has both a positive and a negative entry.
+torch::Tensor relational_mask(Model& model, const torch::Tensor& x, const KaaOptions& options);
+
+/// The Jacobian rows themselves: N×L×C×H×W for the L chosen outputs.
+torch::Tensor keypoint_jacobian(Model& model, const torch::Tensor& x, const KaaOptions& options);
+
+/// foil's keypoint attack metrics (documented definitions):
+/// success (non-target): mean decoded keypoint displacement from the clean prediction > tau;
+/// success (target): at least 80% of keypoints within tau of the target;
+/// perturbation RMSE: sqrt(mean delta^2) over all pixels and channels (pixel scale [0,1]);
+/// pose RMSE: sqrt(mean squared keypoint displacement) in pixels, against the clean
+/// prediction (non-target) or the target (target).
+struct KaaMetrics {
+  double success_rate = 0, perturbation_rmse = 0, pose_rmse = 0;
+  torch::Tensor success;  ///< bool N
+};
+KaaMetrics kaa_metrics(const torch::Tensor& x, const torch::Tensor& adv,
+                       const torch::Tensor& clean_keypoints, const torch::Tensor& adv_keypoints,
+                       const torch::Tensor& target_keypoints, double tau);
+
+/// Decoded keypoints (argmax with refinement) of `model` on `x`, at layer `layer` (empty:
+/// the output).
+torch::Tensor predict_keypoints(Model& model, const torch::Tensor& x,
+                                const std::string& layer = "");
+
+}  // namespace foil

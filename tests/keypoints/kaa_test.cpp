@@ -1,0 +1,116 @@
+#include "foil/keypoints/kaa.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "foil/core/error.h"
+#include "foil/models/torchscript.h"
+#include "test_util.h"
+
+namespace foil {
+namespace {
+
+std::shared_ptr<Model> pose_fixture() {
+  static auto m = std::make_shared<TorchScriptModel>(test::fixture("pose_heatmap.pt"));
+  return m;
+}
+
+std::shared_ptr<Model> trained_posenet() {
+  static auto m = load_model(std::string(FOIL_TEST_MODELS) + "/posenet.foil");
+  return m;
+}
+
+/// The chosen outputs for one image, computed independently of keypoint_jacobian.
+torch::Tensor outputs_of(Model& m, const torch::Tensor& x) {
+  const auto hm = m.forward(x, {"head"}).taps.at("head");
+  const auto sa = soft_argmax(hm, x.size(3));
+  return torch::cat({hm.amax({2, 3}), sa.select(2, 0), sa.select(2, 1)}, 1)[0];
+}
+
+TEST(Kaa, JacobianRowsEqualFiniteDifferences) {
+  auto& m = *pose_fixture();
+  torch::manual_seed(0);
+  const auto x = torch::rand({1, 3, 64, 64}, torch::kDouble).to(torch::kFloat);
+  const auto j = keypoint_jacobian(m, x, KaaOptions().layer("head"));  // 1 x 33 x 3 x 64 x 64
+  ASSERT_EQ(j.sizes(), (std::vector<int64_t>{1, 33, 3, 64, 64}));
+  const double h = 1e-2;
+  for (int64_t e : {100, 5000, 9000}) {
+    auto plus = x.clone(), minus = x.clone();
+    plus.view(-1)[e] += h;
+    minus.view(-1)[e] -= h;
+    torch::NoGradGuard g;
+    const auto fd = (outputs_of(m, plus) - outputs_of(m, minus)) / (2 * h);
+    const auto col = j[0].view({33, -1}).select(1, e);
+    EXPECT_LT((fd - col).abs().max().item<double>(), 2e-2 + 0.05 * col.abs().max().item<double>())
+        << "element " << e;
+  }
+}
+
+TEST(Kaa, MaskMarksExactlyThePixelsWithBothSigns) {
+  auto& m = *pose_fixture();
+  const auto x = torch::rand({2, 3, 64, 64});
+  const auto o = KaaOptions().layer("head").jacobian_threshold(0.2);
+  const auto j = keypoint_jacobian(m, x, o);
+  const auto c = relational_mask(m, x, o);
+  for (int64_t n = 0; n < 2; ++n)
+    for (int64_t e : {0, 777, 4096, 8000, 12000}) {
+      bool pos = false, neg = false;
+      for (int64_t l = 0; l < 33; ++l) {
+        const auto row = j[n][l].view(-1);
+        const double thr = 0.2 * row.abs().max().item<double>();
+        const double v = row[e].item<double>();
+        pos |= v > thr;
+        neg |= v < -thr;
+      }
+      EXPECT_EQ(c[n].view(-1)[e].item<float>(), (pos && neg) ? 1.0f : 0.0f) << n << " " << e;
+    }
+  EXPECT_GT(c.sum().item<double>(), 0.0);
+  EXPECT_LT(c.mean().item<double>(), 1.0);
+}
+
+TEST(Kaa, MaskedUpdatesStayInsideTheMaskAndTheBudget) {
+  auto& m = *pose_fixture();
+  const auto x = torch::rand({3, 3, 64, 64});
+  for (const std::string norm : {"linf", "l2"}) {
+    const double eps = norm == "linf" ? 0.05 : 1.0;
+    for (bool targeted : {false, true}) {
+      const auto target = targeted ? torch::full({3, 11, 2}, 30.0f) : torch::Tensor();
+      const auto r = kaa_attack(
+          m, x, target,
+          KaaOptions().layer("head").mask("relational").norm(norm).eps(eps).alpha(eps / 4));
+      const auto delta = r.adv - x;
+      EXPECT_EQ((delta.abs() * (1 - r.mask)).max().item<float>(), 0.0f) << norm;
+      EXPECT_GT(delta.abs().max().item<float>(), 0.0f);
+      const double size = norm == "linf" ? delta.abs().max().item<double>()
+                                         : delta.flatten(1).norm(2, 1).max().item<double>();
+      EXPECT_LE(size, eps + 1e-5) << norm;
+      EXPECT_GE(r.adv.min().item<float>(), 0.0f);
+      EXPECT_LE(r.adv.max().item<float>(), 1.0f);
+    }
+  }
+}
+
+TEST(Kaa, NonTargetAttackOnTrainedModelSucceedsOnMostImages) {
+  auto& m = *trained_posenet();
+  const PoseData d = load_pose_data("pose:test:40");
+  const auto clean = predict_keypoints(m, d.images);
+  const auto r = kaa_attack(m, d.images, {}, KaaOptions().eps(0.08).alpha(0.02).steps(10));
+  const auto metrics = kaa_metrics(d.images, r.adv, clean, predict_keypoints(m, r.adv), {}, 4.0);
+  EXPECT_GT(metrics.success_rate, 0.5);
+  EXPECT_GT(metrics.pose_rmse, 4.0);
+}
+
+TEST(Kaa, BadInputIsInputError) {
+  auto& m = *pose_fixture();
+  const auto x = torch::rand({1, 3, 64, 64});
+  EXPECT_THROW(kaa_attack(m, x, {}, KaaOptions().layer("neck")), InputError);
+  EXPECT_THROW(kaa_attack(m, x, {}, KaaOptions().layer("backbone.0").steps(0)), InputError);
+  EXPECT_THROW(kaa_attack(m, x, {}, KaaOptions().layer("head").mask("random")), InputError);
+  EXPECT_THROW(kaa_attack(m, x, {}, KaaOptions().layer("head").outputs("peak,z")), InputError);
+  EXPECT_THROW(kaa_attack(m, x, torch::zeros({1, 5, 2}), KaaOptions().layer("head")), InputError);
+  EXPECT_THROW(kaa_attack(m, x, torch::full({1, 11, 2}, 80.0f), KaaOptions().layer("head")),
+               InputError);
+}
+
+}  // namespace
+}  // namespace foil
