@@ -28,11 +28,7 @@ int main(int argc, char** argv) {
   foil::cli::setup_keypoints(app);
   try {
     app.parse(argc, argv);
-  } catch (const CLI::Success& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForAllHelp& e) {
+  } catch (const CLI::Success& e) {  // --help and friends
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     std::fprintf(stderr, "foil: %s\n", e.what());
