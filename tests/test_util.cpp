@@ -9,7 +9,14 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "foil/models/model.h"
+
 namespace foil::test {
+
+std::shared_ptr<Model> cnn_model() {
+  static auto model = load_model(trained_cnn());
+  return model;
+}
 
 Run run_foil(const std::string& args) {
   const std::string dir = temp_dir("run");

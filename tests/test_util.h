@@ -1,8 +1,13 @@
 #pragma once
 // Helpers shared by the tests: fixture paths, the trained CNN, running the CLI.
 
+#include <memory>
 #include <nlohmann/json_fwd.hpp>
 #include <string>
+
+namespace foil {
+class Model;
+}
 
 namespace foil::test {
 
@@ -13,6 +18,9 @@ inline std::string fixture(const std::string& name) {
 
 /// The CNN trained once by the `train_fixture_cnn` CTest fixture.
 inline std::string trained_cnn() { return std::string(FOIL_TEST_MODELS) + "/cnn.foil"; }
+
+/// The trained CNN, loaded once per test process.
+std::shared_ptr<Model> cnn_model();
 
 /// Result of running the foil CLI.
 struct Run {

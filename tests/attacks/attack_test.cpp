@@ -43,11 +43,6 @@ std::vector<Case> all_cases() {
           {"pgd", "linf"},  {"pgd", "l2"}, {"mifgsm", "linf"}, {"mifgsm", "l2"}};
 }
 
-std::shared_ptr<Model> trained_cnn() {
-  static auto model = load_model(test::trained_cnn());
-  return model;
-}
-
 TEST(Attack, FgsmOnLinearModelIsEpsTimesSignOfWeights) {
   torch::manual_seed(1);
   auto w = torch::randn({2, 16});
@@ -64,7 +59,7 @@ TEST(Attack, FgsmOnLinearModelIsEpsTimesSignOfWeights) {
 }
 
 TEST(Attack, PerturbationStaysInBallAndImageInRange) {
-  auto model = trained_cnn();
+  auto model = test::cnn_model();
   auto data = load_data("fashion-mnist:test:64");
   for (const auto& c : all_cases()) {
     const double eps = c.norm == "linf" ? 0.1 : 1.5;
@@ -82,7 +77,7 @@ TEST(Attack, PerturbationStaysInBallAndImageInRange) {
 }
 
 TEST(Attack, InputIsNotMutated) {
-  auto model = trained_cnn();
+  auto model = test::cnn_model();
   auto data = load_data("fashion-mnist:test:16");
   auto copy = data.images.clone();
   make_attack("pgd", AttackOptions().eps(0.1).steps(3))
@@ -91,7 +86,7 @@ TEST(Attack, InputIsNotMutated) {
 }
 
 TEST(Attack, EpsZeroIsIdentity) {
-  auto model = trained_cnn();
+  auto model = test::cnn_model();
   auto data = load_data("fashion-mnist:test:16");
   for (const auto& c : all_cases()) {
     auto r = make_attack(c.attack, AttackOptions().eps(0).steps(3).norm(c.norm).random_start(true))
@@ -101,7 +96,7 @@ TEST(Attack, EpsZeroIsIdentity) {
 }
 
 TEST(Attack, BatchResultEqualsPerSampleResults) {
-  auto model = trained_cnn();
+  auto model = test::cnn_model();
   auto data = load_data("fashion-mnist:test:8");
   for (const auto& c : all_cases()) {
     const double eps = c.norm == "linf" ? 0.05 : 1.0;
@@ -120,7 +115,7 @@ TEST(Attack, BatchResultEqualsPerSampleResults) {
 }
 
 TEST(Attack, TargetedAttackReachesTheTarget) {
-  auto model = trained_cnn();
+  auto model = test::cnn_model();
   auto data = load_data("fashion-mnist:test:100");
   auto targets = (data.labels + 3).remainder(10);
   auto r = make_attack("pgd", AttackOptions().eps(0.2).alpha(0.02).steps(20))
@@ -130,7 +125,7 @@ TEST(Attack, TargetedAttackReachesTheTarget) {
 }
 
 TEST(Attack, EarlyStopKeepsEverySuccessAndReportsPredictions) {
-  auto model = trained_cnn();
+  auto model = test::cnn_model();
   auto data = load_data("fashion-mnist:test:200");
   auto o = AttackOptions().eps(0.1).alpha(0.01).steps(10).random_start(false);
   auto crit = Criterion::misclassification(data.labels);
@@ -171,7 +166,7 @@ TEST(Attack, BadOptionsAreInputErrors) {
 }
 
 TEST(Evaluate, CountsMatchPerSampleResults) {
-  auto model = trained_cnn();
+  auto model = test::cnn_model();
   auto data = load_data("fashion-mnist:test:300");
   auto attack = make_attack("fgsm", AttackOptions().eps(0.05));
   auto ev = evaluate_attack(*model, data, *attack, EvaluationOptions().batch(64).keep_adv(true));

@@ -14,11 +14,6 @@
 namespace foil {
 namespace {
 
-std::shared_ptr<Model> cnn() {
-  static auto model = load_model(test::trained_cnn());
-  return model;
-}
-
 TEST(SlicedWasserstein, ZeroForIdenticalSamplesAndSymmetric) {
   auto gen = at::make_generator<at::CPUGeneratorImpl>(1);
   const auto a = torch::randn({64, 8}), b = torch::randn({64, 8}) + 1;
@@ -47,8 +42,9 @@ TEST(SlicedWasserstein, EqualsExactW2InOneDimension) {
 TEST(PatchTraining, OtPatchLowersItsOwnLoss) {
   auto data = load_data("fashion-mnist:test:256");
   Patch p = Patch::create(PatchOptions().param("free").area(0.2), ImageShape{1, 28, 28});
-  auto r = train_patch({cnn()}, data, p, ObjectiveOptions().loss("ot").target(8).projections(64),
-                       PlacementOptions(), PatchTrainOptions().epochs(3).batch(64).progress(""));
+  auto r = train_patch({test::cnn_model()}, data, p,
+                       ObjectiveOptions().loss("ot").target(8).projections(64), PlacementOptions(),
+                       PatchTrainOptions().epochs(3).batch(64).progress(""));
   ASSERT_EQ(r.epoch_loss.size(), 3u);
   EXPECT_LT(r.epoch_loss.back(), r.epoch_loss.front());
 }
@@ -56,10 +52,10 @@ TEST(PatchTraining, OtPatchLowersItsOwnLoss) {
 TEST(PatchTraining, TargetedPatchOnTrainedCnnReachesClearTargetSuccess) {
   auto data = load_data("fashion-mnist:test:1000");
   Patch random = Patch::create(PatchOptions().area(0.15).cells(11), ImageShape{1, 28, 28});
-  auto r = train_patch({cnn()}, data, random, ObjectiveOptions().loss("ce").target(8),
+  auto r = train_patch({test::cnn_model()}, data, random, ObjectiveOptions().loss("ce").target(8),
                        PlacementOptions(), PatchTrainOptions().epochs(3).progress(""));
-  auto before = evaluate_patch(*cnn(), data, random, PlacementOptions(), 8, 2, 9);
-  auto after = evaluate_patch(*cnn(), data, r.patch, PlacementOptions(), 8, 2, 9);
+  auto before = evaluate_patch(*test::cnn_model(), data, random, PlacementOptions(), 8, 2, 9);
+  auto after = evaluate_patch(*test::cnn_model(), data, r.patch, PlacementOptions(), 8, 2, 9);
   EXPECT_GT(after.target_success, 0.15);
   // A random patch already pushes some items to "Bag" (about 8% here); training must beat it
   // clearly.
@@ -73,30 +69,33 @@ TEST(PatchTraining, ResumedRunGivesTheSamePatch) {
   Patch p = Patch::create(PatchOptions().cells(5), ImageShape{1, 28, 28});
   const auto obj = ObjectiveOptions().loss("ce").target(3);
   const auto o = PatchTrainOptions().epochs(3).batch(50).progress("");
-  auto straight = train_patch({cnn()}, data, p, obj, PlacementOptions().eot(true), o);
+  auto straight = train_patch({test::cnn_model()}, data, p, obj, PlacementOptions().eot(true), o);
   const auto ck = PatchTrainOptions(o).checkpoint(dir + "/ck");
   try {
-    train_patch({cnn()}, data, p, obj, PlacementOptions().eot(true), ck, [](int64_t epoch, double) {
-      if (epoch == 2) throw std::runtime_error("interrupted");
-    });
+    train_patch({test::cnn_model()}, data, p, obj, PlacementOptions().eot(true), ck,
+                [](int64_t epoch, double) {
+                  if (epoch == 2) throw std::runtime_error("interrupted");
+                });
   } catch (const std::runtime_error&) {
   }
-  auto resumed = train_patch({cnn()}, data, p, obj, PlacementOptions().eot(true), ck);
+  auto resumed = train_patch({test::cnn_model()}, data, p, obj, PlacementOptions().eot(true), ck);
   EXPECT_TRUE(resumed.patch.params().allclose(straight.patch.params(), 1e-5, 1e-6));
   EXPECT_EQ(resumed.step_loss.size(), straight.step_loss.size());
 }
 
 TEST(PatchTraining, BadObjectivesAreInputErrors) {
   auto data = load_data("fashion-mnist:test:50");
-  EXPECT_THROW(
-      make_objective(ObjectiveOptions().loss("ot").target(3).layers({"conv9"}), *cnn(), data),
-      InputError);
-  EXPECT_THROW(make_objective(ObjectiveOptions().loss("ce").target(12), *cnn(), data), InputError);
-  EXPECT_THROW(make_objective(ObjectiveOptions().loss("ot"), *cnn(), data), InputError);
-  EXPECT_THROW(make_objective(ObjectiveOptions().loss("hinge"), *cnn(), data), InputError);
+  EXPECT_THROW(make_objective(ObjectiveOptions().loss("ot").target(3).layers({"conv9"}),
+                              *test::cnn_model(), data),
+               InputError);
+  EXPECT_THROW(make_objective(ObjectiveOptions().loss("ce").target(12), *test::cnn_model(), data),
+               InputError);
+  EXPECT_THROW(make_objective(ObjectiveOptions().loss("ot"), *test::cnn_model(), data), InputError);
+  EXPECT_THROW(make_objective(ObjectiveOptions().loss("hinge"), *test::cnn_model(), data),
+               InputError);
   Patch p = Patch::create(PatchOptions().cells(5), ImageShape{1, 28, 28});
-  EXPECT_THROW(train_patch({cnn()}, data.head(0), p, ObjectiveOptions(), PlacementOptions(),
-                           PatchTrainOptions()),
+  EXPECT_THROW(train_patch({test::cnn_model()}, data.head(0), p, ObjectiveOptions(),
+                           PlacementOptions(), PatchTrainOptions()),
                InputError);
 }
 

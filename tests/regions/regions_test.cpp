@@ -14,13 +14,8 @@
 namespace foil {
 namespace {
 
-std::shared_ptr<Model> cnn() {
-  static auto model = load_model(test::trained_cnn());
-  return model;
-}
-
 TEST(Regions, SharesSumToOneAndIouIsConsistent) {
-  auto model = cnn();
+  auto model = test::cnn_model();
   auto data = load_data("fashion-mnist:test:32");
   auto adv = make_attack("pgd", AttackOptions().eps(0.1).alpha(0.02).steps(5))
                  ->run(*model, data.images, Criterion::misclassification(data.labels))
@@ -40,13 +35,15 @@ TEST(Regions, SharesSumToOneAndIouIsConsistent) {
 
 TEST(Regions, QOutOfRangeIsInputError) {
   auto x = torch::rand({1, 1, 28, 28});
-  EXPECT_THROW(analyze_regions(*cnn(), x, x, torch::zeros({1}, torch::kLong), x[0], 0), InputError);
-  EXPECT_THROW(analyze_regions(*cnn(), x, x, torch::zeros({1}, torch::kLong), x[0], 100),
+  EXPECT_THROW(analyze_regions(*test::cnn_model(), x, x, torch::zeros({1}, torch::kLong), x[0], 0),
                InputError);
+  EXPECT_THROW(
+      analyze_regions(*test::cnn_model(), x, x, torch::zeros({1}, torch::kLong), x[0], 100),
+      InputError);
 }
 
 TEST(Neutralize, OnlyMaskedPixelsChange) {
-  auto model = cnn();
+  auto model = test::cnn_model();
   auto x = load_data("fashion-mnist:test:16").images;
   for (const std::string fill : {"blur", "median", "mean"}) {
     auto o = NeutralizeOptions().q_vulnerable(15).q_important(10).fill(fill);
@@ -61,7 +58,7 @@ TEST(Neutralize, OnlyMaskedPixelsChange) {
 }
 
 TEST(Neutralize, QZeroIsIdentity) {
-  auto model = cnn();
+  auto model = test::cnn_model();
   auto x = load_data("fashion-mnist:test:8").images;
   EXPECT_TRUE(neutralize(*model, x, NeutralizeOptions().q_vulnerable(0)).equal(x));
   NeutralizedModel defended(model, NeutralizeOptions().q_vulnerable(0));
@@ -69,11 +66,12 @@ TEST(Neutralize, QZeroIsIdentity) {
 }
 
 TEST(Neutralize, AdaptiveGradientsFlowThroughTheDefence) {
-  NeutralizedModel defended(cnn(), NeutralizeOptions().fill("median"));
+  NeutralizedModel defended(test::cnn_model(), NeutralizeOptions().fill("median"));
   auto x = load_data("fashion-mnist:test:4").images.clone().requires_grad_(true);
   auto g = torch::autograd::grad({defended.forward(x).sum()}, {x})[0];
   EXPECT_GT(g.abs().sum().item<double>(), 0.0);
-  EXPECT_THROW(NeutralizedModel(cnn(), NeutralizeOptions().fill("inpaint")), InputError);
+  EXPECT_THROW(NeutralizedModel(test::cnn_model(), NeutralizeOptions().fill("inpaint")),
+               InputError);
 }
 
 }  // namespace
