@@ -91,11 +91,7 @@ struct Setup {
 
 Setup open_pose(const KpAttackFlags& f, c10::Device device) {
   Setup s;
-  s.model = load_model(f.model.path);
-  if (!f.model.mean.empty() || !f.model.std.empty())
-    s.model->set_normalization(parse_number_list(f.model.mean, "--mean"),
-                               parse_number_list(f.model.std, "--std"));
-  s.model->to(device);
+  s.model = open_model(f.model, device);
   s.data = load_pose_data(f.data);
   s.model->check_input_shape(s.data.images.slice(0, 0, 1));
   check_input(f.tau > 0, "--tau", "a value > 0", fmt::format("{}", f.tau));
