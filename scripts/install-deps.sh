@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# Installs everything foil needs to build and test, from Debian packages only.
+# Installs everything foil needs to build and test, from Debian packages (the TensorFlow.js
+# model package and reference runtime come from npm: scripts/fetch-assets.sh).
 # Safe to run again: apt-get skips what is already installed. libopenblas0-openmp matters:
 # without it LibTorch falls back to the reference BLAS and linear layers run ~20x slower.
 set -euo pipefail
 pkgs=(build-essential cmake ccache pkg-config
       libtorch-dev libopencv-dev libcli11-dev nlohmann-json3-dev libfmt-dev libspdlog-dev
       libgtest-dev libbenchmark-dev zlib1g-dev libopenblas0-openmp
-      dataset-fashion-mnist python3-torch python3-torchvision)
+      dataset-fashion-mnist python3-torch python3-torchvision
+      opencv-doc python3-skimage openssl)
 missing=()
+# Node.js and npm come with this platform's machines; Debian's are the fallback.
+command -v npm >/dev/null || pkgs+=(nodejs npm)
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done

@@ -16,6 +16,17 @@ inline std::string fixture(const std::string& name) {
   return std::string(FOIL_FIXTURES) + "/" + name;
 }
 
+/// A file fetched by scripts/fetch-assets.sh, e.g. "photos/messi5.jpg".
+inline std::string asset(const std::string& name) { return std::string(FOIL_ASSETS) + "/" + name; }
+
+/// model.json of one of the @vladmandic/human models, e.g. "emotion".
+inline std::string human_model(const std::string& name) {
+  return asset("human/models/" + name + ".json");
+}
+
+/// The astronaut's face in skimage's astronaut.png, as a data spec.
+inline std::string astronaut_face() { return asset("photos/astronaut.png") + "@160,45,130,130"; }
+
 /// The CNN trained once by the `train_fixture_cnn` CTest fixture.
 inline std::string trained_cnn() { return std::string(FOIL_TEST_MODELS) + "/cnn.foil"; }
 

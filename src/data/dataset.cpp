@@ -1,5 +1,7 @@
 #include "foil/data/dataset.h"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -7,6 +9,7 @@
 #include <filesystem>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+#include <sstream>
 
 #include "foil/core/error.h"
 
@@ -125,6 +128,18 @@ DataSpec parse_data_spec(const std::string& spec) {
                 "fashion-mnist:test or fashion-mnist:train", "split '" + ds.path + "'");
     return ds;
   }
+  const auto at = body.rfind('@');
+  if (at != std::string::npos && !fs::exists(body) && fs::is_regular_file(body.substr(0, at))) {
+    const std::string box = body.substr(at + 1);
+    std::stringstream ss(box);
+    std::string item;
+    while (std::getline(ss, item, ',')) ds.crop.push_back(all_digits(item) ? std::stoll(item) : -1);
+    const bool ok = ds.crop.size() == 4 && ds.crop[0] >= 0 && ds.crop[1] >= 0 && ds.crop[2] > 0 &&
+                    ds.crop[3] > 0;
+    check_input(ok, "--data " + spec, "a crop @X,Y,W,H of non-negative pixel numbers",
+                "'@" + box + "'");
+    body = body.substr(0, at);
+  }
   ds.path = body;
   if (fs::is_directory(body)) {
     ds.kind = DataSpec::Kind::kImageFolder;
@@ -159,7 +174,7 @@ Dataset load_data(const std::string& spec, const ImageShape& want) {
       d = load_image_folder(ds.path, want);
       break;
     case DataSpec::Kind::kImageFile:
-      d.images = read_image(ds.path, want);
+      d.images = read_image(ds.path, want, ds.crop);
       d.labels = torch::full({1}, -1, torch::kInt64);
       d.source = ds.path;
       break;
@@ -168,7 +183,8 @@ Dataset load_data(const std::string& spec, const ImageShape& want) {
   return d.head(ds.limit);
 }
 
-torch::Tensor read_image(const std::string& path, const ImageShape& want) {
+torch::Tensor read_image(const std::string& path, const ImageShape& want,
+                         const std::vector<int64_t>& crop) {
   if (!fs::is_regular_file(path)) throw InputError(path + ": image file not found");
   cv::Mat img;
   try {
@@ -185,6 +201,14 @@ torch::Tensor read_image(const std::string& path, const ImageShape& want) {
     throw InputError(path + ": the model expects " + want.str() +
                      " images; only 1- or 3-channel models can read image files");
   if (img.channels() == 3) cv::cvtColor(img, img, cv::COLOR_BGR2RGB);
+  if (!crop.empty()) {
+    const bool inside = crop[0] + crop[2] <= img.cols && crop[1] + crop[3] <= img.rows;
+    check_input(inside, path + "@" + fmt::format("{}", fmt::join(crop, ",")),
+                fmt::format("a crop inside the {}x{} image", img.cols, img.rows), "one outside");
+    img = img(cv::Rect(static_cast<int>(crop[0]), static_cast<int>(crop[1]),
+                       static_cast<int>(crop[2]), static_cast<int>(crop[3])))
+              .clone();
+  }
   if (want.height > 0 && want.width > 0 && (img.rows != want.height || img.cols != want.width))
     cv::resize(img, img, cv::Size(static_cast<int>(want.width), static_cast<int>(want.height)), 0,
                0, cv::INTER_AREA);

@@ -4,6 +4,7 @@
 
 #include "foil/core/error.h"
 #include "foil/models/model.h"
+#include "foil/models/tfjs.h"
 #include "foil/models/torchscript.h"
 #include "foil/models/zoo.h"
 
@@ -14,9 +15,7 @@ std::shared_ptr<Model> load_model(const std::string& path) {
     throw InputError("--model " + path +
                      ": file not found (expected a foil model file, a TorchScript .pt or a "
                      "model.json)");
-  if (std::filesystem::path(path).extension() == ".json")
-    throw InputError("--model " + path +
-                     ": TensorFlow.js graph models are not supported by this build yet");
+  if (std::filesystem::path(path).extension() == ".json") return std::make_shared<TfjsModel>(path);
   if (auto zoo = try_load_zoo_model(path)) return zoo;
   return std::make_shared<TorchScriptModel>(path);
 }

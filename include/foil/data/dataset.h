@@ -33,11 +33,13 @@ struct ImageShape {
 };
 
 /// A parsed data spec: `fashion-mnist:test`, `fashion-mnist:train`, an image folder or an
-/// image file, with an optional `:N` suffix that keeps the first N items.
+/// image file, with an optional `:N` suffix that keeps the first N items. An image file may
+/// carry a crop, `photo.jpg@X,Y,W,H` (pixels), applied before resizing.
 struct DataSpec {
   enum class Kind { kFashionMnist, kImageFolder, kImageFile } kind;
-  std::string path;    ///< split name for Fashion-MNIST, else the file/folder
-  int64_t limit = -1;  ///< -1: all items
+  std::string path;           ///< split name for Fashion-MNIST, else the file/folder
+  int64_t limit = -1;         ///< -1: all items
+  std::vector<int64_t> crop;  ///< X,Y,W,H of an image file; empty: the whole image
 };
 
 /// Parses a data spec; throws InputError for an unknown spec or a missing path.
@@ -58,7 +60,8 @@ std::string fashion_mnist_dir();
 Dataset load_idx(const std::string& images_gz, const std::string& labels_gz);
 
 /// Reads one image file (PNG/JPEG/... via OpenCV) as a 1×C×H×W tensor in [0,1].
-torch::Tensor read_image(const std::string& path, const ImageShape& want = {});
+torch::Tensor read_image(const std::string& path, const ImageShape& want = {},
+                         const std::vector<int64_t>& crop = {});
 
 /// Writes a C×H×W or 1×C×H×W tensor in [0,1] as an 8-bit image file.
 void write_image(const std::string& path, const torch::Tensor& image);

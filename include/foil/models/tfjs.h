@@ -1,0 +1,112 @@
+#pragma once
+/// @file TensorFlow.js graph models (`model.json` + `.bin` shards) as differentiable models.
+///
+/// The importer reads the graph-model format (modelTopology.node: op, inputs, attributes;
+/// weightsManifest: names, shapes, dtypes, quantisation) and runs the graph on LibTorch ops,
+/// so gradients flow to the input. Tensors keep TensorFlow's layout (NHWC) inside the graph;
+/// convolutions run on NHWC data viewed as channels-last NCHW, without copies.
+///
+/// Every node output is a tap by its node name (`name:1` for a second output). 4-D taps are
+/// returned as N×C×H×W views like every other foil model; the rest keep the graph's shape.
+///
+/// `TfjsModel` takes foil's pixels (N×C×H×W in [0,1]) and converts them to the model's own
+/// input convention (scale/offset, NHWC, int32 inputs rounded with a straight-through
+/// gradient) as its metadata says. The metadata of the @vladmandic/human models is built in;
+/// any other graph model gets defaults from its input placeholder and signature, which a
+/// sidecar `<model>.foil.json` may override.
+///
+/// Example:
+///   TfjsModel emotion("models/emotion.json");
+///   auto logits = emotion.forward(faces);      // N×7, before the final Softmax
+///   auto cam = emotion.forward(faces, {"emotion/conv2d_5/Relu"}).taps;
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "foil/models/model.h"
+
+namespace foil {
+
+/// What a graph model takes and what its outputs mean.
+struct TfjsMeta {
+  std::string task = "generic";  ///< classifier, keypoints, score, detector, landmarks, ...
+  std::string description;
+  double scale = 1.0;  ///< model input = pixels in [0,1] × scale + offset
+  double offset = 0.0;
+  std::vector<std::string> outputs;  ///< output nodes; the first is the Model output
+  /// Classifiers whose output node is a Softmax: the Model output is its input (logits).
+  bool logits_before_softmax = true;
+  std::vector<std::string> class_names;       ///< classifier classes or keypoint names
+  std::string heatmap_tap;                    ///< keypoint models: the heatmap node
+  std::vector<std::pair<int, int>> skeleton;  ///< keypoint models: limbs to draw
+};
+
+/// The graph itself: parse, weights and execution in TensorFlow's own conventions.
+class TfjsGraph {
+ public:
+  /// Reads `model.json` and its weight shards; throws InputError naming the file (or node)
+  /// for anything that is not a loadable graph model.
+  explicit TfjsGraph(const std::string& model_json);
+  ~TfjsGraph();
+  TfjsGraph(TfjsGraph&&) noexcept;
+
+  /// Runs the graph on `input` (the model's own scaling and layout, e.g. NHWC) and returns
+  /// the values of `nodes` ("name" or "name:k"), in TensorFlow layout.
+  std::vector<torch::Tensor> execute(const torch::Tensor& input,
+                                     const std::vector<std::string>& nodes) const;
+
+  /// Node outputs that can be requested, in execution order (constants excluded).
+  const std::vector<std::string>& value_names() const;
+  /// The op of a node ("" when unknown).
+  std::string op_of(const std::string& node) const;
+  /// The input placeholder: name, dtype ("float32"/"int32") and shape (-1 = any).
+  const std::string& input_name() const;
+  const std::string& input_dtype() const;
+  const std::vector<int64_t>& input_shape() const;
+  /// Output nodes named by the signature (or the graph's sinks).
+  const std::vector<std::string>& signature_outputs() const;
+  /// The node feeding node `name`'s first input ("" when none).
+  std::string first_input_of(const std::string& name) const;
+
+  void to(c10::Device device);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// A TensorFlow.js graph model behind foil's Model interface.
+class TfjsModel : public Model {
+ public:
+  explicit TfjsModel(const std::string& model_json);
+  ~TfjsModel() override;
+  std::vector<std::string> layer_names() const override;
+  void to(c10::Device device) override;
+
+  const TfjsMeta& meta() const { return meta_; }
+  const TfjsGraph& graph() const { return graph_; }
+  /// Pixels (N×C×H×W in [0,1]) to the model's own input (NHWC, scaled, int32 rounded).
+  torch::Tensor model_input(const torch::Tensor& pixels) const;
+  /// Every output named by the metadata, in TensorFlow layout, for pixels in [0,1].
+  std::vector<torch::Tensor> outputs(const torch::Tensor& pixels) const;
+
+ protected:
+  TapOutputs run(const torch::Tensor& x, const std::vector<std::string>& taps) override;
+
+ private:
+  /// Runs the graph one batch (or one sample, for graphs with a fixed batch of 1).
+  std::vector<torch::Tensor> execute(const torch::Tensor& pixels,
+                                     const std::vector<std::string>& nodes) const;
+
+  TfjsGraph graph_;
+  TfjsMeta meta_;
+  std::string output_node_;
+};
+
+/// Metadata for a graph model file: built-in for the @vladmandic/human models (by file
+/// name), else derived from the graph, then overridden by `<model>.foil.json` if present.
+TfjsMeta tfjs_meta_for(const std::string& model_json, const TfjsGraph& graph);
+
+}  // namespace foil

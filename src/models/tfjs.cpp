@@ -1,0 +1,420 @@
+#include "foil/models/tfjs.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <unordered_map>
+
+#include "foil/core/error.h"
+#include "tfjs_ops.h"
+
+namespace foil {
+
+namespace fs = std::filesystem;
+using tfjs::Node;
+
+namespace {
+
+nlohmann::json read_json_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw InputError(path + ": cannot open (expected a TensorFlow.js model.json)");
+  try {
+    return nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(path + ": not valid JSON (" + first_line(e.what()) + ")");
+  }
+}
+
+std::vector<int64_t> shape_of(const nlohmann::json& tensor_shape) {
+  std::vector<int64_t> out;
+  if (!tensor_shape.is_object() || !tensor_shape.contains("dim")) return out;
+  for (const auto& d : tensor_shape["dim"]) {
+    if (!d.contains("size")) {
+      out.push_back(1);
+      continue;
+    }
+    const auto& s = d["size"];
+    out.push_back(s.is_string() ? std::stoll(s.get<std::string>()) : s.get<int64_t>());
+  }
+  return out;
+}
+
+/// Bytes per stored value for a manifest entry (quantised entries store the quantised type).
+int64_t stored_bytes(const nlohmann::json& w, std::string& stored) {
+  stored = w.value("dtype", "float32");
+  if (w.contains("quantization")) stored = w["quantization"].value("dtype", "");
+  if (stored == "float32" || stored == "int32") return 4;
+  if (stored == "float16" || stored == "uint16") return 2;
+  if (stored == "uint8" || stored == "bool") return 1;
+  return 0;
+}
+
+/// Decodes one weight from its bytes.
+torch::Tensor decode_weight(const nlohmann::json& w, const char* data, int64_t count,
+                            const std::string& stored, const std::vector<int64_t>& shape) {
+  const std::string dtype = w.value("dtype", "float32");
+  auto copy = [&](torch::ScalarType type) {
+    return torch::from_blob(const_cast<char*>(data), {count}, type).clone();
+  };
+  torch::Tensor values;
+  if (stored == "float32") values = copy(torch::kFloat);
+  if (stored == "int32") values = copy(torch::kInt);
+  if (stored == "bool") values = copy(torch::kUInt8).to(torch::kBool);
+  if (stored == "float16") values = copy(torch::kHalf).to(torch::kFloat);
+  if (stored == "uint8" || stored == "uint16") {
+    const auto& q = w["quantization"];
+    auto raw = stored == "uint8"
+                   ? copy(torch::kUInt8).to(torch::kFloat)
+                   : copy(torch::kShort).to(torch::kInt).bitwise_and(0xFFFF).to(torch::kFloat);
+    values = raw * q.value("scale", 1.0) + q.value("min", 0.0);
+  }
+  if (dtype == "int32" && values.is_floating_point()) values = values.round().to(torch::kInt);
+  return values.reshape(shape);
+}
+
+std::pair<std::string, int> split_ref(const std::string& ref) {
+  const auto colon = ref.rfind(':');
+  if (colon == std::string::npos) return {ref, 0};
+  const std::string tail = ref.substr(colon + 1);
+  if (tail.empty() || tail.find_first_not_of("0123456789") != std::string::npos) return {ref, 0};
+  return {ref.substr(0, colon), std::stoi(tail)};
+}
+
+}  // namespace
+
+// ---- graph ------------------------------------------------------------------------------
+
+struct TfjsGraph::Impl {
+  std::string path;
+  std::vector<Node> nodes;  ///< in execution (topological) order
+  std::unordered_map<std::string, int> index;
+  int input = -1;
+  std::string input_name, input_dtype;
+  std::vector<int64_t> input_shape;
+  std::vector<std::string> outputs;
+  std::vector<std::string> value_names;
+
+  [[noreturn]] void fail(const std::string& what) const { throw InputError(path + ": " + what); }
+
+  void parse(const nlohmann::json& j);
+  void sort_nodes();
+  void load_weights(const nlohmann::json& manifest);
+  std::pair<int, int> resolve(const std::string& ref) const;
+};
+
+void TfjsGraph::Impl::parse(const nlohmann::json& j) {
+  if (!j.is_object() || !j.contains("modelTopology") || !j["modelTopology"].is_object() ||
+      !j["modelTopology"].contains("node"))
+    fail(
+        "not a TensorFlow.js graph model (expected modelTopology.node; layers models and other "
+        "JSON are not supported)");
+  if (j.contains("format") && j["format"] != "graph-model")
+    fail("format '" + j["format"].get<std::string>() + "' is not a graph model");
+  if (!j.contains("weightsManifest") || !j["weightsManifest"].is_array())
+    fail("no weightsManifest (expected the list of weight shards)");
+  for (const auto& jn : j["modelTopology"]["node"]) {
+    Node n;
+    n.name = jn.value("name", "");
+    n.op = jn.value("op", "");
+    if (n.name.empty() || n.op.empty()) fail("a node without name or op");
+    n.attr = jn.value("attr", nlohmann::json::object());
+    if (n.op != "Const" && n.op != "Placeholder" && !tfjs::find_kernel(n.op))
+      fail(fmt::format("node '{}' uses op '{}', which foil does not support (supported: {})",
+                       n.name, n.op, fmt::join(tfjs::supported_ops(), ", ")));
+    if (index.count(n.name)) fail("two nodes named '" + n.name + "'");
+    index[n.name] = static_cast<int>(nodes.size());
+    nodes.push_back(std::move(n));
+  }
+  // Inputs are resolved after all nodes are known.
+  size_t i = 0;
+  for (const auto& jn : j["modelTopology"]["node"]) {
+    for (const auto& in : jn.value("input", std::vector<std::string>{})) {
+      if (!in.empty() && in[0] == '^') continue;  // control dependency
+      nodes[i].inputs.push_back(resolve(in));
+    }
+    ++i;
+  }
+  for (const auto& n : nodes) {
+    if (n.op != "Placeholder") continue;
+    if (input >= 0) fail("more than one input placeholder (foil models take one image input)");
+    input = index.at(n.name);
+    input_name = n.name;
+    input_dtype =
+        n.attr.value("dtype", nlohmann::json::object()).value("type", "DT_FLOAT") == "DT_INT32"
+            ? "int32"
+            : "float32";
+    if (n.attr.contains("shape"))
+      input_shape = shape_of(n.attr["shape"].value("shape", nlohmann::json()));
+  }
+  if (input < 0) fail("no input placeholder");
+  // Outputs: the signature's, else the nodes nothing reads.
+  auto sig = j.value("signature", nlohmann::json::object());
+  if (sig.empty() && j.contains("userDefinedMetadata"))
+    sig = j["userDefinedMetadata"].value("signature", nlohmann::json::object());
+  if (sig.contains("outputs"))
+    for (const auto& [key, out] : sig["outputs"].items()) outputs.push_back(out.value("name", key));
+  if (outputs.empty()) {
+    std::set<int> used;
+    for (const auto& n : nodes)
+      for (auto [src, k] : n.inputs) used.insert(src);
+    for (size_t k = 0; k < nodes.size(); ++k)
+      if (!used.count(static_cast<int>(k)) && nodes[k].op != "Const")
+        outputs.push_back(nodes[k].name);
+  }
+  for (const auto& o : outputs) resolve(o);
+}
+
+std::pair<int, int> TfjsGraph::Impl::resolve(const std::string& ref) const {
+  auto it = index.find(ref);
+  if (it != index.end()) return {it->second, 0};
+  auto [name, k] = split_ref(ref);
+  it = index.find(name);
+  if (it == index.end()) fail("reference to an unknown node '" + ref + "'");
+  if (k >= tfjs::output_count(nodes[it->second]))
+    fail(fmt::format("node '{}' has no output {}", name, k));
+  return {it->second, k};
+}
+
+void TfjsGraph::Impl::sort_nodes() {
+  // Depth-first topological order; the JSON's own order is not guaranteed to be one.
+  std::vector<int> state(nodes.size(), 0), order;
+  for (size_t root = 0; root < nodes.size(); ++root) {
+    std::vector<std::pair<int, size_t>> stack = {{static_cast<int>(root), 0}};
+    while (!stack.empty()) {
+      auto& [v, next] = stack.back();
+      if (next == 0) {
+        if (state[v] == 2) {
+          stack.pop_back();
+          continue;
+        }
+        state[v] = 1;
+      }
+      if (next < nodes[v].inputs.size()) {
+        const int u = nodes[v].inputs[next++].first;
+        if (state[u] == 1) fail("the graph has a cycle through node '" + nodes[u].name + "'");
+        if (state[u] == 0) stack.push_back({u, 0});
+        continue;
+      }
+      state[v] = 2;
+      order.push_back(v);
+      stack.pop_back();
+    }
+  }
+  std::vector<int> new_index(nodes.size());
+  for (size_t k = 0; k < order.size(); ++k) new_index[order[k]] = static_cast<int>(k);
+  std::vector<Node> sorted;
+  for (int v : order) sorted.push_back(std::move(nodes[v]));
+  for (auto& n : sorted)
+    for (auto& in : n.inputs) in.first = new_index[in.first];
+  nodes = std::move(sorted);
+  for (size_t k = 0; k < nodes.size(); ++k) index[nodes[k].name] = static_cast<int>(k);
+  input = index.at(input_name);
+  for (const auto& n : nodes) {
+    if (n.op == "Const") continue;
+    value_names.push_back(n.name);
+    for (int k = 1; k < tfjs::output_count(n); ++k)
+      value_names.push_back(fmt::format("{}:{}", n.name, k));
+  }
+}
+
+void TfjsGraph::Impl::load_weights(const nlohmann::json& manifest) {
+  const fs::path dir = fs::path(path).parent_path();
+  for (const auto& group : manifest) {
+    std::string data;
+    for (const auto& p : group.value("paths", std::vector<std::string>{})) {
+      const fs::path shard = dir / p;
+      std::ifstream in(shard, std::ios::binary);
+      if (!in) fail("weight shard " + shard.string() + " is missing (listed in weightsManifest)");
+      data.append(std::istreambuf_iterator<char>(in), {});
+    }
+    int64_t offset = 0;
+    for (const auto& w : group.value("weights", nlohmann::json::array())) {
+      const std::string name = w.value("name", "");
+      auto it = index.find(name);
+      if (it == index.end()) fail("weightsManifest names '" + name + "', which is not a node");
+      Node& node = nodes[it->second];
+      const auto shape = w.value("shape", std::vector<int64_t>{});
+      int64_t count = 1;
+      for (auto s : shape) count *= s;
+      std::string stored;
+      const int64_t bytes = stored_bytes(w, stored);
+      if (bytes == 0) fail(fmt::format("weight '{}' has unsupported dtype '{}'", name, stored));
+      if (offset + count * bytes > static_cast<int64_t>(data.size()))
+        fail(fmt::format(
+            "weight shards hold {} bytes but weight '{}' (shape [{}], {}) needs bytes {}..{}; a "
+            "shard is truncated or the manifest's shapes are wrong",
+            data.size(), name, fmt::join(shape, ","), stored, offset, offset + count * bytes));
+      if (node.attr.contains("value") && node.attr["value"].contains("tensor")) {
+        const auto declared =
+            shape_of(node.attr["value"]["tensor"].value("tensorShape", nlohmann::json()));
+        if (!declared.empty() && declared != shape)
+          fail(fmt::format("weight '{}': the manifest says shape [{}], the graph [{}]", name,
+                           fmt::join(shape, ","), fmt::join(declared, ",")));
+      }
+      node.value = decode_weight(w, data.data() + offset, count, stored, shape);
+      offset += count * bytes;
+    }
+    if (offset != static_cast<int64_t>(data.size()))
+      fail(fmt::format("weight shards hold {} bytes but the manifest describes {}", data.size(),
+                       offset));
+  }
+  for (const auto& n : nodes)
+    if (n.op == "Const" && !n.value.defined())
+      fail("constant '" + n.name + "' has no weights in weightsManifest");
+}
+
+TfjsGraph::TfjsGraph(const std::string& model_json) : impl_(std::make_unique<Impl>()) {
+  impl_->path = model_json;
+  if (!fs::is_regular_file(model_json))
+    throw InputError(model_json + ": file not found (expected a TensorFlow.js model.json)");
+  const auto j = read_json_file(model_json);
+  impl_->parse(j);
+  impl_->load_weights(j["weightsManifest"]);
+  impl_->sort_nodes();
+}
+
+TfjsGraph::~TfjsGraph() = default;
+TfjsGraph::TfjsGraph(TfjsGraph&&) noexcept = default;
+
+std::vector<torch::Tensor> TfjsGraph::execute(const torch::Tensor& input,
+                                              const std::vector<std::string>& nodes) const {
+  const Impl& g = *impl_;
+  std::vector<std::pair<int, int>> wanted;
+  for (const auto& name : nodes) wanted.push_back(g.resolve(name));
+  // Only the nodes the requested values depend on run.
+  std::vector<char> needed(g.nodes.size(), 0);
+  for (auto [v, k] : wanted) needed[v] = 1;
+  for (int v = static_cast<int>(g.nodes.size()) - 1; v >= 0; --v)
+    if (needed[v])
+      for (auto [u, k] : g.nodes[v].inputs) needed[u] = 1;
+  std::vector<std::vector<torch::Tensor>> values(g.nodes.size());
+  std::vector<torch::Tensor> args;
+  for (size_t v = 0; v < g.nodes.size(); ++v) {
+    if (!needed[v]) continue;
+    const Node& n = g.nodes[v];
+    if (n.op == "Const") {
+      values[v] = {n.value};
+    } else if (static_cast<int>(v) == g.input) {
+      values[v] = {input};
+    } else {
+      args.clear();
+      for (auto [u, k] : n.inputs) args.push_back(values[u].at(k));
+      try {
+        values[v] = (*tfjs::find_kernel(n.op))(n, args);
+      } catch (const InputError&) {
+        throw;
+      } catch (const std::exception& e) {
+        throw InputError(
+            fmt::format("node '{}' ({}): {}", n.name, n.op, library_message(e.what())));
+      }
+    }
+  }
+  std::vector<torch::Tensor> out;
+  for (auto [v, k] : wanted) out.push_back(values[v].at(k));
+  return out;
+}
+
+const std::vector<std::string>& TfjsGraph::value_names() const { return impl_->value_names; }
+const std::string& TfjsGraph::input_name() const { return impl_->input_name; }
+const std::string& TfjsGraph::input_dtype() const { return impl_->input_dtype; }
+const std::vector<int64_t>& TfjsGraph::input_shape() const { return impl_->input_shape; }
+const std::vector<std::string>& TfjsGraph::signature_outputs() const { return impl_->outputs; }
+
+std::string TfjsGraph::op_of(const std::string& node) const {
+  auto it = impl_->index.find(split_ref(node).first);
+  return it == impl_->index.end() ? "" : impl_->nodes[it->second].op;
+}
+
+std::string TfjsGraph::first_input_of(const std::string& name) const {
+  auto it = impl_->index.find(split_ref(name).first);
+  if (it == impl_->index.end() || impl_->nodes[it->second].inputs.empty()) return "";
+  auto [u, k] = impl_->nodes[it->second].inputs[0];
+  return k == 0 ? impl_->nodes[u].name : fmt::format("{}:{}", impl_->nodes[u].name, k);
+}
+
+void TfjsGraph::to(c10::Device device) {
+  for (auto& n : impl_->nodes) {
+    if (n.value.defined()) n.value = n.value.to(device);
+    n.cache.clear();
+  }
+}
+
+// ---- model ------------------------------------------------------------------------------
+
+TfjsModel::TfjsModel(const std::string& model_json)
+    : graph_(model_json), meta_(tfjs_meta_for(model_json, graph_)) {
+  const auto& shape = graph_.input_shape();
+  if (shape.size() != 4)
+    throw InputError(fmt::format("{}: input '{}' has shape [{}], expected an NHWC image",
+                                 model_json, graph_.input_name(), fmt::join(shape, ",")));
+  info_.name = fs::path(model_json).filename().string();
+  info_.backend = "tfjs";
+  info_.arch = fs::path(model_json).stem().string();
+  info_.input = {std::max<int64_t>(shape[3], 0), std::max<int64_t>(shape[1], 0),
+                 std::max<int64_t>(shape[2], 0)};
+  info_.class_names = meta_.class_names;
+  if (meta_.task == "classifier")
+    info_.num_classes = static_cast<int64_t>(meta_.class_names.size());
+  if (meta_.outputs.empty()) throw InputError(model_json + ": the graph has no output node");
+  output_node_ = meta_.outputs[0];
+  if (meta_.task == "classifier" && meta_.logits_before_softmax) {
+    std::string node = output_node_;
+    while (graph_.op_of(node) == "Identity") node = graph_.first_input_of(node);
+    if (graph_.op_of(node) == "Softmax") output_node_ = graph_.first_input_of(node);
+  }
+}
+
+TfjsModel::~TfjsModel() = default;
+
+std::vector<std::string> TfjsModel::layer_names() const { return graph_.value_names(); }
+
+void TfjsModel::to(c10::Device device) {
+  graph_.to(device);
+  device_ = device;
+}
+
+torch::Tensor TfjsModel::model_input(const torch::Tensor& pixels) const {
+  torch::Tensor x = pixels.permute({0, 2, 3, 1}) * meta_.scale + meta_.offset;
+  // int32 inputs (e.g. MoveNet's 0..255): round, but let the gradient pass straight through.
+  if (graph_.input_dtype() == "int32") x = x + (x.round() - x).detach();
+  return x;
+}
+
+std::vector<torch::Tensor> TfjsModel::execute(const torch::Tensor& pixels,
+                                              const std::vector<std::string>& nodes) const {
+  const torch::Tensor input = model_input(pixels);
+  if (graph_.input_shape()[0] != 1 || input.size(0) == 1) return graph_.execute(input, nodes);
+  // Graphs exported with a fixed batch of 1 (their reshapes spell it out) run per image.
+  std::vector<std::vector<torch::Tensor>> parts(nodes.size());
+  for (int64_t i = 0; i < input.size(0); ++i) {
+    auto out = graph_.execute(input.slice(0, i, i + 1), nodes);
+    for (size_t k = 0; k < out.size(); ++k) parts[k].push_back(out[k]);
+  }
+  std::vector<torch::Tensor> out;
+  for (auto& p : parts) out.push_back(torch::cat(p, 0));
+  return out;
+}
+
+std::vector<torch::Tensor> TfjsModel::outputs(const torch::Tensor& pixels) const {
+  check_input_shape(pixels);
+  return execute(pixels.to(device_), meta_.outputs);
+}
+
+TapOutputs TfjsModel::run(const torch::Tensor& x, const std::vector<std::string>& taps) {
+  std::vector<std::string> nodes = {output_node_};
+  nodes.insert(nodes.end(), taps.begin(), taps.end());
+  auto values = execute(x, nodes);
+  TapOutputs out;
+  out.output = values[0];
+  for (size_t k = 0; k < taps.size(); ++k) {
+    const auto& v = values[k + 1];
+    out.taps[taps[k]] = v.dim() == 4 ? v.permute({0, 3, 1, 2}) : v;
+  }
+  return out;
+}
+
+}  // namespace foil

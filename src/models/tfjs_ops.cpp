@@ -1,0 +1,575 @@
+// LibTorch kernels for TensorFlow ops as TensorFlow.js graph models use them. Tensors stay in
+// TensorFlow's layout (NHWC); each kernel follows TensorFlow's (and tfjs-backend-cpu's)
+// definition, including SAME padding with asymmetric halves and the resize coordinate rules.
+#include "tfjs_ops.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include "foil/core/error.h"
+
+namespace foil::tfjs {
+namespace {
+
+using torch::Tensor;
+using Tensors = std::vector<Tensor>;
+
+// ---- attributes -------------------------------------------------------------------------
+
+const nlohmann::json* attr_of(const Node& n, const std::string& key) {
+  auto it = n.attr.find(key);
+  return it == n.attr.end() ? nullptr : &*it;
+}
+
+int64_t attr_int(const Node& n, const std::string& key, int64_t fallback) {
+  const auto* a = attr_of(n, key);
+  if (!a || !a->contains("i")) return fallback;
+  const auto& v = (*a)["i"];
+  return v.is_string() ? std::stoll(v.get<std::string>()) : v.get<int64_t>();
+}
+
+double attr_float(const Node& n, const std::string& key, double fallback) {
+  const auto* a = attr_of(n, key);
+  return a && a->contains("f") ? (*a)["f"].get<double>() : fallback;
+}
+
+bool attr_bool(const Node& n, const std::string& key, bool fallback) {
+  const auto* a = attr_of(n, key);
+  return a && a->contains("b") ? (*a)["b"].get<bool>() : fallback;
+}
+
+std::string attr_string(const Node& n, const std::string& key, const std::string& fallback) {
+  const auto* a = attr_of(n, key);
+  return a && a->contains("s") ? base64_decode((*a)["s"].get<std::string>()) : fallback;
+}
+
+std::vector<int64_t> attr_ints(const Node& n, const std::string& key) {
+  std::vector<int64_t> out;
+  const auto* a = attr_of(n, key);
+  if (!a || !a->contains("list") || !(*a)["list"].contains("i")) return out;
+  for (const auto& v : (*a)["list"]["i"])
+    out.push_back(v.is_string() ? std::stoll(v.get<std::string>()) : v.get<int64_t>());
+  return out;
+}
+
+std::vector<std::string> attr_strings(const Node& n, const std::string& key) {
+  std::vector<std::string> out;
+  const auto* a = attr_of(n, key);
+  if (!a || !a->contains("list") || !(*a)["list"].contains("s")) return out;
+  for (const auto& v : (*a)["list"]["s"]) out.push_back(base64_decode(v.get<std::string>()));
+  return out;
+}
+
+std::string dtype_attr(const Node& n, const std::string& key) {
+  const auto* a = attr_of(n, key);
+  return a && a->contains("type") ? (*a)["type"].get<std::string>() : "";
+}
+
+[[noreturn]] void fail(const Node& n, const std::string& what) {
+  throw InputError(fmt::format("node '{}' ({}): {}", n.name, n.op, what));
+}
+
+void check_arity(const Node& n, const Tensors& in, size_t count) {
+  if (in.size() < count)
+    fail(n, fmt::format("expected at least {} inputs, got {}", count, in.size()));
+}
+
+// ---- helpers ----------------------------------------------------------------------------
+
+std::vector<int64_t> int_values(const Tensor& t) {
+  auto c = t.to(torch::kCPU, torch::kLong).contiguous().flatten();
+  return {c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel()};
+}
+
+int64_t axis_of(int64_t axis, int64_t rank) { return axis < 0 ? axis + rank : axis; }
+
+/// Total SAME padding of one spatial dimension, split as TensorFlow does (extra at the end).
+std::pair<int64_t, int64_t> same_padding(int64_t in, int64_t k, int64_t s, int64_t d) {
+  const int64_t effective = (k - 1) * d + 1;
+  const int64_t out = (in + s - 1) / s;
+  const int64_t total = std::max<int64_t>((out - 1) * s + effective - in, 0);
+  return {total / 2, total - total / 2};
+}
+
+/// (top, bottom, left, right) padding of an NHWC input for a window op.
+std::array<int64_t, 4> window_padding(const Node& n, const Tensor& x, int64_t kh, int64_t kw,
+                                      int64_t sh, int64_t sw, int64_t dh, int64_t dw) {
+  const std::string mode = attr_string(n, "padding", "VALID");
+  if (mode == "VALID") return {0, 0, 0, 0};
+  if (mode == "SAME") {
+    auto [t, b] = same_padding(x.size(1), kh, sh, dh);
+    auto [l, r] = same_padding(x.size(2), kw, sw, dw);
+    return {t, b, l, r};
+  }
+  if (mode == "EXPLICIT") {
+    auto p = attr_ints(n, "explicit_paddings");
+    if (p.size() != 8) fail(n, "EXPLICIT padding needs 8 explicit_paddings values");
+    return {p[2], p[3], p[4], p[5]};
+  }
+  fail(n, "unknown padding '" + mode + "' (expected SAME, VALID or EXPLICIT)");
+}
+
+std::pair<int64_t, int64_t> hw_of(const Node& n, const std::string& key) {
+  auto v = attr_ints(n, key);
+  if (v.empty()) return {1, 1};
+  if (v.size() != 4) fail(n, key + " must have 4 values (NHWC)");
+  return {v[1], v[2]};
+}
+
+void check_nhwc(const Node& n, const Tensor& x) {
+  if (x.dim() != 4) fail(n, fmt::format("expected a 4-d NHWC input, got {} dimensions", x.dim()));
+  const std::string format = attr_string(n, "data_format", "NHWC");
+  if (format != "NHWC") fail(n, "data_format " + format + " is not supported (expected NHWC)");
+}
+
+/// Convolution of an NHWC input with a weight already in LibTorch layout (O×I/g×kh×kw).
+Tensor conv_nhwc(const Node& n, const Tensor& x, const Tensor& w, const Tensor& bias,
+                 int64_t groups) {
+  check_nhwc(n, x);
+  auto [sh, sw] = hw_of(n, "strides");
+  auto [dh, dw] = hw_of(n, "dilations");
+  auto [t, b, l, r] = window_padding(n, x, w.size(2), w.size(3), sh, sw, dh, dw);
+  Tensor in = x.permute({0, 3, 1, 2});  // NCHW view of NHWC memory (channels-last)
+  std::vector<int64_t> pad = {0, 0};
+  if (t == b && l == r) {
+    pad = {t, l};
+  } else {
+    in = torch::constant_pad_nd(in, {l, r, t, b}, 0);
+  }
+  if (in.size(1) != w.size(1) * groups)
+    fail(n, fmt::format("input has {} channels, the filter expects {}", in.size(1),
+                        w.size(1) * groups));
+  return torch::conv2d(in, w, bias, {sh, sw}, pad, {dh, dw}, groups).permute({0, 2, 3, 1});
+}
+
+/// Filter [kh,kw,in,out] -> [out,in,kh,kw], cached on the node.
+const Tensor& conv_weight(const Node& n, const Tensor& filter) {
+  if (n.cache.empty()) {
+    if (filter.dim() != 4) fail(n, "the filter must be 4-d [kh,kw,in,out]");
+    n.cache.push_back(filter.permute({3, 2, 0, 1}).contiguous());
+  }
+  return n.cache[0];
+}
+
+/// Depthwise filter [kh,kw,in,mult] -> [in*mult,1,kh,kw] (output channel = c*mult + m).
+const Tensor& depthwise_weight(const Node& n, const Tensor& filter) {
+  if (n.cache.empty()) {
+    if (filter.dim() != 4) fail(n, "the filter must be 4-d [kh,kw,in,multiplier]");
+    n.cache.push_back(
+        filter.permute({2, 3, 0, 1})
+            .reshape({filter.size(2) * filter.size(3), 1, filter.size(0), filter.size(1)})
+            .contiguous());
+  }
+  return n.cache[0];
+}
+
+Tensor activate(const Node& n, const std::string& op, const Tensor& x, const Tensor& alpha) {
+  if (op == "Relu") return torch::relu(x);
+  if (op == "Relu6") return torch::clamp(x, 0, 6);
+  if (op == "Sigmoid") return torch::sigmoid(x);
+  if (op == "Tanh") return torch::tanh(x);
+  if (op == "Elu") return torch::elu(x);
+  if (op == "Prelu") {
+    if (!alpha.defined()) fail(n, "Prelu needs an alpha input");
+    return torch::where(x < 0, x * alpha, x);
+  }
+  if (op == "LeakyRelu") return torch::leaky_relu(x, attr_float(n, "leakyrelu_alpha", 0.2));
+  fail(n, "fused activation '" + op + "' is not supported");
+}
+
+/// The fused_ops tail of _FusedConv2D / FusedDepthwiseConv2dNative / _FusedMatMul:
+/// [BiasAdd][, activation]; args follow the main inputs (bias, then Prelu alpha).
+struct Fused {
+  Tensor bias, alpha;
+  std::string activation;
+};
+
+Fused fused_of(const Node& n, const Tensors& in, size_t main_inputs) {
+  Fused f;
+  auto ops = attr_strings(n, "fused_ops");
+  size_t arg = main_inputs;
+  size_t i = 0;
+  if (i < ops.size() && ops[i] == "BiasAdd") {
+    check_arity(n, in, arg + 1);
+    f.bias = in[arg++];
+    ++i;
+  }
+  if (i < ops.size()) {
+    f.activation = ops[i++];
+    if (f.activation == "Prelu") {
+      check_arity(n, in, arg + 1);
+      f.alpha = in[arg++];
+    }
+  }
+  if (i < ops.size()) fail(n, "unsupported fused op sequence (expected [BiasAdd][,activation])");
+  return f;
+}
+
+Tensor finish(const Node& n, Tensor y, const Fused& f, bool bias_done) {
+  if (f.bias.defined() && !bias_done) y = y + f.bias;
+  if (!f.activation.empty()) y = activate(n, f.activation, y, f.alpha);
+  return y;
+}
+
+Tensor conv2d_op(const Node& n, Tensors& in, bool fused) {
+  check_arity(n, in, 2);
+  Fused f = fused ? fused_of(n, in, 2) : Fused{};
+  const Tensor& w = conv_weight(n, in[1]);
+  const bool bias_in_conv = f.bias.defined() && f.bias.dim() == 1 && f.bias.size(0) == w.size(0);
+  Tensor y = conv_nhwc(n, in[0], w, bias_in_conv ? f.bias : Tensor(), 1);
+  return finish(n, y, f, bias_in_conv);
+}
+
+Tensor depthwise_op(const Node& n, Tensors& in, bool fused) {
+  check_arity(n, in, 2);
+  Fused f = fused ? fused_of(n, in, 2) : Fused{};
+  if (in[0].dim() == 4 && in[1].dim() == 4 && in[0].size(3) != in[1].size(2))
+    fail(n, fmt::format("input has {} channels, the depthwise filter expects {}", in[0].size(3),
+                        in[1].size(2)));
+  const Tensor& w = depthwise_weight(n, in[1]);
+  const bool bias_in_conv = f.bias.defined() && f.bias.dim() == 1 && f.bias.size(0) == w.size(0);
+  Tensor y = conv_nhwc(n, in[0], w, bias_in_conv ? f.bias : Tensor(), in[1].size(2));
+  return finish(n, y, f, bias_in_conv);
+}
+
+Tensor matmul_op(const Node& n, Tensors& in, bool fused) {
+  check_arity(n, in, 2);
+  Tensor a = attr_bool(n, "transpose_a", false) ? in[0].transpose(-1, -2) : in[0];
+  Tensor b = attr_bool(n, "transpose_b", false) ? in[1].transpose(-1, -2) : in[1];
+  if (a.size(-1) != b.size(-2))
+    fail(n, fmt::format("inner dimensions differ: {} vs {}", a.size(-1), b.size(-2)));
+  Fused f = fused ? fused_of(n, in, 2) : Fused{};
+  return finish(n, torch::matmul(a, b), f, false);
+}
+
+Tensor pool_op(const Node& n, Tensors& in, bool max) {
+  check_arity(n, in, 1);
+  check_nhwc(n, in[0]);
+  auto [kh, kw] = hw_of(n, "ksize");
+  auto [sh, sw] = hw_of(n, "strides");
+  auto [t, b, l, r] = window_padding(n, in[0], kh, kw, sh, sw, 1, 1);
+  Tensor x = in[0].permute({0, 3, 1, 2});
+  if (max) {
+    x = torch::constant_pad_nd(x, {l, r, t, b}, -std::numeric_limits<float>::infinity());
+    return torch::max_pool2d(x, {kh, kw}, {sh, sw}).permute({0, 2, 3, 1});
+  }
+  // Average over the window's valid (unpadded) cells, as TensorFlow does.
+  Tensor sum = torch::avg_pool2d(torch::constant_pad_nd(x, {l, r, t, b}, 0), {kh, kw}, {sh, sw});
+  Tensor ones = torch::ones({1, 1, x.size(2), x.size(3)}, x.options());
+  Tensor count =
+      torch::avg_pool2d(torch::constant_pad_nd(ones, {l, r, t, b}, 0), {kh, kw}, {sh, sw});
+  return (sum / count).permute({0, 2, 3, 1});
+}
+
+std::vector<int64_t> reduce_axes(const Tensor& x, const Tensor& axes) {
+  auto v = int_values(axes);
+  for (auto& a : v) a = axis_of(a, x.dim());
+  return v;
+}
+
+/// tfjs-backend-cpu's bilinear resize: source = ratio*(dst+0.5)-0.5 (half-pixel centres) or
+/// ratio*dst, floor clamped at 0, ceil clamped at the last row.
+Tensor resize_axis(const Tensor& x, int64_t dim, int64_t out, bool align, bool half) {
+  const int64_t in = x.size(dim);
+  const double ratio = (align && out > 1) ? double(in - 1) / double(out - 1) : double(in) / out;
+  std::vector<int64_t> lo(out), hi(out);
+  std::vector<float> frac(out);
+  for (int64_t i = 0; i < out; ++i) {
+    const double src = half ? ratio * (i + 0.5) - 0.5 : ratio * i;
+    lo[i] = std::max<int64_t>(0, static_cast<int64_t>(std::floor(src)));
+    hi[i] = std::min<int64_t>(in - 1, static_cast<int64_t>(std::ceil(src)));
+    frac[i] = static_cast<float>(src - lo[i]);
+  }
+  auto opts = torch::TensorOptions().dtype(torch::kLong).device(x.device());
+  Tensor lo_t = torch::tensor(lo, opts), hi_t = torch::tensor(hi, opts);
+  std::vector<int64_t> shape(x.dim(), 1);
+  shape[dim] = out;
+  Tensor f = torch::tensor(frac, x.options()).view(shape);
+  Tensor a = x.index_select(dim, lo_t), b = x.index_select(dim, hi_t);
+  return a + (b - a) * f;
+}
+
+Tensor resize_bilinear(const Node& n, Tensors& in) {
+  check_arity(n, in, 2);
+  if (in[0].dim() != 4) fail(n, "expected a 4-d NHWC image");
+  auto size = int_values(in[1]);
+  if (size.size() != 2 || size[0] < 1 || size[1] < 1) fail(n, "size must be two positive values");
+  const bool align = attr_bool(n, "align_corners", false);
+  const bool half = attr_bool(n, "half_pixel_centers", false);
+  return resize_axis(resize_axis(in[0], 1, size[0], align, half), 2, size[1], align, half);
+}
+
+Tensor gather_nd(const Node& n, Tensors& in) {
+  check_arity(n, in, 2);
+  const Tensor& params = in[0];
+  Tensor idx = in[1].to(torch::kLong);
+  const int64_t k = idx.size(-1);
+  if (k > params.dim()) fail(n, "index depth exceeds the params rank");
+  Tensor linear = torch::zeros(idx.sizes().slice(0, idx.dim() - 1), idx.options());
+  int64_t stride = 1;
+  for (int64_t j = k - 1; j >= 0; --j) {
+    Tensor part = idx.select(-1, j);
+    if ((part < 0).any().item<bool>() || (part >= params.size(j)).any().item<bool>())
+      fail(n, fmt::format("index out of range for dimension {} of size {}", j, params.size(j)));
+    linear = linear + part * stride;
+    stride *= params.size(j);
+  }
+  std::vector<int64_t> flat = {stride};
+  std::vector<int64_t> out(idx.sizes().begin(), idx.sizes().end() - 1);
+  for (int64_t d = k; d < params.dim(); ++d) {
+    flat.push_back(params.size(d));
+    out.push_back(params.size(d));
+  }
+  return params.reshape(flat).index_select(0, linear.flatten()).reshape(out);
+}
+
+Tensor cast_op(const Node& n, Tensors& in) {
+  check_arity(n, in, 1);
+  const std::string to = dtype_attr(n, "DstT");
+  if (to == "DT_FLOAT") return in[0].is_floating_point() ? in[0] : in[0].to(torch::kFloat);
+  if (to == "DT_INT32") return in[0].to(torch::kInt);  // truncates toward zero, like TF
+  if (to == "DT_BOOL") return in[0] != 0;
+  fail(n, "cast to " + to + " is not supported");
+}
+
+Tensor pad_op(const Node& n, Tensors& in, double value) {
+  check_arity(n, in, 2);
+  auto p = int_values(in[1]);
+  if (static_cast<int64_t>(p.size()) != 2 * in[0].dim())
+    fail(n, fmt::format("paddings must be [{},2]", in[0].dim()));
+  std::vector<int64_t> torch_pad;
+  for (int64_t d = in[0].dim() - 1; d >= 0; --d) {
+    torch_pad.push_back(p[2 * d]);
+    torch_pad.push_back(p[2 * d + 1]);
+  }
+  return torch::constant_pad_nd(in[0], torch_pad, value);
+}
+
+Tensor reshape_op(const Node& n, Tensors& in) {
+  check_arity(n, in, 2);
+  auto shape = int_values(in[1]);
+  int64_t known = 1, unknown = 0;
+  for (auto s : shape) s < 0 ? ++unknown : known *= s;
+  const bool ok = unknown > 1 ? false
+                  : unknown   ? known > 0 && in[0].numel() % known == 0
+                              : known == in[0].numel();
+  if (!ok)
+    fail(n, fmt::format("cannot reshape {} values (shape {}) to [{}]", in[0].numel(),
+                        fmt::join(in[0].sizes(), ","), fmt::join(shape, ",")));
+  return in[0].reshape(shape);
+}
+
+Tensor squeeze_op(const Node& n, Tensors& in) {
+  check_arity(n, in, 1);
+  auto dims = attr_ints(n, "squeeze_dims");
+  if (dims.empty()) return in[0].squeeze();
+  std::vector<int64_t> axes;
+  for (auto d : dims) axes.push_back(axis_of(d, in[0].dim()));
+  std::sort(axes.rbegin(), axes.rend());
+  Tensor y = in[0];
+  for (auto d : axes) {
+    if (y.size(d) != 1)
+      fail(n, fmt::format("cannot squeeze dimension {} of size {}", d, y.size(d)));
+    y = y.squeeze(d);
+  }
+  return y;
+}
+
+Tensor concat_op(const Node& n, Tensors& in) {
+  check_arity(n, in, 2);
+  const int64_t rank = in[0].dim();
+  const int64_t axis = axis_of(int_values(in.back())[0], rank);
+  return torch::cat(Tensors(in.begin(), in.end() - 1), axis);
+}
+
+using Binary = Tensor (*)(const Tensor&, const Tensor&);
+
+Kernel binary(Binary f) {
+  return [f](const Node& n, Tensors& in) -> Tensors {
+    check_arity(n, in, 2);
+    try {
+      return {f(in[0], in[1])};
+    } catch (const c10::Error& e) {
+      fail(n, fmt::format("shapes [{}] and [{}] do not broadcast", fmt::join(in[0].sizes(), ","),
+                          fmt::join(in[1].sizes(), ",")));
+    }
+  };
+}
+
+using Unary = Tensor (*)(const Tensor&);
+
+Kernel unary(Unary f) {
+  return [f](const Node& n, Tensors& in) -> Tensors {
+    check_arity(n, in, 1);
+    return {f(in[0])};
+  };
+}
+
+Kernel single(Tensor (*f)(const Node&, Tensors&)) {
+  return [f](const Node& n, Tensors& in) -> Tensors { return {f(n, in)}; };
+}
+
+const std::map<std::string, Kernel>& kernels() {
+  static const std::map<std::string, Kernel> table = [] {
+    std::map<std::string, Kernel> k;
+    auto identity = [](const Node& n, Tensors& in) -> Tensors {
+      check_arity(n, in, 1);
+      return {in[0]};
+    };
+    k["Identity"] = identity;
+    k["Snapshot"] = identity;
+    k["StopGradient"] = unary([](const Tensor& x) { return x.detach(); });
+    k["Add"] = k["AddV2"] = binary([](const Tensor& a, const Tensor& b) { return a + b; });
+    k["BiasAdd"] = k["Add"];
+    k["Sub"] = binary([](const Tensor& a, const Tensor& b) { return a - b; });
+    k["Mul"] = binary([](const Tensor& a, const Tensor& b) { return a * b; });
+    k["RealDiv"] = binary([](const Tensor& a, const Tensor& b) { return a / b; });
+    k["Div"] = k["RealDiv"];
+    k["FloorDiv"] = binary(
+        [](const Tensor& a, const Tensor& b) { return torch::div(a, b, std::string("floor")); });
+    k["Maximum"] = binary([](const Tensor& a, const Tensor& b) { return torch::maximum(a, b); });
+    k["Minimum"] = binary([](const Tensor& a, const Tensor& b) { return torch::minimum(a, b); });
+    k["SquaredDifference"] =
+        binary([](const Tensor& a, const Tensor& b) { return (a - b) * (a - b); });
+    k["Pow"] = binary([](const Tensor& a, const Tensor& b) { return torch::pow(a, b); });
+    k["AddN"] = [](const Node& n, Tensors& in) -> Tensors {
+      check_arity(n, in, 1);
+      Tensor sum = in[0];
+      for (size_t i = 1; i < in.size(); ++i) sum = sum + in[i];
+      return {sum};
+    };
+    k["Relu"] = unary([](const Tensor& x) { return torch::relu(x); });
+    k["Relu6"] = unary([](const Tensor& x) { return torch::clamp(x, 0, 6); });
+    k["Elu"] = unary([](const Tensor& x) { return torch::elu(x); });
+    k["Sigmoid"] = unary([](const Tensor& x) { return torch::sigmoid(x); });
+    k["Tanh"] = unary([](const Tensor& x) { return torch::tanh(x); });
+    k["Sqrt"] = unary([](const Tensor& x) { return torch::sqrt(x); });
+    k["Rsqrt"] = unary([](const Tensor& x) { return torch::rsqrt(x); });
+    k["Exp"] = unary([](const Tensor& x) { return torch::exp(x); });
+    k["Log"] = unary([](const Tensor& x) { return torch::log(x); });
+    k["Neg"] = unary([](const Tensor& x) { return -x; });
+    k["Abs"] = unary([](const Tensor& x) { return torch::abs(x); });
+    k["Square"] = unary([](const Tensor& x) { return x * x; });
+    k["Softmax"] = unary([](const Tensor& x) { return torch::softmax(x, -1); });
+    k["LogSoftmax"] = unary([](const Tensor& x) { return torch::log_softmax(x, -1); });
+    k["Prelu"] = [](const Node& n, Tensors& in) -> Tensors {
+      check_arity(n, in, 2);
+      return {activate(n, "Prelu", in[0], in[1])};
+    };
+    k["LeakyRelu"] = [](const Node& n, Tensors& in) -> Tensors {
+      check_arity(n, in, 1);
+      return {torch::leaky_relu(in[0], attr_float(n, "alpha", 0.2))};
+    };
+    k["Conv2D"] = single([](const Node& n, Tensors& in) { return conv2d_op(n, in, false); });
+    k["_FusedConv2D"] = single([](const Node& n, Tensors& in) { return conv2d_op(n, in, true); });
+    k["DepthwiseConv2dNative"] =
+        single([](const Node& n, Tensors& in) { return depthwise_op(n, in, false); });
+    k["FusedDepthwiseConv2dNative"] =
+        single([](const Node& n, Tensors& in) { return depthwise_op(n, in, true); });
+    k["MatMul"] = single([](const Node& n, Tensors& in) { return matmul_op(n, in, false); });
+    k["_FusedMatMul"] = single([](const Node& n, Tensors& in) { return matmul_op(n, in, true); });
+    k["MaxPool"] = single([](const Node& n, Tensors& in) { return pool_op(n, in, true); });
+    k["AvgPool"] = single([](const Node& n, Tensors& in) { return pool_op(n, in, false); });
+    auto reduce = [](Tensor (*f)(const Tensor&, at::IntArrayRef, bool)) -> Kernel {
+      return [f](const Node& n, Tensors& in) -> Tensors {
+        check_arity(n, in, 2);
+        return {f(in[0], reduce_axes(in[0], in[1]), attr_bool(n, "keep_dims", false))};
+      };
+    };
+    k["Mean"] = reduce(
+        [](const Tensor& x, at::IntArrayRef a, bool keep) { return torch::mean(x, a, keep); });
+    k["Sum"] = reduce(
+        [](const Tensor& x, at::IntArrayRef a, bool keep) { return torch::sum(x, a, keep); });
+    k["Max"] = reduce(
+        [](const Tensor& x, at::IntArrayRef a, bool keep) { return torch::amax(x, a, keep); });
+    k["ResizeBilinear"] = single(resize_bilinear);
+    k["Reshape"] = single(reshape_op);
+    k["Squeeze"] = single(squeeze_op);
+    k["ExpandDims"] = [](const Node& n, Tensors& in) -> Tensors {
+      check_arity(n, in, 2);
+      int64_t axis = int_values(in[1])[0];
+      if (axis < 0) axis += in[0].dim() + 1;
+      return {in[0].unsqueeze(axis)};
+    };
+    k["ConcatV2"] = single(concat_op);
+    k["Pack"] = [](const Node& n, Tensors& in) -> Tensors {
+      check_arity(n, in, 1);
+      return {torch::stack(in, axis_of(attr_int(n, "axis", 0), in[0].dim() + 1))};
+    };
+    k["Unpack"] = [](const Node& n, Tensors& in) -> Tensors {
+      check_arity(n, in, 1);
+      return in[0].unbind(axis_of(attr_int(n, "axis", 0), in[0].dim()));
+    };
+    k["Transpose"] = [](const Node& n, Tensors& in) -> Tensors {
+      check_arity(n, in, 2);
+      return {in[0].permute(int_values(in[1]))};
+    };
+    k["Slice"] = [](const Node& n, Tensors& in) -> Tensors {
+      check_arity(n, in, 3);
+      auto begin = int_values(in[1]), size = int_values(in[2]);
+      Tensor y = in[0];
+      for (size_t d = 0; d < begin.size(); ++d) {
+        const int64_t len = size[d] < 0 ? y.size(d) - begin[d] : size[d];
+        y = y.narrow(d, begin[d], len);
+      }
+      return {y};
+    };
+    k["Pad"] = single([](const Node& n, Tensors& in) { return pad_op(n, in, 0); });
+    k["PadV2"] = single([](const Node& n, Tensors& in) {
+      check_arity(n, in, 3);
+      return pad_op(n, in, in[2].item<double>());
+    });
+    k["Cast"] = single(cast_op);
+    k["ArgMax"] = [](const Node& n, Tensors& in) -> Tensors {
+      check_arity(n, in, 2);
+      const int64_t axis = axis_of(int_values(in[1])[0], in[0].dim());
+      auto out = in[0].argmax(axis);
+      return {dtype_attr(n, "output_type") == "DT_INT64" ? out : out.to(torch::kInt)};
+    };
+    k["GatherNd"] = single(gather_nd);
+    return k;
+  }();
+  return table;
+}
+
+}  // namespace
+
+const Kernel* find_kernel(const std::string& op) {
+  const auto& k = kernels();
+  auto it = k.find(op);
+  return it == k.end() ? nullptr : &it->second;
+}
+
+std::vector<std::string> supported_ops() {
+  std::vector<std::string> out = {"Const", "Placeholder"};
+  for (const auto& [name, kernel] : kernels()) out.push_back(name);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+int output_count(const Node& node) {
+  return node.op == "Unpack" ? static_cast<int>(attr_int(node, "num", 1)) : 1;
+}
+
+std::string base64_decode(const std::string& text) {
+  static const std::string chars =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  int value = 0, bits = -8;
+  for (char c : text) {
+    const auto pos = chars.find(c);
+    if (pos == std::string::npos) break;  // '=' padding or end
+    value = (value << 6) + static_cast<int>(pos);
+    bits += 6;
+    if (bits >= 0) {
+      out.push_back(static_cast<char>((value >> bits) & 0xFF));
+      bits -= 8;
+    }
+  }
+  return out;
+}
+
+}  // namespace foil::tfjs

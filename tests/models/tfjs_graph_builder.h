@@ -1,0 +1,108 @@
+#pragma once
+// Writes small TensorFlow.js graph models (model.json + one .bin shard) for the op tests.
+
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace foil::test {
+
+inline std::string base64(const std::string& bytes) {
+  static const char* chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  int value = 0, bits = -6;
+  for (unsigned char c : bytes) {
+    value = (value << 8) + c;
+    bits += 8;
+    while (bits >= 0) {
+      out.push_back(chars[(value >> bits) & 0x3F]);
+      bits -= 6;
+    }
+  }
+  if (bits > -6) out.push_back(chars[((value << 8) >> (bits + 8)) & 0x3F]);
+  while (out.size() % 4) out.push_back('=');
+  return out;
+}
+
+/// Attribute values in the graph-model JSON encoding.
+inline nlohmann::json attr_s(const std::string& s) { return {{"s", base64(s)}}; }
+inline nlohmann::json attr_ints(const std::vector<int64_t>& v) {
+  std::vector<std::string> s;
+  for (auto x : v) s.push_back(std::to_string(x));
+  return {{"list", {{"i", s}}}};
+}
+inline nlohmann::json attr_strings(const std::vector<std::string>& v) {
+  std::vector<std::string> s;
+  for (const auto& x : v) s.push_back(base64(x));
+  return {{"list", {{"s", s}}}};
+}
+
+class GraphBuilder {
+ public:
+  GraphBuilder& input(const std::string& name, const std::vector<int64_t>& shape,
+                      const std::string& dtype = "DT_FLOAT") {
+    nlohmann::json dims = nlohmann::json::array();
+    for (auto d : shape) dims.push_back({{"size", std::to_string(d)}});
+    nodes_.push_back(
+        {{"name", name},
+         {"op", "Placeholder"},
+         {"attr", {{"dtype", {{"type", dtype}}}, {"shape", {{"shape", {{"dim", dims}}}}}}}});
+    return *this;
+  }
+
+  /// A Const with raw bytes as stored (dtype/quantization as in the manifest).
+  GraphBuilder& raw(const std::string& name, const std::vector<int64_t>& shape,
+                    const std::string& dtype, const std::string& bytes,
+                    const nlohmann::json& quantization = nullptr) {
+    nodes_.push_back(
+        {{"name", name},
+         {"op", "Const"},
+         {"attr", {{"dtype", {{"type", dtype == "int32" ? "DT_INT32" : "DT_FLOAT"}}}}}});
+    nlohmann::json w = {{"name", name}, {"shape", shape}, {"dtype", dtype}};
+    if (!quantization.is_null()) w["quantization"] = quantization;
+    weights_.push_back(w);
+    bin_ += bytes;
+    return *this;
+  }
+
+  GraphBuilder& constant(const std::string& name, const std::vector<int64_t>& shape,
+                         const std::vector<float>& values) {
+    std::string bytes(values.size() * 4, '\0');
+    std::memcpy(bytes.data(), values.data(), bytes.size());
+    return raw(name, shape, "float32", bytes);
+  }
+
+  GraphBuilder& ints(const std::string& name, const std::vector<int64_t>& shape,
+                     const std::vector<int32_t>& values) {
+    std::string bytes(values.size() * 4, '\0');
+    std::memcpy(bytes.data(), values.data(), bytes.size());
+    return raw(name, shape, "int32", bytes);
+  }
+
+  GraphBuilder& node(const std::string& name, const std::string& op,
+                     const std::vector<std::string>& inputs, nlohmann::json attr = {}) {
+    if (attr.is_null()) attr = nlohmann::json::object();
+    nodes_.push_back({{"name", name}, {"op", op}, {"input", inputs}, {"attr", attr}});
+    return *this;
+  }
+
+  /// Writes DIR/NAME.json and DIR/NAME.bin; returns the model.json path.
+  std::string write(const std::string& dir, const std::string& name = "model") const {
+    nlohmann::json j = {{"format", "graph-model"},
+                        {"modelTopology", {{"node", nodes_}}},
+                        {"weightsManifest", {{{"paths", {name + ".bin"}}, {"weights", weights_}}}}};
+    std::ofstream(dir + "/" + name + ".json") << j.dump();
+    std::ofstream(dir + "/" + name + ".bin", std::ios::binary) << bin_;
+    return dir + "/" + name + ".json";
+  }
+
+ private:
+  nlohmann::json nodes_ = nlohmann::json::array();
+  nlohmann::json weights_ = nlohmann::json::array();
+  std::string bin_;
+};
+
+}  // namespace foil::test

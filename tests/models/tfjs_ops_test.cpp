@@ -1,0 +1,245 @@
+// TensorFlow.js importer: each op against hand-computed values, on graphs written by the
+// test in the graph-model format, plus gradients against finite differences.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cstring>
+
+#include "foil/core/error.h"
+#include "foil/models/tfjs.h"
+#include "test_util.h"
+#include "tfjs_graph_builder.h"
+
+namespace foil {
+namespace {
+
+using nlohmann::json;
+using test::attr_ints;
+using test::attr_s;
+using test::attr_strings;
+using test::GraphBuilder;
+
+torch::Tensor run1(const GraphBuilder& g, const torch::Tensor& x, const std::string& node) {
+  TfjsGraph graph(g.write(test::temp_dir("tfjs-op")));
+  return graph.execute(x, {node})[0];
+}
+
+torch::Tensor ramp(std::vector<int64_t> shape) {
+  int64_t n = 1;
+  for (auto s : shape) n *= s;
+  return torch::arange(1, n + 1, torch::kFloat).reshape(shape);
+}
+
+json conv_attr(const std::vector<int64_t>& strides, const std::string& padding) {
+  return {{"strides", attr_ints(strides)},
+          {"padding", attr_s(padding)},
+          {"data_format", attr_s("NHWC")},
+          {"dilations", attr_ints({1, 1, 1, 1})}};
+}
+
+TEST(TfjsOps, Conv2DSamePaddingWithStrideIsAsymmetric) {
+  // 4x4 input 1..16, 3x3 ones, stride 2, SAME: output 2x2, padding 0 before / 1 after.
+  GraphBuilder g;
+  g.input("x", {1, 4, 4, 1}).constant("w", {3, 3, 1, 1}, std::vector<float>(9, 1.f));
+  g.node("conv", "Conv2D", {"x", "w"}, conv_attr({1, 2, 2, 1}, "SAME"));
+  auto y = run1(g, ramp({1, 4, 4, 1}), "conv");
+  ASSERT_EQ(y.sizes(), (std::vector<int64_t>{1, 2, 2, 1}));
+  EXPECT_TRUE(y.flatten().equal(torch::tensor({54.f, 45.f, 72.f, 54.f})));
+}
+
+TEST(TfjsOps, Conv2DValidAndChannelOrder) {
+  // 1x1 conv mixing 2 input channels into 3 outputs: out[o] = sum_i x[i] * w[i][o].
+  GraphBuilder g;
+  g.input("x", {1, 1, 1, 2}).constant("w", {1, 1, 2, 3}, {1, 2, 3, 10, 20, 30});
+  g.node("conv", "Conv2D", {"x", "w"}, conv_attr({1, 1, 1, 1}, "VALID"));
+  auto y = run1(g, torch::tensor({1.f, 2.f}).view({1, 1, 1, 2}), "conv");
+  EXPECT_TRUE(y.flatten().equal(torch::tensor({21.f, 42.f, 63.f})));
+}
+
+TEST(TfjsOps, DepthwiseChannelMultiplier) {
+  // Output channel c*mult + m = x[c] * w[c][m].
+  GraphBuilder g;
+  g.input("x", {1, 1, 1, 2}).constant("w", {1, 1, 2, 2}, {1, 10, 100, 1000});
+  g.node("dw", "DepthwiseConv2dNative", {"x", "w"}, conv_attr({1, 1, 1, 1}, "SAME"));
+  auto y = run1(g, torch::tensor({1.f, 2.f}).view({1, 1, 1, 2}), "dw");
+  EXPECT_TRUE(y.flatten().equal(torch::tensor({1.f, 10.f, 200.f, 2000.f})));
+}
+
+TEST(TfjsOps, FusedConvBiasPreluAndRelu6) {
+  // 1x1 conv with weight -1 on x = [1, -2]: conv = [-1, 2]; + bias 0.5 = [-0.5, 2.5].
+  GraphBuilder g;
+  g.input("x", {1, 1, 2, 1}).constant("w", {1, 1, 1, 1}, {-1}).constant("b", {1}, {0.5});
+  g.constant("alpha", {1}, {0.1});
+  json a = conv_attr({1, 1, 1, 1}, "VALID");
+  a["num_args"] = {{"i", "2"}};
+  a["fused_ops"] = attr_strings({"BiasAdd", "Prelu"});
+  g.node("prelu", "_FusedConv2D", {"x", "w", "b", "alpha"}, a);
+  a["fused_ops"] = attr_strings({"BiasAdd", "Relu6"});
+  a["num_args"] = {{"i", "1"}};
+  g.constant("w6", {1, 1, 1, 1}, {-4});
+  g.node("relu6", "_FusedConv2D", {"x", "w6", "b"}, a);
+  TfjsGraph graph(g.write(test::temp_dir("tfjs-op")));
+  auto out = graph.execute(torch::tensor({1.f, -2.f}).view({1, 1, 2, 1}), {"prelu", "relu6"});
+  EXPECT_TRUE(out[0].flatten().allclose(torch::tensor({-0.05f, 2.5f})));
+  EXPECT_TRUE(out[1].flatten().allclose(torch::tensor({0.f, 6.f})));  // -3.5 -> 0, 8.5 -> 6
+}
+
+TEST(TfjsOps, FusedMatMulWithTransposeAndBias) {
+  GraphBuilder g;
+  g.input("x", {1, 2}).constant("w", {3, 2}, {1, 0, 0, 1, 1, 1}).constant("b", {3}, {0, 0, -10});
+  g.node("mm", "_FusedMatMul", {"x", "w", "b"},
+         {{"transpose_b", {{"b", true}}},
+          {"fused_ops", attr_strings({"BiasAdd", "Relu"})},
+          {"num_args", {{"i", "1"}}}});
+  auto y = run1(g, torch::tensor({{2.f, 3.f}}), "mm");
+  EXPECT_TRUE(y.equal(torch::tensor({{2.f, 3.f, 0.f}})));  // 5 - 10 -> relu 0
+}
+
+TEST(TfjsOps, QuantisedWeightsAreDequantised) {
+  GraphBuilder g;
+  g.input("x", {3});
+  // uint8: value * scale + min; float16: IEEE half (1.0 = 0x3C00, -2.5 = 0xC100, 0.5 = 0x3800).
+  g.raw("q8", {3}, "float32", std::string("\x00\x02\x04", 3),
+        {{"dtype", "uint8"}, {"scale", 0.5}, {"min", -1.0}});
+  const uint16_t halves[3] = {0x3C00, 0xC100, 0x3800};
+  std::string h(6, '\0');
+  std::memcpy(h.data(), halves, 6);
+  g.raw("f16", {3}, "float32", h, {{"dtype", "float16"}});
+  g.node("a", "AddV2", {"x", "q8"}).node("b", "AddV2", {"x", "f16"});
+  TfjsGraph graph(g.write(test::temp_dir("tfjs-op")));
+  auto out = graph.execute(torch::zeros({3}), {"a", "b"});
+  EXPECT_TRUE(out[0].equal(torch::tensor({-1.f, 0.f, 1.f})));
+  EXPECT_TRUE(out[1].equal(torch::tensor({1.f, -2.5f, 0.5f})));
+}
+
+TEST(TfjsOps, MaxPoolSamePadsWithMinusInfinity) {
+  // 3x3 input of negative values, 2x2 window, stride 2, SAME: output 2x2; padded cells
+  // never win.
+  GraphBuilder g;
+  g.input("x", {1, 3, 3, 1});
+  g.node("pool", "MaxPool", {"x"},
+         {{"ksize", attr_ints({1, 2, 2, 1})},
+          {"strides", attr_ints({1, 2, 2, 1})},
+          {"padding", attr_s("SAME")},
+          {"data_format", attr_s("NHWC")}});
+  auto y = run1(g, -ramp({1, 3, 3, 1}), "pool");
+  EXPECT_TRUE(y.flatten().equal(torch::tensor({-1.f, -3.f, -7.f, -9.f})));
+}
+
+TEST(TfjsOps, ResizeBilinearHalfPixelCentres) {
+  // 1x2 -> 1x4 with half-pixel centres: sources -0.25, 0.25, 0.75, 1.25 -> 0, 0.25, 0.75, 1
+  // of the way from a to b (clamped at both ends).
+  GraphBuilder g;
+  g.input("x", {1, 1, 2, 1}).ints("size", {2}, {1, 4});
+  g.node("r", "ResizeBilinear", {"x", "size"},
+         {{"align_corners", {{"b", false}}}, {"half_pixel_centers", {{"b", true}}}});
+  g.node("r2", "ResizeBilinear", {"x", "size"},
+         {{"align_corners", {{"b", true}}}, {"half_pixel_centers", {{"b", false}}}});
+  TfjsGraph graph(g.write(test::temp_dir("tfjs-op")));
+  auto out = graph.execute(torch::tensor({0.f, 4.f}).view({1, 1, 2, 1}), {"r", "r2"});
+  EXPECT_TRUE(out[0].flatten().allclose(torch::tensor({0.f, 1.f, 3.f, 4.f})));
+  EXPECT_TRUE(out[1].flatten().allclose(torch::tensor({0.f, 4.f / 3, 8.f / 3, 4.f})));
+}
+
+TEST(TfjsOps, ArgMaxFloorDivGatherNdDecodeLikeMoveNet) {
+  // A 2x3 heatmap flattened, argmax -> (row, col) by FloorDiv/Sub, then GatherNd picks the
+  // value at that cell from a second map, as MoveNet's decoder does.
+  GraphBuilder g;
+  g.input("x", {2, 3});
+  g.ints("flat", {1}, {-1}).ints("axis", {}, {0}).ints("three", {}, {3});
+  g.constant("values", {2, 3}, {10, 11, 12, 13, 14, 15});
+  g.ints("pack_axis", {}, {0});
+  g.node("r", "Reshape", {"x", "flat"});
+  g.node("am", "ArgMax", {"r", "axis"}, {{"output_type", {{"type", "DT_INT32"}}}});
+  g.node("row", "FloorDiv", {"am", "three"});
+  g.node("rx3", "Mul", {"row", "three"});
+  g.node("col", "Sub", {"am", "rx3"});
+  g.node("idx", "Pack", {"row", "col"}, {{"axis", {{"i", "0"}}}, {"N", {{"i", "2"}}}});
+  g.node("v", "GatherNd", {"values", "idx"});
+  TfjsGraph graph(g.write(test::temp_dir("tfjs-op")));
+  auto out = graph.execute(torch::tensor({{0.f, 1.f, 0.f}, {0.f, 0.f, 9.f}}), {"am", "idx", "v"});
+  EXPECT_EQ(out[0].item<int>(), 5);
+  EXPECT_TRUE(out[1].to(torch::kLong).equal(torch::tensor({1L, 2L})));
+  EXPECT_EQ(out[2].item<float>(), 15.f);
+}
+
+TEST(TfjsOps, ShapeOpsAndMultipleOutputs) {
+  GraphBuilder g;
+  g.input("x", {1, 2, 2, 3});
+  g.ints("axes", {2}, {1, 2}).ints("pads", {1, 2}, {1, 2}).ints("cat_axis", {}, {-1});
+  g.node("mean", "Mean", {"x", "axes"}, {{"keep_dims", {{"b", false}}}});
+  g.node("un", "Unpack", {"mean"}, {{"axis", {{"i", "1"}}}, {"num", {{"i", "3"}}}});
+  g.node("cat", "ConcatV2", {"un:2", "un", "cat_axis"});
+  g.node("pad", "Pad", {"cat", "pads"});
+  TfjsGraph graph(g.write(test::temp_dir("tfjs-op")));
+  auto x = ramp({1, 2, 2, 3});  // channel means 5.5, 6.5, 7.5
+  auto out = graph.execute(x, {"mean", "un:1", "pad"});
+  EXPECT_TRUE(out[0].equal(torch::tensor({{5.5f, 6.5f, 7.5f}})));
+  EXPECT_TRUE(out[1].equal(torch::tensor({6.5f})));
+  // cat(un:2, un:0) = [7.5, 5.5], padded by 1 before and 2 after.
+  EXPECT_TRUE(out[2].equal(torch::tensor({0.f, 7.5f, 5.5f, 0.f, 0.f})));
+}
+
+TEST(TfjsOps, UnsupportedOpNamesOpAndNode) {
+  GraphBuilder g;
+  g.input("x", {1, 2});
+  g.node("weird", "Erfinv", {"x"});
+  const std::string path = g.write(test::temp_dir("tfjs-op"));
+  try {
+    TfjsGraph graph(path);
+    FAIL() << "expected InputError";
+  } catch (const InputError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("'weird'"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("'Erfinv'"), std::string::npos) << msg;
+  }
+}
+
+TEST(TfjsOps, GradientsMatchFiniteDifferences) {
+  // conv(SAME, stride 2) + bias + sigmoid -> depthwise -> resize -> max pool -> mean, on
+  // random weights. Central differences in float32 with a step of 1e-2.
+  torch::manual_seed(3);
+  auto w = torch::randn({3, 3, 2, 4}) * 0.5, dw = torch::randn({3, 3, 4, 1}) * 0.5;
+  auto vec = [](const torch::Tensor& t) {
+    auto c = t.contiguous();
+    return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+  };
+  GraphBuilder g;
+  g.input("x", {1, 7, 7, 2})
+      .constant("w", {3, 3, 2, 4}, vec(w))
+      .constant("b", {4}, vec(torch::randn({4})));
+  g.constant("dw", {3, 3, 4, 1}, vec(dw)).ints("size", {2}, {6, 6}).ints("axes", {3}, {1, 2, 3});
+  json a = conv_attr({1, 2, 2, 1}, "SAME");
+  a["fused_ops"] = attr_strings({"BiasAdd", "Sigmoid"});
+  a["num_args"] = {{"i", "1"}};
+  g.node("conv", "_FusedConv2D", {"x", "w", "b"}, a);
+  g.node("dwc", "DepthwiseConv2dNative", {"conv", "dw"}, conv_attr({1, 1, 1, 1}, "SAME"));
+  g.node("up", "ResizeBilinear", {"dwc", "size"}, {{"half_pixel_centers", {{"b", true}}}});
+  g.node("pool", "MaxPool", {"up"},
+         {{"ksize", attr_ints({1, 2, 2, 1})},
+          {"strides", attr_ints({1, 2, 2, 1})},
+          {"padding", attr_s("VALID")}});
+  g.node("sq", "Square", {"pool"});
+  g.node("out", "Mean", {"sq", "axes"});
+  TfjsGraph graph(g.write(test::temp_dir("tfjs-grad")));
+  auto x = torch::randn({1, 7, 7, 2}).requires_grad_(true);
+  auto y = graph.execute(x, {"out"})[0].sum();
+  auto grad = torch::autograd::grad({y}, {x})[0];
+  torch::NoGradGuard no_grad;
+  const float h = 1e-2f;
+  double worst = 0;
+  for (int64_t i = 0; i < x.numel(); i += 5) {
+    auto xp = x.detach().clone(), xm = x.detach().clone();
+    xp.view(-1)[i] += h;
+    xm.view(-1)[i] -= h;
+    const double fd = (graph.execute(xp, {"out"})[0].item<double>() -
+                       graph.execute(xm, {"out"})[0].item<double>()) /
+                      (2 * h);
+    worst = std::max(worst, std::abs(fd - grad.view(-1)[i].item<double>()));
+  }
+  EXPECT_LT(worst, 2e-3 * std::max(1.0, grad.abs().max().item<double>()));
+  EXPECT_GT(grad.abs().max().item<double>(), 1e-4);  // the gradient is not trivially zero
+}
+
+}  // namespace
+}  // namespace foil

@@ -1,0 +1,115 @@
+// The @vladmandic/human graph models in foil against the pure-JavaScript TensorFlow.js runtime
+// (tools/tfjs-reference/reference.js, tfjs-core + tfjs-converter + tfjs-backend-cpu 4.22.0)
+// on the same real photographs.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "foil/data/dataset.h"
+#include "foil/models/tfjs.h"
+#include "test_util.h"
+
+namespace foil {
+namespace {
+
+/// Runs the reference on the model's own input (NHWC, its scaling); returns node -> tensor.
+std::map<std::string, torch::Tensor> reference(const TfjsModel& m, const torch::Tensor& input,
+                                               const std::vector<std::string>& nodes) {
+  const std::string dir = test::temp_dir("tfjs-ref");
+  const auto x = input.detach().cpu().contiguous();
+  std::ofstream(dir + "/in.bin", std::ios::binary)
+      .write(reinterpret_cast<const char*>(x.data_ptr<float>()), x.numel() * 4);
+  const std::string cmd =
+      fmt::format("node {} {} {}/in.bin {} {} {}/out.json {} 2>{}/err.txt", FOIL_TFJS_REFERENCE,
+                  test::human_model(m.info().arch), dir, fmt::join(x.sizes(), ","),
+                  m.graph().input_dtype(), dir, fmt::join(nodes, ","), dir);
+  EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  std::map<std::string, torch::Tensor> out;
+  const auto j = test::read_json(dir + "/out.json");
+  for (const auto& [name, v] : j["outputs"].items())
+    out[name] = torch::tensor(v["data"].get<std::vector<float>>())
+                    .reshape(v["shape"].get<std::vector<int64_t>>());
+  return out;
+}
+
+struct Case {
+  std::string model, data;
+};
+
+class TfjsReference : public ::testing::TestWithParam<Case> {};
+
+TEST_P(TfjsReference, OutputsMatchTheJavaScriptRuntime) {
+  const Case c = GetParam();
+  TfjsModel m(test::human_model(c.model));
+  const auto pixels = load_data(c.data, m.info().input).images;
+  const auto ours = m.outputs(pixels);
+  const auto ref = reference(m, m.model_input(pixels), m.meta().outputs);
+  for (size_t k = 0; k < ours.size(); ++k) {
+    const auto& name = m.meta().outputs[k];
+    const auto& r = ref.at(name);
+    ASSERT_EQ(ours[k].sizes(), r.sizes()) << name;
+    const double diff = (ours[k] - r).abs().max().item<double>();
+    const double scale = std::max(1.0, r.abs().max().item<double>());
+    // 1e-4 absolute for outputs in [-1, 1]; relative to the largest value for outputs in
+    // pixels (face mesh, detector regressors), where float32 sums differ by ulps of ~100.
+    EXPECT_LE(diff, 1e-4 * scale) << c.model << " " << name;
+    std::printf("[ tfjs ] %-18s %-24s max |foil - tfjs| = %.3g (max |value| %.3g)\n",
+                c.model.c_str(), name.c_str(), diff, r.abs().max().item<double>());
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    HumanModels, TfjsReference,
+    ::testing::Values(Case{"movenet-lightning", test::asset("photos/messi5.jpg")},
+                      Case{"emotion", test::astronaut_face()},
+                      Case{"antispoof", test::astronaut_face()},
+                      Case{"liveness", test::astronaut_face()},
+                      Case{"blazeface", test::asset("photos/astronaut.png")},
+                      Case{"facemesh", test::astronaut_face()},
+                      Case{"iris", test::astronaut_face()},
+                      Case{"handlandmark-lite", test::asset("photos/basketball1.png")},
+                      Case{"faceres", test::astronaut_face()}),
+    [](const auto& info) {
+      std::string n = info.param.model;
+      std::replace(n.begin(), n.end(), '-', '_');
+      return n;
+    });
+
+TEST(TfjsModel, MoveNetHeatmapTapMatchesTheReferenceAndBatchesPerImage) {
+  TfjsModel m(test::human_model("movenet-lightning"));
+  const auto a = load_data(test::asset("photos/messi5.jpg"), m.info().input).images;
+  const auto b = load_data(test::asset("photos/basketball1.png"), m.info().input).images;
+  const std::string tap = m.meta().heatmap_tap;
+  auto out = m.forward(torch::cat({a, b}), {tap});
+  // Taps are N×C×H×W: 17 heatmaps at 48×48.
+  EXPECT_EQ(out.taps.at(tap).sizes(), (std::vector<int64_t>{2, 17, 48, 48}));
+  auto ref = reference(m, m.model_input(b), {tap});
+  const double diff =
+      (out.taps.at(tap)[1] - ref.at(tap)[0].permute({2, 0, 1})).abs().max().item<double>();
+  EXPECT_LE(diff, 1e-4);
+  // The graph has a fixed batch of 1; a batch of two equals two single runs.
+  EXPECT_TRUE(out.output[0].allclose(m.forward(a)[0], 1e-5, 1e-5));
+}
+
+TEST(TfjsModel, GradientsReachThePixels) {
+  TfjsModel m(test::human_model("emotion"));
+  auto x = load_data(test::astronaut_face(), m.info().input).images.requires_grad_(true);
+  auto logits = m.forward(x);
+  EXPECT_EQ(logits.sizes(), (std::vector<int64_t>{1, 7}));  // logits before the Softmax
+  logits[0][logits.argmax(1).item<int64_t>()].backward();
+  EXPECT_GT(x.grad().abs().sum().item<double>(), 0);
+  // MoveNet: int32 input, rounded with a straight-through gradient; gradients pass through
+  // the heatmap tap even though the output's decode (ArgMax/GatherNd) has none.
+  TfjsModel pose(test::human_model("movenet-lightning"));
+  auto p =
+      load_data(test::asset("photos/messi5.jpg"), pose.info().input).images.requires_grad_(true);
+  auto hm = pose.forward(p, {pose.meta().heatmap_tap}).taps.at(pose.meta().heatmap_tap);
+  hm.amax({2, 3}).sum().backward();
+  EXPECT_GT(p.grad().abs().sum().item<double>(), 0);
+}
+
+}  // namespace
+}  // namespace foil
