@@ -66,5 +66,6 @@ void setup_regions(CLI::App& app);
 void setup_defend(CLI::App& app);
 void setup_patch(CLI::App& app);
 void setup_keypoints(CLI::App& app);
+void setup_predict(CLI::App& app);
 
 }  // namespace foil::cli

@@ -27,9 +27,11 @@ c10::Device apply_global_options() {
 void add_model_flags(CLI::App* app, ModelFlags& flags, bool required) {
   auto* opt = app->add_option(
       "--model", flags.path,
-      required ? "model file: written by 'foil train', or TorchScript (.pt)"
-               : "model file: written by 'foil train', or TorchScript (.pt); default: the "
-                 "built-in Fashion-MNIST CNN (trained on first use)");
+      required ? "model file: written by 'foil train', TorchScript (.pt) or a TensorFlow.js "
+                 "graph model (model.json)"
+               : "model file: written by 'foil train', TorchScript (.pt) or a TensorFlow.js "
+                 "graph model (model.json); default: the built-in Fashion-MNIST CNN (trained on "
+                 "first use)");
   if (required) opt->required();
   app->add_option("--mean", flags.mean,
                   "per-channel mean the model expects, e.g. 0.485,0.456,0.406");

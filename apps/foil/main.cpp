@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   foil::cli::setup_defend(app);
   foil::cli::setup_patch(app);
   foil::cli::setup_keypoints(app);
+  foil::cli::setup_predict(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {  // --help and friends

@@ -9,6 +9,7 @@
 #include "foil/attacks/norm.h"
 #include "foil/core/error.h"
 #include "foil/core/runtime.h"
+#include "foil/models/tfjs.h"
 #include "foil/models/zoo.h"
 #include "foil/train/trainer.h"
 
@@ -236,6 +237,40 @@ KaaMetrics kaa_metrics(const torch::Tensor& x, const torch::Tensor& adv,
       target_kp.defined() ? d.le(tau).to(torch::kDouble).mean(1).ge(0.8) : d.mean(1).gt(tau);
   m.success_rate = m.success.to(torch::kDouble).mean().item<double>();
   return m;
+}
+
+bool is_keypoint_model(const Model& model) {
+  if (const auto* t = dynamic_cast<const TfjsModel*>(&model)) return t->meta().task == "keypoints";
+  return model.info().arch == "posenet";
+}
+
+std::string default_heatmap_layer(const Model& model) {
+  const auto* t = dynamic_cast<const TfjsModel*>(&model);
+  return t ? t->meta().heatmap_tap : "";
+}
+
+KeypointPrediction model_keypoints(Model& model, const torch::Tensor& x) {
+  torch::NoGradGuard no_grad;
+  KeypointPrediction p;
+  if (const auto* t = dynamic_cast<const TfjsModel*>(&model)) {
+    // MoveNet: N×1×K×3 rows of (y, x, score), y and x relative to the input.
+    const torch::Tensor out = model.forward(x).cpu();
+    check_input(out.dim() == 4 && out.size(3) == 3, "model " + model.info().name,
+                "keypoints as N×1×K×(y, x, score)",
+                fmt::format("output [{}]", fmt::join(out.sizes(), ",")));
+    const torch::Tensor rows = out.select(1, 0);
+    p.xy = torch::stack({rows.select(2, 1) * x.size(3), rows.select(2, 0) * x.size(2)}, 2);
+    p.score = rows.select(2, 2);
+    p.names = t->meta().class_names;
+    p.skeleton = t->meta().skeleton;
+    return p;
+  }
+  const torch::Tensor heatmaps = model.forward(x).cpu();
+  p.xy = decode_heatmaps(heatmaps, x.size(3));
+  p.score = heatmaps.amax({2, 3});
+  p.names = pose_joint_names();
+  p.skeleton = pose_skeleton();
+  return p;
 }
 
 }  // namespace foil

@@ -100,4 +100,24 @@ KaaMetrics kaa_metrics(const torch::Tensor& x, const torch::Tensor& adv,
 torch::Tensor predict_keypoints(Model& model, const torch::Tensor& x,
                                 const std::string& layer = "");
 
+/// What a keypoint model reports: positions (N×K×2, x and y in pixels of its input), scores
+/// (N×K) and the names and limbs of its keypoints.
+struct KeypointPrediction {
+  torch::Tensor xy, score;
+  std::vector<std::string> names;
+  std::vector<std::pair<int, int>> skeleton;
+};
+
+/// True for models whose output is keypoints: foil's posenet (heatmaps) and TensorFlow.js
+/// models whose metadata says so (MoveNet).
+bool is_keypoint_model(const Model& model);
+
+/// The model's own keypoint decode: MoveNet's (y, x, score) output as is; heatmap models by
+/// argmax with refinement, the score being each heatmap's peak.
+KeypointPrediction model_keypoints(Model& model, const torch::Tensor& x);
+
+/// The heatmap layer the keypoint attack works on by default: the metadata's heatmap node
+/// for TensorFlow.js models, else "" (the output).
+std::string default_heatmap_layer(const Model& model);
+
 }  // namespace foil

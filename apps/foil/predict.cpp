@@ -1,0 +1,167 @@
+// foil predict: what a model sees - top classes, decoded keypoints, or its raw outputs.
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "foil/core/error.h"
+#include "foil/keypoints/kaa.h"
+#include "foil/models/tfjs.h"
+#include "foil/report/figures.h"
+
+namespace foil::cli {
+namespace {
+
+struct PredictCmd {
+  ModelFlags model;
+  std::string data, json, draw;
+  int64_t top = 3, show = 10;
+};
+
+nlohmann::json tensor_json(const torch::Tensor& t) {
+  const auto c = t.detach().cpu().to(torch::kFloat).contiguous();
+  return {{"shape", c.sizes().vec()},
+          {"data", std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel())}};
+}
+
+/// The model's raw outputs by name: every metadata output of a TensorFlow.js model, else the
+/// one output.
+std::vector<std::pair<std::string, torch::Tensor>> raw_outputs(Model& model,
+                                                               const torch::Tensor& x) {
+  torch::NoGradGuard no_grad;
+  if (const auto* t = dynamic_cast<const TfjsModel*>(&model)) {
+    std::vector<std::pair<std::string, torch::Tensor>> out;
+    const auto values = t->outputs(x);
+    for (size_t k = 0; k < values.size(); ++k)
+      out.emplace_back(t->meta().outputs[k], values[k].cpu());
+    return out;
+  }
+  return {{"output", model.forward(x).cpu()}};
+}
+
+bool is_classifier(const Model& model, const torch::Tensor& output) {
+  if (const auto* t = dynamic_cast<const TfjsModel*>(&model)) return t->meta().task == "classifier";
+  return output.dim() == 2 && output.size(1) > 1;
+}
+
+std::string item_name(const Dataset& data, int64_t i) {
+  return data.size() == 1 ? data.source : fmt::format("{}[{}]", data.source, i);
+}
+
+void run_predict(const PredictCmd& c) {
+  const c10::Device device = apply_global_options();
+  check_input(c.top >= 1, "--top", "a value >= 1", std::to_string(c.top));
+  if (!c.json.empty()) ensure_parent(c.json);
+  if (!c.draw.empty()) ensure_parent(c.draw + "/");
+  auto model = open_model(c.model, device);
+  const Dataset data = load_data(c.data, model->info().input);
+  check_input(data.size() > 0, "--data " + c.data, "at least one image", "none");
+  model->check_input_shape(data.images.slice(0, 0, 1));
+  const torch::Tensor x = data.images.to(device);
+  const auto* tfjs = dynamic_cast<const TfjsModel*>(model.get());
+  fmt::print("model  {} ({}{})\ndata   {} ({} images, {})\n", model->info().name,
+             model->info().backend, tfjs ? ", " + tfjs->meta().description : std::string(),
+             data.source, data.size(), model->info().input.str());
+
+  nlohmann::json items = nlohmann::json::array();
+  const bool keypoints = is_keypoint_model(*model);
+  torch::Tensor logits;
+  if (!keypoints) {
+    torch::NoGradGuard no_grad;
+    logits = model->forward(x).cpu();
+  }
+  if (keypoints) {
+    const KeypointPrediction kp = model_keypoints(*model, x);
+    for (int64_t i = 0; i < data.size(); ++i) {
+      nlohmann::json list = nlohmann::json::array();
+      const bool show = i < c.show;
+      if (show)
+        fmt::print("\n{}\n  {:<16}{:>8}{:>8}{:>8}\n", item_name(data, i), "keypoint", "x", "y",
+                   "score");
+      for (int64_t k = 0; k < kp.xy.size(1); ++k) {
+        const std::string name =
+            k < static_cast<int64_t>(kp.names.size()) ? kp.names[k] : std::to_string(k);
+        const float px = kp.xy[i][k][0].item<float>(), py = kp.xy[i][k][1].item<float>();
+        const float s = kp.score[i][k].item<float>();
+        if (show) fmt::print("  {:<16}{:>8.1f}{:>8.1f}{:>8.3f}\n", name, px, py, s);
+        list.push_back({{"name", name}, {"x", px}, {"y", py}, {"score", s}});
+      }
+      items.push_back({{"item", item_name(data, i)}, {"keypoints", list}});
+      if (!c.draw.empty()) {
+        const std::string png = fmt::format("{}/keypoints-{}.png", c.draw, i);
+        write_image(png, draw_skeleton(data.images[i], kp.xy[i], kp.skeleton, {0.1, 1.0, 0.1}, 3));
+        fmt::print("  wrote {}\n", png);
+      }
+    }
+  } else if (is_classifier(*model, logits)) {
+    const torch::Tensor prob = torch::softmax(logits, 1);
+    const int64_t k = std::min<int64_t>(c.top, prob.size(1));
+    const auto [p, idx] = prob.topk(k, 1);
+    const auto& names = model->info().class_names;
+    for (int64_t i = 0; i < data.size(); ++i) {
+      nlohmann::json list = nlohmann::json::array();
+      std::vector<std::string> shown;
+      for (int64_t j = 0; j < k; ++j) {
+        const int64_t cls = idx[i][j].item<int64_t>();
+        const std::string name =
+            cls < static_cast<int64_t>(names.size()) ? names[cls] : std::to_string(cls);
+        list.push_back({{"class", cls}, {"name", name}, {"probability", p[i][j].item<float>()}});
+        shown.push_back(fmt::format("{} {:.1f}%", name, 100 * p[i][j].item<float>()));
+      }
+      if (i < c.show) fmt::print("{}: {}\n", item_name(data, i), fmt::join(shown, ", "));
+      items.push_back({{"item", item_name(data, i)}, {"top", list}});
+    }
+  }
+  // Raw outputs: printed for models that are neither classifiers nor keypoint models.
+  nlohmann::json raw = nlohmann::json::object();
+  const auto outputs = raw_outputs(*model, x);
+  for (const auto& [name, value] : outputs) {
+    raw[name] = tensor_json(value);
+    if (!keypoints && !is_classifier(*model, logits)) {
+      const auto flat = value[0].flatten();
+      const int64_t n = std::min<int64_t>(flat.numel(), 8);
+      std::vector<std::string> first;
+      for (int64_t j = 0; j < n; ++j) first.push_back(fmt::format("{:.4g}", flat[j].item<float>()));
+      fmt::print("{} [{}]: {}{}\n", name, fmt::join(value.sizes(), "x"), fmt::join(first, " "),
+                 flat.numel() > n ? " ..." : "");
+    }
+  }
+  if (data.size() > c.show && (keypoints || is_classifier(*model, logits)))
+    fmt::print("({} more in --json)\n", data.size() - c.show);
+  if (!c.json.empty()) {
+    write_json(c.json, {{"model", model->info().name},
+                        {"backend", model->info().backend},
+                        {"data", data.source},
+                        {"task", tfjs                            ? tfjs->meta().task
+                                 : keypoints                     ? "keypoints"
+                                 : is_classifier(*model, logits) ? "classifier"
+                                                                 : "generic"},
+                        {"items", items},
+                        {"outputs", raw}});
+    fmt::print("wrote {}\n", c.json);
+  }
+}
+
+}  // namespace
+
+void setup_predict(CLI::App& app) {
+  auto c = std::make_shared<PredictCmd>();
+  auto* sub = app.add_subcommand(
+      "predict",
+      "what a model sees: top classes, decoded keypoints (MoveNet, posenet) or raw outputs");
+  add_model_flags(sub, c->model, true);
+  sub->add_option("--data", c->data,
+                  "images: a file (photo.jpg, photo.jpg@X,Y,W,H), a folder, "
+                  "fashion-mnist:test[:N], ...")
+      ->required();
+  sub->add_option("--json", c->json, "write predictions and the raw output tensors here");
+  sub->add_option("--draw", c->draw, "keypoint models: write skeleton PNGs into this folder");
+  sub->add_option("--top", c->top, "classes to show per image")->capture_default_str();
+  sub->add_option("--show", c->show, "images to print (all go to --json)")->capture_default_str();
+  sub->callback([c] { run_predict(*c); });
+}
+
+}  // namespace foil::cli
