@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <unordered_map>
 
@@ -281,10 +282,14 @@ TfjsGraph::~TfjsGraph() = default;
 TfjsGraph::TfjsGraph(TfjsGraph&&) noexcept = default;
 
 std::vector<torch::Tensor> TfjsGraph::execute(const torch::Tensor& input,
-                                              const std::vector<std::string>& nodes) const {
+                                              const std::vector<std::string>& nodes,
+                                              size_t first_nchw) const {
   const Impl& g = *impl_;
   std::vector<std::pair<int, int>> wanted;
   for (const auto& name : nodes) wanted.push_back(g.resolve(name));
+  std::vector<char> as_nchw(g.nodes.size(), 0);
+  for (size_t i = first_nchw; i < wanted.size(); ++i) as_nchw[wanted[i].first] = 1;
+  std::map<int, std::vector<torch::Tensor>> nchw;
   // Only the nodes the requested values depend on run.
   std::vector<char> needed(g.nodes.size(), 0);
   for (auto [v, k] : wanted) needed[v] = 1;
@@ -312,9 +317,19 @@ std::vector<torch::Tensor> TfjsGraph::execute(const torch::Tensor& input,
             fmt::format("node '{}' ({}): {}", n.name, n.op, library_message(e.what())));
       }
     }
+    // A tapped 4-D value: the graph goes on from an NHWC view of the N×C×H×W tap, so the
+    // tap is an ancestor of everything computed after it.
+    if (as_nchw[v])
+      for (auto& t : values[v]) {
+        nchw[static_cast<int>(v)].push_back(t.dim() == 4 ? t.permute({0, 3, 1, 2}) : t);
+        if (t.dim() == 4) t = nchw[static_cast<int>(v)].back().permute({0, 2, 3, 1});
+      }
   }
   std::vector<torch::Tensor> out;
-  for (auto [v, k] : wanted) out.push_back(values[v].at(k));
+  for (size_t i = 0; i < wanted.size(); ++i) {
+    auto [v, k] = wanted[i];
+    out.push_back(i >= first_nchw ? nchw.at(v).at(k) : values[v].at(k));
+  }
   return out;
 }
 
@@ -385,13 +400,15 @@ torch::Tensor TfjsModel::model_input(const torch::Tensor& pixels) const {
 }
 
 std::vector<torch::Tensor> TfjsModel::execute(const torch::Tensor& pixels,
-                                              const std::vector<std::string>& nodes) const {
+                                              const std::vector<std::string>& nodes,
+                                              size_t first_nchw) const {
   const torch::Tensor input = model_input(pixels);
-  if (graph_.input_shape()[0] != 1 || input.size(0) == 1) return graph_.execute(input, nodes);
+  if (graph_.input_shape()[0] != 1 || input.size(0) == 1)
+    return graph_.execute(input, nodes, first_nchw);
   // Graphs exported with a fixed batch of 1 (their reshapes spell it out) run per image.
   std::vector<std::vector<torch::Tensor>> parts(nodes.size());
   for (int64_t i = 0; i < input.size(0); ++i) {
-    auto out = graph_.execute(input.slice(0, i, i + 1), nodes);
+    auto out = graph_.execute(input.slice(0, i, i + 1), nodes, first_nchw);
     for (size_t k = 0; k < out.size(); ++k) parts[k].push_back(out[k]);
   }
   std::vector<torch::Tensor> out;
@@ -407,13 +424,10 @@ std::vector<torch::Tensor> TfjsModel::outputs(const torch::Tensor& pixels) const
 TapOutputs TfjsModel::run(const torch::Tensor& x, const std::vector<std::string>& taps) {
   std::vector<std::string> nodes = {output_node_};
   nodes.insert(nodes.end(), taps.begin(), taps.end());
-  auto values = execute(x, nodes);
+  auto values = execute(x, nodes, 1);
   TapOutputs out;
   out.output = values[0];
-  for (size_t k = 0; k < taps.size(); ++k) {
-    const auto& v = values[k + 1];
-    out.taps[taps[k]] = v.dim() == 4 ? v.permute({0, 3, 1, 2}) : v;
-  }
+  for (size_t k = 0; k < taps.size(); ++k) out.taps[taps[k]] = values[k + 1];
   return out;
 }
 

@@ -101,6 +101,13 @@ TEST(TfjsModel, GradientsReachThePixels) {
   EXPECT_EQ(logits.sizes(), (std::vector<int64_t>{1, 7}));  // logits before the Softmax
   logits[0][logits.argmax(1).item<int64_t>()].backward();
   EXPECT_GT(x.grad().abs().sum().item<double>(), 0);
+  // A 4-D tap is an N×C×H×W tensor the output depends on (what Grad-CAM needs).
+  const std::string layer = m.layer_names()[m.layer_names().size() / 2];
+  auto out = m.forward(x, {layer});
+  ASSERT_EQ(out.taps.at(layer).dim(), 4);
+  auto g = torch::autograd::grad({out.output.sum()}, {out.taps.at(layer)})[0];
+  EXPECT_EQ(g.sizes(), out.taps.at(layer).sizes());
+  EXPECT_GT(g.abs().sum().item<double>(), 0);
   // MoveNet: int32 input, rounded with a straight-through gradient; gradients pass through
   // the heatmap tap even though the output's decode (ArgMax/GatherNd) has none.
   TfjsModel pose(test::human_model("movenet-lightning"));

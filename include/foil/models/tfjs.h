@@ -53,9 +53,12 @@ class TfjsGraph {
   TfjsGraph(TfjsGraph&&) noexcept;
 
   /// Runs the graph on `input` (the model's own scaling and layout, e.g. NHWC) and returns
-  /// the values of `nodes` ("name" or "name:k"), in TensorFlow layout.
+  /// the values of `nodes` ("name" or "name:k"), in TensorFlow layout. 4-D values of
+  /// `nodes[first_nchw..]` come back as N×C×H×W views that the rest of the graph reads
+  /// through, so gradients of later values with respect to them flow (Grad-CAM).
   std::vector<torch::Tensor> execute(const torch::Tensor& input,
-                                     const std::vector<std::string>& nodes) const;
+                                     const std::vector<std::string>& nodes,
+                                     size_t first_nchw = static_cast<size_t>(-1)) const;
 
   /// Node outputs that can be requested, in execution order (constants excluded).
   const std::vector<std::string>& value_names() const;
@@ -98,7 +101,8 @@ class TfjsModel : public Model {
  private:
   /// Runs the graph one batch (or one sample, for graphs with a fixed batch of 1).
   std::vector<torch::Tensor> execute(const torch::Tensor& pixels,
-                                     const std::vector<std::string>& nodes) const;
+                                     const std::vector<std::string>& nodes,
+                                     size_t first_nchw = static_cast<size_t>(-1)) const;
 
   TfjsGraph graph_;
   TfjsMeta meta_;
