@@ -10,6 +10,7 @@
 #include "commands.h"
 #include "foil/core/error.h"
 #include "foil/keypoints/kaa.h"
+#include "foil/models/tfjs.h"
 #include "foil/models/zoo.h"
 #include "foil/report/figures.h"
 
@@ -66,12 +67,16 @@ struct KpAttackFlags {
 
 void add_kp_flags(CLI::App* sub, KpAttackFlags& f) {
   sub->add_option("--model", f.model.path,
-                  "keypoint model (posenet from 'foil keypoints train', or TorchScript)")
+                  "keypoint model: posenet from 'foil keypoints train', TorchScript, or a "
+                  "TensorFlow.js keypoint model (movenet-lightning.json)")
       ->required();
   sub->add_option("--mean", f.model.mean, "per-channel mean the model expects");
   sub->add_option("--std", f.model.std, "per-channel std the model expects");
-  sub->add_option("--data", f.data, "pose:test[:N] or pose:train[:N]")->capture_default_str();
-  sub->add_option("--layer", f.layer, "heatmap layer k (a tap; default: the model output)");
+  sub->add_option("--data", f.data, "pose:test[:N], pose:train[:N], or photos (file or folder)")
+      ->capture_default_str();
+  sub->add_option("--layer", f.layer,
+                  "heatmap layer k (a tap; default: the model output, or the heatmap node of a "
+                  "TensorFlow.js keypoint model)");
   sub->add_option("--outputs", f.outputs, "Jacobian outputs per keypoint: peak,x,y")
       ->capture_default_str();
   sub->add_option("--jacobian-threshold", f.jacobian_threshold,
@@ -87,15 +92,26 @@ struct Setup {
   std::shared_ptr<Model> model;
   PoseData data;
   torch::Tensor clean_kp;
+  std::string layer;  ///< heatmap layer: --layer, else the model's default
+  std::vector<std::pair<int, int>> skeleton;
 };
 
 Setup open_pose(const KpAttackFlags& f, c10::Device device) {
   Setup s;
   s.model = open_model(f.model, device);
-  s.data = load_pose_data(f.data);
+  if (f.data.rfind("pose:", 0) == 0) {
+    s.data = load_pose_data(f.data);
+  } else {  // real photos: no ground truth, the clean prediction is the reference
+    const Dataset d = load_data(f.data, s.model->info().input);
+    s.data.images = d.images;
+    s.data.source = d.source;
+  }
   s.model->check_input_shape(s.data.images.slice(0, 0, 1));
   check_input(f.tau > 0, "--tau", "a value > 0", fmt::format("{}", f.tau));
-  s.clean_kp = predict_keypoints(*s.model, s.data.images.to(device), f.layer);
+  s.layer = f.layer.empty() ? default_heatmap_layer(*s.model) : f.layer;
+  const auto* tfjs = dynamic_cast<const TfjsModel*>(s.model.get());
+  s.skeleton = tfjs && !tfjs->meta().skeleton.empty() ? tfjs->meta().skeleton : pose_skeleton();
+  s.clean_kp = predict_keypoints(*s.model, s.data.images.to(device), s.layer);
   check_input(s.clean_kp.size(1) == static_cast<int64_t>(pose_joint_names().size()) ||
                   f.target.empty() || f.target.rfind("shift:", 0) == 0 ||
                   f.target.rfind("file:", 0) == 0,
@@ -160,7 +176,7 @@ Outcome run_one(const Setup& s, const KpAttackFlags& f, const KaaOptions& o,
                 const torch::Tensor& target) {
   Outcome out;
   out.result = kaa_attack(*s.model, s.data.images, target, o);
-  out.adv_kp = predict_keypoints(*s.model, out.result.adv, f.layer);
+  out.adv_kp = predict_keypoints(*s.model, out.result.adv, s.layer);
   out.metrics =
       kaa_metrics(s.data.images, out.result.adv.cpu(), s.clean_kp, out.adv_kp, target, f.tau);
   return out;
@@ -176,18 +192,19 @@ struct KpAttackCmd {
 
 void run_kp_attack(const KpAttackCmd& c) {
   const c10::Device device = apply_global_options();
-  const auto o = KaaOptions()
-                     .eps(c.eps)
-                     .alpha(c.alpha)
-                     .steps(c.steps)
-                     .norm(c.norm)
-                     .mask(c.mask)
-                     .jacobian_threshold(c.f.jacobian_threshold)
-                     .outputs(c.f.outputs)
-                     .layer(c.f.layer);
+  auto o = KaaOptions()
+               .eps(c.eps)
+               .alpha(c.alpha)
+               .steps(c.steps)
+               .norm(c.norm)
+               .mask(c.mask)
+               .jacobian_threshold(c.f.jacobian_threshold)
+               .outputs(c.f.outputs)
+               .layer(c.f.layer);
   check_kaa_options(o);
   std::filesystem::create_directories(c.out);
   const Setup s = open_pose(c.f, device);
+  o.layer(s.layer);
   const torch::Tensor target = target_pose(c.f.target, s);
   const Outcome r = run_one(s, c.f, o, target);
   const auto& m = r.metrics;
@@ -205,11 +222,10 @@ void run_kp_attack(const KpAttackCmd& c) {
   std::vector<std::vector<GridCell>> rows(4);
   const torch::Tensor delta = (r.result.adv.cpu() - s.data.images).abs().sum(0 + 1);
   for (int64_t i = 0; i < std::min<int64_t>(6, s.data.size()); ++i) {
-    rows[0].push_back(
-        {draw_skeleton(s.data.images[i], s.clean_kp[i], pose_skeleton(), {0.1, 1.0, 0.1}), "clean",
-         false});
+    rows[0].push_back({draw_skeleton(s.data.images[i], s.clean_kp[i], s.skeleton, {0.1, 1.0, 0.1}),
+                       "clean", false});
     rows[1].push_back(
-        {draw_skeleton(r.result.adv[i].cpu(), r.adv_kp[i], pose_skeleton(), {1.0, 0.2, 0.2}),
+        {draw_skeleton(r.result.adv[i].cpu(), r.adv_kp[i], s.skeleton, {1.0, 0.2, 0.2}),
          r.metrics.success[i].item<bool>() ? "fooled" : "held", r.metrics.success[i].item<bool>()});
     rows[2].push_back({(delta[i] / delta[i].max().clamp_min(1e-8)).unsqueeze(0), "|delta|", false});
     rows[3].push_back({r.result.mask[i].amax(0, true).cpu(), "mask C", false});
@@ -271,7 +287,7 @@ void run_kp_table(const KpTableCmd& c) {
                              .mask(mask)
                              .jacobian_threshold(c.f.jacobian_threshold)
                              .outputs(c.f.outputs)
-                             .layer(c.f.layer);
+                             .layer(s.layer);
           const Outcome r = run_one(s, c.f, o, mode == "target" ? target : torch::Tensor());
           line += fmt::format("  {:>12.1f}% / {:.4f}", 100 * r.metrics.success_rate,
                               r.metrics.perturbation_rmse);
