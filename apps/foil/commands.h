@@ -36,6 +36,9 @@ std::shared_ptr<Model> open_model(const ModelFlags& flags, c10::Device device);
 /// its outputs; names both shapes when they don't.
 Dataset open_data(const std::string& spec, Model& model);
 
+/// Unlabelled items (photos) take the model's clean prediction as their label; says so.
+void label_unlabelled(Dataset& data, Model& model);
+
 /// The flags that choose and configure one attack, shared by attack, explain, regions and
 /// defend.
 struct AttackFlags {

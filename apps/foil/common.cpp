@@ -92,6 +92,18 @@ Dataset open_data(const std::string& spec, Model& model) {
   return data;
 }
 
+void label_unlabelled(Dataset& data, Model& model) {
+  const torch::Tensor missing = data.labels.lt(0);
+  const int64_t n = missing.sum().item<int64_t>();
+  if (n == 0) return;
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> pred;
+  for (int64_t b = 0; b < data.size(); b += 250)
+    pred.push_back(model.forward(data.images.slice(0, b, b + 250)).argmax(1).cpu());
+  data.labels = torch::where(missing, torch::cat(pred), data.labels);
+  fmt::print("{} unlabelled images take the model's prediction as their label\n", n);
+}
+
 void add_attack_flags(CLI::App* app, AttackFlags& f, const std::string& default_attack) {
   f.attack = default_attack;
   app->add_option("--attack", f.attack, "fgsm, fgm (FGM-L2), bim, pgd or mifgsm")

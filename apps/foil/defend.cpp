@@ -54,8 +54,7 @@ void run_defend(const DefendCmd& c) {
   if (!c.json.empty()) ensure_parent(c.json);
   auto model = open_model(c.model, device);
   Dataset data = open_data(c.data, *model);
-  check_input(data.labels.min().item<int64_t>() >= 0, "--data " + c.data, "labelled data",
-              "unlabelled images");
+  label_unlabelled(data, *model);
   NeutralizedModel defended(model, options);
   fmt::print(
       "defence: neutralise top {}% vulnerable minus top {}% important pixels ({} fill)\n"

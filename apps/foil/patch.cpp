@@ -142,8 +142,7 @@ Loaded load_all(const PatchFlags& f, c10::Device device) {
     l.models.push_back(open_model({path, f.mean, f.std, f.input_shape}, device));
     l.data = open_data(f.data, *l.models.back());
   }
-  check_input(l.data.labels.min().item<int64_t>() >= 0, "--data " + f.data, "labelled data",
-              "unlabelled images");
+  label_unlabelled(l.data, *l.models.front());
   const int64_t k = l.models.front()->info().num_classes;
   if (f.target >= 0)
     check_input(k <= 0 || f.target < k, "--target", fmt::format("a class in 0..{}", k - 1),
