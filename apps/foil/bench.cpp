@@ -9,6 +9,7 @@
 #include "foil/attacks/attack.h"
 #include "foil/core/error.h"
 #include "foil/core/runtime.h"
+#include "foil/keypoints/kaa.h"
 #include "foil/patch/trainer.h"
 #include "foil/report/figures.h"
 
@@ -20,6 +21,7 @@ struct BenchCmd {
   std::string data = "fashion-mnist:test";
   int64_t batch = 250, steps = 10, repeats = 5;
   std::string json;
+  bool model_only = false;
 };
 
 double median(std::vector<double> t) {
@@ -45,11 +47,47 @@ std::pair<double, double> paired_seconds(int64_t repeats, Bare bare, Attack atta
   return {median(tb), median(ta)};
 }
 
+/// The model's own forward and forward+backward (to the input, from the heatmap layer of
+/// keypoint models or the output otherwise), for comparison with other runtimes.
+void run_model_bench(const BenchCmd& c, Model& model, c10::Device device) {
+  const Dataset data = load_data(c.data, model.info().input).head(c.batch);
+  model.check_input_shape(data.images.slice(0, 0, 1));
+  const torch::Tensor x = data.images.to(device);
+  const std::string layer = default_heatmap_layer(model);
+  auto forward = [&] {
+    torch::NoGradGuard no_grad;
+    model.forward(x);
+  };
+  auto forward_backward = [&] {
+    torch::Tensor xi = x.clone().requires_grad_(true);
+    auto out = model.forward(xi, layer.empty() ? std::vector<std::string>{} : std::vector{layer});
+    const torch::Tensor v = layer.empty() ? out.output : out.taps.at(layer);
+    torch::autograd::grad({v.square().sum()}, {xi});
+  };
+  auto [fwd, both] = paired_seconds(c.repeats, forward, forward_backward);
+  const double n = static_cast<double>(x.size(0));
+  fmt::print("model {} | batch {} | threads {} | median of {}\n", model.info().name, x.size(0),
+             torch::get_num_threads(), c.repeats);
+  fmt::print("forward            {:>9.2f} ms  ({:.1f} images/s)\n", 1e3 * fwd, n / fwd);
+  fmt::print("forward+backward   {:>9.2f} ms  ({:.2f}x the forward; gradient from {})\n",
+             1e3 * both, both / fwd, layer.empty() ? "the output" : "'" + layer + "'");
+  if (!c.json.empty()) {
+    ensure_parent(c.json);
+    write_json(c.json, {{"model", model.info().name},
+                        {"batch", x.size(0)},
+                        {"threads", torch::get_num_threads()},
+                        {"forward_ms", 1e3 * fwd},
+                        {"forward_backward_ms", 1e3 * both},
+                        {"gradient_from", layer.empty() ? "output" : layer}});
+  }
+}
+
 void run_bench(const BenchCmd& c) {
   const c10::Device device = apply_global_options();
   check_input(c.steps >= 1, "--steps", "an integer >= 1", std::to_string(c.steps));
   check_input(c.repeats >= 1, "--repeats", "an integer >= 1", std::to_string(c.repeats));
   auto model = open_model(c.model, device);
+  if (c.model_only) return run_model_bench(c, *model, device);
   Dataset data = open_data(c.data, *model).head(c.batch);
   const torch::Tensor x = data.images.to(device), y = data.labels.to(device);
   fmt::print("model {} | batch {} | threads {} | steps {} | median of {}\n", model->info().name,
@@ -144,6 +182,8 @@ void setup_bench(CLI::App& app) {
   sub->add_option("--steps", c->steps, "attack steps")->capture_default_str();
   sub->add_option("--repeats", c->repeats, "timed repeats (median)")->capture_default_str();
   sub->add_option("--json", c->json, "write the timings as JSON");
+  sub->add_flag("--model-only", c->model_only,
+                "time only the model's forward and forward+backward (any model, e.g. MoveNet)");
   sub->callback([c] { run_bench(*c); });
 }
 

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Speed of TensorFlow.js graph models in foil next to the pure-JavaScript TensorFlow.js runtime
+# (tfjs-core + tfjs-backend-cpu, the reference) on this machine: forward and forward+backward
+# in foil, forward in JavaScript, batch 1, medians. Needs build/ and scripts/fetch-assets.sh.
+#   scripts/bench-tfjs.sh [REPEATS] [OUT_DIR]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+assets=${FOIL_ASSETS:-$root/assets}
+repeats=${1:-20}
+out=${2:-$root/out/bench-tfjs}
+mkdir -p "$out"
+export FOIL_PROGRESS=0
+printf '%-20s %12s %18s %14s %12s %10s\n' model "foil fwd ms" "foil fwd+bwd ms" "foil 1-thread" "tfjs fwd ms" "tfjs/foil"
+for spec in movenet-lightning:3,192,192:int32 emotion:1,64,64:float32 blazeface:3,256,256:float32; do
+  IFS=: read -r name chw dtype <<<"$spec"
+  IFS=, read -r c h w <<<"$chw"
+  model="$assets/human/models/$name.json"
+  "$root/build/foil" bench --model-only --model "$model" --data "$assets/photos/messi5.jpg" \
+    --repeats "$repeats" --json "$out/$name-foil.json" >/dev/null 2>&1
+  "$root/build/foil" bench --model-only --threads 1 --model "$model" \
+    --data "$assets/photos/messi5.jpg" --repeats "$repeats" --json "$out/$name-foil1.json" \
+    >/dev/null 2>&1
+  # The JavaScript side times the same graph on an input of the same shape (zeros).
+  head -c $((h * w * c * 4)) /dev/zero >"$out/zeros.bin"
+  output=$(node -e "const j=require('$model');const s=j.signature||j.userDefinedMetadata.signature;console.log(Object.values(s.outputs)[0].name)")
+  node "$root/tools/tfjs-reference/reference.js" "$model" "$out/zeros.bin" "1,$h,$w,$c" "$dtype" \
+    "$out/$name-tfjs.json" "$output" --time "$repeats" 2>/dev/null
+  node -e "
+    const f = require('$out/$name-foil.json'), t = require('$out/$name-tfjs.json');
+    const f1 = require('$out/$name-foil1.json');
+    const ms = t.forward_ms.sort((a, b) => a - b)[Math.floor(t.forward_ms.length / 2)];
+    console.log('$name'.padEnd(20), f.forward_ms.toFixed(2).padStart(12),
+                f.forward_backward_ms.toFixed(2).padStart(18), f1.forward_ms.toFixed(2).padStart(14),
+                ms.toFixed(2).padStart(12),
+                (ms / f.forward_ms).toFixed(1).padStart(10));"
+done
+echo "(foil: LibTorch on $(nproc) threads, and on 1; tfjs-backend-cpu is single-threaded JavaScript;"
+echo " tfjs/foil compares with foil's multi-threaded forward)"
