@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <cstring>
+#include <fstream>
 
 #include "foil/core/error.h"
 #include "foil/models/tfjs.h"
@@ -239,6 +240,31 @@ TEST(TfjsOps, GradientsMatchFiniteDifferences) {
   }
   EXPECT_LT(worst, 2e-3 * std::max(1.0, grad.abs().max().item<double>()));
   EXPECT_GT(grad.abs().max().item<double>(), 1e-4);  // the gradient is not trivially zero
+}
+
+TEST(TfjsModel, SidecarMetadataSetsScalingOutputsAndClasses) {
+  // A 2-class "classifier" on 1x2x2x1 inputs: logits = mean(x) * [1, -1], then Softmax.
+  GraphBuilder g;
+  g.input("img", {-1, 2, 2, 1}).ints("axes", {3}, {1, 2, 3}).constant("w", {1, 2}, {1, -1});
+  g.node("m", "Mean", {"img", "axes"}, {{"keep_dims", {{"b", false}}}});
+  g.node("col", "Reshape", {"m", "shape"}).ints("shape", {2}, {-1, 1});
+  g.node("logits", "MatMul", {"col", "w"});
+  g.node("prob", "Softmax", {"logits"}).node("Identity", "Identity", {"prob"});
+  const std::string dir = test::temp_dir("tfjs-sidecar");
+  const std::string path = g.write(dir, "tiny");
+  std::ofstream(dir + "/tiny.foil.json")
+      << R"({"task": "classifier", "scale": 2, "offset": -1, "class_names": ["bright", "dark"]})";
+  TfjsModel m(path);
+  EXPECT_EQ(m.info().input.str(), ImageShape({1, 2, 2}).str());
+  EXPECT_EQ(m.info().class_names, (std::vector<std::string>{"bright", "dark"}));
+  EXPECT_EQ(m.meta().outputs, (std::vector<std::string>{"Identity"}));
+  // Pixels of 0.75 -> model input 0.5; the Model output is the logits before the Softmax.
+  auto logits = m.forward(torch::full({3, 1, 2, 2}, 0.75));
+  EXPECT_TRUE(logits.allclose(torch::tensor({0.5f, -0.5f}).expand({3, 2})));
+  EXPECT_TRUE(m.outputs(torch::full({1, 1, 2, 2}, 0.75))[0].allclose(
+      torch::softmax(torch::tensor({{0.5f, -0.5f}}), 1)));
+  // Every node is a tap by name.
+  EXPECT_EQ(m.forward(torch::full({1, 1, 2, 2}, 0.75), {"m"}).taps.at("m").item<float>(), 0.5f);
 }
 
 }  // namespace

@@ -74,7 +74,8 @@ class Model {
   torch::Tensor mean_t_, std_t_;
 };
 
-/// Loads a model spec: a file written by `foil train` or a TorchScript file (`*.pt`).
+/// Loads a model spec: a file written by `foil train`, a TorchScript file (`*.pt`) or a
+/// TensorFlow.js graph model (`model.json`).
 /// Throws InputError for a missing file or a file that is not a model.
 std::shared_ptr<Model> load_model(const std::string& path);
 
