@@ -38,6 +38,7 @@ std::map<std::string, torch::Tensor> reference(const TfjsModel& m, const torch::
 struct Case {
   std::string model, data;
 };
+void PrintTo(const Case& c, std::ostream* os) { *os << c.model << " on " << c.data; }
 
 class TfjsReference : public ::testing::TestWithParam<Case> {};
 
