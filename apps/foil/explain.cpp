@@ -93,6 +93,9 @@ void run_explain(const ExplainCmd& c) {
                       {"class", c.target_class}};
   const torch::Tensor fg = foreground_mass(maps, data.images);
   j["foreground_mass_mean"] = fg.mean().item<double>();
+  // The object is told from a dark background; on photos it covers nearly everything.
+  const double object_share = data.images.amax(1).gt(0.05).to(torch::kFloat).mean().item<double>();
+  j["foreground_pixel_share"] = object_share;
   // The altered images: attacked (--attacked) or patched (--patch), explained for the same
   // class so the maps are comparable.
   torch::Tensor adv_fg, moved, patch_mass;
@@ -171,8 +174,11 @@ void run_explain(const ExplainCmd& c) {
   j["images"] = per;
   write_image_grid(c.out + "/overlays.png", rows, titles);
   write_json(c.out + "/explain.json", j);
-  fmt::print("{} on layer '{}' for {} images: {:.1f}% of the map mass on the object\n",
-             explain_method_name(method), layer, data.size(), 100 * fg.mean().item<double>());
+  fmt::print(
+      "{} on layer '{}' for {} images: {:.1f}% of the map mass on the object (pixels > 0.05, "
+      "{:.1f}% of the image)\n",
+      explain_method_name(method), layer, data.size(), 100 * fg.mean().item<double>(),
+      100 * object_share);
   if (altered)
     fmt::print("{}: {:.1f}% on the object; top-20% region moved {:.1f}%{}\n", titles[2],
                100 * adv_fg.mean().item<double>(), 100 * moved.mean().item<double>(),

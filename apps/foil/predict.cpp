@@ -57,7 +57,14 @@ void run_predict(const PredictCmd& c) {
   if (!c.json.empty()) ensure_parent(c.json);
   if (!c.draw.empty()) ensure_parent(c.draw + "/");
   auto model = open_model(c.model, device);
-  const Dataset data = load_data(c.data, model->info().input);
+  Dataset data;
+  if (c.data.rfind("pose:", 0) == 0) {  // the synthetic figures of 'foil keypoints'
+    const PoseData pose = load_pose_data(c.data);
+    data.images = pose.images;
+    data.source = pose.source;
+  } else {
+    data = load_data(c.data, model->info().input);
+  }
   check_input(data.size() > 0, "--data " + c.data, "at least one image", "none");
   model->check_input_shape(data.images.slice(0, 0, 1));
   const torch::Tensor x = data.images.to(device);
@@ -155,7 +162,7 @@ void setup_predict(CLI::App& app) {
   add_model_flags(sub, c->model, true);
   sub->add_option("--data", c->data,
                   "images: a file (photo.jpg, photo.jpg@X,Y,W,H), a folder, "
-                  "fashion-mnist:test[:N], ...")
+                  "fashion-mnist:test[:N], pose:test[:N]")
       ->required();
   sub->add_option("--json", c->json, "write predictions and the raw output tensors here");
   sub->add_option("--draw", c->draw, "keypoint models: write skeleton PNGs into this folder");

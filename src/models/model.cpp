@@ -56,10 +56,14 @@ void Model::check_input_shape(const torch::Tensor& x) const {
 void Model::check_tap_names(const std::vector<std::string>& taps) const {
   if (taps.empty()) return;
   const auto names = layer_names();
-  for (const auto& t : taps)
-    if (std::find(names.begin(), names.end(), t) == names.end())
-      throw InputError(fmt::format("layer '{}': not a layer of model {} (available: {})", t,
-                                   info_.name, fmt::join(names, ", ")));
+  for (const auto& t : taps) {
+    if (std::find(names.begin(), names.end(), t) != names.end()) continue;
+    // Graph models have hundreds of layers: name the last ones, where taps usually go.
+    const size_t shown = std::min<size_t>(names.size(), 12);
+    throw InputError(fmt::format("layer '{}': not a layer of model {} (available: {}{})", t,
+                                 info_.name, shown < names.size() ? "..., " : "",
+                                 fmt::join(names.end() - shown, names.end(), ", ")));
+  }
 }
 
 std::vector<double> parse_number_list(const std::string& text, const std::string& flag) {
