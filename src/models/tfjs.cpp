@@ -273,8 +273,12 @@ TfjsGraph::TfjsGraph(const std::string& model_json) : impl_(std::make_unique<Imp
   if (!fs::is_regular_file(model_json))
     throw InputError(model_json + ": file not found (expected a TensorFlow.js model.json)");
   const auto j = read_json_file(model_json);
-  impl_->parse(j);
-  impl_->load_weights(j["weightsManifest"]);
+  try {
+    impl_->parse(j);
+    impl_->load_weights(j["weightsManifest"]);
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(model_json + ": malformed graph model (" + first_line(e.what()) + ")");
+  }
   impl_->sort_nodes();
 }
 

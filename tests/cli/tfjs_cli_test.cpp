@@ -145,6 +145,12 @@ TEST(TfjsCli, BadModelFilesAreOneLineErrors) {
     test::expect_bad_input("predict --model " + dir + "/emotion.json" + face, "'Erfinv'");
   }
   {
+    const std::string dir = emotion_copy("types");
+    edit_json(dir + "/emotion.json",
+              [](nlohmann::json& j) { j["modelTopology"]["node"][3]["input"] = 7; });
+    test::expect_bad_input("predict --model " + dir + "/emotion.json" + face, "malformed");
+  }
+  {
     const std::string dir = emotion_copy("json");
     std::ofstream(dir + "/emotion.json") << "{\"modelTopology\": ";
     test::expect_bad_input("predict --model " + dir + "/emotion.json" + face, "not valid JSON");
