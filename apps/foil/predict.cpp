@@ -80,6 +80,7 @@ void run_predict(const PredictCmd& c) {
     torch::NoGradGuard no_grad;
     logits = model->forward(x).cpu();
   }
+  const bool classifier = !keypoints && is_classifier(*model, logits);
   if (keypoints) {
     const KeypointPrediction kp = model_keypoints(*model, x);
     for (int64_t i = 0; i < data.size(); ++i) {
@@ -103,7 +104,7 @@ void run_predict(const PredictCmd& c) {
         fmt::print("  wrote {}\n", png);
       }
     }
-  } else if (is_classifier(*model, logits)) {
+  } else if (classifier) {
     const torch::Tensor prob = torch::softmax(logits, 1);
     const int64_t k = std::min<int64_t>(c.top, prob.size(1));
     const auto [p, idx] = prob.topk(k, 1);
@@ -127,7 +128,7 @@ void run_predict(const PredictCmd& c) {
   const auto outputs = raw_outputs(*model, x);
   for (const auto& [name, value] : outputs) {
     raw[name] = tensor_json(value);
-    if (!keypoints && !is_classifier(*model, logits)) {
+    if (!keypoints && !classifier) {
       const auto flat = value[0].flatten();
       const int64_t n = std::min<int64_t>(flat.numel(), 8);
       std::vector<std::string> first;
@@ -136,16 +137,16 @@ void run_predict(const PredictCmd& c) {
                  flat.numel() > n ? " ..." : "");
     }
   }
-  if (data.size() > c.show && (keypoints || is_classifier(*model, logits)))
+  if (data.size() > c.show && (keypoints || classifier))
     fmt::print("({} more in --json)\n", data.size() - c.show);
   if (!c.json.empty()) {
     write_json(c.json, {{"model", model->info().name},
                         {"backend", model->info().backend},
                         {"data", data.source},
-                        {"task", tfjs                            ? tfjs->meta().task
-                                 : keypoints                     ? "keypoints"
-                                 : is_classifier(*model, logits) ? "classifier"
-                                                                 : "generic"},
+                        {"task", tfjs         ? tfjs->meta().task
+                                 : keypoints  ? "keypoints"
+                                 : classifier ? "classifier"
+                                              : "generic"},
                         {"items", items},
                         {"outputs", raw}});
     fmt::print("wrote {}\n", c.json);

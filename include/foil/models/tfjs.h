@@ -18,7 +18,8 @@
 /// Example:
 ///   TfjsModel emotion("models/emotion.json");
 ///   auto logits = emotion.forward(faces);      // N×7, before the final Softmax
-///   auto cam = emotion.forward(faces, {"emotion/conv2d_5/Relu"}).taps;
+///   TfjsModel movenet("models/movenet-lightning.json");
+///   auto heatmaps = movenet.forward(people, {"StatefulPartitionedCall/Sigmoid"}).taps;
 
 #include <map>
 #include <memory>
