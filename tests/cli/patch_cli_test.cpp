@@ -38,11 +38,12 @@ TEST(CliPatch, TrainWritesOutputsAndEvalReadsThePatch) {
 
 TEST(CliPatch, TransferWritesOneMatrixPerObjective) {
   const std::string dir = test::temp_dir("cli-transfer");
-  auto r = run_foil("patch transfer --model " + test::trained_cnn() + " --model " +
-                    test::fixture("small_cnn.pt") +
-                    " --data fashion-mnist:test:128 --target 8 --cells 11 --epochs 1 --projections "
-                    "32 --repeats 1 --out " +
-                    dir);
+  const std::string args = "patch transfer --model " + test::trained_cnn() + " --model " +
+                           test::fixture("small_cnn.pt") +
+                           " --data fashion-mnist:test:128 --target 8 --cells 11 --epochs 1 "
+                           "--projections 32 --repeats 1 --out " +
+                           dir;
+  auto r = run_foil(args);
   ASSERT_EQ(r.code, 0) << r.err;
   auto j = read_json(dir + "/transfer.json");
   for (const char* loss : {"ce", "feature", "ot"}) {
@@ -50,11 +51,7 @@ TEST(CliPatch, TransferWritesOneMatrixPerObjective) {
     EXPECT_TRUE(std::filesystem::exists(dir + "/transfer-" + std::string(loss) + ".png"));
   }
   // A rerun reuses the finished patches (resume) and gives the same matrices.
-  auto again = run_foil("patch transfer --model " + test::trained_cnn() + " --model " +
-                        test::fixture("small_cnn.pt") +
-                        " --data fashion-mnist:test:128 --target 8 --cells 11 --epochs 1 "
-                        "--projections 32 --repeats 1 --out " +
-                        dir);
+  auto again = run_foil(args);
   ASSERT_EQ(again.code, 0) << again.err;
   EXPECT_NE(again.out.find("reusing"), std::string::npos);
   EXPECT_EQ(read_json(dir + "/transfer.json")["matrices"], j["matrices"]);
