@@ -52,8 +52,9 @@ def record(model, names, x):
     """Outputs of the named submodules, recorded with forward hooks."""
     got = {}
     mods = dict(model.named_modules())
-    hooks = [mods[n].register_forward_hook(lambda m, i, o, n=n: got.__setitem__(n, o.detach()))
-             for n in names]
+    # A copy: a later in-place op (`out += identity`, ReLU(inplace=True)) would change `o`.
+    hooks = [mods[n].register_forward_hook(
+        lambda m, i, o, n=n: got.__setitem__(n, o.detach().clone())) for n in names]
     with torch.no_grad():
         model(x)
     for h in hooks:
@@ -169,7 +170,8 @@ scripted_cnn.save(os.path.join(out, "small_cnn.pt"))
 resnet = torchvision.models.resnet18(num_classes=10).eval()
 xr = torch.rand(2, 3, 64, 64)
 ref["resnet_x"] = xr
-for name, v in record(resnet, ["layer4", "layer3.1.conv2", "avgpool", "layer1.0"], xr).items():
+for name, v in record(resnet, ["layer4", "layer3.1.conv2", "avgpool", "layer1.0",
+                              "layer1.0.bn2", "layer1.0.relu"], xr).items():
     ref["resnet_tap_" + name.replace(".", "_")] = v
 scripted_resnet = torch.jit.script(resnet)
 ref["resnet_out"] = scripted_resnet(xr).detach()

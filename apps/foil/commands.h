@@ -43,13 +43,17 @@ void label_unlabelled(Dataset& data, Model& model);
 /// defend.
 struct AttackFlags {
   std::string attack = "pgd";
-  std::string norm = "linf";
+  std::string norm;  ///< "" = the attack's own (linf; l2 for fgm)
   double eps = 0.1, alpha = 0.01, decay = 1.0;
   int64_t steps = 10, restarts = 1;
   bool random_start = true;
 };
 /// Adds --attack, --norm, --eps, --alpha, --steps, --random-start, --restarts, --decay.
 void add_attack_flags(CLI::App* app, AttackFlags& flags, const std::string& default_attack);
+/// The norm the flags ask for: --norm, else linf (l2 for fgm).
+std::string attack_norm(const AttackFlags& flags);
+/// The attack options the flags ask for (early stop off).
+AttackOptions attack_options(const AttackFlags& flags);
 /// Builds the attack (checks the options; throws InputError).
 std::unique_ptr<Attack> make_attack_from(const AttackFlags& flags, bool early_stop = false);
 

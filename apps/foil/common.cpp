@@ -108,7 +108,7 @@ void add_attack_flags(CLI::App* app, AttackFlags& f, const std::string& default_
   f.attack = default_attack;
   app->add_option("--attack", f.attack, "fgsm, fgm (FGM-L2), bim, pgd or mifgsm")
       ->capture_default_str();
-  app->add_option("--norm", f.norm, "linf or l2")->capture_default_str();
+  app->add_option("--norm", f.norm, "linf or l2 (default: linf; l2 for fgm)");
   app->add_option("--eps", f.eps, "perturbation budget (pixels in [0,1])")->capture_default_str();
   app->add_option("--alpha", f.alpha, "step size")->capture_default_str();
   app->add_option("--steps", f.steps, "iterations")->capture_default_str();
@@ -118,16 +118,24 @@ void add_attack_flags(CLI::App* app, AttackFlags& f, const std::string& default_
   app->add_option("--decay", f.decay, "MI-FGSM momentum decay")->capture_default_str();
 }
 
+std::string attack_norm(const AttackFlags& f) {
+  if (!f.norm.empty()) return f.norm;
+  return f.attack == "fgm" ? "l2" : "linf";
+}
+
+AttackOptions attack_options(const AttackFlags& f) {
+  return AttackOptions()
+      .eps(f.eps)
+      .alpha(f.alpha)
+      .steps(f.steps)
+      .norm(attack_norm(f))
+      .random_start(f.random_start)
+      .restarts(f.restarts)
+      .decay(f.decay);
+}
+
 std::unique_ptr<Attack> make_attack_from(const AttackFlags& f, bool early_stop) {
-  return make_attack(f.attack, AttackOptions()
-                                   .eps(f.eps)
-                                   .alpha(f.alpha)
-                                   .steps(f.steps)
-                                   .norm(f.norm)
-                                   .random_start(f.random_start)
-                                   .restarts(f.restarts)
-                                   .decay(f.decay)
-                                   .early_stop(early_stop));
+  return make_attack(f.attack, attack_options(f).early_stop(early_stop));
 }
 
 void ensure_parent(const std::string& path) {

@@ -1,6 +1,8 @@
 // foil defend --defense neutralize: the neutralisation defence's clean cost and robust gain,
 // against attacks crafted on the undefended model (non-adaptive) and through the defence
-// (adaptive, BPDA).
+// (adaptive, BPDA). The adaptive attack keeps every sample's first successful iterate (a
+// non-smooth defended loss makes the last iterate a poor witness), with its own steps,
+// restarts and EOT samples.
 #include <fmt/format.h>
 #include <torch/torch.h>
 
@@ -23,21 +25,32 @@ struct DefendCmd {
   std::string fill = "blur";
   std::string layer;
   AttackFlags attack;
+  int64_t adaptive_steps = 0, adaptive_restarts = 0, adaptive_eot = 1;
   int64_t batch = 250;
   std::string json;
 };
 
-/// Accuracy of `judge` on `adv` (or clean data when `attacker` is null) over `data`.
+/// Accuracy of `judge` over `data`: clean when `attacker` is null; otherwise the share of
+/// items `judge` classifies correctly both clean and on the attack's examples (robust
+/// accuracy).
 double accuracy_under(Model& judge, Model* attacker, const Attack* attack, const Dataset& data,
                       int64_t batch) {
   int64_t correct = 0;
   for (int64_t b = 0; b < data.size(); b += batch) {
     const int64_t e = std::min(data.size(), b + batch);
-    torch::Tensor x = data.images.slice(0, b, e).to(judge.device());
+    const torch::Tensor x = data.images.slice(0, b, e).to(judge.device());
     const torch::Tensor y = data.labels.slice(0, b, e).to(judge.device());
-    if (attacker) x = attack->run(*attacker, x, Criterion::misclassification(y)).adv;
-    torch::NoGradGuard g;
-    correct += judge.forward(x).argmax(1).eq(y).sum().item<int64_t>();
+    torch::Tensor ok;
+    {
+      torch::NoGradGuard g;
+      ok = judge.forward(x).argmax(1).eq(y);
+    }
+    if (attacker) {
+      const torch::Tensor adv = attack->run(*attacker, x, Criterion::misclassification(y)).adv;
+      torch::NoGradGuard g;
+      ok = ok & judge.forward(adv).argmax(1).eq(y);
+    }
+    correct += ok.sum().item<int64_t>();
   }
   return static_cast<double>(correct) / static_cast<double>(data.size());
 }
@@ -51,6 +64,12 @@ void run_defend(const DefendCmd& c) {
                            .fill(c.fill)
                            .layer(c.layer);
   auto attack = make_attack_from(c.attack);
+  AttackFlags adaptive_flags = c.attack;
+  if (c.adaptive_steps > 0) adaptive_flags.steps = c.adaptive_steps;
+  if (c.adaptive_restarts > 0) adaptive_flags.restarts = c.adaptive_restarts;
+  auto adaptive_attack =
+      make_attack(adaptive_flags.attack,
+                  attack_options(adaptive_flags).early_stop(true).eot_samples(c.adaptive_eot));
   if (!c.json.empty()) ensure_parent(c.json);
   auto model = open_model(c.model, device);
   Dataset data = open_data(c.data, *model);
@@ -58,14 +77,16 @@ void run_defend(const DefendCmd& c) {
   NeutralizedModel defended(model, options);
   fmt::print(
       "defence: neutralise top {}% vulnerable minus top {}% important pixels ({} fill)\n"
-      "attack:  {}\n",
-      c.q_vulnerable, c.q_important, c.fill, attack->describe());
+      "attack:  {}\nadaptive: {} (best iterate: a sample counts as broken once any iterate "
+      "fools the defended model)\n",
+      c.q_vulnerable, c.q_important, c.fill, attack->describe(), adaptive_attack->describe());
   std::fflush(stdout);
   const double clean = accuracy_under(*model, nullptr, nullptr, data, c.batch);
   const double clean_def = accuracy_under(defended, nullptr, nullptr, data, c.batch);
   const double robust = accuracy_under(*model, model.get(), attack.get(), data, c.batch);
   const double non_adaptive = accuracy_under(defended, model.get(), attack.get(), data, c.batch);
-  const double adaptive = accuracy_under(defended, &defended, attack.get(), data, c.batch);
+  const double adaptive =
+      accuracy_under(defended, &defended, adaptive_attack.get(), data, c.batch);
   fmt::print("\n{:<58}{:>10}\n", "", "accuracy");
   fmt::print("{:<58}{:>9.2f}%\n", "clean, undefended", 100 * clean);
   fmt::print("{:<58}{:>9.2f}%\n", "clean, defended", 100 * clean_def);
@@ -84,6 +105,7 @@ void run_defend(const DefendCmd& c) {
                           {"q_important", c.q_important},
                           {"fill", c.fill}}},
                         {"attack", attack->describe()},
+                        {"adaptive_attack", adaptive_attack->describe()},
                         {"clean_accuracy", clean},
                         {"clean_accuracy_defended", clean_def},
                         {"robust_accuracy", robust},
@@ -108,6 +130,16 @@ void setup_defend(CLI::App& app) {
   sub->add_option("--fill", c->fill, "blur, median or mean")->capture_default_str();
   sub->add_option("--layer", c->layer, "Grad-CAM layer (default: last spatial layer)");
   add_attack_flags(sub, c->attack, "pgd");
+  sub->add_option("--adaptive-steps", c->adaptive_steps,
+                  "steps of the adaptive attack (default: --steps)")
+      ->check(CLI::NonNegativeNumber);
+  sub->add_option("--adaptive-restarts", c->adaptive_restarts,
+                  "random restarts of the adaptive attack (default: --restarts)")
+      ->check(CLI::NonNegativeNumber);
+  sub->add_option("--adaptive-eot", c->adaptive_eot,
+                  "adaptive attack: gradients averaged over this many passes (EOT, for random "
+                  "defences)")
+      ->capture_default_str();
   sub->add_option("--batch", c->batch, "batch size")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();

@@ -107,7 +107,7 @@ void run_explain(const ExplainCmd& c) {
       const auto r = attack->run(*model, x, Criterion::misclassification(labels.to(device)));
       x_alt = r.adv;
       alt_pred = r.pred.cpu();
-      title = attack->name() + " " + c.attack.norm;
+      title = attack->name() + " " + attack->options().norm();
       j["attack"] = attack->describe();
     } else {
       const ImageShape shape{x.size(1), x.size(2), x.size(3)};

@@ -61,9 +61,20 @@ void run_kp_train(const KpTrainCmd& c) {
 struct KpAttackFlags {
   ModelFlags model;
   std::string data = "pose:test:100";
-  std::string layer, outputs = "peak,x,y", target;
-  double jacobian_threshold = 0.1, tau = 4.0;
+  std::string layer, outputs = "peak,x,y", target, mask_rule = "both";
+  double jacobian_threshold = 0.1, jacobian_threshold_abs = -1, tau = 4.0;
+  bool per_pixel = false;
 };
+
+/// The relational mask's settings from the flags.
+KaaOptions mask_options(const KpAttackFlags& f) {
+  return KaaOptions()
+      .jacobian_threshold(f.jacobian_threshold)
+      .jacobian_threshold_abs(f.jacobian_threshold_abs)
+      .outputs(f.outputs)
+      .mask_rule(f.mask_rule)
+      .per_pixel(f.per_pixel);
+}
 
 void add_kp_flags(CLI::App* sub, KpAttackFlags& f) {
   sub->add_option("--model", f.model.path,
@@ -77,11 +88,21 @@ void add_kp_flags(CLI::App* sub, KpAttackFlags& f) {
   sub->add_option("--layer", f.layer,
                   "heatmap layer k (a tap; default: the model output, or the heatmap node of a "
                   "TensorFlow.js keypoint model)");
-  sub->add_option("--outputs", f.outputs, "Jacobian outputs per keypoint: peak,x,y")
+  sub->add_option("--outputs", f.outputs,
+                  "Jacobian rows: peak,x,y per keypoint (foil's 3K summaries) or heatmap (all "
+                  "K*h*w elements of layer k, as the source)")
       ->capture_default_str();
   sub->add_option("--jacobian-threshold", f.jacobian_threshold,
                   "threshold on |J| relative to each output's largest")
       ->capture_default_str();
+  sub->add_option("--jacobian-threshold-abs", f.jacobian_threshold_abs,
+                  "absolute threshold alpha on J (the source's; overrides the relative one)");
+  sub->add_option("--mask-rule", f.mask_rule,
+                  "both (a row has +1 and -1) or strict (its values are exactly {+1,-1}, as the "
+                  "source)")
+      ->capture_default_str();
+  sub->add_flag("--per-pixel", f.per_pixel,
+                "one mask value per pixel, shared by its channels (as the source)");
   sub->add_option("--target", f.target,
                   "target pose: shift:DX,DY | swap (left/right) | item:I | file:POSE.json; "
                   "default: non-target");
@@ -201,14 +222,12 @@ struct KpAttackCmd {
 
 void run_kp_attack(const KpAttackCmd& c) {
   const c10::Device device = apply_global_options();
-  auto o = KaaOptions()
+  auto o = mask_options(c.f)
                .eps(c.eps)
                .alpha(c.alpha)
                .steps(c.steps)
                .norm(c.norm)
                .mask(c.mask)
-               .jacobian_threshold(c.f.jacobian_threshold)
-               .outputs(c.f.outputs)
                .layer(c.f.layer);
   check_kaa_options(o);
   std::filesystem::create_directories(c.out);
@@ -252,6 +271,13 @@ void run_kp_attack(const KpAttackCmd& c) {
       {{"model", s.model->info().name},
        {"data", s.data.source},
        {"mask", c.mask},
+       {"mask_definition",
+        {{"outputs", c.f.outputs},
+         {"jacobian_threshold", c.f.jacobian_threshold_abs >= 0 ? c.f.jacobian_threshold_abs
+                                                                : c.f.jacobian_threshold},
+         {"threshold_kind", c.f.jacobian_threshold_abs >= 0 ? "absolute" : "relative"},
+         {"mask_rule", c.f.mask_rule},
+         {"per_pixel", c.f.per_pixel}}},
        {"norm", c.norm},
        {"eps", c.eps},
        {"alpha", c.alpha},
@@ -296,14 +322,12 @@ void run_kp_table(const KpTableCmd& c) {
       for (double eps : norm == "linf" ? linf : l2) {
         std::string line = fmt::format("{:<11}{:<5}{:>7g}", mode, norm, eps);
         for (const std::string mask : {"none", "relational"}) {
-          const auto o = KaaOptions()
+          const auto o = mask_options(c.f)
                              .eps(eps)
                              .alpha(2.5 * eps / c.steps)
                              .steps(c.steps)
                              .norm(norm)
                              .mask(mask)
-                             .jacobian_threshold(c.f.jacobian_threshold)
-                             .outputs(c.f.outputs)
                              .layer(s.layer);
           const Outcome r = run_one(s, c.f, o, mode == "target" ? target : torch::Tensor());
           line += fmt::format("  {:>12.1f}% / {:.4f}", 100 * r.metrics.success_rate,

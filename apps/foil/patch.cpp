@@ -19,14 +19,14 @@ namespace {
 struct PatchFlags {
   std::vector<std::string> models;
   std::string mean, std, input_shape;
-  std::string data = "fashion-mnist:test:2000";
+  std::string data = "fashion-mnist:train:2000";
   std::string param = "grid";
   int64_t cells = 10;
   double area = 0.15;
-  std::string shape = "square";
+  std::string shape = "square", init = "grey";
   double keep_out = 0;
   bool eot = false;
-  double rotation = 10, brightness = 0.1, noise = 0.1;
+  double rotation = 10, brightness = 0.1, noise = 0.1, tilt = 5;
   std::string scale = "0.8,1.2", contrast = "0.8,1.2";
   int64_t target = -1;
 };
@@ -48,12 +48,18 @@ void add_patch_flags(CLI::App* sub, PatchFlags& f, bool many_models) {
   sub->add_option("--mean", f.mean, "per-channel mean the models expect");
   sub->add_option("--std", f.std, "per-channel std the models expect");
   sub->add_option("--input-shape", f.input_shape, "C,H,W for TorchScript models");
-  sub->add_option("--data", f.data, "data spec")->capture_default_str();
+  sub->add_option("--data", f.data,
+                  many_models ? "data spec (patch eval: the images to evaluate on; transfer: the "
+                                "training images)"
+                              : "training images (data spec)")
+      ->capture_default_str();
   sub->add_option("--param", f.param, "grid (printable cells) or free")->capture_default_str();
   sub->add_option("--cells", f.cells, "grid cells per side")->capture_default_str();
   sub->add_option("--area", f.area, "patch area as a fraction of the image, (0, 0.5]")
       ->capture_default_str();
   sub->add_option("--shape", f.shape, "square or circle")->capture_default_str();
+  sub->add_option("--init", f.init, "starting patch: grey (0.5 everywhere) or random")
+      ->capture_default_str();
   sub->add_option("--keep-out", f.keep_out, "central fraction of the image the patch avoids")
       ->capture_default_str();
   sub->add_flag("--eot", f.eot,
@@ -64,6 +70,8 @@ void add_patch_flags(CLI::App* sub, PatchFlags& f, bool many_models) {
   sub->add_option("--brightness", f.brightness, "EOT brightness +-")->capture_default_str();
   sub->add_option("--contrast", f.contrast, "EOT contrast range min,max")->capture_default_str();
   sub->add_option("--noise", f.noise, "EOT Gaussian noise sigma")->capture_default_str();
+  sub->add_option("--tilt", f.tilt, "EOT perspective tilt about x and y, +- degrees")
+      ->capture_default_str();
   sub->add_option("--target", f.target, "target class (-1: untargeted)")->capture_default_str();
 }
 
@@ -101,7 +109,7 @@ std::pair<double, double> range_of(const std::string& text, const std::string& f
 }
 
 PatchOptions patch_options(const PatchFlags& f) {
-  return PatchOptions().param(f.param).cells(f.cells).area(f.area).shape(f.shape);
+  return PatchOptions().param(f.param).cells(f.cells).area(f.area).shape(f.shape).init(f.init);
 }
 
 PlacementOptions placement_options(const PatchFlags& f) {
@@ -116,7 +124,8 @@ PlacementOptions placement_options(const PatchFlags& f) {
       .brightness(f.brightness)
       .contrast_min(c0)
       .contrast_max(c1)
-      .noise(f.noise);
+      .noise(f.noise)
+      .tilt(f.tilt);
 }
 
 ObjectiveOptions objective_options(const TrainFlags& t, int64_t target) {
@@ -148,6 +157,74 @@ Loaded load_all(const PatchFlags& f, c10::Device device) {
     check_input(k <= 0 || f.target < k, "--target", fmt::format("a class in 0..{}", k - 1),
                 std::to_string(f.target));
   return l;
+}
+
+/// Training and evaluation data of patch train/transfer, and where each came from.
+struct Split {
+  Dataset train, eval;
+  std::string train_source, eval_source;
+  bool eval_on_train = false;
+};
+
+bool same_source(const std::string& a, const std::string& b) {
+  const DataSpec x = parse_data_spec(a), y = parse_data_spec(b);
+  if (x.kind != y.kind) return false;
+  if (x.kind == DataSpec::Kind::kFashionMnist) return x.path == y.path;
+  std::error_code ec;
+  return std::filesystem::equivalent(x.path, y.path, ec);
+}
+
+/// Evaluation data for a patch trained on `train`: --eval-data when given (refused when it
+/// comes from the training source, unless --eval-on-train); else, for Fashion-MNIST, the first
+/// 1000 items of the other split; else a fixed 80/20 split of the items (seed 0), training on
+/// the 80%. --eval-on-train evaluates on the training items themselves, labelled so.
+Split split_data(Dataset data, const std::string& spec, const std::string& eval_spec,
+                 bool eval_on_train, Model& model) {
+  Split s;
+  s.eval_on_train = eval_on_train;
+  if (eval_on_train) {
+    s.train = s.eval = data;
+    s.train_source = s.eval_source = data.source + " (the training items)";
+    return s;
+  }
+  s.train = data;
+  s.train_source = data.source;
+  if (!eval_spec.empty()) {
+    check_input(!same_source(spec, eval_spec), "--eval-data " + eval_spec,
+                "images held out from the training data " + spec +
+                    " (or --eval-on-train to evaluate on training items)",
+                "the same source");
+    s.eval = open_data(eval_spec, model);
+    label_unlabelled(s.eval, model);
+    s.eval_source = s.eval.source;
+    return s;
+  }
+  const DataSpec d = parse_data_spec(spec);
+  if (d.kind == DataSpec::Kind::kFashionMnist) {
+    const std::string other = d.path == "train" ? "fashion-mnist:test:1000" : "fashion-mnist:train:1000";
+    s.eval = open_data(other, model);
+    s.eval_source = s.eval.source;
+    return s;
+  }
+  check_input(data.size() >= 5, "--data " + spec,
+              "at least 5 images to hold out a fifth for evaluation (or --eval-data, or "
+              "--eval-on-train)",
+              std::to_string(data.size()) + " image(s)");
+  const Dataset mixed = data.shuffled(0);
+  const int64_t cut = data.size() - data.size() / 5;
+  s.train = mixed.slice(0, cut);
+  s.eval = mixed.slice(cut, data.size());
+  s.train_source = fmt::format("{} (80% split: {} items)", data.source, cut);
+  s.eval_source = fmt::format("{} (held-out 20% split: {} items)", data.source, s.eval.size());
+  return s;
+}
+
+void add_split_flags(CLI::App* sub, std::string& eval_data, bool& eval_on_train) {
+  sub->add_option("--eval-data", eval_data,
+                  "held-out evaluation images (default: Fashion-MNIST's other split, first 1000; "
+                  "for other data a fixed 20% of --data held out from training)");
+  sub->add_flag("--eval-on-train", eval_on_train,
+                "evaluate on the training images themselves (numbers labelled as such)");
 }
 
 ImageShape shape_of(const Dataset& d) {
@@ -204,6 +281,8 @@ struct PatchTrainCmd {
   PatchFlags f;
   TrainFlags t;
   std::string out = "foil-patch";
+  std::string eval_data;
+  bool eval_on_train = false;
   bool resume = true;
 };
 
@@ -213,6 +292,9 @@ void run_patch_train(const PatchTrainCmd& c) {
   const auto placement = placement_options(c.f);
   std::filesystem::create_directories(c.out);
   Loaded l = load_all(c.f, device);
+  const Split split =
+      split_data(l.data, c.f.data, c.eval_data, c.eval_on_train, *l.models.front());
+  l.data = split.train;
   Patch patch = Patch::create(patch_options(c.f), shape_of(l.data), seed);
   const std::string ckpt = c.out + "/checkpoint.pt";
   if (!c.resume) std::filesystem::remove(ckpt);
@@ -254,12 +336,14 @@ void run_patch_train(const PatchTrainCmd& c) {
   const auto [lo, hi] = std::minmax_element(result.step_loss.begin(), result.step_loss.end());
   write_line_plot(dir + "loss.png", "patch loss (" + c.t.loss + ")", "step", "loss",
                   {{c.t.loss, steps, result.step_loss}}, std::min(0.0, *lo), *hi + 1e-9);
-  write_patched_grid(dir + "patched.png", *l.models.front(), l.data, result.patch,
+  write_patched_grid(dir + "patched.png", *l.models.front(), split.eval, result.patch,
                      PlacementOptions().keep_out(c.f.keep_out), seed);
+  fmt::print("evaluation on {}{}:\n", split.eval_source,
+             split.eval_on_train ? " (NOT held out)" : " (held out)");
   nlohmann::json evals = nlohmann::json::array();
   for (const auto& m : l.models) {
     const auto e =
-        evaluate_patch(*m, l.data, result.patch, PlacementOptions().keep_out(c.f.keep_out),
+        evaluate_patch(*m, split.eval, result.patch, PlacementOptions().keep_out(c.f.keep_out),
                        c.f.target, 1, seed + 1);
     fmt::print("{}: clean {:.2f}%  patched {:.2f}%  fooling rate {:.2f}%{}\n", model_name(*m),
                100 * e.clean_accuracy, 100 * e.patched_accuracy, 100 * e.fooling_rate,
@@ -272,8 +356,10 @@ void run_patch_train(const PatchTrainCmd& c) {
                                     {"target", c.f.target},
                                     {"epochs", c.t.epochs},
                                     {"epoch_loss", result.epoch_loss},
-                                    {"data", l.data.source},
-                                    {"evaluation_on_training_data", evals}});
+                                    {"train_data", split.train_source},
+                                    {"eval_data", split.eval_source},
+                                    {"eval_on_train", split.eval_on_train},
+                                    {"evaluation", evals}});
   std::filesystem::remove(ckpt);
   fmt::print("wrote {0}patch.pt, patch.png, loss.csv, loss.png, patched.png, summary.json\n", dir);
 }
@@ -315,6 +401,7 @@ struct PatchTransferCmd {
   std::string losses = "ce,feature,ot";
   int64_t repeats = 3;
   std::string eval_data;
+  bool eval_on_train = false;
   std::string out = "foil-transfer";
 };
 
@@ -329,11 +416,20 @@ void run_patch_transfer(const PatchTransferCmd& c) {
                 "a list of ce, feature, ot", c.losses);
   std::filesystem::create_directories(c.out);
   Loaded l = load_all(c.f, device);
-  Dataset eval = c.eval_data.empty() ? l.data : open_data(c.eval_data, *l.models.front());
+  const Split split =
+      split_data(l.data, c.f.data, c.eval_data, c.eval_on_train, *l.models.front());
+  l.data = split.train;
+  const Dataset& eval = split.eval;
+  fmt::print("training on {}; tSuc on {}{}\n", split.train_source, split.eval_source,
+             split.eval_on_train ? " (NOT held out)" : " (held out)");
   std::vector<std::string> names;
   for (const auto& m : l.models) names.push_back(model_name(*m));
-  nlohmann::json summary = {
-      {"target", c.f.target}, {"models", names}, {"matrices", nlohmann::json::object()}};
+  nlohmann::json summary = {{"target", c.f.target},
+                            {"models", names},
+                            {"train_data", split.train_source},
+                            {"eval_data", split.eval_source},
+                            {"eval_on_train", split.eval_on_train},
+                            {"matrices", nlohmann::json::object()}};
   for (const auto& loss : losses) {
     std::vector<std::vector<double>> matrix;
     std::vector<std::vector<std::string>> csv;
@@ -430,12 +526,14 @@ void setup_patch(CLI::App& app) {
   add_patch_flags(train, tc->f, false);
   add_train_flags(train, tc->t);
   train->add_option("--out", tc->out, "results folder")->capture_default_str();
+  add_split_flags(train, tc->eval_data, tc->eval_on_train);
   train->add_flag("!--no-resume", tc->resume, "ignore a checkpoint in --out and start afresh");
   train->callback([tc] { run_patch_train(*tc); });
 
   auto ec = std::make_shared<PatchEvalCmd>();
   auto* eval = patch->add_subcommand("eval", "evaluate a patch against one or more models");
   add_patch_flags(eval, ec->f, true);
+  eval->get_option("--data")->default_val("fashion-mnist:test:1000");
   eval->add_option("--patch", ec->patch, "patch.pt written by 'foil patch train'")->required();
   eval->add_option("--repeats", ec->repeats, "random placements per image")->capture_default_str();
   eval->add_option("--json", ec->json, "write the results as JSON");
@@ -448,7 +546,7 @@ void setup_patch(CLI::App& app) {
   transfer->add_option("--losses", xc->losses, "objectives to compare")->capture_default_str();
   transfer->add_option("--repeats", xc->repeats, "random placements per image in evaluation")
       ->capture_default_str();
-  transfer->add_option("--eval-data", xc->eval_data, "evaluation data (default: --data)");
+  add_split_flags(transfer, xc->eval_data, xc->eval_on_train);
   transfer->add_option("--out", xc->out, "results folder")->capture_default_str();
   transfer->callback([xc] { run_patch_transfer(*xc); });
 }

@@ -1,5 +1,6 @@
-// foil regions: Region of Importance (Grad-CAM) vs Region of Attack (|delta|) per image and
-// over a dataset, with accuracy when the perturbation is confined to each part.
+// foil regions: Region of Importance (Grad-CAM) vs Region of Attack (the attack's accumulated
+// gradient, or |delta|) per image and over a dataset, with accuracy when the perturbation is
+// confined to each part.
 #include "foil/regions/regions.h"
 
 #include <fmt/format.h>
@@ -24,6 +25,7 @@ struct RegionsCmd {
   std::string method = "gradcam";
   std::string layer;
   double q = 10;
+  std::string roa = "gradient";
   int64_t batch = 250, panels = 6;
   std::string out = "foil-regions";
 };
@@ -48,6 +50,8 @@ void run_regions(const RegionsCmd& c) {
   const c10::Device device = apply_global_options();
   const ExplainMethod method = parse_explain_method(c.method);
   check_input(c.q > 0 && c.q < 100, "--q", "a percentage in (0, 100)", fmt::format("{}", c.q));
+  check_input(c.roa == "gradient" || c.roa == "delta", "--roa", "gradient or delta",
+              "'" + c.roa + "'");
   auto attack = make_attack_from(c.attack);
   std::filesystem::create_directories(c.out);
   auto model = open_model(c.model, device);
@@ -56,14 +60,15 @@ void run_regions(const RegionsCmd& c) {
       explain_uses_layer(method)
           ? (c.layer.empty() ? default_cam_layer(*model, data.images) : c.layer)
           : "";
-  fmt::print(
-      "regions of {} on {} ({} items): RoI = top {}% of {}{}, RoA = top {}% of |delta| "
-      "for {}\n",
-      model->info().name, data.source, data.size(), c.q, explain_method_name(method),
-      layer.empty() ? "" : " at '" + layer + "'", c.q, attack->describe());
+  const std::string roa_name = c.roa == "gradient"
+                                   ? "the attack's accumulated |gradient| (ties: |delta|)"
+                                   : "|delta|";
+  fmt::print("regions of {} on {} ({} items): RoI = top {}% of {}{}, RoA = top {}% of {} for {}\n",
+             model->info().name, data.source, data.size(), c.q, explain_method_name(method),
+             layer.empty() ? "" : " at '" + layer + "'", c.q, roa_name, attack->describe());
   std::fflush(stdout);
   std::vector<RegionAnalysis> parts;
-  std::vector<torch::Tensor> cams, advs;
+  std::vector<torch::Tensor> cams, scores;
   Progress progress("regions", data.size());
   for (int64_t b = 0; b < data.size(); b += c.batch) {
     const int64_t e = std::min(data.size(), b + c.batch);
@@ -77,10 +82,11 @@ void run_regions(const RegionsCmd& c) {
     y = torch::where(y.lt(0), pred, y);
     const auto r = attack->run(*model, x, Criterion::misclassification(y));
     const torch::Tensor cam = explain(*model, x, pred, method, layer);
-    parts.push_back(analyze_regions(*model, x, r.adv, y, cam, c.q));
+    parts.push_back(analyze_regions(*model, x, r.adv, y, cam, c.q,
+                                    c.roa == "gradient" ? r.grad_score : torch::Tensor()));
     if (b == 0) {
       cams.push_back(cam.cpu());
-      advs.push_back(r.adv.cpu());
+      scores.push_back(c.roa == "gradient" ? r.grad_score.cpu() : (r.adv - x).abs().sum(1).cpu());
     }
     progress.update(e);
   }
@@ -90,6 +96,8 @@ void run_regions(const RegionsCmd& c) {
     for (const auto& p : parts) v.push_back(p.*member);
     return torch::cat(v);
   };
+  const torch::Tensor tied = cat(&RegionAnalysis::roa_tied_share);
+  const double chance = iou_chance(c.q);
   const torch::Tensor iou = cat(&RegionAnalysis::iou), pixel = cat(&RegionAnalysis::pixel_share),
                       mass = cat(&RegionAnalysis::mass_share),
                       in_part = cat(&RegionAnalysis::correct_in_part);
@@ -112,20 +120,24 @@ void run_regions(const RegionsCmd& c) {
                                        {"importance", explain_method_name(method)},
                                        {"layer", layer},
                                        {"q", c.q},
+                                       {"roa_score", c.roa},
                                        {"iou", stats(iou)},
+                                       {"iou_chance", chance},
+                                       {"roa_tied_share", stats(tied)},
                                        {"split", split},
                                        {"accuracy", accuracy}});
   std::vector<std::vector<std::string>> csv;
   for (int64_t i = 0; i < data.size(); ++i) {
-    std::vector<std::string> row = {std::to_string(i),
-                                    fmt::format("{:.4f}", iou[i].item<double>())};
+    std::vector<std::string> row = {std::to_string(i), fmt::format("{:.4f}", iou[i].item<double>()),
+                                    fmt::format("{:.4f}", chance),
+                                    fmt::format("{:.4f}", tied[i].item<double>())};
     for (int64_t k = 0; k < 4; ++k)
       row.push_back(fmt::format("{:.4f}", pixel[i][k].item<double>()));
     for (int64_t k = 0; k < 4; ++k) row.push_back(fmt::format("{:.4f}", mass[i][k].item<double>()));
     for (int64_t k = 0; k < 4; ++k) row.push_back(std::to_string(in_part[i][k].item<bool>()));
     csv.push_back(row);
   }
-  std::vector<std::string> header = {"index", "iou"};
+  std::vector<std::string> header = {"index", "iou", "iou_chance", "roa_tied_share"};
   for (const char* what : {"pixels_", "mass_", "correct_delta_only_"})
     for (const auto& p : region_parts()) header.push_back(what + p);
   write_csv(c.out + "/regions.csv", header, csv);
@@ -134,17 +146,20 @@ void run_regions(const RegionsCmd& c) {
   std::vector<std::vector<GridCell>> rows(4);
   const int64_t k = std::min<int64_t>(c.panels, cams[0].size(0));
   const torch::Tensor cam_n = normalize_maps(cams[0]);
-  const torch::Tensor mag = (advs[0] - data.images.slice(0, 0, advs[0].size(0))).abs().sum(1);
-  const torch::Tensor mag_n = normalize_maps(mag);
+  const torch::Tensor mag_n = normalize_maps(scores[0]);
   for (int64_t i = 0; i < k; ++i) {
     rows[0].push_back({data.images[i], fmt::format("IoU {:.2f}", iou[i].item<double>()), false});
     rows[1].push_back({overlay(data.images[i], cam_n[i]), explain_method_name(method), false});
-    rows[2].push_back({mag_n[i].unsqueeze(0), "|delta|", false});
+    rows[2].push_back({mag_n[i].unsqueeze(0), c.roa == "gradient" ? "attack score" : "|delta|",
+                       false});
     rows[3].push_back({segregation_map(first.roi[i], first.roa[i]), "Y both G RoI R RoA", false});
   }
-  write_image_grid(c.out + "/panels.png", rows, {"image", "importance", "perturbation", "regions"});
-  fmt::print("IoU(RoI, RoA) {:.3f} +- {:.3f}\n", iou.mean().item<double>(),
-             iou.numel() > 1 ? iou.std().item<double>() : 0.0);
+  write_image_grid(c.out + "/panels.png", rows, {"image", "importance", "attack", "regions"});
+  fmt::print(
+      "IoU(RoI, RoA) {:.3f} +- {:.3f}   (two random {}% regions: {:.3f}; pixels tied at the RoA "
+      "cut {:.1f}%)\n",
+      iou.mean().item<double>(), iou.numel() > 1 ? iou.std().item<double>() : 0.0, c.q, chance,
+      100 * tied.mean().item<double>());
   fmt::print("{:<10}{:>10}{:>10}{:>22}\n", "part", "pixels", "|delta|", "accuracy, delta only");
   for (size_t p = 0; p < 4; ++p)
     fmt::print("{:<10}{:>9.1f}%{:>9.1f}%{:>21.1f}%\n", region_parts()[p],
@@ -171,6 +186,11 @@ void setup_regions(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--layer", c->layer, "Grad-CAM layer (default: last spatial layer)");
   sub->add_option("--q", c->q, "percent of pixels in RoI and in RoA")->capture_default_str();
+  sub->add_option("--roa", c->roa,
+                  "Region of Attack score: gradient (the attack's |gradient| accumulated over its "
+                  "steps, ties broken by |delta|) or delta (|delta| alone; for L2 attacks: sign "
+                  "attacks make it flat)")
+      ->capture_default_str();
   sub->add_option("--batch", c->batch, "batch size")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();

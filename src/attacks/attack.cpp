@@ -16,6 +16,11 @@ Attack::Attack(AttackOptions options) : options_(std::move(options)) {
               std::to_string(options_.steps()));
   check_input(options_.restarts() >= 1, "--restarts", "an integer >= 1",
               std::to_string(options_.restarts()));
+  check_input(options_.restarts() == 1 || options_.random_start(), "--restarts",
+              "1 without a random start (restarts would repeat the same deterministic attack)",
+              std::to_string(options_.restarts()));
+  check_input(options_.eot_samples() >= 1, "--eot-samples", "an integer >= 1",
+              std::to_string(options_.eot_samples()));
   check_input(options_.decay() >= 0, "--decay", "a value >= 0",
               fmt::format("{}", options_.decay()));
 }
@@ -24,9 +29,9 @@ std::string Attack::describe() const {
   const auto& o = options_;
   return fmt::format(
       "{}(norm={}, eps={:g}, alpha={:g}, steps={}, random_start={}, restarts={}, decay={:g}, "
-      "early_stop={})",
+      "early_stop={}{})",
       name(), o.norm(), o.eps(), o.alpha(), o.steps(), o.random_start(), o.restarts(), o.decay(),
-      o.early_stop());
+      o.early_stop(), o.eot_samples() > 1 ? fmt::format(", eot_samples={}", o.eot_samples()) : "");
 }
 
 AttackResult Attack::run(Model& model, const torch::Tensor& input,
@@ -38,6 +43,7 @@ AttackResult Attack::run(Model& model, const torch::Tensor& input,
   result.adv = x.clone();
   result.success = torch::zeros({n}, torch::dtype(torch::kBool).device(x.device()));
   result.pred = torch::full({n}, -1, torch::dtype(torch::kLong).device(x.device()));
+  result.grad_score = torch::zeros({n, x.size(2), x.size(3)}, x.options());
   const double eps = options_.eps();
   const double sign = criterion.is_targeted() ? -1.0 : 1.0;
 
@@ -51,6 +57,9 @@ AttackResult Attack::run(Model& model, const torch::Tensor& input,
     torch::Tensor adv = x0.clone();
     if (options_.random_start() && eps > 0) adv = (x0 + norm_->random_start(x0, eps)).clamp(0, 1);
     torch::Tensor state = torch::zeros_like(x0);
+    // This restart's accumulated |gradient| per pixel; it replaces the result's score
+    // wherever this restart's example is taken.
+    torch::Tensor score = torch::zeros({x0.size(0), x.size(2), x.size(3)}, x.options());
 
     for (int64_t s = 0; s < options_.steps() && active.numel() > 0; ++s) {
       adv.requires_grad_(true);
@@ -63,6 +72,7 @@ AttackResult Attack::run(Model& model, const torch::Tensor& input,
           torch::Tensor idx = done.nonzero().flatten();
           result.adv.index_copy_(0, active.index_select(0, idx), adv.detach().index_select(0, idx));
           result.success.index_fill_(0, active.index_select(0, idx), true);
+          result.grad_score.index_copy_(0, active.index_select(0, idx), score.index_select(0, idx));
           result.pred.index_copy_(0, active.index_select(0, idx),
                                   logits.detach().argmax(1).index_select(0, idx));
           keep = done.logical_not().nonzero().flatten();
@@ -70,20 +80,29 @@ AttackResult Attack::run(Model& model, const torch::Tensor& input,
           if (active.numel() == 0) break;
           x0 = x0.index_select(0, keep);
           state = state.index_select(0, keep);
+          score = score.index_select(0, keep);
           crit = crit.select(keep);
           logits = logits.index_select(0, keep);
         }
       }
-      torch::Tensor loss =
-          sign * torch::nn::functional::cross_entropy(
-                     logits, crit.loss_classes(),
-                     torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
-      torch::Tensor grad = torch::autograd::grad({loss}, {adv})[0];
+      auto loss_of = [&](const torch::Tensor& l) {
+        return sign * torch::nn::functional::cross_entropy(
+                          l, crit.loss_classes(),
+                          torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
+      };
+      torch::Tensor grad = torch::autograd::grad({loss_of(logits)}, {adv})[0];
       adv = adv.detach();
       if (keep.defined()) {
         grad = grad.index_select(0, keep);
         adv = adv.index_select(0, keep);
       }
+      for (int64_t e = 1; e < options_.eot_samples(); ++e) {
+        const torch::Tensor a = adv.clone().requires_grad_(true);
+        grad = grad + torch::autograd::grad({loss_of(model.forward(a))}, {a})[0];
+        result.gradient_evaluations += active.numel();
+      }
+      if (options_.eot_samples() > 1) grad = grad / static_cast<double>(options_.eot_samples());
+      score += grad.abs().sum(1);
       torch::Tensor next = step(adv, grad, state);
       adv = (x0 + norm_->project(next - x0, eps)).clamp(0, 1).detach();
     }
@@ -98,6 +117,7 @@ AttackResult Attack::run(Model& model, const torch::Tensor& input,
     result.adv.index_copy_(0, active.index_select(0, take), adv.index_select(0, take));
     result.pred.index_copy_(0, active.index_select(0, take),
                             logits.argmax(1).index_select(0, take));
+    result.grad_score.index_copy_(0, active.index_select(0, take), score.index_select(0, take));
     result.success.index_copy_(0, active, result.success.index_select(0, active).logical_or(done));
   }
   return result;

@@ -16,6 +16,7 @@ nlohmann::json Evaluation::to_json() const {
           {"clean_accuracy", clean_accuracy},
           {"robust_accuracy", robust_accuracy},
           {"attack_success_rate", attack_success_rate},
+          {"excluded_already_target", excluded_already_target},
           {"seconds", seconds},
           {"perturbation", {{"linf_max", linf_max}, {"l2_mean", l2_mean}}}};
 }
@@ -47,10 +48,14 @@ Evaluation evaluate_attack(Model& model, const Dataset& data, const Attack& atta
     const torch::Tensor apred = r.pred;
     const torch::Tensor correct = pred.eq(y);
     clean_correct += correct.sum().item<int64_t>();
-    robust_correct += apred.eq(y).sum().item<int64_t>();
+    // Robust: right on the clean image and still right under attack.
+    robust_correct += (correct & apred.eq(y)).sum().item<int64_t>();
     if (crit.is_targeted()) {
-      success += apred.eq(crit.targets()).sum().item<int64_t>();
-      success_base += end - begin;
+      // Items whose label already is the target would be free successes: left out.
+      const torch::Tensor eligible = y.ne(crit.targets());
+      success += (eligible & apred.eq(crit.targets())).sum().item<int64_t>();
+      success_base += eligible.sum().item<int64_t>();
+      ev.excluded_already_target += (end - begin) - eligible.sum().item<int64_t>();
     } else {
       success += (correct & apred.ne(y)).sum().item<int64_t>();
       success_base += correct.sum().item<int64_t>();

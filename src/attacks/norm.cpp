@@ -32,7 +32,9 @@ class L2Norm : public Norm {
     return g / (l2_per_sample(g) + 1e-10);
   }
   torch::Tensor project(const torch::Tensor& d, double eps) const override {
-    auto factor = (eps / l2_per_sample(d)).clamp_max(1.0);
+    // A zero delta (eps 0, or a zero gradient without random start) stays zero instead of
+    // 0/0 = NaN; otherwise the same factor as torchattacks' PGDL2.
+    auto factor = (eps / l2_per_sample(d).clamp_min(1e-12)).clamp_max(1.0);
     return d * factor;
   }
   torch::Tensor random_start(const torch::Tensor& like, double eps) const override {

@@ -15,7 +15,11 @@ const std::vector<std::string>& attack_names() {
 
 std::unique_ptr<Attack> make_attack(const std::string& name, AttackOptions o) {
   if (name == "fgsm") return std::make_unique<Fgsm>(o);
-  if (name == "fgm") return std::make_unique<Fgsm>(o.norm("l2"));
+  if (name == "fgm") {
+    check_input(o.norm() == "l2", "--norm", "l2 for fgm (FGM is the L2 form; fgsm is Linf)",
+                "'" + o.norm() + "'");
+    return std::make_unique<Fgsm>(o);
+  }
   if (name == "bim") return std::make_unique<Bim>(o.random_start(false));
   if (name == "pgd") return std::make_unique<Pgd>(o);
   if (name == "mifgsm") return std::make_unique<MiFgsm>(o.random_start(false));

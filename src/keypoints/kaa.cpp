@@ -4,6 +4,8 @@
 #include <fmt/ranges.h>
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <cmath>
 #include <nlohmann/json.hpp>
 
 #include "foil/attacks/norm.h"
@@ -31,13 +33,55 @@ std::vector<std::string> output_kinds(const std::string& text) {
   std::vector<std::string> kinds;
   std::stringstream ss(text);
   std::string item;
+  const char* expected = "heatmap, or a list of peak, x, y";
   while (std::getline(ss, item, ',')) {
-    check_input(item == "peak" || item == "x" || item == "y", "--outputs", "a list of peak, x, y",
-                "'" + text + "'");
+    check_input(item == "peak" || item == "x" || item == "y" || item == "heatmap", "--outputs",
+                expected, "'" + text + "'");
     kinds.push_back(item);
   }
-  check_input(!kinds.empty(), "--outputs", "a list of peak, x, y", "'" + text + "'");
+  check_input(!kinds.empty(), "--outputs", expected, "'" + text + "'");
+  const bool heatmap = std::find(kinds.begin(), kinds.end(), "heatmap") != kinds.end();
+  check_input(!heatmap || kinds.size() == 1, "--outputs", expected, "'" + text + "'");
   return kinds;
+}
+
+/// The chosen outputs of layer k for each image of `x`: N×L.
+torch::Tensor jacobian_outputs(Model& model, const torch::Tensor& x, const KaaOptions& o,
+                               const std::vector<std::string>& kinds) {
+  const torch::Tensor hm = heatmaps_of(model, x, o.layer());
+  if (kinds.front() == "heatmap") return hm.flatten(1);
+  std::vector<torch::Tensor> outs;
+  const torch::Tensor sa = soft_argmax(hm, x.size(3));
+  for (const auto& kind : kinds) {
+    if (kind == "peak") outs.push_back(hm.amax({2, 3}));
+    if (kind == "x") outs.push_back(sa.select(2, 0));
+    if (kind == "y") outs.push_back(sa.select(2, 1));
+  }
+  return torch::cat(outs, 1);
+}
+
+/// Rows [begin, end) of the Jacobian of image `xi` (1×C×H×W): (end-begin)×C×H×W, in one
+/// backward pass over a batch of end-begin replicas, replica r back-propagating output
+/// begin + r.
+torch::Tensor jacobian_rows(Model& model, const torch::Tensor& xi, const KaaOptions& o,
+                            const std::vector<std::string>& kinds, int64_t begin, int64_t end) {
+  const torch::Tensor xr = xi.detach().expand({end - begin, -1, -1, -1}).clone().requires_grad_(true);
+  const torch::Tensor out = jacobian_outputs(model, xr, o, kinds);
+  const torch::Tensor idx = torch::arange(begin, end, out.options().dtype(torch::kLong)).view({-1, 1});
+  const torch::Tensor picked = out.gather(1, idx).sum();
+  return torch::autograd::grad({picked}, {xr})[0].detach();
+}
+
+int64_t output_count(Model& model, const torch::Tensor& x, const KaaOptions& o,
+                     const std::vector<std::string>& kinds) {
+  torch::NoGradGuard g;
+  return jacobian_outputs(model, x.slice(0, 0, 1), o, kinds).size(1);
+}
+
+/// Replicas per backward pass: about 2^24 input elements, at most 256.
+int64_t chunk_for(const torch::Tensor& x) {
+  const int64_t per_image = x.size(1) * x.size(2) * x.size(3);
+  return std::clamp<int64_t>((int64_t{1} << 24) / std::max<int64_t>(1, per_image), 1, 256);
 }
 
 }  // namespace
@@ -50,6 +94,11 @@ void check_kaa_options(const KaaOptions& o) {
               "'" + o.mask() + "'");
   check_input(o.jacobian_threshold() >= 0 && o.jacobian_threshold() < 1, "--jacobian-threshold",
               "a fraction in [0, 1)", fmt::format("{}", o.jacobian_threshold()));
+  check_input(o.mask_rule() == "both" || o.mask_rule() == "strict", "--mask-rule",
+              "both or strict", "'" + o.mask_rule() + "'");
+  check_input(std::isfinite(o.jacobian_threshold_abs()), "--jacobian-threshold-abs",
+              "a finite value (< 0: use the relative threshold)",
+              fmt::format("{}", o.jacobian_threshold_abs()));
   output_kinds(o.outputs());
   make_norm(o.norm());
 }
@@ -137,44 +186,49 @@ torch::Tensor keypoint_jacobian(Model& model, const torch::Tensor& x, const KaaO
   check_kaa_options(o);
   const auto kinds = output_kinds(o.outputs());
   torch::AutoGradMode grad_mode(true);
-  const int64_t n = x.size(0);
-  // The K output count comes from one clean forward.
-  int64_t k;
-  {
-    torch::NoGradGuard g;
-    k = heatmaps_of(model, x.slice(0, 0, 1), o.layer()).size(1);
+  const int64_t l = output_count(model, x, o, kinds), chunk = chunk_for(x);
+  std::vector<torch::Tensor> images;
+  for (int64_t i = 0; i < x.size(0); ++i) {
+    std::vector<torch::Tensor> rows;
+    for (int64_t b = 0; b < l; b += chunk)
+      rows.push_back(jacobian_rows(model, x.slice(0, i, i + 1), o, kinds, b, std::min(l, b + chunk)));
+    images.push_back(torch::cat(rows));
   }
-  const int64_t l = k * static_cast<int64_t>(kinds.size());
-  std::vector<torch::Tensor> rows;
-  // One backward pass per output, batched: the image is replicated L times and replica r
-  // back-propagates only output r. Images go in groups to bound memory.
-  const int64_t group = std::max<int64_t>(1, 512 / l);
-  for (int64_t b = 0; b < n; b += group) {
-    const torch::Tensor xb = x.slice(0, b, b + group).detach();
-    const int64_t m = xb.size(0);
-    const torch::Tensor xr = xb.repeat_interleave(l, 0).requires_grad_(true);
-    const torch::Tensor hm = heatmaps_of(model, xr, o.layer());
-    std::vector<torch::Tensor> outs;
-    const torch::Tensor sa = soft_argmax(hm, x.size(3));
-    for (const auto& kind : kinds) {
-      if (kind == "peak") outs.push_back(hm.amax({2, 3}));
-      if (kind == "x") outs.push_back(sa.select(2, 0));
-      if (kind == "y") outs.push_back(sa.select(2, 1));
-    }
-    const torch::Tensor all = torch::cat(outs, 1).view({m, l, l});  // replica x output
-    const torch::Tensor picked = all.diagonal(0, 1, 2).sum();
-    const torch::Tensor g = torch::autograd::grad({picked}, {xr})[0];
-    rows.push_back(g.view({m, l, x.size(1), x.size(2), x.size(3)}).detach());
-  }
-  return torch::cat(rows);
+  return torch::stack(images);
 }
 
 torch::Tensor relational_mask(Model& model, const torch::Tensor& x, const KaaOptions& o) {
-  const torch::Tensor j = keypoint_jacobian(model, x, o);
-  const torch::Tensor scale = j.abs().flatten(2).amax(2).view({j.size(0), j.size(1), 1, 1, 1});
-  const torch::Tensor thr = o.jacobian_threshold() * scale;
-  const torch::Tensor pos = j.gt(thr).any(1), neg = j.lt(-thr).any(1);
-  return (pos & neg).to(x.dtype());
+  check_kaa_options(o);
+  const auto kinds = output_kinds(o.outputs());
+  torch::AutoGradMode grad_mode(true);
+  const int64_t l = output_count(model, x, o, kinds), chunk = chunk_for(x);
+  const bool absolute = o.jacobian_threshold_abs() >= 0;
+  std::vector<torch::Tensor> masks;
+  for (int64_t i = 0; i < x.size(0); ++i) {
+    // Per input element: some row entry > threshold, some < -threshold, some in between.
+    torch::Tensor pos = torch::zeros(x.sizes().slice(1), x.options().dtype(torch::kBool));
+    torch::Tensor neg = pos.clone(), zero = pos.clone();
+    for (int64_t b = 0; b < l; b += chunk) {
+      const torch::Tensor j =
+          jacobian_rows(model, x.slice(0, i, i + 1), o, kinds, b, std::min(l, b + chunk));
+      const torch::Tensor thr =
+          absolute ? torch::full({1, 1, 1, 1}, o.jacobian_threshold_abs(), j.options())
+                   : o.jacobian_threshold() * j.abs().flatten(1).amax(1).view({-1, 1, 1, 1});
+      pos |= j.gt(thr).any(0);
+      neg |= j.lt(-thr).any(0);
+      zero |= j.abs().le(thr).any(0);
+    }
+    if (o.per_pixel()) {
+      // A pixel's row holds the entries of all its channels.
+      pos = pos.any(0, true).expand_as(neg);
+      neg = neg.any(0, true).expand_as(pos);
+      zero = zero.any(0, true).expand_as(pos);
+    }
+    torch::Tensor c = pos & neg;
+    if (o.mask_rule() == "strict") c = c & ~zero;
+    masks.push_back(c.to(x.dtype()));
+  }
+  return torch::stack(masks);
 }
 
 KaaResult kaa_attack(Model& model, const torch::Tensor& input, const torch::Tensor& target_kp,

@@ -96,7 +96,16 @@ struct TorchScriptModel::Impl {
     TapMap map;
     walk(graph->block(), true, map);
     std::vector<jit::Value*> outs(graph->outputs().begin(), graph->outputs().end());
-    for (const auto& n : names) outs.push_back(map.values.at(n));
+    for (const auto& n : names) {
+      // A later in-place op (`out += identity`, ReLU(inplace=True)) would overwrite the
+      // tapped tensor: the tap is a copy taken right where the value is produced.
+      jit::Value* v = map.values.at(n);
+      jit::WithInsertPoint guard(v->node()->next());
+      jit::Value* none = graph->insertConstant(c10::IValue());
+      jit::Node* copy = graph->insertNode(graph->create(c10::aten::clone, {v, none}));
+      copy->output()->setType(v->type());
+      outs.push_back(copy->output());
+    }
     while (!graph->outputs().empty()) graph->eraseOutput(0);
     jit::Node* tuple = graph->insertNode(graph->createTuple(outs));
     graph->registerOutput(tuple->output());

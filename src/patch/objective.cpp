@@ -21,7 +21,9 @@ torch::Tensor wasserstein2_1d(const torch::Tensor& a, const torch::Tensor& b) {
     auto frac = (pos - lo.to(pos.dtype())).view({-1, 1});
     bs = bs.index_select(0, lo) * (1 - frac) + bs.index_select(0, hi) * frac;
   }
-  return (as - bs).pow(2).mean();
+  // Mean over the samples, summed over the columns (feature axes), as the reference does:
+  // a layer's distance grows with its width, like the squared Euclidean distance.
+  return (as - bs).pow(2).mean(0).sum();
 }
 
 torch::Tensor sliced_wasserstein2(const torch::Tensor& a, const torch::Tensor& b,
@@ -33,7 +35,28 @@ torch::Tensor sliced_wasserstein2(const torch::Tensor& a, const torch::Tensor& b
   torch::Tensor theta = gen ? torch::randn({a.size(1), projections}, *gen, a.options())
                             : torch::randn({a.size(1), projections}, a.options());
   theta = theta / theta.norm(2, 0, /*keepdim=*/true);
-  return wasserstein2_1d(a.matmul(theta), b.matmul(theta.to(b.device())));
+  // SW2² is an expectation over directions: the mean over the projections.
+  return wasserstein2_1d(a.matmul(theta), b.matmul(theta.to(b.device()))) /
+         static_cast<double>(projections);
+}
+
+std::string default_feature_layer(Model& model, const torch::Tensor& sample) {
+  const auto names = model.layer_names();
+  check_input(!names.empty(), "--layers", "a model with tappable layers", "none");
+  torch::NoGradGuard no_grad;
+  const auto out = model.forward(sample, names);
+  const int64_t classes = out.output.dim() == 2 ? out.output.size(1) : -1;
+  // The last spatial layer (the last convolutional features) ...
+  for (auto it = names.rbegin(); it != names.rend(); ++it) {
+    const torch::Tensor& t = out.taps.at(*it);
+    if (t.dim() == 4 && t.size(2) * t.size(3) > 1) return *it;
+  }
+  // ... else the last layer that is neither the logits nor a probability vector.
+  for (auto it = names.rbegin(); it != names.rend(); ++it) {
+    const torch::Tensor& t = out.taps.at(*it);
+    if (t.numel() / std::max<int64_t>(1, t.size(0)) != classes) return *it;
+  }
+  throw InputError("--layers: the model has no feature layer besides its outputs; name one");
 }
 
 torch::Tensor pooled(const torch::Tensor& tap) {
@@ -66,12 +89,7 @@ class LayerObjective : public PatchObjective {
  public:
   LayerObjective(const ObjectiveOptions& o, Model& model, const Dataset& data) : o_(o) {
     layers_ = o.layers();
-    if (layers_.empty()) {
-      const auto names = model.layer_names();
-      check_input(names.size() >= 2, "--layers", "a model with tappable layers",
-                  std::to_string(names.size()) + " layer(s)");
-      layers_ = {names[names.size() - 2]};
-    }
+    if (layers_.empty()) layers_ = {default_feature_layer(model, data.images.slice(0, 0, 1))};
     weights_ = o.weights().empty() ? std::vector<double>(layers_.size(), 1.0) : o.weights();
     check_input(weights_.size() == layers_.size(), "--layer-weights",
                 fmt::format("{} weight(s), one per layer", layers_.size()),

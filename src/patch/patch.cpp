@@ -22,15 +22,53 @@ int64_t patch_side(const PatchOptions& o, const ImageShape& image) {
               "'" + o.shape() + "'");
   check_input(image.channels > 0 && image.height > 0 && image.width > 0, "patch",
               "a model or data with a known image size", image.str());
-  const auto side = static_cast<int64_t>(
-      std::llround(std::sqrt(o.area() * static_cast<double>(image.height * image.width))));
+  const double raw = std::sqrt(o.area() * static_cast<double>(image.height * image.width));
+  int64_t side = static_cast<int64_t>(std::llround(raw));
   check_input(side >= 2, "--area", "a patch of at least 2x2 pixels",
               fmt::format("{} pixel(s) per side", side));
-  if (o.param() == "grid")
+  if (o.param() == "grid") {
     check_input(o.cells() >= 1 && o.cells() <= side, "--cells",
                 fmt::format("1..{} (the patch is {} pixels wide)", side, side),
                 std::to_string(o.cells()));
+    // Equal cells: the side is the multiple of the cell count nearest the requested area
+    // that still fits the image.
+    const int64_t g = o.cells(), fit = std::min(image.height, image.width) / g;
+    side = g * std::max<int64_t>(1, std::min(fit, static_cast<int64_t>(std::llround(raw / g))));
+  }
   return side;
+}
+
+/// Focal length, in patch half-widths, of the camera that sees a tilted patch.
+constexpr double kTiltFocal = 3.0;
+
+/// Perspective tilt of the patch plane: `grid` (N×H×W×2) holds, per image pixel, the point of
+/// the untilted patch plane it sees (patch coordinates in [-1, 1]); returns the point of the
+/// plane turned by Ry(tilt_y)·Rx(tilt_x) about the patch centre, with the camera kTiltFocal
+/// half-widths in front of it. The ray through (u, v, f) meets the plane n·(P - c) = 0 at
+/// t = n·c / n·(u, v, f); the sampled point is (r1·P, r2·P) with P = t(u, v, f) - c.
+torch::Tensor tilt_grid(const torch::Tensor& grid, const std::vector<Placement>& placements) {
+  bool any = false;
+  for (const auto& p : placements) any |= p.tilt_x_deg != 0 || p.tilt_y_deg != 0;
+  if (!any) return grid;
+  const double f = kTiltFocal;
+  std::vector<float> coef;  // per image: n (3), r1 (3), r2 (3)
+  for (const auto& p : placements) {
+    const double a = p.tilt_x_deg * M_PI / 180, b = p.tilt_y_deg * M_PI / 180;
+    const double ca = std::cos(a), sa = std::sin(a), cb = std::cos(b), sb = std::sin(b);
+    // R = Ry(b) Rx(a); columns r1, r2, r3 = n.
+    const double r[3][3] = {{cb, sb * sa, sb * ca}, {0, ca, -sa}, {-sb, cb * sa, cb * ca}};
+    for (int col : {2, 0, 1})
+      for (int row = 0; row < 3; ++row) coef.push_back(static_cast<float>(r[row][col]));
+  }
+  const int64_t n = grid.size(0);
+  const torch::Tensor k = torch::tensor(coef, grid.options()).view({n, 9, 1, 1});
+  auto c = [&](int i) { return k.select(1, i); };
+  const torch::Tensor u = grid.select(3, 0), v = grid.select(3, 1);
+  const torch::Tensor t = c(2) * f / (c(0) * u + c(1) * v + c(2) * f);
+  const torch::Tensor px = t * u, py = t * v, pz = t * f - f;
+  const torch::Tensor gx = c(3) * px + c(4) * py + c(5) * pz;
+  const torch::Tensor gy = c(6) * px + c(7) * py + c(8) * pz;
+  return torch::stack({gx, gy}, 3);
 }
 
 }  // namespace
@@ -40,8 +78,14 @@ Patch Patch::create(const PatchOptions& o, const ImageShape& image, uint64_t see
   p.options_ = o;
   p.side_ = patch_side(o, image);
   const int64_t g = o.param() == "grid" ? o.cells() : p.side_;
-  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-  p.params_ = torch::rand({image.channels, g, g}, gen);
+  check_input(o.init() == "grey" || o.init() == "random", "--init", "grey or random",
+              "'" + o.init() + "'");
+  if (o.init() == "grey") {
+    p.params_ = torch::full({image.channels, g, g}, 0.5);
+  } else {
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+    p.params_ = torch::rand({image.channels, g, g}, gen);
+  }
   return p;
 }
 
@@ -60,10 +104,13 @@ Patch Patch::from_params(torch::Tensor params, const PatchOptions& o, const Imag
 
 torch::Tensor Patch::render() const {
   if (options_.param() == "free") return params_;
-  return F::interpolate(params_.unsqueeze(0), F::InterpolateFuncOptions()
-                                                  .size(std::vector<int64_t>{side_, side_})
-                                                  .mode(torch::kNearest))
-      .squeeze(0);
+  // Each cell is one colour repeated over its k×k pixels. The value is params_; the gradient
+  // a cell receives is the mean of its pixels' gradients (the source's per-cell average), not
+  // their sum, so step sizes mean the same for any cell size.
+  const int64_t k = side_ / params_.size(1);
+  const torch::Tensor scaled = params_ / static_cast<double>(k * k);
+  const torch::Tensor p = scaled + (params_ - scaled).detach();
+  return p.repeat_interleave(k, 1).repeat_interleave(k, 2);
 }
 
 torch::Tensor Patch::mask() const {
@@ -82,11 +129,16 @@ std::vector<Placement> sample_placements(const Patch& patch, int64_t n, const Im
     check_input(o.scale_min() > 0 && o.scale_min() <= o.scale_max(), "--scale", "0 < min <= max",
                 fmt::format("{}..{}", o.scale_min(), o.scale_max()));
   const int64_t h = image.height, w = image.width;
-  // The box the patch may occupy: its largest scaled and rotated extent.
+  if (o.eot())
+    check_input(o.tilt() >= 0 && o.tilt() < 60, "--tilt", "degrees in [0, 60)",
+                fmt::format("{}", o.tilt()));
+  // The box the patch may occupy: its largest scaled, rotated and tilted extent (the near
+  // edge of a tilted patch grows by at most 1 / (1 - sin(tilt) / kTiltFocal)).
   const double rot = std::min(45.0, std::abs(o.rotation())) * M_PI / 180.0;
-  const double extent =
-      o.eot() ? patch.side() * std::sqrt(o.scale_max()) * (std::cos(rot) + std::sin(rot))
-              : static_cast<double>(patch.side());
+  const double tilt_growth = 1.0 / (1.0 - std::sin(o.tilt() * M_PI / 180.0) / kTiltFocal);
+  const double extent = o.eot() ? patch.side() * std::sqrt(o.scale_max()) *
+                                      (std::cos(rot) + std::sin(rot)) * tilt_growth
+                                : static_cast<double>(patch.side());
   const auto box = static_cast<int64_t>(std::ceil(extent - 1e-9));
   check_input(box <= h && box <= w, "patch", fmt::format("a patch that fits the {}x{} image", h, w),
               fmt::format("an extent of {} pixels", box));
@@ -112,6 +164,10 @@ std::vector<Placement> sample_placements(const Patch& patch, int64_t n, const Im
       p.angle_deg = uniform(-o.rotation(), o.rotation());
       p.brightness = uniform(-o.brightness(), o.brightness());
       p.contrast = uniform(o.contrast_min(), o.contrast_max());
+      if (o.tilt() > 0) {
+        p.tilt_x_deg = uniform(-o.tilt(), o.tilt());
+        p.tilt_y_deg = uniform(-o.tilt(), o.tilt());
+      }
     }
     // The patch's own box sits centred in the placement box.
     p.top += (box - patch.side()) / 2;
@@ -154,7 +210,8 @@ torch::Tensor apply_patch(const torch::Tensor& x, const torch::Tensor& pixels,
          static_cast<float>(ca * h / 2 / half), static_cast<float>((-sa * dx0 + ca * dy0) / half)});
   }
   const torch::Tensor th = torch::tensor(theta, x.options()).view({n, 2, 3});
-  const torch::Tensor grid = F::affine_grid(th, {n, x.size(1), h, w}, /*align_corners=*/false);
+  const torch::Tensor grid =
+      tilt_grid(F::affine_grid(th, {n, x.size(1), h, w}, /*align_corners=*/false), placements);
   const auto gs = F::GridSampleFuncOptions()
                       .mode(torch::kBilinear)
                       .padding_mode(torch::kZeros)

@@ -54,12 +54,18 @@ double PatchStepper::step(const torch::Tensor& x, const torch::Tensor& y, at::Ge
     const torch::Tensor pixels = patch_.render();
     const torch::Tensor xp =
         apply_patch(x.to(models_[m]->device()), pixels, mask_, places, placement_, &gen);
-    torch::Tensor loss = objectives_[m]->loss(*models_[m], xp, y, gen);
-    if (options_.tv() > 0) loss = loss + options_.tv() * total_variation(pixels);
+    const torch::Tensor loss = objectives_[m]->loss(*models_[m], xp, y, gen);
     torch::Tensor g = torch::autograd::grad({loss}, {params})[0].to(params.device());
     if (models_.size() > 1) g = g / g.norm().clamp_min(1e-12);
     grad += g / k;
     step_loss += loss.item<double>() / k;
+  }
+  // The smoothness term joins after the per-model normalisation (as the OT reference does),
+  // so its weight means the same for one model or an ensemble.
+  if (options_.tv() > 0) {
+    const torch::Tensor tv = options_.tv() * total_variation(patch_.render());
+    grad += torch::autograd::grad({tv}, {params})[0];
+    step_loss += tv.item<double>();
   }
   optimizer_->zero_grad();
   params.mutable_grad() = grad;

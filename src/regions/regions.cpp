@@ -14,16 +14,50 @@ const std::array<std::string, 4>& region_parts() {
   return parts;
 }
 
+double iou_chance(double q) {
+  const double f = q / 100.0;
+  return f / (2.0 - f);
+}
+
+torch::Tensor top_percent_ranked(const torch::Tensor& score, const torch::Tensor& tie_break,
+                                 double q, torch::Tensor* tied_share) {
+  check_input(q >= 0 && q <= 100, "q", "a percentage in [0, 100]", fmt::format("{}", q));
+  const int64_t n = score.size(0), hw = score.size(1) * score.size(2);
+  const int64_t k = static_cast<int64_t>(std::llround(q / 100.0 * static_cast<double>(hw)));
+  const torch::Tensor s = score.reshape({n, hw}), t = tie_break.reshape({n, hw}).to(s.dtype());
+  // Lexicographic order (score, then tie_break), descending: a stable sort by the secondary
+  // key, then a stable sort by the primary one.
+  const torch::Tensor by_t = std::get<1>(t.sort(/*stable=*/true, 1, /*descending=*/true));
+  const torch::Tensor by_s =
+      std::get<1>(s.gather(1, by_t).sort(/*stable=*/true, 1, /*descending=*/true));
+  const torch::Tensor order = by_t.gather(1, by_s);
+  torch::Tensor mask = torch::zeros({n, hw}, s.options().dtype(torch::kBool));
+  if (k > 0) mask.scatter_(1, order.slice(1, 0, k), true);
+  if (tied_share) {
+    torch::Tensor share = torch::zeros({n}, s.options().dtype(torch::kDouble));
+    if (k > 0 && k < hw) {
+      const torch::Tensor last = order.select(1, k - 1).unsqueeze(1);
+      const torch::Tensor tied = s.eq(s.gather(1, last)) & t.eq(t.gather(1, last));
+      const torch::Tensor cut = (tied & ~mask).any(1);
+      share = torch::where(cut, tied.sum(1).to(torch::kDouble) / static_cast<double>(hw), share);
+    }
+    *tied_share = share;
+  }
+  return mask.view({n, score.size(1), score.size(2)});
+}
+
 RegionAnalysis analyze_regions(Model& model, const torch::Tensor& x, const torch::Tensor& x_adv,
                                const torch::Tensor& labels, const torch::Tensor& importance,
-                               double q) {
+                               double q, const torch::Tensor& attack_score) {
   check_input(q > 0 && q < 100, "--q", "a percentage in (0, 100)", fmt::format("{}", q));
   torch::NoGradGuard no_grad;
   const torch::Tensor delta = (x_adv - x).to(torch::kCPU);
   const torch::Tensor magnitude = delta.abs().sum(1);  // N×H×W
   RegionAnalysis r;
   r.roi = top_percent(importance.to(torch::kCPU), q);
-  r.roa = top_percent(magnitude, q);
+  const torch::Tensor score =
+      attack_score.defined() ? attack_score.to(torch::kCPU).to(magnitude.dtype()) : magnitude;
+  r.roa = top_percent_ranked(score, magnitude, q, &r.roa_tied_share);
   const torch::Tensor inter = (r.roi & r.roa).flatten(1).sum(1).to(torch::kDouble);
   const torch::Tensor uni = (r.roi | r.roa).flatten(1).sum(1).to(torch::kDouble);
   r.iou = inter / uni.clamp_min(1);

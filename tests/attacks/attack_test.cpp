@@ -157,6 +157,49 @@ TEST(Attack, TargetSpecsParseAndPickValidTargets) {
   EXPECT_TRUE(ll.targets().equal(logits.argmin(1)));
 }
 
+TEST(Attack, L2WithZeroGradientOrEpsZeroStaysFinite) {
+  // A zero gradient (all-zero weights) without random start leaves delta = 0; the L2
+  // projection must not turn 0/0 into NaN.
+  LinearModel m(torch::zeros({2, 16}));
+  auto x = torch::full({2, 1, 4, 4}, 0.5);
+  auto y = torch::tensor({0, 1}, torch::kLong);
+  for (double eps : {0.0, 0.5})
+    for (const std::string name : {"pgd", "bim", "fgm"}) {
+      auto r = make_attack(name, AttackOptions().eps(eps).norm("l2").random_start(false))
+                   ->run(m, x, Criterion::misclassification(y));
+      EXPECT_TRUE(r.adv.equal(x)) << name << " eps " << eps;
+    }
+}
+
+TEST(Attack, AmbiguousOptionsAreRefused) {
+  // Restarts without a random start would repeat one deterministic attack.
+  EXPECT_THROW(make_attack("pgd", AttackOptions().restarts(3).random_start(false)), InputError);
+  EXPECT_THROW(make_attack("bim", AttackOptions().restarts(2)), InputError);
+  EXPECT_NO_THROW(make_attack("pgd", AttackOptions().restarts(3).random_start(true)));
+  // fgm is the L2 form: Linf would silently run L2.
+  EXPECT_THROW(make_attack("fgm", AttackOptions().norm("linf")), InputError);
+  EXPECT_EQ(make_attack("fgm", AttackOptions().norm("l2"))->name(), "fgm");
+}
+
+TEST(Attack, GradientScoreAccumulatesOverSteps) {
+  auto model = test::cnn_model();
+  auto data = load_data("fashion-mnist:test:8");
+  auto one = make_attack("bim", AttackOptions().eps(0.1).alpha(0.01).steps(1))
+                 ->run(*model, data.images, Criterion::misclassification(data.labels));
+  auto five = make_attack("bim", AttackOptions().eps(0.1).alpha(0.01).steps(5))
+                  ->run(*model, data.images, Criterion::misclassification(data.labels));
+  ASSERT_EQ(one.grad_score.sizes(), (std::vector<int64_t>{8, 28, 28}));
+  EXPECT_TRUE(one.grad_score.ge(0).all().item<bool>());
+  // The first step's score is |grad| summed over channels at the clean image.
+  auto x = data.images.clone().requires_grad_(true);
+  auto loss = torch::nn::functional::cross_entropy(
+      model->forward(x), data.labels,
+      torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
+  auto g = torch::autograd::grad({loss}, {x})[0].abs().sum(1);
+  EXPECT_TRUE(one.grad_score.allclose(g, 1e-4, 1e-7));
+  EXPECT_TRUE(five.grad_score.ge(one.grad_score - 1e-6).all().item<bool>());
+}
+
 TEST(Attack, BadOptionsAreInputErrors) {
   EXPECT_THROW(make_attack("pgd", AttackOptions().eps(-0.1)), InputError);
   EXPECT_THROW(make_attack("pgd", AttackOptions().steps(0)), InputError);
@@ -181,6 +224,27 @@ TEST(Evaluate, CountsMatchPerSampleResults) {
               1e-9);
   EXPECT_LE(ev.linf_max, 0.05 + 1e-6);
   EXPECT_LT(ev.robust_accuracy, ev.clean_accuracy);
+}
+
+TEST(Evaluate, RobustNeedsCleanCorrectAndTargetedLeavesOutItemsAlreadyOfTheTarget) {
+  auto model = test::cnn_model();
+  auto data = load_data("fashion-mnist:test:300");
+  // Target 8 ("Bag"): items labelled 8 would count as free successes.
+  auto attack = make_attack("pgd", AttackOptions().eps(0.1).alpha(0.02).steps(5).early_stop(true));
+  auto ev = evaluate_attack(*model, data, *attack,
+                            EvaluationOptions().target(TargetSpec::parse("8", 10)).keep_adv(true));
+  const auto is_target = data.labels.eq(8);
+  EXPECT_EQ(ev.excluded_already_target, is_target.sum().item<int64_t>());
+  ASSERT_GT(ev.excluded_already_target, 0);
+  torch::NoGradGuard g;
+  const auto clean = model->forward(data.images).argmax(1);
+  const auto adv = model->forward(ev.adv).argmax(1);
+  const auto hits = (~is_target & adv.eq(8)).sum().item<double>();
+  EXPECT_NEAR(ev.attack_success_rate, hits / (~is_target).sum().item<double>(), 1e-9);
+  const auto robust = (clean.eq(data.labels) & adv.eq(data.labels)).to(torch::kDouble).mean();
+  EXPECT_NEAR(ev.robust_accuracy, robust.item<double>(), 1e-9);
+  // Robust accuracy never exceeds clean accuracy, whatever the attack does to wrong items.
+  EXPECT_LE(ev.robust_accuracy, ev.clean_accuracy);
 }
 
 }  // namespace

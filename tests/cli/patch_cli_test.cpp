@@ -20,8 +20,15 @@ using test::run_foil;
 TEST(CliPatch, TrainWritesOutputsAndEvalReadsThePatch) {
   const std::string dir = test::temp_dir("cli-patch");
   auto r = run_foil("patch train --model " + test::trained_cnn() +
-                    " --data fashion-mnist:test:300 --target 8 --cells 11 --epochs 2 --out " + dir);
+                    " --data fashion-mnist:train:300 --target 8 --cells 11 --epochs 2 --out " + dir);
   ASSERT_EQ(r.code, 0) << r.err;
+  // Trained on training images, evaluated on held-out test images, and it says so.
+  auto summary = read_json(dir + "/summary.json");
+  EXPECT_EQ(summary["train_data"], "fashion-mnist:train:300");
+  EXPECT_EQ(summary["eval_data"], "fashion-mnist:test:1000");
+  EXPECT_EQ(summary["eval_on_train"], false);
+  EXPECT_EQ(summary["evaluation"][0]["n"], 1000);
+  EXPECT_NE(r.out.find("held out"), std::string::npos);
   for (const char* f : {"patch.pt", "patch.json", "patch.png", "loss.csv", "loss.png",
                         "patched.png", "summary.json"})
     EXPECT_TRUE(std::filesystem::exists(dir + "/" + f)) << f;
@@ -71,7 +78,10 @@ TEST(CliPatch, TorchScriptModelOnColourImagesAndExplainWithPatch) {
                     dir + "/p");
   ASSERT_EQ(r.code, 0) << r.err;
   auto patch = read_json(dir + "/p/patch.json");
-  EXPECT_EQ(patch["side"], 17);  // round(sqrt(0.15 * 48 * 40))
+  EXPECT_EQ(patch["side"], 15);  // sqrt(0.15 * 48 * 40) = 17 -> the nearest multiple of 5 cells
+  // 8 images: 7 train, 1 held out.
+  EXPECT_NE(read_json(dir + "/p/summary.json")["eval_data"].get<std::string>().find("held-out"),
+            std::string::npos);
   auto e = run_foil("explain --model " + test::fixture("resnet18.pt") + " --data " + dir +
                     "/imgs --layer layer4 --patch " + dir + "/p/patch.pt --out " + dir + "/ex");
   ASSERT_EQ(e.code, 0) << e.err;
@@ -94,6 +104,15 @@ TEST(CliPatch, BadInput) {
   expect_bad_input("patch eval " + m + " --patch " + dir + "/wrong.pt", "shape");
   std::ofstream(dir + "/junk.pt") << "junk";
   expect_bad_input("patch eval " + m + " --patch " + dir + "/junk.pt", "junk.pt");
+  // Evaluating on the training source needs saying so.
+  expect_bad_input("patch train --model " + test::trained_cnn() +
+                       " --data fashion-mnist:train:20 --eval-data fashion-mnist:train:10 --out " +
+                       dir,
+                   "--eval-data");
+  expect_bad_input("patch transfer --model " + test::trained_cnn() +
+                       " --data fashion-mnist:test:20 --target 3 --eval-data "
+                       "fashion-mnist:test:10 --out " + dir,
+                   "--eval-on-train");
   std::filesystem::create_directories(dir + "/empty/a");
   expect_bad_input(
       "patch train --model " + test::trained_cnn() + " --data " + dir + "/empty --out " + dir,

@@ -68,6 +68,38 @@ TEST(Kaa, MaskMarksExactlyThePixelsWithBothSigns) {
   EXPECT_LT(c.mean().item<double>(), 1.0);
 }
 
+TEST(Kaa, SourceMaskOverAllHeatmapElementsMatchesTheFullJacobian) {
+  // The source's Steps 1-3: J over all 11x16x16 heatmap elements, an absolute alpha, C = 1
+  // only where a pixel's row (all outputs x channels) is exactly {+1, -1}; and the variants.
+  auto& m = *pose_fixture();
+  torch::manual_seed(3);
+  const auto x = torch::rand({1, 3, 64, 64});
+  const auto base = KaaOptions().layer("head").outputs("heatmap");
+  const auto j = keypoint_jacobian(m, x, base)[0];  // 2816 x 3 x 64 x 64
+  ASSERT_EQ(j.size(0), 11 * 16 * 16);
+  const double alpha = 0.5 * j.abs().mean().item<double>();
+  const auto rows = j.permute({2, 3, 1, 0}).reshape({64 * 64, -1});  // pixel x (channel, output)
+  const auto pos = rows.gt(alpha).any(1), neg = rows.lt(-alpha).any(1);
+  const auto zero = rows.abs().le(alpha).any(1);
+  const auto both = relational_mask(m, x, KaaOptions(base).jacobian_threshold_abs(alpha).per_pixel(true));
+  const auto strict = relational_mask(
+      m, x, KaaOptions(base).jacobian_threshold_abs(alpha).per_pixel(true).mask_rule("strict"));
+  EXPECT_TRUE(both[0][0].reshape(-1).to(torch::kBool).equal(pos & neg));
+  EXPECT_TRUE(strict[0][0].reshape(-1).to(torch::kBool).equal(pos & neg & ~zero));
+  // Per pixel: the channels share the value.
+  EXPECT_TRUE(both[0][1].equal(both[0][0]) && both[0][2].equal(both[0][0]));
+  EXPECT_GT(both.sum().item<double>(), 0.0);
+  // Strict is a subset of "both"; here (a small receptive field: most outputs do not see a
+  // pixel, J = 0) it is empty, which is what the source's rule says for such a model.
+  EXPECT_FALSE((strict.gt(0) & both.eq(0)).any().item<bool>());
+  // Per element (not per pixel) differs from per pixel somewhere.
+  const auto element = relational_mask(m, x, KaaOptions(base).jacobian_threshold_abs(alpha));
+  EXPECT_FALSE(element.equal(both));
+  EXPECT_THROW(relational_mask(m, x, KaaOptions(base).mask_rule("some")), InputError);
+  EXPECT_THROW(relational_mask(m, x, KaaOptions().layer("head").outputs("heatmap,peak")),
+               InputError);
+}
+
 TEST(Kaa, MaskedUpdatesStayInsideTheMaskAndTheBudget) {
   auto& m = *pose_fixture();
   const auto x = torch::rand({3, 3, 64, 64});

@@ -31,6 +31,20 @@ TEST(TorchScript, ResNet18TapsEqualSubmoduleOutputs) {
   EXPECT_TRUE(out.output.equal(m.forward(x)));
 }
 
+TEST(TorchScript, TapsBeforeInPlaceOpsKeepTheirValue) {
+  // In torchvision's BasicBlock, bn2's output is then modified by `out += identity`, and
+  // relu (inplace=True) runs twice; a forward hook (copying) sees bn2's own output and the
+  // last relu call's.
+  TorchScriptModel m(test::fixture("resnet18.pt"));
+  auto x = ref("resnet_x");
+  auto out = m.forward(x, {"layer1.0.bn2", "layer1.0.relu"});
+  EXPECT_TRUE(out.taps.at("layer1.0.bn2").allclose(ref("resnet_tap_layer1_0_bn2"), 1e-4, 1e-5));
+  EXPECT_TRUE(out.taps.at("layer1.0.relu").allclose(ref("resnet_tap_layer1_0_relu"), 1e-4, 1e-5));
+  // bn2's output has negative values; after += identity and relu it would not.
+  EXPECT_LT(out.taps.at("layer1.0.bn2").min().item<double>(), 0.0);
+  EXPECT_TRUE(out.output.allclose(ref("resnet_out"), 1e-4, 1e-5));
+}
+
 TEST(TorchScript, SmallCnnTapsThroughNestingAndControlFlow) {
   TorchScriptModel m(test::fixture("small_cnn.pt"));
   auto x = ref("cnn_x");

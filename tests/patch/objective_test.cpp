@@ -39,6 +39,31 @@ TEST(SlicedWasserstein, EqualsExactW2InOneDimension) {
   EXPECT_NEAR(wasserstein2_1d(a, torch::cat({a, a})).item<double>(), 0.0, 0.1);
 }
 
+TEST(SlicedWasserstein, ExactVariantSumsOverFeatureAxes) {
+  // Two axes with W2² 0.8125 and 4 (a shift by 2): the reference sums them, 4.8125.
+  const auto a1 = torch::tensor({3.0, -1.0, 2.0, 0.5}), b1 = torch::tensor({0.0, 1.0, 4.0, -2.0});
+  const auto a = torch::stack({a1, a1}, 1), b = torch::stack({b1, a1 + 2}, 1);
+  EXPECT_NEAR(sliced_wasserstein2(a, b, 0).item<double>(), 0.8125 + 4.0, 1e-9);
+}
+
+TEST(PatchObjective, DefaultFeatureLayerIsAFeatureLayerNotTheLogits) {
+  auto cnn = test::cnn_model();
+  auto data = load_data("fashion-mnist:test:4");
+  const std::string layer = default_feature_layer(*cnn, data.images);
+  const auto tap = cnn->forward(data.images, {layer}).taps.at(layer);
+  EXPECT_EQ(tap.dim(), 4) << layer;
+  EXPECT_GT(tap.size(2) * tap.size(3), 1) << layer;
+  // A TensorFlow.js classifier ending in Softmax: the default is a convolutional feature map,
+  // not the logits or the node next to the Softmax.
+  auto emotion = load_model(test::human_model("emotion"));
+  auto face = load_data(test::astronaut_face(), emotion->info().input);
+  const std::string el = default_feature_layer(*emotion, face.images);
+  const auto etap = emotion->forward(face.images, {el}).taps.at(el);
+  EXPECT_EQ(etap.dim(), 4) << el;
+  EXPECT_EQ(el.find("Softmax"), std::string::npos) << el;
+  EXPECT_GT(etap.numel(), 7) << el;
+}
+
 TEST(PatchTraining, OtPatchLowersItsOwnLoss) {
   auto data = load_data("fashion-mnist:test:256");
   Patch p = Patch::create(PatchOptions().param("free").area(0.2), ImageShape{1, 28, 28});
@@ -51,7 +76,7 @@ TEST(PatchTraining, OtPatchLowersItsOwnLoss) {
 
 TEST(PatchTraining, TargetedPatchOnTrainedCnnReachesClearTargetSuccess) {
   auto data = load_data("fashion-mnist:test:1000");
-  Patch random = Patch::create(PatchOptions().area(0.15).cells(11), ImageShape{1, 28, 28});
+  Patch random = Patch::create(PatchOptions().area(0.15).cells(11).init("random"), ImageShape{1, 28, 28});
   auto r = train_patch({test::cnn_model()}, data, random, ObjectiveOptions().loss("ce").target(8),
                        PlacementOptions(), PatchTrainOptions().epochs(3).progress(""));
   auto before = evaluate_patch(*test::cnn_model(), data, random, PlacementOptions(), 8, 2, 9);

@@ -8,9 +8,9 @@
 namespace foil {
 namespace {
 
-TEST(Patch, GridCellsAreUniformAndCellGradientIsSumOfPixelGradients) {
+TEST(Patch, GridCellsAreUniformAndCellGradientIsMeanOfPixelGradients) {
   // 16x16 image, area 0.25 -> an 8x8 patch of 4x4 cells, each cell 2x2 pixels.
-  Patch p = Patch::create(PatchOptions().cells(4).area(0.25), ImageShape{3, 16, 16}, 1);
+  Patch p = Patch::create(PatchOptions().cells(4).area(0.25).init("random"), ImageShape{3, 16, 16}, 1);
   ASSERT_EQ(p.side(), 8);
   p.params().requires_grad_(true);
   const auto px = p.render();
@@ -22,8 +22,18 @@ TEST(Patch, GridCellsAreUniformAndCellGradientIsSumOfPixelGradients) {
     }
   const auto w = torch::randn({3, 8, 8});
   const auto g = torch::autograd::grad({(px * w).sum()}, {p.params()})[0];
-  const auto cell_sums = w.view({3, 4, 2, 4, 2}).sum({2, 4});
-  EXPECT_TRUE(g.allclose(cell_sums, 1e-5, 1e-6));
+  const auto cell_means = w.view({3, 4, 2, 4, 2}).mean({2, 4});
+  EXPECT_TRUE(g.allclose(cell_means, 1e-5, 1e-6));
+}
+
+TEST(Patch, GridCellsAreEqualWhenTheAreaIsNotAMultipleOfTheCells) {
+  // 28x28 at 15%: 10.8 pixels asked for; 4 cells -> 12 pixels, 3 per cell, all equal.
+  Patch p = Patch::create(PatchOptions().cells(4).area(0.15).init("random"), ImageShape{1, 28, 28}, 1);
+  ASSERT_EQ(p.side(), 12);
+  const auto px = p.render();
+  EXPECT_TRUE(px.equal(p.params().repeat_interleave(3, 1).repeat_interleave(3, 2)));
+  // 10 cells on a 64x64 image at 15% (24.8 px): 20, not 25 with cells of 2 and 3 pixels.
+  EXPECT_EQ(Patch::create(PatchOptions().cells(10), ImageShape{3, 64, 64}).side() % 10, 0);
 }
 
 TEST(Patch, WithoutEotPastedPixelsEqualThePatchAndTheRestIsUntouched) {
@@ -75,6 +85,32 @@ TEST(Patch, PlacementsStayInsideAndOutOfTheKeepOutRegion) {
   EXPECT_THROW(sample_placements(Patch::create(PatchOptions().area(0.5), ImageShape{3, 64, 64}), 1,
                                  {3, 64, 64}, PlacementOptions().keep_out(0.9), gen),
                InputError);
+}
+
+TEST(Patch, EotTiltForeshortensThePatchInPerspective) {
+  Patch p = Patch::create(PatchOptions().param("free").area(0.2), ImageShape{1, 64, 64});
+  const auto x = torch::zeros({1, 1, 64, 64});
+  const auto white = torch::ones({1, p.side(), p.side()});
+  auto flat = PlacementOptions().eot(true).noise(0).brightness(0).rotation(0).tilt(0);
+  Placement pl;
+  pl.top = pl.left = 20;
+  const auto a = apply_patch(x, white, p.mask(), {pl}, flat);
+  Placement tilted = pl;
+  tilted.tilt_y_deg = 20;  // turned about the vertical axis: one side nearer, one farther
+  const auto b = apply_patch(x, white, p.mask(), {tilted}, flat);
+  EXPECT_FALSE(a.equal(b));
+  // Perspective, not an affine squeeze: the near edge is taller than the far one.
+  const auto cols = b[0][0].gt(0.5).sum(0);
+  const auto lit = cols.nonzero().flatten();
+  ASSERT_GT(lit.numel(), 2);
+  const int64_t left = cols[lit[0]].item<int64_t>(), right = cols[lit[-1]].item<int64_t>();
+  EXPECT_NE(left, right);
+  // Drawn tilts stay within the bound.
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(4);
+  for (const auto& d : sample_placements(p, 50, {1, 64, 64}, PlacementOptions().eot(true), gen)) {
+    EXPECT_LE(std::abs(d.tilt_x_deg), 5.0);
+    EXPECT_LE(std::abs(d.tilt_y_deg), 5.0);
+  }
 }
 
 TEST(Patch, BadOptionsAndWrongShapedPatchFiles) {

@@ -36,6 +36,10 @@ struct AttackOptions {
   /// Drop samples from the batch as soon as they succeed (robust-accuracy evaluation:
   /// any successful iterate counts and is kept). Default false.
   TORCH_ARG(bool, early_stop) = false;
+  /// Expectation over transformation (Athalye et al. 2018): the gradient of each step is the
+  /// mean over this many forward+backward passes, for models with random parts (a randomised
+  /// defence). Default 1.
+  TORCH_ARG(int64_t, eot_samples) = 1;
 };
 
 /// Result of attacking a batch.
@@ -43,6 +47,9 @@ struct AttackResult {
   torch::Tensor adv;                 ///< adversarial examples, same shape as the input, in [0,1]
   torch::Tensor success;             ///< bool per sample: adv meets the criterion
   torch::Tensor pred;                ///< int64 per sample: the model's prediction on adv
+  /// N×H×W: |loss gradient| summed over channels and accumulated over the steps that led to
+  /// `adv` (a continuous per-pixel attack score; Region of Attack). Zero for eps = 0.
+  torch::Tensor grad_score;
   int64_t gradient_evaluations = 0;  ///< forward+backward passes counted per sample
 };
 

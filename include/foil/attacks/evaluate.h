@@ -28,12 +28,14 @@ struct EvaluationOptions {
   TORCH_ARG(std::string, progress) = "";
 };
 
-/// Dataset-level results. Definitions: clean/robust accuracy over all n items (robust:
-/// prediction on the adversarial example equals the label); attack_success_rate: untargeted,
-/// the share of clean-correct items the attack turns wrong; targeted, the share of items
-/// whose adversarial prediction is the target.
+/// Dataset-level results. Definitions: clean/robust accuracy over all n items (robust: the
+/// clean prediction AND the prediction on the adversarial example equal the label);
+/// attack_success_rate: untargeted, the share of clean-correct items the attack turns wrong;
+/// targeted, the share of items whose label is not the target whose adversarial prediction
+/// is the target (items already labelled as the target are counted in
+/// excluded_already_target, not in the rate).
 struct Evaluation {
-  int64_t n = 0;
+  int64_t n = 0, excluded_already_target = 0;
   double clean_accuracy = 0, robust_accuracy = 0, attack_success_rate = 0;
   double seconds = 0;
   double linf_max = 0, l2_mean = 0;

@@ -50,8 +50,20 @@ struct KaaOptions {
   TORCH_ARG(std::string, mask) = "none";
   /// Jacobian threshold, relative to each output's largest |J|. Default 0.1.
   TORCH_ARG(double, jacobian_threshold) = 0.1;
-  /// Jacobian outputs per keypoint: any of "peak", "x", "y" (comma-separated).
+  /// Absolute Jacobian threshold alpha (the source's Step 2); < 0: use the relative one.
+  /// Default -1.
+  TORCH_ARG(double, jacobian_threshold_abs) = -1;
+  /// Jacobian outputs: any of "peak", "x", "y" per keypoint (comma-separated; foil's cheap
+  /// summaries, 3K rows), or "heatmap": all l elements of layer k's output (the source's
+  /// Step 1).
   TORCH_ARG(std::string, outputs) = "peak,x,y";
+  /// "both": C = 1 where a row contains both +1 and -1 (foil's variant); "strict": where the
+  /// row's set of values is exactly {+1, -1}, no zeros (the source's Step 3). Default "both".
+  TORCH_ARG(std::string, mask_rule) = "both";
+  /// One mask value per pixel, shared by its channels (a row is all outputs x channels of the
+  /// pixel, as the source indexes pixels x_1..x_mn); false: one per input element. Default
+  /// false.
+  TORCH_ARG(bool, per_pixel) = false;
   /// The heatmap layer k (a tap name); empty: the model output.
   TORCH_ARG(std::string, layer) = "";
   /// Non-target attacks start from a uniform random point of the eps-ball (the MSE to the
@@ -73,12 +85,17 @@ void check_kaa_options(const KaaOptions& options);
 KaaResult kaa_attack(Model& model, const torch::Tensor& x, const torch::Tensor& target_keypoints,
                      const KaaOptions& options);
 
-/// The relational mask: Jacobian of the chosen outputs of layer k (one backward pass per
-/// output, batched by replicating the input) thresholded to signs; C = 1 where an input
-/// element has both a positive and a negative entry.
+/// The relational mask (N×C×H×W in {0,1}) of `003_...` Steps 1-3: the Jacobian J of the
+/// chosen outputs of layer k, thresholded to signs I in {+1, 0, -1}, and C = 1 where a row
+/// (an input element, or a pixel with `per_pixel`) passes `mask_rule`. J is never held
+/// whole: batched vector-Jacobian products (one backward pass for a chunk of outputs, the
+/// image replicated once per output) stream into per-element sign flags, so "heatmap"
+/// (K·h·w outputs) runs in the memory of one chunk. The source's definition is
+/// `outputs("heatmap").jacobian_threshold_abs(alpha).mask_rule("strict").per_pixel(true)`.
 torch::Tensor relational_mask(Model& model, const torch::Tensor& x, const KaaOptions& options);
 
-/// The Jacobian rows themselves: N×L×C×H×W for the L chosen outputs.
+/// The Jacobian rows themselves: N×L×C×H×W for the L chosen outputs (small L only: the
+/// summaries; "heatmap" may need gigabytes).
 torch::Tensor keypoint_jacobian(Model& model, const torch::Tensor& x, const KaaOptions& options);
 
 /// foil's keypoint attack metrics (documented definitions):

@@ -21,7 +21,7 @@ struct ObjectiveOptions {
   TORCH_ARG(std::string, loss) = "ce";
   /// Target class; -1 = untargeted (ce only: maximise the true-class loss).
   TORCH_ARG(int64_t, target) = -1;
-  /// Tapped layers for feature/ot (default: the model's second-to-last layer).
+  /// Tapped layers for feature/ot (default: default_feature_layer).
   TORCH_ARG(std::vector<std::string>, layers) = {};
   /// One weight per layer (default: all 1).
   TORCH_ARG(std::vector<double>, weights) = {};
@@ -34,13 +34,20 @@ struct ObjectiveOptions {
 };
 
 /// Squared 1-D Wasserstein-2 distance between the columns of `a` (N×K) and `b` (M×K), by
-/// matching sorted values (quantiles of b interpolated when N != M), averaged over columns.
+/// matching sorted values (quantiles of b interpolated when N != M), summed over the columns
+/// (the reference's per-axis sum: a layer weighs in proportion to its width).
 torch::Tensor wasserstein2_1d(const torch::Tensor& a, const torch::Tensor& b);
 
-/// Sliced W2² between the rows of `a` (N×D) and `b` (M×D): `projections` random unit
-/// directions (drawn from `gen`); 0 means the exact per-axis variant (directions = axes).
+/// Sliced W2² between the rows of `a` (N×D) and `b` (M×D): the mean over `projections` random
+/// unit directions (drawn from `gen`); 0 means the exact per-axis variant (the sum over the
+/// D axes).
 torch::Tensor sliced_wasserstein2(const torch::Tensor& a, const torch::Tensor& b,
                                   int64_t projections, at::Generator* gen = nullptr);
+
+/// The feature layer feature/ot patches use by default: the model's last spatial layer (its
+/// last convolutional features), else its last layer that is not as wide as the class count
+/// (never the logits or the Softmax). Throws InputError when there is none.
+std::string default_feature_layer(Model& model, const torch::Tensor& sample);
 
 /// Pooled features of a tap: global-average-pooled when spatial, flattened otherwise.
 torch::Tensor pooled(const torch::Tensor& tap);

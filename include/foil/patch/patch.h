@@ -2,9 +2,11 @@
 /// @file Universal adversarial patches: parametrisation, placement with expectation over
 /// transformation (EOT), and pasting into images.
 ///
-/// A grid patch (printable static patch of `001_...`) is G×G cells × C channels, each cell one
-/// uniform colour, rendered to pixels by nearest upsampling, so the gradient of a cell is the
-/// sum of its pixels' gradients. A free patch has one parameter per pixel (G = side).
+/// A grid patch (printable static patch of `001_...`) is G×G equal cells × C channels, each
+/// cell one uniform colour of k×k pixels (the side is a multiple of G: the one nearest the
+/// requested area), and the gradient a cell receives is the mean of its pixels' gradients,
+/// as the source averages per cell and channel. A free patch has one parameter per pixel
+/// (G = side).
 ///
 /// Example:
 ///   Patch p = Patch::create(PatchOptions().cells(10).area(0.15), ImageShape{3, 64, 64});
@@ -31,12 +33,16 @@ struct PatchOptions {
   TORCH_ARG(double, area) = 0.15;
   /// "square" or "circle". Default "square".
   TORCH_ARG(std::string, shape) = "square";
+  /// Starting point: "grey" (every parameter 0.5, the middle of [0,1], as IBM ART starts) or
+  /// "random" (uniform in [0,1]; many parameters then start at a clamp bound). Default "grey".
+  TORCH_ARG(std::string, init) = "grey";
 };
 
 /// A patch: its parameters (C×G×G, in [0,1]) and how they render to pixels (C×S×S).
 class Patch {
  public:
-  /// A random patch for images of `image` shape; throws InputError on bad options.
+  /// A new patch (options().init()) for images of `image` shape; `seed` draws a random one.
+  /// Throws InputError on bad options.
   static Patch create(const PatchOptions& options, const ImageShape& image, uint64_t seed = 0);
   /// A patch from saved parameters (C×G×G), checked against `options` and `image`.
   static Patch from_params(torch::Tensor params, const PatchOptions& options,
@@ -76,12 +82,16 @@ struct PlacementOptions {
   TORCH_ARG(double, contrast_max) = 1.2;
   /// EOT Gaussian noise sigma on the patch. Default 0.1.
   TORCH_ARG(double, noise) = 0.1;
+  /// EOT tilt: the patch plane turned out of the image plane about its x and y axes, each by
+  /// a uniform angle in ±tilt degrees, seen in perspective (as the OT paper's code). Default 5.
+  TORCH_ARG(double, tilt) = 5.0;
 };
 
 /// One image's draw: top-left corner and, with EOT, the transformation.
 struct Placement {
   int64_t top = 0, left = 0;
   double scale = 1.0, angle_deg = 0.0, brightness = 0.0, contrast = 1.0;
+  double tilt_x_deg = 0.0, tilt_y_deg = 0.0;
 };
 
 /// Draws `n` placements that keep the patch (at its largest EOT scale) inside the image and
@@ -91,7 +101,7 @@ std::vector<Placement> sample_placements(const Patch& patch, int64_t n, const Im
 
 /// Pastes `pixels` (C×S×S) with `mask` (S×S) into each image of `x` (N×C×H×W) at its
 /// placement. Without EOT the pasted pixels equal the patch exactly; with EOT the patch is
-/// rotated/scaled by grid sampling, brightness/contrast/noise are applied to it. Gradients
+/// rotated/scaled/tilted by grid sampling, brightness/contrast/noise are applied to it. Gradients
 /// flow to `pixels`.
 torch::Tensor apply_patch(const torch::Tensor& x, const torch::Tensor& pixels,
                           const torch::Tensor& mask, const std::vector<Placement>& placements,
