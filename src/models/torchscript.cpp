@@ -98,13 +98,16 @@ struct TorchScriptModel::Impl {
     std::vector<jit::Value*> outs(graph->outputs().begin(), graph->outputs().end());
     for (const auto& n : names) {
       // A later in-place op (`out += identity`, ReLU(inplace=True)) would overwrite the
-      // tapped tensor: the tap is a copy taken right where the value is produced.
+      // tapped tensor. The rest of the graph goes on with a copy made right where the value
+      // is produced, so the tap keeps its value and stays on the path to the output
+      // (Grad-CAM differentiates with respect to it).
       jit::Value* v = map.values.at(n);
       jit::WithInsertPoint guard(v->node()->next());
       jit::Value* none = graph->insertConstant(c10::IValue());
       jit::Node* copy = graph->insertNode(graph->create(c10::aten::clone, {v, none}));
       copy->output()->setType(v->type());
-      outs.push_back(copy->output());
+      v->replaceAllUsesAfterNodeWith(copy, copy->output());
+      outs.push_back(v);
     }
     while (!graph->outputs().empty()) graph->eraseOutput(0);
     jit::Node* tuple = graph->insertNode(graph->createTuple(outs));

@@ -109,7 +109,7 @@ torch::Tensor Patch::render() const {
   // their sum, so step sizes mean the same for any cell size.
   const int64_t k = side_ / params_.size(1);
   const torch::Tensor scaled = params_ / static_cast<double>(k * k);
-  const torch::Tensor p = scaled + (params_ - scaled).detach();
+  const torch::Tensor p = params_.detach() + (scaled - scaled.detach());  // exactly params_
   return p.repeat_interleave(k, 1).repeat_interleave(k, 2);
 }
 

@@ -90,8 +90,11 @@ TEST(TfjsCli, KeypointAttackOnMoveNetMovesThePose) {
 TEST(TfjsCli, PatchTrainsOnAGraphModel) {
   const std::string dir = test::temp_dir("tfjs-patch");
   auto r = run_foil("patch train --model " + q(test::human_model("emotion")) + " --data " +
-                    q(test::astronaut_face()) + " --epochs 2 --batch 1 --area 0.1 --out " + dir);
+                    q(test::astronaut_face()) +
+                    " --epochs 2 --batch 1 --area 0.1 --eval-on-train --out " + dir);
   ASSERT_EQ(r.code, 0) << r.err;
+  // One photo: nothing to hold out, and the output says the numbers are on training data.
+  EXPECT_NE(r.out.find("NOT held out"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("take the model's prediction"), std::string::npos) << r.out;
   EXPECT_TRUE(fs::exists(dir + "/patch.pt"));
 }

@@ -44,8 +44,9 @@ TEST(Regions, RoaOfASignAttackIsDecidedByItsGradientNotByTieOrder) {
   torch::Tensor tied_delta, tied_score;
   const auto by_delta = top_percent_ranked(magnitude, magnitude, 10, &tied_delta);
   const auto roa = top_percent_ranked(r.grad_score, magnitude, 10, &tied_score);
-  // |delta| alone is cut through a large tie; the accumulated gradient is not.
-  EXPECT_GT(tied_delta.mean().item<double>(), 0.3);
+  // |delta| alone is cut through a tie larger than the RoA itself (10%), so tie order picks
+  // the RoA; the accumulated gradient has no such tie.
+  EXPECT_GT(tied_delta.mean().item<double>(), 0.1);
   EXPECT_LT(tied_score.max().item<double>(), 0.01);
   // The same pixels shuffled give the same (shuffled) RoA: no dependence on index order.
   const auto perm = torch::randperm(28 * 28);
