@@ -222,13 +222,9 @@ struct KpAttackCmd {
 
 void run_kp_attack(const KpAttackCmd& c) {
   const c10::Device device = apply_global_options();
-  auto o = mask_options(c.f)
-               .eps(c.eps)
-               .alpha(c.alpha)
-               .steps(c.steps)
-               .norm(c.norm)
-               .mask(c.mask)
-               .layer(c.f.layer);
+  auto o =
+      mask_options(c.f).eps(c.eps).alpha(c.alpha).steps(c.steps).norm(c.norm).mask(c.mask).layer(
+          c.f.layer);
   check_kaa_options(o);
   std::filesystem::create_directories(c.out);
   const Setup s = open_pose(c.f, device);
@@ -273,8 +269,8 @@ void run_kp_attack(const KpAttackCmd& c) {
        {"mask", c.mask},
        {"mask_definition",
         {{"outputs", c.f.outputs},
-         {"jacobian_threshold", c.f.jacobian_threshold_abs >= 0 ? c.f.jacobian_threshold_abs
-                                                                : c.f.jacobian_threshold},
+         {"jacobian_threshold",
+          c.f.jacobian_threshold_abs >= 0 ? c.f.jacobian_threshold_abs : c.f.jacobian_threshold},
          {"threshold_kind", c.f.jacobian_threshold_abs >= 0 ? "absolute" : "relative"},
          {"mask_rule", c.f.mask_rule},
          {"per_pixel", c.f.per_pixel}}},

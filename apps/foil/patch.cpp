@@ -201,7 +201,8 @@ Split split_data(Dataset data, const std::string& spec, const std::string& eval_
   }
   const DataSpec d = parse_data_spec(spec);
   if (d.kind == DataSpec::Kind::kFashionMnist) {
-    const std::string other = d.path == "train" ? "fashion-mnist:test:1000" : "fashion-mnist:train:1000";
+    const std::string other =
+        d.path == "train" ? "fashion-mnist:test:1000" : "fashion-mnist:train:1000";
     s.eval = open_data(other, model);
     s.eval_source = s.eval.source;
     return s;
@@ -292,8 +293,7 @@ void run_patch_train(const PatchTrainCmd& c) {
   const auto placement = placement_options(c.f);
   std::filesystem::create_directories(c.out);
   Loaded l = load_all(c.f, device);
-  const Split split =
-      split_data(l.data, c.f.data, c.eval_data, c.eval_on_train, *l.models.front());
+  const Split split = split_data(l.data, c.f.data, c.eval_data, c.eval_on_train, *l.models.front());
   l.data = split.train;
   Patch patch = Patch::create(patch_options(c.f), shape_of(l.data), seed);
   const std::string ckpt = c.out + "/checkpoint.pt";
@@ -416,8 +416,7 @@ void run_patch_transfer(const PatchTransferCmd& c) {
                 "a list of ce, feature, ot", c.losses);
   std::filesystem::create_directories(c.out);
   Loaded l = load_all(c.f, device);
-  const Split split =
-      split_data(l.data, c.f.data, c.eval_data, c.eval_on_train, *l.models.front());
+  const Split split = split_data(l.data, c.f.data, c.eval_data, c.eval_on_train, *l.models.front());
   l.data = split.train;
   const Dataset& eval = split.eval;
   fmt::print("training on {}; tSuc on {}{}\n", split.train_source, split.eval_source,

@@ -60,9 +60,8 @@ void run_regions(const RegionsCmd& c) {
       explain_uses_layer(method)
           ? (c.layer.empty() ? default_cam_layer(*model, data.images) : c.layer)
           : "";
-  const std::string roa_name = c.roa == "gradient"
-                                   ? "the attack's accumulated |gradient| (ties: |delta|)"
-                                   : "|delta|";
+  const std::string roa_name =
+      c.roa == "gradient" ? "the attack's accumulated |gradient| (ties: |delta|)" : "|delta|";
   fmt::print("regions of {} on {} ({} items): RoI = top {}% of {}{}, RoA = top {}% of {} for {}\n",
              model->info().name, data.source, data.size(), c.q, explain_method_name(method),
              layer.empty() ? "" : " at '" + layer + "'", c.q, roa_name, attack->describe());
@@ -150,8 +149,8 @@ void run_regions(const RegionsCmd& c) {
   for (int64_t i = 0; i < k; ++i) {
     rows[0].push_back({data.images[i], fmt::format("IoU {:.2f}", iou[i].item<double>()), false});
     rows[1].push_back({overlay(data.images[i], cam_n[i]), explain_method_name(method), false});
-    rows[2].push_back({mag_n[i].unsqueeze(0), c.roa == "gradient" ? "attack score" : "|delta|",
-                       false});
+    rows[2].push_back(
+        {mag_n[i].unsqueeze(0), c.roa == "gradient" ? "attack score" : "|delta|", false});
     rows[3].push_back({segregation_map(first.roi[i], first.roa[i]), "Y both G RoI R RoA", false});
   }
   write_image_grid(c.out + "/panels.png", rows, {"image", "importance", "attack", "regions"});

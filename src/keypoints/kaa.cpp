@@ -65,9 +65,11 @@ torch::Tensor jacobian_outputs(Model& model, const torch::Tensor& x, const KaaOp
 /// begin + r.
 torch::Tensor jacobian_rows(Model& model, const torch::Tensor& xi, const KaaOptions& o,
                             const std::vector<std::string>& kinds, int64_t begin, int64_t end) {
-  const torch::Tensor xr = xi.detach().expand({end - begin, -1, -1, -1}).clone().requires_grad_(true);
+  const torch::Tensor xr =
+      xi.detach().expand({end - begin, -1, -1, -1}).clone().requires_grad_(true);
   const torch::Tensor out = jacobian_outputs(model, xr, o, kinds);
-  const torch::Tensor idx = torch::arange(begin, end, out.options().dtype(torch::kLong)).view({-1, 1});
+  const torch::Tensor idx =
+      torch::arange(begin, end, out.options().dtype(torch::kLong)).view({-1, 1});
   const torch::Tensor picked = out.gather(1, idx).sum();
   return torch::autograd::grad({picked}, {xr})[0].detach();
 }
@@ -94,8 +96,8 @@ void check_kaa_options(const KaaOptions& o) {
               "'" + o.mask() + "'");
   check_input(o.jacobian_threshold() >= 0 && o.jacobian_threshold() < 1, "--jacobian-threshold",
               "a fraction in [0, 1)", fmt::format("{}", o.jacobian_threshold()));
-  check_input(o.mask_rule() == "both" || o.mask_rule() == "strict", "--mask-rule",
-              "both or strict", "'" + o.mask_rule() + "'");
+  check_input(o.mask_rule() == "both" || o.mask_rule() == "strict", "--mask-rule", "both or strict",
+              "'" + o.mask_rule() + "'");
   check_input(std::isfinite(o.jacobian_threshold_abs()), "--jacobian-threshold-abs",
               "a finite value (< 0: use the relative threshold)",
               fmt::format("{}", o.jacobian_threshold_abs()));
@@ -191,7 +193,8 @@ torch::Tensor keypoint_jacobian(Model& model, const torch::Tensor& x, const KaaO
   for (int64_t i = 0; i < x.size(0); ++i) {
     std::vector<torch::Tensor> rows;
     for (int64_t b = 0; b < l; b += chunk)
-      rows.push_back(jacobian_rows(model, x.slice(0, i, i + 1), o, kinds, b, std::min(l, b + chunk)));
+      rows.push_back(
+          jacobian_rows(model, x.slice(0, i, i + 1), o, kinds, b, std::min(l, b + chunk)));
     images.push_back(torch::cat(rows));
   }
   return torch::stack(images);

@@ -39,6 +39,10 @@ TEST(CliExplain, RegionsWritesStatistics) {
   for (const auto& [part, v] : j["split"].items()) pixels += v["pixel_share"]["mean"].get<double>();
   EXPECT_NEAR(pixels, 1.0, 1e-9);
   EXPECT_GE(j["iou"]["mean"].get<double>(), 0.0);
+  EXPECT_NEAR(j["iou_chance"].get<double>(), 0.1 / 1.9, 1e-12);
+  EXPECT_EQ(j["roa_score"], "gradient");
+  EXPECT_LT(j["roa_tied_share"]["mean"].get<double>(), 0.01);
+  EXPECT_NE(r.out.find("two random 10% regions"), std::string::npos);
   EXPECT_TRUE(std::filesystem::exists(dir + "/panels.png"));
 }
 
@@ -52,6 +56,9 @@ TEST(CliExplain, DefendLabelsAdaptiveAndNonAdaptive) {
   EXPECT_NE(r.out.find("ADAPTIVE (through the defence"), std::string::npos);
   auto j = read_json(dir + "/d.json");
   EXPECT_LE(j["robust_accuracy"].get<double>(), j["clean_accuracy"].get<double>());
+  EXPECT_LE(j["robust_accuracy_defended_adaptive"].get<double>(),
+            j["clean_accuracy_defended"].get<double>());
+  EXPECT_NE(j["adaptive_attack"].get<std::string>().find("early_stop=true"), std::string::npos);
 }
 
 TEST(CliExplain, BadInput) {
@@ -64,6 +71,10 @@ TEST(CliExplain, BadInput) {
   expect_bad_input("regions " + m + " --q 100", "--q");
   expect_bad_input("defend " + m + " --fill inpaint", "--fill");
   expect_bad_input("defend " + m + " --q-vulnerable 120", "--q-vulnerable");
+  expect_bad_input("defend " + m + " --adaptive-eot 0", "--adaptive-eot");
+  expect_bad_input("regions " + m + " --roa random", "--roa");
+  expect_bad_input("attack " + m + " --attack fgm --norm linf", "--norm");
+  expect_bad_input("attack " + m + " --restarts 3 --no-random-start", "--restarts");
 }
 
 }  // namespace

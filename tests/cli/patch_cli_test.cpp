@@ -19,8 +19,9 @@ using test::run_foil;
 
 TEST(CliPatch, TrainWritesOutputsAndEvalReadsThePatch) {
   const std::string dir = test::temp_dir("cli-patch");
-  auto r = run_foil("patch train --model " + test::trained_cnn() +
-                    " --data fashion-mnist:train:300 --target 8 --cells 11 --epochs 2 --out " + dir);
+  auto r =
+      run_foil("patch train --model " + test::trained_cnn() +
+               " --data fashion-mnist:train:300 --target 8 --cells 11 --epochs 2 --out " + dir);
   ASSERT_EQ(r.code, 0) << r.err;
   // Trained on training images, evaluated on held-out test images, and it says so.
   auto summary = read_json(dir + "/summary.json");
@@ -111,7 +112,8 @@ TEST(CliPatch, BadInput) {
                    "--eval-data");
   expect_bad_input("patch transfer --model " + test::trained_cnn() +
                        " --data fashion-mnist:test:20 --target 3 --eval-data "
-                       "fashion-mnist:test:10 --out " + dir,
+                       "fashion-mnist:test:10 --out " +
+                       dir,
                    "--eval-on-train");
   std::filesystem::create_directories(dir + "/empty/a");
   expect_bad_input(

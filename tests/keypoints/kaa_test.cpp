@@ -81,7 +81,8 @@ TEST(Kaa, SourceMaskOverAllHeatmapElementsMatchesTheFullJacobian) {
   const auto rows = j.permute({2, 3, 1, 0}).reshape({64 * 64, -1});  // pixel x (channel, output)
   const auto pos = rows.gt(alpha).any(1), neg = rows.lt(-alpha).any(1);
   const auto zero = rows.abs().le(alpha).any(1);
-  const auto both = relational_mask(m, x, KaaOptions(base).jacobian_threshold_abs(alpha).per_pixel(true));
+  const auto both =
+      relational_mask(m, x, KaaOptions(base).jacobian_threshold_abs(alpha).per_pixel(true));
   const auto strict = relational_mask(
       m, x, KaaOptions(base).jacobian_threshold_abs(alpha).per_pixel(true).mask_rule("strict"));
   EXPECT_TRUE(both[0][0].reshape(-1).to(torch::kBool).equal(pos & neg));
@@ -95,8 +96,10 @@ TEST(Kaa, SourceMaskOverAllHeatmapElementsMatchesTheFullJacobian) {
   // Per element (not per pixel): each input element's own row.
   const auto element = relational_mask(m, x, KaaOptions(base).jacobian_threshold_abs(alpha));
   const auto erows = j.permute({1, 2, 3, 0}).reshape({3 * 64 * 64, -1});
-  EXPECT_TRUE(element[0].reshape(-1).to(torch::kBool).equal(erows.gt(alpha).any(1) &
-                                                            erows.lt(-alpha).any(1)));
+  EXPECT_TRUE(element[0]
+                  .reshape(-1)
+                  .to(torch::kBool)
+                  .equal(erows.gt(alpha).any(1) & erows.lt(-alpha).any(1)));
   EXPECT_THROW(relational_mask(m, x, KaaOptions(base).mask_rule("some")), InputError);
   EXPECT_THROW(relational_mask(m, x, KaaOptions().layer("head").outputs("heatmap,peak")),
                InputError);

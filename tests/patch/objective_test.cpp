@@ -76,7 +76,8 @@ TEST(PatchTraining, OtPatchLowersItsOwnLoss) {
 
 TEST(PatchTraining, TargetedPatchOnTrainedCnnReachesClearTargetSuccess) {
   auto data = load_data("fashion-mnist:test:1000");
-  Patch random = Patch::create(PatchOptions().area(0.15).cells(11).init("random"), ImageShape{1, 28, 28});
+  Patch random =
+      Patch::create(PatchOptions().area(0.15).cells(11).init("random"), ImageShape{1, 28, 28});
   auto r = train_patch({test::cnn_model()}, data, random, ObjectiveOptions().loss("ce").target(8),
                        PlacementOptions(), PatchTrainOptions().epochs(3).progress(""));
   auto before = evaluate_patch(*test::cnn_model(), data, random, PlacementOptions(), 8, 2, 9);

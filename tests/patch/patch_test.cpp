@@ -10,7 +10,8 @@ namespace {
 
 TEST(Patch, GridCellsAreUniformAndCellGradientIsMeanOfPixelGradients) {
   // 16x16 image, area 0.25 -> an 8x8 patch of 4x4 cells, each cell 2x2 pixels.
-  Patch p = Patch::create(PatchOptions().cells(4).area(0.25).init("random"), ImageShape{3, 16, 16}, 1);
+  Patch p =
+      Patch::create(PatchOptions().cells(4).area(0.25).init("random"), ImageShape{3, 16, 16}, 1);
   ASSERT_EQ(p.side(), 8);
   p.params().requires_grad_(true);
   const auto px = p.render();
@@ -28,7 +29,8 @@ TEST(Patch, GridCellsAreUniformAndCellGradientIsMeanOfPixelGradients) {
 
 TEST(Patch, GridCellsAreEqualWhenTheAreaIsNotAMultipleOfTheCells) {
   // 28x28 at 15%: 10.8 pixels asked for; 4 cells -> 12 pixels, 3 per cell, all equal.
-  Patch p = Patch::create(PatchOptions().cells(4).area(0.15).init("random"), ImageShape{1, 28, 28}, 1);
+  Patch p =
+      Patch::create(PatchOptions().cells(4).area(0.15).init("random"), ImageShape{1, 28, 28}, 1);
   ASSERT_EQ(p.side(), 12);
   const auto px = p.render();
   EXPECT_TRUE(px.equal(p.params().repeat_interleave(3, 1).repeat_interleave(3, 2)));

@@ -50,7 +50,9 @@ TEST(Regions, RoaOfASignAttackIsDecidedByItsGradientNotByTieOrder) {
   EXPECT_LT(tied_score.max().item<double>(), 0.01);
   // The same pixels shuffled give the same (shuffled) RoA: no dependence on index order.
   const auto perm = torch::randperm(28 * 28);
-  auto shuffle = [&](const torch::Tensor& t) { return t.flatten(1).index_select(1, perm).view({16, 28, 28}); };
+  auto shuffle = [&](const torch::Tensor& t) {
+    return t.flatten(1).index_select(1, perm).view({16, 28, 28});
+  };
   const auto roa_shuffled = top_percent_ranked(shuffle(r.grad_score), shuffle(magnitude), 10);
   EXPECT_TRUE(roa_shuffled.equal(shuffle(roa)));
   // Not simply the first 10% of indices (what a tie-ordered top-k of a flat map returns).

@@ -44,9 +44,9 @@ struct AttackOptions {
 
 /// Result of attacking a batch.
 struct AttackResult {
-  torch::Tensor adv;                 ///< adversarial examples, same shape as the input, in [0,1]
-  torch::Tensor success;             ///< bool per sample: adv meets the criterion
-  torch::Tensor pred;                ///< int64 per sample: the model's prediction on adv
+  torch::Tensor adv;      ///< adversarial examples, same shape as the input, in [0,1]
+  torch::Tensor success;  ///< bool per sample: adv meets the criterion
+  torch::Tensor pred;     ///< int64 per sample: the model's prediction on adv
   /// N×H×W: |loss gradient| summed over channels and accumulated over the steps that led to
   /// `adv` (a continuous per-pixel attack score; Region of Attack). Zero for eps = 0.
   torch::Tensor grad_score;

@@ -26,8 +26,8 @@ class Model;
 const std::array<std::string, 4>& region_parts();
 
 struct RegionAnalysis {
-  torch::Tensor roi, roa;         ///< bool N×H×W
-  torch::Tensor iou;              ///< N
+  torch::Tensor roi, roa;  ///< bool N×H×W
+  torch::Tensor iou;       ///< N
   /// N: share of the image's pixels whose RoA key (score, |delta|) equals that of the RoA's
   /// last pixel while some of them fall outside it (the cut went through a tie); 0 when the
   /// key decides the RoA alone.
