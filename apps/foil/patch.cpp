@@ -115,17 +115,19 @@ PatchOptions patch_options(const PatchFlags& f) {
 PlacementOptions placement_options(const PatchFlags& f) {
   const auto [s0, s1] = range_of(f.scale, "--scale");
   const auto [c0, c1] = range_of(f.contrast, "--contrast");
-  return PlacementOptions()
-      .keep_out(f.keep_out)
-      .eot(f.eot)
-      .scale_min(s0)
-      .scale_max(s1)
-      .rotation(f.rotation)
-      .brightness(f.brightness)
-      .contrast_min(c0)
-      .contrast_max(c1)
-      .noise(f.noise)
-      .tilt(f.tilt);
+  const auto o = PlacementOptions()
+                     .keep_out(f.keep_out)
+                     .eot(f.eot)
+                     .scale_min(s0)
+                     .scale_max(s1)
+                     .rotation(f.rotation)
+                     .brightness(f.brightness)
+                     .contrast_min(c0)
+                     .contrast_max(c1)
+                     .noise(f.noise)
+                     .tilt(f.tilt);
+  check_placement_options(o);
+  return o;
 }
 
 ObjectiveOptions objective_options(const TrainFlags& t, int64_t target) {
@@ -291,11 +293,12 @@ void run_patch_train(const PatchTrainCmd& c) {
   const c10::Device device = apply_global_options();
   const uint64_t seed = global_options().seed;
   const auto placement = placement_options(c.f);
-  std::filesystem::create_directories(c.out);
   Loaded l = load_all(c.f, device);
   const Split split = split_data(l.data, c.f.data, c.eval_data, c.eval_on_train, *l.models.front());
   l.data = split.train;
   Patch patch = Patch::create(patch_options(c.f), shape_of(l.data), seed);
+  // The results folder only once the inputs are known to be good.
+  std::filesystem::create_directories(c.out);
   const std::string ckpt = c.out + "/checkpoint.pt";
   if (!c.resume) std::filesystem::remove(ckpt);
   fmt::print("patch {}x{} px ({} {}), {} loss, {}, {} source model(s), {} images{}\n", patch.side(),
@@ -414,10 +417,10 @@ void run_patch_transfer(const PatchTransferCmd& c) {
   for (const auto& loss : losses)
     check_input(loss == "ce" || loss == "feature" || loss == "ot", "--losses",
                 "a list of ce, feature, ot", c.losses);
-  std::filesystem::create_directories(c.out);
   Loaded l = load_all(c.f, device);
   const Split split = split_data(l.data, c.f.data, c.eval_data, c.eval_on_train, *l.models.front());
   l.data = split.train;
+  std::filesystem::create_directories(c.out);
   const Dataset& eval = split.eval;
   fmt::print("training on {}; tSuc on {}{}\n", split.train_source, split.eval_source,
              split.eval_on_train ? " (NOT held out)" : " (held out)");

@@ -121,17 +121,20 @@ torch::Tensor Patch::mask() const {
   return d.le(side_ * side_ / 4.0).to(opts.dtype());
 }
 
-std::vector<Placement> sample_placements(const Patch& patch, int64_t n, const ImageShape& image,
-                                         const PlacementOptions& o, at::Generator& gen) {
+void check_placement_options(const PlacementOptions& o) {
   check_input(o.keep_out() >= 0 && o.keep_out() < 1, "--keep-out", "a fraction in [0, 1)",
               fmt::format("{}", o.keep_out()));
-  if (o.eot())
-    check_input(o.scale_min() > 0 && o.scale_min() <= o.scale_max(), "--scale", "0 < min <= max",
-                fmt::format("{}..{}", o.scale_min(), o.scale_max()));
+  if (!o.eot()) return;
+  check_input(o.scale_min() > 0 && o.scale_min() <= o.scale_max(), "--scale", "0 < min <= max",
+              fmt::format("{}..{}", o.scale_min(), o.scale_max()));
+  check_input(o.tilt() >= 0 && o.tilt() < 60, "--tilt", "degrees in [0, 60)",
+              fmt::format("{}", o.tilt()));
+}
+
+std::vector<Placement> sample_placements(const Patch& patch, int64_t n, const ImageShape& image,
+                                         const PlacementOptions& o, at::Generator& gen) {
+  check_placement_options(o);
   const int64_t h = image.height, w = image.width;
-  if (o.eot())
-    check_input(o.tilt() >= 0 && o.tilt() < 60, "--tilt", "degrees in [0, 60)",
-                fmt::format("{}", o.tilt()));
   // The box the patch may occupy: its largest scaled, rotated and tilted extent (the near
   // edge of a tilted patch grows by at most 1 / (1 - sin(tilt) / kTiltFocal)).
   const double rot = std::min(45.0, std::abs(o.rotation())) * M_PI / 180.0;

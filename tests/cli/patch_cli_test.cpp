@@ -110,6 +110,10 @@ TEST(CliPatch, BadInput) {
                        " --data fashion-mnist:train:20 --eval-data fashion-mnist:train:10 --out " +
                        dir,
                    "--eval-data");
+  EXPECT_FALSE(std::filesystem::exists(dir + "/patch.json"));
+  expect_bad_input("patch train " + m + " --eot --tilt nan --out " + dir + "/t", "--tilt");
+  expect_bad_input("patch train " + m + " --init zeros --out " + dir + "/t", "--init");
+  EXPECT_FALSE(std::filesystem::exists(dir + "/t"));
   expect_bad_input("patch transfer --model " + test::trained_cnn() +
                        " --data fashion-mnist:test:20 --target 3 --eval-data "
                        "fashion-mnist:test:10 --out " +

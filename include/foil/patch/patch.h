@@ -94,6 +94,9 @@ struct Placement {
   double tilt_x_deg = 0.0, tilt_y_deg = 0.0;
 };
 
+/// Throws InputError naming the first bad placement option.
+void check_placement_options(const PlacementOptions& options);
+
 /// Draws `n` placements that keep the patch (at its largest EOT scale) inside the image and
 /// out of the keep-out box. Throws InputError when no position satisfies both.
 std::vector<Placement> sample_placements(const Patch& patch, int64_t n, const ImageShape& image,
