@@ -44,8 +44,21 @@ void run_attack(const AttackCmd& c) {
   fmt::print("\n{:<22}{:>10}\n", "metric", "value");
   fmt::print("{:<22}{:>10}\n", "n", ev.n);
   fmt::print("{:<22}{:>9.2f}%\n", "clean accuracy", 100 * ev.clean_accuracy);
+  for (size_t i = 0; i < ev.stage_names.size(); ++i)
+    fmt::print("{:<22}{:>9.2f}%\n", fmt::format("  after {}", ev.stage_names[i]),
+               100 * ev.stage_robust_accuracy[i]);
   fmt::print("{:<22}{:>9.2f}%\n", "robust accuracy", 100 * ev.robust_accuracy);
   fmt::print("{:<22}{:>9.2f}%\n", "attack success rate", 100 * ev.attack_success_rate);
+  if (ev.min_norm.defined()) {
+    const std::string norm = attack->options().norm();
+    fmt::print("{:<22}{:>9.2f}%\n", "found (any size)", 100 * ev.min_norm_found_rate);
+    fmt::print("{:<22}{:>10.4f}\n", "median " + norm + " norm", ev.min_norm_median);
+    fmt::print("{:<22}{:>10.4f}\n", "mean " + norm + " norm", ev.min_norm_mean);
+    fmt::print(
+        "(norms over the clean-correct items where an adversarial was found; robust "
+        "accuracy counts those needing more than eps {:g})\n",
+        attack->options().eps());
+  }
   fmt::print("{:<22}{:>10.4f}\n", "linf max", ev.linf_max);
   fmt::print("{:<22}{:>10.4f}\n", "l2 mean", ev.l2_mean);
   fmt::print("{:<22}{:>9.2f}s\n", "seconds", ev.seconds);
@@ -66,6 +79,8 @@ void run_attack(const AttackCmd& c) {
                    {"restarts", attack->options().restarts()},
                    {"decay", attack->options().decay()},
                    {"early_stop", attack->options().early_stop()},
+                   {"seed", attack->options().seed()},
+                   {"describe", attack->describe()},
                    {"target", target.str()}};
     write_json(c.json, j);
     fmt::print("wrote {}\n", c.json);

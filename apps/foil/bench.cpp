@@ -133,6 +133,45 @@ void run_bench(const BenchCmd& c) {
                       {"ratio_to_bare", att / bare}});
     }
   }
+  // APGD and Square. A budget too small to break anything keeps every sample in the batch
+  // for every step, and labels are the clean predictions, so no sample leaves early: the
+  // per-step cost is measured against the same batch's bare forward(+backward).
+  torch::Tensor pred;
+  {
+    torch::NoGradGuard no_grad;
+    pred = model->forward(x).argmax(1);
+  }
+  const Criterion own = Criterion::misclassification(pred);
+  auto bare_forwards = [&](int64_t n) {
+    torch::NoGradGuard no_grad;
+    for (int64_t s = 0; s < n; ++s) model->forward(x);
+  };
+  for (const std::string name : {"apgd-ce", "apgd-t", "square"}) {
+    for (const std::string norm : {"linf", "l2"}) {
+      const bool square = name == "square";
+      const int64_t steps = square ? 10 * c.steps : c.steps;
+      auto attack = make_attack(
+          name,
+          AttackOptions().eps(1e-6).steps(steps).queries(steps).targets(1).norm(norm).random_start(
+              true));
+      auto [bare, att] = paired_seconds(
+          c.repeats, [&] { square ? bare_forwards(steps) : bare_steps(steps); },
+          [&] { attack->run(*model, x, own); });
+      bare /= static_cast<double>(steps);
+      att /= static_cast<double>(steps);
+      const std::string label =
+          fmt::format("{}-{} ({} {})", name, norm, steps, square ? "queries" : "steps");
+      fmt::print("{:<24}{:>12.2f}{:>12.2f}{:>10.3f}{}\n", label, 1e3 * att, 1e3 * bare, att / bare,
+                 square ? "   (bare: forward only)" : "");
+      std::fflush(stdout);
+      rows.push_back({{"attack", name},
+                      {"norm", norm},
+                      {square ? "queries" : "steps", steps},
+                      {"ms_per_step", 1e3 * att},
+                      {square ? "bare_forward_ms" : "bare_ms_per_step", 1e3 * bare},
+                      {"ratio_to_bare", att / bare}});
+    }
+  }
   // Patch training: one step (placement, pasting, objective, backward to the patch, update)
   // against the bare forward+backward of the same batch.
   const ImageShape shape{x.size(1), x.size(2), x.size(3)};

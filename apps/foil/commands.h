@@ -3,6 +3,7 @@
 // sub-command, its options struct and a callback that runs it.
 
 #include <CLI/CLI.hpp>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -43,14 +44,20 @@ void label_unlabelled(Dataset& data, Model& model);
 /// defend.
 struct AttackFlags {
   std::string attack = "pgd";
-  std::string norm;  ///< "" = the attack's own (linf; l2 for fgm)
+  std::string norm;  ///< "" = the attack's own (linf; l2 for fgm and cw)
   double eps = 0.1, alpha = 0.01, decay = 1.0;
-  int64_t steps = 10, restarts = 1;
+  int64_t steps = kDefaultSteps, restarts = 1;
   bool random_start = true;
+  int64_t queries = 5000, targets = 0, binary_steps = 5;
+  double p_init = 0.8, kappa = 0, initial_const = 1, overshoot = 0.02;
+  std::string version = "standard";
+  static constexpr int64_t kDefaultSteps = INT64_MIN;  ///< --steps not given
 };
-/// Adds --attack, --norm, --eps, --alpha, --steps, --random-start, --restarts, --decay.
+/// Adds --attack, --norm, --eps, --alpha, --steps, --random-start, --restarts, --decay and
+/// the options of APGD-T/FAB-T (--targets), Square (--queries, --p-init), C&W (--kappa,
+/// --binary-steps, --initial-const), DeepFool (--overshoot) and AutoAttack (--version).
 void add_attack_flags(CLI::App* app, AttackFlags& flags, const std::string& default_attack);
-/// The norm the flags ask for: --norm, else linf (l2 for fgm).
+/// The norm the flags ask for: --norm, else linf (l2 for fgm and cw).
 std::string attack_norm(const AttackFlags& flags);
 /// The attack options the flags ask for (early stop off).
 AttackOptions attack_options(const AttackFlags& flags);

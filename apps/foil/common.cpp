@@ -106,32 +106,62 @@ void label_unlabelled(Dataset& data, Model& model) {
 
 void add_attack_flags(CLI::App* app, AttackFlags& f, const std::string& default_attack) {
   f.attack = default_attack;
-  app->add_option("--attack", f.attack, "fgsm, fgm (FGM-L2), bim, pgd or mifgsm")
+  app->add_option("--attack", f.attack,
+                  "fgsm, fgm (FGM-L2), bim, pgd, mifgsm; apgd-ce, apgd-dlr, apgd-t, fab-t, "
+                  "square, autoattack (reliable evaluation); cw, deepfool (minimal norm)")
       ->capture_default_str();
-  app->add_option("--norm", f.norm, "linf or l2 (default: linf; l2 for fgm)");
+  app->add_option("--norm", f.norm, "linf or l2 (default: linf; l2 for fgm and cw)");
   app->add_option("--eps", f.eps, "perturbation budget (pixels in [0,1])")->capture_default_str();
-  app->add_option("--alpha", f.alpha, "step size")->capture_default_str();
-  app->add_option("--steps", f.steps, "iterations")->capture_default_str();
+  app->add_option("--alpha", f.alpha, "step size (fixed-step attacks); C&W: Adam learning rate")
+      ->capture_default_str();
+  app->add_option("--steps", f.steps,
+                  "iterations (default: 10 for fgsm/bim/pgd/mifgsm, 100 for apgd-*, fab-t, "
+                  "autoattack and cw per binary step, 50 for deepfool)");
   app->add_flag("--random-start,!--no-random-start", f.random_start,
-                "PGD: start from a random point of the eps-ball (default on)");
-  app->add_option("--restarts", f.restarts, "PGD random restarts")->capture_default_str();
+                "PGD/APGD: start from a random point of the eps-ball (default on)");
+  app->add_option("--restarts", f.restarts, "random restarts (PGD, APGD, FAB-T)")
+      ->capture_default_str();
   app->add_option("--decay", f.decay, "MI-FGSM momentum decay")->capture_default_str();
+  app->add_option("--targets", f.targets,
+                  "APGD-T/FAB-T target classes (top-k of the clean logits; 0 = min(9, classes-1))")
+      ->capture_default_str();
+  app->add_option("--queries", f.queries, "Square: queries per sample")->capture_default_str();
+  app->add_option("--p-init", f.p_init, "Square: initial share of pixels per square")
+      ->capture_default_str();
+  app->add_option("--kappa", f.kappa, "C&W: confidence margin")->capture_default_str();
+  app->add_option("--binary-steps", f.binary_steps, "C&W: binary search steps over c")
+      ->capture_default_str();
+  app->add_option("--initial-const", f.initial_const, "C&W: the first c")->capture_default_str();
+  app->add_option("--overshoot", f.overshoot, "DeepFool: overshoot")->capture_default_str();
+  app->add_option("--version", f.version,
+                  "AutoAttack: standard (APGD-CE, APGD-T, FAB-T, Square) or fast (APGD-CE, "
+                  "APGD-T)")
+      ->capture_default_str();
 }
 
 std::string attack_norm(const AttackFlags& f) {
   if (!f.norm.empty()) return f.norm;
-  return f.attack == "fgm" ? "l2" : "linf";
+  return f.attack == "fgm" || f.attack == "cw" ? "l2" : "linf";
 }
 
 AttackOptions attack_options(const AttackFlags& f) {
   return AttackOptions()
       .eps(f.eps)
       .alpha(f.alpha)
-      .steps(f.steps)
+      .steps(f.steps == AttackFlags::kDefaultSteps ? default_steps(f.attack) : f.steps)
       .norm(attack_norm(f))
       .random_start(f.random_start)
       .restarts(f.restarts)
-      .decay(f.decay);
+      .decay(f.decay)
+      .seed(global_options().seed)
+      .targets(f.targets)
+      .queries(f.queries)
+      .p_init(f.p_init)
+      .kappa(f.kappa)
+      .binary_steps(f.binary_steps)
+      .initial_const(f.initial_const)
+      .overshoot(f.overshoot)
+      .version(f.version);
 }
 
 std::unique_ptr<Attack> make_attack_from(const AttackFlags& f, bool early_stop) {

@@ -1,6 +1,7 @@
 #include "foil/attacks/attack.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <torch/torch.h>
 
 #include "foil/core/error.h"
@@ -23,6 +24,24 @@ Attack::Attack(AttackOptions options) : options_(std::move(options)) {
               std::to_string(options_.eot_samples()));
   check_input(options_.decay() >= 0, "--decay", "a value >= 0",
               fmt::format("{}", options_.decay()));
+  check_input(options_.loss() == "ce" || options_.loss() == "dlr", "--loss", "ce or dlr",
+              "'" + options_.loss() + "'");
+  check_input(options_.targets() >= 0, "--targets", "an integer >= 0 (0 = min(9, classes - 1))",
+              std::to_string(options_.targets()));
+  check_input(options_.queries() >= 1, "--queries", "an integer >= 1",
+              std::to_string(options_.queries()));
+  check_input(options_.p_init() > 0 && options_.p_init() <= 1, "--p-init", "a value in (0, 1]",
+              fmt::format("{}", options_.p_init()));
+  check_input(options_.kappa() >= 0, "--kappa", "a value >= 0",
+              fmt::format("{}", options_.kappa()));
+  check_input(options_.binary_steps() >= 1, "--binary-steps", "an integer >= 1",
+              std::to_string(options_.binary_steps()));
+  check_input(options_.initial_const() > 0, "--initial-const", "a value > 0",
+              fmt::format("{}", options_.initial_const()));
+  check_input(options_.overshoot() >= 0, "--overshoot", "a value >= 0",
+              fmt::format("{}", options_.overshoot()));
+  check_input(options_.version() == "standard" || options_.version() == "fast", "--version",
+              "standard or fast", "'" + options_.version() + "'");
 }
 
 std::string Attack::describe() const {
@@ -34,93 +53,63 @@ std::string Attack::describe() const {
       o.early_stop(), o.eot_samples() > 1 ? fmt::format(", eot_samples={}", o.eot_samples()) : "");
 }
 
-AttackResult Attack::run(Model& model, const torch::Tensor& input,
-                         const Criterion& full_criterion) const {
+AttackResult Attack::run(Model& model, const torch::Tensor& input, const Criterion& full_criterion,
+                         const torch::Tensor& sample_ids) const {
   const torch::Tensor x = input.detach().to(model.device());
   const Criterion criterion = full_criterion.to(model.device());
   const int64_t n = x.size(0);
+  const torch::Tensor ids =
+      sample_ids.defined() ? sample_ids.to(torch::kCPU, torch::kLong) : torch::arange(n);
+  check_input(ids.numel() == n, "sample ids", fmt::format("one per sample ({})", n),
+              std::to_string(ids.numel()));
   AttackResult result;
   result.adv = x.clone();
   result.success = torch::zeros({n}, torch::dtype(torch::kBool).device(x.device()));
   result.pred = torch::full({n}, -1, torch::dtype(torch::kLong).device(x.device()));
   result.grad_score = torch::zeros({n, x.size(2), x.size(3)}, x.options());
-  const double eps = options_.eps();
-  const double sign = criterion.is_targeted() ? -1.0 : 1.0;
-
-  for (int64_t restart = 0; restart < options_.restarts(); ++restart) {
-    // Later restarts only attack what is still unbroken.
-    torch::Tensor active = restart == 0 ? torch::arange(n, x.options().dtype(torch::kLong))
-                                        : result.success.logical_not().nonzero().flatten();
-    if (active.numel() == 0) break;
-    torch::Tensor x0 = x.index_select(0, active);
-    Criterion crit = criterion.select(active);
-    torch::Tensor adv = x0.clone();
-    if (options_.random_start() && eps > 0) adv = (x0 + norm_->random_start(x0, eps)).clamp(0, 1);
-    torch::Tensor state = torch::zeros_like(x0);
-    // This restart's accumulated |gradient| per pixel; it replaces the result's score
-    // wherever this restart's example is taken.
-    torch::Tensor score = torch::zeros({x0.size(0), x.size(2), x.size(3)}, x.options());
-
-    for (int64_t s = 0; s < options_.steps() && active.numel() > 0; ++s) {
-      adv.requires_grad_(true);
-      torch::Tensor logits = model.forward(adv);
-      result.gradient_evaluations += active.numel();
-      torch::Tensor keep;  // rows of `adv` still attacked after this step's success check
-      if (options_.early_stop()) {
-        torch::Tensor done = crit.is_adversarial(logits.detach());
-        if (done.any().item<bool>()) {
-          torch::Tensor idx = done.nonzero().flatten();
-          result.adv.index_copy_(0, active.index_select(0, idx), adv.detach().index_select(0, idx));
-          result.success.index_fill_(0, active.index_select(0, idx), true);
-          result.grad_score.index_copy_(0, active.index_select(0, idx), score.index_select(0, idx));
-          result.pred.index_copy_(0, active.index_select(0, idx),
-                                  logits.detach().argmax(1).index_select(0, idx));
-          keep = done.logical_not().nonzero().flatten();
-          active = active.index_select(0, keep);
-          if (active.numel() == 0) break;
-          x0 = x0.index_select(0, keep);
-          state = state.index_select(0, keep);
-          score = score.index_select(0, keep);
-          crit = crit.select(keep);
-          logits = logits.index_select(0, keep);
-        }
-      }
-      auto loss_of = [&](const torch::Tensor& l) {
-        return sign * torch::nn::functional::cross_entropy(
-                          l, crit.loss_classes(),
-                          torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
-      };
-      torch::Tensor grad = torch::autograd::grad({loss_of(logits)}, {adv})[0];
-      adv = adv.detach();
-      if (keep.defined()) {
-        grad = grad.index_select(0, keep);
-        adv = adv.index_select(0, keep);
-      }
-      for (int64_t e = 1; e < options_.eot_samples(); ++e) {
-        const torch::Tensor a = adv.clone().requires_grad_(true);
-        grad = grad + torch::autograd::grad({loss_of(model.forward(a))}, {a})[0];
-        result.gradient_evaluations += active.numel();
-      }
-      if (options_.eot_samples() > 1) grad = grad / static_cast<double>(options_.eot_samples());
-      score += grad.abs().sum(1);
-      torch::Tensor next = step(adv, grad, state);
-      adv = (x0 + norm_->project(next - x0, eps)).clamp(0, 1).detach();
-    }
-    if (active.numel() == 0) break;
-    torch::NoGradGuard no_grad;
-    const torch::Tensor logits = model.forward(adv);
-    torch::Tensor done = crit.is_adversarial(logits);
-    // The first restart's result stands for every sample; later ones replace it only
-    // where they succeed.
-    torch::Tensor take =
-        restart == 0 ? torch::arange(active.numel(), active.options()) : done.nonzero().flatten();
-    result.adv.index_copy_(0, active.index_select(0, take), adv.index_select(0, take));
-    result.pred.index_copy_(0, active.index_select(0, take),
-                            logits.argmax(1).index_select(0, take));
-    result.grad_score.index_copy_(0, active.index_select(0, take), score.index_select(0, take));
-    result.success.index_copy_(0, active, result.success.index_select(0, active).logical_or(done));
-  }
+  if (n > 0) perturb(model, x, criterion, ids, result);
   return result;
+}
+
+void keep_rows(const torch::Tensor& keep, std::initializer_list<torch::Tensor*> tensors) {
+  for (torch::Tensor* t : tensors)
+    if (t->defined()) *t = t->index_select(0, keep.to(t->device()));
+}
+
+void record_rows(AttackResult& r, const torch::Tensor& rows, const torch::Tensor& adv,
+                 const torch::Tensor& logits, const torch::Tensor& success) {
+  if (rows.numel() == 0) return;
+  r.adv.index_copy_(0, rows, adv.detach());
+  r.pred.index_copy_(0, rows, logits.detach().argmax(1));
+  r.success.index_copy_(0, rows, success);
+}
+
+void check_logits(const torch::Tensor& logits, const std::string& attack, int64_t min_classes) {
+  check_input(logits.dim() == 2 && logits.size(1) >= min_classes, "--model",
+              fmt::format("class logits N x K with K >= {} for {}", min_classes, attack),
+              fmt::format("an output of shape {}", fmt::join(logits.sizes(), "x")));
+}
+
+torch::Tensor Attack::clean_logits(Model& model, const torch::Tensor& x,
+                                   int64_t min_classes) const {
+  torch::NoGradGuard no_grad;
+  torch::Tensor logits = model.forward(x);
+  check_logits(logits, name(), min_classes);
+  return logits;
+}
+
+void Attack::keep_within_eps(Model& model, const torch::Tensor& x, const torch::Tensor& best,
+                             const torch::Tensor& found, const Criterion& criterion,
+                             AttackResult& r) const {
+  torch::NoGradGuard no_grad;
+  const torch::Tensor size = norm_->size(best - x);
+  r.min_norm = torch::where(found, size, torch::full_like(size, INFINITY));
+  const torch::Tensor within = found & size.le(options_.eps() * (1 + 1e-6));
+  const torch::Tensor adv = torch::where(within.view({-1, 1, 1, 1}), best, x);
+  const torch::Tensor logits = model.forward(adv);
+  r.adv = adv;
+  r.pred = logits.argmax(1);
+  r.success = criterion.is_adversarial(logits);
 }
 
 }  // namespace foil

@@ -12,7 +12,7 @@ AttackOptions one_step(AttackOptions o) {
 
 }  // namespace
 
-Bim::Bim(AttackOptions options) : Attack(std::move(options)) {}
+Bim::Bim(AttackOptions options) : GradientAttack(std::move(options)) {}
 
 torch::Tensor Bim::step(const torch::Tensor& adv, const torch::Tensor& grad,
                         torch::Tensor& /*state*/) const {

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <limits>
 
 #include "foil/core/error.h"
 
@@ -96,6 +97,26 @@ Criterion make_criterion(const TargetSpec& spec, const torch::Tensor& labels,
     }
   }
   return Criterion::misclassification(labels);
+}
+
+int64_t target_count(int64_t requested, int64_t classes) {
+  const int64_t k = requested == 0 ? std::min<int64_t>(9, classes - 1) : requested;
+  check_input(k >= 1 && k <= classes - 1, "--targets",
+              "at most " + std::to_string(classes - 1) + " for a model with " +
+                  std::to_string(classes) + " classes",
+              std::to_string(k));
+  return k;
+}
+
+torch::Tensor top_k_targets(const torch::Tensor& logits, const torch::Tensor& labels, int64_t k) {
+  const int64_t classes = logits.size(1);
+  check_input(k >= 1 && k <= classes - 1, "--targets",
+              "between 1 and " + std::to_string(classes - 1), std::to_string(k));
+  const torch::Tensor label_mask =
+      torch::zeros_like(logits, torch::kBool).scatter_(1, labels.view({-1, 1}), true);
+  return logits.masked_fill(label_mask, -std::numeric_limits<float>::infinity())
+      .argsort(1, /*descending=*/true)
+      .slice(1, 0, k);
 }
 
 }  // namespace foil

@@ -12,13 +12,44 @@
 namespace foil {
 
 nlohmann::json Evaluation::to_json() const {
-  return {{"n", n},
-          {"clean_accuracy", clean_accuracy},
-          {"robust_accuracy", robust_accuracy},
-          {"attack_success_rate", attack_success_rate},
-          {"excluded_already_target", excluded_already_target},
-          {"seconds", seconds},
-          {"perturbation", {{"linf_max", linf_max}, {"l2_mean", l2_mean}}}};
+  nlohmann::json j = {{"n", n},
+                      {"clean_accuracy", clean_accuracy},
+                      {"robust_accuracy", robust_accuracy},
+                      {"attack_success_rate", attack_success_rate},
+                      {"excluded_already_target", excluded_already_target},
+                      {"seconds", seconds},
+                      {"gradient_evaluations", gradient_evaluations},
+                      {"queries", queries},
+                      {"perturbation", {{"linf_max", linf_max}, {"l2_mean", l2_mean}}}};
+  if (!stage_names.empty()) {
+    nlohmann::json stages = nlohmann::json::array(), by = nlohmann::json::array();
+    for (size_t s = 0; s < stage_names.size(); ++s)
+      stages.push_back({{"stage", stage_names[s]}, {"robust_accuracy", stage_robust_accuracy[s]}});
+    const auto b = broken_by.contiguous();
+    for (int64_t i = 0; i < b.numel(); ++i) {
+      const int64_t s = b.data_ptr<int64_t>()[i];
+      by.push_back(s == -2   ? nlohmann::json("clean")
+                   : s == -1 ? nlohmann::json(nullptr)
+                             : nlohmann::json(stage_names[s]));
+    }
+    j["stages"] = stages;
+    j["broken_by"] = by;  // per item: the stage that broke it, "clean" or null (robust)
+  }
+  if (min_norm.defined()) {
+    j["minimal_norm"] = {{"found_rate", min_norm_found_rate},
+                         {"median", min_norm_median},
+                         {"mean", min_norm_mean},
+                         {"over", "items correct clean where an adversarial was found"}};
+  }
+  return j;
+}
+
+std::vector<double> accuracy_at(const Evaluation& ev, const std::vector<double>& eps) {
+  std::vector<double> out;
+  const torch::Tensor correct = ev.clean_pred.eq(ev.labels);
+  for (double e : eps)
+    out.push_back((correct & ev.min_norm.gt(e)).sum().item<double>() / std::max<int64_t>(ev.n, 1));
+  return out;
 }
 
 Evaluation evaluate_attack(Model& model, const Dataset& data, const Attack& attack,
@@ -28,7 +59,8 @@ Evaluation evaluate_attack(Model& model, const Dataset& data, const Attack& atta
   Evaluation ev;
   ev.n = data.size();
   const double start = now_seconds();
-  std::vector<torch::Tensor> clean_pred, adv_pred, labels, advs;
+  std::vector<torch::Tensor> clean_pred, adv_pred, labels, advs, broken_by, min_norm;
+  ev.stage_names = attack.stage_names();
   int64_t clean_correct = 0, robust_correct = 0, success = 0, success_base = 0;
   double l2_sum = 0;
   Progress progress(o.progress(), ev.n);
@@ -44,7 +76,9 @@ Evaluation evaluate_attack(Model& model, const Dataset& data, const Attack& atta
     torch::Tensor pred = clean_logits.argmax(1);
     y = torch::where(y.lt(0), pred, y);
     Criterion crit = make_criterion(o.target(), y, clean_logits, o.seed(), begin);
-    AttackResult r = attack.run(model, x, crit);
+    AttackResult r = attack.run(model, x, crit, torch::arange(begin, end));
+    ev.gradient_evaluations += r.gradient_evaluations;
+    ev.queries += r.queries;
     const torch::Tensor apred = r.pred;
     const torch::Tensor correct = pred.eq(y);
     clean_correct += correct.sum().item<int64_t>();
@@ -63,6 +97,10 @@ Evaluation evaluate_attack(Model& model, const Dataset& data, const Attack& atta
     const torch::Tensor delta = (r.adv - x).flatten(1);
     ev.linf_max = std::max(ev.linf_max, delta.abs().max().item<double>());
     l2_sum += delta.norm(2, 1).sum().item<double>();
+    if (r.stage.defined())
+      broken_by.push_back(torch::where(correct, r.stage, torch::full_like(r.stage, -2)).cpu());
+    if (r.min_norm.defined())
+      min_norm.push_back(torch::where(correct, r.min_norm, torch::zeros_like(r.min_norm)).cpu());
     clean_pred.push_back(pred.cpu());
     adv_pred.push_back(apred.cpu());
     labels.push_back(y.cpu());
@@ -88,6 +126,27 @@ Evaluation evaluate_attack(Model& model, const Dataset& data, const Attack& atta
   ev.adv_pred = torch::cat(adv_pred);
   ev.labels = torch::cat(labels);
   if (o.keep_adv()) ev.adv = torch::cat(advs);
+  if (!broken_by.empty()) {
+    ev.broken_by = torch::cat(broken_by);
+    int64_t robust = clean_correct;
+    for (size_t s = 0; s < ev.stage_names.size(); ++s) {
+      robust -= ev.broken_by.eq(static_cast<int64_t>(s)).sum().item<int64_t>();
+      ev.stage_robust_accuracy.push_back(static_cast<double>(robust) / ev.n);
+    }
+  }
+  if (!min_norm.empty()) {
+    ev.min_norm = torch::cat(min_norm);
+    const torch::Tensor correct = ev.clean_pred.eq(ev.labels);
+    const torch::Tensor sizes = ev.min_norm.masked_select(correct & ev.min_norm.isfinite());
+    ev.min_norm_found_rate =
+        clean_correct > 0 ? static_cast<double>(sizes.numel()) / clean_correct : 0.0;
+    if (sizes.numel() > 0) {
+      // The lower median for an even count: a size that was actually found.
+      ev.min_norm_median =
+          std::get<0>(sizes.sort()).select(0, (sizes.numel() - 1) / 2).item<double>();
+      ev.min_norm_mean = sizes.mean().item<double>();
+    }
+  }
   return ev;
 }
 

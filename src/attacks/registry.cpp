@@ -1,16 +1,31 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "foil/attacks/apgd.h"
 #include "foil/attacks/attack.h"
+#include "foil/attacks/autoattack.h"
 #include "foil/attacks/bim.h"
+#include "foil/attacks/cw.h"
+#include "foil/attacks/deepfool.h"
+#include "foil/attacks/fab.h"
 #include "foil/attacks/mifgsm.h"
+#include "foil/attacks/square.h"
 #include "foil/core/error.h"
 
 namespace foil {
 
 const std::vector<std::string>& attack_names() {
-  static const std::vector<std::string> names = {"fgsm", "fgm", "bim", "pgd", "mifgsm"};
+  static const std::vector<std::string> names = {
+      "fgsm",   "fgm",   "bim",    "pgd", "mifgsm",   "apgd-ce",   "apgd-dlr",
+      "apgd-t", "fab-t", "square", "cw",  "deepfool", "autoattack"};
   return names;
+}
+
+int64_t default_steps(const std::string& name) {
+  if (name == "deepfool") return 50;
+  if (name.rfind("apgd", 0) == 0 || name == "fab-t" || name == "cw" || name == "autoattack")
+    return 100;
+  return 10;
 }
 
 std::unique_ptr<Attack> make_attack(const std::string& name, AttackOptions o) {
@@ -23,6 +38,14 @@ std::unique_ptr<Attack> make_attack(const std::string& name, AttackOptions o) {
   if (name == "bim") return std::make_unique<Bim>(o.random_start(false));
   if (name == "pgd") return std::make_unique<Pgd>(o);
   if (name == "mifgsm") return std::make_unique<MiFgsm>(o.random_start(false));
+  if (name == "apgd-ce") return std::make_unique<Apgd>(o.loss("ce"), false);
+  if (name == "apgd-dlr") return std::make_unique<Apgd>(o.loss("dlr"), false);
+  if (name == "apgd-t") return std::make_unique<Apgd>(o, true);
+  if (name == "fab-t") return std::make_unique<FabT>(o);
+  if (name == "square") return std::make_unique<Square>(o);
+  if (name == "cw") return std::make_unique<CarliniWagner>(o);
+  if (name == "deepfool") return std::make_unique<DeepFool>(o);
+  if (name == "autoattack") return std::make_unique<AutoAttack>(o);
   throw InputError(
       fmt::format("--attack: expected one of {}, got '{}'", fmt::join(attack_names(), ", "), name));
 }

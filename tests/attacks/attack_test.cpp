@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "attacks/linear_model.h"
 #include "foil/attacks/evaluate.h"
 #include "foil/core/error.h"
 #include "foil/data/dataset.h"
@@ -13,26 +14,7 @@
 namespace foil {
 namespace {
 
-/// A linear classifier on 1x4x4 images with fixed weights: its input gradient for class
-/// scores is known in closed form.
-class LinearModel : public Model {
- public:
-  explicit LinearModel(torch::Tensor w) : w_(std::move(w)) {
-    info_.name = "linear";
-    info_.input = {1, 4, 4};
-    info_.num_classes = w_.size(0);
-  }
-  std::vector<std::string> layer_names() const override { return {"logits"}; }
-  void to(c10::Device) override {}
-
- protected:
-  TapOutputs run(const torch::Tensor& x, const std::vector<std::string>&) override {
-    return {x.flatten(1).matmul(w_.t()), {}};
-  }
-
- private:
-  torch::Tensor w_;
-};
+using test::LinearModel;
 
 struct Case {
   std::string attack, norm;

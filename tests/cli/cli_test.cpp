@@ -68,18 +68,32 @@ TEST(Cli, TargetedAttackOnTorchScriptModelAndImageFolder) {
 
 TEST(Cli, AuditWritesResultsFolder) {
   const std::string dir = test::temp_dir("cli-audit");
-  auto r = run_foil(
-      "audit --model " + test::trained_cnn() +
-      " --data fashion-mnist:test:200 --linf-eps 0.05,0.1 --l2-eps 1 --steps 5 --out " + dir);
+  auto r = run_foil("audit --model " + test::trained_cnn() +
+                    " --data fashion-mnist:test:100 --linf-eps 0.02,0.1 --l2-eps 1 --steps 10 "
+                    "--out " +
+                    dir);
   ASSERT_EQ(r.code, 0) << r.err;
   auto j = read_json(dir + "/audit.json");
-  ASSERT_EQ(j["results"].size(), 6u);  // (fgsm, pgd) x 3 budgets
-  double pgd_small = 0, pgd_large = 0;
+  ASSERT_EQ(j["results"].size(), 3u);  // AutoAttack (fast) at 3 budgets
+  double small = 0, large = 0;
   for (const auto& row : j["results"]) {
-    if (row["attack"] == "pgd" && row["eps"] == 0.05) pgd_small = row["robust_accuracy"];
-    if (row["attack"] == "pgd" && row["eps"] == 0.1) pgd_large = row["robust_accuracy"];
+    EXPECT_EQ(row["attack"], "autoattack");
+    ASSERT_EQ(row["stages"].size(), 2u);
+    // Robust after APGD-T <= after APGD-CE <= clean, and the last stage is the headline.
+    EXPECT_LE(row["stages"][1]["robust_accuracy"], row["stages"][0]["robust_accuracy"]);
+    EXPECT_LE(row["stages"][0]["robust_accuracy"], row["clean_accuracy"]);
+    EXPECT_EQ(row["stages"][1]["robust_accuracy"], row["robust_accuracy"]);
+    EXPECT_EQ(row["broken_by"].size(), 100u);
+    if (row["norm"] == "linf" && row["eps"] == 0.02) small = row["robust_accuracy"];
+    if (row["norm"] == "linf" && row["eps"] == 0.1) large = row["robust_accuracy"];
   }
-  EXPECT_LE(pgd_large, pgd_small);
+  EXPECT_LE(large, small);
+  // One DeepFool curve per norm; its accuracy falls with eps from the clean accuracy.
+  ASSERT_EQ(j["minimal_norm_curves"].size(), 2u);
+  const auto& curve = j["minimal_norm_curves"][0];
+  EXPECT_EQ(curve["attack"], "deepfool");
+  EXPECT_LE(curve["accuracy"].back().get<double>(), curve["accuracy"].front().get<double>());
+  EXPECT_GT(curve["minimal_norm"]["median"].get<double>(), 0.0);
   for (const char* f :
        {"audit.csv", "robust_accuracy_linf.png", "robust_accuracy_l2.png", "examples.png"}) {
     EXPECT_TRUE(std::filesystem::file_size(dir + "/" + f) > 100) << f;
@@ -114,7 +128,15 @@ TEST(Cli, BadOptionValues) {
   expect_bad_input("attack" + m + " --eps -0.1", "--eps");
   expect_bad_input("attack" + m + " --steps 0", "--steps");
   expect_bad_input("attack" + m + " --alpha 0", "--alpha");
-  expect_bad_input("attack" + m + " --attack cw", "--attack");
+  expect_bad_input("attack" + m + " --attack nope", "--attack");
+  expect_bad_input("attack" + m + " --attack autoattack --version quick", "--version");
+  expect_bad_input("attack" + m + " --attack square --queries 0", "--queries");
+  expect_bad_input("attack" + m + " --attack apgd-ce --steps 0", "--steps");
+  expect_bad_input("attack" + m + " --attack cw --kappa -1", "--kappa");
+  expect_bad_input("attack" + m + " --attack cw --norm linf", "--norm");
+  expect_bad_input("attack" + m + " --attack apgd-t --targets 10", "--targets");
+  expect_bad_input("attack" + m + " --attack autoattack --targeted 3", "--targeted");
+  expect_bad_input("audit --model " + test::trained_cnn() + " --curve nope", "--curve");
   expect_bad_input("attack" + m + " --norm l7", "--norm");
   expect_bad_input("attack" + m + " --targeted 10", "--targeted");
   expect_bad_input("train --arch vgg --out /tmp/x.foil", "--arch");

@@ -1,13 +1,16 @@
 #pragma once
-/// @file The shared machinery of gradient attacks on classifiers (Foolbox `attacks/base.py`):
-/// bounds, projection, clipping, restarts, success tracking and early stop live here once;
-/// each attack implements one protected `step`.
+/// @file The interface of every perturbation attack on classifiers (Foolbox `attacks/base.py`):
+/// options, the result, and the non-virtual entry point `run`. The fixed-step gradient
+/// family (FGSM, BIM, PGD, MI-FGSM) shares its loop in `gradient.h`; APGD, Square, FAB-T,
+/// C&W, DeepFool and the AutoAttack ensemble each implement `perturb`.
 
 #include <torch/arg.h>
 #include <torch/types.h>
 
+#include <initializer_list>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "foil/attacks/criterion.h"
 #include "foil/attacks/norm.h"
@@ -16,7 +19,8 @@ namespace foil {
 
 class Model;
 
-/// Options shared by all gradient attacks, checked by `Attack`'s constructor.
+/// Options of all attacks, checked by `Attack`'s constructor; each attack reads the ones it
+/// names in `describe()`.
 struct AttackOptions {
   /// Radius of the threat model (pixels in [0,1]). Default 0.1.
   TORCH_ARG(double, eps) = 0.1;
@@ -40,6 +44,31 @@ struct AttackOptions {
   /// mean over this many forward+backward passes, for models with random parts (a randomised
   /// defence). Default 1.
   TORCH_ARG(int64_t, eot_samples) = 1;
+  /// Seed of the per-sample random streams (APGD and FAB restarts, Square): each sample's
+  /// stream is keyed by this seed and the sample's id, so results do not depend on the
+  /// batch. Default 0.
+  TORCH_ARG(uint64_t, seed) = 0;
+  /// APGD loss: "ce" or "dlr" (difference of logits ratio). Default "ce".
+  TORCH_ARG(std::string, loss) = "ce";
+  /// APGD-T / FAB-T: target classes, the top-k of the clean logits other than the label;
+  /// 0 = min(9, classes - 1). Default 0.
+  TORCH_ARG(int64_t, targets) = 0;
+  /// Square: queries per sample (>= 1). Default 5000.
+  TORCH_ARG(int64_t, queries) = 5000;
+  /// Square: initial share of the pixels a square covers, halved on the paper's schedule.
+  /// Default 0.8.
+  TORCH_ARG(double, p_init) = 0.8;
+  /// C&W: confidence margin kappa (>= 0). Default 0.
+  TORCH_ARG(double, kappa) = 0.0;
+  /// C&W: binary search steps over the constant c (>= 1). Default 5.
+  TORCH_ARG(int64_t, binary_steps) = 5;
+  /// C&W: the constant c the binary search starts from (> 0). Default 1.
+  TORCH_ARG(double, initial_const) = 1.0;
+  /// DeepFool: overshoot of the final step (>= 0). Default 0.02.
+  TORCH_ARG(double, overshoot) = 0.02;
+  /// AutoAttack: "standard" (APGD-CE, APGD-T, FAB-T, Square) or "fast" (APGD-CE, APGD-T).
+  /// Default "standard".
+  TORCH_ARG(std::string, version) = "standard";
 };
 
 /// Result of attacking a batch.
@@ -51,6 +80,15 @@ struct AttackResult {
   /// `adv` (a continuous per-pixel attack score; Region of Attack). Zero for eps = 0.
   torch::Tensor grad_score;
   int64_t gradient_evaluations = 0;  ///< forward+backward passes counted per sample
+  int64_t queries = 0;               ///< forward-only passes counted per sample (Square)
+  /// Minimal-norm attacks (FAB-T, C&W, DeepFool): the size, in the attack's norm, of the
+  /// smallest adversarial perturbation found per sample (+inf where none was found, 0 where
+  /// the input already meets the criterion). `adv`/`success` hold it only where it is within
+  /// eps. Undefined for the other attacks.
+  torch::Tensor min_norm;
+  /// Ensembles (AutoAttack): per sample, the index in `stage_names()` of the stage that
+  /// broke it, -1 where none did. Undefined for the other attacks.
+  torch::Tensor stage;
 };
 
 /// Base class: `run` is the non-virtual entry point.
@@ -59,32 +97,64 @@ class Attack {
   explicit Attack(AttackOptions options);
   virtual ~Attack() = default;
 
-  /// Attacks `x` (pixels in [0,1], not modified) against `criterion`.
-  AttackResult run(Model& model, const torch::Tensor& x, const Criterion& criterion) const;
+  /// Attacks `x` (pixels in [0,1], not modified) against `criterion`. `ids` (int64 per
+  /// sample, default 0..N-1) key the per-sample random streams: pass the items' positions
+  /// in the dataset to make results independent of batching.
+  AttackResult run(Model& model, const torch::Tensor& x, const Criterion& criterion,
+                   const torch::Tensor& ids = {}) const;
 
   virtual std::string name() const = 0;
-  /// One line: the name and every option.
-  std::string describe() const;
+  /// One line: the name and every option the attack uses.
+  virtual std::string describe() const;
+  /// Ensembles: the names of their stages, in order (empty otherwise).
+  virtual std::vector<std::string> stage_names() const { return {}; }
+  /// Minimal-norm attacks report `AttackResult::min_norm`.
+  virtual bool minimal_norm() const { return false; }
   const AttackOptions& options() const { return options_; }
 
  protected:
-  /// One update from `adv` with loss gradient `grad` (ascent direction: for targeted
-  /// attacks the sign is already flipped). `state` is per-sample memory (momentum), kept
-  /// aligned with the active samples by the base class. Returns the new point before
-  /// projection and clipping.
-  virtual torch::Tensor step(const torch::Tensor& adv, const torch::Tensor& grad,
-                             torch::Tensor& state) const = 0;
+  /// Attacks `x` (on the model's device) and fills `result`, which `run` has set to the
+  /// input itself, no success and prediction -1. `ids` are on the CPU.
+  virtual void perturb(Model& model, const torch::Tensor& x, const Criterion& criterion,
+                       const torch::Tensor& ids, AttackResult& result) const = 0;
+
+  /// The model's logits for `x` without gradient; throws InputError unless the model gives
+  /// N×K class logits with K >= `min_classes`.
+  torch::Tensor clean_logits(Model& model, const torch::Tensor& x, int64_t min_classes = 2) const;
+  /// Minimal-norm attacks: records `best` (the smallest adversarial found, `found` per
+  /// sample) as min_norm, and as the result where it is within eps.
+  void keep_within_eps(Model& model, const torch::Tensor& x, const torch::Tensor& best,
+                       const torch::Tensor& found, const Criterion& criterion,
+                       AttackResult& result) const;
 
   AttackOptions options_;
   std::unique_ptr<Norm> norm_;
 };
 
-/// The attacks `make_attack` knows: fgsm, fgm (FGM-L2), bim, pgd, mifgsm.
+/// Keeps rows `keep` (int64 indices) of every tensor in `tensors` (undefined ones are
+/// skipped): the active set of an early-stopping attack shrinks in one place.
+void keep_rows(const torch::Tensor& keep, std::initializer_list<torch::Tensor*> tensors);
+
+/// Records `adv` (one row per entry of `rows`, the batch positions) with its `logits` into
+/// `result`: the example, the prediction and `success`.
+void record_rows(AttackResult& result, const torch::Tensor& rows, const torch::Tensor& adv,
+                 const torch::Tensor& logits, const torch::Tensor& success);
+
+/// Checks that `logits` are N×K class scores with K >= `min_classes`, naming `attack`.
+void check_logits(const torch::Tensor& logits, const std::string& attack, int64_t min_classes);
+
+/// The attacks `make_attack` knows: fgsm, fgm (FGM-L2), bim, pgd, mifgsm, apgd-ce, apgd-dlr,
+/// apgd-t, fab-t, square, cw, deepfool, autoattack.
 const std::vector<std::string>& attack_names();
 
+/// The number of steps an attack runs when none is asked for: 10 for the fixed-step family,
+/// 100 for APGD, FAB-T, C&W (per binary search step) and AutoAttack, 50 for DeepFool.
+int64_t default_steps(const std::string& name);
+
 /// Builds an attack by name. fgsm/fgm force one step of size eps without random start;
-/// bim and mifgsm never start at random; `pgd` keeps `random_start` as given. Throws InputError for
-/// unknown names or bad options.
+/// bim and mifgsm never start at random; `pgd` keeps `random_start` as given; apgd-ce and
+/// apgd-dlr are APGD with that loss, apgd-t is targeted DLR over the top-k classes. Throws
+/// InputError for unknown names or bad options.
 std::unique_ptr<Attack> make_attack(const std::string& name, AttackOptions options);
 
 }  // namespace foil

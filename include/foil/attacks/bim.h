@@ -2,14 +2,14 @@
 /// @file Basic Iterative Method / I-FGSM (Kurakin et al. 2017), and FGSM, FGM-L2 and PGD
 /// as settings of the same step.
 
-#include "foil/attacks/attack.h"
+#include "foil/attacks/gradient.h"
 
 namespace foil {
 
 /// BIM: `steps` times x <- clip_[0,1](x + Proj_eps(x + alpha * dir(grad) - x0)), where dir is
 /// sign(grad) for linf and grad/||grad||_2 for l2. No random start.
 /// Example: `Bim(AttackOptions().eps(0.1).alpha(0.01).steps(10))`.
-class Bim : public Attack {
+class Bim : public GradientAttack {
  public:
   explicit Bim(AttackOptions options);
   std::string name() const override { return "bim"; }

@@ -45,4 +45,11 @@ struct TargetSpec {
 Criterion make_criterion(const TargetSpec& spec, const torch::Tensor& labels,
                          const torch::Tensor& clean_logits, uint64_t seed, int64_t offset);
 
+/// The top-k target classes per sample: the classes of the highest clean logits other than
+/// the label, in order (N×k). Throws InputError when k > classes - 1.
+torch::Tensor top_k_targets(const torch::Tensor& logits, const torch::Tensor& labels, int64_t k);
+
+/// k = `requested`, or min(9, classes - 1) when it is 0.
+int64_t target_count(int64_t requested, int64_t classes);
+
 }  // namespace foil

@@ -39,6 +39,19 @@ struct Evaluation {
   double clean_accuracy = 0, robust_accuracy = 0, attack_success_rate = 0;
   double seconds = 0;
   double linf_max = 0, l2_mean = 0;
+  int64_t gradient_evaluations = 0, queries = 0;  ///< per-sample passes, summed
+  /// Ensembles: robust accuracy after each stage (correct clean and unbroken by this and
+  /// every earlier stage), and per item the stage that broke it (index into stage_names;
+  /// -2: wrong already on the clean input; -1: robust).
+  std::vector<std::string> stage_names;
+  std::vector<double> stage_robust_accuracy;
+  torch::Tensor broken_by;
+  /// Minimal-norm attacks: per item the smallest adversarial perturbation found (0 where
+  /// the clean prediction is already wrong, +inf where none was found); over the items
+  /// classified correctly clean, the share where one was found, and the median and mean
+  /// size over those.
+  torch::Tensor min_norm;
+  double min_norm_found_rate = 0, min_norm_median = 0, min_norm_mean = 0;
   torch::Tensor adv;                           ///< all examples when keep_adv
   torch::Tensor clean_pred, adv_pred, labels;  ///< per item
   torch::Tensor example_clean, example_adv;    ///< first keep_examples items
@@ -48,6 +61,10 @@ struct Evaluation {
 /// Attacks every item of `data` (labels < 0 are replaced by the clean prediction).
 Evaluation evaluate_attack(Model& model, const Dataset& data, const Attack& attack,
                            const EvaluationOptions& options = {});
+
+/// Robust accuracy at each of `eps` read off per-item minimal perturbations: the share of
+/// all items that are correct clean and need a perturbation larger than eps.
+std::vector<double> accuracy_at(const Evaluation& ev, const std::vector<double>& eps);
 
 /// Clean accuracy of `model` on `data`, in batches.
 double evaluate_clean(Model& model, const Dataset& data, int64_t batch = 500);

@@ -1,0 +1,30 @@
+#pragma once
+/// @file Per-sample random streams: each sample draws from its own generator keyed by a
+/// seed and the sample's id, so an attack's randomness does not depend on the batch it runs
+/// in (batch result = per-sample result, same seed = same result).
+
+#include <ATen/core/Generator.h>
+#include <torch/types.h>
+
+#include <vector>
+
+namespace foil {
+
+class SampleRandom {
+ public:
+  /// One stream per entry of `ids` (int64, any device).
+  SampleRandom(uint64_t seed, const torch::Tensor& ids);
+
+  /// For each of `rows` (int64 indices into the ids given at construction), a tensor of
+  /// `shape` uniform in [0,1) from that row's stream; stacked as [rows, shape...] on `device`.
+  torch::Tensor uniform(const torch::Tensor& rows, at::IntArrayRef shape, c10::Device device);
+  /// The same with standard normal values.
+  torch::Tensor normal(const torch::Tensor& rows, at::IntArrayRef shape, c10::Device device);
+
+ private:
+  template <typename Draw>
+  torch::Tensor draw(const torch::Tensor& rows, c10::Device device, Draw fn);
+  std::vector<at::Generator> gens_;
+};
+
+}  // namespace foil

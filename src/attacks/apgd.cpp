@@ -1,0 +1,221 @@
+#include "foil/attacks/apgd.h"
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+
+#include "foil/attacks/losses.h"
+#include "foil/attacks/sample_random.h"
+#include "foil/core/error.h"
+#include "foil/models/model.h"
+
+namespace foil {
+
+ApgdSchedule::ApgdSchedule(int64_t steps, torch::Tensor step, torch::Tensor start_loss)
+    : interval_(std::max<int64_t>(static_cast<int64_t>(0.22 * steps), 1)),
+      decrease_(std::max<int64_t>(static_cast<int64_t>(0.03 * steps), 1)),
+      min_interval_(std::max<int64_t>(static_cast<int64_t>(0.06 * steps), 1)),
+      step_(std::move(step)),
+      last_loss_(start_loss.detach().clone()),
+      increases_(torch::zeros_like(last_loss_)),
+      best_at_check_(last_loss_.clone()),
+      // No "no improvement since the last halving" test at the first checkpoint.
+      halved_at_check_(torch::ones_like(last_loss_, torch::kBool)) {}
+
+torch::Tensor ApgdSchedule::record(const torch::Tensor& loss, const torch::Tensor& best_loss) {
+  increases_ += loss.gt(last_loss_).to(increases_.dtype());
+  last_loss_ = loss.detach().clone();
+  if (++since_check_ < interval_) return torch::zeros_like(loss, torch::kBool);
+  const torch::Tensor oscillating = increases_.le(0.75 * interval_);
+  const torch::Tensor stalled = halved_at_check_.logical_not() & best_at_check_.ge(best_loss);
+  const torch::Tensor halve = oscillating | stalled;
+  step_ = torch::where(halve, step_ / 2, step_);
+  halved_at_check_ = halve;
+  best_at_check_ = best_loss.detach().clone();
+  increases_.zero_();
+  since_check_ = 0;
+  interval_ = std::max(interval_ - decrease_, min_interval_);
+  return halve;
+}
+
+void ApgdSchedule::keep(const torch::Tensor& k) {
+  keep_rows(k, {&step_, &last_loss_, &increases_, &best_at_check_, &halved_at_check_});
+}
+
+Apgd::Apgd(AttackOptions options, bool targeted_dlr)
+    : Attack(std::move(options)), targeted_dlr_(targeted_dlr) {
+  if (targeted_dlr_) options_.loss("dlr");
+}
+
+std::string Apgd::name() const { return targeted_dlr_ ? "apgd-t" : "apgd-" + options_.loss(); }
+
+std::string Apgd::describe() const {
+  const auto& o = options_;
+  return fmt::format(
+      "{}(norm={}, eps={:g}, steps={}, restarts={}, random_start={}, loss={}{}, "
+      "momentum=0.75, initial_step=2*eps, seed={})",
+      name(), o.norm(), o.eps(), o.steps(), o.restarts(), o.random_start(), o.loss(),
+      targeted_dlr_ ? fmt::format(", targets={}", o.targets() == 0 ? std::string("auto(9)")
+                                                                   : std::to_string(o.targets()))
+                    : "",
+      o.seed());
+}
+
+/// One APGD run over the samples `rows` of the batch, towards `targets` (APGD-T) or not.
+class Apgd::Run {
+ public:
+  Run(const Apgd& a, Model& model, const torch::Tensor& x, const Criterion& criterion,
+      torch::Tensor rows, torch::Tensor targets, SampleRandom& rng, AttackResult& r)
+      : a_(a),
+        model_(model),
+        crit_(criterion.select(rows)),
+        rows_(std::move(rows)),
+        targets_(std::move(targets)),
+        r_(r) {
+    x0_ = x.index_select(0, rows_);
+    const double eps = a_.options_.eps();
+    adv_ = x0_;
+    if (a_.options_.random_start() && eps > 0) {
+      const auto shape = x0_.sizes().slice(1);
+      torch::Tensor t;
+      if (a_.options_.norm() == "linf") {
+        t = rng.uniform(rows_.cpu(), shape, x.device()) * 2 - 1;
+        t = t / t.flatten(1).abs().amax(1).clamp_min(1e-12).view({-1, 1, 1, 1});
+      } else {
+        t = rng.normal(rows_.cpu(), shape, x.device());
+        t = t / t.flatten(1).norm(2, 1).clamp_min(1e-12).view({-1, 1, 1, 1});
+      }
+      adv_ = (x0_ + eps * t).clamp(0, 1);
+    }
+  }
+
+  void go() {
+    const double eps = a_.options_.eps();
+    const bool linf = a_.options_.norm() == "linf";
+    torch::Tensor loss = evaluate();
+    if (rows_.numel() == 0) return;
+    torch::Tensor best_loss = loss, x_best = adv_, grad_best = grad_, prev = adv_;
+    torch::Tensor best_logits = logits_;
+    torch::Tensor score = grad_.abs().sum(1);
+    ApgdSchedule schedule(a_.options_.steps(), torch::full_like(loss, 2 * eps), loss);
+    auto project = [&](const torch::Tensor& p) {
+      return (x0_ + a_.norm_->project(p - x0_, eps)).clamp(0, 1);
+    };
+    for (int64_t i = 0; i < a_.options_.steps(); ++i) {
+      const torch::Tensor step = schedule.step().view({-1, 1, 1, 1});
+      const torch::Tensor dir = linf ? grad_.sign() : grad_ / (l2_per_sample(grad_) + 1e-12);
+      const torch::Tensor z = project(adv_ + step * dir);
+      const double m = i == 0 ? 1.0 : 0.75;
+      const torch::Tensor next = project(adv_ + m * (z - adv_) + (1 - m) * (adv_ - prev));
+      prev = adv_;
+      adv_ = next;
+      loss = evaluate(&best_loss, &x_best, &grad_best, &prev, &best_logits, &score, &schedule);
+      if (rows_.numel() == 0) return;
+      score += grad_.abs().sum(1);
+      const torch::Tensor improved = loss.gt(best_loss);
+      const torch::Tensor im4 = improved.view({-1, 1, 1, 1});
+      x_best = torch::where(im4, adv_, x_best);
+      grad_best = torch::where(im4, grad_, grad_best);
+      best_logits = torch::where(improved.view({-1, 1}), logits_, best_logits);
+      best_loss = torch::where(improved, loss, best_loss);
+      const torch::Tensor halve = schedule.record(loss, best_loss);
+      if (halve.any().item<bool>()) {
+        adv_ = torch::where(halve.view({-1, 1, 1, 1}), x_best, adv_);
+        grad_ = torch::where(halve.view({-1, 1, 1, 1}), grad_best, grad_);
+      }
+    }
+    // Unbroken samples: the point of highest loss stands for them where nothing else does.
+    const torch::Tensor unset = r_.pred.index_select(0, rows_).lt(0).nonzero().flatten();
+    if (unset.numel() > 0) {
+      const torch::Tensor at = rows_.index_select(0, unset);
+      record_rows(r_, at, x_best.index_select(0, unset), best_logits.index_select(0, unset),
+                  torch::zeros({unset.numel()}, torch::dtype(torch::kBool).device(at.device())));
+      r_.grad_score.index_copy_(0, at, score.index_select(0, unset));
+    }
+  }
+
+ private:
+  /// Loss, logits and gradient at `adv_`; samples that are adversarial there are recorded
+  /// and leave the run (with every per-sample tensor passed in).
+  torch::Tensor evaluate(torch::Tensor* best_loss = nullptr, torch::Tensor* x_best = nullptr,
+                         torch::Tensor* grad_best = nullptr, torch::Tensor* prev = nullptr,
+                         torch::Tensor* best_logits = nullptr, torch::Tensor* score = nullptr,
+                         ApgdSchedule* schedule = nullptr) {
+    torch::Tensor a = adv_.detach().requires_grad_(true);
+    torch::Tensor logits = model_.forward(a);
+    torch::Tensor loss;
+    if (targets_.defined()) {
+      loss = dlr_targeted_loss(logits, crit_.labels(), targets_);
+    } else if (a_.options_.loss() == "dlr") {
+      loss = crit_.is_targeted() ? dlr_targeted_loss(logits, crit_.labels(), crit_.targets())
+                                 : dlr_loss(logits, crit_.labels());
+    } else {
+      loss =
+          crit_.is_targeted() ? -ce_loss(logits, crit_.targets()) : ce_loss(logits, crit_.labels());
+    }
+    grad_ = torch::autograd::grad({loss.sum()}, {a})[0];
+    r_.gradient_evaluations += rows_.numel();
+    logits_ = logits.detach();
+    loss = loss.detach();
+    const torch::Tensor done = crit_.is_adversarial(logits_);
+    if (done.any().item<bool>()) {
+      const torch::Tensor idx = done.nonzero().flatten();
+      record_rows(r_, rows_.index_select(0, idx), adv_.index_select(0, idx),
+                  logits_.index_select(0, idx), torch::ones_like(idx, torch::kBool));
+      if (score)
+        r_.grad_score.index_copy_(0, rows_.index_select(0, idx), score->index_select(0, idx));
+      const torch::Tensor keep = done.logical_not().nonzero().flatten();
+      keep_rows(keep, {&rows_, &x0_, &adv_, &grad_, &logits_, &loss, &targets_});
+      crit_ = crit_.select(keep);
+      if (best_loss) keep_rows(keep, {best_loss, x_best, grad_best, prev, best_logits, score});
+      if (schedule) schedule->keep(keep);
+    }
+    return loss;
+  }
+
+  const Apgd& a_;
+  Model& model_;
+  Criterion crit_;
+  torch::Tensor rows_, targets_, x0_, adv_, grad_, logits_;
+  AttackResult& r_;
+};
+
+void Apgd::perturb(Model& model, const torch::Tensor& x, const Criterion& criterion,
+                   const torch::Tensor& ids, AttackResult& r) const {
+  const bool targeted_loss = targeted_dlr_ || criterion.is_targeted();
+  const int64_t min_classes = options_.loss() == "dlr" ? (targeted_loss ? 4 : 3) : 2;
+  const torch::Tensor logits = clean_logits(model, x, min_classes);
+  const int64_t classes = logits.size(1);
+  // Inputs that already meet the criterion need no attack.
+  const torch::Tensor done = criterion.is_adversarial(logits);
+  record_rows(
+      r, done.nonzero().flatten(), x.index_select(0, done.nonzero().flatten()),
+      logits.index_select(0, done.nonzero().flatten()),
+      torch::ones({done.sum().item<int64_t>()}, torch::dtype(torch::kBool).device(x.device())));
+  SampleRandom rng(options_.seed(), ids);
+  auto unbroken = [&] { return r.success.logical_not().nonzero().flatten(); };
+  if (!targeted_dlr_) {
+    for (int64_t restart = 0; restart < options_.restarts(); ++restart) {
+      torch::Tensor rows = unbroken();
+      if (rows.numel() == 0) return;
+      Run(*this, model, x, criterion, rows, {}, rng, r).go();
+    }
+    return;
+  }
+  check_input(!criterion.is_targeted(), "--targeted",
+              "no target for apgd-t (it targets the top-k classes itself; use apgd-ce or "
+              "apgd-dlr with --targeted)",
+              "a target");
+  const int64_t k = target_count(options_.targets(), classes);
+  const torch::Tensor order = top_k_targets(logits, criterion.labels(), k);
+  for (int64_t j = 0; j < k; ++j) {
+    for (int64_t restart = 0; restart < options_.restarts(); ++restart) {
+      torch::Tensor rows = unbroken();
+      if (rows.numel() == 0) return;
+      Run(*this, model, x, criterion, rows, order.select(1, j).index_select(0, rows), rng, r).go();
+    }
+  }
+}
+
+}  // namespace foil

@@ -1,0 +1,67 @@
+#include "foil/attacks/autoattack.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <torch/torch.h>
+
+#include "foil/attacks/apgd.h"
+#include "foil/attacks/fab.h"
+#include "foil/attacks/square.h"
+#include "foil/core/error.h"
+#include "foil/models/model.h"
+
+namespace foil {
+
+AutoAttack::AutoAttack(AttackOptions options) : Attack(std::move(options)) {
+  AttackOptions o = options_;
+  o.random_start(true).early_stop(true);
+  stages_.push_back(std::make_unique<Apgd>(AttackOptions(o).loss("ce"), false));
+  stages_.push_back(std::make_unique<Apgd>(o, true));
+  if (options_.version() == "standard") {
+    stages_.push_back(std::make_unique<FabT>(o));
+    stages_.push_back(std::make_unique<Square>(o));
+  }
+}
+
+std::vector<std::string> AutoAttack::stage_names() const {
+  std::vector<std::string> names;
+  for (const auto& s : stages_) names.push_back(s->name());
+  return names;
+}
+
+std::string AutoAttack::describe() const {
+  std::vector<std::string> parts;
+  for (const auto& s : stages_) parts.push_back(s->describe());
+  return fmt::format("autoattack(version={}: {})", options_.version(), fmt::join(parts, ", "));
+}
+
+void AutoAttack::perturb(Model& model, const torch::Tensor& x, const Criterion& criterion,
+                         const torch::Tensor& ids, AttackResult& r) const {
+  check_input(!criterion.is_targeted(), "--targeted",
+              "no target for autoattack (it measures untargeted robustness)", "a target");
+  const torch::Tensor logits = clean_logits(model, x);
+  const torch::Tensor wrong = criterion.is_adversarial(logits);
+  record_rows(r, torch::arange(x.size(0), ids.options().device(x.device())), x, logits, wrong);
+  r.stage = torch::full({x.size(0)}, -1, torch::dtype(torch::kLong).device(x.device()));
+  for (size_t s = 0; s < stages_.size(); ++s) {
+    const torch::Tensor rows = r.success.logical_not().nonzero().flatten();
+    if (rows.numel() == 0) break;
+    const AttackResult sub = stages_[s]->run(model, x.index_select(0, rows), criterion.select(rows),
+                                             ids.index_select(0, rows.cpu()));
+    r.gradient_evaluations += sub.gradient_evaluations;
+    r.queries += sub.queries;
+    // The first stage's strongest points stand for the robust ones; later stages only add
+    // the points they break.
+    const torch::Tensor take =
+        s == 0 ? torch::arange(rows.numel(), rows.options()) : sub.success.nonzero().flatten();
+    const torch::Tensor at = rows.index_select(0, take);
+    r.adv.index_copy_(0, at, sub.adv.index_select(0, take));
+    r.pred.index_copy_(0, at, sub.pred.index_select(0, take));
+    r.grad_score.index_copy_(0, at, sub.grad_score.index_select(0, take));
+    r.success.index_copy_(0, at, sub.success.index_select(0, take));
+    const torch::Tensor broke = sub.success.nonzero().flatten();
+    r.stage.index_fill_(0, rows.index_select(0, broke), static_cast<int64_t>(s));
+  }
+}
+
+}  // namespace foil

@@ -1,0 +1,93 @@
+// Square: score-based only, within the budget, reproducible per sample.
+#include "foil/attacks/square.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "foil/attacks/criterion.h"
+#include "foil/data/dataset.h"
+#include "test_util.h"
+
+namespace foil {
+namespace {
+
+/// Wraps a model; counts forward passes and whether any could have been differentiated.
+class GradientSpy : public Model {
+ public:
+  explicit GradientSpy(std::shared_ptr<Model> inner) : inner_(std::move(inner)) {
+    info_ = inner_->info();
+  }
+  std::vector<std::string> layer_names() const override { return inner_->layer_names(); }
+  void to(c10::Device) override {}
+  int64_t calls = 0, differentiable_calls = 0;
+
+ protected:
+  TapOutputs run(const torch::Tensor& x, const std::vector<std::string>&) override {
+    ++calls;
+    if (torch::GradMode::is_enabled() || x.requires_grad()) ++differentiable_calls;
+    return {inner_->forward(x), {}};
+  }
+
+ private:
+  std::shared_ptr<Model> inner_;
+};
+
+TEST(Square, StaysWithinEpsAndNeverUsesGradients) {
+  auto spy = std::make_shared<GradientSpy>(test::cnn_model());
+  auto data = load_data("fashion-mnist:test:40");
+  for (const std::string norm : {"linf", "l2"}) {
+    const double eps = norm == "linf" ? 0.05 : 1.0;
+    auto r = make_attack("square", AttackOptions().norm(norm).eps(eps).queries(300))
+                 ->run(*spy, data.images, Criterion::misclassification(data.labels));
+    auto delta = (r.adv - data.images).flatten(1);
+    const double size =
+        norm == "linf" ? delta.abs().max().item<double>() : delta.norm(2, 1).max().item<double>();
+    EXPECT_LE(size, eps * (1 + 1e-5)) << norm;
+    EXPECT_GE(r.adv.min().item<float>(), 0.0f);
+    EXPECT_LE(r.adv.max().item<float>(), 1.0f);
+    EXPECT_GT(r.success.sum().item<int64_t>(), 0) << norm;
+    EXPECT_EQ(r.gradient_evaluations, 0);
+    EXPECT_GT(r.queries, 0);
+    EXPECT_LE(r.queries, 300 * data.size());
+    // Success is what the model says about the returned example.
+    torch::NoGradGuard g;
+    EXPECT_TRUE(r.success.equal(test::cnn_model()->forward(r.adv).argmax(1).ne(data.labels)));
+  }
+  EXPECT_GT(spy->calls, 0);
+  EXPECT_EQ(spy->differentiable_calls, 0);
+}
+
+TEST(Square, ScheduleHalvesTheSquareOnThePapersSteps) {
+  EXPECT_DOUBLE_EQ(Square::square_share(0.8, 5, 10000), 0.8);
+  EXPECT_DOUBLE_EQ(Square::square_share(0.8, 11, 10000), 0.4);
+  EXPECT_DOUBLE_EQ(Square::square_share(0.8, 201, 10000), 0.1);
+  EXPECT_DOUBLE_EQ(Square::square_share(0.8, 9000, 10000), 0.8 / 512);
+  // Rescaled to the query budget: query 100 of 1000 is query 1000 of 10000.
+  EXPECT_DOUBLE_EQ(Square::square_share(0.8, 100, 1000), 0.8 / 16);
+  auto p = Square::l2_pattern(5);
+  EXPECT_NEAR(p.norm().item<double>(), 1.0, 1e-6);
+  EXPECT_GT(p[0][2].item<float>(), 0);  // top half positive, peaked in the middle column
+  EXPECT_LT(p[4][2].item<float>(), 0);
+  EXPECT_GT(p[1][2].item<float>(), p[1][0].item<float>());
+}
+
+TEST(Square, SameSeedSameResultAndBatchEqualsPerSample) {
+  auto model = test::cnn_model();
+  auto data = load_data("fashion-mnist:test:6");
+  auto crit = Criterion::misclassification(data.labels);
+  for (const std::string norm : {"linf", "l2"}) {
+    const double eps = norm == "linf" ? 0.03 : 0.5;
+    auto a = make_attack("square", AttackOptions().norm(norm).eps(eps).queries(60).seed(5));
+    auto batch = a->run(*model, data.images, crit);
+    EXPECT_TRUE(batch.adv.equal(a->run(*model, data.images, crit).adv));
+    for (int64_t i = 0; i < data.size(); ++i) {
+      auto one = a->run(*model, data.images.slice(0, i, i + 1), crit.select(torch::tensor({i})),
+                        torch::tensor({i}));
+      EXPECT_LT((one.adv - batch.adv.slice(0, i, i + 1)).abs().max().item<double>(), 1e-5)
+          << norm << " item " << i;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace foil
