@@ -18,7 +18,7 @@ namespace {
 
 struct AuditCmd {
   ModelFlags model;
-  std::string data = "fashion-mnist:test:1000";
+  std::string data = "fashion-mnist:test:250";
   std::string out = "foil-audit";
   std::string linf_eps = "0.01,0.02,0.05,0.1,0.2";
   std::string l2_eps = "0.25,0.5,1,2,3";
@@ -266,7 +266,7 @@ void setup_audit(CLI::App& app) {
       ->capture_default_str();
   sub->add_flag("--thorough", c->thorough,
                 "AutoAttack standard (APGD-CE, APGD-T, FAB-T, Square) instead of fast "
-                "(APGD-CE, APGD-T)");
+                "(APGD-CE, APGD-T over the top-3 targets)");
   sub->add_option("--steps", c->steps,
                   "iterations per attack (default: the attack's own, 100 for AutoAttack)");
   sub->add_option("--curve", c->curve,

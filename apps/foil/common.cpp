@@ -135,7 +135,7 @@ void add_attack_flags(CLI::App* app, AttackFlags& f, const std::string& default_
   app->add_option("--overshoot", f.overshoot, "DeepFool: overshoot")->capture_default_str();
   app->add_option("--version", f.version,
                   "AutoAttack: standard (APGD-CE, APGD-T, FAB-T, Square) or fast (APGD-CE, "
-                  "APGD-T)")
+                  "APGD-T over the top-3 targets)")
       ->capture_default_str();
 }
 

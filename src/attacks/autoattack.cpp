@@ -15,6 +15,8 @@ namespace foil {
 AutoAttack::AutoAttack(AttackOptions options) : Attack(std::move(options)) {
   AttackOptions o = options_;
   o.random_start(true).early_stop(true);
+  // fast: the top-3 targets unless asked otherwise (standard: top-9).
+  if (options_.version() == "fast" && o.targets() == 0) o.targets(3);
   stages_.push_back(std::make_unique<Apgd>(AttackOptions(o).loss("ce"), false));
   stages_.push_back(std::make_unique<Apgd>(o, true));
   if (options_.version() == "standard") {

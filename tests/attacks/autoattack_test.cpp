@@ -5,9 +5,12 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <nlohmann/json.hpp>
+
 #include "foil/attacks/evaluate.h"
 #include "foil/core/error.h"
 #include "foil/data/dataset.h"
+#include "foil/models/model.h"
 #include "test_util.h"
 
 namespace foil {
@@ -19,16 +22,16 @@ AttackOptions options(const std::string& version) {
 
 TEST(AutoAttack, NeverAboveAnyStageAndBrokenPointsAreNotAttackedAgain) {
   auto model = test::cnn_model();
-  auto data = load_data("fashion-mnist:test:120");
+  auto data = load_data("fashion-mnist:test:60");
   auto crit = Criterion::misclassification(data.labels);
-  auto aa = make_attack("autoattack", options("standard").queries(200));
+  auto aa = make_attack("autoattack", options("standard").steps(10).queries(100));
   ASSERT_EQ(aa->stage_names(), (std::vector<std::string>{"apgd-ce", "apgd-t", "fab-t", "square"}));
   auto r = aa->run(*model, data.images, crit);
   const auto robust = [&](const AttackResult& x) {
     return (x.pred.eq(data.labels) & x.success.logical_not()).sum().item<int64_t>();
   };
   // Each stage alone, on every point, with the same options.
-  auto o = options("standard").queries(200).random_start(true).early_stop(true);
+  auto o = options("standard").steps(10).queries(100).random_start(true).early_stop(true);
   std::vector<AttackResult> alone;
   for (const std::string name : {"apgd-ce", "apgd-t", "fab-t", "square"}) {
     alone.push_back(make_attack(name, o)->run(*model, data.images, crit));

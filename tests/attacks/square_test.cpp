@@ -6,6 +6,7 @@
 
 #include "foil/attacks/criterion.h"
 #include "foil/data/dataset.h"
+#include "foil/models/model.h"
 #include "test_util.h"
 
 namespace foil {

@@ -66,7 +66,8 @@ struct AttackOptions {
   TORCH_ARG(double, initial_const) = 1.0;
   /// DeepFool: overshoot of the final step (>= 0). Default 0.02.
   TORCH_ARG(double, overshoot) = 0.02;
-  /// AutoAttack: "standard" (APGD-CE, APGD-T, FAB-T, Square) or "fast" (APGD-CE, APGD-T).
+  /// AutoAttack: "standard" (APGD-CE, APGD-T, FAB-T, Square) or "fast" (APGD-CE, APGD-T
+  /// over the top-3 targets).
   /// Default "standard".
   TORCH_ARG(std::string, version) = "standard";
 };

@@ -10,7 +10,8 @@
 namespace foil {
 
 /// AutoAttack. "standard": APGD-CE, APGD-T (top-9 targets), FAB-T (top-9 targets), Square
-/// (5000 queries), in that order; "fast": APGD-CE and APGD-T only. Every stage attacks only
+/// (5000 queries), in that order; "fast" (foil's, for quick audits): APGD-CE and APGD-T over
+/// the top-3 targets (`targets` overrides both). Every stage attacks only
 /// the points still robust, with early stop, random starts and the per-sample streams of
 /// `seed`; `steps` (default 100) is the stages' iteration count, `restarts` theirs too.
 /// A point is robust only when it is classified correctly and no stage broke it; `stage`
