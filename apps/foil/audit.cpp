@@ -177,7 +177,7 @@ void run_audit(const AuditCmd& c) {
         const std::string label = r.ev.stage_names.empty()
                                       ? r.attack
                                       : (s == 0 ? "" : "+ ") + r.ev.stage_names[s] +
-                                            (s + 1 == count ? " (" + r.attack + ")" : "");
+                                            (s + 1 == count ? " (AA)" : "");
         lines.push_back({label, {0.0}, {clean_accuracy}});
       }
     }
@@ -190,7 +190,7 @@ void run_audit(const AuditCmd& c) {
   nlohmann::json curve_json = nlohmann::json::array();
   for (const Curve& cv : curves) {
     const auto& grid = cv.norm == "linf" ? linf : l2;
-    Series line{cv.attack + " minimal norm (upper bound)", {}, {}};
+    Series line{cv.attack + " curve", {}, {}};
     for (int i = 0; i <= 50; ++i) line.x.push_back(grid.back() * i / 50.0);
     line.y = accuracy_at(cv.ev, line.x);
     nlohmann::json j = cv.ev.to_json();

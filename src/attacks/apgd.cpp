@@ -54,12 +54,12 @@ std::string Apgd::describe() const {
   const auto& o = options_;
   return fmt::format(
       "{}(norm={}, eps={:g}, steps={}, restarts={}, random_start={}, loss={}{}, "
-      "momentum=0.75, initial_step=2*eps, seed={})",
+      "momentum=0.75, initial_step=2*eps, seed={}{})",
       name(), o.norm(), o.eps(), o.steps(), o.restarts(), o.random_start(), o.loss(),
       targeted_dlr_ ? fmt::format(", targets={}", o.targets() == 0 ? std::string("auto(9)")
                                                                    : std::to_string(o.targets()))
                     : "",
-      o.seed());
+      o.seed(), o.eot_samples() > 1 ? fmt::format(", eot_samples={}", o.eot_samples()) : "");
 }
 
 /// One APGD run over the samples `rows` of the batch, towards `targets` (APGD-T) or not.
@@ -142,20 +142,28 @@ class Apgd::Run {
                          torch::Tensor* grad_best = nullptr, torch::Tensor* prev = nullptr,
                          torch::Tensor* best_logits = nullptr, torch::Tensor* score = nullptr,
                          ApgdSchedule* schedule = nullptr) {
+    // The loss and its gradient at `a`; with EOT the gradient is the mean over
+    // eot_samples passes (for defences with random parts), the loss the first pass's.
+    auto loss_at = [&](const torch::Tensor& a, torch::Tensor& logits) {
+      logits = model_.forward(a);
+      if (targets_.defined()) return dlr_targeted_loss(logits, crit_.labels(), targets_);
+      if (a_.options_.loss() == "dlr")
+        return crit_.is_targeted() ? dlr_targeted_loss(logits, crit_.labels(), crit_.targets())
+                                   : dlr_loss(logits, crit_.labels());
+      return crit_.is_targeted() ? torch::Tensor(-ce_loss(logits, crit_.targets()))
+                                 : ce_loss(logits, crit_.labels());
+    };
     torch::Tensor a = adv_.detach().requires_grad_(true);
-    torch::Tensor logits = model_.forward(a);
-    torch::Tensor loss;
-    if (targets_.defined()) {
-      loss = dlr_targeted_loss(logits, crit_.labels(), targets_);
-    } else if (a_.options_.loss() == "dlr") {
-      loss = crit_.is_targeted() ? dlr_targeted_loss(logits, crit_.labels(), crit_.targets())
-                                 : dlr_loss(logits, crit_.labels());
-    } else {
-      loss =
-          crit_.is_targeted() ? -ce_loss(logits, crit_.targets()) : ce_loss(logits, crit_.labels());
-    }
+    torch::Tensor logits;
+    torch::Tensor loss = loss_at(a, logits);
     grad_ = torch::autograd::grad({loss.sum()}, {a})[0];
-    r_.gradient_evaluations += rows_.numel();
+    const int64_t eot = a_.options_.eot_samples();
+    for (int64_t e = 1; e < eot; ++e) {
+      torch::Tensor more_logits;
+      grad_ += torch::autograd::grad({loss_at(a, more_logits).sum()}, {a})[0];
+    }
+    if (eot > 1) grad_ /= static_cast<double>(eot);
+    r_.gradient_evaluations += rows_.numel() * eot;
     logits_ = logits.detach();
     loss = loss.detach();
     const torch::Tensor done = crit_.is_adversarial(logits_);

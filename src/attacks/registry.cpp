@@ -29,6 +29,12 @@ int64_t default_steps(const std::string& name) {
 }
 
 std::unique_ptr<Attack> make_attack(const std::string& name, AttackOptions o) {
+  // EOT averages gradients: the fixed-step family and APGD (alone or as fast AutoAttack).
+  const bool eot_ok = name.rfind("apgd", 0) == 0 ||
+                      (name == "autoattack" && o.version() == "fast") || default_steps(name) == 10;
+  check_input(o.eot_samples() == 1 || eot_ok, "--adaptive-eot",
+              "1 for " + name + " (EOT is for fgsm/bim/pgd/mifgsm, APGD and fast AutoAttack)",
+              std::to_string(o.eot_samples()));
   if (name == "fgsm") return std::make_unique<Fgsm>(o);
   if (name == "fgm") {
     check_input(o.norm() == "l2", "--norm", "l2 for fgm (FGM is the L2 form; fgsm is Linf)",

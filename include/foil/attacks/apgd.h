@@ -35,7 +35,8 @@ class ApgdSchedule {
 /// (targeted criteria use targeted CE / targeted DLR). `targeted_dlr` makes it APGD-T:
 /// untargeted success, reached by targeted DLR runs towards each of the top-k classes of
 /// the clean logits in turn (options().targets(), 0 = min(9, classes - 1)). Restarts attack
-/// the samples still unbroken. Example:
+/// the samples still unbroken. With eot_samples > 1 each gradient is the mean over that many
+/// passes (randomised defences). Example:
 /// `Apgd(AttackOptions().eps(8.0 / 255).steps(100).loss("ce").random_start(true))`.
 class Apgd : public Attack {
  public:
