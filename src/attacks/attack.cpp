@@ -4,6 +4,8 @@
 #include <fmt/ranges.h>
 #include <torch/torch.h>
 
+#include <cmath>
+
 #include "foil/core/error.h"
 #include "foil/models/model.h"
 
@@ -11,37 +13,40 @@ namespace foil {
 
 Attack::Attack(AttackOptions options) : options_(std::move(options)) {
   norm_ = make_norm(options_.norm());
-  check_input(options_.eps() >= 0, "--eps", "a value >= 0", fmt::format("{}", options_.eps()));
-  check_input(options_.alpha() > 0, "--alpha", "a value > 0", fmt::format("{}", options_.alpha()));
-  check_input(options_.steps() >= 1, "--steps", "an integer >= 1",
-              std::to_string(options_.steps()));
-  check_input(options_.restarts() >= 1, "--restarts", "an integer >= 1",
-              std::to_string(options_.restarts()));
-  check_input(options_.restarts() == 1 || options_.random_start(), "--restarts",
+  const auto& o = options_;
+  auto real = [](double v) { return fmt::format("{}", v); };
+  // Upper bounds keep a typo from running for days; every float must be finite.
+  check_input(std::isfinite(o.eps()) && o.eps() >= 0, "--eps", "a finite value >= 0",
+              real(o.eps()));
+  check_input(std::isfinite(o.alpha()) && o.alpha() > 0, "--alpha", "a finite value > 0",
+              real(o.alpha()));
+  check_input(o.steps() >= 1 && o.steps() <= 100000, "--steps", "an integer in 1..100000",
+              std::to_string(o.steps()));
+  check_input(o.restarts() >= 1 && o.restarts() <= 1000, "--restarts", "an integer in 1..1000",
+              std::to_string(o.restarts()));
+  check_input(o.restarts() == 1 || o.random_start(), "--restarts",
               "1 without a random start (restarts would repeat the same deterministic attack)",
-              std::to_string(options_.restarts()));
-  check_input(options_.eot_samples() >= 1, "--eot-samples", "an integer >= 1",
-              std::to_string(options_.eot_samples()));
-  check_input(options_.decay() >= 0, "--decay", "a value >= 0",
-              fmt::format("{}", options_.decay()));
-  check_input(options_.loss() == "ce" || options_.loss() == "dlr", "--loss", "ce or dlr",
-              "'" + options_.loss() + "'");
-  check_input(options_.targets() >= 0, "--targets", "an integer >= 0 (0 = min(9, classes - 1))",
-              std::to_string(options_.targets()));
-  check_input(options_.queries() >= 1, "--queries", "an integer >= 1",
-              std::to_string(options_.queries()));
-  check_input(options_.p_init() > 0 && options_.p_init() <= 1, "--p-init", "a value in (0, 1]",
-              fmt::format("{}", options_.p_init()));
-  check_input(options_.kappa() >= 0, "--kappa", "a value >= 0",
-              fmt::format("{}", options_.kappa()));
-  check_input(options_.binary_steps() >= 1, "--binary-steps", "an integer >= 1",
-              std::to_string(options_.binary_steps()));
-  check_input(options_.initial_const() > 0, "--initial-const", "a value > 0",
-              fmt::format("{}", options_.initial_const()));
-  check_input(options_.overshoot() >= 0, "--overshoot", "a value >= 0",
-              fmt::format("{}", options_.overshoot()));
-  check_input(options_.version() == "standard" || options_.version() == "fast", "--version",
-              "standard or fast", "'" + options_.version() + "'");
+              std::to_string(o.restarts()));
+  check_input(o.eot_samples() >= 1 && o.eot_samples() <= 1000, "--eot-samples",
+              "an integer in 1..1000", std::to_string(o.eot_samples()));
+  check_input(std::isfinite(o.decay()) && o.decay() >= 0, "--decay", "a finite value >= 0",
+              real(o.decay()));
+  check_input(o.loss() == "ce" || o.loss() == "dlr", "--loss", "ce or dlr", "'" + o.loss() + "'");
+  check_input(o.targets() >= 0 && o.targets() <= 1000, "--targets",
+              "an integer in 0..1000 (0 = min(9, classes - 1))", std::to_string(o.targets()));
+  check_input(o.queries() >= 1 && o.queries() <= 1000000, "--queries", "an integer in 1..1000000",
+              std::to_string(o.queries()));
+  check_input(o.p_init() > 0 && o.p_init() <= 1, "--p-init", "a value in (0, 1]", real(o.p_init()));
+  check_input(std::isfinite(o.kappa()) && o.kappa() >= 0, "--kappa", "a finite value >= 0",
+              real(o.kappa()));
+  check_input(o.binary_steps() >= 1 && o.binary_steps() <= 100, "--binary-steps",
+              "an integer in 1..100", std::to_string(o.binary_steps()));
+  check_input(std::isfinite(o.initial_const()) && o.initial_const() > 0, "--initial-const",
+              "a finite value > 0", real(o.initial_const()));
+  check_input(std::isfinite(o.overshoot()) && o.overshoot() >= 0, "--overshoot",
+              "a finite value >= 0", real(o.overshoot()));
+  check_input(o.version() == "standard" || o.version() == "fast", "--version", "standard or fast",
+              "'" + o.version() + "'");
 }
 
 std::string Attack::describe() const {

@@ -132,6 +132,10 @@ TEST(Cli, BadOptionValues) {
   expect_bad_input("attack" + m + " --attack autoattack --version quick", "--version");
   expect_bad_input("attack" + m + " --attack square --queries 0", "--queries");
   expect_bad_input("attack" + m + " --attack apgd-ce --steps 0", "--steps");
+  expect_bad_input("attack" + m + " --attack apgd-ce --steps 1000000000", "--steps");
+  expect_bad_input("attack" + m + " --attack square --queries 100000000", "--queries");
+  expect_bad_input("attack" + m + " --attack deepfool --eps inf", "--eps");
+  expect_bad_input("attack" + m + " --attack cw --initial-const nan", "--initial-const");
   expect_bad_input("attack" + m + " --attack cw --kappa -1", "--kappa");
   expect_bad_input("attack" + m + " --attack cw --norm linf", "--norm");
   expect_bad_input("attack" + m + " --attack apgd-t --targets 10", "--targets");
