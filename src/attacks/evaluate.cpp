@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <nlohmann/json.hpp>
 
 #include "foil/core/error.h"
@@ -40,6 +41,15 @@ nlohmann::json Evaluation::to_json() const {
                          {"median", min_norm_median},
                          {"mean", min_norm_mean},
                          {"over", "items correct clean where an adversarial was found"}};
+    // Per item (0: wrong already clean; null: none found): accuracy at any eps is the share
+    // of items whose entry is null or larger than eps.
+    nlohmann::json per_item = nlohmann::json::array();
+    const auto m = min_norm.to(torch::kDouble).contiguous();
+    for (int64_t i = 0; i < m.numel(); ++i) {
+      const double v = m.data_ptr<double>()[i];
+      per_item.push_back(std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr));
+    }
+    j["minimal_norm"]["per_item"] = per_item;
   }
   return j;
 }

@@ -2,8 +2,11 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <nlohmann/json.hpp>
+
 #include "attacks/linear_model.h"
 #include "foil/attacks/cw.h"
+#include "foil/attacks/evaluate.h"
 #include "foil/attacks/fab.h"
 #include "foil/data/dataset.h"
 #include "test_util.h"
@@ -125,6 +128,23 @@ TEST(MinimalNorm, ResultIsWithinEpsOrTheInputAndCurvesFollow) {
       EXPECT_GT(m, 0.5);
       EXPECT_EQ(size[i].item<double>(), 0.0);  // beyond eps the input itself is returned
     }
+  }
+}
+
+TEST(MinimalNorm, EvaluationCurveAgreesWithRobustAccuracy) {
+  auto model = test::cnn_model();
+  auto data = load_data("fashion-mnist:test:64");
+  for (const double eps : {0.3, 1.0}) {
+    auto ev =
+        evaluate_attack(*model, data, *make_attack("deepfool", AttackOptions().norm("l2").eps(eps)),
+                        EvaluationOptions().batch(20));
+    // Robust at eps exactly when the smallest perturbation found is larger than eps.
+    EXPECT_DOUBLE_EQ(accuracy_at(ev, {eps})[0], ev.robust_accuracy) << eps;
+    EXPECT_DOUBLE_EQ(accuracy_at(ev, {0.0})[0], ev.clean_accuracy);
+    EXPECT_GT(ev.min_norm_median, 0.0);
+    EXPECT_LE(ev.min_norm_median, ev.min_norm.max().item<double>());
+    auto j = ev.to_json();
+    EXPECT_EQ(j["minimal_norm"]["per_item"].size(), 64u);
   }
 }
 
