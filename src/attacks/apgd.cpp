@@ -4,10 +4,13 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <functional>
+#include <memory>
 
 #include "foil/attacks/losses.h"
 #include "foil/attacks/sample_random.h"
 #include "foil/core/error.h"
+#include "foil/core/runtime.h"
 #include "foil/models/model.h"
 
 namespace foil {
@@ -65,9 +68,12 @@ std::string Apgd::describe() const {
 /// One APGD run over the samples `rows` of the batch, towards `targets` (APGD-T) or not.
 class Apgd::Run {
  public:
+  /// `report(step, samples left)` is called every 10 steps.
+  using Report = std::function<void(int64_t, int64_t)>;
   Run(const Apgd& a, Model& model, const torch::Tensor& x, const Criterion& criterion,
-      torch::Tensor rows, torch::Tensor targets, SampleRandom& rng, AttackResult& r)
-      : a_(a),
+      torch::Tensor rows, torch::Tensor targets, SampleRandom& rng, AttackResult& r, Report report)
+      : report_(std::move(report)),
+        a_(a),
         model_(model),
         crit_(criterion.select(rows)),
         rows_(std::move(rows)),
@@ -103,6 +109,7 @@ class Apgd::Run {
       return (x0_ + a_.norm_->project(p - x0_, eps)).clamp(0, 1);
     };
     for (int64_t i = 0; i < a_.options_.steps(); ++i) {
+      if (i % 10 == 0) report_(i, rows_.numel());
       const torch::Tensor step = schedule.step().view({-1, 1, 1, 1});
       const torch::Tensor dir = linf ? grad_.sign() : grad_ / (l2_per_sample(grad_) + 1e-12);
       const torch::Tensor z = project(adv_ + step * dir);
@@ -182,6 +189,7 @@ class Apgd::Run {
     return loss;
   }
 
+  Report report_;
   const Apgd& a_;
   Model& model_;
   Criterion crit_;
@@ -203,11 +211,19 @@ void Apgd::perturb(Model& model, const torch::Tensor& x, const Criterion& criter
       torch::ones({done.sum().item<int64_t>()}, torch::dtype(torch::kBool).device(x.device())));
   SampleRandom rng(options_.seed(), ids);
   auto unbroken = [&] { return r.success.logical_not().nonzero().flatten(); };
+  // Progress over every run's steps (a transient bar inside the evaluation's).
+  const int64_t steps = options_.steps();
+  int64_t runs = options_.restarts(), run = 0;
+  std::unique_ptr<Progress> progress;
+  auto report = [&](int64_t step, int64_t left) {
+    if (!progress) progress = std::make_unique<Progress>("  " + name(), runs * steps, true);
+    progress->update(run * steps + step, fmt::format("{} unbroken", left));
+  };
   if (!targeted_dlr_) {
-    for (int64_t restart = 0; restart < options_.restarts(); ++restart) {
+    for (; run < runs; ++run) {
       torch::Tensor rows = unbroken();
       if (rows.numel() == 0) return;
-      Run(*this, model, x, criterion, rows, {}, rng, r).go();
+      Run(*this, model, x, criterion, rows, {}, rng, r, report).go();
     }
     return;
   }
@@ -217,11 +233,13 @@ void Apgd::perturb(Model& model, const torch::Tensor& x, const Criterion& criter
               "a target");
   const int64_t k = target_count(options_.targets(), classes);
   const torch::Tensor order = top_k_targets(logits, criterion.labels(), k);
+  runs = k * options_.restarts();
   for (int64_t j = 0; j < k; ++j) {
-    for (int64_t restart = 0; restart < options_.restarts(); ++restart) {
+    for (int64_t restart = 0; restart < options_.restarts(); ++restart, ++run) {
       torch::Tensor rows = unbroken();
       if (rows.numel() == 0) return;
-      Run(*this, model, x, criterion, rows, order.select(1, j).index_select(0, rows), rng, r).go();
+      const torch::Tensor targets = order.select(1, j).index_select(0, rows);
+      Run(*this, model, x, criterion, rows, targets, rng, r, report).go();
     }
   }
 }

@@ -5,6 +5,7 @@
 
 #include "foil/attacks/sample_random.h"
 #include "foil/core/error.h"
+#include "foil/core/runtime.h"
 #include "foil/models/model.h"
 
 namespace foil {
@@ -64,8 +65,10 @@ void FabT::perturb(Model& model, const torch::Tensor& x, const Criterion& criter
   SampleRandom rng(options_.seed(), ids);
   auto size = [&](const torch::Tensor& d) { return norm_->size(d); };
 
+  Progress progress("  fab-t", k * options_.restarts(), /*transient=*/true);
   for (int64_t j = 0; j < k; ++j) {
     for (int64_t restart = 0; restart < options_.restarts(); ++restart) {
+      progress.update(j * options_.restarts() + restart, fmt::format("target {}/{}", j + 1, k));
       // Samples already adversarial at the input need nothing; with early stop neither do
       // those with a perturbation within eps.
       torch::Tensor todo = best_norm.gt(0);

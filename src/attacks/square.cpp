@@ -7,6 +7,7 @@
 
 #include "foil/attacks/losses.h"
 #include "foil/attacks/sample_random.h"
+#include "foil/core/runtime.h"
 #include "foil/models/model.h"
 
 namespace foil {
@@ -130,6 +131,7 @@ void Square::perturb(Model& model, const torch::Tensor& x, const Criterion& crit
   torch::Tensor best_margin = margin(logits, crit), best_logits = logits;
 
   const int64_t chunk = 100, per_query = 5 + c;
+  Progress progress("  square", options_.queries(), /*transient=*/true);
   torch::Tensor draws;
   for (int64_t q = 1;; ++q) {
     // Fooled samples leave.
@@ -144,6 +146,7 @@ void Square::perturb(Model& model, const torch::Tensor& x, const Criterion& crit
     }
     if (rows.numel() == 0) return;
     if (q >= options_.queries()) break;
+    if (q % 100 == 0) progress.update(q, fmt::format("{} unbroken", rows.numel()));
     if ((q - 1) % chunk == 0) draws = rng.uniform(rows.cpu(), {chunk, per_query}, dev);
     const torch::Tensor u = draws.select(1, (q - 1) % chunk);
     const double p = square_share(options_.p_init(), q, options_.queries());

@@ -36,14 +36,14 @@ double now_seconds() {
   return duration<double>(steady_clock::now().time_since_epoch()).count();
 }
 
-Progress::Progress(std::string label, int64_t total)
-    : label_(std::move(label)), total_(total), start_(now_seconds()) {
+Progress::Progress(std::string label, int64_t total, bool transient)
+    : label_(std::move(label)), total_(total), transient_(transient), start_(now_seconds()) {
   const char* env = std::getenv("FOIL_PROGRESS");
   enabled_ = env ? std::string(env) == "1" : isatty(STDERR_FILENO) != 0;
 }
 
 Progress::~Progress() {
-  if (open_) std::fputc('\n', stderr);
+  if (open_) std::fputs(transient_ ? "\r\033[K" : "\n", stderr);
 }
 
 void Progress::update(int64_t done, const std::string& extra) {
@@ -59,8 +59,8 @@ void Progress::update(int64_t done, const std::string& extra) {
 }
 
 void Progress::finish(const std::string& extra) {
-  update(total_, extra);
-  if (open_) std::fputc('\n', stderr);
+  if (!transient_) update(total_, extra);
+  if (open_) std::fputs(transient_ ? "\r\033[K" : "\n", stderr);
   open_ = false;
 }
 

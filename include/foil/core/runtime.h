@@ -20,7 +20,9 @@ c10::Device parse_device(const std::string& name);
 /// Progress lines on stderr, shown only when stderr is a terminal (or FOIL_PROGRESS=1).
 class Progress {
  public:
-  Progress(std::string label, int64_t total);
+  /// A `transient` bar erases itself when done instead of leaving a line (progress inside
+  /// an outer bar's step).
+  Progress(std::string label, int64_t total, bool transient = false);
   ~Progress();
   void update(int64_t done, const std::string& extra = "");
   void finish(const std::string& extra = "");
@@ -29,6 +31,7 @@ class Progress {
   std::string label_;
   int64_t total_;
   bool enabled_;
+  bool transient_;
   bool open_ = false;
   double start_;
 };
