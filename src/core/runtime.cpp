@@ -14,6 +14,9 @@
 namespace foil {
 
 void set_threads(int threads) {
+  // Tens of thousands of threads hang the process before any work starts.
+  check_input(threads >= 0 && threads <= 1024, "--threads", "an integer in 0..1024 (0 = all cores)",
+              std::to_string(threads));
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   torch::set_num_threads(threads);
 }
