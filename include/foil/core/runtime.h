@@ -8,7 +8,8 @@
 
 namespace foil {
 
-/// Sets LibTorch's intra-op thread count; `threads <= 0` means all cores.
+/// Sets LibTorch's intra-op thread count; 0 means all cores. Throws InputError outside
+/// 0..1024.
 void set_threads(int threads);
 
 /// Seeds LibTorch's generators (CPU and CUDA) so runs repeat.
