@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <sstream>
 
 #include "foil/core/error.h"
@@ -74,9 +75,10 @@ std::vector<double> parse_number_list(const std::string& text, const std::string
     try {
       size_t used = 0;
       out.push_back(std::stod(item, &used));
-      if (used != item.size()) throw std::invalid_argument(item);
+      if (used != item.size() || !std::isfinite(out.back())) throw std::invalid_argument(item);
     } catch (const std::exception&) {
-      throw InputError(flag + ": expected a comma-separated list of numbers, got '" + text + "'");
+      throw InputError(flag + ": expected a comma-separated list of finite numbers, got '" + text +
+                       "'");
     }
   }
   check_input(!out.empty(), flag, "a comma-separated list of numbers", "'" + text + "'");

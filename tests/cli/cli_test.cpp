@@ -134,6 +134,8 @@ TEST(Cli, BadOptionValues) {
   expect_bad_input("attack" + m + " --attack apgd-ce --steps 0", "--steps");
   expect_bad_input("attack" + m + " --attack apgd-ce --steps 1000000000", "--steps");
   expect_bad_input("--threads 100000 attack" + m, "--threads");
+  expect_bad_input("audit --model " + test::trained_cnn() + " --l2-eps 1,inf", "--l2-eps");
+  expect_bad_input("attack" + m + " --mean nan --std 1", "--mean");
   expect_bad_input("attack" + m + " --attack square --queries 100000000", "--queries");
   expect_bad_input("attack" + m + " --attack deepfool --eps inf", "--eps");
   expect_bad_input("attack" + m + " --attack cw --initial-const nan", "--initial-const");
