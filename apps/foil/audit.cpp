@@ -174,10 +174,10 @@ void run_audit(const AuditCmd& c) {
     const size_t count = std::max<size_t>(1, r.ev.stage_names.size());
     if (lines.empty()) {
       for (size_t s = 0; s < count; ++s) {
-        const std::string label = r.ev.stage_names.empty()
-                                      ? r.attack
-                                      : (s == 0 ? "" : "+ ") + r.ev.stage_names[s] +
-                                            (s + 1 == count ? " (AA)" : "");
+        const std::string label =
+            r.ev.stage_names.empty()
+                ? r.attack
+                : (s == 0 ? "" : "+ ") + r.ev.stage_names[s] + (s + 1 == count ? " (AA)" : "");
         lines.push_back({label, {0.0}, {clean_accuracy}});
       }
     }
