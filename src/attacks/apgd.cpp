@@ -205,10 +205,8 @@ void Apgd::perturb(Model& model, const torch::Tensor& x, const Criterion& criter
   const int64_t classes = logits.size(1);
   // Inputs that already meet the criterion need no attack.
   const torch::Tensor done = criterion.is_adversarial(logits);
-  record_rows(
-      r, done.nonzero().flatten(), x.index_select(0, done.nonzero().flatten()),
-      logits.index_select(0, done.nonzero().flatten()),
-      torch::ones({done.sum().item<int64_t>()}, torch::dtype(torch::kBool).device(x.device())));
+  const torch::Tensor at = done.nonzero().flatten();
+  record_rows(r, at, x.index_select(0, at), logits.index_select(0, at), done.index_select(0, at));
   SampleRandom rng(options_.seed(), ids);
   auto unbroken = [&] { return r.success.logical_not().nonzero().flatten(); };
   // Progress over every run's steps (a transient bar inside the evaluation's).

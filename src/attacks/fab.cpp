@@ -94,10 +94,11 @@ void FabT::perturb(Model& model, const torch::Tensor& x, const Criterion& criter
         const torch::Tensor adv = crit.is_adversarial(logits);
         const torch::Tensor nrm = size(point - x0);
         const torch::Tensor better = adv & nrm.lt(best_norm.index_select(0, rows));
-        if (better.any().item<bool>()) {
-          const torch::Tensor at = rows.index_select(0, better.nonzero().flatten());
-          best.index_copy_(0, at, point.index_select(0, better.nonzero().flatten()));
-          best_norm.index_copy_(0, at, nrm.index_select(0, better.nonzero().flatten()));
+        const torch::Tensor idx = better.nonzero().flatten();
+        if (idx.numel() > 0) {
+          const torch::Tensor at = rows.index_select(0, idx);
+          best.index_copy_(0, at, point.index_select(0, idx));
+          best_norm.index_copy_(0, at, nrm.index_select(0, idx));
         }
         return adv;
       };

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "foil/attacks/losses.h"
+#include "foil/attacks/norm.h"
 #include "foil/attacks/sample_random.h"
 #include "foil/core/runtime.h"
 #include "foil/models/model.h"
@@ -50,10 +51,6 @@ torch::Tensor place(const torch::Tensor& pattern, const torch::Tensor& vh, const
   auto b = p.t().index({ri.unsqueeze(2), ci.unsqueeze(1)});
   auto full = torch::where(flip.view({-1, 1, 1}), b, a);
   return (full * window_mask(vh, vw, s, h, w).squeeze(1)).unsqueeze(1);
-}
-
-torch::Tensor per_sample_l2(const torch::Tensor& t) {
-  return t.flatten(1).norm(2, 1).view({-1, 1, 1, 1});
 }
 
 }  // namespace
@@ -124,7 +121,7 @@ void Square::perturb(Model& model, const torch::Tensor& x, const Criterion& crit
         delta += place(blob, vh, vw, u.select(1, c).lt(0.5), h, w) *
                  sign_of(u.slice(1, 0, c)).view({-1, c, 1, 1});
       }
-    best = (x0 + eps * delta / per_sample_l2(delta).clamp_min(1e-12)).clamp(0, 1);
+    best = (x0 + eps * delta / l2_per_sample(delta).clamp_min(1e-12)).clamp(0, 1);
   }
   torch::Tensor logits = model.forward(best);
   r.queries += rows.numel();
@@ -172,8 +169,8 @@ void Square::perturb(Model& model, const torch::Tensor& x, const Criterion& crit
       torch::Tensor delta = best - x0;
       auto window_norm = [](const torch::Tensor& t) { return t.pow(2).sum({2, 3}, true).sqrt(); };
       auto norm_w1 = window_norm(delta * m1);
-      auto norm_image = per_sample_l2(delta);
-      auto norm_windows = per_sample_l2(delta * torch::maximum(m1, m2));
+      auto norm_image = l2_per_sample(delta);
+      auto norm_windows = l2_per_sample(delta * torch::maximum(m1, m2));
       auto fresh = place(l2_pattern(s), vh, vw, u.select(1, 4).lt(0.5), h, w) *
                    sign_of(u.slice(1, 5, 5 + c)).view({-1, c, 1, 1});
       fresh = fresh + delta * m1 / (norm_w1 + 1e-12);
@@ -181,7 +178,7 @@ void Square::perturb(Model& model, const torch::Tensor& x, const Criterion& crit
           ((eps * eps - norm_image.pow(2)).clamp_min(0) / c + norm_windows.pow(2)).sqrt();
       fresh = fresh / window_norm(fresh).clamp_min(1e-12) * target;
       delta = delta * (1 - m2) * (1 - m1) + fresh * m1;
-      candidate = (x0 + eps * delta / per_sample_l2(delta).clamp_min(1e-12)).clamp(0, 1);
+      candidate = (x0 + eps * delta / l2_per_sample(delta).clamp_min(1e-12)).clamp(0, 1);
     }
     logits = model.forward(candidate);
     r.queries += rows.numel();

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "attacks/attack_test_util.h"
 #include "foil/attacks/losses.h"
 #include "foil/data/dataset.h"
 #include "foil/models/model.h"
@@ -127,19 +128,11 @@ TEST(Apgd, StrongerThanPgdAtTheSameBudget) {
 TEST(Apgd, SameSeedSameResultAndBatchEqualsPerSample) {
   auto model = test::cnn_model();
   auto data = load_data("fashion-mnist:test:6");
-  auto crit = Criterion::misclassification(data.labels);
   for (const std::string norm : {"linf", "l2"}) {
     const double eps = norm == "linf" ? 0.02 : 0.5;
     auto a = make_attack("apgd-dlr", AttackOptions().eps(eps).norm(norm).steps(12).seed(3));
-    auto batch = a->run(*model, data.images, crit);
-    EXPECT_TRUE(batch.adv.equal(a->run(*model, data.images, crit).adv));
-    for (int64_t i = 0; i < data.size(); ++i) {
-      auto one = a->run(*model, data.images.slice(0, i, i + 1), crit.select(torch::tensor({i})),
-                        torch::tensor({i}));
-      EXPECT_LT((one.adv - batch.adv.slice(0, i, i + 1)).abs().max().item<double>(), 1e-5)
-          << norm << " item " << i;
-      EXPECT_EQ(one.success.item<bool>(), batch.success[i].item<bool>());
-    }
+    test::expect_reproducible_and_batch_independent(
+        *a, *model, data.images, Criterion::misclassification(data.labels), "apgd-dlr " + norm);
   }
 }
 

@@ -4,7 +4,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "attacks/linear_model.h"
+#include "attacks/attack_test_util.h"
 #include "foil/attacks/evaluate.h"
 #include "foil/core/error.h"
 #include "foil/data/dataset.h"

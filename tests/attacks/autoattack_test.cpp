@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "attacks/attack_test_util.h"
 #include "foil/attacks/evaluate.h"
 #include "foil/core/error.h"
 #include "foil/data/dataset.h"
@@ -83,18 +84,9 @@ TEST(AutoAttack, EvaluationReportsEveryStage) {
 TEST(AutoAttack, SameSeedSameResultAndBatchEqualsPerSample) {
   auto model = test::cnn_model();
   auto data = load_data("fashion-mnist:test:5");
-  auto crit = Criterion::misclassification(data.labels);
   auto aa = make_attack("autoattack", options("standard").steps(10).queries(40).eps(0.02));
-  auto batch = aa->run(*model, data.images, crit);
-  auto again = aa->run(*model, data.images, crit);
-  EXPECT_TRUE(batch.adv.equal(again.adv));
-  EXPECT_TRUE(batch.stage.equal(again.stage));
-  for (int64_t i = 0; i < data.size(); ++i) {
-    auto one = aa->run(*model, data.images.slice(0, i, i + 1), crit.select(torch::tensor({i})),
-                       torch::tensor({i}));
-    EXPECT_LT((one.adv - batch.adv.slice(0, i, i + 1)).abs().max().item<double>(), 1e-5) << i;
-    EXPECT_EQ(one.stage.item<int64_t>(), batch.stage[i].item<int64_t>()) << i;
-  }
+  test::expect_reproducible_and_batch_independent(
+      *aa, *model, data.images, Criterion::misclassification(data.labels), "autoattack");
 }
 
 /// A "model" whose output is an image, not class logits.

@@ -4,7 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "attacks/linear_model.h"
+#include "attacks/attack_test_util.h"
 #include "foil/attacks/cw.h"
 #include "foil/attacks/evaluate.h"
 #include "foil/attacks/fab.h"

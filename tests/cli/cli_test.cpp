@@ -94,6 +94,9 @@ TEST(Cli, AuditWritesResultsFolder) {
   EXPECT_EQ(curve["attack"], "deepfool");
   EXPECT_LE(curve["accuracy"].back().get<double>(), curve["accuracy"].front().get<double>());
   EXPECT_GT(curve["minimal_norm"]["median"].get<double>(), 0.0);
+  // At eps 0 the curve is the clean accuracy; the run's own budget is not reported as a row.
+  EXPECT_DOUBLE_EQ(curve["accuracy"].front().get<double>(), j["clean_accuracy"].get<double>());
+  EXPECT_FALSE(curve.contains("robust_accuracy"));
   for (const char* f :
        {"audit.csv", "robust_accuracy_linf.png", "robust_accuracy_l2.png", "examples.png"}) {
     EXPECT_TRUE(std::filesystem::file_size(dir + "/" + f) > 100) << f;

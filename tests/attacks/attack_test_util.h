@@ -1,0 +1,61 @@
+#pragma once
+// Shared by the attack tests: linear classifiers with known input gradients and known
+// distances to their decision boundaries, and the reproducibility check.
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <string>
+
+#include "foil/attacks/attack.h"
+#include "foil/models/model.h"
+
+namespace foil::test {
+
+/// logits = W·flatten(x) + b on C×H×W inputs.
+class LinearModel : public Model {
+ public:
+  LinearModel(torch::Tensor w, torch::Tensor b, ImageShape shape)
+      : w_(std::move(w)), b_(std::move(b)) {
+    info_.name = "linear";
+    info_.input = shape;
+    info_.num_classes = w_.size(0);
+  }
+  explicit LinearModel(torch::Tensor w)
+      : LinearModel(w, torch::zeros({w.size(0)}), ImageShape{1, 4, 4}) {}
+  std::vector<std::string> layer_names() const override { return {"logits"}; }
+  void to(c10::Device) override {}
+  const torch::Tensor& weight() const { return w_; }
+  const torch::Tensor& bias() const { return b_; }
+
+ protected:
+  TapOutputs run(const torch::Tensor& x, const std::vector<std::string>&) override {
+    return {x.flatten(1).matmul(w_.t()) + b_, {}};
+  }
+
+ private:
+  torch::Tensor w_, b_;
+};
+
+/// The same seed gives the same result, and each item attacked alone (with its position as
+/// id) gives what it got in the batch: example, success and, for ensembles, stage.
+inline void expect_reproducible_and_batch_independent(const Attack& attack, Model& model,
+                                                      const torch::Tensor& x, const Criterion& crit,
+                                                      const std::string& what) {
+  const AttackResult batch = attack.run(model, x, crit);
+  const AttackResult again = attack.run(model, x, crit);
+  EXPECT_TRUE(batch.adv.equal(again.adv)) << what;
+  EXPECT_TRUE(batch.success.equal(again.success)) << what;
+  if (batch.stage.defined()) EXPECT_TRUE(batch.stage.equal(again.stage)) << what;
+  for (int64_t i = 0; i < x.size(0); ++i) {
+    const auto id = torch::tensor({i});
+    const AttackResult one = attack.run(model, x.slice(0, i, i + 1), crit.select(id), id);
+    EXPECT_LT((one.adv - batch.adv.slice(0, i, i + 1)).abs().max().item<double>(), 1e-5)
+        << what << " item " << i;
+    EXPECT_EQ(one.success.item<bool>(), batch.success[i].item<bool>()) << what << " item " << i;
+    if (batch.stage.defined())
+      EXPECT_EQ(one.stage.item<int64_t>(), batch.stage[i].item<int64_t>()) << what << " item " << i;
+  }
+}
+
+}  // namespace foil::test
