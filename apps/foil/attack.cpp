@@ -52,8 +52,11 @@ void run_attack(const AttackCmd& c) {
   if (ev.min_norm.defined()) {
     const std::string norm = attack->options().norm();
     fmt::print("{:<22}{:>9.2f}%\n", "found (any size)", 100 * ev.min_norm_found_rate);
-    fmt::print("{:<22}{:>10.4f}\n", "median " + norm + " norm", ev.min_norm_median);
-    fmt::print("{:<22}{:>10.4f}\n", "mean " + norm + " norm", ev.min_norm_mean);
+    auto size = [&](double v) {
+      return ev.min_norm_found > 0 ? fmt::format("{:>10.4f}", v) : fmt::format("{:>10}", "n/a");
+    };
+    fmt::print("{:<22}{}\n", "median " + norm + " norm", size(ev.min_norm_median));
+    fmt::print("{:<22}{}\n", "mean " + norm + " norm", size(ev.min_norm_mean));
     fmt::print(
         "(norms over the clean-correct items where an adversarial was found; robust "
         "accuracy counts those needing more than eps {:g})\n",

@@ -138,11 +138,13 @@ void run_audit(const AuditCmd& c) {
     Evaluation ev = evaluate_attack(
         *model, data, *attack,
         EvaluationOptions().batch(c.batch).progress(fmt::format("{} {}", curve, norm)));
+    const std::string sizes =
+        ev.min_norm_found > 0
+            ? fmt::format("median {:.4f}, mean {:.4f}", ev.min_norm_median, ev.min_norm_mean)
+            : std::string("none found");
     fmt::print(
-        "{:<10} {:<5} minimal norm: median {:.4f}, mean {:.4f} (found for {:.1f}% of the "
-        "correct items)  ({:.1f}s)\n",
-        curve, norm, ev.min_norm_median, ev.min_norm_mean, 100 * ev.min_norm_found_rate,
-        ev.seconds);
+        "{:<10} {:<5} minimal norm: {} (found for {:.1f}% of the correct items)  ({:.1f}s)\n",
+        curve, norm, sizes, 100 * ev.min_norm_found_rate, ev.seconds);
     curves.push_back({curve, norm, std::move(ev)});
   }
 

@@ -41,7 +41,7 @@ Attack::Attack(AttackOptions options) : options_(std::move(options)) {
               real(o.kappa()));
   check_input(o.binary_steps() >= 1 && o.binary_steps() <= 100, "--binary-steps",
               "an integer in 1..100", std::to_string(o.binary_steps()));
-  check_input(std::isfinite(o.initial_const()) && o.initial_const() > 0, "--initial-const",
+  check_input(o.initial_const() > 0 && o.initial_const() <= 1e10, "--initial-const",
               "a finite value > 0", real(o.initial_const()));
   check_input(std::isfinite(o.overshoot()) && o.overshoot() >= 0, "--overshoot",
               "a finite value >= 0", real(o.overshoot()));

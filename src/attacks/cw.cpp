@@ -25,7 +25,8 @@ void CarliniWagner::update_const(const torch::Tensor& success, torch::Tensor& c,
                                  torch::Tensor& hi) {
   hi = torch::where(success, torch::minimum(hi, c), hi);
   lo = torch::where(success, lo, torch::maximum(lo, c));
-  c = torch::where(hi.isfinite(), (lo + hi) / 2, c * 10);
+  // 10·c stops at 1e10: beyond it c·f overflows and the optimisation turns to NaN.
+  c = torch::where(hi.isfinite(), (lo + hi) / 2, (c * 10).clamp_max(1e10));
 }
 
 void CarliniWagner::perturb(Model& model, const torch::Tensor& x, const Criterion& criterion,

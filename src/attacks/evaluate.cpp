@@ -38,8 +38,10 @@ nlohmann::json Evaluation::to_json() const {
   }
   if (min_norm.defined()) {
     j["minimal_norm"] = {{"found_rate", min_norm_found_rate},
-                         {"median", min_norm_median},
-                         {"mean", min_norm_mean},
+                         {"found", min_norm_found},
+                         // null when nothing was found
+                         {"median", min_norm_found > 0 ? nlohmann::json(min_norm_median) : nullptr},
+                         {"mean", min_norm_found > 0 ? nlohmann::json(min_norm_mean) : nullptr},
                          {"over", "items correct clean where an adversarial was found"}};
     // Per item (0: wrong already clean; null: none found): accuracy at any eps is the share
     // of items whose entry is null or larger than eps.
@@ -148,6 +150,7 @@ Evaluation evaluate_attack(Model& model, const Dataset& data, const Attack& atta
     ev.min_norm = torch::cat(min_norm);
     const torch::Tensor correct = ev.clean_pred.eq(ev.labels);
     const torch::Tensor sizes = ev.min_norm.masked_select(correct & ev.min_norm.isfinite());
+    ev.min_norm_found = sizes.numel();
     ev.min_norm_found_rate =
         clean_correct > 0 ? static_cast<double>(sizes.numel()) / clean_correct : 0.0;
     if (sizes.numel() > 0) {

@@ -105,8 +105,8 @@ TEST(Apgd, KeepsTheBestPointItSaw) {
   torch::NoGradGuard g;
   const double returned = ce_loss(model->forward(one.adv), y).item<double>();
   EXPECT_NEAR(returned, best, 1e-5);
-  // And the best-so-far curve of what it saw rises above the start.
-  EXPECT_GE(best, spy.losses[1]);
+  // And the attack made progress: the best point beats the random start.
+  EXPECT_GT(best, spy.losses[1]);
 }
 
 TEST(Apgd, StrongerThanPgdAtTheSameBudget) {

@@ -148,5 +148,20 @@ TEST(MinimalNorm, EvaluationCurveAgreesWithRobustAccuracy) {
   }
 }
 
+TEST(MinimalNorm, NothingFoundIsReportedAsNothing) {
+  auto model = test::cnn_model();
+  auto data = load_data("fashion-mnist:test:10");
+  // With c this small the distance term wins: C&W never leaves the input.
+  auto cw = make_attack(
+      "cw", AttackOptions().norm("l2").eps(1).steps(3).binary_steps(1).initial_const(1e-9));
+  auto ev = evaluate_attack(*model, data, *cw);
+  EXPECT_EQ(ev.min_norm_found, 0);
+  EXPECT_EQ(ev.min_norm_found_rate, 0.0);
+  EXPECT_DOUBLE_EQ(ev.robust_accuracy, ev.clean_accuracy);
+  auto j = ev.to_json();
+  EXPECT_TRUE(j["minimal_norm"]["median"].is_null());
+  EXPECT_TRUE(j["minimal_norm"]["mean"].is_null());
+}
+
 }  // namespace
 }  // namespace foil

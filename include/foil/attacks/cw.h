@@ -20,7 +20,7 @@ class CarliniWagner : public Attack {
 
   /// One binary-search update per sample: where `success`, c is an upper bound (hi) and the
   /// next c is the midpoint; elsewhere c is a lower bound (lo) and the next c the midpoint,
-  /// or 10·c while no upper bound is known (hi infinite).
+  /// or 10·c (at most 1e10) while no upper bound is known (hi infinite).
   static void update_const(const torch::Tensor& success, torch::Tensor& c, torch::Tensor& lo,
                            torch::Tensor& hi);
 

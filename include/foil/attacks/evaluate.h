@@ -51,6 +51,8 @@ struct Evaluation {
   /// classified correctly clean, the share where one was found, and the median and mean
   /// size over those.
   torch::Tensor min_norm;
+  /// (median and mean are meaningful only when min_norm_found > 0).
+  int64_t min_norm_found = 0;
   double min_norm_found_rate = 0, min_norm_median = 0, min_norm_mean = 0;
   torch::Tensor adv;                           ///< all examples when keep_adv
   torch::Tensor clean_pred, adv_pred, labels;  ///< per item
