@@ -25,8 +25,9 @@ void run_attack(const AttackCmd& c) {
   const c10::Device device = apply_global_options();
   // Options are checked before anything slow is loaded.
   auto attack = make_attack_from(c.attack, c.early_stop);
-  if (!c.save_adv.empty()) ensure_parent(c.save_adv);
-  if (!c.json.empty()) ensure_parent(c.json);
+  TargetSpec::parse(c.targeted, 0);
+  check_writable(c.save_adv, "--save-adv");
+  check_writable(c.json, "--json");
   auto model = open_model(c.model, device);
   Dataset data = open_data(c.data, *model);
   const TargetSpec target =
@@ -103,7 +104,7 @@ void setup_attack(CLI::App& app) {
   sub->add_flag("--early-stop", c->early_stop,
                 "stop attacking a sample once it is fooled (robust-accuracy evaluation)");
   sub->add_option("--batch", c->batch, "batch size")
-      ->check(CLI::PositiveNumber)
+      ->check(integer_in(1, kMaxBatch))
       ->capture_default_str();
   sub->add_option("--save-adv", c->save_adv,
                   "write the adversarial examples (N x C x H x W, torch.load)");

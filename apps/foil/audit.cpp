@@ -39,13 +39,6 @@ struct Row {
   Evaluation ev;
 };
 
-std::vector<double> parse_eps(const std::string& text, const std::string& flag) {
-  auto v = parse_number_list(text, flag);
-  for (double e : v) check_input(e > 0, flag, "a list of budgets > 0", fmt::format("{}", e));
-  std::sort(v.begin(), v.end());
-  return v;
-}
-
 std::string class_name(const Dataset& d, int64_t k) {
   return k >= 0 && k < static_cast<int64_t>(d.class_names.size()) ? d.class_names[k]
                                                                   : std::to_string(k);
@@ -98,7 +91,7 @@ void run_audit(const AuditCmd& c) {
               "deepfool, cw or none", "'" + c.curve + "'");
   const std::string described =
       make_attack(c.attack, options_for("linf", linf.front()))->describe();
-  std::filesystem::create_directories(c.out);
+  ResultsFolder out(c.out, "--out");
   const double start = now_seconds();
   auto model = open_model(c.model, device);
   Dataset data = open_data(c.data, *model);
@@ -211,7 +204,7 @@ void run_audit(const AuditCmd& c) {
     curve_json.push_back(j);
     series[cv.norm].push_back(std::move(line));
   }
-  const std::string dir = c.out + "/";
+  const std::string dir = out.dir() + "/";
   std::vector<std::string> header = {"attack", "norm",           "eps",
                                      "n",      "clean_accuracy", "robust_accuracy"};
   for (const auto& s : stage_names) header.push_back("robust_after_" + s);
@@ -248,10 +241,11 @@ void run_audit(const AuditCmd& c) {
                                   {"minimal_norm_curves", curve_json},
                                   {"seconds", now_seconds() - start},
                                   {"results", results}});
+  out.commit();
   fmt::print(
-      "clean accuracy {:.2f}%\nwrote {}audit.json, audit.csv, robust_accuracy_linf.png, "
+      "clean accuracy {:.2f}%\nwrote {}/audit.json, audit.csv, robust_accuracy_linf.png, "
       "robust_accuracy_l2.png{} ({:.1f}s)\n",
-      100 * clean_accuracy, dir, c.examples > 0 ? ", examples.png" : "", now_seconds() - start);
+      100 * clean_accuracy, c.out, c.examples > 0 ? ", examples.png" : "", now_seconds() - start);
 }
 
 }  // namespace
@@ -280,10 +274,10 @@ void setup_audit(CLI::App& app) {
                   "minimal-norm curve: deepfool, cw (L2; DeepFool for Linf) or none")
       ->capture_default_str();
   sub->add_option("--batch", c->batch, "batch size")
-      ->check(CLI::PositiveNumber)
+      ->check(integer_in(1, kMaxBatch))
       ->capture_default_str();
   sub->add_option("--examples", c->examples, "images in the example grid")
-      ->check(CLI::Range(0, 32))
+      ->check(integer_in(0, 32))
       ->capture_default_str();
   sub->add_flag("!--no-early-stop", c->early_stop,
                 "PGD-style attacks: attack every sample for all steps (slower; same robust "

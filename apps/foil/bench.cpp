@@ -72,7 +72,6 @@ void run_model_bench(const BenchCmd& c, Model& model, c10::Device device) {
   fmt::print("forward+backward   {:>9.2f} ms  ({:.2f}x the forward; gradient from {})\n",
              1e3 * both, both / fwd, layer.empty() ? "the output" : "'" + layer + "'");
   if (!c.json.empty()) {
-    ensure_parent(c.json);
     write_json(c.json, {{"model", model.info().name},
                         {"batch", x.size(0)},
                         {"threads", torch::get_num_threads()},
@@ -84,6 +83,7 @@ void run_model_bench(const BenchCmd& c, Model& model, c10::Device device) {
 
 void run_bench(const BenchCmd& c) {
   const c10::Device device = apply_global_options();
+  check_writable(c.json, "--json");
   check_input(c.steps >= 1, "--steps", "an integer >= 1", std::to_string(c.steps));
   check_input(c.repeats >= 1, "--repeats", "an integer >= 1", std::to_string(c.repeats));
   auto model = open_model(c.model, device);
@@ -200,7 +200,6 @@ void run_bench(const BenchCmd& c) {
       "forward+backward\nof the same model and batch, timed alternately; medians of {}\n",
       c.repeats);
   if (!c.json.empty()) {
-    ensure_parent(c.json);
     write_json(c.json, {{"model", model->info().name},
                         {"batch", x.size(0)},
                         {"threads", torch::get_num_threads()},
@@ -217,7 +216,7 @@ void setup_bench(CLI::App& app) {
   add_model_flags(sub, c->model, false);
   sub->add_option("--data", c->data, "data spec the batch is taken from")->capture_default_str();
   sub->add_option("--batch", c->batch, "batch size")
-      ->check(CLI::PositiveNumber)
+      ->check(integer_in(1, kMaxBatch))
       ->capture_default_str();
   sub->add_option("--steps", c->steps, "attack steps")->capture_default_str();
   sub->add_option("--repeats", c->repeats, "timed repeats (median)")->capture_default_str();

@@ -33,9 +33,15 @@ struct ModelFlags {
 void add_model_flags(CLI::App* app, ModelFlags& flags, bool required);
 /// Loads the model (the built-in default when no path is given), moves it to `device`.
 std::shared_ptr<Model> open_model(const ModelFlags& flags, c10::Device device);
+/// Runs `model` on the first of `images` (from data `spec`): a model that cannot take them or
+/// gives NaN/inf is an InputError naming both. Returns the output.
+torch::Tensor probe_model(Model& model, const torch::Tensor& images, const std::string& spec);
 /// Loads `spec` shaped for `model`, checks the model accepts it and that the labels fit
 /// its outputs; names both shapes when they don't.
 Dataset open_data(const std::string& spec, Model& model);
+
+/// A comma-separated list of budgets (finite, > 0), sorted; throws InputError naming `flag`.
+std::vector<double> parse_eps(const std::string& text, const std::string& flag);
 
 /// Unlabelled items (photos) take the model's clean prediction as their label; says so.
 void label_unlabelled(Dataset& data, Model& model);
@@ -68,8 +74,49 @@ std::unique_ptr<Attack> make_attack_from(const AttackFlags& flags, bool early_st
 /// overrides `defaults`. Throws InputError for a missing file, a non-tensor or a wrong shape.
 Patch read_patch(const std::string& path, PatchOptions defaults, const ImageShape& image);
 
-/// Creates the folder for an output file (or folder).
-void ensure_parent(const std::string& path);
+/// Upper bounds of the flags that scale the work (documented in --help).
+constexpr int64_t kMaxBatch = 100000, kMaxEpochs = 10000, kMaxSteps = 100000;
+
+/// A flag value check whose failure reads "--flag: expected an integer in lo..hi, got 'x'"
+/// (hi = INT64_MAX: no upper bound).
+CLI::Validator integer_in(int64_t lo, int64_t hi);
+/// The same for finite numbers in [lo, hi] ((lo, hi] when `open_lo`); hi may be HUGE_VAL.
+CLI::Validator number_in(double lo, double hi, bool open_lo = false);
+/// Gives every integer or number option of `app` and its sub-commands that has no check
+/// yet the base one: integers must parse, numbers must be finite (no inf, no nan).
+void check_numbers(CLI::App& app);
+/// CLI11's parse error text, reworded where CLI11 names types instead of what to give.
+std::string parse_error_message(const std::string& what);
+
+/// Checks, before any work, that the output file `path` (given with `flag`; "" = none) can
+/// be written: not a folder, its folder exists or can be made, and a file can be created
+/// there. Throws InputError naming the flag otherwise.
+void check_writable(const std::string& path, const std::string& flag);
+
+/// A results folder written all-or-nothing: files go into "<out>.partial" beside it, and
+/// commit() renames that folder to <out> (or, when <out> exists, renames each file into it,
+/// replacing files of the same name and leaving others alone). A run that fails leaves <out>
+/// as it was and removes the partial folder; a `resumable` run (its checkpoints live in the
+/// folder) keeps it for the next run, which also starts from a finished <out>'s files.
+class ResultsFolder {
+ public:
+  /// Creates the partial folder now, so that an unwritable place fails before any work.
+  ResultsFolder(std::string out, const std::string& flag, bool resumable = false);
+  ~ResultsFolder();
+  ResultsFolder(const ResultsFolder&) = delete;
+  ResultsFolder& operator=(const ResultsFolder&) = delete;
+  /// Where to write: "<out>.partial/<name>".
+  std::string file(const std::string& name) const { return partial_ + "/" + name; }
+  const std::string& dir() const { return partial_; }
+  /// Where `name` will be once committed (for messages).
+  std::string final_file(const std::string& name) const { return out_ + "/" + name; }
+  void commit();
+
+ private:
+  std::string out_, partial_;
+  bool resumable_;
+  bool committed_ = false;
+};
 
 void setup_train(CLI::App& app);
 void setup_attack(CLI::App& app);

@@ -64,22 +64,31 @@ std::shared_ptr<Model> open_model(const ModelFlags& flags, c10::Device device) {
   return model;
 }
 
+torch::Tensor probe_model(Model& model, const torch::Tensor& images, const std::string& spec) {
+  const torch::Tensor first = images.slice(0, 0, 1);
+  model.check_input_shape(first);
+  torch::Tensor out;
+  try {
+    torch::NoGradGuard no_grad;
+    out = model.forward(first.to(model.device()));
+  } catch (const std::exception& e) {
+    throw InputError(fmt::format("model {} cannot take the data {} (images {}x{}x{}): {}",
+                                 model.info().name, spec, images.size(1), images.size(2),
+                                 images.size(3), library_message(e.what())));
+  }
+  check_input(!out.is_floating_point() || torch::isfinite(out).all().item<bool>(),
+              "model " + model.info().name, "finite outputs",
+              "NaN or infinite outputs on " + spec + " (broken weights?)");
+  return out;
+}
+
 Dataset open_data(const std::string& spec, Model& model) {
   Dataset data = load_data(spec, model.info().input);
   check_input(data.size() > 0, "--data " + spec, "at least one item", "an empty dataset");
   auto* ts = dynamic_cast<TorchScriptModel*>(&model);
   if (ts && ts->info().input.channels == 0)
     ts->set_input_shape({data.images.size(1), data.images.size(2), data.images.size(3)});
-  model.check_input_shape(data.images.slice(0, 0, 1));
-  torch::Tensor out;
-  try {
-    torch::NoGradGuard no_grad;
-    out = model.forward(data.images.slice(0, 0, 1));
-  } catch (const std::exception& e) {
-    throw InputError(fmt::format("model {} cannot take the data {} (images {}x{}x{}): {}",
-                                 model.info().name, spec, data.images.size(1), data.images.size(2),
-                                 data.images.size(3), library_message(e.what())));
-  }
+  const torch::Tensor out = probe_model(model, data.images, spec);
   check_input(out.dim() == 2, "model " + model.info().name + " output",
               "class scores of shape N x K", fmt::format("{} dimensions", out.dim()));
   const int64_t max_label = data.labels.max().item<int64_t>();
@@ -90,6 +99,13 @@ Dataset open_data(const std::string& spec, Model& model) {
   if (data.class_names.empty() && !model.info().class_names.empty())
     data.class_names = model.info().class_names;
   return data;
+}
+
+std::vector<double> parse_eps(const std::string& text, const std::string& flag) {
+  auto v = parse_number_list(text, flag);
+  for (double e : v) check_input(e > 0, flag, "a list of budgets > 0", fmt::format("{}", e));
+  std::sort(v.begin(), v.end());
+  return v;
 }
 
 void label_unlabelled(Dataset& data, Model& model) {
@@ -166,16 +182,6 @@ AttackOptions attack_options(const AttackFlags& f) {
 
 std::unique_ptr<Attack> make_attack_from(const AttackFlags& f, bool early_stop) {
   return make_attack(f.attack, attack_options(f).early_stop(early_stop));
-}
-
-void ensure_parent(const std::string& path) {
-  const auto parent = std::filesystem::path(path).parent_path();
-  if (parent.empty()) return;
-  std::error_code ec;
-  std::filesystem::create_directories(parent, ec);
-  if (ec)
-    throw InputError(path + ": cannot create folder " + parent.string() + " (" + ec.message() +
-                     ")");
 }
 
 }  // namespace foil::cli

@@ -70,7 +70,7 @@ void run_defend(const DefendCmd& c) {
   auto adaptive_attack =
       make_attack(adaptive_flags.attack,
                   attack_options(adaptive_flags).early_stop(true).eot_samples(c.adaptive_eot));
-  if (!c.json.empty()) ensure_parent(c.json);
+  check_writable(c.json, "--json");
   auto model = open_model(c.model, device);
   Dataset data = open_data(c.data, *model);
   label_unlabelled(data, *model);
@@ -135,17 +135,17 @@ void setup_defend(CLI::App& app) {
   add_attack_flags(sub, c->attack, "pgd");
   sub->add_option("--adaptive-steps", c->adaptive_steps,
                   "steps of the adaptive attack (default: --steps)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(integer_in(0, kMaxSteps));
   sub->add_option("--adaptive-restarts", c->adaptive_restarts,
                   "random restarts of the adaptive attack (default: --restarts)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(integer_in(0, 1000));
   sub->add_option("--adaptive-eot", c->adaptive_eot,
                   "adaptive attack: gradients averaged over this many passes (EOT, for random "
                   "defences)")
-      ->check(CLI::PositiveNumber)
+      ->check(integer_in(1, 1000))
       ->capture_default_str();
   sub->add_option("--batch", c->batch, "batch size")
-      ->check(CLI::PositiveNumber)
+      ->check(integer_in(1, kMaxBatch))
       ->capture_default_str();
   sub->add_option("--json", c->json, "write the results as JSON");
   sub->callback([c] { run_defend(*c); });

@@ -38,9 +38,9 @@ torch::Tensor classes_for(const std::string& choice, const torch::Tensor& pred,
                 "unlabelled images (use pred or a class index)");
     return labels;
   }
-  const bool digits = !choice.empty() && std::all_of(choice.begin(), choice.end(), ::isdigit);
-  check_input(digits, "--class", "pred, label or a class index", "'" + choice + "'");
-  const int64_t k = std::stoll(choice);
+  const auto index = parse_integer(choice);
+  check_input(index.has_value(), "--class", "pred, label or a class index", "'" + choice + "'");
+  const int64_t k = *index;
   check_input(k < num_classes, "--class", fmt::format("a class index in 0..{}", num_classes - 1),
               choice);
   return torch::full_like(pred, k);
@@ -57,7 +57,7 @@ void run_explain(const ExplainCmd& c) {
   const ExplainMethod method = parse_explain_method(c.method);
   std::unique_ptr<Attack> attack;
   if (c.attacked) attack = make_attack_from(c.attack);
-  std::filesystem::create_directories(c.out);
+  ResultsFolder out(c.out, "--out");
   auto model = open_model(c.model, device);
   Dataset data = open_data(c.data, *model);
   const torch::Tensor x = data.images.to(device);
@@ -72,7 +72,7 @@ void run_explain(const ExplainCmd& c) {
   const std::string layer =
       explain_uses_layer(method) ? (c.layer.empty() ? default_cam_layer(*model, x) : c.layer) : "";
   const torch::Tensor maps = explain(*model, x, cls, method, layer).cpu();
-  save_tensor(c.out + "/maps.pt", maps);
+  save_tensor(out.file("maps.pt"), maps);
   auto name = [&](int64_t k) {
     return k < static_cast<int64_t>(data.class_names.size()) ? data.class_names[k]
                                                              : std::to_string(k);
@@ -127,7 +127,7 @@ void run_explain(const ExplainCmd& c) {
       patch_mass = where.squeeze(1);
     }
     const torch::Tensor adv_maps = explain(*model, x_alt, cls, method, layer).cpu();
-    save_tensor(c.out + "/maps_altered.pt", adv_maps);
+    save_tensor(out.file("maps_altered.pt"), adv_maps);
     const torch::Tensor adv_norm = normalize_maps(adv_maps);
     rows.resize(4);
     titles.push_back(title);
@@ -172,8 +172,8 @@ void run_explain(const ExplainCmd& c) {
     per.push_back(e);
   }
   j["images"] = per;
-  write_image_grid(c.out + "/overlays.png", rows, titles);
-  write_json(c.out + "/explain.json", j);
+  write_image_grid(out.file("overlays.png"), rows, titles);
+  write_json(out.file("explain.json"), j);
   fmt::print(
       "{} on layer '{}' for {} images: {:.1f}% of the map mass on the object (pixels > 0.05, "
       "{:.1f}% of the image)\n",
@@ -186,6 +186,7 @@ void run_explain(const ExplainCmd& c) {
                    ? fmt::format("; {:.1f}% of the patched prediction's map inside the patch",
                                  100 * patch_mass.mean().item<double>())
                    : "");
+  out.commit();
   fmt::print("wrote {0}/overlays.png, {0}/maps.pt{1}, {0}/explain.json\n", c.out,
              altered ? ", " + c.out + "/maps_altered.pt" : "");
 }

@@ -27,7 +27,8 @@ struct KpTrainCmd {
 
 void run_kp_train(const KpTrainCmd& c) {
   apply_global_options();
-  ensure_parent(c.out);
+  check_writable(c.out, "--out");
+  check_writable(c.json, "--json");
   const PoseData train = load_pose_data(c.data), test = load_pose_data(c.test);
   const std::string ckpt = c.out + ".ckpt";
   if (!c.resume) std::filesystem::remove(ckpt);
@@ -161,11 +162,10 @@ torch::Tensor target_pose(const std::string& spec, const Setup& s) {
     return kp.index_select(1, torch::tensor(order, torch::kLong));
   }
   if (spec.rfind("item:", 0) == 0) {
-    const std::string i = spec.substr(5);
-    const bool digits = !i.empty() && std::all_of(i.begin(), i.end(), ::isdigit);
-    check_input(digits && std::stoll(i) < kp.size(0), "--target",
+    const auto item = parse_integer(spec.substr(5));
+    check_input(item && *item < kp.size(0), "--target",
                 fmt::format("item:I with I in 0..{}", kp.size(0) - 1), spec);
-    return kp[std::stoll(i)].unsqueeze(0).expand_as(kp).clone();
+    return kp[*item].unsqueeze(0).expand_as(kp).clone();
   }
   if (spec.rfind("file:", 0) == 0) {
     const std::string path = spec.substr(5);
@@ -226,7 +226,7 @@ void run_kp_attack(const KpAttackCmd& c) {
       mask_options(c.f).eps(c.eps).alpha(c.alpha).steps(c.steps).norm(c.norm).mask(c.mask).layer(
           c.f.layer);
   check_kaa_options(o);
-  std::filesystem::create_directories(c.out);
+  ResultsFolder out(c.out, "--out");
   const Setup s = open_pose(c.f, device);
   o.layer(s.layer);
   const torch::Tensor target = target_pose(c.f.target, s);
@@ -257,13 +257,13 @@ void run_kp_attack(const KpAttackCmd& c) {
     rows[2].push_back({(delta[i] / delta[i].max().clamp_min(1e-8)).unsqueeze(0), "|delta|", false});
     rows[3].push_back({r.result.mask[i].amax(0, true).cpu(), "mask C", false});
   }
-  write_image_grid(c.out + "/keypoints.png", rows, {"clean", "attacked", "perturbation", "mask"},
+  write_image_grid(out.file("keypoints.png"), rows, {"clean", "attacked", "perturbation", "mask"},
                    160);
   nlohmann::json per = nlohmann::json::array();
   for (int64_t i = 0; i < s.data.size(); ++i)
     per.push_back({{"index", i}, {"success", r.metrics.success[i].item<bool>()}});
   write_json(
-      c.out + "/keypoints.json",
+      out.file("keypoints.json"),
       {{"model", s.model->info().name},
        {"data", s.data.source},
        {"mask", c.mask},
@@ -289,7 +289,8 @@ void run_kp_attack(const KpAttackCmd& c) {
        {"mask_share", r.result.mask.mean().item<double>()},
        {"jacobian_seconds", r.result.jacobian_seconds},
        {"images", per}});
-  save_tensor(c.out + "/adv.pt", r.result.adv.cpu());
+  save_tensor(out.file("adv.pt"), r.result.adv.cpu());
+  out.commit();
   fmt::print("wrote {0}/keypoints.png, {0}/keypoints.json, {0}/adv.pt\n", c.out);
 }
 
@@ -303,9 +304,10 @@ struct KpTableCmd {
 
 void run_kp_table(const KpTableCmd& c) {
   const c10::Device device = apply_global_options();
-  const auto linf = parse_number_list(c.linf_eps, "--linf-eps"),
-             l2 = parse_number_list(c.l2_eps, "--l2-eps");
-  std::filesystem::create_directories(c.out);
+  const auto linf = parse_eps(c.linf_eps, "--linf-eps"), l2 = parse_eps(c.l2_eps, "--l2-eps");
+  for (const std::string mask : {"none", "relational"})  // options are checked before any work
+    check_kaa_options(mask_options(c.f).eps(linf.back()).steps(c.steps).mask(mask));
+  ResultsFolder out(c.out, "--out");
   const Setup s = open_pose(c.f, device);
   const std::string target_spec = c.f.target.empty() ? "shift:6,6" : c.f.target;
   const torch::Tensor target = target_pose(target_spec, s);
@@ -351,18 +353,19 @@ void run_kp_table(const KpTableCmd& c) {
       }
     }
   }
-  write_csv(c.out + "/table.csv",
+  write_csv(out.file("table.csv"),
             {"mode", "norm", "eps", "attack", "success_rate", "perturbation_rmse", "pose_rmse"},
             csv);
-  write_json(c.out + "/table.json", {{"model", s.model->info().name},
-                                     {"data", s.data.source},
-                                     {"target", target_spec},
-                                     {"tau", c.f.tau},
-                                     {"steps", c.steps},
-                                     {"rows", rows}});
+  write_json(out.file("table.json"), {{"model", s.model->info().name},
+                                      {"data", s.data.source},
+                                      {"target", target_spec},
+                                      {"tau", c.f.tau},
+                                      {"steps", c.steps},
+                                      {"rows", rows}});
   if (s.clean_own.defined())
     fmt::print(
         "[own]: success judged by the model's own decode (e.g. MoveNet's ArgMax/GatherNd)\n");
+  out.commit();
   fmt::print("wrote {0}/table.csv, {0}/table.json\n", c.out);
 }
 
@@ -379,13 +382,13 @@ void setup_keypoints(CLI::App& app) {
   train->add_option("--test", tc->test, "pose:test[:N]")->capture_default_str();
   train->add_option("--out", tc->out, "model file to write")->required();
   train->add_option("--epochs", tc->epochs, "epochs")
-      ->check(CLI::PositiveNumber)
+      ->check(integer_in(1, kMaxEpochs))
       ->capture_default_str();
   train->add_option("--batch", tc->batch, "batch size")
-      ->check(CLI::PositiveNumber)
+      ->check(integer_in(1, kMaxBatch))
       ->capture_default_str();
   train->add_option("--lr", tc->lr, "peak learning rate")
-      ->check(CLI::PositiveNumber)
+      ->check(number_in(0, 10, true))
       ->capture_default_str();
   train->add_flag("!--no-resume", tc->resume, "ignore a checkpoint and start afresh");
   train->add_option("--json", tc->json, "write the training history as JSON");

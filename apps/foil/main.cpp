@@ -2,6 +2,7 @@
 #include <c10/util/Exception.h>
 
 #include <cstdio>
+#include <filesystem>
 
 #include "commands.h"
 #include "foil/core/error.h"
@@ -14,7 +15,7 @@ int main(int argc, char** argv) {
   app.fallthrough();
   auto& g = foil::cli::global_options();
   app.add_option("--threads", g.threads, "LibTorch threads (0 = all cores)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(foil::cli::integer_in(0, 1024));
   app.add_option("--seed", g.seed, "random seed (runs repeat exactly with the same seed)");
   app.add_option("--device", g.device, "cpu or cuda[:N]");
   foil::cli::setup_train(app);
@@ -27,15 +28,19 @@ int main(int argc, char** argv) {
   foil::cli::setup_patch(app);
   foil::cli::setup_keypoints(app);
   foil::cli::setup_predict(app);
+  foil::cli::check_numbers(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {  // --help and friends
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "foil: %s\n", e.what());
+    std::fprintf(stderr, "foil: %s\n", foil::cli::parse_error_message(e.what()).c_str());
     return 2;
   } catch (const foil::InputError& e) {
     std::fprintf(stderr, "foil: %s\n", e.what());
+    return 2;
+  } catch (const std::filesystem::filesystem_error& e) {  // an unwritable or odd path
+    std::fprintf(stderr, "foil: %s: %s\n", e.path1().c_str(), e.code().message().c_str());
     return 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "foil: %s\n", foil::library_message(e.what(), 300).c_str());

@@ -72,7 +72,8 @@ void add_patch_flags(CLI::App* sub, PatchFlags& f, bool many_models) {
   sub->add_option("--noise", f.noise, "EOT Gaussian noise sigma")->capture_default_str();
   sub->add_option("--tilt", f.tilt, "EOT perspective tilt about x and y, +- degrees")
       ->capture_default_str();
-  sub->add_option("--target", f.target, "target class (-1: untargeted)")->capture_default_str();
+  sub->add_option("--target", f.target, "target class index (default: untargeted)")
+      ->check(integer_in(0, INT64_MAX));
 }
 
 void add_train_flags(CLI::App* sub, TrainFlags& t) {
@@ -293,13 +294,12 @@ void run_patch_train(const PatchTrainCmd& c) {
   const c10::Device device = apply_global_options();
   const uint64_t seed = global_options().seed;
   const auto placement = placement_options(c.f);
+  ResultsFolder out(c.out, "--out", /*resumable=*/true);  // the checkpoint lives in it
   Loaded l = load_all(c.f, device);
   const Split split = split_data(l.data, c.f.data, c.eval_data, c.eval_on_train, *l.models.front());
   l.data = split.train;
   Patch patch = Patch::create(patch_options(c.f), shape_of(l.data), seed);
-  // The results folder only once the inputs are known to be good.
-  std::filesystem::create_directories(c.out);
-  const std::string ckpt = c.out + "/checkpoint.pt";
+  const std::string ckpt = out.file("checkpoint.pt");
   if (!c.resume) std::filesystem::remove(ckpt);
   fmt::print("patch {}x{} px ({} {}), {} loss, {}, {} source model(s), {} images{}\n", patch.side(),
              patch.side(), c.f.param,
@@ -321,7 +321,7 @@ void run_patch_train(const PatchTrainCmd& c) {
                     fmt::print("epoch {:>3}  loss {:.4f}\n", epoch, loss);
                     std::fflush(stdout);
                   });
-  const std::string dir = c.out + "/";
+  const std::string dir = out.dir() + "/";
   save_tensor(dir + "patch.pt", result.patch.params());
   write_json(dir + "patch.json", {{"param", c.f.param},
                                   {"cells", c.f.cells},
@@ -364,7 +364,9 @@ void run_patch_train(const PatchTrainCmd& c) {
                                     {"eval_on_train", split.eval_on_train},
                                     {"evaluation", evals}});
   std::filesystem::remove(ckpt);
-  fmt::print("wrote {0}patch.pt, patch.png, loss.csv, loss.png, patched.png, summary.json\n", dir);
+  out.commit();
+  fmt::print("wrote {}/patch.pt, patch.png, loss.csv, loss.png, patched.png, summary.json\n",
+             c.out);
 }
 
 // ---- patch eval ----
@@ -378,7 +380,7 @@ struct PatchEvalCmd {
 void run_patch_eval(const PatchEvalCmd& c) {
   const c10::Device device = apply_global_options();
   const auto placement = placement_options(c.f);
-  if (!c.json.empty()) ensure_parent(c.json);
+  check_writable(c.json, "--json");
   Loaded l = load_all(c.f, device);
   const Patch patch = read_patch(c.patch, patch_options(c.f), shape_of(l.data));
   fmt::print("{:<24}{:>10}{:>10}{:>10}{:>10}\n", "model", "clean", "patched", "fooling", "tSuc");
@@ -414,13 +416,15 @@ void run_patch_transfer(const PatchTransferCmd& c) {
   check_input(c.f.target >= 0, "--target", "a target class (transfer is measured as tSuc)", "none");
   const auto placement = placement_options(c.f);
   const auto losses = split(c.losses);
+  check_input(!losses.empty(), "--losses", "a list of ce, feature, ot", "'" + c.losses + "'");
   for (const auto& loss : losses)
     check_input(loss == "ce" || loss == "feature" || loss == "ot", "--losses",
                 "a list of ce, feature, ot", c.losses);
+  // Each finished patch is kept in the results folder, so an interrupted run resumes there.
+  ResultsFolder out(c.out, "--out", /*resumable=*/true);
   Loaded l = load_all(c.f, device);
   const Split split = split_data(l.data, c.f.data, c.eval_data, c.eval_on_train, *l.models.front());
   l.data = split.train;
-  std::filesystem::create_directories(c.out);
   const Dataset& eval = split.eval;
   fmt::print("training on {}; tSuc on {}{}\n", split.train_source, split.eval_source,
              split.eval_on_train ? " (NOT held out)" : " (held out)");
@@ -438,8 +442,7 @@ void run_patch_transfer(const PatchTransferCmd& c) {
     double off = 0;
     int64_t off_n = 0;
     for (size_t s = 0; s < l.models.size(); ++s) {
-      // Each finished patch is kept in --out, so an interrupted run resumes where it stopped.
-      const std::string file = fmt::format("{}/patch-{}-{}.pt", c.out, loss, s);
+      const std::string file = out.file(fmt::format("patch-{}-{}.pt", loss, s));
       Patch patch = Patch::create(patch_options(c.f), shape_of(l.data), seed);
       if (std::filesystem::exists(file)) {
         fmt::print("{} patch on {}: reusing {}\n", loss, names[s], file);
@@ -479,15 +482,23 @@ void run_patch_transfer(const PatchTransferCmd& c) {
     }
     std::vector<std::string> header = {"source \\ target"};
     header.insert(header.end(), names.begin(), names.end());
-    write_csv(fmt::format("{}/transfer-{}.csv", c.out, loss), header, csv);
-    write_heatmap(fmt::format("{}/transfer-{}.png", c.out, loss),
+    write_csv(out.file("transfer-" + loss + ".csv"), header, csv);
+    write_heatmap(out.file("transfer-" + loss + ".png"),
                   fmt::format("tSuc, {} patches, target {}", loss, class_name(l.data, c.f.target)),
                   names, names, matrix);
+    // One model has no off-diagonal: no transfer pair to average.
     const double mean_off = off_n > 0 ? off / static_cast<double>(off_n) : 0.0;
-    summary["matrices"][loss] = {{"tsuc", matrix}, {"mean_off_diagonal", mean_off}};
-    fmt::print("{}: mean off-diagonal tSuc {:.2f}%\n", loss, 100 * mean_off);
+    summary["matrices"][loss] = {
+        {"tsuc", matrix},
+        {"mean_off_diagonal", off_n > 0 ? nlohmann::json(mean_off) : nlohmann::json()}};
+    if (off_n > 0)
+      fmt::print("{}: mean off-diagonal tSuc {:.2f}%\n", loss, 100 * mean_off);
+    else
+      fmt::print("{}: own-model tSuc {:.2f}% (one model: no off-diagonal, no transfer measured)\n",
+                 loss, 100 * matrix[0][0]);
   }
-  write_json(c.out + "/transfer.json", summary);
+  write_json(out.file("transfer.json"), summary);
+  out.commit();
   fmt::print("wrote {}/transfer-*.csv, transfer-*.png, transfer.json\n", c.out);
 }
 

@@ -53,10 +53,13 @@ std::string item_name(const Dataset& data, int64_t i) {
 
 void run_predict(const PredictCmd& c) {
   const c10::Device device = apply_global_options();
-  check_input(c.top >= 1, "--top", "a value >= 1", std::to_string(c.top));
-  if (!c.json.empty()) ensure_parent(c.json);
-  if (!c.draw.empty()) ensure_parent(c.draw + "/");
+  check_writable(c.json, "--json");
+  std::unique_ptr<ResultsFolder> draw;
+  if (!c.draw.empty()) draw = std::make_unique<ResultsFolder>(c.draw, "--draw");
   auto model = open_model(c.model, device);
+  const bool keypoints = is_keypoint_model(*model);
+  check_input(!draw || keypoints, "--draw", "a keypoint model (it draws skeletons)",
+              model->info().name + ", which is not one");
   Dataset data;
   if (c.data.rfind("pose:", 0) == 0) {  // the synthetic figures of 'foil keypoints'
     const PoseData pose = load_pose_data(c.data);
@@ -66,7 +69,7 @@ void run_predict(const PredictCmd& c) {
     data = load_data(c.data, model->info().input);
   }
   check_input(data.size() > 0, "--data " + c.data, "at least one image", "none");
-  model->check_input_shape(data.images.slice(0, 0, 1));
+  probe_model(*model, data.images, c.data);
   const torch::Tensor x = data.images.to(device);
   const auto* tfjs = dynamic_cast<const TfjsModel*>(model.get());
   fmt::print("model  {} ({}{})\ndata   {} ({} images, {})\n", model->info().name,
@@ -74,7 +77,6 @@ void run_predict(const PredictCmd& c) {
              data.source, data.size(), model->info().input.str());
 
   nlohmann::json items = nlohmann::json::array();
-  const bool keypoints = is_keypoint_model(*model);
   torch::Tensor logits;
   if (!keypoints) {
     torch::NoGradGuard no_grad;
@@ -98,10 +100,10 @@ void run_predict(const PredictCmd& c) {
         list.push_back({{"name", name}, {"x", px}, {"y", py}, {"score", s}});
       }
       items.push_back({{"item", item_name(data, i)}, {"keypoints", list}});
-      if (!c.draw.empty()) {
-        const std::string png = fmt::format("{}/keypoints-{}.png", c.draw, i);
-        write_image(png, draw_skeleton(data.images[i], kp.xy[i], kp.skeleton, {0.1, 1.0, 0.1}, 3));
-        fmt::print("  wrote {}\n", png);
+      if (draw) {
+        const std::string png = fmt::format("keypoints-{}.png", i);
+        write_image(draw->file(png),
+                    draw_skeleton(data.images[i], kp.xy[i], kp.skeleton, {0.1, 1.0, 0.1}, 3));
       }
     }
   } else if (classifier) {
@@ -137,6 +139,10 @@ void run_predict(const PredictCmd& c) {
                  flat.numel() > n ? " ..." : "");
     }
   }
+  if (draw) {
+    draw->commit();
+    fmt::print("wrote {} skeleton images to {}\n", data.size(), c.draw);
+  }
   if (data.size() > c.show && (keypoints || classifier))
     fmt::print("({} more in --json)\n", data.size() - c.show);
   if (!c.json.empty()) {
@@ -167,8 +173,12 @@ void setup_predict(CLI::App& app) {
       ->required();
   sub->add_option("--json", c->json, "write predictions and the raw output tensors here");
   sub->add_option("--draw", c->draw, "keypoint models: write skeleton PNGs into this folder");
-  sub->add_option("--top", c->top, "classes to show per image")->capture_default_str();
-  sub->add_option("--show", c->show, "images to print (all go to --json)")->capture_default_str();
+  sub->add_option("--top", c->top, "classes to show per image")
+      ->check(integer_in(1, 1000))
+      ->capture_default_str();
+  sub->add_option("--show", c->show, "images to print (all go to --json)")
+      ->check(integer_in(0, INT64_MAX))
+      ->capture_default_str();
   sub->callback([c] { run_predict(*c); });
 }
 

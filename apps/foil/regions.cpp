@@ -53,7 +53,7 @@ void run_regions(const RegionsCmd& c) {
   check_input(c.roa == "gradient" || c.roa == "delta", "--roa", "gradient or delta",
               "'" + c.roa + "'");
   auto attack = make_attack_from(c.attack);
-  std::filesystem::create_directories(c.out);
+  ResultsFolder out(c.out, "--out");
   auto model = open_model(c.model, device);
   Dataset data = open_data(c.data, *model);
   const std::string layer =
@@ -112,19 +112,19 @@ void run_regions(const RegionsCmd& c) {
       {"full_attack", rate(cat(&RegionAnalysis::correct_full))},
       {"delta_only_in_roi", rate(cat(&RegionAnalysis::correct_in_roi))},
       {"delta_only_in_roa", rate(cat(&RegionAnalysis::correct_in_roa))}};
-  write_json(c.out + "/regions.json", {{"model", model->info().name},
-                                       {"data", data.source},
-                                       {"n", data.size()},
-                                       {"attack", attack->describe()},
-                                       {"importance", explain_method_name(method)},
-                                       {"layer", layer},
-                                       {"q", c.q},
-                                       {"roa_score", c.roa},
-                                       {"iou", stats(iou)},
-                                       {"iou_chance", chance},
-                                       {"roa_tied_share", stats(tied)},
-                                       {"split", split},
-                                       {"accuracy", accuracy}});
+  write_json(out.file("regions.json"), {{"model", model->info().name},
+                                        {"data", data.source},
+                                        {"n", data.size()},
+                                        {"attack", attack->describe()},
+                                        {"importance", explain_method_name(method)},
+                                        {"layer", layer},
+                                        {"q", c.q},
+                                        {"roa_score", c.roa},
+                                        {"iou", stats(iou)},
+                                        {"iou_chance", chance},
+                                        {"roa_tied_share", stats(tied)},
+                                        {"split", split},
+                                        {"accuracy", accuracy}});
   std::vector<std::vector<std::string>> csv;
   for (int64_t i = 0; i < data.size(); ++i) {
     std::vector<std::string> row = {std::to_string(i), fmt::format("{:.4f}", iou[i].item<double>()),
@@ -139,7 +139,7 @@ void run_regions(const RegionsCmd& c) {
   std::vector<std::string> header = {"index", "iou", "iou_chance", "roa_tied_share"};
   for (const char* what : {"pixels_", "mass_", "correct_delta_only_"})
     for (const auto& p : region_parts()) header.push_back(what + p);
-  write_csv(c.out + "/regions.csv", header, csv);
+  write_csv(out.file("regions.csv"), header, csv);
   // Panels: image, CAM overlay, |delta|, segregation map.
   const RegionAnalysis& first = parts.front();
   std::vector<std::vector<GridCell>> rows(4);
@@ -153,7 +153,7 @@ void run_regions(const RegionsCmd& c) {
         {mag_n[i].unsqueeze(0), c.roa == "gradient" ? "attack score" : "|delta|", false});
     rows[3].push_back({segregation_map(first.roi[i], first.roa[i]), "Y both G RoI R RoA", false});
   }
-  write_image_grid(c.out + "/panels.png", rows, {"image", "importance", "attack", "regions"});
+  write_image_grid(out.file("panels.png"), rows, {"image", "importance", "attack", "regions"});
   fmt::print(
       "IoU(RoI, RoA) {:.3f} +- {:.3f}   (two random {}% regions: {:.3f}; pixels tied at the RoA "
       "cut {:.1f}%)\n",
@@ -170,6 +170,7 @@ void run_regions(const RegionsCmd& c) {
       100 * accuracy["clean"].get<double>(), 100 * accuracy["full_attack"].get<double>(),
       100 * accuracy["delta_only_in_roi"].get<double>(),
       100 * accuracy["delta_only_in_roa"].get<double>());
+  out.commit();
   fmt::print("wrote {0}/regions.json, {0}/regions.csv, {0}/panels.png\n", c.out);
 }
 
@@ -191,10 +192,10 @@ void setup_regions(CLI::App& app) {
                   "attacks make it flat)")
       ->capture_default_str();
   sub->add_option("--batch", c->batch, "batch size")
-      ->check(CLI::PositiveNumber)
+      ->check(integer_in(1, kMaxBatch))
       ->capture_default_str();
   sub->add_option("--panels", c->panels, "images in panels.png")
-      ->check(CLI::Range(1, 32))
+      ->check(integer_in(1, 32))
       ->capture_default_str();
   sub->add_option("--out", c->out, "results folder")->capture_default_str();
   sub->callback([c] { run_regions(*c); });

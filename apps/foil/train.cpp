@@ -30,8 +30,8 @@ struct TrainCmd {
 
 void run_train(const TrainCmd& c) {
   apply_global_options();
-  check_input(!std::filesystem::is_directory(c.out), "--out " + c.out, "a file name", "a folder");
-  ensure_parent(c.out);
+  check_writable(c.out, "--out");
+  check_writable(c.json, "--json");
   Dataset train = load_data(c.data);
   Dataset test = c.test.empty() ? Dataset{} : load_data(c.test);
   if (test.size() > 0)
@@ -67,7 +67,6 @@ void run_train(const TrainCmd& c) {
   fmt::print("wrote {} ({}, test accuracy {:.2f}%)\n", c.out, c.arch,
              100 * model->info().test_accuracy);
   if (!c.json.empty()) {
-    ensure_parent(c.json);
     write_json(c.json, {{"arch", c.arch},
                         {"data", train.source},
                         {"adv_train", c.adv_train},
@@ -89,25 +88,25 @@ void setup_train(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--out", c->out, "model file to write")->required();
   sub->add_option("--epochs", c->epochs, "epochs")
-      ->check(CLI::PositiveNumber)
+      ->check(integer_in(1, kMaxEpochs))
       ->capture_default_str();
   sub->add_option("--batch", c->batch, "batch size")
-      ->check(CLI::PositiveNumber)
+      ->check(integer_in(1, kMaxBatch))
       ->capture_default_str();
   sub->add_option("--lr", c->lr, "peak learning rate (Adam, one-cycle)")
-      ->check(CLI::PositiveNumber)
+      ->check(number_in(0, 10, true))
       ->capture_default_str();
   sub->add_option("--adv-train", c->adv_train, "none or pgd (Madry et al.)")
       ->check(CLI::IsMember({"none", "pgd"}))
       ->capture_default_str();
   sub->add_option("--eps", c->eps, "adversarial training: Linf radius")
-      ->check(CLI::NonNegativeNumber)
+      ->check(number_in(0, 1))
       ->capture_default_str();
   sub->add_option("--alpha", c->alpha, "adversarial training: PGD step")
-      ->check(CLI::PositiveNumber)
+      ->check(number_in(0, 1, true))
       ->capture_default_str();
   sub->add_option("--steps", c->steps, "adversarial training: PGD steps")
-      ->check(CLI::PositiveNumber)
+      ->check(integer_in(1, kMaxSteps))
       ->capture_default_str();
   sub->add_flag("!--no-resume", c->resume, "ignore an existing checkpoint and start afresh");
   sub->add_option("--json", c->json, "write the training history as JSON");

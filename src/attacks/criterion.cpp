@@ -49,10 +49,11 @@ TargetSpec TargetSpec::parse(const std::string& text, int64_t num_classes) {
   } else if (text == "least-likely") {
     t.mode = Mode::kLeastLikely;
   } else {
-    const bool digits = std::all_of(text.begin(), text.end(), ::isdigit);
-    check_input(digits, "--targeted", "random, least-likely or a class index", "'" + text + "'");
+    const auto label = parse_integer(text);
+    check_input(label.has_value(), "--targeted", "random, least-likely or a class index",
+                "'" + text + "'");
     t.mode = Mode::kLabel;
-    t.label = std::stoll(text);
+    t.label = *label;
     if (num_classes > 0)
       check_input(t.label < num_classes, "--targeted",
                   "a class index in 0.." + std::to_string(num_classes - 1), text);

@@ -118,14 +118,16 @@ DataSpec parse_data_spec(const std::string& spec) {
   const auto colon = spec.rfind(':');
   if (colon != std::string::npos && all_digits(spec.substr(colon + 1))) {
     body = spec.substr(0, colon);
-    ds.limit = std::stoll(spec.substr(colon + 1));
-    check_input(ds.limit > 0, "--data " + spec, "a :N suffix with N >= 1", "N = 0");
+    ds.limit = parse_integer(spec.substr(colon + 1)).value_or(0);
+    check_input(ds.limit > 0, "--data " + spec, "a :N suffix with N >= 1 (at most 2^63 - 1)",
+                "'" + spec.substr(colon + 1) + "'");
   }
   if (body.rfind("fashion-mnist", 0) == 0) {
     ds.kind = DataSpec::Kind::kFashionMnist;
     ds.path = body == "fashion-mnist" ? "test" : body.substr(std::string("fashion-mnist:").size());
     check_input(ds.path == "test" || ds.path == "train", "--data " + spec,
-                "fashion-mnist:test or fashion-mnist:train", "split '" + ds.path + "'");
+                "fashion-mnist:test[:N] or fashion-mnist:train[:N] (N: how many items)",
+                "'" + spec + "'");
     return ds;
   }
   const auto at = body.rfind('@');
@@ -133,7 +135,7 @@ DataSpec parse_data_spec(const std::string& spec) {
     const std::string box = body.substr(at + 1);
     std::stringstream ss(box);
     std::string item;
-    while (std::getline(ss, item, ',')) ds.crop.push_back(all_digits(item) ? std::stoll(item) : -1);
+    while (std::getline(ss, item, ',')) ds.crop.push_back(parse_integer(item).value_or(-1));
     const bool ok = ds.crop.size() == 4 && ds.crop[0] >= 0 && ds.crop[1] >= 0 && ds.crop[2] > 0 &&
                     ds.crop[3] > 0;
     check_input(ok, "--data " + spec, "a crop @X,Y,W,H of non-negative pixel numbers",

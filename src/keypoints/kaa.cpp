@@ -91,7 +91,8 @@ int64_t chunk_for(const torch::Tensor& x) {
 void check_kaa_options(const KaaOptions& o) {
   check_input(o.eps() >= 0, "--eps", "a value >= 0", fmt::format("{}", o.eps()));
   check_input(o.alpha() > 0, "--alpha", "a value > 0", fmt::format("{}", o.alpha()));
-  check_input(o.steps() >= 1, "--steps", "an integer >= 1", std::to_string(o.steps()));
+  check_input(o.steps() >= 1 && o.steps() <= 100000, "--steps", "an integer in 1..100000",
+              std::to_string(o.steps()));
   check_input(o.mask() == "none" || o.mask() == "relational", "--mask", "none or relational",
               "'" + o.mask() + "'");
   check_input(o.jacobian_threshold() >= 0 && o.jacobian_threshold() < 1, "--jacobian-threshold",

@@ -138,8 +138,9 @@ PoseData load_pose_data(const std::string& spec) {
   const std::string tail = colon == std::string::npos ? "" : spec.substr(colon + 1);
   if (!tail.empty() && std::all_of(tail.begin(), tail.end(), ::isdigit)) {
     body = spec.substr(0, colon);
-    limit = std::stoll(tail);
-    check_input(limit > 0, "--data " + spec, "a :N suffix with N >= 1", "N = 0");
+    limit = parse_integer(tail).value_or(0);
+    check_input(limit > 0, "--data " + spec, "a :N suffix with N >= 1 (at most 2^63 - 1)",
+                "'" + tail + "'");
   }
   int64_t n = 0;
   uint64_t seed = 0;

@@ -10,11 +10,22 @@
 
 namespace foil {
 
+void check_model_file(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const auto status = fs::status(path, ec);
+  const std::string expected =
+      " (expected a foil model file, a TorchScript .pt or a TensorFlow.js model.json)";
+  if (!fs::exists(status)) throw InputError("--model " + path + ": file not found" + expected);
+  if (fs::is_directory(status)) throw InputError("--model " + path + ": is a folder" + expected);
+  if (!fs::is_regular_file(status))
+    throw InputError("--model " + path + ": not a regular file (a device or a pipe)" + expected);
+  if (fs::file_size(path, ec) == 0 || ec)
+    throw InputError("--model " + path + ": the file is empty" + expected);
+}
+
 std::shared_ptr<Model> load_model(const std::string& path) {
-  if (!std::filesystem::is_regular_file(path))
-    throw InputError("--model " + path +
-                     ": file not found (expected a foil model file, a TorchScript .pt or a "
-                     "model.json)");
+  check_model_file(path);
   if (std::filesystem::path(path).extension() == ".json") return std::make_shared<TfjsModel>(path);
   if (auto zoo = try_load_zoo_model(path)) return zoo;
   return std::make_shared<TorchScriptModel>(path);

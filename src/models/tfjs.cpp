@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -103,6 +104,7 @@ struct TfjsGraph::Impl {
 
   void parse(const nlohmann::json& j);
   void sort_nodes();
+  std::filesystem::path shard_path(const std::filesystem::path& dir, const std::string& name) const;
   void load_weights(const nlohmann::json& manifest);
   std::pair<int, int> resolve(const std::string& ref) const;
 };
@@ -222,14 +224,35 @@ void TfjsGraph::Impl::sort_nodes() {
   }
 }
 
+/// The file a weightsManifest path names: relative, without "..", and inside the model's
+/// folder once symlinks are resolved.
+fs::path TfjsGraph::Impl::shard_path(const fs::path& dir, const std::string& name) const {
+  const fs::path rel(name);
+  bool up = false;
+  for (const auto& part : rel) up = up || part == "..";
+  if (name.empty() || rel.is_absolute() || rel.has_root_name() || up)
+    fail("weight shard path '" + name +
+         "' leaves the model's folder (expected a file name next to the model.json)");
+  std::error_code ec;
+  const fs::path root = fs::weakly_canonical(dir.empty() ? fs::path(".") : dir, ec);
+  const fs::path real = fs::weakly_canonical((dir.empty() ? fs::path(".") : dir) / rel, ec);
+  const auto [r, f] = std::mismatch(root.begin(), root.end(), real.begin(), real.end());
+  if (ec || r != root.end())
+    fail("weight shard '" + name + "' resolves to " + real.string() +
+         ", outside the model's folder (a symlink leading out?)");
+  if (!fs::is_regular_file(real))
+    fail("weight shard " + name + " is missing or not a file (listed in weightsManifest)");
+  return real;
+}
+
 void TfjsGraph::Impl::load_weights(const nlohmann::json& manifest) {
   const fs::path dir = fs::path(path).parent_path();
   for (const auto& group : manifest) {
     std::string data;
     for (const auto& p : group.value("paths", std::vector<std::string>{})) {
-      const fs::path shard = dir / p;
+      const fs::path shard = shard_path(dir, p);
       std::ifstream in(shard, std::ios::binary);
-      if (!in) fail("weight shard " + shard.string() + " is missing (listed in weightsManifest)");
+      if (!in) fail("weight shard " + p + " cannot be read");
       data.append(std::istreambuf_iterator<char>(in), {});
     }
     int64_t offset = 0;
@@ -239,12 +262,18 @@ void TfjsGraph::Impl::load_weights(const nlohmann::json& manifest) {
       if (it == index.end()) fail("weightsManifest names '" + name + "', which is not a node");
       Node& node = nodes[it->second];
       const auto shape = w.value("shape", std::vector<int64_t>{});
-      int64_t count = 1;
-      for (auto s : shape) count *= s;
       std::string stored;
       const int64_t bytes = stored_bytes(w, stored);
       if (bytes == 0) fail(fmt::format("weight '{}' has unsupported dtype '{}'", name, stored));
-      if (offset + count * bytes > static_cast<int64_t>(data.size()))
+      // Sizes are checked against the bytes the shards hold, so no product can overflow.
+      int64_t count = 1;
+      for (auto s : shape)
+        if (s < 0 || (s > 0 && count > static_cast<int64_t>(data.size()) / s))
+          fail(fmt::format("weight '{}' has shape [{}], more values than the shards hold", name,
+                           fmt::join(shape, ",")));
+        else
+          count *= s;
+      if (count > (static_cast<int64_t>(data.size()) - offset) / bytes)
         fail(fmt::format(
             "weight shards hold {} bytes but weight '{}' (shape [{}], {}) needs bytes {}..{}; a "
             "shard is truncated or the manifest's shapes are wrong",
@@ -275,11 +304,13 @@ TfjsGraph::TfjsGraph(const std::string& model_json) : impl_(std::make_unique<Imp
   const auto j = read_json_file(model_json);
   try {
     impl_->parse(j);
-    impl_->load_weights(j["weightsManifest"]);
-  } catch (const nlohmann::json::exception& e) {
+    impl_->load_weights(j.at("weightsManifest"));
+    impl_->sort_nodes();
+  } catch (const InputError&) {
+    throw;
+  } catch (const std::exception& e) {  // JSON of the wrong type, numbers out of range
     throw InputError(model_json + ": malformed graph model (" + first_line(e.what()) + ")");
   }
-  impl_->sort_nodes();
 }
 
 TfjsGraph::~TfjsGraph() = default;

@@ -178,8 +178,7 @@ void ZooModel::save(const std::string& path) const {
 }
 
 std::shared_ptr<ZooModel> try_load_zoo_model(const std::string& path) {
-  if (!std::filesystem::is_regular_file(path))
-    throw InputError("--model " + path + ": file not found");
+  check_model_file(path);
   torch::serialize::InputArchive archive;
   try {
     archive.load_from(path);
@@ -203,11 +202,27 @@ std::shared_ptr<ZooModel> try_load_zoo_model(const std::string& path) {
     info.class_names = meta.at("class_names").get<std::vector<std::string>>();
     info.test_accuracy = meta.at("test_accuracy").get<double>();
     info.name = std::filesystem::path(path).filename().string();
+    const bool sane = in.size() == 3 && in[0] >= 1 && in[0] <= 4 && in[1] >= 1 && in[1] <= 4096 &&
+                      in[2] >= 1 && in[2] <= 4096 && info.num_classes >= 2 &&
+                      info.num_classes <= 100000 && info.std.size() == info.mean.size() &&
+                      (info.mean.size() <= 1 || info.mean.size() == static_cast<size_t>(in[0]));
+    if (!sane)
+      throw InputError(fmt::format(
+          "--model {}: corrupt foil model file (input {}, {} classes, {} means, {} stds)", path,
+          fmt::join(in, "x"), info.num_classes, info.mean.size(), info.std.size()));
     ZooNet net(info.arch, info.input, info.num_classes);
     torch::serialize::InputArchive weights;
     archive.read("net", weights);
     net->load(weights);
-    return std::make_shared<ZooModel>(net, info);
+    for (const auto& p : net->parameters())
+      if (!torch::isfinite(p).all().item<bool>())
+        throw InputError("--model " + path +
+                         ": the weights hold NaN or infinite values (a diverged training run); "
+                         "retrain it");
+    auto model = std::make_shared<ZooModel>(net, info);
+    torch::NoGradGuard no_grad;
+    model->forward(torch::zeros({1, in[0], in[1], in[2]}));  // the recorded shape must fit
+    return model;
   } catch (const InputError&) {
     throw;
   } catch (const std::exception& e) {

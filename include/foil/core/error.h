@@ -5,6 +5,10 @@
 /// user gave something wrong (a path, a file, a shape, an option) and maps to exit code 2;
 /// any other exception maps to exit code 1.
 
+#include <cerrno>
+#include <cstdint>
+#include <cstdlib>
+#include <optional>
 #include <stdexcept>
 #include <string>
 
@@ -21,6 +25,18 @@ class InputError : public std::runtime_error {
 inline void check_input(bool ok, const std::string& what, const std::string& expected,
                         const std::string& got) {
   if (!ok) throw InputError(what + ": expected " + expected + ", got " + got);
+}
+
+/// A decimal integer made of digits only (an optional leading '-' when `negative_ok`), or
+/// nothing when `text` is not one or does not fit in 64 bits.
+inline std::optional<int64_t> parse_integer(const std::string& text, bool negative_ok = false) {
+  const size_t first = negative_ok && !text.empty() && text[0] == '-' ? 1 : 0;
+  if (text.size() == first || text.find_first_not_of("0123456789", first) != std::string::npos)
+    return std::nullopt;
+  errno = 0;
+  const long long v = std::strtoll(text.c_str(), nullptr, 10);
+  if (errno == ERANGE) return std::nullopt;
+  return v;
 }
 
 /// The first line of `text`, at most `max` characters: keeps messages from libraries

@@ -78,6 +78,8 @@ class Model {
 /// TensorFlow.js graph model (`model.json`).
 /// Throws InputError for a missing file or a file that is not a model.
 std::shared_ptr<Model> load_model(const std::string& path);
+/// Throws InputError unless `path` is a non-empty regular file (not a folder, pipe or device).
+void check_model_file(const std::string& path);
 
 /// Parses "0.5,0.5,0.5" into numbers; throws InputError naming `flag` otherwise.
 std::vector<double> parse_number_list(const std::string& text, const std::string& flag);

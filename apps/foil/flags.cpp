@@ -1,0 +1,89 @@
+// Numeric flag checks and one-line messages for CLI11's own parse errors.
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <regex>
+
+#include "commands.h"
+
+namespace foil::cli {
+namespace {
+
+bool parse_integer(const std::string& text, int64_t& value) {
+  if (text.empty()) return false;
+  errno = 0;
+  char* end = nullptr;
+  const long long v = std::strtoll(text.c_str(), &end, 10);
+  if (errno != 0 || *end != '\0') return false;
+  value = v;
+  return true;
+}
+
+bool parse_real(const std::string& text, double& value) {
+  if (text.empty()) return false;
+  char* end = nullptr;
+  value = std::strtod(text.c_str(), &end);
+  return *end == '\0';
+}
+
+std::string range_text(double lo, double hi, bool open_lo) {
+  if (std::isinf(lo) && std::isinf(hi)) return "";
+  if (open_lo && std::isinf(hi)) return fmt::format("> {}", lo);
+  if (std::isinf(hi)) return fmt::format(">= {}", lo);
+  return fmt::format("in {}{}, {}]", open_lo ? "(" : "[", lo, hi);
+}
+
+}  // namespace
+
+CLI::Validator integer_in(int64_t lo, int64_t hi) {
+  const std::string range =
+      hi == INT64_MAX ? fmt::format(">= {}", lo) : fmt::format("in {}..{}", lo, hi);
+  return CLI::Validator(
+      [lo, hi, range](std::string& text) -> std::string {
+        int64_t v = 0;
+        if (parse_integer(text, v) && v >= lo && v <= hi) return "";
+        return fmt::format("expected an integer {}, got '{}'", range, text);
+      },
+      range);
+}
+
+CLI::Validator number_in(double lo, double hi, bool open_lo) {
+  const std::string range = range_text(lo, hi, open_lo);
+  return CLI::Validator(
+      [lo, hi, open_lo, range](std::string& text) -> std::string {
+        double v = 0;
+        if (parse_real(text, v) && std::isfinite(v) && (open_lo ? v > lo : v >= lo) && v <= hi)
+          return "";
+        return fmt::format("expected a finite number{}{}, got '{}'", range.empty() ? "" : " ",
+                           range, text);
+      },
+      range);
+}
+
+void check_numbers(CLI::App& app) {
+  for (CLI::Option* opt : app.get_options()) {
+    const std::string type = opt->get_type_name();  // validators add ":<range>" to it
+    if (type == "INT" || type == "UINT")
+      opt->check(integer_in(type == "UINT" ? 0 : INT64_MIN, INT64_MAX).description(""));
+    else if (type == "FLOAT")
+      opt->check(number_in(-HUGE_VAL, HUGE_VAL).description(""));
+  }
+  for (CLI::App* sub : app.get_subcommands({})) check_numbers(*sub);
+}
+
+std::string parse_error_message(const std::string& what) {
+  static const std::regex missing(R"((\S+): \d+ required \S+ missing)");
+  static const std::regex repeated(R"((\S+): At Most 1 required but received (\d+))");
+  static const std::regex convert(R"(Could not convert: (\S+) = (.*))");
+  std::smatch m;
+  if (std::regex_match(what, m, missing)) return m[1].str() + ": expected a value after it";
+  if (std::regex_match(what, m, repeated))
+    return m[1].str() + ": given " + m[2].str() + " times; give it once";
+  if (std::regex_match(what, m, convert))
+    return fmt::format("{}: cannot read '{}' as a value of this flag", m[1].str(), m[2].str());
+  return what;
+}
+
+}  // namespace foil::cli
