@@ -9,6 +9,8 @@ pkgs=(build-essential cmake ccache pkg-config
       libgtest-dev libbenchmark-dev zlib1g-dev libopenblas0-openmp
       dataset-fashion-mnist python3-torch python3-torchvision
       opencv-doc python3-skimage openssl)
+# scripts/fuzz.sh also needs clang and its libFuzzer runtime: install-deps.sh --fuzz.
+[ "${1:-}" = "--fuzz" ] && pkgs+=(clang libclang-rt-14-dev)
 missing=()
 # Node.js and npm come with this platform's machines; Debian's are the fallback.
 command -v npm >/dev/null || pkgs+=(nodejs npm)

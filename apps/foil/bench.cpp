@@ -218,8 +218,12 @@ void setup_bench(CLI::App& app) {
   sub->add_option("--batch", c->batch, "batch size")
       ->check(integer_in(1, kMaxBatch))
       ->capture_default_str();
-  sub->add_option("--steps", c->steps, "attack steps")->capture_default_str();
-  sub->add_option("--repeats", c->repeats, "timed repeats (median)")->capture_default_str();
+  sub->add_option("--steps", c->steps, "attack steps")
+      ->check(integer_in(1, kMaxSteps))
+      ->capture_default_str();
+  sub->add_option("--repeats", c->repeats, "timed repeats (median)")
+      ->check(integer_in(1, 1000))
+      ->capture_default_str();
   sub->add_option("--json", c->json, "write the timings as JSON");
   sub->add_flag("--model-only", c->model_only,
                 "time only the model's forward and forward+backward (any model, e.g. MoveNet)");

@@ -70,9 +70,6 @@ AttackOptions attack_options(const AttackFlags& flags);
 /// Builds the attack (checks the options; throws InputError).
 std::unique_ptr<Attack> make_attack_from(const AttackFlags& flags, bool early_stop = false);
 
-/// Reads a patch.pt written by 'foil patch train'; its patch.json sidecar (when present)
-/// overrides `defaults`. Throws InputError for a missing file, a non-tensor or a wrong shape.
-Patch read_patch(const std::string& path, PatchOptions defaults, const ImageShape& image);
 
 /// Upper bounds of the flags that scale the work (documented in --help).
 constexpr int64_t kMaxBatch = 100000, kMaxEpochs = 10000, kMaxSteps = 100000;

@@ -88,6 +88,7 @@ Dataset open_data(const std::string& spec, Model& model) {
   auto* ts = dynamic_cast<TorchScriptModel*>(&model);
   if (ts && ts->info().input.channels == 0)
     ts->set_input_shape({data.images.size(1), data.images.size(2), data.images.size(3)});
+  data.relabel_to(model.info().class_names, "--data " + spec);
   const torch::Tensor out = probe_model(model, data.images, spec);
   check_input(out.dim() == 2, "model " + model.info().name + " output",
               "class scores of shape N x K", fmt::format("{} dimensions", out.dim()));

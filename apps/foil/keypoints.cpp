@@ -168,26 +168,7 @@ torch::Tensor target_pose(const std::string& spec, const Setup& s) {
     return kp[*item].unsqueeze(0).expand_as(kp).clone();
   }
   if (spec.rfind("file:", 0) == 0) {
-    const std::string path = spec.substr(5);
-    std::ifstream in(path);
-    check_input(in.good(), "--target " + path, "a readable JSON file", "no such file");
-    const auto j = nlohmann::json::parse(in, nullptr, false);
-    check_input(j.is_array(), "--target " + path, "a JSON list of [x, y] pairs", "something else");
-    check_input(static_cast<int64_t>(j.size()) == kp.size(1), "--target " + path,
-                fmt::format("{} keypoints", kp.size(1)), fmt::format("{}", j.size()));
-    std::vector<float> xy;
-    for (const auto& p : j) {
-      check_input(p.is_array() && p.size() == 2 && p[0].is_number() && p[1].is_number(),
-                  "--target " + path, "[x, y] pairs of numbers", p.dump());
-      xy.push_back(p[0].get<float>());
-      xy.push_back(p[1].get<float>());
-    }
-    const torch::Tensor t = torch::tensor(xy).view({1, -1, 2});
-    const bool inside = t.ge(0).all().item<bool>() && t.le(side - 1).all().item<bool>();
-    check_input(inside, "--target " + path,
-                fmt::format("coordinates inside the {}x{} image", side, side),
-                "keypoints outside it");
-    return t.expand_as(kp).clone();
+    return read_pose_file(spec.substr(5), kp.size(1), side).expand_as(kp).clone();
   }
   throw InputError("--target: expected shift:DX,DY, swap, item:I or file:PATH, got '" + spec + "'");
 }
@@ -400,7 +381,9 @@ void setup_keypoints(CLI::App& app) {
   add_kp_flags(attack, ac->f);
   attack->add_option("--eps", ac->eps, "budget")->capture_default_str();
   attack->add_option("--alpha", ac->alpha, "step size")->capture_default_str();
-  attack->add_option("--steps", ac->steps, "iterations")->capture_default_str();
+  attack->add_option("--steps", ac->steps, "iterations")
+      ->check(integer_in(1, kMaxSteps))
+      ->capture_default_str();
   attack->add_option("--norm", ac->norm, "linf or l2")->capture_default_str();
   attack->add_option("--mask", ac->mask, "none (KAA) or relational (KAA+ER)")
       ->capture_default_str();
@@ -413,6 +396,7 @@ void setup_keypoints(CLI::App& app) {
   table->add_option("--linf-eps", xc->linf_eps, "Linf budgets")->capture_default_str();
   table->add_option("--l2-eps", xc->l2_eps, "L2 budgets")->capture_default_str();
   table->add_option("--steps", xc->steps, "iterations (step 2.5 eps / steps)")
+      ->check(integer_in(1, kMaxSteps))
       ->capture_default_str();
   table->add_option("--out", xc->out, "results folder")->capture_default_str();
   table->callback([xc] { run_kp_table(*xc); });

@@ -54,7 +54,9 @@ void add_patch_flags(CLI::App* sub, PatchFlags& f, bool many_models) {
                               : "training images (data spec)")
       ->capture_default_str();
   sub->add_option("--param", f.param, "grid (printable cells) or free")->capture_default_str();
-  sub->add_option("--cells", f.cells, "grid cells per side")->capture_default_str();
+  sub->add_option("--cells", f.cells, "grid cells per side")
+      ->check(integer_in(1, 256))
+      ->capture_default_str();
   sub->add_option("--area", f.area, "patch area as a fraction of the image, (0, 0.5]")
       ->capture_default_str();
   sub->add_option("--shape", f.shape, "square or circle")->capture_default_str();
@@ -66,10 +68,16 @@ void add_patch_flags(CLI::App* sub, PatchFlags& f, bool many_models) {
                 "expectation over transformation (scale, rotation, brightness, "
                 "contrast, noise)");
   sub->add_option("--scale", f.scale, "EOT area scale range min,max")->capture_default_str();
-  sub->add_option("--rotation", f.rotation, "EOT rotation +- degrees")->capture_default_str();
-  sub->add_option("--brightness", f.brightness, "EOT brightness +-")->capture_default_str();
+  sub->add_option("--rotation", f.rotation, "EOT rotation +- degrees")
+      ->check(number_in(0, 180))
+      ->capture_default_str();
+  sub->add_option("--brightness", f.brightness, "EOT brightness +-")
+      ->check(number_in(0, 1))
+      ->capture_default_str();
   sub->add_option("--contrast", f.contrast, "EOT contrast range min,max")->capture_default_str();
-  sub->add_option("--noise", f.noise, "EOT Gaussian noise sigma")->capture_default_str();
+  sub->add_option("--noise", f.noise, "EOT Gaussian noise sigma")
+      ->check(number_in(0, 1))
+      ->capture_default_str();
   sub->add_option("--tilt", f.tilt, "EOT perspective tilt about x and y, +- degrees")
       ->capture_default_str();
   sub->add_option("--target", f.target, "target class index (default: untargeted)")
@@ -83,15 +91,25 @@ void add_train_flags(CLI::App* sub, TrainFlags& t) {
                   "second-to-last layer)");
   sub->add_option("--layer-weights", t.layer_weights, "one weight per layer");
   sub->add_option("--projections", t.projections, "sliced Wasserstein directions per step")
+      ->check(integer_in(1, 100000))
       ->capture_default_str();
   sub->add_flag("--exact-1d", t.exact_1d, "OT: exact 1-D W2 per feature axis instead");
   sub->add_option("--max-target-images", t.max_target, "clean target-class images for OT/feature")
+      ->check(integer_in(1, 1000000))
       ->capture_default_str();
-  sub->add_option("--epochs", t.epochs, "epochs")->capture_default_str();
-  sub->add_option("--batch", t.batch, "batch size")->capture_default_str();
+  sub->add_option("--epochs", t.epochs, "epochs")
+      ->check(integer_in(1, kMaxEpochs))
+      ->capture_default_str();
+  sub->add_option("--batch", t.batch, "batch size")
+      ->check(integer_in(1, kMaxBatch))
+      ->capture_default_str();
   sub->add_option("--optimizer", t.optimizer, "adam or sgd (momentum 0.9)")->capture_default_str();
-  sub->add_option("--lr", t.lr, "learning rate")->capture_default_str();
-  sub->add_option("--tv", t.tv, "total-variation weight")->capture_default_str();
+  sub->add_option("--lr", t.lr, "learning rate")
+      ->check(number_in(0, 1e6, true))
+      ->capture_default_str();
+  sub->add_option("--tv", t.tv, "total-variation weight")
+      ->check(number_in(0, 1e6))
+      ->capture_default_str();
 }
 
 std::vector<std::string> split(const std::string& text) {
@@ -504,32 +522,6 @@ void run_patch_transfer(const PatchTransferCmd& c) {
 
 }  // namespace
 
-Patch read_patch(const std::string& path, PatchOptions o, const ImageShape& shape) {
-  if (!std::filesystem::is_regular_file(path))
-    throw InputError("--patch " + path + ": file not found");
-  const auto meta_path = std::filesystem::path(path).replace_extension(".json");
-  if (std::filesystem::exists(meta_path)) {
-    std::ifstream in(meta_path);
-    const auto meta = nlohmann::json::parse(in, nullptr, false);
-    if (!meta.is_discarded() && meta.is_object()) {
-      o.param(meta.value("param", o.param()));
-      o.cells(meta.value("cells", o.cells()));
-      o.area(meta.value("area", o.area()));
-      o.shape(meta.value("shape", o.shape()));
-    }
-  }
-  std::ifstream in(path, std::ios::binary);
-  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  torch::Tensor t;
-  try {
-    t = torch::pickle_load(bytes).toTensor();
-  } catch (const std::exception&) {
-    throw InputError("--patch " + path +
-                     ": not a patch tensor (expected patch.pt from 'foil patch train')");
-  }
-  return Patch::from_params(t, o, shape);
-}
-
 void setup_patch(CLI::App& app) {
   auto* patch = app.add_subcommand("patch", "universal adversarial patches: train, eval, transfer");
   patch->require_subcommand(1);
@@ -548,7 +540,9 @@ void setup_patch(CLI::App& app) {
   add_patch_flags(eval, ec->f, true);
   eval->get_option("--data")->default_val("fashion-mnist:test:1000");
   eval->add_option("--patch", ec->patch, "patch.pt written by 'foil patch train'")->required();
-  eval->add_option("--repeats", ec->repeats, "random placements per image")->capture_default_str();
+  eval->add_option("--repeats", ec->repeats, "random placements per image")
+      ->check(integer_in(1, 1000))
+      ->capture_default_str();
   eval->add_option("--json", ec->json, "write the results as JSON");
   eval->callback([ec] { run_patch_eval(*ec); });
 
@@ -558,6 +552,7 @@ void setup_patch(CLI::App& app) {
   add_train_flags(transfer, xc->t);
   transfer->add_option("--losses", xc->losses, "objectives to compare")->capture_default_str();
   transfer->add_option("--repeats", xc->repeats, "random placements per image in evaluation")
+      ->check(integer_in(1, 1000))
       ->capture_default_str();
   add_split_flags(transfer, xc->eval_data, xc->eval_on_train);
   transfer->add_option("--out", xc->out, "results folder")->capture_default_str();

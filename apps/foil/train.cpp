@@ -28,12 +28,18 @@ struct TrainCmd {
   std::string json;
 };
 
+/// A share as a percentage; "n/a (no --test)" for the -1 of no test data.
+std::string percent(double share) {
+  return share < 0 ? "n/a (no --test)" : fmt::format("{:.2f}%", 100 * share);
+}
+
 void run_train(const TrainCmd& c) {
   apply_global_options();
   check_writable(c.out, "--out");
   check_writable(c.json, "--json");
   Dataset train = load_data(c.data);
   Dataset test = c.test.empty() ? Dataset{} : load_data(c.test);
+  test.relabel_to(train.class_names, "--test " + c.test);
   if (test.size() > 0)
     check_input(
         test.images.sizes().slice(1) == train.images.sizes().slice(1), "--test " + c.test,
@@ -52,25 +58,28 @@ void run_train(const TrainCmd& c) {
                  : "");
   nlohmann::json history = nlohmann::json::array();
   auto model = train_model(o, train, test, [&](const EpochStats& s) {
-    fmt::print("epoch {:>3}/{}  loss {:.4f}  train acc {:.2f}%  test acc {:.2f}%  {:.1f}s\n",
-               s.epoch, c.epochs, s.loss, 100 * s.train_accuracy, 100 * s.test_accuracy, s.seconds);
+    fmt::print("epoch {:>3}/{}  loss {:.4f}  train acc {:.2f}%  test acc {}  {:.1f}s\n", s.epoch,
+               c.epochs, s.loss, 100 * s.train_accuracy, percent(s.test_accuracy), s.seconds);
     std::fflush(stdout);
     history.push_back({{"epoch", s.epoch},
                        {"loss", s.loss},
                        {"train_accuracy", s.train_accuracy},
-                       {"test_accuracy", s.test_accuracy},
+                       {"test_accuracy",
+                        s.test_accuracy < 0 ? nlohmann::json() : nlohmann::json(s.test_accuracy)},
                        {"seconds", s.seconds}});
   });
   model->mutable_info().name = std::filesystem::path(c.out).filename().string();
   model->save(c.out);
   std::filesystem::remove(ckpt);
-  fmt::print("wrote {} ({}, test accuracy {:.2f}%)\n", c.out, c.arch,
-             100 * model->info().test_accuracy);
+  fmt::print("wrote {} ({}, test accuracy {})\n", c.out, c.arch,
+             percent(model->info().test_accuracy));
   if (!c.json.empty()) {
     write_json(c.json, {{"arch", c.arch},
                         {"data", train.source},
                         {"adv_train", c.adv_train},
-                        {"test_accuracy", model->info().test_accuracy},
+                        {"test_accuracy", model->info().test_accuracy < 0
+                                              ? nlohmann::json()
+                                              : nlohmann::json(model->info().test_accuracy)},
                         {"epochs", history}});
   }
 }

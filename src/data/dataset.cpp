@@ -3,8 +3,10 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <opencv2/imgcodecs.hpp>
@@ -64,6 +66,42 @@ bool is_image_file(const fs::path& p) {
          ext == ".pgm" || ext == ".tif" || ext == ".tiff" || ext == ".webp";
 }
 
+/// Sends what is written to stderr (file descriptor 2) to a temporary file while alive.
+class StderrCapture {
+ public:
+  StderrCapture() {
+    std::fflush(stderr);
+    file_ = std::tmpfile();
+    saved_ = file_ ? ::dup(2) : -1;
+    if (saved_ >= 0) ::dup2(::fileno(file_), 2);
+  }
+  ~StderrCapture() {
+    restore();
+    if (file_) std::fclose(file_);
+  }
+  /// What was written so far (restores stderr).
+  std::string text() {
+    restore();
+    if (!file_) return "";
+    std::string out;
+    std::rewind(file_);
+    char buf[4096];
+    for (size_t n; (n = std::fread(buf, 1, sizeof buf, file_)) > 0;) out.append(buf, n);
+    return out;
+  }
+
+ private:
+  void restore() {
+    if (saved_ < 0) return;
+    std::fflush(stderr);
+    ::dup2(saved_, 2);
+    ::close(saved_);
+    saved_ = -1;
+  }
+  std::FILE* file_ = nullptr;
+  int saved_ = -1;
+};
+
 bool all_digits(const std::string& s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), ::isdigit);
 }
@@ -109,6 +147,24 @@ Dataset load_image_folder(const std::string& dir, ImageShape want) {
 }
 
 }  // namespace
+
+void Dataset::relabel_to(const std::vector<std::string>& names, const std::string& what) {
+  if (names.empty() || class_names.empty() || names == class_names) return;
+  std::vector<int64_t> map(class_names.size());
+  for (size_t k = 0; k < class_names.size(); ++k) {
+    const auto it = std::find(names.begin(), names.end(), class_names[k]);
+    if (it == names.end()) {
+      std::string known;
+      for (size_t j = 0; j < names.size() && j < 12; ++j) known += (j ? ", " : "") + names[j];
+      throw InputError(fmt::format("{}: class '{}' is not one of the model's classes ({}{})", what,
+                                   class_names[k], known, names.size() > 12 ? ", ..." : ""));
+    }
+    map[k] = it - names.begin();
+  }
+  const torch::Tensor lookup = torch::tensor(map, torch::kInt64);
+  labels = torch::where(labels.ge(0), lookup.index({labels.clamp_min(0)}), labels);
+  class_names = names;
+}
 
 DataSpec parse_data_spec(const std::string& spec) {
   check_input(!spec.empty(), "--data", "a data spec (fashion-mnist:test, a folder or an image)",
@@ -189,16 +245,25 @@ torch::Tensor read_image(const std::string& path, const ImageShape& want,
                          const std::vector<int64_t>& crop) {
   if (!fs::is_regular_file(path)) throw InputError(path + ": image file not found");
   cv::Mat img;
-  try {
-    const int mode = want.channels == 1   ? cv::IMREAD_GRAYSCALE
-                     : want.channels == 3 ? cv::IMREAD_COLOR
-                                          : cv::IMREAD_ANYCOLOR;  // unknown: as stored
-    img = cv::imread(path, mode);
-  } catch (const cv::Exception&) {
-    img = cv::Mat();
+  std::string decoder_messages;
+  {
+    // libjpeg and libpng print their warnings to stderr themselves; keep them off the
+    // terminal and judge by them (a truncated JPEG only warns and decodes half an image).
+    StderrCapture capture;
+    try {
+      const int mode = want.channels == 1   ? cv::IMREAD_GRAYSCALE
+                       : want.channels == 3 ? cv::IMREAD_COLOR
+                                            : cv::IMREAD_ANYCOLOR;  // unknown: as stored
+      img = cv::imread(path, mode);
+    } catch (const cv::Exception&) {
+      img = cv::Mat();
+    }
+    decoder_messages = capture.text();
   }
   if (img.empty())
     throw InputError(path + ": cannot decode image (expected a valid PNG/JPEG/BMP file)");
+  if (decoder_messages.find("remature end") != std::string::npos)
+    throw InputError(path + ": the image file is truncated (the decoder ran out of data)");
   if (want.channels > 0 && want.channels != 1 && want.channels != 3)
     throw InputError(path + ": the model expects " + want.str() +
                      " images; only 1- or 3-channel models can read image files");

@@ -55,10 +55,16 @@ Idx parse_idx(const std::string& path, uint32_t expected_magic, size_t ndims) {
   const uint32_t magic = be32(b, 0);
   check_input(magic == expected_magic, path, fmt::format("IDX magic 0x{:08x}", expected_magic),
               fmt::format("0x{:08x}", magic));
+  // The dimensions must describe exactly the bytes present; checked without overflow.
   size_t count = 1;
   for (size_t i = 0; i < ndims; ++i) {
     idx.dims.push_back(be32(b, 4 + 4 * i));
-    count *= static_cast<size_t>(idx.dims.back());
+    const auto d = static_cast<size_t>(idx.dims.back());
+    check_input(
+        d > 0 && count <= (b.size() - header) / d, path,
+        "IDX dimensions that fit the file's " + std::to_string(b.size() - header) + " data bytes",
+        "dimension " + std::to_string(d));
+    count *= d;
   }
   check_input(b.size() - header == count, path,
               std::to_string(count) + " data bytes after the header",

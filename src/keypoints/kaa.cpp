@@ -151,6 +151,7 @@ std::shared_ptr<ZooModel> train_pose_model(
           render_heatmaps(train.keypoints.index_select(0, idx), s, pred.size(3), o.sigma());
       // Summed over each map's pixels, so the sparse peaks are not drowned by the background.
       torch::Tensor loss = (pred - target).pow(2).sum({2, 3}).mean();
+      check_finite_loss(loss.item<double>(), o.lr(), epoch + 1, b + 1, o.checkpoint());
       for (auto& g : optim.param_groups())
         g.options().set_lr(one_cycle_lr(o.lr(), epoch * batches + b, o.epochs() * batches));
       optim.zero_grad();

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <opencv2/imgproc.hpp>
 #include <random>
 
@@ -207,6 +209,28 @@ torch::Tensor soft_argmax(const torch::Tensor& heatmaps, int64_t image_size, dou
 double pck(const torch::Tensor& predicted, const torch::Tensor& truth, double threshold) {
   const torch::Tensor d = (predicted.cpu() - truth.cpu()).norm(2, 2);
   return d.le(threshold).to(torch::kDouble).mean().item<double>();
+}
+
+torch::Tensor read_pose_file(const std::string& path, int64_t keypoints, int64_t side) {
+  std::ifstream in(path);
+  check_input(in.good(), "--target " + path, "a readable JSON file", "no such file");
+  const auto j = nlohmann::json::parse(in, nullptr, false);
+  check_input(j.is_array(), "--target " + path, "a JSON list of [x, y] pairs", "something else");
+  check_input(static_cast<int64_t>(j.size()) == keypoints, "--target " + path,
+              fmt::format("{} keypoints", keypoints), fmt::format("{}", j.size()));
+  std::vector<float> xy;
+  for (const auto& p : j) {
+    check_input(p.is_array() && p.size() == 2 && p[0].is_number() && p[1].is_number(),
+                "--target " + path, "[x, y] pairs of numbers", first_line(p.dump(), 60));
+    xy.push_back(p[0].get<float>());
+    xy.push_back(p[1].get<float>());
+  }
+  const torch::Tensor t = torch::tensor(xy).view({1, -1, 2});
+  const bool inside = t.ge(0).all().item<bool>() && t.le(side - 1).all().item<bool>();
+  check_input(inside, "--target " + path,
+              fmt::format("coordinates inside the {}x{} image", side, side),
+              "keypoints outside it");
+  return t;
 }
 
 }  // namespace foil

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -168,7 +169,7 @@ void ZooModel::save(const std::string& path) const {
   net_->save(weights);
   archive.write("net", weights);
   // Write to a temporary name first so an interrupted save never leaves a half file.
-  const std::string tmp = path + ".tmp";
+  const std::string tmp = fmt::format("{}.tmp{}", path, ::getpid());
   try {
     archive.save_to(tmp);
   } catch (const c10::Error& e) {

@@ -5,6 +5,9 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "foil/core/error.h"
 
@@ -240,6 +243,36 @@ torch::Tensor total_variation(const torch::Tensor& p) {
   auto dx = (p.slice(2, 1) - p.slice(2, 0, -1)).abs().mean();
   auto dy = (p.slice(1, 1) - p.slice(1, 0, -1)).abs().mean();
   return dx + dy;
+}
+
+Patch read_patch(const std::string& path, PatchOptions o, const ImageShape& shape) {
+  if (!std::filesystem::is_regular_file(path))
+    throw InputError("--patch " + path + ": file not found");
+  const auto meta_path = std::filesystem::path(path).replace_extension(".json");
+  if (std::filesystem::exists(meta_path)) {
+    std::ifstream in(meta_path);
+    const auto meta = nlohmann::json::parse(in, nullptr, false);
+    check_input(!meta.is_discarded() && meta.is_object(), "--patch " + meta_path.string(),
+                "the JSON object 'foil patch train' writes", "something else");
+    try {
+      o.param(meta.value("param", o.param()));
+      o.cells(meta.value("cells", o.cells()));
+      o.area(meta.value("area", o.area()));
+      o.shape(meta.value("shape", o.shape()));
+    } catch (const nlohmann::json::exception& e) {
+      throw InputError("--patch " + meta_path.string() + ": " + first_line(e.what()));
+    }
+  }
+  std::ifstream in(path, std::ios::binary);
+  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  torch::Tensor t;
+  try {
+    t = torch::pickle_load(bytes).toTensor();
+  } catch (const std::exception&) {
+    throw InputError("--patch " + path +
+                     ": not a patch tensor (expected patch.pt from 'foil patch train')");
+  }
+  return Patch::from_params(t, o, shape);
 }
 
 }  // namespace foil

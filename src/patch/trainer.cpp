@@ -9,6 +9,7 @@
 #include "foil/core/error.h"
 #include "foil/core/runtime.h"
 #include "foil/models/model.h"
+#include "foil/train/trainer.h"
 
 namespace foil {
 namespace {
@@ -142,6 +143,7 @@ PatchTrainResult train_patch(const std::vector<std::shared_ptr<Model>>& models, 
       const torch::Tensor x = shuffled.images.slice(0, b, e);
       const torch::Tensor y = shuffled.labels.slice(0, b, e);
       const double step_loss = stepper.step(x, y, gen);
+      check_finite_loss(step_loss, o.lr(), epoch + 1, b / o.batch() + 1, o.checkpoint());
       result.step_loss.push_back(step_loss);
       sum += step_loss;
       ++steps;

@@ -84,6 +84,16 @@ void save_checkpoint(const std::string& path, const std::string& signature, int6
   std::filesystem::rename(path + ".tmp", path);
 }
 
+void check_finite_loss(double loss, double lr, int64_t epoch, int64_t batch,
+                       const std::string& checkpoint) {
+  if (std::isfinite(loss)) return;
+  if (!checkpoint.empty()) std::filesystem::remove(checkpoint);
+  throw InputError(fmt::format(
+      "--lr {}: training diverged (loss {} at epoch {}, batch {}); nothing was written, try a "
+      "smaller --lr",
+      lr, loss, epoch, batch));
+}
+
 std::shared_ptr<ZooModel> train_model(const TrainOptions& o, const Dataset& train,
                                       const Dataset& test,
                                       const std::function<void(const EpochStats&)>& on_epoch) {
@@ -100,6 +110,9 @@ std::shared_ptr<ZooModel> train_model(const TrainOptions& o, const Dataset& trai
               "an empty dataset");
   check_input(train.labels.min().item<int64_t>() >= 0, "--data " + train.source,
               "labelled items (fashion-mnist or an image folder)", "unlabelled items");
+  const int64_t classes = std::get<0>(at::_unique(train.labels)).numel();
+  check_input(classes >= 2, "--data " + train.source, "items of at least 2 classes",
+              fmt::format("{} class", classes));
   seed_everything(o.seed());
 
   ModelInfo info;
@@ -152,6 +165,7 @@ std::shared_ptr<ZooModel> train_model(const TrainOptions& o, const Dataset& trai
       optim.zero_grad();
       torch::Tensor logits = net->forward(x);
       torch::Tensor loss = torch::nn::functional::cross_entropy(logits, y);
+      check_finite_loss(loss.item<double>(), o.lr(), epoch + 1, b + 1, o.checkpoint());
       loss.backward();
       optim.step();
       loss_sum += loss.item<double>() * static_cast<double>(end - begin);

@@ -24,6 +24,10 @@ struct Dataset {
   Dataset slice(int64_t begin, int64_t end) const;
   /// A copy in an order fixed by `seed`.
   Dataset shuffled(uint64_t seed) const;
+  /// Renumbers the labels so that they index `names` (a model's classes), matching class
+  /// names; throws InputError (naming `what`) for a class `names` does not hold. Does
+  /// nothing when either list of names is empty.
+  void relabel_to(const std::vector<std::string>& names, const std::string& what);
 };
 
 /// The shape a model wants: channels, height, width; 0 means "any".

@@ -53,4 +53,8 @@ torch::Tensor soft_argmax(const torch::Tensor& heatmaps, int64_t image_size, dou
 /// Share of keypoints within `threshold` pixels of the ground truth.
 double pck(const torch::Tensor& predicted, const torch::Tensor& truth, double threshold);
 
+/// Reads a target pose file (`--target file:PATH`): a JSON list of `keypoints` [x, y] pairs
+/// inside a `side`×`side` image, as a 1×K×2 tensor. Throws InputError naming the file.
+torch::Tensor read_pose_file(const std::string& path, int64_t keypoints, int64_t side);
+
 }  // namespace foil

@@ -113,4 +113,8 @@ torch::Tensor apply_patch(const torch::Tensor& x, const torch::Tensor& pixels,
 /// Total variation of a C×S×S patch (mean absolute neighbour difference).
 torch::Tensor total_variation(const torch::Tensor& pixels);
 
+/// Reads a patch.pt written by 'foil patch train'; its patch.json sidecar (when present)
+/// overrides `defaults`. Throws InputError for a missing file, a non-tensor or a wrong shape.
+Patch read_patch(const std::string& path, PatchOptions defaults, const ImageShape& image);
+
 }  // namespace foil

@@ -1,6 +1,7 @@
 #pragma once
 /// @file The built-in default model: the Fashion-MNIST CNN, trained on first use and cached.
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -15,5 +16,13 @@ std::string default_model_path();
 /// Loads the cached default model, training it first (3 epochs of the zoo CNN on the
 /// Fashion-MNIST training set, about 2-3 minutes on 2 cores; resumable) when missing.
 std::shared_ptr<ZooModel> default_model();
+
+/// The model cached at `path`, made by `train(checkpoint)` when the file is missing or
+/// unreadable. Processes that need it at the same time take turns on "<path>.lock": one
+/// trains (checkpointing to the path it is given), the others wait and load its result. The
+/// file appears by one rename, so a reader never sees half a model.
+std::shared_ptr<ZooModel> cached_model(
+    const std::string& path,
+    const std::function<std::shared_ptr<ZooModel>(const std::string& checkpoint)>& train);
 
 }  // namespace foil

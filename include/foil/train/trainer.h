@@ -50,6 +50,11 @@ void save_checkpoint(const std::string& path, const std::string& signature, int6
 /// One-cycle schedule: linear warm-up over the first 15% of steps, then cosine to zero.
 double one_cycle_lr(double peak, int64_t step, int64_t total);
 
+/// Stops a training run whose loss is no longer finite: removes `checkpoint` (it cannot be
+/// resumed usefully) and throws InputError naming --lr, the epoch and batch (1-based).
+void check_finite_loss(double loss, double lr, int64_t epoch, int64_t batch,
+                       const std::string& checkpoint);
+
 /// One epoch's numbers.
 struct EpochStats {
   int64_t epoch = 0;

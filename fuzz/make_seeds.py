@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""Writes the fuzz seed corpus (fuzz/corpus/<target>/): small valid inputs and a few broken
+ones per parser. Standard library only. JPEG seeds are cut from a small JPEG given as the
+first argument (the committed ones from CPython's test image Lib/test/imghdrdata/python.jpg);
+the corpus is committed, so this runs only when the seeds change."""
+import base64, json, os, shutil, struct, sys, zlib
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
+SEP = b"\n--foil-fuzz-part--\n"
+
+
+def put(target, name, data):
+    os.makedirs(os.path.join(ROOT, target), exist_ok=True)
+    with open(os.path.join(ROOT, target, name), "wb") as f:
+        f.write(data)
+
+
+def idx(magic, dims, payload):
+    return struct.pack(">I", magic) + b"".join(struct.pack(">I", d) for d in dims) + payload
+
+
+def png(w, h, channels, pixels):
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    color = {1: 0, 3: 2}[channels]
+    raw = b"".join(b"\0" + pixels[y * w * channels:(y + 1) * w * channels] for y in range(h))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, color, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def b64(s):
+    return base64.b64encode(s.encode()).decode()
+
+
+def tfjs_model(weights_shape=(1, 1, 1, 2), paths=("w.bin",)):
+    nodes = [
+        {"name": "x", "op": "Placeholder", "attr": {"dtype": {"type": "DT_FLOAT"}, "shape": {
+            "shape": {"dim": [{"size": "1"}, {"size": "4"}, {"size": "4"}, {"size": "1"}]}}}},
+        {"name": "w", "op": "Const", "attr": {"dtype": {"type": "DT_FLOAT"}}},
+        {"name": "conv", "op": "Conv2D", "input": ["x", "w"], "attr": {
+            "strides": {"list": {"i": ["1", "1", "1", "1"]}}, "padding": {"s": b64("SAME")},
+            "data_format": {"s": b64("NHWC")}, "dilations": {"list": {"i": ["1", "1", "1", "1"]}}}},
+        {"name": "out", "op": "Relu", "input": ["conv"]},
+    ]
+    manifest = [{"paths": list(paths), "weights": [
+        {"name": "w", "shape": list(weights_shape), "dtype": "float32"}]}]
+    return json.dumps({"format": "graph-model", "modelTopology": {"node": nodes},
+                       "weightsManifest": manifest}).encode()
+
+
+def main():
+    shutil.rmtree(ROOT, ignore_errors=True)
+    # idx: images, separator, labels (raw; gzip-compressed in one seed).
+    images = idx(0x803, [2, 2, 2], bytes(range(8)))
+    labels = idx(0x801, [2], b"\x01\x07")
+    put("idx", "valid", images + SEP + labels)
+    put("idx", "valid-gzip", gzip_bytes(images) + SEP + gzip_bytes(labels))
+    put("idx", "huge-dims", idx(0x803, [0x10000, 0x10000, 0x10000], b"") + SEP + labels)
+    put("idx", "wrong-magic", idx(0x802, [2, 2, 2], bytes(8)) + SEP + labels)
+    put("idx", "short", images[:10] + SEP + labels)
+    # image
+    gray = png(4, 3, 1, bytes(range(0, 240, 20)))
+    rgb = png(3, 2, 3, bytes(range(18)))
+    put("image", "gray.png", gray)
+    put("image", "rgb.png", rgb)
+    put("image", "truncated.png", rgb[:len(rgb) - 20])
+    put("image", "bmp-header-only", b"BM" + bytes(12))
+    put("image", "garbage", b"not an image at all")
+    if len(sys.argv) > 1:
+        jpg = open(sys.argv[1], "rb").read()
+        put("image", "small.jpg", jpg)
+        put("image", "truncated.jpg", jpg[:len(jpg) // 2])
+    # tfjs: model.json, separator, w.bin
+    w = struct.pack("<2f", 0.5, -1.0)
+    put("tfjs", "valid", tfjs_model() + SEP + w)
+    put("tfjs", "short-shard", tfjs_model() + SEP + w[:4])
+    put("tfjs", "traversal", tfjs_model(paths=("../../../../etc/passwd",)) + SEP + w)
+    put("tfjs", "absolute", tfjs_model(paths=("/etc/hostname",)) + SEP + w)
+    put("tfjs", "overflow", tfjs_model(weights_shape=(2**40, 2**40, 1, 1)) + SEP + w)
+    put("tfjs", "not-json", b"{\"format\": " + SEP + w)
+    # foil-model: the reader expects a torch archive; a zip with nothing foil in it and junk.
+    put("foil-model", "empty-zip", b"PK\x05\x06" + bytes(18))
+    put("foil-model", "garbage", b"\x80\x02not a pickle")
+    # patch: patch.pt, separator, patch.json
+    put("patch", "not-a-tensor", b"\x80\x02K\x01." + SEP + b'{"param": "pixel"}')
+    put("patch", "bad-sidecar", b"junk" + SEP + b'{"param": 5, "cells": "x"}')
+    put("patch", "no-sidecar", b"")
+    # pose: a JSON list of [x, y] pairs for 11 keypoints in a 64x64 image
+    put("pose", "valid", json.dumps([[10 + i, 20 + i] for i in range(11)]).encode())
+    put("pose", "outside", json.dumps([[100, 1]] * 11).encode())
+    put("pose", "wrong-count", b"[[1, 2]]")
+    put("pose", "not-pairs", b'[1, "a", {"x": 1}, [1], [1, 2, 3]]')
+    # spec: data specs, crops, number lists, --targeted values
+    for i, s in enumerate(["fashion-mnist:test:5", "fashion-mnist:train:99999999999999999999999",
+                           "pose:test:3", "photo.jpg@1,2,3,4", "0.5,0.25,nan", "least-likely",
+                           "7", "-1", "fashion-mnist:tst", ":0", "@,,,"]):
+        put("spec", "seed-%02d" % i, s.encode())
+
+
+def gzip_bytes(data):
+    c = zlib.compressobj(9, zlib.DEFLATED, 31)
+    return c.compress(data) + c.flush()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,236 @@
+// Hostile input to the CLI: every case is exit 2 with one line naming the flag or file, no
+// hang, no NaN result, nothing half-written (issue "Hardening").
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "foil/data/dataset.h"
+#include "foil/models/zoo.h"
+#include "test_util.h"
+
+namespace fs = std::filesystem;
+using foil::test::expect_bad_input;
+using foil::test::run_foil;
+
+namespace {
+
+std::string q(const std::string& s) { return "'" + s + "'"; }
+
+const std::string& cnn() {
+  static const std::string path = foil::test::trained_cnn();
+  return path;
+}
+
+/// A copy of `src` cut to `fraction` of its bytes.
+std::string truncated_copy(const std::string& src, double fraction, const std::string& name) {
+  const std::string path = foil::test::temp_dir("truncated") + "/" + name;
+  std::ifstream in(src, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), {});
+  bytes.resize(static_cast<size_t>(static_cast<double>(bytes.size()) * fraction));
+  std::ofstream(path, std::ios::binary) << bytes;
+  return path;
+}
+
+/// An image folder with one sub-folder per class name, two grey images each.
+std::string image_folder(const std::vector<std::string>& classes) {
+  const std::string dir = foil::test::temp_dir("folder");
+  for (const auto& c : classes) {
+    fs::create_directories(dir + "/" + c);
+    for (int i = 0; i < 2; ++i)
+      foil::write_image(dir + "/" + c + "/" + std::to_string(i) + ".png",
+                        torch::full({1, 28, 28}, 0.2 + 0.3 * i));
+  }
+  return dir;
+}
+
+struct Case {
+  std::string args, needle;
+};
+
+}  // namespace
+
+TEST(BadInput, FlagValuesAreOneLineExit2) {
+  const std::string m = " --model " + cnn() + " --data fashion-mnist:test:3";
+  const std::string dir = foil::test::temp_dir("bad-flags");
+  const std::vector<Case> cases = {
+      {"--threads 100000 predict" + m, "--threads: expected an integer in 0..1024"},
+      {"--threads -1 predict" + m, "--threads"},
+      {"attack" + m + " --steps 1000000000", "--steps"},
+      {"attack" + m + " --eps inf", "--eps"},
+      {"attack" + m + " --eps nan", "--eps"},
+      {"attack" + m + " --decay nan", "--decay: expected a finite number"},
+      {"attack" + m + " --mean nan --std 1", "--mean"},
+      {"attack" + m + " --batch 0", "--batch: expected an integer in 1..100000, got '0'"},
+      {"attack" + m + " --batch 2.5", "--batch"},
+      {"attack" + m + " --eps 0.1 --eps 0.2", "--eps: given 2 times"},
+      {"attack" + m + " --eps", "--eps: expected a value"},
+      {"audit --model " + cnn() + " --l2-eps inf", "--l2-eps"},
+      {"audit --model " + cnn() + " --linf-eps 0.1,nan", "--linf-eps"},
+      {"train --out " + dir + "/m.foil --epochs 0", "--epochs: expected an integer in 1..10000"},
+      {"train --out " + dir + "/m.foil --batch 0", "--batch"},
+      {"train --out " + dir + "/m.foil --lr 1e30", "--lr"},
+      {"predict" + m + " --show -1", "--show"},
+      {"predict" + m + " --top 0", "--top"},
+      {"patch train" + m + " --target -7", "--target"},
+      {"patch train" + m + " --rotation nan", "--rotation"},
+      {"patch train" + m + " --noise -1", "--noise"},
+      {"patch transfer" + m + " --target 1 --losses ''", "--losses"},
+      {"keypoints table --model " + std::string(FOIL_TEST_MODELS) +
+           "/posenet.foil --data pose:test:2 --l2-eps -1",
+       "--l2-eps"},
+      {"attack --model " + cnn() + " --data fashion-mnist:test:99999999999999999999999", "--data"},
+      {"attack --model " + cnn() + " --data fashion-mnist:tst", "fashion-mnist:test[:N]"},
+      {"attack --model " + cnn() + " --data " + q(foil::test::asset("photos/messi5.jpg")) +
+           "@99999999999999999999,0,1,1",
+       "a crop @X,Y,W,H"},
+      {"attack" + m + " --targeted abc", "--targeted"},
+  };
+  for (const auto& c : cases) expect_bad_input(c.args, c.needle);
+}
+
+TEST(BadInput, ModelFilesThatAreNotModels) {
+  const std::string dir = foil::test::temp_dir("bad-models");
+  const std::string data = " --data fashion-mnist:test:2";
+  expect_bad_input("attack --model " + dir + data, "is a folder");
+  expect_bad_input("attack --model /dev/null" + data, "not a regular file");
+  const std::string fifo = dir + "/fifo.foil";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  expect_bad_input("attack --model " + fifo + data, "not a regular file");  // no hang
+  std::ofstream(dir + "/empty.foil").close();
+  expect_bad_input("attack --model " + dir + "/empty.foil" + data, "empty");
+
+  auto model = foil::try_load_zoo_model(cnn());
+  model->mutable_info().input = {1, 99999, 5};  // an edited input shape
+  model->save(dir + "/shape.foil");
+  expect_bad_input("predict --model " + dir + "/shape.foil" + data, "corrupt foil model file");
+
+  model = foil::try_load_zoo_model(cnn());
+  {
+    torch::NoGradGuard no_grad;
+    model->net()->parameters()[0].fill_(std::nan(""));  // a diverged training run
+  }
+  model->save(dir + "/nan.foil");
+  expect_bad_input("predict --model " + dir + "/nan.foil" + data, "NaN");
+
+  // A TorchScript model given images of the wrong channel count.
+  expect_bad_input(
+      "predict --model " + foil::test::fixture("small_cnn.pt") + " --input-shape 3,28,28" + data,
+      "channels");
+}
+
+TEST(BadInput, BrokenImagesAreOneLineWithoutDecoderChatter) {
+  const std::string jpg = foil::test::asset("photos/messi5.jpg");
+  const std::string png = foil::test::asset("photos/basketball1.png");
+  for (double f : {0.3, 0.9}) {
+    expect_bad_input("predict --model " + cnn() + " --data " + truncated_copy(jpg, f, "messi.jpg"),
+                     "messi.jpg");
+    expect_bad_input("predict --model " + cnn() + " --data " + truncated_copy(png, f, "ball.png"),
+                     "ball.png");
+  }
+}
+
+TEST(BadInput, ImageFolderClassesAreMatchedByName) {
+  // Folders named after two of the model's Fashion-MNIST classes take those classes' labels.
+  auto data = foil::load_data(image_folder({"Bag", "Trouser"}));
+  data.relabel_to(foil::fashion_mnist_classes(), "--data");
+  EXPECT_TRUE(data.labels.equal(torch::tensor({8, 8, 1, 1})));
+  // A class the model does not know is refused.
+  expect_bad_input("attack --model " + cnn() + " --data " + image_folder({"Bag", "cat"}),
+                   "class 'cat' is not one of the model's classes");
+}
+
+TEST(BadInput, TrainingRefusesOneClassAndDivergence) {
+  const std::string dir = foil::test::temp_dir("bad-train");
+  expect_bad_input(
+      "train --data " + image_folder({"only"}) + " --test '' --out " + dir + "/one.foil",
+      "at least 2 classes");
+  EXPECT_FALSE(fs::exists(dir + "/one.foil"));
+  // A learning rate that blows up: stopped with exit 2, no model, no checkpoint left.
+  auto r = run_foil(
+      "train --arch mlp --data fashion-mnist:test:256 --test '' --epochs 1 --lr 10 "
+      "--batch 256 --out " +
+      dir + "/lr.foil");
+  if (r.code != 0) {
+    EXPECT_EQ(r.code, 2) << r.err;
+    EXPECT_NE(r.err.find("diverged"), std::string::npos) << r.err;
+    EXPECT_FALSE(fs::exists(dir + "/lr.foil"));
+  } else {  // it did not diverge: the model it wrote must be finite
+    EXPECT_EQ(run_foil("predict --model " + dir + "/lr.foil --data fashion-mnist:test:2").code, 0);
+  }
+  EXPECT_FALSE(fs::exists(dir + "/lr.foil.ckpt"));
+  EXPECT_EQ(
+      run_foil("train --data fashion-mnist:test:100 --test '' --epochs 1 --out " + dir + "/ok.foil")
+          .out.find("-100"),
+      std::string::npos);
+}
+
+TEST(BadInput, OutputsAreCheckedBeforeAnyWork) {
+  const std::string dir = foil::test::temp_dir("bad-out");
+  // --json names a folder / an uncreatable place: refused before the (missing) model is opened.
+  expect_bad_input("attack --model " + dir + "/missing.foil --json " + dir, "--json");
+  expect_bad_input("attack --model " + dir + "/missing.foil --json /proc/none/x.json", "--json");
+  expect_bad_input("audit --model " + dir + "/missing.foil --out /proc/none/audit", "--out");
+  // --draw with a classifier: refused, and no folder is left behind.
+  expect_bad_input(
+      "predict --model " + cnn() + " --data fashion-mnist:test:2 --draw " + dir + "/draw",
+      "--draw");
+  EXPECT_FALSE(fs::exists(dir + "/draw"));
+  EXPECT_FALSE(fs::exists(dir + "/draw.partial"));
+  // One source model: no off-diagonal to average, said so.
+  auto r = run_foil("patch transfer --model " + cnn() +
+                    " --data fashion-mnist:test:40 --target 1 --losses ce --epochs 1 "
+                    "--repeats 1 --out " +
+                    dir + "/transfer");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("no off-diagonal"), std::string::npos) << r.out;
+  EXPECT_TRUE(
+      foil::test::read_json(dir + "/transfer/transfer.json")["matrices"]["ce"]["mean_off_diagonal"]
+          .is_null());
+}
+
+TEST(BadInput, FailedRunLeavesTheResultsFolderAsItWas) {
+  const std::string dir = foil::test::temp_dir("all-or-nothing");
+  const std::string out = dir + "/explain";
+  const std::string base = "explain --model " + cnn() + " --data fashion-mnist:test:2 --out " + out;
+  ASSERT_EQ(run_foil(base).code, 0);
+  std::ofstream(out + "/notes.txt") << "mine";
+  const auto stamp = fs::last_write_time(out + "/explain.json");
+  // Fails after the results folder was opened (the layer is checked on the model).
+  expect_bad_input(base + " --layer no-such-layer", "no-such-layer");
+  EXPECT_EQ(fs::last_write_time(out + "/explain.json"), stamp);
+  EXPECT_FALSE(fs::exists(out + ".partial"));
+  // A good rerun replaces foil's files and keeps the user's.
+  ASSERT_EQ(run_foil(base).code, 0);
+  EXPECT_TRUE(fs::exists(out + "/notes.txt"));
+  EXPECT_TRUE(fs::exists(out + "/overlays.png"));
+}
+
+TEST(BadInput, TfjsShardPathsStayInsideTheModelFolder) {
+  const std::string face = " --data " + q(foil::test::astronaut_face());
+  const std::string dir = foil::test::temp_dir("traversal");
+  fs::create_directories(dir + "/model");
+  fs::copy(foil::test::human_model("emotion"), dir + "/model/emotion.json");
+  fs::copy(foil::test::asset("human/models/emotion.bin"), dir + "/outside.bin");
+  auto with_path = [&](const std::string& path) {
+    auto j = foil::test::read_json(dir + "/model/emotion.json");
+    j["weightsManifest"][0]["paths"] = {path};
+    std::ofstream(dir + "/model/emotion.json") << j.dump();
+    return "predict --model " + dir + "/model/emotion.json" + face;
+  };
+  expect_bad_input(with_path("../../etc/passwd"), "leaves the model's folder");
+  expect_bad_input(with_path("../outside.bin"), "leaves the model's folder");
+  expect_bad_input(with_path(dir + "/outside.bin"), "leaves the model's folder");
+  fs::create_symlink(dir + "/outside.bin", dir + "/model/link.bin");
+  expect_bad_input(with_path("link.bin"), "outside the model's folder");
+  // The same file inside the folder loads.
+  fs::copy(dir + "/outside.bin", dir + "/model/inside.bin");
+  EXPECT_EQ(run_foil(with_path("inside.bin")).code, 0);
+}
