@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <sstream>
@@ -59,6 +60,8 @@ std::string fashion_mnist_dir() {
 
 namespace {
 
+constexpr int64_t kMaxImagePixels = 100000000;  ///< 100 megapixels
+
 bool is_image_file(const fs::path& p) {
   std::string ext = p.extension().string();
   std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
@@ -101,6 +104,39 @@ class StderrCapture {
   std::FILE* file_ = nullptr;
   int saved_ = -1;
 };
+
+/// Width and height an image file's header declares (PNG, JPEG, BMP), or {0, 0} when the
+/// format is another or the header is unreadable: checked before decoding, so that a few
+/// bytes claiming a gigapixel image are refused instead of allocated.
+std::pair<int64_t, int64_t> declared_size(const std::string& b) {
+  auto u8 = [&](size_t i) { return static_cast<int64_t>(static_cast<unsigned char>(b[i])); };
+  auto be16 = [&](size_t i) { return u8(i) << 8 | u8(i + 1); };
+  auto be32 = [&](size_t i) { return be16(i) << 16 | be16(i + 2); };
+  auto le32 = [&](size_t i) {
+    return static_cast<int64_t>(static_cast<int32_t>(
+        static_cast<uint32_t>(u8(i) | u8(i + 1) << 8 | u8(i + 2) << 16 | u8(i + 3) << 24)));
+  };
+  if (b.size() >= 24 && b.compare(0, 8, "\x89PNG\r\n\x1a\n") == 0) return {be32(16), be32(20)};
+  if (b.size() >= 26 && b.compare(0, 2, "BM") == 0) return {std::abs(le32(18)), std::abs(le32(22))};
+  if (b.size() < 4 || u8(0) != 0xFF || u8(1) != 0xD8) return {0, 0};
+  for (size_t i = 2; i + 9 < b.size();) {  // JPEG: walk the segments up to a frame header
+    if (u8(i) != 0xFF) return {0, 0};
+    const int64_t m = u8(i + 1);
+    if (m == 0xFF) {
+      ++i;
+      continue;
+    }
+    if (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC)
+      return {be16(i + 7), be16(i + 5)};
+    if (m == 0xD8 || m == 0x01 || (m >= 0xD0 && m <= 0xD7)) {
+      i += 2;
+      continue;
+    }
+    if (m == 0xDA) break;
+    i += 2 + static_cast<size_t>(be16(i + 2));
+  }
+  return {0, 0};
+}
 
 bool all_digits(const std::string& s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), ::isdigit);
@@ -244,6 +280,18 @@ Dataset load_data(const std::string& spec, const ImageShape& want) {
 torch::Tensor read_image(const std::string& path, const ImageShape& want,
                          const std::vector<int64_t>& crop) {
   if (!fs::is_regular_file(path)) throw InputError(path + ": image file not found");
+  std::string bytes;
+  {
+    std::ifstream in(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  check_input(bytes.size() < (size_t{1} << 30), path, "an image file under 1 GiB",
+              fmt::format("{} bytes", bytes.size()));
+  const auto [declared_w, declared_h] = declared_size(bytes);
+  if (declared_w * declared_h > kMaxImagePixels)
+    throw InputError(
+        fmt::format("{}: the image declares {}x{} pixels; foil reads images up to {} megapixels",
+                    path, declared_w, declared_h, kMaxImagePixels / 1000000));
   cv::Mat img;
   std::string decoder_messages;
   {
@@ -254,7 +302,8 @@ torch::Tensor read_image(const std::string& path, const ImageShape& want,
       const int mode = want.channels == 1   ? cv::IMREAD_GRAYSCALE
                        : want.channels == 3 ? cv::IMREAD_COLOR
                                             : cv::IMREAD_ANYCOLOR;  // unknown: as stored
-      img = cv::imread(path, mode);
+      const cv::Mat buffer(1, static_cast<int>(bytes.size()), CV_8U, bytes.data());
+      if (!bytes.empty()) img = cv::imdecode(buffer, mode);
     } catch (const cv::Exception&) {
       img = cv::Mat();
     }

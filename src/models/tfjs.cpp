@@ -121,10 +121,22 @@ void TfjsGraph::Impl::parse(const nlohmann::json& j) {
     fail("no weightsManifest (expected the list of weight shards)");
   for (const auto& jn : j["modelTopology"]["node"]) {
     Node n;
-    n.name = jn.value("name", "");
-    n.op = jn.value("op", "");
+    try {  // a field of the wrong JSON type: name the node and the field
+      n.name = jn.value("name", "");
+      n.op = jn.value("op", "");
+      n.attr = jn.value("attr", nlohmann::json::object());
+      jn.value("input", std::vector<std::string>{});
+    } catch (const nlohmann::json::exception& e) {
+      fail(
+          fmt::format("modelTopology.node[{}] ('{}'): name and op must be strings, attr an "
+                      "object, input a list of strings ({})",
+                      nodes.size(),
+                      jn.is_object() && jn.contains("name") && jn["name"].is_string()
+                          ? jn["name"].get<std::string>()
+                          : "?",
+                      first_line(e.what())));
+    }
     if (n.name.empty() || n.op.empty()) fail("a node without name or op");
-    n.attr = jn.value("attr", nlohmann::json::object());
     if (n.op != "Const" && n.op != "Placeholder" && !tfjs::find_kernel(n.op))
       fail(fmt::format("node '{}' uses op '{}', which foil does not support (supported: {})",
                        n.name, n.op, fmt::join(tfjs::supported_ops(), ", ")));

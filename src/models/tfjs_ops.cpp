@@ -551,18 +551,23 @@ std::vector<std::string> supported_ops() {
 }
 
 int output_count(const Node& node) {
-  return node.op == "Unpack" ? static_cast<int>(attr_int(node, "num", 1)) : 1;
+  if (node.op != "Unpack") return 1;
+  const int64_t num = attr_int(node, "num", 1);
+  if (num < 1 || num > 4096)
+    throw InputError(fmt::format("node '{}' (Unpack): num {} is not in 1..4096", node.name, num));
+  return static_cast<int>(num);
 }
 
 std::string base64_decode(const std::string& text) {
   static const std::string chars =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out;
-  int value = 0, bits = -8;
+  uint32_t value = 0;  // only the low 14 bits matter: at most 8 pending plus 6 new
+  int bits = -8;
   for (char c : text) {
     const auto pos = chars.find(c);
     if (pos == std::string::npos) break;  // '=' padding or end
-    value = (value << 6) + static_cast<int>(pos);
+    value = ((value << 6) | static_cast<uint32_t>(pos)) & 0x3FFFu;
     bits += 6;
     if (bits >= 0) {
       out.push_back(static_cast<char>((value >> bits) & 0xFF));

@@ -37,7 +37,7 @@ void run_until(const std::string& args, const std::string& log, const std::strin
     int status = 0;
     ASSERT_EQ(waitpid(pid, &status, WNOHANG), 0) << "finished before '" << marker << "'";
     ASSERT_LT(std::chrono::steady_clock::now(), deadline);
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   kill(pid, SIGKILL);
   int status = 0;
@@ -49,7 +49,7 @@ void run_until(const std::string& args, const std::string& log, const std::strin
 TEST(ResumeCli, KilledTrainingResumesToTheSameModel) {
   const std::string dir = foil::test::temp_dir("kill-train");
   const std::string args =
-      "--seed 3 train --arch mlp --data fashion-mnist:test:2000 --test '' "
+      "--seed 3 train --arch mlp --data fashion-mnist:train:6000 --test '' "
       "--epochs 3 --batch 100 --out ";
   ASSERT_EQ(foil::test::run_foil(args + dir + "/straight.foil").code, 0);
   run_until(args + dir + "/killed.foil", dir + "/log.txt", "epoch   1/3");
@@ -67,7 +67,7 @@ TEST(ResumeCli, KilledTrainingResumesToTheSameModel) {
 TEST(ResumeCli, KilledPatchTrainingResumesToTheSamePatch) {
   const std::string dir = foil::test::temp_dir("kill-patch");
   const std::string args = "--seed 5 patch train --model " + foil::test::trained_cnn() +
-                           " --data fashion-mnist:test:200 --eval-data fashion-mnist:train:20 "
+                           " --data fashion-mnist:test:400 --eval-data fashion-mnist:train:20 "
                            "--epochs 3 --batch 50 --out ";
   ASSERT_EQ(foil::test::run_foil(args + dir + "/straight").code, 0);
   run_until(args + dir + "/killed", dir + "/log.txt", "epoch   1");
