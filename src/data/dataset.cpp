@@ -203,6 +203,7 @@ void Dataset::relabel_to(const std::vector<std::string>& names, const std::strin
 }
 
 DataSpec parse_data_spec(const std::string& spec) {
+  std::error_code ec;  // paths too long, loops, no permission: treated as not there
   check_input(!spec.empty(), "--data", "a data spec (fashion-mnist:test, a folder or an image)",
               "an empty string");
   DataSpec ds{DataSpec::Kind::kImageFile, spec, -1};
@@ -223,7 +224,8 @@ DataSpec parse_data_spec(const std::string& spec) {
     return ds;
   }
   const auto at = body.rfind('@');
-  if (at != std::string::npos && !fs::exists(body) && fs::is_regular_file(body.substr(0, at))) {
+  if (at != std::string::npos && !fs::exists(body, ec) &&
+      fs::is_regular_file(body.substr(0, at), ec)) {
     const std::string box = body.substr(at + 1);
     std::stringstream ss(box);
     std::string item;
@@ -235,9 +237,9 @@ DataSpec parse_data_spec(const std::string& spec) {
     body = body.substr(0, at);
   }
   ds.path = body;
-  if (fs::is_directory(body)) {
+  if (fs::is_directory(body, ec)) {
     ds.kind = DataSpec::Kind::kImageFolder;
-  } else if (fs::is_regular_file(body)) {
+  } else if (fs::is_regular_file(body, ec)) {
     ds.kind = DataSpec::Kind::kImageFile;
   } else {
     throw InputError("--data " + spec +
@@ -265,7 +267,11 @@ Dataset load_data(const std::string& spec, const ImageShape& want) {
       break;
     }
     case DataSpec::Kind::kImageFolder:
-      d = load_image_folder(ds.path, want);
+      try {
+        d = load_image_folder(ds.path, want);
+      } catch (const fs::filesystem_error& e) {  // an unreadable sub-folder, a loop
+        throw InputError(ds.path + ": cannot read the image folder (" + e.code().message() + ")");
+      }
       break;
     case DataSpec::Kind::kImageFile:
       d.images = read_image(ds.path, want, ds.crop);
@@ -279,7 +285,8 @@ Dataset load_data(const std::string& spec, const ImageShape& want) {
 
 torch::Tensor read_image(const std::string& path, const ImageShape& want,
                          const std::vector<int64_t>& crop) {
-  if (!fs::is_regular_file(path)) throw InputError(path + ": image file not found");
+  std::error_code ec;  // a name too long or a symlink loop reads as "not found"
+  if (!fs::is_regular_file(path, ec)) throw InputError(path + ": image file not found");
   std::string bytes;
   {
     std::ifstream in(path, std::ios::binary);
