@@ -309,8 +309,7 @@ torch::Tensor read_image(const std::string& path, const ImageShape& want,
       const int mode = want.channels == 1   ? cv::IMREAD_GRAYSCALE
                        : want.channels == 3 ? cv::IMREAD_COLOR
                                             : cv::IMREAD_ANYCOLOR;  // unknown: as stored
-      const cv::Mat buffer(1, static_cast<int>(bytes.size()), CV_8U, bytes.data());
-      if (!bytes.empty()) img = cv::imdecode(buffer, mode);
+      img = cv::imread(path, mode);
     } catch (const cv::Exception&) {
       img = cv::Mat();
     }
@@ -318,7 +317,13 @@ torch::Tensor read_image(const std::string& path, const ImageShape& want,
   }
   if (img.empty())
     throw InputError(path + ": cannot decode image (expected a valid PNG/JPEG/BMP file)");
-  if (decoder_messages.find("remature end") != std::string::npos)
+  // A JPEG cut short decodes with grey rows and at most a warning: its image data (after the
+  // first start-of-scan marker) must reach an end-of-image marker.
+  const bool jpeg = bytes.compare(0, 2, "\xFF\xD8") == 0;
+  const auto scan = bytes.find("\xFF\xDA"), end = bytes.rfind("\xFF\xD9");
+  const bool jpeg_cut =
+      jpeg && (scan == std::string::npos || end == std::string::npos || end < scan);
+  if (jpeg_cut || decoder_messages.find("remature end") != std::string::npos)
     throw InputError(path + ": the image file is truncated (the decoder ran out of data)");
   if (want.channels > 0 && want.channels != 1 && want.channels != 3)
     throw InputError(path + ": the model expects " + want.str() +
