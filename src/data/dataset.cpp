@@ -119,15 +119,22 @@ std::pair<int64_t, int64_t> declared_size(const std::string& b) {
   if (b.size() >= 24 && b.compare(0, 8, "\x89PNG\r\n\x1a\n") == 0) return {be32(16), be32(20)};
   if (b.size() >= 26 && b.compare(0, 2, "BM") == 0) return {std::abs(le32(18)), std::abs(le32(22))};
   if (b.size() < 4 || u8(0) != 0xFF || u8(1) != 0xD8) return {0, 0};
-  for (size_t i = 2; i + 9 < b.size();) {  // JPEG: walk the segments up to a frame header
-    if (u8(i) != 0xFF) return {0, 0};
+  // JPEG: walk the segments up to the scan; the largest frame header counts (a file may
+  // carry several, and the decoder takes the last).
+  std::pair<int64_t, int64_t> largest{0, 0};
+  for (size_t i = 2; i + 9 < b.size();) {
+    if (u8(i) != 0xFF) {  // garbage between segments: the decoder skips to the next marker
+      ++i;
+      continue;
+    }
     const int64_t m = u8(i + 1);
     if (m == 0xFF) {
       ++i;
       continue;
     }
-    if (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC)
-      return {be16(i + 7), be16(i + 5)};
+    if (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC &&
+        be16(i + 7) * be16(i + 5) > largest.first * largest.second)
+      largest = {be16(i + 7), be16(i + 5)};
     if (m == 0xD8 || m == 0x01 || (m >= 0xD0 && m <= 0xD7)) {
       i += 2;
       continue;
@@ -135,7 +142,7 @@ std::pair<int64_t, int64_t> declared_size(const std::string& b) {
     if (m == 0xDA) break;
     i += 2 + static_cast<size_t>(be16(i + 2));
   }
-  return {0, 0};
+  return largest;
 }
 
 bool all_digits(const std::string& s) {
