@@ -302,7 +302,7 @@ torch::Tensor read_image(const std::string& path, const ImageShape& want,
   check_input(bytes.size() < (size_t{1} << 30), path, "an image file under 1 GiB",
               fmt::format("{} bytes", bytes.size()));
   const auto [declared_w, declared_h] = declared_size(bytes);
-  if (declared_w * declared_h > kMaxImagePixels)
+  if (static_cast<double>(declared_w) * static_cast<double>(declared_h) > kMaxImagePixels)
     throw InputError(
         fmt::format("{}: the image declares {}x{} pixels; foil reads images up to {} megapixels",
                     path, declared_w, declared_h, kMaxImagePixels / 1000000));
