@@ -1,25 +1,15 @@
 // Numeric flag checks and one-line messages for CLI11's own parse errors.
 #include <fmt/format.h>
 
-#include <cerrno>
 #include <cmath>
 #include <cstdlib>
 #include <regex>
 
 #include "commands.h"
+#include "foil/core/error.h"
 
 namespace foil::cli {
 namespace {
-
-bool parse_integer(const std::string& text, int64_t& value) {
-  if (text.empty()) return false;
-  errno = 0;
-  char* end = nullptr;
-  const long long v = std::strtoll(text.c_str(), &end, 10);
-  if (errno != 0 || *end != '\0') return false;
-  value = v;
-  return true;
-}
 
 bool parse_real(const std::string& text, double& value) {
   if (text.empty()) return false;
@@ -42,8 +32,8 @@ CLI::Validator integer_in(int64_t lo, int64_t hi) {
       hi == INT64_MAX ? fmt::format(">= {}", lo) : fmt::format("in {}..{}", lo, hi);
   return CLI::Validator(
       [lo, hi, range](std::string& text) -> std::string {
-        int64_t v = 0;
-        if (parse_integer(text, v) && v >= lo && v <= hi) return "";
+        const auto v = parse_integer(text, /*negative_ok=*/true);
+        if (v && *v >= lo && *v <= hi) return "";
         return fmt::format("expected an integer {}, got '{}'", range, text);
       },
       range);
