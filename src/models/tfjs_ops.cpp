@@ -97,6 +97,10 @@ std::pair<int64_t, int64_t> same_padding(int64_t in, int64_t k, int64_t s, int64
 /// (top, bottom, left, right) padding of an NHWC input for a window op.
 std::array<int64_t, 4> window_padding(const Node& n, const Tensor& x, int64_t kh, int64_t kw,
                                       int64_t sh, int64_t sw, int64_t dh, int64_t dw) {
+  if (std::min({kh, kw, sh, sw, dh, dw}) < 1)
+    throw InputError(fmt::format(
+        "node '{}' ({}): window {}x{}, strides {}x{} and dilations {}x{} must all be >= 1", n.name,
+        n.op, kh, kw, sh, sw, dh, dw));
   const std::string mode = attr_string(n, "padding", "VALID");
   if (mode == "VALID") return {0, 0, 0, 0};
   if (mode == "SAME") {

@@ -13,9 +13,10 @@ namespace foil::test {
 inline std::string base64(const std::string& bytes) {
   static const char* chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out;
-  int value = 0, bits = -6;
+  uint32_t value = 0;  // the low 14 bits hold what is not yet written
+  int bits = -6;
   for (unsigned char c : bytes) {
-    value = (value << 8) + c;
+    value = ((value << 8) | c) & 0x3FFFu;
     bits += 8;
     while (bits >= 0) {
       out.push_back(chars[(value >> bits) & 0x3F]);
