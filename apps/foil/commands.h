@@ -70,7 +70,6 @@ AttackOptions attack_options(const AttackFlags& flags);
 /// Builds the attack (checks the options; throws InputError).
 std::unique_ptr<Attack> make_attack_from(const AttackFlags& flags, bool early_stop = false);
 
-
 /// Upper bounds of the flags that scale the work (documented in --help).
 constexpr int64_t kMaxBatch = 100000, kMaxEpochs = 10000, kMaxSteps = 100000;
 

@@ -151,7 +151,8 @@ TEST(TfjsCli, BadModelFilesAreOneLineErrors) {
     const std::string dir = emotion_copy("types");
     edit_json(dir + "/emotion.json",
               [](nlohmann::json& j) { j["modelTopology"]["node"][3]["input"] = 7; });
-    test::expect_bad_input("predict --model " + dir + "/emotion.json" + face, "modelTopology.node[3]");
+    test::expect_bad_input("predict --model " + dir + "/emotion.json" + face,
+                           "modelTopology.node[3]");
   }
   {
     const std::string dir = emotion_copy("json");
