@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <filesystem>
 
 #include "foil/attacks/evaluate.h"
@@ -19,6 +20,22 @@ TEST(Trainer, ShortRunClearsAccuracyThreshold) {
   auto model = train_model(TrainOptions().arch("mlp").epochs(2).progress(""), train, test);
   EXPECT_GE(model->info().test_accuracy, 0.75);
   EXPECT_NEAR(evaluate_clean(*model, test), model->info().test_accuracy, 1e-9);
+}
+
+TEST(Trainer, DivergingRunStopsWithoutModelOrCheckpoint) {
+  const std::string ckpt = test::temp_dir("diverge") + "/m.ckpt";
+  auto train = load_data("fashion-mnist:test:256");
+  try {
+    train_model(TrainOptions().arch("mlp").epochs(2).batch(64).lr(1e30).checkpoint(ckpt), train,
+                {});
+    FAIL() << "a learning rate of 1e30 trained to the end";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("diverged"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("--lr"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(std::filesystem::exists(ckpt));
+  EXPECT_THROW(check_finite_loss(std::nan(""), 1, 1, 1, ""), InputError);
+  EXPECT_NO_THROW(check_finite_loss(2.5, 1, 1, 1, ""));
 }
 
 TEST(Trainer, InterruptedRunResumesToTheSameModel) {
