@@ -389,6 +389,201 @@ Tensor concat_op(const Node& n, Tensors& in) {
   return torch::cat(Tensors(in.begin(), in.end() - 1), axis);
 }
 
+/// TensorFlow's StridedSlice: begin/end/strides per sparse dimension, with the begin, end,
+/// ellipsis, new-axis and shrink-axis bit masks.
+Tensor strided_slice(const Node& n, Tensors& in) {
+  check_arity(n, in, 4);
+  const auto begin = int_values(in[1]), end = int_values(in[2]), strides = int_values(in[3]);
+  if (begin.size() != end.size() || begin.size() != strides.size())
+    fail(n, "begin, end and strides must have the same length");
+  const int64_t begin_mask = attr_int(n, "begin_mask", 0), end_mask = attr_int(n, "end_mask", 0);
+  const int64_t ellipsis = attr_int(n, "ellipsis_mask", 0),
+                new_axis = attr_int(n, "new_axis_mask", 0);
+  const int64_t shrink = attr_int(n, "shrink_axis_mask", 0);
+  const int64_t sparse = static_cast<int64_t>(begin.size());
+  if (sparse > 62) fail(n, "more than 62 slice dimensions");
+  auto bit = [](int64_t mask, int64_t i) { return ((mask >> i) & 1) != 0; };
+  int64_t real = 0;  // sparse entries that consume an input dimension
+  for (int64_t i = 0; i < sparse; ++i) real += !bit(ellipsis, i) && !bit(new_axis, i);
+  Tensor y = in[0];
+  if (real > y.dim()) fail(n, fmt::format("{} slice dimensions for a {}-d input", real, y.dim()));
+  int64_t dim = 0;  // the dimension of y the next entry applies to
+  bool seen_ellipsis = false;
+  for (int64_t i = 0; i < sparse; ++i) {
+    if (bit(ellipsis, i)) {
+      if (seen_ellipsis) fail(n, "more than one ellipsis");
+      seen_ellipsis = true;
+      dim += in[0].dim() - real;  // the ellipsis keeps the dimensions nobody names
+      continue;
+    }
+    if (bit(new_axis, i)) {
+      y = y.unsqueeze(dim++);
+      continue;
+    }
+    const int64_t len = y.size(dim), s = strides[i];
+    if (s == 0) fail(n, "a stride of 0");
+    if (bit(shrink, i)) {
+      const int64_t at = begin[i] < 0 ? begin[i] + len : begin[i];
+      if (at < 0 || at >= len)
+        fail(n, fmt::format("index {} is out of range for dimension {} of size {}", begin[i], dim,
+                            len));
+      y = y.select(dim, at);
+      continue;
+    }
+    auto norm = [len](int64_t v, int64_t lo, int64_t hi) {
+      return std::clamp(v < 0 ? v + len : v, lo, hi);
+    };
+    if (s > 0) {
+      const int64_t b = bit(begin_mask, i) ? 0 : norm(begin[i], 0, len);
+      const int64_t e = bit(end_mask, i) ? len : norm(end[i], 0, len);
+      y = y.slice(dim, b, std::max(b, e), s);
+    } else {
+      const int64_t b = bit(begin_mask, i) ? len - 1 : norm(begin[i], -1, len - 1);
+      const int64_t e = bit(end_mask, i) ? -1 : norm(end[i], -1, len - 1);
+      std::vector<int64_t> idx;
+      for (int64_t k = b; k > e; k += s) idx.push_back(k);
+      y = y.index_select(dim, torch::tensor(idx, torch::dtype(torch::kLong).device(y.device())));
+    }
+    ++dim;
+  }
+  return y;
+}
+
+/// SplitV (explicit sizes, one may be -1) and Split (equal parts) along an axis.
+Tensors split_op(const Node& n, Tensors& in, bool sizes_given) {
+  check_arity(n, in, sizes_given ? 3 : 2);
+  const Tensor& x = sizes_given ? in[0] : in[1];
+  const int64_t axis = axis_of(int_values(sizes_given ? in[2] : in[0])[0], x.dim());
+  if (axis < 0 || axis >= x.dim())
+    fail(n, fmt::format("axis out of range for a {}-d input", x.dim()));
+  const int64_t parts = attr_int(n, "num_split", 1);
+  std::vector<int64_t> sizes;
+  if (sizes_given) {
+    sizes = int_values(in[1]);
+    int64_t known = 0, unknown = -1;
+    for (size_t k = 0; k < sizes.size(); ++k)
+      if (sizes[k] < 0) {
+        if (unknown >= 0) fail(n, "more than one size of -1");
+        unknown = static_cast<int64_t>(k);
+      } else {
+        known += sizes[k];
+      }
+    if (unknown >= 0) sizes[unknown] = x.size(axis) - known;
+  } else {
+    if (x.size(axis) % parts != 0)
+      fail(n, fmt::format("dimension {} of size {} does not split into {} parts", axis,
+                          x.size(axis), parts));
+    sizes.assign(parts, x.size(axis) / parts);
+  }
+  int64_t total = 0;
+  for (auto s : sizes) total += s < 0 ? x.size(axis) + 1 : s;
+  if (static_cast<int64_t>(sizes.size()) != parts || total != x.size(axis))
+    fail(n, fmt::format("sizes [{}] do not split dimension {} of size {} into {} parts",
+                        fmt::join(sizes, ","), axis, x.size(axis), parts));
+  return x.split_with_sizes(sizes, axis);
+}
+
+Tensor sparse_to_dense(const Node& n, Tensors& in) {
+  check_arity(n, in, 4);
+  const auto shape = int_values(in[1]);
+  for (auto s : shape)
+    if (s < 0) fail(n, "output_shape has a negative size");
+  Tensor idx = in[0].to(torch::kLong);
+  if (idx.dim() < 2) idx = idx.reshape({-1, shape.empty() ? 0 : 1});
+  if (idx.size(1) != static_cast<int64_t>(shape.size()))
+    fail(n, fmt::format("indices of depth {} for a {}-d output", idx.size(1), shape.size()));
+  Tensor values = in[2].dim() == 0 ? in[2].expand({idx.size(0)}) : in[2].flatten();
+  if (values.size(0) != idx.size(0))
+    fail(n, fmt::format("{} values for {} indices", values.size(0), idx.size(0)));
+  Tensor out = in[3].to(values.scalar_type()).expand(shape).clone();
+  if (idx.size(0) == 0) return out;
+  for (size_t d = 0; d < shape.size(); ++d) {
+    auto col = idx.select(1, static_cast<int64_t>(d));
+    if ((col < 0).any().item<bool>() || (col >= shape[d]).any().item<bool>())
+      fail(n, fmt::format("an index is out of range for dimension {} of size {}", d, shape[d]));
+  }
+  Tensor linear = torch::zeros({idx.size(0)}, idx.options());
+  for (size_t d = 0; d < shape.size(); ++d)
+    linear = linear * shape[d] + idx.select(1, static_cast<int64_t>(d));
+  c10::List<c10::optional<Tensor>> at;
+  at.push_back(linear);
+  return out.reshape(-1).index_put(at, values).reshape(shape);
+}
+
+Tensor gather_v2(const Node& n, Tensors& in) {
+  check_arity(n, in, 3);
+  if (attr_int(n, "batch_dims", 0) != 0) fail(n, "batch_dims other than 0 are not supported");
+  const Tensor& params = in[0];
+  const int64_t axis = axis_of(int_values(in[2])[0], params.dim());
+  if (axis < 0 || axis >= params.dim())
+    fail(n, fmt::format("axis out of range for a {}-d input", params.dim()));
+  const Tensor idx = in[1].to(torch::kLong);
+  if (idx.numel() &&
+      ((idx < 0).any().item<bool>() || (idx >= params.size(axis)).any().item<bool>()))
+    fail(n, fmt::format("an index is out of range for dimension {} of size {}", axis,
+                        params.size(axis)));
+  std::vector<int64_t> shape(params.sizes().begin(), params.sizes().begin() + axis);
+  shape.insert(shape.end(), idx.sizes().begin(), idx.sizes().end());
+  shape.insert(shape.end(), params.sizes().begin() + axis + 1, params.sizes().end());
+  return params.index_select(axis, idx.flatten()).reshape(shape);
+}
+
+Tensors top_k(const Node& n, Tensors& in) {
+  check_arity(n, in, 2);
+  const int64_t k = int_values(in[1])[0];
+  if (in[0].dim() < 1 || k < 0 || k > in[0].size(-1))
+    fail(n, fmt::format("k = {} for a last dimension of size {}", k,
+                        in[0].dim() ? in[0].size(-1) : 0));
+  // TensorFlow breaks ties by the lower index: a stable descending sort does the same.
+  auto [values, order] = in[0].sort(/*stable=*/true, -1, /*descending=*/true);
+  return {values.narrow(-1, 0, k), order.narrow(-1, 0, k).to(torch::kInt)};
+}
+
+Tensor depth_to_space(const Node& n, Tensors& in) {
+  check_arity(n, in, 1);
+  check_nhwc(n, in[0]);
+  const int64_t b = attr_int(n, "block_size", 0);
+  const Tensor& x = in[0];
+  if (b < 1 || x.size(3) % (b * b) != 0)
+    fail(n, fmt::format("block size {} does not divide {} channels into blocks", b, x.size(3)));
+  const int64_t c = x.size(3) / (b * b);
+  return x.reshape({x.size(0), x.size(1), x.size(2), b, b, c})
+      .permute({0, 1, 3, 2, 4, 5})
+      .reshape({x.size(0), x.size(1) * b, x.size(2) * b, c});
+}
+
+/// Conv2DBackpropInput (a transposed convolution): the gradient of a Conv2D of an input of
+/// `input_sizes` with respect to that input.
+Tensor conv2d_backprop_input(const Node& n, Tensors& in) {
+  check_arity(n, in, 3);
+  const auto sizes = int_values(in[0]);
+  const Tensor& filter = in[1];
+  const Tensor& dy = in[2];
+  check_nhwc(n, dy);
+  if (sizes.size() != 4 || filter.dim() != 4 || sizes[3] != filter.size(2) ||
+      dy.size(3) != filter.size(3))
+    fail(n, fmt::format("input_sizes [{}], filter [{}] and out_backprop [{}] do not agree",
+                        fmt::join(sizes, ","), fmt::join(filter.sizes(), ","),
+                        fmt::join(dy.sizes(), ",")));
+  auto [sh, sw] = hw_of(n, "strides");
+  auto [dh, dw] = hw_of(n, "dilations");
+  // Padding of the forward convolution, computed on an input of the requested size.
+  const Tensor probe = torch::empty({1, sizes[1], sizes[2], 1});
+  auto [t, b, l, r] = window_padding(n, probe, filter.size(0), filter.size(1), sh, sw, dh, dw);
+  const int64_t oh = (sizes[1] + t + b - ((filter.size(0) - 1) * dh + 1)) / sh + 1;
+  const int64_t ow = (sizes[2] + l + r - ((filter.size(1) - 1) * dw + 1)) / sw + 1;
+  if (dy.size(1) != oh || dy.size(2) != ow)
+    fail(n, fmt::format("out_backprop is {}x{}, a convolution of {}x{} gives {}x{}", dy.size(1),
+                        dy.size(2), sizes[1], sizes[2], oh, ow));
+  if (n.cache.empty()) n.cache.push_back(filter.permute({3, 2, 0, 1}).contiguous());
+  Tensor full = torch::conv_transpose2d(dy.permute({0, 3, 1, 2}), n.cache[0], {}, {sh, sw}, 0, 0, 1,
+                                        {dh, dw});
+  // The full result covers the padded input; keep the rows and columns of the real one.
+  full = torch::constant_pad_nd(full, {0, std::max<int64_t>(0, l + sizes[2] - full.size(3)), 0,
+                                       std::max<int64_t>(0, t + sizes[1] - full.size(2))});
+  return full.narrow(2, t, sizes[1]).narrow(3, l, sizes[2]).permute({0, 2, 3, 1});
+}
+
 using Binary = Tensor (*)(const Tensor&, const Tensor&);
 
 Kernel binary(Binary f) {
@@ -534,6 +729,21 @@ const std::map<std::string, Kernel>& kernels() {
       return {dtype_attr(n, "output_type") == "DT_INT64" ? out : out.to(torch::kInt)};
     };
     k["GatherNd"] = single(gather_nd);
+    k["GatherV2"] = single(gather_v2);
+    k["StridedSlice"] = single(strided_slice);
+    k["SplitV"] = [](const Node& n, Tensors& in) { return split_op(n, in, true); };
+    k["Split"] = [](const Node& n, Tensors& in) { return split_op(n, in, false); };
+    k["SparseToDense"] = single(sparse_to_dense);
+    k["TopKV2"] = top_k;
+    k["DepthToSpace"] = single(depth_to_space);
+    k["Conv2DBackpropInput"] = single(conv2d_backprop_input);
+    k["Equal"] = binary([](const Tensor& a, const Tensor& b) { return torch::eq(a, b); });
+    k["FloorMod"] = binary([](const Tensor& a, const Tensor& b) { return torch::remainder(a, b); });
+    k["Shape"] = [](const Node& n, Tensors& in) -> Tensors {
+      check_arity(n, in, 1);
+      auto out = torch::tensor(in[0].sizes().vec(), torch::kLong);
+      return {dtype_attr(n, "out_type") == "DT_INT64" ? out : out.to(torch::kInt)};
+    };
     return k;
   }();
   return table;
@@ -555,10 +765,13 @@ std::vector<std::string> supported_ops() {
 }
 
 int output_count(const Node& node) {
-  if (node.op != "Unpack") return 1;
-  const int64_t num = attr_int(node, "num", 1);
+  if (node.op == "TopKV2") return 2;
+  const char* key = node.op == "Unpack" ? "num" : "num_split";
+  if (node.op != "Unpack" && node.op != "Split" && node.op != "SplitV") return 1;
+  const int64_t num = attr_int(node, key, 1);
   if (num < 1 || num > 4096)
-    throw InputError(fmt::format("node '{}' (Unpack): num {} is not in 1..4096", node.name, num));
+    throw InputError(
+        fmt::format("node '{}' ({}): {} {} is not in 1..4096", node.name, node.op, key, num));
   return static_cast<int>(num);
 }
 

@@ -181,6 +181,191 @@ TEST(TfjsOps, ShapeOpsAndMultipleOutputs) {
   EXPECT_TRUE(out[2].equal(torch::tensor({0.f, 7.5f, 5.5f, 0.f, 0.f})));
 }
 
+torch::Tensor f32(std::vector<float> v) { return torch::tensor(v); }
+
+json masks(int begin, int end, int ellipsis, int new_axis, int shrink) {
+  auto i = [](int v) { return json{{"i", std::to_string(v)}}; };
+  return {{"begin_mask", i(begin)},
+          {"end_mask", i(end)},
+          {"ellipsis_mask", i(ellipsis)},
+          {"new_axis_mask", i(new_axis)},
+          {"shrink_axis_mask", i(shrink)}};
+}
+
+TEST(TfjsOps, StridedSliceWithEveryMask) {
+  // x = 1..24 as [2,3,4]. Each node's expected value is written out as numpy would give it.
+  GraphBuilder g;
+  g.input("x", {2, 3, 4});
+  g.ints("b1", {3}, {1, 0, 1}).ints("e1", {3}, {2, 3, 4}).ints("s1", {3}, {1, 2, 2});
+  g.node("plain", "StridedSlice", {"x", "b1", "e1", "s1"},
+         masks(0, 0, 0, 0, 0));  // x[1:2,0:3:2,1:4:2]
+  g.ints("b2", {2}, {0, -1}).ints("e2", {2}, {0, 0}).ints("s2", {2}, {1, 1});
+  g.node("shrink", "StridedSlice", {"x", "b2", "e2", "s2"}, masks(1, 1, 0, 0, 2));  // x[:, -1]
+  g.ints("b3", {3}, {0, 0, -1}).ints("e3", {3}, {0, 0, 0}).ints("s3", {3}, {1, 1, -1});
+  g.node("ellipsis", "StridedSlice", {"x", "b3", "e3", "s3"},
+         masks(0, 4, 1, 2, 0));  // x[..., None, ::-1]
+  g.ints("b4", {2}, {-2, 5}).ints("e4", {2}, {-100, -1}).ints("s4", {2}, {-1, -2});
+  g.node("negative", "StridedSlice", {"x", "b4", "e4", "s4"},
+         masks(0, 2, 0, 0, 0));  // x[-2:-100:-1, 5::-2]
+  TfjsGraph graph(g.write(test::temp_dir("tfjs-op")));
+  const auto x = ramp({2, 3, 4});
+  auto out = graph.execute(x, {"plain", "shrink", "ellipsis", "negative"});
+  EXPECT_TRUE(out[0].equal(f32({14, 16, 22, 24}).view({1, 2, 2})));
+  EXPECT_TRUE(out[1].equal(f32({9, 10, 11, 12, 21, 22, 23, 24}).view({2, 4})));
+  ASSERT_EQ(out[2].sizes(), (std::vector<int64_t>{2, 3, 1, 4}));
+  EXPECT_TRUE(out[2][1][2][0].equal(f32({24, 23, 22, 21})));
+  // Dimension 0 from index 0 (= -2) down to the start; dimension 1 from 2 (5 clamped) by -2.
+  EXPECT_TRUE(out[3].equal(f32({9, 10, 11, 12, 1, 2, 3, 4}).view({1, 2, 4})));
+}
+
+TEST(TfjsOps, SplitVGatherV2TopKFloorModEqualAndShape) {
+  GraphBuilder g;
+  g.input("x", {2, 5});
+  g.ints("sizes", {3}, {1, -1, 2}).ints("axis1", {}, {1}).ints("axis0", {}, {0});
+  g.node("split", "SplitV", {"x", "sizes", "axis1"}, {{"num_split", {{"i", "3"}}}});
+  g.ints("idx", {2, 2}, {4, 0, 0, 2});
+  g.node("gather", "GatherV2", {"x", "idx", "axis1"}, {{"batch_dims", {{"i", "0"}}}});
+  g.ints("k", {}, {2});
+  g.node("top", "TopKV2", {"x", "k"}, {{"sorted", {{"b", true}}}});
+  g.ints("three", {}, {3});
+  g.node("mod", "FloorMod", {"top:1", "three"});
+  g.node("eq", "Equal", {"x", "x"});
+  g.node("shape", "Shape", {"gather"}, {{"out_type", {{"type", "DT_INT32"}}}});
+  TfjsGraph graph(g.write(test::temp_dir("tfjs-op")));
+  const auto x = f32({3, -1, 7, 7, 0, -5, 2, 2, 9, -4}).view({2, 5});
+  auto out = graph.execute(
+      x, {"split", "split:1", "split:2", "gather", "top", "top:1", "mod", "eq", "shape"});
+  EXPECT_TRUE(out[0].equal(f32({3, -5}).view({2, 1})));
+  EXPECT_TRUE(out[1].equal(f32({-1, 7, 2, 2}).view({2, 2})));  // the -1 takes the rest
+  EXPECT_TRUE(out[2].equal(f32({7, 0, 9, -4}).view({2, 2})));
+  // GatherV2 along axis 1 with a 2x2 index: [2, 2, 2], out[i][a][b] = x[i][idx[a][b]].
+  EXPECT_TRUE(out[3].equal(f32({0, 3, 3, 7, -4, -5, -5, 2}).view({2, 2, 2})));
+  // Ties go to the lower index, as in TensorFlow: row 0 picks 7 at 2 then 7 at 3.
+  EXPECT_TRUE(out[4].equal(f32({7, 7, 9, 2}).view({2, 2})));
+  EXPECT_TRUE(out[5].equal(torch::tensor({2, 3, 3, 1}, torch::kInt).view({2, 2})));
+  EXPECT_TRUE(out[6].equal(torch::tensor({2, 0, 0, 1}, torch::kInt).view({2, 2})));
+  EXPECT_TRUE(out[7].all().item<bool>());
+  EXPECT_TRUE(out[8].equal(torch::tensor({2, 2, 2}, torch::kInt)));
+  // FloorMod follows the divisor's sign (Python's %), not C's.
+  GraphBuilder m;
+  m.input("x", {4}).constant("d", {}, {3.f});
+  m.node("mod", "FloorMod", {"x", "d"});
+  EXPECT_TRUE(run1(m, f32({-4, -1, 4, 6}), "mod").equal(f32({2, 2, 1, 0})));
+}
+
+TEST(TfjsOps, SparseToDenseWithConstantAndEmptyIndices) {
+  GraphBuilder g;
+  g.input("x", {1});
+  g.ints("idx", {2, 2}, {0, 1, 2, 0}).ints("shape", {2}, {3, 2}).constant("vals", {2}, {5, 6});
+  g.constant("zero", {}, {-1});
+  g.node("dense", "SparseToDense", {"idx", "shape", "vals", "zero"});
+  g.raw("none", {0, 1}, "int32", "").ints("len", {1}, {3}).ints("iv", {0}, {}).ints("z", {}, {0});
+  g.node("empty", "SparseToDense", {"none", "len", "iv", "z"});
+  TfjsGraph graph(g.write(test::temp_dir("tfjs-op")));
+  auto out = graph.execute(torch::zeros({1}), {"dense", "empty"});
+  EXPECT_TRUE(out[0].equal(f32({-1, 5, -1, -1, 6, -1}).view({3, 2})));
+  EXPECT_TRUE(out[1].equal(torch::zeros({3}, torch::kInt)));  // nanodet's all-default case
+}
+
+TEST(TfjsOps, DepthToSpaceAndConv2DBackpropInput) {
+  // DepthToSpace, block 2: the 4 channels of one pixel become a 2x2 block, row-major.
+  GraphBuilder g;
+  g.input("x", {1, 1, 2, 4});
+  g.node("d2s", "DepthToSpace", {"x"},
+         {{"block_size", {{"i", "2"}}}, {"data_format", attr_s("NHWC")}});
+  auto y = run1(g, ramp({1, 1, 2, 4}), "d2s");
+  ASSERT_EQ(y.sizes(), (std::vector<int64_t>{1, 2, 4, 1}));
+  EXPECT_TRUE(y.flatten().equal(f32({1, 2, 5, 6, 3, 4, 7, 8})));
+  // Transposed convolution = the gradient of Conv2D with respect to its input: check both
+  // SAME (asymmetric padding, stride 2, odd size) and VALID against autograd of our Conv2D.
+  torch::manual_seed(5);
+  auto vec = [](const torch::Tensor& t) {
+    auto c = t.contiguous();
+    return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+  };
+  const auto w = torch::randn({3, 3, 2, 3});
+  for (const std::string padding : {"SAME", "VALID"}) {
+    const int64_t out_hw = padding == "SAME" ? 4 : 3;
+    GraphBuilder c;
+    c.input("x", {1, 7, 7, 2}).constant("w", {3, 3, 2, 3}, vec(w));
+    c.node("conv", "Conv2D", {"x", "w"}, conv_attr({1, 2, 2, 1}, padding));
+    TfjsGraph conv(c.write(test::temp_dir("tfjs-op")));
+    auto x = torch::randn({1, 7, 7, 2}).requires_grad_(true);
+    const auto dy = torch::randn({1, out_hw, out_hw, 3});
+    auto expected = torch::autograd::grad({conv.execute(x, {"conv"})[0]}, {x}, {dy})[0];
+    GraphBuilder t;
+    t.input("dy", {1, out_hw, out_hw, 3}).constant("w", {3, 3, 2, 3}, vec(w));
+    t.ints("sizes", {4}, {1, 7, 7, 2});
+    t.node("deconv", "Conv2DBackpropInput", {"sizes", "w", "dy"}, conv_attr({1, 2, 2, 1}, padding));
+    auto got = run1(t, dy, "deconv");
+    ASSERT_EQ(got.sizes(), expected.sizes()) << padding;
+    EXPECT_TRUE(got.allclose(expected, 1e-5, 1e-5)) << padding;
+  }
+}
+
+TEST(TfjsOps, NewOpsPassGradientsLikeFiniteDifferences) {
+  // StridedSlice (reversed, strided), SplitV, GatherV2, DepthToSpace and a transposed
+  // convolution on the way from x to a scalar.
+  torch::manual_seed(4);
+  auto vec = [](const torch::Tensor& t) {
+    auto c = t.contiguous();
+    return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+  };
+  GraphBuilder g;
+  g.input("x", {1, 4, 4, 8}).constant("w", {3, 3, 2, 2}, vec(torch::randn({3, 3, 2, 2})));
+  g.node("d2s", "DepthToSpace", {"x"}, {{"block_size", {{"i", "2"}}}});  // 1x8x8x2
+  g.ints("sizes", {4}, {1, 16, 16, 2});
+  g.node("up", "Conv2DBackpropInput", {"sizes", "w", "d2s"}, conv_attr({1, 2, 2, 1}, "SAME"));
+  g.ints("b", {4}, {0, -1, 0, 0}).ints("e", {4}, {0, 0, 16, 0}).ints("s", {4}, {1, -3, 2, 1});
+  g.node("ss", "StridedSlice", {"up", "b", "e", "s"}, masks(9, 11, 0, 0, 0));
+  g.ints("parts", {2}, {1, 1})
+      .ints("axis3", {}, {3})
+      .ints("idx", {3}, {2, 0, 2})
+      .ints("axis2", {}, {2});
+  g.node("split", "SplitV", {"ss", "parts", "axis3"}, {{"num_split", {{"i", "2"}}}});
+  g.node("gather", "GatherV2", {"split:1", "idx", "axis2"});
+  g.node("prod", "Mul", {"gather", "gather"});
+  g.node("sum", "Sum", {"prod", "axes"});
+  g.ints("axes", {4}, {0, 1, 2, 3});
+  TfjsGraph graph(g.write(test::temp_dir("tfjs-grad")));
+  auto x = torch::randn({1, 4, 4, 8}).requires_grad_(true);
+  auto grad = torch::autograd::grad({graph.execute(x, {"sum"})[0]}, {x})[0];
+  torch::NoGradGuard no_grad;
+  const float h = 1e-2f;
+  double worst = 0;
+  for (int64_t i = 0; i < x.numel(); i += 3) {
+    auto xp = x.detach().clone(), xm = x.detach().clone();
+    xp.view(-1)[i] += h;
+    xm.view(-1)[i] -= h;
+    const double fd = (graph.execute(xp, {"sum"})[0].item<double>() -
+                       graph.execute(xm, {"sum"})[0].item<double>()) /
+                      (2 * h);
+    worst = std::max(worst, std::abs(fd - grad.view(-1)[i].item<double>()));
+  }
+  EXPECT_LT(worst, 2e-3 * std::max(1.0, grad.abs().max().item<double>()));
+  EXPECT_GT(grad.abs().max().item<double>(), 1e-3);
+}
+
+TEST(TfjsOps, BadSliceAndSplitArgumentsNameTheNode) {
+  GraphBuilder g;
+  g.input("x", {2, 3});
+  g.ints("b", {1}, {5}).ints("e", {1}, {6}).ints("s", {1}, {1});
+  g.node("oob", "StridedSlice", {"x", "b", "e", "s"}, masks(0, 0, 0, 0, 1));
+  g.ints("sizes", {2}, {2, 2}).ints("axis", {}, {1});
+  g.node("badsplit", "SplitV", {"x", "sizes", "axis"}, {{"num_split", {{"i", "2"}}}});
+  g.ints("k", {}, {9});
+  g.node("bigk", "TopKV2", {"x", "k"});
+  TfjsGraph graph(g.write(test::temp_dir("tfjs-op")));
+  for (const std::string node : {"oob", "badsplit", "bigk"}) {
+    try {
+      graph.execute(torch::zeros({2, 3}), {node});
+      FAIL() << node;
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find("'" + node + "'"), std::string::npos) << e.what();
+    }
+  }
+}
+
 TEST(TfjsOps, UnsupportedOpNamesOpAndNode) {
   GraphBuilder g;
   g.input("x", {1, 2});
