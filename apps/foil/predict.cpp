@@ -19,7 +19,18 @@ struct PredictCmd {
   ModelFlags model;
   std::string data, json, draw;
   int64_t top = 3, show = 10;
+  double min_score = -1;
 };
+
+/// Model-input pixels (..., 2) of item `i` to the photo's own pixels, where it has a photo.
+torch::Tensor to_photo(const Dataset& data, int64_t i, const torch::Tensor& xy) {
+  return data.frames.empty() ? xy : data.frames[i].to_photo(xy);
+}
+
+/// The image to draw on: the photo at its own resolution where there is one.
+torch::Tensor photo_of(const Dataset& data, int64_t i) {
+  return data.frames.empty() ? data.images[i] : data.frames[i].read(3)[0];
+}
 
 nlohmann::json tensor_json(const torch::Tensor& t) {
   const auto c = t.detach().cpu().to(torch::kFloat).contiguous();
@@ -58,7 +69,12 @@ void run_predict(const PredictCmd& c) {
   if (!c.draw.empty()) draw = std::make_unique<ResultsFolder>(c.draw, "--draw");
   auto model = open_model(c.model, device);
   const bool keypoints = is_keypoint_model(*model);
-  check_input(!draw || keypoints, "--draw", "a keypoint model (it draws skeletons)",
+  const auto* tfjs = dynamic_cast<const TfjsModel*>(model.get());
+  const bool detector = tfjs && tfjs->meta().task == "detection";
+  check_input(!draw || keypoints || detector, "--draw",
+              "a keypoint model or a detector (it draws skeletons or boxes)",
+              model->info().name + ", which is neither");
+  check_input(c.min_score < 0 || detector, "--min-score", "a detector",
               model->info().name + ", which is not one");
   Dataset data;
   if (c.data.rfind("pose:", 0) == 0) {  // the synthetic figures of 'foil keypoints'
@@ -71,7 +87,6 @@ void run_predict(const PredictCmd& c) {
   check_input(data.size() > 0, "--data " + c.data, "at least one image", "none");
   probe_model(*model, data.images, c.data);
   const torch::Tensor x = data.images.to(device);
-  const auto* tfjs = dynamic_cast<const TfjsModel*>(model.get());
   fmt::print("model  {} ({}{})\ndata   {} ({} images, {})\n", model->info().name,
              model->info().backend, tfjs ? ", " + tfjs->meta().description : std::string(),
              data.source, data.size(), model->info().input.str());
@@ -82,29 +97,72 @@ void run_predict(const PredictCmd& c) {
     torch::NoGradGuard no_grad;
     logits = model->forward(x).cpu();
   }
-  const bool classifier = !keypoints && is_classifier(*model, logits);
+  const bool classifier = !keypoints && !detector && is_classifier(*model, logits);
+  const char* where = data.frames.empty() ? "input pixels" : "photo pixels";
   if (keypoints) {
     const KeypointPrediction kp = model_keypoints(*model, x);
+    const bool depth = kp.z.defined(), world = kp.world.defined();
     for (int64_t i = 0; i < data.size(); ++i) {
       nlohmann::json list = nlohmann::json::array();
       const bool show = i < c.show;
+      const torch::Tensor xy = to_photo(data, i, kp.xy[i]);
       if (show)
-        fmt::print("\n{}\n  {:<16}{:>8}{:>8}{:>8}\n", item_name(data, i), "keypoint", "x", "y",
-                   "score");
+        fmt::print("\n{} ({})\n  {:<16}{:>8}{:>8}{}{:>8}{}\n", item_name(data, i), where,
+                   "keypoint", "x", "y", depth ? fmt::format("{:>8}", "z") : "", "score",
+                   world ? fmt::format("{:>9}{:>9}{:>9}", "world x", "y", "z (m)") : "");
       for (int64_t k = 0; k < kp.xy.size(1); ++k) {
         const std::string name =
             k < static_cast<int64_t>(kp.names.size()) ? kp.names[k] : std::to_string(k);
-        const float px = kp.xy[i][k][0].item<float>(), py = kp.xy[i][k][1].item<float>();
+        const float px = xy[k][0].item<float>(), py = xy[k][1].item<float>();
         const float s = kp.score[i][k].item<float>();
-        if (show) fmt::print("  {:<16}{:>8.1f}{:>8.1f}{:>8.3f}\n", name, px, py, s);
-        list.push_back({{"name", name}, {"x", px}, {"y", py}, {"score", s}});
+        nlohmann::json row = {{"name", name}, {"x", px}, {"y", py}, {"score", s}};
+        std::string extra;
+        if (depth) {
+          row["z"] = kp.z[i][k].item<float>();
+          extra = fmt::format("{:>8.1f}", kp.z[i][k].item<float>());
+        }
+        std::string metric;
+        if (world) {
+          const auto wv = kp.world[i][k];
+          row["world"] = {wv[0].item<float>(), wv[1].item<float>(), wv[2].item<float>()};
+          metric = fmt::format("{:>9.3f}{:>9.3f}{:>9.3f}", wv[0].item<float>(), wv[1].item<float>(),
+                               wv[2].item<float>());
+        }
+        if (show)
+          fmt::print("  {:<16}{:>8.1f}{:>8.1f}{}{:>8.3f}{}\n", name, px, py, extra, s, metric);
+        list.push_back(row);
       }
       items.push_back({{"item", item_name(data, i)}, {"keypoints", list}});
       if (draw) {
         const std::string png = fmt::format("keypoints-{}.png", i);
-        write_image(draw->file(png),
-                    draw_skeleton(data.images[i], kp.xy[i], kp.skeleton, {0.1, 1.0, 0.1}, 3));
+        write_image(draw->file(png), draw_skeleton(photo_of(data, i), xy, kp.skeleton,
+                                                   {0.1, 1.0, 0.1}, data.frames.empty() ? 3 : 1));
       }
+    }
+  } else if (detector) {
+    const auto found = tfjs->detect(x, c.min_score);
+    for (int64_t i = 0; i < data.size(); ++i) {
+      nlohmann::json list = nlohmann::json::array();
+      std::vector<LabelledBox> boxes;
+      if (i < c.show)
+        fmt::print("\n{}: {} objects ({})\n", item_name(data, i), found[i].size(), where);
+      for (const auto& d : found[i]) {
+        const auto corners =
+            to_photo(data, i, torch::tensor({d.x1, d.y1, d.x2, d.y2}).view({2, 2}));
+        const float x1 = corners[0][0].item<float>(), y1 = corners[0][1].item<float>();
+        const float x2 = corners[1][0].item<float>(), y2 = corners[1][1].item<float>();
+        if (i < c.show)
+          fmt::print("  {:<16}{:>6.1f}%  box {:.0f},{:.0f} - {:.0f},{:.0f}\n", d.name,
+                     100 * d.score, x1, y1, x2, y2);
+        list.push_back(
+            {{"class", d.cls}, {"name", d.name}, {"score", d.score}, {"box", {x1, y1, x2, y2}}});
+        boxes.push_back({x1, y1, x2, y2, fmt::format("{} {:.0f}%", d.name, 100 * d.score),
+                         static_cast<int>(d.cls)});
+      }
+      items.push_back({{"item", item_name(data, i)}, {"detections", list}});
+      if (draw)
+        write_image(draw->file(fmt::format("detections-{}.png", i)),
+                    draw_boxes(photo_of(data, i), boxes));
     }
   } else if (classifier) {
     const torch::Tensor prob = torch::softmax(logits, 1);
@@ -130,7 +188,7 @@ void run_predict(const PredictCmd& c) {
   const auto outputs = raw_outputs(*model, x);
   for (const auto& [name, value] : outputs) {
     raw[name] = tensor_json(value);
-    if (!keypoints && !classifier) {
+    if (!keypoints && !classifier && !detector) {
       const auto flat = value[0].flatten();
       const int64_t n = std::min<int64_t>(flat.numel(), 8);
       std::vector<std::string> first;
@@ -141,14 +199,16 @@ void run_predict(const PredictCmd& c) {
   }
   if (draw) {
     draw->commit();
-    fmt::print("wrote {} skeleton images to {}\n", data.size(), c.draw);
+    fmt::print("wrote {} {} images to {}\n", data.size(), keypoints ? "skeleton" : "detection",
+               c.draw);
   }
-  if (data.size() > c.show && (keypoints || classifier))
+  if (data.size() > c.show && (keypoints || classifier || detector))
     fmt::print("({} more in --json)\n", data.size() - c.show);
   if (!c.json.empty()) {
     write_json(c.json, {{"model", model->info().name},
                         {"backend", model->info().backend},
                         {"data", data.source},
+                        {"coordinates", where},
                         {"task", tfjs         ? tfjs->meta().task
                                  : keypoints  ? "keypoints"
                                  : classifier ? "classifier"
@@ -165,14 +225,19 @@ void setup_predict(CLI::App& app) {
   auto c = std::make_shared<PredictCmd>();
   auto* sub = app.add_subcommand(
       "predict",
-      "what a model sees: top classes, decoded keypoints (MoveNet, posenet) or raw outputs");
+      "what a model sees: top classes, detected objects, decoded 2-D/3-D keypoints or raw outputs");
   add_model_flags(sub, c->model, true);
   sub->add_option("--data", c->data,
                   "images: a file (photo.jpg, photo.jpg@X,Y,W,H), a folder, "
                   "fashion-mnist:test[:N], pose:test[:N]")
       ->required();
   sub->add_option("--json", c->json, "write predictions and the raw output tensors here");
-  sub->add_option("--draw", c->draw, "keypoint models: write skeleton PNGs into this folder");
+  sub->add_option("--draw", c->draw,
+                  "keypoint models and detectors: write skeleton or labelled-box PNGs of each "
+                  "photo at its own resolution into this folder");
+  sub->add_option("--min-score", c->min_score,
+                  "detectors: the score a detection needs (default: the model's own, 0.3)")
+      ->check(number_in(0, 1));
   sub->add_option("--top", c->top, "classes to show per image")
       ->check(integer_in(1, 1000))
       ->capture_default_str();

@@ -29,6 +29,7 @@ Dataset Dataset::slice(int64_t begin, int64_t end) const {
   Dataset d = *this;
   d.images = images.slice(0, begin, end);
   d.labels = labels.slice(0, begin, end);
+  if (!frames.empty()) d.frames.assign(frames.begin() + begin, frames.begin() + end);
   return d;
 }
 
@@ -38,7 +39,20 @@ Dataset Dataset::shuffled(uint64_t seed) const {
   Dataset d = *this;
   d.images = images.index_select(0, perm);
   d.labels = labels.index_select(0, perm);
+  if (!frames.empty())
+    for (int64_t i = 0; i < size(); ++i) d.frames[i] = frames[perm[i].item<int64_t>()];
   return d;
+}
+
+torch::Tensor PhotoFrame::read(int64_t channels) const {
+  return read_image(path, {channels, 0, 0}, crop);
+}
+
+torch::Tensor PhotoFrame::to_photo(const torch::Tensor& xy) const {
+  const auto opts = xy.options();
+  const auto scale = torch::tensor({scale_x, scale_y}, opts),
+             pad = torch::tensor({pad_x, pad_y}, opts);
+  return (xy - pad) / scale + torch::tensor({crop_x, crop_y}, opts);
 }
 
 std::string ImageShape::str() const {
@@ -167,13 +181,16 @@ Dataset load_image_folder(const std::string& dir, ImageShape want) {
               "no sub-folders");
   std::vector<torch::Tensor> images;
   std::vector<int64_t> labels;
+  std::vector<PhotoFrame> frames;
   for (size_t c = 0; c < classes.size(); ++c) {
     std::vector<fs::path> files;
     for (const auto& e : fs::directory_iterator(fs::path(dir) / classes[c]))
       if (e.is_regular_file() && is_image_file(e.path())) files.push_back(e.path());
     std::sort(files.begin(), files.end());
     for (const auto& f : files) {
-      torch::Tensor img = read_image(f.string(), want);
+      PhotoFrame frame;
+      torch::Tensor img = read_image(f.string(), want, {}, &frame);
+      frames.push_back(frame);
       // Without a model size, every image takes the size of the first one.
       if (want.height == 0) want = {img.size(1), img.size(2), img.size(3)};
       images.push_back(img);
@@ -186,6 +203,7 @@ Dataset load_image_folder(const std::string& dir, ImageShape want) {
   d.labels = torch::tensor(labels, torch::kInt64);
   d.class_names = classes;
   d.source = dir;
+  d.frames = std::move(frames);
   return d;
 }
 
@@ -281,7 +299,8 @@ Dataset load_data(const std::string& spec, const ImageShape& want) {
       }
       break;
     case DataSpec::Kind::kImageFile:
-      d.images = read_image(ds.path, want, ds.crop);
+      d.frames.resize(1);
+      d.images = read_image(ds.path, want, ds.crop, &d.frames[0]);
       d.labels = torch::full({1}, -1, torch::kInt64);
       d.source = ds.path;
       break;
@@ -291,7 +310,7 @@ Dataset load_data(const std::string& spec, const ImageShape& want) {
 }
 
 torch::Tensor read_image(const std::string& path, const ImageShape& want,
-                         const std::vector<int64_t>& crop) {
+                         const std::vector<int64_t>& crop, PhotoFrame* frame) {
   std::error_code ec;  // a name too long or a symlink loop reads as "not found"
   if (!fs::is_regular_file(path, ec)) throw InputError(path + ": image file not found");
   std::string bytes;
@@ -344,9 +363,34 @@ torch::Tensor read_image(const std::string& path, const ImageShape& want,
                        static_cast<int>(crop[2]), static_cast<int>(crop[3])))
               .clone();
   }
-  if (want.height > 0 && want.width > 0 && (img.rows != want.height || img.cols != want.width))
-    cv::resize(img, img, cv::Size(static_cast<int>(want.width), static_cast<int>(want.height)), 0,
-               0, cv::INTER_AREA);
+  PhotoFrame f;
+  f.path = path;
+  f.crop = crop;
+  f.width = img.cols;
+  f.height = img.rows;
+  if (!crop.empty())
+    f.crop_x = static_cast<double>(crop[0]), f.crop_y = static_cast<double>(crop[1]);
+  if (want.height > 0 && want.width > 0 && (img.rows != want.height || img.cols != want.width)) {
+    f.scale_x = static_cast<double>(want.width) / img.cols;
+    f.scale_y = static_cast<double>(want.height) / img.rows;
+    cv::Size size(static_cast<int>(want.width), static_cast<int>(want.height));
+    if (want.letterbox) {
+      f.scale_x = f.scale_y = std::min(f.scale_x, f.scale_y);
+      size = cv::Size(std::max(1, static_cast<int>(std::lround(img.cols * f.scale_x))),
+                      std::max(1, static_cast<int>(std::lround(img.rows * f.scale_y))));
+    }
+    cv::resize(img, img, size, 0, 0, cv::INTER_AREA);
+    if (want.letterbox) {
+      const int left = static_cast<int>(want.width - img.cols) / 2;
+      const int top = static_cast<int>(want.height - img.rows) / 2;
+      cv::copyMakeBorder(img, img, top, static_cast<int>(want.height) - img.rows - top, left,
+                         static_cast<int>(want.width) - img.cols - left, cv::BORDER_CONSTANT,
+                         cv::Scalar::all(0));
+      f.pad_x = left;
+      f.pad_y = top;
+    }
+  }
+  if (frame) *frame = f;
   auto t = torch::from_blob(img.data, {img.rows, img.cols, img.channels()}, torch::kUInt8)
                .permute({2, 0, 1})
                .to(torch::kFloat32)

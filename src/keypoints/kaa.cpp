@@ -312,14 +312,11 @@ KeypointPrediction model_keypoints(Model& model, const torch::Tensor& x) {
   torch::NoGradGuard no_grad;
   KeypointPrediction p;
   if (const auto* t = dynamic_cast<const TfjsModel*>(&model)) {
-    // MoveNet: N×1×K×3 rows of (y, x, score), y and x relative to the input.
-    const torch::Tensor out = model.forward(x).cpu();
-    check_input(out.dim() == 4 && out.size(3) == 3, "model " + model.info().name,
-                "keypoints as N×1×K×(y, x, score)",
-                fmt::format("output [{}]", fmt::join(out.sizes(), ",")));
-    const torch::Tensor rows = out.select(1, 0);
-    p.xy = torch::stack({rows.select(2, 1) * x.size(3), rows.select(2, 0) * x.size(2)}, 2);
-    p.score = rows.select(2, 2);
+    const DecodedKeypoints d = t->keypoints(x);
+    p.xy = d.xy;
+    p.score = d.score;
+    p.z = d.z;
+    p.world = d.world;
     p.names = t->meta().class_names;
     p.skeleton = t->meta().skeleton;
     return p;

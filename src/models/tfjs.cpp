@@ -293,7 +293,8 @@ void TfjsGraph::Impl::load_weights(const nlohmann::json& manifest) {
       if (node.attr.contains("value") && node.attr["value"].contains("tensor")) {
         const auto declared =
             shape_of(node.attr["value"]["tensor"].value("tensorShape", nlohmann::json()));
-        if (!declared.empty() && declared != shape)
+        // An empty constant may declare a placeholder shape (nanodet's folded Where).
+        if (!declared.empty() && declared != shape && count > 0)
           fail(fmt::format("weight '{}': the manifest says shape [{}], the graph [{}]", name,
                            fmt::join(shape, ","), fmt::join(declared, ",")));
       }
@@ -416,11 +417,24 @@ TfjsModel::TfjsModel(const std::string& model_json)
   info_.name = fs::path(model_json).filename().string();
   info_.backend = "tfjs";
   info_.arch = fs::path(model_json).stem().string();
-  info_.input = {std::max<int64_t>(shape[3], 0), std::max<int64_t>(shape[1], 0),
-                 std::max<int64_t>(shape[2], 0)};
+  // Channels first when dimension 1 looks like channels and dimension 3 does not.
+  auto channels = [](int64_t c) { return c == 1 || c == 3; };
+  nchw_input_ = channels(shape[1]) && !channels(shape[3]);
+  const auto dim = [&](int k) { return std::max<int64_t>(shape[k], 0); };
+  info_.input =
+      nchw_input_ ? ImageShape{dim(1), dim(2), dim(3)} : ImageShape{dim(3), dim(1), dim(2)};
+  info_.input.letterbox = meta_.letterbox;
   info_.class_names = meta_.class_names;
-  if (meta_.task == "classifier")
+  if (meta_.task == "classifier" || meta_.task == "detection")
     info_.num_classes = static_cast<int64_t>(meta_.class_names.size());
+  for (const auto& map : meta_.class_maps) {
+    std::string node = map;  // the map's value before any Identity and its final Sigmoid
+    while (graph_.op_of(node) == "Identity") node = graph_.first_input_of(node);
+    if (graph_.op_of(node) == "Sigmoid") node = graph_.first_input_of(node);
+    class_logits_.push_back(node);
+  }
+  if (meta_.task == "detection" && class_logits_.empty())
+    throw InputError(model_json + ": a detector needs class_maps (the class score nodes)");
   if (meta_.outputs.empty()) throw InputError(model_json + ": the graph has no output node");
   output_node_ = meta_.outputs[0];
   if (meta_.task == "classifier" && meta_.logits_before_softmax) {
@@ -440,7 +454,8 @@ void TfjsModel::to(c10::Device device) {
 }
 
 torch::Tensor TfjsModel::model_input(const torch::Tensor& pixels) const {
-  torch::Tensor x = pixels.permute({0, 2, 3, 1}) * meta_.scale + meta_.offset;
+  const torch::Tensor rgb = meta_.bgr ? pixels.flip(1) : pixels;
+  torch::Tensor x = (nchw_input_ ? rgb : rgb.permute({0, 2, 3, 1})) * meta_.scale + meta_.offset;
   // int32 inputs (e.g. MoveNet's 0..255): round, but let the gradient pass straight through.
   if (graph_.input_dtype() == "int32") x = x + (x.round() - x).detach();
   return x;
@@ -469,12 +484,31 @@ std::vector<torch::Tensor> TfjsModel::outputs(const torch::Tensor& pixels) const
 }
 
 TapOutputs TfjsModel::run(const torch::Tensor& x, const std::vector<std::string>& taps) {
-  std::vector<std::string> nodes = {output_node_};
+  std::vector<std::string> nodes = class_logits_;
+  if (nodes.empty()) nodes = {output_node_};
+  const size_t heads = nodes.size();
   nodes.insert(nodes.end(), taps.begin(), taps.end());
-  auto values = execute(x, nodes, 1);
+  auto values = execute(x, nodes, heads);  // taps (after the heads) come back N×C×H×W
   TapOutputs out;
-  out.output = values[0];
-  for (size_t k = 0; k < taps.size(); ++k) out.taps[taps[k]] = values[k + 1];
+  if (meta_.probability_output) {
+    const torch::Tensor p = values[0].reshape({values[0].size(0), 1}).clamp(1e-7, 1 - 1e-7);
+    out.output = torch::cat({torch::log1p(-p), torch::log(p)}, 1);
+  } else if (class_logits_.empty()) {
+    out.output = values[0];
+  } else {  // image-level class logits: each class's best location over all maps
+    std::vector<torch::Tensor> maps;
+    const int64_t classes = static_cast<int64_t>(meta_.class_names.size());
+    for (size_t k = 0; k < heads; ++k) {
+      // N×H×W×C or N×locations×C.
+      const torch::Tensor& v = values[k];
+      if (v.size(-1) != classes)
+        throw InputError(fmt::format("{}: class map '{}' has {} classes, the metadata {}",
+                                     info_.name, class_logits_[k], v.size(-1), classes));
+      maps.push_back(v.reshape({v.size(0), -1, classes}));
+    }
+    out.output = torch::cat(maps, 1).amax(1);
+  }
+  for (size_t k = 0; k < taps.size(); ++k) out.taps[taps[k]] = values[k + heads];
   return out;
 }
 

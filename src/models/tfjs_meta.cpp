@@ -7,6 +7,7 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "foil/core/error.h"
 #include "foil/models/tfjs.h"
@@ -22,6 +23,52 @@ const std::vector<std::string> kCocoKeypoints = {
 const std::vector<std::pair<int, int>> kCocoSkeleton = {
     {0, 1},  {0, 2},  {1, 3},  {2, 4},   {5, 6},   {5, 7},   {7, 9},   {6, 8},
     {8, 10}, {5, 11}, {6, 12}, {11, 12}, {11, 13}, {13, 15}, {12, 14}, {14, 16}};
+
+const std::vector<std::string> kCoco80 = {
+    "person",        "bicycle",       "car",           "motorbike",
+    "aeroplane",     "bus",           "train",         "truck",
+    "boat",          "traffic light", "fire hydrant",  "stop sign",
+    "parking meter", "bench",         "bird",          "cat",
+    "dog",           "horse",         "sheep",         "cow",
+    "elephant",      "bear",          "zebra",         "giraffe",
+    "backpack",      "umbrella",      "handbag",       "tie",
+    "suitcase",      "frisbee",       "skis",          "snowboard",
+    "sports ball",   "kite",          "baseball bat",  "baseball glove",
+    "skateboard",    "surfboard",     "tennis racket", "bottle",
+    "wine glass",    "cup",           "fork",          "knife",
+    "spoon",         "bowl",          "banana",        "apple",
+    "sandwich",      "orange",        "broccoli",      "carrot",
+    "hot dog",       "pizza",         "donut",         "cake",
+    "chair",         "sofa",          "pottedplant",   "bed",
+    "diningtable",   "toilet",        "tvmonitor",     "laptop",
+    "mouse",         "remote",        "keyboard",      "cell phone",
+    "microwave",     "oven",          "toaster",       "sink",
+    "refrigerator",  "book",          "clock",         "vase",
+    "scissors",      "teddy bear",    "hair drier",    "toothbrush"};
+
+const std::vector<std::string> kBlazePoseKeypoints = {
+    "nose",       "leftEyeInside",   "leftEye",       "leftEyeOutside", "rightEyeInside",
+    "rightEye",   "rightEyeOutside", "leftEar",       "rightEar",       "leftMouth",
+    "rightMouth", "leftShoulder",    "rightShoulder", "leftElbow",      "rightElbow",
+    "leftWrist",  "rightWrist",      "leftPinky",     "rightPinky",     "leftIndex",
+    "rightIndex", "leftThumb",       "rightThumb",    "leftHip",        "rightHip",
+    "leftKnee",   "rightKnee",       "leftAnkle",     "rightAnkle",     "leftHeel",
+    "rightHeel",  "leftFoot",        "rightFoot",     "bodyCenter",     "bodyTop",
+    "leftPalm",   "leftHand",        "rightPalm",     "rightHand"};
+
+const std::vector<std::pair<int, int>> kBlazePoseSkeleton = {
+    {0, 2},   {0, 5},   {2, 7},   {5, 8},   {9, 10},  {11, 12}, {11, 13}, {13, 15},
+    {11, 23}, {23, 24}, {23, 25}, {25, 27}, {27, 29}, {29, 31}, {12, 14}, {14, 16},
+    {12, 24}, {24, 26}, {26, 28}, {28, 30}, {30, 32}, {15, 35}, {16, 37}};
+
+const std::vector<std::string> kEfficientPoseKeypoints = {
+    "head",         "neck",      "rightShoulder", "rightElbow", "rightWrist", "chest",
+    "leftShoulder", "leftElbow", "leftWrist",     "bodyCenter", "rightHip",   "rightKnee",
+    "rightAnkle",   "leftHip",   "leftKnee",      "leftAnkle"};
+
+const std::vector<std::pair<int, int>> kEfficientPoseSkeleton = {
+    {0, 1}, {1, 2},  {2, 3},   {3, 4},   {1, 6},  {6, 7},   {7, 8},  {1, 5},
+    {5, 9}, {9, 10}, {10, 11}, {11, 12}, {9, 13}, {13, 14}, {14, 15}};
 
 TfjsMeta make(std::string task, std::string description, double scale, double offset,
               std::vector<std::string> outputs, std::vector<std::string> names = {}) {
@@ -67,6 +114,83 @@ const std::map<std::string, TfjsMeta>& builtin() {
              "face description: 1024-d descriptor, gender (sigmoid, >0.5 = male), "
              "age (softmax over 0..99); input 0..255",
              255, 0, {"global_pooling/Mean", "gender_pred/Sigmoid:0", "age_pred/Softmax:0"});
+    auto thunder = movenet;
+    thunder.description =
+        "MoveNet thunder: 17 COCO body keypoints as (y, x, score), y and x in [0,1] of the "
+        "input; int32 RGB input 0..255";
+    t["movenet-thunder"] = thunder;
+    for (const char* name : {"blazepose-lite", "blazepose-full", "blazepose-heavy"}) {
+      auto b = make("keypoints",
+                    fmt::format("BlazePose {}: 39 body landmarks in 3-D (x, y in input pixels, "
+                                "z depth, visibility, presence) and metric world coordinates; "
+                                "RGB input in [0,1], padded to a square",
+                                std::string(name).substr(10)),
+                    1, 0, {"Identity_2:0", "Identity_4:0", "Identity_3:0", "Identity:0"},
+                    kBlazePoseKeypoints);
+      b.decode = "blazepose";
+      b.heatmap_tap = "Identity:0";
+      b.skeleton = kBlazePoseSkeleton;
+      b.letterbox = true;
+      t[name] = b;
+    }
+    auto posenet = make(
+        "keypoints",
+        "PoseNet (MobileNetV1, output stride 16): 17 COCO keypoints from heatmaps "
+        "and offsets; input scaled to [-1,1]",
+        2, -1,
+        {"MobilenetV1/heatmap_2/BiasAdd:0", "MobilenetV1/offset_2/BiasAdd:0",
+         "MobilenetV1/displacement_fwd_2/BiasAdd:0", "MobilenetV1/displacement_bwd_2/BiasAdd:0"},
+        kCocoKeypoints);
+    posenet.decode = "posenet";
+    posenet.heatmap_tap = "MobilenetV1/heatmap_2/BiasAdd:0";
+    posenet.skeleton = kCocoSkeleton;
+    t["posenet"] = posenet;
+    auto efficientpose = make("keypoints",
+                              "EfficientPose: 16 body keypoints from upscaled confidence maps; "
+                              "input scaled to [-1,1]",
+                              2, -1, {"upscaled_confs/BiasAdd:0"}, kEfficientPoseKeypoints);
+    efficientpose.decode = "heatmap";
+    efficientpose.heatmap_tap = "upscaled_confs/BiasAdd:0";
+    efficientpose.skeleton = kEfficientPoseSkeleton;
+    t["efficientpose"] = efficientpose;
+    auto centernet =
+        make("detection",
+             "CenterNet (MobileNetV3): 80 COCO classes, 128x128 class heatmaps and "
+             "box sizes, decoded to 100 boxes; RGB input 0..255",
+             255, 0, {"tower_0/detections", "tower_0/keypoints", "tower_0/wh"}, kCoco80);
+    centernet.decode = "centernet";
+    centernet.class_maps = {"tower_0/keypoints"};
+    t["centernet"] = centernet;
+    auto nanodet = make("detection",
+                        "NanoDet: 80 COCO classes scored at strides 8, 16 and 32 with 4x11-bin "
+                        "box distance distributions; channels-first RGB input in [0,1]",
+                        1, 0,
+                        {"Identity:0", "Identity_1:0", "Identity_2:0", "Identity_3:0",
+                         "Identity_4:0", "Identity_5:0"},
+                        kCoco80);
+    nanodet.decode = "nanodet";
+    nanodet.class_maps = {"Identity:0", "Identity_1:0", "Identity_2:0"};
+    t["nanodet"] = nanodet;
+    t["gender"] =
+        make("classifier", "gender (mini-Xception, oarriaga): grayscale face scaled to [-1,1]", 2,
+             -1, {"Identity:0"}, {"female", "male"});
+    // SSR-Net as trained (shamangary/SSR-Net): BGR faces 0..255 (OpenCV's order). human's own
+    // pre-processing ([-1,1], RGB) calls every face tried here male.
+    auto ssrnet = make("classifier",
+                       "gender (SSR-Net, IMDB): one output, the probability of male; BGR face "
+                       "0..255",
+                       255, 0, {"Identity:0"}, {"female", "male"});
+    ssrnet.bgr = true;
+    ssrnet.probability_output = true;
+    t["gender-ssrnet-imdb"] = ssrnet;
+    auto age = make("score", "age in years (SSR-Net regression); BGR face input 0..255", 255, 0,
+                    {"Identity:0"}, {"age"});
+    age.bgr = true;
+    t["age"] = age;
+    t["gear"] = make("classifier",
+                     "GEAR: gender (the Model output), age in 7 bins and race in 5; RGB face in "
+                     "[0,1]",
+                     1, 0, {"Identity_1:0", "Identity:0", "Identity_2:0"}, {"male", "female"});
     return t;
   }();
   return table;
@@ -86,6 +210,12 @@ void apply_sidecar(const std::string& path, TfjsMeta& m) {
     m.class_names = j.value("class_names", m.class_names);
     m.heatmap_tap = j.value("heatmap_tap", m.heatmap_tap);
     m.logits_before_softmax = j.value("logits_before_softmax", m.logits_before_softmax);
+    m.decode = j.value("decode", m.decode);
+    m.class_maps = j.value("class_maps", m.class_maps);
+    m.min_score = j.value("min_score", m.min_score);
+    m.letterbox = j.value("letterbox", m.letterbox);
+    m.bgr = j.value("bgr", m.bgr);
+    m.probability_output = j.value("probability_output", m.probability_output);
   } catch (const nlohmann::json::exception& e) {
     throw InputError(path + ": not a valid model metadata file (" + first_line(e.what()) + ")");
   }
@@ -104,6 +234,17 @@ TfjsMeta tfjs_meta_for(const std::string& model_json, const TfjsGraph& graph) {
   }
   const auto sidecar = (p.parent_path() / (stem + ".foil.json")).string();
   if (std::filesystem::is_regular_file(sidecar)) apply_sidecar(sidecar, m);
+  static const std::set<std::string> decoders = {"",        "movenet",   "blazepose", "heatmap",
+                                                 "posenet", "centernet", "nanodet"};
+  if (!decoders.count(m.decode))
+    throw InputError(
+        fmt::format("{}: decode '{}' is not one foil knows (movenet, blazepose, heatmap, posenet, "
+                    "centernet, nanodet)",
+                    model_json, m.decode));
+  if (m.task == "keypoints" && m.decode.empty()) m.decode = "movenet";
+  for (const auto& o : m.class_maps)
+    if (graph.op_of(o).empty())
+      throw InputError(fmt::format("{}: class map '{}' is not a node of the graph", model_json, o));
   for (const auto& o : m.outputs)
     if (graph.op_of(o).empty())
       throw InputError(fmt::format("{}: output '{}' is not a node of the graph", model_json, o));

@@ -173,6 +173,32 @@ torch::Tensor draw_skeleton(const torch::Tensor& image, const torch::Tensor& kp,
   return big.permute({2, 0, 1}).clone();
 }
 
+torch::Tensor draw_boxes(const torch::Tensor& image, const std::vector<LabelledBox>& boxes) {
+  const int64_t h = image.size(1), w = image.size(2);
+  torch::Tensor img = image.detach().cpu().to(torch::kFloat32);
+  if (img.size(0) == 1) img = img.expand({3, h, w});
+  torch::Tensor hwc =
+      img.permute({1, 2, 0}).mul(255).round().clamp(0, 255).to(torch::kUInt8).contiguous();
+  cv::Mat m(static_cast<int>(h), static_cast<int>(w), CV_8UC3, hwc.data_ptr());
+  const int thick = std::max<int>(2, static_cast<int>(std::min(h, w) / 250));
+  const double font = std::max(0.5, std::min(h, w) / 800.0);
+  for (const auto& b : boxes) {
+    const cv::Scalar bgr = kPalette[b.colour % 7];
+    const cv::Scalar colour(bgr[2], bgr[1], bgr[0]);  // the image here is RGB
+    const cv::Point p1(static_cast<int>(b.x1), static_cast<int>(b.y1));
+    cv::rectangle(m, p1, {static_cast<int>(b.x2), static_cast<int>(b.y2)}, colour, thick,
+                  cv::LINE_AA);
+    int base = 0;
+    const cv::Size text = cv::getTextSize(b.label, cv::FONT_HERSHEY_SIMPLEX, font, 1, &base);
+    const int top = p1.y - text.height - base - 4 >= 0 ? p1.y - text.height - base - 4 : p1.y;
+    const int left = std::clamp(p1.x, 0, std::max(0, static_cast<int>(w) - text.width - 4));
+    cv::rectangle(m, {left, top}, {left + text.width + 4, top + text.height + base + 4}, colour,
+                  cv::FILLED);
+    put_text(m, b.label, {left + 2, top + text.height + 2}, font, {255, 255, 255}, 1);
+  }
+  return hwc.to(torch::kFloat32).div(255).permute({2, 0, 1}).contiguous();
+}
+
 void write_json(const std::string& path, const nlohmann::json& value) {
   write_atomically(path, [&](std::ofstream& out) { out << value.dump(2) << "\n"; });
 }

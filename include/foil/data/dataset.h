@@ -9,6 +9,19 @@
 
 namespace foil {
 
+/// Where a model-sized image came from: the photo's size (after any crop) and the mapping
+/// from model pixels (u, v) back to photo pixels: x = (u - pad_x) / scale_x + crop_x.
+struct PhotoFrame {
+  std::string path;               ///< the image file
+  int64_t width = 0, height = 0;  ///< the photo (or crop) before resizing
+  double scale_x = 1, scale_y = 1, pad_x = 0, pad_y = 0, crop_x = 0, crop_y = 0;
+  std::vector<int64_t> crop;  ///< X,Y,W,H when the spec cropped the photo
+  /// Model-pixel coordinates (..., 2 as x, y) to photo pixels.
+  torch::Tensor to_photo(const torch::Tensor& xy) const;
+  /// The photo (or its crop) at its own resolution, 1×C×H×W in [0,1].
+  torch::Tensor read(int64_t channels) const;
+};
+
 /// A labelled image set: `images` float N×C×H×W in [0,1], `labels` int64 N (−1 = unknown,
 /// e.g. a single image file), `class_names` indexed by label.
 struct Dataset {
@@ -16,6 +29,8 @@ struct Dataset {
   torch::Tensor labels;
   std::vector<std::string> class_names;
   std::string source;  ///< the spec or path it came from, for messages and reports
+  /// One per image for photos (file or folder), empty for Fashion-MNIST.
+  std::vector<PhotoFrame> frames;
 
   int64_t size() const { return images.defined() ? images.size(0) : 0; }
   /// The first `n` items (all when n < 0 or n >= size()).
@@ -33,6 +48,9 @@ struct Dataset {
 /// The shape a model wants: channels, height, width; 0 means "any".
 struct ImageShape {
   int64_t channels = 0, height = 0, width = 0;
+  /// Photos keep their aspect ratio: scaled to fit and padded with black, centred (as
+  /// pose and detection models' own pre-processing does); else stretched to the size.
+  bool letterbox = false;
   std::string str() const;
 };
 
@@ -65,7 +83,7 @@ Dataset load_idx(const std::string& images_gz, const std::string& labels_gz);
 
 /// Reads one image file (PNG/JPEG/... via OpenCV) as a 1×C×H×W tensor in [0,1].
 torch::Tensor read_image(const std::string& path, const ImageShape& want = {},
-                         const std::vector<int64_t>& crop = {});
+                         const std::vector<int64_t>& crop = {}, PhotoFrame* frame = nullptr);
 
 /// Writes a C×H×W or 1×C×H×W tensor in [0,1] as an 8-bit image file.
 void write_image(const std::string& path, const torch::Tensor& image);

@@ -120,7 +120,8 @@ torch::Tensor predict_keypoints(Model& model, const torch::Tensor& x,
 /// What a keypoint model reports: positions (N×K×2, x and y in pixels of its input), scores
 /// (N×K) and the names and limbs of its keypoints.
 struct KeypointPrediction {
-  torch::Tensor xy, score;
+  torch::Tensor xy, score;  ///< N×K×2 in input pixels, N×K
+  torch::Tensor z, world;   ///< 3-D models (BlazePose): N×K depth, N×K×3 metres; else undefined
   std::vector<std::string> names;
   std::vector<std::pair<int, int>> skeleton;
 };

@@ -42,6 +42,37 @@ struct TfjsMeta {
   std::vector<std::string> class_names;       ///< classifier classes or keypoint names
   std::string heatmap_tap;                    ///< keypoint models: the heatmap node
   std::vector<std::pair<int, int>> skeleton;  ///< keypoint models: limbs to draw
+  /// How outputs decode: keypoints "movenet" (N×1×K×(y,x,score)), "blazepose" (N×K·5 rows
+  /// x,y,z,visibility,presence + N×K·3 metric world x,y,z), "heatmap" (peak of each
+  /// channel), "posenet" (heatmap peak + offsets); detections "centernet" (N×100×(x1,y1,
+  /// x2,y2,score,class) in input pixels), "nanodet" (per-stride class scores + 4×11-bin
+  /// distance distributions).
+  std::string decode;
+  /// Detectors: the per-location class-score maps. The Model output is their image-level
+  /// maximum per class, taken before the final sigmoid (N×classes logits).
+  std::vector<std::string> class_maps;
+  double min_score = 0.3;  ///< detectors: the score a detection needs to count
+  bool bgr = false;        ///< the model takes channels in B, G, R order
+  /// Classifiers with one output p in [0,1] (the probability of class 1): the Model output
+  /// is the two logits (log(1-p), log p).
+  bool probability_output = false;
+  bool letterbox = false;  ///< photos keep their aspect ratio (padded), as the model's own
+                           ///< pre-processing does
+};
+
+/// One detected object, in the model input's pixels.
+struct Detection {
+  int64_t cls = 0;
+  std::string name;
+  float score = 0, x1 = 0, y1 = 0, x2 = 0, y2 = 0;
+};
+
+/// Keypoints decoded by a model's own rule, in the model input's pixels.
+struct DecodedKeypoints {
+  torch::Tensor xy;     ///< N×K×2
+  torch::Tensor score;  ///< N×K
+  torch::Tensor z;      ///< N×K depth (BlazePose: same scale as x), undefined otherwise
+  torch::Tensor world;  ///< N×K×3 metric coordinates (BlazePose), undefined otherwise
 };
 
 /// The graph itself: parse, weights and execution in TensorFlow's own conventions.
@@ -95,6 +126,12 @@ class TfjsModel : public Model {
   torch::Tensor model_input(const torch::Tensor& pixels) const;
   /// Every output named by the metadata, in TensorFlow layout, for pixels in [0,1].
   std::vector<torch::Tensor> outputs(const torch::Tensor& pixels) const;
+  /// Detectors: the objects of each image scoring at least `min_score` (< 0: the model's
+  /// own threshold), after non-maximum suppression, best first.
+  std::vector<std::vector<Detection>> detect(const torch::Tensor& pixels,
+                                             double min_score = -1) const;
+  /// Keypoint models: the keypoints by the model's own decode (no gradient).
+  DecodedKeypoints keypoints(const torch::Tensor& pixels) const;
 
  protected:
   TapOutputs run(const torch::Tensor& x, const std::vector<std::string>& taps) override;
@@ -108,6 +145,8 @@ class TfjsModel : public Model {
   TfjsGraph graph_;
   TfjsMeta meta_;
   std::string output_node_;
+  std::vector<std::string> class_logits_;  ///< detectors: class maps before their sigmoid
+  bool nchw_input_ = false;                ///< the graph takes N×C×H×W (nanodet)
 };
 
 /// Metadata for a graph model file: built-in for the @vladmandic/human models (by file

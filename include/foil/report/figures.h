@@ -46,6 +46,17 @@ torch::Tensor draw_skeleton(const torch::Tensor& image, const torch::Tensor& key
                             const std::vector<std::pair<int, int>>& edges,
                             const std::array<double, 3>& rgb, int scale = 4);
 
+/// A labelled box in image pixels, for draw_boxes.
+struct LabelledBox {
+  float x1, y1, x2, y2;
+  std::string label;
+  int colour = 0;  ///< index into the palette
+};
+
+/// The image (C×H×W in [0,1]) at its own resolution with each box outlined and its label
+/// on a filled tag above it (inside the image when the box touches the top): 3×H×W.
+torch::Tensor draw_boxes(const torch::Tensor& image, const std::vector<LabelledBox>& boxes);
+
 /// Writes pretty-printed JSON; the file appears whole or not at all.
 void write_json(const std::string& path, const nlohmann::json& value);
 
