@@ -6,6 +6,7 @@
 #include "commands.h"
 #include "foil/core/error.h"
 #include "foil/core/runtime.h"
+#include "foil/models/tfjs.h"
 #include "foil/models/torchscript.h"
 #include "foil/models/zoo.h"
 #include "foil/train/default_model.h"
@@ -83,6 +84,15 @@ torch::Tensor probe_model(Model& model, const torch::Tensor& images, const std::
 }
 
 Dataset open_data(const std::string& spec, Model& model) {
+  // Class scores are what these commands attack and explain: keypoint, landmark, embedding
+  // and score models have none (their own commands are 'foil keypoints' and 'foil predict').
+  if (const auto* t = dynamic_cast<const TfjsModel*>(&model)) {
+    const std::string& task = t->meta().task;
+    check_input(task == "classifier" || task == "detection" || task == "generic",
+                "model " + model.info().name, "a classifier or detector for this command",
+                "a " + task + " model (" + t->meta().description +
+                    "); use 'foil keypoints' or 'foil predict'");
+  }
   Dataset data = load_data(spec, model.info().input);
   check_input(data.size() > 0, "--data " + spec, "at least one item", "an empty dataset");
   auto* ts = dynamic_cast<TorchScriptModel*>(&model);

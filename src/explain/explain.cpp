@@ -41,11 +41,24 @@ bool explain_uses_layer(ExplainMethod m) {
 
 std::string default_cam_layer(Model& model, const torch::Tensor& sample) {
   const auto names = model.layer_names();
-  torch::NoGradGuard no_grad;
-  const auto out = model.forward(sample.slice(0, 0, 1), names);
-  for (auto it = names.rbegin(); it != names.rend(); ++it) {
-    const auto& t = out.taps.at(*it);
-    if (t.dim() == 4 && t.size(2) * t.size(3) > 1) return *it;
+  torch::AutoGradMode enable_grad(true);
+  const auto input = sample.slice(0, 0, 1).detach().to(model.device()).requires_grad_(true);
+  const auto out = model.forward(input, names);
+  // The last spatial layer the output depends on (graphs may compute spatial values after
+  // or beside it, such as a detector's box decode).
+  std::vector<std::string> spatial;
+  std::vector<torch::Tensor> taps;
+  for (const auto& name : names) {
+    const auto& t = out.taps.at(name);
+    if (t.dim() == 4 && t.size(2) * t.size(3) > 1 && t.requires_grad()) {
+      spatial.push_back(name);
+      taps.push_back(t);
+    }
+  }
+  if (!taps.empty()) {
+    const auto grads = torch::autograd::grad({out.output.sum()}, taps, {}, false, false, true);
+    for (size_t k = grads.size(); k-- > 0;)
+      if (grads[k].defined()) return spatial[k];
   }
   throw InputError("model " + model.info().name +
                    ": no layer with a spatial output (N x K x h x w) for Grad-CAM; use --method "

