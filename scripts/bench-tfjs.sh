@@ -11,7 +11,10 @@ out=${2:-$root/out/bench-tfjs}
 mkdir -p "$out"
 export FOIL_PROGRESS=0
 printf '%-20s %12s %18s %14s %12s %10s\n' model "foil fwd ms" "foil fwd+bwd ms" "foil 1-thread" "tfjs fwd ms" "tfjs/foil"
-for spec in movenet-lightning:3,192,192:int32 emotion:1,64,64:float32 blazeface:3,256,256:float32; do
+for spec in movenet-lightning:3,192,192:int32 emotion:1,64,64:float32 blazeface:3,256,256:float32 \
+            movenet-thunder:3,256,256:int32 blazepose-lite:3,256,256:float32 \
+            blazepose-full:3,256,256:float32 centernet:3,512,512:float32 \
+            efficientpose:3,368,368:float32 gender:1,64,64:float32 gear:3,198,198:float32; do
   IFS=: read -r name chw dtype <<<"$spec"
   IFS=, read -r c h w <<<"$chw"
   model="$assets/human/models/$name.json"

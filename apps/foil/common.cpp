@@ -89,7 +89,8 @@ Dataset open_data(const std::string& spec, Model& model) {
   if (const auto* t = dynamic_cast<const TfjsModel*>(&model)) {
     const std::string& task = t->meta().task;
     check_input(task == "classifier" || task == "detection" || task == "generic",
-                "model " + model.info().name, "a classifier or detector for this command",
+                "model " + model.info().name,
+                "a model with class scores (a classifier or detector) for this command",
                 "a " + task + " model (" + t->meta().description +
                     "); use 'foil keypoints' or 'foil predict'");
   }
