@@ -142,7 +142,7 @@ const std::map<std::string, TfjsMeta>& builtin() {
          "MobilenetV1/displacement_fwd_2/BiasAdd:0", "MobilenetV1/displacement_bwd_2/BiasAdd:0"},
         kCocoKeypoints);
     posenet.decode = "posenet";
-    posenet.heatmap_tap = "MobilenetV1/heatmap_2/BiasAdd:0";
+    posenet.heatmap_tap = "MobilenetV1/heatmap_2/BiasAdd";
     posenet.skeleton = kCocoSkeleton;
     t["posenet"] = posenet;
     auto efficientpose = make("keypoints",
@@ -150,7 +150,7 @@ const std::map<std::string, TfjsMeta>& builtin() {
                               "input scaled to [-1,1]",
                               2, -1, {"upscaled_confs/BiasAdd:0"}, kEfficientPoseKeypoints);
     efficientpose.decode = "heatmap";
-    efficientpose.heatmap_tap = "upscaled_confs/BiasAdd:0";
+    efficientpose.heatmap_tap = "upscaled_confs/BiasAdd";
     efficientpose.skeleton = kEfficientPoseSkeleton;
     t["efficientpose"] = efficientpose;
     auto centernet =

@@ -153,6 +153,18 @@ TEST(RealModelsCli, CommandsAttackAndExplainADetector) {
   EXPECT_NE(j["layer"].get<std::string>().find("cls"), std::string::npos) << j["layer"];
 }
 
+TEST(RealModelsCli, EveryKeypointModelsHeatmapTapIsALayer) {
+  // 'foil keypoints attack' differentiates through this tap.
+  for (const std::string model :
+       {"movenet-lightning", "movenet-thunder", "blazepose-lite", "blazepose-full",
+        "blazepose-heavy", "posenet", "efficientpose"}) {
+    TfjsModel m(test::human_model(model));
+    const auto names = m.layer_names();
+    EXPECT_NE(std::find(names.begin(), names.end(), m.meta().heatmap_tap), names.end())
+        << model << ": " << m.meta().heatmap_tap;
+  }
+}
+
 TEST(RealModelsCli, BadInputs) {
   const std::string photo = " --data " + test::asset("photos/dog.jpg");
   // A class the detector does not have.
