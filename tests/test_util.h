@@ -24,6 +24,11 @@ inline std::string human_model(const std::string& name) {
   return asset("human/models/" + name + ".json");
 }
 
+/// A TensorFlow.js model of the test assets by name: nsfwjs's (nsfw-*) or human's.
+inline std::string tfjs_model(const std::string& name) {
+  return name.rfind("nsfw-", 0) == 0 ? asset("nsfwjs/" + name + ".json") : human_model(name);
+}
+
 /// The astronaut's face in skimage's astronaut.png, as a data spec.
 inline std::string astronaut_face() { return asset("photos/astronaut.png") + "@160,45,130,130"; }
 

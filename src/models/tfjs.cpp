@@ -12,6 +12,7 @@
 #include <unordered_map>
 
 #include "foil/core/error.h"
+#include "tfjs_layers.h"
 #include "tfjs_ops.h"
 
 namespace foil {
@@ -99,6 +100,7 @@ struct TfjsGraph::Impl {
   std::vector<int64_t> input_shape;
   std::vector<std::string> outputs;
   std::vector<std::string> value_names;
+  std::map<std::string, torch::Tensor> constants;  ///< layers models: constants not in weights
 
   [[noreturn]] void fail(const std::string& what) const { throw InputError(path + ": " + what); }
 
@@ -110,16 +112,27 @@ struct TfjsGraph::Impl {
 };
 
 void TfjsGraph::Impl::parse(const nlohmann::json& j) {
-  if (!j.is_object() || !j.contains("modelTopology") || !j["modelTopology"].is_object() ||
-      !j["modelTopology"].contains("node"))
+  if (!j.is_object() || !j.contains("weightsManifest") || !j["weightsManifest"].is_array())
+    fail("no weightsManifest (expected a TensorFlow.js model.json with its list of weight shards)");
+  tfjs::LayersGraph layers;
+  const bool keras = tfjs::is_layers_model(j);
+  if (keras) {
+    try {
+      layers = tfjs::translate_layers(j);
+    } catch (const InputError& e) {
+      fail(e.what());
+    }
+    constants = std::move(layers.constants);
+  } else if (!j.contains("modelTopology") || !j["modelTopology"].is_object() ||
+             !j["modelTopology"].contains("node")) {
     fail(
-        "not a TensorFlow.js graph model (expected modelTopology.node; layers models and other "
-        "JSON are not supported)");
-  if (j.contains("format") && j["format"] != "graph-model")
+        "not a TensorFlow.js model (expected modelTopology.node of a graph model or "
+        "modelTopology.model_config of a layers model)");
+  } else if (j.contains("format") && j["format"] != "graph-model") {
     fail("format '" + j["format"].get<std::string>() + "' is not a graph model");
-  if (!j.contains("weightsManifest") || !j["weightsManifest"].is_array())
-    fail("no weightsManifest (expected the list of weight shards)");
-  for (const auto& jn : j["modelTopology"]["node"]) {
+  }
+  const nlohmann::json& node_list = keras ? layers.nodes : j["modelTopology"]["node"];
+  for (const auto& jn : node_list) {
     Node n;
     try {  // a field of the wrong JSON type: name the node and the field
       n.name = jn.value("name", "");
@@ -146,7 +159,7 @@ void TfjsGraph::Impl::parse(const nlohmann::json& j) {
   }
   // Inputs are resolved after all nodes are known.
   size_t i = 0;
-  for (const auto& jn : j["modelTopology"]["node"]) {
+  for (const auto& jn : node_list) {
     for (const auto& in : jn.value("input", std::vector<std::string>{})) {
       if (!in.empty() && in[0] == '^') continue;  // control dependency
       nodes[i].inputs.push_back(resolve(in));
@@ -167,10 +180,11 @@ void TfjsGraph::Impl::parse(const nlohmann::json& j) {
   }
   if (input < 0) fail("no input placeholder");
   // Outputs: the signature's, else the nodes nothing reads.
+  outputs = layers.outputs;
   auto sig = j.value("signature", nlohmann::json::object());
   if (sig.empty() && j.contains("userDefinedMetadata"))
     sig = j["userDefinedMetadata"].value("signature", nlohmann::json::object());
-  if (sig.contains("outputs"))
+  if (outputs.empty() && sig.contains("outputs"))
     for (const auto& [key, out] : sig["outputs"].items()) outputs.push_back(out.value("name", key));
   if (outputs.empty()) {
     std::set<int> used;
@@ -305,6 +319,8 @@ void TfjsGraph::Impl::load_weights(const nlohmann::json& manifest) {
       fail(fmt::format("weight shards hold {} bytes but the manifest describes {}", data.size(),
                        offset));
   }
+  for (auto& n : nodes)
+    if (auto it = constants.find(n.name); it != constants.end()) n.value = it->second;
   for (const auto& n : nodes)
     if (n.op == "Const" && !n.value.defined())
       fail("constant '" + n.name + "' has no weights in weightsManifest");

@@ -191,6 +191,18 @@ const std::map<std::string, TfjsMeta>& builtin() {
                      "GEAR: gender (the Model output), age in 7 bins and race in 5; RGB face in "
                      "[0,1]",
                      1, 0, {"Identity_1:0", "Identity:0", "Identity_2:0"}, {"male", "female"});
+    // nsfwjs 4.4.0 (infinitered): one 5-class task, three networks fine-tuned from ImageNet
+    // backbones; RGB input in [0,1] (the package divides by 255).
+    const std::vector<std::string> nsfw = {"Drawing", "Hentai", "Neutral", "Porn", "Sexy"};
+    t["nsfw-mobilenet-v2"] =
+        make("classifier", "nsfwjs MobileNetV2 (Keras layers model, 224x224 RGB in [0,1])", 1, 0,
+             {"dense_3"}, nsfw);
+    t["nsfw-mobilenet-v2-mid"] =
+        make("classifier", "nsfwjs MobileNetV2 mid (graph model, 224x224 RGB in [0,1])", 1, 0,
+             {"Identity"}, nsfw);
+    t["nsfw-inception-v3"] =
+        make("classifier", "nsfwjs InceptionV3 (Keras layers model, 299x299 RGB in [0,1])", 1, 0,
+             {"dense_3"}, nsfw);
     return t;
   }();
   return table;

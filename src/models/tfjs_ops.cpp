@@ -382,6 +382,24 @@ Tensor squeeze_op(const Node& n, Tensors& in) {
   return y;
 }
 
+/// Inference-mode batch normalisation over the last axis: inputs x, scale, offset, mean,
+/// variance; attribute epsilon.
+Tensor batch_norm(const Node& n, Tensors& in) {
+  check_arity(n, in, 5);
+  if (in[0].dim() == 4) check_nhwc(n, in[0]);
+  const int64_t c = in[0].size(-1);
+  for (size_t i = 1; i < 5; ++i)
+    if (in[i].numel() != c)
+      fail(n, fmt::format("input {} has {} values for {} channels", i, in[i].numel(), c));
+  if (attr_bool(n, "is_training", false)) fail(n, "training-mode batch normalisation");
+  if (n.cache.empty()) {  // scale and shift folded once per device
+    const Tensor scale =
+        in[1].flatten() * torch::rsqrt(in[4].flatten() + attr_float(n, "epsilon", 1e-3));
+    n.cache = {scale, in[2].flatten() - in[3].flatten() * scale};
+  }
+  return in[0] * n.cache[0] + n.cache[1];
+}
+
 Tensor concat_op(const Node& n, Tensors& in) {
   check_arity(n, in, 2);
   const int64_t rank = in[0].dim();
@@ -643,6 +661,8 @@ const std::map<std::string, Kernel>& kernels() {
     k["Relu"] = unary([](const Tensor& x) { return torch::relu(x); });
     k["Relu6"] = unary([](const Tensor& x) { return torch::clamp(x, 0, 6); });
     k["Elu"] = unary([](const Tensor& x) { return torch::elu(x); });
+    k["Selu"] = unary([](const Tensor& x) { return torch::selu(x); });
+    k["Softplus"] = unary([](const Tensor& x) { return torch::softplus(x); });
     k["Sigmoid"] = unary([](const Tensor& x) { return torch::sigmoid(x); });
     k["Tanh"] = unary([](const Tensor& x) { return torch::tanh(x); });
     k["Sqrt"] = unary([](const Tensor& x) { return torch::sqrt(x); });
@@ -739,6 +759,16 @@ const std::map<std::string, Kernel>& kernels() {
     k["Conv2DBackpropInput"] = single(conv2d_backprop_input);
     k["Equal"] = binary([](const Tensor& a, const Tensor& b) { return torch::eq(a, b); });
     k["FloorMod"] = binary([](const Tensor& a, const Tensor& b) { return torch::remainder(a, b); });
+    k["FusedBatchNormV3"] = k["FusedBatchNorm"] = single(batch_norm);
+    // Not a TensorFlow op: Keras' Flatten layer (and ONNX's Flatten), dimensions from `axis`
+    // (default 1) on folded into one.
+    k["Flatten"] = [](const Node& n, Tensors& in) -> Tensors {
+      check_arity(n, in, 1);
+      const int64_t axis = axis_of(attr_int(n, "axis", 1), in[0].dim());
+      if (axis < 0 || axis > in[0].dim()) fail(n, "axis out of range");
+      const int64_t rows = c10::multiply_integers(in[0].sizes().slice(0, axis));
+      return {in[0].reshape({rows, rows == 0 ? 0 : in[0].numel() / rows})};
+    };
     k["Shape"] = [](const Node& n, Tensors& in) -> Tensors {
       check_arity(n, in, 1);
       auto out = torch::tensor(in[0].sizes().vec(), torch::kLong);

@@ -1,6 +1,6 @@
-// The @vladmandic/human graph models in foil against the pure-JavaScript TensorFlow.js runtime
-// (tools/tfjs-reference/reference.js, tfjs-core + tfjs-converter + tfjs-backend-cpu 4.22.0)
-// on the same real photographs.
+// The @vladmandic/human graph models and the nsfwjs graph and layers models in foil against the
+// pure-JavaScript TensorFlow.js runtime (tools/tfjs-reference/reference.js, tfjs-core +
+// tfjs-converter + tfjs-layers + tfjs-backend-cpu 4.22.0) on the same real photographs.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -24,7 +24,7 @@ std::map<std::string, torch::Tensor> reference(const TfjsModel& m, const torch::
       .write(reinterpret_cast<const char*>(x.data_ptr<float>()), x.numel() * 4);
   const std::string cmd =
       fmt::format("node {} {} {}/in.bin {} {} {}/out.json {} 2>{}/err.txt", FOIL_TFJS_REFERENCE,
-                  test::human_model(m.info().arch), dir, fmt::join(x.sizes(), ","),
+                  test::tfjs_model(m.info().arch), dir, fmt::join(x.sizes(), ","),
                   m.graph().input_dtype(), dir, fmt::join(nodes, ","), dir);
   EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
   std::map<std::string, torch::Tensor> out;
@@ -44,7 +44,7 @@ class TfjsReference : public ::testing::TestWithParam<Case> {};
 
 TEST_P(TfjsReference, OutputsMatchTheJavaScriptRuntime) {
   const Case c = GetParam();
-  TfjsModel m(test::human_model(c.model));
+  TfjsModel m(test::tfjs_model(c.model));
   const auto pixels = load_data(c.data, m.info().input).images;
   const auto ours = m.outputs(pixels);
   const auto ref = reference(m, m.model_input(pixels), m.meta().outputs);
@@ -80,7 +80,11 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"posenet", test::asset("photos/messi5.jpg")},
         Case{"efficientpose", test::asset("photos/messi5.jpg")},
         Case{"gender", test::astronaut_face()}, Case{"gender-ssrnet-imdb", test::astronaut_face()},
-        Case{"age", test::astronaut_face()}, Case{"gear", test::astronaut_face()}),
+        Case{"age", test::astronaut_face()}, Case{"gear", test::astronaut_face()},
+        // nsfwjs 4.4.0: Keras layers models (MobileNetV2, InceptionV3) and a graph model
+        Case{"nsfw-mobilenet-v2", test::asset("photos/astronaut.png")},
+        Case{"nsfw-mobilenet-v2-mid", test::asset("photos/astronaut.png")},
+        Case{"nsfw-inception-v3", test::asset("photos/astronaut.png")}),
     [](const auto& info) {
       std::string n = info.param.model;
       std::replace(n.begin(), n.end(), '-', '_');
@@ -101,6 +105,22 @@ TEST(TfjsModel, MoveNetHeatmapTapMatchesTheReferenceAndBatchesPerImage) {
   EXPECT_LE(diff, 1e-4);
   // The graph has a fixed batch of 1; a batch of two equals two single runs.
   EXPECT_TRUE(out.output[0].allclose(m.forward(a)[0], 1e-5, 1e-5));
+}
+
+TEST(TfjsModel, LayersModelTapsAreLayersByName) {
+  TfjsModel m(test::tfjs_model("nsfw-inception-v3"));
+  const auto names = m.layer_names();
+  for (const char* layer : {"mixed5", "activation_40", "dense_3"})
+    EXPECT_NE(std::find(names.begin(), names.end(), layer), names.end()) << layer;
+  const auto x = load_data(test::asset("photos/messi5.jpg"), m.info().input).images;
+  const auto out = m.forward(x, {"mixed5"});
+  EXPECT_EQ(out.taps.at("mixed5").sizes(), (std::vector<int64_t>{1, 768, 17, 17}));
+  const auto ref = reference(m, m.model_input(x), {"mixed5", "dense_3"});
+  EXPECT_LE(
+      (out.taps.at("mixed5") - ref.at("mixed5").permute({0, 3, 1, 2})).abs().max().item<double>(),
+      1e-4 * std::max(1.0, ref.at("mixed5").abs().max().item<double>()));
+  // The Model output is dense_3 before its softmax: the class logits.
+  EXPECT_TRUE(torch::softmax(out.output, 1).allclose(ref.at("dense_3"), 1e-4, 1e-5));
 }
 
 TEST(TfjsModel, GradientsReachThePixels) {

@@ -1,5 +1,5 @@
-// Runs a TensorFlow.js graph model with the pure-JavaScript CPU backend: the reference that
-// foil's importer is checked against.
+// Runs a TensorFlow.js graph or layers model with the pure-JavaScript CPU backend: the
+// reference that foil's importer is checked against. For a layers model NODE is a layer name.
 //
 //   node reference.js MODEL.json INPUT.bin N,H,W,C DTYPE OUT.json NODE[,NODE...] [--time K]
 //
@@ -13,6 +13,7 @@ const path = require('path');
 const tf = require('@tensorflow/tfjs-core');
 require('@tensorflow/tfjs-backend-cpu');
 const converter = require('@tensorflow/tfjs-converter');
+const layers = require('@tensorflow/tfjs-layers');
 
 function fileHandler(modelPath) {
   return {
@@ -50,14 +51,20 @@ async function main() {
   const [modelPath, inputPath, shapeText, dtype, outPath, nodesText] = args;
   const repeats = args[6] === '--time' ? parseInt(args[7], 10) : 0;
   await tf.setBackend('cpu');
-  const model = await converter.loadGraphModel(fileHandler(modelPath));
+  const keras = JSON.parse(fs.readFileSync(modelPath, 'utf8')).modelTopology.node === undefined;
+  const model = keras
+    ? await layers.loadLayersModel(fileHandler(modelPath))
+    : await converter.loadGraphModel(fileHandler(modelPath));
   const shape = shapeText.split(',').map(Number);
   const raw = fs.readFileSync(inputPath);
   const values = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
   const input = tf.tensor(dtype === 'int32' ? Int32Array.from(values) : values, shape, dtype);
   const nodes = nodesText.split(',');
+  const taps = keras
+    ? layers.model({ inputs: model.inputs, outputs: nodes.map((n) => model.getLayer(n).output) })
+    : null;
   const run = () => {
-    const out = model.execute(input, nodes);
+    const out = keras ? taps.predict(input) : model.execute(input, nodes);
     return Array.isArray(out) ? out : [out];
   };
   const outputs = run();

@@ -1,9 +1,10 @@
 #pragma once
-/// @file TensorFlow.js graph models (`model.json` + `.bin` shards) as differentiable models.
+/// @file TensorFlow.js models (`model.json` + `.bin` shards) as differentiable models.
 ///
 /// The importer reads the graph-model format (modelTopology.node: op, inputs, attributes;
 /// weightsManifest: names, shapes, dtypes, quantisation) and runs the graph on LibTorch ops,
-/// so gradients flow to the input. Tensors keep TensorFlow's layout (NHWC) inside the graph;
+/// so gradients flow to the input. Keras layers models (modelTopology.model_config) are
+/// translated layer by layer into the same TensorFlow ops; each layer is a tap by its name. Tensors keep TensorFlow's layout (NHWC) inside the graph;
 /// convolutions run on NHWC data viewed as channels-last NCHW, without copies.
 ///
 /// Every node output is a tap by its node name (`name:1` for a second output). 4-D taps are
