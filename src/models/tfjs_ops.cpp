@@ -805,6 +805,21 @@ int output_count(const Node& node) {
   return static_cast<int>(num);
 }
 
+std::string base64_encode(const std::string& text) {
+  static const char* chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  uint32_t value = 0;
+  int bits = -6;
+  for (unsigned char c : text) {
+    value = ((value << 8) | c) & 0xFFFFFFu;
+    bits += 8;
+    for (; bits >= 0; bits -= 6) out.push_back(chars[(value >> bits) & 0x3F]);
+  }
+  if (bits > -6) out.push_back(chars[((value << 8) >> (bits + 8)) & 0x3F]);
+  while (out.size() % 4) out.push_back('=');
+  return out;
+}
+
 std::string base64_decode(const std::string& text) {
   static const std::string chars =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

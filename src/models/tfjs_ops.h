@@ -30,6 +30,8 @@ std::vector<std::string> supported_ops();
 /// Number of outputs a node of this op produces (Unpack: its `num` attribute).
 int output_count(const Node& node);
 
+/// Encodes bytes as base64 (how graph models store string attributes).
+std::string base64_encode(const std::string& bytes);
 /// Decodes a base64 string attribute value.
 std::string base64_decode(const std::string& text);
 

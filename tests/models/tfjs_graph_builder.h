@@ -1,5 +1,6 @@
 #pragma once
-// Writes small TensorFlow.js graph models (model.json + one .bin shard) for the op tests.
+// Writes small TensorFlow.js graph and layers models (model.json + one .bin shard) for the
+// importer's tests.
 
 #include <cstdint>
 #include <cstring>
@@ -102,6 +103,61 @@ class GraphBuilder {
 
  private:
   nlohmann::json nodes_ = nlohmann::json::array();
+  nlohmann::json weights_ = nlohmann::json::array();
+  std::string bin_;
+};
+
+/// A Keras functional model in the TensorFlow.js layers format.
+class LayersBuilder {
+ public:
+  /// Adds a layer reading the outputs of the layers `inputs` (none for an InputLayer).
+  LayersBuilder& layer(const std::string& cls, const std::string& name, nlohmann::json config,
+                       const std::vector<std::string>& inputs = {}) {
+    config["name"] = name;
+    nlohmann::json calls = nlohmann::json::array();
+    if (!inputs.empty()) {
+      nlohmann::json call = nlohmann::json::array();
+      for (const auto& in : inputs) call.push_back({in, 0, 0, nlohmann::json::object()});
+      calls.push_back(call);
+    }
+    if (cls == "InputLayer") inputs_.push_back({name, 0, 0});
+    layers_.push_back(
+        {{"name", name}, {"class_name", cls}, {"config", config}, {"inbound_nodes", calls}});
+    return *this;
+  }
+
+  /// Adds the float32 weight `layer/key` of the given shape.
+  LayersBuilder& weight(const std::string& name, const std::vector<int64_t>& shape,
+                        const std::vector<float>& values) {
+    weights_.push_back({{"name", name}, {"shape", shape}, {"dtype", "float32"}});
+    std::string bytes(values.size() * 4, '\0');
+    std::memcpy(bytes.data(), values.data(), bytes.size());
+    bin_ += bytes;
+    return *this;
+  }
+
+  /// Writes DIR/NAME.json and DIR/NAME.bin with `outputs` as the output layers.
+  std::string write(const std::string& dir, const std::vector<std::string>& outputs,
+                    const std::string& name = "model") const {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& o : outputs) out.push_back({o, 0, 0});
+    nlohmann::json config = {
+        {"name", name}, {"layers", layers_}, {"input_layers", inputs_}, {"output_layers", out}};
+    nlohmann::json j = {
+        {"format", "layers-model"},
+        {"modelTopology",
+         {{"keras_version", "2.2.4"},
+          {"backend", "tensorflow"},
+          {"model_config", {{"class_name", "Model"}, {"config", config}}}}},
+        {"weightsManifest", {{{"paths", {name + ".bin"}}, {"weights", weights_}}}}};
+    std::ofstream(dir + "/" + name + ".json") << j.dump();
+    std::ofstream(dir + "/" + name + ".bin", std::ios::binary) << bin_;
+    return dir + "/" + name + ".json";
+  }
+
+ private:
+  nlohmann::json layers_ = nlohmann::json::array();
+  nlohmann::json inputs_ = nlohmann::json::array();
   nlohmann::json weights_ = nlohmann::json::array();
   std::string bin_;
 };

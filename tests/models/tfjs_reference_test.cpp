@@ -11,28 +11,16 @@
 #include "foil/data/dataset.h"
 #include "foil/models/tfjs.h"
 #include "test_util.h"
+#include "tfjs_reference.h"
 
 namespace foil {
 namespace {
 
-/// Runs the reference on the model's own input (NHWC, its scaling); returns node -> tensor.
+/// The reference runtime's values of `nodes` for the model's own input.
 std::map<std::string, torch::Tensor> reference(const TfjsModel& m, const torch::Tensor& input,
                                                const std::vector<std::string>& nodes) {
-  const std::string dir = test::temp_dir("tfjs-ref");
-  const auto x = input.detach().cpu().contiguous();
-  std::ofstream(dir + "/in.bin", std::ios::binary)
-      .write(reinterpret_cast<const char*>(x.data_ptr<float>()), x.numel() * 4);
-  const std::string cmd =
-      fmt::format("node {} {} {}/in.bin {} {} {}/out.json {} 2>{}/err.txt", FOIL_TFJS_REFERENCE,
-                  test::tfjs_model(m.info().arch), dir, fmt::join(x.sizes(), ","),
-                  m.graph().input_dtype(), dir, fmt::join(nodes, ","), dir);
-  EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
-  std::map<std::string, torch::Tensor> out;
-  const auto j = test::read_json(dir + "/out.json");
-  for (const auto& [name, v] : j["outputs"].items())
-    out[name] = torch::tensor(v["data"].get<std::vector<float>>())
-                    .reshape(v["shape"].get<std::vector<int64_t>>());
-  return out;
+  return test::tfjs_reference(test::tfjs_model(m.info().arch), input, m.graph().input_dtype(),
+                              nodes);
 }
 
 struct Case {
