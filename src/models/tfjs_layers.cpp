@@ -58,10 +58,15 @@ class Translator {
 
  private:
   void enter(const json& jl);  ///< makes `jl` the current layer
+  /// Translates the current layer reading `inputs`; its output node carries its name.
   void translate(const std::vector<std::string>& inputs);
+  /// Translates a (possibly nested) model reading `inputs` (none: its own input layers);
+  /// returns its output layers.
+  std::vector<std::string> model(const json& m, const std::vector<std::string>& inputs);
   std::vector<std::string> inbound(const json& jl) const;
 
   const json& model_json_;
+  json current_;  ///< the current layer's JSON
   LayersGraph g_;
   std::map<std::string, std::vector<int64_t>> weights_;  ///< manifest names and shapes
   std::set<std::string> names_;
@@ -338,6 +343,7 @@ std::vector<std::string> Translator::inbound(const json& jl) const {
 
 void Translator::enter(const json& jl) {
   if (!jl.is_object()) throw InputError("modelTopology: a layer that is not an object");
+  current_ = jl;
   config = jl.value("config", json::object());
   layer = jl.value("name", config.value("name", ""));
   cls = jl.value("class_name", "");
@@ -345,8 +351,12 @@ void Translator::enter(const json& jl) {
   first_node_ = g_.nodes.size();
 }
 
+bool is_model(const std::string& cls) {
+  return cls == "Model" || cls == "Functional" || cls == "Sequential";
+}
+
 void Translator::translate(const std::vector<std::string>& inputs) {
-  if (cls == "InputLayer") {
+  if (cls == "InputLayer" && inputs.empty()) {
     json dims = json::array();
     for (const auto& d : config.value("batch_input_shape", json::array()))
       dims.push_back({{"size", d.is_number_integer() ? d.get<int64_t>() : -1}});
@@ -357,14 +367,26 @@ void Translator::translate(const std::vector<std::string>& inputs) {
     names_.insert(layer);
     return;
   }
-  if (cls == "Model" || cls == "Functional" || cls == "Sequential")
-    fail("a model nested as a layer; foil reads flat layers models");
-  auto it = handlers().find(cls);
-  if (it == handlers().end())
-    fail(fmt::format("foil does not support this Keras layer class (supported: {})",
-                     fmt::join(supported_layers(), ", ")));
-  if (inputs.empty()) fail("has no input");
-  std::string y = it->second(*this, inputs[0], inputs);
+  std::string y;
+  if (cls == "InputLayer") {  // a nested model's input: the value the outer model passes
+    y = inputs[0];
+  } else if (is_model(cls)) {  // a nested model: its layers, then its output under its name
+    const std::string name = layer, kind = cls;
+    const json nested = current_;
+    const auto outputs = model(nested, inputs);
+    layer = name;
+    cls = kind;
+    if (outputs.size() != 1) fail("a nested model with several outputs is not supported");
+    y = outputs[0];
+    first_node_ = g_.nodes.size();
+  } else {
+    auto it = handlers().find(cls);
+    if (it == handlers().end())
+      fail(fmt::format("foil does not support this Keras layer class (supported: {})",
+                       fmt::join(supported_layers(), ", ")));
+    if (inputs.empty()) fail("has no input");
+    y = it->second(*this, inputs[0], inputs);
+  }
   if (g_.nodes.size() == first_node_ || g_.nodes.back()["name"] != y)
     y = emit("Identity", {y});  // e.g. a linear Activation: the layer still needs a node
   names_.erase(y);
@@ -372,17 +394,16 @@ void Translator::translate(const std::vector<std::string>& inputs) {
   names_.insert(layer);
 }
 
-LayersGraph Translator::run() {
-  const json& topology = model_json_.at("modelTopology");
-  const json& model = topology.contains("model_config") ? topology["model_config"] : topology;
-  const std::string kind = model.value("class_name", "");
-  const json cfg = model.value("config", json());
+std::vector<std::string> Translator::model(const json& m, const std::vector<std::string>& inputs) {
+  const std::string kind = m.value("class_name", "");
+  const json cfg = m.value("config", json());
   if (kind == "Sequential") {
     const json layers = cfg.is_array() ? cfg : cfg.value("layers", json::array());
-    std::string previous;
+    std::vector<std::string> previous = inputs;
     for (const auto& jl : layers) {
       enter(jl);
-      if (previous.empty() && cls != "InputLayer") {  // the input is the first layer's shape
+      // The model's input: its InputLayer, a nested model's own, or the first layer's shape.
+      if (previous.empty() && cls != "InputLayer" && !is_model(cls)) {
         const json input = {{"class_name", "InputLayer"},
                             {"config",
                              {{"name", layer + "_input"},
@@ -392,28 +413,44 @@ LayersGraph Translator::run() {
           fail("the first layer of a Sequential model has no batch_input_shape");
         enter(input);
         translate({});
-        previous = layer;
+        previous = {layer};
         enter(jl);
       }
-      translate(previous.empty() ? std::vector<std::string>{} : std::vector{previous});
-      previous = layer;
+      translate(previous);
+      previous = {layer};
     }
-    if (previous.empty()) throw InputError("modelTopology: a Sequential model without layers");
-    g_.outputs = {previous};
-  } else if (kind == "Model" || kind == "Functional") {
+    if (previous.empty() || previous == inputs)
+      throw InputError("modelTopology: a Sequential model without layers");
+    return previous;
+  }
+  if (kind == "Model" || kind == "Functional") {
+    // A nested model's input layers stand for the values the outer model passes, in order.
+    std::map<std::string, std::string> passed;
+    const json input_layers = cfg.value("input_layers", json::array());
+    if (!inputs.empty() && input_layers.size() != inputs.size())
+      throw InputError(fmt::format("modelTopology: model '{}' takes {} inputs, is given {}",
+                                   cfg.value("name", ""), input_layers.size(), inputs.size()));
+    for (size_t k = 0; k < inputs.size(); ++k) passed[input_layers[k].at(0)] = inputs[k];
     for (const auto& jl : cfg.value("layers", json::array())) {
       enter(jl);
-      translate(inbound(jl));
+      auto it = passed.find(layer);
+      translate(it != passed.end() ? std::vector{it->second} : inbound(jl));
     }
+    std::vector<std::string> outputs;
     for (const auto& out : cfg.value("output_layers", json::array())) {
       if (!out.is_array() || out.empty() || !out[0].is_string())
         throw InputError("modelTopology: output_layers must be [name, node, tensor] lists");
-      g_.outputs.push_back(out[0]);
+      outputs.push_back(out[0]);
     }
-  } else {
-    throw InputError("modelTopology: '" + kind +
-                     "' is not a Keras Model, Functional or Sequential model");
+    return outputs;
   }
+  throw InputError("modelTopology: '" + kind +
+                   "' is not a Keras Model, Functional or Sequential model");
+}
+
+LayersGraph Translator::run() {
+  const json& topology = model_json_.at("modelTopology");
+  g_.outputs = model(topology.contains("model_config") ? topology["model_config"] : topology, {});
   return std::move(g_);
 }
 

@@ -142,6 +142,44 @@ TEST(TfjsLayers, SequentialModelWithoutInputLayer) {
   EXPECT_LE((ours[1] - ref.at("out")).abs().max().item<double>(), 1e-5);
 }
 
+TEST(TfjsLayers, NestedModelsAsTeachableMachineExportsThem) {
+  // Teachable Machine: Sequential[ Sequential[ Model(backbone) ], Sequential[ Dense ] ].
+  torch::manual_seed(5);
+  const std::string dir = test::temp_dir("tfjs-nested");
+  LayersBuilder backbone;
+  backbone.layer("InputLayer", "input_1", {{"batch_input_shape", {nullptr, 8, 8, 3}}});
+  backbone.layer("Conv2D", "conv", {{"filters", 4}, {"kernel_size", {3, 3}}, {"activation", "relu"}},
+                 {"input_1"});
+  backbone.layer("GlobalAveragePooling2D", "pool", json::object(), {"conv"});
+  random_weight(backbone, "conv/kernel", {3, 3, 3, 4});
+  random_weight(backbone, "conv/bias", {4});
+  random_weight(backbone, "dense/kernel", {4, 2}, -2, 2);
+  backbone.write(dir, {"pool"}, "backbone");
+  json j = test::read_json(dir + "/backbone.json");
+  const json inner = j["modelTopology"]["model_config"];  // Model "backbone"
+  const json head = {{"class_name", "Sequential"},
+                     {"config",
+                      {{"name", "head"},
+                       {"layers",
+                        {{{"class_name", "Dense"},
+                          {"config", {{"name", "dense"}, {"batch_input_shape", {nullptr, 4}}, {"units", 2}, {"use_bias", false},
+                                      {"activation", "softmax"}}}}}}}}};
+  const json features = {{"class_name", "Sequential"},
+                         {"config", {{"name", "features"}, {"layers", {inner}}}}};
+  j["modelTopology"]["model_config"] = {
+      {"class_name", "Sequential"}, {"config", {{"name", "tm"}, {"layers", {features, head}}}}};
+  std::ofstream(dir + "/tm.json") << j.dump();
+  TfjsGraph g(dir + "/tm.json");
+  EXPECT_EQ(g.input_name(), "input_1");
+  EXPECT_EQ(g.signature_outputs(), std::vector<std::string>{"head"});
+  const auto x = torch::rand({2, 8, 8, 3});
+  const auto ours = g.execute(x, {"conv", "features", "head"});
+  EXPECT_TRUE(ours[1].allclose(ours[0].mean({1, 2})));
+  const auto ref = test::tfjs_reference(dir + "/tm.json", x, "float32", {"features", "head"});
+  EXPECT_LE((ours[1] - ref.at("features")).abs().max().item<double>(), 1e-5);
+  EXPECT_LE((ours[2] - ref.at("head")).abs().max().item<double>(), 1e-5);
+}
+
 TEST(TfjsLayers, SubtractIsTheDifferenceOfItsInputs) {  // a Keras layer tfjs-layers lacks
   const std::string dir = test::temp_dir("tfjs-subtract");
   LayersBuilder b;

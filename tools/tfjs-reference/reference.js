@@ -42,6 +42,13 @@ function fileHandler(modelPath) {
   };
 }
 
+// A layer's output in `model`: a nested model's is its last call (the first is its own graph).
+function layerOutput(model, name) {
+  const layer = model.getLayer(name);
+  const calls = layer.inboundNodes.length;
+  return calls > 1 ? layer.getOutputAt(calls - 1) : layer.output;
+}
+
 async function main() {
   const args = process.argv.slice(2);
   if (args.length < 6) {
@@ -61,7 +68,7 @@ async function main() {
   const input = tf.tensor(dtype === 'int32' ? Int32Array.from(values) : values, shape, dtype);
   const nodes = nodesText.split(',');
   const taps = keras
-    ? layers.model({ inputs: model.inputs, outputs: nodes.map((n) => model.getLayer(n).output) })
+    ? layers.model({ inputs: model.inputs, outputs: nodes.map((n) => layerOutput(model, n)) })
     : null;
   const run = () => {
     const out = keras ? taps.predict(input) : model.execute(input, nodes);
