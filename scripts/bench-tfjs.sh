@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Speed of TensorFlow.js graph models in foil next to the pure-JavaScript TensorFlow.js runtime
+# Speed of TensorFlow.js graph and layers models in foil next to the pure-JavaScript TensorFlow.js runtime
 # (tfjs-core + tfjs-backend-cpu, the reference) on this machine: forward and forward+backward
 # in foil, forward in JavaScript, batch 1, medians. Needs build/ and scripts/fetch-assets.sh.
 #   scripts/bench-tfjs.sh [REPEATS] [OUT_DIR]
@@ -14,10 +14,13 @@ printf '%-20s %12s %18s %14s %12s %10s\n' model "foil fwd ms" "foil fwd+bwd ms" 
 for spec in movenet-lightning:3,192,192:int32 emotion:1,64,64:float32 blazeface:3,256,256:float32 \
             movenet-thunder:3,256,256:int32 blazepose-lite:3,256,256:float32 \
             blazepose-full:3,256,256:float32 centernet:3,512,512:float32 \
-            efficientpose:3,368,368:float32 gender:1,64,64:float32 gear:3,198,198:float32; do
+            efficientpose:3,368,368:float32 gender:1,64,64:float32 gear:3,198,198:float32 \
+            nsfw-mobilenet-v2:3,224,224:float32 nsfw-mobilenet-v2-mid:3,224,224:float32 \
+            nsfw-inception-v3:3,299,299:float32; do
   IFS=: read -r name chw dtype <<<"$spec"
   IFS=, read -r c h w <<<"$chw"
   model="$assets/human/models/$name.json"
+  [[ $name == nsfw-* ]] && model="$assets/nsfwjs/$name.json"
   "$root/build/foil" bench --model-only --model "$model" --data "$assets/photos/messi5.jpg" \
     --repeats "$repeats" --json "$out/$name-foil.json" >/dev/null 2>&1
   "$root/build/foil" bench --model-only --threads 1 --model "$model" \
@@ -25,7 +28,11 @@ for spec in movenet-lightning:3,192,192:int32 emotion:1,64,64:float32 blazeface:
     >/dev/null 2>&1
   # The JavaScript side times the same graph on an input of the same shape (zeros).
   head -c $((h * w * c * 4)) /dev/zero >"$out/zeros.bin"
-  output=$(node -e "const j=require('$model');const s=j.signature||j.userDefinedMetadata.signature;console.log(Object.values(s.outputs)[0].name)")
+  output=$(node -e "
+    const j = require('$model'), t = j.modelTopology;
+    if (t.model_config) { console.log(t.model_config.config.output_layers[0][0]); process.exit(0); }
+    const s = j.signature || (j.userDefinedMetadata || {}).signature;
+    console.log(s ? Object.values(s.outputs)[0].name : t.node[t.node.length - 1].name);")
   node "$root/tools/tfjs-reference/reference.js" "$model" "$out/zeros.bin" "1,$h,$w,$c" "$dtype" \
     "$out/$name-tfjs.json" "$output" --time "$repeats" 2>/dev/null
   node -e "

@@ -153,6 +153,22 @@ TEST(RealModelsCli, CommandsAttackAndExplainADetector) {
   EXPECT_NE(j["layer"].get<std::string>().find("cls"), std::string::npos) << j["layer"];
 }
 
+TEST(RealModelsCli, CommandsAttackAndExplainALayersModel) {
+  const std::string dir = test::temp_dir("layers-cmds");
+  const std::string common = " --model " + test::tfjs_model("nsfw-mobilenet-v2") + " --data " +
+                             test::asset("photos/dog.jpg");
+  auto a = test::run_foil("attack" + common + " --attack apgd-ce --eps 0.004 --steps 10 --json " +
+                          dir + "/attack.json");
+  ASSERT_EQ(a.code, 0) << a.err;
+  const auto attack = test::read_json(dir + "/attack.json");
+  EXPECT_EQ(attack["clean_accuracy"], 1.0);  // the clean prediction is the reference label
+  EXPECT_EQ(attack["robust_accuracy"], 0.0) << "APGD at 1/255 broke this photo when written";
+  auto e = test::run_foil("explain" + common + " --out " + dir + "/ex");
+  ASSERT_EQ(e.code, 0) << e.err;
+  // Grad-CAM's default layer is the last feature map, a Keras layer by its name.
+  EXPECT_EQ(test::read_json(dir + "/ex/explain.json")["layer"], "out_relu");
+}
+
 TEST(RealModelsCli, EveryKeypointModelsHeatmapTapIsALayer) {
   // 'foil keypoints attack' differentiates through this tap.
   for (const std::string model :

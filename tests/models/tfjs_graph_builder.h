@@ -143,13 +143,12 @@ class LayersBuilder {
     for (const auto& o : outputs) out.push_back({o, 0, 0});
     nlohmann::json config = {
         {"name", name}, {"layers", layers_}, {"input_layers", inputs_}, {"output_layers", out}};
-    nlohmann::json j = {
-        {"format", "layers-model"},
-        {"modelTopology",
-         {{"keras_version", "2.2.4"},
-          {"backend", "tensorflow"},
-          {"model_config", {{"class_name", "Model"}, {"config", config}}}}},
-        {"weightsManifest", {{{"paths", {name + ".bin"}}, {"weights", weights_}}}}};
+    nlohmann::json j = {{"format", "layers-model"},
+                        {"modelTopology",
+                         {{"keras_version", "2.2.4"},
+                          {"backend", "tensorflow"},
+                          {"model_config", {{"class_name", "Model"}, {"config", config}}}}},
+                        {"weightsManifest", {{{"paths", {name + ".bin"}}, {"weights", weights_}}}}};
     std::ofstream(dir + "/" + name + ".json") << j.dump();
     std::ofstream(dir + "/" + name + ".bin", std::ios::binary) << bin_;
     return dir + "/" + name + ".json";

@@ -28,11 +28,16 @@ std::string every_layer_model(const std::string& dir) {
   torch::manual_seed(3);
   LayersBuilder b;
   const json same = "same";
-  b.layer("InputLayer", "image", {{"batch_input_shape", {nullptr, 12, 12, 3}}, {"dtype", "float32"}});
+  b.layer("InputLayer", "image",
+          {{"batch_input_shape", {nullptr, 12, 12, 3}}, {"dtype", "float32"}});
   b.layer("Rescaling", "rescale", {{"scale", 2.0}, {"offset", -1.0}}, {"image"});
   b.layer("Conv2D", "conv",
-          {{"filters", 4}, {"kernel_size", {3, 3}}, {"strides", {2, 2}}, {"padding", same},
-           {"activation", "swish"}, {"use_bias", true}},
+          {{"filters", 4},
+           {"kernel_size", {3, 3}},
+           {"strides", {2, 2}},
+           {"padding", same},
+           {"activation", "swish"},
+           {"use_bias", true}},
           {"rescale"});
   random_weight(b, "conv/kernel", {3, 3, 3, 4});
   random_weight(b, "conv/bias", {4});
@@ -43,15 +48,22 @@ std::string every_layer_model(const std::string& dir) {
   random_weight(b, "bn/moving_variance", {4}, 0.5f, 1.5f);
   b.layer("LeakyReLU", "leaky", {{"alpha", 0.1}}, {"bn"});
   b.layer("SeparableConv2D", "sep",
-          {{"filters", 6}, {"kernel_size", {3, 3}}, {"padding", same}, {"depth_multiplier", 2},
-           {"activation", "relu"}, {"use_bias", true}},
+          {{"filters", 6},
+           {"kernel_size", {3, 3}},
+           {"padding", same},
+           {"depth_multiplier", 2},
+           {"activation", "relu"},
+           {"use_bias", true}},
           {"leaky"});
   random_weight(b, "sep/depthwise_kernel", {3, 3, 4, 2});
   random_weight(b, "sep/pointwise_kernel", {1, 1, 8, 6});
   random_weight(b, "sep/bias", {6});
   b.layer("DepthwiseConv2D", "depthwise",
-          {{"kernel_size", {3, 3}}, {"padding", same}, {"depth_multiplier", 1},
-           {"activation", "relu6"}, {"use_bias", true}},
+          {{"kernel_size", {3, 3}},
+           {"padding", same},
+           {"depth_multiplier", 1},
+           {"activation", "relu6"},
+           {"use_bias", true}},
           {"sep"});
   random_weight(b, "depthwise/depthwise_kernel", {3, 3, 6, 1}, -2, 2);
   random_weight(b, "depthwise/bias", {6});
@@ -93,18 +105,18 @@ TEST(TfjsLayers, EveryLayerClassMatchesTfjsLayers) {
   TfjsGraph g(path);
   EXPECT_EQ(g.signature_outputs(), (std::vector<std::string>{"logits", "softmax"}));
   const std::vector<std::string> layers = {
-      "rescale", "conv",    "bn",       "leaky",    "sep",     "depthwise", "prelu",
-      "add",     "multiply", "average", "maximum",  "minimum", "concat",    "pad",
-      "maxpool", "avgpool", "gap",      "gmp",      "flatten",  "reshape",
-      "flatten2", "features", "dense",  "dropout",  "selu",    "relu",      "softmax",
-      "logits"};
+      "rescale",  "conv",     "bn",      "leaky",   "sep",     "depthwise", "prelu",
+      "add",      "multiply", "average", "maximum", "minimum", "concat",    "pad",
+      "maxpool",  "avgpool",  "gap",     "gmp",     "flatten", "reshape",   "flatten2",
+      "features", "dense",    "dropout", "selu",    "relu",    "softmax",   "logits"};
   const auto x = torch::rand({2, 12, 12, 3});
   const auto ours = g.execute(x, layers);
   const auto ref = test::tfjs_reference(path, x, "float32", layers);
   for (size_t k = 0; k < layers.size(); ++k) {
     const auto& r = ref.at(layers[k]);
     ASSERT_EQ(ours[k].sizes(), r.sizes()) << layers[k];
-    EXPECT_LE((ours[k] - r).abs().max().item<double>(), 1e-5 * std::max(1.0, r.abs().max().item<double>()))
+    EXPECT_LE((ours[k] - r).abs().max().item<double>(),
+              1e-5 * std::max(1.0, r.abs().max().item<double>()))
         << layers[k];
   }
   // The layers' values are not trivial: every layer but the dropout changes its input.
@@ -122,13 +134,15 @@ TEST(TfjsLayers, SequentialModelWithoutInputLayer) {
   random_weight(weights, "out/bias", {2});
   weights.write(dir, {}, "weights");
   json j = test::read_json(dir + "/weights.json");
-  const json layers = {
-      {{"class_name", "Conv2D"},
-       {"config",
-        {{"name", "conv"}, {"batch_input_shape", {nullptr, 6, 6, 1}}, {"filters", 2},
-         {"kernel_size", {3, 3}}, {"activation", "relu"}}}},
-      {{"class_name", "Flatten"}, {"config", {{"name", "flat"}}}},
-      {{"class_name", "Dense"}, {"config", {{"name", "out"}, {"units", 2}}}}};
+  const json layers = {{{"class_name", "Conv2D"},
+                        {"config",
+                         {{"name", "conv"},
+                          {"batch_input_shape", {nullptr, 6, 6, 1}},
+                          {"filters", 2},
+                          {"kernel_size", {3, 3}},
+                          {"activation", "relu"}}}},
+                       {{"class_name", "Flatten"}, {"config", {{"name", "flat"}}}},
+                       {{"class_name", "Dense"}, {"config", {{"name", "out"}, {"units", 2}}}}};
   j["modelTopology"]["model_config"] = {{"class_name", "Sequential"},
                                         {"config", {{"name", "seq"}, {"layers", layers}}}};
   std::ofstream(dir + "/seq.json") << j.dump();
@@ -148,8 +162,8 @@ TEST(TfjsLayers, NestedModelsAsTeachableMachineExportsThem) {
   const std::string dir = test::temp_dir("tfjs-nested");
   LayersBuilder backbone;
   backbone.layer("InputLayer", "input_1", {{"batch_input_shape", {nullptr, 8, 8, 3}}});
-  backbone.layer("Conv2D", "conv", {{"filters", 4}, {"kernel_size", {3, 3}}, {"activation", "relu"}},
-                 {"input_1"});
+  backbone.layer("Conv2D", "conv",
+                 {{"filters", 4}, {"kernel_size", {3, 3}}, {"activation", "relu"}}, {"input_1"});
   backbone.layer("GlobalAveragePooling2D", "pool", json::object(), {"conv"});
   random_weight(backbone, "conv/kernel", {3, 3, 3, 4});
   random_weight(backbone, "conv/bias", {4});
@@ -162,12 +176,16 @@ TEST(TfjsLayers, NestedModelsAsTeachableMachineExportsThem) {
                       {{"name", "head"},
                        {"layers",
                         {{{"class_name", "Dense"},
-                          {"config", {{"name", "dense"}, {"batch_input_shape", {nullptr, 4}}, {"units", 2}, {"use_bias", false},
-                                      {"activation", "softmax"}}}}}}}}};
+                          {"config",
+                           {{"name", "dense"},
+                            {"batch_input_shape", {nullptr, 4}},
+                            {"units", 2},
+                            {"use_bias", false},
+                            {"activation", "softmax"}}}}}}}}};
   const json features = {{"class_name", "Sequential"},
                          {"config", {{"name", "features"}, {"layers", {inner}}}}};
-  j["modelTopology"]["model_config"] = {
-      {"class_name", "Sequential"}, {"config", {{"name", "tm"}, {"layers", {features, head}}}}};
+  j["modelTopology"]["model_config"] = {{"class_name", "Sequential"},
+                                        {"config", {{"name", "tm"}, {"layers", {features, head}}}}};
   std::ofstream(dir + "/tm.json") << j.dump();
   TfjsGraph g(dir + "/tm.json");
   EXPECT_EQ(g.input_name(), "input_1");
@@ -222,8 +240,8 @@ TEST(TfjsLayers, RefusesWhatItCannotRunNamingTheLayer) {
                  "layer 'bad' (Dense): no weight 'bad/kernel' in weightsManifest");
   expect_refused({{"class_name", "MaxPooling2D"}, {"config", {{"data_format", "channels_first"}}}},
                  {"conv"}, "channels_first data is not supported");
-  expect_refused({{"class_name", "Activation"}, {"config", {{"activation", "gelu_new"}}}},
-                 {"conv"}, "activation 'gelu_new' is not supported");
+  expect_refused({{"class_name", "Activation"}, {"config", {{"activation", "gelu_new"}}}}, {"conv"},
+                 "activation 'gelu_new' is not supported");
   expect_refused({{"class_name", "Add"}, {"config", json::object()}}, {"conv", "nowhere"},
                  "reference to an unknown node 'nowhere'");
   expect_refused({{"class_name", "ZeroPadding2D"}, {"config", {{"padding", "lots"}}}}, {"conv"},

@@ -28,9 +28,9 @@ inline std::map<std::string, torch::Tensor> tfjs_reference(const std::string& mo
   const auto x = input.detach().cpu().contiguous();
   std::ofstream(dir + "/in.bin", std::ios::binary)
       .write(reinterpret_cast<const char*>(x.data_ptr<float>()), x.numel() * 4);
-  const std::string cmd = fmt::format("node {} {} {}/in.bin {} {} {}/out.json {} 2>{}/err.txt",
-                                      FOIL_TFJS_REFERENCE, model_json, dir, fmt::join(x.sizes(), ","),
-                                      dtype, dir, fmt::join(nodes, ","), dir);
+  const std::string cmd = fmt::format(
+      "node {} {} {}/in.bin {} {} {}/out.json {} 2>{}/err.txt", FOIL_TFJS_REFERENCE, model_json,
+      dir, fmt::join(x.sizes(), ","), dtype, dir, fmt::join(nodes, ","), dir);
   EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
   std::map<std::string, torch::Tensor> out;
   const auto j = read_json(dir + "/out.json");

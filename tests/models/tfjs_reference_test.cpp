@@ -1,6 +1,8 @@
 // The @vladmandic/human graph models and the nsfwjs graph and layers models in foil against the
 // pure-JavaScript TensorFlow.js runtime (tools/tfjs-reference/reference.js, tfjs-core +
 // tfjs-converter + tfjs-layers + tfjs-backend-cpu 4.22.0) on the same real photographs.
+#include "tfjs_reference.h"
+
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -11,7 +13,6 @@
 #include "foil/data/dataset.h"
 #include "foil/models/tfjs.h"
 #include "test_util.h"
-#include "tfjs_reference.h"
 
 namespace foil {
 namespace {
