@@ -9,6 +9,7 @@
 
 #include "commands.h"
 #include "foil/core/error.h"
+#include "foil/models/tfjs.h"
 #include "foil/patch/trainer.h"
 #include "foil/report/figures.h"
 
@@ -29,10 +30,12 @@ struct PatchFlags {
   double rotation = 10, brightness = 0.1, noise = 0.1, tilt = 5;
   std::string scale = "0.8,1.2", contrast = "0.8,1.2";
   int64_t target = -1;
+  std::string task = "classify";  ///< classify or detect
+  std::string cls;                ///< detect: the class (name, index or all)
 };
 
 struct TrainFlags {
-  std::string loss = "ce";
+  std::string loss;  ///< default: ce (classify), vanish (detect)
   std::string layers, layer_weights;
   int64_t projections = 500, epochs = 5, batch = 64, max_target = 500;
   bool exact_1d = false, resume = true;
@@ -82,10 +85,17 @@ void add_patch_flags(CLI::App* sub, PatchFlags& f, bool many_models) {
       ->capture_default_str();
   sub->add_option("--target", f.target, "target class index (default: untargeted)")
       ->check(integer_in(0, INT64_MAX));
+  sub->add_option("--task", f.task,
+                  "classify, or detect: the models are object detectors and the patch works on "
+                  "the detections of --class")
+      ->capture_default_str();
+  sub->add_option("--class", f.cls, "--task detect: the class, by name or index, or all");
 }
 
 void add_train_flags(CLI::App* sub, TrainFlags& t) {
-  sub->add_option("--loss", t.loss, "ce, feature or ot")->capture_default_str();
+  sub->add_option("--loss", t.loss,
+                  "ce, feature or ot (default ce); with --task detect also vanish (hide the "
+                  "class: lower its best score) or appear (raise it), default vanish");
   sub->add_option("--layers", t.layers,
                   "taps for feature/ot, comma-separated (default: the "
                   "second-to-last layer)");
@@ -178,6 +188,95 @@ Loaded load_all(const PatchFlags& f, c10::Device device) {
     check_input(k <= 0 || f.target < k, "--target", fmt::format("a class in 0..{}", k - 1),
                 std::to_string(f.target));
   return l;
+}
+
+/// The detection threshold of a detector (the score a detection needs).
+double detection_threshold(const Model& m) {
+  return dynamic_cast<const TfjsModel&>(m).meta().min_score;
+}
+
+/// Checks --task/--class/--loss against the models; for --task detect returns the class
+/// index (-1: all) in f.target, which is what the objectives and evaluations take.
+void resolve_task(PatchFlags& f, TrainFlags* t, const Loaded& l) {
+  check_input(f.task == "classify" || f.task == "detect", "--task", "classify or detect", f.task);
+  if (t && t->loss.empty()) t->loss = f.task == "detect" ? "vanish" : "ce";
+  if (f.task == "classify") {
+    check_input(f.cls.empty(), "--class", "--task detect (classifiers take --target)", f.cls);
+    check_input(!t || (t->loss != "vanish" && t->loss != "appear"), "--loss " + (t ? t->loss : ""),
+                "--task detect (vanish and appear work on detections)", "--task classify");
+    return;
+  }
+  for (const auto& m : l.models) {
+    const auto* tfjs = dynamic_cast<const TfjsModel*>(m.get());
+    check_input(tfjs && tfjs->meta().task == "detection", "--task detect", "object detectors",
+                "model " + m->info().name + " (" +
+                    (tfjs ? "a " + tfjs->meta().task + " model" : std::string("not a detector")) +
+                    ")");
+  }
+  check_input(f.target < 0, "--target", "--class with --task detect", std::to_string(f.target));
+  const auto& names = l.models.front()->info().class_names;
+  check_input(!f.cls.empty(), "--class", "a class name or index of the detector, or all", "none");
+  if (f.cls == "all") {
+    check_input(!t || t->loss != "appear", "--class all", "one class for --loss appear", "all");
+    return;
+  }
+  const auto it = std::find(names.begin(), names.end(), f.cls);
+  if (it != names.end()) {
+    f.target = it - names.begin();
+    return;
+  }
+  const bool digits = f.cls.find_first_not_of("0123456789") == std::string::npos;
+  check_input(digits && f.cls.size() < 6 && std::stoll(f.cls) < static_cast<int64_t>(names.size()),
+              "--class",
+              fmt::format("a class of the detector ({}, {}, ... {}), its index, or all", names[0],
+                          names[1], names.back()),
+              "'" + f.cls + "'");
+  f.target = std::stoll(f.cls);
+}
+
+/// Clean and patched images of the first few items with the detector's boxes drawn.
+void write_detections(const std::string& path, Model& model, const Dataset& data, const Patch& p,
+                      const PlacementOptions& placement, uint64_t seed) {
+  const auto& detector = dynamic_cast<const TfjsModel&>(model);
+  const int64_t k = std::min<int64_t>(4, data.size());
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  const ImageShape shape{data.images.size(1), data.images.size(2), data.images.size(3)};
+  const auto places = sample_placements(p, k, shape, placement, gen);
+  torch::NoGradGuard g;
+  const torch::Tensor x = data.images.slice(0, 0, k).to(model.device());
+  const torch::Tensor xp = apply_patch(x, p.render().detach(), p.mask(), places, placement, &gen);
+  std::vector<std::vector<GridCell>> rows;
+  for (const torch::Tensor& images : {x, xp}) {
+    const auto found = detector.detect(images);
+    rows.emplace_back();
+    for (int64_t i = 0; i < k; ++i) {
+      std::vector<LabelledBox> boxes;
+      for (const auto& d : found[i])
+        boxes.push_back({d.x1, d.y1, d.x2, d.y2, fmt::format("{} {:.0f}%", d.name, 100 * d.score),
+                         static_cast<int>(d.cls)});
+      rows.back().push_back(
+          {draw_boxes(images[i].cpu(), boxes), fmt::format("{} objects", found[i].size()), false});
+    }
+  }
+  write_image_grid(path, rows, {"clean", "patched"}, 224);
+}
+
+nlohmann::json detection_json(const DetectionPatchEvaluation& e) {
+  auto rate = [](double r) { return r < 0 ? nlohmann::json() : nlohmann::json(r); };
+  return {{"n", e.n},
+          {"repeats", e.repeats},
+          {"threshold", e.threshold},
+          {"clean_detection_rate", e.clean_detection_rate},
+          {"patched_detection_rate", e.patched_detection_rate},
+          {"hidden_rate", rate(e.hidden_rate)},
+          {"appeared_rate", rate(e.appeared_rate)}};
+}
+
+std::string detection_line(const DetectionPatchEvaluation& e) {
+  auto rate = [](double r) { return r < 0 ? std::string("-") : fmt::format("{:.2f}%", 100 * r); };
+  return fmt::format("detected clean {:.2f}%  patched {:.2f}%  hidden {}  appeared {}",
+                     100 * e.clean_detection_rate, 100 * e.patched_detection_rate,
+                     rate(e.hidden_rate), rate(e.appeared_rate));
 }
 
 /// Training and evaluation data of patch train/transfer, and where each came from.
@@ -308,12 +407,14 @@ struct PatchTrainCmd {
   bool resume = true;
 };
 
-void run_patch_train(const PatchTrainCmd& c) {
+void run_patch_train(PatchTrainCmd c) {
   const c10::Device device = apply_global_options();
   const uint64_t seed = global_options().seed;
   const auto placement = placement_options(c.f);
   ResultsFolder out(c.out, "--out", /*resumable=*/true);  // the checkpoint lives in it
   Loaded l = load_all(c.f, device);
+  resolve_task(c.f, &c.t, l);
+  const bool detect = c.f.task == "detect";
   const Split split = split_data(l.data, c.f.data, c.eval_data, c.eval_on_train, *l.models.front());
   l.data = split.train;
   Patch patch = Patch::create(patch_options(c.f), shape_of(l.data), seed);
@@ -322,7 +423,9 @@ void run_patch_train(const PatchTrainCmd& c) {
   fmt::print("patch {}x{} px ({} {}), {} loss, {}, {} source model(s), {} images{}\n", patch.side(),
              patch.side(), c.f.param,
              c.f.param == "grid" ? std::to_string(c.f.cells) + " cells" : "", c.t.loss,
-             c.f.target >= 0 ? "target " + class_name(l.data, c.f.target) : "untargeted",
+             detect ? "class " + (c.f.target >= 0 ? class_name(l.data, c.f.target) : "all")
+             : c.f.target >= 0 ? "target " + class_name(l.data, c.f.target)
+                               : "untargeted",
              l.models.size(), l.data.size(), std::filesystem::exists(ckpt) ? " (resuming)" : "");
   std::fflush(stdout);
   const auto result =
@@ -357,12 +460,26 @@ void run_patch_train(const PatchTrainCmd& c) {
   const auto [lo, hi] = std::minmax_element(result.step_loss.begin(), result.step_loss.end());
   write_line_plot(dir + "loss.png", "patch loss (" + c.t.loss + ")", "step", "loss",
                   {{c.t.loss, steps, result.step_loss}}, std::min(0.0, *lo), *hi + 1e-9);
-  write_patched_grid(dir + "patched.png", *l.models.front(), split.eval, result.patch,
-                     PlacementOptions().keep_out(c.f.keep_out), seed);
+  const auto eval_placement = PlacementOptions().keep_out(c.f.keep_out);
+  if (detect)
+    write_detections(dir + "patched.png", *l.models.front(), split.eval, result.patch,
+                     eval_placement, seed);
+  else
+    write_patched_grid(dir + "patched.png", *l.models.front(), split.eval, result.patch,
+                       eval_placement, seed);
   fmt::print("evaluation on {}{}:\n", split.eval_source,
              split.eval_on_train ? " (NOT held out)" : " (held out)");
   nlohmann::json evals = nlohmann::json::array();
   for (const auto& m : l.models) {
+    if (detect) {
+      const auto e = evaluate_detection_patch(*m, split.eval, result.patch, eval_placement,
+                                              c.f.target, detection_threshold(*m), 1, seed + 1);
+      fmt::print("{}: {}\n", model_name(*m), detection_line(e));
+      auto j = detection_json(e);
+      j["model"] = model_name(*m);
+      evals.push_back(j);
+      continue;
+    }
     const auto e =
         evaluate_patch(*m, split.eval, result.patch, PlacementOptions().keep_out(c.f.keep_out),
                        c.f.target, 1, seed + 1);
@@ -374,6 +491,7 @@ void run_patch_train(const PatchTrainCmd& c) {
     evals.push_back(j);
   }
   write_json(dir + "summary.json", {{"loss", c.t.loss},
+                                    {"task", c.f.task},
                                     {"target", c.f.target},
                                     {"epochs", c.t.epochs},
                                     {"epoch_loss", result.epoch_loss},
@@ -392,15 +510,44 @@ struct PatchEvalCmd {
   PatchFlags f;
   std::string patch;
   int64_t repeats = 5;
-  std::string json;
+  std::string json, draw;
 };
 
-void run_patch_eval(const PatchEvalCmd& c) {
+/// patch eval --task detect: detection rates of the class, clean vs patched, per model.
+void run_detection_eval(const PatchEvalCmd& c, const Loaded& l, const Patch& patch,
+                        const PlacementOptions& placement) {
+  nlohmann::json rows = nlohmann::json::array();
+  fmt::print("class {}, {} images x {} placements\n",
+             c.f.target >= 0 ? class_name(l.data, c.f.target) : "all", l.data.size(), c.repeats);
+  for (const auto& m : l.models) {
+    const auto e =
+        evaluate_detection_patch(*m, l.data, patch, placement, c.f.target, detection_threshold(*m),
+                                 c.repeats, global_options().seed);
+    fmt::print("{:<24}{}  (score >= {:.2f})\n", model_name(*m).substr(0, 23), detection_line(e),
+               e.threshold);
+    auto j = detection_json(e);
+    j["model"] = model_name(*m);
+    rows.push_back(j);
+  }
+  if (!c.draw.empty())
+    write_detections(c.draw, *l.models.front(), l.data, patch, placement, global_options().seed);
+  if (!c.json.empty())
+    write_json(c.json, {{"patch", c.patch},
+                        {"task", "detect"},
+                        {"class", c.f.target >= 0 ? class_name(l.data, c.f.target) : "all"},
+                        {"models", rows}});
+}
+
+void run_patch_eval(PatchEvalCmd c) {
   const c10::Device device = apply_global_options();
   const auto placement = placement_options(c.f);
   check_writable(c.json, "--json");
+  check_writable(c.draw, "--draw");
   Loaded l = load_all(c.f, device);
+  resolve_task(c.f, nullptr, l);
+  check_input(c.f.task == "detect" || c.draw.empty(), "--draw", "--task detect", "--task classify");
   const Patch patch = read_patch(c.patch, patch_options(c.f), shape_of(l.data));
+  if (c.f.task == "detect") return run_detection_eval(c, l, patch, placement);
   fmt::print("{:<24}{:>10}{:>10}{:>10}{:>10}\n", "model", "clean", "patched", "fooling", "tSuc");
   nlohmann::json rows = nlohmann::json::array();
   for (const auto& m : l.models) {
@@ -431,6 +578,10 @@ struct PatchTransferCmd {
 void run_patch_transfer(const PatchTransferCmd& c) {
   const c10::Device device = apply_global_options();
   const uint64_t seed = global_options().seed;
+  check_input(c.f.task == "classify", "--task",
+              "classify (transfer matrices of detector "
+              "patches: train with 'patch train --task detect', evaluate with 'patch eval')",
+              c.f.task);
   check_input(c.f.target >= 0, "--target", "a target class (transfer is measured as tSuc)", "none");
   const auto placement = placement_options(c.f);
   const auto losses = split(c.losses);
@@ -544,6 +695,8 @@ void setup_patch(CLI::App& app) {
       ->check(integer_in(1, 1000))
       ->capture_default_str();
   eval->add_option("--json", ec->json, "write the results as JSON");
+  eval->add_option("--draw", ec->draw,
+                   "--task detect: a PNG of the first images' detections, clean and patched");
   eval->callback([ec] { run_patch_eval(*ec); });
 
   auto xc = std::make_shared<PatchTransferCmd>();

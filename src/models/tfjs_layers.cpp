@@ -396,7 +396,9 @@ void Translator::translate(const std::vector<std::string>& inputs) {
 
 std::vector<std::string> Translator::model(const json& m, const std::vector<std::string>& inputs) {
   const std::string kind = m.value("class_name", "");
-  const json cfg = m.value("config", json());
+  const json cfg = m.value("config", json::object());
+  if (!cfg.is_object() && !(kind == "Sequential" && cfg.is_array()))
+    throw InputError("modelTopology: the config of model '" + kind + "' is not an object");
   if (kind == "Sequential") {
     const json layers = cfg.is_array() ? cfg : cfg.value("layers", json::array());
     std::vector<std::string> previous = inputs;

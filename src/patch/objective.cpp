@@ -84,6 +84,23 @@ class CrossEntropyObjective : public PatchObjective {
   int64_t target_;
 };
 
+/// Detectors: the Model output holds each class's image-level detection logit (its best
+/// location), so sigmoid of it is the class's best detection score.
+class DetectionObjective : public PatchObjective {
+ public:
+  DetectionObjective(bool appear, int64_t cls) : appear_(appear), cls_(cls) {}
+  torch::Tensor loss(Model& model, const torch::Tensor& x, const torch::Tensor&,
+                     at::Generator&) override {
+    const torch::Tensor z = model.forward(x);
+    if (appear_) return F::softplus(-z.select(1, cls_)).mean();  // -log score
+    return torch::sigmoid(cls_ >= 0 ? z.select(1, cls_) : z.amax(1)).mean();
+  }
+
+ private:
+  bool appear_;
+  int64_t cls_;
+};
+
 /// Shared by feature and ot: per-layer target features from clean target-class images.
 class LayerObjective : public PatchObjective {
  public:
@@ -166,13 +183,18 @@ std::unique_ptr<PatchObjective> make_objective(const ObjectiveOptions& o, Model&
                 fmt::format("a class in 0..{}", model.info().num_classes - 1),
                 std::to_string(o.target()));
   if (o.loss() == "ce") return std::make_unique<CrossEntropyObjective>(o.target());
+  if (o.loss() == "vanish") return std::make_unique<DetectionObjective>(false, o.target());
+  if (o.loss() == "appear") {
+    check_input(o.target() >= 0, "--loss appear", "a class to make appear", "all classes");
+    return std::make_unique<DetectionObjective>(true, o.target());
+  }
   if (o.loss() == "feature") return std::make_unique<FeatureObjective>(o, model, data);
   if (o.loss() == "ot") {
     check_input(o.exact_1d() || o.projections() >= 1, "--projections", "an integer >= 1",
                 std::to_string(o.projections()));
     return std::make_unique<OtObjective>(o, model, data);
   }
-  throw InputError("--loss: expected ce, feature or ot, got '" + o.loss() + "'");
+  throw InputError("--loss: expected ce, feature, ot, vanish or appear, got '" + o.loss() + "'");
 }
 
 }  // namespace foil

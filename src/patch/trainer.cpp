@@ -170,36 +170,56 @@ PatchTrainResult train_patch(const std::vector<std::shared_ptr<Model>>& models, 
   return result;
 }
 
-PatchEvaluation evaluate_patch(Model& model, const Dataset& data, const Patch& patch,
-                               const PlacementOptions& placement, int64_t target, int64_t repeats,
-                               uint64_t seed, int64_t batch) {
+namespace {
+
+/// Runs `model` on each batch of `data`, clean and under `repeats` random placements drawn from
+/// `seed`; calls on_batch(labels, clean output, patched outputs).
+void run_patched(Model& model, const Dataset& data, const Patch& patch,
+                 const PlacementOptions& placement, int64_t repeats, uint64_t seed, int64_t batch,
+                 const std::function<void(const torch::Tensor&, const torch::Tensor&,
+                                          const std::vector<torch::Tensor>&)>& on_batch) {
   check_input(data.size() > 0, "--data " + data.source, "at least one item", "an empty dataset");
   check_input(repeats >= 1, "--repeats", "an integer >= 1", std::to_string(repeats));
   torch::NoGradGuard no_grad;
   auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
   const ImageShape shape = shape_of_images(data.images);
   const torch::Tensor pixels = patch.render().detach(), mask = patch.mask();
-  int64_t clean_ok = 0, patched_ok = 0, fooled = 0, base = 0, hits = 0, others = 0;
   for (int64_t b = 0; b < data.size(); b += batch) {
     const int64_t e = std::min(data.size(), b + batch);
     const torch::Tensor x = data.images.slice(0, b, e).to(model.device());
-    const torch::Tensor y = data.labels.slice(0, b, e).to(model.device());
-    const torch::Tensor clean = model.forward(x).argmax(1).eq(y);
-    clean_ok += clean.sum().item<int64_t>();
+    const torch::Tensor clean = model.forward(x);
+    std::vector<torch::Tensor> patched;
     for (int64_t r = 0; r < repeats; ++r) {
       const auto places = sample_placements(patch, e - b, shape, placement, gen);
-      const torch::Tensor pred =
-          model.forward(apply_patch(x, pixels, mask, places, placement, &gen)).argmax(1);
-      patched_ok += pred.eq(y).sum().item<int64_t>();
-      fooled += (clean & pred.ne(y)).sum().item<int64_t>();
-      base += clean.sum().item<int64_t>();
-      if (target >= 0) {
-        const torch::Tensor other = y.ne(target);
-        hits += (other & pred.eq(target)).sum().item<int64_t>();
-        others += other.sum().item<int64_t>();
-      }
+      patched.push_back(model.forward(apply_patch(x, pixels, mask, places, placement, &gen)));
     }
+    on_batch(data.labels.slice(0, b, e).to(model.device()), clean, patched);
   }
+}
+
+}  // namespace
+
+PatchEvaluation evaluate_patch(Model& model, const Dataset& data, const Patch& patch,
+                               const PlacementOptions& placement, int64_t target, int64_t repeats,
+                               uint64_t seed, int64_t batch) {
+  int64_t clean_ok = 0, patched_ok = 0, fooled = 0, base = 0, hits = 0, others = 0;
+  run_patched(model, data, patch, placement, repeats, seed, batch,
+              [&](const torch::Tensor& y, const torch::Tensor& clean_out,
+                  const std::vector<torch::Tensor>& patched) {
+                const torch::Tensor clean = clean_out.argmax(1).eq(y);
+                clean_ok += clean.sum().item<int64_t>();
+                for (const auto& out : patched) {
+                  const torch::Tensor pred = out.argmax(1);
+                  patched_ok += pred.eq(y).sum().item<int64_t>();
+                  fooled += (clean & pred.ne(y)).sum().item<int64_t>();
+                  base += clean.sum().item<int64_t>();
+                  if (target >= 0) {
+                    const torch::Tensor other = y.ne(target);
+                    hits += (other & pred.eq(target)).sum().item<int64_t>();
+                    others += other.sum().item<int64_t>();
+                  }
+                }
+              });
   PatchEvaluation ev;
   ev.n = data.size();
   ev.repeats = repeats;
@@ -207,6 +227,44 @@ PatchEvaluation evaluate_patch(Model& model, const Dataset& data, const Patch& p
   ev.patched_accuracy = static_cast<double>(patched_ok) / static_cast<double>(ev.n * repeats);
   ev.fooling_rate = base > 0 ? static_cast<double>(fooled) / base : 0.0;
   if (target >= 0) ev.target_success = others > 0 ? static_cast<double>(hits) / others : 0.0;
+  return ev;
+}
+
+DetectionPatchEvaluation evaluate_detection_patch(Model& model, const Dataset& data,
+                                                  const Patch& patch,
+                                                  const PlacementOptions& placement, int64_t cls,
+                                                  double threshold, int64_t repeats, uint64_t seed,
+                                                  int64_t batch) {
+  check_input(threshold > 0 && threshold < 1, "detection threshold", "a score in (0, 1)",
+              std::to_string(threshold));
+  auto detected = [&](const torch::Tensor& z) {
+    check_input(cls < z.size(1), "--class " + std::to_string(cls),
+                fmt::format("a class of the model's {}", z.size(1)), "a class it does not have");
+    return torch::sigmoid(cls >= 0 ? z.select(1, cls) : z.amax(1)).ge(threshold);
+  };
+  int64_t clean_hits = 0, patched_hits = 0, hidden = 0, shown = 0;
+  run_patched(model, data, patch, placement, repeats, seed, batch,
+              [&](const torch::Tensor&, const torch::Tensor& clean_out,
+                  const std::vector<torch::Tensor>& patched) {
+                const torch::Tensor clean = detected(clean_out);
+                clean_hits += clean.sum().item<int64_t>();
+                for (const auto& out : patched) {
+                  const torch::Tensor now = detected(out);
+                  patched_hits += now.sum().item<int64_t>();
+                  hidden += (clean & ~now).sum().item<int64_t>();
+                  shown += (~clean & now).sum().item<int64_t>();
+                }
+              });
+  DetectionPatchEvaluation ev;
+  ev.n = data.size();
+  ev.repeats = repeats;
+  ev.threshold = threshold;
+  const auto pairs = static_cast<double>(ev.n * repeats);
+  ev.clean_detection_rate = static_cast<double>(clean_hits) / static_cast<double>(ev.n);
+  ev.patched_detection_rate = static_cast<double>(patched_hits) / pairs;
+  if (clean_hits > 0) ev.hidden_rate = static_cast<double>(hidden) / (clean_hits * repeats);
+  if (clean_hits < ev.n)
+    ev.appeared_rate = static_cast<double>(shown) / ((ev.n - clean_hits) * repeats);
   return ev;
 }
 

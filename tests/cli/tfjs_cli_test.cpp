@@ -135,9 +135,16 @@ TEST(TfjsCli, BadModelFilesAreOneLineErrors) {
   }
   {
     const std::string dir = emotion_copy("not-graph");
-    std::ofstream(dir + "/emotion.json") << R"({"modelTopology": {"class_name": "Sequential"}})";
+    std::ofstream(dir + "/emotion.json")
+        << R"({"modelTopology": {"nodes": []}, "weightsManifest": []})";
     test::expect_bad_input("predict --model " + dir + "/emotion.json" + face,
-                           "not a TensorFlow.js graph model");
+                           "not a TensorFlow.js model (expected modelTopology.node");
+    std::ofstream(dir + "/emotion.json") << R"({"modelTopology": {"class_name": "Sequential"}})";
+    test::expect_bad_input("predict --model " + dir + "/emotion.json" + face, "no weightsManifest");
+    std::ofstream(dir + "/emotion.json")
+        << R"({"modelTopology": {"class_name": "Sequential"}, "weightsManifest": []})";
+    test::expect_bad_input("predict --model " + dir + "/emotion.json" + face,
+                           "a Sequential model without layers");
   }
   {
     const std::string dir = emotion_copy("op");

@@ -1,7 +1,8 @@
 #pragma once
 /// @file What a patch optimises (`000_...`, Labarbarie et al. ICLR 2024): the decision
 /// boundary (cross-entropy), one target image's features (feature point), or the whole
-/// target-class feature distribution through optimal transport (sliced Wasserstein).
+/// target-class feature distribution through optimal transport (sliced Wasserstein); and,
+/// against detectors (`001_...`), a class's detection score lowered (vanish) or raised (appear).
 
 #include <ATen/core/Generator.h>
 #include <torch/arg.h>
@@ -17,9 +18,11 @@ class Model;
 struct Dataset;
 
 struct ObjectiveOptions {
-  /// "ce", "feature" or "ot". Default "ce".
+  /// "ce", "feature" or "ot"; for detectors also "vanish" (minimise the class's best detection
+  /// score over the image, sigmoid of the Model output's class logit; every class's when
+  /// target is -1) and "appear" (minimise -log of that score). Default "ce".
   TORCH_ARG(std::string, loss) = "ce";
-  /// Target class; -1 = untargeted (ce only: maximise the true-class loss).
+  /// Target class; -1 = untargeted (ce: maximise the true-class loss; vanish: all classes).
   TORCH_ARG(int64_t, target) = -1;
   /// Tapped layers for feature/ot (default: default_feature_layer).
   TORCH_ARG(std::vector<std::string>, layers) = {};

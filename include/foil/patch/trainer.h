@@ -85,4 +85,24 @@ PatchEvaluation evaluate_patch(Model& model, const Dataset& data, const Patch& p
                                const PlacementOptions& placement, int64_t target, int64_t repeats,
                                uint64_t seed, int64_t batch = 250);
 
+/// Results of a patch on a detector for one class (every class with cls -1). A class counts as
+/// detected in an image when its best score, sigmoid of the Model output's class logit, is at
+/// least `threshold`: exactly when the model's decoded detections hold one of that class at
+/// that score. Pairs are (image, placement).
+struct DetectionPatchEvaluation {
+  int64_t n = 0, repeats = 0;
+  double threshold = 0;
+  double clean_detection_rate = 0;    ///< images with the class detected, clean
+  double patched_detection_rate = 0;  ///< pairs with the class detected, patched
+  double hidden_rate = -1;    ///< among pairs detected clean: not detected patched (-1: none)
+  double appeared_rate = -1;  ///< among pairs not detected clean: detected patched (-1: none)
+};
+
+/// Evaluates a patch on a detector with `repeats` random placements per image from `seed`.
+DetectionPatchEvaluation evaluate_detection_patch(Model& model, const Dataset& data,
+                                                  const Patch& patch,
+                                                  const PlacementOptions& placement, int64_t cls,
+                                                  double threshold, int64_t repeats, uint64_t seed,
+                                                  int64_t batch = 250);
+
 }  // namespace foil

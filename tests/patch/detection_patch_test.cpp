@@ -1,0 +1,146 @@
+// Patches against detectors: detection rates on a hand-built detector graph whose class
+// scores are known in closed form, and vanish/appear objectives that move the class's score.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <fstream>
+
+#include "../models/tfjs_graph_builder.h"
+#include "foil/models/tfjs.h"
+#include "foil/patch/trainer.h"
+#include "test_util.h"
+
+namespace foil {
+namespace {
+
+/// An 8x8 RGB "detector" with classes red and green: one location whose class logits are
+/// 20 * (mean of the channel) - 10, scores their sigmoid, threshold 0.5 (logit 0).
+std::shared_ptr<TfjsModel> mean_colour_detector() {
+  const std::string dir = test::temp_dir("tiny-detector");
+  test::GraphBuilder g;
+  g.input("image", {-1, 8, 8, 3});
+  g.ints("axes", {2}, {1, 2});
+  g.node("mean", "Mean", {"image", "axes"}, {{"keep_dims", {{"b", true}}}});
+  g.constant("kernel", {1, 1, 3, 2}, {20, 0, 0, 20, 0, 0});
+  g.constant("bias", {2}, {-10, -10});
+  g.node("conv", "Conv2D", {"mean", "kernel"},
+         {{"strides", test::attr_ints({1, 1, 1, 1})}, {"padding", test::attr_s("VALID")}});
+  g.node("logits", "BiasAdd", {"conv", "bias"});
+  g.node("scores", "Sigmoid", {"logits"});
+  const std::string path = g.write(dir, "tiny");
+  std::ofstream(dir + "/tiny.foil.json")
+      << R"({"task": "detection", "class_names": ["red", "green"],
+      "class_maps": ["scores"], "outputs": ["scores"], "min_score": 0.5})";
+  return std::make_shared<TfjsModel>(path);
+}
+
+/// Images A (all red), B (black), C (red 0.55 everywhere); labels unused.
+Dataset three_images() {
+  Dataset d;
+  d.images = torch::zeros({3, 3, 8, 8});
+  d.images[0][0].fill_(1.0);
+  d.images[2][0].fill_(0.55);
+  d.labels = torch::zeros({3}, torch::kLong);
+  d.class_names = {"red", "green"};
+  d.source = "three images";
+  return d;
+}
+
+/// A 4x4 patch (a quarter of the image) of one colour.
+Patch solid_patch(float r, float g, float b) {
+  Patch p = Patch::create(PatchOptions().cells(4).area(0.25), ImageShape{3, 8, 8});
+  EXPECT_EQ(p.side(), 4);
+  p.params() = torch::tensor({r, g, b}).view({3, 1, 1}).expand({3, 4, 4}).clone();
+  return p;
+}
+
+TEST(DetectionPatch, RatesOnAHandBuiltDetectorAreTheHandComputedOnes) {
+  auto model = mean_colour_detector();
+  const Dataset data = three_images();
+  // Clean red logits: A 10, B -10, C 1 -> detected A and C. With a black quarter: A 5, B -10,
+  // C -1.75 -> C hidden. With a red quarter: A 10, B -5, C 3.25 -> nothing changes.
+  const auto black = evaluate_detection_patch(*model, data, solid_patch(0, 0, 0), {}, 0, 0.5, 4, 1);
+  EXPECT_EQ(black.n, 3);
+  EXPECT_EQ(black.repeats, 4);
+  EXPECT_DOUBLE_EQ(black.clean_detection_rate, 2.0 / 3);
+  EXPECT_DOUBLE_EQ(black.patched_detection_rate, 1.0 / 3);
+  EXPECT_DOUBLE_EQ(black.hidden_rate, 0.5);
+  EXPECT_DOUBLE_EQ(black.appeared_rate, 0.0);
+  const auto red = evaluate_detection_patch(*model, data, solid_patch(1, 0, 0), {}, 0, 0.5, 4, 1);
+  EXPECT_DOUBLE_EQ(red.patched_detection_rate, 2.0 / 3);
+  EXPECT_DOUBLE_EQ(red.hidden_rate, 0.0);
+  // Green: nothing is green clean; a green quarter gives logit -5: still not detected.
+  const auto green = evaluate_detection_patch(*model, data, solid_patch(0, 1, 0), {}, 1, 0.5, 2, 1);
+  EXPECT_DOUBLE_EQ(green.clean_detection_rate, 0.0);
+  EXPECT_DOUBLE_EQ(green.patched_detection_rate, 0.0);
+  EXPECT_DOUBLE_EQ(green.hidden_rate, -1.0);  // nothing detected clean: undefined
+  // Any class (-1): red counts.
+  const auto any = evaluate_detection_patch(*model, data, solid_patch(0, 0, 0), {}, -1, 0.5, 1, 1);
+  EXPECT_DOUBLE_EQ(any.clean_detection_rate, 2.0 / 3);
+}
+
+/// The class's mean best score over `data` with `patch` placed at random (seed fixed).
+double mean_score(Model& model, const Dataset& data, const Patch& patch, int64_t cls) {
+  torch::NoGradGuard no_grad;
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(7);
+  const auto places = sample_placements(patch, data.size(), {3, 8, 8}, {}, gen);
+  const auto x = apply_patch(data.images, patch.render(), patch.mask(), places, {});
+  return torch::sigmoid(model.forward(x).select(1, cls)).mean().item<double>();
+}
+
+TEST(DetectionPatch, VanishLowersTheClassScoreAndAppearRaisesIt) {
+  auto model = mean_colour_detector();
+  Dataset data = three_images();
+  data.images[1][1].fill_(0.45);  // B a little green: green logit -1
+  const auto options = PatchTrainOptions().epochs(20).batch(3).lr(0.1);
+  const Patch grey = Patch::create(PatchOptions().cells(4).area(0.25), ImageShape{3, 8, 8});
+  const auto vanish =
+      train_patch({model}, data, grey, ObjectiveOptions().loss("vanish").target(0), {}, options);
+  EXPECT_LT(mean_score(*model, data, vanish.patch, 0), mean_score(*model, data, grey, 0) - 0.05);
+  EXPECT_LT(vanish.patch.params()[0].mean().item<double>(), 0.1);  // the patch turned un-red
+  const auto appear =
+      train_patch({model}, data, grey, ObjectiveOptions().loss("appear").target(1), {}, options);
+  EXPECT_GT(mean_score(*model, data, appear.patch, 1), mean_score(*model, data, grey, 1) + 0.05);
+  EXPECT_GT(appear.patch.params()[1].mean().item<double>(), 0.9);  // and green
+}
+
+TEST(DetectionPatch, CommandLineTrainsAndEvaluatesOnARealDetector) {
+  const std::string dir = test::temp_dir("detect-patch");
+  const std::string common = " --task detect --class dog --model " +
+                             test::human_model("centernet") + " --data " +
+                             test::asset("photos/dog.jpg");
+  auto t = test::run_foil("patch train" + common +
+                          " --eval-on-train --epochs 2 --batch 1 --area 0.1 --out " + dir + "/p");
+  ASSERT_EQ(t.code, 0) << t.err;
+  EXPECT_NE(t.out.find("vanish loss, class dog"), std::string::npos) << t.out;
+  const auto summary = test::read_json(dir + "/p/summary.json");
+  EXPECT_EQ(summary["evaluation"][0]["clean_detection_rate"], 1.0);  // CenterNet sees the dog
+  EXPECT_TRUE(std::filesystem::exists(dir + "/p/patched.png"));
+  auto e = test::run_foil("patch eval" + common + " --patch " + dir + "/p/patch.pt --repeats 2 " +
+                          "--json " + dir + "/eval.json --draw " + dir + "/boxes.png");
+  ASSERT_EQ(e.code, 0) << e.err;
+  const auto j = test::read_json(dir + "/eval.json");
+  EXPECT_EQ(j["class"], "dog");
+  EXPECT_EQ(j["models"][0]["repeats"], 2);
+  EXPECT_TRUE(j["models"][0]["patched_detection_rate"].is_number());
+  EXPECT_TRUE(std::filesystem::exists(dir + "/boxes.png"));
+}
+
+TEST(DetectionPatch, BadInputIsOneLine) {
+  const std::string photo = " --data " + test::asset("photos/dog.jpg") + " --eval-on-train";
+  test::expect_bad_input(
+      "patch train --task detect --class dog --model " + test::human_model("emotion") + photo,
+      "--task detect: expected object detectors");
+  test::expect_bad_input(
+      "patch train --task detect --class unicorn --model " + test::human_model("centernet") + photo,
+      "--class: expected a class of the detector (person, bicycle");
+  test::expect_bad_input("patch train --task detect --class all --loss appear --model " +
+                             test::human_model("centernet") + photo,
+                         "one class for --loss appear");
+  test::expect_bad_input("patch train --loss vanish --model " + test::human_model("emotion") +
+                             " --data " + test::astronaut_face() + " --eval-on-train",
+                         "--loss vanish: expected --task detect");
+}
+
+}  // namespace
+}  // namespace foil
