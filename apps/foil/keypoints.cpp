@@ -63,7 +63,7 @@ struct KpAttackFlags {
   ModelFlags model;
   std::string data = "pose:test:100";
   std::string layer, outputs = "peak,x,y", target, mask_rule = "both";
-  double jacobian_threshold = 0.1, jacobian_threshold_abs = -1, tau = 4.0;
+  double jacobian_threshold = 0.1, jacobian_threshold_abs = -1, tau = 4.0, tau_3d = 0.1;
   bool per_pixel = false;
 };
 
@@ -108,6 +108,9 @@ void add_kp_flags(CLI::App* sub, KpAttackFlags& f) {
                   "target pose: shift:DX,DY | swap (left/right) | item:I | file:POSE.json; "
                   "default: non-target");
   sub->add_option("--tau", f.tau, "success threshold in pixels")->capture_default_str();
+  sub->add_option("--tau-3d", f.tau_3d,
+                  "3-D models (BlazePose): success threshold in metres of the world coordinates")
+      ->capture_default_str();
 }
 
 struct Setup {
@@ -119,6 +122,8 @@ struct Setup {
   /// Models that decode their own output (MoveNet: heatmaps + offsets, ArgMax/GatherNd):
   /// the clean keypoints by that decode, to judge attacks by what the model reports too.
   torch::Tensor clean_own;
+  /// 3-D models (BlazePose): the clean metric world coordinates (N×K×3), else undefined.
+  torch::Tensor clean_world;
 };
 
 Setup open_pose(const KpAttackFlags& f, c10::Device device) {
@@ -137,12 +142,15 @@ Setup open_pose(const KpAttackFlags& f, c10::Device device) {
   const auto* tfjs = dynamic_cast<const TfjsModel*>(s.model.get());
   s.skeleton = tfjs && !tfjs->meta().skeleton.empty() ? tfjs->meta().skeleton : pose_skeleton();
   s.clean_kp = predict_keypoints(*s.model, s.data.images.to(device), s.layer);
-  if (tfjs && is_keypoint_model(*s.model))
-    s.clean_own = model_keypoints(*s.model, s.data.images.to(device)).xy;
-  check_input(s.clean_kp.size(1) == static_cast<int64_t>(pose_joint_names().size()) ||
-                  f.target.empty() || f.target.rfind("shift:", 0) == 0 ||
-                  f.target.rfind("file:", 0) == 0,
-              "--target", "shift or file targets for models with other keypoint sets", f.target);
+  if (tfjs && is_keypoint_model(*s.model)) {
+    const auto own = model_keypoints(*s.model, s.data.images.to(device));
+    s.clean_own = own.xy;
+    s.clean_world = own.world;
+  }
+  check_input(f.tau_3d > 0, "--tau-3d", "a value > 0", fmt::format("{}", f.tau_3d));
+  check_input(
+      s.clean_kp.size(1) == static_cast<int64_t>(pose_joint_names().size()) || f.target != "swap",
+      "--target", "shift, item or file targets for models with other keypoint sets", f.target);
   return s;
 }
 
@@ -173,23 +181,43 @@ torch::Tensor target_pose(const std::string& spec, const Setup& s) {
   throw InputError("--target: expected shift:DX,DY, swap, item:I or file:PATH, got '" + spec + "'");
 }
 
+/// The 3-D target of a target attack: the world pose of photo I for item:I (the source's
+/// "walk"/"sit" target protocols become "the pose of photo I"); undefined otherwise.
+torch::Tensor target_world(const std::string& spec, const Setup& s) {
+  if (!s.clean_world.defined() || spec.rfind("item:", 0) != 0) return {};
+  const int64_t item = *parse_integer(spec.substr(5));  // checked by target_pose
+  return s.clean_world[item].unsqueeze(0).expand_as(s.clean_world).clone();
+}
+
 struct Outcome {
   KaaResult result;
   KaaMetrics metrics;
-  KaaMetrics own;  ///< by the model's own decode, when it has one (success undefined otherwise)
+  KaaMetrics own;    ///< by the model's own decode, when it has one (success undefined otherwise)
+  KaaMetrics world;  ///< 3-D models: on the metric world coordinates, in metres
+  bool has_world = false;
   torch::Tensor adv_kp;
 };
 
+/// 3-D metrics as JSON (null when the model has none or the target has no 3-D pose).
+nlohmann::json world_json(const Outcome& r, double tau) {
+  if (!r.has_world) return nullptr;
+  return {{"success_rate", r.world.success_rate}, {"pose_rmse", r.world.pose_rmse}, {"tau", tau}};
+}
+
 Outcome run_one(const Setup& s, const KpAttackFlags& f, const KaaOptions& o,
-                const torch::Tensor& target) {
+                const torch::Tensor& target, const torch::Tensor& world_target) {
   Outcome out;
   out.result = kaa_attack(*s.model, s.data.images, target, o);
   out.adv_kp = predict_keypoints(*s.model, out.result.adv, s.layer);
-  out.metrics =
-      kaa_metrics(s.data.images, out.result.adv.cpu(), s.clean_kp, out.adv_kp, target, f.tau);
-  if (s.clean_own.defined())
-    out.own = kaa_metrics(s.data.images, out.result.adv.cpu(), s.clean_own,
-                          model_keypoints(*s.model, out.result.adv).xy, target, f.tau);
+  const torch::Tensor adv = out.result.adv.cpu();
+  out.metrics = kaa_metrics(s.data.images, adv, s.clean_kp, out.adv_kp, target, f.tau);
+  if (!s.clean_own.defined()) return out;
+  const auto own = model_keypoints(*s.model, out.result.adv);
+  out.own = kaa_metrics(s.data.images, adv, s.clean_own, own.xy, target, f.tau);
+  // 3-D: against the clean world pose (non-target) or the target photo's (item:I).
+  out.has_world = s.clean_world.defined() && (!target.defined() || world_target.defined());
+  if (out.has_world)
+    out.world = kaa_metrics(s.data.images, adv, s.clean_world, own.world, world_target, f.tau_3d);
   return out;
 }
 
@@ -211,7 +239,7 @@ void run_kp_attack(const KpAttackCmd& c) {
   const Setup s = open_pose(c.f, device);
   o.layer(s.layer);
   const torch::Tensor target = target_pose(c.f.target, s);
-  const Outcome r = run_one(s, c.f, o, target);
+  const Outcome r = run_one(s, c.f, o, target, target_world(c.f.target, s));
   const auto& m = r.metrics;
   fmt::print("{} {} {} attack, eps {:g}, {} steps on {} ({} images)\n",
              c.mask == "relational" ? "KAA+ER" : "KAA", c.norm,
@@ -226,6 +254,14 @@ void run_kp_attack(const KpAttackCmd& c) {
   if (s.clean_own.defined())
     fmt::print("by the model's own decode: success rate {:.2f}%  pose RMSE {:.2f} px\n",
                100 * r.own.success_rate, r.own.pose_rmse);
+  if (r.has_world)
+    fmt::print(
+        "3-D (metric world coordinates): success rate {:.2f}% (tau {:g} m)  pose RMSE "
+        "{:.4f} m\n",
+        100 * r.world.success_rate, c.f.tau_3d, r.world.pose_rmse);
+  else if (s.clean_world.defined())
+    fmt::print("3-D: not judged (the target {} has no 3-D pose; use --target item:I)\n",
+               c.f.target);
   // Figures: clean and attacked skeletons, the perturbation, the mask.
   std::vector<std::vector<GridCell>> rows(4);
   const torch::Tensor delta = (r.result.adv.cpu() - s.data.images).abs().sum(0 + 1);
@@ -267,6 +303,8 @@ void run_kp_attack(const KpAttackCmd& c) {
        {"own_decode", s.clean_own.defined() ? nlohmann::json{{"success_rate", r.own.success_rate},
                                                              {"pose_rmse", r.own.pose_rmse}}
                                             : nlohmann::json()},
+       {"world_3d", world_json(r, c.f.tau_3d)},
+       {"pose_rmse_3d", r.has_world ? nlohmann::json(r.world.pose_rmse) : nlohmann::json()},
        {"mask_share", r.result.mask.mean().item<double>()},
        {"jacobian_seconds", r.result.jacobian_seconds},
        {"images", per}});
@@ -292,6 +330,7 @@ void run_kp_table(const KpTableCmd& c) {
   const Setup s = open_pose(c.f, device);
   const std::string target_spec = c.f.target.empty() ? "shift:6,6" : c.f.target;
   const torch::Tensor target = target_pose(target_spec, s);
+  const torch::Tensor world_target = target_world(target_spec, s);
   std::vector<std::vector<std::string>> csv;
   nlohmann::json rows = nlohmann::json::array();
   fmt::print("{:<11}{:<5}{:>7}  {:>22}  {:>22}\n", "mode", "norm", "eps", "KAA succ / RMSE",
@@ -308,14 +347,19 @@ void run_kp_table(const KpTableCmd& c) {
                              .norm(norm)
                              .mask(mask)
                              .layer(s.layer);
-          const Outcome r = run_one(s, c.f, o, mode == "target" ? target : torch::Tensor());
+          const bool targeted = mode == "target";
+          const Outcome r = run_one(s, c.f, o, targeted ? target : torch::Tensor(),
+                                    targeted ? world_target : torch::Tensor());
           line += fmt::format("  {:>12.1f}% / {:.4f}", 100 * r.metrics.success_rate,
                               r.metrics.perturbation_rmse);
           if (s.clean_own.defined()) line += fmt::format(" [{:.0f}%]", 100 * r.own.success_rate);
+          if (r.has_world) line += fmt::format(" 3-D {:.0f}%", 100 * r.world.success_rate);
           csv.push_back({mode, norm, fmt::format("{:g}", eps), mask == "none" ? "KAA" : "KAA+ER",
                          fmt::format("{:.4f}", r.metrics.success_rate),
                          fmt::format("{:.5f}", r.metrics.perturbation_rmse),
-                         fmt::format("{:.3f}", r.metrics.pose_rmse)});
+                         fmt::format("{:.3f}", r.metrics.pose_rmse),
+                         r.has_world ? fmt::format("{:.4f}", r.world.success_rate) : "",
+                         r.has_world ? fmt::format("{:.5f}", r.world.pose_rmse) : ""});
           rows.push_back(
               {{"mode", mode},
                {"norm", norm},
@@ -326,6 +370,7 @@ void run_kp_table(const KpTableCmd& c) {
                {"pose_rmse", r.metrics.pose_rmse},
                {"own_decode_success_rate",
                 s.clean_own.defined() ? nlohmann::json(r.own.success_rate) : nlohmann::json()},
+               {"world_3d", world_json(r, c.f.tau_3d)},
                {"mask_share", r.result.mask.mean().item<double>()},
                {"jacobian_seconds", r.result.jacobian_seconds}});
         }
@@ -335,7 +380,8 @@ void run_kp_table(const KpTableCmd& c) {
     }
   }
   write_csv(out.file("table.csv"),
-            {"mode", "norm", "eps", "attack", "success_rate", "perturbation_rmse", "pose_rmse"},
+            {"mode", "norm", "eps", "attack", "success_rate", "perturbation_rmse", "pose_rmse",
+             "success_rate_3d", "pose_rmse_3d_m"},
             csv);
   write_json(out.file("table.json"), {{"model", s.model->info().name},
                                       {"data", s.data.source},
@@ -346,6 +392,10 @@ void run_kp_table(const KpTableCmd& c) {
   if (s.clean_own.defined())
     fmt::print(
         "[own]: success judged by the model's own decode (e.g. MoveNet's ArgMax/GatherNd)\n");
+  if (s.clean_world.defined())
+    fmt::print(
+        "3-D: success on the metric world coordinates (tau {:g} m){}\n", c.f.tau_3d,
+        world_target.defined() ? "" : "; target rows not judged in 3-D (use --target item:I)");
   out.commit();
   fmt::print("wrote {0}/table.csv, {0}/table.json\n", c.out);
 }

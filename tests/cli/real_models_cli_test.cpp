@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "foil/data/dataset.h"
@@ -167,6 +168,24 @@ TEST(RealModelsCli, CommandsAttackAndExplainALayersModel) {
   ASSERT_EQ(e.code, 0) << e.err;
   // Grad-CAM's default layer is the last feature map, a Keras layer by its name.
   EXPECT_EQ(test::read_json(dir + "/ex/explain.json")["layer"], "out_relu");
+}
+
+TEST(RealModelsCli, KeypointAttackOnBlazePoseIsJudgedIn3D) {
+  const std::string dir = test::temp_dir("blazepose-kaa");
+  const std::string common = "keypoints attack --model " + test::human_model("blazepose-lite") +
+                             " --data " + test::asset("photos/person.jpg") +
+                             " --mask none --eps 0.03 --alpha 0.01 --steps 3";
+  auto r = test::run_foil(common + " --out " + dir + "/kp");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = test::read_json(dir + "/kp/keypoints.json");
+  ASSERT_TRUE(j["pose_rmse_3d"].is_number()) << j.dump();
+  EXPECT_GT(j["pose_rmse_3d"].get<double>(), 0.0);  // metres the world pose moved
+  EXPECT_EQ(j["world_3d"]["pose_rmse"], j["pose_rmse_3d"]);
+  EXPECT_EQ(j["world_3d"]["tau"], 0.1);
+  // A target pose file must hold the model's 39 landmarks.
+  std::ofstream(dir + "/pose.json") << "[[1, 2], [3, 4]]";
+  test::expect_bad_input(common + " --target file:" + dir + "/pose.json --out " + dir + "/bad",
+                         "39");
 }
 
 TEST(RealModelsCli, EveryKeypointModelsHeatmapTapIsALayer) {

@@ -151,3 +151,30 @@ TEST(Kaa, BadInputIsInputError) {
 
 }  // namespace
 }  // namespace foil
+
+namespace foil {
+namespace {
+
+TEST(KaaMetrics, ThreeDimensionalPosesAreJudgedInTheirOwnUnits) {
+  // Two poses of 5 joints in metres; the second image's attacked pose moves 3 joints by 0.3 m.
+  const torch::Tensor clean = torch::zeros({2, 5, 3});
+  torch::Tensor adv = clean.clone();
+  adv[1].slice(0, 0, 3).select(1, 2).fill_(0.3);
+  const torch::Tensor x = torch::zeros({2, 3, 4, 4});
+  const auto non_target = kaa_metrics(x, x, clean, adv, {}, 0.1);
+  // Mean displacement: image 0 is 0, image 1 is 3 * 0.3 / 5 = 0.18 > 0.1.
+  EXPECT_FALSE(non_target.success[0].item<bool>());
+  EXPECT_TRUE(non_target.success[1].item<bool>());
+  EXPECT_DOUBLE_EQ(non_target.success_rate, 0.5);
+  EXPECT_NEAR(non_target.pose_rmse, std::sqrt(3 * 0.09 / 10), 1e-7);  // 0.3 in float32
+  // Target: the attacked pose of image 1 is the target; image 0 has only 2 of 5 joints (40%)
+  // within 0.1 m of it, image 1 all of them.
+  const torch::Tensor target = adv[1].unsqueeze(0).expand_as(adv).clone();
+  const auto targeted = kaa_metrics(x, x, clean, adv, target, 0.1);
+  EXPECT_FALSE(targeted.success[0].item<bool>());
+  EXPECT_TRUE(targeted.success[1].item<bool>());
+  EXPECT_NEAR(targeted.pose_rmse, std::sqrt(3 * 0.09 / 10), 1e-7);  // 0.3 in float32
+}
+
+}  // namespace
+}  // namespace foil
