@@ -1,6 +1,7 @@
 // foil patch train|eval|transfer: universal adversarial patches (printable grid or free
 // pixels; cross-entropy, feature-point or optimal-transport objectives).
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <torch/torch.h>
 
 #include <filesystem>
@@ -568,38 +569,53 @@ void run_patch_eval(PatchEvalCmd c) {
 struct PatchTransferCmd {
   PatchFlags f;
   TrainFlags t;
-  std::string losses = "ce,feature,ot";
+  std::string losses;  ///< default: ce,feature,ot (classify), vanish (detect)
   int64_t repeats = 3;
   std::string eval_data;
   bool eval_on_train = false;
   std::string out = "foil-transfer";
 };
 
-void run_patch_transfer(const PatchTransferCmd& c) {
+void run_patch_transfer(PatchTransferCmd c) {
   const c10::Device device = apply_global_options();
   const uint64_t seed = global_options().seed;
-  check_input(c.f.task == "classify", "--task",
-              "classify (transfer matrices of detector "
-              "patches: train with 'patch train --task detect', evaluate with 'patch eval')",
-              c.f.task);
-  check_input(c.f.target >= 0, "--target", "a target class (transfer is measured as tSuc)", "none");
+  const bool detect = c.f.task == "detect";
+  if (c.losses.empty()) c.losses = detect ? "vanish" : "ce,feature,ot";
+  if (!detect)
+    check_input(c.f.target >= 0, "--target", "a target class (transfer is measured as tSuc)",
+                "none");
   const auto placement = placement_options(c.f);
   const auto losses = split(c.losses);
-  check_input(!losses.empty(), "--losses", "a list of ce, feature, ot", "'" + c.losses + "'");
+  const std::vector<std::string> allowed =
+      detect ? std::vector<std::string>{"vanish", "appear", "ce", "feature", "ot"}
+             : std::vector<std::string>{"ce", "feature", "ot"};
+  const std::string expected = fmt::format("a list of {}", fmt::join(allowed, ", "));
+  check_input(!losses.empty(), "--losses", expected, "'" + c.losses + "'");
   for (const auto& loss : losses)
-    check_input(loss == "ce" || loss == "feature" || loss == "ot", "--losses",
-                "a list of ce, feature, ot", c.losses);
+    check_input(std::find(allowed.begin(), allowed.end(), loss) != allowed.end(), "--losses",
+                expected, c.losses);
   // Each finished patch is kept in the results folder, so an interrupted run resumes there.
   ResultsFolder out(c.out, "--out", /*resumable=*/true);
   Loaded l = load_all(c.f, device);
+  for (const auto& loss : losses) {  // every objective must suit the task
+    PatchFlags f = c.f;
+    TrainFlags t = c.t;
+    t.loss = loss;
+    resolve_task(f, &t, l);
+  }
+  resolve_task(c.f, nullptr, l);
   const Split split = split_data(l.data, c.f.data, c.eval_data, c.eval_on_train, *l.models.front());
   l.data = split.train;
   const Dataset& eval = split.eval;
-  fmt::print("training on {}; tSuc on {}{}\n", split.train_source, split.eval_source,
+  // Detectors: each cell is the class's patched detection rate (vanish: lower is stronger).
+  const std::string metric = detect ? "patched detection rate" : "tSuc";
+  fmt::print("training on {}; {} on {}{}\n", split.train_source, metric, split.eval_source,
              split.eval_on_train ? " (NOT held out)" : " (held out)");
   std::vector<std::string> names;
   for (const auto& m : l.models) names.push_back(model_name(*m));
   nlohmann::json summary = {{"target", c.f.target},
+                            {"task", c.f.task},
+                            {"metric", detect ? "patched_detection_rate" : "target_success"},
                             {"models", names},
                             {"train_data", split.train_source},
                             {"eval_data", split.eval_source},
@@ -636,13 +652,22 @@ void run_patch_transfer(const PatchTransferCmd& c) {
       std::vector<double> row;
       std::vector<std::string> cells = {names[s]};
       for (size_t m = 0; m < l.models.size(); ++m) {
-        const auto e =
-            evaluate_patch(*l.models[m], eval, patch, PlacementOptions().keep_out(c.f.keep_out),
-                           c.f.target, c.repeats, seed + 1);
-        row.push_back(e.target_success);
-        cells.push_back(fmt::format("{:.4f}", e.target_success));
+        const auto at = PlacementOptions().keep_out(c.f.keep_out);
+        double value = 0;
+        if (detect) {
+          const auto e =
+              evaluate_detection_patch(*l.models[m], eval, patch, at, c.f.target,
+                                       detection_threshold(*l.models[m]), c.repeats, seed + 1);
+          value = e.patched_detection_rate;
+          summary["clean_detection_rate"][names[m]] = e.clean_detection_rate;
+        } else {
+          value = evaluate_patch(*l.models[m], eval, patch, at, c.f.target, c.repeats, seed + 1)
+                      .target_success;
+        }
+        row.push_back(value);
+        cells.push_back(fmt::format("{:.4f}", value));
         if (m != s) {
-          off += e.target_success;
+          off += value;
           ++off_n;
         }
       }
@@ -652,19 +677,22 @@ void run_patch_transfer(const PatchTransferCmd& c) {
     std::vector<std::string> header = {"source \\ target"};
     header.insert(header.end(), names.begin(), names.end());
     write_csv(out.file("transfer-" + loss + ".csv"), header, csv);
-    write_heatmap(out.file("transfer-" + loss + ".png"),
-                  fmt::format("tSuc, {} patches, target {}", loss, class_name(l.data, c.f.target)),
-                  names, names, matrix);
+    const std::string cls =
+        c.f.target >= 0 ? class_name(l.data, c.f.target) : std::string("all classes");
+    write_heatmap(
+        out.file("transfer-" + loss + ".png"),
+        fmt::format("{}, {} patches, {} {}", metric, loss, detect ? "class" : "target", cls), names,
+        names, matrix);
     // One model has no off-diagonal: no transfer pair to average.
     const double mean_off = off_n > 0 ? off / static_cast<double>(off_n) : 0.0;
     summary["matrices"][loss] = {
-        {"tsuc", matrix},
+        {detect ? "patched_detection_rate" : "tsuc", matrix},
         {"mean_off_diagonal", off_n > 0 ? nlohmann::json(mean_off) : nlohmann::json()}};
     if (off_n > 0)
-      fmt::print("{}: mean off-diagonal tSuc {:.2f}%\n", loss, 100 * mean_off);
+      fmt::print("{}: mean off-diagonal {} {:.2f}%\n", loss, metric, 100 * mean_off);
     else
-      fmt::print("{}: own-model tSuc {:.2f}% (one model: no off-diagonal, no transfer measured)\n",
-                 loss, 100 * matrix[0][0]);
+      fmt::print("{}: own-model {} {:.2f}% (one model: no off-diagonal, no transfer measured)\n",
+                 loss, metric, 100 * matrix[0][0]);
   }
   write_json(out.file("transfer.json"), summary);
   out.commit();
@@ -703,7 +731,8 @@ void setup_patch(CLI::App& app) {
   auto* transfer = patch->add_subcommand("transfer", "transfer matrices of ce/feature/ot patches");
   add_patch_flags(transfer, xc->f, true);
   add_train_flags(transfer, xc->t);
-  transfer->add_option("--losses", xc->losses, "objectives to compare")->capture_default_str();
+  transfer->add_option("--losses", xc->losses,
+                       "objectives to compare (default ce,feature,ot; with --task detect vanish)");
   transfer->add_option("--repeats", xc->repeats, "random placements per image in evaluation")
       ->check(integer_in(1, 1000))
       ->capture_default_str();

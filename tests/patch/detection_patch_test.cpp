@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <filesystem>
 #include <fstream>
 
 #include "../models/tfjs_graph_builder.h"
@@ -15,7 +16,7 @@ namespace {
 
 /// An 8x8 RGB "detector" with classes red and green: one location whose class logits are
 /// 20 * (mean of the channel) - 10, scores their sigmoid, threshold 0.5 (logit 0).
-std::shared_ptr<TfjsModel> mean_colour_detector() {
+std::string mean_colour_detector_file() {
   const std::string dir = test::temp_dir("tiny-detector");
   test::GraphBuilder g;
   g.input("image", {-1, 8, 8, 3});
@@ -31,7 +32,11 @@ std::shared_ptr<TfjsModel> mean_colour_detector() {
   std::ofstream(dir + "/tiny.foil.json")
       << R"({"task": "detection", "class_names": ["red", "green"],
       "class_maps": ["scores"], "outputs": ["scores"], "min_score": 0.5})";
-  return std::make_shared<TfjsModel>(path);
+  return path;
+}
+
+std::shared_ptr<TfjsModel> mean_colour_detector() {
+  return std::make_shared<TfjsModel>(mean_colour_detector_file());
 }
 
 /// Images A (all red), B (black), C (red 0.55 everywhere); labels unused.
@@ -124,6 +129,32 @@ TEST(DetectionPatch, CommandLineTrainsAndEvaluatesOnARealDetector) {
   EXPECT_EQ(j["models"][0]["repeats"], 2);
   EXPECT_TRUE(j["models"][0]["patched_detection_rate"].is_number());
   EXPECT_TRUE(std::filesystem::exists(dir + "/boxes.png"));
+}
+
+TEST(DetectionPatch, TransferMatrixOfDetectionRates) {
+  const std::string dir = test::temp_dir("detect-transfer");
+  const std::string model = mean_colour_detector_file();
+  std::filesystem::create_directories(dir + "/photos/red");
+  for (const char* f : {"dog.jpg", "person.jpg", "horses.jpg", "messi5.jpg", "astronaut.png"})
+    std::filesystem::create_symlink(test::asset(std::string("photos/") + f),
+                                    dir + "/photos/red/" + f);
+  auto r =
+      test::run_foil("patch transfer --task detect --class red --losses vanish,appear --model " +
+                     model + " --model " + model + " --data " + dir +
+                     "/photos --eval-on-train --epochs 2 --batch 5 --cells 2 --area 0.25 " +
+                     "--out " + dir + "/t");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = test::read_json(dir + "/t/transfer.json");
+  EXPECT_EQ(j["metric"], "patched_detection_rate");
+  for (const char* loss : {"vanish", "appear"}) {
+    const auto& m = j["matrices"][loss]["patched_detection_rate"];
+    ASSERT_EQ(m.size(), 2u) << loss;
+    // Two copies of one detector: a patch does on the other exactly what it does on its own.
+    EXPECT_EQ(m[0][0], m[0][1]) << loss;
+    EXPECT_EQ(m[1][1], m[1][0]) << loss;
+  }
+  EXPECT_TRUE(j["clean_detection_rate"].is_object());
+  EXPECT_TRUE(std::filesystem::exists(dir + "/t/transfer-appear.png"));
 }
 
 TEST(DetectionPatch, BadInputIsOneLine) {
