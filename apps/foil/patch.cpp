@@ -174,16 +174,22 @@ ObjectiveOptions objective_options(const TrainFlags& t, int64_t target) {
 
 struct Loaded {
   std::vector<std::shared_ptr<Model>> models;
-  Dataset data;
+  Dataset data;                    ///< at the first model's input size
+  std::vector<Dataset> per_model;  ///< the same items at each model's input size
 };
 
 Loaded load_all(const PatchFlags& f, c10::Device device) {
   Loaded l;
   for (const auto& path : f.models) {
     l.models.push_back(open_model({path, f.mean, f.std, f.input_shape}, device));
-    l.data = open_data(f.data, *l.models.back());
+    l.per_model.push_back(open_data(f.data, *l.models.back()));
   }
+  l.data = l.per_model.front();
   label_unlabelled(l.data, *l.models.front());
+  for (auto& d : l.per_model) {  // the same items, labelled as the first model labels them
+    d.labels = l.data.labels;
+    d.class_names = l.data.class_names;
+  }
   const int64_t k = l.models.front()->info().num_classes;
   if (f.target >= 0)
     check_input(k <= 0 || f.target < k, "--target", fmt::format("a class in 0..{}", k - 1),
@@ -355,6 +361,12 @@ ImageShape shape_of(const Dataset& d) {
 
 std::string model_name(const Model& m) { return m.info().name; }
 
+/// The patch for images of `data`'s size (a grid patch keeps its cells; its side follows the
+/// image, so models with different input sizes see the same share of the image).
+Patch at_size(const Patch& p, const Dataset& data) {
+  return Patch::from_params(p.params(), p.options(), shape_of(data));
+}
+
 std::string class_name(const Dataset& d, int64_t k) {
   return k >= 0 && k < static_cast<int64_t>(d.class_names.size()) ? d.class_names[k]
                                                                   : std::to_string(k);
@@ -520,10 +532,11 @@ void run_detection_eval(const PatchEvalCmd& c, const Loaded& l, const Patch& pat
   nlohmann::json rows = nlohmann::json::array();
   fmt::print("class {}, {} images x {} placements\n",
              c.f.target >= 0 ? class_name(l.data, c.f.target) : "all", l.data.size(), c.repeats);
-  for (const auto& m : l.models) {
-    const auto e =
-        evaluate_detection_patch(*m, l.data, patch, placement, c.f.target, detection_threshold(*m),
-                                 c.repeats, global_options().seed);
+  for (size_t k = 0; k < l.models.size(); ++k) {
+    const auto& m = l.models[k];
+    const auto e = evaluate_detection_patch(*m, l.per_model[k], at_size(patch, l.per_model[k]),
+                                            placement, c.f.target, detection_threshold(*m),
+                                            c.repeats, global_options().seed);
     fmt::print("{:<24}{}  (score >= {:.2f})\n", model_name(*m).substr(0, 23), detection_line(e),
                e.threshold);
     auto j = detection_json(e);
@@ -551,9 +564,10 @@ void run_patch_eval(PatchEvalCmd c) {
   if (c.f.task == "detect") return run_detection_eval(c, l, patch, placement);
   fmt::print("{:<24}{:>10}{:>10}{:>10}{:>10}\n", "model", "clean", "patched", "fooling", "tSuc");
   nlohmann::json rows = nlohmann::json::array();
-  for (const auto& m : l.models) {
-    const auto e =
-        evaluate_patch(*m, l.data, patch, placement, c.f.target, c.repeats, global_options().seed);
+  for (size_t k = 0; k < l.models.size(); ++k) {
+    const auto& m = l.models[k];
+    const auto e = evaluate_patch(*m, l.per_model[k], at_size(patch, l.per_model[k]), placement,
+                                  c.f.target, c.repeats, global_options().seed);
     fmt::print("{:<24}{:>9.2f}%{:>9.2f}%{:>9.2f}%{:>10}\n", model_name(*m).substr(0, 23),
                100 * e.clean_accuracy, 100 * e.patched_accuracy, 100 * e.fooling_rate,
                e.target_success >= 0 ? fmt::format("{:.2f}%", 100 * e.target_success) : "-");
@@ -604,9 +618,13 @@ void run_patch_transfer(PatchTransferCmd c) {
     resolve_task(f, &t, l);
   }
   resolve_task(c.f, nullptr, l);
-  const Split split = split_data(l.data, c.f.data, c.eval_data, c.eval_on_train, *l.models.front());
+  // One split per model (the same items at each model's input size).
+  std::vector<Split> splits;
+  for (size_t m = 0; m < l.models.size(); ++m)
+    splits.push_back(
+        split_data(l.per_model[m], c.f.data, c.eval_data, c.eval_on_train, *l.models[m]));
+  const Split& split = splits.front();
   l.data = split.train;
-  const Dataset& eval = split.eval;
   // Detectors: each cell is the class's patched detection rate (vanish: lower is stronger).
   const std::string metric = detect ? "patched detection rate" : "tSuc";
   fmt::print("training on {}; {} on {}{}\n", split.train_source, metric, split.eval_source,
@@ -628,17 +646,18 @@ void run_patch_transfer(PatchTransferCmd c) {
     int64_t off_n = 0;
     for (size_t s = 0; s < l.models.size(); ++s) {
       const std::string file = out.file(fmt::format("patch-{}-{}.pt", loss, s));
-      Patch patch = Patch::create(patch_options(c.f), shape_of(l.data), seed);
+      const Dataset& train = splits[s].train;
+      Patch patch = Patch::create(patch_options(c.f), shape_of(train), seed);
       if (std::filesystem::exists(file)) {
         fmt::print("{} patch on {}: reusing {}\n", loss, names[s], file);
-        patch = read_patch(file, patch_options(c.f), shape_of(l.data));
+        patch = read_patch(file, patch_options(c.f), shape_of(train));
       } else {
         fmt::print("{} patch on {} ...\n", loss, names[s]);
         std::fflush(stdout);
         TrainFlags t = c.t;
         t.loss = loss;
         patch =
-            train_patch({l.models[s]}, l.data, patch, objective_options(t, c.f.target), placement,
+            train_patch({l.models[s]}, train, patch, objective_options(t, c.f.target), placement,
                         PatchTrainOptions()
                             .epochs(t.epochs)
                             .batch(t.batch)
@@ -655,13 +674,14 @@ void run_patch_transfer(PatchTransferCmd c) {
         const auto at = PlacementOptions().keep_out(c.f.keep_out);
         double value = 0;
         if (detect) {
-          const auto e =
-              evaluate_detection_patch(*l.models[m], eval, patch, at, c.f.target,
-                                       detection_threshold(*l.models[m]), c.repeats, seed + 1);
+          const auto e = evaluate_detection_patch(
+              *l.models[m], splits[m].eval, at_size(patch, splits[m].eval), at, c.f.target,
+              detection_threshold(*l.models[m]), c.repeats, seed + 1);
           value = e.patched_detection_rate;
           summary["clean_detection_rate"][names[m]] = e.clean_detection_rate;
         } else {
-          value = evaluate_patch(*l.models[m], eval, patch, at, c.f.target, c.repeats, seed + 1)
+          value = evaluate_patch(*l.models[m], splits[m].eval, at_size(patch, splits[m].eval), at,
+                                 c.f.target, c.repeats, seed + 1)
                       .target_success;
         }
         row.push_back(value);

@@ -121,12 +121,16 @@ TEST(DetectionPatch, CommandLineTrainsAndEvaluatesOnARealDetector) {
   const auto summary = test::read_json(dir + "/p/summary.json");
   EXPECT_EQ(summary["evaluation"][0]["clean_detection_rate"], 1.0);  // CenterNet sees the dog
   EXPECT_TRUE(std::filesystem::exists(dir + "/p/patched.png"));
-  auto e = test::run_foil("patch eval" + common + " --patch " + dir + "/p/patch.pt --repeats 2 " +
-                          "--json " + dir + "/eval.json --draw " + dir + "/boxes.png");
+  // Evaluated on CenterNet (512x512) and NanoDet (416x416): each at its own input size.
+  auto e = test::run_foil("patch eval" + common + " --model " + test::human_model("nanodet") +
+                          " --patch " + dir + "/p/patch.pt --repeats 2 --json " + dir +
+                          "/eval.json --draw " + dir + "/boxes.png");
   ASSERT_EQ(e.code, 0) << e.err;
   const auto j = test::read_json(dir + "/eval.json");
   EXPECT_EQ(j["class"], "dog");
+  ASSERT_EQ(j["models"].size(), 2u);
   EXPECT_EQ(j["models"][0]["repeats"], 2);
+  EXPECT_EQ(j["models"][1]["clean_detection_rate"], 1.0);  // NanoDet sees the dog too
   EXPECT_TRUE(j["models"][0]["patched_detection_rate"].is_number());
   EXPECT_TRUE(std::filesystem::exists(dir + "/boxes.png"));
 }
