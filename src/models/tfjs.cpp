@@ -446,7 +446,17 @@ TfjsModel::TfjsModel(const std::string& model_json)
   for (const auto& map : meta_.class_maps) {
     std::string node = map;  // the map's value before any Identity and its final Sigmoid
     while (graph_.op_of(node) == "Identity") node = graph_.first_input_of(node);
-    if (graph_.op_of(node) == "Sigmoid") node = graph_.first_input_of(node);
+    if (graph_.op_of(node) == "Sigmoid") {
+      class_logits_.push_back(graph_.first_input_of(node));
+      continue;
+    }
+    // A Sigmoid behind reshapes and transposes (NanoDet): the map holds probabilities, whose
+    // best location's logit is taken after the maximum (sigmoid is monotonic).
+    static const std::set<std::string> layout = {"Identity", "Reshape", "Transpose", "Squeeze",
+                                                 "ExpandDims"};
+    std::string back = node;
+    while (layout.count(graph_.op_of(back))) back = graph_.first_input_of(back);
+    if (graph_.op_of(back) == "Sigmoid") probability_maps_ = true;
     class_logits_.push_back(node);
   }
   if (meta_.task == "detection" && class_logits_.empty())
@@ -523,6 +533,10 @@ TapOutputs TfjsModel::run(const torch::Tensor& x, const std::vector<std::string>
       maps.push_back(v.reshape({v.size(0), -1, classes}));
     }
     out.output = torch::cat(maps, 1).amax(1);
+    if (probability_maps_) {  // logit of the best probability; exact up to float rounding
+      const torch::Tensor p = out.output.clamp(1e-7, 1 - 1e-7);
+      out.output = torch::log(p) - torch::log1p(-p);
+    }
   }
   for (size_t k = 0; k < taps.size(); ++k) out.taps[taps[k]] = values[k + heads];
   return out;

@@ -4,8 +4,9 @@
 /// The importer reads the graph-model format (modelTopology.node: op, inputs, attributes;
 /// weightsManifest: names, shapes, dtypes, quantisation) and runs the graph on LibTorch ops,
 /// so gradients flow to the input. Keras layers models (modelTopology.model_config) are
-/// translated layer by layer into the same TensorFlow ops; each layer is a tap by its name. Tensors keep TensorFlow's layout (NHWC) inside the graph;
-/// convolutions run on NHWC data viewed as channels-last NCHW, without copies.
+/// translated layer by layer into the same TensorFlow ops; each layer is a tap by its name. Tensors
+/// keep TensorFlow's layout (NHWC) inside the graph; convolutions run on NHWC data viewed as
+/// channels-last NCHW, without copies.
 ///
 /// Every node output is a tap by its node name (`name:1` for a second output). 4-D taps are
 /// returned as N×C×H×W views like every other foil model; the rest keep the graph's shape.
@@ -147,6 +148,7 @@ class TfjsModel : public Model {
   TfjsMeta meta_;
   std::string output_node_;
   std::vector<std::string> class_logits_;  ///< detectors: class maps before their sigmoid
+  bool probability_maps_ = false;          ///< the class maps are after their sigmoid (NanoDet)
   bool nchw_input_ = false;                ///< the graph takes N×C×H×W (nanodet)
 };
 

@@ -87,8 +87,9 @@ PatchEvaluation evaluate_patch(Model& model, const Dataset& data, const Patch& p
 
 /// Results of a patch on a detector for one class (every class with cls -1). A class counts as
 /// detected in an image when its best score, sigmoid of the Model output's class logit, is at
-/// least `threshold`: exactly when the model's decoded detections hold one of that class at
-/// that score. Pairs are (image, placement).
+/// least `threshold`: when the model's decode finds a box of that class at that score before
+/// its class-agnostic non-maximum suppression (which may still drop the box for a better
+/// overlapping one of another class). Pairs are (image, placement).
 struct DetectionPatchEvaluation {
   int64_t n = 0, repeats = 0;
   double threshold = 0;
