@@ -584,6 +584,7 @@ struct PatchTransferCmd {
   PatchFlags f;
   TrainFlags t;
   std::string losses;  ///< default: ce,feature,ot (classify), vanish (detect)
+  bool losses_given = false;
   int64_t repeats = 3;
   std::string eval_data;
   bool eval_on_train = false;
@@ -594,7 +595,7 @@ void run_patch_transfer(PatchTransferCmd c) {
   const c10::Device device = apply_global_options();
   const uint64_t seed = global_options().seed;
   const bool detect = c.f.task == "detect";
-  if (c.losses.empty()) c.losses = detect ? "vanish" : "ce,feature,ot";
+  if (!c.losses_given) c.losses = detect ? "vanish" : "ce,feature,ot";
   if (!detect)
     check_input(c.f.target >= 0, "--target", "a target class (transfer is measured as tSuc)",
                 "none");
@@ -751,14 +752,18 @@ void setup_patch(CLI::App& app) {
   auto* transfer = patch->add_subcommand("transfer", "transfer matrices of ce/feature/ot patches");
   add_patch_flags(transfer, xc->f, true);
   add_train_flags(transfer, xc->t);
-  transfer->add_option("--losses", xc->losses,
-                       "objectives to compare (default ce,feature,ot; with --task detect vanish)");
+  auto* losses = transfer->add_option(
+      "--losses", xc->losses,
+      "objectives to compare (default ce,feature,ot; with --task detect vanish)");
   transfer->add_option("--repeats", xc->repeats, "random placements per image in evaluation")
       ->check(integer_in(1, 1000))
       ->capture_default_str();
   add_split_flags(transfer, xc->eval_data, xc->eval_on_train);
   transfer->add_option("--out", xc->out, "results folder")->capture_default_str();
-  transfer->callback([xc] { run_patch_transfer(*xc); });
+  transfer->callback([xc, losses] {
+    xc->losses_given = losses->count() > 0;
+    run_patch_transfer(*xc);
+  });
 }
 
 }  // namespace foil::cli
