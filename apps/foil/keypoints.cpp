@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -137,7 +138,8 @@ Setup open_pose(const KpAttackFlags& f, c10::Device device) {
     s.data.source = d.source;
   }
   s.model->check_input_shape(s.data.images.slice(0, 0, 1));
-  check_input(f.tau > 0, "--tau", "a value > 0", fmt::format("{}", f.tau));
+  check_input(std::isfinite(f.tau) && f.tau > 0, "--tau", "a finite value > 0",
+              fmt::format("{}", f.tau));
   s.layer = f.layer.empty() ? default_heatmap_layer(*s.model) : f.layer;
   const auto* tfjs = dynamic_cast<const TfjsModel*>(s.model.get());
   s.skeleton = tfjs && !tfjs->meta().skeleton.empty() ? tfjs->meta().skeleton : pose_skeleton();
@@ -147,7 +149,8 @@ Setup open_pose(const KpAttackFlags& f, c10::Device device) {
     s.clean_own = own.xy;
     s.clean_world = own.world;
   }
-  check_input(f.tau_3d > 0, "--tau-3d", "a value > 0", fmt::format("{}", f.tau_3d));
+  check_input(std::isfinite(f.tau_3d) && f.tau_3d > 0, "--tau-3d", "a finite value > 0",
+              fmt::format("{}", f.tau_3d));
   check_input(
       s.clean_kp.size(1) == static_cast<int64_t>(pose_joint_names().size()) || f.target != "swap",
       "--target", "shift, item or file targets for models with other keypoint sets", f.target);
