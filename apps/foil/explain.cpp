@@ -5,8 +5,11 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "commands.h"
 #include "foil/core/error.h"
@@ -26,25 +29,53 @@ struct ExplainCmd {
   bool attacked = false;
   std::string patch;
   double keep_out = 0;
+  std::string reference;
   std::string out = "foil-explain";
 };
 
-/// "pred", "label" or a class index, for every image.
+/// A class given by index or by one of the model's class names; nullopt for anything else.
+std::optional<int64_t> class_index(const std::string& choice,
+                                   const std::vector<std::string>& names) {
+  const auto it = std::find(names.begin(), names.end(), choice);
+  if (it != names.end()) return it - names.begin();
+  return parse_integer(choice);
+}
+
+/// "pred", "label", a class index or a class name, for every image.
 torch::Tensor classes_for(const std::string& choice, const torch::Tensor& pred,
-                          const torch::Tensor& labels, int64_t num_classes) {
+                          const torch::Tensor& labels, int64_t num_classes,
+                          const std::vector<std::string>& names) {
   if (choice == "pred") return pred;
   if (choice == "label") {
     check_input(labels.min().item<int64_t>() >= 0, "--class label", "labelled data",
                 "unlabelled images (use pred or a class index)");
     return labels;
   }
-  const auto index = parse_integer(choice);
-  check_input(index.has_value(), "--class", "pred, label or a class index", "'" + choice + "'");
+  const auto index = class_index(choice, names);
+  check_input(index.has_value(), "--class", "pred, label, a class index or a class name",
+              "'" + choice + "'");
   const int64_t k = *index;
   check_input(k < num_classes, "--class", fmt::format("a class index in 0..{}", num_classes - 1),
               choice);
   return torch::full_like(pred, k);
 }
+
+/// Pearson correlation of each map (N×H×W) with `reference` (H×W); NaN where either is
+/// constant (an all-zero Grad-CAM map), where it is undefined.
+torch::Tensor correlation(const torch::Tensor& maps, const torch::Tensor& reference) {
+  const torch::Tensor a = maps.flatten(1).to(torch::kDouble), b = reference.flatten().to(a.dtype());
+  const torch::Tensor ac = a - a.mean(1, true), bc = b - b.mean();
+  const torch::Tensor den = ac.norm(2, 1) * bc.norm();
+  return torch::where(den.gt(0), (ac * bc).sum(1) / den, torch::full_like(den, NAN));
+}
+
+/// The mean of the defined values (null when none is), and one value or null.
+nlohmann::json defined_mean(const torch::Tensor& v) {
+  const torch::Tensor ok = v.isnan().logical_not();
+  return ok.any().item<bool>() ? nlohmann::json(v.masked_select(ok).mean().item<double>())
+                               : nlohmann::json();
+}
+nlohmann::json defined(double v) { return std::isnan(v) ? nlohmann::json() : nlohmann::json(v); }
 
 /// Share of each map's mass on pixels brighter than 0.05 (the object, on dark backgrounds).
 torch::Tensor foreground_mass(const torch::Tensor& maps, const torch::Tensor& images) {
@@ -68,7 +99,8 @@ void run_explain(const ExplainCmd& c) {
   }
   const torch::Tensor pred = logits.argmax(1).cpu();
   const torch::Tensor labels = torch::where(data.labels.lt(0), pred, data.labels);
-  const torch::Tensor cls = classes_for(c.target_class, pred, labels, logits.size(1));
+  const torch::Tensor cls =
+      classes_for(c.target_class, pred, labels, logits.size(1), model->info().class_names);
   const std::string layer =
       explain_uses_layer(method) ? (c.layer.empty() ? default_cam_layer(*model, x) : c.layer) : "";
   const torch::Tensor maps = explain(*model, x, cls, method, layer).cpu();
@@ -98,7 +130,7 @@ void run_explain(const ExplainCmd& c) {
   j["foreground_pixel_share"] = object_share;
   // The altered images: attacked (--attacked) or patched (--patch), explained for the same
   // class so the maps are comparable.
-  torch::Tensor adv_fg, moved, patch_mass;
+  torch::Tensor adv_fg, moved, patch_mass, adv_maps;
   const bool altered = attack || !c.patch.empty();
   if (altered) {
     torch::Tensor x_alt, alt_pred;
@@ -126,7 +158,7 @@ void run_explain(const ExplainCmd& c) {
       // Filled in below once the patched maps exist.
       patch_mass = where.squeeze(1);
     }
-    const torch::Tensor adv_maps = explain(*model, x_alt, cls, method, layer).cpu();
+    adv_maps = explain(*model, x_alt, cls, method, layer).cpu();
     save_tensor(out.file("maps_altered.pt"), adv_maps);
     const torch::Tensor adv_norm = normalize_maps(adv_maps);
     rows.resize(4);
@@ -157,6 +189,32 @@ void run_explain(const ExplainCmd& c) {
       j["cam_mass_in_patch"] = patch_mass.mean().item<double>();
     }
   }
+  // The source's expectation (`001_...`): a patched image's map of the class resembles the map
+  // of a real image of that class. Clean images' correlation is the baseline.
+  torch::Tensor ref_clean, ref_alt;
+  if (!c.reference.empty()) {
+    const auto k = class_index(c.target_class, model->info().class_names);
+    check_input(k.has_value(), "--reference", "--class naming the class it shows (index or name)",
+                "--class " + c.target_class);
+    const Dataset ref = open_data(c.reference, *model);
+    const torch::Tensor ref_maps =
+        explain(*model, ref.images.to(device), torch::full({ref.size()}, *k, torch::kLong), method,
+                layer)
+            .cpu();
+    const torch::Tensor ref_map = normalize_maps(ref_maps).mean(0);
+    std::vector<GridCell> cells;
+    for (int64_t i = 0; i < std::min<int64_t>(ref.size(), 8); ++i)
+      cells.push_back(
+          {overlay(ref.images[i], normalize_maps(ref_maps)[i]), "class " + name(*k), false});
+    write_image_grid(out.file("reference.png"), {cells}, {"reference"});
+    ref_clean = correlation(maps, ref_map);
+    j["reference"] = {{"data", ref.source}, {"images", ref.size()}, {"class", *k}};
+    j["reference_correlation_clean"] = defined_mean(ref_clean);
+    if (altered) {
+      ref_alt = correlation(adv_maps, ref_map);
+      j["reference_correlation_altered"] = defined_mean(ref_alt);
+    }
+  }
   nlohmann::json per = nlohmann::json::array();
   for (int64_t i = 0; i < data.size(); ++i) {
     nlohmann::json e = {{"index", i},
@@ -169,6 +227,9 @@ void run_explain(const ExplainCmd& c) {
       e["top20_moved"] = moved[i].item<double>();
     }
     if (patch_mass.defined()) e["cam_mass_in_patch"] = patch_mass[i].item<double>();
+    if (ref_clean.defined())
+      e["reference_correlation_clean"] = defined(ref_clean[i].item<double>());
+    if (ref_alt.defined()) e["reference_correlation_altered"] = defined(ref_alt[i].item<double>());
     per.push_back(e);
   }
   j["images"] = per;
@@ -186,6 +247,17 @@ void run_explain(const ExplainCmd& c) {
                    ? fmt::format("; {:.1f}% of the patched prediction's map inside the patch",
                                  100 * patch_mass.mean().item<double>())
                    : "");
+  if (ref_clean.defined()) {
+    auto text = [](const nlohmann::json& v) {
+      return v.is_null() ? std::string("undefined (constant maps)")
+                         : fmt::format("{:.3f}", v.get<double>());
+    };
+    fmt::print("map correlation with the reference images' map of class {}: clean {}{}\n",
+               j["reference"]["class"].get<int64_t>(), text(j["reference_correlation_clean"]),
+               ref_alt.defined()
+                   ? fmt::format(", {} {}", titles[2], text(j["reference_correlation_altered"]))
+                   : "");
+  }
   out.commit();
   fmt::print("wrote {0}/overlays.png, {0}/maps.pt{1}, {0}/explain.json\n", c.out,
              altered ? ", " + c.out + "/maps_altered.pt" : "");
@@ -202,7 +274,8 @@ void setup_explain(CLI::App& app) {
   sub->add_option("--method", c->method, "gradcam, gradcam++, saliency or inputxgrad")
       ->capture_default_str();
   sub->add_option("--layer", c->layer, "tapped layer for Grad-CAM (default: last spatial layer)");
-  sub->add_option("--class", c->target_class, "class to explain: pred, label or an index")
+  sub->add_option("--class", c->target_class,
+                  "class to explain: pred, label, a class index or a class name")
       ->capture_default_str();
   add_attack_flags(sub, c->attack, "pgd");
   sub->add_flag("--attacked", c->attacked, "also explain attacked images (side-by-side panel)");
@@ -211,6 +284,9 @@ void setup_explain(CLI::App& app) {
                   "'foil patch train') pasted at random places");
   sub->add_option("--keep-out", c->keep_out, "with --patch: central fraction the patch avoids")
       ->capture_default_str();
+  sub->add_option("--reference", c->reference,
+                  "real images of the --class class (data spec): report how each image's map "
+                  "correlates with their mean map (clean as baseline, and patched/attacked)");
   sub->add_option("--out", c->out, "results folder")->capture_default_str();
   sub->callback([c] { run_explain(*c); });
 }

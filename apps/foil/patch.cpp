@@ -27,6 +27,7 @@ struct PatchFlags {
   double area = 0.15;
   std::string shape = "square", init = "grey";
   double keep_out = 0;
+  double on_object = -1;  ///< detect: fraction of the object box the patch centre falls in
   bool eot = false;
   double rotation = 10, brightness = 0.1, noise = 0.1, tilt = 5;
   std::string scale = "0.8,1.2", contrast = "0.8,1.2";
@@ -68,6 +69,11 @@ void add_patch_flags(CLI::App* sub, PatchFlags& f, bool many_models) {
       ->capture_default_str();
   sub->add_option("--keep-out", f.keep_out, "central fraction of the image the patch avoids")
       ->capture_default_str();
+  sub->add_option("--on-object", f.on_object,
+                  "--task detect: put the patch on the object, its centre in this central "
+                  "fraction of the box of the class's best detection (0: the box centre, 1: "
+                  "anywhere in the box; images without one: anywhere)")
+      ->check(number_in(0, 1));
   sub->add_flag("--eot", f.eot,
                 "expectation over transformation (scale, rotation, brightness, "
                 "contrast, noise)");
@@ -147,6 +153,7 @@ PlacementOptions placement_options(const PatchFlags& f) {
   const auto [c0, c1] = range_of(f.contrast, "--contrast");
   const auto o = PlacementOptions()
                      .keep_out(f.keep_out)
+                     .on_object(f.on_object)
                      .eot(f.eot)
                      .scale_min(s0)
                      .scale_max(s1)
@@ -158,6 +165,11 @@ PlacementOptions placement_options(const PatchFlags& f) {
                      .tilt(f.tilt);
   check_placement_options(o);
   return o;
+}
+
+/// Where evaluations put the patch: as in training, without EOT.
+PlacementOptions eval_placement(const PatchFlags& f) {
+  return PlacementOptions().keep_out(f.keep_out).on_object(f.on_object);
 }
 
 ObjectiveOptions objective_options(const TrainFlags& t, int64_t target) {
@@ -209,6 +221,8 @@ void resolve_task(PatchFlags& f, TrainFlags* t, const Loaded& l) {
   if (t && t->loss.empty()) t->loss = f.task == "detect" ? "vanish" : "ce";
   if (f.task == "classify") {
     check_input(f.cls.empty(), "--class", "--task detect (classifiers take --target)", f.cls);
+    check_input(f.on_object < 0, "--on-object", "--task detect (on a detected object)",
+                "--task classify");
     check_input(!t || (t->loss != "vanish" && t->loss != "appear"), "--loss " + (t ? t->loss : ""),
                 "--task detect (vanish and appear work on detections)", "--task classify");
     return;
@@ -243,14 +257,16 @@ void resolve_task(PatchFlags& f, TrainFlags* t, const Loaded& l) {
 
 /// Clean and patched images of the first few items with the detector's boxes drawn.
 void write_detections(const std::string& path, Model& model, const Dataset& data, const Patch& p,
-                      const PlacementOptions& placement, uint64_t seed) {
+                      const PlacementOptions& placement, int64_t cls, uint64_t seed) {
   const auto& detector = dynamic_cast<const TfjsModel&>(model);
   const int64_t k = std::min<int64_t>(4, data.size());
   auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
   const ImageShape shape{data.images.size(1), data.images.size(2), data.images.size(3)};
-  const auto places = sample_placements(p, k, shape, placement, gen);
   torch::NoGradGuard g;
   const torch::Tensor x = data.images.slice(0, 0, k).to(model.device());
+  const auto places = sample_placements(
+      p, k, shape, placement, gen,
+      placement.on_object() >= 0 ? object_boxes(model, x, cls) : std::vector<ObjectBox>{});
   const torch::Tensor xp = apply_patch(x, p.render().detach(), p.mask(), places, placement, &gen);
   std::vector<std::vector<GridCell>> rows;
   for (const torch::Tensor& images : {x, xp}) {
@@ -268,15 +284,17 @@ void write_detections(const std::string& path, Model& model, const Dataset& data
   write_image_grid(path, rows, {"clean", "patched"}, 224);
 }
 
+/// A rate, or null where it is undefined (< 0).
+nlohmann::json rate_or_null(double r) { return r < 0 ? nlohmann::json() : nlohmann::json(r); }
+
 nlohmann::json detection_json(const DetectionPatchEvaluation& e) {
-  auto rate = [](double r) { return r < 0 ? nlohmann::json() : nlohmann::json(r); };
   return {{"n", e.n},
           {"repeats", e.repeats},
           {"threshold", e.threshold},
           {"clean_detection_rate", e.clean_detection_rate},
           {"patched_detection_rate", e.patched_detection_rate},
-          {"hidden_rate", rate(e.hidden_rate)},
-          {"appeared_rate", rate(e.appeared_rate)}};
+          {"hidden_rate", rate_or_null(e.hidden_rate)},
+          {"appeared_rate", rate_or_null(e.appeared_rate)}};
 }
 
 std::string detection_line(const DetectionPatchEvaluation& e) {
@@ -407,7 +425,13 @@ nlohmann::json evaluation_json(const PatchEvaluation& e) {
           {"clean_accuracy", e.clean_accuracy},
           {"patched_accuracy", e.patched_accuracy},
           {"fooling_rate", e.fooling_rate},
-          {"target_success", e.target_success}};
+          {"target_success", rate_or_null(e.target_success)},
+          {"clean_target_rate", rate_or_null(e.clean_target_rate)}};
+}
+
+/// tSuc with its baseline, the clean images already predicted as the target.
+std::string tsuc_text(const PatchEvaluation& e) {
+  return fmt::format("{:.2f}% (clean {:.2f}%)", 100 * e.target_success, 100 * e.clean_target_rate);
 }
 
 // ---- patch train ----
@@ -473,32 +497,29 @@ void run_patch_train(PatchTrainCmd c) {
   const auto [lo, hi] = std::minmax_element(result.step_loss.begin(), result.step_loss.end());
   write_line_plot(dir + "loss.png", "patch loss (" + c.t.loss + ")", "step", "loss",
                   {{c.t.loss, steps, result.step_loss}}, std::min(0.0, *lo), *hi + 1e-9);
-  const auto eval_placement = PlacementOptions().keep_out(c.f.keep_out);
+  const auto at = eval_placement(c.f);
   if (detect)
-    write_detections(dir + "patched.png", *l.models.front(), split.eval, result.patch,
-                     eval_placement, seed);
+    write_detections(dir + "patched.png", *l.models.front(), split.eval, result.patch, at,
+                     c.f.target, seed);
   else
-    write_patched_grid(dir + "patched.png", *l.models.front(), split.eval, result.patch,
-                       eval_placement, seed);
+    write_patched_grid(dir + "patched.png", *l.models.front(), split.eval, result.patch, at, seed);
   fmt::print("evaluation on {}{}:\n", split.eval_source,
              split.eval_on_train ? " (NOT held out)" : " (held out)");
   nlohmann::json evals = nlohmann::json::array();
   for (const auto& m : l.models) {
     if (detect) {
-      const auto e = evaluate_detection_patch(*m, split.eval, result.patch, eval_placement,
-                                              c.f.target, detection_threshold(*m), 1, seed + 1);
+      const auto e = evaluate_detection_patch(*m, split.eval, result.patch, at, c.f.target,
+                                              detection_threshold(*m), 1, seed + 1);
       fmt::print("{}: {}\n", model_name(*m), detection_line(e));
       auto j = detection_json(e);
       j["model"] = model_name(*m);
       evals.push_back(j);
       continue;
     }
-    const auto e =
-        evaluate_patch(*m, split.eval, result.patch, PlacementOptions().keep_out(c.f.keep_out),
-                       c.f.target, 1, seed + 1);
+    const auto e = evaluate_patch(*m, split.eval, result.patch, at, c.f.target, 1, seed + 1);
     fmt::print("{}: clean {:.2f}%  patched {:.2f}%  fooling rate {:.2f}%{}\n", model_name(*m),
                100 * e.clean_accuracy, 100 * e.patched_accuracy, 100 * e.fooling_rate,
-               e.target_success >= 0 ? fmt::format("  tSuc {:.2f}%", 100 * e.target_success) : "");
+               e.target_success >= 0 ? "  tSuc " + tsuc_text(e) : "");
     auto j = evaluation_json(e);
     j["model"] = model_name(*m);
     evals.push_back(j);
@@ -544,7 +565,8 @@ void run_detection_eval(const PatchEvalCmd& c, const Loaded& l, const Patch& pat
     rows.push_back(j);
   }
   if (!c.draw.empty())
-    write_detections(c.draw, *l.models.front(), l.data, patch, placement, global_options().seed);
+    write_detections(c.draw, *l.models.front(), l.data, patch, placement, c.f.target,
+                     global_options().seed);
   if (!c.json.empty())
     write_json(c.json, {{"patch", c.patch},
                         {"task", "detect"},
@@ -562,15 +584,16 @@ void run_patch_eval(PatchEvalCmd c) {
   check_input(c.f.task == "detect" || c.draw.empty(), "--draw", "--task detect", "--task classify");
   const Patch patch = read_patch(c.patch, patch_options(c.f), shape_of(l.data));
   if (c.f.task == "detect") return run_detection_eval(c, l, patch, placement);
-  fmt::print("{:<24}{:>10}{:>10}{:>10}{:>10}\n", "model", "clean", "patched", "fooling", "tSuc");
+  fmt::print("{:<24}{:>10}{:>10}{:>10}  {}\n", "model", "clean", "patched", "fooling",
+             "tSuc (clean images already the target)");
   nlohmann::json rows = nlohmann::json::array();
   for (size_t k = 0; k < l.models.size(); ++k) {
     const auto& m = l.models[k];
     const auto e = evaluate_patch(*m, l.per_model[k], at_size(patch, l.per_model[k]), placement,
                                   c.f.target, c.repeats, global_options().seed);
-    fmt::print("{:<24}{:>9.2f}%{:>9.2f}%{:>9.2f}%{:>10}\n", model_name(*m).substr(0, 23),
+    fmt::print("{:<24}{:>9.2f}%{:>9.2f}%{:>9.2f}%  {}\n", model_name(*m).substr(0, 23),
                100 * e.clean_accuracy, 100 * e.patched_accuracy, 100 * e.fooling_rate,
-               e.target_success >= 0 ? fmt::format("{:.2f}%", 100 * e.target_success) : "-");
+               e.target_success >= 0 ? tsuc_text(e) : "-");
     auto j = evaluation_json(e);
     j["model"] = model_name(*m);
     rows.push_back(j);
@@ -672,7 +695,7 @@ void run_patch_transfer(PatchTransferCmd c) {
       std::vector<double> row;
       std::vector<std::string> cells = {names[s]};
       for (size_t m = 0; m < l.models.size(); ++m) {
-        const auto at = PlacementOptions().keep_out(c.f.keep_out);
+        const auto at = eval_placement(c.f);
         double value = 0;
         if (detect) {
           const auto e = evaluate_detection_patch(
@@ -681,9 +704,11 @@ void run_patch_transfer(PatchTransferCmd c) {
           value = e.patched_detection_rate;
           summary["clean_detection_rate"][names[m]] = e.clean_detection_rate;
         } else {
-          value = evaluate_patch(*l.models[m], splits[m].eval, at_size(patch, splits[m].eval), at,
-                                 c.f.target, c.repeats, seed + 1)
-                      .target_success;
+          const auto e =
+              evaluate_patch(*l.models[m], splits[m].eval, at_size(patch, splits[m].eval), at,
+                             c.f.target, c.repeats, seed + 1);
+          value = e.target_success;
+          summary["clean_target_rate"][names[m]] = e.clean_target_rate;
         }
         row.push_back(value);
         cells.push_back(fmt::format("{:.4f}", value));
@@ -715,6 +740,15 @@ void run_patch_transfer(PatchTransferCmd c) {
       fmt::print("{}: own-model {} {:.2f}% (one model: no off-diagonal, no transfer measured)\n",
                  loss, metric, 100 * matrix[0][0]);
   }
+  // The baseline each cell compares with: what the clean images already do on each model.
+  const std::string base_key = detect ? "clean_detection_rate" : "clean_target_rate";
+  std::vector<std::string> base;
+  for (const auto& n : names)
+    base.push_back(fmt::format("{} {:.2f}%", n, 100 * summary[base_key][n].get<double>()));
+  fmt::print("baseline, {}: {}\n",
+             detect ? "class detected on the clean images"
+                    : "clean images already predicted as the target",
+             fmt::join(base, ", "));
   write_json(out.file("transfer.json"), summary);
   out.commit();
   fmt::print("wrote {}/transfer-*.csv, transfer-*.png, transfer.json\n", c.out);

@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -127,6 +128,11 @@ torch::Tensor Patch::mask() const {
 void check_placement_options(const PlacementOptions& o) {
   check_input(o.keep_out() >= 0 && o.keep_out() < 1, "--keep-out", "a fraction in [0, 1)",
               fmt::format("{}", o.keep_out()));
+  check_input(o.on_object() < 0 || o.on_object() <= 1, "--on-object", "a fraction in [0, 1]",
+              fmt::format("{}", o.on_object()));
+  check_input(o.on_object() < 0 || o.keep_out() == 0, "--on-object",
+              "no --keep-out (the patch goes on the object, not around it)",
+              fmt::format("--keep-out {}", o.keep_out()));
   if (!o.eot()) return;
   check_input(o.scale_min() > 0 && o.scale_min() <= o.scale_max(), "--scale", "0 < min <= max",
               fmt::format("{}..{}", o.scale_min(), o.scale_max()));
@@ -135,8 +141,11 @@ void check_placement_options(const PlacementOptions& o) {
 }
 
 std::vector<Placement> sample_placements(const Patch& patch, int64_t n, const ImageShape& image,
-                                         const PlacementOptions& o, at::Generator& gen) {
+                                         const PlacementOptions& o, at::Generator& gen,
+                                         const std::vector<ObjectBox>& objects) {
   check_placement_options(o);
+  check_input(objects.empty() || static_cast<int64_t>(objects.size()) == n, "object boxes",
+              std::to_string(n) + " (one per image)", std::to_string(objects.size()));
   const int64_t h = image.height, w = image.width;
   // The box the patch may occupy: its largest scaled, rotated and tilted extent (the near
   // edge of a tilted patch grows by at most 1 / (1 - sin(tilt) / kTiltFocal)).
@@ -156,6 +165,16 @@ std::vector<Placement> sample_placements(const Patch& patch, int64_t n, const Im
   for (int64_t i = 0; i < n; ++i) {
     Placement p;
     bool placed = false;
+    if (o.on_object() >= 0 && !objects.empty() && !objects[i].empty()) {
+      // The centre drawn in the box's central fraction, the placement box kept in the image.
+      const ObjectBox& b = objects[i];
+      const double f = o.on_object();
+      const double cx = (b.x1 + b.x2) / 2.0 + (uniform(0, 1) - 0.5) * f * (b.x2 - b.x1);
+      const double cy = (b.y1 + b.y2) / 2.0 + (uniform(0, 1) - 0.5) * f * (b.y2 - b.y1);
+      p.left = std::clamp<int64_t>(std::llround(cx - box / 2.0), 0, w - box);
+      p.top = std::clamp<int64_t>(std::llround(cy - box / 2.0), 0, h - box);
+      placed = true;
+    }
     for (int attempt = 0; attempt < 1000 && !placed; ++attempt) {
       p.top = torch::randint(h - box + 1, {1}, gen).item<int64_t>();
       p.left = torch::randint(w - box + 1, {1}, gen).item<int64_t>();

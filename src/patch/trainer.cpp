@@ -9,6 +9,7 @@
 #include "foil/core/error.h"
 #include "foil/core/runtime.h"
 #include "foil/models/model.h"
+#include "foil/models/tfjs.h"
 #include "foil/train/trainer.h"
 
 namespace foil {
@@ -30,12 +31,31 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const PatchTrainOptions&
 
 }  // namespace
 
+std::vector<ObjectBox> object_boxes(const Model& model, const torch::Tensor& x, int64_t cls) {
+  const auto* detector = dynamic_cast<const TfjsModel*>(&model);
+  check_input(detector && detector->meta().task == "detection", "--on-object",
+              "object detectors (the patch goes on a detected object)",
+              "model " + model.info().name);
+  std::vector<ObjectBox> boxes;
+  for (const auto& found : detector->detect(x.detach())) {
+    ObjectBox b;
+    for (const auto& d : found)  // best first
+      if (cls < 0 || d.cls == cls) {
+        b = {d.x1, d.y1, d.x2, d.y2};
+        break;
+      }
+    boxes.push_back(b);
+  }
+  return boxes;
+}
+
 PatchStepper::PatchStepper(std::vector<std::shared_ptr<Model>> models, const Dataset& data,
                            Patch patch, const ObjectiveOptions& objective,
                            const PlacementOptions& placement, const PatchTrainOptions& options)
     : models_(std::move(models)),
       patch_(std::move(patch)),
       placement_(placement),
+      object_class_(objective.target()),
       options_(options) {
   for (const auto& m : models_) objectives_.push_back(make_objective(objective, *m, data));
   patch_.params() = patch_.params().detach().clone().requires_grad_(true);
@@ -47,7 +67,11 @@ PatchStepper::~PatchStepper() = default;
 
 double PatchStepper::step(const torch::Tensor& x, const torch::Tensor& y, at::Generator& gen) {
   torch::Tensor& params = patch_.params();
-  const auto places = sample_placements(patch_, x.size(0), shape_of_images(x), placement_, gen);
+  std::vector<ObjectBox> objects;
+  if (placement_.on_object() >= 0)
+    objects = object_boxes(*models_.front(), x.to(models_.front()->device()), object_class_);
+  const auto places =
+      sample_placements(patch_, x.size(0), shape_of_images(x), placement_, gen, objects);
   torch::Tensor grad = torch::zeros_like(params);
   double step_loss = 0;
   const double k = static_cast<double>(models_.size());
@@ -173,9 +197,11 @@ PatchTrainResult train_patch(const std::vector<std::shared_ptr<Model>>& models, 
 namespace {
 
 /// Runs `model` on each batch of `data`, clean and under `repeats` random placements drawn from
-/// `seed`; calls on_batch(labels, clean output, patched outputs).
+/// `seed` (on-object placement: on the model's own detections of `object_class`); calls
+/// on_batch(labels, clean output, patched outputs).
 void run_patched(Model& model, const Dataset& data, const Patch& patch,
-                 const PlacementOptions& placement, int64_t repeats, uint64_t seed, int64_t batch,
+                 const PlacementOptions& placement, int64_t object_class, int64_t repeats,
+                 uint64_t seed, int64_t batch,
                  const std::function<void(const torch::Tensor&, const torch::Tensor&,
                                           const std::vector<torch::Tensor>&)>& on_batch) {
   check_input(data.size() > 0, "--data " + data.source, "at least one item", "an empty dataset");
@@ -188,9 +214,11 @@ void run_patched(Model& model, const Dataset& data, const Patch& patch,
     const int64_t e = std::min(data.size(), b + batch);
     const torch::Tensor x = data.images.slice(0, b, e).to(model.device());
     const torch::Tensor clean = model.forward(x);
+    std::vector<ObjectBox> objects;
+    if (placement.on_object() >= 0) objects = object_boxes(model, x, object_class);
     std::vector<torch::Tensor> patched;
     for (int64_t r = 0; r < repeats; ++r) {
-      const auto places = sample_placements(patch, e - b, shape, placement, gen);
+      const auto places = sample_placements(patch, e - b, shape, placement, gen, objects);
       patched.push_back(model.forward(apply_patch(x, pixels, mask, places, placement, &gen)));
     }
     on_batch(data.labels.slice(0, b, e).to(model.device()), clean, patched);
@@ -203,11 +231,17 @@ PatchEvaluation evaluate_patch(Model& model, const Dataset& data, const Patch& p
                                const PlacementOptions& placement, int64_t target, int64_t repeats,
                                uint64_t seed, int64_t batch) {
   int64_t clean_ok = 0, patched_ok = 0, fooled = 0, base = 0, hits = 0, others = 0;
-  run_patched(model, data, patch, placement, repeats, seed, batch,
+  int64_t clean_hits = 0, clean_others = 0;
+  run_patched(model, data, patch, placement, target, repeats, seed, batch,
               [&](const torch::Tensor& y, const torch::Tensor& clean_out,
                   const std::vector<torch::Tensor>& patched) {
-                const torch::Tensor clean = clean_out.argmax(1).eq(y);
+                const torch::Tensor clean_pred = clean_out.argmax(1), clean = clean_pred.eq(y);
                 clean_ok += clean.sum().item<int64_t>();
+                if (target >= 0) {
+                  const torch::Tensor other = y.ne(target);
+                  clean_hits += (other & clean_pred.eq(target)).sum().item<int64_t>();
+                  clean_others += other.sum().item<int64_t>();
+                }
                 for (const auto& out : patched) {
                   const torch::Tensor pred = out.argmax(1);
                   patched_ok += pred.eq(y).sum().item<int64_t>();
@@ -226,7 +260,10 @@ PatchEvaluation evaluate_patch(Model& model, const Dataset& data, const Patch& p
   ev.clean_accuracy = static_cast<double>(clean_ok) / ev.n;
   ev.patched_accuracy = static_cast<double>(patched_ok) / static_cast<double>(ev.n * repeats);
   ev.fooling_rate = base > 0 ? static_cast<double>(fooled) / base : 0.0;
-  if (target >= 0) ev.target_success = others > 0 ? static_cast<double>(hits) / others : 0.0;
+  if (target >= 0) {
+    ev.target_success = others > 0 ? static_cast<double>(hits) / others : 0.0;
+    ev.clean_target_rate = clean_others > 0 ? static_cast<double>(clean_hits) / clean_others : 0.0;
+  }
   return ev;
 }
 
@@ -243,7 +280,7 @@ DetectionPatchEvaluation evaluate_detection_patch(Model& model, const Dataset& d
     return torch::sigmoid(cls >= 0 ? z.select(1, cls) : z.amax(1)).ge(threshold);
   };
   int64_t clean_hits = 0, patched_hits = 0, hidden = 0, shown = 0;
-  run_patched(model, data, patch, placement, repeats, seed, batch,
+  run_patched(model, data, patch, placement, cls, repeats, seed, batch,
               [&](const torch::Tensor&, const torch::Tensor& clean_out,
                   const std::vector<torch::Tensor>& patched) {
                 const torch::Tensor clean = detected(clean_out);

@@ -29,6 +29,27 @@ TEST(CliExplain, OverlaysMapsAndAttackedPanel) {
   EXPECT_TRUE(std::filesystem::exists(dir + "/maps_altered.pt"));
 }
 
+TEST(CliExplain, ReferenceCorrelationIsOneForTheReferenceImageItself) {
+  const std::string dir = test::temp_dir("cli-explain-reference");
+  // The first test image (an ankle boot) as both the explained image and the reference; a
+  // second image gives a correlation that is not 1. (Saliency: this CNN's Grad-CAM map of the
+  // first image is all zero, where a correlation is undefined.)
+  auto r = run_foil("explain --model " + test::trained_cnn() +
+                    " --method saliency --data fashion-mnist:test:2 --class 'Ankle boot' "
+                    "--reference fashion-mnist:test:1 --out " +
+                    dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto j = read_json(dir + "/explain.json");
+  EXPECT_EQ(j["reference"]["class"], 9);
+  EXPECT_NEAR(j["images"][0]["reference_correlation_clean"].get<double>(), 1.0, 1e-6);
+  EXPECT_LT(j["images"][1]["reference_correlation_clean"].get<double>(), 0.999);
+  EXPECT_TRUE(std::filesystem::exists(dir + "/reference.png"));
+  EXPECT_NE(r.out.find("map correlation with the reference"), std::string::npos);
+  expect_bad_input("explain --model " + test::trained_cnn() +
+                       " --data fashion-mnist:test:2 --reference fashion-mnist:test:1",
+                   "--reference: expected --class naming the class it shows");
+}
+
 TEST(CliExplain, RegionsWritesStatistics) {
   const std::string dir = test::temp_dir("cli-regions");
   auto r = run_foil("regions --model " + test::trained_cnn() +

@@ -42,6 +42,7 @@ TEST(CliPatch, TrainWritesOutputsAndEvalReadsThePatch) {
   ASSERT_EQ(j["models"].size(), 2u);
   EXPECT_EQ(j["models"][0]["target_success"], j["models"][1]["target_success"]);
   EXPECT_GE(j["models"][0]["target_success"].get<double>(), 0.0);
+  EXPECT_GE(j["models"][0]["clean_target_rate"].get<double>(), 0.0);  // tSuc's baseline
 }
 
 TEST(CliPatch, TransferWritesOneMatrixPerObjective) {
@@ -58,6 +59,10 @@ TEST(CliPatch, TransferWritesOneMatrixPerObjective) {
     EXPECT_EQ(j["matrices"][loss]["tsuc"].size(), 2u) << loss;
     EXPECT_TRUE(std::filesystem::exists(dir + "/transfer-" + std::string(loss) + ".png"));
   }
+  // Each model's baseline: its clean non-target items already predicted as the target.
+  EXPECT_EQ(j["clean_target_rate"].size(), 2u);
+  EXPECT_NE(r.out.find("baseline, clean images already predicted as the target"), std::string::npos)
+      << r.out;
   // A rerun reuses the finished patches (resume) and gives the same matrices.
   auto again = run_foil(args);
   ASSERT_EQ(again.code, 0) << again.err;

@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "../models/tfjs_graph_builder.h"
+#include "foil/core/error.h"
 #include "foil/models/tfjs.h"
 #include "foil/patch/trainer.h"
 #include "test_util.h"
@@ -123,8 +124,8 @@ TEST(DetectionPatch, CommandLineTrainsAndEvaluatesOnARealDetector) {
   EXPECT_TRUE(std::filesystem::exists(dir + "/p/patched.png"));
   // Evaluated on CenterNet (512x512) and NanoDet (416x416): each at its own input size.
   auto e = test::run_foil("patch eval" + common + " --model " + test::human_model("nanodet") +
-                          " --patch " + dir + "/p/patch.pt --repeats 2 --json " + dir +
-                          "/eval.json --draw " + dir + "/boxes.png");
+                          " --patch " + dir + "/p/patch.pt --repeats 2 --on-object 0.5 --json " +
+                          dir + "/eval.json --draw " + dir + "/boxes.png");
   ASSERT_EQ(e.code, 0) << e.err;
   const auto j = test::read_json(dir + "/eval.json");
   EXPECT_EQ(j["class"], "dog");
@@ -133,6 +134,28 @@ TEST(DetectionPatch, CommandLineTrainsAndEvaluatesOnARealDetector) {
   EXPECT_EQ(j["models"][1]["clean_detection_rate"], 1.0);  // NanoDet sees the dog too
   EXPECT_TRUE(j["models"][0]["patched_detection_rate"].is_number());
   EXPECT_TRUE(std::filesystem::exists(dir + "/boxes.png"));
+}
+
+TEST(DetectionPatch, ObjectBoxesAreTheDetectorsBestBoxOfTheClass) {
+  TfjsModel centernet(test::human_model("centernet"));
+  const Dataset data = load_data(test::asset("photos/dog.jpg"), centernet.info().input);
+  const auto found = centernet.detect(data.images).front();
+  ASSERT_FALSE(found.empty());
+  const auto dog = object_boxes(centernet, data.images, 16);  // COCO 16: dog
+  ASSERT_EQ(dog.size(), 1u);
+  ASSERT_FALSE(dog[0].empty());
+  bool matched = false;  // it is one of the detector's own boxes of a dog, the best one
+  for (const auto& d : found)
+    if (d.cls == 16) {
+      matched = d.x1 == dog[0].x1 && d.y1 == dog[0].y1 && d.x2 == dog[0].x2 && d.y2 == dog[0].y2;
+      break;
+    }
+  EXPECT_TRUE(matched);
+  const auto any = object_boxes(centernet, data.images, -1);
+  EXPECT_EQ(any[0].x1, found[0].x1);
+  EXPECT_TRUE(object_boxes(centernet, data.images, 11)[0].empty());  // no stop sign
+  TfjsModel emotion(test::human_model("emotion"));
+  EXPECT_THROW(object_boxes(emotion, torch::zeros({1, 1, 64, 64}), 0), InputError);
 }
 
 TEST(DetectionPatch, TransferMatrixOfDetectionRates) {
@@ -175,6 +198,9 @@ TEST(DetectionPatch, BadInputIsOneLine) {
   test::expect_bad_input("patch train --loss vanish --model " + test::human_model("emotion") +
                              " --data " + test::astronaut_face() + " --eval-on-train",
                          "--loss vanish: expected --task detect");
+  test::expect_bad_input("patch train --on-object 0.5 --model " + test::human_model("emotion") +
+                             " --data " + test::astronaut_face() + " --eval-on-train",
+                         "--on-object: expected --task detect");
 }
 
 }  // namespace

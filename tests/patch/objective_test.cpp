@@ -87,6 +87,14 @@ TEST(PatchTraining, TargetedPatchOnTrainedCnnReachesClearTargetSuccess) {
   // clearly.
   EXPECT_GT(after.target_success, 2 * before.target_success);
   EXPECT_LT(after.patched_accuracy, after.clean_accuracy);
+  // tSuc's baseline: the share of clean non-"Bag" items the model already calls "Bag".
+  torch::NoGradGuard no_grad;
+  const auto pred = test::cnn_model()->forward(data.images).argmax(1);
+  const auto other = data.labels.ne(8);
+  EXPECT_DOUBLE_EQ(after.clean_target_rate,
+                   (other & pred.eq(8)).sum().item<double>() / other.sum().item<double>());
+  EXPECT_EQ(before.clean_target_rate, after.clean_target_rate);
+  EXPECT_LT(after.clean_target_rate, 0.05);
 }
 
 TEST(PatchTraining, ResumedRunGivesTheSamePatch) {

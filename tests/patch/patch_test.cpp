@@ -89,6 +89,36 @@ TEST(Patch, PlacementsStayInsideAndOutOfTheKeepOutRegion) {
                InputError);
 }
 
+TEST(Patch, OnObjectPlacementsCentreThePatchInTheBoxsCentralFraction) {
+  Patch p = Patch::create(PatchOptions().area(0.04), ImageShape{3, 100, 100});  // 20x20
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(5);
+  // Image 0: an object box x 40..80, y 10..50; image 1: no object; image 2: a box at the
+  // bottom-right corner, so the patch must be pulled back inside the image.
+  const std::vector<ObjectBox> boxes = {{40, 10, 80, 50}, {}, {90, 90, 100, 100}};
+  for (double f : {0.0, 0.5}) {
+    const auto o = PlacementOptions().on_object(f);
+    for (int rep = 0; rep < 50; ++rep) {
+      const auto places = sample_placements(p, 3, {3, 100, 100}, o, gen, boxes);
+      const double cx = places[0].left + p.side() / 2.0, cy = places[0].top + p.side() / 2.0;
+      // Central fraction f of the box: centre 60,30, half-extent f * 20 (+ rounding).
+      EXPECT_LE(std::abs(cx - 60), f * 20 + 0.5) << f;
+      EXPECT_LE(std::abs(cy - 30), f * 20 + 0.5) << f;
+      for (const auto& pl : places) {
+        EXPECT_GE(std::min(pl.top, pl.left), 0);
+        EXPECT_LE(std::max(pl.top, pl.left) + p.side(), 100);
+      }
+      EXPECT_EQ(places[2].top, 80);  // pulled back from 85 to the image's edge
+      EXPECT_EQ(places[2].left, 80);
+    }
+  }
+  EXPECT_THROW(
+      sample_placements(p, 2, {3, 100, 100}, PlacementOptions().on_object(0.5), gen, boxes),
+      InputError);  // one box per image
+  EXPECT_THROW(check_placement_options(PlacementOptions().on_object(0.5).keep_out(0.3)),
+               InputError);
+  EXPECT_THROW(check_placement_options(PlacementOptions().on_object(1.5)), InputError);
+}
+
 TEST(Patch, EotTiltForeshortensThePatchInPerspective) {
   Patch p = Patch::create(PatchOptions().param("free").area(0.2), ImageShape{1, 64, 64});
   const auto x = torch::zeros({1, 1, 64, 64});

@@ -68,6 +68,11 @@ struct PlacementOptions {
   /// Fraction of the image side, centred, that the patch must not overlap (0 = none). The
   /// object usually sits there. Default 0.
   TORCH_ARG(double, keep_out) = 0.0;
+  /// On the object (`001_...`): >= 0 puts the patch centre inside the central `on_object`
+  /// fraction of each image's object box (0: the box centre; 1: anywhere in the box), kept
+  /// inside the image; images without an object box are placed anywhere. -1 (default):
+  /// anywhere. The boxes come with sample_placements.
+  TORCH_ARG(double, on_object) = -1.0;
   /// EOT: random transformations applied differentiably (affine grid + grid sampling).
   TORCH_ARG(bool, eot) = false;
   /// EOT scale: patch area multiplied by a factor drawn from [scale_min, scale_max].
@@ -94,13 +99,22 @@ struct Placement {
   double tilt_x_deg = 0.0, tilt_y_deg = 0.0;
 };
 
+/// An object's box in image pixels; empty (x2 <= x1 or y2 <= y1) when the image has none.
+struct ObjectBox {
+  float x1 = 0, y1 = 0, x2 = 0, y2 = 0;
+  bool empty() const { return x2 <= x1 || y2 <= y1; }
+};
+
 /// Throws InputError naming the first bad placement option.
 void check_placement_options(const PlacementOptions& options);
 
 /// Draws `n` placements that keep the patch (at its largest EOT scale) inside the image and
-/// out of the keep-out box. Throws InputError when no position satisfies both.
+/// out of the keep-out box, or, with options.on_object() >= 0, centred in `objects[i]`'s
+/// central fraction (one box per image; an empty box or no list: anywhere). Throws InputError
+/// when no position satisfies both.
 std::vector<Placement> sample_placements(const Patch& patch, int64_t n, const ImageShape& image,
-                                         const PlacementOptions& options, at::Generator& gen);
+                                         const PlacementOptions& options, at::Generator& gen,
+                                         const std::vector<ObjectBox>& objects = {});
 
 /// Pastes `pixels` (C×S×S) with `mask` (S×S) into each image of `x` (N×C×H×W) at its
 /// placement. Without EOT the pasted pixels equal the patch exactly; with EOT the patch is

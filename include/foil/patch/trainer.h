@@ -39,6 +39,12 @@ struct PatchTrainResult {
   std::vector<double> epoch_loss;  ///< mean per epoch
 };
 
+/// Each image's object box for on-object placement (PlacementOptions::on_object): the best
+/// detection of class `cls` (any class for -1) by `model`'s own decode at its score
+/// threshold, in the pixels of `x`; empty where it finds none. Throws InputError when `model`
+/// is not an object detector.
+std::vector<ObjectBox> object_boxes(const Model& model, const torch::Tensor& x, int64_t cls);
+
 /// One optimisation step of a patch against its source models: placements, pasting (with
 /// EOT), the objective, per-model gradient normalisation, the optimiser step and clamping.
 /// The trainer's inner loop, exposed so benchmarks can time it.
@@ -60,6 +66,7 @@ class PatchStepper {
   Patch patch_;
   torch::Tensor mask_;
   PlacementOptions placement_;
+  int64_t object_class_ = -1;  ///< on-object placement: the class whose box the patch goes on
   PatchTrainOptions options_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
 };
@@ -74,10 +81,13 @@ PatchTrainResult train_patch(const std::vector<std::shared_ptr<Model>>& models, 
 
 /// Results of a patch on one model. fooling_rate: share of (image, placement) pairs correct
 /// when clean and wrong when patched, among those correct when clean; target_success (tSuc):
-/// share predicted as the target among items whose label is not the target (-1 untargeted).
+/// share predicted as the target among items whose label is not the target (-1 untargeted);
+/// clean_target_rate: the same share on the clean images, tSuc's baseline (what the model
+/// already predicts as the target without a patch).
 struct PatchEvaluation {
   int64_t n = 0, repeats = 0;
   double clean_accuracy = 0, patched_accuracy = 0, fooling_rate = 0, target_success = -1;
+  double clean_target_rate = -1;
 };
 
 /// Evaluates with `repeats` random placements per image drawn from `seed`.
