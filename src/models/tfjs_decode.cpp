@@ -1,6 +1,7 @@
 // The output decodes of TensorFlow.js detectors and keypoint models, as their own runtimes
 // do them (@vladmandic/human 3.3.6: src/object/centernet.ts, src/body/blazepose.ts,
-// src/body/posenet*.ts, src/body/efficientpose.ts; NanoDet's generalized-focal-loss head).
+// src/body/posenet*.ts, src/body/efficientpose.ts; NanoDet's generalized-focal-loss head;
+// BlazeFace's SSD anchors).
 #include <fmt/format.h>
 #include <torch/torch.h>
 
@@ -112,6 +113,42 @@ std::vector<std::vector<Detection>> TfjsModel::detect(const torch::Tensor& pixel
           result[i].push_back({c, name_of(c), best[a].item<float>(), cx - d[0].item<float>(),
                                cy - d[1].item<float>(), cx + d[2].item<float>(),
                                cy + d[3].item<float>()});
+        }
+      }
+    }
+    for (auto& r : result) r = suppress(std::move(r));
+    return result;
+  }
+  if (meta_.decode == "blazeface") {
+    // Per anchor layer: N×A×16 regressors (box centre offset x, y and size w, h in pixels of
+    // a 256 input, then 6 landmarks) and N×A×1 score logits. A = g²·k anchors of unit size
+    // centred on a g×g grid, k per cell: 16x16x2 at stride 16, 8x8x6 at stride 32 (MediaPipe's
+    // SSD anchors for the back-camera model).
+    const double size = static_cast<double>(info_.input.width), unit = size / 256.0;
+    std::vector<torch::Tensor> scores, boxes;
+    for (const auto& t : out) (t.size(-1) == 1 ? scores : boxes).push_back(t.cpu());
+    for (const auto& s : scores) {
+      auto match = std::find_if(boxes.begin(), boxes.end(),
+                                [&](const torch::Tensor& b) { return b.size(1) == s.size(1); });
+      const int64_t anchors = s.size(1);
+      const int64_t g = anchors == 2 * (int64_t(size) / 16) * (int64_t(size) / 16)
+                            ? int64_t(size) / 16
+                            : int64_t(size) / 32;
+      check_input(match != boxes.end() && match->size(2) >= 4 && g > 0 && anchors % (g * g) == 0,
+                  info_.name, "BlazeFace outputs (regressors and scores per anchor layer)",
+                  fmt::format("a score output of {} anchors without them", anchors));
+      const int64_t per = anchors / (g * g);
+      const auto p = torch::sigmoid(s.squeeze(2).to(torch::kFloat).clamp(-100, 100));
+      for (int64_t i = 0; i < s.size(0); ++i) {
+        const auto hits = torch::nonzero(p[i] >= min_score).flatten();
+        for (int64_t k = 0; k < hits.size(0); ++k) {
+          const int64_t a = hits[k].item<int64_t>(), cell = a / per;
+          const auto r = (*match)[i][a].to(torch::kFloat);
+          const float cx = float((cell % g + 0.5) * size / g + r[0].item<float>() * unit);
+          const float cy = float((cell / g + 0.5) * size / g + r[1].item<float>() * unit);
+          const float w = float(r[2].item<float>() * unit), h = float(r[3].item<float>() * unit);
+          result[i].push_back({0, name_of(0), p[i][a].item<float>(), cx - w / 2, cy - h / 2,
+                               cx + w / 2, cy + h / 2});
         }
       }
     }

@@ -99,10 +99,16 @@ const std::map<std::string, TfjsMeta>& builtin() {
                           {"Identity:0"}, {"real"});
     t["liveness"] = make("classifier", "liveness: live vs not-live face crop", 1, 0, {"Identity:0"},
                          {"live", "not-live"});
-    t["blazeface"] = make("detector",
-                          "BlazeFace: 896 anchors, box + 6 landmark regressors and scores; "
-                          "input scaled to [-1,1]",
-                          2, -1, {"Identity_3:0", "Identity:0", "Identity_1:0", "Identity_2:0"});
+    auto blazeface =
+        make("detection",
+             "BlazeFace (back camera): face boxes from 896 anchors (16x16x2 at stride "
+             "16, 8x8x6 at stride 32), box + 6 landmark regressors and scores; "
+             "input scaled to [-1,1]",
+             2, -1, {"Identity_3:0", "Identity:0", "Identity_1:0", "Identity_2:0"}, {"face"});
+    blazeface.decode = "blazeface";
+    blazeface.class_maps = {"Identity:0", "Identity_1:0"};  // score logits per anchor
+    blazeface.min_score = 0.2;                              // human's face.detector.minConfidence
+    t["blazeface"] = blazeface;
     t["facemesh"] = make("landmarks", "face mesh: 468 (x,y,z) landmarks, face flag, contours", 1, 0,
                          {"Identity_2:0", "Identity_1:0", "Identity:0"});
     t["iris"] = make("landmarks", "iris: eye contour and iris landmarks", 1, 0, {"Identity:0"});
@@ -247,11 +253,11 @@ TfjsMeta tfjs_meta_for(const std::string& model_json, const TfjsGraph& graph) {
   const auto sidecar = (p.parent_path() / (stem + ".foil.json")).string();
   if (std::filesystem::is_regular_file(sidecar)) apply_sidecar(sidecar, m);
   static const std::set<std::string> decoders = {"",        "movenet",   "blazepose", "heatmap",
-                                                 "posenet", "centernet", "nanodet"};
+                                                 "posenet", "centernet", "nanodet",   "blazeface"};
   if (!decoders.count(m.decode))
     throw InputError(
         fmt::format("{}: decode '{}' is not one foil knows (movenet, blazepose, heatmap, posenet, "
-                    "centernet, nanodet)",
+                    "centernet, nanodet, blazeface)",
                     model_json, m.decode));
   if (m.task == "keypoints" && m.decode.empty()) m.decode = "movenet";
   for (const auto& o : m.class_maps)

@@ -130,6 +130,34 @@ TEST(RealModelsCli, LetterboxKeepsTheAspectRatioAndMapsBack) {
   EXPECT_NEAR(back[1].item<float>(), (128 - 43) / 0.4, 1e-3);
 }
 
+TEST(RealModelsCli, BlazeFaceFindsTheAstronautsFaceAndCropsIt) {
+  // astronaut.png is 512x512; Eileen Collins' face is about x 175-285, y 60-190.
+  const std::string dir = test::temp_dir("blazeface");
+  auto r = test::run_foil("predict --model " + test::human_model("blazeface") + " --data " +
+                          test::asset("photos/astronaut.png") + " --min-score 0.5 --json " + dir +
+                          "/p.json --crops " + dir + "/faces");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto found = test::read_json(dir + "/p.json")["items"][0]["detections"];
+  ASSERT_EQ(found.size(), 1u) << found.dump();
+  EXPECT_EQ(found[0]["name"], "face");
+  const auto& box = found[0]["box"];
+  EXPECT_TRUE(contains(box, 230, 125)) << box.dump();  // between the eyes
+  const double w = box[2].get<double>() - box[0].get<double>();
+  EXPECT_GT(w, 70);
+  EXPECT_LT(w, 160);
+  EXPECT_FALSE(contains(box, 120, 300)) << box.dump();  // the suit
+  // One crop: the square around the box, a fifth larger.
+  const auto crop = read_image(dir + "/faces/0000-astronaut-face-0.png");
+  EXPECT_EQ(crop.size(2), crop.size(3));
+  EXPECT_NEAR(crop.size(3), 1.2 * std::max(w, box[3].get<double>() - box[1].get<double>()), 1.5);
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir + "/faces"),
+                          std::filesystem::directory_iterator()),
+            1);
+  test::expect_bad_input("predict --model " + test::human_model("emotion") + " --data " +
+                             test::astronaut_face() + " --crops " + dir + "/x",
+                         "--crops: expected a detector");
+}
+
 TEST(RealModelsCli, FaceAttributeModelsAgreeOnTheAstronaut) {
   // Eileen Collins: the three gender classifiers (three architectures) all say female.
   for (const std::string model : {"gender", "gender-ssrnet-imdb", "gear"}) {
