@@ -5,6 +5,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "foil/data/dataset.h"
 #include "test_util.h"
 
 namespace foil {
@@ -34,6 +35,7 @@ TEST(CliKeypoints, AttackWithFileTargetAndTable) {
                     " --data pose:test:6 --linf-eps 0.05 --l2-eps 2 --steps 3 --out " + dir + "/t");
   ASSERT_EQ(t.code, 0) << t.err;
   EXPECT_EQ(read_json(dir + "/t/table.json")["rows"].size(), 8u);  // 2 modes x 2 norms x KAA/KAA+ER
+  EXPECT_GT(read_image(dir + "/t/curve.png").numel(), 0);  // Fig. 7c: pose vs perturbation RMSE
   // A TorchScript heatmap model through its "head" tap.
   auto s = run_foil("keypoints attack --model " + test::fixture("pose_heatmap.pt") +
                     " --layer head --data pose:test:4 --mask none --out " + dir + "/s");
