@@ -380,9 +380,17 @@ ImageShape shape_of(const Dataset& d) {
 std::string model_name(const Model& m) { return m.info().name; }
 
 /// The patch for images of `data`'s size (a grid patch keeps its cells; its side follows the
-/// image, so models with different input sizes see the same share of the image).
+/// image, so models with different input sizes see the same share of the image) and channels
+/// (a grey patch printed for a colour model is grey in every channel; a colour patch seen by a
+/// grey model is its luma, as OpenCV reads colour photos as grey).
 Patch at_size(const Patch& p, const Dataset& data) {
-  return Patch::from_params(p.params(), p.options(), shape_of(data));
+  const ImageShape shape = shape_of(data);
+  torch::Tensor params = p.params().detach();
+  if (params.size(0) == 1 && shape.channels == 3) params = params.expand({3, -1, -1}).clone();
+  if (params.size(0) == 3 && shape.channels == 1)
+    params = (torch::tensor({0.299, 0.587, 0.114}, params.options()).view({3, 1, 1}) * params)
+                 .sum(0, true);
+  return Patch::from_params(params, p.options(), shape);
 }
 
 std::string class_name(const Dataset& d, int64_t k) {

@@ -70,6 +70,24 @@ TEST(CliPatch, TransferWritesOneMatrixPerObjective) {
   EXPECT_EQ(read_json(dir + "/transfer.json")["matrices"], j["matrices"]);
 }
 
+TEST(CliPatch, AGreyPatchMeetsAColourModelAndAColourPatchAGreyOne) {
+  // emotion takes grey 64x64 faces, SSR-Net colour 64x64: a patch trained on either is
+  // evaluated on both (grey -> the same value in each channel; colour -> its luma).
+  const std::string dir = test::temp_dir("cli-patch-channels");
+  const std::string face = " --data " + test::astronaut_face();
+  for (const std::string m : {"emotion", "gender-ssrnet-imdb"}) {
+    auto t = run_foil("patch train --model " + test::human_model(m) + face +
+                      " --eval-on-train --epochs 1 --batch 1 --area 0.1 --out " + dir + "/" + m);
+    ASSERT_EQ(t.code, 0) << t.err;
+    auto e = run_foil("patch eval --model " + test::human_model(m) + " --model " +
+                      test::human_model(m == "emotion" ? "gender-ssrnet-imdb" : "emotion") + face +
+                      " --area 0.1 --repeats 1 --patch " + dir + "/" + m + "/patch.pt --json " +
+                      dir + "/" + m + ".json");
+    ASSERT_EQ(e.code, 0) << e.err;
+    EXPECT_EQ(read_json(dir + "/" + m + ".json")["models"].size(), 2u);
+  }
+}
+
 TEST(CliPatch, TorchScriptModelOnColourImagesAndExplainWithPatch) {
   const std::string dir = test::temp_dir("cli-patch-colour");
   for (const char* c : {"a", "b"}) {
