@@ -112,8 +112,23 @@ fi
 
 if want 000; then
 echo "== 000: ce / feature / OT patch transfer across real architectures"
-face_models=()  # GEAR (198x198) costs ~20x the other two; FACE_MODELS="gender gender-ssrnet-imdb" skips it
-for m in ${FACE_MODELS:-gender gender-ssrnet-imdb gear}; do face_models+=(--model "$models/$m.json"); done
+# HSE faceres is a face-descriptor model with a gender sigmoid among its outputs: a sidecar
+# makes that head a two-class classifier (the weights are copied: foil reads no shard outside
+# a model's folder). GEAR (198x198) and faceres (224x224) cost ~20x the 64x64 models;
+# FACE_MODELS="gender gender-ssrnet-imdb" runs the fast pair only.
+mkdir -p "$data/faceres"
+cp "$models/faceres.json" "$data/faceres/faceres-gender.json"
+cp "$models/faceres.bin" "$data/faceres/"
+cat > "$data/faceres/faceres-gender.foil.json" <<'JSON'
+{"task": "classifier", "scale": 255, "offset": 0, "outputs": ["gender_pred/Sigmoid:0"],
+ "probability_output": true, "class_names": ["female", "male"],
+ "description": "HSE faceres: its gender head (sigmoid, > 0.5 = male) as a classifier"}
+JSON
+face_models=()
+for m in ${FACE_MODELS:-gender gender-ssrnet-imdb faceres-gender gear}; do
+  if [ "$m" = faceres-gender ]; then face_models+=(--model "$data/faceres/$m.json")
+  else face_models+=(--model "$models/$m.json"); fi
+done
 for target in 0 1; do  # female, male
   run patch transfer "${face_models[@]}" --data "$data/faces" --target "$target" --epochs "$epochs" \
     --batch 16 --area 0.1 --eot --repeats 5 --out "$out/000-gender-transfer-$target"
