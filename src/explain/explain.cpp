@@ -8,6 +8,7 @@
 
 #include "foil/core/error.h"
 #include "foil/models/model.h"
+#include "foil/models/tfjs.h"
 
 namespace foil {
 namespace F = torch::nn::functional;
@@ -48,8 +49,11 @@ std::string default_cam_layer(Model& model, const torch::Tensor& sample) {
   // or beside it, such as a detector's box decode).
   std::vector<std::string> spatial;
   std::vector<torch::Tensor> taps;
+  // A detector's class-score head computes the scores themselves, not features.
+  const auto* tfjs = dynamic_cast<const TfjsModel*>(&model);
   for (const auto& name : names) {
     const auto& t = out.taps.at(name);
+    if (tfjs && tfjs->class_head_nodes().count(name)) continue;
     if (t.dim() == 4 && t.size(2) * t.size(3) > 1 && t.requires_grad()) {
       spatial.push_back(name);
       taps.push_back(t);

@@ -345,27 +345,35 @@ TfjsGraph::TfjsGraph(const std::string& model_json) : impl_(std::make_unique<Imp
 TfjsGraph::~TfjsGraph() = default;
 TfjsGraph::TfjsGraph(TfjsGraph&&) noexcept = default;
 
-std::vector<torch::Tensor> TfjsGraph::execute(const torch::Tensor& input,
-                                              const std::vector<std::string>& nodes,
-                                              size_t first_nchw) const {
+std::vector<torch::Tensor> TfjsGraph::execute(
+    const torch::Tensor& input, const std::vector<std::string>& nodes, size_t first_nchw,
+    const std::map<std::string, torch::Tensor>& given) const {
   const Impl& g = *impl_;
   std::vector<std::pair<int, int>> wanted;
   for (const auto& name : nodes) wanted.push_back(g.resolve(name));
+  std::map<int, torch::Tensor> supplied;
+  for (const auto& [name, value] : given) {
+    const auto [v, k] = g.resolve(name);
+    if (k != 0) throw InputError("node value '" + name + "': only first outputs can be given");
+    supplied[v] = value;
+  }
   std::vector<char> as_nchw(g.nodes.size(), 0);
   for (size_t i = first_nchw; i < wanted.size(); ++i) as_nchw[wanted[i].first] = 1;
   std::map<int, std::vector<torch::Tensor>> nchw;
-  // Only the nodes the requested values depend on run.
+  // Only the nodes the requested values depend on run (given ones need nothing).
   std::vector<char> needed(g.nodes.size(), 0);
   for (auto [v, k] : wanted) needed[v] = 1;
   for (int v = static_cast<int>(g.nodes.size()) - 1; v >= 0; --v)
-    if (needed[v])
+    if (needed[v] && !supplied.count(v))
       for (auto [u, k] : g.nodes[v].inputs) needed[u] = 1;
   std::vector<std::vector<torch::Tensor>> values(g.nodes.size());
   std::vector<torch::Tensor> args;
   for (size_t v = 0; v < g.nodes.size(); ++v) {
     if (!needed[v]) continue;
     const Node& n = g.nodes[v];
-    if (n.op == "Const") {
+    if (const auto it = supplied.find(static_cast<int>(v)); it != supplied.end()) {
+      values[v] = {it->second};
+    } else if (n.op == "Const") {
       values[v] = {n.value};
     } else if (static_cast<int>(v) == g.input) {
       values[v] = {input};
@@ -459,6 +467,15 @@ TfjsModel::TfjsModel(const std::string& model_json)
     if (graph_.op_of(back) == "Sigmoid") probability_maps_ = true;
     class_logits_.push_back(node);
   }
+  for (const auto& map : meta_.class_maps) {
+    static const std::set<std::string> pass = {"Identity",   "Reshape", "Transpose", "Squeeze",
+                                               "ExpandDims", "Sigmoid", "BiasAdd",   "Add",
+                                               "AddV2",      "ConcatV2"};
+    for (std::string node = map; !node.empty(); node = graph_.first_input_of(node)) {
+      class_head_.insert(node.substr(0, node.find(':')));
+      if (!pass.count(graph_.op_of(node))) break;  // the convolution computing the scores
+    }
+  }
   if (meta_.task == "detection" && class_logits_.empty())
     throw InputError(model_json + ": a detector needs class_maps (the class score nodes)");
   if (meta_.outputs.empty()) throw InputError(model_json + ": the graph has no output node");
@@ -494,13 +511,39 @@ std::vector<torch::Tensor> TfjsModel::execute(const torch::Tensor& pixels,
   if (graph_.input_shape()[0] != 1 || input.size(0) == 1)
     return graph_.execute(input, nodes, first_nchw);
   // Graphs exported with a fixed batch of 1 (their reshapes spell it out) run per image.
-  std::vector<std::vector<torch::Tensor>> parts(nodes.size());
-  for (int64_t i = 0; i < input.size(0); ++i) {
-    auto out = graph_.execute(input.slice(0, i, i + 1), nodes, first_nchw);
-    for (size_t k = 0; k < out.size(); ++k) parts[k].push_back(out[k]);
+  const int64_t n = input.size(0);
+  auto per_image = [&](const std::vector<std::string>& wanted,
+                       const std::vector<std::map<std::string, torch::Tensor>>& given) {
+    std::vector<std::vector<torch::Tensor>> parts(wanted.size());
+    for (int64_t i = 0; i < n; ++i) {
+      auto out = graph_.execute(input.slice(0, i, i + 1), wanted, static_cast<size_t>(-1),
+                                given.empty() ? std::map<std::string, torch::Tensor>{} : given[i]);
+      for (size_t k = 0; k < out.size(); ++k) parts[k].push_back(out[k]);
+    }
+    std::vector<torch::Tensor> out;
+    for (auto& p : parts) out.push_back(torch::cat(p, 0));
+    return out;
+  };
+  if (first_nchw >= nodes.size()) return per_image(nodes, {});
+  // Taps whose gradients must flow (Grad-CAM): the taps of every image first, batched as
+  // N×C×H×W; then each image's heads computed from its slice of those batched taps, so the
+  // heads depend on the very tensors returned.
+  const std::vector<std::string> heads(nodes.begin(), nodes.begin() + first_nchw);
+  const std::vector<std::string> taps(nodes.begin() + first_nchw, nodes.end());
+  std::vector<torch::Tensor> tapped = per_image(taps, {});
+  std::vector<std::map<std::string, torch::Tensor>> given(n);
+  for (size_t k = 0; k < taps.size(); ++k) {
+    const bool spatial = tapped[k].dim() == 4;
+    if (spatial) tapped[k] = tapped[k].permute({0, 3, 1, 2});
+    if (taps[k].find(':') != std::string::npos && taps[k].substr(taps[k].find(':')) != ":0")
+      continue;  // a node's second output: read, not injected (no gradient to it)
+    for (int64_t i = 0; i < n; ++i) {
+      const torch::Tensor slice = tapped[k].slice(0, i, i + 1);
+      given[i][taps[k]] = spatial ? slice.permute({0, 2, 3, 1}) : slice;
+    }
   }
-  std::vector<torch::Tensor> out;
-  for (auto& p : parts) out.push_back(torch::cat(p, 0));
+  std::vector<torch::Tensor> out = per_image(heads, given);
+  out.insert(out.end(), tapped.begin(), tapped.end());
   return out;
 }
 

@@ -7,6 +7,7 @@
 #include "foil/attacks/attack.h"
 #include "foil/core/error.h"
 #include "foil/data/dataset.h"
+#include "foil/models/tfjs.h"
 #include "foil/models/torchscript.h"
 #include "test_util.h"
 
@@ -105,6 +106,25 @@ TEST(Explain, CamOfTrainedCnnMovesUnderAttack) {
   EXPECT_LT(iou, 0.5) << iou;
   // and the true class's total evidence drops.
   EXPECT_LT(cam_adv.sum().item<double>(), cam.sum().item<double>());
+}
+
+TEST(Explain, GradCamOfABatchOnAFixedBatchOneGraphEqualsPerImageMaps) {
+  // CenterNet's graph has a fixed batch of 1 and runs image by image: the maps of a batch of
+  // two must be those of each image alone (the taps the gradient is taken against are the
+  // ones its class scores were computed from). Its default layer is not in the class head.
+  TfjsModel detector(test::human_model("centernet"));
+  const auto a = load_data(test::asset("photos/dog.jpg"), detector.info().input).images;
+  const auto b = load_data(test::asset("photos/person.jpg"), detector.info().input).images;
+  const std::string layer = default_cam_layer(detector, a);
+  EXPECT_EQ(detector.class_head_nodes().count(layer), 0u) << layer;
+  EXPECT_EQ(detector.class_head_nodes().count("tower_0/keypoints"), 1u);
+  const auto cls = torch::zeros({1}, torch::kLong);  // person
+  const auto both = explain(detector, torch::cat({a, b}), torch::zeros({2}, torch::kLong),
+                            ExplainMethod::kGradCam, layer);
+  const auto one = torch::cat({explain(detector, a, cls, ExplainMethod::kGradCam, layer),
+                               explain(detector, b, cls, ExplainMethod::kGradCam, layer)});
+  EXPECT_GT(one.abs().max().item<double>(), 0) << layer;
+  EXPECT_TRUE(both.allclose(one, 1e-4, 1e-6)) << (both - one).abs().max().item<double>();
 }
 
 }  // namespace

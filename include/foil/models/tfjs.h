@@ -25,6 +25,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -89,10 +90,13 @@ class TfjsGraph {
   /// Runs the graph on `input` (the model's own scaling and layout, e.g. NHWC) and returns
   /// the values of `nodes` ("name" or "name:k"), in TensorFlow layout. 4-D values of
   /// `nodes[first_nchw..]` come back as N×C×H×W views that the rest of the graph reads
-  /// through, so gradients of later values with respect to them flow (Grad-CAM).
+  /// through, so gradients of later values with respect to them flow (Grad-CAM). `given`
+  /// supplies the values of single-output nodes (by name, TensorFlow layout): they are not
+  /// computed, and what depends on them reads the given tensors.
   std::vector<torch::Tensor> execute(const torch::Tensor& input,
                                      const std::vector<std::string>& nodes,
-                                     size_t first_nchw = static_cast<size_t>(-1)) const;
+                                     size_t first_nchw = static_cast<size_t>(-1),
+                                     const std::map<std::string, torch::Tensor>& given = {}) const;
 
   /// Node outputs that can be requested, in execution order (constants excluded).
   const std::vector<std::string>& value_names() const;
@@ -134,6 +138,10 @@ class TfjsModel : public Model {
                                              double min_score = -1) const;
   /// Keypoint models: the keypoints by the model's own decode (no gradient).
   DecodedKeypoints keypoints(const torch::Tensor& pixels) const;
+  /// Detectors: the nodes of the class-score head, from each class map back to and including
+  /// the convolution that computes it (its values are the class scores themselves, which
+  /// Grad-CAM's default layer must not be).
+  const std::set<std::string>& class_head_nodes() const { return class_head_; }
 
  protected:
   TapOutputs run(const torch::Tensor& x, const std::vector<std::string>& taps) override;
@@ -149,7 +157,8 @@ class TfjsModel : public Model {
   std::string output_node_;
   std::vector<std::string> class_logits_;  ///< detectors: class maps before their sigmoid
   bool probability_maps_ = false;          ///< the class maps are after their sigmoid (NanoDet)
-  bool nchw_input_ = false;                ///< the graph takes N×C×H×W (nanodet)
+  std::set<std::string> class_head_;
+  bool nchw_input_ = false;  ///< the graph takes N×C×H×W (nanodet)
 };
 
 /// Metadata for a graph model file: built-in for the @vladmandic/human models (by file
