@@ -337,8 +337,9 @@ void run_kp_table(const KpTableCmd& c) {
   const torch::Tensor world_target = target_world(target_spec, s);
   std::vector<std::vector<std::string>> csv;
   nlohmann::json rows = nlohmann::json::array();
-  // The source's Fig. 7c: pose RMSE against perturbation RMSE, one line per mode, norm, attack.
-  std::map<std::string, Series> curves;
+  // The source's Fig. 7c (non-target) and 10c (target): pose RMSE against perturbation RMSE,
+  // one line per attack and norm.
+  std::map<std::string, std::map<std::string, Series>> curves;  // mode -> line -> points
   fmt::print("{:<11}{:<5}{:>7}  {:>22}  {:>22}\n", "mode", "norm", "eps", "KAA succ / RMSE",
              "KAA+ER succ / RMSE");
   for (const std::string mode : {"non-target", "target"}) {
@@ -358,11 +359,12 @@ void run_kp_table(const KpTableCmd& c) {
                                     targeted ? world_target : torch::Tensor());
           line += fmt::format("  {:>12.1f}% / {:.4f}", 100 * r.metrics.success_rate,
                               r.metrics.perturbation_rmse);
-          const std::string curve =
-              fmt::format("{} {} {}", mask == "none" ? "KAA" : "KAA+ER", norm, mode);
-          curves[curve].label = curve;
-          curves[curve].x.push_back(r.metrics.perturbation_rmse);
-          curves[curve].y.push_back(r.metrics.pose_rmse);
+          const std::string line_name =
+              fmt::format("{} {}", mask == "none" ? "KAA" : "KAA+ER", norm);
+          Series& curve = curves[mode][line_name];
+          curve.label = line_name;
+          curve.x.push_back(r.metrics.perturbation_rmse);
+          curve.y.push_back(r.metrics.pose_rmse);
           if (s.clean_own.defined()) line += fmt::format(" [{:.0f}%]", 100 * r.own.success_rate);
           if (r.has_world) line += fmt::format(" 3-D {:.0f}%", 100 * r.world.success_rate);
           csv.push_back({mode, norm, fmt::format("{:g}", eps), mask == "none" ? "KAA" : "KAA+ER",
@@ -394,15 +396,17 @@ void run_kp_table(const KpTableCmd& c) {
             {"mode", "norm", "eps", "attack", "success_rate", "perturbation_rmse", "pose_rmse",
              "success_rate_3d", "pose_rmse_3d_m"},
             csv);
-  std::vector<Series> lines;
-  double top = 0;
-  for (const auto& [name, series] : curves) {
-    lines.push_back(series);
-    for (double y : series.y) top = std::max(top, y);
+  for (const auto& [mode, by_line] : curves) {
+    std::vector<Series> lines;
+    double top = 0;
+    for (const auto& [name, series] : by_line) {
+      lines.push_back(series);
+      for (double y : series.y) top = std::max(top, y);
+    }
+    write_line_plot(out.file(mode == "target" ? "curve-target.png" : "curve.png"),
+                    mode + ": pose vs perturbation RMSE", "perturbation RMSE", "pose RMSE, px",
+                    lines, 0.0, top * 1.05 + 1e-9);
   }
-  write_line_plot(out.file("curve.png"),
-                  "pose RMSE vs perturbation RMSE (" + s.model->info().name + ")",
-                  "perturbation RMSE", "pose RMSE (model pixels)", lines, 0.0, top * 1.05 + 1e-9);
   write_json(out.file("table.json"), {{"model", s.model->info().name},
                                       {"data", s.data.source},
                                       {"target", target_spec},
@@ -417,7 +421,7 @@ void run_kp_table(const KpTableCmd& c) {
         "3-D: success on the metric world coordinates (tau {:g} m){}\n", c.f.tau_3d,
         world_target.defined() ? "" : "; target rows not judged in 3-D (use --target item:I)");
   out.commit();
-  fmt::print("wrote {0}/table.csv, {0}/table.json, {0}/curve.png\n", c.out);
+  fmt::print("wrote {0}/table.csv, {0}/table.json, {0}/curve.png, {0}/curve-target.png\n", c.out);
 }
 
 }  // namespace

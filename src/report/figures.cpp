@@ -59,7 +59,7 @@ cv::Mat to_bgr(const torch::Tensor& image, int size) {
 void write_line_plot(const std::string& path, const std::string& title, const std::string& x_label,
                      const std::string& y_label, const std::vector<Series>& series, double y_min,
                      double y_max) {
-  const int w = 720, h = 480, left = 70, right = 180, top = 40, bottom = 60;
+  const int w = 720, h = 480, left = 70, right = 180, top = 60, bottom = 60;
   cv::Mat img(h, w, CV_8UC3, cv::Scalar(255, 255, 255));
   double x_min = 0, x_max = 0;
   bool first = true;
@@ -83,9 +83,10 @@ void write_line_plot(const std::string& path, const std::string& title, const st
     put_text(img, fmt::format("{:.3g}", xv), {px(xv) - 12, top + ph + 20}, 0.4);
   }
   cv::rectangle(img, {left, top}, {left + pw, top + ph}, {0, 0, 0});
-  put_text(img, title, {left, top - 14}, 0.55, {0, 0, 0}, 1);
+  // The title on its own line, the y-axis label above the axis below it.
+  put_text(img, title, {left, 24}, 0.55, {0, 0, 0}, 1);
   put_text(img, x_label, {left + pw / 2 - 30, h - 15}, 0.45);
-  put_text(img, y_label, {5, top - 14 + 0}, 0.4);
+  put_text(img, y_label, {5, top - 12}, 0.4);
   for (size_t i = 0; i < series.size(); ++i) {
     const auto& s = series[i];
     const cv::Scalar colour = kPalette[i % 7];

@@ -35,7 +35,9 @@ TEST(CliKeypoints, AttackWithFileTargetAndTable) {
                     " --data pose:test:6 --linf-eps 0.05 --l2-eps 2 --steps 3 --out " + dir + "/t");
   ASSERT_EQ(t.code, 0) << t.err;
   EXPECT_EQ(read_json(dir + "/t/table.json")["rows"].size(), 8u);  // 2 modes x 2 norms x KAA/KAA+ER
-  EXPECT_GT(read_image(dir + "/t/curve.png").numel(), 0);  // Fig. 7c: pose vs perturbation RMSE
+  // Figs. 7c and 10c: pose vs perturbation RMSE, non-target and target.
+  EXPECT_GT(read_image(dir + "/t/curve.png").numel(), 0);
+  EXPECT_GT(read_image(dir + "/t/curve-target.png").numel(), 0);
   // A TorchScript heatmap model through its "head" tap.
   auto s = run_foil("keypoints attack --model " + test::fixture("pose_heatmap.pt") +
                     " --layer head --data pose:test:4 --mask none --out " + dir + "/s");
