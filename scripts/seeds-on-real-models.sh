@@ -163,7 +163,7 @@ for m in emotion gender; do
   data_m="$assets/photos/astronaut.png@160,45,130,130"; [ "$m" = gender ] && data_m="$data/faces"
   [ "$m" = gender ] && [ ! -d "$data/faces" ] && continue
   run defend --model "$models/$m.json" --data "$data_m" --eps 0.01 --alpha 0.0025 \
-    --out "$out/004-defend-$m"
+    --json "$out/004-defend-$m.json"
 done
 fi
 
