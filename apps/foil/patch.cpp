@@ -365,6 +365,16 @@ Split split_data(Dataset data, const std::string& spec, const std::string& eval_
   return s;
 }
 
+/// The photo files of a photo dataset (with their crop), to show which items trained and which
+/// evaluated; null for Fashion-MNIST, whose splits are separate files.
+nlohmann::json item_list(const Dataset& d) {
+  if (d.frames.empty()) return nullptr;
+  nlohmann::json items = nlohmann::json::array();
+  for (const auto& f : d.frames)
+    items.push_back(f.crop.empty() ? f.path : fmt::format("{}@{}", f.path, fmt::join(f.crop, ",")));
+  return items;
+}
+
 void add_split_flags(CLI::App* sub, std::string& eval_data, bool& eval_on_train) {
   sub->add_option("--eval-data", eval_data,
                   "held-out evaluation images (default: Fashion-MNIST's other split, first 1000; "
@@ -540,6 +550,8 @@ void run_patch_train(PatchTrainCmd c) {
                                     {"train_data", split.train_source},
                                     {"eval_data", split.eval_source},
                                     {"eval_on_train", split.eval_on_train},
+                                    {"train_items", item_list(split.train)},
+                                    {"eval_items", item_list(split.eval)},
                                     {"evaluation", evals}});
   std::filesystem::remove(ckpt);
   out.commit();
@@ -670,6 +682,8 @@ void run_patch_transfer(PatchTransferCmd c) {
                             {"train_data", split.train_source},
                             {"eval_data", split.eval_source},
                             {"eval_on_train", split.eval_on_train},
+                            {"train_items", item_list(split.train)},
+                            {"eval_items", item_list(split.eval)},
                             {"matrices", nlohmann::json::object()}};
   for (const auto& loss : losses) {
     std::vector<std::vector<double>> matrix;

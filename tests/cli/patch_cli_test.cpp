@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "foil/data/dataset.h"
 #include "foil/report/figures.h"
@@ -103,9 +104,16 @@ TEST(CliPatch, TorchScriptModelOnColourImagesAndExplainWithPatch) {
   ASSERT_EQ(r.code, 0) << r.err;
   auto patch = read_json(dir + "/p/patch.json");
   EXPECT_EQ(patch["side"], 15);  // sqrt(0.15 * 48 * 40) = 17 -> the nearest multiple of 5 cells
-  // 8 images: 7 train, 1 held out.
-  EXPECT_NE(read_json(dir + "/p/summary.json")["eval_data"].get<std::string>().find("held-out"),
-            std::string::npos);
+  // 8 images: 7 train, 1 held out, and no image in both.
+  const auto summary = read_json(dir + "/p/summary.json");
+  EXPECT_NE(summary["eval_data"].get<std::string>().find("held-out"), std::string::npos);
+  const auto train = summary["train_items"].get<std::vector<std::string>>();
+  const auto held = summary["eval_items"].get<std::vector<std::string>>();
+  EXPECT_EQ(train.size(), 7u);
+  ASSERT_EQ(held.size(), 1u);
+  std::set<std::string> all(train.begin(), train.end());
+  all.insert(held.begin(), held.end());
+  EXPECT_EQ(all.size(), 8u);  // eight distinct photos: the split holds no item twice
   auto e = run_foil("explain --model " + test::fixture("resnet18.pt") + " --data " + dir +
                     "/imgs --layer layer4 --patch " + dir + "/p/patch.pt --out " + dir + "/ex");
   ASSERT_EQ(e.code, 0) << e.err;
