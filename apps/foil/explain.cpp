@@ -201,11 +201,10 @@ void run_explain(const ExplainCmd& c) {
         explain(*model, ref.images.to(device), torch::full({ref.size()}, *k, torch::kLong), method,
                 layer)
             .cpu();
-    const torch::Tensor ref_map = normalize_maps(ref_maps).mean(0);
+    const torch::Tensor ref_norm = normalize_maps(ref_maps), ref_map = ref_norm.mean(0);
     std::vector<GridCell> cells;
     for (int64_t i = 0; i < std::min<int64_t>(ref.size(), 8); ++i)
-      cells.push_back(
-          {overlay(ref.images[i], normalize_maps(ref_maps)[i]), "class " + name(*k), false});
+      cells.push_back({overlay(ref.images[i], ref_norm[i]), "class " + name(*k), false});
     write_image_grid(out.file("reference.png"), {cells}, {"reference"});
     ref_clean = correlation(maps, ref_map);
     j["reference"] = {{"data", ref.source}, {"images", ref.size()}, {"class", *k}};

@@ -284,6 +284,12 @@ void write_detections(const std::string& path, Model& model, const Dataset& data
   write_image_grid(path, rows, {"clean", "patched"}, 224);
 }
 
+/// Where evaluations placed the patch: "anywhere", or the central fraction of the object box.
+nlohmann::json placement_json(const PatchFlags& f) {
+  return f.on_object < 0 ? nlohmann::json("anywhere")
+                         : nlohmann::json({{"on_object", f.on_object}});
+}
+
 /// A rate, or null where it is undefined (< 0).
 nlohmann::json rate_or_null(double r) { return r < 0 ? nlohmann::json() : nlohmann::json(r); }
 
@@ -544,6 +550,7 @@ void run_patch_train(PatchTrainCmd c) {
   }
   write_json(dir + "summary.json", {{"loss", c.t.loss},
                                     {"task", c.f.task},
+                                    {"placement", placement_json(c.f)},
                                     {"target", c.f.target},
                                     {"epochs", c.t.epochs},
                                     {"epoch_loss", result.epoch_loss},
@@ -590,6 +597,7 @@ void run_detection_eval(const PatchEvalCmd& c, const Loaded& l, const Patch& pat
   if (!c.json.empty())
     write_json(c.json, {{"patch", c.patch},
                         {"task", "detect"},
+                        {"placement", placement_json(c.f)},
                         {"class", c.f.target >= 0 ? class_name(l.data, c.f.target) : "all"},
                         {"models", rows}});
 }
@@ -678,6 +686,7 @@ void run_patch_transfer(PatchTransferCmd c) {
   nlohmann::json summary = {{"target", c.f.target},
                             {"task", c.f.task},
                             {"metric", detect ? "patched_detection_rate" : "target_success"},
+                            {"placement", placement_json(c.f)},
                             {"models", names},
                             {"train_data", split.train_source},
                             {"eval_data", split.eval_source},

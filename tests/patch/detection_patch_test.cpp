@@ -129,6 +129,7 @@ TEST(DetectionPatch, CommandLineTrainsAndEvaluatesOnARealDetector) {
   ASSERT_EQ(e.code, 0) << e.err;
   const auto j = test::read_json(dir + "/eval.json");
   EXPECT_EQ(j["class"], "dog");
+  EXPECT_EQ(j["placement"]["on_object"], 0.5);
   ASSERT_EQ(j["models"].size(), 2u);
   EXPECT_EQ(j["models"][0]["repeats"], 2);
   EXPECT_EQ(j["models"][1]["clean_detection_rate"], 1.0);  // NanoDet sees the dog too
