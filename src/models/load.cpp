@@ -15,7 +15,8 @@ void check_model_file(const std::string& path) {
   std::error_code ec;
   const auto status = fs::status(path, ec);
   const std::string expected =
-      " (expected a foil model file, a TorchScript .pt or a TensorFlow.js model.json)";
+      " (expected a foil model file, a TorchScript .pt, a TensorFlow.js model.json or an ONNX "
+      ".onnx)";
   if (!fs::exists(status)) throw InputError("--model " + path + ": file not found" + expected);
   if (fs::is_directory(status)) throw InputError("--model " + path + ": is a folder" + expected);
   if (!fs::is_regular_file(status))
@@ -26,7 +27,8 @@ void check_model_file(const std::string& path) {
 
 std::shared_ptr<Model> load_model(const std::string& path) {
   check_model_file(path);
-  if (std::filesystem::path(path).extension() == ".json") return std::make_shared<TfjsModel>(path);
+  const auto ext = std::filesystem::path(path).extension();
+  if (ext == ".json" || ext == ".onnx") return std::make_shared<TfjsModel>(path);
   if (auto zoo = try_load_zoo_model(path)) return zoo;
   return std::make_shared<TorchScriptModel>(path);
 }

@@ -12,6 +12,7 @@
 #include <unordered_map>
 
 #include "foil/core/error.h"
+#include "onnx_import.h"
 #include "tfjs_layers.h"
 #include "tfjs_ops.h"
 
@@ -79,6 +80,10 @@ torch::Tensor decode_weight(const nlohmann::json& w, const char* data, int64_t c
   return values.reshape(shape);
 }
 
+bool is_onnx_file(const std::string& path) {
+  return fs::path(path).extension() == ".onnx";
+}
+
 std::pair<std::string, int> split_ref(const std::string& ref) {
   const auto colon = ref.rfind(':');
   if (colon == std::string::npos) return {ref, 0};
@@ -101,10 +106,16 @@ struct TfjsGraph::Impl {
   std::vector<std::string> outputs;
   std::vector<std::string> value_names;
   std::map<std::string, torch::Tensor> constants;  ///< layers models: constants not in weights
+  bool nchw = false;  ///< ONNX graphs: 4-D values are N×C×H×W (TensorFlow's are NHWC)
+  /// ONNX graphs: every output of every node by its value name.
+  std::unordered_map<std::string, std::pair<int, int>> aliases;
+  std::string description;
+  std::vector<int64_t> first_output_shape;
 
   [[noreturn]] void fail(const std::string& what) const { throw InputError(path + ": " + what); }
 
   void parse(const nlohmann::json& j);
+  void import_onnx();
   void sort_nodes();
   std::filesystem::path shard_path(const std::filesystem::path& dir, const std::string& name) const;
   void load_weights(const nlohmann::json& manifest);
@@ -150,7 +161,8 @@ void TfjsGraph::Impl::parse(const nlohmann::json& j) {
                       first_line(e.what())));
     }
     if (n.name.empty() || n.op.empty()) fail("a node without name or op");
-    if (n.op != "Const" && n.op != "Placeholder" && !tfjs::find_kernel(n.op))
+    n.kernel = tfjs::find_kernel(n.op);
+    if (n.op != "Const" && n.op != "Placeholder" && !n.kernel)
       fail(fmt::format("node '{}' uses op '{}', which foil does not support (supported: {})",
                        n.name, n.op, fmt::join(tfjs::supported_ops(), ", ")));
     if (index.count(n.name)) fail("two nodes named '" + n.name + "'");
@@ -197,7 +209,22 @@ void TfjsGraph::Impl::parse(const nlohmann::json& j) {
   for (const auto& o : outputs) resolve(o);
 }
 
+void TfjsGraph::Impl::import_onnx() {
+  tfjs::ImportedGraph g = tfjs::read_onnx(path);
+  nodes = std::move(g.nodes);
+  for (size_t k = 0; k < nodes.size(); ++k) index[nodes[k].name] = static_cast<int>(k);
+  input = index.at(g.input_name);
+  input_name = g.input_name;
+  input_dtype = g.input_dtype;
+  input_shape = g.input_shape;
+  outputs = g.outputs;
+  description = g.description;
+  first_output_shape = g.first_output_shape;
+  nchw = true;
+}
+
 std::pair<int, int> TfjsGraph::Impl::resolve(const std::string& ref) const {
+  if (auto a = aliases.find(ref); a != aliases.end()) return a->second;
   auto it = index.find(ref);
   if (it != index.end()) return {it->second, 0};
   auto [name, k] = split_ref(ref);
@@ -224,6 +251,7 @@ void TfjsGraph::Impl::sort_nodes() {
       }
       if (next < nodes[v].inputs.size()) {
         const int u = nodes[v].inputs[next++].first;
+        if (u < 0) continue;  // an omitted optional input
         if (state[u] == 1) fail("the graph has a cycle through node '" + nodes[u].name + "'");
         if (state[u] == 0) stack.push_back({u, 0});
         continue;
@@ -238,37 +266,31 @@ void TfjsGraph::Impl::sort_nodes() {
   std::vector<Node> sorted;
   for (int v : order) sorted.push_back(std::move(nodes[v]));
   for (auto& n : sorted)
-    for (auto& in : n.inputs) in.first = new_index[in.first];
+    for (auto& in : n.inputs)
+      if (in.first >= 0) in.first = new_index[in.first];
   nodes = std::move(sorted);
   for (size_t k = 0; k < nodes.size(); ++k) index[nodes[k].name] = static_cast<int>(k);
   input = index.at(input_name);
+  for (size_t k = 0; k < nodes.size(); ++k)
+    for (size_t o = 0; o < nodes[k].output_names.size(); ++o)
+      if (!nodes[k].output_names[o].empty())
+        aliases[nodes[k].output_names[o]] = {static_cast<int>(k), static_cast<int>(o)};
   for (const auto& n : nodes) {
     if (n.op == "Const") continue;
+    if (!n.output_names.empty()) {
+      for (const auto& name : n.output_names)
+        if (!name.empty()) value_names.push_back(name);
+      continue;
+    }
     value_names.push_back(n.name);
     for (int k = 1; k < tfjs::output_count(n); ++k)
       value_names.push_back(fmt::format("{}:{}", n.name, k));
   }
 }
 
-/// The file a weightsManifest path names: relative, without "..", and inside the model's
-/// folder once symlinks are resolved.
+/// The file a weightsManifest path names: inside the model's folder.
 fs::path TfjsGraph::Impl::shard_path(const fs::path& dir, const std::string& name) const {
-  const fs::path rel(name);
-  bool up = false;
-  for (const auto& part : rel) up = up || part == "..";
-  if (name.empty() || rel.is_absolute() || rel.has_root_name() || up)
-    fail("weight shard path '" + name +
-         "' leaves the model's folder (expected a file name next to the model.json)");
-  std::error_code ec;
-  const fs::path root = fs::weakly_canonical(dir.empty() ? fs::path(".") : dir, ec);
-  const fs::path real = fs::weakly_canonical((dir.empty() ? fs::path(".") : dir) / rel, ec);
-  const auto [r, f] = std::mismatch(root.begin(), root.end(), real.begin(), real.end());
-  if (ec || r != root.end())
-    fail("weight shard '" + name + "' resolves to " + real.string() +
-         ", outside the model's folder (a symlink leading out?)");
-  if (!fs::is_regular_file(real))
-    fail("weight shard " + name + " is missing or not a file (listed in weightsManifest)");
-  return real;
+  return tfjs::file_inside(dir, name, path, "weight shard");
 }
 
 void TfjsGraph::Impl::load_weights(const nlohmann::json& manifest) {
@@ -328,8 +350,21 @@ void TfjsGraph::Impl::load_weights(const nlohmann::json& manifest) {
 
 TfjsGraph::TfjsGraph(const std::string& model_json) : impl_(std::make_unique<Impl>()) {
   impl_->path = model_json;
+  const bool onnx = is_onnx_file(model_json);
   if (!fs::is_regular_file(model_json))
-    throw InputError(model_json + ": file not found (expected a TensorFlow.js model.json)");
+    throw InputError(model_json + ": file not found (expected a TensorFlow.js model.json or " +
+                     "an ONNX model)");
+  if (onnx) {
+    try {
+      impl_->import_onnx();
+      impl_->sort_nodes();
+    } catch (const InputError&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw InputError(model_json + ": malformed ONNX model (" + first_line(e.what()) + ")");
+    }
+    return;
+  }
   const auto j = read_json_file(model_json);
   try {
     impl_->parse(j);
@@ -352,10 +387,10 @@ std::vector<torch::Tensor> TfjsGraph::execute(
   std::vector<std::pair<int, int>> wanted;
   for (const auto& name : nodes) wanted.push_back(g.resolve(name));
   std::map<int, torch::Tensor> supplied;
+  const bool nchw_graph = g.nchw;
   for (const auto& [name, value] : given) {
     const auto [v, k] = g.resolve(name);
-    if (k != 0) throw InputError("node value '" + name + "': only first outputs can be given");
-    supplied[v] = value;
+    if (k == 0) supplied[v] = value;  // a node's later outputs are computed, never given
   }
   std::vector<char> as_nchw(g.nodes.size(), 0);
   for (size_t i = first_nchw; i < wanted.size(); ++i) as_nchw[wanted[i].first] = 1;
@@ -365,7 +400,8 @@ std::vector<torch::Tensor> TfjsGraph::execute(
   for (auto [v, k] : wanted) needed[v] = 1;
   for (int v = static_cast<int>(g.nodes.size()) - 1; v >= 0; --v)
     if (needed[v] && !supplied.count(v))
-      for (auto [u, k] : g.nodes[v].inputs) needed[u] = 1;
+      for (auto [u, k] : g.nodes[v].inputs)
+        if (u >= 0) needed[u] = 1;
   std::vector<std::vector<torch::Tensor>> values(g.nodes.size());
   std::vector<torch::Tensor> args;
   for (size_t v = 0; v < g.nodes.size(); ++v) {
@@ -379,9 +415,9 @@ std::vector<torch::Tensor> TfjsGraph::execute(
       values[v] = {input};
     } else {
       args.clear();
-      for (auto [u, k] : n.inputs) args.push_back(values[u].at(k));
+      for (auto [u, k] : n.inputs) args.push_back(u < 0 ? torch::Tensor() : values[u].at(k));
       try {
-        values[v] = (*tfjs::find_kernel(n.op))(n, args);
+        values[v] = (*n.kernel)(n, args);
       } catch (const InputError&) {
         throw;
       } catch (const std::exception& e) {
@@ -391,11 +427,14 @@ std::vector<torch::Tensor> TfjsGraph::execute(
     }
     // A tapped 4-D value: the graph goes on from an NHWC view of the N×C×H×W tap, so the
     // tap is an ancestor of everything computed after it.
-    if (as_nchw[v])
+    if (as_nchw[v] && nchw_graph) {
+      nchw[static_cast<int>(v)] = values[v];
+    } else if (as_nchw[v]) {
       for (auto& t : values[v]) {
         nchw[static_cast<int>(v)].push_back(t.dim() == 4 ? t.permute({0, 3, 1, 2}) : t);
         if (t.dim() == 4) t = nchw[static_cast<int>(v)].back().permute({0, 2, 3, 1});
       }
+    }
   }
   std::vector<torch::Tensor> out;
   for (size_t i = 0; i < wanted.size(); ++i) {
@@ -410,16 +449,27 @@ const std::string& TfjsGraph::input_name() const { return impl_->input_name; }
 const std::string& TfjsGraph::input_dtype() const { return impl_->input_dtype; }
 const std::vector<int64_t>& TfjsGraph::input_shape() const { return impl_->input_shape; }
 const std::vector<std::string>& TfjsGraph::signature_outputs() const { return impl_->outputs; }
+bool TfjsGraph::channels_first() const { return impl_->nchw; }
+const std::string& TfjsGraph::description() const { return impl_->description; }
+const std::vector<int64_t>& TfjsGraph::first_output_shape() const {
+  return impl_->first_output_shape;
+}
 
 std::string TfjsGraph::op_of(const std::string& node) const {
+  if (auto a = impl_->aliases.find(node); a != impl_->aliases.end())
+    return impl_->nodes[a->second.first].op;
   auto it = impl_->index.find(split_ref(node).first);
   return it == impl_->index.end() ? "" : impl_->nodes[it->second].op;
 }
 
 std::string TfjsGraph::first_input_of(const std::string& name) const {
-  auto it = impl_->index.find(split_ref(name).first);
-  if (it == impl_->index.end() || impl_->nodes[it->second].inputs.empty()) return "";
-  auto [u, k] = impl_->nodes[it->second].inputs[0];
+  int v = -1;
+  if (auto a = impl_->aliases.find(name); a != impl_->aliases.end()) v = a->second.first;
+  if (auto it = impl_->index.find(split_ref(name).first); v < 0 && it != impl_->index.end())
+    v = it->second;
+  if (v < 0 || impl_->nodes[v].inputs.empty() || impl_->nodes[v].inputs[0].first < 0) return "";
+  auto [u, k] = impl_->nodes[v].inputs[0];
+  if (!impl_->nodes[u].output_names.empty()) return impl_->nodes[u].output_names.at(k);
   return k == 0 ? impl_->nodes[u].name : fmt::format("{}:{}", impl_->nodes[u].name, k);
 }
 
@@ -436,10 +486,10 @@ TfjsModel::TfjsModel(const std::string& model_json)
     : graph_(model_json), meta_(tfjs_meta_for(model_json, graph_)) {
   const auto& shape = graph_.input_shape();
   if (shape.size() != 4)
-    throw InputError(fmt::format("{}: input '{}' has shape [{}], expected an NHWC image",
+    throw InputError(fmt::format("{}: input '{}' has shape [{}], expected an image (NHWC or NCHW)",
                                  model_json, graph_.input_name(), fmt::join(shape, ",")));
   info_.name = fs::path(model_json).filename().string();
-  info_.backend = "tfjs";
+  info_.backend = graph_.channels_first() ? "onnx" : "tfjs";
   info_.arch = fs::path(model_json).stem().string();
   // Channels first when dimension 1 looks like channels and dimension 3 does not.
   auto channels = [](int64_t c) { return c == 1 || c == 3; };
@@ -534,12 +584,13 @@ std::vector<torch::Tensor> TfjsModel::execute(const torch::Tensor& pixels,
   std::vector<std::map<std::string, torch::Tensor>> given(n);
   for (size_t k = 0; k < taps.size(); ++k) {
     const bool spatial = tapped[k].dim() == 4;
-    if (spatial) tapped[k] = tapped[k].permute({0, 3, 1, 2});
+    const bool nhwc = spatial && !graph_.channels_first();
+    if (nhwc) tapped[k] = tapped[k].permute({0, 3, 1, 2});
     if (taps[k].find(':') != std::string::npos && taps[k].substr(taps[k].find(':')) != ":0")
       continue;  // a node's second output: read, not injected (no gradient to it)
     for (int64_t i = 0; i < n; ++i) {
       const torch::Tensor slice = tapped[k].slice(0, i, i + 1);
-      given[i][taps[k]] = spatial ? slice.permute({0, 2, 3, 1}) : slice;
+      given[i][taps[k]] = nhwc ? slice.permute({0, 2, 3, 1}) : slice;
     }
   }
   std::vector<torch::Tensor> out = per_image(heads, given);

@@ -244,13 +244,20 @@ void apply_sidecar(const std::string& path, TfjsMeta& m) {
 TfjsMeta tfjs_meta_for(const std::string& model_json, const TfjsGraph& graph) {
   const std::filesystem::path p(model_json);
   const std::string stem = p.stem().string();
-  auto it = builtin().find(stem);
+  const bool onnx = graph.channels_first();
+  auto it = onnx ? builtin().end() : builtin().find(stem);
   TfjsMeta m = it != builtin().end() ? it->second : TfjsMeta{};
   if (it == builtin().end()) {
-    m.description = "TensorFlow.js graph model (no metadata: input taken as pixels in [0,1])";
+    m.description = onnx ? graph.description() + " (no metadata: input taken as pixels in [0,1])"
+                         : "TensorFlow.js graph model (no metadata: input taken as pixels in "
+                           "[0,1])";
     m.outputs = graph.signature_outputs();
+    // An ONNX model whose output is N×K: a classifier of K classes.
+    if (onnx && graph.first_output_shape().size() == 2) m.task = "classifier";
   }
-  const auto sidecar = (p.parent_path() / (stem + ".foil.json")).string();
+  // model.json -> model.foil.json; model.onnx -> model.onnx.foil.json
+  const auto sidecar =
+      (p.parent_path() / ((onnx ? p.filename().string() : stem) + ".foil.json")).string();
   if (std::filesystem::is_regular_file(sidecar)) apply_sidecar(sidecar, m);
   static const std::set<std::string> decoders = {"",        "movenet",   "blazepose", "heatmap",
                                                  "posenet", "centernet", "nanodet",   "blazeface"};

@@ -12,10 +12,8 @@
 #include "foil/core/error.h"
 
 namespace foil::tfjs {
-namespace {
 
 using torch::Tensor;
-using Tensors = std::vector<Tensor>;
 
 // ---- attributes -------------------------------------------------------------------------
 
@@ -55,26 +53,15 @@ std::vector<int64_t> attr_ints(const Node& n, const std::string& key) {
   return out;
 }
 
-std::vector<std::string> attr_strings(const Node& n, const std::string& key) {
-  std::vector<std::string> out;
-  const auto* a = attr_of(n, key);
-  if (!a || !a->contains("list") || !(*a)["list"].contains("s")) return out;
-  for (const auto& v : (*a)["list"]["s"]) out.push_back(base64_decode(v.get<std::string>()));
-  return out;
-}
-
-std::string dtype_attr(const Node& n, const std::string& key) {
-  const auto* a = attr_of(n, key);
-  return a && a->contains("type") ? (*a)["type"].get<std::string>() : "";
-}
-
-[[noreturn]] void fail(const Node& n, const std::string& what) {
+void fail(const Node& n, const std::string& what) {
   throw InputError(fmt::format("node '{}' ({}): {}", n.name, n.op, what));
 }
 
 void check_arity(const Node& n, const Tensors& in, size_t count) {
   if (in.size() < count)
     fail(n, fmt::format("expected at least {} inputs, got {}", count, in.size()));
+  for (size_t i = 0; i < count; ++i)
+    if (!in[i].defined()) fail(n, fmt::format("input {} is required but omitted", i));
 }
 
 // ---- helpers ----------------------------------------------------------------------------
@@ -86,12 +73,211 @@ std::vector<int64_t> int_values(const Tensor& t) {
 
 int64_t axis_of(int64_t axis, int64_t rank) { return axis < 0 ? axis + rank : axis; }
 
-/// Total SAME padding of one spatial dimension, split as TensorFlow does (extra at the end).
 std::pair<int64_t, int64_t> same_padding(int64_t in, int64_t k, int64_t s, int64_t d) {
   const int64_t effective = (k - 1) * d + 1;
   const int64_t out = (in + s - 1) / s;
   const int64_t total = std::max<int64_t>((out - 1) * s + effective - in, 0);
   return {total / 2, total - total / 2};
+}
+
+Tensor conv2d_padded(const Node& n, const Tensor& x, const Tensor& w, const Tensor& bias,
+                     std::array<int64_t, 2> stride, std::array<int64_t, 2> dilation,
+                     std::array<int64_t, 4> pad, int64_t groups) {
+  auto [t, b, l, r] = pad;
+  Tensor in = x;
+  std::vector<int64_t> sym = {0, 0};
+  if (t == b && l == r) {
+    sym = {t, l};
+  } else {
+    in = torch::constant_pad_nd(in, {l, r, t, b}, 0);
+  }
+  if (w.dim() != 4) fail(n, fmt::format("expected a 4-d filter, got {} dimensions", w.dim()));
+  if (groups < 1 || in.size(1) != w.size(1) * groups)
+    fail(n, fmt::format("input has {} channels, the filter expects {}", in.size(1),
+                        w.size(1) * groups));
+  return torch::conv2d(in, w, bias, stride, sym, dilation, groups);
+}
+
+Tensor pool2d_padded(const Node& n, const Tensor& x, std::array<int64_t, 2> kernel,
+                     std::array<int64_t, 2> stride, std::array<int64_t, 4> pad, bool max,
+                     bool count_pad, bool ceil) {
+  auto [kh, kw] = kernel;
+  auto [t, b, l, r] = pad;
+  if (x.dim() != 4) fail(n, fmt::format("expected a 4-d input, got {} dimensions", x.dim()));
+  if (std::min({kh, kw, stride[0], stride[1]}) < 1 || std::min({t, b, l, r}) < 0)
+    fail(n, fmt::format("window {}x{} and strides {}x{} must be >= 1, paddings >= 0", kh, kw,
+                        stride[0], stride[1]));
+  // Symmetric padding up to half the window: LibTorch's own pooling, exactly.
+  if (t == b && l == r && 2 * t <= kh && 2 * l <= kw)
+    return max ? torch::max_pool2d(x, kernel, stride, {t, l}, 1, ceil)
+               : torch::avg_pool2d(x, kernel, stride, {t, l}, ceil, count_pad);
+  if (max)
+    return torch::max_pool2d(
+        torch::constant_pad_nd(x, {l, r, t, b}, -std::numeric_limits<float>::infinity()), kernel,
+        stride, 0, 1, ceil);
+  // Average over the window's valid (unpadded) cells unless padding counts.
+  Tensor sum = torch::avg_pool2d(torch::constant_pad_nd(x, {l, r, t, b}, 0), kernel, stride, 0,
+                                 ceil, true);
+  if (count_pad) return sum;
+  Tensor ones = torch::ones({1, 1, x.size(2), x.size(3)}, x.options());
+  Tensor count = torch::avg_pool2d(torch::constant_pad_nd(ones, {l, r, t, b}, 0), kernel, stride,
+                                   0, ceil, true);
+  return sum / count;
+}
+
+Tensor resize_axis(const Tensor& x, int64_t dim, int64_t out, bool align, bool half,
+                   double ratio) {
+  const int64_t in = x.size(dim);
+  if (align) ratio = out > 1 ? double(in - 1) / double(out - 1) : 0.0;
+  if (ratio < 0) ratio = double(in) / out;
+  std::vector<int64_t> lo(out), hi(out);
+  std::vector<float> frac(out);
+  for (int64_t i = 0; i < out; ++i) {
+    const double src = half ? ratio * (i + 0.5) - 0.5 : ratio * i;
+    lo[i] = std::max<int64_t>(0, static_cast<int64_t>(std::floor(src)));
+    hi[i] = std::min<int64_t>(in - 1, static_cast<int64_t>(std::ceil(src)));
+    frac[i] = static_cast<float>(src - lo[i]);
+  }
+  auto opts = torch::TensorOptions().dtype(torch::kLong).device(x.device());
+  Tensor lo_t = torch::tensor(lo, opts), hi_t = torch::tensor(hi, opts);
+  std::vector<int64_t> shape(x.dim(), 1);
+  shape[dim] = out;
+  Tensor f = torch::tensor(frac, x.options()).view(shape);
+  Tensor a = x.index_select(dim, lo_t), b = x.index_select(dim, hi_t);
+  return a + (b - a) * f;
+}
+
+Tensor slice_dim(const Node& n, const Tensor& x, int64_t dim, int64_t begin, int64_t end,
+                 int64_t step) {
+  const int64_t len = x.size(dim);
+  if (step == 0) fail(n, "a step of 0");
+  auto norm = [len](int64_t v, int64_t lo, int64_t hi) {
+    return std::clamp(v < 0 ? std::max(v, -len - 1) + len : v, lo, hi);
+  };
+  if (step > 0) {
+    const int64_t b = norm(begin, 0, len), e = norm(end, 0, len);
+    return x.slice(dim, b, std::max(b, e), step);
+  }
+  const int64_t b = norm(begin, -1, len - 1), e = norm(end, -1, len - 1);
+  std::vector<int64_t> idx;
+  for (int64_t k = b; k > e; k += step) idx.push_back(k);
+  return x.index_select(dim, torch::tensor(idx, torch::dtype(torch::kLong).device(x.device())));
+}
+
+Tensor reshape_checked(const Node& n, const Tensor& x, std::vector<int64_t> shape) {
+  int64_t known = 1, unknown = 0;
+  for (auto s : shape) s < 0 ? ++unknown : known *= s;
+  const bool ok = unknown > 1 ? false
+                  : unknown   ? known > 0 && x.numel() % known == 0
+                              : known == x.numel();
+  if (!ok)
+    fail(n, fmt::format("cannot reshape {} values (shape {}) to [{}]", x.numel(),
+                        fmt::join(x.sizes(), ","), fmt::join(shape, ",")));
+  return x.reshape(shape);
+}
+
+Tensor gather_axis(const Node& n, const Tensor& params, const Tensor& index, int64_t axis) {
+  axis = axis_of(axis, params.dim());
+  if (axis < 0 || axis >= params.dim())
+    fail(n, fmt::format("axis out of range for a {}-d input", params.dim()));
+  const int64_t len = params.size(axis);
+  Tensor idx = index.to(torch::kLong);
+  if (idx.numel() && ((idx < -len).any().item<bool>() || (idx >= len).any().item<bool>()))
+    fail(n, fmt::format("an index is out of range for dimension {} of size {}", axis, len));
+  idx = torch::where(idx < 0, idx + len, idx);
+  std::vector<int64_t> shape(params.sizes().begin(), params.sizes().begin() + axis);
+  shape.insert(shape.end(), idx.sizes().begin(), idx.sizes().end());
+  shape.insert(shape.end(), params.sizes().begin() + axis + 1, params.sizes().end());
+  return params.index_select(axis, idx.flatten()).reshape(shape);
+}
+
+Tensors split_checked(const Node& n, const Tensor& x, int64_t axis, std::vector<int64_t> sizes) {
+  axis = axis_of(axis, x.dim());
+  if (axis < 0 || axis >= x.dim())
+    fail(n, fmt::format("axis out of range for a {}-d input", x.dim()));
+  int64_t known = 0, unknown = -1;
+  for (size_t k = 0; k < sizes.size(); ++k)
+    if (sizes[k] < 0) {
+      if (unknown >= 0) fail(n, "more than one size of -1");
+      unknown = static_cast<int64_t>(k);
+    } else {
+      known += sizes[k];
+    }
+  if (unknown >= 0) sizes[unknown] = x.size(axis) - known;
+  int64_t total = 0;
+  for (auto s : sizes) total += s < 0 ? x.size(axis) + 1 : s;
+  if (total != x.size(axis))
+    fail(n, fmt::format("sizes [{}] do not split dimension {} of size {}", fmt::join(sizes, ","),
+                        axis, x.size(axis)));
+  return x.split_with_sizes(sizes, axis);
+}
+
+Tensor pad_constant(const Node& n, const Tensor& x, const std::vector<int64_t>& pads,
+                    double value) {
+  if (static_cast<int64_t>(pads.size()) != 2 * x.dim())
+    fail(n, fmt::format("{} padding values for a {}-d input (expected {})", pads.size(), x.dim(),
+                        2 * x.dim()));
+  std::vector<int64_t> torch_pad;  // last dimension first
+  for (int64_t d = x.dim() - 1; d >= 0; --d) {
+    torch_pad.push_back(pads[2 * d]);
+    torch_pad.push_back(pads[2 * d + 1]);
+  }
+  return torch::constant_pad_nd(x, torch_pad, value);
+}
+
+Tensor batch_norm_folded(const Node& n, const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                         const Tensor& mean, const Tensor& var, double eps, int64_t channel_dim) {
+  channel_dim = axis_of(channel_dim, x.dim());
+  if (channel_dim < 0 || channel_dim >= x.dim())
+    fail(n, fmt::format("a {}-d input has no channel dimension", x.dim()));
+  const int64_t c = x.size(channel_dim);
+  for (const Tensor* t : {&gamma, &beta, &mean, &var})
+    if (t->numel() != c) fail(n, fmt::format("{} statistics for {} channels", t->numel(), c));
+  if (n.cache.empty()) {  // scale and shift folded once per device
+    const Tensor scale = gamma.flatten() * torch::rsqrt(var.flatten() + eps);
+    n.cache = {scale, beta.flatten() - mean.flatten() * scale};
+  }
+  std::vector<int64_t> shape(x.dim() - channel_dim, 1);
+  shape[0] = c;
+  return x * n.cache[0].view(shape) + n.cache[1].view(shape);
+}
+
+Kernel binary(Tensor (*f)(const Tensor&, const Tensor&)) {
+  return [f](const Node& n, Tensors& in) -> Tensors {
+    check_arity(n, in, 2);
+    try {
+      return {f(in[0], in[1])};
+    } catch (const c10::Error& e) {
+      fail(n, fmt::format("shapes [{}] and [{}] do not broadcast", fmt::join(in[0].sizes(), ","),
+                          fmt::join(in[1].sizes(), ",")));
+    }
+  };
+}
+
+Kernel unary(Tensor (*f)(const Tensor&)) {
+  return [f](const Node& n, Tensors& in) -> Tensors {
+    check_arity(n, in, 1);
+    return {f(in[0])};
+  };
+}
+
+Kernel single(Tensor (*f)(const Node&, Tensors&)) {
+  return [f](const Node& n, Tensors& in) -> Tensors { return {f(n, in)}; };
+}
+
+namespace {
+
+std::vector<std::string> attr_strings(const Node& n, const std::string& key) {
+  std::vector<std::string> out;
+  const auto* a = attr_of(n, key);
+  if (!a || !a->contains("list") || !(*a)["list"].contains("s")) return out;
+  for (const auto& v : (*a)["list"]["s"]) out.push_back(base64_decode(v.get<std::string>()));
+  return out;
+}
+
+std::string dtype_attr(const Node& n, const std::string& key) {
+  const auto* a = attr_of(n, key);
+  return a && a->contains("type") ? (*a)["type"].get<std::string>() : "";
 }
 
 /// (top, bottom, left, right) padding of an NHWC input for a window op.
@@ -136,17 +322,10 @@ Tensor conv_nhwc(const Node& n, const Tensor& x, const Tensor& w, const Tensor& 
   auto [sh, sw] = hw_of(n, "strides");
   auto [dh, dw] = hw_of(n, "dilations");
   auto [t, b, l, r] = window_padding(n, x, w.size(2), w.size(3), sh, sw, dh, dw);
-  Tensor in = x.permute({0, 3, 1, 2});  // NCHW view of NHWC memory (channels-last)
-  std::vector<int64_t> pad = {0, 0};
-  if (t == b && l == r) {
-    pad = {t, l};
-  } else {
-    in = torch::constant_pad_nd(in, {l, r, t, b}, 0);
-  }
-  if (in.size(1) != w.size(1) * groups)
-    fail(n, fmt::format("input has {} channels, the filter expects {}", in.size(1),
-                        w.size(1) * groups));
-  return torch::conv2d(in, w, bias, {sh, sw}, pad, {dh, dw}, groups).permute({0, 2, 3, 1});
+  // NCHW view of NHWC memory (channels-last)
+  return conv2d_padded(n, x.permute({0, 3, 1, 2}), w, bias, {sh, sw}, {dh, dw}, {t, b, l, r},
+                       groups)
+      .permute({0, 2, 3, 1});
 }
 
 /// Filter [kh,kw,in,out] -> [out,in,kh,kw], cached on the node.
@@ -255,17 +434,10 @@ Tensor pool_op(const Node& n, Tensors& in, bool max) {
   auto [kh, kw] = hw_of(n, "ksize");
   auto [sh, sw] = hw_of(n, "strides");
   auto [t, b, l, r] = window_padding(n, in[0], kh, kw, sh, sw, 1, 1);
-  Tensor x = in[0].permute({0, 3, 1, 2});
-  if (max) {
-    x = torch::constant_pad_nd(x, {l, r, t, b}, -std::numeric_limits<float>::infinity());
-    return torch::max_pool2d(x, {kh, kw}, {sh, sw}).permute({0, 2, 3, 1});
-  }
-  // Average over the window's valid (unpadded) cells, as TensorFlow does.
-  Tensor sum = torch::avg_pool2d(torch::constant_pad_nd(x, {l, r, t, b}, 0), {kh, kw}, {sh, sw});
-  Tensor ones = torch::ones({1, 1, x.size(2), x.size(3)}, x.options());
-  Tensor count =
-      torch::avg_pool2d(torch::constant_pad_nd(ones, {l, r, t, b}, 0), {kh, kw}, {sh, sw});
-  return (sum / count).permute({0, 2, 3, 1});
+  // Averages over the window's valid (unpadded) cells, as TensorFlow does.
+  return pool2d_padded(n, in[0].permute({0, 3, 1, 2}), {kh, kw}, {sh, sw}, {t, b, l, r}, max,
+                       false, false)
+      .permute({0, 2, 3, 1});
 }
 
 std::vector<int64_t> reduce_axes(const Tensor& x, const Tensor& axes) {
@@ -274,28 +446,7 @@ std::vector<int64_t> reduce_axes(const Tensor& x, const Tensor& axes) {
   return v;
 }
 
-/// tfjs-backend-cpu's bilinear resize: source = ratio*(dst+0.5)-0.5 (half-pixel centres) or
-/// ratio*dst, floor clamped at 0, ceil clamped at the last row.
-Tensor resize_axis(const Tensor& x, int64_t dim, int64_t out, bool align, bool half) {
-  const int64_t in = x.size(dim);
-  const double ratio = (align && out > 1) ? double(in - 1) / double(out - 1) : double(in) / out;
-  std::vector<int64_t> lo(out), hi(out);
-  std::vector<float> frac(out);
-  for (int64_t i = 0; i < out; ++i) {
-    const double src = half ? ratio * (i + 0.5) - 0.5 : ratio * i;
-    lo[i] = std::max<int64_t>(0, static_cast<int64_t>(std::floor(src)));
-    hi[i] = std::min<int64_t>(in - 1, static_cast<int64_t>(std::ceil(src)));
-    frac[i] = static_cast<float>(src - lo[i]);
-  }
-  auto opts = torch::TensorOptions().dtype(torch::kLong).device(x.device());
-  Tensor lo_t = torch::tensor(lo, opts), hi_t = torch::tensor(hi, opts);
-  std::vector<int64_t> shape(x.dim(), 1);
-  shape[dim] = out;
-  Tensor f = torch::tensor(frac, x.options()).view(shape);
-  Tensor a = x.index_select(dim, lo_t), b = x.index_select(dim, hi_t);
-  return a + (b - a) * f;
-}
-
+/// tfjs-backend-cpu's bilinear resize (resize_axis): half-pixel centres or not, align corners.
 Tensor resize_bilinear(const Node& n, Tensors& in) {
   check_arity(n, in, 2);
   if (in[0].dim() != 4) fail(n, "expected a 4-d NHWC image");
@@ -341,29 +492,12 @@ Tensor cast_op(const Node& n, Tensors& in) {
 
 Tensor pad_op(const Node& n, Tensors& in, double value) {
   check_arity(n, in, 2);
-  auto p = int_values(in[1]);
-  if (static_cast<int64_t>(p.size()) != 2 * in[0].dim())
-    fail(n, fmt::format("paddings must be [{},2]", in[0].dim()));
-  std::vector<int64_t> torch_pad;
-  for (int64_t d = in[0].dim() - 1; d >= 0; --d) {
-    torch_pad.push_back(p[2 * d]);
-    torch_pad.push_back(p[2 * d + 1]);
-  }
-  return torch::constant_pad_nd(in[0], torch_pad, value);
+  return pad_constant(n, in[0], int_values(in[1]), value);
 }
 
 Tensor reshape_op(const Node& n, Tensors& in) {
   check_arity(n, in, 2);
-  auto shape = int_values(in[1]);
-  int64_t known = 1, unknown = 0;
-  for (auto s : shape) s < 0 ? ++unknown : known *= s;
-  const bool ok = unknown > 1 ? false
-                  : unknown   ? known > 0 && in[0].numel() % known == 0
-                              : known == in[0].numel();
-  if (!ok)
-    fail(n, fmt::format("cannot reshape {} values (shape {}) to [{}]", in[0].numel(),
-                        fmt::join(in[0].sizes(), ","), fmt::join(shape, ",")));
-  return in[0].reshape(shape);
+  return reshape_checked(n, in[0], int_values(in[1]));
 }
 
 Tensor squeeze_op(const Node& n, Tensors& in) {
@@ -387,17 +521,9 @@ Tensor squeeze_op(const Node& n, Tensors& in) {
 Tensor batch_norm(const Node& n, Tensors& in) {
   check_arity(n, in, 5);
   if (in[0].dim() == 4) check_nhwc(n, in[0]);
-  const int64_t c = in[0].size(-1);
-  for (size_t i = 1; i < 5; ++i)
-    if (in[i].numel() != c)
-      fail(n, fmt::format("input {} has {} values for {} channels", i, in[i].numel(), c));
   if (attr_bool(n, "is_training", false)) fail(n, "training-mode batch normalisation");
-  if (n.cache.empty()) {  // scale and shift folded once per device
-    const Tensor scale =
-        in[1].flatten() * torch::rsqrt(in[4].flatten() + attr_float(n, "epsilon", 1e-3));
-    n.cache = {scale, in[2].flatten() - in[3].flatten() * scale};
-  }
-  return in[0] * n.cache[0] + n.cache[1];
+  return batch_norm_folded(n, in[0], in[1], in[2], in[3], in[4], attr_float(n, "epsilon", 1e-3),
+                           -1);
 }
 
 Tensor concat_op(const Node& n, Tensors& in) {
@@ -448,20 +574,9 @@ Tensor strided_slice(const Node& n, Tensors& in) {
       y = y.select(dim, at);
       continue;
     }
-    auto norm = [len](int64_t v, int64_t lo, int64_t hi) {
-      return std::clamp(v < 0 ? v + len : v, lo, hi);
-    };
-    if (s > 0) {
-      const int64_t b = bit(begin_mask, i) ? 0 : norm(begin[i], 0, len);
-      const int64_t e = bit(end_mask, i) ? len : norm(end[i], 0, len);
-      y = y.slice(dim, b, std::max(b, e), s);
-    } else {
-      const int64_t b = bit(begin_mask, i) ? len - 1 : norm(begin[i], -1, len - 1);
-      const int64_t e = bit(end_mask, i) ? -1 : norm(end[i], -1, len - 1);
-      std::vector<int64_t> idx;
-      for (int64_t k = b; k > e; k += s) idx.push_back(k);
-      y = y.index_select(dim, torch::tensor(idx, torch::dtype(torch::kLong).device(y.device())));
-    }
+    const int64_t b = bit(begin_mask, i) ? (s > 0 ? 0 : len - 1) : begin[i];
+    const int64_t e = bit(end_mask, i) ? (s > 0 ? len : -len - 1) : end[i];
+    y = slice_dim(n, y, dim, b, e, s);
     ++dim;
   }
   return y;
@@ -471,34 +586,21 @@ Tensor strided_slice(const Node& n, Tensors& in) {
 Tensors split_op(const Node& n, Tensors& in, bool sizes_given) {
   check_arity(n, in, sizes_given ? 3 : 2);
   const Tensor& x = sizes_given ? in[0] : in[1];
-  const int64_t axis = axis_of(int_values(sizes_given ? in[2] : in[0])[0], x.dim());
-  if (axis < 0 || axis >= x.dim())
-    fail(n, fmt::format("axis out of range for a {}-d input", x.dim()));
+  const int64_t axis = int_values(sizes_given ? in[2] : in[0])[0];
   const int64_t parts = attr_int(n, "num_split", 1);
   std::vector<int64_t> sizes;
   if (sizes_given) {
     sizes = int_values(in[1]);
-    int64_t known = 0, unknown = -1;
-    for (size_t k = 0; k < sizes.size(); ++k)
-      if (sizes[k] < 0) {
-        if (unknown >= 0) fail(n, "more than one size of -1");
-        unknown = static_cast<int64_t>(k);
-      } else {
-        known += sizes[k];
-      }
-    if (unknown >= 0) sizes[unknown] = x.size(axis) - known;
   } else {
-    if (x.size(axis) % parts != 0)
-      fail(n, fmt::format("dimension {} of size {} does not split into {} parts", axis,
-                          x.size(axis), parts));
-    sizes.assign(parts, x.size(axis) / parts);
+    const int64_t len = x.size(axis_of(axis, x.dim()));
+    if (parts < 1 || len % parts != 0)
+      fail(n, fmt::format("dimension {} of size {} does not split into {} parts", axis, len,
+                          parts));
+    sizes.assign(parts, len / parts);
   }
-  int64_t total = 0;
-  for (auto s : sizes) total += s < 0 ? x.size(axis) + 1 : s;
-  if (static_cast<int64_t>(sizes.size()) != parts || total != x.size(axis))
-    fail(n, fmt::format("sizes [{}] do not split dimension {} of size {} into {} parts",
-                        fmt::join(sizes, ","), axis, x.size(axis), parts));
-  return x.split_with_sizes(sizes, axis);
+  if (static_cast<int64_t>(sizes.size()) != parts)
+    fail(n, fmt::format("{} sizes for {} parts", sizes.size(), parts));
+  return split_checked(n, x, axis, sizes);
 }
 
 Tensor sparse_to_dense(const Node& n, Tensors& in) {
@@ -531,19 +633,9 @@ Tensor sparse_to_dense(const Node& n, Tensors& in) {
 Tensor gather_v2(const Node& n, Tensors& in) {
   check_arity(n, in, 3);
   if (attr_int(n, "batch_dims", 0) != 0) fail(n, "batch_dims other than 0 are not supported");
-  const Tensor& params = in[0];
-  const int64_t axis = axis_of(int_values(in[2])[0], params.dim());
-  if (axis < 0 || axis >= params.dim())
-    fail(n, fmt::format("axis out of range for a {}-d input", params.dim()));
   const Tensor idx = in[1].to(torch::kLong);
-  if (idx.numel() &&
-      ((idx < 0).any().item<bool>() || (idx >= params.size(axis)).any().item<bool>()))
-    fail(n, fmt::format("an index is out of range for dimension {} of size {}", axis,
-                        params.size(axis)));
-  std::vector<int64_t> shape(params.sizes().begin(), params.sizes().begin() + axis);
-  shape.insert(shape.end(), idx.sizes().begin(), idx.sizes().end());
-  shape.insert(shape.end(), params.sizes().begin() + axis + 1, params.sizes().end());
-  return params.index_select(axis, idx.flatten()).reshape(shape);
+  if (idx.numel() && (idx < 0).any().item<bool>()) fail(n, "a negative index");
+  return gather_axis(n, in[0], idx, int_values(in[2])[0]);
 }
 
 Tensors top_k(const Node& n, Tensors& in) {
@@ -600,33 +692,6 @@ Tensor conv2d_backprop_input(const Node& n, Tensors& in) {
   full = torch::constant_pad_nd(full, {0, std::max<int64_t>(0, l + sizes[2] - full.size(3)), 0,
                                        std::max<int64_t>(0, t + sizes[1] - full.size(2))});
   return full.narrow(2, t, sizes[1]).narrow(3, l, sizes[2]).permute({0, 2, 3, 1});
-}
-
-using Binary = Tensor (*)(const Tensor&, const Tensor&);
-
-Kernel binary(Binary f) {
-  return [f](const Node& n, Tensors& in) -> Tensors {
-    check_arity(n, in, 2);
-    try {
-      return {f(in[0], in[1])};
-    } catch (const c10::Error& e) {
-      fail(n, fmt::format("shapes [{}] and [{}] do not broadcast", fmt::join(in[0].sizes(), ","),
-                          fmt::join(in[1].sizes(), ",")));
-    }
-  };
-}
-
-using Unary = Tensor (*)(const Tensor&);
-
-Kernel unary(Unary f) {
-  return [f](const Node& n, Tensors& in) -> Tensors {
-    check_arity(n, in, 1);
-    return {f(in[0])};
-  };
-}
-
-Kernel single(Tensor (*f)(const Node&, Tensors&)) {
-  return [f](const Node& n, Tensors& in) -> Tensors { return {f(n, in)}; };
 }
 
 const std::map<std::string, Kernel>& kernels() {
@@ -795,6 +860,7 @@ std::vector<std::string> supported_ops() {
 }
 
 int output_count(const Node& node) {
+  if (!node.output_names.empty()) return static_cast<int>(node.output_names.size());
   if (node.op == "TopKV2") return 2;
   const char* key = node.op == "Unpack" ? "num" : "num_split";
   if (node.op != "Unpack" && node.op != "Split" && node.op != "SplitV") return 1;

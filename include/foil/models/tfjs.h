@@ -1,5 +1,11 @@
 #pragma once
-/// @file TensorFlow.js models (`model.json` + `.bin` shards) as differentiable models.
+/// @file TensorFlow.js models (`model.json` + `.bin` shards) and ONNX models (`.onnx`) as
+/// differentiable models.
+///
+/// ONNX files (default domain, opsets 7 to 18; weights inside the file or in external data
+/// files next to it) are read into the same graph and executor: values stay N×C×H×W, every
+/// node output is a tap by its ONNX value name, operators whose semantics coincide with a
+/// TensorFlow op share its kernel, and `<model>.onnx.foil.json` may supply the metadata.
 ///
 /// The importer reads the graph-model format (modelTopology.node: op, inputs, attributes;
 /// weightsManifest: names, shapes, dtypes, quantisation) and runs the graph on LibTorch ops,
@@ -110,6 +116,12 @@ class TfjsGraph {
   const std::vector<std::string>& signature_outputs() const;
   /// The node feeding node `name`'s first input ("" when none).
   std::string first_input_of(const std::string& name) const;
+  /// ONNX graphs: values are N×C×H×W (TensorFlow.js graphs: NHWC).
+  bool channels_first() const;
+  /// ONNX graphs: the producer and opset ("" for TensorFlow.js graphs).
+  const std::string& description() const;
+  /// ONNX graphs: the declared shape of the first output (-1: symbolic; empty: unknown).
+  const std::vector<int64_t>& first_output_shape() const;
 
   void to(c10::Device device);
 

@@ -1,0 +1,129 @@
+#!/usr/bin/python3
+"""Exports the ONNX fixtures foil's tests load, with Debian's python3-torch (torch.onnx).
+
+torchvision architectures with fixed random weights (seed 0, 10 classes), each exported at
+opset 17 with a dynamic batch; resnet18 also at opset 11 and with a fixed batch of 1. For
+every model the references come from PyTorch eager on the same inputs: the outputs, the input
+gradient of a fixed random weighting of the outputs, and one intermediate value recorded with a
+forward hook, with the name of the ONNX value that holds it.
+Writes OUT_DIR/<name>.onnx, OUT_DIR/reference.pt (tensors) and OUT_DIR/models.json.
+Also: tiny.onnx with its weights in external data (tiny.onnx.data), and in bad/ a model with an
+unsupported operator and one whose external data lies outside its folder.
+Usage: make_onnx_fixtures.py OUT_DIR
+"""
+import json
+import os
+import sys
+
+import onnx
+import torch
+import torch.nn as nn
+import torchvision
+
+out = sys.argv[1]
+os.makedirs(out, exist_ok=True)
+torch.set_num_threads(1)
+tv = torchvision.models
+
+# name -> (constructor, input size, module to tap)
+ARCHS = {
+    "resnet18": (lambda: tv.resnet18(num_classes=10), 64, "layer4"),
+    "mobilenet_v2": (lambda: tv.mobilenet_v2(num_classes=10), 64, "features"),
+    "mobilenet_v3_small": (lambda: tv.mobilenet_v3_small(num_classes=10), 64, "features"),
+    "efficientnet_b0": (lambda: tv.efficientnet_b0(num_classes=10), 64, "features.7"),
+    "squeezenet1_1": (lambda: tv.squeezenet1_1(num_classes=10), 64, "features"),
+    "shufflenet_v2_x0_5": (lambda: tv.shufflenet_v2_x0_5(num_classes=10), 64, "stage4"),
+    "densenet121": (lambda: tv.densenet121(num_classes=10), 64, "features.denseblock4"),
+    # vit_b_16's architecture at a reduced size (2 layers, 32x32 input, 16x16 patches).
+    "vit_b_16": (lambda: tv.VisionTransformer(image_size=32, patch_size=16, num_layers=2,
+                                              num_heads=2, hidden_dim=64, mlp_dim=128,
+                                              num_classes=10), 32, "encoder.layers.encoder_layer_1"),
+}
+
+
+class Holder(nn.Module):
+    def __init__(self, tensors):
+        super().__init__()
+        for k, v in tensors.items():
+            self.register_buffer(k, v.contiguous())
+
+    def forward(self, x):
+        return x
+
+
+def tap_value_name(path, module):
+    """The ONNX value a module's output becomes: the last node in the module's scope."""
+    parts = module.split(".")
+    # Scopes are named "/features/features.18/" for numbered children, "/features/denseblock4/"
+    # for named ones.
+    levels = [".".join(parts[:i + 1]) if parts[i].isdigit() else parts[i]
+              for i in range(len(parts))]
+    prefix = "/" + "/".join(levels) + "/"
+    last = [n for n in onnx.load(path, load_external_data=False).graph.node
+            if n.name.startswith(prefix)]
+    return last[-1].output[0]
+
+
+ref, models = {}, {}
+for name, (make, size, module) in ARCHS.items():
+    torch.manual_seed(0)
+    model = make().eval()
+    x = torch.rand(2, 3, size, size)
+    exports = [(name, 17, True)]
+    if name == "resnet18":
+        exports += [("resnet18_opset11", 11, True), ("resnet18_batch1", 17, False)]
+    for file, opset, dynamic in exports:
+        path = os.path.join(out, file + ".onnx")
+        axes = {"input": {0: "batch"}, "logits": {0: "batch"}} if dynamic else None
+        torch.onnx.export(model, x[:1], path, opset_version=opset, input_names=["input"],
+                          output_names=["logits"], dynamic_axes=axes)
+        models[file] = {"reference": name, "opset": opset, "dynamic_batch": dynamic,
+                        "tap": tap_value_name(path, module), "module": module}
+    got = {}
+    hook = dict(model.named_modules())[module].register_forward_hook(
+        lambda m, i, o: got.__setitem__("tap", o.detach().clone()))
+    xg = x.clone().requires_grad_(True)
+    y = model(xg)
+    hook.remove()
+    w = torch.randn(y.shape)
+    (g,) = torch.autograd.grad((y * w).sum(), xg)
+    ref.update({name + "_x": x, name + "_out": y.detach(), name + "_w": w, name + "_grad": g,
+                name + "_tap": got["tap"]})
+
+# A tiny model whose weights live in an external data file next to it.
+torch.manual_seed(0)
+tiny = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 3)).eval()
+path = os.path.join(out, "tiny.onnx")
+torch.onnx.export(tiny, torch.rand(1, 3, 8, 8), path, opset_version=13, input_names=["input"],
+                  output_names=["logits"], dynamic_axes={"input": {0: "batch"}})
+m = onnx.load(path)
+onnx.save_model(m, path, save_as_external_data=True, all_tensors_to_one_file=True,
+                location="tiny.onnx.data", size_threshold=0)
+xt = torch.rand(2, 3, 8, 8)
+ref.update({"tiny_x": xt, "tiny_out": tiny(xt).detach()})
+
+# Models foil must refuse with one clear line.
+bad = os.path.join(out, "bad")
+os.makedirs(bad, exist_ok=True)
+h = onnx.helper
+graph = h.make_graph([h.make_node("Relu", ["x"], ["r"], name="relu"),
+                      h.make_node("Hardmax", ["r"], ["y"], name="the_hardmax")], "unknown_op",
+                     [h.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 3, 8, 8])],
+                     [h.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 3, 8, 8])])
+onnx.save_model(h.make_model(graph, opset_imports=[h.make_opsetid("", 13)]),
+                os.path.join(bad, "unknown_op.onnx"))
+m = onnx.load(os.path.join(out, "tiny.onnx"), load_external_data=False)
+for t in m.graph.initializer:
+    for kv in t.external_data:
+        if kv.key == "location":
+            kv.value = "../outside.data"
+os.makedirs(os.path.join(bad, "inner"), exist_ok=True)
+onnx.save_model(m, os.path.join(bad, "inner", "outside.onnx"))
+with open(os.path.join(out, "tiny.onnx.data"), "rb") as src, \
+        open(os.path.join(bad, "outside.data"), "wb") as dst:
+    dst.write(src.read())
+
+torch.jit.script(Holder(ref)).save(os.path.join(out, "reference.pt"))
+with open(os.path.join(out, "models.json"), "w") as f:
+    json.dump(models, f, indent=1)
+print("ONNX fixtures written to", out)
