@@ -28,10 +28,10 @@ c10::Device apply_global_options() {
 void add_model_flags(CLI::App* app, ModelFlags& flags, bool required) {
   auto* opt = app->add_option(
       "--model", flags.path,
-      required ? "model file: written by 'foil train', TorchScript (.pt) or a TensorFlow.js "
-                 "graph model (model.json)"
-               : "model file: written by 'foil train', TorchScript (.pt) or a TensorFlow.js "
-                 "graph model (model.json); default: the built-in Fashion-MNIST CNN (trained on "
+      required ? "model file: written by 'foil train', TorchScript (.pt), a TensorFlow.js "
+                 "graph model (model.json) or ONNX (.onnx; metadata from model.onnx.foil.json)"
+               : "model file: written by 'foil train', TorchScript (.pt), a TensorFlow.js "
+                 "graph model (model.json) or ONNX (.onnx); default: the built-in Fashion-MNIST CNN (trained on "
                  "first use)");
   if (required) opt->required();
   app->add_option("--mean", flags.mean,

@@ -190,7 +190,7 @@ class Reader {
       fail(fmt::format("opset {} of the default domain is not one foil reads (7 to 18)", opset));
     const auto& g = model.graph();
     ImportedGraph out;
-    out.description = fmt::format("ONNX model (opset {}{}{})", opset,
+    out.description = fmt::format("ONNX model, opset {}{}{}", opset,
                                   model.producer_name().empty() ? "" : ", from ",
                                   model.producer_name());
     std::map<std::string, std::pair<int, int>> values;  // value name -> (node, output)

@@ -1,0 +1,159 @@
+// ONNX models against PyTorch: torchvision architectures exported by torch.onnx (fixtures made
+// at build time by scripts/make_onnx_fixtures.py) must give PyTorch eager's outputs, input
+// gradients and intermediate values; broken files must be refused with one clear line.
+#include <gtest/gtest.h>
+#include <torch/script.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "foil/core/error.h"
+#include "foil/explain/explain.h"
+#include "foil/models/model.h"
+#include "foil/models/tfjs.h"
+#include "test_util.h"
+
+namespace foil {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string onnx_fixture(const std::string& name) { return test::fixture("onnx/" + name); }
+
+torch::Tensor reference(const std::string& name) {
+  static torch::jit::Module holder = torch::jit::load(onnx_fixture("reference.pt"));
+  return holder.attr(name).toTensor();
+}
+
+const nlohmann::json& models() {
+  static const nlohmann::json j = test::read_json(onnx_fixture("models.json"));
+  return j;
+}
+
+/// max |a - b| relative to the largest |b|.
+double relative_error(const torch::Tensor& a, const torch::Tensor& b) {
+  return ((a - b).abs().max() / b.abs().max().clamp_min(1e-12)).item<double>();
+}
+
+class OnnxArchitecture : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(OnnxArchitecture, OutputsGradientsAndTapsEqualPyTorch) {
+  const std::string file = GetParam();
+  const auto& entry = models().at(file);
+  const std::string ref = entry["reference"];
+  auto model = load_model(onnx_fixture(file + ".onnx"));
+  EXPECT_EQ(model->info().backend, "onnx");
+  const auto* graph = dynamic_cast<const TfjsModel*>(model.get());
+  ASSERT_NE(graph, nullptr);
+  EXPECT_EQ(graph->meta().task, "classifier");  // an N×10 output
+  const torch::Tensor x = reference(ref + "_x");
+  ASSERT_GT(reference(ref + "_out").abs().max().item<double>(), 1e-3);  // not a vacuous check
+  ASSERT_GT(reference(ref + "_grad").abs().max().item<double>(), 0);
+
+  // Outputs and the input gradient of a fixed weighting of them.
+  const torch::Tensor input = x.clone().requires_grad_(true);
+  const std::string tap = entry["tap"];
+  const auto out = model->forward(input, {tap});
+  const double out_err = relative_error(out.output, reference(ref + "_out"));
+  EXPECT_LE(out_err, 1e-4) << file;
+  const torch::Tensor grad =
+      torch::autograd::grad({(out.output * reference(ref + "_w")).sum()}, {input})[0];
+  const double grad_err = relative_error(grad, reference(ref + "_grad"));
+  EXPECT_LE(grad_err, 1e-3) << file;
+  // An intermediate value: the output of a module (forward hook) is the ONNX value it became.
+  const double tap_err = relative_error(out.taps.at(tap), reference(ref + "_tap"));
+  EXPECT_LE(tap_err, 1e-4) << file << " tap " << tap;
+  std::cout << file << ": output " << out_err << ", gradient " << grad_err << ", tap " << tap_err
+            << " (max relative differences)\n";
+}
+
+INSTANTIATE_TEST_SUITE_P(TorchVision, OnnxArchitecture,
+                         ::testing::Values("resnet18", "resnet18_opset11", "resnet18_batch1",
+                                           "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0",
+                                           "squeezenet1_1", "shufflenet_v2_x0_5", "densenet121",
+                                           "vit_b_16"));
+
+TEST(Onnx, FixedBatchOfOneRunsBatchesImageByImage) {
+  auto fixed = load_model(onnx_fixture("resnet18_batch1.onnx"));
+  auto dynamic = load_model(onnx_fixture("resnet18.onnx"));
+  const auto* g = dynamic_cast<const TfjsModel*>(fixed.get());
+  EXPECT_EQ(g->graph().input_shape()[0], 1);
+  EXPECT_EQ(dynamic_cast<const TfjsModel*>(dynamic.get())->graph().input_shape()[0], -1);
+  const torch::Tensor x = reference("resnet18_x");
+  EXPECT_TRUE(torch::allclose(fixed->forward(x), dynamic->forward(x), 1e-5, 1e-6));
+}
+
+TEST(Onnx, GradCamDefaultIsTheLastFeatureMapAndMatchesAHookComputation) {
+  auto model = load_model(onnx_fixture("resnet18.onnx"));
+  const torch::Tensor x = reference("resnet18_x");
+  const std::string layer = default_cam_layer(*model, x);
+  EXPECT_EQ(layer, models()["resnet18"]["tap"]);  // layer4's output, before the pooling
+  // Grad-CAM by hand from the tap, as pytorch-grad-cam computes it.
+  const torch::Tensor input = x.clone().requires_grad_(true);
+  const auto out = model->forward(input, {layer});
+  const torch::Tensor a = out.taps.at(layer);
+  const torch::Tensor cls = out.output.argmax(1, true);
+  const torch::Tensor g = torch::autograd::grad({out.output.gather(1, cls).sum()}, {a})[0];
+  torch::Tensor cam = torch::relu((g.mean({2, 3}, true) * a).sum(1, true));
+  cam = torch::upsample_bilinear2d(cam, {x.size(2), x.size(3)}, false).squeeze(1);
+  const torch::Tensor map = explain(*model, x, cls.view(-1), ExplainMethod::kGradCam, layer);
+  EXPECT_LE(relative_error(map, cam.detach()), 1e-4);
+}
+
+TEST(Onnx, ExternalDataNextToTheModelIsRead) {
+  auto model = load_model(onnx_fixture("tiny.onnx"));
+  EXPECT_LE(relative_error(model->forward(reference("tiny_x")), reference("tiny_out")), 1e-5);
+}
+
+TEST(Onnx, SidecarGivesClassNamesAndNormalisation) {
+  const std::string dir = test::temp_dir("onnx-sidecar");
+  fs::copy_file(onnx_fixture("squeezenet1_1.onnx"), dir + "/squeeze.onnx");
+  std::ofstream(dir + "/squeeze.onnx.foil.json")
+      << R"({"class_names": ["a","b","c","d","e","f","g","h","i","j"], "scale": 2, "offset": -1,
+            "description": "test model"})";
+  auto plain = load_model(onnx_fixture("squeezenet1_1.onnx"));
+  auto named = load_model(dir + "/squeeze.onnx");
+  EXPECT_EQ(named->info().num_classes, 10);
+  EXPECT_EQ(named->info().class_names[3], "d");
+  const torch::Tensor x = reference("squeezenet1_1_x");
+  // scale/offset: the model sees 2x-1, which foil's normalisation mean 0.5, std 0.5 also gives.
+  plain->set_normalization({0.5}, {0.5});
+  EXPECT_TRUE(torch::allclose(named->forward(x), plain->forward(x), 1e-4, 1e-5));
+}
+
+TEST(Onnx, BrokenFilesAreRefusedWithOneLine) {
+  const std::string dir = test::temp_dir("onnx-bad");
+  auto refused = [](const std::string& path, const std::string& needle) {
+    try {
+      load_model(path);
+      ADD_FAILURE() << path << " loaded";
+    } catch (const InputError& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find(needle), std::string::npos) << what;
+      EXPECT_EQ(what.find('\n'), std::string::npos) << what;
+    }
+  };
+  {  // truncated
+    std::ifstream in(onnx_fixture("squeezenet1_1.onnx"), std::ios::binary);
+    std::string bytes(4000, '\0');
+    in.read(bytes.data(), 4000);
+    std::ofstream(dir + "/truncated.onnx", std::ios::binary) << bytes;
+  }
+  refused(dir + "/truncated.onnx", "not an ONNX model");
+  std::ofstream(dir + "/text.onnx") << "name,value\nx,1\n";
+  refused(dir + "/text.onnx", "not an ONNX model");
+  fs::copy_file(onnx_fixture("tiny.onnx"), dir + "/tiny.onnx");  // without tiny.onnx.data
+  refused(dir + "/tiny.onnx", "tiny.onnx.data is missing");
+  refused(onnx_fixture("bad/inner/outside.onnx"), "leaves the model's folder");
+  // A link named like the data file, pointing out of the folder.
+  fs::create_directories(dir + "/linked");
+  fs::copy_file(onnx_fixture("tiny.onnx"), dir + "/linked/tiny.onnx");
+  fs::create_symlink(fs::absolute(onnx_fixture("tiny.onnx.data")), dir + "/linked/tiny.onnx.data");
+  refused(dir + "/linked/tiny.onnx", "outside the model's folder");
+  refused(onnx_fixture("bad/unknown_op.onnx"), "node 'the_hardmax' uses operator 'Hardmax'");
+}
+
+}  // namespace
+}  // namespace foil
