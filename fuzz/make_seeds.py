@@ -48,6 +48,38 @@ def tfjs_model(weights_shape=(1, 1, 1, 2), paths=("w.bin",)):
                        "weightsManifest": manifest}).encode()
 
 
+def varint(n):
+    out = b""
+    while True:
+        b, n = n & 0x7F, n >> 7
+        out += bytes([b | (0x80 if n else 0)])
+        if not n:
+            return out
+
+
+def field(number, value):
+    """One protobuf field: an int (varint) or bytes/str (length-delimited)."""
+    if isinstance(value, int):
+        return varint(number << 3) + varint(value)
+    value = value.encode() if isinstance(value, str) else value
+    return varint(number << 3 | 2) + varint(len(value)) + value
+
+
+def onnx_model(op="Relu", location=None):
+    """A one-node ONNX model (field numbers of onnx.proto): y = op(x) on a 1x1x2x2 input, or
+    y = x + w with w (one float) in an external data file at `location`."""
+    dims = b"".join(field(1, field(1, d)) for d in (1, 1, 2, 2))
+    value = lambda name: field(1, name) + field(2, field(1, field(1, 1) + field(2, dims)))
+    inputs = ["x"] + (["w"] if location else [])
+    node = b"".join(field(1, i) for i in inputs) + field(2, "y") + field(3, "n") + field(
+        4, "Add" if location else op)
+    graph = field(1, node) + field(2, "g") + field(11, value("x")) + field(12, value("y"))
+    if location:
+        graph += field(5, field(1, 1) + field(2, 1) + field(8, "w") + field(
+            13, field(1, "location") + field(2, location)) + field(14, 1))
+    return field(1, 7) + field(2, "fuzz") + field(7, graph) + field(8, field(1, "") + field(2, 13))
+
+
 def main():
     shutil.rmtree(ROOT, ignore_errors=True)
     # idx: images, separator, labels (raw; gzip-compressed in one seed).
@@ -78,6 +110,15 @@ def main():
     put("tfjs", "absolute", tfjs_model(paths=("/etc/hostname",)) + SEP + w)
     put("tfjs", "overflow", tfjs_model(weights_shape=(2**40, 2**40, 1, 1)) + SEP + w)
     put("tfjs", "not-json", b"{\"format\": " + SEP + w)
+    # onnx: model.onnx, separator, model.onnx.data (external data)
+    one = struct.pack("<f", 0.5)
+    put("onnx", "valid", onnx_model() + SEP)
+    put("onnx", "external", onnx_model(location="model.onnx.data") + SEP + one)
+    put("onnx", "external-short", onnx_model(location="model.onnx.data") + SEP + b"\x00")
+    put("onnx", "traversal", onnx_model(location="../../../../etc/hostname") + SEP + one)
+    put("onnx", "unknown-op", onnx_model(op="Hardmax") + SEP)
+    put("onnx", "truncated", onnx_model()[:-7] + SEP)
+    put("onnx", "garbage", b"\x08\xff\xff\xff\xff\x0f:\x05junk" + SEP)
     # foil-model: the reader expects a torch archive; a zip with nothing foil in it and junk.
     put("foil-model", "empty-zip", b"PK\x05\x06" + bytes(18))
     put("foil-model", "garbage", b"\x80\x02not a pickle")

@@ -85,20 +85,31 @@ int fuzz_image(const uint8_t* data, size_t size) {
   });
 }
 
-// A TensorFlow.js model.json and its weight shard w.bin: json, separator, shard bytes. A model
-// that loads runs once on a small image of its input shape.
+/// Runs a graph model that loaded once on a small image of its input shape.
+void run_once(TfjsModel& model) {
+  const ImageShape in = model.info().input;
+  if (in.channels * in.height * in.width <= 0 || in.channels * in.height * in.width > 4096) return;
+  try {
+    model.forward(torch::rand({1, in.channels, in.height, in.width}));
+  } catch (const c10::Error&) {  // a kernel refusing its shapes is reported as InputError
+  }                              // by the CLI (probe_model); not a parser crash
+}
+
+// A TensorFlow.js model.json and its weight shard w.bin: json, separator, shard bytes.
 int fuzz_tfjs(const uint8_t* data, size_t size) {
   return guarded(data, size, [](const std::string& b) {
     write_file("w.bin", part(b, 1));
     TfjsModel model(write_file("model.json", part(b, 0)));
-    const ImageShape in = model.info().input;
-    if (in.channels * in.height * in.width <= 0 || in.channels * in.height * in.width > 4096)
-      return;
-    const torch::Tensor x = torch::rand({1, in.channels, in.height, in.width});
-    try {
-      model.forward(x);
-    } catch (const c10::Error&) {  // a kernel refusing its shapes is reported as InputError
-    }                              // by the CLI (probe_model); not a parser crash
+    run_once(model);
+  });
+}
+
+// An ONNX model and its external data file: model.onnx bytes, separator, model.onnx.data.
+int fuzz_onnx(const uint8_t* data, size_t size) {
+  return guarded(data, size, [](const std::string& b) {
+    write_file("model.onnx.data", part(b, 1));
+    TfjsModel model(write_file("model.onnx", part(b, 0)));
+    run_once(model);
   });
 }
 
@@ -149,9 +160,13 @@ int fuzz_spec(const uint8_t* data, size_t size) {
 }  // namespace
 
 const std::vector<Target>& targets() {
-  static const std::vector<Target> all = {{"idx", fuzz_idx},     {"image", fuzz_image},
-                                          {"tfjs", fuzz_tfjs},   {"foil-model", fuzz_foil_model},
-                                          {"patch", fuzz_patch}, {"pose", fuzz_pose},
+  static const std::vector<Target> all = {{"idx", fuzz_idx},
+                                          {"image", fuzz_image},
+                                          {"tfjs", fuzz_tfjs},
+                                          {"onnx", fuzz_onnx},
+                                          {"foil-model", fuzz_foil_model},
+                                          {"patch", fuzz_patch},
+                                          {"pose", fuzz_pose},
                                           {"spec", fuzz_spec}};
   return all;
 }

@@ -20,9 +20,6 @@ import torch
 import torch.nn as nn
 import torchvision
 
-out = sys.argv[1]
-os.makedirs(out, exist_ok=True)
-torch.set_num_threads(1)
 tv = torchvision.models
 
 # name -> (constructor, input size, module to tap)
@@ -64,70 +61,77 @@ def tap_value_name(path, module):
     return last[-1].output[0]
 
 
-ref, models = {}, {}
-for name, (make, size, module) in ARCHS.items():
+def main(out):
+    os.makedirs(out, exist_ok=True)
+    ref, models = {}, {}
+    for name, (make, size, module) in ARCHS.items():
+        torch.manual_seed(0)
+        model = make().eval()
+        with torch.no_grad():  # zero-initialised heads (vit) would make every check vacuous
+            for p in model.parameters():
+                if p.abs().max() == 0:
+                    p.normal_(0, 0.05)
+        x = torch.rand(2, 3, size, size)
+        exports = [(name, 17, True)]
+        if name == "resnet18":
+            exports += [("resnet18_opset11", 11, True), ("resnet18_batch1", 17, False)]
+        for file, opset, dynamic in exports:
+            path = os.path.join(out, file + ".onnx")
+            axes = {"input": {0: "batch"}, "logits": {0: "batch"}} if dynamic else None
+            torch.onnx.export(model, x[:1], path, opset_version=opset, input_names=["input"],
+                              output_names=["logits"], dynamic_axes=axes)
+            models[file] = {"reference": name, "opset": opset, "dynamic_batch": dynamic,
+                            "tap": tap_value_name(path, module), "module": module}
+        got = {}
+        hook = dict(model.named_modules())[module].register_forward_hook(
+            lambda m, i, o: got.__setitem__("tap", o.detach().clone()))
+        xg = x.clone().requires_grad_(True)
+        y = model(xg)
+        hook.remove()
+        w = torch.randn(y.shape)
+        (g,) = torch.autograd.grad((y * w).sum(), xg)
+        ref.update({name + "_x": x, name + "_out": y.detach(), name + "_w": w, name + "_grad": g,
+                    name + "_tap": got["tap"]})
+
+    # A tiny model whose weights live in an external data file next to it.
     torch.manual_seed(0)
-    model = make().eval()
-    with torch.no_grad():  # zero-initialised heads (vit) would make every check vacuous
-        for p in model.parameters():
-            if p.abs().max() == 0:
-                p.normal_(0, 0.05)
-    x = torch.rand(2, 3, size, size)
-    exports = [(name, 17, True)]
-    if name == "resnet18":
-        exports += [("resnet18_opset11", 11, True), ("resnet18_batch1", 17, False)]
-    for file, opset, dynamic in exports:
-        path = os.path.join(out, file + ".onnx")
-        axes = {"input": {0: "batch"}, "logits": {0: "batch"}} if dynamic else None
-        torch.onnx.export(model, x[:1], path, opset_version=opset, input_names=["input"],
-                          output_names=["logits"], dynamic_axes=axes)
-        models[file] = {"reference": name, "opset": opset, "dynamic_batch": dynamic,
-                        "tap": tap_value_name(path, module), "module": module}
-    got = {}
-    hook = dict(model.named_modules())[module].register_forward_hook(
-        lambda m, i, o: got.__setitem__("tap", o.detach().clone()))
-    xg = x.clone().requires_grad_(True)
-    y = model(xg)
-    hook.remove()
-    w = torch.randn(y.shape)
-    (g,) = torch.autograd.grad((y * w).sum(), xg)
-    ref.update({name + "_x": x, name + "_out": y.detach(), name + "_w": w, name + "_grad": g,
-                name + "_tap": got["tap"]})
+    tiny = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 3)).eval()
+    path = os.path.join(out, "tiny.onnx")
+    torch.onnx.export(tiny, torch.rand(1, 3, 8, 8), path, opset_version=13, input_names=["input"],
+                      output_names=["logits"], dynamic_axes={"input": {0: "batch"}})
+    m = onnx.load(path)
+    onnx.save_model(m, path, save_as_external_data=True, all_tensors_to_one_file=True,
+                    location="tiny.onnx.data", size_threshold=0)
+    xt = torch.rand(2, 3, 8, 8)
+    ref.update({"tiny_x": xt, "tiny_out": tiny(xt).detach()})
 
-# A tiny model whose weights live in an external data file next to it.
-torch.manual_seed(0)
-tiny = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 3)).eval()
-path = os.path.join(out, "tiny.onnx")
-torch.onnx.export(tiny, torch.rand(1, 3, 8, 8), path, opset_version=13, input_names=["input"],
-                  output_names=["logits"], dynamic_axes={"input": {0: "batch"}})
-m = onnx.load(path)
-onnx.save_model(m, path, save_as_external_data=True, all_tensors_to_one_file=True,
-                location="tiny.onnx.data", size_threshold=0)
-xt = torch.rand(2, 3, 8, 8)
-ref.update({"tiny_x": xt, "tiny_out": tiny(xt).detach()})
+    # Models foil must refuse with one clear line.
+    bad = os.path.join(out, "bad")
+    os.makedirs(bad, exist_ok=True)
+    h = onnx.helper
+    graph = h.make_graph([h.make_node("Relu", ["x"], ["r"], name="relu"),
+                          h.make_node("Hardmax", ["r"], ["y"], name="the_hardmax")], "unknown_op",
+                         [h.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 3, 8, 8])],
+                         [h.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 3, 8, 8])])
+    onnx.save_model(h.make_model(graph, opset_imports=[h.make_opsetid("", 13)]),
+                    os.path.join(bad, "unknown_op.onnx"))
+    m = onnx.load(os.path.join(out, "tiny.onnx"), load_external_data=False)
+    for t in m.graph.initializer:
+        for kv in t.external_data:
+            if kv.key == "location":
+                kv.value = "../outside.data"
+    os.makedirs(os.path.join(bad, "inner"), exist_ok=True)
+    onnx.save_model(m, os.path.join(bad, "inner", "outside.onnx"))
+    with open(os.path.join(out, "tiny.onnx.data"), "rb") as src, \
+            open(os.path.join(bad, "outside.data"), "wb") as dst:
+        dst.write(src.read())
 
-# Models foil must refuse with one clear line.
-bad = os.path.join(out, "bad")
-os.makedirs(bad, exist_ok=True)
-h = onnx.helper
-graph = h.make_graph([h.make_node("Relu", ["x"], ["r"], name="relu"),
-                      h.make_node("Hardmax", ["r"], ["y"], name="the_hardmax")], "unknown_op",
-                     [h.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 3, 8, 8])],
-                     [h.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 3, 8, 8])])
-onnx.save_model(h.make_model(graph, opset_imports=[h.make_opsetid("", 13)]),
-                os.path.join(bad, "unknown_op.onnx"))
-m = onnx.load(os.path.join(out, "tiny.onnx"), load_external_data=False)
-for t in m.graph.initializer:
-    for kv in t.external_data:
-        if kv.key == "location":
-            kv.value = "../outside.data"
-os.makedirs(os.path.join(bad, "inner"), exist_ok=True)
-onnx.save_model(m, os.path.join(bad, "inner", "outside.onnx"))
-with open(os.path.join(out, "tiny.onnx.data"), "rb") as src, \
-        open(os.path.join(bad, "outside.data"), "wb") as dst:
-    dst.write(src.read())
+    torch.jit.script(Holder(ref)).save(os.path.join(out, "reference.pt"))
+    with open(os.path.join(out, "models.json"), "w") as f:
+        json.dump(models, f, indent=1)
+    print("ONNX fixtures written to", out)
 
-torch.jit.script(Holder(ref)).save(os.path.join(out, "reference.pt"))
-with open(os.path.join(out, "models.json"), "w") as f:
-    json.dump(models, f, indent=1)
-print("ONNX fixtures written to", out)
+
+if __name__ == "__main__":
+    torch.set_num_threads(1)
+    main(sys.argv[1])

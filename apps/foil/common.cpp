@@ -31,7 +31,8 @@ void add_model_flags(CLI::App* app, ModelFlags& flags, bool required) {
       required ? "model file: written by 'foil train', TorchScript (.pt), a TensorFlow.js "
                  "graph model (model.json) or ONNX (.onnx; metadata from model.onnx.foil.json)"
                : "model file: written by 'foil train', TorchScript (.pt), a TensorFlow.js "
-                 "graph model (model.json) or ONNX (.onnx); default: the built-in Fashion-MNIST CNN (trained on "
+                 "graph model (model.json) or ONNX (.onnx); default: the built-in Fashion-MNIST "
+                 "CNN (trained on "
                  "first use)");
   if (required) opt->required();
   app->add_option("--mean", flags.mean,

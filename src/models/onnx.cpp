@@ -20,18 +20,20 @@ fs::path file_inside(const fs::path& dir, const std::string& name, const std::st
   bool up = false;
   for (const auto& part : rel) up = up || part == "..";
   if (name.empty() || rel.is_absolute() || rel.has_root_name() || up)
-    throw InputError(fmt::format("{}: {} path '{}' leaves the model's folder (expected a file "
-                                 "name next to the model)",
-                                 owner, what, name));
+    throw InputError(
+        fmt::format("{}: {} path '{}' leaves the model's folder (expected a file "
+                    "name next to the model)",
+                    owner, what, name));
   std::error_code ec;
   const fs::path base = dir.empty() ? fs::path(".") : dir;
   const fs::path root = fs::weakly_canonical(base, ec);
   const fs::path real = fs::weakly_canonical(base / rel, ec);
   const auto [r, f] = std::mismatch(root.begin(), root.end(), real.begin(), real.end());
   if (ec || r != root.end())
-    throw InputError(fmt::format("{}: {} '{}' resolves to {}, outside the model's folder (a "
-                                 "symlink leading out?)",
-                                 owner, what, name, real.string()));
+    throw InputError(
+        fmt::format("{}: {} '{}' resolves to {}, outside the model's folder (a "
+                    "symlink leading out?)",
+                    owner, what, name, real.string()));
   if (!fs::is_regular_file(real))
     throw InputError(fmt::format("{}: {} {} is missing or not a file", owner, what, name));
   return real;
@@ -55,21 +57,20 @@ class Reader {
         fail(fmt::format("tensor '{}' has shape [{}]", t.name(), fmt::join(shape, ",")));
       count *= d;
     }
-    using DT = onnx::TensorProto_DataType;
-    torch::ScalarType stored;
-    switch (t.data_type()) {
-      case DT::TensorProto_DataType_FLOAT: stored = torch::kFloat; break;
-      case DT::TensorProto_DataType_DOUBLE: stored = torch::kDouble; break;
-      case DT::TensorProto_DataType_FLOAT16: stored = torch::kHalf; break;
-      case DT::TensorProto_DataType_INT64: stored = torch::kLong; break;
-      case DT::TensorProto_DataType_INT32: stored = torch::kInt; break;
-      case DT::TensorProto_DataType_INT8: stored = torch::kChar; break;
-      case DT::TensorProto_DataType_UINT8: stored = torch::kByte; break;
-      case DT::TensorProto_DataType_BOOL: stored = torch::kBool; break;
-      default:
-        fail(fmt::format("tensor '{}' has data type {}, which foil does not read", t.name(),
-                         t.data_type()));
-    }
+    static const std::map<int, torch::ScalarType> types = {
+        {onnx::TensorProto_DataType_FLOAT, torch::kFloat},
+        {onnx::TensorProto_DataType_DOUBLE, torch::kDouble},
+        {onnx::TensorProto_DataType_FLOAT16, torch::kHalf},
+        {onnx::TensorProto_DataType_INT64, torch::kLong},
+        {onnx::TensorProto_DataType_INT32, torch::kInt},
+        {onnx::TensorProto_DataType_INT8, torch::kChar},
+        {onnx::TensorProto_DataType_UINT8, torch::kByte},
+        {onnx::TensorProto_DataType_BOOL, torch::kBool}};
+    const auto type = types.find(t.data_type());
+    if (type == types.end())
+      fail(fmt::format("tensor '{}' has data type {}, which foil does not read", t.name(),
+                       t.data_type()));
+    const torch::ScalarType stored = type->second;
     const int64_t bytes = count * static_cast<int64_t>(c10::elementSize(stored));
     torch::Tensor out;
     auto from_bytes = [&](const char* data, int64_t size) {
@@ -136,9 +137,15 @@ class Reader {
       using AT = onnx::AttributeProto_AttributeType;
       nlohmann::json v;
       switch (a.type()) {
-        case AT::AttributeProto_AttributeType_INT: v = {{"i", a.i()}}; break;
-        case AT::AttributeProto_AttributeType_FLOAT: v = {{"f", a.f()}}; break;
-        case AT::AttributeProto_AttributeType_STRING: v = {{"s", base64_encode(a.s())}}; break;
+        case AT::AttributeProto_AttributeType_INT:
+          v = {{"i", a.i()}};
+          break;
+        case AT::AttributeProto_AttributeType_FLOAT:
+          v = {{"f", a.f()}};
+          break;
+        case AT::AttributeProto_AttributeType_STRING:
+          v = {{"s", base64_encode(a.s())}};
+          break;
         case AT::AttributeProto_AttributeType_INTS:
           v = {{"list", {{"i", std::vector<int64_t>(a.ints().begin(), a.ints().end())}}}};
           break;
@@ -151,11 +158,14 @@ class Reader {
           v = {{"list", {{"s", s}}}};
           break;
         }
-        case AT::AttributeProto_AttributeType_TENSOR: n.value = tensor(a.t()); continue;
+        case AT::AttributeProto_AttributeType_TENSOR:
+          n.value = tensor(a.t());
+          continue;
         default:
-          fail(fmt::format("node '{}' ({}): attribute '{}' is a graph or a list of tensors, "
-                           "which foil does not support",
-                           n.name, n.op, a.name()));
+          fail(
+              fmt::format("node '{}' ({}): attribute '{}' is a graph or a list of tensors, "
+                          "which foil does not support",
+                          n.name, n.op, a.name()));
       }
       n.attr[a.name()] = v;
     }
@@ -164,7 +174,8 @@ class Reader {
   /// A Constant node's value from whichever attribute holds it.
   torch::Tensor constant_value(const onnx::NodeProto& p, const Node& n) {
     if (n.value.defined()) return n.value;
-    if (n.attr.contains("value_float")) return torch::tensor(n.attr["value_float"]["f"].get<float>());
+    if (n.attr.contains("value_float"))
+      return torch::tensor(n.attr["value_float"]["f"].get<float>());
     if (n.attr.contains("value_int"))
       return torch::tensor(n.attr["value_int"]["i"].get<int64_t>(), torch::kLong);
     if (n.attr.contains("value_floats"))
@@ -190,9 +201,9 @@ class Reader {
       fail(fmt::format("opset {} of the default domain is not one foil reads (7 to 18)", opset));
     const auto& g = model.graph();
     ImportedGraph out;
-    out.description = fmt::format("ONNX model, opset {}{}{}", opset,
-                                  model.producer_name().empty() ? "" : ", from ",
-                                  model.producer_name());
+    out.description =
+        fmt::format("ONNX model, opset {}{}{}", opset,
+                    model.producer_name().empty() ? "" : ", from ", model.producer_name());
     std::map<std::string, std::pair<int, int>> values;  // value name -> (node, output)
     auto add = [&](Node n) {
       const int index = static_cast<int>(out.nodes.size());
@@ -239,9 +250,10 @@ class Reader {
         fail(fmt::format("node '{}' ({}) has no output", p.name(), n.op));
       n.name = n.output_names[0];
       if (!p.domain().empty() && p.domain() != "ai.onnx")
-        fail(fmt::format("node '{}' uses operator '{}' of domain '{}', which foil does not "
-                         "support (only the default ONNX domain)",
-                         p.name().empty() ? n.name : p.name(), n.op, p.domain()));
+        fail(
+            fmt::format("node '{}' uses operator '{}' of domain '{}', which foil does not "
+                        "support (only the default ONNX domain)",
+                        p.name().empty() ? n.name : p.name(), n.op, p.domain()));
       attributes(p, n);
       n.attr["_opset"] = {{"i", opset}};
       if (n.op == "Constant") {
@@ -249,10 +261,10 @@ class Reader {
         n.op = "Const";
         n.attr = nlohmann::json::object();
       } else if (!(n.kernel = find_onnx_kernel(n.op))) {
-        fail(fmt::format("node '{}' uses operator '{}', which foil does not support (supported: "
-                         "{})",
-                         p.name().empty() ? n.name : p.name(), n.op,
-                         fmt::join(supported_onnx_ops(), ", ")));
+        fail(fmt::format(
+            "node '{}' uses operator '{}', which foil does not support (supported: "
+            "{})",
+            p.name().empty() ? n.name : p.name(), n.op, fmt::join(supported_onnx_ops(), ", ")));
       }
       if (values.count(n.name)) fail("two values named '" + n.name + "'");
       input_names.emplace_back(p.input().begin(), p.input().end());

@@ -16,10 +16,10 @@ namespace foil::tfjs {
 struct ImportedGraph {
   std::vector<Node> nodes;  ///< inputs refer to indices of this list
   std::string input_name, input_dtype;
-  std::vector<int64_t> input_shape;          ///< -1: any (symbolic or unknown)
-  std::vector<std::string> outputs;          ///< the graph's outputs, by value name
-  std::vector<int64_t> first_output_shape;   ///< declared shape of the first output (may be empty)
-  std::string description;                   ///< producer and opset
+  std::vector<int64_t> input_shape;         ///< -1: any (symbolic or unknown)
+  std::vector<std::string> outputs;         ///< the graph's outputs, by value name
+  std::vector<int64_t> first_output_shape;  ///< declared shape of the first output (may be empty)
+  std::string description;                  ///< producer and opset
 };
 
 /// Reads `path`; throws InputError naming the file (and node, for an unsupported operator)

@@ -54,8 +54,8 @@ Window window_of(const Node& n, const Tensor& x, std::vector<int64_t> kernel) {
   };
   pair("strides", w.stride);
   pair("dilations", w.dilation);
-  if (std::min({w.kernel[0], w.kernel[1], w.stride[0], w.stride[1], w.dilation[0],
-                w.dilation[1]}) < 1)
+  if (std::min({w.kernel[0], w.kernel[1], w.stride[0], w.stride[1], w.dilation[0], w.dilation[1]}) <
+      1)
     fail(n, "kernel_shape, strides and dilations must be >= 1");
   const std::string mode = attr_string(n, "auto_pad", "NOTSET");
   if (mode == "NOTSET") {
@@ -77,7 +77,8 @@ Window window_of(const Node& n, const Tensor& x, std::vector<int64_t> kernel) {
 Tensor conv(const Node& n, Tensors& in) {
   check_arity(n, in, 2);
   const Tensor& w = in[1];
-  if (w.dim() != 4) fail(n, fmt::format("only 2-D convolutions are supported (filter of {} dimensions)", w.dim()));
+  if (w.dim() != 4)
+    fail(n, fmt::format("only 2-D convolutions are supported (filter of {} dimensions)", w.dim()));
   Window win = window_of(n, in[0], {w.size(2), w.size(3)});
   return conv2d_padded(n, in[0], w, given(in, 2) ? in[2] : Tensor(), win.stride, win.dilation,
                        win.pad, attr_int(n, "group", 1));
@@ -95,7 +96,8 @@ Tensor conv_transpose(const Node& n, Tensors& in) {
   for (const auto* key : {"strides", "dilations"}) {
     auto a = attr_ints(n, key);
     if (a.empty()) continue;
-    if (a.size() != 2 || std::min(a[0], a[1]) < 1) fail(n, std::string(key) + " must be 2 values >= 1");
+    if (a.size() != 2 || std::min(a[0], a[1]) < 1)
+      fail(n, std::string(key) + " must be 2 values >= 1");
     (std::string(key) == "strides" ? win.stride : win.dilation) = {a[0], a[1]};
   }
   auto extra = attr_ints(n, "output_padding");
@@ -123,7 +125,8 @@ Tensor conv_transpose(const Node& n, Tensors& in) {
   }
   if (pad[0] + pad[1] >= y.size(2) || pad[2] + pad[3] >= y.size(3))
     fail(n, "the pads remove the whole output");
-  y = y.narrow(2, pad[0], y.size(2) - pad[0] - pad[1]).narrow(3, pad[2], y.size(3) - pad[2] - pad[3]);
+  y = y.narrow(2, pad[0], y.size(2) - pad[0] - pad[1])
+          .narrow(3, pad[2], y.size(3) - pad[2] - pad[3]);
   if (given(in, 2)) y = y + in[2].view({1, -1, 1, 1});
   return y;
 }
@@ -180,7 +183,8 @@ Tensor softmax(const Node& n, Tensors& in, bool log) {
   const bool old = opset(n) < 13;
   const int64_t axis = axis_of(attr_int(n, "axis", old ? 1 : -1), x.dim());
   if (axis < 0 || axis >= std::max<int64_t>(x.dim(), 1)) fail(n, "axis out of range");
-  if (!old || axis == x.dim() - 1) return log ? torch::log_softmax(x, axis) : torch::softmax(x, axis);
+  if (!old || axis == x.dim() - 1)
+    return log ? torch::log_softmax(x, axis) : torch::softmax(x, axis);
   Tensor flat = x.reshape({c10::multiply_integers(x.sizes().slice(0, axis)), -1});
   return (log ? torch::log_softmax(flat, 1) : torch::softmax(flat, 1)).reshape(x.sizes());
 }
@@ -211,7 +215,8 @@ Tensor slice(const Node& n, Tensors& in) {
   if (!old) check_arity(n, in, 3);
   const auto starts = old ? attr_ints(n, "starts") : int_values(in[1]);
   const auto ends = old ? attr_ints(n, "ends") : int_values(in[2]);
-  auto axes = old ? attr_ints(n, "axes") : (given(in, 3) ? int_values(in[3]) : std::vector<int64_t>{});
+  auto axes =
+      old ? attr_ints(n, "axes") : (given(in, 3) ? int_values(in[3]) : std::vector<int64_t>{});
   auto steps = !old && given(in, 4) ? int_values(in[4]) : std::vector<int64_t>{};
   if (axes.empty())
     for (size_t d = 0; d < starts.size(); ++d) axes.push_back(static_cast<int64_t>(d));
@@ -233,7 +238,8 @@ Tensor reshape(const Node& n, Tensors& in) {
   if (!attr_int(n, "allowzero", 0))
     for (size_t d = 0; d < shape.size(); ++d)
       if (shape[d] == 0) {
-        if (static_cast<int64_t>(d) >= in[0].dim()) fail(n, "a 0 in the shape names a missing dimension");
+        if (static_cast<int64_t>(d) >= in[0].dim())
+          fail(n, "a 0 in the shape names a missing dimension");
         shape[d] = in[0].size(static_cast<int64_t>(d));
       }
   return reshape_checked(n, in[0], shape);
@@ -294,8 +300,8 @@ Tensor constant_of_shape(const Node& n, Tensors& in) {
   auto shape = int_values(in[0]);
   for (auto s : shape)
     if (s < 0) fail(n, "a negative size");
-  const Tensor fill = n.value.defined() ? n.value.flatten()[0]
-                                        : torch::zeros({}, torch::kFloat).to(in[0].device());
+  const Tensor fill =
+      n.value.defined() ? n.value.flatten()[0] : torch::zeros({}, torch::kFloat).to(in[0].device());
   return fill.expand(shape).clone();
 }
 
@@ -310,7 +316,8 @@ Tensor expand(const Node& n, Tensors& in) {
     const int64_t xi = i - (rank - x.dim()), si = i - (rank - static_cast<int64_t>(shape.size()));
     const int64_t a = xi >= 0 ? x.size(xi) : 1, b = si >= 0 ? shape[si] : 1;
     if (a != b && a != 1 && b != 1)
-      fail(n, fmt::format("[{}] does not broadcast to [{}]", fmt::join(x.sizes(), ","), fmt::join(shape, ",")));
+      fail(n, fmt::format("[{}] does not broadcast to [{}]", fmt::join(x.sizes(), ","),
+                          fmt::join(shape, ",")));
     out[i] = a == 1 ? b : a;
   }
   return x.expand(out);
@@ -396,7 +403,7 @@ Tensor resize(const Node& n, Tensors& in) {
     if (mode == "linear") {
       if (coords == "half_pixel" || coords == "pytorch_half_pixel") {
         y = coords == "pytorch_half_pixel" && out == 1 ? resize_axis(y, d, out, false, false, 0.0)
-                                                        : resize_axis(y, d, out, false, true, ratio);
+                                                       : resize_axis(y, d, out, false, true, ratio);
       } else if (coords == "align_corners") {
         y = resize_axis(y, d, out, true, false);
       } else if (coords == "asymmetric") {
@@ -410,17 +417,27 @@ Tensor resize(const Node& n, Tensors& in) {
     std::vector<int64_t> index(out);
     for (int64_t i = 0; i < out; ++i) {
       double src;
-      if (coords == "asymmetric") src = i * ratio;
-      else if (coords == "half_pixel") src = (i + 0.5) * ratio - 0.5;
-      else if (coords == "pytorch_half_pixel") src = out > 1 ? (i + 0.5) * ratio - 0.5 : 0;
-      else if (coords == "align_corners") src = out > 1 ? i * double(len - 1) / (out - 1) : 0;
-      else fail(n, "coordinate_transformation_mode '" + coords + "' is not supported");
+      if (coords == "asymmetric")
+        src = i * ratio;
+      else if (coords == "half_pixel")
+        src = (i + 0.5) * ratio - 0.5;
+      else if (coords == "pytorch_half_pixel")
+        src = out > 1 ? (i + 0.5) * ratio - 0.5 : 0;
+      else if (coords == "align_corners")
+        src = out > 1 ? i * double(len - 1) / (out - 1) : 0;
+      else
+        fail(n, "coordinate_transformation_mode '" + coords + "' is not supported");
       double r;
-      if (rounding == "floor") r = std::floor(src);
-      else if (rounding == "ceil") r = std::ceil(src);
-      else if (rounding == "round_prefer_ceil") r = std::floor(src + 0.5);
-      else if (rounding == "round_prefer_floor") r = std::ceil(src - 0.5);
-      else fail(n, "nearest_mode '" + rounding + "' is not supported");
+      if (rounding == "floor")
+        r = std::floor(src);
+      else if (rounding == "ceil")
+        r = std::ceil(src);
+      else if (rounding == "round_prefer_ceil")
+        r = std::floor(src + 0.5);
+      else if (rounding == "round_prefer_floor")
+        r = std::ceil(src - 0.5);
+      else
+        fail(n, "nearest_mode '" + rounding + "' is not supported");
       index[i] = std::clamp<int64_t>(static_cast<int64_t>(r), 0, len - 1);
     }
     y = y.index_select(d, torch::tensor(index, torch::dtype(torch::kLong).device(y.device())));
@@ -431,12 +448,24 @@ Tensor resize(const Node& n, Tensors& in) {
 Tensor cast(const Node& n, Tensors& in) {
   check_arity(n, in, 1);
   switch (attr_int(n, "to", 1)) {
-    case 1: case 10: case 11:  // float, float16, double: foil computes in float
+    case 1:
+    case 10:
+    case 11:  // float, float16, double: foil computes in float
       return in[0].is_floating_point() ? in[0] : in[0].to(torch::kFloat);
-    case 6: return in[0].to(torch::kInt);
-    case 2: case 3: case 4: case 5: case 7: case 12: case 13: return in[0].to(torch::kLong);
-    case 9: return in[0] != 0;
-    default: fail(n, fmt::format("cast to type {} is not supported", attr_int(n, "to", 1)));
+    case 6:
+      return in[0].to(torch::kInt);
+    case 2:
+    case 3:
+    case 4:
+    case 5:
+    case 7:
+    case 12:
+    case 13:
+      return in[0].to(torch::kLong);
+    case 9:
+      return in[0] != 0;
+    default:
+      fail(n, fmt::format("cast to type {} is not supported", attr_int(n, "to", 1)));
   }
 }
 
@@ -462,13 +491,15 @@ Tensor layer_norm(const Node& n, Tensors& in) {
   const int64_t axis = axis_of(attr_int(n, "axis", -1), x.dim());
   if (axis < 0 || axis >= x.dim()) fail(n, "axis out of range");
   std::vector<int64_t> shape(x.sizes().begin() + axis, x.sizes().end());
-  return torch::layer_norm(x, shape, in[1].expand(shape), given(in, 2) ? in[2].expand(shape) : Tensor(),
+  return torch::layer_norm(x, shape, in[1].expand(shape),
+                           given(in, 2) ? in[2].expand(shape) : Tensor(),
                            attr_float(n, "epsilon", 1e-5));
 }
 
 Tensor div(const Tensor& a, const Tensor& b) {
   // ONNX divides integers with truncation; LibTorch's `/` would give floats.
-  if (!a.is_floating_point() && !b.is_floating_point()) return torch::div(a, b, std::string("trunc"));
+  if (!a.is_floating_point() && !b.is_floating_point())
+    return torch::div(a, b, std::string("trunc"));
   return a / b;
 }
 
@@ -545,7 +576,9 @@ const std::map<std::string, Kernel>& kernels() {
     });
     k["Gemm"] = single(gemm);
     for (const char* op : {"ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin"})
-      k[op] = [op = std::string(op)](const Node& n, Tensors& in) -> Tensors { return {reduce(n, in, op)}; };
+      k[op] = [op = std::string(op)](const Node& n, Tensors& in) -> Tensors {
+        return {reduce(n, in, op)};
+      };
     k["Softmax"] = single([](const Node& n, Tensors& in) { return softmax(n, in, false); });
     k["LogSoftmax"] = single([](const Node& n, Tensors& in) { return softmax(n, in, true); });
     k["Concat"] = single([](const Node& n, Tensors& in) {
@@ -557,7 +590,8 @@ const std::map<std::string, Kernel>& kernels() {
       } catch (const c10::Error&) {
         std::vector<std::string> shapes;
         for (const auto& t : in) shapes.push_back(fmt::format("[{}]", fmt::join(t.sizes(), ",")));
-        fail(n, fmt::format("shapes {} do not concatenate along axis {}", fmt::join(shapes, " "), axis));
+        fail(n, fmt::format("shapes {} do not concatenate along axis {}", fmt::join(shapes, " "),
+                            axis));
       }
     });
     k["Split"] = split;

@@ -80,9 +80,7 @@ torch::Tensor decode_weight(const nlohmann::json& w, const char* data, int64_t c
   return values.reshape(shape);
 }
 
-bool is_onnx_file(const std::string& path) {
-  return fs::path(path).extension() == ".onnx";
-}
+bool is_onnx_file(const std::string& path) { return fs::path(path).extension() == ".onnx"; }
 
 std::pair<std::string, int> split_ref(const std::string& ref) {
   const auto colon = ref.rfind(':');

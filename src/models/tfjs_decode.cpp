@@ -171,7 +171,13 @@ DecodedKeypoints TfjsModel::keypoints(const torch::Tensor& pixels) const {
                                   meta_.outputs[0], fmt::join(t.sizes(), ","), expected));
   };
   DecodedKeypoints d;
-  const torch::Tensor first = out[0].cpu().to(torch::kFloat);
+  // Heatmaps and offsets are decoded in TensorFlow's layout (N×H×W×K); ONNX gives N×K×H×W.
+  auto nhwc = [&](const torch::Tensor& t) {
+    const torch::Tensor f = t.cpu().to(torch::kFloat);
+    return graph_.channels_first() && f.dim() == 4 ? f.permute({0, 2, 3, 1}) : f;
+  };
+  const bool maps = meta_.decode == "heatmap" || meta_.decode == "posenet";
+  const torch::Tensor first = maps ? nhwc(out[0]) : out[0].cpu().to(torch::kFloat);
   if (meta_.decode == "movenet") {
     if (first.dim() != 4 || first.size(3) != 3) throw shape_error(first, "N×1×K×(y, x, score)");
     const auto rows = first.select(1, 0);
@@ -194,7 +200,7 @@ DecodedKeypoints TfjsModel::keypoints(const torch::Tensor& pixels) const {
     d.score = p.value;
     if (meta_.decode == "posenet") {
       // Cell (row, col) sits at (col, row) * stride; offsets hold K y then K x corrections.
-      const torch::Tensor off = out.at(1).cpu().to(torch::kFloat);
+      const torch::Tensor off = nhwc(out.at(1));
       if (off.dim() != 4 || off.size(3) != 2 * k) throw shape_error(off, "offsets N×H×W×2K");
       const double stride = double(w - 1) / (first.size(2) - 1);
       const auto cell = p.row * first.size(2) + p.col;  // N×K

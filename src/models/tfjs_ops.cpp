@@ -116,17 +116,16 @@ Tensor pool2d_padded(const Node& n, const Tensor& x, std::array<int64_t, 2> kern
         torch::constant_pad_nd(x, {l, r, t, b}, -std::numeric_limits<float>::infinity()), kernel,
         stride, 0, 1, ceil);
   // Average over the window's valid (unpadded) cells unless padding counts.
-  Tensor sum = torch::avg_pool2d(torch::constant_pad_nd(x, {l, r, t, b}, 0), kernel, stride, 0,
-                                 ceil, true);
+  Tensor sum =
+      torch::avg_pool2d(torch::constant_pad_nd(x, {l, r, t, b}, 0), kernel, stride, 0, ceil, true);
   if (count_pad) return sum;
   Tensor ones = torch::ones({1, 1, x.size(2), x.size(3)}, x.options());
-  Tensor count = torch::avg_pool2d(torch::constant_pad_nd(ones, {l, r, t, b}, 0), kernel, stride,
-                                   0, ceil, true);
+  Tensor count = torch::avg_pool2d(torch::constant_pad_nd(ones, {l, r, t, b}, 0), kernel, stride, 0,
+                                   ceil, true);
   return sum / count;
 }
 
-Tensor resize_axis(const Tensor& x, int64_t dim, int64_t out, bool align, bool half,
-                   double ratio) {
+Tensor resize_axis(const Tensor& x, int64_t dim, int64_t out, bool align, bool half, double ratio) {
   const int64_t in = x.size(dim);
   if (align) ratio = out > 1 ? double(in - 1) / double(out - 1) : 0.0;
   if (ratio < 0) ratio = double(in) / out;
@@ -435,8 +434,8 @@ Tensor pool_op(const Node& n, Tensors& in, bool max) {
   auto [sh, sw] = hw_of(n, "strides");
   auto [t, b, l, r] = window_padding(n, in[0], kh, kw, sh, sw, 1, 1);
   // Averages over the window's valid (unpadded) cells, as TensorFlow does.
-  return pool2d_padded(n, in[0].permute({0, 3, 1, 2}), {kh, kw}, {sh, sw}, {t, b, l, r}, max,
-                       false, false)
+  return pool2d_padded(n, in[0].permute({0, 3, 1, 2}), {kh, kw}, {sh, sw}, {t, b, l, r}, max, false,
+                       false)
       .permute({0, 2, 3, 1});
 }
 
@@ -594,8 +593,8 @@ Tensors split_op(const Node& n, Tensors& in, bool sizes_given) {
   } else {
     const int64_t len = x.size(axis_of(axis, x.dim()));
     if (parts < 1 || len % parts != 0)
-      fail(n, fmt::format("dimension {} of size {} does not split into {} parts", axis, len,
-                          parts));
+      fail(n,
+           fmt::format("dimension {} of size {} does not split into {} parts", axis, len, parts));
     sizes.assign(parts, len / parts);
   }
   if (static_cast<int64_t>(sizes.size()) != parts)

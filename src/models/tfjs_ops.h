@@ -81,8 +81,8 @@ torch::Tensor pool2d_padded(const Node& n, const torch::Tensor& x, std::array<in
 /// Linear resampling of dimension `dim` to `out` values at source coordinates
 /// ratio*(i+0.5)-0.5 (`half`) or ratio*i; ratio (in-1)/(out-1) when `align`, else `ratio`
 /// when given (>= 0: ONNX's 1/scale), else in/out.
-torch::Tensor resize_axis(const torch::Tensor& x, int64_t dim, int64_t out, bool align,
-                          bool half, double ratio = -1);
+torch::Tensor resize_axis(const torch::Tensor& x, int64_t dim, int64_t out, bool align, bool half,
+                          double ratio = -1);
 /// x[begin:end:step] along `dim` with Python's clamping of negative and out-of-range bounds.
 torch::Tensor slice_dim(const Node& n, const torch::Tensor& x, int64_t dim, int64_t begin,
                         int64_t end, int64_t step);

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <utility>
 
 #include "foil/models/model.h"
 #include "test_util.h"
@@ -16,16 +17,19 @@ namespace {
 using test::read_json;
 using test::run_foil;
 
+/// A model trained by foil, converted to ONNX by scripts/foil_to_onnx.py.
+std::string converted(const std::string& model, const std::string& name) {
+  const std::string dir = test::temp_dir("onnx-" + name);
+  const std::string out = dir + "/" + name + ".onnx";
+  const std::string cmd = std::string(FOIL_PYTHON) + " " + FOIL_SCRIPTS + "/foil_to_onnx.py " +
+                          model + " " + out + " > " + dir + "/log 2>&1";
+  EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  return out;
+}
+
 /// The trained CNN as ONNX, converted once per test process.
 const std::string& onnx_cnn() {
-  static const std::string path = [] {
-    const std::string dir = test::temp_dir("onnx-cnn");
-    const std::string out = dir + "/cnn.onnx";
-    const std::string cmd = std::string(FOIL_PYTHON) + " " + FOIL_SCRIPTS + "/foil_to_onnx.py " +
-                            test::trained_cnn() + " " + out + " > " + dir + "/log 2>&1";
-    EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
-    return out;
-  }();
+  static const std::string path = converted(test::trained_cnn(), "cnn");
   return path;
 }
 
@@ -94,6 +98,32 @@ TEST(OnnxCli, EveryCommandTakesAnOnnxModel) {
   // Grad-CAM's default layer is the last 4-D feature map: the second pooling's output (the
   // original model's default, "pool2", is the same value).
   EXPECT_EQ(read_json(dir + "/explain/explain.json")["layer"], "/pool2/0/MaxPool_output_0");
+}
+
+TEST(OnnxCli, HeatmapKeypointModelGivesTheOriginalsHeatmapsAndIsAttacked) {
+  const std::string posenet = std::string(FOIL_TEST_MODELS) + "/posenet.foil";
+  const std::string onnx = converted(posenet, "posenet");
+  const std::string dir = test::temp_dir("onnx-keypoints");
+  for (const auto& [name, model] : {std::pair{"onnx", onnx}, std::pair{"foil", posenet}}) {
+    auto r = run_foil("predict --model " + model + " --data pose:test:4 --json " + dir + "/" +
+                      name + ".json");
+    ASSERT_EQ(r.code, 0) << r.err;
+  }
+  const auto a = read_json(dir + "/onnx.json"), b = read_json(dir + "/foil.json");
+  EXPECT_EQ(a["task"], "keypoints");
+  ASSERT_EQ(a["items"].size(), 4u);
+  EXPECT_EQ(a["items"][0]["keypoints"].size(), 11u);
+  // The heatmaps are the original's. (The keypoints are decoded by each format's rule: the
+  // sidecar's "heatmap" decode maps cell centres as EfficientPose does, foil's zoo its own.)
+  const auto maps_a = torch::tensor(a["outputs"]["heatmaps"]["data"].get<std::vector<float>>());
+  const auto maps_b = torch::tensor(b["outputs"]["output"]["data"].get<std::vector<float>>());
+  ASSERT_EQ(maps_a.numel(), 4 * 11 * 16 * 16);
+  EXPECT_LE((maps_a - maps_b).abs().max().item<double>(),
+            1e-4 * maps_b.abs().max().item<double>());
+  auto r = run_foil("keypoints attack --model " + onnx +
+                    " --data pose:test:4 --eps 0.1 --alpha 0.02 --steps 3 --out " + dir + "/a");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(std::filesystem::exists(dir + "/a/keypoints.json"));
 }
 
 TEST(OnnxCli, BadModelsAreOneLineExitTwo) {
