@@ -10,14 +10,20 @@ batch=${2:-8}
 threads=${3:-$(nproc)}
 out=${4:-$root/out/bench-onnx}
 fixtures=$root/build/tests/fixtures/onnx
-mkdir -p "$out"
+assets=${FOIL_ASSETS:-$root/assets}
+mkdir -p "$out/photos/all"
+# A batch of real photos (repeated up to BATCH), resized by foil to each model's input.
+photos=("$assets"/photos/*.jpg "$assets"/photos/*.png)
+for ((i = 0; i < batch; i++)); do
+  cp "${photos[i % ${#photos[@]}]}" "$out/photos/all/$i.${photos[i % ${#photos[@]}]##*.}"
+done
 export FOIL_PROGRESS=0
 printf '%-20s %10s %10s %8s %12s %12s %8s\n' model "foil fwd" "torch fwd" ratio \
   "foil fwd+bwd" "torch f+b" ratio
 for name in resnet18 mobilenet_v2 mobilenet_v3_small efficientnet_b0 squeezenet1_1 \
             shufflenet_v2_x0_5 densenet121 vit_b_16; do
   "$root/build/foil" bench --model-only --model "$fixtures/$name.onnx" --threads "$threads" \
-    --data fashion-mnist:test --batch "$batch" --repeats "$repeats" \
+    --data "$out/photos" --batch "$batch" --repeats "$repeats" \
     --json "$out/$name-foil.json" >/dev/null
   /usr/bin/python3 "$root/scripts/bench_onnx_pytorch.py" "$name" "$batch" "$threads" \
     "$repeats" "$out/$name-torch.json" 2>/dev/null
