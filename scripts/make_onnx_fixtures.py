@@ -105,6 +105,24 @@ def main(out):
     xt = torch.rand(2, 3, 8, 8)
     ref.update({"tiny_x": xt, "tiny_out": tiny(xt).detach()})
 
+    # A channels-last input (as tf2onnx exports give): the graph transposes N×H×W×C itself.
+    class ChannelsLast(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(),
+                                     nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4))
+
+        def forward(self, x):
+            return self.net(x.permute(0, 3, 1, 2))
+
+    torch.manual_seed(0)
+    nhwc = ChannelsLast().eval()
+    xn = torch.rand(2, 3, 16, 16)  # foil's pixels, N×C×H×W
+    torch.onnx.export(nhwc, xn[:1].permute(0, 2, 3, 1), os.path.join(out, "nhwc.onnx"),
+                      opset_version=13, input_names=["input"], output_names=["logits"],
+                      dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+    ref.update({"nhwc_x": xn, "nhwc_out": nhwc(xn.permute(0, 2, 3, 1)).detach()})
+
     # Models foil must refuse with one clear line.
     bad = os.path.join(out, "bad")
     os.makedirs(bad, exist_ok=True)

@@ -107,6 +107,13 @@ TEST(Onnx, ExternalDataNextToTheModelIsRead) {
   EXPECT_LE(relative_error(model->forward(reference("tiny_x")), reference("tiny_out")), 1e-5);
 }
 
+TEST(Onnx, ChannelsLastInputIsRecognisedFromTheShape) {
+  auto model = load_model(onnx_fixture("nhwc.onnx"));
+  EXPECT_EQ(model->info().input.channels, 3);
+  EXPECT_EQ(model->info().input.height, 16);
+  EXPECT_LE(relative_error(model->forward(reference("nhwc_x")), reference("nhwc_out")), 1e-5);
+}
+
 TEST(Onnx, SidecarGivesClassNamesAndNormalisation) {
   const std::string dir = test::temp_dir("onnx-sidecar");
   fs::copy_file(onnx_fixture("squeezenet1_1.onnx"), dir + "/squeeze.onnx");
