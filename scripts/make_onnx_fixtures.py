@@ -2,7 +2,8 @@
 """Exports the ONNX fixtures foil's tests load, with Debian's python3-torch (torch.onnx).
 
 torchvision architectures with fixed random weights (seed 0, 10 classes), each exported at
-opset 17 with a dynamic batch; resnet18 also at opset 11 and with a fixed batch of 1. For
+opset 17 with a dynamic batch; resnet18 also at opset 11 and with a fixed batch of 1; and a
+model of the operators those classifiers lack (Ops) at opsets 17, 12 and 9. For
 every model the references come from PyTorch eager on the same inputs: the outputs, the input
 gradient of a fixed random weighting of the outputs, and one intermediate value recorded with a
 forward hook, with the name of the ONNX value that holds it.
@@ -18,9 +19,41 @@ import sys
 import onnx
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 import torchvision
 
 tv = torchvision.models
+
+class Ops(nn.Module):
+    """The operators torchvision's classifiers do not use: nearest and bilinear Resize,
+    ConvTranspose (with output padding), reflect and constant Pad, LeakyReLU, PReLU, ELU,
+    Split, GlobalMaxPool, Max/Min reductions, Softmax over channels, Expand, Where, Einsum."""
+
+    def __init__(self, legacy=False):
+        super().__init__()
+        # legacy (opset 9): no Einsum (opset 12) and no bilinear resize, whose ONNX meaning
+        # (Upsample's asymmetric coordinates) is not PyTorch's before opset 11.
+        self.legacy = legacy
+        self.down = nn.Conv2d(3, 8, 3, stride=2, padding=1)
+        self.up = nn.ConvTranspose2d(8, 6, 3, stride=2, padding=1, output_padding=1)
+        self.prelu = nn.PReLU(6)
+        self.features = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(6, 6, 3), nn.ELU())
+        self.head = nn.Linear(14, 10)
+
+    def forward(self, x):
+        y = F.leaky_relu(self.down(x), 0.1)
+        a = F.interpolate(y, scale_factor=2, mode="nearest")
+        b = a if self.legacy else F.interpolate(y, scale_factor=2, mode="bilinear",
+                                                align_corners=False)
+        z = self.prelu(self.up(y)) + a[:, :6] + b[:, 2:]
+        z = self.features(F.pad(z, (1, 0, 0, 1)))[:, :, :-1, 1:]
+        p, q = torch.split(z, [2, 4], dim=1)
+        s = torch.softmax(q, dim=1).amax(dim=(2, 3)) + F.adaptive_max_pool2d(p, 1).flatten(1).amin(1, True)
+        r = s[:, [3, 2, 1, 0]]
+        t = s * r if self.legacy else torch.einsum("nc,nc->nc", s, r)
+        t = torch.where(t > t.mean(), t, t.expand(x.shape[0], 4) * 0.5)
+        return self.head(torch.cat([s, t, p.mean((2, 3)), q.mean((2, 3)).sqrt()], 1))
+
 
 # name -> (constructor, input size, module to tap)
 ARCHS = {
@@ -35,6 +68,8 @@ ARCHS = {
     "vit_b_16": (lambda: tv.VisionTransformer(image_size=32, patch_size=16, num_layers=2,
                                               num_heads=2, hidden_dim=64, mlp_dim=128,
                                               num_classes=10), 32, "encoder.layers.encoder_layer_1"),
+    "ops": (Ops, 16, "features"),
+    "ops_opset9": (lambda: Ops(legacy=True), 16, "features"),
 }
 
 
@@ -75,6 +110,10 @@ def main(out):
         exports = [(name, 17, True)]
         if name == "resnet18":
             exports += [("resnet18_opset11", 11, True), ("resnet18_batch1", 17, False)]
+        if name == "ops":
+            exports += [("ops_opset12", 12, True)]  # axes as attributes (before 13)
+        if name == "ops_opset9":  # Upsample, Slice and Pad by attributes
+            exports = [(name, 9, True)]
         for file, opset, dynamic in exports:
             path = os.path.join(out, file + ".onnx")
             axes = {"input": {0: "batch"}, "logits": {0: "batch"}} if dynamic else None

@@ -73,7 +73,7 @@ INSTANTIATE_TEST_SUITE_P(TorchVision, OnnxArchitecture,
                          ::testing::Values("resnet18", "resnet18_opset11", "resnet18_batch1",
                                            "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0",
                                            "squeezenet1_1", "shufflenet_v2_x0_5", "densenet121",
-                                           "vit_b_16"));
+                                           "vit_b_16", "ops", "ops_opset12", "ops_opset9"));
 
 TEST(Onnx, FixedBatchOfOneRunsBatchesImageByImage) {
   auto fixed = load_model(onnx_fixture("resnet18_batch1.onnx"));
