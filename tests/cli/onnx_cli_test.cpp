@@ -118,8 +118,7 @@ TEST(OnnxCli, HeatmapKeypointModelGivesTheOriginalsHeatmapsAndIsAttacked) {
   const auto maps_a = torch::tensor(a["outputs"]["heatmaps"]["data"].get<std::vector<float>>());
   const auto maps_b = torch::tensor(b["outputs"]["output"]["data"].get<std::vector<float>>());
   ASSERT_EQ(maps_a.numel(), 4 * 11 * 16 * 16);
-  EXPECT_LE((maps_a - maps_b).abs().max().item<double>(),
-            1e-4 * maps_b.abs().max().item<double>());
+  EXPECT_LE((maps_a - maps_b).abs().max().item<double>(), 1e-4 * maps_b.abs().max().item<double>());
   auto r = run_foil("keypoints attack --model " + onnx +
                     " --data pose:test:4 --eps 0.1 --alpha 0.02 --steps 3 --out " + dir + "/a");
   ASSERT_EQ(r.code, 0) << r.err;
