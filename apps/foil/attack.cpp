@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "commands.h"
 #include "foil/attacks/evaluate.h"
@@ -18,7 +19,7 @@ struct AttackCmd {
   AttackFlags attack;
   int64_t batch = 250;
   bool early_stop = false;
-  std::string targeted, save_adv, json;
+  std::string targeted, save_adv, json, out;
 };
 
 void run_attack(const AttackCmd& c) {
@@ -28,6 +29,8 @@ void run_attack(const AttackCmd& c) {
   TargetSpec::parse(c.targeted, 0);
   check_writable(c.save_adv, "--save-adv");
   check_writable(c.json, "--json");
+  std::optional<ResultsFolder> folder;
+  if (!c.out.empty()) folder.emplace(c.out, "--out");
   auto model = open_model(c.model, device);
   Dataset data = open_data(c.data, *model);
   const TargetSpec target =
@@ -41,6 +44,7 @@ void run_attack(const AttackCmd& c) {
                                       .target(target)
                                       .seed(global_options().seed)
                                       .keep_adv(!c.save_adv.empty())
+                                      .keep_examples(folder ? 8 : 0)
                                       .progress("attack"));
   fmt::print("\n{:<22}{:>10}\n", "metric", "value");
   fmt::print("{:<22}{:>10}\n", "n", ev.n);
@@ -70,7 +74,7 @@ void run_attack(const AttackCmd& c) {
     save_tensor(c.save_adv, ev.adv);
     fmt::print("wrote {} ({} adversarial examples, torch.load reads it)\n", c.save_adv, ev.n);
   }
-  if (!c.json.empty()) {
+  if (!c.json.empty() || folder) {
     nlohmann::json j = ev.to_json();
     j["model"] = model->info().name;
     j["data"] = data.source;
@@ -86,8 +90,17 @@ void run_attack(const AttackCmd& c) {
                    {"seed", attack->options().seed()},
                    {"describe", attack->describe()},
                    {"target", target.str()}};
-    write_json(c.json, j);
-    fmt::print("wrote {}\n", c.json);
+    if (!c.json.empty()) {
+      write_json(c.json, j);
+      fmt::print("wrote {}\n", c.json);
+    }
+    if (folder) {
+      j["class_names"] = data.class_names;
+      write_json(folder->file("attack.json"), j);
+      write_examples(folder->file("examples.png"), data, {{attack->name(), &ev}});
+      folder->commit();
+      fmt::print("wrote {}/report.html, attack.json, examples.png\n", c.out);
+    }
   }
 }
 
@@ -109,6 +122,8 @@ void setup_attack(CLI::App& app) {
   sub->add_option("--save-adv", c->save_adv,
                   "write the adversarial examples (N x C x H x W, torch.load)");
   sub->add_option("--json", c->json, "write the results as JSON");
+  sub->add_option("--out", c->out,
+                  "results folder: attack.json, examples.png and report.html (one page)");
   sub->callback([c] { run_attack(*c); });
 }
 

@@ -39,42 +39,6 @@ struct Row {
   Evaluation ev;
 };
 
-std::string class_name(const Dataset& d, int64_t k) {
-  return k >= 0 && k < static_cast<int64_t>(d.class_names.size()) ? d.class_names[k]
-                                                                  : std::to_string(k);
-}
-
-void write_examples(const std::string& path, const Dataset& data, const std::vector<Row>& rows,
-                    const std::vector<size_t>& shown) {
-  std::vector<std::vector<GridCell>> grid;
-  std::vector<std::string> titles;
-  const Evaluation& first = rows[shown[0]].ev;
-  const int64_t k = first.example_clean.size(0);
-  std::vector<GridCell> clean;
-  for (int64_t i = 0; i < k; ++i) {
-    const int64_t p = first.clean_pred[i].item<int64_t>(), y = first.labels[i].item<int64_t>();
-    clean.push_back({first.example_clean[i], class_name(data, p), p != y});
-  }
-  grid.push_back(clean);
-  titles.push_back("clean");
-  for (size_t r : shown) {
-    const Evaluation& ev = rows[r].ev;
-    std::vector<GridCell> adv, delta;
-    for (int64_t i = 0; i < k; ++i) {
-      const int64_t p = ev.adv_pred[i].item<int64_t>(), y = ev.labels[i].item<int64_t>();
-      adv.push_back({ev.example_adv[i], class_name(data, p), p != y});
-      torch::Tensor d = ev.example_adv[i] - ev.example_clean[i];
-      const double m = std::max(1e-8, d.abs().max().item<double>());
-      delta.push_back({d / (2 * m) + 0.5, fmt::format("|d|max {:.3f}", m), false});
-    }
-    grid.push_back(adv);
-    titles.push_back(fmt::format("{} {} {:g}", rows[r].attack, rows[r].norm, rows[r].eps));
-    grid.push_back(delta);
-    titles.push_back("perturbation");
-  }
-  write_image_grid(path, grid, titles);
-}
-
 void run_audit(const AuditCmd& c) {
   const c10::Device device = apply_global_options();
   const auto linf = parse_eps(c.linf_eps, "--linf-eps");
@@ -185,7 +149,7 @@ void run_audit(const AuditCmd& c) {
   nlohmann::json curve_json = nlohmann::json::array();
   for (const Curve& cv : curves) {
     const auto& grid = cv.norm == "linf" ? linf : l2;
-    Series line{cv.attack + " curve", {}, {}};
+    Series line{cv.attack + " minimal-norm curve", {}, {}, true};
     for (int i = 0; i <= 50; ++i) line.x.push_back(grid.back() * i / 50.0);
     line.y = accuracy_at(cv.ev, line.x);
     nlohmann::json j = cv.ev.to_json();
@@ -212,7 +176,7 @@ void run_audit(const AuditCmd& c) {
     header.push_back(h);
   write_csv(dir + "audit.csv", header, csv);
   for (const std::string norm : {"linf", "l2"})
-    write_line_plot(dir + "robust_accuracy_" + norm + ".png",
+    write_line_plot(dir + "robust_accuracy_" + norm + ".svg",
                     fmt::format("{}: robust accuracy vs eps ({})", model->info().name, norm),
                     "eps (" + norm + ")", "accuracy", series[norm]);
   // Examples: the attack at the middle budget of each norm.
@@ -223,7 +187,11 @@ void run_audit(const AuditCmd& c) {
     for (size_t i = 0; i < rows.size(); ++i)
       if (rows[i].norm == norm && rows[i].eps == mid) shown.push_back(i);
   }
-  if (c.examples > 0) write_examples(dir + "examples.png", data, rows, shown);
+  std::vector<std::pair<std::string, const Evaluation*>> examples;
+  for (size_t r : shown)
+    examples.emplace_back(fmt::format("{} {} {:g}", rows[r].attack, rows[r].norm, rows[r].eps),
+                          &rows[r].ev);
+  if (c.examples > 0) write_examples(dir + "examples.png", data, examples);
   const auto& info = model->info();
   write_json(dir + "audit.json", {{"model",
                                    {{"name", info.name},
@@ -233,6 +201,7 @@ void run_audit(const AuditCmd& c) {
                                     {"test_accuracy_at_training", info.test_accuracy}}},
                                   {"data", data.source},
                                   {"n", data.size()},
+                                  {"class_names", data.class_names},
                                   {"clean_accuracy", clean_accuracy},
                                   {"attack", described},
                                   {"steps", steps},
@@ -243,8 +212,8 @@ void run_audit(const AuditCmd& c) {
                                   {"results", results}});
   out.commit();
   fmt::print(
-      "clean accuracy {:.2f}%\nwrote {}/audit.json, audit.csv, robust_accuracy_linf.png, "
-      "robust_accuracy_l2.png{} ({:.1f}s)\n",
+      "clean accuracy {:.2f}%\nwrote {}/report.html, audit.json, audit.csv, "
+      "robust_accuracy_linf.svg, robust_accuracy_l2.svg{} ({:.1f}s)\n",
       100 * clean_accuracy, c.out, c.examples > 0 ? ", examples.png" : "", now_seconds() - start);
 }
 

@@ -5,9 +5,11 @@
 #include <CLI/CLI.hpp>
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "foil/attacks/attack.h"
+#include "foil/attacks/evaluate.h"
 #include "foil/data/dataset.h"
 #include "foil/models/model.h"
 #include "foil/patch/patch.h"
@@ -23,6 +25,16 @@ struct GlobalOptions {
 GlobalOptions& global_options();
 /// Applies --threads, --seed; returns the --device.
 c10::Device apply_global_options();
+
+/// What ran, for a results folder's run.json: the command line and sub-command (set by main)
+/// and each model the command opened (set by open_model).
+struct RunRecord {
+  std::string command, kind;
+  nlohmann::json models = nlohmann::json::array();
+};
+RunRecord& run_record();
+/// run.json's content: the record plus foil's version, seed, threads, device and the time.
+nlohmann::json run_json();
 
 /// --model with --mean/--std, shared by every command that loads a model.
 struct ModelFlags {
@@ -45,6 +57,12 @@ std::vector<double> parse_eps(const std::string& text, const std::string& flag);
 
 /// Unlabelled items (photos) take the model's clean prediction as their label; says so.
 void label_unlabelled(Dataset& data, Model& model);
+
+/// Writes the example grid: the clean images with their predictions, then per evaluation
+/// (with its row title) the attacked images with theirs and the perturbations, amplified to
+/// the full range (grey = no change). Uses the evaluations' kept examples.
+void write_examples(const std::string& path, const Dataset& data,
+                    const std::vector<std::pair<std::string, const Evaluation*>>& shown);
 
 /// The flags that choose and configure one attack, shared by attack, explain, regions and
 /// defend.
@@ -90,10 +108,11 @@ std::string parse_error_message(const std::string& what);
 void check_writable(const std::string& path, const std::string& flag);
 
 /// A results folder written all-or-nothing: files go into "<out>.partial" beside it, and
-/// commit() renames that folder to <out> (or, when <out> exists, renames each file into it,
-/// replacing files of the same name and leaving others alone). A run that fails leaves <out>
-/// as it was and removes the partial folder; a `resumable` run (its checkpoints live in the
-/// folder) keeps it for the next run, which also starts from a finished <out>'s files.
+/// commit() adds run.json and report.html, then renames that folder to <out> (or, when <out>
+/// exists, renames each file into it, replacing files of the same name and leaving others alone). A
+/// run that fails leaves <out> as it was and removes the partial folder; a `resumable` run (its
+/// checkpoints live in the folder) keeps it for the next run, which also starts from a finished
+/// <out>'s files.
 class ResultsFolder {
  public:
   /// Creates the partial folder now, so that an unwritable place fails before any work.
@@ -124,5 +143,6 @@ void setup_defend(CLI::App& app);
 void setup_patch(CLI::App& app);
 void setup_keypoints(CLI::App& app);
 void setup_predict(CLI::App& app);
+void setup_report(CLI::App& app);
 
 }  // namespace foil::cli

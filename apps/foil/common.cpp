@@ -1,6 +1,7 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
+#include <ctime>
 #include <filesystem>
 
 #include "commands.h"
@@ -9,7 +10,9 @@
 #include "foil/models/tfjs.h"
 #include "foil/models/torchscript.h"
 #include "foil/models/zoo.h"
+#include "foil/report/figures.h"
 #include "foil/train/default_model.h"
+#include "foil/version.h"
 
 namespace foil::cli {
 
@@ -63,7 +66,81 @@ std::shared_ptr<Model> open_model(const ModelFlags& flags, c10::Device device) {
         {static_cast<int64_t>(v[0]), static_cast<int64_t>(v[1]), static_cast<int64_t>(v[2])});
   }
   model->to(device);
+  const ModelInfo& info = model->info();
+  nlohmann::json m = {{"name", info.name},
+                      {"backend", info.backend},
+                      {"arch", info.arch},
+                      {"input", info.input.str()}};
+  if (info.num_classes > 0) m["classes"] = info.num_classes;
+  if (info.test_accuracy >= 0) m["test_accuracy_at_training"] = info.test_accuracy;
+  if (const auto* g = dynamic_cast<const TfjsModel*>(model.get())) {
+    std::string d = g->meta().description;
+    if (!g->graph().description().empty()) d += (d.empty() ? "" : "; ") + g->graph().description();
+    if (!d.empty()) m["description"] = d;
+  } else if (flags.path.empty()) {
+    m["description"] = "foil's built-in Fashion-MNIST CNN (trained on first use, cached)";
+  }
+  if (!flags.mean.empty()) m["normalisation"] = "mean " + flags.mean + ", std " + flags.std;
+  run_record().models.push_back(m);
   return model;
+}
+
+void write_examples(const std::string& path, const Dataset& data,
+                    const std::vector<std::pair<std::string, const Evaluation*>>& shown) {
+  auto name = [&](int64_t k) {
+    return k >= 0 && k < static_cast<int64_t>(data.class_names.size()) ? data.class_names[k]
+                                                                       : std::to_string(k);
+  };
+  std::vector<std::vector<GridCell>> grid;
+  std::vector<std::string> titles;
+  const Evaluation& first = *shown.at(0).second;
+  const int64_t k = first.example_clean.size(0);
+  std::vector<GridCell> clean;
+  for (int64_t i = 0; i < k; ++i) {
+    const int64_t p = first.clean_pred[i].item<int64_t>(), y = first.labels[i].item<int64_t>();
+    clean.push_back({first.example_clean[i], name(p), p != y});
+  }
+  grid.push_back(clean);
+  titles.push_back("clean");
+  for (const auto& [title, ev] : shown) {
+    std::vector<GridCell> adv, delta;
+    for (int64_t i = 0; i < k; ++i) {
+      const int64_t p = ev->adv_pred[i].item<int64_t>(), y = ev->labels[i].item<int64_t>();
+      adv.push_back({ev->example_adv[i], name(p), p != y});
+      torch::Tensor d = ev->example_adv[i] - ev->example_clean[i];
+      const double m = std::max(1e-8, d.abs().max().item<double>());
+      delta.push_back({d / (2 * m) + 0.5, fmt::format("|d|max {:.3f}", m), false});
+    }
+    grid.push_back(adv);
+    titles.push_back(title);
+    grid.push_back(delta);
+    titles.push_back("perturbation");
+  }
+  std::vector<RowKey> keys(grid.size());
+  for (size_t r = 2; r < keys.size(); r += 2) keys[r] = {RowKey::Kind::grey, "-|d|max", "+|d|max"};
+  write_image_grid(path, grid, titles, 112, keys);
+}
+
+RunRecord& run_record() {
+  static RunRecord record;
+  return record;
+}
+
+nlohmann::json run_json() {
+  const RunRecord& r = run_record();
+  const std::time_t now = std::time(nullptr);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  nlohmann::json j = {{"command", r.command},
+                      {"kind", r.kind},
+                      {"foil_version", FOIL_VERSION},
+                      {"seed", global_options().seed},
+                      {"threads", at::get_num_threads()},
+                      {"device", global_options().device},
+                      {"finished", stamp}};
+  if (!r.models.empty()) j["model"] = r.models.front();
+  if (r.models.size() > 1) j["other_models"] = nlohmann::json(r.models.begin() + 1, r.models.end());
+  return j;
 }
 
 torch::Tensor probe_model(Model& model, const torch::Tensor& images, const std::string& spec) {

@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "commands.h"
 #include "foil/attacks/evaluate.h"
@@ -27,7 +28,7 @@ struct DefendCmd {
   AttackFlags attack;
   int64_t adaptive_steps = 0, adaptive_restarts = 0, adaptive_eot = 1;
   int64_t batch = 250;
-  std::string json;
+  std::string json, out;
 };
 
 /// Accuracy of `judge` over `data`: clean when `attacker` is null; otherwise the share of
@@ -71,6 +72,8 @@ void run_defend(const DefendCmd& c) {
       make_attack(adaptive_flags.attack,
                   attack_options(adaptive_flags).early_stop(true).eot_samples(c.adaptive_eot));
   check_writable(c.json, "--json");
+  std::optional<ResultsFolder> folder;
+  if (!c.out.empty()) folder.emplace(c.out, "--out");
   auto model = open_model(c.model, device);
   Dataset data = open_data(c.data, *model);
   label_unlabelled(data, *model);
@@ -98,23 +101,29 @@ void run_defend(const DefendCmd& c) {
   fmt::print("{:<72}{:>9.2f}%\n",
              "attacked, defended: ADAPTIVE (through the defence, BPDA, best iterate)",
              100 * adaptive);
+  const nlohmann::json results = {{"model", model->info().name},
+                                  {"data", data.source},
+                                  {"n", data.size()},
+                                  {"defense",
+                                   {{"name", "neutralize"},
+                                    {"q_vulnerable", c.q_vulnerable},
+                                    {"q_important", c.q_important},
+                                    {"fill", c.fill}}},
+                                  {"attack", attack->describe()},
+                                  {"adaptive_attack", adaptive_attack->describe()},
+                                  {"clean_accuracy", clean},
+                                  {"clean_accuracy_defended", clean_def},
+                                  {"robust_accuracy", robust},
+                                  {"robust_accuracy_defended_non_adaptive", non_adaptive},
+                                  {"robust_accuracy_defended_adaptive", adaptive}};
   if (!c.json.empty()) {
-    write_json(c.json, {{"model", model->info().name},
-                        {"data", data.source},
-                        {"n", data.size()},
-                        {"defense",
-                         {{"name", "neutralize"},
-                          {"q_vulnerable", c.q_vulnerable},
-                          {"q_important", c.q_important},
-                          {"fill", c.fill}}},
-                        {"attack", attack->describe()},
-                        {"adaptive_attack", adaptive_attack->describe()},
-                        {"clean_accuracy", clean},
-                        {"clean_accuracy_defended", clean_def},
-                        {"robust_accuracy", robust},
-                        {"robust_accuracy_defended_non_adaptive", non_adaptive},
-                        {"robust_accuracy_defended_adaptive", adaptive}});
+    write_json(c.json, results);
     fmt::print("wrote {}\n", c.json);
+  }
+  if (folder) {
+    write_json(folder->file("defend.json"), results);
+    folder->commit();
+    fmt::print("wrote {}/report.html, defend.json\n", c.out);
   }
 }
 
@@ -148,6 +157,7 @@ void setup_defend(CLI::App& app) {
       ->check(integer_in(1, kMaxBatch))
       ->capture_default_str();
   sub->add_option("--json", c->json, "write the results as JSON");
+  sub->add_option("--out", c->out, "results folder: defend.json and report.html (one page)");
   sub->callback([c] { run_defend(*c); });
 }
 

@@ -205,7 +205,8 @@ void run_explain(const ExplainCmd& c) {
     std::vector<GridCell> cells;
     for (int64_t i = 0; i < std::min<int64_t>(ref.size(), 8); ++i)
       cells.push_back({overlay(ref.images[i], ref_norm[i]), "class " + name(*k), false});
-    write_image_grid(out.file("reference.png"), {cells}, {"reference"});
+    write_image_grid(out.file("reference.png"), {cells}, {"reference"}, 112,
+                     {{RowKey::Kind::jet, "low", "high"}});
     ref_clean = correlation(maps, ref_map);
     j["reference"] = {{"data", ref.source}, {"images", ref.size()}, {"class", *k}};
     j["reference_correlation_clean"] = defined_mean(ref_clean);
@@ -232,7 +233,8 @@ void run_explain(const ExplainCmd& c) {
     per.push_back(e);
   }
   j["images"] = per;
-  write_image_grid(out.file("overlays.png"), rows, titles);
+  const RowKey heat{RowKey::Kind::jet, "low", "high importance"};
+  write_image_grid(out.file("overlays.png"), rows, titles, 112, {{}, heat, {}, heat});
   write_json(out.file("explain.json"), j);
   fmt::print(
       "{} on layer '{}' for {} images: {:.1f}% of the map mass on the object (pixels > 0.05, "

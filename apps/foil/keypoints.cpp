@@ -266,20 +266,25 @@ void run_kp_attack(const KpAttackCmd& c) {
   else if (s.clean_world.defined())
     fmt::print("3-D: not judged (the target {} has no 3-D pose; use --target item:I)\n",
                c.f.target);
-  // Figures: clean and attacked skeletons, the perturbation, the mask.
-  std::vector<std::vector<GridCell>> rows(4);
+  // Figures: clean and attacked skeletons on the attacked image, the perturbation, the mask.
+  std::vector<std::vector<GridCell>> rows(3);
   const torch::Tensor delta = (r.result.adv.cpu() - s.data.images).abs().sum(0 + 1);
+  const std::array<double, 3> clean_rgb{0.0, 0.85, 0.2}, attacked_rgb{1.0, 0.1, 0.85};
+  const int scale = s.data.images.size(2) < 160 ? 4 : 1;
   for (int64_t i = 0; i < std::min<int64_t>(6, s.data.size()); ++i) {
-    rows[0].push_back({draw_skeleton(s.data.images[i], s.clean_kp[i], s.skeleton, {0.1, 1.0, 0.1}),
-                       "clean", false});
-    rows[1].push_back(
-        {draw_skeleton(r.result.adv[i].cpu(), r.adv_kp[i], s.skeleton, {1.0, 0.2, 0.2}),
-         r.metrics.success[i].item<bool>() ? "fooled" : "held", r.metrics.success[i].item<bool>()});
-    rows[2].push_back({(delta[i] / delta[i].max().clamp_min(1e-8)).unsqueeze(0), "|delta|", false});
-    rows[3].push_back({r.result.mask[i].amax(0, true).cpu(), "mask C", false});
+    const torch::Tensor both = draw_skeleton(
+        draw_skeleton(r.result.adv[i].cpu(), s.clean_kp[i], s.skeleton, clean_rgb, scale),
+        r.adv_kp[i] * scale + (scale - 1) / 2.0, s.skeleton, attacked_rgb, 1);
+    const bool fooled = r.metrics.success[i].item<bool>();
+    rows[0].push_back({both, fooled ? "fooled" : "held", fooled});
+    rows[1].push_back({(delta[i] / delta[i].max().clamp_min(1e-8)).unsqueeze(0), "|delta|", false});
+    rows[2].push_back({r.result.mask[i].amax(0, true).cpu(), "mask C", false});
   }
-  write_image_grid(out.file("keypoints.png"), rows, {"clean", "attacked", "perturbation", "mask"},
-                   160);
+  write_image_grid(
+      out.file("keypoints.png"), rows, {"poses", "perturbation", "mask"}, 224,
+      {{RowKey::Kind::swatches, "", "", {{clean_rgb, "clean"}, {attacked_rgb, "attacked"}}},
+       {RowKey::Kind::grey, "0", "max"},
+       {RowKey::Kind::grey, "0", "1"}});
   nlohmann::json per = nlohmann::json::array();
   for (int64_t i = 0; i < s.data.size(); ++i)
     per.push_back({{"index", i}, {"success", r.metrics.success[i].item<bool>()}});
@@ -403,7 +408,7 @@ void run_kp_table(const KpTableCmd& c) {
       lines.push_back(series);
       for (double y : series.y) top = std::max(top, y);
     }
-    write_line_plot(out.file(mode == "target" ? "curve-target.png" : "curve.png"),
+    write_line_plot(out.file(mode == "target" ? "curve-target.svg" : "curve.svg"),
                     mode + ": pose vs perturbation RMSE", "perturbation RMSE", "pose RMSE, px",
                     lines, 0.0, top * 1.05 + 1e-9);
   }
@@ -421,7 +426,9 @@ void run_kp_table(const KpTableCmd& c) {
         "3-D: success on the metric world coordinates (tau {:g} m){}\n", c.f.tau_3d,
         world_target.defined() ? "" : "; target rows not judged in 3-D (use --target item:I)");
   out.commit();
-  fmt::print("wrote {0}/table.csv, {0}/table.json, {0}/curve.png, {0}/curve-target.png\n", c.out);
+  fmt::print(
+      "wrote {0}/report.html, {0}/table.csv, {0}/table.json, {0}/curve.svg, {0}/curve-target.svg\n",
+      c.out);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <string>
 
 #include "commands.h"
 #include "foil/core/error.h"
@@ -28,7 +29,28 @@ int main(int argc, char** argv) {
   foil::cli::setup_patch(app);
   foil::cli::setup_keypoints(app);
   foil::cli::setup_predict(app);
+  foil::cli::setup_report(app);
   foil::cli::check_numbers(app);
+  // What ran, for results folders' run.json: the command line as a shell would take it back,
+  // and the sub-command (with its own sub-command, e.g. "patch train").
+  auto& record = foil::cli::run_record();
+  record.command = "foil";
+  const CLI::App* level = &app;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    for (const CLI::App* sub : level->get_subcommands([](const CLI::App*) { return true; }))
+      if (sub->get_name() == a && a[0] != '-') {
+        record.kind += (record.kind.empty() ? "" : " ") + a;
+        level = sub;
+        break;
+      }
+    if (a.empty() || a.find_first_of(" \t'\"$\\;&|<>*?()") != std::string::npos) {
+      std::string quoted = "'";
+      for (char ch : a) quoted += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
+      a = quoted + "'";
+    }
+    record.command += " " + a;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {  // --help and friends

@@ -8,6 +8,8 @@
 
 #include "commands.h"
 #include "foil/core/error.h"
+#include "foil/report/figures.h"
+#include "foil/report/html.h"
 
 namespace foil::cli {
 namespace fs = std::filesystem;
@@ -68,6 +70,12 @@ ResultsFolder::~ResultsFolder() {
 }
 
 void ResultsFolder::commit() {
+  write_json(file("run.json"), run_json());
+  try {
+    write_report(partial_);
+  } catch (const std::exception& e) {  // the results themselves are not lost over the page
+    std::fprintf(stderr, "foil: warning: %s/report.html not written: %s\n", out_.c_str(), e.what());
+  }
   if (!fs::exists(out_)) {
     fs::rename(partial_, out_);  // the whole folder appears at once
   } else {

@@ -519,7 +519,7 @@ void run_patch_train(PatchTrainCmd c) {
   }
   write_csv(dir + "loss.csv", {"step", "loss"}, rows);
   const auto [lo, hi] = std::minmax_element(result.step_loss.begin(), result.step_loss.end());
-  write_line_plot(dir + "loss.png", "patch loss (" + c.t.loss + ")", "step", "loss",
+  write_line_plot(dir + "loss.svg", "patch loss (" + c.t.loss + ")", "step", "loss",
                   {{c.t.loss, steps, result.step_loss}}, std::min(0.0, *lo), *hi + 1e-9);
   const auto at = eval_placement(c.f);
   if (detect)
@@ -562,8 +562,9 @@ void run_patch_train(PatchTrainCmd c) {
                                     {"evaluation", evals}});
   std::filesystem::remove(ckpt);
   out.commit();
-  fmt::print("wrote {}/patch.pt, patch.png, loss.csv, loss.png, patched.png, summary.json\n",
-             c.out);
+  fmt::print(
+      "wrote {}/report.html, patch.pt, patch.png, loss.csv, loss.svg, patched.png, summary.json\n",
+      c.out);
 }
 
 // ---- patch eval ----
@@ -571,8 +572,18 @@ struct PatchEvalCmd {
   PatchFlags f;
   std::string patch;
   int64_t repeats = 5;
-  std::string json, draw;
+  std::string json, draw, out;
 };
+
+/// patch eval's results: to --json and into the --out folder (eval.json, report.html).
+void write_eval(const PatchEvalCmd& c, const nlohmann::json& results) {
+  if (!c.json.empty()) write_json(c.json, results);
+  if (c.out.empty()) return;
+  ResultsFolder folder(c.out, "--out");
+  write_json(folder.file("eval.json"), results);
+  folder.commit();
+  fmt::print("wrote {}/report.html, eval.json\n", c.out);
+}
 
 /// patch eval --task detect: detection rates of the class, clean vs patched, per model.
 void run_detection_eval(const PatchEvalCmd& c, const Loaded& l, const Patch& patch,
@@ -594,12 +605,11 @@ void run_detection_eval(const PatchEvalCmd& c, const Loaded& l, const Patch& pat
   if (!c.draw.empty())
     write_detections(c.draw, *l.models.front(), l.data, patch, placement, c.f.target,
                      global_options().seed);
-  if (!c.json.empty())
-    write_json(c.json, {{"patch", c.patch},
-                        {"task", "detect"},
-                        {"placement", placement_json(c.f)},
-                        {"class", c.f.target >= 0 ? class_name(l.data, c.f.target) : "all"},
-                        {"models", rows}});
+  write_eval(c, {{"patch", c.patch},
+                 {"task", "detect"},
+                 {"placement", placement_json(c.f)},
+                 {"class", c.f.target >= 0 ? class_name(l.data, c.f.target) : "all"},
+                 {"models", rows}});
 }
 
 void run_patch_eval(PatchEvalCmd c) {
@@ -607,6 +617,7 @@ void run_patch_eval(PatchEvalCmd c) {
   const auto placement = placement_options(c.f);
   check_writable(c.json, "--json");
   check_writable(c.draw, "--draw");
+  if (!c.out.empty()) ResultsFolder(c.out, "--out");  // fails now, before any work
   Loaded l = load_all(c.f, device);
   resolve_task(c.f, nullptr, l);
   check_input(c.f.task == "detect" || c.draw.empty(), "--draw", "--task detect", "--task classify");
@@ -626,8 +637,7 @@ void run_patch_eval(PatchEvalCmd c) {
     j["model"] = model_name(*m);
     rows.push_back(j);
   }
-  if (!c.json.empty())
-    write_json(c.json, {{"patch", c.patch}, {"target", c.f.target}, {"models", rows}});
+  write_eval(c, {{"patch", c.patch}, {"target", c.f.target}, {"models", rows}});
 }
 
 // ---- patch transfer ----
@@ -809,6 +819,7 @@ void setup_patch(CLI::App& app) {
       ->check(integer_in(1, 1000))
       ->capture_default_str();
   eval->add_option("--json", ec->json, "write the results as JSON");
+  eval->add_option("--out", ec->out, "results folder: eval.json and report.html (one page)");
   eval->add_option("--draw", ec->draw,
                    "--task detect: a PNG of the first images' detections, clean and patched");
   eval->callback([ec] { run_patch_eval(*ec); });

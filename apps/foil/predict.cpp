@@ -19,6 +19,7 @@ namespace {
 struct PredictCmd {
   ModelFlags model;
   std::string data, json, draw, crops;
+  bool labels = false;  ///< keypoint names and scores on the drawings
   int64_t top = 3, show = 10;
   double min_score = -1;
 };
@@ -128,6 +129,7 @@ void run_predict(const PredictCmd& c) {
         fmt::print("\n{} ({})\n  {:<16}{:>8}{:>8}{}{:>8}{}\n", item_name(data, i), where,
                    "keypoint", "x", "y", depth ? fmt::format("{:>8}", "z") : "", "score",
                    world ? fmt::format("{:>9}{:>9}{:>9}", "world x", "y", "z (m)") : "");
+      std::vector<std::string> labels;
       for (int64_t k = 0; k < kp.xy.size(1); ++k) {
         const std::string name =
             k < static_cast<int64_t>(kp.names.size()) ? kp.names[k] : std::to_string(k);
@@ -149,12 +151,14 @@ void run_predict(const PredictCmd& c) {
         if (show)
           fmt::print("  {:<16}{:>8.1f}{:>8.1f}{}{:>8.3f}{}\n", name, px, py, extra, s, metric);
         list.push_back(row);
+        if (c.labels) labels.push_back(fmt::format("{} {:.2f}", name, s));
       }
       items.push_back({{"item", item_name(data, i)}, {"keypoints", list}});
       if (draw) {
         const std::string png = fmt::format("keypoints-{}.png", i);
-        write_image(draw->file(png), draw_skeleton(photo_of(data, i), xy, kp.skeleton,
-                                                   {0.1, 1.0, 0.1}, data.frames.empty() ? 3 : 1));
+        write_image(draw->file(png),
+                    draw_skeleton(photo_of(data, i), xy, kp.skeleton, {0.1, 1.0, 0.1},
+                                  data.frames.empty() ? 3 : 1, labels));
       }
     }
   } else if (detector) {
@@ -224,10 +228,20 @@ void run_predict(const PredictCmd& c) {
                  flat.numel() > n ? " ..." : "");
     }
   }
+  nlohmann::json results = {{"model", model->info().name},
+                            {"backend", model->info().backend},
+                            {"data", data.source},
+                            {"coordinates", where},
+                            {"task", tfjs         ? tfjs->meta().task
+                                     : keypoints  ? "keypoints"
+                                     : classifier ? "classifier"
+                                                  : "generic"},
+                            {"items", items}};
   if (draw) {
+    write_json(draw->file("predictions.json"), results);
     draw->commit();
-    fmt::print("wrote {} {} images to {}\n", data.size(), keypoints ? "skeleton" : "detection",
-               c.draw);
+    fmt::print("wrote {} {} images, predictions.json and report.html to {}\n", data.size(),
+               keypoints ? "skeleton" : "detection", c.draw);
   }
   if (crops) {
     crops->commit();
@@ -236,16 +250,8 @@ void run_predict(const PredictCmd& c) {
   if (data.size() > c.show && (keypoints || classifier || detector))
     fmt::print("({} more in --json)\n", data.size() - c.show);
   if (!c.json.empty()) {
-    write_json(c.json, {{"model", model->info().name},
-                        {"backend", model->info().backend},
-                        {"data", data.source},
-                        {"coordinates", where},
-                        {"task", tfjs         ? tfjs->meta().task
-                                 : keypoints  ? "keypoints"
-                                 : classifier ? "classifier"
-                                              : "generic"},
-                        {"items", items},
-                        {"outputs", raw}});
+    results["outputs"] = raw;
+    write_json(c.json, results);
     fmt::print("wrote {}\n", c.json);
   }
 }
@@ -266,6 +272,7 @@ void setup_predict(CLI::App& app) {
   sub->add_option("--draw", c->draw,
                   "keypoint models and detectors: write skeleton or labelled-box PNGs of each "
                   "photo at its own resolution into this folder");
+  sub->add_flag("--labels", c->labels, "--draw: write each keypoint's name and score beside it");
   sub->add_option("--crops", c->crops,
                   "detectors: write each detection as a PNG into this folder (the square around "
                   "its box, a fifth larger, from the photo at its own resolution), e.g. faces "

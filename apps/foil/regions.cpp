@@ -151,9 +151,18 @@ void run_regions(const RegionsCmd& c) {
     rows[1].push_back({overlay(data.images[i], cam_n[i]), explain_method_name(method), false});
     rows[2].push_back(
         {mag_n[i].unsqueeze(0), c.roa == "gradient" ? "attack score" : "|delta|", false});
-    rows[3].push_back({segregation_map(first.roi[i], first.roa[i]), "Y both G RoI R RoA", false});
+    rows[3].push_back({segregation_map(first.roi[i], first.roa[i]), "regions", false});
   }
-  write_image_grid(out.file("panels.png"), rows, {"image", "importance", "attack", "regions"});
+  const RowKey heat{RowKey::Kind::jet, "low", "high"};
+  const RowKey legend{RowKey::Kind::swatches,
+                      "",
+                      "",
+                      {{{1, 1, 0}, "both"},
+                       {{0, 1, 0}, "RoI only"},
+                       {{1, 0, 0}, "RoA only"},
+                       {{0, 0, 0}, "neither"}}};
+  write_image_grid(out.file("panels.png"), rows, {"image", "importance", "attack", "regions"}, 112,
+                   {{}, heat, {RowKey::Kind::grey, "0", "max"}, legend});
   fmt::print(
       "IoU(RoI, RoA) {:.3f} +- {:.3f}   (two random {}% regions: {:.3f}; pixels tied at the RoA "
       "cut {:.1f}%)\n",

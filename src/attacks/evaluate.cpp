@@ -22,6 +22,14 @@ nlohmann::json Evaluation::to_json() const {
                       {"gradient_evaluations", gradient_evaluations},
                       {"queries", queries},
                       {"perturbation", {{"linf_max", linf_max}, {"l2_mean", l2_mean}}}};
+  // Per item, in data order: what per-class tables and confusion summaries are built from.
+  auto ints = [](const torch::Tensor& t) {
+    const auto c = t.to(torch::kCPU, torch::kLong).contiguous();
+    return std::vector<int64_t>(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel());
+  };
+  if (labels.defined() && clean_pred.defined() && adv_pred.defined())
+    j["per_item"] = {
+        {"label", ints(labels)}, {"clean_pred", ints(clean_pred)}, {"adv_pred", ints(adv_pred)}};
   if (!stage_names.empty()) {
     nlohmann::json stages = nlohmann::json::array(), by = nlohmann::json::array();
     for (size_t s = 0; s < stage_names.size(); ++s)

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+#include <sstream>
 
 #include "foil/core/error.h"
 
@@ -43,6 +44,8 @@ void put_text(cv::Mat& img, const std::string& text, cv::Point at, double scale 
   cv::putText(img, text, at, cv::FONT_HERSHEY_SIMPLEX, scale, colour, thickness, cv::LINE_AA);
 }
 
+/// The image as BGR fitted into a size×size square (aspect ratio kept, centred on white)
+/// with a grey border around the picture itself.
 cv::Mat to_bgr(const torch::Tensor& image, int size) {
   torch::Tensor t = image.detach().cpu().clamp(0, 1).mul(255).round().to(torch::kUInt8);
   if (t.size(0) == 1) t = t.expand({3, t.size(1), t.size(2)});
@@ -50,76 +53,134 @@ cv::Mat to_bgr(const torch::Tensor& image, int size) {
   cv::Mat rgb(static_cast<int>(t.size(0)), static_cast<int>(t.size(1)), CV_8UC3, t.data_ptr());
   cv::Mat bgr;
   cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
-  cv::resize(bgr, bgr, cv::Size(size, size), 0, 0, cv::INTER_NEAREST);
-  return bgr;
+  const double f = static_cast<double>(size - 2) / std::max(bgr.rows, bgr.cols);
+  const int w = std::max(1, static_cast<int>(std::lround(bgr.cols * f)));
+  const int h = std::max(1, static_cast<int>(std::lround(bgr.rows * f)));
+  // Small images (28x28 digits) stay crisp; photos are shrunk smoothly.
+  cv::resize(bgr, bgr, cv::Size(w, h), 0, 0, f >= 1 ? cv::INTER_NEAREST : cv::INTER_AREA);
+  cv::Mat out(size, size, CV_8UC3, cv::Scalar(255, 255, 255));
+  const cv::Rect at((size - w) / 2, (size - h) / 2, w, h);
+  bgr.copyTo(out(at));
+  cv::rectangle(out, cv::Rect(at.x - 1, at.y - 1, w + 2, h + 2) & cv::Rect(0, 0, size, size),
+                {150, 150, 150});
+  return out;
+}
+
+int text_width(const std::string& text, double scale) {
+  int base = 0;
+  return cv::getTextSize(text, cv::FONT_HERSHEY_SIMPLEX, scale, 1, &base).width;
+}
+
+/// `text` broken at spaces into lines no wider than `width` pixels (long words are cut).
+std::vector<std::string> wrap(const std::string& text, int width, double scale) {
+  std::vector<std::string> lines;
+  std::string line, word;
+  std::istringstream words(text);
+  while (words >> word) {
+    while (text_width(word, scale) > width && word.size() > 1) {  // a word wider than a line
+      size_t n = word.size();
+      while (n > 1 && text_width(word.substr(0, n), scale) > width) --n;
+      if (!line.empty()) lines.push_back(line), line.clear();
+      lines.push_back(word.substr(0, n));
+      word = word.substr(n);
+    }
+    const std::string longer = line.empty() ? word : line + " " + word;
+    if (!line.empty() && text_width(longer, scale) > width) {
+      lines.push_back(line);
+      line = word;
+    } else {
+      line = longer;
+    }
+  }
+  if (!line.empty()) lines.push_back(line);
+  return lines;
+}
+
+/// Draws a row's key (colour bar or swatches) in the box at `x`, `y` of height `h`.
+void draw_key(cv::Mat& img, const RowKey& key, int x, int y, int h) {
+  if (key.kind == RowKey::Kind::swatches) {
+    int yy = y + 4;
+    for (const auto& [rgb, name] : key.swatches) {
+      const cv::Scalar colour(rgb[2] * 255, rgb[1] * 255, rgb[0] * 255);
+      cv::rectangle(img, {x, yy}, {x + 14, yy + 14}, colour, cv::FILLED);
+      cv::rectangle(img, {x, yy}, {x + 14, yy + 14}, {120, 120, 120});
+      put_text(img, name, {x + 20, yy + 12}, 0.42);
+      yy += 22;
+    }
+    return;
+  }
+  if (key.kind == RowKey::Kind::none) return;
+  const int bar_h = h - 24, bar_w = 16;
+  cv::Mat ramp(bar_h, 1, CV_8UC1);
+  for (int i = 0; i < bar_h; ++i)
+    ramp.at<uchar>(i, 0) = static_cast<uchar>(255 - 255 * i / (bar_h - 1));
+  cv::Mat bar;
+  if (key.kind == RowKey::Kind::jet)
+    cv::applyColorMap(ramp, bar, cv::COLORMAP_JET);
+  else
+    cv::cvtColor(ramp, bar, cv::COLOR_GRAY2BGR);
+  cv::resize(bar, bar, cv::Size(bar_w, bar_h), 0, 0, cv::INTER_NEAREST);
+  bar.copyTo(img(cv::Rect(x, y + 12, bar_w, bar_h)));
+  cv::rectangle(img, cv::Rect(x, y + 12, bar_w, bar_h), {120, 120, 120});
+  put_text(img, key.high, {x + bar_w + 4, y + 20}, 0.4);
+  put_text(img, key.low, {x + bar_w + 4, y + 12 + bar_h}, 0.4);
 }
 
 }  // namespace
 
-void write_line_plot(const std::string& path, const std::string& title, const std::string& x_label,
-                     const std::string& y_label, const std::vector<Series>& series, double y_min,
-                     double y_max) {
-  const int w = 720, h = 480, left = 70, right = 180, top = 60, bottom = 60;
-  cv::Mat img(h, w, CV_8UC3, cv::Scalar(255, 255, 255));
-  double x_min = 0, x_max = 0;
-  bool first = true;
-  for (const auto& s : series)
-    for (double v : s.x) {
-      x_min = first ? v : std::min(x_min, v);
-      x_max = first ? v : std::max(x_max, v);
-      first = false;
-    }
-  if (x_max <= x_min) x_max = x_min + 1;
-  const int pw = w - left - right, ph = h - top - bottom;
-  auto px = [&](double v) { return left + static_cast<int>((v - x_min) / (x_max - x_min) * pw); };
-  auto py = [&](double v) {
-    return top + ph - static_cast<int>((v - y_min) / (y_max - y_min) * ph);
-  };
-  for (int i = 0; i <= 5; ++i) {
-    const double yv = y_min + (y_max - y_min) * i / 5.0, xv = x_min + (x_max - x_min) * i / 5.0;
-    cv::line(img, {left, py(yv)}, {left + pw, py(yv)}, {225, 225, 225});
-    put_text(img, fmt::format("{:.2f}", yv), {left - 45, py(yv) + 4}, 0.4);
-    cv::line(img, {px(xv), top + ph}, {px(xv), top + ph + 5}, {0, 0, 0});
-    put_text(img, fmt::format("{:.3g}", xv), {px(xv) - 12, top + ph + 20}, 0.4);
-  }
-  cv::rectangle(img, {left, top}, {left + pw, top + ph}, {0, 0, 0});
-  // The title on its own line, the y-axis label above the axis below it.
-  put_text(img, title, {left, 24}, 0.55, {0, 0, 0}, 1);
-  put_text(img, x_label, {left + pw / 2 - 30, h - 15}, 0.45);
-  put_text(img, y_label, {5, top - 12}, 0.4);
-  for (size_t i = 0; i < series.size(); ++i) {
-    const auto& s = series[i];
-    const cv::Scalar colour = kPalette[i % 7];
-    for (size_t j = 0; j < s.x.size(); ++j) {
-      cv::Point p{px(s.x[j]), py(s.y[j])};
-      cv::circle(img, p, 3, colour, cv::FILLED, cv::LINE_AA);
-      if (j > 0) cv::line(img, {px(s.x[j - 1]), py(s.y[j - 1])}, p, colour, 2, cv::LINE_AA);
-    }
-    const int ly = top + 15 + static_cast<int>(i) * 20;
-    cv::line(img, {left + pw + 10, ly - 4}, {left + pw + 30, ly - 4}, colour, 2, cv::LINE_AA);
-    put_text(img, s.label, {left + pw + 35, ly}, 0.42);
-  }
-  write_png(path, img);
-}
-
 void write_image_grid(const std::string& path, const std::vector<std::vector<GridCell>>& rows,
-                      const std::vector<std::string>& row_titles, int cell) {
+                      const std::vector<std::string>& row_titles, int cell,
+                      const std::vector<RowKey>& keys) {
   size_t cols = 0;
-  for (const auto& r : rows) cols = std::max(cols, r.size());
-  const int title_w = 90, caption_h = 34, pad = 6;
-  const int w = title_w + static_cast<int>(cols) * (cell + pad) + pad;
-  const int h = static_cast<int>(rows.size()) * (cell + caption_h + pad) + pad;
+  bool photos = false;
+  for (const auto& r : rows) {
+    cols = std::max(cols, r.size());
+    for (const auto& c : r) photos = photos || c.image.size(1) > 96 || c.image.size(2) > 96;
+  }
+  if (photos) cell = std::max(cell, 224);
+  const double caption_scale = 0.4, title_scale = 0.45;
+  const int pad = 8, line_h = 15;
+  // Column widths from the text: titles on the left, keys on the right.
+  int title_w = 40;
+  for (const auto& t : row_titles)
+    title_w = std::max(title_w, std::min(150, text_width(t, title_scale) + 8));
+  int key_w = 0;
+  for (const auto& k : keys) {
+    if (k.kind == RowKey::Kind::swatches)
+      for (const auto& sw : k.swatches) key_w = std::max(key_w, 28 + text_width(sw.second, 0.42));
+    else if (k.kind != RowKey::Kind::none)
+      key_w = std::max(key_w, 24 + std::max(text_width(k.low, 0.4), text_width(k.high, 0.4)));
+  }
+  std::vector<int> caption_lines(rows.size(), 1);
+  for (size_t r = 0; r < rows.size(); ++r)
+    for (const auto& c : rows[r])
+      caption_lines[r] = std::max<int>(
+          caption_lines[r], std::min<int>(3, wrap(c.caption, cell, caption_scale).size()));
+  const int w = title_w + static_cast<int>(cols) * (cell + pad) + pad + (key_w ? key_w + pad : 0);
+  int h = pad;
+  for (size_t r = 0; r < rows.size(); ++r) h += cell + caption_lines[r] * line_h + 6 + pad;
   cv::Mat img(h, w, CV_8UC3, cv::Scalar(255, 255, 255));
+  int y0 = pad;
   for (size_t r = 0; r < rows.size(); ++r) {
-    const int y0 = pad + static_cast<int>(r) * (cell + caption_h + pad);
-    if (r < row_titles.size()) put_text(img, row_titles[r], {4, y0 + cell / 2}, 0.45);
+    if (r < row_titles.size()) {
+      const auto lines = wrap(row_titles[r], title_w - 6, title_scale);
+      int ty = y0 + cell / 2 - static_cast<int>(lines.size()) * 8 + 12;
+      for (const auto& l : lines) put_text(img, l, {4, ty}, title_scale), ty += 17;
+    }
     for (size_t c = 0; c < rows[r].size(); ++c) {
       const int x0 = title_w + pad + static_cast<int>(c) * (cell + pad);
       to_bgr(rows[r][c].image, cell).copyTo(img(cv::Rect(x0, y0, cell, cell)));
       const cv::Scalar colour =
           rows[r][c].alert ? cv::Scalar(30, 30, 220) : cv::Scalar(40, 120, 40);
-      put_text(img, rows[r][c].caption.substr(0, 18), {x0, y0 + cell + 14}, 0.38, colour);
+      auto lines = wrap(rows[r][c].caption, cell, caption_scale);
+      if (lines.size() > 3) lines.resize(3);
+      for (size_t l = 0; l < lines.size(); ++l)
+        put_text(img, lines[l], {x0, y0 + cell + 13 + static_cast<int>(l) * line_h}, caption_scale,
+                 colour);
     }
+    if (r < keys.size())
+      draw_key(img, keys[r], title_w + static_cast<int>(cols) * (cell + pad) + pad, y0, cell);
+    y0 += cell + caption_lines[r] * line_h + 6 + pad;
   }
   write_png(path, img);
 }
@@ -155,7 +216,8 @@ void write_heatmap(const std::string& path, const std::string& title,
 
 torch::Tensor draw_skeleton(const torch::Tensor& image, const torch::Tensor& kp,
                             const std::vector<std::pair<int, int>>& edges,
-                            const std::array<double, 3>& rgb, int scale) {
+                            const std::array<double, 3>& rgb, int scale,
+                            const std::vector<std::string>& labels) {
   const int64_t h = image.size(1), w = image.size(2);
   torch::Tensor img = image.detach().cpu().to(torch::kFloat32);
   if (img.size(0) == 1) img = img.expand({3, h, w});
@@ -168,9 +230,18 @@ torch::Tensor draw_skeleton(const torch::Tensor& image, const torch::Tensor& kp,
     return cv::Point(static_cast<int>((p[k][0].item<float>() + 0.5f) * scale),
                      static_cast<int>((p[k][1].item<float>() + 0.5f) * scale));
   };
+  const int thick = std::max(2, static_cast<int>(std::min(h, w) * scale / 300));
   for (const auto& [a, b] : edges)
-    if (a < p.size(0) && b < p.size(0)) cv::line(m, pt(a), pt(b), colour, 2, cv::LINE_AA);
-  for (int64_t k = 0; k < p.size(0); ++k) cv::circle(m, pt(k), 3, colour, cv::FILLED, cv::LINE_AA);
+    if (a < p.size(0) && b < p.size(0)) cv::line(m, pt(a), pt(b), colour, thick, cv::LINE_AA);
+  for (int64_t k = 0; k < p.size(0); ++k)
+    cv::circle(m, pt(k), thick + 1, colour, cv::FILLED, cv::LINE_AA);
+  // Labels in white on a dark outline so they read on any photo.
+  const double font = std::max(0.35, std::min(h, w) * scale / 900.0);
+  for (int64_t k = 0; k < p.size(0) && k < static_cast<int64_t>(labels.size()); ++k) {
+    const cv::Point at = pt(k) + cv::Point(thick + 3, -thick - 2);
+    cv::putText(m, labels[k], at, cv::FONT_HERSHEY_SIMPLEX, font, {0, 0, 0}, 3, cv::LINE_AA);
+    cv::putText(m, labels[k], at, cv::FONT_HERSHEY_SIMPLEX, font, {1, 1, 1}, 1, cv::LINE_AA);
+  }
   return big.permute({2, 0, 1}).clone();
 }
 
@@ -198,6 +269,12 @@ torch::Tensor draw_boxes(const torch::Tensor& image, const std::vector<LabelledB
     put_text(m, b.label, {left + 2, top + text.height + 2}, font, {255, 255, 255}, 1);
   }
   return hwc.to(torch::kFloat32).div(255).permute({2, 0, 1}).contiguous();
+}
+
+void write_file(const std::string& path, const std::string& bytes) {
+  write_atomically(path, [&](std::ofstream& out) {
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  });
 }
 
 void write_json(const std::string& path, const nlohmann::json& value) {

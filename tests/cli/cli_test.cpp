@@ -97,12 +97,20 @@ TEST(Cli, AuditWritesResultsFolder) {
   // At eps 0 the curve is the clean accuracy; the run's own budget is not reported as a row.
   EXPECT_DOUBLE_EQ(curve["accuracy"].front().get<double>(), j["clean_accuracy"].get<double>());
   EXPECT_FALSE(curve.contains("robust_accuracy"));
-  for (const char* f :
-       {"audit.csv", "robust_accuracy_linf.png", "robust_accuracy_l2.png", "examples.png"}) {
+  for (const char* f : {"audit.csv", "robust_accuracy_linf.svg", "robust_accuracy_l2.svg",
+                        "examples.png", "report.html", "run.json"}) {
     EXPECT_TRUE(std::filesystem::file_size(dir + "/" + f) > 100) << f;
   }
-  auto png = read_image(dir + "/robust_accuracy_linf.png");
-  EXPECT_EQ(png.size(3), 720);
+  // The plot: one line per AutoAttack stage plus the dashed minimal-norm curve, in a legend.
+  std::ifstream in(dir + "/robust_accuracy_linf.svg");
+  const std::string svg((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  size_t lines = 0;
+  for (size_t at = svg.find("class=\"series\""); at != std::string::npos;
+       at = svg.find("class=\"series\"", at + 1))
+    ++lines;
+  EXPECT_EQ(lines, j["results"][0]["stages"].size() + 1);
+  for (const char* label : {">apgd-ce<", "(AA)<", "minimal-norm curve<", "stroke-dasharray"})
+    EXPECT_NE(svg.find(label), std::string::npos) << label;
 }
 
 TEST(Cli, TrainWritesLoadableModel) {

@@ -31,7 +31,7 @@ TEST(CliPatch, TrainWritesOutputsAndEvalReadsThePatch) {
   EXPECT_EQ(summary["eval_on_train"], false);
   EXPECT_EQ(summary["evaluation"][0]["n"], 1000);
   EXPECT_NE(r.out.find("held out"), std::string::npos);
-  for (const char* f : {"patch.pt", "patch.json", "patch.png", "loss.csv", "loss.png",
+  for (const char* f : {"patch.pt", "patch.json", "patch.png", "loss.csv", "loss.svg", "report.html",
                         "patched.png", "summary.json"})
     EXPECT_TRUE(std::filesystem::exists(dir + "/" + f)) << f;
   EXPECT_FALSE(std::filesystem::exists(dir + "/checkpoint.pt"));

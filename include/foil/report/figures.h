@@ -1,5 +1,5 @@
 #pragma once
-/// @file Results a person can look at: line plots and captioned image grids (PNG, OpenCV),
+/// @file Results a person can look at: line plots (SVG), captioned image grids (PNG, OpenCV),
 /// and the JSON/CSV writers every command uses.
 
 #include <torch/types.h>
@@ -16,10 +16,17 @@ namespace foil {
 struct Series {
   std::string label;
   std::vector<double> x, y;
+  bool dashed = false;
 };
 
-/// Writes a line plot with axes, ticks, a legend and a title as PNG; y runs over
-/// [y_min, y_max]. Throws InputError when the file cannot be written.
+/// A line plot as an SVG document: axes with 1-2-5 ticks, grid, a legend beside the plot,
+/// title and axis labels; y runs over [y_min, y_max]; non-finite points break the line.
+std::string line_plot_svg(const std::string& title, const std::string& x_label,
+                          const std::string& y_label, const std::vector<Series>& series,
+                          double y_min = 0.0, double y_max = 1.0);
+
+/// Writes line_plot_svg(...) to `path` (an .svg file). Throws InputError when the file cannot
+/// be written.
 void write_line_plot(const std::string& path, const std::string& title, const std::string& x_label,
                      const std::string& y_label, const std::vector<Series>& series,
                      double y_min = 0.0, double y_max = 1.0);
@@ -31,9 +38,22 @@ struct GridCell {
   bool alert = false;
 };
 
-/// Writes rows of captioned images, each scaled to `cell` pixels, as PNG.
+/// A key drawn at the right end of a grid row: a colour bar for a continuous colour map
+/// (from `low` to `high`), or swatches naming categorical colours.
+struct RowKey {
+  enum class Kind { none, jet, grey, swatches };
+  Kind kind = Kind::none;
+  std::string low, high;                                                ///< the bar's end labels
+  std::vector<std::pair<std::array<double, 3>, std::string>> swatches;  ///< RGB in [0,1], name
+};
+
+/// Writes rows of captioned images as PNG. Each image keeps its aspect ratio inside a
+/// `cell`-pixel square (at least 224 when any image is larger than 96 pixels: photos) with
+/// a grey border; captions and row titles wrap instead of being cut; `keys[r]` draws row r's
+/// colour bar or swatches beside it.
 void write_image_grid(const std::string& path, const std::vector<std::vector<GridCell>>& rows,
-                      const std::vector<std::string>& row_titles, int cell = 112);
+                      const std::vector<std::string>& row_titles, int cell = 112,
+                      const std::vector<RowKey>& keys = {});
 
 /// Writes a matrix as a heat map with its values printed in the cells (values in [0,1]).
 void write_heatmap(const std::string& path, const std::string& title,
@@ -41,10 +61,12 @@ void write_heatmap(const std::string& path, const std::string& title,
                    const std::vector<std::vector<double>>& values);
 
 /// The image (C×H×W in [0,1]) `scale` times larger with keypoints (K×2, image pixels)
-/// joined along `edges` in `rgb` (components in [0,1]): 3×(H·scale)×(W·scale).
+/// joined along `edges` in `rgb` (components in [0,1]): 3×(H·scale)×(W·scale). `labels`, when
+/// given (one per keypoint), are written beside the points.
 torch::Tensor draw_skeleton(const torch::Tensor& image, const torch::Tensor& keypoints,
                             const std::vector<std::pair<int, int>>& edges,
-                            const std::array<double, 3>& rgb, int scale = 4);
+                            const std::array<double, 3>& rgb, int scale = 4,
+                            const std::vector<std::string>& labels = {});
 
 /// A labelled box in image pixels, for draw_boxes.
 struct LabelledBox {
@@ -56,6 +78,13 @@ struct LabelledBox {
 /// The image (C×H×W in [0,1]) at its own resolution with each box outlined and its label
 /// on a filled tag above it (inside the image when the box touches the top): 3×H×W.
 torch::Tensor draw_boxes(const torch::Tensor& image, const std::vector<LabelledBox>& boxes);
+
+/// `text` with &, <, >, " and ' escaped for XML and HTML.
+std::string xml_escape(const std::string& text);
+
+/// Writes `bytes` to `path`; the file appears whole or not at all. Throws InputError when it
+/// cannot be written.
+void write_file(const std::string& path, const std::string& bytes);
 
 /// Writes pretty-printed JSON; the file appears whole or not at all.
 void write_json(const std::string& path, const nlohmann::json& value);

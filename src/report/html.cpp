@@ -1,0 +1,511 @@
+// The HTML report of a results folder. The page is built from the folder's files alone, so
+// `foil report DIR` rebuilds exactly what the run wrote; it embeds everything it shows.
+#include "foil/report/html.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "foil/core/error.h"
+#include "foil/report/figures.h"
+
+namespace foil {
+namespace {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::string base64(const std::string& bytes) {
+  static const char* const kDigits =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  for (size_t i = 0; i < bytes.size(); i += 3) {
+    uint32_t v = static_cast<uint8_t>(bytes[i]) << 16;
+    if (i + 1 < bytes.size()) v |= static_cast<uint8_t>(bytes[i + 1]) << 8;
+    if (i + 2 < bytes.size()) v |= static_cast<uint8_t>(bytes[i + 2]);
+    out += kDigits[(v >> 18) & 63];
+    out += kDigits[(v >> 12) & 63];
+    out += i + 1 < bytes.size() ? kDigits[(v >> 6) & 63] : '=';
+    out += i + 2 < bytes.size() ? kDigits[v & 63] : '=';
+  }
+  return out;
+}
+
+std::string h(const std::string& s) { return xml_escape(s); }
+
+/// An SVG file to place inside the page (inline SVG needs neither prolog nor namespace).
+std::string inline_svg(const fs::path& path) {
+  std::string svg = read_file(path);
+  if (svg.rfind("<?xml", 0) == 0) svg = svg.substr(svg.find("?>") + 2);
+  const std::string ns = " xmlns=\"http://www.w3.org/2000/svg\"";
+  if (const size_t at = svg.find(ns); at != std::string::npos) svg.erase(at, ns.size());
+  return svg;
+}
+
+/// What the images foil writes show, for their captions.
+std::string caption(const std::string& file) {
+  static const std::map<std::string, std::string> kCaptions = {
+      {"examples.png",
+       "top row: clean images with the model's prediction (red: wrong); then, per norm at its "
+       "middle budget, the attacked image with its prediction (red: fooled) and the "
+       "perturbation scaled to the full range (grey: no change)"},
+      {"overlays.png", "explanation maps over the images (colour bar: low to high importance)"},
+      {"panels.png",
+       "image, importance map, attack perturbation |delta| and the region segregation "
+       "(legend in the image)"},
+      {"patch.png", "the trained patch (with a border)"},
+      {"patched.png", "clean and patched images with the model's predictions"},
+      {"keypoints.png",
+       "clean and attacked poses on one image (legend in the image), the perturbation and "
+       "the mask"},
+  };
+  const auto it = kCaptions.find(file);
+  return it == kCaptions.end() ? file : file + ": " + it->second;
+}
+
+/// "robust_accuracy" -> "robust accuracy".
+std::string words(std::string key) {
+  std::replace(key.begin(), key.end(), '_', ' ');
+  return key;
+}
+
+bool is_share(const std::string& key) {
+  return key.find("accuracy") != std::string::npos || key.find("rate") != std::string::npos;
+}
+
+std::string number(double v) {
+  if (!std::isfinite(v)) return std::isnan(v) ? "NaN" : (v > 0 ? "inf" : "-inf");
+  if (v == std::round(v) && std::abs(v) < 1e15) return fmt::format("{:.0f}", v);
+  return fmt::format("{:.4g}", v);
+}
+
+std::string percent(double v) { return fmt::format("{:.2f}%", 100 * v); }
+
+/// A scalar as text: numbers with 4 significant digits, null as "-".
+std::string scalar(const json& v) {
+  if (v.is_null()) return "-";
+  if (v.is_boolean()) return v.get<bool>() ? "yes" : "no";
+  if (v.is_number()) return number(v.get<double>());
+  if (v.is_string()) return v.get<std::string>();
+  return v.dump();
+}
+
+bool all_scalars(const json& a) {
+  return std::all_of(a.begin(), a.end(), [](const json& v) { return v.is_primitive(); });
+}
+
+/// An array of scalars: inline when short, else its length and range.
+std::string array_summary(const json& a) {
+  if (a.size() <= 12 && all_scalars(a)) {
+    std::string s;
+    for (const auto& v : a) s += (s.empty() ? "" : ", ") + scalar(v);
+    return "[" + s + "]";
+  }
+  double lo = HUGE_VAL, hi = -HUGE_VAL, sum = 0;
+  size_t n = 0;
+  for (const auto& v : a)
+    if (v.is_number())
+      lo = std::min(lo, v.get<double>()), hi = std::max(hi, v.get<double>()),
+      sum += v.get<double>(), ++n;
+  if (n == 0) return fmt::format("{} values", a.size());
+  return fmt::format("{} values ({} numeric: min {}, mean {}, max {})", a.size(), n, number(lo),
+                     number(sum / n), number(hi));
+}
+
+std::string cell_text(const json& v) {
+  if (v.is_array()) return array_summary(v);
+  if (v.is_object()) {
+    std::string s;
+    for (const auto& [k, x] : v.items())
+      s += (s.empty() ? "" : "; ") + k + " " + (x.is_array() ? array_summary(x) : scalar(x));
+    return s;
+  }
+  return scalar(v);
+}
+
+/// Rows of objects as a table: one row per element, one column per key (nested objects of
+/// scalars become "key.sub" columns).
+std::string table_of_rows(const json& rows, const std::string& source) {
+  std::vector<std::string> cols;
+  std::set<std::string> seen;
+  auto add = [&](const std::string& c) {
+    if (seen.insert(c).second) cols.push_back(c);
+  };
+  for (const auto& r : rows)
+    for (const auto& [k, v] : r.items()) {
+      if (v.is_object() && v.size() <= 6 && all_scalars(v))
+        for (const auto& [k2, v2] : v.items()) add(k + "." + k2);
+      else
+        add(k);
+    }
+  std::string out = fmt::format(
+      "<div class=\"scroll\"><table class=\"rows\" data-source=\"{}\"><thead><tr>", h(source));
+  for (const auto& c : cols) out += "<th>" + h(words(c)) + "</th>";
+  out += "</tr></thead><tbody>\n";
+  for (const auto& r : rows) {
+    out += "<tr>";
+    for (const auto& c : cols) {
+      const size_t dot = c.find('.');
+      const json* v = nullptr;
+      if (r.contains(c))
+        v = &r.at(c);
+      else if (dot != std::string::npos && r.contains(c.substr(0, dot)) &&
+               r.at(c.substr(0, dot)).is_object() &&
+               r.at(c.substr(0, dot)).contains(c.substr(dot + 1)))
+        v = &r.at(c.substr(0, dot)).at(c.substr(dot + 1));
+      out += "<td>" + (v ? h(cell_text(*v)) : std::string()) + "</td>";
+    }
+    out += "</tr>\n";
+  }
+  return out + "</tbody></table></div>\n";
+}
+
+bool rows_of_objects(const json& v) {
+  return v.is_array() && !v.empty() &&
+         std::all_of(v.begin(), v.end(), [](const json& x) { return x.is_object(); });
+}
+
+/// An object: its scalars as a key/value table, its arrays of objects as tables, its nested
+/// objects as sub-sections, each named by `source` (file/key/...).
+std::string render_object(const json& obj, const std::string& source, int depth) {
+  std::string kv, rest;
+  for (const auto& [k, v] : obj.items()) {
+    const std::string here = source + "/" + k;
+    if (rows_of_objects(v)) {
+      rest += fmt::format("<h{0}>{1}</h{0}>\n", std::min(depth + 3, 6), h(words(k))) +
+              table_of_rows(v, here);
+    } else if (v.is_object() && !(v.size() <= 6 && all_scalars(v))) {
+      rest += fmt::format("<h{0}>{1}</h{0}>\n", std::min(depth + 3, 6), h(words(k))) +
+              render_object(v, here, depth + 1);
+    } else {
+      std::string text = cell_text(v);
+      if (v.is_number() && is_share(k) && v.get<double>() >= 0 && v.get<double>() <= 1)
+        text += " (" + percent(v.get<double>()) + ")";
+      kv += "<tr><th>" + h(words(k)) + "</th><td>" + h(text) + "</td></tr>\n";
+    }
+  }
+  if (!kv.empty())
+    kv = "<table class=\"kv\" data-source=\"" + h(source) + "\">" + kv + "</table>\n";
+  return kv + rest;
+}
+
+/// A value in [0,1] as a cell coloured from red (0) to green (1).
+std::string shaded(double v, const std::string& text) {
+  if (!std::isfinite(v)) return "<td>-</td>";
+  return fmt::format("<td style=\"background:hsl({:.0f},70%,82%)\">{}</td>",
+                     120 * std::clamp(v, 0.0, 1.0), h(text));
+}
+
+const char* const kShadeLegend =
+    "<p class=\"legend\"><span class=\"bar\"></span> cell colour: 0% (red) to 100% (green)</p>\n";
+
+std::string class_name(const std::vector<std::string>& names, int64_t k) {
+  return k >= 0 && k < static_cast<int64_t>(names.size()) ? names[k] : std::to_string(k);
+}
+
+/// The audit's own sections: robust accuracy per budget and stage, plots, per-class robust
+/// accuracy, what the attacks turn each class into, examples and time.
+std::string audit_sections(const json& a, double chance, std::set<std::string>& used,
+                           const fs::path& dir) {
+  std::string out;
+  const json& results = a.value("results", json::array());
+  std::vector<std::string> names;
+  if (a.contains("class_names")) names = a["class_names"].get<std::vector<std::string>>();
+  out += "<section id=\"robustness\"><h2>Robust accuracy</h2>\n<p>Clean accuracy " +
+         percent(a.value("clean_accuracy", 0.0)) +
+         (chance > 0 ? " (chance " + percent(chance) + ")" : "") + " on " +
+         h(scalar(a.value("n", json()))) +
+         " held-out items. Attack: " + h(a.value("attack", std::string("?"))) +
+         ". Robust accuracy: share of items still classified correctly under every attack "
+         "of the ensemble within the budget.</p>\n<div class=\"cards\">";
+  for (const auto& r : results)
+    out += fmt::format(
+        "<div class=\"card\"><div class=\"value\">{}</div><div class=\"label\">robust "
+        "accuracy, {} eps {}</div></div>",
+        percent(r.value("robust_accuracy", 0.0)), h(scalar(r.value("norm", json()))),
+        h(scalar(r.value("eps", json()))));
+  out += "</div>\n";
+  for (const std::string norm : {"linf", "l2"}) {
+    const std::string plot = "robust_accuracy_" + norm + ".svg";
+    if (fs::exists(dir / plot)) {
+      out += "<figure class=\"plot\">" + inline_svg(dir / plot) + "<figcaption>" + h(plot) +
+             ": one line per attack stage (robust accuracy after it and all before it); "
+             "dashed: the minimal-norm curve (an upper bound)</figcaption></figure>\n";
+      used.insert(plot);
+    }
+  }
+  // Per-class robust accuracy, one column per budget, classes that break first on top.
+  std::map<int64_t, std::vector<double>> per_class;  // class -> clean, then per result
+  std::map<int64_t, int64_t> count;
+  std::vector<std::string> headers;
+  bool have_items = !results.empty();
+  for (const auto& r : results) have_items = have_items && r.contains("per_item");
+  if (have_items) {
+    const auto& first = results[0]["per_item"];
+    const auto labels = first["label"].get<std::vector<int64_t>>();
+    const auto clean = first["clean_pred"].get<std::vector<int64_t>>();
+    for (size_t i = 0; i < labels.size(); ++i) {
+      ++count[labels[i]];
+      per_class[labels[i]].resize(1 + results.size(), 0.0);
+      per_class[labels[i]][0] += clean[i] == labels[i];
+    }
+    for (size_t r = 0; r < results.size(); ++r) {
+      const auto adv = results[r]["per_item"]["adv_pred"].get<std::vector<int64_t>>();
+      for (size_t i = 0; i < labels.size() && i < adv.size(); ++i)
+        per_class[labels[i]][1 + r] += adv[i] == labels[i];
+      headers.push_back(scalar(results[r].value("norm", json())) + " " +
+                        scalar(results[r].value("eps", json())));
+    }
+    for (auto& [k, v] : per_class)
+      for (double& x : v) x /= static_cast<double>(count[k]);
+    const size_t key = 1 + results.size() / 4;  // the middle Linf budget, about
+    std::vector<int64_t> order;
+    for (const auto& [k, v] : per_class) order.push_back(k);
+    std::stable_sort(order.begin(), order.end(), [&](int64_t x, int64_t y) {
+      return per_class[x][std::min(key, per_class[x].size() - 1)] <
+             per_class[y][std::min(key, per_class[y].size() - 1)];
+    });
+    out +=
+        "<h3>Per-class robust accuracy</h3>\n<p>Which classes break first: sorted by "
+        "robust accuracy at " +
+        h(headers[std::min(key - 1, headers.size() - 1)]) + ".</p>\n" + kShadeLegend +
+        "<div class=\"scroll\"><table class=\"rows\" data-source=\"per-class\"><thead><tr>"
+        "<th>class</th><th>items</th><th>clean</th>";
+    for (const auto& c : headers) out += "<th>" + h(c) + "</th>";
+    out += "</tr></thead><tbody>\n";
+    for (int64_t k : order) {
+      out +=
+          "<tr><td>" + h(class_name(names, k)) + "</td><td>" + std::to_string(count[k]) + "</td>";
+      for (double v : per_class[k]) out += shaded(v, percent(v));
+      out += "</tr>\n";
+    }
+    out += "</tbody></table></div>\n";
+    // What the attacks turn each class into, at the middle budget of each norm.
+    out += "<h3>What the attacks turn each class into</h3>\n";
+    for (const std::string norm : {"linf", "l2"}) {
+      std::vector<size_t> idx;
+      for (size_t r = 0; r < results.size(); ++r)
+        if (results[r].value("norm", std::string()) == norm) idx.push_back(r);
+      if (idx.empty()) continue;
+      const json& r = results[idx[idx.size() / 2]];
+      const auto adv = r["per_item"]["adv_pred"].get<std::vector<int64_t>>();
+      std::map<int64_t, std::map<int64_t, int64_t>> flips;
+      std::map<int64_t, int64_t> correct;
+      for (size_t i = 0; i < labels.size() && i < adv.size(); ++i) {
+        if (clean[i] != labels[i]) continue;
+        ++correct[labels[i]];
+        if (adv[i] != labels[i]) ++flips[labels[i]][adv[i]];
+      }
+      out += fmt::format(
+          "<p>{} eps {}: of the items classified correctly clean, how many the attack "
+          "flipped and into what (most frequent first).</p>\n<table class=\"rows\" "
+          "data-source=\"confusion-{}\"><thead><tr><th>class</th><th>correct clean</th>"
+          "<th>flipped</th><th>turned into</th></tr></thead><tbody>\n",
+          h(norm), h(scalar(r.value("eps", json()))), h(norm));
+      for (const auto& [k, n] : correct) {
+        std::vector<std::pair<int64_t, int64_t>> into(flips[k].begin(), flips[k].end());
+        std::stable_sort(into.begin(), into.end(),
+                         [](const auto& x, const auto& y) { return x.second > y.second; });
+        int64_t flipped = 0;
+        std::string list;
+        for (const auto& [c, m] : into) {
+          flipped += m;
+          if (list.size() < 80)
+            list += (list.empty() ? "" : ", ") + class_name(names, c) + " " + std::to_string(m);
+        }
+        out += fmt::format("<tr><td>{}</td><td>{}</td><td>{} ({})</td><td>{}</td></tr>\n",
+                           h(class_name(names, k)), n, flipped,
+                           percent(static_cast<double>(flipped) / std::max<int64_t>(n, 1)),
+                           h(list.empty() ? "-" : list));
+      }
+      out += "</tbody></table>\n";
+    }
+  }
+  // Minimal-norm curves and time spent.
+  if (a.contains("minimal_norm_curves") && !a["minimal_norm_curves"].empty()) {
+    out +=
+        "<h3>Minimal-norm curves</h3>\n<p>Per item, the smallest perturbation the attack "
+        "found; accuracy at eps = share of clean-correct items whose smallest perturbation "
+        "is larger (an upper bound on robust accuracy; dashed in the plots above).</p>\n"
+        "<table class=\"rows\" data-source=\"minimal-norm\"><thead><tr><th>attack</th>"
+        "<th>norm</th><th>found for</th><th>median</th><th>mean</th><th>seconds</th></tr>"
+        "</thead><tbody>\n";
+    for (const auto& c : a["minimal_norm_curves"]) {
+      const json m = c.value("minimal_norm", json::object());
+      out += fmt::format(
+          "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+          h(scalar(c.value("attack", json()))), h(scalar(c.value("norm", json()))),
+          percent(m.value("found_rate", 0.0)), h(scalar(m.value("median", json()))),
+          h(scalar(m.value("mean", json()))), h(scalar(c.value("seconds", json()))));
+    }
+    out += "</tbody></table>\n";
+  }
+  double attack_seconds = 0;
+  for (const auto& r : results) attack_seconds += r.value("seconds", 0.0);
+  out += fmt::format(
+      "<h3>Time spent</h3>\n<p>{} s in all; {} s in the {} robust-accuracy runs (per run: the "
+      "seconds column below).</p>\n</section>\n",
+      number(a.value("seconds", 0.0)), number(attack_seconds), results.size());
+  return out;
+}
+
+/// The headline numbers of a results JSON: its top-level shares and counts.
+std::string headline(const json& j, double chance) {
+  std::string cards;
+  for (const auto& [k, v] : j.items()) {
+    if (!v.is_number() || k == "seed") continue;
+    const double x = v.get<double>();
+    const bool share = is_share(k) && x >= 0 && x <= 1;
+    std::string note;
+    if (share && chance > 0 && k.find("accuracy") != std::string::npos)
+      note = "chance " + percent(chance);
+    cards += fmt::format(
+        "<div class=\"card\"><div class=\"value\">{}</div><div class=\"label\">{}</div>{}</div>",
+        share ? percent(x) : number(x), h(words(k)),
+        note.empty() ? "" : "<div class=\"note\">" + h(note) + "</div>");
+  }
+  return cards.empty() ? "" : "<div class=\"cards\">" + cards + "</div>\n";
+}
+
+const char* const kStyle = R"(<style>
+body{font-family:sans-serif;margin:24px auto;max-width:1100px;color:#222;line-height:1.4}
+h1{font-size:24px;margin-bottom:4px}h2{border-bottom:2px solid #0072B2;padding-bottom:2px;margin-top:32px}
+table{border-collapse:collapse;margin:8px 0;font-size:13px}
+td,th{border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top}
+thead th{background:#eef3f8}table.kv th{background:#f6f6f6;font-weight:normal;width:16em}
+.scroll{overflow-x:auto}.cards{display:flex;flex-wrap:wrap;gap:12px;margin:12px 0}
+.card{border:1px solid #ccc;border-radius:6px;padding:8px 14px;min-width:130px}
+.card .value{font-size:22px;font-weight:bold}.card .label,.card .note{font-size:12px;color:#555}
+figure{margin:12px 0;break-inside:avoid}figure img{max-width:100%;height:auto;border:1px solid #ddd}
+figcaption{font-size:12px;color:#555}.legend{font-size:12px;color:#555}
+.bar{display:inline-block;width:120px;height:10px;vertical-align:middle;
+background:linear-gradient(to right,hsl(0,70%,82%),hsl(60,70%,82%),hsl(120,70%,82%))}
+code{background:#f4f4f4;padding:1px 4px}
+@media print{body{margin:0;max-width:none}h2{break-after:avoid}table{break-inside:auto}tr{break-inside:avoid}}
+</style>
+)";
+
+/// What each kind of results folder is, for the page's opening line.
+std::string kind_of(const json& run, const std::vector<std::string>& files) {
+  if (run.contains("kind")) return run["kind"].get<std::string>();
+  for (const auto& f : files) return fs::path(f).stem().string();
+  return "results";
+}
+
+}  // namespace
+
+std::string report_html(const std::string& dir_name) {
+  const fs::path dir(dir_name);
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) throw InputError(dir_name + ": not a results folder");
+  std::vector<std::string> jsons, svgs, pngs;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    if (!e.is_regular_file()) continue;  // links and folders are not the run's own files
+    const std::string name = e.path().filename().string(), ext = e.path().extension().string();
+    if (ext == ".json" && name != "run.json")
+      jsons.push_back(name);
+    else if (ext == ".svg")
+      svgs.push_back(name);
+    else if (ext == ".png")
+      pngs.push_back(name);
+  }
+  std::sort(jsons.begin(), jsons.end());
+  std::sort(svgs.begin(), svgs.end());
+  std::sort(pngs.begin(), pngs.end());
+  if (jsons.empty() && pngs.empty() && svgs.empty())
+    throw InputError(dir_name + ": no results (JSON, SVG or PNG files) in this folder");
+  json run = json::object();
+  std::map<std::string, json> docs;
+  std::vector<std::string> read = jsons;
+  if (fs::exists(dir / "run.json")) read.push_back("run.json");
+  for (const auto& f : read) {
+    try {
+      (f == "run.json" ? run : docs[f]) = json::parse(read_file(dir / f));
+    } catch (const json::exception& e) {
+      throw InputError(dir_name + "/" + f + ": not valid JSON (" + e.what() + ")");
+    }
+  }
+  const std::string kind = kind_of(run, jsons);
+  const json model = run.value("model", json::object());
+  const int64_t classes = model.value("classes", int64_t{0});
+  const double chance = classes > 1 ? 1.0 / static_cast<double>(classes) : 0.0;
+  std::string title = "foil " + kind;
+  if (model.contains("name")) title += ": " + model["name"].get<std::string>();
+
+  std::string body = "<h1>" + h(title) + "</h1>\n";
+  // What ran.
+  body += "<section id=\"run\"><h2>Run</h2>\n<table class=\"kv\" data-source=\"run.json\">";
+  auto row = [&](const std::string& k, const std::string& v) {
+    if (!v.empty()) body += "<tr><th>" + h(k) + "</th><td>" + h(v) + "</td></tr>\n";
+  };
+  row("command", run.value("command", std::string()));
+  row("foil version", run.value("foil_version", std::string()));
+  if (run.contains("seed")) row("seed", scalar(run["seed"]));
+  row("threads", run.contains("threads") ? scalar(run["threads"]) : "");
+  row("device", run.value("device", std::string()));
+  row("finished", run.value("finished", std::string()));
+  for (const auto& [k, v] : model.items()) row("model " + words(k), cell_text(v));
+  if (chance > 0) row("chance level", percent(chance) + " (1 / " + std::to_string(classes) + ")");
+  if (run.empty()) row("note", "no run.json in this folder: command, version and model unknown");
+  body += "</table></section>\n";
+
+  std::set<std::string> used;
+  // The headline: the main JSON's top-level numbers.
+  if (!jsons.empty()) {
+    const std::string main = docs.count(kind + ".json") ? kind + ".json" : jsons.front();
+    body += "<section id=\"headline\"><h2>Headline</h2>\n" + headline(docs[main], chance) +
+            "</section>\n";
+  }
+  if (docs.count("audit.json")) body += audit_sections(docs["audit.json"], chance, used, dir);
+
+  // Every JSON, every row.
+  if (!jsons.empty()) body += "<section id=\"tables\"><h2>Results</h2>\n";
+  for (const auto& f : jsons) {
+    body += "<h3>" + h(f) + "</h3>\n";
+    const json& j = docs[f];
+    body += j.is_object()        ? render_object(j, f, 1)
+            : rows_of_objects(j) ? table_of_rows(j, f)
+                                 : "<table class=\"kv\" data-source=\"" + h(f) + "\"><tr><td>" +
+                                       h(cell_text(j)) + "</td></tr></table>\n";
+  }
+  if (!jsons.empty()) body += "</section>\n";
+  // Plots and pictures.
+  std::string plots;
+  for (const auto& f : svgs)
+    if (!used.count(f))
+      plots += "<figure class=\"plot\">" + inline_svg(dir / f) + "<figcaption>" + h(f) +
+               "</figcaption></figure>\n";
+  if (!plots.empty()) body += "<section id=\"plots\"><h2>Plots</h2>\n" + plots + "</section>\n";
+  std::string images;
+  for (const auto& f : pngs)
+    images += "<figure><img alt=\"" + h(f) + "\" src=\"data:image/png;base64," +
+              base64(read_file(dir / f)) + "\"><figcaption>" + h(caption(f)) +
+              "</figcaption></figure>\n";
+  if (!images.empty()) body += "<section id=\"images\"><h2>Images</h2>\n" + images + "</section>\n";
+  return "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>" + h(title) +
+         "</title>\n" + kStyle + "</head><body>\n" + body +
+         "<footer><p class=\"legend\">Written by foil from the files of this folder; `foil report "
+         "FOLDER` rebuilds it.</p></footer>\n</body></html>\n";
+}
+
+std::string write_report(const std::string& dir) {
+  const std::string path = (fs::path(dir) / "report.html").string();
+  write_file(path, report_html(dir));
+  return path;
+}
+
+}  // namespace foil
