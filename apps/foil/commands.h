@@ -116,7 +116,9 @@ void check_writable(const std::string& path, const std::string& flag);
 class ResultsFolder {
  public:
   /// Creates the partial folder now, so that an unwritable place fails before any work.
-  ResultsFolder(std::string out, const std::string& flag, bool resumable = false);
+  /// `report` = false: a folder of data for other tools (crops), without run.json and page.
+  ResultsFolder(std::string out, const std::string& flag, bool resumable = false,
+                bool report = true);
   ~ResultsFolder();
   ResultsFolder(const ResultsFolder&) = delete;
   ResultsFolder& operator=(const ResultsFolder&) = delete;
@@ -129,7 +131,7 @@ class ResultsFolder {
 
  private:
   std::string out_, partial_;
-  bool resumable_;
+  bool resumable_, report_;
   bool committed_ = false;
 };
 

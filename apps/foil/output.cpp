@@ -41,8 +41,8 @@ void check_writable(const std::string& path, const std::string& flag) {
   probe_folder(parent.empty() ? fs::path(".") : parent, flag, path);
 }
 
-ResultsFolder::ResultsFolder(std::string out, const std::string& flag, bool resumable)
-    : out_(std::move(out)), resumable_(resumable) {
+ResultsFolder::ResultsFolder(std::string out, const std::string& flag, bool resumable, bool report)
+    : out_(std::move(out)), resumable_(resumable), report_(report) {
   check_input(!out_.empty(), flag, "a folder name", "an empty string");
   std::error_code ec;
   fs::path folder = fs::absolute(out_, ec).lexically_normal();
@@ -70,11 +70,14 @@ ResultsFolder::~ResultsFolder() {
 }
 
 void ResultsFolder::commit() {
-  write_json(file("run.json"), run_json());
-  try {
-    write_report(partial_);
-  } catch (const std::exception& e) {  // the results themselves are not lost over the page
-    std::fprintf(stderr, "foil: warning: %s/report.html not written: %s\n", out_.c_str(), e.what());
+  if (report_) {
+    write_json(file("run.json"), run_json());
+    try {
+      write_report(partial_);
+    } catch (const std::exception& e) {  // the results themselves are not lost over the page
+      std::fprintf(stderr, "foil: warning: %s/report.html not written: %s\n", out_.c_str(),
+                   e.what());
+    }
   }
   if (!fs::exists(out_)) {
     fs::rename(partial_, out_);  // the whole folder appears at once

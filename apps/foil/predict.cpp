@@ -82,7 +82,7 @@ void run_predict(const PredictCmd& c) {
   std::unique_ptr<ResultsFolder> draw;
   if (!c.draw.empty()) draw = std::make_unique<ResultsFolder>(c.draw, "--draw");
   std::unique_ptr<ResultsFolder> crops;
-  if (!c.crops.empty()) crops = std::make_unique<ResultsFolder>(c.crops, "--crops");
+  if (!c.crops.empty()) crops = std::make_unique<ResultsFolder>(c.crops, "--crops", false, false);
   int64_t cropped = 0;
   auto model = open_model(c.model, device);
   const bool keypoints = is_keypoint_model(*model);
