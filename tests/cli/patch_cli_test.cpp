@@ -31,8 +31,8 @@ TEST(CliPatch, TrainWritesOutputsAndEvalReadsThePatch) {
   EXPECT_EQ(summary["eval_on_train"], false);
   EXPECT_EQ(summary["evaluation"][0]["n"], 1000);
   EXPECT_NE(r.out.find("held out"), std::string::npos);
-  for (const char* f : {"patch.pt", "patch.json", "patch.png", "loss.csv", "loss.svg", "report.html",
-                        "patched.png", "summary.json"})
+  for (const char* f : {"patch.pt", "patch.json", "patch.png", "loss.csv", "loss.svg",
+                        "report.html", "patched.png", "summary.json"})
     EXPECT_TRUE(std::filesystem::exists(dir + "/" + f)) << f;
   EXPECT_FALSE(std::filesystem::exists(dir + "/checkpoint.pt"));
   auto e = run_foil("patch eval --model " + test::trained_cnn() + " --model " +
