@@ -8,7 +8,7 @@ pkgs=(build-essential cmake ccache pkg-config
       libtorch-dev libopencv-dev libcli11-dev nlohmann-json3-dev libfmt-dev libspdlog-dev
       libgtest-dev libbenchmark-dev zlib1g-dev libopenblas0-openmp libonnx-dev
       dataset-fashion-mnist python3-torch python3-torchvision python3-onnx
-      opencv-doc python3-skimage darknet openssl chromium)
+      opencv-doc python3-skimage darknet openssl chromium doxygen)
 # scripts/fuzz.sh also needs clang and its libFuzzer runtime: install-deps.sh --fuzz.
 [ "${1:-}" = "--fuzz" ] && pkgs+=(clang libclang-rt-14-dev)
 missing=()

@@ -7,9 +7,14 @@ Writes into OUT_DIR:
   reference.pt  a scripted holder of tensors: inputs, submodule outputs recorded with
                 forward hooks, and adversarial examples computed here with the update,
                 projection and clipping of torchattacks (FGSM, BIM, PGD, PGD-L2, MI-FGSM)
+  pose_heatmap.pt  a heatmap keypoint model (random weights)
+  fashion_cnn.pt   the small CNN trained on Debian's Fashion-MNIST (one epoch over the first
+                12000 training images): the model the embedding example (examples/embed) loads
 Usage: make_fixtures.py OUT_DIR
 """
+import gzip
 import os
+import struct
 import sys
 
 import torch
@@ -202,4 +207,28 @@ class PoseNet(nn.Module):
 torch.jit.script(PoseNet().eval()).save(os.path.join(out, "pose_heatmap.pt"))
 
 torch.jit.script(Holder(ref)).save(os.path.join(out, "reference.pt"))
+
+
+def read_idx(path):
+    """An IDX file of Debian's dataset-fashion-mnist as a uint8 tensor."""
+    with gzip.open(path, "rb") as f:
+        data = f.read()
+    ndim = data[3]
+    dims = struct.unpack(">" + "I" * ndim, data[4:4 + 4 * ndim])
+    return torch.frombuffer(bytearray(data[4 + 4 * ndim:]), dtype=torch.uint8).reshape(dims)
+
+
+# A trained TorchScript classifier for the embedding example: SmallCNN, Adam, one epoch.
+torch.manual_seed(0)
+fm = "/usr/share/datasets/fashion-mnist"
+images = read_idx(os.path.join(fm, "train-images-idx3-ubyte.gz"))[:12000]
+labels = read_idx(os.path.join(fm, "train-labels-idx1-ubyte.gz"))[:12000].long()
+images = images.float().div(255).unsqueeze(1)
+fashion = SmallCNN()
+opt = torch.optim.Adam(fashion.parameters(), lr=2e-3)
+for i in range(0, len(images), 64):
+    opt.zero_grad()
+    F.cross_entropy(fashion(images[i:i + 64]), labels[i:i + 64]).backward()
+    opt.step()
+torch.jit.script(fashion.eval()).save(os.path.join(out, "fashion_cnn.pt"))
 print("fixtures written to", out)

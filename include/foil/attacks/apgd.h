@@ -1,5 +1,6 @@
 #pragma once
-/// @file Auto-PGD (Croce & Hein, ICML 2020, "Reliable evaluation of adversarial robustness
+/// @file
+/// Auto-PGD (Croce & Hein, ICML 2020, "Reliable evaluation of adversarial robustness
 /// with an ensemble of diverse parameter-free attacks", Algorithm 1): APGD-CE, APGD-DLR and
 /// the targeted APGD-T.
 
@@ -19,6 +20,7 @@ class ApgdSchedule {
   /// Records the loss after one more iteration and the best loss so far; returns, per
   /// sample, whether the step was halved here (all false between checkpoints).
   torch::Tensor record(const torch::Tensor& loss, const torch::Tensor& best_loss);
+  /// The current step size per sample.
   const torch::Tensor& step() const { return step_; }
   /// Keeps the samples `keep` (int64 indices).
   void keep(const torch::Tensor& keep);
@@ -40,7 +42,9 @@ class ApgdSchedule {
 /// `Apgd(AttackOptions().eps(8.0 / 255).steps(100).loss("ce").random_start(true))`.
 class Apgd : public Attack {
  public:
+  /// `targeted_dlr`: APGD-T (targeted DLR over the top-k classes).
   Apgd(AttackOptions options, bool targeted_dlr);
+  /// "apgd-ce", "apgd-dlr" or "apgd-t".
   std::string name() const override;
   std::string describe() const override;
 

@@ -1,5 +1,6 @@
 #pragma once
-/// @file The interface of every perturbation attack on classifiers (Foolbox `attacks/base.py`):
+/// @file
+/// The interface of every perturbation attack on classifiers (Foolbox `attacks/base.py`):
 /// options, the result, and the non-virtual entry point `run`. The fixed-step gradient
 /// family (FGSM, BIM, PGD, MI-FGSM) shares its loop in `gradient.h`; APGD, Square, FAB-T,
 /// C&W, DeepFool and the AutoAttack ensemble each implement `perturb`.
@@ -95,6 +96,7 @@ struct AttackResult {
 /// Base class: `run` is the non-virtual entry point.
 class Attack {
  public:
+  /// Checks `options` (throws InputError naming the bad option).
   explicit Attack(AttackOptions options);
   virtual ~Attack() = default;
 
@@ -104,6 +106,7 @@ class Attack {
   AttackResult run(Model& model, const torch::Tensor& x, const Criterion& criterion,
                    const torch::Tensor& ids = {}) const;
 
+  /// The attack's name as `make_attack` takes it.
   virtual std::string name() const = 0;
   /// One line: the name and every option the attack uses.
   virtual std::string describe() const;
@@ -111,6 +114,7 @@ class Attack {
   virtual std::vector<std::string> stage_names() const { return {}; }
   /// Minimal-norm attacks report `AttackResult::min_norm`.
   virtual bool minimal_norm() const { return false; }
+  /// The options it was built with.
   const AttackOptions& options() const { return options_; }
 
  protected:
@@ -128,8 +132,8 @@ class Attack {
                        const torch::Tensor& found, const Criterion& criterion,
                        AttackResult& result) const;
 
-  AttackOptions options_;
-  std::unique_ptr<Norm> norm_;
+  AttackOptions options_;       ///< as given to the constructor
+  std::unique_ptr<Norm> norm_;  ///< the threat model of options_.norm()
 };
 
 /// Keeps rows `keep` (int64 indices) of every tensor in `tensors` (undefined ones are

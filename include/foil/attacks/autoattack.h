@@ -1,5 +1,6 @@
 #pragma once
-/// @file The AutoAttack ensemble (Croce & Hein, ICML 2020): diverse parameter-free attacks
+/// @file
+/// The AutoAttack ensemble (Croce & Hein, ICML 2020): diverse parameter-free attacks
 /// run in cascade, each on the points the earlier ones left robust.
 
 #include <memory>
@@ -19,7 +20,9 @@ namespace foil {
 /// `AutoAttack(AttackOptions().eps(8.0 / 255).steps(100).version("standard"))`.
 class AutoAttack : public Attack {
  public:
+  /// Builds the stages of options.version().
   explicit AutoAttack(AttackOptions options);
+  /// "autoattack".
   std::string name() const override { return "autoattack"; }
   std::string describe() const override;
   std::vector<std::string> stage_names() const override;

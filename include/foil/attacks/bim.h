@@ -1,5 +1,6 @@
 #pragma once
-/// @file Basic Iterative Method / I-FGSM (Kurakin et al. 2017), and FGSM, FGM-L2 and PGD
+/// @file
+/// Basic Iterative Method / I-FGSM (Kurakin et al. 2017), and FGSM, FGM-L2 and PGD
 /// as settings of the same step.
 
 #include "foil/attacks/gradient.h"
@@ -11,7 +12,9 @@ namespace foil {
 /// Example: `Bim(AttackOptions().eps(0.1).alpha(0.01).steps(10))`.
 class Bim : public GradientAttack {
  public:
+  /// Never starts at random (random_start is turned off).
   explicit Bim(AttackOptions options);
+  /// "bim".
   std::string name() const override { return "bim"; }
 
  protected:
@@ -23,7 +26,9 @@ class Bim : public GradientAttack {
 /// x' = clip(x + eps * sign(grad)); with norm l2 it is FGM-L2, x' = clip(x + eps * g/||g||).
 class Fgsm : public Bim {
  public:
+  /// One step of size eps (alpha and steps are set to eps and 1).
   explicit Fgsm(AttackOptions options);
+  /// "fgsm", or "fgm" for the L2 norm.
   std::string name() const override { return options_.norm() == "l2" ? "fgm" : "fgsm"; }
 };
 
@@ -32,7 +37,9 @@ class Fgsm : public Bim {
 /// Example: `Pgd(AttackOptions().eps(0.1).alpha(0.01).steps(20).random_start(true))`.
 class Pgd : public Bim {
  public:
+  /// Keeps options.random_start() as given.
   explicit Pgd(AttackOptions options) : Bim(std::move(options)) {}
+  /// "pgd".
   std::string name() const override { return "pgd"; }
 };
 

@@ -1,5 +1,6 @@
 #pragma once
-/// @file What counts as a successful attack, per sample (Foolbox `criteria.py`).
+/// @file
+/// What counts as a successful attack, per sample (Foolbox `criteria.py`).
 
 #include <torch/types.h>
 
@@ -12,11 +13,16 @@ namespace foil {
 /// the prediction equals `targets`. Example: `Criterion::targeted(labels, targets)`.
 class Criterion {
  public:
+  /// Untargeted: success when the prediction is not `labels` (int64 N).
   static Criterion misclassification(torch::Tensor labels);
+  /// Targeted: success when the prediction is `targets` (int64 N).
   static Criterion targeted(torch::Tensor labels, torch::Tensor targets);
 
+  /// Whether it has targets.
   bool is_targeted() const { return targets_.defined(); }
+  /// The true labels (int64 N).
   const torch::Tensor& labels() const { return labels_; }
+  /// The target classes (int64 N); undefined when untargeted.
   const torch::Tensor& targets() const { return targets_; }
   /// The class the loss is computed against: the target when targeted, else the label.
   const torch::Tensor& loss_classes() const { return is_targeted() ? targets_ : labels_; }
@@ -24,6 +30,7 @@ class Criterion {
   torch::Tensor is_adversarial(const torch::Tensor& logits) const;
   /// The criterion for a subset of the samples (rows `index`).
   Criterion select(const torch::Tensor& index) const;
+  /// The criterion with its tensors on `device`.
   Criterion to(c10::Device device) const;
 
  private:
@@ -33,10 +40,13 @@ class Criterion {
 /// How `--targeted` picks targets: a fixed label, a random class other than the label, or
 /// the least-likely class of the clean prediction.
 struct TargetSpec {
-  enum class Mode { kNone, kLabel, kRandom, kLeastLikely } mode = Mode::kNone;
-  int64_t label = -1;
+  /// Untargeted, one fixed class, a random other class, the least-likely class.
+  enum class Mode { kNone, kLabel, kRandom, kLeastLikely };
+  Mode mode = Mode::kNone;  ///< how targets are picked
+  int64_t label = -1;       ///< the class of Mode::kLabel
   /// Parses "random", "least-likely" or a class index; "" means untargeted.
   static TargetSpec parse(const std::string& text, int64_t num_classes);
+  /// The text `parse` takes back ("" when untargeted).
   std::string str() const;
 };
 

@@ -1,5 +1,6 @@
 #pragma once
-/// @file Carlini & Wagner L2 (IEEE S&P 2017): a minimal-norm attack by optimisation.
+/// @file
+/// Carlini & Wagner L2 (IEEE S&P 2017): a minimal-norm attack by optimisation.
 
 #include "foil/attacks/attack.h"
 
@@ -13,7 +14,9 @@ namespace foil {
 /// `CarliniWagner(AttackOptions().norm("l2").steps(100).binary_steps(5).alpha(0.01))`.
 class CarliniWagner : public Attack {
  public:
+  /// Checks the options it uses.
   explicit CarliniWagner(AttackOptions options);
+  /// The name `make_attack` takes.
   std::string name() const override { return "cw"; }
   std::string describe() const override;
   bool minimal_norm() const override { return true; }

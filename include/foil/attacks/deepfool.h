@@ -1,5 +1,6 @@
 #pragma once
-/// @file DeepFool (Moosavi-Dezfooli, Fawzi & Frossard, CVPR 2016): a minimal-norm attack
+/// @file
+/// DeepFool (Moosavi-Dezfooli, Fawzi & Frossard, CVPR 2016): a minimal-norm attack
 /// that steps to the nearest linearised decision boundary.
 
 #include "foil/attacks/attack.h"
@@ -15,7 +16,9 @@ namespace foil {
 /// `DeepFool(AttackOptions().norm("l2").steps(50).overshoot(0.02))`.
 class DeepFool : public Attack {
  public:
+  /// Checks the options it uses.
   explicit DeepFool(AttackOptions options) : Attack(std::move(options)) {}
+  /// The name `make_attack` takes.
   std::string name() const override { return "deepfool"; }
   std::string describe() const override;
   bool minimal_norm() const override { return true; }

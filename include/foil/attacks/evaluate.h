@@ -1,5 +1,6 @@
 #pragma once
-/// @file Running an attack over a whole dataset in streamed batches, with the numbers
+/// @file
+/// Running an attack over a whole dataset in streamed batches, with the numbers
 /// `foil attack` and `foil audit` report.
 
 #include <torch/types.h>
@@ -16,9 +17,13 @@ namespace foil {
 
 class Model;
 
+/// How `evaluate_attack` runs an attack over a dataset.
 struct EvaluationOptions {
+  /// Items per batch. Default 250.
   TORCH_ARG(int64_t, batch) = 250;
+  /// Targets of a targeted evaluation; untargeted by default.
   TORCH_ARG(TargetSpec, target) = {};
+  /// Seed of random targets. Default 0.
   TORCH_ARG(uint64_t, seed) = 0;
   /// Keep every adversarial example (memory grows with the dataset). Default false.
   TORCH_ARG(bool, keep_adv) = false;
@@ -35,17 +40,22 @@ struct EvaluationOptions {
 /// is the target (items already labelled as the target are counted in
 /// excluded_already_target, not in the rate).
 struct Evaluation {
-  int64_t n = 0, excluded_already_target = 0;
-  double clean_accuracy = 0, robust_accuracy = 0, attack_success_rate = 0;
-  double seconds = 0;
-  double linf_max = 0, l2_mean = 0;
-  int64_t gradient_evaluations = 0, queries = 0;  ///< per-sample passes, summed
+  int64_t n = 0;                        ///< items evaluated
+  int64_t excluded_already_target = 0;  ///< targeted: items whose label is the target
+  double clean_accuracy = 0;            ///< share of all items correct on the clean input
+  double robust_accuracy = 0;           ///< share of all items correct clean and attacked
+  double attack_success_rate = 0;       ///< see the definitions above
+  double seconds = 0;                   ///< wall time of the evaluation
+  double linf_max = 0;                  ///< largest Linf size of a perturbation
+  double l2_mean = 0;                   ///< mean L2 size of the perturbations
+  int64_t gradient_evaluations = 0;     ///< per-sample forward+backward passes, summed
+  int64_t queries = 0;                  ///< per-sample forward-only passes, summed
   /// Ensembles: robust accuracy after each stage (correct clean and unbroken by this and
   /// every earlier stage), and per item the stage that broke it (index into stage_names;
   /// -2: wrong already on the clean input; -1: robust).
   std::vector<std::string> stage_names;
-  std::vector<double> stage_robust_accuracy;
-  torch::Tensor broken_by;
+  std::vector<double> stage_robust_accuracy;  ///< one per stage
+  torch::Tensor broken_by;                    ///< int64 per item
   /// Minimal-norm attacks: per item the smallest adversarial perturbation found (0 where
   /// the clean prediction is already wrong, +inf where none was found); over the items
   /// classified correctly clean, the share where one was found, and the median and mean
@@ -53,10 +63,16 @@ struct Evaluation {
   torch::Tensor min_norm;
   /// (median and mean are meaningful only when min_norm_found > 0).
   int64_t min_norm_found = 0;
-  double min_norm_found_rate = 0, min_norm_median = 0, min_norm_mean = 0;
-  torch::Tensor adv;                           ///< all examples when keep_adv
-  torch::Tensor clean_pred, adv_pred, labels;  ///< per item
-  torch::Tensor example_clean, example_adv;    ///< first keep_examples items
+  double min_norm_found_rate = 0;  ///< min_norm_found / clean-correct items
+  double min_norm_median = 0;      ///< median size of the perturbations found
+  double min_norm_mean = 0;        ///< mean size of the perturbations found
+  torch::Tensor adv;               ///< all examples when keep_adv
+  torch::Tensor clean_pred;        ///< int64 per item: prediction on the clean input
+  torch::Tensor adv_pred;          ///< int64 per item: prediction on the attacked input
+  torch::Tensor labels;            ///< int64 per item: the labels used
+  torch::Tensor example_clean;     ///< the first keep_examples clean items
+  torch::Tensor example_adv;       ///< their adversarial examples
+  /// Every number above plus per-item labels and predictions (the JSON of `foil attack`).
   nlohmann::json to_json() const;
 };
 

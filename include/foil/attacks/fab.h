@@ -1,5 +1,6 @@
 #pragma once
-/// @file FAB-T, the targeted Fast Adaptive Boundary attack (Croce & Hein, ICML 2020,
+/// @file
+/// FAB-T, the targeted Fast Adaptive Boundary attack (Croce & Hein, ICML 2020,
 /// "Minimally distorted adversarial examples with a fast adaptive boundary attack"), as in
 /// AutoAttack's standard version.
 
@@ -27,7 +28,9 @@ torch::Tensor project_to_halfspace(const torch::Tensor& p, const torch::Tensor& 
 /// `FabT(AttackOptions().norm("l2").eps(1.0).steps(100))`.
 class FabT : public Attack {
  public:
+  /// Checks the options it uses.
   explicit FabT(AttackOptions options) : Attack(std::move(options)) {}
+  /// The name `make_attack` takes.
   std::string name() const override { return "fab-t"; }
   std::string describe() const override;
   bool minimal_norm() const override { return true; }

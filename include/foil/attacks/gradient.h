@@ -1,5 +1,6 @@
 #pragma once
-/// @file The fixed-step gradient family (FGSM, BIM, PGD, MI-FGSM): bounds, projection,
+/// @file
+/// The fixed-step gradient family (FGSM, BIM, PGD, MI-FGSM): bounds, projection,
 /// clipping, restarts, success tracking and early stop live here once; each attack
 /// implements one protected `step`.
 
@@ -12,7 +13,7 @@ namespace foil {
 /// a random point of the ball, with restarts on the samples still unbroken.
 class GradientAttack : public Attack {
  public:
-  using Attack::Attack;
+  using Attack::Attack;  ///< checks the options
 
  protected:
   /// One update from `adv` with loss gradient `grad` (ascent direction: for targeted

@@ -1,5 +1,6 @@
 #pragma once
-/// @file Per-sample losses of the reliable-evaluation attacks (Croce & Hein 2020): all are
+/// @file
+/// Per-sample losses of the reliable-evaluation attacks (Croce & Hein 2020): all are
 /// maximised by the attacker.
 
 #include <torch/types.h>

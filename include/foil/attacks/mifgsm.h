@@ -1,5 +1,6 @@
 #pragma once
-/// @file MI-FGSM (Dong et al. 2018, "Boosting Adversarial Attacks with Momentum").
+/// @file
+/// MI-FGSM (Dong et al. 2018, "Boosting Adversarial Attacks with Momentum").
 
 #include "foil/attacks/gradient.h"
 
@@ -10,7 +11,9 @@ namespace foil {
 /// AttackOptions (decay 1.0). Example: `MiFgsm(AttackOptions().eps(0.1).steps(10))`.
 class MiFgsm : public GradientAttack {
  public:
+  /// Checks the options it uses.
   explicit MiFgsm(AttackOptions options) : GradientAttack(std::move(options)) {}
+  /// The name `make_attack` takes.
   std::string name() const override { return "mifgsm"; }
 
  protected:

@@ -1,5 +1,6 @@
 #pragma once
-/// @file Threat models as small strategies: the step direction, the projection onto the
+/// @file
+/// Threat models as small strategies: the step direction, the projection onto the
 /// eps-ball and the random start of an Lp-bounded attack.
 
 #include <torch/types.h>
@@ -15,6 +16,7 @@ namespace foil {
 class Norm {
  public:
   virtual ~Norm() = default;
+  /// "linf" or "l2".
   virtual std::string name() const = 0;
   /// The unit-size ascent direction for gradient `g` (per sample).
   virtual torch::Tensor direction(const torch::Tensor& g) const = 0;

@@ -1,5 +1,6 @@
 #pragma once
-/// @file Per-sample random streams: each sample draws from its own generator keyed by a
+/// @file
+/// Per-sample random streams: each sample draws from its own generator keyed by a
 /// seed and the sample's id, so an attack's randomness does not depend on the batch it runs
 /// in (batch result = per-sample result, same seed = same result).
 
@@ -10,6 +11,8 @@
 
 namespace foil {
 
+/// Random numbers per sample: each sample draws from its own stream keyed by (seed, id), so
+/// what it gets does not depend on the batch it is in or on the other samples.
 class SampleRandom {
  public:
   /// One stream per entry of `ids` (int64, any device).

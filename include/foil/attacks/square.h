@@ -1,5 +1,6 @@
 #pragma once
-/// @file Square attack (Andriushchenko, Croce, Flammarion & Hein, ECCV 2020): a score-based
+/// @file
+/// Square attack (Andriushchenko, Croce, Flammarion & Hein, ECCV 2020): a score-based
 /// black-box attack. It never calls backward, so it also judges models whose gradient is
 /// missing or misleading (gradient masking).
 
@@ -18,7 +19,9 @@ namespace foil {
 /// Example: `Square(AttackOptions().eps(0.05).queries(5000))`.
 class Square : public Attack {
  public:
+  /// Checks the options it uses.
   explicit Square(AttackOptions options) : Attack(std::move(options)) {}
+  /// The name `make_attack` takes.
   std::string name() const override { return "square"; }
   std::string describe() const override;
 

@@ -1,5 +1,6 @@
 #pragma once
-/// @file Errors thrown by the foil library.
+/// @file
+/// Errors thrown by the foil library.
 ///
 /// Library code throws; only the CLI prints and chooses exit codes. `InputError` means the
 /// user gave something wrong (a path, a file, a shape, an option) and maps to exit code 2;
@@ -18,6 +19,7 @@ namespace foil {
 /// one line. Example: `throw InputError("--eps: expected a value >= 0, got -1")`.
 class InputError : public std::runtime_error {
  public:
+  /// `what`: the one-line message.
   explicit InputError(const std::string& what) : std::runtime_error(what) {}
 };
 

@@ -1,5 +1,6 @@
 #pragma once
-/// @file Process-wide settings: threads, seeding, device, progress output.
+/// @file
+/// Process-wide settings: threads, seeding, device, progress output.
 
 #include <c10/core/Device.h>
 
@@ -25,7 +26,9 @@ class Progress {
   /// an outer bar's step).
   Progress(std::string label, int64_t total, bool transient = false);
   ~Progress();
+  /// `done` of `total` items finished; `extra` is shown after the counts.
   void update(int64_t done, const std::string& extra = "");
+  /// Ends the bar (prints its last state, or erases it when transient).
   void finish(const std::string& extra = "");
 
  private:

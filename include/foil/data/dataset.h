@@ -1,5 +1,6 @@
 #pragma once
-/// @file Datasets held in memory as pixels in [0,1], NCHW, and the data specs of DESIGN §3.
+/// @file
+/// Datasets held in memory as pixels in [0,1], NCHW, and the data specs of DESIGN §3.
 
 #include <torch/types.h>
 
@@ -12,9 +13,15 @@ namespace foil {
 /// Where a model-sized image came from: the photo's size (after any crop) and the mapping
 /// from model pixels (u, v) back to photo pixels: x = (u - pad_x) / scale_x + crop_x.
 struct PhotoFrame {
-  std::string path;               ///< the image file
-  int64_t width = 0, height = 0;  ///< the photo (or crop) before resizing
-  double scale_x = 1, scale_y = 1, pad_x = 0, pad_y = 0, crop_x = 0, crop_y = 0;
+  std::string path;           ///< the image file
+  int64_t width = 0;          ///< photo (or crop) width before resizing
+  int64_t height = 0;         ///< photo (or crop) height before resizing
+  double scale_x = 1;         ///< model pixels per photo pixel, horizontally
+  double scale_y = 1;         ///< model pixels per photo pixel, vertically
+  double pad_x = 0;           ///< letterbox padding at the left, model pixels
+  double pad_y = 0;           ///< letterbox padding at the top, model pixels
+  double crop_x = 0;          ///< left of the crop in the photo
+  double crop_y = 0;          ///< top of the crop in the photo
   std::vector<int64_t> crop;  ///< X,Y,W,H when the spec cropped the photo
   /// Model-pixel coordinates (..., 2 as x, y) to photo pixels.
   torch::Tensor to_photo(const torch::Tensor& xy) const;
@@ -25,13 +32,14 @@ struct PhotoFrame {
 /// A labelled image set: `images` float N×C×H×W in [0,1], `labels` int64 N (−1 = unknown,
 /// e.g. a single image file), `class_names` indexed by label.
 struct Dataset {
-  torch::Tensor images;
-  torch::Tensor labels;
-  std::vector<std::string> class_names;
+  torch::Tensor images;                  ///< float N×C×H×W in [0,1]
+  torch::Tensor labels;                  ///< int64 N, -1 where unknown
+  std::vector<std::string> class_names;  ///< indexed by label; may be empty
   std::string source;  ///< the spec or path it came from, for messages and reports
   /// One per image for photos (file or folder), empty for Fashion-MNIST.
   std::vector<PhotoFrame> frames;
 
+  /// Number of items.
   int64_t size() const { return images.defined() ? images.size(0) : 0; }
   /// The first `n` items (all when n < 0 or n >= size()).
   Dataset head(int64_t n) const;
@@ -47,10 +55,13 @@ struct Dataset {
 
 /// The shape a model wants: channels, height, width; 0 means "any".
 struct ImageShape {
-  int64_t channels = 0, height = 0, width = 0;
+  int64_t channels = 0;  ///< 1 (grey) or 3 (RGB); 0: any
+  int64_t height = 0;    ///< pixels; 0: any
+  int64_t width = 0;     ///< pixels; 0: any
   /// Photos keep their aspect ratio: scaled to fit and padded with black, centred (as
   /// pose and detection models' own pre-processing does); else stretched to the size.
   bool letterbox = false;
+  /// "CxHxW".
   std::string str() const;
 };
 
@@ -58,7 +69,9 @@ struct ImageShape {
 /// image file, with an optional `:N` suffix that keeps the first N items. An image file may
 /// carry a crop, `photo.jpg@X,Y,W,H` (pixels), applied before resizing.
 struct DataSpec {
-  enum class Kind { kFashionMnist, kImageFolder, kImageFile } kind;
+  /// What the spec names.
+  enum class Kind { kFashionMnist, kImageFolder, kImageFile };
+  Kind kind;                  ///< what the spec names
   std::string path;           ///< split name for Fashion-MNIST, else the file/folder
   int64_t limit = -1;         ///< -1: all items
   std::vector<int64_t> crop;  ///< X,Y,W,H of an image file; empty: the whole image

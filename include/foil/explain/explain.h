@@ -1,5 +1,6 @@
 #pragma once
-/// @file Where a model looks: Grad-CAM (Selvaraju et al. 2017), Grad-CAM++ (Chattopadhay et
+/// @file
+/// Where a model looks: Grad-CAM (Selvaraju et al. 2017), Grad-CAM++ (Chattopadhay et
 /// al. 2018), gradient saliency (Simonyan et al. 2014) and input x gradient, for any tapped
 /// layer of any Model.
 ///
@@ -15,10 +16,12 @@ namespace foil {
 
 class Model;
 
+/// Grad-CAM, Grad-CAM++, the input gradient's magnitude, input × gradient.
 enum class ExplainMethod { kGradCam, kGradCamPlusPlus, kSaliency, kInputXGradient };
 
 /// "gradcam", "gradcam++", "saliency" or "inputxgrad"; throws InputError otherwise.
 ExplainMethod parse_explain_method(const std::string& name);
+/// The name `parse_explain_method` takes back.
 std::string explain_method_name(ExplainMethod method);
 /// Whether the method needs a spatial layer.
 bool explain_uses_layer(ExplainMethod method);

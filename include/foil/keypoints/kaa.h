@@ -1,5 +1,6 @@
 #pragma once
-/// @file Keypoint models: training the heatmap model, and the K-limiting relational attack
+/// @file
+/// Keypoint models: training the heatmap model, and the K-limiting relational attack
 /// ("Explainable K-limiting Relational Adversarial Attack on Coordinate Regression Learning",
 /// `003_...`). The attack works on layer k (the heatmaps, before the non-differentiable argmax
 /// decode): non-target pushes F^k(x') away from the clean heatmaps, target pulls it towards
@@ -23,14 +24,15 @@ namespace foil {
 class Model;
 class ZooModel;
 
+/// How `train_pose_model` trains.
 struct PoseTrainOptions {
-  TORCH_ARG(int64_t, epochs) = 6;
-  TORCH_ARG(int64_t, batch) = 64;
-  TORCH_ARG(double, lr) = 2e-3;
-  TORCH_ARG(double, sigma) = 1.0;  ///< target heatmap sigma, heatmap pixels
-  TORCH_ARG(uint64_t, seed) = 0;
-  TORCH_ARG(std::string, checkpoint) = "";
-  TORCH_ARG(std::string, progress) = "posenet";
+  TORCH_ARG(int64_t, epochs) = 6;                ///< passes over the training set
+  TORCH_ARG(int64_t, batch) = 64;                ///< items per step
+  TORCH_ARG(double, lr) = 2e-3;                  ///< Adam learning rate
+  TORCH_ARG(double, sigma) = 1.0;                ///< target heatmap sigma, heatmap pixels
+  TORCH_ARG(uint64_t, seed) = 0;                 ///< initialisation and shuffling
+  TORCH_ARG(std::string, checkpoint) = "";       ///< resumed from and written every epoch; "": none
+  TORCH_ARG(std::string, progress) = "posenet";  ///< progress label on stderr
 };
 
 /// Trains the zoo's `posenet` on `train` (MSE to Gaussian heatmaps); `on_epoch(epoch, loss,
@@ -40,10 +42,11 @@ std::shared_ptr<ZooModel> train_pose_model(
     const PoseTrainOptions& options, const PoseData& train, const PoseData& test,
     const std::function<void(int64_t, double, double)>& on_epoch = {});
 
+/// Options of the K-limiting keypoint attack (`kaa_attack`, `relational_mask`).
 struct KaaOptions {
-  TORCH_ARG(double, eps) = 8.0 / 255;
-  TORCH_ARG(double, alpha) = 1.0 / 255;
-  TORCH_ARG(int64_t, steps) = 10;
+  TORCH_ARG(double, eps) = 8.0 / 255;    ///< perturbation budget, pixels in [0,1]
+  TORCH_ARG(double, alpha) = 1.0 / 255;  ///< step size
+  TORCH_ARG(int64_t, steps) = 10;        ///< iterations
   /// "linf" (sign steps) or "l2" (normalised steps).
   TORCH_ARG(std::string, norm) = "linf";
   /// "none" (KAA) or "relational" (KAA+ER).
@@ -71,10 +74,11 @@ struct KaaOptions {
   TORCH_ARG(bool, random_start) = true;
 };
 
+/// What `kaa_attack` returns.
 struct KaaResult {
-  torch::Tensor adv;   ///< N×C×H×W in [0,1]
-  torch::Tensor mask;  ///< C, N×C×H×W in {0,1} (all ones for KAA)
-  double jacobian_seconds = 0;
+  torch::Tensor adv;            ///< N×C×H×W in [0,1]
+  torch::Tensor mask;           ///< C, N×C×H×W in {0,1} (all ones for KAA)
+  double jacobian_seconds = 0;  ///< time spent on the relational mask
 };
 
 /// Throws InputError naming the first bad option.
@@ -105,9 +109,13 @@ torch::Tensor keypoint_jacobian(Model& model, const torch::Tensor& x, const KaaO
 /// pose RMSE: sqrt(mean squared keypoint displacement) in pixels, against the clean
 /// prediction (non-target) or the target (target).
 struct KaaMetrics {
-  double success_rate = 0, perturbation_rmse = 0, pose_rmse = 0;
-  torch::Tensor success;  ///< bool N
+  double success_rate = 0;       ///< share of items attacked successfully
+  double perturbation_rmse = 0;  ///< mean over items, pixel scale [0,1]
+  double pose_rmse = 0;          ///< mean over items, pixels
+  torch::Tensor success;         ///< bool N
 };
+/// The metrics above for adversarial examples `adv` of `x`; `target_keypoints` undefined for
+/// the non-target attack.
 KaaMetrics kaa_metrics(const torch::Tensor& x, const torch::Tensor& adv,
                        const torch::Tensor& clean_keypoints, const torch::Tensor& adv_keypoints,
                        const torch::Tensor& target_keypoints, double tau);
@@ -120,10 +128,12 @@ torch::Tensor predict_keypoints(Model& model, const torch::Tensor& x,
 /// What a keypoint model reports: positions (N×K×2, x and y in pixels of its input), scores
 /// (N×K) and the names and limbs of its keypoints.
 struct KeypointPrediction {
-  torch::Tensor xy, score;  ///< N×K×2 in input pixels, N×K
-  torch::Tensor z, world;   ///< 3-D models (BlazePose): N×K depth, N×K×3 metres; else undefined
-  std::vector<std::string> names;
-  std::vector<std::pair<int, int>> skeleton;
+  torch::Tensor xy;                ///< N×K×2 in input pixels
+  torch::Tensor score;             ///< N×K
+  torch::Tensor z;                 ///< 3-D models (BlazePose): N×K depth; else undefined
+  torch::Tensor world;             ///< 3-D models: N×K×3 metres; else undefined
+  std::vector<std::string> names;  ///< one per keypoint
+  std::vector<std::pair<int, int>> skeleton;  ///< limbs as pairs of keypoint indices
 };
 
 /// True for models whose output is keypoints: foil's posenet (heatmaps) and TensorFlow.js

@@ -1,5 +1,6 @@
 #pragma once
-/// @file Keypoint (pose) data and heatmaps: synthetic stick figures with ground truth,
+/// @file
+/// Keypoint (pose) data and heatmaps: synthetic stick figures with ground truth,
 /// Gaussian heatmap rendering, argmax decoding with sub-pixel refinement, soft-argmax and PCK.
 ///
 /// Example:
@@ -18,14 +19,18 @@ namespace foil {
 
 /// Images with keypoints: images N×3×S×S in [0,1], keypoints N×K×2 as (x, y) in pixels.
 struct PoseData {
-  torch::Tensor images, keypoints;
-  std::string source;
+  torch::Tensor images;     ///< N×3×S×S in [0,1]
+  torch::Tensor keypoints;  ///< N×K×2, (x, y) in pixels
+  std::string source;       ///< the spec it came from
+  /// Number of items.
   int64_t size() const { return images.defined() ? images.size(0) : 0; }
+  /// The first `n` items (all when n < 0 or n >= size()).
   PoseData head(int64_t n) const;
 };
 
 /// The joints of the synthetic figures (K = 11) and the limbs that join them.
 const std::vector<std::string>& pose_joint_names();
+/// The limbs of the synthetic figures, as pairs of joint indices.
 const std::vector<std::pair<int, int>>& pose_skeleton();
 
 /// `n` stick figures (deterministic by `seed`) with varied pose, limb thickness and colour

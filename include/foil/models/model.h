@@ -1,5 +1,6 @@
 #pragma once
-/// @file The one interface every attack, patch, explainer and defence talks to.
+/// @file
+/// The one interface every attack, patch, explainer and defence talks to.
 
 #include <torch/types.h>
 
@@ -14,21 +15,21 @@ namespace foil {
 
 /// What a model is: where it came from, what it takes and what it returns.
 struct ModelInfo {
-  std::string name;          ///< file name or zoo architecture
-  std::string backend;       ///< "zoo", "torchscript", ...
-  std::string arch;          ///< architecture name where known
-  ImageShape input;          ///< expected C×H×W (0 = any)
-  int64_t num_classes = 0;   ///< 0 when unknown
-  std::vector<double> mean;  ///< per-channel normalisation applied inside the model
-  std::vector<double> std;
-  std::vector<std::string> class_names;
-  double test_accuracy = -1;  ///< recorded at training time, -1 when unknown
+  std::string name;                      ///< file name or zoo architecture
+  std::string backend;                   ///< "zoo", "torchscript", ...
+  std::string arch;                      ///< architecture name where known
+  ImageShape input;                      ///< expected C×H×W (0 = any)
+  int64_t num_classes = 0;               ///< 0 when unknown
+  std::vector<double> mean;              ///< per-channel normalisation applied inside the model
+  std::vector<double> std;               ///< per-channel std applied inside the model
+  std::vector<std::string> class_names;  ///< indexed by class; may be empty
+  double test_accuracy = -1;             ///< recorded at training time, -1 when unknown
 };
 
 /// Outputs of one forward pass: the model output plus the requested intermediate tensors.
 struct TapOutputs {
-  torch::Tensor output;
-  std::map<std::string, torch::Tensor> taps;
+  torch::Tensor output;                       ///< what forward(x) returns
+  std::map<std::string, torch::Tensor> taps;  ///< by layer name
 };
 
 /// A differentiable image model taking pixels in [0,1] (N×C×H×W). The model owns any
@@ -52,22 +53,26 @@ class Model {
   /// Names accepted as taps, in forward order.
   virtual std::vector<std::string> layer_names() const = 0;
 
+  /// What the model is.
   const ModelInfo& info() const { return info_; }
   /// Declares the normalisation the model expects (applied inside forward).
   void set_normalization(std::vector<double> mean, std::vector<double> std);
   /// Moves the parameters to `device`; inputs are moved to it by forward.
   virtual void to(c10::Device device) = 0;
+  /// Where its parameters are.
   c10::Device device() const { return device_; }
 
   /// Throws InputError naming both shapes when `x` cannot be fed to this model.
   void check_input_shape(const torch::Tensor& x) const;
 
  protected:
+  /// The forward pass on normalised input (mean/std applied), with the named taps.
   virtual TapOutputs run(const torch::Tensor& normalized, const std::vector<std::string>& taps) = 0;
+  /// Throws InputError for a name `layer_names()` does not hold (listing the names).
   void check_tap_names(const std::vector<std::string>& taps) const;
 
-  ModelInfo info_;
-  c10::Device device_{c10::kCPU};
+  ModelInfo info_;                 ///< set by the loader
+  c10::Device device_{c10::kCPU};  ///< where the parameters are
 
  private:
   torch::Tensor normalize(const torch::Tensor& x) const;

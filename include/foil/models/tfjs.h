@@ -1,5 +1,6 @@
 #pragma once
-/// @file TensorFlow.js models (`model.json` + `.bin` shards) and ONNX models (`.onnx`) as
+/// @file
+/// TensorFlow.js models (`model.json` + `.bin` shards) and ONNX models (`.onnx`) as
 /// differentiable models.
 ///
 /// ONNX files (default domain, opsets 7 to 18; weights inside the file or in external data
@@ -19,7 +20,7 @@
 ///
 /// `TfjsModel` takes foil's pixels (N×C×H×W in [0,1]) and converts them to the model's own
 /// input convention (scale/offset, NHWC, int32 inputs rounded with a straight-through
-/// gradient) as its metadata says. The metadata of the @vladmandic/human models is built in;
+/// gradient) as its metadata says. The metadata of the `@vladmandic/human` models is built in;
 /// any other graph model gets defaults from its input placeholder and signature, which a
 /// sidecar `<model>.foil.json` may override.
 ///
@@ -41,10 +42,10 @@ namespace foil {
 
 /// What a graph model takes and what its outputs mean.
 struct TfjsMeta {
-  std::string task = "generic";  ///< classifier, keypoints, score, detector, landmarks, ...
-  std::string description;
-  double scale = 1.0;  ///< model input = pixels in [0,1] × scale + offset
-  double offset = 0.0;
+  std::string task = "generic";      ///< classifier, keypoints, score, detector, landmarks, ...
+  std::string description;           ///< what the model is, for reports
+  double scale = 1.0;                ///< model input = pixels in [0,1] × scale + offset
+  double offset = 0.0;               ///< see scale
   std::vector<std::string> outputs;  ///< output nodes; the first is the Model output
   /// Classifiers whose output node is a Softmax: the Model output is its input (logits).
   bool logits_before_softmax = true;
@@ -71,9 +72,13 @@ struct TfjsMeta {
 
 /// One detected object, in the model input's pixels.
 struct Detection {
-  int64_t cls = 0;
-  std::string name;
-  float score = 0, x1 = 0, y1 = 0, x2 = 0, y2 = 0;
+  int64_t cls = 0;   ///< class index
+  std::string name;  ///< class name
+  float score = 0;   ///< detection score in [0,1]
+  float x1 = 0;      ///< left
+  float y1 = 0;      ///< top
+  float x2 = 0;      ///< right
+  float y2 = 0;      ///< bottom
 };
 
 /// Keypoints decoded by a model's own rule, in the model input's pixels.
@@ -91,6 +96,7 @@ class TfjsGraph {
   /// for anything that is not a loadable graph model.
   explicit TfjsGraph(const std::string& model_json);
   ~TfjsGraph();
+  /// Moves the graph (weights are not copied).
   TfjsGraph(TfjsGraph&&) noexcept;
 
   /// Runs the graph on `input` (the model's own scaling and layout, e.g. NHWC) and returns
@@ -110,7 +116,9 @@ class TfjsGraph {
   std::string op_of(const std::string& node) const;
   /// The input placeholder: name, dtype ("float32"/"int32") and shape (-1 = any).
   const std::string& input_name() const;
+  /// The input placeholder's dtype, "float32" or "int32".
   const std::string& input_dtype() const;
+  /// The input placeholder's shape (-1 = any).
   const std::vector<int64_t>& input_shape() const;
   /// Output nodes named by the signature (or the graph's sinks).
   const std::vector<std::string>& signature_outputs() const;
@@ -123,6 +131,7 @@ class TfjsGraph {
   /// ONNX graphs: the declared shape of the first output (-1: symbolic; empty: unknown).
   const std::vector<int64_t>& first_output_shape() const;
 
+  /// Moves the weights to `device`.
   void to(c10::Device device);
 
  private:
@@ -133,12 +142,15 @@ class TfjsGraph {
 /// A TensorFlow.js graph model behind foil's Model interface.
 class TfjsModel : public Model {
  public:
+  /// Loads `model_json` and its metadata (`tfjs_meta_for`); throws InputError.
   explicit TfjsModel(const std::string& model_json);
   ~TfjsModel() override;
   std::vector<std::string> layer_names() const override;
   void to(c10::Device device) override;
 
+  /// What the model takes and what its outputs mean.
   const TfjsMeta& meta() const { return meta_; }
+  /// The graph itself.
   const TfjsGraph& graph() const { return graph_; }
   /// Pixels (N×C×H×W in [0,1]) to the model's own input (NHWC, scaled, int32 rounded).
   torch::Tensor model_input(const torch::Tensor& pixels) const;
@@ -173,7 +185,7 @@ class TfjsModel : public Model {
   bool nchw_input_ = false;  ///< the graph takes N×C×H×W (nanodet)
 };
 
-/// Metadata for a graph model file: built-in for the @vladmandic/human models (by file
+/// Metadata for a graph model file: built-in for the `@vladmandic/human` models (by file
 /// name), else derived from the graph, then overridden by `<model>.foil.json` if present.
 TfjsMeta tfjs_meta_for(const std::string& model_json, const TfjsGraph& graph);
 

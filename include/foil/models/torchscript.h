@@ -1,5 +1,6 @@
 #pragma once
-/// @file TorchScript models (`torch.jit.save` from PyTorch) with taps by submodule name.
+/// @file
+/// TorchScript models (`torch.jit.save` from PyTorch) with taps by submodule name.
 ///
 /// Taps work on scripted modules of any structure, not only sequential ones: the forward
 /// graph is copied and inlined, every node's inlined call stack spells the module path it
@@ -23,6 +24,8 @@ struct Module;
 
 namespace foil {
 
+/// A TorchScript module (`torch.jit.script` / `torch.jit.trace` output) behind foil's Model
+/// interface; every submodule is a tap, found in the graph (control flow included).
 class TorchScriptModel : public Model {
  public:
   /// Loads the file; throws InputError when it is missing or not TorchScript.
@@ -33,6 +36,7 @@ class TorchScriptModel : public Model {
   void to(c10::Device device) override;
   /// Sets the input shape the model expects (unknown from the file alone).
   void set_input_shape(const ImageShape& shape) { info_.input = shape; }
+  /// Sets the number of classes (read off the first forward pass otherwise).
   void set_num_classes(int64_t k) { info_.num_classes = k; }
 
  protected:

@@ -1,5 +1,6 @@
 #pragma once
-/// @file foil's own architectures (the zoo): four families for transfer experiments.
+/// @file
+/// foil's own architectures (the zoo): four families for transfer experiments.
 ///
 /// | name      | family                                   | taps (stage names)                 |
 /// |-----------|------------------------------------------|------------------------------------|
@@ -32,8 +33,11 @@ class ZooNetImpl : public torch::nn::Module {
  public:
   /// Throws InputError for an unknown architecture (listing the known ones).
   ZooNetImpl(const std::string& arch, ImageShape input, int64_t num_classes);
+  /// Logits for normalised input `x`.
   torch::Tensor forward(const torch::Tensor& x);
+  /// Logits plus the outputs of the named stages.
   TapOutputs forward_taps(const torch::Tensor& x, const std::vector<std::string>& taps);
+  /// The stages' names, in forward order.
   const std::vector<std::string>& stage_names() const { return names_; }
 
  private:
@@ -41,15 +45,19 @@ class ZooNetImpl : public torch::nn::Module {
   std::vector<std::string> names_;
   std::vector<torch::nn::Sequential> stages_;
 };
+/// `ZooNet`: the shared-pointer holder of ZooNetImpl (LibTorch's module convention).
 TORCH_MODULE(ZooNet);
 
 /// A zoo network behind the Model interface, with its metadata.
 class ZooModel : public Model {
  public:
+  /// Wraps `net`, described by `info`.
   ZooModel(ZooNet net, ModelInfo info);
   std::vector<std::string> layer_names() const override;
   void to(c10::Device device) override;
+  /// The network (for training).
   ZooNet& net() { return net_; }
+  /// The metadata, to record training results.
   ModelInfo& mutable_info() { return info_; }
   /// Writes the one file that `--model` accepts: weights plus metadata.
   void save(const std::string& path) const;

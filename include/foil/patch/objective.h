@@ -1,5 +1,6 @@
 #pragma once
-/// @file What a patch optimises (`000_...`, Labarbarie et al. ICLR 2024): the decision
+/// @file
+/// What a patch optimises (`000_...`, Labarbarie et al. ICLR 2024): the decision
 /// boundary (cross-entropy), one target image's features (feature point), or the whole
 /// target-class feature distribution through optimal transport (sliced Wasserstein); and,
 /// against detectors (`001_...`), a class's detection score lowered (vanish) or raised (appear).
@@ -17,6 +18,7 @@ namespace foil {
 class Model;
 struct Dataset;
 
+/// What a patch optimises: the classifier loss or the optimal-transport feature objective.
 struct ObjectiveOptions {
   /// "ce", "feature" or "ot"; for detectors also "vanish" (minimise the class's best detection
   /// score over the image, sigmoid of the Model output's class logit; every class's when

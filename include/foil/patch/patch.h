@@ -1,5 +1,6 @@
 #pragma once
-/// @file Universal adversarial patches: parametrisation, placement with expectation over
+/// @file
+/// Universal adversarial patches: parametrisation, placement with expectation over
 /// transformation (EOT), and pasting into images.
 ///
 /// A grid patch (printable static patch of `001_...`) is G×G equal cells × C channels, each
@@ -24,6 +25,7 @@
 
 namespace foil {
 
+/// How a patch is parameterised and shaped.
 struct PatchOptions {
   /// "grid" (printable cells) or "free" (one parameter per pixel). Default "grid".
   TORCH_ARG(std::string, param) = "grid";
@@ -48,9 +50,13 @@ class Patch {
   static Patch from_params(torch::Tensor params, const PatchOptions& options,
                            const ImageShape& image);
 
+  /// The parameters, C×G×G in [0,1] (what the optimiser changes).
   torch::Tensor& params() { return params_; }
+  /// The parameters, C×G×G in [0,1].
   const torch::Tensor& params() const { return params_; }
+  /// The rendered side S, in image pixels.
   int64_t side() const { return side_; }
+  /// How it was created.
   const PatchOptions& options() const { return options_; }
   /// The pixels, C×S×S (differentiable in params()).
   torch::Tensor render() const;
@@ -77,14 +83,14 @@ struct PlacementOptions {
   TORCH_ARG(bool, eot) = false;
   /// EOT scale: patch area multiplied by a factor drawn from [scale_min, scale_max].
   TORCH_ARG(double, scale_min) = 0.8;
-  TORCH_ARG(double, scale_max) = 1.2;
+  TORCH_ARG(double, scale_max) = 1.2;  ///< see scale_min
   /// EOT rotation: uniform in ±rotation degrees. Default 10.
   TORCH_ARG(double, rotation) = 10.0;
   /// EOT brightness shift: uniform in ±brightness. Default 0.1.
   TORCH_ARG(double, brightness) = 0.1;
   /// EOT contrast factor: uniform in [contrast_min, contrast_max]. Default 0.8-1.2.
   TORCH_ARG(double, contrast_min) = 0.8;
-  TORCH_ARG(double, contrast_max) = 1.2;
+  TORCH_ARG(double, contrast_max) = 1.2;  ///< see contrast_min
   /// EOT Gaussian noise sigma on the patch. Default 0.1.
   TORCH_ARG(double, noise) = 0.1;
   /// EOT tilt: the patch plane turned out of the image plane about its x and y axes, each by
@@ -94,14 +100,23 @@ struct PlacementOptions {
 
 /// One image's draw: top-left corner and, with EOT, the transformation.
 struct Placement {
-  int64_t top = 0, left = 0;
-  double scale = 1.0, angle_deg = 0.0, brightness = 0.0, contrast = 1.0;
-  double tilt_x_deg = 0.0, tilt_y_deg = 0.0;
+  int64_t top = 0;          ///< row of the patch's top-left corner
+  int64_t left = 0;         ///< column of the patch's top-left corner
+  double scale = 1.0;       ///< area factor
+  double angle_deg = 0.0;   ///< rotation
+  double brightness = 0.0;  ///< added to the patch's pixels
+  double contrast = 1.0;    ///< multiplies the patch's pixels
+  double tilt_x_deg = 0.0;  ///< out-of-plane turn about the x axis
+  double tilt_y_deg = 0.0;  ///< out-of-plane turn about the y axis
 };
 
 /// An object's box in image pixels; empty (x2 <= x1 or y2 <= y1) when the image has none.
 struct ObjectBox {
-  float x1 = 0, y1 = 0, x2 = 0, y2 = 0;
+  float x1 = 0;  ///< left
+  float y1 = 0;  ///< top
+  float x2 = 0;  ///< right
+  float y2 = 0;  ///< bottom
+  /// Whether there is no box.
   bool empty() const { return x2 <= x1 || y2 <= y1; }
 };
 

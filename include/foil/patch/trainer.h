@@ -1,5 +1,6 @@
 #pragma once
-/// @file Training a universal patch over a dataset against one or more source models, and
+/// @file
+/// Training a universal patch over a dataset against one or more source models, and
 /// evaluating a patch against models.
 
 #include <torch/arg.h>
@@ -18,23 +19,25 @@ namespace foil {
 
 class Model;
 
+/// How `train_patch` optimises.
 struct PatchTrainOptions {
-  TORCH_ARG(int64_t, epochs) = 5;
-  TORCH_ARG(int64_t, batch) = 64;
+  TORCH_ARG(int64_t, epochs) = 5;  ///< passes over the data
+  TORCH_ARG(int64_t, batch) = 64;  ///< images per step
   /// "adam" or "sgd" (with momentum). Default "adam".
   TORCH_ARG(std::string, optimizer) = "adam";
-  TORCH_ARG(double, lr) = 0.05;
-  TORCH_ARG(double, momentum) = 0.9;
+  TORCH_ARG(double, lr) = 0.05;       ///< learning rate
+  TORCH_ARG(double, momentum) = 0.9;  ///< SGD momentum
   /// Weight of the patch's total variation in the loss. Default 0.
   TORCH_ARG(double, tv) = 0.0;
-  TORCH_ARG(uint64_t, seed) = 0;
+  TORCH_ARG(uint64_t, seed) = 0;  ///< shuffling and placements
   /// Checkpoint file written every epoch and resumed from when it matches; "" for none.
   TORCH_ARG(std::string, checkpoint) = "";
-  TORCH_ARG(std::string, progress) = "patch";
+  TORCH_ARG(std::string, progress) = "patch";  ///< progress label on stderr
 };
 
+/// What `train_patch` returns.
 struct PatchTrainResult {
-  Patch patch;
+  Patch patch;                     ///< the trained patch
   std::vector<double> step_loss;   ///< every step's loss
   std::vector<double> epoch_loss;  ///< mean per epoch
 };
@@ -57,7 +60,9 @@ class PatchStepper {
   ~PatchStepper();
   /// One step on images `x` with labels `y`; returns the loss (mean over models).
   double step(const torch::Tensor& x, const torch::Tensor& y, at::Generator& gen);
+  /// The patch being optimised.
   Patch& patch() { return patch_; }
+  /// The optimiser (its state is checkpointed).
   torch::optim::Optimizer& optimizer() { return *optimizer_; }
 
  private:
@@ -85,9 +90,13 @@ PatchTrainResult train_patch(const std::vector<std::shared_ptr<Model>>& models, 
 /// clean_target_rate: the same share on the clean images, tSuc's baseline (what the model
 /// already predicts as the target without a patch).
 struct PatchEvaluation {
-  int64_t n = 0, repeats = 0;
-  double clean_accuracy = 0, patched_accuracy = 0, fooling_rate = 0, target_success = -1;
-  double clean_target_rate = -1;
+  int64_t n = 0;                  ///< images
+  int64_t repeats = 0;            ///< placements per image
+  double clean_accuracy = 0;      ///< share of images correct clean
+  double patched_accuracy = 0;    ///< share of (image, placement) pairs correct patched
+  double fooling_rate = 0;        ///< see above
+  double target_success = -1;     ///< tSuc, see above
+  double clean_target_rate = -1;  ///< tSuc's baseline, see above
 };
 
 /// Evaluates with `repeats` random placements per image drawn from `seed`.
@@ -101,8 +110,9 @@ PatchEvaluation evaluate_patch(Model& model, const Dataset& data, const Patch& p
 /// its class-agnostic non-maximum suppression (which may still drop the box for a better
 /// overlapping one of another class). Pairs are (image, placement).
 struct DetectionPatchEvaluation {
-  int64_t n = 0, repeats = 0;
-  double threshold = 0;
+  int64_t n = 0;                      ///< images
+  int64_t repeats = 0;                ///< placements per image
+  double threshold = 0;               ///< the score a detection needs
   double clean_detection_rate = 0;    ///< images with the class detected, clean
   double patched_detection_rate = 0;  ///< pairs with the class detected, patched
   double hidden_rate = -1;    ///< among pairs detected clean: not detected patched (-1: none)

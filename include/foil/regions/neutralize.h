@@ -1,5 +1,6 @@
 #pragma once
-/// @file The neutralisation defence of "Spatially Correlated Patterns in Adversarial Images"
+/// @file
+/// The neutralisation defence of "Spatially Correlated Patterns in Adversarial Images"
 /// (Chattopadhyay et al.): at test time, without knowing delta, estimate vulnerability
 /// V = |grad_x L(x, y_hat)| and importance I = Grad-CAM(y_hat), and neutralise (blur, median
 /// or mean fill) the pixels in top-q(V) minus top-q(I).
@@ -18,6 +19,8 @@
 
 namespace foil {
 
+/// The neutralisation defence: replace the pixels an attack would use, spare the ones the
+/// model looks at.
 struct NeutralizeOptions {
   /// Percent of pixels taken as vulnerable (top of V). 0 disables the defence. Default 10.
   TORCH_ARG(double, q_vulnerable) = 10;
@@ -44,6 +47,7 @@ torch::Tensor neutralize(Model& model, const torch::Tensor& x, const NeutralizeO
 /// (BPDA, Athalye et al. 2018); blur and mean fills are differentiated exactly.
 class NeutralizedModel : public Model {
  public:
+  /// Wraps `base` (its info and layers are the base's).
   NeutralizedModel(std::shared_ptr<Model> base, NeutralizeOptions options);
   std::vector<std::string> layer_names() const override { return base_->layer_names(); }
   void to(c10::Device device) override;

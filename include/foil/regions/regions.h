@@ -1,5 +1,6 @@
 #pragma once
-/// @file Region of Importance vs Region of Attack (Chattopadhyay et al., "Spatially Correlated
+/// @file
+/// Region of Importance vs Region of Attack (Chattopadhyay et al., "Spatially Correlated
 /// Patterns in Adversarial Images"): where the model looks against where an attack acts.
 ///
 /// RoI: the top q% pixels of an explanation map (Grad-CAM by default). RoA: the top q% pixels
@@ -25,9 +26,13 @@ class Model;
 /// The four parts of the split, in the order used by every tensor below.
 const std::array<std::string, 4>& region_parts();
 
+/// Where an attack works against where the model looks, per image: the Region of Interest
+/// (top Grad-CAM pixels), the Region of Attack (top attack-score pixels), their overlap and
+/// what the perturbation does when kept inside each part.
 struct RegionAnalysis {
-  torch::Tensor roi, roa;  ///< bool N×H×W
-  torch::Tensor iou;       ///< N
+  torch::Tensor roi;  ///< bool N×H×W: Region of Interest
+  torch::Tensor roa;  ///< bool N×H×W: Region of Attack
+  torch::Tensor iou;  ///< N
   /// N: share of the image's pixels whose RoA key (score, |delta|) equals that of the RoA's
   /// last pixel while some of them fall outside it (the cut went through a tie); 0 when the
   /// key decides the RoA alone.
@@ -37,7 +42,8 @@ struct RegionAnalysis {
   torch::Tensor correct_clean;    ///< bool N: clean prediction = label
   torch::Tensor correct_full;     ///< bool N: prediction on x + delta = label
   torch::Tensor correct_in_part;  ///< bool N×4: prediction on x + delta·1[part] = label
-  torch::Tensor correct_in_roi, correct_in_roa;  ///< bool N: delta kept inside RoI / RoA
+  torch::Tensor correct_in_roi;   ///< bool N: correct with delta kept inside the RoI
+  torch::Tensor correct_in_roa;   ///< bool N: correct with delta kept inside the RoA
 };
 
 /// The IoU of two independent uniformly random regions of q percent of the pixels (in

@@ -1,5 +1,6 @@
 #pragma once
-/// @file Results a person can look at: line plots (SVG), captioned image grids (PNG, OpenCV),
+/// @file
+/// Results a person can look at: line plots (SVG), captioned image grids (PNG, OpenCV),
 /// and the JSON/CSV writers every command uses.
 
 #include <torch/types.h>
@@ -14,9 +15,10 @@ namespace foil {
 
 /// One line of a plot.
 struct Series {
-  std::string label;
-  std::vector<double> x, y;
-  bool dashed = false;
+  std::string label;      ///< legend text
+  std::vector<double> x;  ///< x values
+  std::vector<double> y;  ///< y values, one per x
+  bool dashed = false;    ///< draw the line dashed
 };
 
 /// A line plot as an SVG document: axes with 1-2-5 ticks, grid, a legend beside the plot,
@@ -34,16 +36,18 @@ void write_line_plot(const std::string& path, const std::string& title, const st
 /// One captioned image of a grid; `alert` draws its caption in red.
 struct GridCell {
   torch::Tensor image;  ///< C×H×W in [0,1]
-  std::string caption;
-  bool alert = false;
+  std::string caption;  ///< text under the image
+  bool alert = false;   ///< caption in red
 };
 
 /// A key drawn at the right end of a grid row: a colour bar for a continuous colour map
 /// (from `low` to `high`), or swatches naming categorical colours.
 struct RowKey {
+  /// No key, a JET colour bar, a grey bar, or swatches.
   enum class Kind { none, jet, grey, swatches };
-  Kind kind = Kind::none;
-  std::string low, high;                                                ///< the bar's end labels
+  Kind kind = Kind::none;  ///< what to draw
+  std::string low;         ///< the bar's low end label
+  std::string high;        ///< the bar's high end label
   std::vector<std::pair<std::array<double, 3>, std::string>> swatches;  ///< RGB in [0,1], name
 };
 
@@ -70,9 +74,12 @@ torch::Tensor draw_skeleton(const torch::Tensor& image, const torch::Tensor& key
 
 /// A labelled box in image pixels, for draw_boxes.
 struct LabelledBox {
-  float x1, y1, x2, y2;
-  std::string label;
-  int colour = 0;  ///< index into the palette
+  float x1;           ///< left
+  float y1;           ///< top
+  float x2;           ///< right
+  float y2;           ///< bottom
+  std::string label;  ///< text on the tag
+  int colour = 0;     ///< index into the palette
 };
 
 /// The image (C×H×W in [0,1]) at its own resolution with each box outlined and its label

@@ -1,5 +1,6 @@
 #pragma once
-/// @file One self-contained HTML page per results folder: what ran, the headline numbers,
+/// @file
+/// One self-contained HTML page per results folder: what ran, the headline numbers,
 /// every row of the folder's JSON as tables, its SVG plots inline and its PNG images
 /// embedded (no scripts, no external resources; prints to PDF).
 

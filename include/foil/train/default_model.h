@@ -1,5 +1,6 @@
 #pragma once
-/// @file The built-in default model: the Fashion-MNIST CNN, trained on first use and cached.
+/// @file
+/// The built-in default model: the Fashion-MNIST CNN, trained on first use and cached.
 
 #include <functional>
 #include <memory>

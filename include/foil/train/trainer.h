@@ -1,5 +1,6 @@
 #pragma once
-/// @file Training zoo models: standard training and PGD adversarial training (Madry et al.
+/// @file
+/// Training zoo models: standard training and PGD adversarial training (Madry et al.
 /// 2018), with a checkpoint every epoch so an interrupted run resumes where it stopped.
 
 #include <torch/arg.h>
@@ -17,20 +18,21 @@ namespace foil {
 
 class ZooModel;
 
+/// How `train_model` trains a zoo model.
 struct TrainOptions {
   /// Zoo architecture (mlp, cnn, resnet, mobilenet). Default "cnn".
   TORCH_ARG(std::string, arch) = "cnn";
-  TORCH_ARG(int64_t, epochs) = 4;
-  TORCH_ARG(int64_t, batch) = 128;
+  TORCH_ARG(int64_t, epochs) = 4;   ///< passes over the training set
+  TORCH_ARG(int64_t, batch) = 128;  ///< items per step
   /// Peak learning rate of Adam under a one-cycle (warm-up, cosine-down) schedule.
   TORCH_ARG(double, lr) = 2e-3;
-  TORCH_ARG(double, weight_decay) = 1e-4;
-  TORCH_ARG(uint64_t, seed) = 0;
+  TORCH_ARG(double, weight_decay) = 1e-4;  ///< Adam weight decay (L2)
+  TORCH_ARG(uint64_t, seed) = 0;           ///< initialisation and shuffling
   /// "none" or "pgd" (adversarial training on PGD examples).
   TORCH_ARG(std::string, adv_train) = "none";
-  TORCH_ARG(double, adv_eps) = 0.1;
-  TORCH_ARG(double, adv_alpha) = 0.025;
-  TORCH_ARG(int64_t, adv_steps) = 7;
+  TORCH_ARG(double, adv_eps) = 0.1;      ///< adversarial training: PGD's eps
+  TORCH_ARG(double, adv_alpha) = 0.025;  ///< adversarial training: PGD's step size
+  TORCH_ARG(int64_t, adv_steps) = 7;     ///< adversarial training: PGD's steps
   /// Checkpoint file; empty for none. Resumed from when it exists and matches.
   TORCH_ARG(std::string, checkpoint) = "";
   /// Progress label on stderr; empty for none.
@@ -57,8 +59,11 @@ void check_finite_loss(double loss, double lr, int64_t epoch, int64_t batch,
 
 /// One epoch's numbers.
 struct EpochStats {
-  int64_t epoch = 0;
-  double loss = 0, train_accuracy = 0, test_accuracy = 0, seconds = 0;
+  int64_t epoch = 0;          ///< 1-based
+  double loss = 0;            ///< mean training loss
+  double train_accuracy = 0;  ///< on the training batches, during the epoch
+  double test_accuracy = 0;   ///< on the held-out set, after the epoch
+  double seconds = 0;         ///< wall time
 };
 
 /// Trains a zoo model on `train`, evaluates on `test` after every epoch. `on_epoch` (may be
