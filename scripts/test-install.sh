@@ -2,7 +2,8 @@
 # foil as a library, as a user gets it: installs the build into a fresh temporary prefix, builds
 # examples/embed (a separate CMake project that does find_package(foil)) against it, runs it on
 # a trained TorchScript model and checks its robust accuracy against `foil attack` on the same
-# model, data and seed; then compiles every installed header on its own (tests/package).
+# model, data and seed; then compiles every installed header on its own (tests/package) and
+# the C++ examples of the README's library section.
 # Usage: scripts/test-install.sh BUILD_DIR MODEL.pt
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -43,6 +44,22 @@ assert re.search(r"after apgd-ce\s+robust", text) and re.search(r"after apgd-t\s
 assert re.search(r"Grad-CAM at \S+ for class \d+: peak at \(x \d+, y \d+\) of 28x28", text)
 PY
 
-cmake -S "$root/tests/package" -B "$tmp/headers" -DCMAKE_PREFIX_PATH="$tmp/prefix" >/dev/null
+# The README's examples, each block in its own scope after the names they share.
+/usr/bin/python3 - "$root/README.md" "$tmp/readme_examples.cpp" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+section = text.split("## foil as a C++ library", 1)[1].split("\n## ", 1)[0]
+blocks = re.findall(r"```cpp\n(.*?)```", section, re.S)
+assert len(blocks) >= 5, f"only {len(blocks)} C++ examples in the README's library section"
+headers = sorted(set(re.findall(r"`(foil/[a-z_/]+\.h)`", section)))
+with open(sys.argv[2], "w") as out:
+    out.write("".join(f"#include <{h}>\n" for h in headers) + "#include <cstdio>\n")
+    out.write("void readme_examples() {\n  std::shared_ptr<foil::Model> model;\n"
+              "  foil::Dataset data;\n  torch::Tensor logits, labels;\n")
+    out.write("".join("  {\n" + b + "  }\n" for b in blocks) + "}\n")
+PY
+cmake -S "$root/tests/package" -B "$tmp/headers" -DCMAKE_PREFIX_PATH="$tmp/prefix" \
+  -DFOIL_EXTRA_UNITS="$tmp/readme_examples.cpp" >/dev/null
 cmake --build "$tmp/headers" -j"$jobs" >/dev/null
-echo "test-install: the installed package builds and runs the example; every header compiles alone"
+echo "test-install: the installed package builds and runs the example; every header and the" \
+  "README's examples compile"
