@@ -4,5 +4,5 @@
 # Extra arguments go to `foil audit`, e.g. scripts/audit.sh --model m.pt --data imgs/
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/build.sh foil >&2
+FOIL_RUN_ONLY=1 bash scripts/build.sh foil >&2
 exec build/foil audit "$@"

@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
-# Installs everything foil needs to build and test, from Debian packages (the TensorFlow.js
-# model package and reference runtime come from npm: scripts/fetch-assets.sh).
+# Installs what foil needs from Debian packages (the TensorFlow.js model package and reference
+# runtime come from npm: scripts/fetch-assets.sh). `--run`: only what building and running foil
+# needs (scripts/audit.sh); no argument: also what the test suite needs; `--fuzz`: also clang.
 # Safe to run again: apt-get skips what is already installed. libopenblas0-openmp matters:
 # without it LibTorch falls back to the reference BLAS and linear layers run ~20x slower.
 set -euo pipefail
 pkgs=(build-essential cmake ccache pkg-config
-      libtorch-dev libopencv-dev libcli11-dev nlohmann-json3-dev libfmt-dev libspdlog-dev
-      libgtest-dev libbenchmark-dev zlib1g-dev libopenblas0-openmp libonnx-dev
-      dataset-fashion-mnist python3-torch python3-torchvision python3-onnx
-      opencv-doc python3-skimage darknet openssl chromium doxygen)
-# scripts/fuzz.sh also needs clang and its libFuzzer runtime: install-deps.sh --fuzz.
+      libtorch-dev libopencv-dev libcli11-dev nlohmann-json3-dev libfmt-dev zlib1g-dev
+      libopenblas0-openmp libonnx-dev libprotobuf-dev dataset-fashion-mnist)
+# The tests: GoogleTest, fixtures exported by python3-torch, photos, the HTML report's browser
+# check, the API docs, and openssl for fetch-assets.sh's checksums.
+[ "${1:-}" != "--run" ] && pkgs+=(libgtest-dev python3-torch python3-torchvision python3-onnx
+                                 opencv-doc python3-skimage darknet openssl chromium doxygen)
+# scripts/fuzz.sh also needs clang and its libFuzzer runtime.
 [ "${1:-}" = "--fuzz" ] && pkgs+=(clang libclang-rt-14-dev)
+# Node.js and npm (fetch-assets.sh) come with this platform's machines; Debian's are the fallback.
+[ "${1:-}" != "--run" ] && ! command -v npm >/dev/null && pkgs+=(nodejs npm)
 missing=()
-# Node.js and npm come with this platform's machines; Debian's are the fallback.
-command -v npm >/dev/null || pkgs+=(nodejs npm)
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done

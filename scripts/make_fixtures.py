@@ -220,7 +220,7 @@ def read_idx(path):
 
 # A trained TorchScript classifier for the embedding example: SmallCNN, Adam, one epoch.
 torch.manual_seed(0)
-fm = "/usr/share/datasets/fashion-mnist"
+fm = os.environ.get("FOIL_FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist")
 images = read_idx(os.path.join(fm, "train-images-idx3-ubyte.gz"))[:12000]
 labels = read_idx(os.path.join(fm, "train-labels-idx1-ubyte.gz"))[:12000].long()
 images = images.float().div(255).unsqueeze(1)

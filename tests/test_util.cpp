@@ -9,9 +9,13 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "foil/core/allocator.h"
 #include "foil/models/model.h"
 
 namespace foil::test {
+
+// The test runner uses the allocator settings of the CLI (apps/foil/main.cpp).
+const bool kKeepFreedMemory = keep_freed_memory();
 
 std::shared_ptr<Model> cnn_model() {
   static auto model = load_model(trained_cnn());

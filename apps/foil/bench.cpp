@@ -1,6 +1,7 @@
 // foil bench: the cost of one attack step against the bare forward+backward of the same model
 // and batch, measured in the same run.
 #include <fmt/format.h>
+#include <torch/cuda.h>
 #include <torch/torch.h>
 
 #include <nlohmann/json.hpp>
@@ -30,19 +31,24 @@ double median(std::vector<double> t) {
 }
 
 /// Times `bare` and `attack` alternately `repeats` times after one warm-up of each, so
-/// drift in machine speed hits both alike; returns the two medians.
+/// drift in machine speed hits both alike; returns the two medians. On a GPU each timing
+/// waits for the device's queued work to finish.
 template <typename Bare, typename Attack>
-std::pair<double, double> paired_seconds(int64_t repeats, Bare bare, Attack attack) {
-  bare();
-  attack();
+std::pair<double, double> paired_seconds(c10::Device device, int64_t repeats, Bare bare,
+                                         Attack attack) {
+  auto timed = [&](auto& f) {
+    if (device.is_cuda()) torch::cuda::synchronize(device.index());
+    const double s = now_seconds();
+    f();
+    if (device.is_cuda()) torch::cuda::synchronize(device.index());
+    return now_seconds() - s;
+  };
+  timed(bare);
+  timed(attack);
   std::vector<double> tb, ta;
   for (int64_t i = 0; i < repeats; ++i) {
-    double s = now_seconds();
-    bare();
-    tb.push_back(now_seconds() - s);
-    s = now_seconds();
-    attack();
-    ta.push_back(now_seconds() - s);
+    tb.push_back(timed(bare));
+    ta.push_back(timed(attack));
   }
   return {median(tb), median(ta)};
 }
@@ -64,7 +70,7 @@ void run_model_bench(const BenchCmd& c, Model& model, c10::Device device) {
     const torch::Tensor v = layer.empty() ? out.output : out.taps.at(layer);
     torch::autograd::grad({v.square().sum()}, {xi});
   };
-  auto [fwd, both] = paired_seconds(c.repeats, forward, forward_backward);
+  auto [fwd, both] = paired_seconds(device, c.repeats, forward, forward_backward);
   const double n = static_cast<double>(x.size(0));
   fmt::print("model {} | batch {} | threads {} | median of {}\n", model.info().name, x.size(0),
              torch::get_num_threads(), c.repeats);
@@ -94,83 +100,79 @@ void run_bench(const BenchCmd& c) {
   fmt::print("model {} | batch {} | threads {} | steps {} | median of {}\n", model->info().name,
              x.size(0), torch::get_num_threads(), c.steps, c.repeats);
 
-  // The bare cost of one step: forward, loss and the input gradient.
-  auto bare_steps = [&](int64_t steps) {
-    for (int64_t s = 0; s < steps; ++s) {
+  // The bare model work: `fb` forward+backward passes (forward, loss, input gradient) and `f`
+  // forward-only passes of the same batch.
+  auto bare_passes = [&](int64_t fb, int64_t f) {
+    for (int64_t s = 0; s < fb; ++s) {
       torch::Tensor xi = x.clone().requires_grad_(true);
       auto loss = torch::nn::functional::cross_entropy(
           model->forward(xi), y,
           torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
       torch::autograd::grad({loss}, {xi});
     }
+    torch::NoGradGuard no_grad;
+    for (int64_t s = 0; s < f; ++s) model->forward(x);
   };
-  fmt::print("\n{:<24}{:>12}{:>12}{:>10}\n", "attack", "ms/step", "bare ms", "ratio");
+  fmt::print("\n{:<24}{:>10}{:>10}{:>8}{:>15}\n", "attack", "ms/step", "bare ms", "ratio",
+             "model passes");
   nlohmann::json rows = nlohmann::json::array();
-  const Criterion crit = Criterion::misclassification(y);
-  for (const std::string name : {"fgsm", "fgm", "bim", "pgd", "mifgsm"}) {
-    for (const std::string norm : {"linf", "l2"}) {
-      if ((name == "fgsm" && norm == "l2") || (name == "fgm" && norm == "linf")) continue;
-      auto attack = make_attack(name, AttackOptions()
-                                          .eps(norm == "linf" ? 0.03 : 0.5)
-                                          .alpha(norm == "linf" ? 0.01 : 0.1)
-                                          .steps(c.steps)
-                                          .norm(norm)
-                                          .random_start(name == "pgd"));
-      const int64_t steps = attack->options().steps();
-      auto [bare, att] = paired_seconds(
-          c.repeats, [&] { bare_steps(steps); }, [&] { attack->run(*model, x, crit); });
-      bare /= static_cast<double>(steps);
-      att /= static_cast<double>(steps);
-      const std::string label =
-          fmt::format("{}-{} ({} step{})", name, norm, steps, steps > 1 ? "s" : "");
-      fmt::print("{:<24}{:>12.2f}{:>12.2f}{:>10.3f}\n", label, 1e3 * att, 1e3 * bare, att / bare);
-      std::fflush(stdout);
-      rows.push_back({{"attack", name},
-                      {"norm", norm},
-                      {"steps", steps},
-                      {"ms_per_step", 1e3 * att},
-                      {"bare_ms_per_step", 1e3 * bare},
-                      {"ratio_to_bare", att / bare}});
-    }
-  }
-  // APGD and Square. A budget too small to break anything keeps every sample in the batch
-  // for every step, and labels are the clean predictions, so no sample leaves early: the
-  // per-step cost is measured against the same batch's bare forward(+backward).
+  // Every item stays in the batch for every step: the labels are the clean predictions and
+  // the budget (1e-6) is too small to change any, so each attack makes exactly the model
+  // passes its algorithm prescribes, counted from its own result.
   torch::Tensor pred;
   {
     torch::NoGradGuard no_grad;
     pred = model->forward(x).argmax(1);
   }
   const Criterion own = Criterion::misclassification(pred);
-  auto bare_forwards = [&](int64_t n) {
-    torch::NoGradGuard no_grad;
-    for (int64_t s = 0; s < n; ++s) model->forward(x);
+  const double n = static_cast<double>(x.size(0));
+  struct Row {
+    std::string name, norm;
   };
-  for (const std::string name : {"apgd-ce", "apgd-t", "square"}) {
-    for (const std::string norm : {"linf", "l2"}) {
-      const bool square = name == "square";
-      const int64_t steps = square ? 10 * c.steps : c.steps;
-      auto attack = make_attack(
-          name,
-          AttackOptions().eps(1e-6).steps(steps).queries(steps).targets(1).norm(norm).random_start(
-              true));
-      auto [bare, att] = paired_seconds(
-          c.repeats, [&] { square ? bare_forwards(steps) : bare_steps(steps); },
-          [&] { attack->run(*model, x, own); });
-      bare /= static_cast<double>(steps);
-      att /= static_cast<double>(steps);
-      const std::string label =
-          fmt::format("{}-{} ({} {})", name, norm, steps, square ? "queries" : "steps");
-      fmt::print("{:<24}{:>12.2f}{:>12.2f}{:>10.3f}{}\n", label, 1e3 * att, 1e3 * bare, att / bare,
-                 square ? "   (bare: forward only)" : "");
-      std::fflush(stdout);
-      rows.push_back({{"attack", name},
-                      {"norm", norm},
-                      {square ? "queries" : "steps", steps},
-                      {"ms_per_step", 1e3 * att},
-                      {square ? "bare_forward_ms" : "bare_ms_per_step", 1e3 * bare},
-                      {"ratio_to_bare", att / bare}});
-    }
+  std::vector<Row> list;
+  for (const std::string name :
+       {"fgsm", "fgm", "bim", "pgd", "mifgsm", "apgd-ce", "apgd-t", "square"})
+    for (const std::string norm : {"linf", "l2"})
+      if (!(name == "fgsm" && norm == "l2") && !(name == "fgm" && norm == "linf"))
+        list.push_back({name, norm});
+  for (const Row& row : list) {
+    const bool square = row.name == "square";
+    const int64_t steps = square ? 10 * c.steps : c.steps;
+    auto attack =
+        make_attack(row.name, AttackOptions()
+                                  .eps(1e-6)
+                                  .alpha(1e-7)
+                                  .steps(steps)
+                                  .queries(steps)
+                                  .targets(1)
+                                  .norm(row.norm)
+                                  .random_start(row.name == "pgd" || row.name == "square" ||
+                                                row.name.rfind("apgd", 0) == 0));
+    const AttackResult counted = attack->run(*model, x, own);
+    const auto fb = static_cast<int64_t>(std::lround(counted.gradient_evaluations / n));
+    // The gradient attacks end with one forward that checks their final iterate; APGD keeps
+    // the logits of its best point, Square counts its forwards as queries.
+    const bool final_check = !square && row.name.rfind("apgd", 0) != 0;
+    const int64_t f = static_cast<int64_t>(std::lround(counted.queries / n)) + final_check;
+    const int64_t per = attack->options().steps();
+    auto [bare, att] = paired_seconds(
+        device, c.repeats, [&] { bare_passes(fb, f); }, [&] { attack->run(*model, x, own); });
+    const std::string label = fmt::format("{}-{} ({} {})", row.name, row.norm, per,
+                                          square    ? "queries"
+                                          : per > 1 ? "steps"
+                                                    : "step");
+    const std::string passes = fb > 0 ? fmt::format("{} fb + {} f", fb, f) : fmt::format("{} f", f);
+    fmt::print("{:<24}{:>10.2f}{:>10.2f}{:>8.3f}{:>15}\n", label, 1e3 * att / per, 1e3 * bare / per,
+               att / bare, passes);
+    std::fflush(stdout);
+    rows.push_back({{"attack", row.name},
+                    {"norm", row.norm},
+                    {square ? "queries" : "steps", per},
+                    {"forward_backward_passes", fb},
+                    {"forward_passes", f},
+                    {"ms_per_step", 1e3 * att / per},
+                    {"bare_ms_per_step", 1e3 * bare / per},
+                    {"ratio_to_bare", att / bare}});
   }
   // Patch training: one step (placement, pasting, objective, backward to the patch, update)
   // against the bare forward+backward of the same batch.
@@ -183,10 +185,10 @@ void run_bench(const BenchCmd& c) {
                            PlacementOptions().eot(eot), PatchTrainOptions());
       auto gen = at::make_generator<at::CPUGeneratorImpl>(0);
       auto [bare, step] = paired_seconds(
-          c.repeats, [&] { bare_steps(1); }, [&] { stepper.step(x, y, gen); });
+          device, c.repeats, [&] { bare_passes(1, 0); }, [&] { stepper.step(x, y, gen); });
       const std::string label = fmt::format("patch-{}{}", loss, eot ? "+eot" : "");
-      fmt::print("{:<24}{:>12.2f}{:>12.2f}{:>10.3f}   {:.0f} images/s\n", label, 1e3 * step,
-                 1e3 * bare, step / bare, static_cast<double>(x.size(0)) / step);
+      fmt::print("{:<24}{:>10.2f}{:>10.2f}{:>8.3f}{:>15}   {:.0f} images/s\n", label, 1e3 * step,
+                 1e3 * bare, step / bare, "1 fb", static_cast<double>(x.size(0)) / step);
       std::fflush(stdout);
       rows.push_back({{"attack", label},
                       {"ms_per_step", 1e3 * step},
@@ -196,8 +198,9 @@ void run_bench(const BenchCmd& c) {
     }
   }
   fmt::print(
-      "\nratio = attack time per step (with its final success check) / the bare "
-      "forward+backward\nof the same model and batch, timed alternately; medians of {}\n",
+      "\nratio = attack time / the bare model passes its algorithm makes on the same batch\n"
+      "(fb: forward, loss and input gradient; f: forward only, e.g. the final success check),\n"
+      "timed alternately; medians of {}. ratio - 1 is foil's own overhead.\n",
       c.repeats);
   if (!c.json.empty()) {
     write_json(c.json, {{"model", model->info().name},

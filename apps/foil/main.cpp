@@ -6,9 +6,11 @@
 #include <string>
 
 #include "commands.h"
+#include "foil/core/allocator.h"
 #include "foil/core/error.h"
 
 int main(int argc, char** argv) {
+  foil::keep_freed_memory();
   CLI::App app{
       "foil: attack, audit and benchmark image models (LibTorch; no Python needed).\n"
       "Run 'foil audit' with no arguments to audit the built-in Fashion-MNIST CNN."};

@@ -12,6 +12,7 @@
 #include "foil/core/error.h"
 #include "foil/core/runtime.h"
 #include "foil/models/model.h"
+#include "grad_score.h"
 
 namespace foil {
 
@@ -103,7 +104,8 @@ class Apgd::Run {
     if (rows_.numel() == 0) return;
     torch::Tensor best_loss = loss, x_best = adv_, grad_best = grad_, prev = adv_;
     torch::Tensor best_logits = logits_;
-    torch::Tensor score = grad_.abs().sum(1);
+    torch::Tensor score = torch::zeros({adv_.size(0), adv_.size(2), adv_.size(3)}, adv_.options());
+    add_abs_over_channels(score, grad_);
     ApgdSchedule schedule(a_.options_.steps(), torch::full_like(loss, 2 * eps), loss);
     auto project = [&](const torch::Tensor& p) {
       return (x0_ + a_.norm_->project(p - x0_, eps)).clamp(0, 1);
@@ -119,7 +121,7 @@ class Apgd::Run {
       adv_ = next;
       loss = evaluate(&best_loss, &x_best, &grad_best, &prev, &best_logits, &score, &schedule);
       if (rows_.numel() == 0) return;
-      score += grad_.abs().sum(1);
+      add_abs_over_channels(score, grad_);
       const torch::Tensor improved = loss.gt(best_loss);
       const torch::Tensor im4 = improved.view({-1, 1, 1, 1});
       x_best = torch::where(im4, adv_, x_best);

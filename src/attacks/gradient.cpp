@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "foil/models/model.h"
+#include "grad_score.h"
 
 namespace foil {
 
@@ -68,7 +69,7 @@ void GradientAttack::perturb(Model& model, const torch::Tensor& x, const Criteri
         result.gradient_evaluations += active.numel();
       }
       if (options_.eot_samples() > 1) grad = grad / static_cast<double>(options_.eot_samples());
-      score += grad.abs().sum(1);
+      add_abs_over_channels(score, grad);
       torch::Tensor next = step(adv, grad, state);
       adv = (x0 + norm_->project(next - x0, eps)).clamp(0, 1).detach();
     }

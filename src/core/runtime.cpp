@@ -29,7 +29,20 @@ c10::Device parse_device(const std::string& name) {
     if (!torch::cuda::is_available())
       throw InputError("--device " + name +
                        ": CUDA is not available in this LibTorch build; use cpu");
-    return c10::Device(name);
+    c10::Device device(c10::kCUDA);
+    try {
+      device = c10::Device(name);
+    } catch (const c10::Error&) {
+      throw InputError("--device: expected cpu or cuda[:N], got '" + name + "'");
+    }
+    const auto count = static_cast<int>(torch::cuda::device_count());
+    if (device.has_index() && device.index() >= count)
+      throw InputError(fmt::format("--device {}: this machine has {} CUDA device{} (cuda:0..{})",
+                                   name, count, count == 1 ? "" : "s", count - 1));
+    // Same seed, same result on the GPU too: cuDNN's deterministic kernels, no autotuning.
+    at::globalContext().setDeterministicCuDNN(true);
+    at::globalContext().setBenchmarkCuDNN(false);
+    return device;
   }
   throw InputError("--device: expected cpu or cuda[:N], got '" + name + "'");
 }

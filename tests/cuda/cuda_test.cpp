@@ -1,0 +1,106 @@
+// foil on a GPU (`--device cuda`). Every test here is named *_CUDA and skips where LibTorch
+// has no CUDA device, so the suite passes on machines without one.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <nlohmann/json.hpp>
+
+#include "foil/attacks/attack.h"
+#include "foil/data/dataset.h"
+#include "foil/models/model.h"
+#include "test_util.h"
+
+namespace foil {
+namespace {
+
+#define SKIP_WITHOUT_CUDA() \
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device in this LibTorch build"
+
+// The same attack, seed and data on the CPU and on the GPU: the random starts (drawn per
+// sample on the CPU) are identical, results stay on the device, and only float summation
+// order separates the two runs; a second GPU run repeats the first bit for bit.
+TEST(Cuda, AttacksMatchTheCpuRun_CUDA) {
+  SKIP_WITHOUT_CUDA();
+  auto model = test::cnn_model();
+  const Dataset data = load_data("fashion-mnist:test:200");
+  const c10::Device gpu("cuda");
+  for (const std::string name : {"pgd", "apgd-ce", "square"}) {
+    auto attack = make_attack(
+        name, AttackOptions().eps(0.1).alpha(0.02).steps(10).queries(100).random_start(true));
+    model->to(c10::kCPU);
+    const AttackResult cpu =
+        attack->run(*model, data.images, Criterion::misclassification(data.labels));
+    model->to(gpu);
+    const torch::Tensor x = data.images.to(gpu), y = data.labels.to(gpu);
+    const AttackResult a = attack->run(*model, x, Criterion::misclassification(y));
+    const AttackResult b = attack->run(*model, x, Criterion::misclassification(y));
+    model->to(c10::kCPU);
+    EXPECT_TRUE(a.adv.is_cuda()) << name;
+    EXPECT_TRUE(torch::equal(a.adv, b.adv)) << name << ": two GPU runs differ";
+    EXPECT_LE((a.adv.cpu() - data.images).abs().max().item<double>(), 0.1 + 1e-6) << name;
+    const double n = static_cast<double>(data.images.size(0));
+    const double rob_cpu = (~cpu.success).sum().item<double>() / n;
+    const double rob_gpu = (~a.success.cpu()).sum().item<double>() / n;
+    EXPECT_NEAR(rob_gpu, rob_cpu, 0.02) << name;
+    // Most pixels take the same path; a float difference can flip a sign step here and there.
+    const double same =
+        (a.adv.cpu() - cpu.adv).abs().le(1e-4).to(torch::kDouble).mean().item<double>();
+    EXPECT_GT(same, 0.9) << name;
+  }
+}
+
+// Every command runs end to end on the GPU and reports what the CPU run reports.
+TEST(Cuda, EveryCommandRunsOnTheDevice_CUDA) {
+  SKIP_WITHOUT_CUDA();
+  const std::string dir = test::temp_dir("cuda-cli");
+  const std::string cnn = " --model " + test::trained_cnn();
+  const std::string pose = " --model " + std::string(FOIL_TEST_MODELS) + "/posenet.foil";
+  const std::vector<std::pair<std::string, std::string>> commands = {
+      {"attack", "attack" + cnn +
+                     " --data fashion-mnist:test:100 --attack apgd-ce --eps 0.1 "
+                     "--steps 10 --json DIR/r.json --save-adv DIR/adv.pt"},
+      {"audit", "audit" + cnn +
+                    " --data fashion-mnist:test:60 --linf-eps 0.1 --l2-eps 1 "
+                    "--steps 5 --out DIR"},
+      {"explain", "explain" + cnn + " --data fashion-mnist:test:4 --attacked --eps 0.1 --out DIR"},
+      {"regions", "regions" + cnn + " --data fashion-mnist:test:40 --eps 0.1 --steps 5 --out DIR"},
+      {"defend", "defend" + cnn +
+                     " --data fashion-mnist:test:40 --eps 0.05 --steps 5 --json "
+                     "DIR/d.json"},
+      {"patch", "patch train" + cnn +
+                    " --data fashion-mnist:train:100 --target 8 --epochs 1 "
+                    "--out DIR"},
+      {"keypoints", "keypoints attack" + pose +
+                        " --data pose:test:4 --eps 0.1 --steps 3 "
+                        "--out DIR"},
+      {"predict", "predict" + cnn + " --data fashion-mnist:test:20 --json DIR/p.json"},
+      {"bench", "bench" + cnn + " --batch 16 --steps 2 --repeats 1"},
+  };
+  for (const auto& [name, args] : commands) {
+    std::string cpu = args, gpu = args;
+    for (auto* s : {&cpu, &gpu}) {
+      const std::string sub = dir + "/" + name + (s == &cpu ? "-cpu" : "-gpu");
+      for (size_t p; (p = s->find("DIR")) != std::string::npos;) s->replace(p, 3, sub);
+    }
+    const test::Run g = test::run_foil("--device cuda " + gpu);
+    EXPECT_EQ(g.code, 0) << name << ": " << g.err;
+    if (name != "attack") continue;
+    const test::Run c = test::run_foil(cpu);
+    ASSERT_EQ(c.code, 0) << c.err;
+    const auto jc = test::read_json(dir + "/attack-cpu/r.json");
+    const auto jg = test::read_json(dir + "/attack-gpu/r.json");
+    EXPECT_EQ(jg["clean_accuracy"], jc["clean_accuracy"]);
+    EXPECT_NEAR(jg["robust_accuracy"].get<double>(), jc["robust_accuracy"].get<double>(), 0.03);
+  }
+}
+
+// A device index the machine does not have: one line, exit 2.
+TEST(Cuda, MissingDeviceIndexIsBadInput_CUDA) {
+  SKIP_WITHOUT_CUDA();
+  test::expect_bad_input(
+      "--device cuda:99 predict --model " + test::trained_cnn() + " --data fashion-mnist:test:2",
+      "cuda:99");
+}
+
+}  // namespace
+}  // namespace foil
