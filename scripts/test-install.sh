@@ -22,11 +22,22 @@ cmake -S "$root/examples/embed" -B "$tmp/embed" -DCMAKE_BUILD_TYPE=Release \
 cmake --build "$tmp/embed" -j"$jobs" >/dev/null
 
 data=fashion-mnist:test:48
-args=(0.1 fast 20)
-"$tmp/embed/embed" "$model" "$data" "${args[@]}" "$tmp/overlay.png" | tee "$tmp/embed.txt"
+eps=0.1 version=fast steps=20
+"$tmp/embed/embed" "$model" "$data" $eps $version $steps "$tmp/overlay.png" | tee "$tmp/embed.txt"
 FOIL_PROGRESS=0 "$tmp/prefix/bin/foil" attack --model "$model" --data "$data" --attack autoattack \
-  --eps 0.1 --version fast --steps 20 --json "$tmp/cli.json" >/dev/null
+  --eps $eps --version $version --steps $steps --json "$tmp/cli.json" >/dev/null
 test -s "$tmp/overlay.png"
+# Bad input to the example: one line on stderr, exit 2.
+for bad in "abc $version $steps" "$eps $version x"; do
+  rc=0
+  # shellcheck disable=SC2086  # $bad: the three arguments
+  "$tmp/embed/embed" "$model" "$data" $bad 2>"$tmp/err.txt" >/dev/null || rc=$?
+  if [ $rc -ne 2 ] || [ "$(wc -l <"$tmp/err.txt")" -ne 1 ]; then
+    echo "test-install: embed $bad: exit $rc, stderr:" >&2
+    cat "$tmp/err.txt" >&2
+    exit 1
+  fi
+done
 /usr/bin/python3 - "$tmp/embed.txt" "$tmp/cli.json" <<'PY'
 import json, re, sys
 text = open(sys.argv[1]).read()

@@ -150,10 +150,9 @@ void run_bench(const BenchCmd& c) {
                                                 row.name.rfind("apgd", 0) == 0));
     const AttackResult counted = attack->run(*model, x, own);
     const auto fb = static_cast<int64_t>(std::lround(counted.gradient_evaluations / n));
-    // The gradient attacks end with one forward that checks their final iterate; APGD keeps
-    // the logits of its best point, Square counts its forwards as queries.
-    const bool final_check = !square && row.name.rfind("apgd", 0) != 0;
-    const int64_t f = static_cast<int64_t>(std::lround(counted.queries / n)) + final_check;
+    // Beyond what they count: the gradient attacks check their final iterate with one
+    // forward, APGD checks the clean inputs with one first; Square counts every forward.
+    const int64_t f = static_cast<int64_t>(std::lround(counted.queries / n)) + (square ? 0 : 1);
     const int64_t per = attack->options().steps();
     auto [bare, att] = paired_seconds(
         device, c.repeats, [&] { bare_passes(fb, f); }, [&] { attack->run(*model, x, own); });
@@ -199,7 +198,7 @@ void run_bench(const BenchCmd& c) {
   }
   fmt::print(
       "\nratio = attack time / the bare model passes its algorithm makes on the same batch\n"
-      "(fb: forward, loss and input gradient; f: forward only, e.g. the final success check),\n"
+      "(fb: forward, loss and input gradient; f: forward only, e.g. a success check),\n"
       "timed alternately; medians of {}. ratio - 1 is foil's own overhead.\n",
       c.repeats);
   if (!c.json.empty()) {

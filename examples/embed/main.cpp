@@ -10,6 +10,7 @@
 #include <foil/models/model.h>
 
 #include <cstdio>
+#include <stdexcept>
 #include <string>
 
 int main(int argc, char** argv) try {
@@ -55,5 +56,8 @@ int main(int argc, char** argv) try {
   return 0;
 } catch (const foil::InputError& e) {
   std::fprintf(stderr, "embed: %s\n", e.what());
+  return 2;
+} catch (const std::logic_error& e) {  // std::stod/stoll on EPS or STEPS
+  std::fprintf(stderr, "embed: EPS and STEPS must be numbers (%s)\n", e.what());
   return 2;
 }

@@ -512,7 +512,7 @@ Kernel variadic(Tensor (*f)(const Tensor&, const Tensor&)) {
   };
 }
 
-const std::map<std::string, Kernel>& kernels() {
+const std::map<std::string, Kernel>& onnx_kernels() {
   static const std::map<std::string, Kernel> table = [] {
     std::map<std::string, Kernel> k;
     // Same semantics as the TensorFlow op of the same name: one kernel for both.
@@ -627,14 +627,14 @@ const std::map<std::string, Kernel>& kernels() {
 }  // namespace
 
 const Kernel* find_onnx_kernel(const std::string& op) {
-  const auto& k = kernels();
+  const auto& k = onnx_kernels();
   auto it = k.find(op);
   return it == k.end() ? nullptr : &it->second;
 }
 
 std::vector<std::string> supported_onnx_ops() {
   std::vector<std::string> out = {"Constant"};
-  for (const auto& [name, kernel] : kernels()) out.push_back(name);
+  for (const auto& [name, kernel] : onnx_kernels()) out.push_back(name);
   std::sort(out.begin(), out.end());
   return out;
 }

@@ -693,7 +693,7 @@ Tensor conv2d_backprop_input(const Node& n, Tensors& in) {
   return full.narrow(2, t, sizes[1]).narrow(3, l, sizes[2]).permute({0, 2, 3, 1});
 }
 
-const std::map<std::string, Kernel>& kernels() {
+const std::map<std::string, Kernel>& tfjs_kernels() {
   static const std::map<std::string, Kernel> table = [] {
     std::map<std::string, Kernel> k;
     auto identity = [](const Node& n, Tensors& in) -> Tensors {
@@ -846,14 +846,14 @@ const std::map<std::string, Kernel>& kernels() {
 }  // namespace
 
 const Kernel* find_kernel(const std::string& op) {
-  const auto& k = kernels();
+  const auto& k = tfjs_kernels();
   auto it = k.find(op);
   return it == k.end() ? nullptr : &it->second;
 }
 
 std::vector<std::string> supported_ops() {
   std::vector<std::string> out = {"Const", "Placeholder"};
-  for (const auto& [name, kernel] : kernels()) out.push_back(name);
+  for (const auto& [name, kernel] : tfjs_kernels()) out.push_back(name);
   std::sort(out.begin(), out.end());
   return out;
 }

@@ -14,6 +14,15 @@
 namespace jit = torch::jit;
 
 namespace foil {
+
+/// For every module path, the last tensor value (top-level block, topological order) that
+/// is produced inside the module and used outside it. Outside the anonymous namespace:
+/// TorchScriptModel::Impl holds one.
+struct TapMap {
+  std::vector<std::string> order;
+  std::map<std::string, jit::Value*> values;
+};
+
 namespace {
 
 /// The module path a node of an inlined graph came from: the instance names along its
@@ -38,13 +47,6 @@ bool within(const std::string& path, const std::string& module) {
   return path.size() >= module.size() && path.compare(0, module.size(), module) == 0 &&
          (path.size() == module.size() || path[module.size()] == '.');
 }
-
-/// For every module path, the last tensor value (top-level block, topological order) that
-/// is produced inside the module and used outside it.
-struct TapMap {
-  std::vector<std::string> order;
-  std::map<std::string, jit::Value*> values;
-};
 
 void walk(jit::Block* block, bool top, TapMap& map) {
   for (jit::Node* node : block->nodes()) {
