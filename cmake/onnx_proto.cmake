@@ -26,8 +26,7 @@ add_custom_command(
   COMMAND protobuf::protoc --cpp_out=${gen} -I${gen}/proto ${gen}/proto/onnx/onnx-ml.proto
   DEPENDS ${gen}/proto/onnx/onnx-ml.proto
   COMMENT "protoc onnx-ml.proto")
-file(WRITE ${gen}/onnx/onnx_pb.h.in "#pragma once\n#include \"onnx/onnx-ml.pb.h\"\n")
-configure_file(${gen}/onnx/onnx_pb.h.in ${gen}/onnx/onnx_pb.h COPYONLY)
+file(CONFIGURE OUTPUT ${gen}/onnx/onnx_pb.h CONTENT "#pragma once\n#include \"onnx/onnx-ml.pb.h\"\n")
 add_library(onnx_proto STATIC ${gen}/onnx/onnx-ml.pb.cc)
 set_target_properties(onnx_proto PROPERTIES POSITION_INDEPENDENT_CODE ON)
 target_include_directories(onnx_proto PUBLIC $<BUILD_INTERFACE:${gen}>)

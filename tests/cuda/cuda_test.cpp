@@ -76,16 +76,17 @@ TEST(Cuda, EveryCommandRunsOnTheDevice_CUDA) {
       {"predict", "predict" + cnn + " --data fashion-mnist:test:20 --json DIR/p.json"},
       {"bench", "bench" + cnn + " --batch 16 --steps 2 --repeats 1"},
   };
+  // The command with its output under DIR/<name>-<suffix>.
+  auto in_dir = [&](std::string args, const std::string& name, const std::string& suffix) {
+    for (size_t p; (p = args.find("DIR")) != std::string::npos;)
+      args.replace(p, 3, dir + "/" + name + "-" + suffix);
+    return args;
+  };
   for (const auto& [name, args] : commands) {
-    std::string cpu = args, gpu = args;
-    for (auto* s : {&cpu, &gpu}) {
-      const std::string sub = dir + "/" + name + (s == &cpu ? "-cpu" : "-gpu");
-      for (size_t p; (p = s->find("DIR")) != std::string::npos;) s->replace(p, 3, sub);
-    }
-    const test::Run g = test::run_foil("--device cuda " + gpu);
+    const test::Run g = test::run_foil("--device cuda " + in_dir(args, name, "gpu"));
     EXPECT_EQ(g.code, 0) << name << ": " << g.err;
     if (name != "attack") continue;
-    const test::Run c = test::run_foil(cpu);
+    const test::Run c = test::run_foil(in_dir(args, name, "cpu"));
     ASSERT_EQ(c.code, 0) << c.err;
     const auto jc = test::read_json(dir + "/attack-cpu/r.json");
     const auto jg = test::read_json(dir + "/attack-gpu/r.json");
