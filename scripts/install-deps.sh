@@ -4,10 +4,11 @@
 # needs (scripts/audit.sh); no argument: also what the test suite needs; `--fuzz`: also clang.
 # Safe to run again: apt-get skips what is already installed. libopenblas0-openmp matters:
 # without it LibTorch falls back to the reference BLAS and linear layers run ~20x slower.
+# libgloo-dev: the headers of the Gloo backend LibTorch's c10d uses (foil launch, src/dist).
 set -euo pipefail
 pkgs=(build-essential cmake ccache pkg-config
       libtorch-dev libopencv-dev libcli11-dev nlohmann-json3-dev libfmt-dev zlib1g-dev
-      libopenblas0-openmp libonnx-dev libprotobuf-dev dataset-fashion-mnist)
+      libopenblas0-openmp libonnx-dev libprotobuf-dev libgloo-dev dataset-fashion-mnist)
 # The tests: GoogleTest, fixtures exported by python3-torch, photos, the HTML report's browser
 # check, the API docs, and openssl for fetch-assets.sh's checksums.
 [ "${1:-}" != "--run" ] && pkgs+=(libgtest-dev python3-torch python3-torchvision python3-onnx

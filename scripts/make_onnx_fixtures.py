@@ -12,6 +12,7 @@ Also: tiny.onnx with its weights in external data (tiny.onnx.data), and in bad/ 
 unsupported operator and one whose external data lies outside its folder.
 Usage: make_onnx_fixtures.py OUT_DIR
 """
+import inspect
 import json
 import os
 import sys
@@ -21,6 +22,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import torchvision
+
+# PyTorch 2.x exports through torch.export (dynamo) by default; these fixtures are the TorchScript
+# exporter's (the only one in Debian's 1.13), which 2.x keeps behind dynamo=False.
+LEGACY = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
 
 tv = torchvision.models
 
@@ -118,7 +123,7 @@ def main(out):
             path = os.path.join(out, file + ".onnx")
             axes = {"input": {0: "batch"}, "logits": {0: "batch"}} if dynamic else None
             torch.onnx.export(model, x[:1], path, opset_version=opset, input_names=["input"],
-                              output_names=["logits"], dynamic_axes=axes)
+                              output_names=["logits"], dynamic_axes=axes, **LEGACY)
             models[file] = {"reference": name, "opset": opset, "dynamic_batch": dynamic,
                             "tap": tap_value_name(path, module), "module": module}
         got = {}
@@ -137,7 +142,7 @@ def main(out):
     tiny = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 3)).eval()
     path = os.path.join(out, "tiny.onnx")
     torch.onnx.export(tiny, torch.rand(1, 3, 8, 8), path, opset_version=13, input_names=["input"],
-                      output_names=["logits"], dynamic_axes={"input": {0: "batch"}})
+                      output_names=["logits"], dynamic_axes={"input": {0: "batch"}}, **LEGACY)
     m = onnx.load(path)
     onnx.save_model(m, path, save_as_external_data=True, all_tensors_to_one_file=True,
                     location="tiny.onnx.data", size_threshold=0)
@@ -159,7 +164,7 @@ def main(out):
     xn = torch.rand(2, 3, 16, 16)  # foil's pixels, N×C×H×W
     torch.onnx.export(nhwc, xn[:1].permute(0, 2, 3, 1), os.path.join(out, "nhwc.onnx"),
                       opset_version=13, input_names=["input"], output_names=["logits"],
-                      dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+                      dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}}, **LEGACY)
     ref.update({"nhwc_x": xn, "nhwc_out": nhwc(xn.permute(0, 2, 3, 1)).detach()})
 
     # Models foil must refuse with one clear line.

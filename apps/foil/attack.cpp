@@ -70,6 +70,8 @@ void run_attack(const AttackCmd& c) {
   fmt::print("{:<22}{:>10.4f}\n", "linf max", ev.linf_max);
   fmt::print("{:<22}{:>10.4f}\n", "l2 mean", ev.l2_mean);
   fmt::print("{:<22}{:>9.2f}s\n", "seconds", ev.seconds);
+  // In a job of several processes every rank holds all results; rank 0 writes them.
+  if (!dist::leader()) return;
   if (!c.save_adv.empty()) {
     save_tensor(c.save_adv, ev.adv);
     fmt::print("wrote {} ({} adversarial examples, torch.load reads it)\n", c.save_adv, ev.n);

@@ -11,6 +11,7 @@
 #include "foil/attacks/attack.h"
 #include "foil/attacks/evaluate.h"
 #include "foil/data/dataset.h"
+#include "foil/dist/dist.h"
 #include "foil/models/model.h"
 #include "foil/patch/patch.h"
 
@@ -21,6 +22,7 @@ struct GlobalOptions {
   int threads = 0;
   uint64_t seed = 0;
   std::string device = "cpu";
+  DistOptions dist;  ///< --rank, --world-size, --master, --store-file, --dist-timeout
 };
 GlobalOptions& global_options();
 /// Applies --threads, --seed; returns the --device.
@@ -112,7 +114,7 @@ void check_writable(const std::string& path, const std::string& flag);
 /// exists, renames each file into it, replacing files of the same name and leaving others alone). A
 /// run that fails leaves <out> as it was and removes the partial folder; a `resumable` run (its
 /// checkpoints live in the folder) keeps it for the next run, which also starts from a finished
-/// <out>'s files.
+/// <out>'s files. In a job of several processes (foil launch) only rank 0's folder is kept.
 class ResultsFolder {
  public:
   /// Creates the partial folder now, so that an unwritable place fails before any work.
@@ -137,6 +139,7 @@ class ResultsFolder {
 
 void setup_train(CLI::App& app);
 void setup_attack(CLI::App& app);
+void setup_launch(CLI::App& app);
 void setup_audit(CLI::App& app);
 void setup_bench(CLI::App& app);
 void setup_explain(CLI::App& app);

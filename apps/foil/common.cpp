@@ -25,7 +25,9 @@ c10::Device apply_global_options() {
   const auto& g = global_options();
   set_threads(g.threads);
   seed_everything(g.seed);
-  return parse_device(g.device);
+  const c10::Device device = parse_device(g.device);
+  dist::init(g.dist);
+  return device;
 }
 
 void add_model_flags(CLI::App* app, ModelFlags& flags, bool required) {

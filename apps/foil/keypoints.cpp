@@ -72,6 +72,7 @@ struct KpAttackFlags {
 /// The relational mask's settings from the flags.
 KaaOptions mask_options(const KpAttackFlags& f) {
   return KaaOptions()
+      .seed(global_options().seed)
       .jacobian_threshold(f.jacobian_threshold)
       .jacobian_threshold_abs(f.jacobian_threshold_abs)
       .outputs(f.outputs)

@@ -21,6 +21,18 @@ int main(int argc, char** argv) {
       ->check(foil::cli::integer_in(0, 1024));
   app.add_option("--seed", g.seed, "random seed (runs repeat exactly with the same seed)");
   app.add_option("--device", g.device, "cpu or cuda[:N]");
+  // One job of several processes (docs/scaling.md); torchrun's variables when not given.
+  app.add_option("--rank", g.dist.rank, "this process's rank in a job (default: $RANK)")
+      ->check(foil::cli::integer_in(0, 1 << 20));
+  app.add_option("--world-size", g.dist.world_size, "processes in the job (default: $WORLD_SIZE)")
+      ->check(foil::cli::integer_in(1, 1 << 20));
+  app.add_option("--master", g.dist.master,
+                 "rank 0's HOST:PORT (default: $MASTER_ADDR:$MASTER_PORT)");
+  app.add_option("--store-file", g.dist.store_file,
+                 "join through a file on a shared file system instead of the master");
+  app.add_option("--dist-timeout", g.dist.timeout,
+                 "seconds to wait for the other processes of the job")
+      ->capture_default_str();
   foil::cli::setup_train(app);
   foil::cli::setup_attack(app);
   foil::cli::setup_audit(app);
@@ -32,6 +44,7 @@ int main(int argc, char** argv) {
   foil::cli::setup_keypoints(app);
   foil::cli::setup_predict(app);
   foil::cli::setup_report(app);
+  foil::cli::setup_launch(app);
   foil::cli::check_numbers(app);
   // What ran, for results folders' run.json: the command line as a shell would take it back,
   // and the sub-command (with its own sub-command, e.g. "patch train").

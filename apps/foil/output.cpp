@@ -49,6 +49,9 @@ ResultsFolder::ResultsFolder(std::string out, const std::string& flag, bool resu
   if (folder.filename().empty()) folder = folder.parent_path();  // "out/" and "."
   check_input(!folder.filename().empty(), flag, "a folder below the root", "'" + out_ + "'");
   partial_ = (folder.parent_path() / (folder.filename().string() + ".partial")).string();
+  // In a job of several processes only rank 0 writes <out>; the others write into a scratch
+  // folder of their own that commit() discards.
+  if (!dist::leader()) partial_ += ".rank" + std::to_string(dist::rank());
   check_input(!fs::exists(out_, ec) || fs::is_directory(out_, ec), flag + " " + out_,
               "a folder (or a name for a new one)", "an existing file");
   if (!resumable_) fs::remove_all(partial_, ec);  // a killed run's leftovers
@@ -70,6 +73,12 @@ ResultsFolder::~ResultsFolder() {
 }
 
 void ResultsFolder::commit() {
+  if (!dist::leader()) {
+    std::error_code ec;
+    fs::remove_all(partial_, ec);
+    committed_ = true;
+    return;
+  }
   if (report_) {
     write_json(file("run.json"), run_json());
     try {

@@ -8,6 +8,7 @@
 
 #include "foil/core/error.h"
 #include "foil/core/runtime.h"
+#include "foil/dist/dist.h"
 #include "foil/models/model.h"
 
 namespace foil {
@@ -79,13 +80,21 @@ Evaluation evaluate_attack(Model& model, const Dataset& data, const Attack& atta
   Evaluation ev;
   ev.n = data.size();
   const double start = now_seconds();
-  std::vector<torch::Tensor> clean_pred, adv_pred, labels, advs, broken_by, min_norm;
+  // In a job of several processes each rank attacks a contiguous run of whole batches (the
+  // same batches a single process makes, so every number is the same), then every per-item
+  // result is gathered in data order and the totals are computed from them.
+  const int64_t batches = (ev.n + o.batch() - 1) / o.batch();
+  const auto [first_batch, end_batch] = dist::shard(batches);
+  const int64_t lo = first_batch * o.batch(), hi = std::min(ev.n, end_batch * o.batch());
+  std::vector<torch::Tensor> clean_pred, adv_pred, labels, targets, linf, l2, advs, broken_by,
+      min_norm, ex_clean, ex_adv;
   ev.stage_names = attack.stage_names();
-  int64_t clean_correct = 0, robust_correct = 0, success = 0, success_base = 0;
-  double l2_sum = 0;
-  Progress progress(o.progress(), ev.n);
-  for (int64_t begin = 0; begin < ev.n; begin += o.batch()) {
-    const int64_t end = std::min(ev.n, begin + o.batch());
+  int64_t done_correct = 0, done_robust = 0;
+  int64_t passes[2] = {0, 0};  // gradient evaluations, queries
+  bool targeted = false;
+  Progress progress(o.progress(), hi - lo);
+  for (int64_t begin = lo; begin < hi; begin += o.batch()) {
+    const int64_t end = std::min(hi, begin + o.batch());
     torch::Tensor x = data.images.slice(0, begin, end).to(model.device());
     torch::Tensor clean_logits;
     {
@@ -97,66 +106,101 @@ Evaluation evaluate_attack(Model& model, const Dataset& data, const Attack& atta
     y = torch::where(y.lt(0), pred, y);
     Criterion crit = make_criterion(o.target(), y, clean_logits, o.seed(), begin);
     AttackResult r = attack.run(model, x, crit, torch::arange(begin, end));
-    ev.gradient_evaluations += r.gradient_evaluations;
-    ev.queries += r.queries;
-    const torch::Tensor apred = r.pred;
+    passes[0] += r.gradient_evaluations;
+    passes[1] += r.queries;
+    targeted = crit.is_targeted();
     const torch::Tensor correct = pred.eq(y);
-    clean_correct += correct.sum().item<int64_t>();
-    // Robust: right on the clean image and still right under attack.
-    robust_correct += (correct & apred.eq(y)).sum().item<int64_t>();
-    if (crit.is_targeted()) {
-      // Items whose label already is the target would be free successes: left out.
-      const torch::Tensor eligible = y.ne(crit.targets());
-      success += (eligible & apred.eq(crit.targets())).sum().item<int64_t>();
-      success_base += eligible.sum().item<int64_t>();
-      ev.excluded_already_target += (end - begin) - eligible.sum().item<int64_t>();
-    } else {
-      success += (correct & apred.ne(y)).sum().item<int64_t>();
-      success_base += correct.sum().item<int64_t>();
-    }
-    const torch::Tensor delta = (r.adv - x).flatten(1);
-    ev.linf_max = std::max(ev.linf_max, delta.abs().max().item<double>());
-    l2_sum += delta.norm(2, 1).sum().item<double>();
+    const torch::Tensor delta = (r.adv - x).flatten(1).to(torch::kDouble);
+    linf.push_back(delta.abs().amax(1).cpu());
+    l2.push_back(delta.norm(2, 1).cpu());
     if (r.stage.defined())
       broken_by.push_back(torch::where(correct, r.stage, torch::full_like(r.stage, -2)).cpu());
     if (r.min_norm.defined())
       min_norm.push_back(torch::where(correct, r.min_norm, torch::zeros_like(r.min_norm)).cpu());
     clean_pred.push_back(pred.cpu());
-    adv_pred.push_back(apred.cpu());
+    adv_pred.push_back(r.pred.cpu());
     labels.push_back(y.cpu());
+    targets.push_back((targeted ? crit.targets() : y).cpu());
     if (o.keep_adv()) advs.push_back(r.adv.cpu());
     if (begin < o.keep_examples()) {
       const int64_t k = std::min(o.keep_examples() - begin, end - begin);
-      auto cat = [&](torch::Tensor& into, const torch::Tensor& part) {
-        into = into.defined() ? torch::cat({into, part.slice(0, 0, k).cpu()})
-                              : part.slice(0, 0, k).cpu();
-      };
-      cat(ev.example_clean, x);
-      cat(ev.example_adv, r.adv);
+      ex_clean.push_back(x.slice(0, 0, k).cpu());
+      ex_adv.push_back(r.adv.slice(0, 0, k).cpu());
     }
-    progress.update(end, fmt::format("robust {:.1f}%", 100.0 * robust_correct / end));
+    done_correct += correct.sum().item<int64_t>();
+    done_robust += (correct & r.pred.eq(y)).sum().item<int64_t>();
+    progress.update(end - lo, fmt::format("robust {:.1f}%", 100.0 * done_robust / (end - lo)));
   }
   progress.finish();
+  // This rank's items in data order, then every rank's (an empty share keeps the shapes).
+  const auto item = data.images.sizes().slice(1);
+  auto rows = [&](std::vector<torch::Tensor>& parts, torch::Tensor empty) {
+    return dist::all_gather_rows(parts.empty() ? empty : torch::cat(parts));
+  };
+  const auto i64 = torch::TensorOptions().dtype(torch::kLong);
+  const auto f64 = torch::TensorOptions().dtype(torch::kDouble);
+  const auto pix = data.images.options().device(torch::kCPU);
+  ev.clean_pred = rows(clean_pred, torch::empty({0}, i64));
+  ev.adv_pred = rows(adv_pred, torch::empty({0}, i64));
+  ev.labels = rows(labels, torch::empty({0}, i64));
+  const torch::Tensor target = rows(targets, torch::empty({0}, i64));
+  const torch::Tensor sizes_linf = rows(linf, torch::empty({0}, f64));
+  const torch::Tensor sizes_l2 = rows(l2, torch::empty({0}, f64));
+  const torch::Tensor counts =
+      dist::all_gather_rows(torch::tensor({passes[0], passes[1], int64_t{targeted}}).view({1, 3}));
+  ev.gradient_evaluations = counts.select(1, 0).sum().item<int64_t>();
+  ev.queries = counts.select(1, 1).sum().item<int64_t>();
+  targeted = counts.select(1, 2).amax().item<int64_t>() > 0;
+  if (o.keep_adv()) {
+    std::vector<int64_t> shape{0};
+    shape.insert(shape.end(), item.begin(), item.end());
+    ev.adv = rows(advs, torch::empty(shape, pix));
+  }
+  if (o.keep_examples() > 0) {
+    std::vector<int64_t> shape{0};
+    shape.insert(shape.end(), item.begin(), item.end());
+    ev.example_clean = rows(ex_clean, torch::empty(shape, pix));
+    ev.example_adv = rows(ex_adv, torch::empty(shape, pix));
+    if (ev.example_clean.size(0) == 0) ev.example_clean = ev.example_adv = torch::Tensor();
+  }
+  const bool has_stage =
+      dist::all_gather_rows(torch::tensor({int64_t{!broken_by.empty()}})).amax().item<int64_t>() >
+      0;
+  const bool has_min_norm =
+      dist::all_gather_rows(torch::tensor({int64_t{!min_norm.empty()}})).amax().item<int64_t>() > 0;
+  if (has_stage) ev.broken_by = rows(broken_by, torch::empty({0}, i64));
+  if (has_min_norm) ev.min_norm = rows(min_norm, torch::empty({0}, data.images.options()));
+
+  // Totals over every item.
   ev.seconds = now_seconds() - start;
+  const torch::Tensor correct = ev.clean_pred.eq(ev.labels);
+  const int64_t clean_correct = correct.sum().item<int64_t>();
+  // Robust: right on the clean image and still right under attack.
   ev.clean_accuracy = static_cast<double>(clean_correct) / ev.n;
-  ev.robust_accuracy = static_cast<double>(robust_correct) / ev.n;
+  ev.robust_accuracy =
+      static_cast<double>((correct & ev.adv_pred.eq(ev.labels)).sum().item<int64_t>()) / ev.n;
+  int64_t success = 0, success_base = 0;
+  if (targeted) {
+    // Items whose label already is the target would be free successes: left out.
+    const torch::Tensor eligible = ev.labels.ne(target);
+    success = (eligible & ev.adv_pred.eq(target)).sum().item<int64_t>();
+    success_base = eligible.sum().item<int64_t>();
+    ev.excluded_already_target = ev.n - success_base;
+  } else {
+    success = (correct & ev.adv_pred.ne(ev.labels)).sum().item<int64_t>();
+    success_base = clean_correct;
+  }
   ev.attack_success_rate = success_base > 0 ? static_cast<double>(success) / success_base : 0.0;
-  ev.l2_mean = l2_sum / ev.n;
-  ev.clean_pred = torch::cat(clean_pred);
-  ev.adv_pred = torch::cat(adv_pred);
-  ev.labels = torch::cat(labels);
-  if (o.keep_adv()) ev.adv = torch::cat(advs);
-  if (!broken_by.empty()) {
-    ev.broken_by = torch::cat(broken_by);
+  ev.linf_max = sizes_linf.max().item<double>();
+  ev.l2_mean = sizes_l2.sum().item<double>() / ev.n;
+  if (ev.broken_by.defined()) {
     int64_t robust = clean_correct;
     for (size_t s = 0; s < ev.stage_names.size(); ++s) {
       robust -= ev.broken_by.eq(static_cast<int64_t>(s)).sum().item<int64_t>();
       ev.stage_robust_accuracy.push_back(static_cast<double>(robust) / ev.n);
     }
   }
-  if (!min_norm.empty()) {
-    ev.min_norm = torch::cat(min_norm);
-    const torch::Tensor correct = ev.clean_pred.eq(ev.labels);
+  if (ev.min_norm.defined()) {
     const torch::Tensor sizes = ev.min_norm.masked_select(correct & ev.min_norm.isfinite());
     ev.min_norm_found = sizes.numel();
     ev.min_norm_found_rate =

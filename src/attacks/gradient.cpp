@@ -2,16 +2,20 @@
 
 #include <torch/torch.h>
 
+#include "foil/attacks/sample_random.h"
 #include "foil/models/model.h"
 #include "grad_score.h"
 
 namespace foil {
 
 void GradientAttack::perturb(Model& model, const torch::Tensor& x, const Criterion& criterion,
-                             const torch::Tensor& /*ids*/, AttackResult& result) const {
+                             const torch::Tensor& ids, AttackResult& result) const {
   const int64_t n = x.size(0);
   const double eps = options_.eps();
   const double sign = criterion.is_targeted() ? -1.0 : 1.0;
+  // Random starts come from each sample's own stream: the same start in any batch, shard or
+  // device.
+  SampleRandom rng(options_.seed(), ids);
 
   for (int64_t restart = 0; restart < options_.restarts(); ++restart) {
     // Later restarts only attack what is still unbroken.
@@ -21,7 +25,8 @@ void GradientAttack::perturb(Model& model, const torch::Tensor& x, const Criteri
     torch::Tensor x0 = x.index_select(0, active);
     Criterion crit = criterion.select(active);
     torch::Tensor adv = x0.clone();
-    if (options_.random_start() && eps > 0) adv = (x0 + norm_->random_start(x0, eps)).clamp(0, 1);
+    if (options_.random_start() && eps > 0)
+      adv = (x0 + norm_->random_start(rng, active.cpu(), x0, eps)).clamp(0, 1);
     torch::Tensor state = torch::zeros_like(x0);
     // This restart's accumulated |gradient| per pixel; it replaces the result's score
     // wherever this restart's example is taken.

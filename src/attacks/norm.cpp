@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include "foil/attacks/sample_random.h"
 #include "foil/core/error.h"
 
 namespace foil {
@@ -19,8 +20,9 @@ class LinfNorm : public Norm {
   torch::Tensor project(const torch::Tensor& d, double eps) const override {
     return d.clamp(-eps, eps);
   }
-  torch::Tensor random_start(const torch::Tensor& like, double eps) const override {
-    return torch::empty_like(like).uniform_(-eps, eps);
+  torch::Tensor random_start(SampleRandom& rng, const torch::Tensor& rows,
+                             const torch::Tensor& like, double eps) const override {
+    return (rng.uniform(rows, like.sizes().slice(1), like.device()) * 2 - 1) * eps;
   }
   torch::Tensor size(const torch::Tensor& d) const override { return d.flatten(1).abs().amax(1); }
 };
@@ -37,9 +39,10 @@ class L2Norm : public Norm {
     auto factor = (eps / l2_per_sample(d).clamp_min(1e-12)).clamp_max(1.0);
     return d * factor;
   }
-  torch::Tensor random_start(const torch::Tensor& like, double eps) const override {
-    auto d = torch::empty_like(like).normal_();
-    auto r = torch::empty({like.size(0), 1, 1, 1}, like.options()).uniform_(0, 1);
+  torch::Tensor random_start(SampleRandom& rng, const torch::Tensor& rows,
+                             const torch::Tensor& like, double eps) const override {
+    auto d = rng.normal(rows, like.sizes().slice(1), like.device());
+    auto r = rng.uniform(rows, {1, 1, 1}, like.device());
     return d * (r / l2_per_sample(d) * eps);
   }
   torch::Tensor size(const torch::Tensor& d) const override { return d.flatten(1).norm(2, 1); }

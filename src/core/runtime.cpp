@@ -17,11 +17,26 @@ void set_threads(int threads) {
   // Tens of thousands of threads hang the process before any work starts.
   check_input(threads >= 0 && threads <= 1024, "--threads", "an integer in 0..1024 (0 = all cores)",
               std::to_string(threads));
-  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (threads <= 0) {
+    // All cores, shared out among the processes `foil launch` (or torchrun) started here.
+    threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    if (const char* local = std::getenv("LOCAL_WORLD_SIZE"))
+      threads = std::max(1, threads / std::max(1, std::atoi(local)));
+  }
   torch::set_num_threads(threads);
 }
 
 void seed_everything(uint64_t seed) { torch::manual_seed(seed); }
+
+void use_deterministic_cuda() {
+  // cuBLAS is deterministic only with a fixed workspace; read when its first handle is made.
+  setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8", /*overwrite=*/0);
+  at::globalContext().setDeterministicCuDNN(true);
+  at::globalContext().setBenchmarkCuDNN(false);
+  // Kernels with atomics (scatter/index adds, some pooling backwards) get their deterministic
+  // versions; an op that has none warns instead of failing.
+  at::globalContext().setDeterministicAlgorithms(true, /*warn_only=*/true);
+}
 
 c10::Device parse_device(const std::string& name) {
   if (name == "cpu") return c10::Device(c10::kCPU);
@@ -39,9 +54,7 @@ c10::Device parse_device(const std::string& name) {
     if (device.has_index() && device.index() >= count)
       throw InputError(fmt::format("--device {}: this machine has {} CUDA device{} (cuda:0..{})",
                                    name, count, count == 1 ? "" : "s", count - 1));
-    // Same seed, same result on the GPU too: cuDNN's deterministic kernels, no autotuning.
-    at::globalContext().setDeterministicCuDNN(true);
-    at::globalContext().setBenchmarkCuDNN(false);
+    use_deterministic_cuda();
     return device;
   }
   throw InputError("--device: expected cpu or cuda[:N], got '" + name + "'");

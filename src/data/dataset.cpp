@@ -280,9 +280,11 @@ Dataset load_data(const std::string& spec, const ImageShape& want) {
   switch (ds.kind) {
     case DataSpec::Kind::kFashionMnist: {
       d = load_fashion_mnist(ds.path);
-      if (want.channels > 0 && want.channels != 1)
+      if (want.channels > 0 && want.channels != 1 && want.channels != 3)
         throw InputError("--data " + spec + ": images are 1x28x28 but the model expects " +
                          want.str() + " (channels differ)");
+      // Grey to RGB as image folders are converted: the value repeated in each channel.
+      if (want.channels == 3) d.images = d.images.repeat({1, 3, 1, 1});
       if ((want.height > 0 && want.height != 28) || (want.width > 0 && want.width != 28))
         d.images = torch::nn::functional::interpolate(
             d.images, torch::nn::functional::InterpolateFuncOptions()

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "foil/attacks/norm.h"
+#include "foil/attacks/sample_random.h"
 #include "foil/core/error.h"
 #include "foil/core/runtime.h"
 #include "foil/models/tfjs.h"
@@ -268,8 +269,12 @@ KaaResult kaa_attack(Model& model, const torch::Tensor& input, const torch::Tens
     }
   }
   torch::Tensor adv = x.clone();
-  if (!targeted && o.random_start() && o.eps() > 0)
-    adv = (x + r.mask * norm->random_start(x, o.eps())).clamp(0, 1);
+  if (!targeted && o.random_start() && o.eps() > 0) {
+    // One random stream per image of the batch, keyed by the seed and its position.
+    const torch::Tensor rows = torch::arange(x.size(0));
+    SampleRandom rng(o.seed(), rows);
+    adv = (x + r.mask * norm->random_start(rng, rows, x, o.eps())).clamp(0, 1);
+  }
   const double sign = targeted ? -1.0 : 1.0;
   for (int64_t s = 0; s < o.steps(); ++s) {
     adv.requires_grad_(true);

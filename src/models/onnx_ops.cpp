@@ -98,7 +98,9 @@ Tensor conv_transpose(const Node& n, Tensors& in) {
     if (a.empty()) continue;
     if (a.size() != 2 || std::min(a[0], a[1]) < 1)
       fail(n, std::string(key) + " must be 2 values >= 1");
-    (std::string(key) == "strides" ? win.stride : win.dilation) = {a[0], a[1]};
+    auto& to = std::string(key) == "strides" ? win.stride : win.dilation;
+    to[0] = a[0];
+    to[1] = a[1];
   }
   auto extra = attr_ints(n, "output_padding");
   if (extra.empty()) extra = {0, 0};

@@ -32,8 +32,11 @@ torch::Tensor sliced_wasserstein2(const torch::Tensor& a, const torch::Tensor& b
               "two samples of the same dimension",
               fmt::format("{} and {} columns", a.size(-1), b.size(-1)));
   if (projections <= 0) return wasserstein2_1d(a, b);
-  torch::Tensor theta = gen ? torch::randn({a.size(1), projections}, *gen, a.options())
-                            : torch::randn({a.size(1), projections}, a.options());
+  // foil's generators are CPU ones (the same numbers on every device): draw there, then move.
+  torch::Tensor theta =
+      gen ? torch::randn({a.size(1), projections}, *gen, a.options().device(torch::kCPU))
+                .to(a.device())
+          : torch::randn({a.size(1), projections}, a.options());
   theta = theta / theta.norm(2, 0, /*keepdim=*/true);
   // SW2² is an expectation over directions: the mean over the projections.
   return wasserstein2_1d(a.matmul(theta), b.matmul(theta.to(b.device()))) /

@@ -251,8 +251,11 @@ torch::Tensor apply_patch(const torch::Tensor& x, const torch::Tensor& pixels,
   canvas = canvas * torch::tensor(c, x.options()).view({n, 1, 1, 1}) +
            torch::tensor(b, x.options()).view({n, 1, 1, 1});
   if (o.noise() > 0) {
-    torch::Tensor noise = noise_gen ? torch::randn(canvas.sizes(), *noise_gen, x.options())
-                                    : torch::randn_like(canvas);
+    // A CPU generator (same noise on every device): drawn there, then moved.
+    torch::Tensor noise =
+        noise_gen ? torch::randn(canvas.sizes(), *noise_gen, x.options().device(torch::kCPU))
+                        .to(x.device())
+                  : torch::randn_like(canvas);
     canvas = canvas + o.noise() * noise;
   }
   return x * (1 - m) + canvas.clamp(0, 1) * m;

@@ -10,6 +10,8 @@
 
 namespace foil {
 
+class SampleRandom;
+
 /// An Lp threat model. `linf`: steps along sign(g), clips delta to [-eps, eps]. `l2`: steps
 /// along g/||g||_2 per sample, rescales delta onto the ball of radius eps (as torchattacks'
 /// PGDL2, including its 1e-10 guard).
@@ -22,8 +24,10 @@ class Norm {
   virtual torch::Tensor direction(const torch::Tensor& g) const = 0;
   /// `delta` projected onto the eps-ball (per sample).
   virtual torch::Tensor project(const torch::Tensor& delta, double eps) const = 0;
-  /// A random point of the eps-ball, shaped like `like`.
-  virtual torch::Tensor random_start(const torch::Tensor& like, double eps) const = 0;
+  /// For each of `rows` (CPU int64 indices into `rng`'s samples), a uniform random point of the
+  /// eps-ball drawn from that sample's own stream; rows x like.sizes()[1:] on like's device.
+  virtual torch::Tensor random_start(SampleRandom& rng, const torch::Tensor& rows,
+                                     const torch::Tensor& like, double eps) const = 0;
   /// Per-sample size of `delta` in this norm.
   virtual torch::Tensor size(const torch::Tensor& delta) const = 0;
 };

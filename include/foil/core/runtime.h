@@ -19,6 +19,11 @@ void seed_everything(uint64_t seed);
 /// Parses "cpu" or "cuda[:N]"; throws InputError when unknown or CUDA is not available.
 c10::Device parse_device(const std::string& name);
 
+/// Same seed, same result on a GPU: deterministic cuDNN, cuBLAS and ATen kernels, no cuDNN
+/// autotuning. parse_device() calls it for every cuda device; a program that moves models to
+/// a GPU itself calls it once before.
+void use_deterministic_cuda();
+
 /// Progress lines on stderr, shown only when stderr is a terminal (or FOIL_PROGRESS=1).
 class Progress {
  public:

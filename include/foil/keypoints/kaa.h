@@ -72,6 +72,9 @@ struct KaaOptions {
   /// Non-target attacks start from a uniform random point of the eps-ball (the MSE to the
   /// clean heatmaps has zero gradient at x itself). Default true.
   TORCH_ARG(bool, random_start) = true;
+  /// Random starts: each image draws from its own stream, keyed by this seed and the image's
+  /// position in the batch.
+  TORCH_ARG(uint64_t, seed) = 0;
 };
 
 /// What `kaa_attack` returns.

@@ -1,0 +1,43 @@
+#pragma once
+/// @file
+/// Several foil processes as one job over LibTorch's c10d (Gloo backend), joined the way
+/// torchrun joins them: RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT (or the options below).
+/// A process that joins no job is rank 0 of 1 and every call here is then local.
+
+#include <torch/types.h>
+
+#include <string>
+#include <utility>
+
+namespace foil {
+
+/// How a process joins a job; unset fields come from the environment.
+struct DistOptions {
+  int rank = -1;           ///< this process's rank; -1: $RANK (0 when unset)
+  int world_size = -1;     ///< processes in the job; -1: $WORLD_SIZE (1 when unset)
+  std::string master;      ///< rank 0's TCPStore, HOST:PORT; "": $MASTER_ADDR:$MASTER_PORT
+  std::string store_file;  ///< a FileStore on a shared file system instead of the TCPStore
+  double timeout = 120;    ///< seconds to wait for a peer: joining and every exchange
+};
+
+/// The job this process belongs to.
+namespace dist {
+
+/// Joins the job (once per process). Throws InputError for a bad configuration: ranks and
+/// sizes that do not fit, an unreachable master, peers that do not all arrive in time.
+void init(const DistOptions& options);
+/// This process's rank and the number of processes (0 and 1 without a job).
+int rank();
+int size();
+/// Rank 0 writes the results; the others only compute their share.
+inline bool leader() { return rank() == 0; }
+/// This rank's contiguous share [begin, end) of `count` units (rank order = unit order).
+std::pair<int64_t, int64_t> shard(int64_t count);
+/// Every rank's `rows` (the same trailing shape and dtype, any number of rows), concatenated
+/// in rank order, on the CPU of every rank. Throws std::runtime_error when a peer is lost.
+torch::Tensor all_gather_rows(const torch::Tensor& rows);
+/// The element-wise mean over ranks, in place (on `t`'s device).
+void all_reduce_mean(torch::Tensor& t);
+
+}  // namespace dist
+}  // namespace foil

@@ -1,0 +1,206 @@
+// The job a foil process belongs to: rendezvous through a c10d store, exchanges through a
+// Gloo process group (Debian's LibTorch ships both; the Gloo headers come from libgloo-dev).
+// CMake defines USE_C10D_GLOO where those headers are found; without them foil runs alone.
+#include "foil/dist/dist.h"
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+#ifdef USE_C10D_GLOO
+#include <glog/logging.h>
+
+#include <torch/csrc/distributed/c10d/FileStore.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#endif
+
+#include <chrono>
+#include <cstdlib>
+#include <stdexcept>
+#include <thread>
+
+#include "foil/core/error.h"
+
+namespace foil::dist {
+namespace {
+
+struct Job {
+  int rank = 0, size = 1;
+  double timeout = 120;
+#ifdef USE_C10D_GLOO
+  c10::intrusive_ptr<c10d::Store> store;
+  c10::intrusive_ptr<c10d::ProcessGroupGloo> group;
+#endif
+};
+
+Job& job() {
+  static Job j;
+  return j;
+}
+
+// An integer setting from its flag (>= 0 when given) or environment variable.
+int setting(int flag, const char* env, int fallback, int lowest) {
+  if (flag >= 0) return flag;
+  const char* text = std::getenv(env);
+  if (!text || !*text) return fallback;
+  char* end = nullptr;
+  const long v = std::strtol(text, &end, 10);
+  check_input(*end == '\0' && v >= lowest && v <= 1 << 20, env,
+              fmt::format("an integer >= {}", lowest), fmt::format("'{}'", text));
+  return static_cast<int>(v);
+}
+
+std::chrono::milliseconds millis(double seconds) {
+  return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+}
+
+#ifdef USE_C10D_GLOO
+// Runs one exchange; a peer that died or stopped answering ends the job with one line.
+template <typename Fn>
+void exchange(const char* what, Fn fn) {
+  try {
+    auto work = fn();
+    work->wait(millis(job().timeout));
+  } catch (const std::exception& e) {
+    throw std::runtime_error(fmt::format(
+        "rank {}: lost a peer process during {} (it failed, exited or did not answer within "
+        "{:g}s): {}",
+        job().rank, what, job().timeout, library_message(e.what(), 160)));
+  }
+}
+
+#endif
+
+}  // namespace
+
+void init(const DistOptions& o) {
+  Job& j = job();
+  check_input(o.timeout > 0, "--dist-timeout", "a number of seconds > 0",
+              fmt::format("{:g}", o.timeout));
+  j.timeout = o.timeout;
+  j.size = setting(o.world_size, "WORLD_SIZE", 1, 1);
+  j.rank = setting(o.rank, "RANK", 0, 0);
+  check_input(j.rank < j.size, "RANK", fmt::format("0..{} (WORLD_SIZE {})", j.size - 1, j.size),
+              std::to_string(j.rank));
+  if (j.size == 1) return;
+#ifndef USE_C10D_GLOO
+  throw InputError("WORLD_SIZE " + std::to_string(j.size) +
+                   ": this foil was built without the Gloo headers (libgloo-dev); it runs alone");
+#else
+  // c10d logs a failed connection itself (through glog); foil's one line says it instead.
+  FLAGS_minloglevel = std::max(FLAGS_minloglevel, 3);
+  std::string host = "127.0.0.1";
+  if (!o.store_file.empty()) {
+    try {
+      j.store = c10::make_intrusive<c10d::FileStore>(o.store_file, j.size);
+    } catch (const std::exception& e) {
+      throw InputError("--store-file " + o.store_file + ": " + library_message(e.what(), 160));
+    }
+  } else {
+    std::string master = o.master;
+    if (master.empty()) {
+      const char* addr = std::getenv("MASTER_ADDR");
+      const char* port = std::getenv("MASTER_PORT");
+      check_input(addr && *addr && port && *port, "MASTER_ADDR/MASTER_PORT",
+                  "rank 0's address and port (or --master HOST:PORT, or --store-file)", "unset");
+      master = std::string(addr) + ":" + port;
+    }
+    const auto colon = master.rfind(':');
+    char* end = nullptr;
+    const long port =
+        colon == std::string::npos ? 0 : std::strtol(master.c_str() + colon + 1, &end, 10);
+    check_input(colon != std::string::npos && colon > 0 && end && *end == '\0' && port >= 1 &&
+                    port <= 65535,
+                "--master", "HOST:PORT with a port 1..65535", "'" + master + "'");
+    host = master.substr(0, colon);
+    c10d::TCPStoreOptions so;
+    so.port = static_cast<std::uint16_t>(port);
+    so.isServer = j.rank == 0;
+    so.waitWorkers = false;
+    so.timeout = millis(o.timeout);
+    try {
+      j.store = c10::make_intrusive<c10d::TCPStore>(host, so);
+    } catch (const std::exception& e) {
+      throw InputError(fmt::format(
+          "rank {}: cannot {} the master {} within {:g}s (is rank 0 running there? check "
+          "MASTER_ADDR/MASTER_PORT): {}",
+          j.rank, j.rank == 0 ? "listen as" : "reach", master, o.timeout,
+          library_message(e.what(), 120)));
+    }
+  }
+  // Every rank checks in once; a rank given twice or a WORLD_SIZE larger than the processes
+  // started ends the job here, with the count that did arrive.
+  try {
+    j.store->setTimeout(millis(o.timeout));
+    check_input(j.store->add(fmt::format("foil/rank/{}", j.rank), 1) == 1, "RANK",
+                "a different rank in every process", fmt::format("{} twice", j.rank));
+    j.store->add("foil/arrived", 1);
+    const auto deadline = std::chrono::steady_clock::now() + millis(o.timeout);
+    int64_t arrived = 0;
+    while ((arrived = j.store->add("foil/arrived", 0)) < j.size) {
+      if (std::chrono::steady_clock::now() > deadline)
+        throw InputError(fmt::format(
+            "rank {}: {} of WORLD_SIZE {} processes arrived within {:g}s (check WORLD_SIZE and "
+            "that every rank was started)",
+            j.rank, arrived, j.size, o.timeout));
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    auto options = c10d::ProcessGroupGloo::Options::create(millis(o.timeout));
+    options->devices.push_back(o.store_file.empty()
+                                   ? c10d::ProcessGroupGloo::createDeviceForHostname(host)
+                                   : c10d::ProcessGroupGloo::createDefaultDevice());
+    j.group = c10::make_intrusive<c10d::ProcessGroupGloo>(j.store, j.rank, j.size, options);
+  } catch (const InputError&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw InputError(fmt::format("rank {}: joining the job of {} processes failed: {}", j.rank,
+                                 j.size, library_message(e.what(), 160)));
+  }
+#endif
+}
+
+int rank() { return job().rank; }
+int size() { return job().size; }
+
+std::pair<int64_t, int64_t> shard(int64_t count) {
+  const int64_t r = rank(), n = size();
+  return {count * r / n, count * (r + 1) / n};
+}
+
+torch::Tensor all_gather_rows(const torch::Tensor& rows) {
+  const torch::Tensor local = rows.detach().cpu().contiguous();
+  if (size() == 1) return local;
+#ifdef USE_C10D_GLOO  // Gloo gathers equal shapes: the row counts first, then every share padded to
+                      // the largest.
+  std::vector<torch::Tensor> count_in{torch::tensor({local.size(0)}, torch::kLong)};
+  std::vector<std::vector<torch::Tensor>> counts(1);
+  for (int r = 0; r < size(); ++r) counts[0].push_back(torch::zeros({1}, torch::kLong));
+  exchange("the row counts", [&] { return job().group->allgather(counts, count_in); });
+  int64_t most = 0;
+  for (const auto& c : counts[0]) most = std::max(most, c.item<int64_t>());
+  auto shape = local.sizes().vec();
+  shape[0] = most;
+  std::vector<torch::Tensor> in{torch::zeros(shape, local.options())};
+  in[0].slice(0, 0, local.size(0)).copy_(local);
+  std::vector<std::vector<torch::Tensor>> out(1);
+  for (int r = 0; r < size(); ++r) out[0].push_back(torch::empty(shape, local.options()));
+  exchange("the gathering of results", [&] { return job().group->allgather(out, in); });
+  std::vector<torch::Tensor> parts;
+  for (int r = 0; r < size(); ++r)
+    parts.push_back(out[0][r].slice(0, 0, counts[0][r].item<int64_t>()));
+  return torch::cat(parts);
+#else
+  return local;
+#endif
+}
+
+void all_reduce_mean(torch::Tensor& t) {
+  if (size() == 1) return;
+#ifdef USE_C10D_GLOO
+  std::vector<torch::Tensor> v{t.cpu().contiguous()};
+  exchange("averaging", [&] { return job().group->allreduce(v); });
+  torch::NoGradGuard no_grad;
+  t.copy_(v[0].div_(size()));
+#endif
+}
+
+}  // namespace foil::dist
