@@ -64,13 +64,17 @@ TEST(Dataset, BadSpecsAreInputErrors) {
 }
 
 TEST(Dataset, WrongChannelCountNamesBothShapes) {
+  // Grey becomes RGB (each channel the grey value), as image folders are converted.
+  const Dataset rgb = load_data("fashion-mnist:test:5", ImageShape{3, 32, 32});
+  ASSERT_EQ(rgb.images.sizes(), (std::vector<int64_t>{5, 3, 32, 32}));
+  EXPECT_TRUE(torch::equal(rgb.images.select(1, 0), rgb.images.select(1, 2)));
   try {
-    load_data("fashion-mnist:test:5", ImageShape{3, 224, 224});
+    load_data("fashion-mnist:test:5", ImageShape{4, 224, 224});
     FAIL() << "expected InputError";
   } catch (const InputError& e) {
     const std::string msg = e.what();
     EXPECT_NE(msg.find("1x28x28"), std::string::npos) << msg;
-    EXPECT_NE(msg.find("3x224x224"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("4x224x224"), std::string::npos) << msg;
   }
 }
 
