@@ -6,7 +6,6 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 #ifdef USE_C10D_GLOO
-#include <glog/logging.h>
 
 #include <torch/csrc/distributed/c10d/FileStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
@@ -86,8 +85,6 @@ void init(const DistOptions& o) {
   throw InputError("WORLD_SIZE " + std::to_string(j.size) +
                    ": this foil was built without the Gloo headers (libgloo-dev); it runs alone");
 #else
-  // c10d logs a failed connection itself (through glog); foil's one line says it instead.
-  FLAGS_minloglevel = std::max(FLAGS_minloglevel, 3);
   std::string host = "127.0.0.1";
   if (!o.store_file.empty()) {
     try {

@@ -26,8 +26,9 @@ namespace dist {
 /// Joins the job (once per process). Throws InputError for a bad configuration: ranks and
 /// sizes that do not fit, an unreachable master, peers that do not all arrive in time.
 void init(const DistOptions& options);
-/// This process's rank and the number of processes (0 and 1 without a job).
+/// This process's rank (0 without a job).
 int rank();
+/// The number of processes in the job (1 without a job).
 int size();
 /// Rank 0 writes the results; the others only compute their share.
 inline bool leader() { return rank() == 0; }
