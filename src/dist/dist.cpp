@@ -4,7 +4,10 @@
 #include "foil/dist/dist.h"
 
 #include <fmt/format.h>
+#include <netdb.h>
+#include <sys/socket.h>
 #include <torch/torch.h>
+#include <unistd.h>
 #ifdef USE_C10D_GLOO
 
 #include <torch/csrc/distributed/c10d/FileStore.hpp>
@@ -53,6 +56,26 @@ std::chrono::milliseconds millis(double seconds) {
 }
 
 #ifdef USE_C10D_GLOO
+// Whether something listens on host:port within `seconds` (tried every 100 ms). Ranks > 0 ask
+// before c10d connects, which would log every failed try through glog.
+bool reachable(const std::string& host, int port, double seconds) {
+  const auto deadline = std::chrono::steady_clock::now() + millis(seconds);
+  addrinfo hints{}, *found = nullptr;
+  hints.ai_socktype = SOCK_STREAM;
+  if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found) != 0) return false;
+  bool ok = false;
+  while (!ok && std::chrono::steady_clock::now() < deadline) {
+    for (addrinfo* a = found; a && !ok; a = a->ai_next) {
+      const int fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
+      ok = fd >= 0 && connect(fd, a->ai_addr, a->ai_addrlen) == 0;
+      if (fd >= 0) close(fd);
+    }
+    if (!ok) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  freeaddrinfo(found);
+  return ok;
+}
+
 // Runs one exchange; a peer that died or stopped answering ends the job with one line.
 template <typename Fn>
 void exchange(const char* what, Fn fn) {
@@ -115,6 +138,8 @@ void init(const DistOptions& o) {
     so.waitWorkers = false;
     so.timeout = millis(o.timeout);
     try {
+      if (j.rank != 0 && !reachable(host, static_cast<int>(port), o.timeout))
+        throw std::runtime_error("nothing listens there");
       j.store = c10::make_intrusive<c10d::TCPStore>(host, so);
     } catch (const std::exception& e) {
       throw InputError(fmt::format(
