@@ -99,13 +99,13 @@ void run_launch(const LaunchCmd& c) {
   std::vector<bool> exited(pids.size(), false);
   while (open > 0 || std::find(exited.begin(), exited.end(), false) != exited.end()) {
     std::vector<pollfd> fds;
-    for (const auto& s : streams)
-      if (s.fd >= 0) fds.push_back({s.fd, POLLIN, 0});
+    std::vector<Stream*> ready;
+    for (auto& s : streams)
+      if (s.fd >= 0) fds.push_back({s.fd, POLLIN, 0}), ready.push_back(&s);
     if (!fds.empty()) poll(fds.data(), fds.size(), 200);
-    for (auto& s : streams) {
-      if (s.fd < 0) continue;
-      pollfd p{s.fd, POLLIN, 0};
-      if (poll(&p, 1, 0) <= 0) continue;
+    for (size_t i = 0; i < fds.size(); ++i) {
+      if (fds[i].revents == 0) continue;
+      Stream& s = *ready[i];
       char buf[4096];
       const ssize_t k = read(s.fd, buf, sizeof buf);
       if (k > 0) {

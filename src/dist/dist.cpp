@@ -96,7 +96,7 @@ void exchange(const char* what, Fn fn) {
 
 void init(const DistOptions& o) {
   Job& j = job();
-  check_input(o.timeout > 0, "--dist-timeout", "a number of seconds > 0",
+  check_input(o.timeout > 0 && o.timeout <= 86400, "--dist-timeout", "seconds in (0, 86400]",
               fmt::format("{:g}", o.timeout));
   j.timeout = o.timeout;
   j.size = setting(o.world_size, "WORLD_SIZE", 1, 1);
