@@ -47,6 +47,23 @@ struct Run {
 /// Runs `foil ARGS` (a shell-quoted string) and captures exit code, stdout and stderr.
 Run run_foil(const std::string& args);
 
+/// Starts `foil ARGS` in the background, stdout and stderr to the file `log`; returns its pid.
+int start_foil(const std::string& args, const std::string& log);
+
+/// Waits until the file `log` holds `marker`; false when process `pid` ends first or after 5
+/// minutes.
+bool wait_for_text(int pid, const std::string& log, const std::string& marker);
+
+/// Waits for process `pid` to end; its exit code (-1 when killed by a signal).
+int wait_exit(int pid);
+
+/// Starts `foil ARGS`, waits until `log` holds `marker`, kills it (SIGKILL). False when it
+/// ended before printing `marker`.
+bool run_until(const std::string& args, const std::string& log, const std::string& marker);
+
+/// The contents of a file ("" when it cannot be read).
+std::string slurp(const std::string& path);
+
 /// Expects `foil ARGS` to fail with exit code 2 and one stderr line mentioning `needle`.
 void expect_bad_input(const std::string& args, const std::string& needle);
 

@@ -114,7 +114,8 @@ void check_writable(const std::string& path, const std::string& flag);
 /// exists, renames each file into it, replacing files of the same name and leaving others alone). A
 /// run that fails leaves <out> as it was and removes the partial folder; a `resumable` run (its
 /// checkpoints live in the folder) keeps it for the next run, which also starts from a finished
-/// <out>'s files. In a job of several processes (foil launch) only rank 0's folder is kept.
+/// <out>'s files. In a job of several processes (foil launch) only rank 0's folder is kept (and
+/// resumed); the others write into scratch folders that never outlive the run.
 class ResultsFolder {
  public:
   /// Creates the partial folder now, so that an unwritable place fails before any work.

@@ -36,24 +36,25 @@ struct DefendCmd {
 /// accuracy).
 double accuracy_under(Model& judge, Model* attacker, const Attack* attack, const Dataset& data,
                       int64_t batch) {
-  int64_t correct = 0;
-  for (int64_t b = 0; b < data.size(); b += batch) {
-    const int64_t e = std::min(data.size(), b + batch);
-    const torch::Tensor x = data.images.slice(0, b, e).to(judge.device());
-    const torch::Tensor y = data.labels.slice(0, b, e).to(judge.device());
-    torch::Tensor ok;
-    {
-      torch::NoGradGuard g;
-      ok = judge.forward(x).argmax(1).eq(y);
-    }
-    if (attacker) {
-      const torch::Tensor adv = attack->run(*attacker, x, Criterion::misclassification(y)).adv;
-      torch::NoGradGuard g;
-      ok = ok & judge.forward(adv).argmax(1).eq(y);
-    }
-    correct += ok.sum().item<int64_t>();
-  }
-  return static_cast<double>(correct) / static_cast<double>(data.size());
+  // Each process judges its share of the batches; every item's verdict is gathered.
+  const torch::Tensor correct = dist::map_batches(
+      data.size(), batch, torch::zeros({0}, torch::kBool), [&](int64_t b, int64_t e) {
+        const torch::Tensor x = data.images.slice(0, b, e).to(judge.device());
+        const torch::Tensor y = data.labels.slice(0, b, e).to(judge.device());
+        torch::Tensor ok;
+        {
+          torch::NoGradGuard g;
+          ok = judge.forward(x).argmax(1).eq(y);
+        }
+        if (attacker) {
+          const torch::Tensor adv =
+              attack->run(*attacker, x, Criterion::misclassification(y), torch::arange(b, e)).adv;
+          torch::NoGradGuard g;
+          ok = ok & judge.forward(adv).argmax(1).eq(y);
+        }
+        return ok;
+      });
+  return static_cast<double>(correct.sum().item<int64_t>()) / static_cast<double>(data.size());
 }
 
 void run_defend(const DefendCmd& c) {
@@ -116,7 +117,7 @@ void run_defend(const DefendCmd& c) {
                                   {"robust_accuracy", robust},
                                   {"robust_accuracy_defended_non_adaptive", non_adaptive},
                                   {"robust_accuracy_defended_adaptive", adaptive}};
-  if (!c.json.empty()) {
+  if (!c.json.empty() && dist::leader()) {
     write_json(c.json, results);
     fmt::print("wrote {}\n", c.json);
   }

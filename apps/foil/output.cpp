@@ -42,7 +42,7 @@ void check_writable(const std::string& path, const std::string& flag) {
 }
 
 ResultsFolder::ResultsFolder(std::string out, const std::string& flag, bool resumable, bool report)
-    : out_(std::move(out)), resumable_(resumable), report_(report) {
+    : out_(std::move(out)), resumable_(resumable && dist::leader()), report_(report) {
   check_input(!out_.empty(), flag, "a folder name", "an empty string");
   std::error_code ec;
   fs::path folder = fs::absolute(out_, ec).lexically_normal();

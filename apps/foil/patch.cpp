@@ -10,6 +10,7 @@
 
 #include "commands.h"
 #include "foil/core/error.h"
+#include "foil/core/runtime.h"
 #include "foil/models/tfjs.h"
 #include "foil/patch/trainer.h"
 #include "foil/report/figures.h"
@@ -267,7 +268,7 @@ void write_detections(const std::string& path, Model& model, const Dataset& data
   const auto places = sample_placements(
       p, k, shape, placement, gen,
       placement.on_object() >= 0 ? object_boxes(model, x, cls) : std::vector<ObjectBox>{});
-  const torch::Tensor xp = apply_patch(x, p.render().detach(), p.mask(), places, placement, &gen);
+  const torch::Tensor xp = apply_patch(x, p.render().detach(), p.mask(), places, placement);
   std::vector<std::vector<GridCell>> rows;
   for (const torch::Tensor& images : {x, xp}) {
     const auto found = detector.detect(images);
@@ -430,7 +431,7 @@ void write_patched_grid(const std::string& path, Model& model, const Dataset& da
   const auto places = sample_placements(p, k, shape_of(d), placement, gen);
   torch::NoGradGuard g;
   const torch::Tensor x = d.images.to(model.device());
-  const torch::Tensor xp = apply_patch(x, p.render().detach(), p.mask(), places, placement, &gen);
+  const torch::Tensor xp = apply_patch(x, p.render().detach(), p.mask(), places, placement);
   const torch::Tensor pc = model.forward(x).argmax(1).cpu(), pp = model.forward(xp).argmax(1).cpu();
   std::vector<std::vector<GridCell>> rows(2);
   for (int64_t i = 0; i < k; ++i) {
@@ -489,6 +490,7 @@ void run_patch_train(PatchTrainCmd c) {
                                : "untargeted",
              l.models.size(), l.data.size(), std::filesystem::exists(ckpt) ? " (resuming)" : "");
   std::fflush(stdout);
+  const double started = now_seconds(), exchanged = dist::exchange_seconds();
   const auto result =
       train_patch(l.models, l.data, patch, objective_options(c.t, c.f.target), placement,
                   PatchTrainOptions()
@@ -503,6 +505,11 @@ void run_patch_train(PatchTrainCmd c) {
                     fmt::print("epoch {:>3}  loss {:.4f}\n", epoch, loss);
                     std::fflush(stdout);
                   });
+  if (dist::size() > 1)
+    fmt::print(
+        "data-parallel over {} processes: {:.2f}s of {:.2f}s training in exchanges (waiting for "
+        "slower processes included)\n",
+        dist::size(), dist::exchange_seconds() - exchanged, now_seconds() - started);
   const std::string dir = out.dir() + "/";
   save_tensor(dir + "patch.pt", result.patch.params());
   write_json(dir + "patch.json", {{"param", c.f.param},
@@ -577,7 +584,7 @@ struct PatchEvalCmd {
 
 /// patch eval's results: to --json and into the --out folder (eval.json, report.html).
 void write_eval(const PatchEvalCmd& c, const nlohmann::json& results) {
-  if (!c.json.empty()) write_json(c.json, results);
+  if (!c.json.empty() && dist::leader()) write_json(c.json, results);
   if (c.out.empty()) return;
   ResultsFolder folder(c.out, "--out");
   write_json(folder.file("eval.json"), results);

@@ -66,40 +66,49 @@ void run_regions(const RegionsCmd& c) {
              model->info().name, data.source, data.size(), c.q, explain_method_name(method),
              layer.empty() ? "" : " at '" + layer + "'", c.q, roa_name, attack->describe());
   std::fflush(stdout);
-  std::vector<RegionAnalysis> parts;
-  std::vector<torch::Tensor> cams, scores;
-  Progress progress("regions", data.size());
-  for (int64_t b = 0; b < data.size(); b += c.batch) {
-    const int64_t e = std::min(data.size(), b + c.batch);
-    const torch::Tensor x = data.images.slice(0, b, e).to(device);
-    torch::Tensor y = data.labels.slice(0, b, e).to(device);
-    torch::Tensor pred;
-    {
-      torch::NoGradGuard g;
-      pred = model->forward(x).argmax(1);
-    }
-    y = torch::where(y.lt(0), pred, y);
-    const auto r = attack->run(*model, x, Criterion::misclassification(y));
-    const torch::Tensor cam = explain(*model, x, pred, method, layer);
-    parts.push_back(analyze_regions(*model, x, r.adv, y, cam, c.q,
-                                    c.roa == "gradient" ? r.grad_score : torch::Tensor()));
-    if (b == 0) {
-      cams.push_back(cam.cpu());
-      scores.push_back(c.roa == "gradient" ? r.grad_score.cpu() : (r.adv - x).abs().sum(1).cpu());
-    }
-    progress.update(e);
-  }
-  progress.finish();
-  auto cat = [&](auto member) {
-    std::vector<torch::Tensor> v;
-    for (const auto& p : parts) v.push_back(p.*member);
-    return torch::cat(v);
-  };
-  const torch::Tensor tied = cat(&RegionAnalysis::roa_tied_share);
+  // Each process analyses its share of the batches. Per item, as gathered: iou, the RoA's
+  // tied share, pixel and |delta| shares of the 4 parts, then whether it is classified correctly
+  // clean, attacked, with delta only in each part, only in the RoI, only in the RoA.
+  // The first batch's owner also keeps its first panels: importance, attack score, RoI, RoA.
+  torch::Tensor panel = torch::zeros({0, 4, data.images.size(2), data.images.size(3)});
+  const torch::Tensor table = dist::map_batches(
+      data.size(), c.batch, torch::zeros({0, 18}, torch::kDouble),
+      [&](int64_t b, int64_t e) {
+        const torch::Tensor x = data.images.slice(0, b, e).to(device);
+        torch::Tensor y = data.labels.slice(0, b, e).to(device);
+        torch::Tensor pred;
+        {
+          torch::NoGradGuard g;
+          pred = model->forward(x).argmax(1);
+        }
+        y = torch::where(y.lt(0), pred, y);
+        const auto r = attack->run(*model, x, Criterion::misclassification(y), torch::arange(b, e));
+        const torch::Tensor cam = explain(*model, x, pred, method, layer);
+        const RegionAnalysis a = analyze_regions(
+            *model, x, r.adv, y, cam, c.q, c.roa == "gradient" ? r.grad_score : torch::Tensor());
+        if (b == 0) {
+          const int64_t k = std::min<int64_t>(c.panels, e);
+          const torch::Tensor score = c.roa == "gradient" ? r.grad_score : (r.adv - x).abs().sum(1);
+          panel = torch::stack({cam.slice(0, 0, k).cpu(), score.slice(0, 0, k).cpu(),
+                                a.roi.slice(0, 0, k).cpu(), a.roa.slice(0, 0, k).cpu()},
+                               1)
+                      .to(torch::kFloat);
+        }
+        auto col = [](const torch::Tensor& t) {
+          return t.cpu().to(torch::kDouble).view({t.size(0), -1});
+        };
+        return torch::cat({col(a.iou), col(a.roa_tied_share), col(a.pixel_share), col(a.mass_share),
+                           col(a.correct_clean), col(a.correct_full), col(a.correct_in_part),
+                           col(a.correct_in_roi), col(a.correct_in_roa)},
+                          1);
+      },
+      "regions");
+  panel = dist::all_gather_rows(panel);
+  auto bools = [&](int64_t from, int64_t to) { return table.slice(1, from, to).gt(0.5); };
+  const torch::Tensor iou = table.select(1, 0), tied = table.select(1, 1);
   const double chance = iou_chance(c.q);
-  const torch::Tensor iou = cat(&RegionAnalysis::iou), pixel = cat(&RegionAnalysis::pixel_share),
-                      mass = cat(&RegionAnalysis::mass_share),
-                      in_part = cat(&RegionAnalysis::correct_in_part);
+  const torch::Tensor pixel = table.slice(1, 2, 6), mass = table.slice(1, 6, 10),
+                      in_part = bools(12, 16);
   nlohmann::json split = nlohmann::json::object();
   for (size_t k = 0; k < 4; ++k) {
     const int64_t i = static_cast<int64_t>(k);
@@ -107,11 +116,10 @@ void run_regions(const RegionsCmd& c) {
                                 {"mass_share", stats(mass.select(1, i))},
                                 {"accuracy_with_delta_only_here", rate(in_part.select(1, i))}};
   }
-  const nlohmann::json accuracy = {
-      {"clean", rate(cat(&RegionAnalysis::correct_clean))},
-      {"full_attack", rate(cat(&RegionAnalysis::correct_full))},
-      {"delta_only_in_roi", rate(cat(&RegionAnalysis::correct_in_roi))},
-      {"delta_only_in_roa", rate(cat(&RegionAnalysis::correct_in_roa))}};
+  const nlohmann::json accuracy = {{"clean", rate(bools(10, 11))},
+                                   {"full_attack", rate(bools(11, 12))},
+                                   {"delta_only_in_roi", rate(bools(16, 17))},
+                                   {"delta_only_in_roa", rate(bools(17, 18))}};
   write_json(out.file("regions.json"), {{"model", model->info().name},
                                         {"data", data.source},
                                         {"n", data.size()},
@@ -141,17 +149,17 @@ void run_regions(const RegionsCmd& c) {
     for (const auto& p : region_parts()) header.push_back(what + p);
   write_csv(out.file("regions.csv"), header, csv);
   // Panels: image, CAM overlay, |delta|, segregation map.
-  const RegionAnalysis& first = parts.front();
   std::vector<std::vector<GridCell>> rows(4);
-  const int64_t k = std::min<int64_t>(c.panels, cams[0].size(0));
-  const torch::Tensor cam_n = normalize_maps(cams[0]);
-  const torch::Tensor mag_n = normalize_maps(scores[0]);
+  const int64_t k = panel.size(0);
+  const torch::Tensor cam_n = normalize_maps(panel.select(1, 0));
+  const torch::Tensor mag_n = normalize_maps(panel.select(1, 1));
   for (int64_t i = 0; i < k; ++i) {
     rows[0].push_back({data.images[i], fmt::format("IoU {:.2f}", iou[i].item<double>()), false});
     rows[1].push_back({overlay(data.images[i], cam_n[i]), explain_method_name(method), false});
     rows[2].push_back(
         {mag_n[i].unsqueeze(0), c.roa == "gradient" ? "attack score" : "|delta|", false});
-    rows[3].push_back({segregation_map(first.roi[i], first.roa[i]), "regions", false});
+    rows[3].push_back(
+        {segregation_map(panel[i][2].gt(0.5), panel[i][3].gt(0.5)), "regions", false});
   }
   const RowKey heat{RowKey::Kind::jet, "low", "high"};
   const RowKey legend{RowKey::Kind::swatches,

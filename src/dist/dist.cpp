@@ -17,10 +17,12 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <stdexcept>
 #include <thread>
 
 #include "foil/core/error.h"
+#include "foil/core/runtime.h"
 
 namespace foil::dist {
 namespace {
@@ -28,6 +30,7 @@ namespace {
 struct Job {
   int rank = 0, size = 1;
   double timeout = 120;
+  double exchange_seconds = 0;
 #ifdef USE_C10D_GLOO
   c10::intrusive_ptr<c10d::Store> store;
   c10::intrusive_ptr<c10d::ProcessGroupGloo> group;
@@ -79,9 +82,12 @@ bool reachable(const std::string& host, int port, double seconds) {
 // Runs one exchange; a peer that died or stopped answering ends the job with one line.
 template <typename Fn>
 void exchange(const char* what, Fn fn) {
+  const auto start = std::chrono::steady_clock::now();
   try {
     auto work = fn();
     work->wait(millis(job().timeout));
+    job().exchange_seconds +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   } catch (const std::exception& e) {
     throw std::runtime_error(fmt::format(
         "rank {}: lost a peer process during {} (it failed, exited or did not answer within "
@@ -182,17 +188,27 @@ void init(const DistOptions& o) {
 
 int rank() { return job().rank; }
 int size() { return job().size; }
+double exchange_seconds() { return job().exchange_seconds; }
 
 std::pair<int64_t, int64_t> shard(int64_t count) {
   const int64_t r = rank(), n = size();
   return {count * r / n, count * (r + 1) / n};
 }
 
-torch::Tensor all_gather_rows(const torch::Tensor& rows) {
+namespace {
+
+// Every rank's rows (padded to the largest share for Gloo, which gathers equal shapes), in
+// rank order, on the CPU.
+std::vector<torch::Tensor> gather_shares(const torch::Tensor& rows) {
+  if (size() > 1 && rows.scalar_type() == torch::kBool) {  // Gloo has no bool: sent as bytes
+    auto parts = gather_shares(rows.to(torch::kUInt8));
+    for (auto& p : parts) p = p.to(torch::kBool);
+    return parts;
+  }
   const torch::Tensor local = rows.detach().cpu().contiguous();
-  if (size() == 1) return local;
-#ifdef USE_C10D_GLOO  // Gloo gathers equal shapes: the row counts first, then every share padded to
-                      // the largest.
+  if (size() == 1) return {local};
+  std::vector<torch::Tensor> parts;
+#ifdef USE_C10D_GLOO
   std::vector<torch::Tensor> count_in{torch::tensor({local.size(0)}, torch::kLong)};
   std::vector<std::vector<torch::Tensor>> counts(1);
   for (int r = 0; r < size(); ++r) counts[0].push_back(torch::zeros({1}, torch::kLong));
@@ -206,22 +222,61 @@ torch::Tensor all_gather_rows(const torch::Tensor& rows) {
   std::vector<std::vector<torch::Tensor>> out(1);
   for (int r = 0; r < size(); ++r) out[0].push_back(torch::empty(shape, local.options()));
   exchange("the gathering of results", [&] { return job().group->allgather(out, in); });
-  std::vector<torch::Tensor> parts;
   for (int r = 0; r < size(); ++r)
     parts.push_back(out[0][r].slice(0, 0, counts[0][r].item<int64_t>()));
+#endif
+  return parts;
+}
+
+}  // namespace
+
+torch::Tensor all_gather_rows(const torch::Tensor& rows) { return torch::cat(gather_shares(rows)); }
+
+torch::Tensor map_batches(int64_t count, int64_t batch, const torch::Tensor& none,
+                          const std::function<torch::Tensor(int64_t, int64_t)>& rows_of,
+                          const std::string& progress) {
+  const auto [first, end] = shard((count + batch - 1) / batch);
+  const int64_t lo = first * batch, hi = std::min(count, end * batch);
+  Progress bar(progress, std::max<int64_t>(0, hi - lo));
+  std::vector<torch::Tensor> rows{none.cpu()};
+  for (int64_t b = lo; b < hi; b += batch) {
+    const int64_t e = std::min(hi, b + batch);
+    rows.push_back(rows_of(b, e).cpu());
+    if (!progress.empty()) bar.update(e - lo);
+  }
+  if (!progress.empty()) bar.finish();
+  return all_gather_rows(torch::cat(rows));
+}
+
+torch::Tensor all_gather_rows_keep_own(const torch::Tensor& rows) {
+  if (size() == 1) return rows;
+  std::vector<torch::Tensor> parts = gather_shares(rows);
+  for (auto& p : parts) p = p.to(rows.device());
+  parts[rank()] = rows;
   return torch::cat(parts);
-#else
-  return local;
+}
+
+void all_reduce_sum(torch::Tensor& t) {
+  if (size() == 1) return;
+#ifdef USE_C10D_GLOO
+  std::vector<torch::Tensor> v{t.detach().cpu().contiguous()};
+  exchange("a sum over processes", [&] { return job().group->allreduce(v); });
+  torch::NoGradGuard no_grad;
+  t.copy_(v[0]);
 #endif
 }
 
-void all_reduce_mean(torch::Tensor& t) {
-  if (size() == 1) return;
+std::string broadcast(const std::string& bytes) {
+  if (size() == 1) return bytes;
 #ifdef USE_C10D_GLOO
-  std::vector<torch::Tensor> v{t.cpu().contiguous()};
-  exchange("averaging", [&] { return job().group->allreduce(v); });
-  torch::NoGradGuard no_grad;
-  t.copy_(v[0].div_(size()));
+  std::vector<torch::Tensor> n{torch::tensor({static_cast<int64_t>(bytes.size())}, torch::kLong)};
+  exchange("a broadcast", [&] { return job().group->broadcast(n); });
+  std::vector<torch::Tensor> data{torch::empty({n[0].item<int64_t>()}, torch::kUInt8)};
+  if (leader()) std::memcpy(data[0].data_ptr(), bytes.data(), bytes.size());
+  if (data[0].numel() > 0) exchange("a broadcast", [&] { return job().group->broadcast(data); });
+  return {reinterpret_cast<const char*>(data[0].data_ptr()), static_cast<size_t>(data[0].numel())};
+#else
+  return bytes;
 #endif
 }
 

@@ -5,6 +5,7 @@
 
 #include "foil/core/error.h"
 #include "foil/data/dataset.h"
+#include "foil/dist/dist.h"
 #include "foil/models/model.h"
 
 namespace foil {
@@ -171,10 +172,12 @@ class OtObjective : public LayerObjective {
     const auto f = features(model, x);
     torch::Tensor total = torch::zeros({}, x.options());
     for (size_t l = 0; l < f.size(); ++l)
-      total = total + weights_[l] * sliced_wasserstein2(f[l], targets_[l],
-                                                        o_.exact_1d() ? 0 : o_.projections(), &gen);
+      total = total + weights_[l] * sliced_wasserstein2(
+                                        shared_ ? dist::all_gather_rows_keep_own(f[l]) : f[l],
+                                        targets_[l], o_.exact_1d() ? 0 : o_.projections(), &gen);
     return total;
   }
+  bool per_item() const override { return false; }
 };
 
 }  // namespace

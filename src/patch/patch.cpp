@@ -8,6 +8,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "foil/core/error.h"
@@ -193,6 +194,8 @@ std::vector<Placement> sample_placements(const Patch& patch, int64_t n, const Im
         p.tilt_x_deg = uniform(-o.tilt(), o.tilt());
         p.tilt_y_deg = uniform(-o.tilt(), o.tilt());
       }
+      p.noise_seed = static_cast<uint64_t>(
+          torch::randint(std::numeric_limits<int64_t>::max(), {1}, gen).item<int64_t>());
     }
     // The patch's own box sits centred in the placement box.
     p.top += (box - patch.side()) / 2;
@@ -204,7 +207,7 @@ std::vector<Placement> sample_placements(const Patch& patch, int64_t n, const Im
 
 torch::Tensor apply_patch(const torch::Tensor& x, const torch::Tensor& pixels,
                           const torch::Tensor& mask, const std::vector<Placement>& placements,
-                          const PlacementOptions& o, at::Generator* noise_gen) {
+                          const PlacementOptions& o) {
   const int64_t n = x.size(0), h = x.size(2), w = x.size(3), s = pixels.size(1);
   check_input(static_cast<int64_t>(placements.size()) == n, "placements",
               std::to_string(n) + " (one per image)", std::to_string(placements.size()));
@@ -251,12 +254,13 @@ torch::Tensor apply_patch(const torch::Tensor& x, const torch::Tensor& pixels,
   canvas = canvas * torch::tensor(c, x.options()).view({n, 1, 1, 1}) +
            torch::tensor(b, x.options()).view({n, 1, 1, 1});
   if (o.noise() > 0) {
-    // A CPU generator (same noise on every device): drawn there, then moved.
-    torch::Tensor noise =
-        noise_gen ? torch::randn(canvas.sizes(), *noise_gen, x.options().device(torch::kCPU))
-                        .to(x.device())
-                  : torch::randn_like(canvas);
-    canvas = canvas + o.noise() * noise;
+    // CPU generators (the same noise on every device): drawn there, then moved.
+    std::vector<torch::Tensor> noise;
+    for (const auto& p : placements) {
+      auto gen = at::make_generator<at::CPUGeneratorImpl>(p.noise_seed);
+      noise.push_back(torch::randn(canvas.sizes().slice(1), gen, x.options().device(torch::kCPU)));
+    }
+    canvas = canvas + o.noise() * torch::stack(noise).to(x.device());
   }
   return x * (1 - m) + canvas.clamp(0, 1) * m;
 }

@@ -4,10 +4,12 @@
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "foil/core/error.h"
 #include "foil/core/runtime.h"
+#include "foil/dist/dist.h"
 #include "foil/models/model.h"
 #include "foil/models/tfjs.h"
 #include "foil/train/trainer.h"
@@ -16,6 +18,19 @@ namespace foil {
 namespace {
 
 ImageShape shape_of_images(const torch::Tensor& x) { return {x.size(1), x.size(2), x.size(3)}; }
+
+// Every process's object boxes, in rank order.
+std::vector<ObjectBox> gather_boxes(const std::vector<ObjectBox>& mine) {
+  std::vector<float> flat;
+  for (const auto& b : mine) flat.insert(flat.end(), {b.x1, b.y1, b.x2, b.y2});
+  const torch::Tensor all =
+      dist::all_gather_rows(torch::tensor(flat, torch::kFloat).view({-1, 4})).contiguous();
+  std::vector<ObjectBox> boxes;
+  const float* v = all.data_ptr<float>();
+  for (int64_t i = 0; i < all.size(0); ++i)
+    boxes.push_back({v[4 * i], v[4 * i + 1], v[4 * i + 2], v[4 * i + 3]});
+  return boxes;
+}
 
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const PatchTrainOptions& o,
                                                         torch::Tensor& params) {
@@ -67,23 +82,52 @@ PatchStepper::~PatchStepper() = default;
 
 double PatchStepper::step(const torch::Tensor& x, const torch::Tensor& y, at::Generator& gen) {
   torch::Tensor& params = patch_.params();
+  // Data-parallel training: each process works a contiguous share of the batch (a batch with
+  // fewer images than processes is worked whole by each, which then counts 1/ranks).
+  const int64_t n = x.size(0), ranks = dist::size();
+  const bool split = ranks > 1 && n >= ranks;
+  const auto [lo, hi] = split ? dist::shard(n) : std::pair<int64_t, int64_t>{0, n};
+  const torch::Tensor xs = x.slice(0, lo, hi), ys = y.slice(0, lo, hi);
   std::vector<ObjectBox> objects;
-  if (placement_.on_object() >= 0)
-    objects = object_boxes(*models_.front(), x.to(models_.front()->device()), object_class_);
-  const auto places =
-      sample_placements(patch_, x.size(0), shape_of_images(x), placement_, gen, objects);
-  torch::Tensor grad = torch::zeros_like(params);
-  double step_loss = 0;
-  const double k = static_cast<double>(models_.size());
+  if (placement_.on_object() >= 0) {
+    objects = object_boxes(*models_.front(), xs.to(models_.front()->device()), object_class_);
+    if (split) objects = gather_boxes(objects);
+  }
+  // Every process draws the whole batch's placements (so the generators stay in step), then
+  // pastes its share's.
+  auto places = sample_placements(patch_, n, shape_of_images(x), placement_, gen, objects);
+  places = std::vector<Placement>(places.begin() + lo, places.begin() + hi);
+  // Per model: the gradient and loss of this share, weighted so that the sum over processes is
+  // the whole batch's; then one exchange for all of them (in double).
+  std::vector<torch::Tensor> parts;
+  std::vector<double> losses;
   for (size_t m = 0; m < models_.size(); ++m) {
+    objectives_[m]->set_shared(split);
     const torch::Tensor pixels = patch_.render();
     const torch::Tensor xp =
-        apply_patch(x.to(models_[m]->device()), pixels, mask_, places, placement_, &gen);
-    const torch::Tensor loss = objectives_[m]->loss(*models_[m], xp, y, gen);
-    torch::Tensor g = torch::autograd::grad({loss}, {params})[0].to(params.device());
+        apply_patch(xs.to(models_[m]->device()), pixels, mask_, places, placement_);
+    const torch::Tensor loss = objectives_[m]->loss(*models_[m], xp, ys, gen);
+    const bool per_item = objectives_[m]->per_item();
+    const double value_weight = split && per_item ? static_cast<double>(hi - lo) / n : 1.0 / ranks;
+    const double grad_weight = split && !per_item ? 1.0 : value_weight;
+    parts.push_back(torch::autograd::grad({loss * grad_weight}, {params})[0].flatten().cpu());
+    losses.push_back(loss.item<double>() * value_weight);
+  }
+  parts.push_back(torch::tensor(losses, torch::kDouble));
+  torch::Tensor sums = torch::cat(parts).to(torch::kDouble);
+  dist::all_reduce_sum(sums);
+  torch::Tensor grad = torch::zeros_like(params);
+  double step_loss = 0;
+  const int64_t size = params.numel();
+  const double k = static_cast<double>(models_.size());
+  for (size_t m = 0; m < models_.size(); ++m) {
+    torch::Tensor g = sums.slice(0, m * size, (m + 1) * size)
+                          .view_as(params)
+                          .to(params.scalar_type())
+                          .to(params.device());
     if (models_.size() > 1) g = g / g.norm().clamp_min(1e-12);
     grad += g / k;
-    step_loss += loss.item<double>() / k;
+    step_loss += sums[models_.size() * size + m].item<double>() / k;
   }
   // The smoothness term joins after the per-model normalisation (as the OT reference does),
   // so its weight means the same for one model or an ensemble.
@@ -125,10 +169,18 @@ PatchTrainResult train_patch(const std::vector<std::shared_ptr<Model>>& models, 
                                           {"shape", params.sizes().vec()}})
                               .dump();
   int64_t first_epoch = 0;
-  if (!o.checkpoint().empty() && std::filesystem::exists(o.checkpoint())) {
+  // Rank 0 holds the checkpoint and sends it to the others: a job resumes with any number of
+  // processes.
+  std::string saved_bytes;
+  if (dist::leader() && !o.checkpoint().empty() && std::filesystem::exists(o.checkpoint())) {
+    std::ifstream in(o.checkpoint(), std::ios::binary);
+    saved_bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  saved_bytes = dist::broadcast(saved_bytes);
+  if (!saved_bytes.empty()) {
     try {
       torch::serialize::InputArchive ck, state;
-      ck.load_from(o.checkpoint());
+      ck.load_from(saved_bytes.data(), saved_bytes.size());
       c10::IValue s, epoch;
       ck.read("signature", s);
       check_input(s.toStringRef() == sig, "checkpoint " + o.checkpoint(),
@@ -175,7 +227,7 @@ PatchTrainResult train_patch(const std::vector<std::shared_ptr<Model>>& models, 
     }
     result.epoch_loss.push_back(sum / static_cast<double>(steps));
     progress.finish(fmt::format("loss {:.4f}", result.epoch_loss.back()));
-    if (!o.checkpoint().empty()) {
+    if (!o.checkpoint().empty() && dist::leader()) {
       torch::serialize::OutputArchive ck, state;
       optim->save(state);
       ck.write("signature", c10::IValue(sig));
@@ -196,33 +248,36 @@ PatchTrainResult train_patch(const std::vector<std::shared_ptr<Model>>& models, 
 
 namespace {
 
-/// Runs `model` on each batch of `data`, clean and under `repeats` random placements drawn from
-/// `seed` (on-object placement: on the model's own detections of `object_class`); calls
-/// on_batch(labels, clean output, patched outputs).
-void run_patched(Model& model, const Dataset& data, const Patch& patch,
-                 const PlacementOptions& placement, int64_t object_class, int64_t repeats,
-                 uint64_t seed, int64_t batch,
-                 const std::function<void(const torch::Tensor&, const torch::Tensor&,
-                                          const std::vector<torch::Tensor>&)>& on_batch) {
+/// Runs `model` on `data`'s batches, clean and under `repeats` random placements (batch k's
+/// drawn from a generator keyed by seed and k, so that any process can run any batch; on-object
+/// placement: on the model's own detections of `object_class`). In a job of several processes
+/// each runs a contiguous share of the batches. `rows(labels, clean output, patched outputs)`
+/// makes a batch's table of `columns` integers per image; returns every image's row, in data
+/// order, on every process.
+torch::Tensor run_patched(
+    Model& model, const Dataset& data, const Patch& patch, const PlacementOptions& placement,
+    int64_t object_class, int64_t repeats, uint64_t seed, int64_t batch, int64_t columns,
+    const std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&,
+                                      const std::vector<torch::Tensor>&)>& rows) {
   check_input(data.size() > 0, "--data " + data.source, "at least one item", "an empty dataset");
   check_input(repeats >= 1, "--repeats", "an integer >= 1", std::to_string(repeats));
   torch::NoGradGuard no_grad;
-  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
   const ImageShape shape = shape_of_images(data.images);
   const torch::Tensor pixels = patch.render().detach(), mask = patch.mask();
-  for (int64_t b = 0; b < data.size(); b += batch) {
-    const int64_t e = std::min(data.size(), b + batch);
-    const torch::Tensor x = data.images.slice(0, b, e).to(model.device());
-    const torch::Tensor clean = model.forward(x);
-    std::vector<ObjectBox> objects;
-    if (placement.on_object() >= 0) objects = object_boxes(model, x, object_class);
-    std::vector<torch::Tensor> patched;
-    for (int64_t r = 0; r < repeats; ++r) {
-      const auto places = sample_placements(patch, e - b, shape, placement, gen, objects);
-      patched.push_back(model.forward(apply_patch(x, pixels, mask, places, placement, &gen)));
-    }
-    on_batch(data.labels.slice(0, b, e).to(model.device()), clean, patched);
-  }
+  return dist::map_batches(
+      data.size(), batch, torch::zeros({0, columns}, torch::kLong), [&](int64_t b, int64_t e) {
+        auto gen = at::make_generator<at::CPUGeneratorImpl>(seed * 1000003ULL + b / batch);
+        const torch::Tensor x = data.images.slice(0, b, e).to(model.device());
+        const torch::Tensor clean = model.forward(x);
+        std::vector<ObjectBox> objects;
+        if (placement.on_object() >= 0) objects = object_boxes(model, x, object_class);
+        std::vector<torch::Tensor> patched;
+        for (int64_t r = 0; r < repeats; ++r) {
+          const auto places = sample_placements(patch, e - b, shape, placement, gen, objects);
+          patched.push_back(model.forward(apply_patch(x, pixels, mask, places, placement)));
+        }
+        return rows(data.labels.slice(0, b, e).to(model.device()), clean, patched).to(torch::kLong);
+      });
 }
 
 }  // namespace
@@ -230,39 +285,30 @@ void run_patched(Model& model, const Dataset& data, const Patch& patch,
 PatchEvaluation evaluate_patch(Model& model, const Dataset& data, const Patch& patch,
                                const PlacementOptions& placement, int64_t target, int64_t repeats,
                                uint64_t seed, int64_t batch) {
-  int64_t clean_ok = 0, patched_ok = 0, fooled = 0, base = 0, hits = 0, others = 0;
-  int64_t clean_hits = 0, clean_others = 0;
-  run_patched(model, data, patch, placement, target, repeats, seed, batch,
-              [&](const torch::Tensor& y, const torch::Tensor& clean_out,
-                  const std::vector<torch::Tensor>& patched) {
-                const torch::Tensor clean_pred = clean_out.argmax(1), clean = clean_pred.eq(y);
-                clean_ok += clean.sum().item<int64_t>();
-                if (target >= 0) {
-                  const torch::Tensor other = y.ne(target);
-                  clean_hits += (other & clean_pred.eq(target)).sum().item<int64_t>();
-                  clean_others += other.sum().item<int64_t>();
-                }
-                for (const auto& out : patched) {
-                  const torch::Tensor pred = out.argmax(1);
-                  patched_ok += pred.eq(y).sum().item<int64_t>();
-                  fooled += (clean & pred.ne(y)).sum().item<int64_t>();
-                  base += clean.sum().item<int64_t>();
-                  if (target >= 0) {
-                    const torch::Tensor other = y.ne(target);
-                    hits += (other & pred.eq(target)).sum().item<int64_t>();
-                    others += other.sum().item<int64_t>();
-                  }
-                }
-              });
+  // Per image: label, clean prediction, one prediction per placement.
+  const torch::Tensor t =
+      run_patched(model, data, patch, placement, target, repeats, seed, batch, 2 + repeats,
+                  [](const torch::Tensor& y, const torch::Tensor& clean_out,
+                     const std::vector<torch::Tensor>& patched) {
+                    std::vector<torch::Tensor> cols{y, clean_out.argmax(1)};
+                    for (const auto& out : patched) cols.push_back(out.argmax(1));
+                    return torch::stack(cols, 1);
+                  });
+  const torch::Tensor y = t.select(1, 0).unsqueeze(1), clean_pred = t.select(1, 1).unsqueeze(1);
+  const torch::Tensor pred = t.slice(1, 2), clean = clean_pred.eq(y);
+  auto count = [](const torch::Tensor& b) { return static_cast<double>(b.sum().item<int64_t>()); };
   PatchEvaluation ev;
   ev.n = data.size();
   ev.repeats = repeats;
-  ev.clean_accuracy = static_cast<double>(clean_ok) / ev.n;
-  ev.patched_accuracy = static_cast<double>(patched_ok) / static_cast<double>(ev.n * repeats);
-  ev.fooling_rate = base > 0 ? static_cast<double>(fooled) / base : 0.0;
+  ev.clean_accuracy = count(clean) / ev.n;
+  ev.patched_accuracy = count(pred.eq(y)) / static_cast<double>(ev.n * repeats);
+  const double base = count(clean) * repeats;
+  ev.fooling_rate = base > 0 ? count(clean & pred.ne(y)) / base : 0.0;
   if (target >= 0) {
-    ev.target_success = others > 0 ? static_cast<double>(hits) / others : 0.0;
-    ev.clean_target_rate = clean_others > 0 ? static_cast<double>(clean_hits) / clean_others : 0.0;
+    const torch::Tensor other = y.ne(target);
+    const double others = count(other);
+    ev.target_success = others > 0 ? count(other & pred.eq(target)) / (others * repeats) : 0.0;
+    ev.clean_target_rate = others > 0 ? count(other & clean_pred.eq(target)) / others : 0.0;
   }
   return ev;
 }
@@ -274,34 +320,35 @@ DetectionPatchEvaluation evaluate_detection_patch(Model& model, const Dataset& d
                                                   int64_t batch) {
   check_input(threshold > 0 && threshold < 1, "detection threshold", "a score in (0, 1)",
               std::to_string(threshold));
-  auto detected = [&](const torch::Tensor& z) {
-    check_input(cls < z.size(1), "--class " + std::to_string(cls),
-                fmt::format("a class of the model's {}", z.size(1)), "a class it does not have");
-    return torch::sigmoid(cls >= 0 ? z.select(1, cls) : z.amax(1)).ge(threshold);
-  };
-  int64_t clean_hits = 0, patched_hits = 0, hidden = 0, shown = 0;
-  run_patched(model, data, patch, placement, cls, repeats, seed, batch,
-              [&](const torch::Tensor&, const torch::Tensor& clean_out,
-                  const std::vector<torch::Tensor>& patched) {
-                const torch::Tensor clean = detected(clean_out);
-                clean_hits += clean.sum().item<int64_t>();
-                for (const auto& out : patched) {
-                  const torch::Tensor now = detected(out);
-                  patched_hits += now.sum().item<int64_t>();
-                  hidden += (clean & ~now).sum().item<int64_t>();
-                  shown += (~clean & now).sum().item<int64_t>();
-                }
-              });
+  // Per image: detected clean, detected under each placement.
+  const torch::Tensor t =
+      run_patched(model, data, patch, placement, cls, repeats, seed, batch, 1 + repeats,
+                  [&](const torch::Tensor&, const torch::Tensor& clean_out,
+                      const std::vector<torch::Tensor>& patched) {
+                    auto detected = [&](const torch::Tensor& z) {
+                      check_input(cls < z.size(1), "--class " + std::to_string(cls),
+                                  fmt::format("a class of the model's {}", z.size(1)),
+                                  "a class it does not have");
+                      return torch::sigmoid(cls >= 0 ? z.select(1, cls) : z.amax(1)).ge(threshold);
+                    };
+                    std::vector<torch::Tensor> cols{detected(clean_out)};
+                    for (const auto& out : patched) cols.push_back(detected(out));
+                    return torch::stack(cols, 1);
+                  });
+  const torch::Tensor clean = t.select(1, 0).unsqueeze(1).to(torch::kBool);
+  const torch::Tensor now = t.slice(1, 1).to(torch::kBool);
+  auto count = [](const torch::Tensor& b) { return b.sum().item<int64_t>(); };
+  const int64_t clean_hits = count(clean);
   DetectionPatchEvaluation ev;
   ev.n = data.size();
   ev.repeats = repeats;
   ev.threshold = threshold;
-  const auto pairs = static_cast<double>(ev.n * repeats);
   ev.clean_detection_rate = static_cast<double>(clean_hits) / static_cast<double>(ev.n);
-  ev.patched_detection_rate = static_cast<double>(patched_hits) / pairs;
-  if (clean_hits > 0) ev.hidden_rate = static_cast<double>(hidden) / (clean_hits * repeats);
+  ev.patched_detection_rate = static_cast<double>(count(now)) / static_cast<double>(ev.n * repeats);
+  if (clean_hits > 0)
+    ev.hidden_rate = static_cast<double>(count(clean & ~now)) / (clean_hits * repeats);
   if (clean_hits < ev.n)
-    ev.appeared_rate = static_cast<double>(shown) / ((ev.n - clean_hits) * repeats);
+    ev.appeared_rate = static_cast<double>(count(~clean & now)) / ((ev.n - clean_hits) * repeats);
   return ev;
 }
 

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -18,10 +19,11 @@ namespace {
 const cv::Scalar kPalette[] = {{180, 119, 31},  {14, 127, 255}, {44, 160, 44},  {40, 39, 214},
                                {189, 103, 148}, {75, 86, 140},  {194, 119, 227}};
 
-/// Writes `bytes` to `path` through a temporary file, so readers never see half a file.
+/// Writes `bytes` to `path` through a temporary file of this process's own, so readers never see
+/// half a file (nor do processes writing the same file see each other's).
 template <typename Writer>
 void write_atomically(const std::string& path, Writer write) {
-  const std::string tmp = path + ".tmp";
+  const std::string tmp = path + ".tmp" + std::to_string(::getpid());
   {
     std::ofstream out(tmp, std::ios::binary);
     if (!out) throw InputError(path + ": cannot write (check the folder exists and is writable)");

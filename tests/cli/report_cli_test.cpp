@@ -5,9 +5,7 @@
 #include <torch/torch.h>
 
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "foil/data/dataset.h"
 #include "test_util.h"
@@ -17,13 +15,7 @@ namespace {
 namespace fs = std::filesystem;
 using test::read_json;
 using test::run_foil;
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using test::slurp;
 
 /// Runs headless Chromium on `page` with `mode` (--dump-dom or --screenshot=FILE); returns
 /// stdout.

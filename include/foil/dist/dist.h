@@ -6,6 +6,7 @@
 
 #include <torch/types.h>
 
+#include <functional>
 #include <string>
 #include <utility>
 
@@ -30,6 +31,8 @@ void init(const DistOptions& options);
 int rank();
 /// The number of processes in the job (1 without a job).
 int size();
+/// Seconds this process has spent in exchanges so far (waiting for slower peers included).
+double exchange_seconds();
 /// Rank 0 writes the results; the others only compute their share.
 inline bool leader() { return rank() == 0; }
 /// This rank's contiguous share [begin, end) of `count` units (rank order = unit order).
@@ -37,8 +40,20 @@ std::pair<int64_t, int64_t> shard(int64_t count);
 /// Every rank's `rows` (the same trailing shape and dtype, any number of rows), concatenated
 /// in rank order, on the CPU of every rank. Throws std::runtime_error when a peer is lost.
 torch::Tensor all_gather_rows(const torch::Tensor& rows);
-/// The element-wise mean over ranks, in place (on `t`'s device).
-void all_reduce_mean(torch::Tensor& t);
+/// Runs `rows_of(begin, end)` on this process's share of `count` items taken in batches of
+/// `batch` (whole batches, the ones a single process makes) and returns every item's rows (one
+/// per item, the same trailing shape and type as `none`, a tensor of no rows), in item order,
+/// on every process. A `progress` label shows this process's share done on stderr.
+torch::Tensor map_batches(int64_t count, int64_t batch, const torch::Tensor& none,
+                          const std::function<torch::Tensor(int64_t, int64_t)>& rows_of,
+                          const std::string& progress = "");
+/// Like all_gather_rows, on `rows`' device, with this rank's share being `rows` itself: a loss
+/// over all ranks' rows sends gradients back into this rank's own rows only.
+torch::Tensor all_gather_rows_keep_own(const torch::Tensor& rows);
+/// The element-wise sum over ranks, in place (on `t`'s device).
+void all_reduce_sum(torch::Tensor& t);
+/// Rank 0's `bytes` on every rank.
+std::string broadcast(const std::string& bytes);
 
 }  // namespace dist
 }  // namespace foil

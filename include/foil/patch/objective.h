@@ -64,6 +64,17 @@ class PatchObjective {
   /// The loss for `patched` images with true `labels`.
   virtual torch::Tensor loss(Model& model, const torch::Tensor& patched,
                              const torch::Tensor& labels, at::Generator& gen) = 0;
+  /// Whether the loss is a mean of per-image terms; false for a loss of the whole batch's
+  /// feature distribution (ot).
+  virtual bool per_item() const { return true; }
+  /// Data-parallel training: `patched` is this process's share of a batch split over the job's
+  /// processes. A per-image loss then averages over the share (the trainer weights the shares);
+  /// a distribution loss gathers the other shares' features and is the whole batch's, its
+  /// gradient flowing into this share only.
+  void set_shared(bool shared) { shared_ = shared; }
+
+ protected:
+  bool shared_ = false;  ///< see set_shared
 };
 
 /// Builds the objective for `model`; feature/ot take their targets from `data`'s images of

@@ -108,6 +108,7 @@ struct Placement {
   double contrast = 1.0;    ///< multiplies the patch's pixels
   double tilt_x_deg = 0.0;  ///< out-of-plane turn about the x axis
   double tilt_y_deg = 0.0;  ///< out-of-plane turn about the y axis
+  uint64_t noise_seed = 0;  ///< seeds this image's EOT noise (a placement carries its noise)
 };
 
 /// An object's box in image pixels; empty (x2 <= x1 or y2 <= y1) when the image has none.
@@ -133,11 +134,12 @@ std::vector<Placement> sample_placements(const Patch& patch, int64_t n, const Im
 
 /// Pastes `pixels` (C×S×S) with `mask` (S×S) into each image of `x` (N×C×H×W) at its
 /// placement. Without EOT the pasted pixels equal the patch exactly; with EOT the patch is
-/// rotated/scaled/tilted by grid sampling, brightness/contrast/noise are applied to it. Gradients
-/// flow to `pixels`.
+/// rotated/scaled/tilted by grid sampling, brightness/contrast/noise are applied to it (each
+/// image's noise drawn from its placement's noise_seed, so it does not depend on the batch it is
+/// in). Gradients flow to `pixels`.
 torch::Tensor apply_patch(const torch::Tensor& x, const torch::Tensor& pixels,
                           const torch::Tensor& mask, const std::vector<Placement>& placements,
-                          const PlacementOptions& options, at::Generator* noise_gen = nullptr);
+                          const PlacementOptions& options);
 
 /// Total variation of a C×S×S patch (mean absolute neighbour difference).
 torch::Tensor total_variation(const torch::Tensor& pixels);
