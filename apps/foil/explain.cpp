@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
 
@@ -30,6 +31,7 @@ struct ExplainCmd {
   std::string patch;
   double keep_out = 0;
   std::string reference;
+  int64_t batch = 64;
   std::string out = "foil-explain";
 };
 
@@ -83,6 +85,14 @@ torch::Tensor foreground_mass(const torch::Tensor& maps, const torch::Tensor& im
   return (maps * fg).flatten(1).sum(1) / maps.flatten(1).sum(1).clamp_min(1e-12);
 }
 
+/// `fn(begin, end)` (rows for images begin..end) over `n` images in batches of `batch` (in a
+/// job of several processes, each takes a contiguous share of the batches; `none`: no rows of
+/// the right shape), gathered on `device`.
+torch::Tensor over_images(int64_t n, int64_t batch, const torch::Tensor& none, c10::Device device,
+                          const std::function<torch::Tensor(int64_t, int64_t)>& fn) {
+  return dist::map_batches(n, batch, none, fn).to(device);
+}
+
 void run_explain(const ExplainCmd& c) {
   const c10::Device device = apply_global_options();
   const ExplainMethod method = parse_explain_method(c.method);
@@ -103,7 +113,14 @@ void run_explain(const ExplainCmd& c) {
       classes_for(c.target_class, pred, labels, logits.size(1), model->info().class_names);
   const std::string layer =
       explain_uses_layer(method) ? (c.layer.empty() ? default_cam_layer(*model, x) : c.layer) : "";
-  const torch::Tensor maps = explain(*model, x, cls, method, layer).cpu();
+  // Each process explains (and attacks) its share of the images.
+  const torch::Tensor no_maps = torch::zeros({0, x.size(2), x.size(3)});
+  auto explain_all = [&](const torch::Tensor& images, const torch::Tensor& classes) {
+    return over_images(images.size(0), c.batch, no_maps, torch::kCPU, [&](int64_t b, int64_t e) {
+      return explain(*model, images.slice(0, b, e), classes.slice(0, b, e), method, layer).cpu();
+    });
+  };
+  const torch::Tensor maps = explain_all(x, cls);
   save_tensor(out.file("maps.pt"), maps);
   auto name = [&](int64_t k) {
     return k < static_cast<int64_t>(data.class_names.size()) ? data.class_names[k]
@@ -136,9 +153,16 @@ void run_explain(const ExplainCmd& c) {
     torch::Tensor x_alt, alt_pred;
     std::string title;
     if (attack) {
-      const auto r = attack->run(*model, x, Criterion::misclassification(labels.to(device)));
-      x_alt = r.adv;
-      alt_pred = r.pred.cpu();
+      x_alt = over_images(x.size(0), c.batch, torch::zeros({0, x.size(1), x.size(2), x.size(3)}),
+                          device, [&](int64_t b, int64_t e) {
+                            const torch::Tensor y = labels.slice(0, b, e).to(device);
+                            return attack
+                                ->run(*model, x.slice(0, b, e), Criterion::misclassification(y),
+                                      torch::arange(b, e))
+                                .adv;
+                          });
+      torch::NoGradGuard g;
+      alt_pred = model->forward(x_alt).argmax(1).cpu();
       title = attack->name() + " " + attack->options().norm();
       j["attack"] = attack->describe();
     } else {
@@ -158,7 +182,7 @@ void run_explain(const ExplainCmd& c) {
       // Filled in below once the patched maps exist.
       patch_mass = where.squeeze(1);
     }
-    adv_maps = explain(*model, x_alt, cls, method, layer).cpu();
+    adv_maps = explain_all(x_alt, cls);
     save_tensor(out.file("maps_altered.pt"), adv_maps);
     const torch::Tensor adv_norm = normalize_maps(adv_maps);
     rows.resize(4);
@@ -185,7 +209,7 @@ void run_explain(const ExplainCmd& c) {
       j["cam_mass_in_patch_area_clean"] = inside(maps).mean().item<double>();
       j["cam_mass_in_patch_same_class"] = inside(adv_maps).mean().item<double>();
       // The map of what the model now predicts: how much of that evidence is the patch.
-      patch_mass = inside(explain(*model, x_alt, alt_pred, method, layer).cpu());
+      patch_mass = inside(explain_all(x_alt, alt_pred));
       j["cam_mass_in_patch"] = patch_mass.mean().item<double>();
     }
   }
@@ -198,9 +222,7 @@ void run_explain(const ExplainCmd& c) {
                 "--class " + c.target_class);
     const Dataset ref = open_data(c.reference, *model);
     const torch::Tensor ref_maps =
-        explain(*model, ref.images.to(device), torch::full({ref.size()}, *k, torch::kLong), method,
-                layer)
-            .cpu();
+        explain_all(ref.images.to(device), torch::full({ref.size()}, *k, torch::kLong));
     const torch::Tensor ref_norm = normalize_maps(ref_maps), ref_map = ref_norm.mean(0);
     std::vector<GridCell> cells;
     for (int64_t i = 0; i < std::min<int64_t>(ref.size(), 8); ++i)
@@ -275,6 +297,9 @@ void setup_explain(CLI::App& app) {
   sub->add_option("--method", c->method, "gradcam, gradcam++, saliency or inputxgrad")
       ->capture_default_str();
   sub->add_option("--layer", c->layer, "tapped layer for Grad-CAM (default: last spatial layer)");
+  sub->add_option("--batch", c->batch, "images per pass (the unit shared out between processes)")
+      ->check(integer_in(1, kMaxBatch))
+      ->capture_default_str();
   sub->add_option("--class", c->target_class,
                   "class to explain: pred, label, a class index or a class name")
       ->capture_default_str();

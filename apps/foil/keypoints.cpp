@@ -67,6 +67,7 @@ struct KpAttackFlags {
   std::string layer, outputs = "peak,x,y", target, mask_rule = "both";
   double jacobian_threshold = 0.1, jacobian_threshold_abs = -1, tau = 4.0, tau_3d = 0.1;
   bool per_pixel = false;
+  int64_t batch = 64;
 };
 
 /// The relational mask's settings from the flags.
@@ -107,6 +108,9 @@ void add_kp_flags(CLI::App* sub, KpAttackFlags& f) {
       ->capture_default_str();
   sub->add_flag("--per-pixel", f.per_pixel,
                 "one mask value per pixel, shared by its channels (as the source)");
+  sub->add_option("--batch", f.batch, "images per pass (the unit shared out between processes)")
+      ->check(integer_in(1, kMaxBatch))
+      ->capture_default_str();
   sub->add_option("--target", f.target,
                   "target pose: shift:DX,DY | swap (left/right) | item:I | file:POSE.json; "
                   "default: non-target");
@@ -212,7 +216,25 @@ nlohmann::json world_json(const Outcome& r, double tau) {
 Outcome run_one(const Setup& s, const KpAttackFlags& f, const KaaOptions& o,
                 const torch::Tensor& target, const torch::Tensor& world_target) {
   Outcome out;
-  out.result = kaa_attack(*s.model, s.data.images, target, o);
+  // The images in batches (in a job of several processes, each attacks a contiguous share of
+  // them; random starts are keyed by the images' positions): adversarial images and masks are
+  // gathered, the metrics computed on all of them.
+  const torch::Tensor& images = s.data.images;
+  double jacobian_seconds = 0;
+  const torch::Tensor both = dist::map_batches(
+      images.size(0), f.batch, torch::zeros({0, 2, images.size(1), images.size(2), images.size(3)}),
+      [&](int64_t b, int64_t e) {
+        const KaaResult r =
+            kaa_attack(*s.model, images.slice(0, b, e),
+                       target.defined() ? target.slice(0, b, e) : target, o, torch::arange(b, e));
+        jacobian_seconds += r.jacobian_seconds;
+        return torch::stack({r.adv.cpu(), r.mask.cpu()}, 1);
+      });
+  out.result.adv = both.select(1, 0).to(s.model->device());
+  out.result.mask = both.select(1, 1).to(s.model->device());
+  torch::Tensor seconds = torch::tensor({jacobian_seconds}, torch::kDouble);
+  dist::all_reduce_sum(seconds);  // the processes' time together
+  out.result.jacobian_seconds = seconds.item<double>();
   out.adv_kp = predict_keypoints(*s.model, out.result.adv, s.layer);
   const torch::Tensor adv = out.result.adv.cpu();
   out.metrics = kaa_metrics(s.data.images, adv, s.clean_kp, out.adv_kp, target, f.tau);
@@ -255,7 +277,11 @@ void run_kp_attack(const KpAttackCmd& c) {
       "pixels{}\n",
       100 * m.success_rate, m.perturbation_rmse, m.pose_rmse,
       100 * r.result.mask.mean().item<double>(),
-      c.mask == "relational" ? fmt::format("  (Jacobian {:.2f}s)", r.result.jacobian_seconds) : "");
+      c.mask == "relational"
+          ? fmt::format(
+                "  (Jacobian {:.2f}s{})", r.result.jacobian_seconds,
+                dist::size() > 1 ? fmt::format(", {} processes together", dist::size()) : "")
+          : "");
   if (s.clean_own.defined())
     fmt::print("by the model's own decode: success rate {:.2f}%  pose RMSE {:.2f} px\n",
                100 * r.own.success_rate, r.own.pose_rmse);

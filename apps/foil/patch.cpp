@@ -505,11 +505,12 @@ void run_patch_train(PatchTrainCmd c) {
                     fmt::print("epoch {:>3}  loss {:.4f}\n", epoch, loss);
                     std::fflush(stdout);
                   });
-  if (dist::size() > 1)
-    fmt::print(
-        "data-parallel over {} processes: {:.2f}s of {:.2f}s training in exchanges (waiting for "
-        "slower processes included)\n",
-        dist::size(), dist::exchange_seconds() - exchanged, now_seconds() - started);
+  fmt::print("trained in {:.2f}s{}\n", now_seconds() - started,
+             dist::size() == 1
+                 ? ""
+                 : fmt::format(", {:.2f}s of it in exchanges between the {} processes (waiting "
+                               "for slower ones included)",
+                               dist::exchange_seconds() - exchanged, dist::size()));
   const std::string dir = out.dir() + "/";
   save_tensor(dir + "patch.pt", result.patch.params());
   write_json(dir + "patch.json", {{"param", c.f.param},

@@ -238,7 +238,7 @@ torch::Tensor relational_mask(Model& model, const torch::Tensor& x, const KaaOpt
 }
 
 KaaResult kaa_attack(Model& model, const torch::Tensor& input, const torch::Tensor& target_kp,
-                     const KaaOptions& o) {
+                     const KaaOptions& o, const torch::Tensor& ids) {
   check_kaa_options(o);
   const torch::Tensor x = input.detach().to(model.device());
   const bool targeted = target_kp.defined();
@@ -270,9 +270,9 @@ KaaResult kaa_attack(Model& model, const torch::Tensor& input, const torch::Tens
   }
   torch::Tensor adv = x.clone();
   if (!targeted && o.random_start() && o.eps() > 0) {
-    // One random stream per image of the batch, keyed by the seed and its position.
+    // One random stream per image, keyed by the seed and its id.
     const torch::Tensor rows = torch::arange(x.size(0));
-    SampleRandom rng(o.seed(), rows);
+    SampleRandom rng(o.seed(), ids.defined() ? ids : rows);
     adv = (x + r.mask * norm->random_start(rng, rows, x, o.eps())).clamp(0, 1);
   }
   const double sign = targeted ? -1.0 : 1.0;

@@ -58,11 +58,13 @@ TEST(Dist, LaunchedJobsGiveTheSingleProcessResults) {
   }
 }
 
-// A results file without its timings ("seconds" anywhere), which differ from run to run.
+// A results file without its timings ("seconds", "jacobian_seconds" anywhere), which differ
+// from run to run.
 nlohmann::json numbers(const std::string& path) {
   nlohmann::json j = test::read_json(path);
   std::function<void(nlohmann::json&)> drop = [&](nlohmann::json& v) {
-    if (v.is_object()) v.erase("seconds");
+    if (v.is_object())
+      for (const char* timing : {"seconds", "jacobian_seconds"}) v.erase(timing);
     if (v.is_object() || v.is_array())
       for (auto& child : v) drop(child);
   };
@@ -71,15 +73,22 @@ nlohmann::json numbers(const std::string& path) {
 }
 
 // audit, defend and regions share their batches out too: 90 items in batches of 30 over 2
-// processes (2 + 1 batches); every number they write equals one process's.
-TEST(Dist, AuditDefendAndRegionsGiveTheSingleProcessNumbers) {
+// processes (1 + 2 batches); explain its 9 images in batches of 3 (1 + 2), keypoints attack
+// its 8 in batches of 3 (1 + 2). Every number they write equals one process's.
+TEST(Dist, SharedOutCommandsGiveTheSingleProcessNumbers) {
   const std::string dir = test::temp_dir("dist-commands");
   const std::string m =
       " --model " + test::trained_cnn() + " --data fashion-mnist:test:90 --batch 30";
   const std::vector<std::pair<std::string, std::string>> jobs = {
       {"audit" + m + " --linf-eps 0.1 --l2-eps 1 --steps 5 --out ", "audit.json"},
       {"defend" + m + " --eps 0.05 --alpha 0.01 --steps 5 --out ", "defend.json"},
-      {"regions" + m + " --eps 0.1 --alpha 0.02 --steps 5 --out ", "regions.json"}};
+      {"regions" + m + " --eps 0.1 --alpha 0.02 --steps 5 --out ", "regions.json"},
+      {"explain --model " + test::trained_cnn() +
+           " --data fashion-mnist:test:9 --batch 3 --attacked --eps 0.1 --alpha 0.025 --out ",
+       "explain.json"},
+      {"keypoints attack --model " + std::string(FOIL_TEST_MODELS) +
+           "/posenet.foil --data pose:test:8 --batch 3 --eps 0.1 --alpha 0.02 --norm l2 --out ",
+       "keypoints.json"}};
   for (const auto& [args, file] : jobs) {
     auto r1 = test::run_foil("--threads 1 " + args + dir + "/one");
     ASSERT_EQ(r1.code, 0) << r1.err;

@@ -88,9 +88,11 @@ struct KaaResult {
 void check_kaa_options(const KaaOptions& options);
 
 /// Attacks `x`. With `target_keypoints` (N×K×2 image pixels) defined, the target attack;
-/// otherwise non-target. Throws InputError for bad options or a missing layer (listed).
+/// otherwise non-target. `ids` (int64 per image, default 0..N-1) key the per-image random
+/// starts: pass the images' positions in the dataset to make them independent of batching.
+/// Throws InputError for bad options or a missing layer (listed).
 KaaResult kaa_attack(Model& model, const torch::Tensor& x, const torch::Tensor& target_keypoints,
-                     const KaaOptions& options);
+                     const KaaOptions& options, const torch::Tensor& ids = {});
 
 /// The relational mask (N×C×H×W in {0,1}) of `003_...` Steps 1-3: the Jacobian J of the
 /// chosen outputs of layer k, thresholded to signs I in {+1, 0, -1}, and C = 1 where a row
