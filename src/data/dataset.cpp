@@ -172,32 +172,43 @@ Dataset load_fashion_mnist(const std::string& split) {
   return d;
 }
 
+// The image files directly in `dir`, sorted.
+std::vector<fs::path> image_files(const fs::path& dir) {
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.is_regular_file() && is_image_file(e.path())) files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+// One sub-folder per class (labels by sorted folder name), or a folder of photos without
+// sub-folders (unlabelled, -1, as a single image file is).
 Dataset load_image_folder(const std::string& dir, ImageShape want) {
   std::vector<std::string> classes;
   for (const auto& e : fs::directory_iterator(dir))
     if (e.is_directory()) classes.push_back(e.path().filename().string());
   std::sort(classes.begin(), classes.end());
-  check_input(!classes.empty(), dir, "an image folder with one sub-folder per class",
-              "no sub-folders");
+  std::vector<std::pair<fs::path, int64_t>> files;
+  for (size_t c = 0; c < classes.size(); ++c)
+    for (const auto& f : image_files(fs::path(dir) / classes[c]))
+      files.emplace_back(f, static_cast<int64_t>(c));
+  if (classes.empty())
+    for (const auto& f : image_files(dir)) files.emplace_back(f, -1);
+  check_input(!files.empty(), dir,
+              "image files (png, jpg, ...): one sub-folder per class, or photos in the folder",
+              "none");
   std::vector<torch::Tensor> images;
   std::vector<int64_t> labels;
   std::vector<PhotoFrame> frames;
-  for (size_t c = 0; c < classes.size(); ++c) {
-    std::vector<fs::path> files;
-    for (const auto& e : fs::directory_iterator(fs::path(dir) / classes[c]))
-      if (e.is_regular_file() && is_image_file(e.path())) files.push_back(e.path());
-    std::sort(files.begin(), files.end());
-    for (const auto& f : files) {
-      PhotoFrame frame;
-      torch::Tensor img = read_image(f.string(), want, {}, &frame);
-      frames.push_back(frame);
-      // Without a model size, every image takes the size of the first one.
-      if (want.height == 0) want = {img.size(1), img.size(2), img.size(3)};
-      images.push_back(img);
-      labels.push_back(static_cast<int64_t>(c));
-    }
+  for (const auto& [f, label] : files) {
+    PhotoFrame frame;
+    torch::Tensor img = read_image(f.string(), want, {}, &frame);
+    frames.push_back(frame);
+    // Without a model size, every image takes the size of the first one.
+    if (want.height == 0) want = {img.size(1), img.size(2), img.size(3)};
+    images.push_back(img);
+    labels.push_back(label);
   }
-  check_input(!images.empty(), dir, "image files (png, jpg, ...) in its class sub-folders", "none");
   Dataset d;
   d.images = torch::cat(images, 0);
   d.labels = torch::tensor(labels, torch::kInt64);

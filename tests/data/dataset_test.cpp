@@ -147,6 +147,15 @@ TEST(Images, FolderAndFileRoundTrip) {
   Dataset one = load_data(dir + "/cats/a.png");
   EXPECT_LE((one.images[0] - img).abs().max().item<float>(), 0.5 / 255 + 1e-6);
   EXPECT_EQ(one.labels[0].item<int64_t>(), -1);
+  // A folder of photos without class sub-folders: unlabelled, in file-name order.
+  Dataset photos = load_data(dir + "/dogs", ImageShape{3, 16, 16});
+  ASSERT_EQ(photos.size(), 2);
+  EXPECT_TRUE(photos.labels.eq(-1).all().item<bool>());
+  EXPECT_TRUE(photos.class_names.empty());
+  EXPECT_TRUE(photos.images[0].equal(d.images[1]));
+  // A folder with neither images nor class sub-folders.
+  std::filesystem::create_directories(dir + "/empty");
+  EXPECT_THROW(load_data(dir + "/empty"), InputError);
 }
 
 TEST(Images, CorruptImageIsInputError) {
