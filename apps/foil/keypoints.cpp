@@ -29,6 +29,10 @@ struct KpTrainCmd {
 
 void run_kp_train(const KpTrainCmd& c) {
   apply_global_options();
+  check_input(dist::size() == 1, "'foil keypoints train'",
+              "one process (training a model is not shared out between processes; 'patch train' "
+              "is)",
+              fmt::format("a job of {} processes", dist::size()));
   check_writable(c.out, "--out");
   check_writable(c.json, "--json");
   const PoseData train = load_pose_data(c.data), test = load_pose_data(c.test);

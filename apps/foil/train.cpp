@@ -35,6 +35,10 @@ std::string percent(double share) {
 
 void run_train(const TrainCmd& c) {
   apply_global_options();
+  check_input(dist::size() == 1, "'foil train'",
+              "one process (training a model is not shared out between processes; 'patch train' "
+              "is)",
+              fmt::format("a job of {} processes", dist::size()));
   check_writable(c.out, "--out");
   check_writable(c.json, "--json");
   Dataset train = load_data(c.data);

@@ -216,13 +216,16 @@ Evaluation evaluate_attack(Model& model, const Dataset& data, const Attack& atta
 }
 
 double evaluate_clean(Model& model, const Dataset& data, int64_t batch) {
+  // Local to this process: training (its one caller) is not shared out, and the default model
+  // is trained by one process while the others wait for it.
   torch::NoGradGuard no_grad;
-  const torch::Tensor correct = dist::map_batches(
-      data.size(), batch, torch::zeros({0}, torch::kBool), [&](int64_t b, int64_t e) {
-        const torch::Tensor pred = model.forward(data.images.slice(0, b, e)).argmax(1).cpu();
-        return pred.eq(data.labels.slice(0, b, e));
-      });
-  return data.size() > 0 ? static_cast<double>(correct.sum().item<int64_t>()) / data.size() : 0.0;
+  int64_t correct = 0;
+  for (int64_t b = 0; b < data.size(); b += batch) {
+    const int64_t e = std::min(data.size(), b + batch);
+    auto pred = model.forward(data.images.slice(0, b, e)).argmax(1).cpu();
+    correct += pred.eq(data.labels.slice(0, b, e)).sum().item<int64_t>();
+  }
+  return data.size() > 0 ? static_cast<double>(correct) / data.size() : 0.0;
 }
 
 }  // namespace foil

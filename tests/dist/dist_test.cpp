@@ -121,6 +121,11 @@ TEST(Dist, AFailingRankFailsTheWholeLaunch) {
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("foil launch: rank"), std::string::npos) << r.err;
   EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 30);
+  // Training a model is not shared out: a job of several processes is told so.
+  r = test::run_foil("launch -n 2 -- train --data fashion-mnist:test:100 --out " +
+                     test::temp_dir("dist-train") + "/m.foil");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("'foil train': expected one process"), std::string::npos) << r.err;
 }
 
 // Data-parallel patch training: 300 images in batches of 50 (each split 25+25 or 16+17+17),
