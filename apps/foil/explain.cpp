@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
 
@@ -85,14 +84,6 @@ torch::Tensor foreground_mass(const torch::Tensor& maps, const torch::Tensor& im
   return (maps * fg).flatten(1).sum(1) / maps.flatten(1).sum(1).clamp_min(1e-12);
 }
 
-/// `fn(begin, end)` (rows for images begin..end) over `n` images in batches of `batch` (in a
-/// job of several processes, each takes a contiguous share of the batches; `none`: no rows of
-/// the right shape), gathered on `device`.
-torch::Tensor over_images(int64_t n, int64_t batch, const torch::Tensor& none, c10::Device device,
-                          const std::function<torch::Tensor(int64_t, int64_t)>& fn) {
-  return dist::map_batches(n, batch, none, fn).to(device);
-}
-
 void run_explain(const ExplainCmd& c) {
   const c10::Device device = apply_global_options();
   const ExplainMethod method = parse_explain_method(c.method);
@@ -113,11 +104,12 @@ void run_explain(const ExplainCmd& c) {
       classes_for(c.target_class, pred, labels, logits.size(1), model->info().class_names);
   const std::string layer =
       explain_uses_layer(method) ? (c.layer.empty() ? default_cam_layer(*model, x) : c.layer) : "";
-  // Each process explains (and attacks) its share of the images.
+  // The images in batches; in a job of several processes each explains (and attacks) its
+  // share of the batches, and the results are gathered.
   const torch::Tensor no_maps = torch::zeros({0, x.size(2), x.size(3)});
   auto explain_all = [&](const torch::Tensor& images, const torch::Tensor& classes) {
-    return over_images(images.size(0), c.batch, no_maps, torch::kCPU, [&](int64_t b, int64_t e) {
-      return explain(*model, images.slice(0, b, e), classes.slice(0, b, e), method, layer).cpu();
+    return dist::map_batches(images.size(0), c.batch, no_maps, [&](int64_t b, int64_t e) {
+      return explain(*model, images.slice(0, b, e), classes.slice(0, b, e), method, layer);
     });
   };
   const torch::Tensor maps = explain_all(x, cls);
@@ -153,14 +145,16 @@ void run_explain(const ExplainCmd& c) {
     torch::Tensor x_alt, alt_pred;
     std::string title;
     if (attack) {
-      x_alt = over_images(x.size(0), c.batch, torch::zeros({0, x.size(1), x.size(2), x.size(3)}),
-                          device, [&](int64_t b, int64_t e) {
-                            const torch::Tensor y = labels.slice(0, b, e).to(device);
-                            return attack
-                                ->run(*model, x.slice(0, b, e), Criterion::misclassification(y),
-                                      torch::arange(b, e))
-                                .adv;
-                          });
+      x_alt =
+          dist::map_batches(x.size(0), c.batch, torch::zeros({0, x.size(1), x.size(2), x.size(3)}),
+                            [&](int64_t b, int64_t e) {
+                              const torch::Tensor y = labels.slice(0, b, e).to(device);
+                              return attack
+                                  ->run(*model, x.slice(0, b, e), Criterion::misclassification(y),
+                                        torch::arange(b, e))
+                                  .adv;
+                            })
+              .to(device);
       torch::NoGradGuard g;
       alt_pred = model->forward(x_alt).argmax(1).cpu();
       title = attack->name() + " " + attack->options().norm();
