@@ -128,12 +128,15 @@ class ResultsFolder {
   /// Where to write: "<out>.partial/<name>".
   std::string file(const std::string& name) const { return partial_ + "/" + name; }
   const std::string& dir() const { return partial_; }
+  /// `name` in rank 0's partial folder, the same path in every process of a job: a checkpoint
+  /// rank 0 writes and sends to the others.
+  std::string leader_file(const std::string& name) const { return leader_partial_ + "/" + name; }
   /// Where `name` will be once committed (for messages).
   std::string final_file(const std::string& name) const { return out_ + "/" + name; }
   void commit();
 
  private:
-  std::string out_, partial_;
+  std::string out_, partial_, leader_partial_;
   bool resumable_, report_;
   bool committed_ = false;
 };

@@ -48,7 +48,8 @@ ResultsFolder::ResultsFolder(std::string out, const std::string& flag, bool resu
   fs::path folder = fs::absolute(out_, ec).lexically_normal();
   if (folder.filename().empty()) folder = folder.parent_path();  // "out/" and "."
   check_input(!folder.filename().empty(), flag, "a folder below the root", "'" + out_ + "'");
-  partial_ = (folder.parent_path() / (folder.filename().string() + ".partial")).string();
+  partial_ = leader_partial_ =
+      (folder.parent_path() / (folder.filename().string() + ".partial")).string();
   // In a job of several processes only rank 0 writes <out>; the others write into a scratch
   // folder of their own that commit() discards.
   if (!dist::leader()) partial_ += ".rank" + std::to_string(dist::rank());

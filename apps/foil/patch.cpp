@@ -480,15 +480,16 @@ void run_patch_train(PatchTrainCmd c) {
   const Split split = split_data(l.data, c.f.data, c.eval_data, c.eval_on_train, *l.models.front());
   l.data = split.train;
   Patch patch = Patch::create(patch_options(c.f), shape_of(l.data), seed);
-  const std::string ckpt = out.file("checkpoint.pt");
-  if (!c.resume) std::filesystem::remove(ckpt);
+  const std::string ckpt = out.leader_file("checkpoint.pt");  // rank 0 writes, sends to others
+  if (!c.resume && dist::leader()) std::filesystem::remove(ckpt);
   fmt::print("patch {}x{} px ({} {}), {} loss, {}, {} source model(s), {} images{}\n", patch.side(),
              patch.side(), c.f.param,
              c.f.param == "grid" ? std::to_string(c.f.cells) + " cells" : "", c.t.loss,
              detect ? "class " + (c.f.target >= 0 ? class_name(l.data, c.f.target) : "all")
              : c.f.target >= 0 ? "target " + class_name(l.data, c.f.target)
                                : "untargeted",
-             l.models.size(), l.data.size(), std::filesystem::exists(ckpt) ? " (resuming)" : "");
+             l.models.size(), l.data.size(),
+             c.resume && std::filesystem::exists(ckpt) ? " (resuming)" : "");
   std::fflush(stdout);
   const double started = now_seconds(), exchanged = dist::exchange_seconds();
   const auto result =
@@ -568,7 +569,7 @@ void run_patch_train(PatchTrainCmd c) {
                                     {"train_items", item_list(split.train)},
                                     {"eval_items", item_list(split.eval)},
                                     {"evaluation", evals}});
-  std::filesystem::remove(ckpt);
+  if (dist::leader()) std::filesystem::remove(ckpt);
   out.commit();
   fmt::print(
       "wrote {}/report.html, patch.pt, patch.png, loss.csv, loss.svg, patched.png, summary.json\n",
@@ -718,10 +719,14 @@ void run_patch_transfer(PatchTransferCmd c) {
     double off = 0;
     int64_t off_n = 0;
     for (size_t s = 0; s < l.models.size(); ++s) {
-      const std::string file = out.file(fmt::format("patch-{}-{}.pt", loss, s));
+      // Rank 0's folder holds the finished patches: it decides what is reused, and every
+      // process reads its file.
+      const std::string file = out.leader_file(fmt::format("patch-{}-{}.pt", loss, s));
+      const bool reuse =
+          !dist::broadcast(dist::leader() && std::filesystem::exists(file) ? "1" : "").empty();
       const Dataset& train = splits[s].train;
       Patch patch = Patch::create(patch_options(c.f), shape_of(train), seed);
-      if (std::filesystem::exists(file)) {
+      if (reuse) {
         fmt::print("{} patch on {}: reusing {}\n", loss, names[s], file);
         patch = read_patch(file, patch_options(c.f), shape_of(train));
       } else {
@@ -739,7 +744,7 @@ void run_patch_transfer(PatchTransferCmd c) {
                             .tv(t.tv)
                             .seed(seed))
                 .patch;
-        save_tensor(file, patch.params());
+        if (dist::leader()) save_tensor(file, patch.params());
       }
       std::vector<double> row;
       std::vector<std::string> cells = {names[s]};
