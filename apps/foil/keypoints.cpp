@@ -28,7 +28,7 @@ struct KpTrainCmd {
 };
 
 void run_kp_train(const KpTrainCmd& c) {
-  apply_global_options();
+  const c10::Device device = apply_global_options();
   check_input(dist::size() == 1, "'foil keypoints train'",
               "one process (training a model is not shared out between processes; 'patch train' "
               "is)",
@@ -48,7 +48,8 @@ void run_kp_train(const KpTrainCmd& c) {
                            .batch(c.batch)
                            .lr(c.lr)
                            .seed(global_options().seed)
-                           .checkpoint(ckpt),
+                           .checkpoint(ckpt)
+                           .device(device),
                        train, test, [&](int64_t epoch, double loss, double p) {
                          fmt::print("epoch {:>3}/{}  loss {:.4f}  PCK@4px {:.2f}%\n", epoch,
                                     c.epochs, loss, 100 * p);

@@ -34,7 +34,7 @@ std::string percent(double share) {
 }
 
 void run_train(const TrainCmd& c) {
-  apply_global_options();
+  const c10::Device device = apply_global_options();
   check_input(dist::size() == 1, "'foil train'",
               "one process (training a model is not shared out between processes; 'patch train' "
               "is)",
@@ -55,6 +55,7 @@ void run_train(const TrainCmd& c) {
   TrainOptions o;
   o.arch(c.arch).epochs(c.epochs).batch(c.batch).lr(c.lr).seed(global_options().seed);
   o.adv_train(c.adv_train).adv_eps(c.eps).adv_alpha(c.alpha).adv_steps(c.steps).checkpoint(ckpt);
+  o.device(device);
   if (std::filesystem::exists(ckpt)) fmt::print("resuming from checkpoint {}\n", ckpt);
   fmt::print("training {} on {} ({} items){}\n", c.arch, train.source, train.size(),
              c.adv_train == "pgd"

@@ -122,6 +122,7 @@ std::shared_ptr<ZooModel> train_pose_model(
   info.class_names = pose_joint_names();
   ZooNet net("posenet", info.input, k);
   auto model = std::make_shared<ZooModel>(net, info);
+  model->to(o.device());
   torch::optim::Adam optim(net->parameters(), torch::optim::AdamOptions(o.lr()));
   const std::string sig = nlohmann::json({{"arch", "posenet"},
                                           {"epochs", o.epochs()},
@@ -142,25 +143,27 @@ std::shared_ptr<ZooModel> train_pose_model(
                           ? ""
                           : fmt::format("{} epoch {}/{}", o.progress(), epoch + 1, o.epochs()),
                       n);
-    double sum = 0;
+    LossTally tally(o.lr(), epoch + 1, o.checkpoint());
     net->train();
     for (int64_t b = 0; b < batches; ++b) {
       const torch::Tensor idx = perm.slice(0, b * o.batch(), (b + 1) * o.batch());
-      const torch::Tensor x = train.images.index_select(0, idx);
+      const torch::Tensor x = train.images.index_select(0, idx).to(o.device());
       torch::Tensor pred = net->forward(x);
-      const torch::Tensor target =
-          render_heatmaps(train.keypoints.index_select(0, idx), s, pred.size(3), o.sigma());
+      const torch::Tensor target = render_heatmaps(
+          train.keypoints.index_select(0, idx).to(o.device()), s, pred.size(3), o.sigma());
       // Summed over each map's pixels, so the sparse peaks are not drowned by the background.
       torch::Tensor loss = (pred - target).pow(2).sum({2, 3}).mean();
-      check_finite_loss(loss.item<double>(), o.lr(), epoch + 1, b + 1, o.checkpoint());
       for (auto& g : optim.param_groups())
         g.options().set_lr(one_cycle_lr(o.lr(), epoch * batches + b, o.epochs() * batches));
       optim.zero_grad();
       loss.backward();
       optim.step();
-      sum += loss.item<double>() * static_cast<double>(idx.numel());
-      progress.update(std::min(n, (b + 1) * o.batch()),
-                      fmt::format("loss {:.4f}", sum / std::min(n, (b + 1) * o.batch())));
+      tally.add(loss, idx.numel());
+      if (b % 20 == 19 || b + 1 == batches) {
+        tally.flush();
+        progress.update(tally.items(),
+                        fmt::format("loss {:.4f}", tally.loss_sum() / tally.items()));
+      }
     }
     net->eval();
     const double p = test.size() > 0
@@ -169,7 +172,7 @@ std::shared_ptr<ZooModel> train_pose_model(
     model->mutable_info().test_accuracy = p;
     progress.finish(fmt::format("PCK@4px {:.2f}%", 100 * p));
     save_checkpoint(o.checkpoint(), sig, epoch + 1, *net, optim);
-    if (on_epoch) on_epoch(epoch + 1, sum / static_cast<double>(n), p);
+    if (on_epoch) on_epoch(epoch + 1, tally.loss_sum() / static_cast<double>(n), p);
   }
   net->eval();
   if (first >= o.epochs() && test.size() > 0)

@@ -182,7 +182,7 @@ std::shared_ptr<ZooModel> try_load_zoo_model(const std::string& path) {
   check_model_file(path);
   torch::serialize::InputArchive archive;
   try {
-    archive.load_from(path);
+    archive.load_from(path, c10::Device(c10::kCPU));  // a model trained on a GPU loads anywhere
   } catch (const c10::Error&) {
     throw InputError(
         "--model " + path +

@@ -47,7 +47,8 @@ int64_t load_checkpoint(const std::string& path, const std::string& signature,
   torch::serialize::InputArchive ck;
   c10::IValue meta;
   try {
-    ck.load_from(path);
+    const auto params = net.parameters();
+    ck.load_from(path, params.empty() ? c10::Device(c10::kCPU) : params.front().device());
     ck.read("signature", meta);
   } catch (const c10::Error&) {
     throw InputError("checkpoint " + path + ": corrupt (delete it to start afresh)");
@@ -94,6 +95,32 @@ void check_finite_loss(double loss, double lr, int64_t epoch, int64_t batch,
       lr, loss, epoch, batch));
 }
 
+LossTally::LossTally(double lr, int64_t epoch, std::string checkpoint, int64_t every)
+    : lr_(lr), epoch_(epoch), every_(every), checkpoint_(std::move(checkpoint)) {}
+
+void LossTally::add(const torch::Tensor& loss, int64_t items, const torch::Tensor& correct) {
+  losses_.push_back(loss.detach().to(torch::kDouble));
+  if (correct.defined()) corrects_.push_back(correct.detach().to(torch::kLong));
+  sizes_.push_back(items);
+  if (static_cast<int64_t>(sizes_.size()) >= every_) flush();
+}
+
+void LossTally::flush() {
+  if (sizes_.empty()) return;
+  const torch::Tensor losses = torch::stack(losses_).cpu();
+  const auto* l = losses.data_ptr<double>();
+  for (size_t i = 0; i < sizes_.size(); ++i) {
+    check_finite_loss(l[i], lr_, epoch_, flushed_steps_ + static_cast<int64_t>(i) + 1, checkpoint_);
+    loss_sum_ += l[i] * static_cast<double>(sizes_[i]);
+    items_ += sizes_[i];
+  }
+  if (!corrects_.empty()) correct_ += torch::stack(corrects_).sum().item<int64_t>();
+  flushed_steps_ += static_cast<int64_t>(sizes_.size());
+  losses_.clear();
+  corrects_.clear();
+  sizes_.clear();
+}
+
 std::shared_ptr<ZooModel> train_model(const TrainOptions& o, const Dataset& train,
                                       const Dataset& test,
                                       const std::function<void(const EpochStats&)>& on_epoch) {
@@ -124,6 +151,7 @@ std::shared_ptr<ZooModel> train_model(const TrainOptions& o, const Dataset& trai
                                        train.labels.max().item<int64_t>() + 1);
   ZooNet net(o.arch(), info.input, info.num_classes);
   auto model = std::make_shared<ZooModel>(net, info);
+  model->to(o.device());
   torch::optim::Adam optim(net->parameters(),
                            torch::optim::AdamOptions(o.lr()).weight_decay(o.weight_decay()));
 
@@ -145,16 +173,15 @@ std::shared_ptr<ZooModel> train_model(const TrainOptions& o, const Dataset& trai
     // Seeding per epoch makes a resumed run draw the same dropout masks and PGD starts.
     seed_everything(o.seed() * 1000003ULL + static_cast<uint64_t>(epoch));
     Dataset shuffled = train.shuffled(o.seed() * 7919 + static_cast<uint64_t>(epoch));
-    double loss_sum = 0;
-    int64_t correct = 0;
+    LossTally tally(o.lr(), epoch + 1, o.checkpoint());
     Progress progress(o.progress().empty()
                           ? ""
                           : fmt::format("{} epoch {}/{}", o.progress(), epoch + 1, o.epochs()),
                       n);
     for (int64_t b = 0; b < batches; ++b) {
       const int64_t begin = b * o.batch(), end = std::min(n, begin + o.batch());
-      torch::Tensor x = shuffled.images.slice(0, begin, end);
-      torch::Tensor y = shuffled.labels.slice(0, begin, end);
+      torch::Tensor x = shuffled.images.slice(0, begin, end).to(o.device());
+      torch::Tensor y = shuffled.labels.slice(0, begin, end).to(o.device());
       if (adversary) {
         net->eval();
         x = adversary->run(*model, x, Criterion::misclassification(y)).adv;
@@ -165,19 +192,20 @@ std::shared_ptr<ZooModel> train_model(const TrainOptions& o, const Dataset& trai
       optim.zero_grad();
       torch::Tensor logits = net->forward(x);
       torch::Tensor loss = torch::nn::functional::cross_entropy(logits, y);
-      check_finite_loss(loss.item<double>(), o.lr(), epoch + 1, b + 1, o.checkpoint());
       loss.backward();
       optim.step();
-      loss_sum += loss.item<double>() * static_cast<double>(end - begin);
-      correct += logits.argmax(1).eq(y).sum().item<int64_t>();
-      if (o.progress().size() && (b % 20 == 0 || end == n))
-        progress.update(end, fmt::format("loss {:.4f}", loss_sum / static_cast<double>(end)));
+      tally.add(loss, end - begin, logits.argmax(1).eq(y).sum());
+      if (o.progress().size() && (b % 20 == 19 || end == n)) {
+        tally.flush();
+        progress.update(end, fmt::format("loss {:.4f}", tally.loss_sum() / tally.items()));
+      }
     }
+    tally.flush();
     net->eval();
     EpochStats stats;
     stats.epoch = epoch + 1;
-    stats.loss = loss_sum / static_cast<double>(n);
-    stats.train_accuracy = static_cast<double>(correct) / static_cast<double>(n);
+    stats.loss = tally.loss_sum() / static_cast<double>(n);
+    stats.train_accuracy = static_cast<double>(tally.correct()) / static_cast<double>(n);
     stats.test_accuracy = test.size() > 0 ? evaluate_clean(*model, test) : -1;
     stats.seconds = now_seconds() - start;
     progress.finish(

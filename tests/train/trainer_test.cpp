@@ -38,6 +38,30 @@ TEST(Trainer, DivergingRunStopsWithoutModelOrCheckpoint) {
   EXPECT_NO_THROW(check_finite_loss(2.5, 1, 1, 1, ""));
 }
 
+// Losses stay on the device between read-backs; a non-finite one is still named by its own
+// batch, and the sums weigh each step by its size.
+TEST(Trainer, LossTallyReadsBackInBlocksAndNamesTheFirstBadBatch) {
+  LossTally tally(0.1, 3, "", 2);
+  tally.add(torch::tensor(1.0f), 3, torch::tensor(2));
+  EXPECT_EQ(tally.items(), 0);  // one step pending
+  tally.add(torch::tensor(2.0f), 1, torch::tensor(1));
+  EXPECT_EQ(tally.items(), 4);  // read back at `every`
+  EXPECT_DOUBLE_EQ(tally.loss_sum(), 5.0);
+  EXPECT_EQ(tally.correct(), 3);
+  tally.add(torch::tensor(0.5f), 2);
+  tally.flush();
+  EXPECT_DOUBLE_EQ(tally.loss_sum(), 6.0);
+  EXPECT_EQ(tally.items(), 6);
+  LossTally bad(0.1, 2, "", 10);
+  for (const float l : {1.0f, 2.0f, std::nanf(""), INFINITY}) bad.add(torch::tensor(l), 1);
+  try {
+    bad.flush();
+    FAIL() << "a NaN loss was read back without an error";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("epoch 2, batch 3"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Trainer, InterruptedRunResumesToTheSameModel) {
   const std::string dir = test::temp_dir("resume");
   auto train = load_data("fashion-mnist:train:1000");

@@ -33,6 +33,7 @@ struct PoseTrainOptions {
   TORCH_ARG(uint64_t, seed) = 0;                 ///< initialisation and shuffling
   TORCH_ARG(std::string, checkpoint) = "";       ///< resumed from and written every epoch; "": none
   TORCH_ARG(std::string, progress) = "posenet";  ///< progress label on stderr
+  TORCH_ARG(c10::Device, device) = c10::kCPU;    ///< where the network and its batches live
 };
 
 /// Trains the zoo's `posenet` on `train` (MSE to Gaussian heatmaps); `on_epoch(epoch, loss,

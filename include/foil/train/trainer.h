@@ -3,6 +3,7 @@
 /// Training zoo models: standard training and PGD adversarial training (Madry et al.
 /// 2018), with a checkpoint every epoch so an interrupted run resumes where it stopped.
 
+#include <c10/core/Device.h>
 #include <torch/arg.h>
 #include <torch/nn/module.h>
 #include <torch/optim/optimizer.h>
@@ -37,11 +38,15 @@ struct TrainOptions {
   TORCH_ARG(std::string, checkpoint) = "";
   /// Progress label on stderr; empty for none.
   TORCH_ARG(std::string, progress) = "train";
+  /// Where the network, its batches and its optimiser state live; the saved model is
+  /// readable on any device.
+  TORCH_ARG(c10::Device, device) = c10::kCPU;
 };
 
-/// Reads a checkpoint written by save_checkpoint into `net` and `optimizer` when `path`
-/// exists; returns the number of finished epochs (0 without a checkpoint). Throws InputError
-/// when the checkpoint is corrupt, was written with another `signature`, or does not fit.
+/// Reads a checkpoint written by save_checkpoint into `net` and `optimizer` (onto the
+/// device of `net`'s parameters) when `path` exists; returns the number of finished epochs (0
+/// without a checkpoint). Throws InputError when the checkpoint is corrupt, was written with
+/// another `signature`, or does not fit.
 int64_t load_checkpoint(const std::string& path, const std::string& signature,
                         torch::nn::Module& net, torch::optim::Optimizer& optimizer);
 
@@ -56,6 +61,35 @@ double one_cycle_lr(double peak, int64_t step, int64_t total);
 /// resumed usefully) and throws InputError naming --lr, the epoch and batch (1-based).
 void check_finite_loss(double loss, double lr, int64_t epoch, int64_t batch,
                        const std::string& checkpoint);
+
+/// One epoch's per-step losses (and correct counts), kept on the device and read back in one
+/// transfer every `every` steps instead of a host round trip per step, which stalls a GPU.
+class LossTally {
+ public:
+  /// `lr`, `epoch` (1-based) and `checkpoint` are for check_finite_loss's message.
+  LossTally(double lr, int64_t epoch, std::string checkpoint, int64_t every = 20);
+  /// Step `batch` (1-based, in order) of `items` items; `correct` (may be undefined) counts its
+  /// right answers. Reads back when `every` steps are pending.
+  void add(const torch::Tensor& loss, int64_t items, const torch::Tensor& correct = {});
+  /// Reads back the pending steps; throws check_finite_loss's InputError at the first step
+  /// whose loss is not finite.
+  void flush();
+  /// Sum of loss × items over the steps read back so far.
+  double loss_sum() const { return loss_sum_; }
+  /// Items in the steps read back so far.
+  int64_t items() const { return items_; }
+  /// Right answers in the steps read back so far (0 where `correct` was not given).
+  int64_t correct() const { return correct_; }
+
+ private:
+  double lr_;
+  int64_t epoch_, every_;
+  std::string checkpoint_;
+  std::vector<torch::Tensor> losses_, corrects_;
+  std::vector<int64_t> sizes_;
+  int64_t flushed_steps_ = 0, items_ = 0, correct_ = 0;
+  double loss_sum_ = 0;
+};
 
 /// One epoch's numbers.
 struct EpochStats {
