@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <functional>
 #include <memory>
+#include <optional>
 
 #include "foil/attacks/losses.h"
 #include "foil/attacks/sample_random.h"
@@ -28,12 +29,14 @@ ApgdSchedule::ApgdSchedule(int64_t steps, torch::Tensor step, torch::Tensor star
       halved_at_check_(torch::ones_like(last_loss_, torch::kBool)) {}
 
 torch::Tensor ApgdSchedule::record(const torch::Tensor& loss, const torch::Tensor& best_loss) {
+  checked_ = false;
   increases_ += loss.gt(last_loss_).to(increases_.dtype());
   last_loss_ = loss.detach().clone();
   if (++since_check_ < interval_) return torch::zeros_like(loss, torch::kBool);
   const torch::Tensor oscillating = increases_.le(0.75 * interval_);
   const torch::Tensor stalled = halved_at_check_.logical_not() & best_at_check_.ge(best_loss);
   const torch::Tensor halve = oscillating | stalled;
+  checked_ = true;
   step_ = torch::where(halve, step_ / 2, step_);
   halved_at_check_ = halve;
   best_at_check_ = best_loss.detach().clone();
@@ -67,6 +70,12 @@ std::string Apgd::describe() const {
 }
 
 /// One APGD run over the samples `rows` of the batch, towards `targets` (APGD-T) or not.
+/// A sample leaves the run at its first adversarial iterate. Which samples that are is read
+/// back to the host every `compact_every_` steps: every step on the CPU, where reading back
+/// is free and a broken sample costs a forward and backward per step, every 10 on a GPU,
+/// where a read-back stalls the queue of kernels; in between, a broken sample's first
+/// adversarial iterate is kept on the device and it is computed along unused (and not
+/// counted as a gradient evaluation).
 class Apgd::Run {
  public:
   /// `report(step, samples left)` is called every 10 steps.
@@ -77,6 +86,7 @@ class Apgd::Run {
         a_(a),
         model_(model),
         crit_(criterion.select(rows)),
+        compact_every_(x.is_cuda() ? 10 : 1),
         rows_(std::move(rows)),
         targets_(std::move(targets)),
         r_(r) {
@@ -95,62 +105,61 @@ class Apgd::Run {
       }
       adv_ = (x0_ + eps * t).clamp(0, 1);
     }
+    score_ = torch::zeros({adv_.size(0), adv_.size(2), adv_.size(3)}, adv_.options());
+    found_ = torch::zeros({adv_.size(0)}, adv_.options().dtype(torch::kBool));
+    evaluations_ = torch::zeros({}, adv_.options().dtype(torch::kLong));
   }
 
   void go() {
     const double eps = a_.options_.eps();
     const bool linf = a_.options_.norm() == "linf";
-    torch::Tensor loss = evaluate();
-    if (rows_.numel() == 0) return;
-    torch::Tensor best_loss = loss, x_best = adv_, grad_best = grad_, prev = adv_;
-    torch::Tensor best_logits = logits_;
-    torch::Tensor score = torch::zeros({adv_.size(0), adv_.size(2), adv_.size(3)}, adv_.options());
-    add_abs_over_channels(score, grad_);
-    ApgdSchedule schedule(a_.options_.steps(), torch::full_like(loss, 2 * eps), loss);
+    evaluate();
+    best_loss_ = loss_, x_best_ = adv_, grad_best_ = grad_, prev_ = adv_, best_logits_ = logits_;
+    schedule_.emplace(a_.options_.steps(), torch::full_like(loss_, 2 * eps), loss_);
+    if (!compact()) return;
+    add_abs_over_channels(score_, grad_);
     auto project = [&](const torch::Tensor& p) {
       return (x0_ + a_.norm_->project(p - x0_, eps)).clamp(0, 1);
     };
     for (int64_t i = 0; i < a_.options_.steps(); ++i) {
+      if (i > 0 && i % compact_every_ == 0 && !compact()) return;
       if (i % 10 == 0) report_(i, rows_.numel());
-      const torch::Tensor step = schedule.step().view({-1, 1, 1, 1});
+      const torch::Tensor step = schedule_->step().view({-1, 1, 1, 1});
       const torch::Tensor dir = linf ? grad_.sign() : grad_ / (l2_per_sample(grad_) + 1e-12);
       const torch::Tensor z = project(adv_ + step * dir);
       const double m = i == 0 ? 1.0 : 0.75;
-      const torch::Tensor next = project(adv_ + m * (z - adv_) + (1 - m) * (adv_ - prev));
-      prev = adv_;
+      const torch::Tensor next = project(adv_ + m * (z - adv_) + (1 - m) * (adv_ - prev_));
+      prev_ = adv_;
       adv_ = next;
-      loss = evaluate(&best_loss, &x_best, &grad_best, &prev, &best_logits, &score, &schedule);
-      if (rows_.numel() == 0) return;
-      add_abs_over_channels(score, grad_);
-      const torch::Tensor improved = loss.gt(best_loss);
+      evaluate();
+      add_abs_over_channels(score_, grad_);
+      const torch::Tensor improved = loss_.gt(best_loss_);
       const torch::Tensor im4 = improved.view({-1, 1, 1, 1});
-      x_best = torch::where(im4, adv_, x_best);
-      grad_best = torch::where(im4, grad_, grad_best);
-      best_logits = torch::where(improved.view({-1, 1}), logits_, best_logits);
-      best_loss = torch::where(improved, loss, best_loss);
-      const torch::Tensor halve = schedule.record(loss, best_loss);
-      if (halve.any().item<bool>()) {
-        adv_ = torch::where(halve.view({-1, 1, 1, 1}), x_best, adv_);
-        grad_ = torch::where(halve.view({-1, 1, 1, 1}), grad_best, grad_);
+      x_best_ = torch::where(im4, adv_, x_best_);
+      grad_best_ = torch::where(im4, grad_, grad_best_);
+      best_logits_ = torch::where(improved.view({-1, 1}), logits_, best_logits_);
+      best_loss_ = torch::where(improved, loss_, best_loss_);
+      const torch::Tensor halve = schedule_->record(loss_, best_loss_).view({-1, 1, 1, 1});
+      if (schedule_->at_checkpoint()) {  // back to the best point where the step was halved
+        adv_ = torch::where(halve, x_best_, adv_);
+        grad_ = torch::where(halve, grad_best_, grad_);
       }
     }
+    if (!compact()) return;
     // Unbroken samples: the point of highest loss stands for them where nothing else does.
     const torch::Tensor unset = r_.pred.index_select(0, rows_).lt(0).nonzero().flatten();
     if (unset.numel() > 0) {
       const torch::Tensor at = rows_.index_select(0, unset);
-      record_rows(r_, at, x_best.index_select(0, unset), best_logits.index_select(0, unset),
+      record_rows(r_, at, x_best_.index_select(0, unset), best_logits_.index_select(0, unset),
                   torch::zeros({unset.numel()}, torch::dtype(torch::kBool).device(at.device())));
-      r_.grad_score.index_copy_(0, at, score.index_select(0, unset));
+      r_.grad_score.index_copy_(0, at, score_.index_select(0, unset));
     }
   }
 
  private:
-  /// Loss, logits and gradient at `adv_`; samples that are adversarial there are recorded
-  /// and leave the run (with every per-sample tensor passed in).
-  torch::Tensor evaluate(torch::Tensor* best_loss = nullptr, torch::Tensor* x_best = nullptr,
-                         torch::Tensor* grad_best = nullptr, torch::Tensor* prev = nullptr,
-                         torch::Tensor* best_logits = nullptr, torch::Tensor* score = nullptr,
-                         ApgdSchedule* schedule = nullptr) {
+  /// Loss, logits and gradient at `adv_`; samples adversarial there for the first time are
+  /// marked in `found_`, with their iterate, logits and score so far.
+  void evaluate() {
     // The loss and its gradient at `a`; with EOT the gradient is the mean over
     // eot_samples passes (for defences with random parts), the loss the first pass's.
     auto loss_at = [&](const torch::Tensor& a, torch::Tensor& logits) {
@@ -172,30 +181,54 @@ class Apgd::Run {
       grad_ += torch::autograd::grad({loss_at(a, more_logits).sum()}, {a})[0];
     }
     if (eot > 1) grad_ /= static_cast<double>(eot);
-    r_.gradient_evaluations += rows_.numel() * eot;
+    // Counted for the samples still attacked, not those computed along unused.
+    evaluations_ += found_.logical_not().sum() * eot;
     logits_ = logits.detach();
-    loss = loss.detach();
-    const torch::Tensor done = crit_.is_adversarial(logits_);
-    if (done.any().item<bool>()) {
-      const torch::Tensor idx = done.nonzero().flatten();
-      record_rows(r_, rows_.index_select(0, idx), adv_.index_select(0, idx),
-                  logits_.index_select(0, idx), torch::ones_like(idx, torch::kBool));
-      if (score)
-        r_.grad_score.index_copy_(0, rows_.index_select(0, idx), score->index_select(0, idx));
-      const torch::Tensor keep = done.logical_not().nonzero().flatten();
-      keep_rows(keep, {&rows_, &x0_, &adv_, &grad_, &logits_, &loss, &targets_});
-      crit_ = crit_.select(keep);
-      if (best_loss) keep_rows(keep, {best_loss, x_best, grad_best, prev, best_logits, score});
-      if (schedule) schedule->keep(keep);
+    loss_ = loss.detach();
+    const torch::Tensor first = crit_.is_adversarial(logits_) & found_.logical_not();
+    if (!found_adv_.defined()) {
+      found_adv_ = adv_, found_logits_ = logits_, found_score_ = score_.clone();
+    } else {
+      found_adv_ = torch::where(first.view({-1, 1, 1, 1}), adv_, found_adv_);
+      found_logits_ = torch::where(first.view({-1, 1}), logits_, found_logits_);
+      found_score_ = torch::where(first.view({-1, 1, 1}), score_, found_score_);
     }
-    return loss;
+    found_ |= first;
+  }
+
+  /// Records the samples found adversarial since the last call and drops them from the run
+  /// (one read-back to the host); false when no sample is left.
+  bool compact() {
+    const torch::Tensor counts = torch::stack({evaluations_, found_.sum()}).cpu();
+    r_.gradient_evaluations += counts[0].item<int64_t>();
+    evaluations_.zero_();
+    if (counts[1].item<int64_t>() == 0) return true;
+    const torch::Tensor idx = found_.nonzero().flatten();
+    const torch::Tensor at = rows_.index_select(0, idx);
+    record_rows(r_, at, found_adv_.index_select(0, idx), found_logits_.index_select(0, idx),
+                torch::ones_like(idx, torch::kBool));
+    r_.grad_score.index_copy_(0, at, found_score_.index_select(0, idx));
+    const torch::Tensor keep = found_.logical_not().nonzero().flatten();
+    keep_rows(keep, {&rows_, &targets_, &x0_, &adv_, &grad_, &logits_, &loss_, &score_, &found_,
+                     &found_adv_, &found_logits_, &found_score_, &best_loss_, &x_best_, &grad_best_,
+                     &prev_, &best_logits_});
+    crit_ = crit_.select(keep);
+    schedule_->keep(keep);
+    return keep.numel() > 0;
   }
 
   Report report_;
   const Apgd& a_;
   Model& model_;
   Criterion crit_;
-  torch::Tensor rows_, targets_, x0_, adv_, grad_, logits_;
+  const int64_t compact_every_;
+  torch::Tensor rows_, targets_, x0_, adv_, grad_, logits_, loss_, score_;
+  /// Per sample: adversarial at an iterate since the last compact(), and that iterate's point,
+  /// logits and score.
+  torch::Tensor found_, found_adv_, found_logits_, found_score_;
+  torch::Tensor evaluations_;  ///< gradient evaluations since the last compact()
+  torch::Tensor best_loss_, x_best_, grad_best_, prev_, best_logits_;
+  std::optional<ApgdSchedule> schedule_;
   AttackResult& r_;
 };
 

@@ -20,6 +20,8 @@ class ApgdSchedule {
   /// Records the loss after one more iteration and the best loss so far; returns, per
   /// sample, whether the step was halved here (all false between checkpoints).
   torch::Tensor record(const torch::Tensor& loss, const torch::Tensor& best_loss);
+  /// Whether the last record() was at a checkpoint (known on the host: no read-back).
+  bool at_checkpoint() const { return checked_; }
   /// The current step size per sample.
   const torch::Tensor& step() const { return step_; }
   /// Keeps the samples `keep` (int64 indices).
@@ -27,6 +29,7 @@ class ApgdSchedule {
 
  private:
   int64_t interval_, decrease_, min_interval_, since_check_ = 0;
+  bool checked_ = false;
   torch::Tensor step_, last_loss_, increases_, best_at_check_, halved_at_check_;
 };
 
