@@ -8,7 +8,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <limits>
+#include <mutex>
 #include <nlohmann/json.hpp>
 
 #include "foil/core/error.h"
@@ -159,8 +159,17 @@ std::vector<Placement> sample_placements(const Patch& patch, int64_t n, const Im
   check_input(box <= h && box <= w, "patch", fmt::format("a patch that fits the {}x{} image", h, w),
               fmt::format("an extent of {} pixels", box));
   const double k0 = (1 - o.keep_out()) / 2, k1 = (1 + o.keep_out()) / 2;
+  // Raw draws from the CPU generator: a tensor op per number cost ~13 us per EOT placement,
+  // a few ms per batch, time a GPU step waits for.
+  check_input(gen.device().is_cpu(), "placement generator", "a CPU generator", gen.device().str());
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  auto* engine = gen.get<at::CPUGeneratorImpl>();
   auto uniform = [&](double lo, double hi) {
-    return lo + (hi - lo) * torch::rand({1}, gen).item<double>();
+    return lo + (hi - lo) * static_cast<double>(engine->random64() >> 11) * 0x1.0p-53;
+  };
+  // Uniform in [0, k): the 53-bit draw scaled (bias below k / 2^53).
+  auto below = [&](int64_t k) {
+    return std::min<int64_t>(k - 1, static_cast<int64_t>(uniform(0, static_cast<double>(k))));
   };
   std::vector<Placement> out;
   for (int64_t i = 0; i < n; ++i) {
@@ -177,8 +186,8 @@ std::vector<Placement> sample_placements(const Patch& patch, int64_t n, const Im
       placed = true;
     }
     for (int attempt = 0; attempt < 1000 && !placed; ++attempt) {
-      p.top = torch::randint(h - box + 1, {1}, gen).item<int64_t>();
-      p.left = torch::randint(w - box + 1, {1}, gen).item<int64_t>();
+      p.top = below(h - box + 1);
+      p.left = below(w - box + 1);
       const bool overlaps = o.keep_out() > 0 && p.top < k1 * h && p.top + box > k0 * h &&
                             p.left < k1 * w && p.left + box > k0 * w;
       placed = !overlaps;
@@ -194,8 +203,7 @@ std::vector<Placement> sample_placements(const Patch& patch, int64_t n, const Im
         p.tilt_x_deg = uniform(-o.tilt(), o.tilt());
         p.tilt_y_deg = uniform(-o.tilt(), o.tilt());
       }
-      p.noise_seed = static_cast<uint64_t>(
-          torch::randint(std::numeric_limits<int64_t>::max(), {1}, gen).item<int64_t>());
+      p.noise_seed = engine->random64();
     }
     // The patch's own box sits centred in the placement box.
     p.top += (box - patch.side()) / 2;
@@ -212,17 +220,25 @@ torch::Tensor apply_patch(const torch::Tensor& x, const torch::Tensor& pixels,
   check_input(static_cast<int64_t>(placements.size()) == n, "placements",
               std::to_string(n) + " (one per image)", std::to_string(placements.size()));
   const torch::Tensor px = pixels.to(x.device()), mk = mask.to(x.device()).unsqueeze(0);
-  torch::Tensor canvas, m;
   if (!o.eot()) {
-    std::vector<torch::Tensor> cs, ms;
+    // Each image's patch square, gathered, blended and put back by one indexed op each (not
+    // a padded canvas per image: one kernel per image is what a GPU is slow at).
+    std::vector<int64_t> corners;
     for (const auto& p : placements) {
-      const auto pad = F::PadFuncOptions({p.left, w - s - p.left, p.top, h - s - p.top});
-      cs.push_back(F::pad(px, pad));
-      ms.push_back(F::pad(mk, pad));
+      check_input(p.top >= 0 && p.left >= 0 && p.top + s <= h && p.left + s <= w, "placement",
+                  fmt::format("a patch inside the {}x{} image", h, w),
+                  fmt::format("one at ({}, {})", p.top, p.left));
+      corners.insert(corners.end(), {p.top, p.left});
     }
-    canvas = torch::stack(cs);
-    m = torch::stack(ms);
-    return x * (1 - m) + canvas * m;
+    const torch::Tensor tl = torch::tensor(corners, torch::kLong).view({n, 2}).to(x.device());
+    const torch::Tensor span = torch::arange(s, tl.options());
+    const torch::Tensor b = torch::arange(n, tl.options()).view({n, 1, 1});
+    const torch::Tensor r = (tl.select(1, 0).view({n, 1}) + span).view({n, s, 1});
+    const torch::Tensor c = (tl.select(1, 1).view({n, 1}) + span).view({n, 1, s});
+    const torch::Tensor xl = x.permute({0, 2, 3, 1});  // N×H×W×C
+    const torch::Tensor ml = mk.permute({1, 2, 0});    // s×s×1
+    const torch::Tensor square = xl.index({b, r, c}) * (1 - ml) + px.permute({1, 2, 0}) * ml;
+    return xl.index_put({b, r, c}, square).permute({0, 3, 1, 2}).contiguous();
   }
   // EOT: an affine map from image coordinates to patch coordinates per image.
   std::vector<float> theta;
@@ -244,8 +260,8 @@ torch::Tensor apply_patch(const torch::Tensor& x, const torch::Tensor& pixels,
                       .mode(torch::kBilinear)
                       .padding_mode(torch::kZeros)
                       .align_corners(false);
-  canvas = F::grid_sample(px.unsqueeze(0).expand({n, -1, -1, -1}), grid, gs);
-  m = F::grid_sample(mk.unsqueeze(0).expand({n, -1, -1, -1}), grid, gs);
+  torch::Tensor canvas = F::grid_sample(px.unsqueeze(0).expand({n, -1, -1, -1}), grid, gs);
+  const torch::Tensor m = F::grid_sample(mk.unsqueeze(0).expand({n, -1, -1, -1}), grid, gs);
   std::vector<float> b, c;
   for (const auto& p : placements) {
     b.push_back(static_cast<float>(p.brightness));
@@ -254,13 +270,16 @@ torch::Tensor apply_patch(const torch::Tensor& x, const torch::Tensor& pixels,
   canvas = canvas * torch::tensor(c, x.options()).view({n, 1, 1, 1}) +
            torch::tensor(b, x.options()).view({n, 1, 1, 1});
   if (o.noise() > 0) {
-    // CPU generators (the same noise on every device): drawn there, then moved.
+    // Each image's noise from its own generator on the image's device (no CPU draw and
+    // copy per step); the same on the CPU in any batch, a different stream on a GPU.
     std::vector<torch::Tensor> noise;
     for (const auto& p : placements) {
-      auto gen = at::make_generator<at::CPUGeneratorImpl>(p.noise_seed);
-      noise.push_back(torch::randn(canvas.sizes().slice(1), gen, x.options().device(torch::kCPU)));
+      at::Generator gen = x.is_cpu() ? at::make_generator<at::CPUGeneratorImpl>(p.noise_seed)
+                                     : at::globalContext().defaultGenerator(x.device()).clone();
+      gen.set_current_seed(p.noise_seed);
+      noise.push_back(torch::randn(canvas.sizes().slice(1), gen, x.options()));
     }
-    canvas = canvas + o.noise() * torch::stack(noise).to(x.device());
+    canvas = canvas + o.noise() * torch::stack(noise);
   }
   return x * (1 - m) + canvas.clamp(0, 1) * m;
 }

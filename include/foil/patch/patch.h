@@ -135,8 +135,8 @@ std::vector<Placement> sample_placements(const Patch& patch, int64_t n, const Im
 /// Pastes `pixels` (C×S×S) with `mask` (S×S) into each image of `x` (N×C×H×W) at its
 /// placement. Without EOT the pasted pixels equal the patch exactly; with EOT the patch is
 /// rotated/scaled/tilted by grid sampling, brightness/contrast/noise are applied to it (each
-/// image's noise drawn from its placement's noise_seed, so it does not depend on the batch it is
-/// in). Gradients flow to `pixels`.
+/// image's noise drawn on the images' device from its placement's noise_seed, so it does not
+/// depend on the batch it is in). Gradients flow to `pixels`.
 torch::Tensor apply_patch(const torch::Tensor& x, const torch::Tensor& pixels,
                           const torch::Tensor& mask, const std::vector<Placement>& placements,
                           const PlacementOptions& options);
