@@ -1,9 +1,11 @@
 // foil bench: the cost of one attack step against the bare forward+backward of the same model
 // and batch, measured in the same run.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <torch/cuda.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
@@ -21,7 +23,7 @@ struct BenchCmd {
   ModelFlags model;
   std::string data = "fashion-mnist:test";
   int64_t batch = 250, steps = 10, repeats = 5;
-  std::string json;
+  std::string json, only;
   bool model_only = false;
 };
 
@@ -30,12 +32,17 @@ double median(std::vector<double> t) {
   return t[t.size() / 2];
 }
 
+/// Medians of the paired timings, and the spread of the per-repeat ratios.
+struct Paired {
+  double bare = 0, attack = 0;        ///< median seconds
+  double ratio_lo = 0, ratio_hi = 0;  ///< lower and upper quartile of attack / bare per repeat
+};
+
 /// Times `bare` and `attack` alternately `repeats` times after one warm-up of each, so
-/// drift in machine speed hits both alike; returns the two medians. On a GPU each timing
-/// waits for the device's queued work to finish.
+/// drift in machine speed hits both alike. On a GPU each timing waits for the device's
+/// queued work to finish.
 template <typename Bare, typename Attack>
-std::pair<double, double> paired_seconds(c10::Device device, int64_t repeats, Bare bare,
-                                         Attack attack) {
+Paired paired_seconds(c10::Device device, int64_t repeats, Bare bare, Attack attack) {
   auto timed = [&](auto& f) {
     if (device.is_cuda()) torch::cuda::synchronize(device.index());
     const double s = now_seconds();
@@ -45,13 +52,19 @@ std::pair<double, double> paired_seconds(c10::Device device, int64_t repeats, Ba
   };
   timed(bare);
   timed(attack);
-  std::vector<double> tb, ta;
+  std::vector<double> tb, ta, ratios;
   for (int64_t i = 0; i < repeats; ++i) {
     tb.push_back(timed(bare));
     ta.push_back(timed(attack));
+    ratios.push_back(ta.back() / tb.back());
   }
-  return {median(tb), median(ta)};
+  std::sort(ratios.begin(), ratios.end());
+  const size_t q = ratios.size() / 4;
+  return {median(tb), median(ta), ratios[q], ratios[ratios.size() - 1 - q]};
 }
+
+/// "lo-hi" of a ratio's quartiles, for the table.
+std::string spread(const Paired& t) { return fmt::format("{:.3f}-{:.3f}", t.ratio_lo, t.ratio_hi); }
 
 /// The model's own forward and forward+backward (to the input, from the heatmap layer of
 /// keypoint models or the output otherwise), for comparison with other runtimes.
@@ -70,7 +83,8 @@ void run_model_bench(const BenchCmd& c, Model& model, c10::Device device) {
     const torch::Tensor v = layer.empty() ? out.output : out.taps.at(layer);
     torch::autograd::grad({v.square().sum()}, {xi});
   };
-  auto [fwd, both] = paired_seconds(device, c.repeats, forward, forward_backward);
+  const Paired t = paired_seconds(device, c.repeats, forward, forward_backward);
+  const double fwd = t.bare, both = t.attack;
   const double n = static_cast<double>(x.size(0));
   fmt::print("model {} | batch {} | threads {} | median of {}\n", model.info().name, x.size(0),
              torch::get_num_threads(), c.repeats);
@@ -92,6 +106,29 @@ void run_bench(const BenchCmd& c) {
   check_writable(c.json, "--json");
   check_input(c.steps >= 1, "--steps", "an integer >= 1", std::to_string(c.steps));
   check_input(c.repeats >= 1, "--repeats", "an integer >= 1", std::to_string(c.repeats));
+  // The rows: attacks by name and norm, then patch training by loss, with and without EOT.
+  struct Row {
+    std::string name, norm;
+  };
+  std::vector<Row> attacks;
+  for (const std::string name :
+       {"fgsm", "fgm", "bim", "pgd", "mifgsm", "apgd-ce", "apgd-t", "square"})
+    for (const std::string norm : {"linf", "l2"})
+      if (!(name == "fgsm" && norm == "l2") && !(name == "fgm" && norm == "linf"))
+        attacks.push_back({name, norm});
+  std::vector<std::string> patches;
+  for (const std::string loss : {"ce", "feature", "ot"})
+    for (const std::string eot : {"", "+eot"}) patches.push_back("patch-" + loss + eot);
+  const std::vector<std::string> only = split_commas(c.only);
+  std::vector<std::string> names;
+  for (const Row& r : attacks) names.push_back(r.name + "-" + r.norm);
+  names.insert(names.end(), patches.begin(), patches.end());
+  for (const std::string& o : only)
+    check_input(std::find(names.begin(), names.end(), o) != names.end(), "--only",
+                fmt::format("row names from: {}", fmt::join(names, ", ")), "'" + o + "'");
+  auto wanted = [&](const std::string& name) {
+    return only.empty() || std::find(only.begin(), only.end(), name) != only.end();
+  };
   auto model = open_model(c.model, device);
   if (c.model_only) return run_model_bench(c, *model, device);
   Dataset data = open_data(c.data, *model).head(c.batch);
@@ -113,8 +150,8 @@ void run_bench(const BenchCmd& c) {
     torch::NoGradGuard no_grad;
     for (int64_t s = 0; s < f; ++s) model->forward(x);
   };
-  fmt::print("\n{:<24}{:>10}{:>10}{:>8}{:>15}\n", "attack", "ms/step", "bare ms", "ratio",
-             "model passes");
+  fmt::print("\n{:<26}{:>9}{:>9}{:>8}{:>14}{:>14}\n", "attack", "ms/step", "bare ms", "ratio",
+             "quartiles", "model passes");
   nlohmann::json rows = nlohmann::json::array();
   // Every item stays in the batch for every step: the labels are the clean predictions and
   // the budget (1e-6) is too small to change any, so each attack makes exactly the model
@@ -126,16 +163,8 @@ void run_bench(const BenchCmd& c) {
   }
   const Criterion own = Criterion::misclassification(pred);
   const double n = static_cast<double>(x.size(0));
-  struct Row {
-    std::string name, norm;
-  };
-  std::vector<Row> list;
-  for (const std::string name :
-       {"fgsm", "fgm", "bim", "pgd", "mifgsm", "apgd-ce", "apgd-t", "square"})
-    for (const std::string norm : {"linf", "l2"})
-      if (!(name == "fgsm" && norm == "l2") && !(name == "fgm" && norm == "linf"))
-        list.push_back({name, norm});
-  for (const Row& row : list) {
+  for (const Row& row : attacks) {
+    if (!wanted(row.name + "-" + row.norm)) continue;
     const bool square = row.name == "square";
     const int64_t steps = square ? 10 * c.steps : c.steps;
     auto attack =
@@ -154,15 +183,16 @@ void run_bench(const BenchCmd& c) {
     // forward, APGD checks the clean inputs with one first; Square counts every forward.
     const int64_t f = static_cast<int64_t>(std::lround(counted.queries / n)) + (square ? 0 : 1);
     const int64_t per = attack->options().steps();
-    auto [bare, att] = paired_seconds(
+    const Paired t = paired_seconds(
         device, c.repeats, [&] { bare_passes(fb, f); }, [&] { attack->run(*model, x, own); });
+    const double bare = t.bare, att = t.attack;
     const std::string label = fmt::format("{}-{} ({} {})", row.name, row.norm, per,
                                           square    ? "queries"
                                           : per > 1 ? "steps"
                                                     : "step");
     const std::string passes = fb > 0 ? fmt::format("{} fb + {} f", fb, f) : fmt::format("{} f", f);
-    fmt::print("{:<24}{:>10.2f}{:>10.2f}{:>8.3f}{:>15}\n", label, 1e3 * att / per, 1e3 * bare / per,
-               att / bare, passes);
+    fmt::print("{:<26}{:>9.2f}{:>9.2f}{:>8.3f}{:>14}{:>14}\n", label, 1e3 * att / per,
+               1e3 * bare / per, att / bare, spread(t), passes);
     std::fflush(stdout);
     rows.push_back({{"attack", row.name},
                     {"norm", row.norm},
@@ -171,7 +201,8 @@ void run_bench(const BenchCmd& c) {
                     {"forward_passes", f},
                     {"ms_per_step", 1e3 * att / per},
                     {"bare_ms_per_step", 1e3 * bare / per},
-                    {"ratio_to_bare", att / bare}});
+                    {"ratio_to_bare", att / bare},
+                    {"ratio_quartiles", {t.ratio_lo, t.ratio_hi}}});
   }
   // Patch training: one step (placement, pasting, objective, backward to the patch, update)
   // against the bare forward+backward of the same batch.
@@ -179,27 +210,32 @@ void run_bench(const BenchCmd& c) {
   const int64_t target = data.labels[0].item<int64_t>();
   for (const std::string loss : {"ce", "feature", "ot"}) {
     for (const bool eot : {false, true}) {
+      const std::string label = fmt::format("patch-{}{}", loss, eot ? "+eot" : "");
+      if (!wanted(label)) continue;
       Patch patch = Patch::create(PatchOptions().area(0.15).cells(5), shape);
       PatchStepper stepper({model}, data, patch, ObjectiveOptions().loss(loss).target(target),
                            PlacementOptions().eot(eot), PatchTrainOptions());
       auto gen = at::make_generator<at::CPUGeneratorImpl>(0);
-      auto [bare, step] = paired_seconds(
+      const Paired t = paired_seconds(
           device, c.repeats, [&] { bare_passes(1, 0); }, [&] { stepper.step(x, y, gen); });
-      const std::string label = fmt::format("patch-{}{}", loss, eot ? "+eot" : "");
-      fmt::print("{:<24}{:>10.2f}{:>10.2f}{:>8.3f}{:>15}   {:.0f} images/s\n", label, 1e3 * step,
-                 1e3 * bare, step / bare, "1 fb", static_cast<double>(x.size(0)) / step);
+      const double bare = t.bare, step = t.attack;
+      fmt::print("{:<26}{:>9.2f}{:>9.2f}{:>8.3f}{:>14}{:>14}   {:.0f} images/s\n", label,
+                 1e3 * step, 1e3 * bare, step / bare, spread(t), "1 fb",
+                 static_cast<double>(x.size(0)) / step);
       std::fflush(stdout);
       rows.push_back({{"attack", label},
                       {"ms_per_step", 1e3 * step},
                       {"bare_ms_per_step", 1e3 * bare},
                       {"ratio_to_bare", step / bare},
+                      {"ratio_quartiles", {t.ratio_lo, t.ratio_hi}},
                       {"images_per_second", static_cast<double>(x.size(0)) / step}});
     }
   }
   fmt::print(
       "\nratio = attack time / the bare model passes its algorithm makes on the same batch\n"
       "(fb: forward, loss and input gradient; f: forward only, e.g. a success check),\n"
-      "timed alternately; medians of {}. ratio - 1 is foil's own overhead.\n",
+      "timed alternately; medians of {}. ratio - 1 is foil's own overhead; quartiles: of the\n"
+      "ratio within each repeat's pair, how much it varies from repeat to repeat.\n",
       c.repeats);
   if (!c.json.empty()) {
     write_json(c.json, {{"model", model->info().name},
@@ -227,6 +263,9 @@ void setup_bench(CLI::App& app) {
       ->check(integer_in(1, 1000))
       ->capture_default_str();
   sub->add_option("--json", c->json, "write the timings as JSON");
+  sub->add_option("--only", c->only,
+                  "comma-separated rows to time, e.g. pgd-linf,apgd-ce-linf,patch-ce+eot "
+                  "(default: all)");
   sub->add_flag("--model-only", c->model_only,
                 "time only the model's forward and forward+backward (any model, e.g. MoveNet)");
   sub->callback([c] { run_bench(*c); });

@@ -54,6 +54,8 @@ torch::Tensor probe_model(Model& model, const torch::Tensor& images, const std::
 /// its outputs; names both shapes when they don't.
 Dataset open_data(const std::string& spec, Model& model);
 
+/// The non-empty items of a comma-separated list ("a,,b" gives a and b).
+std::vector<std::string> split_commas(const std::string& text);
 /// A comma-separated list of budgets (finite, > 0), sorted; throws InputError naming `flag`.
 std::vector<double> parse_eps(const std::string& text, const std::string& flag);
 

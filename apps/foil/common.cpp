@@ -3,6 +3,7 @@
 
 #include <ctime>
 #include <filesystem>
+#include <sstream>
 
 #include "commands.h"
 #include "foil/core/error.h"
@@ -191,6 +192,15 @@ Dataset open_data(const std::string& spec, Model& model) {
   if (data.class_names.empty() && !model.info().class_names.empty())
     data.class_names = model.info().class_names;
   return data;
+}
+
+std::vector<std::string> split_commas(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ','))
+    if (!item.empty()) out.push_back(item);
+  return out;
 }
 
 std::vector<double> parse_eps(const std::string& text, const std::string& flag) {

@@ -130,15 +130,6 @@ void add_train_flags(CLI::App* sub, TrainFlags& t) {
       ->capture_default_str();
 }
 
-std::vector<std::string> split(const std::string& text) {
-  std::vector<std::string> out;
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ','))
-    if (!item.empty()) out.push_back(item);
-  return out;
-}
-
 std::pair<double, double> range_of(const std::string& text, const std::string& flag) {
   const auto v = parse_number_list(text, flag);
   check_input(v.size() == 2 && v[0] <= v[1], flag, "min,max with min <= max", text);
@@ -177,7 +168,7 @@ ObjectiveOptions objective_options(const TrainFlags& t, int64_t target) {
   auto o = ObjectiveOptions()
                .loss(t.loss)
                .target(target)
-               .layers(split(t.layers))
+               .layers(split_commas(t.layers))
                .projections(t.projections)
                .exact_1d(t.exact_1d)
                .max_target_images(t.max_target);
@@ -670,7 +661,7 @@ void run_patch_transfer(PatchTransferCmd c) {
     check_input(c.f.target >= 0, "--target", "a target class (transfer is measured as tSuc)",
                 "none");
   const auto placement = placement_options(c.f);
-  const auto losses = split(c.losses);
+  const auto losses = split_commas(c.losses);
   const std::vector<std::string> allowed =
       detect ? std::vector<std::string>{"vanish", "appear", "ce", "feature", "ot"}
              : std::vector<std::string>{"ce", "feature", "ot"};

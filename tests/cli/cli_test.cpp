@@ -132,6 +132,30 @@ TEST(Cli, BenchPrintsRatios) {
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.out.find("pgd-linf"), std::string::npos);
   EXPECT_NE(r.out.find("bare ms"), std::string::npos);
+  EXPECT_NE(r.out.find("quartiles"), std::string::npos);
+}
+
+// --only times the rows it names and nothing else; an unknown row is bad input.
+TEST(Cli, BenchOnlyTimesTheNamedRows) {
+  const std::string dir = test::temp_dir("bench-only");
+  auto r = run_foil("bench --model " + test::trained_cnn() +
+                    " --batch 16 --steps 2 --repeats 3 --only apgd-t-l2,patch-ot --json " + dir +
+                    "/b.json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("apgd-t-l2"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("patch-ot "), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("pgd-linf"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("patch-ot+eot"), std::string::npos) << r.out;
+  const auto rows = nlohmann::json::parse(std::ifstream(dir + "/b.json"))["attacks"];
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0]["attack"], "apgd-t");
+  EXPECT_EQ(rows[1]["attack"], "patch-ot");
+  for (const auto& row : rows) {
+    const double lo = row["ratio_quartiles"][0], hi = row["ratio_quartiles"][1];
+    EXPECT_GT(lo, 0);
+    EXPECT_LE(lo, hi);
+  }
+  expect_bad_input("bench --model " + test::trained_cnn() + " --only pgd", "--only");
 }
 
 TEST(Cli, BadOptionValues) {
