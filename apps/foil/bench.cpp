@@ -121,6 +121,8 @@ void run_bench(const BenchCmd& c) {
   for (const std::string loss : {"ce", "feature", "ot"})
     for (const std::string eot : {"", "+eot"}) patches.push_back("patch-" + loss + eot);
   const std::vector<std::string> only = split_commas(c.only);
+  check_input(only.empty() || !c.model_only, "--only",
+              "no rows with --model-only (it times only the model's passes)", "'" + c.only + "'");
   std::vector<std::string> names;
   for (const Row& r : attacks) names.push_back(r.name + "-" + r.norm);
   names.insert(names.end(), patches.begin(), patches.end());

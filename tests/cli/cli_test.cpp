@@ -156,6 +156,8 @@ TEST(Cli, BenchOnlyTimesTheNamedRows) {
     EXPECT_LE(lo, hi);
   }
   expect_bad_input("bench --model " + test::trained_cnn() + " --only pgd", "--only");
+  expect_bad_input("bench --model-only --model " + test::trained_cnn() + " --only pgd-linf",
+                   "--only");
 }
 
 TEST(Cli, BadOptionValues) {
