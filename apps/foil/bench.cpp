@@ -110,6 +110,12 @@ void run_bench(const BenchCmd& c) {
   // The rows: attacks by name and norm, then patch training by loss, with and without EOT.
   struct Row {
     std::string name, norm;
+    std::string label() const { return name + "-" + norm; }
+  };
+  struct PatchRow {
+    std::string loss;
+    bool eot;
+    std::string label() const { return "patch-" + loss + (eot ? "+eot" : ""); }
   };
   std::vector<Row> attacks;
   for (const std::string name :
@@ -117,15 +123,15 @@ void run_bench(const BenchCmd& c) {
     for (const std::string norm : {"linf", "l2"})
       if (!(name == "fgsm" && norm == "l2") && !(name == "fgm" && norm == "linf"))
         attacks.push_back({name, norm});
-  std::vector<std::string> patches;
+  std::vector<PatchRow> patches;
   for (const std::string loss : {"ce", "feature", "ot"})
-    for (const std::string eot : {"", "+eot"}) patches.push_back("patch-" + loss + eot);
+    for (const bool eot : {false, true}) patches.push_back({loss, eot});
   const std::vector<std::string> only = split_commas(c.only);
   check_input(only.empty() || !c.model_only, "--only",
               "no rows with --model-only (it times only the model's passes)", "'" + c.only + "'");
   std::vector<std::string> names;
-  for (const Row& r : attacks) names.push_back(r.name + "-" + r.norm);
-  names.insert(names.end(), patches.begin(), patches.end());
+  for (const Row& r : attacks) names.push_back(r.label());
+  for (const PatchRow& p : patches) names.push_back(p.label());
   for (const std::string& o : only)
     check_input(std::find(names.begin(), names.end(), o) != names.end(), "--only",
                 fmt::format("row names from: {}", fmt::join(names, ", ")), "'" + o + "'");
@@ -167,7 +173,7 @@ void run_bench(const BenchCmd& c) {
   const Criterion own = Criterion::misclassification(pred);
   const double n = static_cast<double>(x.size(0));
   for (const Row& row : attacks) {
-    if (!wanted(row.name + "-" + row.norm)) continue;
+    if (!wanted(row.label())) continue;
     const bool square = row.name == "square";
     const int64_t steps = square ? 10 * c.steps : c.steps;
     auto attack =
@@ -211,28 +217,25 @@ void run_bench(const BenchCmd& c) {
   // against the bare forward+backward of the same batch.
   const ImageShape shape{x.size(1), x.size(2), x.size(3)};
   const int64_t target = data.labels[0].item<int64_t>();
-  for (const std::string loss : {"ce", "feature", "ot"}) {
-    for (const bool eot : {false, true}) {
-      const std::string label = fmt::format("patch-{}{}", loss, eot ? "+eot" : "");
-      if (!wanted(label)) continue;
-      Patch patch = Patch::create(PatchOptions().area(0.15).cells(5), shape);
-      PatchStepper stepper({model}, data, patch, ObjectiveOptions().loss(loss).target(target),
-                           PlacementOptions().eot(eot), PatchTrainOptions());
-      auto gen = at::make_generator<at::CPUGeneratorImpl>(0);
-      const Paired t = paired_seconds(
-          device, c.repeats, [&] { bare_passes(1, 0); }, [&] { stepper.step(x, y, gen); });
-      const double bare = t.bare, step = t.attack;
-      fmt::print("{:<26}{:>9.2f}{:>9.2f}{:>8.3f}{:>14}{:>14}   {:.0f} images/s\n", label,
-                 1e3 * step, 1e3 * bare, t.ratio, spread(t), "1 fb",
-                 static_cast<double>(x.size(0)) / step);
-      std::fflush(stdout);
-      rows.push_back({{"attack", label},
-                      {"ms_per_step", 1e3 * step},
-                      {"bare_ms_per_step", 1e3 * bare},
-                      {"ratio_to_bare", t.ratio},
-                      {"ratio_quartiles", {t.ratio_lo, t.ratio_hi}},
-                      {"images_per_second", static_cast<double>(x.size(0)) / step}});
-    }
+  for (const PatchRow& p : patches) {
+    const std::string label = p.label();
+    if (!wanted(label)) continue;
+    Patch patch = Patch::create(PatchOptions().area(0.15).cells(5), shape);
+    PatchStepper stepper({model}, data, patch, ObjectiveOptions().loss(p.loss).target(target),
+                         PlacementOptions().eot(p.eot), PatchTrainOptions());
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(0);
+    const Paired t = paired_seconds(
+        device, c.repeats, [&] { bare_passes(1, 0); }, [&] { stepper.step(x, y, gen); });
+    const double bare = t.bare, step = t.attack;
+    fmt::print("{:<26}{:>9.2f}{:>9.2f}{:>8.3f}{:>14}{:>14}   {:.0f} images/s\n", label, 1e3 * step,
+               1e3 * bare, t.ratio, spread(t), "1 fb", static_cast<double>(x.size(0)) / step);
+    std::fflush(stdout);
+    rows.push_back({{"attack", label},
+                    {"ms_per_step", 1e3 * step},
+                    {"bare_ms_per_step", 1e3 * bare},
+                    {"ratio_to_bare", t.ratio},
+                    {"ratio_quartiles", {t.ratio_lo, t.ratio_hi}},
+                    {"images_per_second", static_cast<double>(x.size(0)) / step}});
   }
   fmt::print(
       "\nratio = attack time / the bare model passes its algorithm makes on the same batch\n"
