@@ -238,7 +238,8 @@ void setup_audit(CLI::App& app) {
                 "AutoAttack standard (APGD-CE, APGD-T, FAB-T, Square) instead of fast "
                 "(APGD-CE, APGD-T over the top-3 targets)");
   sub->add_option("--steps", c->steps,
-                  "iterations per attack (default: the attack's own, 100 for AutoAttack)");
+                  "iterations per attack (default: the attack's own, 100 for AutoAttack)")
+      ->check(integer_in(1, kMaxSteps));
   sub->add_option("--curve", c->curve,
                   "minimal-norm curve: deepfool, cw (L2; DeepFool for Linf) or none")
       ->capture_default_str();

@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -33,8 +34,20 @@ c10::Device apply_global_options();
 struct RunRecord {
   std::string command, kind;
   nlohmann::json models = nlohmann::json::array();
+  /// Every flag given to the sub-command (and before it), name -> values as given.
+  nlohmann::json flags = nlohmann::json::object();
 };
 RunRecord& run_record();
+/// Fills run_record().flags from the parsed `app` (its chosen sub-commands' given flags).
+void record_flags(const CLI::App& app);
+/// Throws InputError("--flag: not used here: `why`") for the first of `flags` that was given.
+void refuse_flags(const std::vector<std::string>& flags, const std::string& why);
+/// What a piece of work was made from, for deciding whether a resumed or reused result is
+/// the same work: every given flag but those in `leave_out` (and those that choose where
+/// results go or how fast: --out, --json, --threads, --device, --no-resume, ...), the seed,
+/// and the digest of every --model file. Two runs whose fingerprints are equal compute the
+/// same thing.
+nlohmann::json work_fingerprint(const std::vector<std::string>& leave_out = {});
 /// run.json's content: the record plus foil's version, seed, threads, device and the time.
 nlohmann::json run_json();
 
@@ -111,6 +124,14 @@ std::string parse_error_message(const std::string& what);
 /// there. Throws InputError naming the flag otherwise.
 void check_writable(const std::string& path, const std::string& flag);
 
+/// The paths the chosen sub-command of `app` reads and writes, checked before any work: every
+/// output (--json, --save-adv, --draw, --out) is a new file or a regular file (a folder for a
+/// results folder), never a device, FIFO, socket or one of the command's inputs (--model,
+/// --data, --eval-data, --patch), and no two outputs share a path; a results folder is never
+/// an input folder (data or TF.js model folder, the folder of an input image) nor holds one.
+/// Throws InputError naming the flag.
+void check_paths(const CLI::App& app);
+
 /// A results folder written all-or-nothing: files go into "<out>.partial" beside it, and
 /// commit() adds run.json and report.html, then renames that folder to <out> (or, when <out>
 /// exists, renames each file into it, replacing files of the same name and leaving others alone). A
@@ -141,6 +162,8 @@ class ResultsFolder {
   std::string out_, partial_, leader_partial_;
   bool resumable_, report_;
   bool committed_ = false;
+  bool fresh_ = true;  ///< the partial folder was made by this run
+  std::filesystem::file_time_type started_;
 };
 
 void setup_train(CLI::App& app);

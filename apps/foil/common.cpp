@@ -7,6 +7,7 @@
 
 #include "commands.h"
 #include "foil/core/error.h"
+#include "foil/core/files.h"
 #include "foil/core/runtime.h"
 #include "foil/models/tfjs.h"
 #include "foil/models/torchscript.h"
@@ -129,6 +130,38 @@ RunRecord& run_record() {
   return record;
 }
 
+void record_flags(const CLI::App& app) {
+  nlohmann::json flags = nlohmann::json::object();
+  for (const CLI::App* level = &app; level != nullptr;) {
+    for (const CLI::Option* opt : level->get_options())
+      if (opt->count() > 0 && !opt->get_name().empty()) flags[opt->get_name()] = opt->results();
+    const auto subs = level->get_subcommands();
+    level = subs.empty() ? nullptr : subs.front();
+  }
+  run_record().flags = flags;
+}
+
+void refuse_flags(const std::vector<std::string>& flags, const std::string& why) {
+  for (const auto& f : flags)
+    if (run_record().flags.contains(f)) throw InputError(f + ": not used here; " + why);
+}
+
+nlohmann::json work_fingerprint(const std::vector<std::string>& leave_out) {
+  static const std::vector<std::string> kNotTheWork = {
+      "--out",        "--json",         "--save-adv", "--draw",       "--threads",
+      "--device",     "--no-resume",    "--rank",     "--world-size", "--master",
+      "--store-file", "--dist-timeout", "--help"};
+  nlohmann::json flags = run_record().flags, digests = nlohmann::json::array();
+  for (const auto* list : {&kNotTheWork, &leave_out})
+    for (const auto& name : *list) flags.erase(name);
+  if (run_record().flags.contains("--model") &&
+      std::find(leave_out.begin(), leave_out.end(), "--model") == leave_out.end())
+    for (const auto& v : run_record().flags["--model"])
+      for (const auto& m : split_commas(v.get<std::string>()))
+        digests.push_back(model_file_digest(m));
+  return {{"flags", flags}, {"seed", global_options().seed}, {"model_digests", digests}};
+}
+
 nlohmann::json run_json() {
   const RunRecord& r = run_record();
   const std::time_t now = std::time(nullptr);
@@ -234,7 +267,8 @@ void add_attack_flags(CLI::App* app, AttackFlags& f, const std::string& default_
       ->capture_default_str();
   app->add_option("--steps", f.steps,
                   "iterations (default: 10 for fgsm/bim/pgd/mifgsm, 100 for apgd-*, fab-t, "
-                  "autoattack and cw per binary step, 50 for deepfool)");
+                  "autoattack and cw per binary step, 50 for deepfool)")
+      ->check(integer_in(1, kMaxSteps));
   app->add_flag("--random-start,!--no-random-start", f.random_start,
                 "PGD/APGD: start from a random point of the eps-ball (default on)");
   app->add_option("--restarts", f.restarts, "random restarts (PGD, APGD, FAB-T)")

@@ -12,10 +12,9 @@ namespace foil::cli {
 namespace {
 
 bool parse_real(const std::string& text, double& value) {
-  if (text.empty()) return false;
-  char* end = nullptr;
-  value = std::strtod(text.c_str(), &end);
-  return *end == '\0';
+  const auto v = parse_decimal(text);
+  if (v) value = *v;
+  return v.has_value();
 }
 
 std::string range_text(double lo, double hi, bool open_lo) {
@@ -28,13 +27,15 @@ std::string range_text(double lo, double hi, bool open_lo) {
 }  // namespace
 
 CLI::Validator integer_in(int64_t lo, int64_t hi) {
-  const std::string range =
-      hi == INT64_MAX ? fmt::format(">= {}", lo) : fmt::format("in {}..{}", lo, hi);
+  const std::string range = hi == INT64_MAX
+                                ? (lo == INT64_MIN ? std::string() : fmt::format(">= {}", lo))
+                                : fmt::format("in {}..{}", lo, hi);
   return CLI::Validator(
       [lo, hi, range](std::string& text) -> std::string {
         const auto v = parse_integer(text, /*negative_ok=*/true);
         if (v && *v >= lo && *v <= hi) return "";
-        return fmt::format("expected an integer {}, got '{}'", range, text);
+        return fmt::format("expected an integer{}{}, got '{}'", range.empty() ? "" : " ", range,
+                           text);
       },
       range);
 }

@@ -106,7 +106,8 @@ void add_kp_flags(CLI::App* sub, KpAttackFlags& f) {
                   "threshold on |J| relative to each output's largest")
       ->capture_default_str();
   sub->add_option("--jacobian-threshold-abs", f.jacobian_threshold_abs,
-                  "absolute threshold alpha on J (the source's; overrides the relative one)");
+                  "absolute threshold alpha on J (the source's; overrides the relative one)")
+      ->check(number_in(0, HUGE_VAL));
   sub->add_option("--mask-rule", f.mask_rule,
                   "both (a row has +1 and -1) or strict (its values are exactly {+1,-1}, as the "
                   "source)")

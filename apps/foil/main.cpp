@@ -46,6 +46,11 @@ int main(int argc, char** argv) {
   foil::cli::setup_report(app);
   foil::cli::setup_launch(app);
   foil::cli::check_numbers(app);
+  // Runs after every flag is parsed and checked, before the sub-command's own callback.
+  app.parse_complete_callback([&app] {
+    foil::cli::check_paths(app);
+    foil::cli::record_flags(app);
+  });
   // What ran, for results folders' run.json: the command line as a shell would take it back,
   // and the sub-command (with its own sub-command, e.g. "patch train").
   auto& record = foil::cli::run_record();

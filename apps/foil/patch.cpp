@@ -10,6 +10,7 @@
 
 #include "commands.h"
 #include "foil/core/error.h"
+#include "foil/core/files.h"
 #include "foil/core/runtime.h"
 #include "foil/models/tfjs.h"
 #include "foil/patch/trainer.h"
@@ -143,6 +144,8 @@ PatchOptions patch_options(const PatchFlags& f) {
 PlacementOptions placement_options(const PatchFlags& f) {
   const auto [s0, s1] = range_of(f.scale, "--scale");
   const auto [c0, c1] = range_of(f.contrast, "--contrast");
+  check_input(c0 > 0, "--contrast", "contrast factors > 0 (1 = unchanged)", f.contrast);
+  check_input(s0 > 0, "--scale", "area scales > 0 (1 = the --area)", f.scale);
   const auto o = PlacementOptions()
                      .keep_out(f.keep_out)
                      .on_object(f.on_object)
@@ -172,7 +175,13 @@ ObjectiveOptions objective_options(const TrainFlags& t, int64_t target) {
                .projections(t.projections)
                .exact_1d(t.exact_1d)
                .max_target_images(t.max_target);
-  if (!t.layer_weights.empty()) o.weights(parse_number_list(t.layer_weights, "--layer-weights"));
+  if (!t.layer_weights.empty()) {
+    const auto w = parse_number_list(t.layer_weights, "--layer-weights");
+    const bool ok = std::all_of(w.begin(), w.end(), [](double x) { return x >= 0; }) &&
+                    std::any_of(w.begin(), w.end(), [](double x) { return x > 0; });
+    check_input(ok, "--layer-weights", "weights >= 0, at least one > 0", t.layer_weights);
+    o.weights(w);
+  }
   return o;
 }
 
@@ -492,7 +501,8 @@ void run_patch_train(PatchTrainCmd c) {
                       .lr(c.t.lr)
                       .tv(c.t.tv)
                       .seed(seed)
-                      .checkpoint(ckpt),
+                      .checkpoint(ckpt)
+                      .fingerprint(work_fingerprint().dump()),
                   [](int64_t epoch, double loss) {
                     fmt::print("epoch {:>3}  loss {:.4f}\n", epoch, loss);
                     std::fflush(stdout);
@@ -621,6 +631,16 @@ void run_patch_eval(PatchEvalCmd c) {
   Loaded l = load_all(c.f, device);
   resolve_task(c.f, nullptr, l);
   check_input(c.f.task == "detect" || c.draw.empty(), "--draw", "--task detect", "--task classify");
+  // Flags that would change nothing are refused, not dropped: the patch file decides its
+  // form, and a classifier's patch is evaluated without EOT.
+  refuse_flags({"--param", "--cells", "--shape", "--init"},
+               "patch eval takes the patch's form from --patch (and its patch.json)");
+  if (std::filesystem::exists(std::filesystem::path(c.patch).replace_extension(".json")))
+    refuse_flags({"--area"}, "the patch's area is recorded in its patch.json");
+  if (c.f.task != "detect")
+    refuse_flags(
+        {"--eot", "--scale", "--rotation", "--brightness", "--contrast", "--noise", "--tilt"},
+        "patch eval places a classifier's patch without EOT (--keep-out applies)");
   const Patch patch = read_patch(c.patch, patch_options(c.f), shape_of(l.data));
   if (c.f.task == "detect") return run_detection_eval(c, l, patch, placement);
   fmt::print("{:<24}{:>10}{:>10}{:>10}  {}\n", "model", "clean", "patched", "fooling",
@@ -713,14 +733,32 @@ void run_patch_transfer(PatchTransferCmd c) {
       // Rank 0's folder holds the finished patches: it decides what is reused, and every
       // process reads its file.
       const std::string file = out.leader_file(fmt::format("patch-{}-{}.pt", loss, s));
-      const bool reuse =
-          !dist::broadcast(dist::leader() && std::filesystem::exists(file) ? "1" : "").empty();
+      // A finished patch is reused only when it was made from the same work: the same model
+      // file, loss, target, training and placement flags, data and seed (not by position).
+      nlohmann::json print = work_fingerprint({"--model", "--losses", "--repeats"});
+      print["loss"] = loss;
+      print["model_digest"] = model_file_digest(c.f.models[s]);
+      const std::string fingerprint = print.dump(), sidecar = file + ".fingerprint";
+      std::string why;
+      if (dist::leader() && std::filesystem::exists(file)) {
+        const bool same = std::filesystem::exists(sidecar) &&
+                          read_folder_file(std::filesystem::path(sidecar).parent_path().string(),
+                                           std::filesystem::path(sidecar).filename().string(),
+                                           1 << 20) == fingerprint;
+        why = same ? "1"
+                   : "made from other work (a model file, the target, the loss, a training "
+                     "or placement flag, the data or the seed differs); training it again";
+      }
+      why = dist::broadcast(why);
+      const bool reuse = why == "1";
       const Dataset& train = splits[s].train;
       Patch patch = Patch::create(patch_options(c.f), shape_of(train), seed);
       if (reuse) {
-        fmt::print("{} patch on {}: reusing {}\n", loss, names[s], file);
+        fmt::print("{} patch on {}: reusing {} (same model file, flags, data and seed)\n", loss,
+                   names[s], file);
         patch = read_patch(file, patch_options(c.f), shape_of(train));
       } else {
+        if (!why.empty()) fmt::print("{}: {}\n", file, why);
         fmt::print("{} patch on {} ...\n", loss, names[s]);
         std::fflush(stdout);
         TrainFlags t = c.t;
@@ -735,7 +773,10 @@ void run_patch_transfer(PatchTransferCmd c) {
                             .tv(t.tv)
                             .seed(seed))
                 .patch;
-        if (dist::leader()) save_tensor(file, patch.params());
+        if (dist::leader()) {
+          save_tensor(file, patch.params());
+          write_file(sidecar, fingerprint);
+        }
       }
       std::vector<double> row;
       std::vector<std::string> cells = {names[s]};

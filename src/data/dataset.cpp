@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "foil/core/error.h"
+#include "foil/core/files.h"
 
 namespace fs = std::filesystem;
 
@@ -425,7 +426,11 @@ void write_image(const std::string& path, const torch::Tensor& image) {
     cv::cvtColor(m, out, cv::COLOR_RGB2BGR);
   else
     out = m.clone();
-  if (!cv::imwrite(path, out)) throw InputError(path + ": cannot write image");
+  const std::string ext = std::filesystem::path(path).extension().string();
+  std::vector<uchar> bytes;
+  if (!cv::imencode(ext.empty() ? ".png" : ext, out, bytes))
+    throw InputError(path + ": cannot write image");
+  write_file_atomically(path, std::string(bytes.begin(), bytes.end()));
 }
 
 }  // namespace foil

@@ -72,14 +72,11 @@ std::vector<double> parse_number_list(const std::string& text, const std::string
   std::stringstream ss(text);
   std::string item;
   while (std::getline(ss, item, ',')) {
-    try {
-      size_t used = 0;
-      out.push_back(std::stod(item, &used));
-      if (used != item.size() || !std::isfinite(out.back())) throw std::invalid_argument(item);
-    } catch (const std::exception&) {
-      throw InputError(flag + ": expected a comma-separated list of finite numbers, got '" + text +
-                       "'");
-    }
+    const auto v = parse_decimal(item);
+    if (!v)
+      throw InputError(flag + ": expected a comma-separated list of finite decimal numbers, got '" +
+                       text + "'");
+    out.push_back(*v);
   }
   check_input(!out.empty(), flag, "a comma-separated list of numbers", "'" + text + "'");
   return out;

@@ -1,3 +1,4 @@
+#include "foil/core/files.h"
 #include "foil/models/zoo.h"
 
 #include <fmt/format.h>
@@ -175,7 +176,7 @@ void ZooModel::save(const std::string& path) const {
   } catch (const c10::Error& e) {
     throw InputError(path + ": cannot write model file");
   }
-  std::filesystem::rename(tmp, path);
+  replace_with(tmp, path);
 }
 
 std::shared_ptr<ZooModel> try_load_zoo_model(const std::string& path) {

@@ -317,6 +317,13 @@ Patch read_patch(const std::string& path, PatchOptions o, const ImageShape& shap
     throw InputError("--patch " + path +
                      ": not a patch tensor (expected patch.pt from 'foil patch train')");
   }
+  check_input(t.is_floating_point(), "--patch " + path, "a floating-point patch tensor",
+              std::string(c10::toString(t.scalar_type())));
+  const bool finite = torch::isfinite(t).all().item<bool>();
+  check_input(
+      finite && (t.numel() == 0 || (t.min().item<double>() >= 0 && t.max().item<double>() <= 1)),
+      "--patch " + path, "colours in [0,1]",
+      finite ? "values outside it" : "NaN or infinite values");
   return Patch::from_params(t, o, shape);
 }
 

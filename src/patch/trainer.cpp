@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "foil/core/error.h"
+#include "foil/core/files.h"
 #include "foil/core/runtime.h"
 #include "foil/dist/dist.h"
 #include "foil/models/model.h"
@@ -166,6 +167,10 @@ PatchTrainResult train_patch(const std::vector<std::shared_ptr<Model>>& models, 
                                           {"loss", objective.loss()},
                                           {"target", objective.target()},
                                           {"n", data.size()},
+                                          {"images", tensor_digest(data.images)},
+                                          {"tv", o.tv()},
+                                          {"momentum", o.momentum()},
+                                          {"fingerprint", o.fingerprint()},
                                           {"shape", params.sizes().vec()}})
                               .dump();
   int64_t first_epoch = 0;
@@ -237,7 +242,7 @@ PatchTrainResult train_patch(const std::vector<std::shared_ptr<Model>>& models, 
       ck.write("epoch_loss", torch::tensor(result.epoch_loss, torch::kDouble));
       ck.write("optim", state);
       ck.save_to(o.checkpoint() + ".tmp");
-      std::filesystem::rename(o.checkpoint() + ".tmp", o.checkpoint());
+      replace_with(o.checkpoint() + ".tmp", o.checkpoint());
     }
     if (on_epoch) on_epoch(epoch + 1, result.epoch_loss.back());
   }

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "foil/core/error.h"
+#include "foil/core/files.h"
 
 namespace foil {
 namespace {
@@ -21,24 +22,18 @@ const cv::Scalar kPalette[] = {{180, 119, 31},  {14, 127, 255}, {44, 160, 44},  
 
 /// Writes `bytes` to `path` through a temporary file of this process's own, so readers never see
 /// half a file (nor do processes writing the same file see each other's).
+/// Writes what `write` puts into a stream to `path`, whole or not at all (write_file_atomically).
 template <typename Writer>
 void write_atomically(const std::string& path, Writer write) {
-  const std::string tmp = path + ".tmp" + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    if (!out) throw InputError(path + ": cannot write (check the folder exists and is writable)");
-    write(out);
-    if (!out) throw InputError(path + ": write failed");
-  }
-  std::filesystem::rename(tmp, path);
+  std::ostringstream out;
+  write(out);
+  write_file_atomically(path, out.str());
 }
 
 void write_png(const std::string& path, const cv::Mat& img) {
   std::vector<uchar> buf;
   cv::imencode(".png", img, buf);
-  write_atomically(path, [&](std::ofstream& out) {
-    out.write(reinterpret_cast<const char*>(buf.data()), static_cast<std::streamsize>(buf.size()));
-  });
+  write_file_atomically(path, std::string(buf.begin(), buf.end()));
 }
 
 void put_text(cv::Mat& img, const std::string& text, cv::Point at, double scale = 0.45,
@@ -274,18 +269,16 @@ torch::Tensor draw_boxes(const torch::Tensor& image, const std::vector<LabelledB
 }
 
 void write_file(const std::string& path, const std::string& bytes) {
-  write_atomically(path, [&](std::ofstream& out) {
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  });
+  write_file_atomically(path, bytes);
 }
 
 void write_json(const std::string& path, const nlohmann::json& value) {
-  write_atomically(path, [&](std::ofstream& out) { out << value.dump(2) << "\n"; });
+  write_atomically(path, [&](std::ostream& out) { out << value.dump(2) << "\n"; });
 }
 
 void write_csv(const std::string& path, const std::vector<std::string>& header,
                const std::vector<std::vector<std::string>>& rows) {
-  auto line = [](std::ofstream& out, const std::vector<std::string>& cells) {
+  auto line = [](std::ostream& out, const std::vector<std::string>& cells) {
     for (size_t i = 0; i < cells.size(); ++i) {
       const std::string& c = cells[i];
       const bool quote = c.find_first_of(",\"\n") != std::string::npos;
@@ -299,7 +292,7 @@ void write_csv(const std::string& path, const std::vector<std::string>& header,
     }
     out << "\n";
   };
-  write_atomically(path, [&](std::ofstream& out) {
+  write_atomically(path, [&](std::ostream& out) {
     line(out, header);
     for (const auto& r : rows) line(out, r);
   });
@@ -307,9 +300,7 @@ void write_csv(const std::string& path, const std::vector<std::string>& header,
 
 void save_tensor(const std::string& path, const torch::Tensor& tensor) {
   const std::vector<char> bytes = torch::pickle_save(tensor.detach().cpu().contiguous());
-  write_atomically(path, [&](std::ofstream& out) {
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  });
+  write_file_atomically(path, std::string(bytes.begin(), bytes.end()));
 }
 
 }  // namespace foil

@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "foil/core/error.h"
+#include "foil/core/files.h"
 #include "foil/report/figures.h"
 
 namespace foil {
@@ -21,11 +22,78 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
+/// Size limits per file of a results folder: what foil writes stays far below them.
+constexpr int64_t kMaxJsonBytes = int64_t{64} << 20, kMaxImageBytes = int64_t{32} << 20;
+/// JSON nesting deeper than this is not foil's (its files nest 5 deep).
+constexpr int kMaxJsonDepth = 64;
+
+/// A JSON file of the folder, parsed with its nesting depth bounded.
+json read_json_file(const fs::path& dir, const std::string& name) {
+  const std::string text = read_folder_file(dir.string(), name, kMaxJsonBytes);
+  const std::string path = (dir / name).string();
+  try {
+    return json::parse(text, [&](int depth, json::parse_event_t, json&) {
+      if (depth > kMaxJsonDepth)
+        throw InputError(path + ": expected JSON nested at most " + std::to_string(kMaxJsonDepth) +
+                         " levels deep, got deeper");
+      return true;
+    });
+  } catch (const json::exception& e) {
+    throw InputError(path + ": not valid JSON (" + first_line(e.what()) + ")");
+  }
+}
+
+/// `obj`[`key`] checked for its type, else an InputError naming `where`.`key`: how a page
+/// reads the numbers and texts it shows.
+const json* member(const json& obj, const std::string& key, const std::string& where) {
+  if (!obj.is_object())
+    throw InputError(where + ": expected an object, got " + std::string(obj.type_name()));
+  const auto it = obj.find(key);
+  return it == obj.end() ? nullptr : &*it;
+}
+double number_at(const json& obj, const std::string& key, const std::string& where,
+                 double fallback = 0) {
+  const json* v = member(obj, key, where);
+  if (v == nullptr || v->is_null()) return fallback;
+  if (!v->is_number())
+    throw InputError(where + "." + key + ": expected a number, got " + v->type_name());
+  return v->get<double>();
+}
+std::string text_at(const json& obj, const std::string& key, const std::string& where,
+                    const std::string& fallback = "") {
+  const json* v = member(obj, key, where);
+  if (v == nullptr || v->is_null()) return fallback;
+  if (!v->is_string())
+    throw InputError(where + "." + key + ": expected a string, got " + v->type_name());
+  return v->get<std::string>();
+}
+const json& array_at(const json& obj, const std::string& key, const std::string& where) {
+  static const json kEmpty = json::array();
+  const json* v = member(obj, key, where);
+  if (v == nullptr || v->is_null()) return kEmpty;
+  if (!v->is_array())
+    throw InputError(where + "." + key + ": expected an array, got " + v->type_name());
+  return *v;
+}
+/// An array of integers, of length `n` unless n < 0.
+/// "audit.json.results[2]".
+std::string at(const std::string& where, size_t i) {
+  return where + ".results[" + std::to_string(i) + "]";
+}
+
+std::vector<int64_t> ints_at(const json& obj, const std::string& key, const std::string& where,
+                             int64_t n = -1) {
+  const json& a = array_at(obj, key, where);
+  std::vector<int64_t> out;
+  for (const auto& v : a) {
+    if (!v.is_number_integer())
+      throw InputError(where + "." + key + ": expected integers, got " + v.type_name());
+    out.push_back(v.get<int64_t>());
+  }
+  if (n >= 0 && static_cast<int64_t>(out.size()) != n)
+    throw InputError(where + "." + key + ": expected " + std::to_string(n) +
+                     " values (one per item), got " + std::to_string(out.size()));
+  return out;
 }
 
 std::string base64(const std::string& bytes) {
@@ -47,13 +115,12 @@ std::string base64(const std::string& bytes) {
 
 std::string h(const std::string& s) { return xml_escape(s); }
 
-/// An SVG file to place inside the page (inline SVG needs neither prolog nor namespace).
-std::string inline_svg(const fs::path& path) {
-  std::string svg = read_file(path);
-  if (svg.rfind("<?xml", 0) == 0) svg = svg.substr(svg.find("?>") + 2);
-  const std::string ns = " xmlns=\"http://www.w3.org/2000/svg\"";
-  if (const size_t at = svg.find(ns); at != std::string::npos) svg.erase(at, ns.size());
-  return svg;
+/// An image file of the folder as an <img> with a data URI. SVG goes in as an image too,
+/// never pasted into the page: browsers run no script and fetch nothing from an SVG image.
+std::string image_tag(const fs::path& dir, const std::string& name) {
+  const bool svg = fs::path(name).extension() == ".svg";
+  return "<img alt=\"" + h(name) + "\" src=\"data:image/" + (svg ? "svg+xml" : "png") + ";base64," +
+         base64(read_folder_file(dir.string(), name, kMaxImageBytes)) + "\">";
 }
 
 /// What the images foil writes show, for their captions.
@@ -222,27 +289,36 @@ std::string class_name(const std::vector<std::string>& names, int64_t k) {
 std::string audit_sections(const json& a, double chance, std::set<std::string>& used,
                            const fs::path& dir) {
   std::string out;
-  const json& results = a.value("results", json::array());
+  const std::string where = "audit.json";
+  const json& results = array_at(a, "results", where);
   std::vector<std::string> names;
-  if (a.contains("class_names")) names = a["class_names"].get<std::vector<std::string>>();
+  for (const auto& v : array_at(a, "class_names", where)) {
+    if (!v.is_string())
+      throw InputError(where + ".class_names: expected strings, got " + v.type_name());
+    names.push_back(v.get<std::string>());
+  }
+  for (size_t r = 0; r < results.size(); ++r) member(results[r], "norm", at(where, r));
   out += "<section id=\"robustness\"><h2>Robust accuracy</h2>\n<p>Clean accuracy " +
-         percent(a.value("clean_accuracy", 0.0)) +
+         percent(number_at(a, "clean_accuracy", where)) +
          (chance > 0 ? " (chance " + percent(chance) + ")" : "") + " on " +
          h(scalar(a.value("n", json()))) +
-         " held-out items. Attack: " + h(a.value("attack", std::string("?"))) +
+         " held-out items. Attack: " + h(text_at(a, "attack", where, "?")) +
          ". Robust accuracy: share of items still classified correctly under every attack "
          "of the ensemble within the budget.</p>\n<div class=\"cards\">";
-  for (const auto& r : results)
+  for (size_t i = 0; i < results.size(); ++i) {
+    const json& r = results[i];
     out += fmt::format(
         "<div class=\"card\"><div class=\"value\">{}</div><div class=\"label\">robust "
         "accuracy, {} eps {}</div></div>",
-        percent(r.value("robust_accuracy", 0.0)), h(scalar(r.value("norm", json()))),
+        percent(number_at(r, "robust_accuracy", at(where, i))), h(scalar(r.value("norm", json()))),
         h(scalar(r.value("eps", json()))));
+  }
   out += "</div>\n";
   for (const std::string norm : {"linf", "l2"}) {
     const std::string plot = "robust_accuracy_" + norm + ".svg";
-    if (fs::exists(dir / plot)) {
-      out += "<figure class=\"plot\">" + inline_svg(dir / plot) + "<figcaption>" + h(plot) +
+    std::error_code ec;
+    if (fs::exists(fs::symlink_status(dir / plot, ec))) {
+      out += "<figure class=\"plot\">" + image_tag(dir, plot) + "<figcaption>" + h(plot) +
              ": one line per attack stage (robust accuracy after it and all before it); "
              "dashed: the minimal-norm curve (an upper bound)</figcaption></figure>\n";
       used.insert(plot);
@@ -255,18 +331,22 @@ std::string audit_sections(const json& a, double chance, std::set<std::string>& 
   bool have_items = !results.empty();
   for (const auto& r : results) have_items = have_items && r.contains("per_item");
   if (have_items) {
-    const auto& first = results[0]["per_item"];
-    const auto labels = first["label"].get<std::vector<int64_t>>();
-    const auto clean = first["clean_pred"].get<std::vector<int64_t>>();
+    const std::string first_at = at(where, 0) + ".per_item";
+    const json& first = results[0]["per_item"];
+    const auto labels = ints_at(first, "label", first_at);
+    const auto n = static_cast<int64_t>(labels.size());
+    const auto clean = ints_at(first, "clean_pred", first_at, n);
+    std::vector<std::vector<int64_t>> advs;
+    for (size_t r = 0; r < results.size(); ++r)
+      advs.push_back(ints_at(results[r]["per_item"], "adv_pred", at(where, r) + ".per_item", n));
     for (size_t i = 0; i < labels.size(); ++i) {
       ++count[labels[i]];
       per_class[labels[i]].resize(1 + results.size(), 0.0);
       per_class[labels[i]][0] += clean[i] == labels[i];
     }
     for (size_t r = 0; r < results.size(); ++r) {
-      const auto adv = results[r]["per_item"]["adv_pred"].get<std::vector<int64_t>>();
-      for (size_t i = 0; i < labels.size() && i < adv.size(); ++i)
-        per_class[labels[i]][1 + r] += adv[i] == labels[i];
+      const auto& adv = advs[r];
+      for (size_t i = 0; i < labels.size(); ++i) per_class[labels[i]][1 + r] += adv[i] == labels[i];
       headers.push_back(scalar(results[r].value("norm", json())) + " " +
                         scalar(results[r].value("eps", json())));
     }
@@ -299,13 +379,13 @@ std::string audit_sections(const json& a, double chance, std::set<std::string>& 
     for (const std::string norm : {"linf", "l2"}) {
       std::vector<size_t> idx;
       for (size_t r = 0; r < results.size(); ++r)
-        if (results[r].value("norm", std::string()) == norm) idx.push_back(r);
+        if (results[r].value("norm", json()) == norm) idx.push_back(r);
       if (idx.empty()) continue;
       const json& r = results[idx[idx.size() / 2]];
-      const auto adv = r["per_item"]["adv_pred"].get<std::vector<int64_t>>();
+      const auto& adv = advs[idx[idx.size() / 2]];
       std::map<int64_t, std::map<int64_t, int64_t>> flips;
       std::map<int64_t, int64_t> correct;
-      for (size_t i = 0; i < labels.size() && i < adv.size(); ++i) {
+      for (size_t i = 0; i < labels.size(); ++i) {
         if (clean[i] != labels[i]) continue;
         ++correct[labels[i]];
         if (adv[i] != labels[i]) ++flips[labels[i]][adv[i]];
@@ -336,7 +416,8 @@ std::string audit_sections(const json& a, double chance, std::set<std::string>& 
     }
   }
   // Minimal-norm curves and time spent.
-  if (a.contains("minimal_norm_curves") && !a["minimal_norm_curves"].empty()) {
+  const json& curves = array_at(a, "minimal_norm_curves", where);
+  if (!curves.empty()) {
     out +=
         "<h3>Minimal-norm curves</h3>\n<p>Per item, the smallest perturbation the attack "
         "found; accuracy at eps = share of clean-correct items whose smallest perturbation "
@@ -344,22 +425,27 @@ std::string audit_sections(const json& a, double chance, std::set<std::string>& 
         "<table class=\"rows\" data-source=\"minimal-norm\"><thead><tr><th>attack</th>"
         "<th>norm</th><th>found for</th><th>median</th><th>mean</th><th>seconds</th></tr>"
         "</thead><tbody>\n";
-    for (const auto& c : a["minimal_norm_curves"]) {
-      const json m = c.value("minimal_norm", json::object());
+    for (size_t i = 0; i < curves.size(); ++i) {
+      const json& c = curves[i];
+      const std::string here = where + ".minimal_norm_curves[" + std::to_string(i) + "]";
+      const json* found = member(c, "minimal_norm", here);
+      const json m = found ? *found : json::object();
       out += fmt::format(
           "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
           h(scalar(c.value("attack", json()))), h(scalar(c.value("norm", json()))),
-          percent(m.value("found_rate", 0.0)), h(scalar(m.value("median", json()))),
-          h(scalar(m.value("mean", json()))), h(scalar(c.value("seconds", json()))));
+          percent(number_at(m, "found_rate", here + ".minimal_norm")),
+          h(scalar(m.value("median", json()))), h(scalar(m.value("mean", json()))),
+          h(scalar(c.value("seconds", json()))));
     }
     out += "</tbody></table>\n";
   }
   double attack_seconds = 0;
-  for (const auto& r : results) attack_seconds += r.value("seconds", 0.0);
+  for (size_t i = 0; i < results.size(); ++i)
+    attack_seconds += number_at(results[i], "seconds", at(where, i));
   out += fmt::format(
       "<h3>Time spent</h3>\n<p>{} s in all; {} s in the {} robust-accuracy runs (per run: the "
       "seconds column below).</p>\n</section>\n",
-      number(a.value("seconds", 0.0)), number(attack_seconds), results.size());
+      number(number_at(a, "seconds", where)), number(attack_seconds), results.size());
   return out;
 }
 
@@ -401,28 +487,37 @@ code{background:#f4f4f4;padding:1px 4px}
 
 /// What each kind of results folder is, for the page's opening line.
 std::string kind_of(const json& run, const std::vector<std::string>& files) {
-  if (run.contains("kind")) return run["kind"].get<std::string>();
+  if (run.contains("kind")) return text_at(run, "kind", "run.json");
   for (const auto& f : files) return fs::path(f).stem().string();
   return "results";
 }
 
 }  // namespace
 
-std::string report_html(const std::string& dir_name) {
+namespace {
+
+std::string report_page(const std::string& dir_name) {
   const fs::path dir(dir_name);
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) throw InputError(dir_name + ": not a results folder");
   std::vector<std::string> jsons, svgs, pngs;
+  bool have_run = false;
   for (const auto& e : fs::directory_iterator(dir, ec)) {
-    if (!e.is_regular_file()) continue;  // links and folders are not the run's own files
     const std::string name = e.path().filename().string(), ext = e.path().extension().string();
-    if (ext == ".json" && name != "run.json")
+    if (ext != ".json" && ext != ".svg" && ext != ".png") continue;
+    // The page shows the run's own files only: never one reached through a link, nor a
+    // FIFO or device (read_folder_file refuses them with one line).
+    if (!e.is_symlink() && e.is_directory()) continue;
+    if (name == "run.json")
+      have_run = true;
+    else if (ext == ".json")
       jsons.push_back(name);
     else if (ext == ".svg")
       svgs.push_back(name);
-    else if (ext == ".png")
+    else
       pngs.push_back(name);
   }
+  if (ec) throw InputError(dir_name + ": cannot list the folder (" + ec.message() + ")");
   std::sort(jsons.begin(), jsons.end());
   std::sort(svgs.begin(), svgs.end());
   std::sort(pngs.begin(), pngs.end());
@@ -430,21 +525,18 @@ std::string report_html(const std::string& dir_name) {
     throw InputError(dir_name + ": no results (JSON, SVG or PNG files) in this folder");
   json run = json::object();
   std::map<std::string, json> docs;
-  std::vector<std::string> read = jsons;
-  if (fs::exists(dir / "run.json")) read.push_back("run.json");
-  for (const auto& f : read) {
-    try {
-      (f == "run.json" ? run : docs[f]) = json::parse(read_file(dir / f));
-    } catch (const json::exception& e) {
-      throw InputError(dir_name + "/" + f + ": not valid JSON (" + e.what() + ")");
-    }
-  }
+  for (const auto& f : jsons) docs[f] = read_json_file(dir, f);
+  if (have_run) run = read_json_file(dir, "run.json");
+  if (!run.is_object()) throw InputError(dir_name + "/run.json: expected an object");
   const std::string kind = kind_of(run, jsons);
-  const json model = run.value("model", json::object());
-  const int64_t classes = model.value("classes", int64_t{0});
+  const json* found_model = member(run, "model", "run.json");
+  const json model = found_model && found_model->is_object() ? *found_model : json::object();
+  const double classes_value = number_at(model, "classes", "run.json.model");
+  const int64_t classes =
+      classes_value >= 2 && classes_value <= 1e9 ? static_cast<int64_t>(classes_value) : 0;
   const double chance = classes > 1 ? 1.0 / static_cast<double>(classes) : 0.0;
   std::string title = "foil " + kind;
-  if (model.contains("name")) title += ": " + model["name"].get<std::string>();
+  if (model.contains("name")) title += ": " + scalar(model["name"]);
 
   std::string body = "<h1>" + h(title) + "</h1>\n";
   // What ran.
@@ -452,12 +544,12 @@ std::string report_html(const std::string& dir_name) {
   auto row = [&](const std::string& k, const std::string& v) {
     if (!v.empty()) body += "<tr><th>" + h(k) + "</th><td>" + h(v) + "</td></tr>\n";
   };
-  row("command", run.value("command", std::string()));
-  row("foil version", run.value("foil_version", std::string()));
+  row("command", text_at(run, "command", "run.json"));
+  row("foil version", text_at(run, "foil_version", "run.json"));
   if (run.contains("seed")) row("seed", scalar(run["seed"]));
   row("threads", run.contains("threads") ? scalar(run["threads"]) : "");
-  row("device", run.value("device", std::string()));
-  row("finished", run.value("finished", std::string()));
+  row("device", text_at(run, "device", "run.json"));
+  row("finished", text_at(run, "finished", "run.json"));
   for (const auto& [k, v] : model.items()) row("model " + words(k), cell_text(v));
   if (chance > 0) row("chance level", percent(chance) + " (1 / " + std::to_string(classes) + ")");
   if (run.empty()) row("note", "no run.json in this folder: command, version and model unknown");
@@ -470,7 +562,8 @@ std::string report_html(const std::string& dir_name) {
     body += "<section id=\"headline\"><h2>Headline</h2>\n" + headline(docs[main], chance) +
             "</section>\n";
   }
-  if (docs.count("audit.json")) body += audit_sections(docs["audit.json"], chance, used, dir);
+  if (docs.count("audit.json") && docs["audit.json"].is_object())
+    body += audit_sections(docs["audit.json"], chance, used, dir);
 
   // Every JSON, every row.
   if (!jsons.empty()) body += "<section id=\"tables\"><h2>Results</h2>\n";
@@ -487,19 +580,29 @@ std::string report_html(const std::string& dir_name) {
   std::string plots;
   for (const auto& f : svgs)
     if (!used.count(f))
-      plots += "<figure class=\"plot\">" + inline_svg(dir / f) + "<figcaption>" + h(f) +
+      plots += "<figure class=\"plot\">" + image_tag(dir, f) + "<figcaption>" + h(f) +
                "</figcaption></figure>\n";
   if (!plots.empty()) body += "<section id=\"plots\"><h2>Plots</h2>\n" + plots + "</section>\n";
   std::string images;
   for (const auto& f : pngs)
-    images += "<figure><img alt=\"" + h(f) + "\" src=\"data:image/png;base64," +
-              base64(read_file(dir / f)) + "\"><figcaption>" + h(caption(f)) +
+    images += "<figure>" + image_tag(dir, f) + "<figcaption>" + h(caption(f)) +
               "</figcaption></figure>\n";
   if (!images.empty()) body += "<section id=\"images\"><h2>Images</h2>\n" + images + "</section>\n";
   return "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>" + h(title) +
          "</title>\n" + kStyle + "</head><body>\n" + body +
          "<footer><p class=\"legend\">Written by foil from the files of this folder; `foil report "
          "FOLDER` rebuilds it.</p></footer>\n</body></html>\n";
+}
+
+}  // namespace
+
+std::string report_html(const std::string& dir) {
+  try {
+    return report_page(dir);
+  } catch (const json::exception& e) {  // a value of a type the page does not expect
+    throw InputError(dir + ": a results file holds an unexpected value (" + first_line(e.what()) +
+                     ")");
+  }
 }
 
 std::string write_report(const std::string& dir) {

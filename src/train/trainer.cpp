@@ -11,6 +11,7 @@
 #include "foil/attacks/bim.h"
 #include "foil/attacks/evaluate.h"
 #include "foil/core/error.h"
+#include "foil/core/files.h"
 #include "foil/core/runtime.h"
 #include "foil/models/zoo.h"
 
@@ -27,8 +28,12 @@ std::string signature(const TrainOptions& o, const Dataset& train) {
                          {"adv_train", o.adv_train()},
                          {"adv_eps", o.adv_eps()},
                          {"adv_steps", o.adv_steps()},
+                         {"adv_alpha", o.adv_alpha()},
+                         {"weight_decay", o.weight_decay()},
                          {"data", train.source},
-                         {"n", train.size()}})
+                         {"n", train.size()},
+                         {"images", tensor_digest(train.images)},
+                         {"labels", tensor_digest(train.labels)}})
       .dump();
 }
 
@@ -82,7 +87,7 @@ void save_checkpoint(const std::string& path, const std::string& signature, int6
   ck.write("net", weights);
   ck.write("optim", state);
   ck.save_to(path + ".tmp");
-  std::filesystem::rename(path + ".tmp", path);
+  replace_with(path + ".tmp", path);
 }
 
 void check_finite_loss(double loss, double lr, int64_t epoch, int64_t batch,

@@ -2,6 +2,8 @@
 // hang, no NaN result, nothing half-written (issue "Hardening").
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <torch/torch.h>
 #include <unistd.h>
@@ -14,6 +16,7 @@
 
 #include "foil/data/dataset.h"
 #include "foil/models/zoo.h"
+#include "foil/report/figures.h"
 #include "test_util.h"
 
 namespace fs = std::filesystem;
@@ -233,4 +236,116 @@ TEST(BadInput, TfjsShardPathsStayInsideTheModelFolder) {
   // The same file inside the folder loads.
   fs::copy(dir + "/outside.bin", dir + "/model/inside.bin");
   EXPECT_EQ(run_foil(with_path("inside.bin")).code, 0);
+}
+
+// Issue "Nothing lost, nothing leaked", item 1: an output is a new file or a regular file foil
+// may replace; never a device, FIFO, folder or input; never two outputs on one path; --out never
+// an input folder. Each case is refused before any work, and the thing named is untouched.
+TEST(BadInput, OutputsNeverClobberWhatTheyMustNot) {
+  const std::string dir = foil::test::temp_dir("clobber");
+  const std::string fifo = dir + "/fifo", device = dir + "/null";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const bool have_device = ::mknod(device.c_str(), S_IFCHR | 0666, makedev(1, 3)) == 0;  // root
+  fs::create_symlink(fifo, dir + "/link-to-fifo");
+  const std::string model = dir + "/model.foil";
+  fs::copy_file(cnn(), model);
+  const std::string photos = image_folder({"Bag", "Trouser"});
+  fs::copy_file(photos + "/Trouser/0.png", photos + "/examples.png");
+  const auto model_stamp = fs::last_write_time(model);
+  const std::string m = " --model " + model + " --data fashion-mnist:test:2";
+  const std::vector<Case> cases = {
+      {"attack" + m + " --json " + fifo, "got a FIFO"},
+      {"attack" + m + " --save-adv " + fifo, "--save-adv"},
+      {"attack" + m + " --json " + dir + "/link-to-fifo", "a link to a FIFO"},
+      {"attack" + m + " --json " + model, "the --model input"},
+      {"attack" + m + " --json " + dir + "/x.pt --save-adv " + dir + "/./x.pt",
+       "two outputs on one path"},
+      {"attack" + m + " --json " + dir + "/a/r.json --out " + dir + "/a", "inside the --out"},
+      {"audit --model " + model + " --data " + photos + " --out " + photos, "--data folder"},
+      {"audit --model " + model + " --data " + photos + " --out " +
+           fs::path(photos).parent_path().string(),
+       "it holds the --data"},
+      {"audit --model " + model + " --data " + photos + "/Trouser/1.png --out " + photos +
+           "/Trouser",
+       "--data folder"},
+      {"audit --model " + model + " --out " + fifo, "--out"},
+      {"train --out " + fifo + " --epochs 1", "got a FIFO"},
+      {"attack" + m + " --out ''", "--out: expected a path, got an empty string"},
+      {"attack --model '' --data fashion-mnist:test:2", "--model: expected a model file"},
+  };
+  for (const auto& c : cases) expect_bad_input(c.args, c.needle);
+  if (have_device) {
+    expect_bad_input("attack" + m + " --json " + device, "a character device");
+    EXPECT_TRUE(fs::is_character_file(device));
+  }
+  EXPECT_TRUE(fs::is_fifo(fifo));
+  EXPECT_EQ(fs::last_write_time(model), model_stamp);
+  EXPECT_TRUE(fs::exists(photos + "/examples.png"));
+  EXPECT_FALSE(fs::exists(dir + "/x.pt"));
+  for (const auto& e : fs::directory_iterator(dir))  // no temporary or partial files
+    EXPECT_EQ(e.path().string().find(".tmp"), std::string::npos) << e.path();
+}
+
+// Item 7: a results file of the same name that is a folder or FIFO is never replaced; the run's
+// results stay in <out>.partial and the message says so. A killed run's partial folder is
+// cleaned by the next run, which says so.
+TEST(BadInput, CommitNeverReplacesAFolderOrFifo) {
+  const std::string dir = foil::test::temp_dir("commit");
+  const std::string out = dir + "/explain";
+  fs::create_directories(out + "/explain.json");
+  std::ofstream(out + "/explain.json/mine.txt") << "mine";
+  const std::string base = "explain --model " + cnn() + " --data fashion-mnist:test:2 --out " + out;
+  auto r = run_foil(base);
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_NE(r.err.find("a folder where foil writes its explain.json; not replaced"),
+            std::string::npos)
+      << r.err;
+  EXPECT_TRUE(fs::exists(out + "/explain.json/mine.txt"));
+  EXPECT_TRUE(fs::exists(out + ".partial/explain.json"));  // the results, kept
+  fs::remove_all(out + "/explain.json");
+  r = run_foil(base);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("left by a run that did not finish"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(out + ".partial"));
+  // report.html as a folder: the page is not written, and no temporary file is left.
+  fs::remove(out + "/report.html");
+  fs::create_directories(out + "/report.html");
+  r = run_foil("report " + out);
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_NE(r.err.find("got a folder"), std::string::npos) << r.err;
+  for (const auto& e : fs::directory_iterator(out))
+    EXPECT_EQ(e.path().string().find(".tmp"), std::string::npos) << e.path();
+}
+
+// Item 4: values are checked for meaning; flags a sub-command would ignore are refused.
+TEST(BadInput, ValuesAreCheckedForMeaning) {
+  const std::string dir = foil::test::temp_dir("meaning");
+  const std::string m = " --model " + cnn() + " --data fashion-mnist:test:20";
+  // A patch with NaN colours (it used to be evaluated as a 94.7% fooling rate).
+  torch::Tensor nan_patch = torch::full({3, 10, 10}, 0.5);
+  nan_patch[0][0][0] = std::nan("");
+  foil::save_tensor(dir + "/nan.pt", nan_patch);
+  foil::save_tensor(dir + "/big.pt", torch::full({3, 10, 10}, 7.0));
+  const std::vector<Case> cases = {
+      {"attack" + m + " --eps 0x10", "--eps"},
+      {"attack" + m + " --eps 1e-3x", "--eps"},
+      {"audit --model " + cnn() + " --linf-eps 0x10", "--linf-eps"},
+      {"attack" + m + " --mean 0x1 --std 1", "--mean"},
+      {"attack" + m + " --steps 0", "--steps: expected an integer in 1..100000"},
+      {"audit" + m + " --steps 0", "--steps: expected an integer in 1..100000"},
+      {"attack" + m + " --steps x", "--steps: expected an integer in 1..100000, got 'x'"},
+      {"patch train" + m + " --eot --contrast -1,2 --out " + dir + "/p", "--contrast"},
+      {"patch train" + m + " --eot --scale 0,1 --out " + dir + "/p", "--scale"},
+      {"patch train" + m + " --target 1 --loss feature --layers conv2 --layer-weights -1 --out " +
+           dir + "/p",
+       "--layer-weights"},
+      {"keypoints attack --model " + std::string(FOIL_TEST_MODELS) +
+           "/posenet.foil --data pose:test:2 --jacobian-threshold-abs -1",
+       "--jacobian-threshold-abs"},
+      {"patch eval" + m + " --target 1 --patch " + dir + "/nan.pt", "NaN"},
+      {"patch eval" + m + " --target 1 --patch " + dir + "/big.pt", "colours in [0,1]"},
+      {"patch eval" + m + " --target 1 --eot --patch " + dir + "/big.pt", "--eot: not used here"},
+      {"patch eval" + m + " --target 1 --cells 4 --patch " + dir + "/big.pt", "--cells"},
+  };
+  for (const auto& c : cases) expect_bad_input(c.args, c.needle);
 }

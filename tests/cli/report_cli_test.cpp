@@ -74,15 +74,18 @@ void check_report(const std::string& dir) {
     EXPECT_NE(tag.find("data-natural=\""), std::string::npos) << tag.substr(0, 80);
     EXPECT_EQ(tag.find("data-natural=\"0x0\""), std::string::npos) << "undecodable image";
   }
-  size_t pngs = 0;
+  size_t pngs = 0, svgs = 0;
   for (const auto& e : fs::directory_iterator(dir)) {
     const std::string name = e.path().filename().string();
     if (e.path().extension() == ".png") {
       ++pngs;
       EXPECT_NE(dom.find("alt=\"" + name + "\""), std::string::npos) << name;
     }
-    if (e.path().extension() == ".svg")
+    if (e.path().extension() == ".svg") {
+      ++svgs;
+      EXPECT_NE(dom.find("alt=\"" + name + "\""), std::string::npos) << name;
       EXPECT_NE(dom.find("<figcaption>" + name), std::string::npos) << name;
+    }
     if (e.path().extension() != ".json" || name == "run.json") continue;
     std::map<std::string, size_t> tables;
     expected_tables(read_json(e.path().string()), name, tables);
@@ -95,7 +98,7 @@ void check_report(const std::string& dir) {
       EXPECT_EQ(count, n) << source;
     }
   }
-  EXPECT_EQ(images, pngs);
+  EXPECT_EQ(images, pngs + svgs);  // SVG plots are images too, never inline markup
   // The page comes from the folder alone: `foil report` writes it again, the same.
   fs::remove(page);
   auto r = run_foil("report " + dir);

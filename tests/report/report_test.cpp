@@ -1,5 +1,6 @@
 // The SVG plotting module and the HTML page, checked on their text.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <filesystem>
 #include <fstream>
@@ -59,9 +60,10 @@ TEST(Html, EveryRowEveryImageAndNoExternalReference) {
   write_line_plot(dir + "/plot.svg", "t", "x", "y", {{"s", {0, 1}, {0, 1}}});
   const std::string html = report_html(dir);
   EXPECT_EQ(html.find("http"), std::string::npos);
-  EXPECT_EQ(count(html, "<img"), 1u);
+  EXPECT_EQ(count(html, "<img"), 2u);  // the PNG and the SVG plot, both as images
   EXPECT_NE(html.find("data:image/png;base64,iVBORw0KGgo"), std::string::npos);  // PNG magic
-  EXPECT_EQ(count(html, "<svg"), 1u);
+  EXPECT_NE(html.find("data:image/svg+xml;base64,"), std::string::npos);
+  EXPECT_EQ(count(html, "<svg"), 0u);
   for (const char* source : {"thing.json/rows", "thing.json/nested/g/deep"}) {
     const size_t at = html.find(std::string("data-source=\"") + source + "\"");
     ASSERT_NE(at, std::string::npos) << source;
@@ -75,6 +77,87 @@ TEST(Html, EveryRowEveryImageAndNoExternalReference) {
   for (const char* text : {"row6", "75.00%", "chance 25.00%", "foil thing", "500 values"})
     EXPECT_NE(html.find(text), std::string::npos) << text;
   EXPECT_THROW(report_html(dir + "/missing"), InputError);
+}
+
+/// A results folder with one JSON file, for the hostile cases below.
+std::string folder_with(const std::string& name, const std::string& text) {
+  const std::string dir = test::temp_dir("hostile");
+  std::ofstream(dir + "/" + name) << text;
+  return dir;
+}
+
+void expect_refused(const std::string& dir, const std::string& needle) {
+  try {
+    report_html(dir);
+    ADD_FAILURE() << "no error for " << needle;
+  } catch (const InputError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find(needle), std::string::npos) << what;
+    EXPECT_EQ(what.find('\n'), std::string::npos) << what;
+  }
+}
+
+// Issue "Nothing lost, nothing leaked", item 2: a page never carries a script or a file from
+// outside its folder, whatever the folder holds.
+TEST(Html, HostileSvgIsAnImageNeverMarkup) {
+  const std::string dir = folder_with("x.json", "{\"a\": 1}");
+  const std::string evil =
+      "<svg xmlns=\"http://www.w3.org/2000/svg\" onload=\"alert(1)\"><script>alert(2)</script>"
+      "<a href=\"javascript:alert(3)\"><image href=\"https://example.com/x.png\"/></a></svg>";
+  std::ofstream(dir + "/evil.svg") << evil;
+  std::ofstream(dir + "/robust_accuracy_linf.svg") << evil;
+  write_json(dir + "/audit.json", {{"results", nlohmann::json::array()}});
+  const std::string html = report_html(dir);
+  for (const char* bad : {"<script", "onload", "javascript:", "example.com", "<svg"})
+    EXPECT_EQ(html.find(bad), std::string::npos) << bad;
+  EXPECT_EQ(count(html, "data:image/svg+xml;base64,"), 2u);
+}
+
+TEST(Html, OnlyTheFoldersOwnRegularFilesAreRead) {
+  const std::string outside = test::temp_dir("outside");
+  std::ofstream(outside + "/secret.json") << "{\"secret\": \"hunter2\"}";
+  std::string dir = folder_with("x.json", "{\"a\": 1}");
+  std::filesystem::create_symlink(outside + "/secret.json", dir + "/linked.json");
+  expect_refused(dir, "got a link");
+  dir = folder_with("x.json", "{\"a\": 1}");
+  std::filesystem::create_symlink("/dev/zero", dir + "/zero.png");
+  expect_refused(dir, "got a link");
+  dir = folder_with("x.json", "{\"a\": 1}");
+  ASSERT_EQ(::mkfifo((dir + "/run.json").c_str(), 0600), 0);  // no hang
+  expect_refused(dir, "expected a regular file, got a FIFO");
+  dir = folder_with("x.json", "{\"a\": 1}");
+  std::filesystem::create_symlink(dir + "/loop.svg", dir + "/loop.svg");
+  expect_refused(dir, "loop.svg");
+  dir = folder_with("x.json", "{\"a\": 1}");
+  std::ofstream(dir + "/huge.png") << std::string((32 << 20) + 1, 'x');
+  expect_refused(dir, "expected at most 32 MiB");
+}
+
+TEST(Html, JsonDepthLengthsAndTypesAreChecked) {
+  expect_refused(folder_with("deep.json", std::string(20000, '[') + std::string(20000, ']')),
+                 "nested at most 64 levels");
+  // A per_item array shorter than its sibling (used to put heap garbage on the page).
+  nlohmann::json item = {{"label", {0, 1, 2}}, {"clean_pred", {0, 1, 2}}, {"adv_pred", {0, 1, 2}}};
+  nlohmann::json result = {
+      {"norm", "linf"}, {"eps", 0.1}, {"robust_accuracy", 0.5}, {"per_item", item}};
+  auto audit = [&](const nlohmann::json& r) {
+    const std::string dir = test::temp_dir("audit-json");
+    write_json(dir + "/audit.json", {{"clean_accuracy", 1.0}, {"results", {r}}});
+    return dir;
+  };
+  EXPECT_NO_THROW(report_html(audit(result)));
+  nlohmann::json shorter = result;
+  shorter["per_item"]["adv_pred"] = {0, 1};
+  expect_refused(audit(shorter), "audit.json.results[0].per_item.adv_pred: expected 3 values");
+  nlohmann::json typed = result;
+  typed["robust_accuracy"] = "high";
+  expect_refused(audit(typed), "audit.json.results[0].robust_accuracy: expected a number");
+  typed = result;
+  typed["per_item"]["label"] = {"a", "b", "c"};
+  expect_refused(audit(typed), "per_item.label: expected integers");
+  const std::string dir = folder_with("x.json", "{\"a\": 1}");
+  write_json(dir + "/run.json", {{"command", 7}});
+  expect_refused(dir, "run.json.command: expected a string");
 }
 
 }  // namespace

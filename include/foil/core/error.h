@@ -41,6 +41,18 @@ inline std::optional<int64_t> parse_integer(const std::string& text, bool negati
   return v;
 }
 
+/// A finite number written in decimal ("0.1", "-2", "1e-3"), or nothing: no hex ("0x10"),
+/// no "inf"/"nan", no trailing characters. How foil reads every number a user gives.
+inline std::optional<double> parse_decimal(const std::string& text) {
+  if (text.empty() || text.find_first_not_of("0123456789+-.eE") != std::string::npos)
+    return std::nullopt;
+  char* end = nullptr;
+  errno = 0;
+  const double v = std::strtod(text.c_str(), &end);
+  if (*end != '\0' || errno == ERANGE || !(v - v == 0)) return std::nullopt;
+  return v;
+}
+
 /// The first line of `text`, at most `max` characters: keeps messages from libraries
 /// (LibTorch, OpenCV) on one line.
 inline std::string first_line(const std::string& text, size_t max = 160) {

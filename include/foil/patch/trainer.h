@@ -32,6 +32,10 @@ struct PatchTrainOptions {
   TORCH_ARG(uint64_t, seed) = 0;  ///< shuffling and placements
   /// Checkpoint file written every epoch and resumed from when it matches; "" for none.
   TORCH_ARG(std::string, checkpoint) = "";
+  /// What else the work depends on that these arguments do not show (the models' files, the
+  /// placement and objective flags): a checkpoint is resumed only when it was written with
+  /// the same fingerprint, the same options and the same images. The CLI passes its flags.
+  TORCH_ARG(std::string, fingerprint) = "";
   TORCH_ARG(std::string, progress) = "patch";  ///< progress label on stderr
 };
 
