@@ -209,6 +209,34 @@ torch.jit.script(PoseNet().eval()).save(os.path.join(out, "pose_heatmap.pt"))
 torch.jit.script(Holder(ref)).save(os.path.join(out, "reference.pt"))
 
 
+# Models whose outputs are of the wrong kind (1x28x28 inputs), for the bad-input tests.
+class IntScores(nn.Module):
+    def forward(self, x):
+        return x.flatten(1)[:, :10].mul(10).long()
+
+
+class OneRow(nn.Module):  # one row of scores whatever the batch
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(784, 10)
+
+    def forward(self, x):
+        return self.fc(x.flatten(1)).mean(0, keepdim=True)
+
+
+class Detached(nn.Module):  # scores without a gradient
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(784, 10)
+
+    def forward(self, x):
+        return self.fc(x.flatten(1)).detach()
+
+
+for name, m in [("int_scores", IntScores()), ("one_row", OneRow()), ("detached", Detached())]:
+    torch.jit.script(m.eval()).save(os.path.join(out, "wrong_" + name + ".pt"))
+
+
 def read_idx(path):
     """An IDX file of Debian's dataset-fashion-mnist as a uint8 tensor."""
     with gzip.open(path, "rb") as f:

@@ -177,6 +177,22 @@ def main(out):
                          [h.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 3, 8, 8])])
     onnx.save_model(h.make_model(graph, opset_imports=[h.make_opsetid("", 13)]),
                     os.path.join(bad, "unknown_op.onnx"))
+    # Declared sizes no machine holds: an input of 100000 x 100000 pixels, and an Expand of a
+    # small image to 2^62 x 2^62.
+    graph = h.make_graph([h.make_node("Relu", ["x"], ["y"], name="relu")], "huge_input",
+                         [h.make_tensor_value_info("x", onnx.TensorProto.FLOAT,
+                                                   [1, 3, 100000, 100000])],
+                         [h.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)])
+    onnx.save_model(h.make_model(graph, opset_imports=[h.make_opsetid("", 13)]),
+                    os.path.join(bad, "huge_input.onnx"))
+    shape = h.make_tensor("shape", onnx.TensorProto.INT64, [4], [1, 1, 2**62, 2**62])
+    graph = h.make_graph([h.make_node("Expand", ["x", "shape"], ["e"], name="the_expand"),
+                          h.make_node("Relu", ["e"], ["y"], name="relu")], "huge_expand",
+                         [h.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 1, 1, 1])],
+                         [h.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)],
+                         [shape])
+    onnx.save_model(h.make_model(graph, opset_imports=[h.make_opsetid("", 13)]),
+                    os.path.join(bad, "huge_expand.onnx"))
     m = onnx.load(os.path.join(out, "tiny.onnx"), load_external_data=False)
     for t in m.graph.initializer:
         for kv in t.external_data:

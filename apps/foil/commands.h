@@ -65,7 +65,9 @@ std::shared_ptr<Model> open_model(const ModelFlags& flags, c10::Device device);
 torch::Tensor probe_model(Model& model, const torch::Tensor& images, const std::string& spec);
 /// Loads `spec` shaped for `model`, checks the model accepts it and that the labels fit
 /// its outputs; names both shapes when they don't.
-Dataset open_data(const std::string& spec, Model& model);
+/// `needs_gradient`: the command follows input gradients, so the model's outputs must carry
+/// them (checked on two images; a model without them is an InputError naming it).
+Dataset open_data(const std::string& spec, Model& model, bool needs_gradient = true);
 
 /// The non-empty items of a comma-separated list ("a,,b" gives a and b).
 std::vector<std::string> split_commas(const std::string& text);

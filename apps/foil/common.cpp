@@ -61,8 +61,13 @@ std::shared_ptr<Model> open_model(const ModelFlags& flags, c10::Device device) {
   }
   if (!flags.input_shape.empty()) {
     auto v = parse_number_list(flags.input_shape, "--input-shape");
-    const bool ok = v.size() == 3 && v[0] >= 1 && v[1] >= 1 && v[2] >= 1;
-    check_input(ok, "--input-shape", "C,H,W with three positive integers", flags.input_shape);
+    const bool ok = v.size() == 3 && v[0] >= 1 && v[1] >= 1 && v[2] >= 1 && v[0] <= 4 &&
+                    v[1] <= kMaxImageSide && v[2] <= kMaxImageSide &&
+                    v[0] * v[1] * v[2] <= static_cast<double>(kMaxImageElements);
+    check_input(ok, "--input-shape",
+                fmt::format("C,H,W: C in 1..4, H and W in 1..{}, C*H*W at most {}",
+                            kMaxImageSide, kMaxImageElements),
+                flags.input_shape);
     auto* ts = dynamic_cast<TorchScriptModel*>(model.get());
     check_input(ts != nullptr, "--input-shape", "a TorchScript model (foil models record theirs)",
                 model->info().backend + " model " + model->info().name);
@@ -191,13 +196,15 @@ torch::Tensor probe_model(Model& model, const torch::Tensor& images, const std::
                                  model.info().name, spec, images.size(1), images.size(2),
                                  images.size(3), library_message(e.what())));
   }
-  check_input(!out.is_floating_point() || torch::isfinite(out).all().item<bool>(),
-              "model " + model.info().name, "finite outputs",
-              "NaN or infinite outputs on " + spec + " (broken weights?)");
+  check_input(out.is_floating_point(), "model " + model.info().name,
+              "floating-point outputs (scores)",
+              std::string(c10::toString(out.scalar_type())) + " outputs");
+  check_input(torch::isfinite(out).all().item<bool>(), "model " + model.info().name,
+              "finite outputs", "NaN or infinite outputs on " + spec + " (broken weights?)");
   return out;
 }
 
-Dataset open_data(const std::string& spec, Model& model) {
+Dataset open_data(const std::string& spec, Model& model, bool needs_gradient) {
   // Class scores are what these commands attack and explain: keypoint, landmark, embedding
   // and score models have none (their own commands are 'foil keypoints' and 'foil predict').
   if (const auto* t = dynamic_cast<const TfjsModel*>(&model)) {
@@ -217,6 +224,18 @@ Dataset open_data(const std::string& spec, Model& model) {
   const torch::Tensor out = probe_model(model, data.images, spec);
   check_input(out.dim() == 2, "model " + model.info().name + " output",
               "class scores of shape N x K", fmt::format("{} dimensions", out.dim()));
+  // Two images in, two rows out; gradients reach the input when the command needs them.
+  const int64_t two = std::min<int64_t>(2, data.size());
+  const torch::Tensor x = data.images.slice(0, 0, two).to(model.device()).requires_grad_(true);
+  const torch::Tensor y = model.forward(x);
+  check_input(y.dim() == 2 && y.size(0) == two, "model " + model.info().name + " output",
+              fmt::format("one row of scores per image ({} images in)", two),
+              fmt::format("shape [{}]", fmt::join(y.sizes(), ", ")));
+  if (needs_gradient)
+    check_input(y.requires_grad(), "model " + model.info().name,
+                "outputs differentiable in the input (this command follows gradients)",
+                "outputs without a gradient (a detached or non-differentiable graph; "
+                "'--attack square' needs none)");
   const int64_t max_label = data.labels.max().item<int64_t>();
   check_input(max_label < out.size(1), "--data " + spec,
               fmt::format("labels below the model's {} classes", out.size(1)),

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -43,17 +44,26 @@ int free_port() {
 }
 
 // One child's output stream: complete lines go out with the rank in front.
+// A rank's own "foil: ..." lines on stderr (its error, or warnings) are held back: every rank of
+// a job that fails on bad input says the same, and the job says it once.
 struct Stream {
   int fd, rank;
   FILE* to;
   std::string pending;
+  std::vector<std::string> held;
+  void line(const std::string& text) {
+    if (to == stderr && text.rfind("foil: ", 0) == 0)
+      held.push_back(text);
+    else
+      std::fprintf(to, "[%d] %s\n", rank, text.c_str());
+  }
   void emit(bool all) {
     size_t nl;
     while ((nl = pending.find('\n')) != std::string::npos) {
-      std::fprintf(to, "[%d] %s\n", rank, pending.substr(0, nl).c_str());
+      line(pending.substr(0, nl));
       pending.erase(0, nl + 1);
     }
-    if (all && !pending.empty()) std::fprintf(to, "[%d] %s\n", rank, pending.c_str());
+    if (all && !pending.empty()) line(pending);
     if (all) pending.clear();
     std::fflush(to);
   }
@@ -94,7 +104,7 @@ void run_launch(const LaunchCmd& c) {
     streams.push_back({err[0], r, stderr, {}});
   }
   // Relay output until every stream is closed; the first process that fails stops the rest.
-  int status_code = 0, failed_rank = -1;
+  int status_code = 0, failed_rank = -1, failed_signal = 0;
   size_t open = streams.size();
   std::vector<bool> exited(pids.size(), false);
   while (open > 0 || std::find(exited.begin(), exited.end(), false) != exited.end()) {
@@ -118,22 +128,39 @@ void run_launch(const LaunchCmd& c) {
         --open;
       }
     }
+    // The first rank to fail (of those that end together, one killed by a signal: the others
+    // then only lost their peer) stops the job.
+    const bool stopping = failed_rank >= 0;
     for (size_t r = 0; r < pids.size(); ++r) {
       int status = 0;
       if (exited[r] || waitpid(pids[r], &status, fds.empty() ? 0 : WNOHANG) != pids[r]) continue;
       exited[r] = true;
       const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 1;
-      if (code != 0 && failed_rank < 0) {
+      const int signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+      if (code != 0 && !stopping && (failed_rank < 0 || (signal != 0 && failed_signal == 0))) {
         failed_rank = static_cast<int>(r);
         status_code = code;
-        for (size_t o = 0; o < pids.size(); ++o)
-          if (!exited[o]) kill(pids[o], SIGTERM);
+        failed_signal = signal;
       }
     }
+    if (failed_rank >= 0 && !stopping)
+      for (size_t o = 0; o < pids.size(); ++o)
+        if (!exited[o]) kill(pids[o], SIGTERM);
   }
+  // What the ranks said of themselves: warnings of a job that ran, else the failing rank's
+  // own message, once (the others were stopped, or failed the same way).
+  for (const auto& s : streams)
+    if (failed_rank < 0 || s.rank == failed_rank)
+      for (const auto& text : s.held) std::fprintf(stderr, "%s\n", text.c_str());
   if (failed_rank >= 0) {
-    std::fprintf(stderr, "foil launch: rank %d exited with code %d; the job was stopped\n",
-                 failed_rank, status_code);
+    bool said = false;
+    for (const auto& s : streams) said = said || (s.rank == failed_rank && !s.held.empty());
+    if (failed_signal != 0)
+      std::fprintf(stderr, "foil launch: rank %d was killed by signal %d (%s); the job was stopped\n",
+                   failed_rank, failed_signal, strsignal(failed_signal));
+    else if (!said)
+      std::fprintf(stderr, "foil launch: rank %d exited with code %d; the job was stopped\n",
+                   failed_rank, status_code);
     std::fflush(nullptr);
     std::exit(status_code == 2 ? 2 : 1);
   }

@@ -631,16 +631,12 @@ void run_patch_eval(PatchEvalCmd c) {
   Loaded l = load_all(c.f, device);
   resolve_task(c.f, nullptr, l);
   check_input(c.f.task == "detect" || c.draw.empty(), "--draw", "--task detect", "--task classify");
-  // Flags that would change nothing are refused, not dropped: the patch file decides its
-  // form, and a classifier's patch is evaluated without EOT.
-  refuse_flags({"--param", "--cells", "--shape", "--init"},
-               "patch eval takes the patch's form from --patch (and its patch.json)");
+  // Flags that would change nothing are refused, not dropped: the patch file holds its
+  // colours, and its patch.json (when there is one) its form and area.
+  refuse_flags({"--init"}, "patch eval reads the patch's colours from --patch");
   if (std::filesystem::exists(std::filesystem::path(c.patch).replace_extension(".json")))
-    refuse_flags({"--area"}, "the patch's area is recorded in its patch.json");
-  if (c.f.task != "detect")
-    refuse_flags(
-        {"--eot", "--scale", "--rotation", "--brightness", "--contrast", "--noise", "--tilt"},
-        "patch eval places a classifier's patch without EOT (--keep-out applies)");
+    refuse_flags({"--param", "--cells", "--shape", "--area"},
+                 "the patch's form and area are recorded in its patch.json");
   const Patch patch = read_patch(c.patch, patch_options(c.f), shape_of(l.data));
   if (c.f.task == "detect") return run_detection_eval(c, l, patch, placement);
   fmt::print("{:<24}{:>10}{:>10}{:>10}  {}\n", "model", "clean", "patched", "fooling",

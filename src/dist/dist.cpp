@@ -15,7 +15,12 @@
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #endif
 
+#include <netinet/in.h>
+
+#include <cctype>
+#include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
@@ -79,6 +84,53 @@ bool reachable(const std::string& host, int port, double seconds) {
   return ok;
 }
 
+// Whether a server could listen on `port` of this machine now (c10d would log each failed bind
+// through glog before failing).
+bool port_free(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return true;  // let c10d say what is wrong
+  const int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_ANY);
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 || errno != EADDRINUSE;
+  close(fd);
+  return ok;
+}
+
+// While alive, this process's stderr goes to a file; then it comes back, less glog's lines
+// ("W20261202 06:29:17.445369 ... socket.cpp:426] [c10d] ..."), which c10d writes as it forms
+// a job and which foil's own one-line message replaces.
+class GlogFilter {
+ public:
+  GlogFilter() : saved_(dup(2)), file_(std::tmpfile()) {
+    if (saved_ >= 0 && file_) dup2(fileno(file_), 2);
+  }
+  ~GlogFilter() {
+    if (saved_ < 0 || !file_) return;
+    std::fflush(stderr);
+    dup2(saved_, 2);
+    close(saved_);
+    std::rewind(file_);
+    char line[4096];
+    while (std::fgets(line, sizeof line, file_)) {
+      const bool glog = (std::strchr("IWEF", line[0]) && std::isdigit(line[1]) &&
+                         std::isdigit(line[8]) && line[9] == ' ') ||
+                        std::strncmp(line, "WARNING: Logging before InitGoogleLogging", 41) == 0;
+      if (!glog) std::fputs(line, stderr);
+    }
+    std::fclose(file_);
+  }
+  GlogFilter(const GlogFilter&) = delete;
+  GlogFilter& operator=(const GlogFilter&) = delete;
+
+ private:
+  int saved_;
+  std::FILE* file_;
+};
+
 // Runs one exchange; a peer that died or stopped answering ends the job with one line.
 template <typename Fn>
 void exchange(const char* what, Fn fn) {
@@ -107,7 +159,9 @@ void init(const DistOptions& o) {
   j.timeout = o.timeout;
   j.size = setting(o.world_size, "WORLD_SIZE", 1, 1);
   j.rank = setting(o.rank, "RANK", 0, 0);
-  check_input(j.rank < j.size, "RANK", fmt::format("0..{} (WORLD_SIZE {})", j.size - 1, j.size),
+  check_input(j.rank < j.size, o.rank >= 0 ? "--rank" : "RANK",
+              fmt::format("0..{} ({} {})", j.size - 1,
+                          o.world_size > 0 ? "--world-size" : "WORLD_SIZE", j.size),
               std::to_string(j.rank));
   if (j.size == 1) return;
 #ifndef USE_C10D_GLOO
@@ -143,9 +197,22 @@ void init(const DistOptions& o) {
     so.isServer = j.rank == 0;
     so.waitWorkers = false;
     so.timeout = millis(o.timeout);
+    const std::string named = (o.master.empty() ? "MASTER_ADDR:MASTER_PORT " : "--master ") + master;
+    if (j.rank == 0)
+      check_input(port_free(static_cast<int>(port)), named,
+                  "a port rank 0 can listen on", "a port in use on this machine");
+    if (j.rank != 0) {
+      addrinfo hints{}, *found = nullptr;
+      hints.ai_socktype = SOCK_STREAM;
+      const bool known = getaddrinfo(host.c_str(), nullptr, &hints, &found) == 0;
+      if (found) freeaddrinfo(found);
+      check_input(known, named, "a host this machine can resolve",
+                  "an unknown host '" + host + "'");
+    }
     try {
       if (j.rank != 0 && !reachable(host, static_cast<int>(port), o.timeout))
         throw std::runtime_error("nothing listens there");
+      GlogFilter quiet;
       j.store = c10::make_intrusive<c10d::TCPStore>(host, so);
     } catch (const std::exception& e) {
       throw InputError(fmt::format(

@@ -322,6 +322,16 @@ Tensor expand(const Node& n, Tensors& in) {
                           fmt::join(shape, ",")));
     out[i] = a == 1 ? b : a;
   }
+  // The result is materialised by the next op: refuse a size no machine holds (the count is
+  // kept in double, so 2^62 x 2^62 cannot wrap around).
+  double elements = 1;
+  for (int64_t d : out) {
+    if (d < 0) fail(n, fmt::format("a negative size in [{}]", fmt::join(out, ",")));
+    elements *= static_cast<double>(d);
+  }
+  if (elements > static_cast<double>(int64_t{1} << 31))
+    fail(n, fmt::format("expanding to [{}] would make {:.3g} values", fmt::join(out, ","),
+                        elements));
   return x.expand(out);
 }
 

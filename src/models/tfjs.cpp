@@ -495,6 +495,18 @@ TfjsModel::TfjsModel(const std::string& model_json)
   const auto dim = [&](int k) { return std::max<int64_t>(shape[k], 0); };
   info_.input =
       nchw_input_ ? ImageShape{dim(1), dim(2), dim(3)} : ImageShape{dim(3), dim(1), dim(2)};
+  {  // A declared size foil could not hold is refused before any image of it is made.
+    const ImageShape& in = info_.input;
+    const bool fits = in.channels <= 4 && in.height <= kMaxImageSide &&
+                      in.width <= kMaxImageSide &&
+                      std::max<int64_t>(in.channels, 1) * std::max<int64_t>(in.height, 1) *
+                              std::max<int64_t>(in.width, 1) <=
+                          kMaxImageElements;
+    check_input(fits, model_json + " input",
+                fmt::format("an image of at most 4 channels and {}x{} pixels", kMaxImageSide,
+                            kMaxImageSide),
+                fmt::format("a declared shape [{}]", fmt::join(shape, ", ")));
+  }
   info_.input.letterbox = meta_.letterbox;
   info_.class_names = meta_.class_names;
   if (meta_.task == "classifier" || meta_.task == "detection")

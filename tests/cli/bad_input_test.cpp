@@ -344,8 +344,34 @@ TEST(BadInput, ValuesAreCheckedForMeaning) {
        "--jacobian-threshold-abs"},
       {"patch eval" + m + " --target 1 --patch " + dir + "/nan.pt", "NaN"},
       {"patch eval" + m + " --target 1 --patch " + dir + "/big.pt", "colours in [0,1]"},
-      {"patch eval" + m + " --target 1 --eot --patch " + dir + "/big.pt", "--eot: not used here"},
-      {"patch eval" + m + " --target 1 --cells 4 --patch " + dir + "/big.pt", "--cells"},
+      {"patch eval" + m + " --target 1 --init random --patch " + dir + "/big.pt",
+       "--init: not used here"},
   };
   for (const auto& c : cases) expect_bad_input(c.args, c.needle);
+}
+
+// Item 5: a model whose outputs are of the wrong kind gets one line naming it and what was
+// expected, not a LibTorch message; declared sizes no machine holds are refused unallocated.
+TEST(BadInput, ModelOutputsOfTheWrongKind) {
+  const std::string d = " --data fashion-mnist:test:3";
+  using foil::test::fixture;
+  const std::vector<Case> cases = {
+      {"attack --model " + fixture("wrong_int_scores.pt") + d, "expected floating-point outputs"},
+      {"predict --model " + fixture("wrong_int_scores.pt") + d, "Long outputs"},
+      {"attack --model " + fixture("wrong_one_row.pt") + d, "one row of scores per image"},
+      {"attack --model " + fixture("wrong_detached.pt") + d, "outputs without a gradient"},
+      {"explain --model " + fixture("wrong_detached.pt") + d + " --out " +
+           foil::test::temp_dir("detached") + "/e",
+       "outputs without a gradient"},
+      {"attack --model " + fixture("wrong_one_row.pt") + d + " --input-shape 1,100000,100000",
+       "--input-shape: expected C,H,W"},
+      {"attack --model " + fixture("wrong_one_row.pt") + d + " --input-shape 3,16384,16384",
+       "C*H*W at most"},
+      {"keypoints attack --model " + cnn() + " --data pose:test:2", "cnn.foil"},
+  };
+  for (const auto& c : cases) expect_bad_input(c.args, c.needle);
+  // A gradient-free attack needs no gradient: Square runs on the detached model.
+  const auto r = run_foil("attack --model " + fixture("wrong_detached.pt") + d +
+                          " --attack square --queries 20 --eps 0.1");
+  EXPECT_EQ(r.code, 0) << r.err;
 }

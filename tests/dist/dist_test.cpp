@@ -3,7 +3,10 @@
 #include "foil/dist/dist.h"
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <torch/torch.h>
 
 #include <chrono>
@@ -11,6 +14,7 @@
 #include <fstream>
 #include <functional>
 #include <iterator>
+#include <sstream>
 #include <nlohmann/json.hpp>
 #include <utility>
 #include <vector>
@@ -105,7 +109,24 @@ TEST(Dist, AJobThatCannotFormIsOneLineExit2) {
   // Unreachable master; a WORLD_SIZE larger than the processes started; ranks that do not fit.
   test::expect_bad_input("--rank 1 --world-size 2 --master 127.0.0.1:1 " + a, "cannot reach");
   test::expect_bad_input("--rank 0 --world-size 2 --master 127.0.0.1:0 " + a, "HOST:PORT");
-  test::expect_bad_input("--rank 2 --world-size 2 --master 127.0.0.1:29500 " + a, "RANK");
+  test::expect_bad_input("--rank 1 --world-size 2 --master no-such-host.invalid:29500 " + a,
+                         "an unknown host 'no-such-host.invalid'");
+  {  // A busy port: one line of foil's, no glog lines from c10d.
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in at{};
+    at.sin_family = AF_INET;
+    at.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof at;
+    ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&at), sizeof at), 0);
+    ASSERT_EQ(listen(fd, 1), 0);
+    getsockname(fd, reinterpret_cast<sockaddr*>(&at), &len);
+    test::expect_bad_input("--rank 0 --world-size 2 --master 127.0.0.1:" +
+                               std::to_string(ntohs(at.sin_port)) + " " + a,
+                           "a port in use on this machine");
+    close(fd);
+  }
+  test::expect_bad_input("--rank 2 --world-size 2 --master 127.0.0.1:29500 " + a,
+                         "--rank: expected 0..1 (--world-size 2), got 2");
   // Two processes started for a job of three: each waits out the timeout, then says so.
   auto r = test::run_foil("launch -n 2 -- --world-size 3 " + a);
   EXPECT_EQ(r.code, 2);
@@ -113,16 +134,15 @@ TEST(Dist, AJobThatCannotFormIsOneLineExit2) {
 }
 
 TEST(Dist, AFailingRankFailsTheWholeLaunch) {
-  // The ranks fail on their options before joining: launch stops the job, names the first
-  // failure and passes its exit code on.
+  // The ranks fail on their options before joining: launch stops the job, says the failure
+  // once (every rank would say the same) and passes its exit code on.
   const auto t0 = std::chrono::steady_clock::now();
-  auto r = test::run_foil("launch -n 2 -- --dist-timeout 5 attack --model " + test::trained_cnn() +
-                          " --data fashion-mnist:test:10 --batch 0");
-  EXPECT_EQ(r.code, 2);
-  EXPECT_NE(r.err.find("foil launch: rank"), std::string::npos) << r.err;
+  test::expect_bad_input("launch -n 2 -- --dist-timeout 5 attack --model " + test::trained_cnn() +
+                             " --data fashion-mnist:test:10 --batch 0",
+                         "--batch: expected an integer in 1..100000");
   EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 30);
   // Training a model is not shared out: a job of several processes is told so.
-  r = test::run_foil("launch -n 2 -- train --data fashion-mnist:test:100 --out " +
+  auto r = test::run_foil("launch -n 2 -- train --data fashion-mnist:test:100 --out " +
                      test::temp_dir("dist-train") + "/m.foil");
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("'foil train': expected one process"), std::string::npos) << r.err;
@@ -209,6 +229,25 @@ TEST(Dist, APeerThatDiesMidJobEndsTheOthers) {
   const std::string log = test::slurp(dir + "/0.log");
   EXPECT_NE(log.find("rank 0: lost a peer process during"), std::string::npos) << log;
   EXPECT_FALSE(std::filesystem::exists(dir + "/0"));  // nothing that looks complete
+}
+
+TEST(Dist, ARankKilledByASignalIsNamedAsSuch) {
+  const std::string dir = test::temp_dir("dist-signal");
+  const int launch = test::start_foil(std::string("launch -n 2 -- --threads 1 --dist-timeout 60") +
+                                          kPatchTrain + " --epochs 20 --model " +
+                                          test::trained_cnn() + " --out " + dir + "/p",
+                                      dir + "/log");
+  ASSERT_TRUE(test::wait_for_text(launch, dir + "/log", "epoch   1"));
+  const std::string task = "/proc/" + std::to_string(launch) + "/task/" + std::to_string(launch);
+  std::istringstream children(test::slurp(task + "/children"));
+  std::vector<int> ranks{std::istream_iterator<int>(children), std::istream_iterator<int>()};
+  ASSERT_EQ(ranks.size(), 2u);
+  kill(ranks[1], SIGKILL);
+  EXPECT_EQ(test::wait_exit(launch), 1);
+  const std::string log = test::slurp(dir + "/log");
+  EXPECT_NE(log.find("foil launch: rank 1 was killed by signal 9 (Killed); the job was stopped"),
+            std::string::npos)
+      << log;
 }
 
 TEST(Dist, ShardsAreContiguousAndCoverEverything) {

@@ -154,6 +154,16 @@ TEST(Onnx, BrokenFilesAreRefusedWithOneLine) {
   fs::copy_file(onnx_fixture("tiny.onnx"), dir + "/tiny.onnx");  // without tiny.onnx.data
   refused(dir + "/tiny.onnx", "tiny.onnx.data is missing");
   refused(onnx_fixture("bad/inner/outside.onnx"), "leaves the model's folder");
+  refused(onnx_fixture("bad/huge_input.onnx"), "a declared shape [1, 3, 100000, 100000]");
+  {  // An Expand to 2^62 x 2^62 is refused before anything of that size exists.
+    const auto m = load_model(onnx_fixture("bad/huge_expand.onnx"));
+    try {
+      m->forward(torch::rand({1, 1, 1, 1}));
+      ADD_FAILURE() << "huge_expand ran";
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find("would make"), std::string::npos) << e.what();
+    }
+  }
   // A link named like the data file, pointing out of the folder.
   fs::create_directories(dir + "/linked");
   fs::copy_file(onnx_fixture("tiny.onnx"), dir + "/linked/tiny.onnx");
