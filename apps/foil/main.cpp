@@ -56,14 +56,26 @@ int main(int argc, char** argv) {
   auto& record = foil::cli::run_record();
   record.command = "foil";
   const CLI::App* level = &app;
+  // The first word where a sub-command was due that names none (for the message).
+  std::string unknown;
+  bool value_due = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
+    bool matched = false;
     for (const CLI::App* sub : level->get_subcommands([](const CLI::App*) { return true; }))
       if (sub->get_name() == a && a[0] != '-') {
         record.kind += (record.kind.empty() ? "" : " ") + a;
         level = sub;
+        matched = true;
         break;
       }
+    if (!matched && unknown.empty() && !value_due && !a.empty() && a[0] != '-' &&
+        !level->get_subcommands([](const CLI::App*) { return true; }).empty())
+      unknown = a;
+    const CLI::Option* opt = a.rfind("--", 0) == 0 && a.find('=') == std::string::npos
+                                 ? level->get_option_no_throw(a)
+                                 : nullptr;
+    value_due = opt != nullptr && opt->get_items_expected_min() > 0;
     if (a.empty() || a.find_first_of(" \t'\"$\\;&|<>*?()") != std::string::npos) {
       std::string quoted = "'";
       for (char ch : a) quoted += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
@@ -76,7 +88,16 @@ int main(int argc, char** argv) {
   } catch (const CLI::Success& e) {  // --help and friends
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "foil: %s\n", foil::cli::parse_error_message(e.what()).c_str());
+    std::string what = foil::cli::parse_error_message(e.what());
+    if (what == "A subcommand is required") {
+      std::string names;
+      for (const CLI::App* sub : level->get_subcommands([](const CLI::App*) { return true; }))
+        names += (names.empty() ? "" : ", ") + sub->get_name();
+      what = (record.kind.empty() ? std::string() : record.kind + ": ") +
+             "expected a sub-command (" + names + "), got " +
+             (unknown.empty() ? std::string("none") : "'" + unknown + "'");
+    }
+    std::fprintf(stderr, "foil: %s\n", what.c_str());
     return 2;
   } catch (const foil::InputError& e) {
     std::fprintf(stderr, "foil: %s\n", e.what());

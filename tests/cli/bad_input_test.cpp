@@ -95,6 +95,9 @@ TEST(BadInput, FlagValuesAreOneLineExit2) {
            "@99999999999999999999,0,1,1",
        "a crop @X,Y,W,H"},
       {"attack" + m + " --targeted abc", "--targeted"},
+      {"atack" + m, "expected a sub-command (train, attack, "},
+      {"--threads 2 atack" + m, "got 'atack'"},
+      {"patch trian" + m, "patch: expected a sub-command (train, eval, transfer), got 'trian'"},
   };
   for (const auto& c : cases) expect_bad_input(c.args, c.needle);
 }
