@@ -136,6 +136,36 @@ def main():
                            "pose:test:3", "photo.jpg@1,2,3,4", "0.5,0.25,nan", "least-likely",
                            "7", "-1", "fashion-mnist:tst", ":0", "@,,,"]):
         put("spec", "seed-%02d" % i, s.encode())
+    report_seeds()
+
+
+def report_seeds():
+    """report: a results folder, as parts of a file name line and the file's bytes ("@NAME":
+    a link to the path given, "|NAME": a FIFO)."""
+    def folder(*files):
+        return SEP.join(name.encode() + b"\n" + body for name, body in files)
+    items = {"label": [0, 1, 2], "clean_pred": [0, 1, 1], "adv_pred": [1, 1, 0]}
+    result = {"norm": "linf", "eps": 0.1, "robust_accuracy": 0.25, "seconds": 1.5,
+              "per_item": items}
+    audit = {"clean_accuracy": 0.5, "n": 3, "attack": "apgd-ce", "class_names": ["a", "b", "c"],
+             "results": [result], "minimal_norm_curves": [
+                 {"attack": "deepfool", "norm": "l2", "minimal_norm": {"found_rate": 1.0}}]}
+    run = {"command": "foil audit", "kind": "audit", "model": {"name": "m", "classes": 3}}
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"><path d="M0 0L4 4"/></svg>'
+    put("report", "audit", folder(("audit.json", json.dumps(audit).encode()),
+                                  ("run.json", json.dumps(run).encode()),
+                                  ("robust_accuracy_linf.svg", svg),
+                                  ("p.png", png(2, 2, 1, bytes(4)))))
+    short = dict(result, per_item=dict(items, adv_pred=[1]))
+    put("report", "short-per-item", folder(("audit.json", json.dumps(dict(audit, results=[short])).encode())))
+    put("report", "wrong-types", folder(("audit.json", json.dumps(dict(audit, results=[dict(result, robust_accuracy="x")], class_names=5)).encode()),
+                                        ("run.json", b'{"model": {"classes": "ten"}, "command": 7}')))
+    put("report", "deep", folder(("deep.json", b"[" * 5000 + b"]" * 5000)))
+    put("report", "hostile-svg", folder(("x.json", b"{}"), ("evil.svg",
+        b'<svg onload="alert(1)"><script>alert(2)</script><image href="https://x.test/a.png"/></svg>')))
+    put("report", "links-and-fifo", folder(("x.json", b"{}"), ("@zero.png", b"/dev/zero"),
+                                           ("@loop.svg", b"loop.svg"), ("|run.json", b"")))
+    put("report", "not-json", folder(("x.json", b"{\"a\": [1, 2,"), ("y.json", b"\xff\xfe")))
 
 
 def gzip_bytes(data):

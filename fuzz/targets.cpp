@@ -1,6 +1,7 @@
 // Fuzz entry points (see targets.h).
 #include "targets.h"
 
+#include <sys/stat.h>
 #include <torch/torch.h>
 #include <unistd.h>
 
@@ -15,6 +16,7 @@
 #include "foil/models/model.h"
 #include "foil/models/tfjs.h"
 #include "foil/patch/patch.h"
+#include "foil/report/html.h"
 
 namespace foil::fuzz {
 namespace {
@@ -157,6 +159,36 @@ int fuzz_spec(const uint8_t* data, size_t size) {
   });
 }
 
+// A results folder for `foil report`: parts, each a file name line and the file's bytes. A name
+// "@NAME" makes NAME a link to the path the part holds, "|NAME" makes a FIFO; other names are
+// plain files (reduced to a base name, so that the folder stays the fuzzer's).
+int fuzz_report(const uint8_t* data, size_t size) {
+  return guarded(data, size, [](const std::string& b) {
+    const fs::path dir = work_dir() / "results";
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    for (size_t k = 0; k < 16; ++k) {
+      const std::string p = part(b, k);
+      if (p.empty() && k > 0) break;
+      const size_t nl = p.find('\n');
+      std::string name = p.substr(0, nl), body = nl == std::string::npos ? "" : p.substr(nl + 1);
+      const char kind = name.empty() ? ' ' : name[0];
+      if (kind == '@' || kind == '|') name.erase(0, 1);
+      name = fs::path(name).filename().string();
+      if (name.empty() || name == "." || name == ".." || name == "report.html") continue;
+      std::error_code ec;
+      if (kind == '@')
+        fs::create_symlink(body, dir / name, ec);
+      else if (kind == '|')
+        ::mkfifo((dir / name).c_str(), 0600);
+      else
+        std::ofstream(dir / name, std::ios::binary)
+            .write(body.data(), static_cast<std::streamsize>(body.size()));
+    }
+    report_html(dir.string());
+  });
+}
+
 }  // namespace
 
 const std::vector<Target>& targets() {
@@ -167,7 +199,8 @@ const std::vector<Target>& targets() {
                                           {"foil-model", fuzz_foil_model},
                                           {"patch", fuzz_patch},
                                           {"pose", fuzz_pose},
-                                          {"spec", fuzz_spec}};
+                                          {"spec", fuzz_spec},
+                                          {"report", fuzz_report}};
   return all;
 }
 

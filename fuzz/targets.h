@@ -18,7 +18,7 @@ struct Target {
   Entry entry;
 };
 
-/// idx, image, tfjs, onnx, foil-model, patch, pose, spec.
+/// idx, image, tfjs, onnx, foil-model, patch, pose, spec, report.
 const std::vector<Target>& targets();
 
 }  // namespace foil::fuzz

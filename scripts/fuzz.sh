@@ -2,13 +2,13 @@
 # Fuzzes one parser of untrusted input with libFuzzer (clang; AddressSanitizer and
 # UndefinedBehaviorSanitizer on), starting from the seed corpus in fuzz/corpus/TARGET.
 #   scripts/fuzz.sh TARGET SECONDS
-# Targets: idx image tfjs foil-model patch pose spec (fuzz/targets.cpp). The build lives in
+# Targets: idx image tfjs onnx foil-model patch pose spec report (fuzz/targets.cpp). The build lives in
 # build-fuzz/; inputs found to be new are kept in build-fuzz/corpus/TARGET and crashes as
 # build-fuzz/crash-TARGET-*. To replay one: build-fuzz/fuzz-TARGET FILE. The normal test
 # suite replays the seed corpus through the same entry points (tests/fuzz/corpus_test.cpp).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-target=${1:?usage: scripts/fuzz.sh TARGET SECONDS (idx image tfjs foil-model patch pose spec)}
+target=${1:?usage: scripts/fuzz.sh TARGET SECONDS (idx image tfjs onnx foil-model patch pose spec report)}
 seconds=${2:-60}
 [ -d "fuzz/corpus/$target" ] || { echo "fuzz.sh: no target '$target'" >&2; exit 2; }
 bash scripts/install-deps.sh --fuzz

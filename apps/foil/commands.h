@@ -36,6 +36,9 @@ struct RunRecord {
   nlohmann::json models = nlohmann::json::array();
   /// Every flag given to the sub-command (and before it), name -> values as given.
   nlohmann::json flags = nlohmann::json::object();
+  /// The output files the command writes (--json, --save-adv, ...), resolved: a results
+  /// folder's commit never replaces one of them.
+  std::vector<std::string> output_files;
 };
 RunRecord& run_record();
 /// Fills run_record().flags from the parsed `app` (its chosen sub-commands' given flags).

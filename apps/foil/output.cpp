@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -99,8 +100,10 @@ void check_paths(const CLI::App& top) {
     check_input(!path.empty(), flag, "a path", "an empty string");
     to.push_back({flag, path, resolved(path)});
   };
-  for (const char* flag : {"--json", "--save-adv", "--draw"})
+  for (const char* flag : {"--json", "--save-adv"})
     for (const auto& v : given(*app, flag)) add(files, flag, v);
+  // predict --draw is a folder of pictures; patch eval --draw one picture.
+  for (const auto& v : given(*app, "--draw")) add(kind == "predict" ? folders : files, "--draw", v);
   for (const auto& v : given(*app, "--out")) add(out_is_file ? files : folders, "--out", v);
   for (const auto& v : given(*app, "--crops")) add(folders, "--crops", v);
   for (const auto& v : given(*app, "--model")) {
@@ -144,11 +147,17 @@ void check_paths(const CLI::App& top) {
         throw InputError(f.flag + " " + f.path + ": that is the " + in.flag +
                          " input; foil never writes over its inputs");
     for (const auto& d : folders)
-      if (contains(d.where, f.where))
-        throw InputError(f.flag + " " + f.path + ": inside the " + d.flag + " folder " + d.path +
-                         ", which foil writes as a whole (choose a path outside it)");
+      if (d.where == f.where)
+        throw InputError(f.flag + " " + f.path + ": the same path as " + d.flag +
+                         " (two outputs on one path)");
+    run_record().output_files.push_back(f.where.string());  // commit() never replaces them
   }
-  for (const auto& d : folders) {
+  for (size_t i = 0; i < folders.size(); ++i) {
+    const PathUse& d = folders[i];
+    for (size_t j = 0; j < i; ++j)
+      if (contains(folders[j].where, d.where) || contains(d.where, folders[j].where))
+        throw InputError(d.flag + " " + d.path + ": overlaps the " + folders[j].flag +
+                         " folder (two outputs on one path)");
     const std::string what = unreplaceable_kind(d.path);
     check_input(what.empty() || what == "a folder" || what == "a link to a folder",
                 d.flag + " " + d.path, "a folder or a new name", what);
@@ -237,6 +246,15 @@ void ResultsFolder::commit() {
     for (const auto& p : ours) {
       const fs::path target = fs::path(out_) / p.filename();
       const std::string kind = unreplaceable_kind(target.string());
+      const auto& outputs = run_record().output_files;
+      if (std::find(outputs.begin(), outputs.end(), resolved(target.string()).string()) !=
+          outputs.end()) {
+        committed_ = true;  // keep the results where they are
+        throw InputError(target.string() +
+                         ": also an output of this command (two outputs on "
+                         "one path); not replaced. The results are in " +
+                         partial_);
+      }
       const bool same = fs::is_directory(p) ? kind == "a folder" : kind.empty();
       if (!same && !(kind.empty() && !fs::exists(target))) {
         committed_ = true;  // keep the results where they are

@@ -11,6 +11,7 @@
 #include "foil/attacks/norm.h"
 #include "foil/attacks/sample_random.h"
 #include "foil/core/error.h"
+#include "foil/core/files.h"
 #include "foil/core/runtime.h"
 #include "foil/models/tfjs.h"
 #include "foil/models/zoo.h"
@@ -131,7 +132,9 @@ std::shared_ptr<ZooModel> train_pose_model(
                                           {"sigma", o.sigma()},
                                           {"seed", o.seed()},
                                           {"data", train.source},
-                                          {"n", train.size()}})
+                                          {"n", train.size()},
+                                          {"images", tensor_digest(train.images)},
+                                          {"keypoints", tensor_digest(train.keypoints)}})
                               .dump();
   const int64_t first = load_checkpoint(o.checkpoint(), sig, *net, optim);
   const int64_t n = train.size(), batches = (n + o.batch() - 1) / o.batch();

@@ -263,7 +263,7 @@ TEST(BadInput, OutputsNeverClobberWhatTheyMustNot) {
       {"attack" + m + " --json " + model, "the --model input"},
       {"attack" + m + " --json " + dir + "/x.pt --save-adv " + dir + "/./x.pt",
        "two outputs on one path"},
-      {"attack" + m + " --json " + dir + "/a/r.json --out " + dir + "/a", "inside the --out"},
+      {"attack" + m + " --json " + dir + "/a --out " + dir + "/a", "the same path as --out"},
       {"audit --model " + model + " --data " + photos + " --out " + photos, "--data folder"},
       {"audit --model " + model + " --data " + photos + " --out " +
            fs::path(photos).parent_path().string(),
@@ -318,6 +318,13 @@ TEST(BadInput, CommitNeverReplacesAFolderOrFifo) {
   EXPECT_NE(r.err.find("got a folder"), std::string::npos) << r.err;
   for (const auto& e : fs::directory_iterator(out))
     EXPECT_EQ(e.path().string().find(".tmp"), std::string::npos) << e.path();
+  // --json where the results folder puts its own attack.json: the --json file is kept.
+  const std::string a = dir + "/a";
+  r = run_foil("attack --model " + cnn() + " --data fashion-mnist:test:2 --steps 1 --json " + a +
+               "/attack.json --out " + a);
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_NE(r.err.find("two outputs on one path"), std::string::npos) << r.err;
+  EXPECT_TRUE(foil::test::read_json(a + "/attack.json").contains("robust_accuracy"));
 }
 
 // Item 4: values are checked for meaning; flags a sub-command would ignore are refused.
