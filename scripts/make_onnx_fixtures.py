@@ -193,6 +193,14 @@ def main(out):
                          [shape])
     onnx.save_model(h.make_model(graph, opset_imports=[h.make_opsetid("", 13)]),
                     os.path.join(bad, "huge_expand.onnx"))
+    # A classifier whose output Softmax normalises over an axis its scores do not have.
+    graph = h.make_graph([h.make_node("Flatten", ["x"], ["f"], name="flatten"),
+                          h.make_node("Softmax", ["f"], ["y"], name="the_softmax", axis=5)],
+                         "softmax_axis",
+                         [h.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 1, 2, 5])],
+                         [h.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 10])])
+    onnx.save_model(h.make_model(graph, opset_imports=[h.make_opsetid("", 13)]),
+                    os.path.join(bad, "softmax_axis.onnx"))
     m = onnx.load(os.path.join(out, "tiny.onnx"), load_external_data=False)
     for t in m.graph.initializer:
         for kv in t.external_data:

@@ -453,6 +453,14 @@ const std::vector<int64_t>& TfjsGraph::first_output_shape() const {
   return impl_->first_output_shape;
 }
 
+int64_t TfjsGraph::int_attr_of(const std::string& node, const std::string& key,
+                               int64_t fallback) const {
+  if (auto a = impl_->aliases.find(node); a != impl_->aliases.end())
+    return attr_int(impl_->nodes[a->second.first], key, fallback);
+  auto it = impl_->index.find(split_ref(node).first);
+  return it == impl_->index.end() ? fallback : attr_int(impl_->nodes[it->second], key, fallback);
+}
+
 std::string TfjsGraph::op_of(const std::string& node) const {
   if (auto a = impl_->aliases.find(node); a != impl_->aliases.end())
     return impl_->nodes[a->second.first].op;
@@ -497,8 +505,7 @@ TfjsModel::TfjsModel(const std::string& model_json)
       nchw_input_ ? ImageShape{dim(1), dim(2), dim(3)} : ImageShape{dim(3), dim(1), dim(2)};
   {  // A declared size foil could not hold is refused before any image of it is made.
     const ImageShape& in = info_.input;
-    const bool fits = in.channels <= 4 && in.height <= kMaxImageSide &&
-                      in.width <= kMaxImageSide &&
+    const bool fits = in.channels <= 4 && in.height <= kMaxImageSide && in.width <= kMaxImageSide &&
                       std::max<int64_t>(in.channels, 1) * std::max<int64_t>(in.height, 1) *
                               std::max<int64_t>(in.width, 1) <=
                           kMaxImageElements;
@@ -543,7 +550,14 @@ TfjsModel::TfjsModel(const std::string& model_json)
   if (meta_.task == "classifier" && meta_.logits_before_softmax) {
     std::string node = output_node_;
     while (graph_.op_of(node) == "Identity") node = graph_.first_input_of(node);
-    if (graph_.op_of(node) == "Softmax") output_node_ = graph_.first_input_of(node);
+    if (graph_.op_of(node) == "Softmax") {
+      // The softmax skipped must be the one over the classes of N x K scores: any other axis
+      // (or one the scores do not have) is refused here, as running it would be.
+      const int64_t axis = graph_.int_attr_of(node, "axis", -1);
+      check_input(axis == -1 || axis == 1, model_json + ": output Softmax '" + node + "' axis",
+                  "the class axis of N x K scores (1 or -1)", std::to_string(axis));
+      output_node_ = graph_.first_input_of(node);
+    }
   }
 }
 

@@ -115,9 +115,10 @@ TEST(CliReport, AuditPageInBrowser) {
   ASSERT_EQ(r.code, 0) << r.err;
   check_report(dir);
   const std::string html = slurp(dir + "/report.html");
-  for (const char* part : {"Per-class robust accuracy", "What the attacks turn each class into",
-                           "Minimal-norm curves", "Time spent", "chance 10.00%",
-                           "deepfool minimal-norm curve", "Trouser", "foil audit --model"})
+  for (const char* part :
+       {"Per-class robust accuracy", "What the attacks turn each class into", "Minimal-norm curves",
+        "Time spent", "chance 10.00%", "robust_accuracy_linf.svg: one line per attack stage",
+        "Trouser", "foil audit --model"})
     EXPECT_NE(html.find(part), std::string::npos) << part;
   // Per-class rows: one per class present in the data.
   const auto j = read_json(dir + "/audit.json");

@@ -155,6 +155,8 @@ TEST(Onnx, BrokenFilesAreRefusedWithOneLine) {
   refused(dir + "/tiny.onnx", "tiny.onnx.data is missing");
   refused(onnx_fixture("bad/inner/outside.onnx"), "leaves the model's folder");
   refused(onnx_fixture("bad/huge_input.onnx"), "a declared shape [1, 3, 100000, 100000]");
+  refused(onnx_fixture("bad/softmax_axis.onnx"),
+          "axis: expected the class axis of N x K scores (1 or -1), got 5");
   {  // An Expand to 2^62 x 2^62 is refused before anything of that size exists.
     const auto m = load_model(onnx_fixture("bad/huge_expand.onnx"));
     try {

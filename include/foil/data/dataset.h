@@ -53,9 +53,11 @@ struct Dataset {
   void relabel_to(const std::vector<std::string>& names, const std::string& what);
 };
 
-/// The largest image side and element count (C*H*W) foil takes: a model or flag that declares
-/// more is refused before anything that size is allocated.
-constexpr int64_t kMaxImageSide = 16384, kMaxImageElements = int64_t{1} << 28;
+/// The largest image side foil takes: a model or flag that declares more is refused before
+/// anything that size is allocated.
+constexpr int64_t kMaxImageSide = 16384;
+/// The largest element count (C*H*W) of one image foil takes (see kMaxImageSide).
+constexpr int64_t kMaxImageElements = int64_t{1} << 28;
 
 /// The shape a model wants: channels, height, width; 0 means "any".
 struct ImageShape {

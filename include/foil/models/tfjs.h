@@ -114,6 +114,8 @@ class TfjsGraph {
   const std::vector<std::string>& value_names() const;
   /// The op of a node ("" when unknown).
   std::string op_of(const std::string& node) const;
+  /// An integer attribute of a node (`fallback` when the node or attribute is absent).
+  int64_t int_attr_of(const std::string& node, const std::string& key, int64_t fallback) const;
   /// The input placeholder: name, dtype ("float32"/"int32") and shape (-1 = any).
   const std::string& input_name() const;
   /// The input placeholder's dtype, "float32" or "int32".
