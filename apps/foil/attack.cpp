@@ -67,8 +67,14 @@ void run_attack(const AttackCmd& c) {
         "accuracy counts those needing more than eps {:g})\n",
         attack->options().eps());
   }
-  fmt::print("{:<22}{:>10.4f}\n", "linf max", ev.linf_max);
-  fmt::print("{:<22}{:>10.4f}\n", "l2 mean", ev.l2_mean);
+  fmt::print("{:<22}{:>10}  over the {} broken items\n", "linf max",
+             ev.broken > 0 ? fmt::format("{:.4f}", ev.linf_max) : "-", ev.broken);
+  fmt::print("{:<22}{:>10}\n", "l2 mean", ev.broken > 0 ? fmt::format("{:.4f}", ev.l2_mean) : "-");
+  if (ev.unconfirmed > 0)
+    fmt::print(
+        "final check: {} of the attack's {} successes did not fool the model again on "
+        "the returned example (counted robust)\n",
+        ev.unconfirmed, ev.in_loop_successes);
   fmt::print("{:<22}{:>9.2f}s\n", "seconds", ev.seconds);
   // In a job of several processes every rank holds all results; rank 0 writes them.
   if (!dist::leader()) return;

@@ -65,8 +65,8 @@ std::shared_ptr<Model> open_model(const ModelFlags& flags, c10::Device device) {
                     v[1] <= kMaxImageSide && v[2] <= kMaxImageSide &&
                     v[0] * v[1] * v[2] <= static_cast<double>(kMaxImageElements);
     check_input(ok, "--input-shape",
-                fmt::format("C,H,W: C in 1..4, H and W in 1..{}, C*H*W at most {}",
-                            kMaxImageSide, kMaxImageElements),
+                fmt::format("C,H,W: C in 1..4, H and W in 1..{}, C*H*W at most {}", kMaxImageSide,
+                            kMaxImageElements),
                 flags.input_shape);
     auto* ts = dynamic_cast<TorchScriptModel*>(model.get());
     check_input(ts != nullptr, "--input-shape", "a TorchScript model (foil models record theirs)",
@@ -336,6 +336,9 @@ AttackOptions attack_options(const AttackFlags& f) {
 }
 
 std::unique_ptr<Attack> make_attack_from(const AttackFlags& f, bool early_stop) {
+  check_input(f.random_start || (f.attack.rfind("apgd", 0) != 0 && f.attack != "autoattack"),
+              "--no-random-start", "an attack that can start at the input (pgd)",
+              f.attack + ", which starts at a random point as its paper does");
   return make_attack(f.attack, attack_options(f).early_stop(early_stop));
 }
 

@@ -53,6 +53,9 @@ void ApgdSchedule::keep(const torch::Tensor& k) {
 Apgd::Apgd(AttackOptions options, bool targeted_dlr)
     : Attack(std::move(options)), targeted_dlr_(targeted_dlr) {
   if (targeted_dlr_) options_.loss("dlr");
+  // The paper's algorithm (and the reference) starts at a random point of the eps-sphere,
+  // whatever AttackOptions' default (PGD's: none) says.
+  options_.random_start(true);
 }
 
 std::string Apgd::name() const { return targeted_dlr_ ? "apgd-t" : "apgd-" + options_.loss(); }

@@ -21,7 +21,8 @@ AutoAttack::AutoAttack(AttackOptions options) : Attack(std::move(options)) {
   stages_.push_back(std::make_unique<Apgd>(o, true));
   if (options_.version() == "standard") {
     stages_.push_back(std::make_unique<FabT>(o));
-    stages_.push_back(std::make_unique<Square>(o));
+    // As the reference builds it: the schedule at the raw query count (resc_schedule=False).
+    stages_.push_back(std::make_unique<Square>(AttackOptions(o).square_rescale(false)));
   }
 }
 
@@ -45,24 +46,33 @@ void AutoAttack::perturb(Model& model, const torch::Tensor& x, const Criterion& 
   const torch::Tensor wrong = criterion.is_adversarial(logits);
   record_rows(r, torch::arange(x.size(0), ids.options().device(x.device())), x, logits, wrong);
   r.stage = torch::full({x.size(0)}, -1, torch::dtype(torch::kLong).device(x.device()));
+  r.stage_unconfirmed.assign(stages_.size(), 0);
   for (size_t s = 0; s < stages_.size(); ++s) {
     const torch::Tensor rows = r.success.logical_not().nonzero().flatten();
     if (rows.numel() == 0) break;
-    const AttackResult sub = stages_[s]->run(model, x.index_select(0, rows), criterion.select(rows),
-                                             ids.index_select(0, rows.cpu()));
+    const Criterion crit = criterion.select(rows);
+    AttackResult sub =
+        stages_[s]->run(model, x.index_select(0, rows), crit, ids.index_select(0, rows.cpu()));
     r.gradient_evaluations += sub.gradient_evaluations;
     r.queries += sub.queries;
-    // The first stage's strongest points stand for the robust ones; later stages only add
-    // the points they break.
-    const torch::Tensor take =
-        s == 0 ? torch::arange(rows.numel(), rows.options()) : sub.success.nonzero().flatten();
+    // The final check of the reference's run_standard_evaluation: a point is broken only if
+    // the model, run once more on the returned example, is fooled by it.
+    torch::Tensor logits;
+    {
+      torch::NoGradGuard no_grad;
+      logits = model.forward(sub.adv);
+    }
+    const torch::Tensor confirmed = crit.is_adversarial(logits);
+    r.stage_unconfirmed[s] = (sub.success & confirmed.logical_not()).sum().item<int64_t>();
+    // Robust points keep the clean input, as the reference returns them; the first stage's
+    // per-pixel attack score stands for them all (Region of Attack).
+    if (s == 0) r.grad_score.index_copy_(0, rows, sub.grad_score);
+    const torch::Tensor take = confirmed.nonzero().flatten();
     const torch::Tensor at = rows.index_select(0, take);
     r.adv.index_copy_(0, at, sub.adv.index_select(0, take));
-    r.pred.index_copy_(0, at, sub.pred.index_select(0, take));
-    r.grad_score.index_copy_(0, at, sub.grad_score.index_select(0, take));
-    r.success.index_copy_(0, at, sub.success.index_select(0, take));
-    const torch::Tensor broke = sub.success.nonzero().flatten();
-    r.stage.index_fill_(0, rows.index_select(0, broke), static_cast<int64_t>(s));
+    r.pred.index_copy_(0, at, logits.argmax(1).index_select(0, take));
+    r.success.index_fill_(0, at, true);
+    r.stage.index_fill_(0, at, static_cast<int64_t>(s));
   }
 }
 

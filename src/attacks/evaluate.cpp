@@ -22,7 +22,17 @@ nlohmann::json Evaluation::to_json() const {
                       {"seconds", seconds},
                       {"gradient_evaluations", gradient_evaluations},
                       {"queries", queries},
-                      {"perturbation", {{"linf_max", linf_max}, {"l2_mean", l2_mean}}}};
+                      {"perturbation",
+                       {{"linf_max", broken > 0 ? nlohmann::json(linf_max) : nullptr},
+                        {"l2_mean", broken > 0 ? nlohmann::json(l2_mean) : nullptr},
+                        {"broken", broken},
+                        {"over", "the broken items (confirmed by the final check)"}}},
+                      {"final_check",
+                       {{"in_loop_successes", in_loop_successes},
+                        {"unconfirmed", unconfirmed},
+                        {"meaning",
+                         "an item is broken only if the model, run once more on the returned "
+                         "example, is fooled; unconfirmed in-loop successes stay robust"}}}};
   // Per item, in data order: what per-class tables and confusion summaries are built from.
   auto ints = [](const torch::Tensor& t) {
     const auto c = t.to(torch::kCPU, torch::kLong).contiguous();
@@ -34,7 +44,9 @@ nlohmann::json Evaluation::to_json() const {
   if (!stage_names.empty()) {
     nlohmann::json stages = nlohmann::json::array(), by = nlohmann::json::array();
     for (size_t s = 0; s < stage_names.size(); ++s)
-      stages.push_back({{"stage", stage_names[s]}, {"robust_accuracy", stage_robust_accuracy[s]}});
+      stages.push_back({{"stage", stage_names[s]},
+                        {"robust_accuracy", stage_robust_accuracy[s]},
+                        {"unconfirmed", s < stage_unconfirmed.size() ? stage_unconfirmed[s] : 0}});
     const auto b = broken_by.contiguous();
     for (int64_t i = 0; i < b.numel(); ++i) {
       const int64_t s = b.data_ptr<int64_t>()[i];
@@ -91,6 +103,8 @@ Evaluation evaluate_attack(Model& model, const Dataset& data, const Attack& atta
   ev.stage_names = attack.stage_names();
   int64_t done_correct = 0, done_robust = 0;
   int64_t passes[2] = {0, 0};  // gradient evaluations, queries
+  int64_t checks[2] = {0, 0};  // in-loop successes, of those not confirmed by the final check
+  std::vector<int64_t> stage_unconfirmed;
   bool targeted = false;
   Progress progress(o.progress(), hi - lo);
   for (int64_t begin = lo; begin < hi; begin += o.batch()) {
@@ -109,12 +123,39 @@ Evaluation evaluate_attack(Model& model, const Dataset& data, const Attack& atta
     passes[0] += r.gradient_evaluations;
     passes[1] += r.queries;
     targeted = crit.is_targeted();
+    // The final check (the reference's run_standard_evaluation): an item counts as broken only
+    // if the model, run once more on the returned example outside the attack, is fooled.
+    torch::Tensor adv_logits;
+    {
+      torch::NoGradGuard no_grad;
+      adv_logits = model.forward(r.adv);
+    }
+    const torch::Tensor confirmed = crit.is_adversarial(adv_logits);
     const torch::Tensor correct = pred.eq(y);
+    // The items an attack can break: correct clean (targeted: not already of the target).
+    const torch::Tensor eligible = crit.is_targeted() ? y.ne(crit.targets()) : correct;
+    // Successes an ensemble's stages reported that its own final check undid count here too.
+    if (stage_unconfirmed.empty()) stage_unconfirmed.assign(ev.stage_names.size(), 0);
+    int64_t undone_in_stages = 0;
+    for (size_t s = 0; s < r.stage_unconfirmed.size() && s < stage_unconfirmed.size(); ++s) {
+      stage_unconfirmed[s] += r.stage_unconfirmed[s];
+      undone_in_stages += r.stage_unconfirmed[s];
+    }
+    checks[0] += (r.success & eligible).sum().item<int64_t>() + undone_in_stages;
+    checks[1] +=
+        (r.success & eligible & confirmed.logical_not()).sum().item<int64_t>() + undone_in_stages;
+    r.pred = adv_logits.argmax(1);
+    // Perturbation sizes over the broken items only (NaN marks the others).
+    const torch::Tensor broken = confirmed & eligible;
     const torch::Tensor delta = (r.adv - x).flatten(1).to(torch::kDouble);
-    linf.push_back(delta.abs().amax(1).cpu());
-    l2.push_back(delta.norm(2, 1).cpu());
+    const torch::Tensor none = torch::full({x.size(0)}, NAN, delta.options());
+    linf.push_back(torch::where(broken, delta.abs().amax(1), none).cpu());
+    l2.push_back(torch::where(broken, delta.norm(2, 1), none).cpu());
     if (r.stage.defined())
-      broken_by.push_back(torch::where(correct, r.stage, torch::full_like(r.stage, -2)).cpu());
+      broken_by.push_back(
+          torch::where(correct, torch::where(confirmed, r.stage, torch::full_like(r.stage, -1)),
+                       torch::full_like(r.stage, -2))
+              .cpu());
     if (r.min_norm.defined())
       min_norm.push_back(torch::where(correct, r.min_norm, torch::zeros_like(r.min_norm)).cpu());
     clean_pred.push_back(pred.cpu());
@@ -146,10 +187,19 @@ Evaluation evaluate_attack(Model& model, const Dataset& data, const Attack& atta
   const torch::Tensor target = rows(targets, torch::empty({0}, i64));
   const torch::Tensor sizes_linf = rows(linf, torch::empty({0}, f64));
   const torch::Tensor sizes_l2 = rows(l2, torch::empty({0}, f64));
-  const torch::Tensor counts =
-      dist::all_gather_rows(torch::tensor({passes[0], passes[1], int64_t{targeted}}).view({1, 3}));
+  const torch::Tensor counts = dist::all_gather_rows(
+      torch::tensor({passes[0], passes[1], int64_t{targeted}, checks[0], checks[1]}).view({1, 5}));
   ev.gradient_evaluations = counts.select(1, 0).sum().item<int64_t>();
   ev.queries = counts.select(1, 1).sum().item<int64_t>();
+  ev.in_loop_successes = counts.select(1, 3).sum().item<int64_t>();
+  ev.unconfirmed = counts.select(1, 4).sum().item<int64_t>();
+  if (!ev.stage_names.empty()) {
+    stage_unconfirmed.resize(ev.stage_names.size(), 0);
+    const torch::Tensor per_stage =
+        dist::all_gather_rows(torch::tensor(stage_unconfirmed).view({1, -1})).sum(0);
+    for (int64_t s = 0; s < per_stage.numel(); ++s)
+      ev.stage_unconfirmed.push_back(per_stage[s].item<int64_t>());
+  }
   targeted = counts.select(1, 2).amax().item<int64_t>() > 0;
   if (o.keep_adv()) {
     std::vector<int64_t> shape{0};
@@ -191,8 +241,11 @@ Evaluation evaluate_attack(Model& model, const Dataset& data, const Attack& atta
     success_base = clean_correct;
   }
   ev.attack_success_rate = success_base > 0 ? static_cast<double>(success) / success_base : 0.0;
-  ev.linf_max = sizes_linf.max().item<double>();
-  ev.l2_mean = sizes_l2.sum().item<double>() / ev.n;
+  const torch::Tensor broken_linf = sizes_linf.masked_select(sizes_linf.isnan().logical_not());
+  const torch::Tensor broken_l2 = sizes_l2.masked_select(sizes_l2.isnan().logical_not());
+  ev.broken = broken_linf.numel();
+  ev.linf_max = ev.broken > 0 ? broken_linf.max().item<double>() : 0.0;
+  ev.l2_mean = ev.broken > 0 ? broken_l2.mean().item<double>() : 0.0;
   if (ev.broken_by.defined()) {
     int64_t robust = clean_correct;
     for (size_t s = 0; s < ev.stage_names.size(); ++s) {

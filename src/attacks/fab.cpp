@@ -15,27 +15,28 @@ constexpr double kAlphaMax = 0.1, kEta = 1.05, kBeta = 0.9;
 
 }  // namespace
 
-torch::Tensor project_to_halfspace(const torch::Tensor& p, const torch::Tensor& w,
-                                   const torch::Tensor& b, bool linf) {
-  // z(t) = clip(p + t * dir) moves w·z monotonically up with t; find the smallest t that
-  // reaches the half-space. Linf: dir = sign(w), t in [0, 1] covers the box. L2: dir = w
-  // scaled to max |w_i| = 1; coordinates with |w_i| below 1e-6 of the largest never saturate
-  // within t <= 1e6 and move w·z by a negligible amount.
+torch::Tensor project_to_hyperplane(const torch::Tensor& p, const torch::Tensor& w,
+                                    const torch::Tensor& b, bool linf) {
+  // From either side: z(t) = clip(p + t * side * dir) moves w·z monotonically towards the
+  // plane with t; find the smallest t that reaches it. Linf: dir = sign(w), t in [0, 1]
+  // covers the box. L2: dir = w scaled to max |w_i| = 1 (the KKT form clip(p + lambda w));
+  // coordinates with |w_i| below 1e-6 of the largest never saturate within t <= 1e6 and move
+  // w·z by a negligible amount.
+  auto value = [&](const torch::Tensor& z) { return (w * z).sum(1) + b; };
+  const torch::Tensor side = value(p).lt(0).to(p.dtype()) * 2 - 1;  // +1: w·z must rise
   const torch::Tensor scale = w.abs().amax(1, true).clamp_min(1e-30);
-  const torch::Tensor dir = linf ? w.sign() : w / scale;
+  const torch::Tensor dir = (linf ? w.sign() : w / scale) * side.view({-1, 1});
   const double t_max = linf ? 1.0 : 1e6;
   auto at = [&](const torch::Tensor& t) { return (p + t.view({-1, 1}) * dir).clamp(0, 1); };
-  auto value = [&](const torch::Tensor& z) { return (w * z).sum(1) + b; };
   torch::Tensor lo = torch::zeros({p.size(0)}, p.options());
   torch::Tensor hi = torch::full({p.size(0)}, t_max, p.options());
   for (int i = 0; i < (linf ? 40 : 64); ++i) {
     const torch::Tensor mid = (lo + hi) / 2;
-    const torch::Tensor ok = value(at(mid)).ge(0);
-    hi = torch::where(ok, mid, hi);
-    lo = torch::where(ok, lo, mid);
+    const torch::Tensor crossed = (value(at(mid)) * side).ge(0);
+    hi = torch::where(crossed, mid, hi);
+    lo = torch::where(crossed, lo, mid);
   }
-  const torch::Tensor inside = value(p).ge(0);
-  return torch::where(inside.view({-1, 1}), p, at(hi));
+  return torch::where(value(p).eq(0).view({-1, 1}), p, at(hi));
 }
 
 std::string FabT::describe() const {
@@ -85,7 +86,8 @@ void FabT::perturb(Model& model, const torch::Tensor& x, const Criterion& criter
         torch::Tensor d = linf ? rng.uniform(rows.cpu(), shape, x.device()) * 2 - 1
                                : rng.normal(rows.cpu(), shape, x.device());
         d = d / size(d).clamp_min(1e-12).view({-1, 1, 1, 1});
-        const torch::Tensor radius = best_norm.index_select(0, rows).clamp_max(eps) * 0.5;
+        // eps / 2 at every restart, as the reference (its per-run best starts at 1e10).
+        const torch::Tensor radius = torch::full({rows.numel()}, eps * 0.5, x.options());
         xk = (x0 + radius.view({-1, 1, 1, 1}) * d).clamp(0, 1);
       }
       // Records adversarial rows of `point` (with their logits) as the best where smaller;
@@ -121,11 +123,12 @@ void FabT::perturb(Model& model, const torch::Tensor& x, const Criterion& criter
         const torch::Tensor g = torch::autograd::grad({f.sum()}, {a})[0].flatten(1);
         const torch::Tensor xf = xk.detach().flatten(1), x0f = x0.flatten(1);
         const torch::Tensor b = f.detach() - (g * xf).sum(1);
-        const torch::Tensor d_cur = project_to_halfspace(xf, g, b, linf) - xf;
-        const torch::Tensor d_orig = project_to_halfspace(x0f, g, b, linf) - x0f;
-        const torch::Tensor n_cur = size(d_cur.view_as(xk)), n_orig = size(d_orig.view_as(xk));
-        const torch::Tensor alpha =
-            (n_cur / (n_cur + n_orig).clamp_min(1e-12)).clamp(0, kAlphaMax).view({-1, 1});
+        const torch::Tensor d_cur = project_to_hyperplane(xf, g, b, linf) - xf;
+        const torch::Tensor d_orig = project_to_hyperplane(x0f, g, b, linf) - x0f;
+        // The reference's weights: each distance floored at 1e-8, alpha capped at alpha_max.
+        const torch::Tensor n_cur = size(d_cur.view_as(xk)).clamp_min(1e-8);
+        const torch::Tensor n_orig = size(d_orig.view_as(xk)).clamp_min(1e-8);
+        const torch::Tensor alpha = (n_cur / (n_cur + n_orig)).clamp(0, kAlphaMax).view({-1, 1});
         xk = ((xf + kEta * d_cur) * (1 - alpha) + (x0f + kEta * d_orig) * alpha)
                  .clamp(0, 1)
                  .view_as(xk)

@@ -55,8 +55,9 @@ torch::Tensor place(const torch::Tensor& pattern, const torch::Tensor& vh, const
 
 }  // namespace
 
-double Square::square_share(double p_init, int64_t query, int64_t queries) {
-  const int64_t it = static_cast<int64_t>(static_cast<double>(query) / queries * 10000);
+double Square::square_share(double p_init, int64_t query, int64_t queries, bool rescale) {
+  const int64_t it =
+      rescale ? static_cast<int64_t>(static_cast<double>(query) / queries * 10000) : query;
   static const int64_t bounds[] = {10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000};
   double p = p_init;
   for (int64_t b : bounds)
@@ -84,10 +85,18 @@ void Square::perturb(Model& model, const torch::Tensor& x, const Criterion& crit
   const double eps = options_.eps();
   const bool linf = options_.norm() == "linf";
   const int64_t c = x.size(1), h = x.size(2), w = x.size(3);
-  // The margin to push below zero.
+  // The margin to push below zero, and the loss a proposal must lower to be kept: the margin
+  // itself, or targeted, the cross-entropy to the target (as the reference's margin_and_loss).
   auto margin = [&](const torch::Tensor& logits, const Criterion& crit) {
     return crit.is_targeted() ? -logit_margin(logits, crit.targets())
                               : logit_margin(logits, crit.labels());
+  };
+  auto loss = [&](const torch::Tensor& logits, const Criterion& crit) {
+    return crit.is_targeted()
+               ? torch::nn::functional::cross_entropy(
+                     logits, crit.targets(),
+                     torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone))
+               : margin(logits, crit);
   };
   torch::Tensor done = criterion.is_adversarial(logits0);
   torch::Tensor rows = done.nonzero().flatten();
@@ -125,7 +134,7 @@ void Square::perturb(Model& model, const torch::Tensor& x, const Criterion& crit
   }
   torch::Tensor logits = model.forward(best);
   r.queries += rows.numel();
-  torch::Tensor best_margin = margin(logits, crit), best_logits = logits;
+  torch::Tensor best_loss = loss(logits, crit), best_logits = logits;
 
   const int64_t chunk = 100, per_query = 5 + c;
   Progress progress("  square", options_.queries(), /*transient=*/true);
@@ -138,7 +147,7 @@ void Square::perturb(Model& model, const torch::Tensor& x, const Criterion& crit
       record_rows(r, rows.index_select(0, idx), best.index_select(0, idx),
                   best_logits.index_select(0, idx), done.index_select(0, idx));
       const torch::Tensor keep = done.logical_not().nonzero().flatten();
-      keep_rows(keep, {&rows, &x0, &best, &best_margin, &best_logits, &draws});
+      keep_rows(keep, {&rows, &x0, &best, &best_loss, &best_logits, &draws});
       crit = crit.select(keep);
     }
     if (rows.numel() == 0) return;
@@ -146,7 +155,9 @@ void Square::perturb(Model& model, const torch::Tensor& x, const Criterion& crit
     if (q % 100 == 0) progress.update(q, fmt::format("{} unbroken", rows.numel()));
     if ((q - 1) % chunk == 0) draws = rng.uniform(rows.cpu(), {chunk, per_query}, dev);
     const torch::Tensor u = draws.select(1, (q - 1) % chunk);
-    const double p = square_share(options_.p_init(), q, options_.queries());
+    // Proposal q is the reference's iteration q - 1 (its first proposal is iteration 0).
+    const double p =
+        square_share(options_.p_init(), q - 1, options_.queries(), options_.square_rescale());
     int64_t s = std::lround(std::sqrt(p * h * w));
     torch::Tensor candidate;
     if (linf) {
@@ -182,10 +193,10 @@ void Square::perturb(Model& model, const torch::Tensor& x, const Criterion& crit
     }
     logits = model.forward(candidate);
     r.queries += rows.numel();
-    const torch::Tensor cand_margin = margin(logits, crit);
-    const torch::Tensor better = cand_margin.lt(best_margin);
+    const torch::Tensor cand_loss = loss(logits, crit);
+    const torch::Tensor better = cand_loss.lt(best_loss) | crit.is_adversarial(logits);
     best = torch::where(better.view({-1, 1, 1, 1}), candidate, best);
-    best_margin = torch::where(better, cand_margin, best_margin);
+    best_loss = torch::where(better, cand_loss, best_loss);
     best_logits = torch::where(better.view({-1, 1}), logits, best_logits);
   }
   record_rows(r, rows, best, best_logits, crit.is_adversarial(best_logits));

@@ -260,7 +260,10 @@ torch::Tensor apply_patch(const torch::Tensor& x, const torch::Tensor& pixels,
                       .mode(torch::kBilinear)
                       .padding_mode(torch::kZeros)
                       .align_corners(false);
-  torch::Tensor canvas = F::grid_sample(px.unsqueeze(0).expand({n, -1, -1, -1}), grid, gs);
+  // The mask carries the patch's edge (its rim blends with the image once); the colours are
+  // sampled with the border extended, so the rim is not darkened by the zeros outside too.
+  torch::Tensor canvas = F::grid_sample(px.unsqueeze(0).expand({n, -1, -1, -1}), grid,
+                                        F::GridSampleFuncOptions(gs).padding_mode(torch::kBorder));
   const torch::Tensor m = F::grid_sample(mk.unsqueeze(0).expand({n, -1, -1, -1}), grid, gs);
   std::vector<float> b, c;
   for (const auto& p : placements) {

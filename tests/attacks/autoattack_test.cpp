@@ -8,7 +8,9 @@
 #include <nlohmann/json.hpp>
 
 #include "attacks/attack_test_util.h"
+#include "foil/attacks/apgd.h"
 #include "foil/attacks/evaluate.h"
+#include "foil/attacks/square.h"
 #include "foil/core/error.h"
 #include "foil/data/dataset.h"
 #include "foil/models/model.h"
@@ -124,6 +126,91 @@ TEST(AutoAttack, RejectsTargetsAndModelsWithoutLogits) {
   EXPECT_THROW(make_attack("apgd-t", options("fast").targets(10))
                    ->run(*model, data.images, Criterion::misclassification(data.labels)),
                InputError);
+}
+
+/// Fooled only inside an attack's loop: with gradients on for the input it answers with the
+/// scores rolled by one class; run plainly (the final check, the clean pass) it is the CNN.
+class FooledOnlyInTheLoop : public Model {
+ public:
+  explicit FooledOnlyInTheLoop(std::shared_ptr<Model> inner) : inner_(std::move(inner)) {
+    info_ = inner_->info();
+  }
+  std::vector<std::string> layer_names() const override { return inner_->layer_names(); }
+  void to(c10::Device) override {}
+
+ protected:
+  TapOutputs run(const torch::Tensor& x, const std::vector<std::string>&) override {
+    const torch::Tensor y = inner_->forward(x);
+    return {x.requires_grad() ? y.roll(1, 1) : y, {}};
+  }
+
+ private:
+  std::shared_ptr<Model> inner_;
+};
+
+// Issue #36 item 1: robust accuracy comes from the final check, per stage and in total.
+TEST(AutoAttack, InLoopSuccessesThatFailTheFinalCheckStayRobust) {
+  FooledOnlyInTheLoop model(test::cnn_model());
+  auto data = load_data("fashion-mnist:test:30");
+  auto ev = evaluate_attack(model, data, *make_attack("autoattack", options("fast").steps(5)),
+                            EvaluationOptions().batch(16));
+  EXPECT_GT(ev.in_loop_successes, 0);
+  EXPECT_EQ(ev.unconfirmed, ev.in_loop_successes);
+  EXPECT_DOUBLE_EQ(ev.robust_accuracy, ev.clean_accuracy);
+  ASSERT_EQ(ev.stage_unconfirmed.size(), 2u);
+  EXPECT_GT(ev.stage_unconfirmed[0], 0);
+  EXPECT_EQ(ev.broken, 0);
+  const auto j = ev.to_json();
+  EXPECT_TRUE(j["perturbation"]["linf_max"].is_null());
+  EXPECT_EQ(j["final_check"]["unconfirmed"].get<int64_t>(), ev.unconfirmed);
+  EXPECT_EQ(j["stages"][0]["unconfirmed"].get<int64_t>(), ev.stage_unconfirmed[0]);
+  // A plain attack is judged the same way.
+  auto pgd = evaluate_attack(
+      model, data, *make_attack("pgd", AttackOptions().eps(0.1).steps(3).early_stop(true)),
+      EvaluationOptions());
+  EXPECT_GT(pgd.unconfirmed, 0);
+  EXPECT_DOUBLE_EQ(pgd.robust_accuracy, pgd.clean_accuracy);
+}
+
+// Item 5: robust points come back as the clean input; perturbation sizes are over the broken.
+TEST(AutoAttack, RobustPointsComeBackCleanAndSizesAreOverTheBroken) {
+  auto model = test::cnn_model();
+  auto data = load_data("fashion-mnist:test:40");
+  auto crit = Criterion::misclassification(data.labels);
+  auto r = make_attack("autoattack", options("fast").steps(5))->run(*model, data.images, crit);
+  const auto robust = r.success.logical_not().nonzero().flatten();
+  ASSERT_GT(robust.numel(), 0);
+  EXPECT_TRUE(r.adv.index_select(0, robust).equal(data.images.index_select(0, robust)));
+  auto ev = evaluate_attack(*model, data, *make_attack("autoattack", options("fast").steps(5)),
+                            EvaluationOptions().keep_adv(true));
+  ASSERT_GT(ev.broken, 0);
+  const auto broken = (ev.clean_pred.eq(ev.labels) & ev.adv_pred.ne(ev.labels));
+  EXPECT_EQ(ev.broken, broken.sum().item<int64_t>());
+  const auto l2 = (ev.adv - data.images).flatten(1).to(torch::kDouble).norm(2, 1);
+  EXPECT_NEAR(ev.l2_mean, l2.masked_select(broken).mean().item<double>(), 1e-9);
+}
+
+// Item 2: inside AutoAttack, Square follows the raw query count (resc_schedule=False); alone
+// it rescales its schedule to its budget (the reference SquareAttack's default).
+TEST(AutoAttack, SquareInsideFollowsTheRawSchedule) {
+  const auto aa = make_attack("autoattack", options("standard"));
+  EXPECT_NE(aa->describe().find("square("), std::string::npos);
+  EXPECT_TRUE(AttackOptions().square_rescale());
+  // By hand from the reference's p_selection: proposal 4999 of 5000 is past 4000 raw
+  // (p_init / 128) but past 8000 once rescaled to 10000 (p_init / 512).
+  EXPECT_DOUBLE_EQ(Square::square_share(0.8, 4999, 5000, false), 0.8 / 128);
+  EXPECT_DOUBLE_EQ(Square::square_share(0.8, 4999, 5000, true), 0.8 / 512);
+  EXPECT_DOUBLE_EQ(Square::square_share(0.8, 10, 5000, false), 0.8);
+  EXPECT_DOUBLE_EQ(Square::square_share(0.8, 11, 5000, false), 0.4);
+  EXPECT_DOUBLE_EQ(Square::square_share(0.8, 300, 5000, false), 0.1);
+  EXPECT_DOUBLE_EQ(Square::square_share(0.8, 300, 5000, true), 0.8 / 16);
+}
+
+// Item 7: APGD built through the C++ API starts at a random point, as the paper.
+TEST(AutoAttack, ApgdStartsAtRandomByDefault) {
+  Apgd apgd(AttackOptions().eps(0.05).steps(1), false);
+  EXPECT_TRUE(apgd.options().random_start());
+  EXPECT_NE(apgd.describe().find("random_start=true"), std::string::npos);
 }
 
 }  // namespace

@@ -71,6 +71,35 @@ TEST(MinimalNorm, FabReachesTheHyperplaneDistance) {
   }
 }
 
+// Issue #36 item 4: FAB projects onto the linearised decision hyperplane from either side (a
+// point already on the target side moves onto the boundary, not nowhere), at the analytic
+// distance |w·p + b| / ||w||_q (q: 2 for L2, 1 for Linf) when the box is not in the way.
+TEST(MinimalNorm, FabProjectsOntoTheHyperplaneFromEitherSide) {
+  torch::manual_seed(3);
+  const auto w = torch::randn({4, 16});
+  const auto p = 0.5 + 0.02 * torch::randn({4, 16});
+  // Rows 0-1 below the plane, rows 2-3 above it, all within 0.1 of it in Linf.
+  const auto b = -(w * p).sum(1) + torch::tensor({-0.05f, -0.02f, 0.02f, 0.05f});
+  for (const bool linf : {true, false}) {
+    const auto z = project_to_hyperplane(p, w, b, linf);
+    const auto value = (w * z).sum(1) + b;
+    EXPECT_LT(value.abs().max().item<double>(), 1e-4) << linf;
+    const auto moved = linf ? (z - p).abs().amax(1) : (z - p).norm(2, 1);
+    const auto want = ((w * p).sum(1) + b).abs() / (linf ? w.abs().sum(1) : w.norm(2, 1));
+    EXPECT_LT((moved - want).abs().max().item<double>(), 1e-4) << linf;
+  }
+  // A restart from the target side of a linear 3-class model: FAB still reaches the minimum.
+  const auto c = linear_case();
+  for (const std::string norm : {"linf", "l2"}) {
+    auto r =
+        make_attack(
+            "fab-t",
+            AttackOptions().norm(norm).eps(10).steps(30).restarts(3).random_start(true).targets(2))
+            ->run(*c.model, c.x, Criterion::misclassification(c.y));
+    expect_within(r.min_norm, analytic_distance(c, norm), 0.01, "fab-t restarts " + norm);
+  }
+}
+
 TEST(MinimalNorm, DeepFoolReachesTheHyperplaneDistance) {
   const auto c = linear_case();
   for (const std::string norm : {"linf", "l2"}) {

@@ -84,5 +84,39 @@ TEST(Square, SameSeedSameResultAndBatchEqualsPerSample) {
   }
 }
 
+// Issue #36 item 3: L2 Square keeps the perturbation's norm at eps exactly (no clipping here:
+// a 3-channel image at 0.5), while proposals move its mass; a model it cannot fool.
+TEST(Square, L2NormIsConservedOnAColourImage) {
+  torch::manual_seed(5);
+  auto w = torch::randn({3, 3 * 16 * 16}) * 0.01;
+  auto model = std::make_shared<test::LinearModel>(w, torch::tensor({50.0f, 0.0f, 0.0f}),
+                                                   ImageShape{3, 16, 16});
+  const auto x = torch::full({4, 3, 16, 16}, 0.5);
+  const auto y = torch::zeros({4}, torch::kLong);
+  auto r = make_attack("square", AttackOptions().norm("l2").eps(1.0).queries(200))
+               ->run(*model, x, Criterion::misclassification(y));
+  EXPECT_FALSE(r.success.any().item<bool>());
+  const auto norms = (r.adv - x).flatten(1).norm(2, 1);
+  EXPECT_LT((norms - 1.0).abs().max().item<double>(), 1e-5);
+  // Proposals were accepted (the margin fell), so the norm survived real updates.
+  EXPECT_FALSE(r.adv.equal(make_attack("square", AttackOptions().norm("l2").eps(1.0).queries(1))
+                               ->run(*model, x, Criterion::misclassification(y))
+                               .adv));
+}
+
+// Item 6: targeted Square keeps proposals that lower the cross-entropy to the target, and
+// success is hitting the target.
+TEST(Square, TargetedReachesTheTarget) {
+  auto model = test::cnn_model();
+  auto data = load_data("fashion-mnist:test:20");
+  const auto target = torch::full({data.size()}, 3, torch::kLong);
+  auto r = make_attack("square", AttackOptions().eps(0.15).queries(300))
+               ->run(*model, data.images, Criterion::targeted(data.labels, target));
+  torch::NoGradGuard g;
+  const auto pred = model->forward(r.adv).argmax(1);
+  EXPECT_GT(r.success.sum().item<int64_t>(), 0);
+  EXPECT_TRUE(r.success.equal(pred.eq(target)));
+}
+
 }  // namespace
 }  // namespace foil

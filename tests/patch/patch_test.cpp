@@ -145,6 +145,28 @@ TEST(Patch, EotTiltForeshortensThePatchInPerspective) {
   }
 }
 
+// Issue #36 item 8: with EOT the pasted patch blends with the image through the mask once.
+// A white patch on black and a black patch on white, placed alike, then add up to 1 at every
+// pixel (mask m once: m + (1 - m)); weighting the rim twice (m^2 + 1 - m) leaves it dark.
+TEST(Patch, EotPasteWeighsTheRimByTheMaskOnce) {
+  for (const std::string shape : {"square", "circle"}) {
+    Patch p =
+        Patch::create(PatchOptions().param("free").area(0.2).shape(shape), ImageShape{1, 64, 64});
+    const auto flat =
+        PlacementOptions().eot(true).noise(0).brightness(0).contrast_min(1).contrast_max(1);
+    Placement pl;
+    pl.top = pl.left = 18;
+    pl.angle_deg = 17;
+    pl.scale = 0.9;
+    const auto white = torch::ones({1, p.side(), p.side()});
+    const auto on_black = apply_patch(torch::zeros({1, 1, 64, 64}), white, p.mask(), {pl}, flat);
+    const auto on_white = apply_patch(torch::ones({1, 1, 64, 64}), white * 0, p.mask(), {pl}, flat);
+    EXPECT_LT((on_black + on_white - 1).abs().max().item<double>(), 1e-5) << shape;
+    // The rim exists: some pixels are partly covered.
+    EXPECT_GT((on_black.gt(0.05) & on_black.lt(0.95)).sum().item<int64_t>(), 0) << shape;
+  }
+}
+
 TEST(Patch, BadOptionsAndWrongShapedPatchFiles) {
   EXPECT_THROW(Patch::create(PatchOptions().area(0), ImageShape{3, 32, 32}), InputError);
   EXPECT_THROW(Patch::create(PatchOptions().area(0.6), ImageShape{3, 32, 32}), InputError);

@@ -41,8 +41,9 @@ class ApgdSchedule {
 /// untargeted success, reached by targeted DLR runs towards each of the top-k classes of
 /// the clean logits in turn (options().targets(), 0 = min(9, classes - 1)). Restarts attack
 /// the samples still unbroken. With eot_samples > 1 each gradient is the mean over that many
-/// passes (randomised defences). Example:
-/// `Apgd(AttackOptions().eps(8.0 / 255).steps(100).loss("ce").random_start(true))`.
+/// passes (randomised defences). It always starts at a random point, as the paper and the
+/// reference do (options().random_start() is set). Example:
+/// `Apgd(AttackOptions().eps(8.0 / 255).steps(100).loss("ce"))`.
 class Apgd : public Attack {
  public:
   /// `targeted_dlr`: APGD-T (targeted DLR over the top-k classes).

@@ -59,6 +59,11 @@ struct AttackOptions {
   /// Square: initial share of the pixels a square covers, halved on the paper's schedule.
   /// Default 0.8.
   TORCH_ARG(double, p_init) = 0.8;
+  /// Square: the schedule's steps (10, 50, ..., 8000 of 10000 queries) rescaled to `queries`
+  /// (true, the reference SquareAttack's default), or at those raw query counts (false: as
+  /// the reference's AutoAttack builds Square, `resc_schedule=False`; AutoAttack sets it).
+  /// Default true.
+  TORCH_ARG(bool, square_rescale) = true;
   /// C&W: confidence margin kappa (>= 0). Default 0.
   TORCH_ARG(double, kappa) = 0.0;
   /// C&W: binary search steps over the constant c (>= 1). Default 5.
@@ -91,6 +96,9 @@ struct AttackResult {
   /// Ensembles (AutoAttack): per sample, the index in `stage_names()` of the stage that
   /// broke it, -1 where none did. Undefined for the other attacks.
   torch::Tensor stage;
+  /// Ensembles: per stage, the points a stage reported broken that the final check (the
+  /// model run once more on the returned example) did not confirm; they stay robust.
+  std::vector<int64_t> stage_unconfirmed;
 };
 
 /// Base class: `run` is the non-virtual entry point.

@@ -46,15 +46,25 @@ struct Evaluation {
   double robust_accuracy = 0;           ///< share of all items correct clean and attacked
   double attack_success_rate = 0;       ///< see the definitions above
   double seconds = 0;                   ///< wall time of the evaluation
-  double linf_max = 0;                  ///< largest Linf size of a perturbation
-  double l2_mean = 0;                   ///< mean L2 size of the perturbations
-  int64_t gradient_evaluations = 0;     ///< per-sample forward+backward passes, summed
-  int64_t queries = 0;                  ///< per-sample forward-only passes, summed
+  /// Perturbation sizes over the `broken` items only (the attack succeeded, confirmed by the
+  /// final check; 0 when none): robust items come back as the clean input under AutoAttack.
+  int64_t broken = 0;
+  double linf_max = 0;  ///< largest Linf size of a broken item's perturbation
+  double l2_mean = 0;   ///< mean L2 size of the broken items' perturbations
+  /// The final check: the attack's own successes on the items it could break (correct clean;
+  /// targeted: not already of the target), before the check; an ensemble's stages included.
+  int64_t in_loop_successes = 0;
+  /// Of those, how many the model, run once more on the returned examples, did not confirm
+  /// (they count as robust).
+  int64_t unconfirmed = 0;
+  int64_t gradient_evaluations = 0;  ///< per-sample forward+backward passes, summed
+  int64_t queries = 0;               ///< per-sample forward-only passes, summed
   /// Ensembles: robust accuracy after each stage (correct clean and unbroken by this and
   /// every earlier stage), and per item the stage that broke it (index into stage_names;
   /// -2: wrong already on the clean input; -1: robust).
   std::vector<std::string> stage_names;
   std::vector<double> stage_robust_accuracy;  ///< one per stage
+  std::vector<int64_t> stage_unconfirmed;     ///< per stage: successes the final check undid
   torch::Tensor broken_by;                    ///< int64 per item
   /// Minimal-norm attacks: per item the smallest adversarial perturbation found (0 where
   /// the clean prediction is already wrong, +inf where none was found); over the items
