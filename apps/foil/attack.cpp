@@ -38,6 +38,8 @@ void run_attack(const AttackCmd& c) {
   fmt::print("model   {} ({})\ndata    {} ({} items)\nattack  {} {}\n", model->info().name,
              model->info().backend, data.source, data.size(), attack->describe(), target.str());
   std::fflush(stdout);
+  const bool gradients = c.attack.attack != "square";
+  std::vector<Flag> flags = check_model(*model, data, 250, gradients);
   Evaluation ev = evaluate_attack(*model, data, *attack,
                                   EvaluationOptions()
                                       .batch(c.batch)
@@ -76,6 +78,10 @@ void run_attack(const AttackCmd& c) {
         "the returned example (counted robust)\n",
         ev.unconfirmed, ev.in_loop_successes);
   fmt::print("{:<22}{:>9.2f}s\n", "seconds", ev.seconds);
+  for (Flag& f : check_evaluation(ev)) flags.push_back(std::move(f));
+  if (gradients && target.mode == TargetSpec::Mode::kNone)
+    flags.push_back(check_unbounded(*model, data, attack->options().norm(), global_options().seed));
+  print_flags(flags);
   // In a job of several processes every rank holds all results; rank 0 writes them.
   if (!dist::leader()) return;
   if (!c.save_adv.empty()) {
@@ -84,6 +90,7 @@ void run_attack(const AttackCmd& c) {
   }
   if (!c.json.empty() || folder) {
     nlohmann::json j = ev.to_json();
+    j["checks"] = flags_json(flags);
     j["model"] = model->info().name;
     j["data"] = data.source;
     j["attack"] = {{"name", attack->name()},

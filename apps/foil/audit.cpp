@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -61,7 +62,12 @@ void run_audit(const AuditCmd& c) {
   Dataset data = open_data(c.data, *model);
   fmt::print("auditing {} ({}) on {} ({} items)\nattack  {}\n", model->info().name,
              model->info().backend, data.source, data.size(), described);
+  if (!c.thorough && c.attack == "autoattack")
+    fmt::print(
+        "(the fast version has no gradient-free stage: its robust accuracy is an upper bound "
+        "from gradient attacks only; --thorough runs the standard version)\n");
   std::fflush(stdout);
+  std::vector<Flag> flags = check_model(*model, data);
 
   std::vector<Row> rows;
   std::vector<Curve> curves;
@@ -103,6 +109,41 @@ void run_audit(const AuditCmd& c) {
         "{:<10} {:<5} minimal norm: {} (found for {:.1f}% of the correct items)  ({:.1f}s)\n",
         curve, norm, sizes, 100 * ev.min_norm_found_rate, ev.seconds);
     curves.push_back({curve, norm, std::move(ev)});
+  }
+  // The evaluations' own checks, and the unbounded budget per norm.
+  for (const Row& r : rows)
+    for (Flag& f : check_evaluation(r.ev)) {
+      f.measured = fmt::format("{} eps {:g}: {}", r.norm, r.eps, f.measured);
+      flags.push_back(std::move(f));
+    }
+  for (const std::string norm : {"linf", "l2"})
+    flags.push_back(check_unbounded(*model, data, norm, global_options().seed));
+  print_flags(flags);
+  // A fired flag casts doubt on the fast version's number: the standard version (with its
+  // gradient-free Square stage) is run at the middle Linf budget beside it.
+  nlohmann::json standard = nlohmann::json();
+  const bool doubt = std::any_of(flags.begin(), flags.end(), [](const Flag& f) { return f.fired; });
+  if (doubt && !c.thorough && c.attack == "autoattack") {
+    const double eps = linf[linf.size() / 2];
+    auto attack = make_attack(c.attack, options_for("linf", eps).version("standard"));
+    const Evaluation ev = evaluate_attack(
+        *model, data, *attack,
+        EvaluationOptions().batch(c.batch).seed(global_options().seed).progress("standard"));
+    fmt::print(
+        "a check fired: the standard version at linf eps {:g}: robust accuracy {:.2f}% "
+        "(fast: {:.2f}%)\n",
+        eps, 100 * ev.robust_accuracy,
+        100 * std::find_if(rows.begin(), rows.end(), [&](const Row& r) {
+                return r.norm == "linf" && r.eps == eps;
+              })->ev.robust_accuracy);
+    standard = ev.to_json();
+    standard["norm"] = "linf";
+    standard["eps"] = eps;
+    standard["why"] = "a check fired; the fast version has no gradient-free stage";
+  } else if (doubt) {
+    fmt::print("a check fired; {}\n", c.thorough ? "the standard version already ran"
+                                                 : "--attack is not autoattack: no standard "
+                                                   "version to run");
   }
 
   // Results: JSON, CSV, one plot per norm, and an example grid.
@@ -193,23 +234,30 @@ void run_audit(const AuditCmd& c) {
                           &rows[r].ev);
   if (c.examples > 0) write_examples(dir + "examples.png", data, examples);
   const auto& info = model->info();
-  write_json(dir + "audit.json", {{"model",
-                                   {{"name", info.name},
-                                    {"backend", info.backend},
-                                    {"arch", info.arch},
-                                    {"input", info.input.str()},
-                                    {"test_accuracy_at_training", info.test_accuracy}}},
-                                  {"data", data.source},
-                                  {"n", data.size()},
-                                  {"class_names", data.class_names},
-                                  {"clean_accuracy", clean_accuracy},
-                                  {"attack", described},
-                                  {"steps", steps},
-                                  {"early_stop", c.early_stop},
-                                  {"seed", global_options().seed},
-                                  {"minimal_norm_curves", curve_json},
-                                  {"seconds", now_seconds() - start},
-                                  {"results", results}});
+  write_json(dir + "audit.json",
+             {{"model",
+               {{"name", info.name},
+                {"backend", info.backend},
+                {"arch", info.arch},
+                {"input", info.input.str()},
+                {"test_accuracy_at_training", info.test_accuracy}}},
+              {"data", data.source},
+              {"n", data.size()},
+              {"class_names", data.class_names},
+              {"clean_accuracy", clean_accuracy},
+              {"attack", described},
+              {"steps", steps},
+              {"early_stop", c.early_stop},
+              {"seed", global_options().seed},
+              {"minimal_norm_curves", curve_json},
+              {"checks", flags_json(flags)},
+              {"standard_version_after_checks", standard},
+              {"version_note", c.thorough || c.attack != "autoattack"
+                                   ? ""
+                                   : "fast version: gradient attacks only, robust accuracy "
+                                     "is an upper bound"},
+              {"seconds", now_seconds() - start},
+              {"results", results}});
   out.commit();
   fmt::print(
       "clean accuracy {:.2f}%\nwrote {}/report.html, audit.json, audit.csv, "

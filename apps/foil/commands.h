@@ -10,6 +10,7 @@
 #include <string>
 
 #include "foil/attacks/attack.h"
+#include "foil/attacks/checks.h"
 #include "foil/attacks/evaluate.h"
 #include "foil/data/dataset.h"
 #include "foil/dist/dist.h"
@@ -76,6 +77,12 @@ Dataset open_data(const std::string& spec, Model& model, bool needs_gradient = t
 std::vector<std::string> split_commas(const std::string& text);
 /// A comma-separated list of budgets (finite, > 0), sorted; throws InputError naming `flag`.
 std::vector<double> parse_eps(const std::string& text, const std::string& flag);
+
+/// Prints the checks of an evaluation: each that fired on its own lines (what was measured,
+/// what it means), the others on one line.
+void print_flags(const std::vector<Flag>& flags);
+/// The flags as JSON (an array of {"name", "fired", "measured", "meaning"}).
+nlohmann::json flags_json(const std::vector<Flag>& flags);
 
 /// Unlabelled items (photos) take the model's clean prediction as their label; says so.
 void label_unlabelled(Dataset& data, Model& model);

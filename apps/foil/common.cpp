@@ -218,8 +218,14 @@ Dataset open_data(const std::string& spec, Model& model, bool needs_gradient) {
   Dataset data = load_data(spec, model.info().input);
   check_input(data.size() > 0, "--data " + spec, "at least one item", "an empty dataset");
   auto* ts = dynamic_cast<TorchScriptModel*>(&model);
-  if (ts && ts->info().input.channels == 0)
+  if (ts && ts->info().input.channels == 0) {
     ts->set_input_shape({data.images.size(1), data.images.size(2), data.images.size(3)});
+    // run.json describes the model by the shape it was run with, not "anyxanyxany".
+    for (auto& m : run_record().models)
+      if (m.value("name", "") == ts->info().name && m.value("input", "") != ts->info().input.str())
+        m["input"] =
+            ts->info().input.str() + " (as run: the data's shape; not recorded in the file)";
+  }
   data.relabel_to(model.info().class_names, "--data " + spec);
   const torch::Tensor out = probe_model(model, data.images, spec);
   check_input(out.dim() == 2, "model " + model.info().name + " output",
@@ -260,6 +266,23 @@ std::vector<double> parse_eps(const std::string& text, const std::string& flag) 
   for (double e : v) check_input(e > 0, flag, "a list of budgets > 0", fmt::format("{}", e));
   std::sort(v.begin(), v.end());
   return v;
+}
+
+void print_flags(const std::vector<Flag>& flags) {
+  std::string passed;
+  for (const Flag& f : flags) {
+    if (f.fired)
+      fmt::print("CHECK FIRED: {}: {}.\n  {}.\n", f.name, f.measured, f.meaning);
+    else
+      passed += (passed.empty() ? "" : ", ") + f.name;
+  }
+  if (!passed.empty()) fmt::print("checks that did not fire: {}\n", passed);
+}
+
+nlohmann::json flags_json(const std::vector<Flag>& flags) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const Flag& f : flags) out.push_back(f.to_json());
+  return out;
 }
 
 void label_unlabelled(Dataset& data, Model& model) {
@@ -305,8 +328,9 @@ void add_attack_flags(CLI::App* app, AttackFlags& f, const std::string& default_
   app->add_option("--initial-const", f.initial_const, "C&W: the first c")->capture_default_str();
   app->add_option("--overshoot", f.overshoot, "DeepFool: overshoot")->capture_default_str();
   app->add_option("--version", f.version,
-                  "AutoAttack: standard (APGD-CE, APGD-T, FAB-T, Square) or fast (APGD-CE, "
-                  "APGD-T over the top-3 targets)")
+                  "AutoAttack: standard (APGD-CE, APGD-T, FAB-T, Square), fast (APGD-CE, "
+                  "APGD-T over the top-3 targets) or rand (randomised models: APGD-CE and "
+                  "APGD-DLR with EOT over 20 passes)")
       ->capture_default_str();
 }
 

@@ -118,6 +118,7 @@ class Apgd::Run {
     const bool linf = a_.options_.norm() == "linf";
     evaluate();
     best_loss_ = loss_, x_best_ = adv_, grad_best_ = grad_, prev_ = adv_, best_logits_ = logits_;
+    start_loss_ = loss_;
     schedule_.emplace(a_.options_.steps(), torch::full_like(loss_, 2 * eps), loss_);
     if (!compact()) return;
     add_abs_over_channels(score_, grad_);
@@ -149,6 +150,10 @@ class Apgd::Run {
       }
     }
     if (!compact()) return;
+    // Whether the loss rose over this run (a check of the evaluation; broken samples left
+    // with it true).
+    r_.loss_rose.index_copy_(0, rows_,
+                             r_.loss_rose.index_select(0, rows_) | best_loss_.gt(start_loss_));
     // Unbroken samples: the point of highest loss stands for them where nothing else does.
     const torch::Tensor unset = r_.pred.index_select(0, rows_).lt(0).nonzero().flatten();
     if (unset.numel() > 0) {
@@ -211,10 +216,11 @@ class Apgd::Run {
     record_rows(r_, at, found_adv_.index_select(0, idx), found_logits_.index_select(0, idx),
                 torch::ones_like(idx, torch::kBool));
     r_.grad_score.index_copy_(0, at, found_score_.index_select(0, idx));
+    r_.loss_rose.index_fill_(0, at, true);
     const torch::Tensor keep = found_.logical_not().nonzero().flatten();
     keep_rows(keep, {&rows_, &targets_, &x0_, &adv_, &grad_, &logits_, &loss_, &score_, &found_,
                      &found_adv_, &found_logits_, &found_score_, &best_loss_, &x_best_, &grad_best_,
-                     &prev_, &best_logits_});
+                     &prev_, &best_logits_, &start_loss_});
     crit_ = crit_.select(keep);
     schedule_->keep(keep);
     return keep.numel() > 0;
@@ -230,7 +236,7 @@ class Apgd::Run {
   /// logits and score.
   torch::Tensor found_, found_adv_, found_logits_, found_score_;
   torch::Tensor evaluations_;  ///< gradient evaluations since the last compact()
-  torch::Tensor best_loss_, x_best_, grad_best_, prev_, best_logits_;
+  torch::Tensor best_loss_, x_best_, grad_best_, prev_, best_logits_, start_loss_;
   std::optional<ApgdSchedule> schedule_;
   AttackResult& r_;
 };
@@ -243,6 +249,8 @@ void Apgd::perturb(Model& model, const torch::Tensor& x, const Criterion& criter
   const int64_t classes = logits.size(1);
   // Inputs that already meet the criterion need no attack.
   const torch::Tensor done = criterion.is_adversarial(logits);
+  // Broken samples count as a rise; unbroken ones get whether their loss rose in some run.
+  r.loss_rose = done.clone();
   const torch::Tensor at = done.nonzero().flatten();
   record_rows(r, at, x.index_select(0, at), logits.index_select(0, at), done.index_select(0, at));
   SampleRandom rng(options_.seed(), ids);

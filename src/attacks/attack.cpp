@@ -45,8 +45,8 @@ Attack::Attack(AttackOptions options) : options_(std::move(options)) {
               "a finite value > 0", real(o.initial_const()));
   check_input(std::isfinite(o.overshoot()) && o.overshoot() >= 0, "--overshoot",
               "a finite value >= 0", real(o.overshoot()));
-  check_input(o.version() == "standard" || o.version() == "fast", "--version", "standard or fast",
-              "'" + o.version() + "'");
+  check_input(o.version() == "standard" || o.version() == "fast" || o.version() == "rand",
+              "--version", "standard, fast or rand", "'" + o.version() + "'");
 }
 
 std::string Attack::describe() const {

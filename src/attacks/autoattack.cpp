@@ -17,6 +17,14 @@ AutoAttack::AutoAttack(AttackOptions options) : Attack(std::move(options)) {
   o.random_start(true).early_stop(true);
   // fast: the top-3 targets unless asked otherwise (standard: top-9).
   if (options_.version() == "fast" && o.targets() == 0) o.targets(3);
+  if (options_.version() == "rand") {
+    // For randomised models, as the reference's version='rand': APGD-CE and APGD-DLR, each
+    // gradient the mean over 20 passes (EOT).
+    o.eot_samples(20);
+    stages_.push_back(std::make_unique<Apgd>(AttackOptions(o).loss("ce"), false));
+    stages_.push_back(std::make_unique<Apgd>(AttackOptions(o).loss("dlr"), false));
+    return;
+  }
   stages_.push_back(std::make_unique<Apgd>(AttackOptions(o).loss("ce"), false));
   stages_.push_back(std::make_unique<Apgd>(o, true));
   if (options_.version() == "standard") {
@@ -67,6 +75,10 @@ void AutoAttack::perturb(Model& model, const torch::Tensor& x, const Criterion& 
     // Robust points keep the clean input, as the reference returns them; the first stage's
     // per-pixel attack score stands for them all (Region of Attack).
     if (s == 0) r.grad_score.index_copy_(0, rows, sub.grad_score);
+    if (s == 0 && sub.loss_rose.defined()) {
+      r.loss_rose = torch::ones({x.size(0)}, torch::dtype(torch::kBool).device(x.device()));
+      r.loss_rose.index_copy_(0, rows, sub.loss_rose);
+    }
     const torch::Tensor take = confirmed.nonzero().flatten();
     const torch::Tensor at = rows.index_select(0, take);
     r.adv.index_copy_(0, at, sub.adv.index_select(0, take));

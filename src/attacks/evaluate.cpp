@@ -103,7 +103,9 @@ Evaluation evaluate_attack(Model& model, const Dataset& data, const Attack& atta
   ev.stage_names = attack.stage_names();
   int64_t done_correct = 0, done_robust = 0;
   int64_t passes[2] = {0, 0};  // gradient evaluations, queries
-  int64_t checks[2] = {0, 0};  // in-loop successes, of those not confirmed by the final check
+  // In-loop successes, of those not confirmed by the final check; items APGD attacked, of
+  // those where its loss rose.
+  int64_t checks[4] = {0, 0, 0, 0};
   std::vector<int64_t> stage_unconfirmed;
   bool targeted = false;
   Progress progress(o.progress(), hi - lo);
@@ -145,6 +147,10 @@ Evaluation evaluate_attack(Model& model, const Dataset& data, const Attack& atta
     checks[1] +=
         (r.success & eligible & confirmed.logical_not()).sum().item<int64_t>() + undone_in_stages;
     r.pred = adv_logits.argmax(1);
+    if (r.loss_rose.defined()) {
+      checks[2] += eligible.sum().item<int64_t>();
+      checks[3] += (r.loss_rose & eligible).sum().item<int64_t>();
+    }
     // Perturbation sizes over the broken items only (NaN marks the others).
     const torch::Tensor broken = confirmed & eligible;
     const torch::Tensor delta = (r.adv - x).flatten(1).to(torch::kDouble);
@@ -187,12 +193,16 @@ Evaluation evaluate_attack(Model& model, const Dataset& data, const Attack& atta
   const torch::Tensor target = rows(targets, torch::empty({0}, i64));
   const torch::Tensor sizes_linf = rows(linf, torch::empty({0}, f64));
   const torch::Tensor sizes_l2 = rows(l2, torch::empty({0}, f64));
-  const torch::Tensor counts = dist::all_gather_rows(
-      torch::tensor({passes[0], passes[1], int64_t{targeted}, checks[0], checks[1]}).view({1, 5}));
+  const torch::Tensor counts =
+      dist::all_gather_rows(torch::tensor({passes[0], passes[1], int64_t{targeted}, checks[0],
+                                           checks[1], checks[2], checks[3]})
+                                .view({1, 7}));
   ev.gradient_evaluations = counts.select(1, 0).sum().item<int64_t>();
   ev.queries = counts.select(1, 1).sum().item<int64_t>();
   ev.in_loop_successes = counts.select(1, 3).sum().item<int64_t>();
   ev.unconfirmed = counts.select(1, 4).sum().item<int64_t>();
+  ev.loss_rose_n = counts.select(1, 5).sum().item<int64_t>();
+  ev.loss_rose = counts.select(1, 6).sum().item<int64_t>();
   if (!ev.stage_names.empty()) {
     stage_unconfirmed.resize(ev.stage_names.size(), 0);
     const torch::Tensor per_stage =

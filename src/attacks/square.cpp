@@ -74,8 +74,9 @@ torch::Tensor Square::l2_pattern(int64_t s) {
 
 std::string Square::describe() const {
   const auto& o = options_;
-  return fmt::format("square(norm={}, eps={:g}, queries={}, p_init={:g}, seed={})", o.norm(),
-                     o.eps(), o.queries(), o.p_init(), o.seed());
+  return fmt::format("square(norm={}, eps={:g}, queries={}, p_init={:g}, schedule={}, seed={})",
+                     o.norm(), o.eps(), o.queries(), o.p_init(),
+                     o.square_rescale() ? "rescaled" : "raw", o.seed());
 }
 
 void Square::perturb(Model& model, const torch::Tensor& x, const Criterion& criterion,

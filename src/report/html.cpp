@@ -314,6 +314,63 @@ std::string audit_sections(const json& a, double chance, std::set<std::string>& 
         h(scalar(r.value("eps", json()))));
   }
   out += "</div>\n";
+  const std::string note = text_at(a, "version_note", where);
+  if (!note.empty()) out += "<p class=\"legend\">" + h(note) + ".</p>\n";
+  // Robust accuracy after every stage for every budget, as text.
+  std::vector<std::string> stage_cols;
+  for (size_t i = 0; i < results.size(); ++i)
+    for (const auto& st : array_at(results[i], "stages", at(where, i))) {
+      const std::string name = text_at(st, "stage", at(where, i) + ".stages");
+      if (std::find(stage_cols.begin(), stage_cols.end(), name) == stage_cols.end())
+        stage_cols.push_back(name);
+    }
+  if (!stage_cols.empty()) {
+    out +=
+        "<h3>Robust accuracy after each stage</h3>\n<p>Share of all items still classified "
+        "correctly after the stage and every stage before it (each stage's returned "
+        "examples checked once more on the model; in brackets, successes that check "
+        "undid).</p>\n" +
+        std::string(kShadeLegend) +
+        "<table class=\"rows\" data-source=\"stages\"><thead><tr><th>norm</th><th>eps</th>";
+    for (const auto& s : stage_cols) out += "<th>after " + h(s) + "</th>";
+    out += "</tr></thead><tbody>\n";
+    for (size_t i = 0; i < results.size(); ++i) {
+      const json& r = results[i];
+      out += "<tr><td>" + h(scalar(r.value("norm", json()))) + "</td><td>" +
+             h(scalar(r.value("eps", json()))) + "</td>";
+      for (const auto& s : stage_cols) {
+        std::string cell = "<td>-</td>";
+        for (const auto& st : array_at(r, "stages", at(where, i)))
+          if (text_at(st, "stage", at(where, i) + ".stages") == s) {
+            const double v = number_at(st, "robust_accuracy", at(where, i) + ".stages");
+            const double undone = number_at(st, "unconfirmed", at(where, i) + ".stages");
+            cell = shaded(v, percent(v) + (undone > 0 ? fmt::format(" ({:.0f})", undone) : ""));
+          }
+        out += cell;
+      }
+      out += "</tr>\n";
+    }
+    out += "</tbody></table>\n";
+  }
+  // The checks, each with what it measured and what it means.
+  const json& checks = array_at(a, "checks", where);
+  if (!checks.empty()) {
+    out +=
+        "<h3>Checks</h3>\n<p>The reference AutoAttack's checks and those of Carlini et al. "
+        "2019; a check that fired means the robust accuracy above may overstate the "
+        "model's robustness.</p>\n<table class=\"rows\" data-source=\"checks\"><thead><tr>"
+        "<th>check</th><th>result</th><th>measured</th><th>meaning</th></tr></thead><tbody>\n";
+    for (const auto& f : checks) {
+      const bool fired = member(f, "fired", where + ".checks") && f.at("fired").is_boolean() &&
+                         f.at("fired").get<bool>();
+      out += "<tr><td>" + h(text_at(f, "name", where + ".checks")) + "</td>" +
+             (fired ? "<td style=\"background:hsl(0,70%,82%)\">FIRED</td>" : "<td>passed</td>") +
+             "<td>" + h(text_at(f, "measured", where + ".checks")) + "</td><td>" +
+             h(fired ? text_at(f, "meaning", where + ".checks") : std::string("-")) +
+             "</td></tr>\n";
+    }
+    out += "</tbody></table>\n";
+  }
   for (const std::string norm : {"linf", "l2"}) {
     const std::string plot = "robust_accuracy_" + norm + ".svg";
     std::error_code ec;

@@ -16,7 +16,7 @@ const char* const kColours[] = {"#0072B2", "#E69F00", "#009E73", "#D55E00",
                                 "#CC79A7", "#56B4E9", "#000000", "#F0E442"};
 
 /// About how wide `text` is at font size 12 (SVG has no text metrics before rendering).
-double text_width(const std::string& text, double size = 12) {
+double svg_text_width(const std::string& text, double size = 12) {
   return 0.58 * size * static_cast<double>(text.size());
 }
 
@@ -75,10 +75,10 @@ std::string line_plot_svg(const std::string& title, const std::string& x_label,
   if (x_max <= x_min) x_max = x_min + 1;
   if (!(y_max > y_min)) y_max = y_min + 1;
   double legend_w = 0;
-  for (const auto& s : series) legend_w = std::max(legend_w, text_width(s.label) + 40);
+  for (const auto& s : series) legend_w = std::max(legend_w, svg_text_width(s.label) + 40);
   const double left = 64, top = 40, bottom = 52, plot_w = 460, plot_h = 280;
   const double right = series.empty() ? 20 : legend_w + 24;
-  const double width = std::max(left + plot_w + right, text_width(title, 14) + 20);
+  const double width = std::max(left + plot_w + right, svg_text_width(title, 14) + 20);
   const double height = top + plot_h + bottom;
   auto px = [&](double v) { return left + (v - x_min) / (x_max - x_min) * plot_w; };
   auto py = [&](double v) { return top + plot_h - (v - y_min) / (y_max - y_min) * plot_h; };

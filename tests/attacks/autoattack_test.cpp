@@ -194,7 +194,9 @@ TEST(AutoAttack, RobustPointsComeBackCleanAndSizesAreOverTheBroken) {
 // it rescales its schedule to its budget (the reference SquareAttack's default).
 TEST(AutoAttack, SquareInsideFollowsTheRawSchedule) {
   const auto aa = make_attack("autoattack", options("standard"));
-  EXPECT_NE(aa->describe().find("square("), std::string::npos);
+  EXPECT_NE(aa->describe().find("schedule=raw"), std::string::npos) << aa->describe();
+  EXPECT_NE(make_attack("square", options("standard"))->describe().find("schedule=rescaled"),
+            std::string::npos);
   EXPECT_TRUE(AttackOptions().square_rescale());
   // By hand from the reference's p_selection: proposal 4999 of 5000 is past 4000 raw
   // (p_init / 128) but past 8000 once rescaled to 10000 (p_init / 512).

@@ -72,8 +72,9 @@ struct AttackOptions {
   TORCH_ARG(double, initial_const) = 1.0;
   /// DeepFool: overshoot of the final step (>= 0). Default 0.02.
   TORCH_ARG(double, overshoot) = 0.02;
-  /// AutoAttack: "standard" (APGD-CE, APGD-T, FAB-T, Square) or "fast" (APGD-CE, APGD-T
-  /// over the top-3 targets).
+  /// AutoAttack: "standard" (APGD-CE, APGD-T, FAB-T, Square), "fast" (APGD-CE, APGD-T
+  /// over the top-3 targets; gradient attacks only: an upper bound) or "rand" (for
+  /// randomised models: APGD-CE and APGD-DLR, each gradient averaged over 20 passes).
   /// Default "standard".
   TORCH_ARG(std::string, version) = "standard";
 };
@@ -96,6 +97,9 @@ struct AttackResult {
   /// Ensembles (AutoAttack): per sample, the index in `stage_names()` of the stage that
   /// broke it, -1 where none did. Undefined for the other attacks.
   torch::Tensor stage;
+  /// APGD (and ensembles whose first stage is APGD): per sample, whether the loss rose above
+  /// its value at the starting point (true where the sample was broken). Undefined otherwise.
+  torch::Tensor loss_rose;
   /// Ensembles: per stage, the points a stage reported broken that the final check (the
   /// model run once more on the returned example) did not confirm; they stay robust.
   std::vector<int64_t> stage_unconfirmed;

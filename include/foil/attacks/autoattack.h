@@ -12,12 +12,16 @@ namespace foil {
 
 /// AutoAttack. "standard": APGD-CE, APGD-T (top-9 targets), FAB-T (top-9 targets), Square
 /// (5000 queries), in that order; "fast" (foil's, for quick audits): APGD-CE and APGD-T over
-/// the top-3 targets (`targets` overrides both). Every stage attacks only
-/// the points still robust, with early stop, random starts and the per-sample streams of
-/// `seed`; `steps` (default 100) is the stages' iteration count, `restarts` theirs too.
-/// A point is robust only when it is classified correctly and no stage broke it; `stage`
-/// in the result says which stage broke each point. Untargeted only. Example:
-/// `AutoAttack(AttackOptions().eps(8.0 / 255).steps(100).version("standard"))`.
+/// the top-3 targets (`targets` overrides both), gradient attacks only, so an upper bound;
+/// "rand" (for randomised models, as the reference's): APGD-CE and APGD-DLR with EOT over 20
+/// passes. Every stage attacks only the points still robust, with early stop, random starts
+/// and the per-sample streams of `seed`; `steps` (default 100) is the stages' iteration
+/// count, `restarts` theirs too. Inside the ensemble Square's schedule follows the raw query
+/// count, as the reference builds it. A point is robust unless a stage's returned example,
+/// run through the model once more, fools it (the reference's final check; the stage's
+/// successes that fail it are counted in `stage_unconfirmed`); robust points come back as
+/// the clean input; `stage` in the result says which stage broke each point. Untargeted only.
+/// Example: `AutoAttack(AttackOptions().eps(8.0 / 255).steps(100).version("standard"))`.
 class AutoAttack : public Attack {
  public:
   /// Builds the stages of options.version().

@@ -65,7 +65,12 @@ struct Evaluation {
   std::vector<std::string> stage_names;
   std::vector<double> stage_robust_accuracy;  ///< one per stage
   std::vector<int64_t> stage_unconfirmed;     ///< per stage: successes the final check undid
-  torch::Tensor broken_by;                    ///< int64 per item
+  /// APGD (alone or as an ensemble's first stage): of the `loss_rose_n` items it could break,
+  /// those where its loss rose above the starting value (broken ones count); 0 and 0 for
+  /// other attacks.
+  int64_t loss_rose = 0;
+  int64_t loss_rose_n = 0;  ///< see loss_rose
+  torch::Tensor broken_by;  ///< int64 per item
   /// Minimal-norm attacks: per item the smallest adversarial perturbation found (0 where
   /// the clean prediction is already wrong, +inf where none was found); over the items
   /// classified correctly clean, the share where one was found, and the median and mean
