@@ -339,7 +339,8 @@ std::string broadcast(const std::string& bytes) {
   std::vector<torch::Tensor> n{torch::tensor({static_cast<int64_t>(bytes.size())}, torch::kLong)};
   exchange("a broadcast", [&] { return job().group->broadcast(n); });
   std::vector<torch::Tensor> data{torch::empty({n[0].item<int64_t>()}, torch::kUInt8)};
-  if (leader()) std::memcpy(data[0].data_ptr(), bytes.data(), bytes.size());
+  // (an empty tensor has no storage: memcpy of nothing from a null pointer is undefined)
+  if (leader() && !bytes.empty()) std::memcpy(data[0].data_ptr(), bytes.data(), bytes.size());
   if (data[0].numel() > 0) exchange("a broadcast", [&] { return job().group->broadcast(data); });
   return {reinterpret_cast<const char*>(data[0].data_ptr()), static_cast<size_t>(data[0].numel())};
 #else

@@ -73,14 +73,14 @@ class GraphBuilder {
   GraphBuilder& constant(const std::string& name, const std::vector<int64_t>& shape,
                          const std::vector<float>& values) {
     std::string bytes(values.size() * 4, '\0');
-    std::memcpy(bytes.data(), values.data(), bytes.size());
+    if (!values.empty()) std::memcpy(bytes.data(), values.data(), bytes.size());
     return raw(name, shape, "float32", bytes);
   }
 
   GraphBuilder& ints(const std::string& name, const std::vector<int64_t>& shape,
                      const std::vector<int32_t>& values) {
     std::string bytes(values.size() * 4, '\0');
-    std::memcpy(bytes.data(), values.data(), bytes.size());
+    if (!values.empty()) std::memcpy(bytes.data(), values.data(), bytes.size());
     return raw(name, shape, "int32", bytes);
   }
 
@@ -131,7 +131,7 @@ class LayersBuilder {
                         const std::vector<float>& values) {
     weights_.push_back({{"name", name}, {"shape", shape}, {"dtype", "float32"}});
     std::string bytes(values.size() * 4, '\0');
-    std::memcpy(bytes.data(), values.data(), bytes.size());
+    if (!values.empty()) std::memcpy(bytes.data(), values.data(), bytes.size());
     bin_ += bytes;
     return *this;
   }
