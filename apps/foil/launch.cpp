@@ -156,7 +156,8 @@ void run_launch(const LaunchCmd& c) {
     bool said = false;
     for (const auto& s : streams) said = said || (s.rank == failed_rank && !s.held.empty());
     if (failed_signal != 0)
-      std::fprintf(stderr, "foil launch: rank %d was killed by signal %d (%s); the job was stopped\n",
+      std::fprintf(stderr,
+                   "foil launch: rank %d was killed by signal %d (%s); the job was stopped\n",
                    failed_rank, failed_signal, strsignal(failed_signal));
     else if (!said)
       std::fprintf(stderr, "foil launch: rank %d exited with code %d; the job was stopped\n",

@@ -197,10 +197,11 @@ void init(const DistOptions& o) {
     so.isServer = j.rank == 0;
     so.waitWorkers = false;
     so.timeout = millis(o.timeout);
-    const std::string named = (o.master.empty() ? "MASTER_ADDR:MASTER_PORT " : "--master ") + master;
+    const std::string named =
+        (o.master.empty() ? "MASTER_ADDR:MASTER_PORT " : "--master ") + master;
     if (j.rank == 0)
-      check_input(port_free(static_cast<int>(port)), named,
-                  "a port rank 0 can listen on", "a port in use on this machine");
+      check_input(port_free(static_cast<int>(port)), named, "a port rank 0 can listen on",
+                  "a port in use on this machine");
     if (j.rank != 0) {
       addrinfo hints{}, *found = nullptr;
       hints.ai_socktype = SOCK_STREAM;

@@ -330,8 +330,8 @@ Tensor expand(const Node& n, Tensors& in) {
     elements *= static_cast<double>(d);
   }
   if (elements > static_cast<double>(int64_t{1} << 31))
-    fail(n, fmt::format("expanding to [{}] would make {:.3g} values", fmt::join(out, ","),
-                        elements));
+    fail(n,
+         fmt::format("expanding to [{}] would make {:.3g} values", fmt::join(out, ","), elements));
   return x.expand(out);
 }
 

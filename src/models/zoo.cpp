@@ -1,4 +1,3 @@
-#include "foil/core/files.h"
 #include "foil/models/zoo.h"
 
 #include <fmt/format.h>
@@ -10,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "foil/core/error.h"
+#include "foil/core/files.h"
 
 namespace nn = torch::nn;
 

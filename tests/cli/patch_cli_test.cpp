@@ -82,8 +82,8 @@ TEST(CliPatch, AGreyPatchMeetsAColourModelAndAColourPatchAGreyOne) {
     ASSERT_EQ(t.code, 0) << t.err;
     auto e = run_foil("patch eval --model " + test::human_model(m) + " --model " +
                       test::human_model(m == "emotion" ? "gender-ssrnet-imdb" : "emotion") + face +
-                      " --repeats 1 --patch " + dir + "/" + m + "/patch.pt --json " +
-                      dir + "/" + m + ".json");
+                      " --repeats 1 --patch " + dir + "/" + m + "/patch.pt --json " + dir + "/" +
+                      m + ".json");
     ASSERT_EQ(e.code, 0) << e.err;
     EXPECT_EQ(read_json(dir + "/" + m + ".json")["models"].size(), 2u);
   }

@@ -6,16 +6,16 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
-#include <unistd.h>
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iterator>
-#include <sstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <utility>
 #include <vector>
 
@@ -143,7 +143,7 @@ TEST(Dist, AFailingRankFailsTheWholeLaunch) {
   EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 30);
   // Training a model is not shared out: a job of several processes is told so.
   auto r = test::run_foil("launch -n 2 -- train --data fashion-mnist:test:100 --out " +
-                     test::temp_dir("dist-train") + "/m.foil");
+                          test::temp_dir("dist-train") + "/m.foil");
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("'foil train': expected one process"), std::string::npos) << r.err;
 }
@@ -233,10 +233,10 @@ TEST(Dist, APeerThatDiesMidJobEndsTheOthers) {
 
 TEST(Dist, ARankKilledByASignalIsNamedAsSuch) {
   const std::string dir = test::temp_dir("dist-signal");
-  const int launch = test::start_foil(std::string("launch -n 2 -- --threads 1 --dist-timeout 60") +
-                                          kPatchTrain + " --epochs 20 --model " +
-                                          test::trained_cnn() + " --out " + dir + "/p",
-                                      dir + "/log");
+  const int launch =
+      test::start_foil(std::string("launch -n 2 -- --threads 1 --dist-timeout 60") + kPatchTrain +
+                           " --epochs 20 --model " + test::trained_cnn() + " --out " + dir + "/p",
+                       dir + "/log");
   ASSERT_TRUE(test::wait_for_text(launch, dir + "/log", "epoch   1"));
   const std::string task = "/proc/" + std::to_string(launch) + "/task/" + std::to_string(launch);
   std::istringstream children(test::slurp(task + "/children"));
