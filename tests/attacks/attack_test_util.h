@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <memory>
 #include <string>
 
 #include "foil/attacks/attack.h"
@@ -13,6 +14,23 @@
 namespace foil::test {
 
 /// logits = W·flatten(x) + b on C×H×W inputs.
+/// Another model's forward with something done around it: subclasses override run() and
+/// call inner() (test doubles for spies and hostile models).
+class WrappedModel : public Model {
+ public:
+  explicit WrappedModel(std::shared_ptr<Model> inner) : inner_(std::move(inner)) {
+    info_ = inner_->info();
+  }
+  std::vector<std::string> layer_names() const override { return inner_->layer_names(); }
+  void to(c10::Device) override {}
+
+ protected:
+  Model& inner() { return *inner_; }
+
+ private:
+  std::shared_ptr<Model> inner_;
+};
+
 class LinearModel : public Model {
  public:
   LinearModel(torch::Tensor w, torch::Tensor b, ImageShape shape)

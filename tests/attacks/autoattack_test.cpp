@@ -130,22 +130,15 @@ TEST(AutoAttack, RejectsTargetsAndModelsWithoutLogits) {
 
 /// Fooled only inside an attack's loop: with gradients on for the input it answers with the
 /// scores rolled by one class; run plainly (the final check, the clean pass) it is the CNN.
-class FooledOnlyInTheLoop : public Model {
+class FooledOnlyInTheLoop : public test::WrappedModel {
  public:
-  explicit FooledOnlyInTheLoop(std::shared_ptr<Model> inner) : inner_(std::move(inner)) {
-    info_ = inner_->info();
-  }
-  std::vector<std::string> layer_names() const override { return inner_->layer_names(); }
-  void to(c10::Device) override {}
+  using WrappedModel::WrappedModel;
 
  protected:
   TapOutputs run(const torch::Tensor& x, const std::vector<std::string>&) override {
-    const torch::Tensor y = inner_->forward(x);
+    const torch::Tensor y = inner().forward(x);
     return {x.requires_grad() ? y.roll(1, 1) : y, {}};
   }
-
- private:
-  std::shared_ptr<Model> inner_;
 };
 
 // Issue #36 item 1: robust accuracy comes from the final check, per stage and in total.

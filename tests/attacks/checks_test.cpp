@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "attacks/attack_test_util.h"
 #include "foil/attacks/attack.h"
 #include "foil/attacks/evaluate.h"
 #include "foil/data/dataset.h"
@@ -15,30 +16,25 @@ namespace foil {
 namespace {
 
 /// The trained CNN with something done to its input or output.
-class Wrapped : public Model {
+class Wrapped : public test::WrappedModel {
  public:
   enum class Kind { kProbabilities, kDropout, kQuantised };
-  Wrapped(std::shared_ptr<Model> inner, Kind kind) : inner_(std::move(inner)), kind_(kind) {
-    info_ = inner_->info();
-  }
-  std::vector<std::string> layer_names() const override { return inner_->layer_names(); }
-  void to(c10::Device) override {}
+  Wrapped(std::shared_ptr<Model> inner, Kind kind) : WrappedModel(std::move(inner)), kind_(kind) {}
 
  protected:
   TapOutputs run(const torch::Tensor& x, const std::vector<std::string>&) override {
     switch (kind_) {
       case Kind::kProbabilities:  // a softmax left on the output
-        return {torch::softmax(inner_->forward(x), 1), {}};
+        return {torch::softmax(inner().forward(x), 1), {}};
       case Kind::kDropout:  // dropout left on at test time
-        return {inner_->forward(torch::dropout(x, 0.3, /*train=*/true)), {}};
+        return {inner().forward(torch::dropout(x, 0.3, /*train=*/true)), {}};
       case Kind::kQuantised:  // 4-level quantisation: the gradient is zero almost everywhere
-        return {inner_->forward((x * 3).round() / 3), {}};
+        return {inner().forward((x * 3).round() / 3), {}};
     }
     return {};
   }
 
  private:
-  std::shared_ptr<Model> inner_;
   Kind kind_;
 };
 

@@ -14,24 +14,17 @@ namespace foil {
 namespace {
 
 /// Wraps a model; counts forward passes and whether any could have been differentiated.
-class GradientSpy : public Model {
+class GradientSpy : public test::WrappedModel {
  public:
-  explicit GradientSpy(std::shared_ptr<Model> inner) : inner_(std::move(inner)) {
-    info_ = inner_->info();
-  }
-  std::vector<std::string> layer_names() const override { return inner_->layer_names(); }
-  void to(c10::Device) override {}
+  using WrappedModel::WrappedModel;
   int64_t calls = 0, differentiable_calls = 0;
 
  protected:
   TapOutputs run(const torch::Tensor& x, const std::vector<std::string>&) override {
     ++calls;
     if (torch::GradMode::is_enabled() || x.requires_grad()) ++differentiable_calls;
-    return {inner_->forward(x), {}};
+    return {inner().forward(x), {}};
   }
-
- private:
-  std::shared_ptr<Model> inner_;
 };
 
 TEST(Square, StaysWithinEpsAndNeverUsesGradients) {
