@@ -232,12 +232,22 @@ void init(const DistOptions& o) {
     j.store->add("foil/arrived", 1);
     const auto deadline = std::chrono::steady_clock::now() + millis(o.timeout);
     int64_t arrived = 0;
-    while ((arrived = j.store->add("foil/arrived", 0)) < j.size) {
-      if (std::chrono::steady_clock::now() > deadline)
-        throw InputError(fmt::format(
-            "rank {}: {} of WORLD_SIZE {} processes arrived within {:g}s (check WORLD_SIZE and "
-            "that every rank was started)",
-            j.rank, arrived, j.size, o.timeout));
+    const auto too_few = [&] {
+      return InputError(fmt::format(
+          "rank {}: {} of WORLD_SIZE {} processes arrived within {:g}s (check WORLD_SIZE and "
+          "that every rank was started)",
+          j.rank, arrived, j.size, o.timeout));
+    };
+    while (arrived < j.size) {
+      try {
+        arrived = j.store->add("foil/arrived", 0);
+      } catch (const std::exception&) {
+        // Rank 0 gave up on the same count a moment earlier and took the store with it.
+        if (j.rank != 0 && arrived > 0) throw too_few();
+        throw;
+      }
+      if (arrived >= j.size) break;
+      if (std::chrono::steady_clock::now() > deadline) throw too_few();
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     auto options = c10d::ProcessGroupGloo::Options::create(millis(o.timeout));
