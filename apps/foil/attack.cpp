@@ -32,7 +32,7 @@ void run_attack(const AttackCmd& c) {
   std::optional<ResultsFolder> folder;
   if (!c.out.empty()) folder.emplace(c.out, "--out");
   auto model = open_model(c.model, device);
-  Dataset data = open_data(c.data, *model, /*needs_gradient=*/c.attack.attack != "square");
+  Dataset data = open_run_data(c.data, *model, /*needs_gradient=*/c.attack.attack != "square");
   const TargetSpec target =
       TargetSpec::parse(c.targeted, model->forward(data.images.slice(0, 0, 1)).size(1));
   fmt::print("model   {} ({})\ndata    {} ({} items)\nattack  {} {}\n", model->info().name,

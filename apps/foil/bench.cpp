@@ -140,8 +140,8 @@ void run_bench(const BenchCmd& c) {
   };
   auto model = open_model(c.model, device);
   if (c.model_only) return run_model_bench(c, *model, device);
-  Dataset data = open_data(c.data, *model).head(c.batch);
-  label_unlabelled(data, *model);
+  Dataset data = open_run_data(c.data, *model).head(c.batch);
+  label_unlabelled(data, *model, print_line);
   const torch::Tensor x = data.images.to(device), y = data.labels.to(device);
   fmt::print("model {} | batch {} | threads {} | steps {} | median of {}\n", model->info().name,
              x.size(0), torch::get_num_threads(), c.steps, c.repeats);

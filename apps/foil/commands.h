@@ -14,6 +14,7 @@
 #include "foil/attacks/evaluate.h"
 #include "foil/data/dataset.h"
 #include "foil/dist/dist.h"
+#include "foil/jobs/job.h"
 #include "foil/models/model.h"
 #include "foil/patch/patch.h"
 
@@ -64,14 +65,9 @@ struct ModelFlags {
 void add_model_flags(CLI::App* app, ModelFlags& flags, bool required);
 /// Loads the model (the built-in default when no path is given), moves it to `device`.
 std::shared_ptr<Model> open_model(const ModelFlags& flags, c10::Device device);
-/// Runs `model` on the first of `images` (from data `spec`): a model that cannot take them or
-/// gives NaN/inf is an InputError naming both. Returns the output.
-torch::Tensor probe_model(Model& model, const torch::Tensor& images, const std::string& spec);
-/// Loads `spec` shaped for `model`, checks the model accepts it and that the labels fit
-/// its outputs; names both shapes when they don't.
-/// `needs_gradient`: the command follows input gradients, so the model's outputs must carry
-/// them (checked on two images; a model without them is an InputError naming it).
-Dataset open_data(const std::string& spec, Model& model, bool needs_gradient = true);
+/// The library's open_data (foil/jobs/job.h), and run.json records the input shape a
+/// TorchScript model was run with.
+Dataset open_run_data(const std::string& spec, Model& model, bool needs_gradient = true);
 
 /// The non-empty items of a comma-separated list ("a,,b" gives a and b).
 std::vector<std::string> split_commas(const std::string& text);
@@ -81,17 +77,10 @@ std::vector<double> parse_eps(const std::string& text, const std::string& flag);
 /// Prints the checks of an evaluation: each that fired on its own lines (what was measured,
 /// what it means), the others on one line.
 void print_flags(const std::vector<Flag>& flags);
-/// The flags as JSON (an array of {"name", "fired", "measured", "meaning"}).
-nlohmann::json flags_json(const std::vector<Flag>& flags);
 
-/// Unlabelled items (photos) take the model's clean prediction as their label; says so.
-void label_unlabelled(Dataset& data, Model& model);
+/// A job's progress line on stdout (a foil::Log).
+void print_line(const std::string& line);
 
-/// Writes the example grid: the clean images with their predictions, then per evaluation
-/// (with its row title) the attacked images with theirs and the perturbations, amplified to
-/// the full range (grey = no change). Uses the evaluations' kept examples.
-void write_examples(const std::string& path, const Dataset& data,
-                    const std::vector<std::pair<std::string, const Evaluation*>>& shown);
 
 /// The flags that choose and configure one attack, shared by attack, explain, regions and
 /// defend.

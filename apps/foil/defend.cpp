@@ -76,8 +76,8 @@ void run_defend(const DefendCmd& c) {
   std::optional<ResultsFolder> folder;
   if (!c.out.empty()) folder.emplace(c.out, "--out");
   auto model = open_model(c.model, device);
-  Dataset data = open_data(c.data, *model);
-  label_unlabelled(data, *model);
+  Dataset data = open_run_data(c.data, *model);
+  label_unlabelled(data, *model, print_line);
   NeutralizedModel defended(model, options);
   fmt::print(
       "defence: neutralise top {}% vulnerable minus top {}% important pixels ({} fill)\n"

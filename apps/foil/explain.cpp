@@ -91,7 +91,7 @@ void run_explain(const ExplainCmd& c) {
   if (c.attacked) attack = make_attack_from(c.attack);
   ResultsFolder out(c.out, "--out");
   auto model = open_model(c.model, device);
-  Dataset data = open_data(c.data, *model);
+  Dataset data = open_run_data(c.data, *model);
   const torch::Tensor x = data.images.to(device);
   torch::Tensor logits;
   {
@@ -214,7 +214,7 @@ void run_explain(const ExplainCmd& c) {
     const auto k = class_index(c.target_class, model->info().class_names);
     check_input(k.has_value(), "--reference", "--class naming the class it shows (index or name)",
                 "--class " + c.target_class);
-    const Dataset ref = open_data(c.reference, *model);
+    const Dataset ref = open_run_data(c.reference, *model);
     const torch::Tensor ref_maps =
         explain_all(ref.images.to(device), torch::full({ref.size()}, *k, torch::kLong));
     const torch::Tensor ref_norm = normalize_maps(ref_maps), ref_map = ref_norm.mean(0);

@@ -195,10 +195,10 @@ Loaded load_all(const PatchFlags& f, c10::Device device) {
   Loaded l;
   for (const auto& path : f.models) {
     l.models.push_back(open_model({path, f.mean, f.std, f.input_shape}, device));
-    l.per_model.push_back(open_data(f.data, *l.models.back()));
+    l.per_model.push_back(open_run_data(f.data, *l.models.back()));
   }
   l.data = l.per_model.front();
-  label_unlabelled(l.data, *l.models.front());
+  label_unlabelled(l.data, *l.models.front(), print_line);
   for (auto& d : l.per_model) {  // the same items, labelled as the first model labels them
     d.labels = l.data.labels;
     d.class_names = l.data.class_names;
@@ -346,8 +346,8 @@ Split split_data(Dataset data, const std::string& spec, const std::string& eval_
                 "images held out from the training data " + spec +
                     " (or --eval-on-train to evaluate on training items)",
                 "the same source");
-    s.eval = open_data(eval_spec, model);
-    label_unlabelled(s.eval, model);
+    s.eval = open_run_data(eval_spec, model);
+    label_unlabelled(s.eval, model, print_line);
     s.eval_source = s.eval.source;
     return s;
   }
@@ -355,7 +355,7 @@ Split split_data(Dataset data, const std::string& spec, const std::string& eval_
   if (d.kind == DataSpec::Kind::kFashionMnist) {
     const std::string other =
         d.path == "train" ? "fashion-mnist:test:1000" : "fashion-mnist:train:1000";
-    s.eval = open_data(other, model);
+    s.eval = open_run_data(other, model);
     s.eval_source = s.eval.source;
     return s;
   }

@@ -55,7 +55,7 @@ void run_regions(const RegionsCmd& c) {
   auto attack = make_attack_from(c.attack);
   ResultsFolder out(c.out, "--out");
   auto model = open_model(c.model, device);
-  Dataset data = open_data(c.data, *model);
+  Dataset data = open_run_data(c.data, *model);
   const std::string layer =
       explain_uses_layer(method)
           ? (c.layer.empty() ? default_cam_layer(*model, data.images) : c.layer)

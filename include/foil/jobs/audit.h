@@ -1,0 +1,84 @@
+#pragma once
+/// @file
+/// The audit, foil's main job: clean accuracy and robust accuracy from the AutoAttack ensemble
+/// (per stage) over an eps grid for Linf and L2, the minimal-norm robustness curve from
+/// DeepFool or C&W, and the checks that stop an audit from overstating robustness.
+///
+/// Example:
+///   foil::AuditOptions o;
+///   o.linf_eps = {0.05, 0.1};
+///   foil::AuditResult r = foil::run_audit(*model, data, o);
+///   r.write("results", data);      // audit.json, audit.csv, plots, examples.png
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "foil/attacks/checks.h"
+#include "foil/attacks/evaluate.h"
+#include "foil/jobs/job.h"
+
+namespace foil {
+
+struct AuditOptions {
+  std::vector<double> linf_eps{0.01, 0.02, 0.05, 0.1, 0.2};  ///< Linf budgets (> 0)
+  std::vector<double> l2_eps{0.25, 0.5, 1, 2, 3};            ///< L2 budgets (> 0)
+  /// The attack per budget: autoattack, or any foil attack (PGD-style: step 2.5*eps/steps).
+  std::string attack = "autoattack";
+  /// Minimal-norm curve: deepfool, cw (L2; DeepFool for Linf) or none.
+  std::string curve = "deepfool";
+  int64_t steps = 0;     ///< iterations per attack; 0: the attack's own (100 for AutoAttack)
+  int64_t batch = 250;   ///< batch size
+  int64_t examples = 8;  ///< images kept for the example grid
+  bool early_stop = true;
+  /// AutoAttack standard (APGD-CE, APGD-T, FAB-T, Square) instead of fast (APGD-CE, APGD-T
+  /// over the top-3 targets).
+  bool thorough = false;
+  uint64_t seed = 0;
+  Log log;  ///< progress lines
+};
+
+/// One budget of the grid.
+struct AuditRow {
+  std::string attack, norm;
+  double eps = 0;
+  Evaluation ev;
+};
+
+/// A minimal-norm robustness curve: accuracy vs eps read off per-item minimal perturbations.
+struct AuditCurve {
+  std::string attack, norm;
+  Evaluation ev;
+  std::vector<double> eps, accuracy;  ///< 51 points from 0 to the norm's largest budget
+};
+
+struct AuditResult {
+  ModelInfo model;
+  std::string data;  ///< the data's source
+  int64_t n = 0;
+  std::vector<std::string> class_names;
+  double clean_accuracy = 0;
+  std::string attack;  ///< the attack as described at the smallest Linf budget
+  int64_t steps = 0;
+  AuditOptions options;
+  std::vector<AuditRow> rows;      ///< Linf budgets, then L2
+  std::vector<AuditCurve> curves;  ///< per norm, unless curve = none
+  std::vector<Flag> checks;
+  /// The standard version at the middle Linf budget, run when a check fired on a fast audit
+  /// (null otherwise).
+  nlohmann::json standard_after_checks;
+  double seconds = 0;
+
+  /// audit.json's content.
+  nlohmann::json to_json() const;
+  /// Writes audit.json, audit.csv, robust_accuracy_linf.svg, robust_accuracy_l2.svg and (with
+  /// examples) examples.png into `dir`.
+  void write(const std::string& dir, const Dataset& data) const;
+};
+
+/// Throws InputError for options that cannot run (checked before anything slow).
+void check_audit_options(const AuditOptions& options);
+/// Runs the audit of `model` on `data` (from open_data).
+AuditResult run_audit(Model& model, const Dataset& data, const AuditOptions& options);
+
+}  // namespace foil

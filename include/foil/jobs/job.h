@@ -1,0 +1,57 @@
+#pragma once
+/// @file
+/// What every job (audit, patch transfer, keypoints table, ...) shares: opening data for a
+/// model with the checks that make a bad pairing one clear InputError, the progress log, the
+/// checks as JSON and the example grid. The CLI's sub-commands are thin wrappers over these
+/// calls; a C++ user of `find_package(foil)` runs the same jobs.
+///
+/// Example:
+///   auto model = foil::load_model("cnn.foil");
+///   foil::Dataset data = foil::open_data("fashion-mnist:test:100", *model);
+///   foil::AuditResult r = foil::run_audit(*model, data, foil::AuditOptions());
+
+#include <torch/torch.h>
+
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "foil/attacks/checks.h"
+#include "foil/attacks/evaluate.h"
+#include "foil/data/dataset.h"
+#include "foil/models/model.h"
+
+namespace foil {
+
+/// Receives a job's progress lines (no newline at the end); empty: the job is silent.
+using Log = std::function<void(const std::string& line)>;
+
+/// Runs `model` on the first of `images` (from data `spec`): a model that cannot take them or
+/// gives NaN/inf is an InputError naming both. Returns the output.
+torch::Tensor probe_model(Model& model, const torch::Tensor& images, const std::string& spec);
+
+/// Loads `spec` shaped for `model`, checks the model accepts it and that the labels fit
+/// its outputs; names both shapes when they don't. A TorchScript model without a recorded
+/// input shape takes the data's. `needs_gradient`: the job follows input gradients, so the
+/// model's outputs must carry them (checked on two images).
+Dataset open_data(const std::string& spec, Model& model, bool needs_gradient = true);
+
+/// Unlabelled items (photos) take the model's clean prediction as their label; returns how
+/// many did (and says so on `log`).
+int64_t label_unlabelled(Dataset& data, Model& model, const Log& log = {});
+
+/// The checks as lines: each that fired on two lines (what was measured, what it means), the
+/// others on one.
+std::vector<std::string> flag_lines(const std::vector<Flag>& flags);
+/// The checks as JSON (an array of {"name", "fired", "measured", "meaning"}).
+nlohmann::json flags_json(const std::vector<Flag>& flags);
+
+/// Writes the example grid: the clean images with their predictions, then per evaluation
+/// (with its row title) the attacked images with theirs and the perturbations, amplified to
+/// the full range (grey = no change). Uses the evaluations' kept examples.
+void write_examples(const std::string& path, const Dataset& data,
+                    const std::vector<std::pair<std::string, const Evaluation*>>& shown);
+
+}  // namespace foil

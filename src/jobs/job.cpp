@@ -1,0 +1,146 @@
+#include "foil/jobs/job.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "foil/core/error.h"
+#include "foil/models/tfjs.h"
+#include "foil/models/torchscript.h"
+#include "foil/report/figures.h"
+
+namespace foil {
+
+torch::Tensor probe_model(Model& model, const torch::Tensor& images, const std::string& spec) {
+  const torch::Tensor first = images.slice(0, 0, 1);
+  model.check_input_shape(first);
+  torch::Tensor out;
+  try {
+    torch::NoGradGuard no_grad;
+    out = model.forward(first.to(model.device()));
+  } catch (const std::exception& e) {
+    throw InputError(fmt::format("model {} cannot take the data {} (images {}x{}x{}): {}",
+                                 model.info().name, spec, images.size(1), images.size(2),
+                                 images.size(3), library_message(e.what())));
+  }
+  check_input(out.is_floating_point(), "model " + model.info().name,
+              "floating-point outputs (scores)",
+              std::string(c10::toString(out.scalar_type())) + " outputs");
+  check_input(torch::isfinite(out).all().item<bool>(), "model " + model.info().name,
+              "finite outputs", "NaN or infinite outputs on " + spec + " (broken weights?)");
+  return out;
+}
+
+Dataset open_data(const std::string& spec, Model& model, bool needs_gradient) {
+  // Class scores are what these commands attack and explain: keypoint, landmark, embedding
+  // and score models have none (their own commands are 'foil keypoints' and 'foil predict').
+  if (const auto* t = dynamic_cast<const TfjsModel*>(&model)) {
+    const std::string& task = t->meta().task;
+    check_input(task == "classifier" || task == "detection" || task == "generic",
+                "model " + model.info().name,
+                "a model with class scores (a classifier or detector) for this command",
+                "a " + task + " model (" + t->meta().description +
+                    "); use 'foil keypoints' or 'foil predict'");
+  }
+  Dataset data = load_data(spec, model.info().input);
+  check_input(data.size() > 0, "--data " + spec, "at least one item", "an empty dataset");
+  auto* ts = dynamic_cast<TorchScriptModel*>(&model);
+  if (ts && ts->info().input.channels == 0) {
+    ts->set_input_shape({data.images.size(1), data.images.size(2), data.images.size(3)});
+  }
+  data.relabel_to(model.info().class_names, "--data " + spec);
+  const torch::Tensor out = probe_model(model, data.images, spec);
+  check_input(out.dim() == 2, "model " + model.info().name + " output",
+              "class scores of shape N x K", fmt::format("{} dimensions", out.dim()));
+  // Two images in, two rows out; gradients reach the input when the command needs them.
+  const int64_t two = std::min<int64_t>(2, data.size());
+  const torch::Tensor x = data.images.slice(0, 0, two).to(model.device()).requires_grad_(true);
+  const torch::Tensor y = model.forward(x);
+  check_input(y.dim() == 2 && y.size(0) == two, "model " + model.info().name + " output",
+              fmt::format("one row of scores per image ({} images in)", two),
+              fmt::format("shape [{}]", fmt::join(y.sizes(), ", ")));
+  if (needs_gradient)
+    check_input(y.requires_grad(), "model " + model.info().name,
+                "outputs differentiable in the input (this command follows gradients)",
+                "outputs without a gradient (a detached or non-differentiable graph; "
+                "'--attack square' needs none)");
+  const int64_t max_label = data.labels.max().item<int64_t>();
+  check_input(max_label < out.size(1), "--data " + spec,
+              fmt::format("labels below the model's {} classes", out.size(1)),
+              fmt::format("label {}", max_label));
+  if (ts && ts->info().num_classes == 0) ts->set_num_classes(out.size(1));
+  if (data.class_names.empty() && !model.info().class_names.empty())
+    data.class_names = model.info().class_names;
+  return data;
+}
+
+int64_t label_unlabelled(Dataset& data, Model& model, const Log& log) {
+  const torch::Tensor missing = data.labels.lt(0);
+  const int64_t n = missing.sum().item<int64_t>();
+  if (n == 0) return 0;
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> pred;
+  for (int64_t b = 0; b < data.size(); b += 250)
+    pred.push_back(model.forward(data.images.slice(0, b, b + 250)).argmax(1).cpu());
+  data.labels = torch::where(missing, torch::cat(pred), data.labels);
+  if (log) log(fmt::format("{} unlabelled images take the model's prediction as their label", n));
+  return n;
+}
+
+std::vector<std::string> flag_lines(const std::vector<Flag>& flags) {
+  std::vector<std::string> lines;
+  std::string passed;
+  for (const Flag& f : flags) {
+    if (f.fired) {
+      lines.push_back(fmt::format("CHECK FIRED: {}: {}.", f.name, f.measured));
+      lines.push_back(fmt::format("  {}.", f.meaning));
+    } else {
+      passed += (passed.empty() ? "" : ", ") + f.name;
+    }
+  }
+  if (!passed.empty()) lines.push_back("checks that did not fire: " + passed);
+  return lines;
+}
+
+nlohmann::json flags_json(const std::vector<Flag>& flags) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const Flag& f : flags) out.push_back(f.to_json());
+  return out;
+}
+
+void write_examples(const std::string& path, const Dataset& data,
+                    const std::vector<std::pair<std::string, const Evaluation*>>& shown) {
+  auto name = [&](int64_t k) {
+    return k >= 0 && k < static_cast<int64_t>(data.class_names.size()) ? data.class_names[k]
+                                                                       : std::to_string(k);
+  };
+  std::vector<std::vector<GridCell>> grid;
+  std::vector<std::string> titles;
+  const Evaluation& first = *shown.at(0).second;
+  const int64_t k = first.example_clean.size(0);
+  std::vector<GridCell> clean;
+  for (int64_t i = 0; i < k; ++i) {
+    const int64_t p = first.clean_pred[i].item<int64_t>(), y = first.labels[i].item<int64_t>();
+    clean.push_back({first.example_clean[i], name(p), p != y});
+  }
+  grid.push_back(clean);
+  titles.push_back("clean");
+  for (const auto& [title, ev] : shown) {
+    std::vector<GridCell> adv, delta;
+    for (int64_t i = 0; i < k; ++i) {
+      const int64_t p = ev->adv_pred[i].item<int64_t>(), y = ev->labels[i].item<int64_t>();
+      adv.push_back({ev->example_adv[i], name(p), p != y});
+      torch::Tensor d = ev->example_adv[i] - ev->example_clean[i];
+      const double m = std::max(1e-8, d.abs().max().item<double>());
+      delta.push_back({d / (2 * m) + 0.5, fmt::format("|d|max {:.3f}", m), false});
+    }
+    grid.push_back(adv);
+    titles.push_back(title);
+    grid.push_back(delta);
+    titles.push_back("perturbation");
+  }
+  std::vector<RowKey> keys(grid.size());
+  for (size_t r = 2; r < keys.size(); r += 2) keys[r] = {RowKey::Kind::grey, "-|d|max", "+|d|max"};
+  write_image_grid(path, grid, titles, 112, keys);
+}
+
+}  // namespace foil
