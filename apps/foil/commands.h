@@ -68,6 +68,9 @@ std::shared_ptr<Model> open_model(const ModelFlags& flags, c10::Device device);
 /// The library's open_data (foil/jobs/job.h), and run.json records the input shape a
 /// TorchScript model was run with.
 Dataset open_run_data(const std::string& spec, Model& model, bool needs_gradient = true);
+/// run.json records the input shape a TorchScript model without one was run with (set when
+/// its data was opened).
+void record_input_as_run(const Model& model);
 
 /// The non-empty items of a comma-separated list ("a,,b" gives a and b).
 std::vector<std::string> split_commas(const std::string& text);
@@ -152,6 +155,8 @@ class ResultsFolder {
   /// Where to write: "<out>.partial/<name>".
   std::string file(const std::string& name) const { return partial_ + "/" + name; }
   const std::string& dir() const { return partial_; }
+  /// Rank 0's partial folder (the same path in every process of a job).
+  const std::string& leader_dir() const { return leader_partial_; }
   /// `name` in rank 0's partial folder, the same path in every process of a job: a checkpoint
   /// rank 0 writes and sends to the others.
   std::string leader_file(const std::string& name) const { return leader_partial_ + "/" + name; }

@@ -153,13 +153,18 @@ nlohmann::json run_json() {
 
 Dataset open_run_data(const std::string& spec, Model& model, bool needs_gradient) {
   Dataset data = foil::open_data(spec, model, needs_gradient);
-  // run.json describes a TorchScript model by the shape it was run with, not "anyxanyxany".
-  if (auto* ts = dynamic_cast<TorchScriptModel*>(&model))
-    for (auto& m : run_record().models)
-      if (m.value("name", "") == ts->info().name && m.value("input", "") != ts->info().input.str())
-        m["input"] =
-            ts->info().input.str() + " (as run: the data's shape; not recorded in the file)";
+  record_input_as_run(model);
   return data;
+}
+
+void record_input_as_run(const Model& model) {
+  // run.json describes a TorchScript model by the shape it was run with, not "anyxanyxany".
+  if (dynamic_cast<const TorchScriptModel*>(&model) == nullptr) return;
+  for (auto& m : run_record().models)
+    if (m.value("name", "") == model.info().name &&
+        m.value("input", "") != model.info().input.str())
+      m["input"] =
+          model.info().input.str() + " (as run: the data's shape; not recorded in the file)";
 }
 
 void print_line(const std::string& line) {

@@ -12,7 +12,7 @@
 #include "foil/core/error.h"
 #include "foil/core/files.h"
 #include "foil/core/runtime.h"
-#include "foil/models/tfjs.h"
+#include "foil/jobs/patch_jobs.h"
 #include "foil/patch/trainer.h"
 #include "foil/report/figures.h"
 
@@ -193,201 +193,12 @@ struct Loaded {
 
 Loaded load_all(const PatchFlags& f, c10::Device device) {
   Loaded l;
-  for (const auto& path : f.models) {
+  for (const auto& path : f.models)
     l.models.push_back(open_model({path, f.mean, f.std, f.input_shape}, device));
-    l.per_model.push_back(open_run_data(f.data, *l.models.back()));
-  }
+  l.per_model = open_patch_data(f.data, l.models, f.target, print_line);
+  for (const auto& m : l.models) record_input_as_run(*m);
   l.data = l.per_model.front();
-  label_unlabelled(l.data, *l.models.front(), print_line);
-  for (auto& d : l.per_model) {  // the same items, labelled as the first model labels them
-    d.labels = l.data.labels;
-    d.class_names = l.data.class_names;
-  }
-  const int64_t k = l.models.front()->info().num_classes;
-  if (f.target >= 0)
-    check_input(k <= 0 || f.target < k, "--target", fmt::format("a class in 0..{}", k - 1),
-                std::to_string(f.target));
   return l;
-}
-
-/// The detection threshold of a detector (the score a detection needs).
-double detection_threshold(const Model& m) {
-  return dynamic_cast<const TfjsModel&>(m).meta().min_score;
-}
-
-/// Checks --task/--class/--loss against the models; for --task detect returns the class
-/// index (-1: all) in f.target, which is what the objectives and evaluations take.
-void resolve_task(PatchFlags& f, TrainFlags* t, const Loaded& l) {
-  check_input(f.task == "classify" || f.task == "detect", "--task", "classify or detect", f.task);
-  if (t && t->loss.empty()) t->loss = f.task == "detect" ? "vanish" : "ce";
-  if (f.task == "classify") {
-    check_input(f.cls.empty(), "--class", "--task detect (classifiers take --target)", f.cls);
-    check_input(f.on_object < 0, "--on-object", "--task detect (on a detected object)",
-                "--task classify");
-    check_input(!t || (t->loss != "vanish" && t->loss != "appear"), "--loss " + (t ? t->loss : ""),
-                "--task detect (vanish and appear work on detections)", "--task classify");
-    return;
-  }
-  for (const auto& m : l.models) {
-    const auto* tfjs = dynamic_cast<const TfjsModel*>(m.get());
-    check_input(tfjs && tfjs->meta().task == "detection", "--task detect", "object detectors",
-                "model " + m->info().name + " (" +
-                    (tfjs ? "a " + tfjs->meta().task + " model" : std::string("not a detector")) +
-                    ")");
-  }
-  check_input(f.target < 0, "--target", "--class with --task detect", std::to_string(f.target));
-  const auto& names = l.models.front()->info().class_names;
-  check_input(!f.cls.empty(), "--class", "a class name or index of the detector, or all", "none");
-  if (f.cls == "all") {
-    check_input(!t || t->loss != "appear", "--class all", "one class for --loss appear", "all");
-    return;
-  }
-  const auto it = std::find(names.begin(), names.end(), f.cls);
-  if (it != names.end()) {
-    f.target = it - names.begin();
-    return;
-  }
-  const bool digits = f.cls.find_first_not_of("0123456789") == std::string::npos;
-  check_input(digits && f.cls.size() < 6 && std::stoll(f.cls) < static_cast<int64_t>(names.size()),
-              "--class",
-              fmt::format("a class of the detector ({}, {}, ... {}), its index, or all", names[0],
-                          names[1], names.back()),
-              "'" + f.cls + "'");
-  f.target = std::stoll(f.cls);
-}
-
-/// Clean and patched images of the first few items with the detector's boxes drawn.
-void write_detections(const std::string& path, Model& model, const Dataset& data, const Patch& p,
-                      const PlacementOptions& placement, int64_t cls, uint64_t seed) {
-  const auto& detector = dynamic_cast<const TfjsModel&>(model);
-  const int64_t k = std::min<int64_t>(4, data.size());
-  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-  const ImageShape shape{data.images.size(1), data.images.size(2), data.images.size(3)};
-  torch::NoGradGuard g;
-  const torch::Tensor x = data.images.slice(0, 0, k).to(model.device());
-  const auto places = sample_placements(
-      p, k, shape, placement, gen,
-      placement.on_object() >= 0 ? object_boxes(model, x, cls) : std::vector<ObjectBox>{});
-  const torch::Tensor xp = apply_patch(x, p.render().detach(), p.mask(), places, placement);
-  std::vector<std::vector<GridCell>> rows;
-  for (const torch::Tensor& images : {x, xp}) {
-    const auto found = detector.detect(images);
-    rows.emplace_back();
-    for (int64_t i = 0; i < k; ++i) {
-      std::vector<LabelledBox> boxes;
-      for (const auto& d : found[i])
-        boxes.push_back({d.x1, d.y1, d.x2, d.y2, fmt::format("{} {:.0f}%", d.name, 100 * d.score),
-                         static_cast<int>(d.cls)});
-      rows.back().push_back(
-          {draw_boxes(images[i].cpu(), boxes), fmt::format("{} objects", found[i].size()), false});
-    }
-  }
-  write_image_grid(path, rows, {"clean", "patched"}, 224);
-}
-
-/// Where evaluations placed the patch: "anywhere", or the central fraction of the object box.
-nlohmann::json placement_json(const PatchFlags& f) {
-  return f.on_object < 0 ? nlohmann::json("anywhere")
-                         : nlohmann::json({{"on_object", f.on_object}});
-}
-
-/// A rate, or null where it is undefined (< 0).
-nlohmann::json rate_or_null(double r) { return r < 0 ? nlohmann::json() : nlohmann::json(r); }
-
-nlohmann::json detection_json(const DetectionPatchEvaluation& e) {
-  return {{"n", e.n},
-          {"repeats", e.repeats},
-          {"threshold", e.threshold},
-          {"clean_detection_rate", e.clean_detection_rate},
-          {"patched_detection_rate", e.patched_detection_rate},
-          {"hidden_rate", rate_or_null(e.hidden_rate)},
-          {"appeared_rate", rate_or_null(e.appeared_rate)}};
-}
-
-std::string detection_line(const DetectionPatchEvaluation& e) {
-  auto rate = [](double r) { return r < 0 ? std::string("-") : fmt::format("{:.2f}%", 100 * r); };
-  return fmt::format("detected clean {:.2f}%  patched {:.2f}%  hidden {}  appeared {}",
-                     100 * e.clean_detection_rate, 100 * e.patched_detection_rate,
-                     rate(e.hidden_rate), rate(e.appeared_rate));
-}
-
-/// Training and evaluation data of patch train/transfer, and where each came from.
-struct Split {
-  Dataset train, eval;
-  std::string train_source, eval_source;
-  bool eval_on_train = false;
-};
-
-bool same_source(const std::string& a, const std::string& b) {
-  const DataSpec x = parse_data_spec(a), y = parse_data_spec(b);
-  if (x.kind != y.kind) return false;
-  if (x.kind == DataSpec::Kind::kFashionMnist) return x.path == y.path;
-  std::error_code ec;
-  return std::filesystem::equivalent(x.path, y.path, ec);
-}
-
-/// Evaluation data for a patch trained on `train`: --eval-data when given (refused when it
-/// comes from the training source, unless --eval-on-train); else, for Fashion-MNIST, the first
-/// 1000 items of the other split; else a fixed 80/20 split of the items (seed 0), training on
-/// the 80%. --eval-on-train evaluates on the training items themselves, labelled so.
-Split split_data(Dataset data, const std::string& spec, const std::string& eval_spec,
-                 bool eval_on_train, Model& model) {
-  Split s;
-  s.eval_on_train = eval_on_train;
-  if (eval_on_train) {
-    s.train = s.eval = data;
-    s.train_source = s.eval_source = data.source + " (the training items)";
-    return s;
-  }
-  s.train = data;
-  s.train_source = data.source;
-  if (!eval_spec.empty()) {
-    check_input(!same_source(spec, eval_spec), "--eval-data " + eval_spec,
-                "images held out from the training data " + spec +
-                    " (or --eval-on-train to evaluate on training items)",
-                "the same source");
-    s.eval = open_run_data(eval_spec, model);
-    label_unlabelled(s.eval, model, print_line);
-    s.eval_source = s.eval.source;
-    return s;
-  }
-  const DataSpec d = parse_data_spec(spec);
-  if (d.kind == DataSpec::Kind::kFashionMnist) {
-    const std::string other =
-        d.path == "train" ? "fashion-mnist:test:1000" : "fashion-mnist:train:1000";
-    s.eval = open_run_data(other, model);
-    s.eval_source = s.eval.source;
-    return s;
-  }
-  check_input(data.size() >= 5, "--data " + spec,
-              "at least 5 images to hold out a fifth for evaluation (or --eval-data, or "
-              "--eval-on-train)",
-              std::to_string(data.size()) + " image(s)");
-  const Dataset mixed = data.shuffled(0);
-  const int64_t cut = data.size() - data.size() / 5;
-  s.train = mixed.slice(0, cut);
-  s.eval = mixed.slice(cut, data.size());
-  s.train_source = fmt::format("{} (80% split: {} items)", data.source, cut);
-  s.eval_source = fmt::format("{} (held-out 20% split: {} items)", data.source, s.eval.size());
-  return s;
-}
-
-/// The photo files of a photo dataset (with their crop), to show which items trained and which
-/// evaluated; null for Fashion-MNIST, whose splits are separate files.
-nlohmann::json item_list(const Dataset& d) {
-  if (d.frames.empty()) return nullptr;
-  nlohmann::json items = nlohmann::json::array();
-  for (const auto& f : d.frames)
-    items.push_back(f.crop.empty() ? f.path : fmt::format("{}@{}", f.path, fmt::join(f.crop, ",")));
-  return items;
-}
-
-void add_split_flags(CLI::App* sub, std::string& eval_data, bool& eval_on_train) {
-  sub->add_option("--eval-data", eval_data,
-                  "held-out evaluation images (default: Fashion-MNIST's other split, first 1000; "
-                  "for other data a fixed 20% of --data held out from training)");
-  sub->add_flag("--eval-on-train", eval_on_train,
-                "evaluate on the training images themselves (numbers labelled as such)");
 }
 
 ImageShape shape_of(const Dataset& d) {
@@ -396,67 +207,12 @@ ImageShape shape_of(const Dataset& d) {
 
 std::string model_name(const Model& m) { return m.info().name; }
 
-/// The patch for images of `data`'s size (a grid patch keeps its cells; its side follows the
-/// image, so models with different input sizes see the same share of the image) and channels
-/// (a grey patch printed for a colour model is grey in every channel; a colour patch seen by a
-/// grey model is its luma, as OpenCV reads colour photos as grey).
-Patch at_size(const Patch& p, const Dataset& data) {
-  const ImageShape shape = shape_of(data);
-  torch::Tensor params = p.params().detach();
-  if (params.size(0) == 1 && shape.channels == 3) params = params.expand({3, -1, -1}).clone();
-  if (params.size(0) == 3 && shape.channels == 1)
-    params = (torch::tensor({0.299, 0.587, 0.114}, params.options()).view({3, 1, 1}) * params)
-                 .sum(0, true);
-  return Patch::from_params(params, p.options(), shape);
-}
-
-std::string class_name(const Dataset& d, int64_t k) {
-  return k >= 0 && k < static_cast<int64_t>(d.class_names.size()) ? d.class_names[k]
-                                                                  : std::to_string(k);
-}
-
-/// The patch scaled up so its cells are visible.
-void write_patch_png(const std::string& path, const Patch& p) {
-  const torch::Tensor px = p.render().detach() * p.mask();
-  write_image_grid(
-      path, {{{px, fmt::format("{}x{} {}", p.side(), p.side(), p.options().param()), false}}},
-      {"patch"}, 224);
-}
-
-void write_patched_grid(const std::string& path, Model& model, const Dataset& data, const Patch& p,
-                        const PlacementOptions& placement, uint64_t seed) {
-  const int64_t k = std::min<int64_t>(8, data.size());
-  const Dataset d = data.head(k);
-  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-  const auto places = sample_placements(p, k, shape_of(d), placement, gen);
-  torch::NoGradGuard g;
-  const torch::Tensor x = d.images.to(model.device());
-  const torch::Tensor xp = apply_patch(x, p.render().detach(), p.mask(), places, placement);
-  const torch::Tensor pc = model.forward(x).argmax(1).cpu(), pp = model.forward(xp).argmax(1).cpu();
-  std::vector<std::vector<GridCell>> rows(2);
-  for (int64_t i = 0; i < k; ++i) {
-    const int64_t y = d.labels[i].item<int64_t>();
-    rows[0].push_back(
-        {d.images[i], class_name(d, pc[i].item<int64_t>()), pc[i].item<int64_t>() != y});
-    rows[1].push_back(
-        {xp[i].cpu(), class_name(d, pp[i].item<int64_t>()), pp[i].item<int64_t>() != y});
-  }
-  write_image_grid(path, rows, {"clean", "patched"});
-}
-
-nlohmann::json evaluation_json(const PatchEvaluation& e) {
-  return {{"n", e.n},
-          {"repeats", e.repeats},
-          {"clean_accuracy", e.clean_accuracy},
-          {"patched_accuracy", e.patched_accuracy},
-          {"fooling_rate", e.fooling_rate},
-          {"target_success", rate_or_null(e.target_success)},
-          {"clean_target_rate", rate_or_null(e.clean_target_rate)}};
-}
-
-/// tSuc with its baseline, the clean images already predicted as the target.
-std::string tsuc_text(const PatchEvaluation& e) {
-  return fmt::format("{:.2f}% (clean {:.2f}%)", 100 * e.target_success, 100 * e.clean_target_rate);
+void add_split_flags(CLI::App* sub, std::string& eval_data, bool& eval_on_train) {
+  sub->add_option("--eval-data", eval_data,
+                  "held-out evaluation images (default: Fashion-MNIST's other split, first 1000; "
+                  "for other data a fixed 20% of --data held out from training)");
+  sub->add_flag("--eval-on-train", eval_on_train,
+                "evaluate on the training images themselves (numbers labelled as such)");
 }
 
 // ---- patch train ----
@@ -475,9 +231,11 @@ void run_patch_train(PatchTrainCmd c) {
   const auto placement = placement_options(c.f);
   ResultsFolder out(c.out, "--out", /*resumable=*/true);  // the checkpoint lives in it
   Loaded l = load_all(c.f, device);
-  resolve_task(c.f, &c.t, l);
+  if (c.t.loss.empty()) c.t.loss = default_patch_loss(c.f.task);
+  c.f.target = resolve_patch_task(c.f.task, c.f.cls, c.f.target, c.t.loss, placement, l.models);
   const bool detect = c.f.task == "detect";
-  const Split split = split_data(l.data, c.f.data, c.eval_data, c.eval_on_train, *l.models.front());
+  const PatchSplit split = split_patch_data(l.data, c.f.data, c.eval_data, c.eval_on_train,
+                                            *l.models.front(), print_line);
   l.data = split.train;
   Patch patch = Patch::create(patch_options(c.f), shape_of(l.data), seed);
   const std::string ckpt = out.leader_file("checkpoint.pt");  // rank 0 writes, sends to others
@@ -545,7 +303,7 @@ void run_patch_train(PatchTrainCmd c) {
       const auto e = evaluate_detection_patch(*m, split.eval, result.patch, at, c.f.target,
                                               detection_threshold(*m), 1, seed + 1);
       fmt::print("{}: {}\n", model_name(*m), detection_line(e));
-      auto j = detection_json(e);
+      auto j = to_json(e);
       j["model"] = model_name(*m);
       evals.push_back(j);
       continue;
@@ -554,13 +312,13 @@ void run_patch_train(PatchTrainCmd c) {
     fmt::print("{}: clean {:.2f}%  patched {:.2f}%  fooling rate {:.2f}%{}\n", model_name(*m),
                100 * e.clean_accuracy, 100 * e.patched_accuracy, 100 * e.fooling_rate,
                e.target_success >= 0 ? "  tSuc " + tsuc_text(e) : "");
-    auto j = evaluation_json(e);
+    auto j = to_json(e);
     j["model"] = model_name(*m);
     evals.push_back(j);
   }
   write_json(dir + "summary.json", {{"loss", c.t.loss},
                                     {"task", c.f.task},
-                                    {"placement", placement_json(c.f)},
+                                    {"placement", placement_json(at)},
                                     {"target", c.f.target},
                                     {"epochs", c.t.epochs},
                                     {"epoch_loss", result.epoch_loss},
@@ -603,12 +361,12 @@ void run_detection_eval(const PatchEvalCmd& c, const Loaded& l, const Patch& pat
              c.f.target >= 0 ? class_name(l.data, c.f.target) : "all", l.data.size(), c.repeats);
   for (size_t k = 0; k < l.models.size(); ++k) {
     const auto& m = l.models[k];
-    const auto e = evaluate_detection_patch(*m, l.per_model[k], at_size(patch, l.per_model[k]),
+    const auto e = evaluate_detection_patch(*m, l.per_model[k], patch_at_size(patch, l.per_model[k]),
                                             placement, c.f.target, detection_threshold(*m),
                                             c.repeats, global_options().seed);
     fmt::print("{:<24}{}  (score >= {:.2f})\n", model_name(*m).substr(0, 23), detection_line(e),
                e.threshold);
-    auto j = detection_json(e);
+    auto j = to_json(e);
     j["model"] = model_name(*m);
     rows.push_back(j);
   }
@@ -617,7 +375,7 @@ void run_detection_eval(const PatchEvalCmd& c, const Loaded& l, const Patch& pat
                      global_options().seed);
   write_eval(c, {{"patch", c.patch},
                  {"task", "detect"},
-                 {"placement", placement_json(c.f)},
+                 {"placement", placement_json(placement)},
                  {"class", c.f.target >= 0 ? class_name(l.data, c.f.target) : "all"},
                  {"models", rows}});
 }
@@ -629,7 +387,7 @@ void run_patch_eval(PatchEvalCmd c) {
   check_writable(c.draw, "--draw");
   if (!c.out.empty()) ResultsFolder(c.out, "--out");  // fails now, before any work
   Loaded l = load_all(c.f, device);
-  resolve_task(c.f, nullptr, l);
+  c.f.target = resolve_patch_task(c.f.task, c.f.cls, c.f.target, "", placement, l.models);
   check_input(c.f.task == "detect" || c.draw.empty(), "--draw", "--task detect", "--task classify");
   // Flags that would change nothing are refused, not dropped: the patch file holds its
   // colours, and its patch.json (when there is one) its form and area.
@@ -644,12 +402,12 @@ void run_patch_eval(PatchEvalCmd c) {
   nlohmann::json rows = nlohmann::json::array();
   for (size_t k = 0; k < l.models.size(); ++k) {
     const auto& m = l.models[k];
-    const auto e = evaluate_patch(*m, l.per_model[k], at_size(patch, l.per_model[k]), placement,
+    const auto e = evaluate_patch(*m, l.per_model[k], patch_at_size(patch, l.per_model[k]), placement,
                                   c.f.target, c.repeats, global_options().seed);
     fmt::print("{:<24}{:>9.2f}%{:>9.2f}%{:>9.2f}%  {}\n", model_name(*m).substr(0, 23),
                100 * e.clean_accuracy, 100 * e.patched_accuracy, 100 * e.fooling_rate,
                e.target_success >= 0 ? tsuc_text(e) : "-");
-    auto j = evaluation_json(e);
+    auto j = to_json(e);
     j["model"] = model_name(*m);
     rows.push_back(j);
   }
@@ -668,170 +426,35 @@ struct PatchTransferCmd {
   std::string out = "foil-transfer";
 };
 
-void run_patch_transfer(PatchTransferCmd c) {
+void run_patch_transfer(const PatchTransferCmd& c) {
   const c10::Device device = apply_global_options();
-  const uint64_t seed = global_options().seed;
-  const bool detect = c.f.task == "detect";
-  if (!c.losses_given) c.losses = detect ? "vanish" : "ce,feature,ot";
-  if (!detect)
-    check_input(c.f.target >= 0, "--target", "a target class (transfer is measured as tSuc)",
-                "none");
-  const auto placement = placement_options(c.f);
-  const auto losses = split_commas(c.losses);
-  const std::vector<std::string> allowed =
-      detect ? std::vector<std::string>{"vanish", "appear", "ce", "feature", "ot"}
-             : std::vector<std::string>{"ce", "feature", "ot"};
-  const std::string expected = fmt::format("a list of {}", fmt::join(allowed, ", "));
-  check_input(!losses.empty(), "--losses", expected, "'" + c.losses + "'");
-  for (const auto& loss : losses)
-    check_input(std::find(allowed.begin(), allowed.end(), loss) != allowed.end(), "--losses",
-                expected, c.losses);
+  PatchTransferOptions o;
+  o.patch = patch_options(c.f);
+  o.placement = placement_options(c.f);
+  o.task = c.f.task;
+  o.cls = c.f.cls;
+  o.target = c.f.target;
+  if (c.losses_given) {
+    o.losses = split_commas(c.losses);
+    if (o.losses.empty()) o.losses = {c.losses};  // refused by name
+  }
+  o.objective = objective_options(c.t, c.f.target);
+  o.train.epochs(c.t.epochs).batch(c.t.batch).optimizer(c.t.optimizer).lr(c.t.lr).tv(c.t.tv);
+  o.repeats = c.repeats;
+  o.data_spec = c.f.data;
+  o.eval_spec = c.eval_data;
+  o.eval_on_train = c.eval_on_train;
+  o.seed = global_options().seed;
+  o.log = print_line;
+  check_patch_transfer_options(o);
   // Each finished patch is kept in the results folder, so an interrupted run resumes there.
   ResultsFolder out(c.out, "--out", /*resumable=*/true);
-  Loaded l = load_all(c.f, device);
-  for (const auto& loss : losses) {  // every objective must suit the task
-    PatchFlags f = c.f;
-    TrainFlags t = c.t;
-    t.loss = loss;
-    resolve_task(f, &t, l);
-  }
-  resolve_task(c.f, nullptr, l);
-  // One split per model (the same items at each model's input size).
-  std::vector<Split> splits;
-  for (size_t m = 0; m < l.models.size(); ++m)
-    splits.push_back(
-        split_data(l.per_model[m], c.f.data, c.eval_data, c.eval_on_train, *l.models[m]));
-  const Split& split = splits.front();
-  l.data = split.train;
-  // Detectors: each cell is the class's patched detection rate (vanish: lower is stronger).
-  const std::string metric = detect ? "patched detection rate" : "tSuc";
-  fmt::print("training on {}; {} on {}{}\n", split.train_source, metric, split.eval_source,
-             split.eval_on_train ? " (NOT held out)" : " (held out)");
-  std::vector<std::string> names;
-  for (const auto& m : l.models) names.push_back(model_name(*m));
-  nlohmann::json summary = {{"target", c.f.target},
-                            {"task", c.f.task},
-                            {"metric", detect ? "patched_detection_rate" : "target_success"},
-                            {"placement", placement_json(c.f)},
-                            {"models", names},
-                            {"train_data", split.train_source},
-                            {"eval_data", split.eval_source},
-                            {"eval_on_train", split.eval_on_train},
-                            {"train_items", item_list(split.train)},
-                            {"eval_items", item_list(split.eval)},
-                            {"matrices", nlohmann::json::object()}};
-  for (const auto& loss : losses) {
-    std::vector<std::vector<double>> matrix;
-    std::vector<std::vector<std::string>> csv;
-    double off = 0;
-    int64_t off_n = 0;
-    for (size_t s = 0; s < l.models.size(); ++s) {
-      // Rank 0's folder holds the finished patches: it decides what is reused, and every
-      // process reads its file.
-      const std::string file = out.leader_file(fmt::format("patch-{}-{}.pt", loss, s));
-      // A finished patch is reused only when it was made from the same work: the same model
-      // file, loss, target, training and placement flags, data and seed (not by position).
-      nlohmann::json print = work_fingerprint({"--model", "--losses", "--repeats"});
-      print["loss"] = loss;
-      print["model_digest"] = model_file_digest(c.f.models[s]);
-      const std::string fingerprint = print.dump(), sidecar = file + ".fingerprint";
-      std::string why;
-      if (dist::leader() && std::filesystem::exists(file)) {
-        const bool same = std::filesystem::exists(sidecar) &&
-                          read_folder_file(std::filesystem::path(sidecar).parent_path().string(),
-                                           std::filesystem::path(sidecar).filename().string(),
-                                           1 << 20) == fingerprint;
-        why = same ? "1"
-                   : "made from other work (a model file, the target, the loss, a training "
-                     "or placement flag, the data or the seed differs); training it again";
-      }
-      why = dist::broadcast(why);
-      const bool reuse = why == "1";
-      const Dataset& train = splits[s].train;
-      Patch patch = Patch::create(patch_options(c.f), shape_of(train), seed);
-      if (reuse) {
-        fmt::print("{} patch on {}: reusing {} (same model file, flags, data and seed)\n", loss,
-                   names[s], file);
-        patch = read_patch(file, patch_options(c.f), shape_of(train));
-      } else {
-        if (!why.empty()) fmt::print("{}: {}\n", file, why);
-        fmt::print("{} patch on {} ...\n", loss, names[s]);
-        std::fflush(stdout);
-        TrainFlags t = c.t;
-        t.loss = loss;
-        patch =
-            train_patch({l.models[s]}, train, patch, objective_options(t, c.f.target), placement,
-                        PatchTrainOptions()
-                            .epochs(t.epochs)
-                            .batch(t.batch)
-                            .optimizer(t.optimizer)
-                            .lr(t.lr)
-                            .tv(t.tv)
-                            .seed(seed))
-                .patch;
-        if (dist::leader()) {
-          save_tensor(file, patch.params());
-          write_file(sidecar, fingerprint);
-        }
-      }
-      std::vector<double> row;
-      std::vector<std::string> cells = {names[s]};
-      for (size_t m = 0; m < l.models.size(); ++m) {
-        const auto at = eval_placement(c.f);
-        double value = 0;
-        if (detect) {
-          const auto e = evaluate_detection_patch(
-              *l.models[m], splits[m].eval, at_size(patch, splits[m].eval), at, c.f.target,
-              detection_threshold(*l.models[m]), c.repeats, seed + 1);
-          value = e.patched_detection_rate;
-          summary["clean_detection_rate"][names[m]] = e.clean_detection_rate;
-        } else {
-          const auto e =
-              evaluate_patch(*l.models[m], splits[m].eval, at_size(patch, splits[m].eval), at,
-                             c.f.target, c.repeats, seed + 1);
-          value = e.target_success;
-          summary["clean_target_rate"][names[m]] = e.clean_target_rate;
-        }
-        row.push_back(value);
-        cells.push_back(fmt::format("{:.4f}", value));
-        if (m != s) {
-          off += value;
-          ++off_n;
-        }
-      }
-      matrix.push_back(row);
-      csv.push_back(cells);
-    }
-    std::vector<std::string> header = {"source \\ target"};
-    header.insert(header.end(), names.begin(), names.end());
-    write_csv(out.file("transfer-" + loss + ".csv"), header, csv);
-    const std::string cls =
-        c.f.target >= 0 ? class_name(l.data, c.f.target) : std::string("all classes");
-    write_heatmap(
-        out.file("transfer-" + loss + ".png"),
-        fmt::format("{}, {} patches, {} {}", metric, loss, detect ? "class" : "target", cls), names,
-        names, matrix);
-    // One model has no off-diagonal: no transfer pair to average.
-    const double mean_off = off_n > 0 ? off / static_cast<double>(off_n) : 0.0;
-    summary["matrices"][loss] = {
-        {detect ? "patched_detection_rate" : "tsuc", matrix},
-        {"mean_off_diagonal", off_n > 0 ? nlohmann::json(mean_off) : nlohmann::json()}};
-    if (off_n > 0)
-      fmt::print("{}: mean off-diagonal {} {:.2f}%\n", loss, metric, 100 * mean_off);
-    else
-      fmt::print("{}: own-model {} {:.2f}% (one model: no off-diagonal, no transfer measured)\n",
-                 loss, metric, 100 * matrix[0][0]);
-  }
-  // The baseline each cell compares with: what the clean images already do on each model.
-  const std::string base_key = detect ? "clean_detection_rate" : "clean_target_rate";
-  std::vector<std::string> base;
-  for (const auto& n : names)
-    base.push_back(fmt::format("{} {:.2f}%", n, 100 * summary[base_key][n].get<double>()));
-  fmt::print("baseline, {}: {}\n",
-             detect ? "class detected on the clean images"
-                    : "clean images already predicted as the target",
-             fmt::join(base, ", "));
-  write_json(out.file("transfer.json"), summary);
+  o.patch_folder = out.leader_dir();
+  o.work = work_fingerprint({"--model", "--losses", "--repeats"});
+  o.model_files = c.f.models;
+  const Loaded l = load_all(c.f, device);
+  const PatchTransferResult r = foil::run_patch_transfer(l.models, l.per_model, o);
+  r.write(out.dir());
   out.commit();
   fmt::print("wrote {}/transfer-*.csv, transfer-*.png, transfer.json\n", c.out);
 }
