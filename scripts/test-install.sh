@@ -23,9 +23,12 @@ cmake --build "$tmp/embed" -j"$jobs" >/dev/null
 
 data=fashion-mnist:test:48
 eps=0.1 version=fast steps=20
-"$tmp/embed/embed" "$model" "$data" $eps $version $steps "$tmp/overlay.png" | tee "$tmp/embed.txt"
+"$tmp/embed/embed" "$model" "$data" $eps $version $steps "$tmp/overlay.png" "$tmp/audit" |
+  tee "$tmp/embed.txt"
 FOIL_PROGRESS=0 "$tmp/prefix/bin/foil" attack --model "$model" --data "$data" --attack autoattack \
   --eps $eps --version $version --steps $steps --json "$tmp/cli.json" >/dev/null
+FOIL_PROGRESS=0 "$tmp/prefix/bin/foil" audit --model "$model" --data "$data" --linf-eps $eps \
+  --l2-eps 1 --steps $steps --out "$tmp/cli-audit" >/dev/null
 test -s "$tmp/overlay.png"
 # Bad input to the example: one line on stderr, exit 2.
 for bad in "abc $version $steps" "$eps $version x"; do
@@ -38,10 +41,19 @@ for bad in "abc $version $steps" "$eps $version x"; do
     exit 1
   fi
 done
-/usr/bin/python3 - "$tmp/embed.txt" "$tmp/cli.json" <<'PY'
+/usr/bin/python3 - "$tmp/embed.txt" "$tmp/cli.json" "$tmp/audit" "$tmp/cli-audit" <<'PY'
 import json, re, sys
 text = open(sys.argv[1]).read()
 cli = json.load(open(sys.argv[2]))
+# The library's audit call writes what `foil audit` writes, with the same numbers.
+lib_audit = json.load(open(sys.argv[3] + "/audit.json"))
+cli_audit = json.load(open(sys.argv[4] + "/audit.json"))
+numbers = lambda a: [(r["norm"], r["eps"], r["clean_accuracy"], r["robust_accuracy"])
+                     for r in a["results"]]
+assert numbers(lib_audit) == numbers(cli_audit), (numbers(lib_audit), numbers(cli_audit))
+assert [c["accuracy"] for c in lib_audit["minimal_norm_curves"]] == \
+       [c["accuracy"] for c in cli_audit["minimal_norm_curves"]]
+assert re.search(r"audit: autoattack linf  eps 0\.1 ", text), "no audit line in the output"
 m = re.search(r"clean accuracy ([\d.]+)%, robust accuracy ([\d.]+)% \(chance 10\.0%\)", text)
 assert m, "no accuracy line in the example's output"
 clean, robust = float(m.group(1)), float(m.group(2))

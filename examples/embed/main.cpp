@@ -1,21 +1,24 @@
 // foil inside your own program: load a TorchScript classifier, measure its robust accuracy
-// with the AutoAttack ensemble, and see where it looks (Grad-CAM) on the first image.
-// Usage: embed MODEL.pt DATA [EPS] [VERSION] [STEPS] [OVERLAY.png]
+// with the AutoAttack ensemble, see where it looks (Grad-CAM) on the first image, and run
+// foil's main job, the audit, as one library call.
+// Usage: embed MODEL.pt DATA [EPS] [VERSION] [STEPS] [OVERLAY.png] [AUDIT_FOLDER]
 //   DATA: a folder of images, an image, or fashion-mnist:test:N.
 #include <foil/attacks/autoattack.h>
 #include <foil/attacks/evaluate.h>
 #include <foil/core/error.h>
 #include <foil/data/dataset.h>
 #include <foil/explain/explain.h>
+#include <foil/jobs/audit.h>
 #include <foil/models/model.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <stdexcept>
 #include <string>
 
 int main(int argc, char** argv) try {
   if (argc < 3) {
-    std::fprintf(stderr, "usage: embed MODEL.pt DATA [EPS] [VERSION] [STEPS] [OVERLAY.png]\n");
+    std::fprintf(stderr, "usage: embed MODEL.pt DATA [EPS] [VERSION] [STEPS] [OVERLAY.png] [AUDIT]\n");
     return 2;
   }
   const double eps = argc > 3 ? std::stod(argv[3]) : 8.0 / 255;
@@ -23,7 +26,8 @@ int main(int argc, char** argv) try {
   const int64_t steps = argc > 5 ? std::stoll(argv[5]) : 100;
 
   std::shared_ptr<foil::Model> model = foil::load_model(argv[1]);
-  foil::Dataset data = foil::load_data(argv[2], model->info().input);
+  // The data shaped for the model, checked against it (one InputError when they do not fit).
+  foil::Dataset data = foil::open_data(argv[2], *model);
   std::printf("model %s (%s), %lld images from %s\n", model->info().name.c_str(),
               model->info().backend.c_str(), static_cast<long long>(data.size()), argv[2]);
 
@@ -53,6 +57,20 @@ int main(int argc, char** argv) try {
               static_cast<long long>(peak / map.size(1)), static_cast<long long>(map.size(1)),
               static_cast<long long>(map.size(0)));
   if (argc > 6) foil::write_image(argv[6], foil::overlay(x[0], map));
+
+  // The audit: robust accuracy at each budget per norm, the minimal-norm curves and the
+  // checks, written as `foil audit` writes them.
+  if (argc > 7) {
+    foil::AuditOptions audit;
+    audit.linf_eps = {eps};
+    audit.l2_eps = {1.0};
+    audit.steps = steps;
+    audit.thorough = version == "standard";
+    audit.log = [](const std::string& line) { std::printf("audit: %s\n", line.c_str()); };
+    const foil::AuditResult r = foil::run_audit(*model, data, audit);
+    std::filesystem::create_directories(argv[7]);
+    r.write(argv[7], data);
+  }
   return 0;
 } catch (const foil::InputError& e) {
   std::fprintf(stderr, "embed: %s\n", e.what());

@@ -1,0 +1,115 @@
+#pragma once
+/// @file
+/// The keypoint jobs: the K-limiting attack (KAA, KAA+ER) over a pose dataset or photos with
+/// its figure and JSON, and the table of KAA vs KAA+ER over budgets, non-target and target
+/// (the source's Tables 1-2 and Figs. 7c/10c).
+///
+/// Example:
+///   foil::PoseSetup s = foil::open_pose(model, "pose:test:100");
+///   foil::KeypointTableOptions o;
+///   foil::KeypointTableResult t = foil::run_keypoint_table(s, o);
+///   t.write("results");                  // table.csv, table.json, curve.svg, curve-target.svg
+
+#include <torch/torch.h>
+
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "foil/jobs/job.h"
+#include "foil/keypoints/kaa.h"
+#include "foil/keypoints/pose.h"
+#include "foil/models/model.h"
+#include "foil/report/figures.h"
+
+namespace foil {
+
+/// How an attack on keypoints is judged.
+struct PoseJudging {
+  double tau = 4.0;     ///< success threshold, pixels
+  double tau_3d = 0.1;  ///< 3-D models (BlazePose): threshold on the world coordinates, metres
+  int64_t batch = 64;   ///< images per pass (the unit shared out between processes)
+};
+
+/// A keypoint model with its data and clean predictions.
+struct PoseSetup {
+  std::shared_ptr<Model> model;
+  PoseData data;
+  torch::Tensor clean_kp;
+  std::string layer;  ///< the heatmap layer
+  std::vector<std::pair<int, int>> skeleton;
+  /// Models that decode their own output (MoveNet: heatmaps + offsets, ArgMax/GatherNd):
+  /// the clean keypoints by that decode, to judge attacks by what the model reports too.
+  torch::Tensor clean_own;
+  /// 3-D models (BlazePose): the clean metric world coordinates (N×K×3), else undefined.
+  torch::Tensor clean_world;
+};
+
+/// Opens `spec` (pose:test[:N], pose:train[:N], or photos: the clean prediction is the
+/// reference) for `model`; `layer` "" = the model's default heatmap layer.
+PoseSetup open_pose(std::shared_ptr<Model> model, const std::string& spec,
+                    const std::string& layer = "");
+
+/// The target pose of each image from `spec` (shift:DX,DY | swap | item:I | file:POSE.json),
+/// computed from the clean prediction; undefined for "" (non-target).
+torch::Tensor target_pose(const std::string& spec, const PoseSetup& s);
+/// The 3-D target of a target attack: the world pose of photo I for item:I; else undefined.
+torch::Tensor target_world(const std::string& spec, const PoseSetup& s);
+
+/// Throws InputError unless both thresholds are finite and > 0.
+void check_pose_judging(const PoseJudging& judging);
+
+/// One attack over the setup's images and how it went.
+struct KeypointOutcome {
+  KaaResult result;
+  KaaMetrics metrics;
+  KaaMetrics own;    ///< by the model's own decode, when it has one
+  KaaMetrics world;  ///< 3-D models: on the metric world coordinates, in metres
+  bool has_world = false;
+  torch::Tensor adv_kp;
+  /// 3-D metrics as JSON (null when the model has none or the target has no 3-D pose).
+  nlohmann::json world_json(double tau_3d) const;
+};
+
+/// Runs KAA (options.mask none) or KAA+ER (relational) on every image of `s`, in batches
+/// (shared out between the processes of a job), towards `target` (undefined: non-target).
+KeypointOutcome run_keypoint_attack(const PoseSetup& s, const KaaOptions& options,
+                                    const torch::Tensor& target, const torch::Tensor& world_target,
+                                    const PoseJudging& judging = {});
+
+/// keypoints attack's files: keypoints.png (poses, perturbation, mask), keypoints.json,
+/// adv.pt. `target_spec` as given ("" = non-target).
+void write_keypoint_attack(const std::string& dir, const PoseSetup& s, const KeypointOutcome& r,
+                           const KaaOptions& options, const std::string& target_spec,
+                           const PoseJudging& judging);
+
+struct KeypointTableOptions {
+  std::vector<double> linf_eps{0.01, 0.02, 0.03}, l2_eps{0.5, 1, 2};
+  int64_t steps = 10;  ///< iterations (step 2.5 eps / steps)
+  KaaOptions mask;     ///< the relational mask's settings (outputs, thresholds, rule, seed)
+  std::string target = "shift:6,6";  ///< the target rows' target pose
+  PoseJudging judging;
+  Log log;
+};
+
+struct KeypointTableResult {
+  std::string model, data, target;
+  double tau = 0;
+  int64_t steps = 0;
+  nlohmann::json rows = nlohmann::json::array();  ///< one per mode, norm, eps and attack
+  std::vector<std::vector<std::string>> csv;
+  /// Pose RMSE against perturbation RMSE per mode, one line per attack and norm.
+  std::map<std::string, std::map<std::string, Series>> curves;
+  nlohmann::json to_json() const;
+  /// Writes table.csv, table.json, curve.svg and curve-target.svg into `dir`.
+  void write(const std::string& dir) const;
+};
+
+/// Throws InputError for options that cannot run (checked before anything slow).
+void check_keypoint_table_options(const KeypointTableOptions& options);
+KeypointTableResult run_keypoint_table(const PoseSetup& s, const KeypointTableOptions& options);
+
+}  // namespace foil
