@@ -162,11 +162,6 @@ PlacementOptions placement_options(const PatchFlags& f) {
   return o;
 }
 
-/// Where evaluations put the patch: as in training, without EOT.
-PlacementOptions eval_placement(const PatchFlags& f) {
-  return PlacementOptions().keep_out(f.keep_out).on_object(f.on_object);
-}
-
 ObjectiveOptions objective_options(const TrainFlags& t, int64_t target) {
   auto o = ObjectiveOptions()
                .loss(t.loss)
@@ -205,8 +200,6 @@ ImageShape shape_of(const Dataset& d) {
   return {d.images.size(1), d.images.size(2), d.images.size(3)};
 }
 
-std::string model_name(const Model& m) { return m.info().name; }
-
 void add_split_flags(CLI::App* sub, std::string& eval_data, bool& eval_on_train) {
   sub->add_option("--eval-data", eval_data,
                   "held-out evaluation images (default: Fashion-MNIST's other split, first 1000; "
@@ -225,109 +218,28 @@ struct PatchTrainCmd {
   bool resume = true;
 };
 
-void run_patch_train(PatchTrainCmd c) {
+void run_patch_train(const PatchTrainCmd& c) {
   const c10::Device device = apply_global_options();
-  const uint64_t seed = global_options().seed;
-  const auto placement = placement_options(c.f);
+  PatchTrainJobOptions o;
+  o.patch = patch_options(c.f);
+  o.placement = placement_options(c.f);
+  o.task = c.f.task;
+  o.cls = c.f.cls;
+  o.target = c.f.target;
+  o.data_spec = c.f.data;
+  o.eval_spec = c.eval_data;
+  o.eval_on_train = c.eval_on_train;
+  o.seed = global_options().seed;
+  o.log = print_line;
   ResultsFolder out(c.out, "--out", /*resumable=*/true);  // the checkpoint lives in it
-  Loaded l = load_all(c.f, device);
-  if (c.t.loss.empty()) c.t.loss = default_patch_loss(c.f.task);
-  c.f.target = resolve_patch_task(c.f.task, c.f.cls, c.f.target, c.t.loss, placement, l.models);
-  const bool detect = c.f.task == "detect";
-  const PatchSplit split = split_patch_data(l.data, c.f.data, c.eval_data, c.eval_on_train,
-                                            *l.models.front(), print_line);
-  l.data = split.train;
-  Patch patch = Patch::create(patch_options(c.f), shape_of(l.data), seed);
+  const Loaded l = load_all(c.f, device);
+  o.objective = objective_options(c.t, c.f.target);
   const std::string ckpt = out.leader_file("checkpoint.pt");  // rank 0 writes, sends to others
   if (!c.resume && dist::leader()) std::filesystem::remove(ckpt);
-  fmt::print("patch {}x{} px ({} {}), {} loss, {}, {} source model(s), {} images{}\n", patch.side(),
-             patch.side(), c.f.param,
-             c.f.param == "grid" ? std::to_string(c.f.cells) + " cells" : "", c.t.loss,
-             detect ? "class " + (c.f.target >= 0 ? class_name(l.data, c.f.target) : "all")
-             : c.f.target >= 0 ? "target " + class_name(l.data, c.f.target)
-                               : "untargeted",
-             l.models.size(), l.data.size(),
-             c.resume && std::filesystem::exists(ckpt) ? " (resuming)" : "");
-  std::fflush(stdout);
-  const double started = now_seconds(), exchanged = dist::exchange_seconds();
-  const auto result =
-      train_patch(l.models, l.data, patch, objective_options(c.t, c.f.target), placement,
-                  PatchTrainOptions()
-                      .epochs(c.t.epochs)
-                      .batch(c.t.batch)
-                      .optimizer(c.t.optimizer)
-                      .lr(c.t.lr)
-                      .tv(c.t.tv)
-                      .seed(seed)
-                      .checkpoint(ckpt)
-                      .fingerprint(work_fingerprint().dump()),
-                  [](int64_t epoch, double loss) {
-                    fmt::print("epoch {:>3}  loss {:.4f}\n", epoch, loss);
-                    std::fflush(stdout);
-                  });
-  fmt::print("trained in {:.2f}s{}\n", now_seconds() - started,
-             dist::size() == 1
-                 ? ""
-                 : fmt::format(", {:.2f}s of it in exchanges between the {} processes (waiting "
-                               "for slower ones included)",
-                               dist::exchange_seconds() - exchanged, dist::size()));
-  const std::string dir = out.dir() + "/";
-  save_tensor(dir + "patch.pt", result.patch.params());
-  write_json(dir + "patch.json", {{"param", c.f.param},
-                                  {"cells", c.f.cells},
-                                  {"area", c.f.area},
-                                  {"shape", c.f.shape},
-                                  {"side", result.patch.side()}});
-  write_patch_png(dir + "patch.png", result.patch);
-  std::vector<std::vector<std::string>> rows;
-  std::vector<double> steps;
-  for (size_t i = 0; i < result.step_loss.size(); ++i) {
-    rows.push_back({std::to_string(i + 1), fmt::format("{:.6f}", result.step_loss[i])});
-    steps.push_back(static_cast<double>(i + 1));
-  }
-  write_csv(dir + "loss.csv", {"step", "loss"}, rows);
-  const auto [lo, hi] = std::minmax_element(result.step_loss.begin(), result.step_loss.end());
-  write_line_plot(dir + "loss.svg", "patch loss (" + c.t.loss + ")", "step", "loss",
-                  {{c.t.loss, steps, result.step_loss}}, std::min(0.0, *lo), *hi + 1e-9);
-  const auto at = eval_placement(c.f);
-  if (detect)
-    write_detections(dir + "patched.png", *l.models.front(), split.eval, result.patch, at,
-                     c.f.target, seed);
-  else
-    write_patched_grid(dir + "patched.png", *l.models.front(), split.eval, result.patch, at, seed);
-  fmt::print("evaluation on {}{}:\n", split.eval_source,
-             split.eval_on_train ? " (NOT held out)" : " (held out)");
-  nlohmann::json evals = nlohmann::json::array();
-  for (const auto& m : l.models) {
-    if (detect) {
-      const auto e = evaluate_detection_patch(*m, split.eval, result.patch, at, c.f.target,
-                                              detection_threshold(*m), 1, seed + 1);
-      fmt::print("{}: {}\n", model_name(*m), detection_line(e));
-      auto j = to_json(e);
-      j["model"] = model_name(*m);
-      evals.push_back(j);
-      continue;
-    }
-    const auto e = evaluate_patch(*m, split.eval, result.patch, at, c.f.target, 1, seed + 1);
-    fmt::print("{}: clean {:.2f}%  patched {:.2f}%  fooling rate {:.2f}%{}\n", model_name(*m),
-               100 * e.clean_accuracy, 100 * e.patched_accuracy, 100 * e.fooling_rate,
-               e.target_success >= 0 ? "  tSuc " + tsuc_text(e) : "");
-    auto j = to_json(e);
-    j["model"] = model_name(*m);
-    evals.push_back(j);
-  }
-  write_json(dir + "summary.json", {{"loss", c.t.loss},
-                                    {"task", c.f.task},
-                                    {"placement", placement_json(at)},
-                                    {"target", c.f.target},
-                                    {"epochs", c.t.epochs},
-                                    {"epoch_loss", result.epoch_loss},
-                                    {"train_data", split.train_source},
-                                    {"eval_data", split.eval_source},
-                                    {"eval_on_train", split.eval_on_train},
-                                    {"train_items", item_list(split.train)},
-                                    {"eval_items", item_list(split.eval)},
-                                    {"evaluation", evals}});
+  o.train.epochs(c.t.epochs).batch(c.t.batch).optimizer(c.t.optimizer).lr(c.t.lr).tv(c.t.tv);
+  o.train.checkpoint(ckpt).fingerprint(work_fingerprint().dump());
+  const PatchTrainJobResult r = foil::run_patch_train(l.models, l.data, o);
+  r.write(out.dir());
   if (dist::leader()) std::filesystem::remove(ckpt);
   out.commit();
   fmt::print(
@@ -343,51 +255,23 @@ struct PatchEvalCmd {
   std::string json, draw, out;
 };
 
-/// patch eval's results: to --json and into the --out folder (eval.json, report.html).
-void write_eval(const PatchEvalCmd& c, const nlohmann::json& results) {
-  if (!c.json.empty() && dist::leader()) write_json(c.json, results);
-  if (c.out.empty()) return;
-  ResultsFolder folder(c.out, "--out");
-  write_json(folder.file("eval.json"), results);
-  folder.commit();
-  fmt::print("wrote {}/report.html, eval.json\n", c.out);
-}
-
-/// patch eval --task detect: detection rates of the class, clean vs patched, per model.
-void run_detection_eval(const PatchEvalCmd& c, const Loaded& l, const Patch& patch,
-                        const PlacementOptions& placement) {
-  nlohmann::json rows = nlohmann::json::array();
-  fmt::print("class {}, {} images x {} placements\n",
-             c.f.target >= 0 ? class_name(l.data, c.f.target) : "all", l.data.size(), c.repeats);
-  for (size_t k = 0; k < l.models.size(); ++k) {
-    const auto& m = l.models[k];
-    const auto e = evaluate_detection_patch(*m, l.per_model[k], patch_at_size(patch, l.per_model[k]),
-                                            placement, c.f.target, detection_threshold(*m),
-                                            c.repeats, global_options().seed);
-    fmt::print("{:<24}{}  (score >= {:.2f})\n", model_name(*m).substr(0, 23), detection_line(e),
-               e.threshold);
-    auto j = to_json(e);
-    j["model"] = model_name(*m);
-    rows.push_back(j);
-  }
-  if (!c.draw.empty())
-    write_detections(c.draw, *l.models.front(), l.data, patch, placement, c.f.target,
-                     global_options().seed);
-  write_eval(c, {{"patch", c.patch},
-                 {"task", "detect"},
-                 {"placement", placement_json(placement)},
-                 {"class", c.f.target >= 0 ? class_name(l.data, c.f.target) : "all"},
-                 {"models", rows}});
-}
-
-void run_patch_eval(PatchEvalCmd c) {
+void run_patch_eval(const PatchEvalCmd& c) {
   const c10::Device device = apply_global_options();
-  const auto placement = placement_options(c.f);
+  PatchEvalJobOptions o;
+  o.placement = placement_options(c.f);
+  o.task = c.f.task;
+  o.cls = c.f.cls;
+  o.target = c.f.target;
+  o.repeats = c.repeats;
+  o.patch_file = c.patch;
+  o.seed = global_options().seed;
+  o.log = print_line;
   check_writable(c.json, "--json");
   check_writable(c.draw, "--draw");
   if (!c.out.empty()) ResultsFolder(c.out, "--out");  // fails now, before any work
-  Loaded l = load_all(c.f, device);
-  c.f.target = resolve_patch_task(c.f.task, c.f.cls, c.f.target, "", placement, l.models);
+  const Loaded l = load_all(c.f, device);
+  const int64_t target =
+      resolve_patch_task(c.f.task, c.f.cls, c.f.target, "", o.placement, l.models);
   check_input(c.f.task == "detect" || c.draw.empty(), "--draw", "--task detect", "--task classify");
   // Flags that would change nothing are refused, not dropped: the patch file holds its
   // colours, and its patch.json (when there is one) its form and area.
@@ -396,22 +280,15 @@ void run_patch_eval(PatchEvalCmd c) {
     refuse_flags({"--param", "--cells", "--shape", "--area"},
                  "the patch's form and area are recorded in its patch.json");
   const Patch patch = read_patch(c.patch, patch_options(c.f), shape_of(l.data));
-  if (c.f.task == "detect") return run_detection_eval(c, l, patch, placement);
-  fmt::print("{:<24}{:>10}{:>10}{:>10}  {}\n", "model", "clean", "patched", "fooling",
-             "tSuc (clean images already the target)");
-  nlohmann::json rows = nlohmann::json::array();
-  for (size_t k = 0; k < l.models.size(); ++k) {
-    const auto& m = l.models[k];
-    const auto e = evaluate_patch(*m, l.per_model[k], patch_at_size(patch, l.per_model[k]), placement,
-                                  c.f.target, c.repeats, global_options().seed);
-    fmt::print("{:<24}{:>9.2f}%{:>9.2f}%{:>9.2f}%  {}\n", model_name(*m).substr(0, 23),
-               100 * e.clean_accuracy, 100 * e.patched_accuracy, 100 * e.fooling_rate,
-               e.target_success >= 0 ? tsuc_text(e) : "-");
-    auto j = to_json(e);
-    j["model"] = model_name(*m);
-    rows.push_back(j);
-  }
-  write_eval(c, {{"patch", c.patch}, {"target", c.f.target}, {"models", rows}});
+  const nlohmann::json results = foil::run_patch_eval(l.models, l.per_model, patch, o);
+  if (!c.draw.empty())
+    write_detections(c.draw, *l.models.front(), l.data, patch, o.placement, target, o.seed);
+  if (!c.json.empty() && dist::leader()) write_json(c.json, results);
+  if (c.out.empty()) return;
+  ResultsFolder folder(c.out, "--out");
+  write_json(folder.file("eval.json"), results);
+  folder.commit();
+  fmt::print("wrote {}/report.html, eval.json\n", c.out);
 }
 
 // ---- patch transfer ----

@@ -10,7 +10,7 @@
 #include "foil/core/error.h"
 #include "onnx_import.h"
 
-namespace foil::tfjs {
+namespace foil::graph {
 
 namespace fs = std::filesystem;
 
@@ -304,4 +304,4 @@ class Reader {
 
 ImportedGraph read_onnx(const std::string& path) { return Reader(path).read(); }
 
-}  // namespace foil::tfjs
+}  // namespace foil::graph

@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
-#include "tfjs_ops.h"
+#include "../graph/node.h"
 
-namespace foil::tfjs {
+namespace foil::graph {
 
 /// An ONNX graph as executor nodes: initializers and Constant nodes become "Const" nodes, the
 /// image input a "Placeholder"; every other node keeps its ONNX operator name, its kernel
@@ -32,4 +32,4 @@ ImportedGraph read_onnx(const std::string& path);
 std::filesystem::path file_inside(const std::filesystem::path& dir, const std::string& name,
                                   const std::string& owner, const std::string& what);
 
-}  // namespace foil::tfjs
+}  // namespace foil::graph

@@ -9,10 +9,10 @@
 #include <functional>
 #include <set>
 
+#include "../graph/node.h"
 #include "foil/core/error.h"
-#include "tfjs_ops.h"
 
-namespace foil::tfjs {
+namespace foil::graph {
 namespace {
 
 using nlohmann::json;
@@ -473,4 +473,4 @@ std::vector<std::string> supported_layers() {
 
 LayersGraph translate_layers(const json& model_json) { return Translator(model_json).run(); }
 
-}  // namespace foil::tfjs
+}  // namespace foil::graph

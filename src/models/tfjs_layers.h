@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-namespace foil::tfjs {
+namespace foil::graph {
 
 /// A layers model as a graph model.
 struct LayersGraph {
@@ -33,4 +33,4 @@ LayersGraph translate_layers(const nlohmann::json& model_json);
 /// The Keras layer classes foil runs, sorted.
 std::vector<std::string> supported_layers();
 
-}  // namespace foil::tfjs
+}  // namespace foil::graph

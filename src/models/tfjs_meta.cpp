@@ -241,7 +241,7 @@ void apply_sidecar(const std::string& path, TfjsMeta& m) {
 
 }  // namespace
 
-TfjsMeta tfjs_meta_for(const std::string& model_json, const TfjsGraph& graph) {
+TfjsMeta tfjs_meta_for(const std::string& model_json, const Graph& graph) {
   const std::filesystem::path p(model_json);
   const std::string stem = p.stem().string();
   const bool onnx = graph.channels_first();

@@ -102,7 +102,7 @@ std::string every_layer_model(const std::string& dir) {
 
 TEST(TfjsLayers, EveryLayerClassMatchesTfjsLayers) {
   const std::string path = every_layer_model(test::temp_dir("tfjs-layers"));
-  TfjsGraph g(path);
+  Graph g(path);
   EXPECT_EQ(g.signature_outputs(), (std::vector<std::string>{"logits", "softmax"}));
   const std::vector<std::string> layers = {
       "rescale",  "conv",     "bn",      "leaky",   "sep",     "depthwise", "prelu",
@@ -146,7 +146,7 @@ TEST(TfjsLayers, SequentialModelWithoutInputLayer) {
   j["modelTopology"]["model_config"] = {{"class_name", "Sequential"},
                                         {"config", {{"name", "seq"}, {"layers", layers}}}};
   std::ofstream(dir + "/seq.json") << j.dump();
-  TfjsGraph g(dir + "/seq.json");
+  Graph g(dir + "/seq.json");
   EXPECT_EQ(g.input_name(), "conv_input");
   EXPECT_EQ(g.signature_outputs(), std::vector<std::string>{"out"});
   const auto x = torch::rand({3, 6, 6, 1});
@@ -187,7 +187,7 @@ TEST(TfjsLayers, NestedModelsAsTeachableMachineExportsThem) {
   j["modelTopology"]["model_config"] = {{"class_name", "Sequential"},
                                         {"config", {{"name", "tm"}, {"layers", {features, head}}}}};
   std::ofstream(dir + "/tm.json") << j.dump();
-  TfjsGraph g(dir + "/tm.json");
+  Graph g(dir + "/tm.json");
   EXPECT_EQ(g.input_name(), "input_1");
   EXPECT_EQ(g.signature_outputs(), std::vector<std::string>{"head"});
   const auto x = torch::rand({2, 8, 8, 3});
@@ -205,7 +205,7 @@ TEST(TfjsLayers, SubtractIsTheDifferenceOfItsInputs) {  // a Keras layer tfjs-la
   b.layer("GlobalMaxPooling2D", "max", json::object(), {"image"});
   b.layer("GlobalAveragePooling2D", "mean", json::object(), {"image"});
   b.layer("Subtract", "gap", json::object(), {"max", "mean"});
-  TfjsGraph g(b.write(dir, {"gap"}));
+  Graph g(b.write(dir, {"gap"}));
   const auto x = torch::rand({2, 4, 4, 3});
   EXPECT_TRUE(g.execute(x, {"gap"})[0].allclose(x.amax({1, 2}) - x.mean({1, 2})));
 }
@@ -222,7 +222,7 @@ void expect_refused(const json& bad, const std::vector<std::string>& inputs,
   b.layer(bad["class_name"], "bad", bad["config"], inputs);
   const std::string path = b.write(dir, {"bad"});
   try {
-    TfjsGraph g(path);
+    Graph g(path);
     ADD_FAILURE() << "loaded a model with " << bad.dump();
   } catch (const InputError& e) {
     const std::string what = e.what();

@@ -21,7 +21,7 @@ using test::attr_strings;
 using test::GraphBuilder;
 
 torch::Tensor run1(const GraphBuilder& g, const torch::Tensor& x, const std::string& node) {
-  TfjsGraph graph(g.write(test::temp_dir("tfjs-op")));
+  Graph graph(g.write(test::temp_dir("tfjs-op")));
   return graph.execute(x, {node})[0];
 }
 
@@ -33,7 +33,7 @@ torch::Tensor ramp(std::vector<int64_t> shape) {
 
 /// Largest |central difference (step 1e-2, float32) - autograd| over every `every`-th
 /// element of x, for the scalar value of `node`.
-double worst_fd_error(const TfjsGraph& graph, const std::string& node, const torch::Tensor& x,
+double worst_fd_error(const Graph& graph, const std::string& node, const torch::Tensor& x,
                       const torch::Tensor& grad, int64_t every) {
   torch::NoGradGuard no_grad;
   const float h = 1e-2f;
@@ -98,7 +98,7 @@ TEST(TfjsOps, FusedConvBiasPreluAndRelu6) {
   a["num_args"] = {{"i", "1"}};
   g.constant("w6", {1, 1, 1, 1}, {-4});
   g.node("relu6", "_FusedConv2D", {"x", "w6", "b"}, a);
-  TfjsGraph graph(g.write(test::temp_dir("tfjs-op")));
+  Graph graph(g.write(test::temp_dir("tfjs-op")));
   auto out = graph.execute(torch::tensor({1.f, -2.f}).view({1, 1, 2, 1}), {"prelu", "relu6"});
   EXPECT_TRUE(out[0].flatten().allclose(torch::tensor({-0.05f, 2.5f})));
   EXPECT_TRUE(out[1].flatten().allclose(torch::tensor({0.f, 6.f})));  // -3.5 -> 0, 8.5 -> 6
@@ -126,7 +126,7 @@ TEST(TfjsOps, QuantisedWeightsAreDequantised) {
   std::memcpy(h.data(), halves, 6);
   g.raw("f16", {3}, "float32", h, {{"dtype", "float16"}});
   g.node("a", "AddV2", {"x", "q8"}).node("b", "AddV2", {"x", "f16"});
-  TfjsGraph graph(g.write(test::temp_dir("tfjs-op")));
+  Graph graph(g.write(test::temp_dir("tfjs-op")));
   auto out = graph.execute(torch::zeros({3}), {"a", "b"});
   EXPECT_TRUE(out[0].equal(torch::tensor({-1.f, 0.f, 1.f})));
   EXPECT_TRUE(out[1].equal(torch::tensor({1.f, -2.5f, 0.5f})));
@@ -155,7 +155,7 @@ TEST(TfjsOps, ResizeBilinearHalfPixelCentres) {
          {{"align_corners", {{"b", false}}}, {"half_pixel_centers", {{"b", true}}}});
   g.node("r2", "ResizeBilinear", {"x", "size"},
          {{"align_corners", {{"b", true}}}, {"half_pixel_centers", {{"b", false}}}});
-  TfjsGraph graph(g.write(test::temp_dir("tfjs-op")));
+  Graph graph(g.write(test::temp_dir("tfjs-op")));
   auto out = graph.execute(torch::tensor({0.f, 4.f}).view({1, 1, 2, 1}), {"r", "r2"});
   EXPECT_TRUE(out[0].flatten().allclose(torch::tensor({0.f, 1.f, 3.f, 4.f})));
   EXPECT_TRUE(out[1].flatten().allclose(torch::tensor({0.f, 4.f / 3, 8.f / 3, 4.f})));
@@ -176,7 +176,7 @@ TEST(TfjsOps, ArgMaxFloorDivGatherNdDecodeLikeMoveNet) {
   g.node("col", "Sub", {"am", "rx3"});
   g.node("idx", "Pack", {"row", "col"}, {{"axis", {{"i", "0"}}}, {"N", {{"i", "2"}}}});
   g.node("v", "GatherNd", {"values", "idx"});
-  TfjsGraph graph(g.write(test::temp_dir("tfjs-op")));
+  Graph graph(g.write(test::temp_dir("tfjs-op")));
   auto out = graph.execute(torch::tensor({{0.f, 1.f, 0.f}, {0.f, 0.f, 9.f}}), {"am", "idx", "v"});
   EXPECT_EQ(out[0].item<int>(), 5);
   EXPECT_TRUE(out[1].to(torch::kLong).equal(torch::tensor({1L, 2L})));
@@ -191,7 +191,7 @@ TEST(TfjsOps, ShapeOpsAndMultipleOutputs) {
   g.node("un", "Unpack", {"mean"}, {{"axis", {{"i", "1"}}}, {"num", {{"i", "3"}}}});
   g.node("cat", "ConcatV2", {"un:2", "un", "cat_axis"});
   g.node("pad", "Pad", {"cat", "pads"});
-  TfjsGraph graph(g.write(test::temp_dir("tfjs-op")));
+  Graph graph(g.write(test::temp_dir("tfjs-op")));
   auto x = ramp({1, 2, 2, 3});  // channel means 5.5, 6.5, 7.5
   auto out = graph.execute(x, {"mean", "un:1", "pad"});
   EXPECT_TRUE(out[0].equal(torch::tensor({{5.5f, 6.5f, 7.5f}})));
@@ -226,7 +226,7 @@ TEST(TfjsOps, StridedSliceWithEveryMask) {
   g.ints("b4", {2}, {-2, 5}).ints("e4", {2}, {-100, -1}).ints("s4", {2}, {-1, -2});
   g.node("negative", "StridedSlice", {"x", "b4", "e4", "s4"},
          masks(0, 2, 0, 0, 0));  // x[-2:-100:-1, 5::-2]
-  TfjsGraph graph(g.write(test::temp_dir("tfjs-op")));
+  Graph graph(g.write(test::temp_dir("tfjs-op")));
   const auto x = ramp({2, 3, 4});
   auto out = graph.execute(x, {"plain", "shrink", "ellipsis", "negative"});
   EXPECT_TRUE(out[0].equal(f32({14, 16, 22, 24}).view({1, 2, 2})));
@@ -250,7 +250,7 @@ TEST(TfjsOps, SplitVGatherV2TopKFloorModEqualAndShape) {
   g.node("mod", "FloorMod", {"top:1", "three"});
   g.node("eq", "Equal", {"x", "x"});
   g.node("shape", "Shape", {"gather"}, {{"out_type", {{"type", "DT_INT32"}}}});
-  TfjsGraph graph(g.write(test::temp_dir("tfjs-op")));
+  Graph graph(g.write(test::temp_dir("tfjs-op")));
   const auto x = f32({3, -1, 7, 7, 0, -5, 2, 2, 9, -4}).view({2, 5});
   auto out = graph.execute(
       x, {"split", "split:1", "split:2", "gather", "top", "top:1", "mod", "eq", "shape"});
@@ -280,7 +280,7 @@ TEST(TfjsOps, SparseToDenseWithConstantAndEmptyIndices) {
   g.node("dense", "SparseToDense", {"idx", "shape", "vals", "zero"});
   g.raw("none", {0, 1}, "int32", "").ints("len", {1}, {3}).ints("iv", {0}, {}).ints("z", {}, {0});
   g.node("empty", "SparseToDense", {"none", "len", "iv", "z"});
-  TfjsGraph graph(g.write(test::temp_dir("tfjs-op")));
+  Graph graph(g.write(test::temp_dir("tfjs-op")));
   auto out = graph.execute(torch::zeros({1}), {"dense", "empty"});
   EXPECT_TRUE(out[0].equal(f32({-1, 5, -1, -1, 6, -1}).view({3, 2})));
   EXPECT_TRUE(out[1].equal(torch::zeros({3}, torch::kInt)));  // nanodet's all-default case
@@ -308,7 +308,7 @@ TEST(TfjsOps, DepthToSpaceAndConv2DBackpropInput) {
     GraphBuilder c;
     c.input("x", {1, 7, 7, 2}).constant("w", {3, 3, 2, 3}, vec(w));
     c.node("conv", "Conv2D", {"x", "w"}, conv_attr({1, 2, 2, 1}, padding));
-    TfjsGraph conv(c.write(test::temp_dir("tfjs-op")));
+    Graph conv(c.write(test::temp_dir("tfjs-op")));
     auto x = torch::randn({1, 7, 7, 2}).requires_grad_(true);
     const auto dy = torch::randn({1, out_hw, out_hw, 3});
     auto expected = torch::autograd::grad({conv.execute(x, {"conv"})[0]}, {x}, {dy})[0];
@@ -346,7 +346,7 @@ TEST(TfjsOps, NewOpsPassGradientsLikeFiniteDifferences) {
   g.node("prod", "Mul", {"gather", "gather"});
   g.node("sum", "Sum", {"prod", "axes"});
   g.ints("axes", {4}, {0, 1, 2, 3});
-  TfjsGraph graph(g.write(test::temp_dir("tfjs-grad")));
+  Graph graph(g.write(test::temp_dir("tfjs-grad")));
   auto x = torch::randn({1, 4, 4, 8}).requires_grad_(true);
   auto grad = torch::autograd::grad({graph.execute(x, {"sum"})[0]}, {x})[0];
   const double worst = worst_fd_error(graph, "sum", x, grad, 3);
@@ -363,7 +363,7 @@ TEST(TfjsOps, BadSliceAndSplitArgumentsNameTheNode) {
   g.node("badsplit", "SplitV", {"x", "sizes", "axis"}, {{"num_split", {{"i", "2"}}}});
   g.ints("k", {}, {9});
   g.node("bigk", "TopKV2", {"x", "k"});
-  TfjsGraph graph(g.write(test::temp_dir("tfjs-op")));
+  Graph graph(g.write(test::temp_dir("tfjs-op")));
   for (const std::string node : {"oob", "badsplit", "bigk"}) {
     try {
       graph.execute(torch::zeros({2, 3}), {node});
@@ -380,7 +380,7 @@ TEST(TfjsOps, UnsupportedOpNamesOpAndNode) {
   g.node("weird", "Erfinv", {"x"});
   const std::string path = g.write(test::temp_dir("tfjs-op"));
   try {
-    TfjsGraph graph(path);
+    Graph graph(path);
     FAIL() << "expected InputError";
   } catch (const InputError& e) {
     const std::string msg = e.what();
@@ -415,7 +415,7 @@ TEST(TfjsOps, GradientsMatchFiniteDifferences) {
           {"padding", attr_s("VALID")}});
   g.node("sq", "Square", {"pool"});
   g.node("out", "Mean", {"sq", "axes"});
-  TfjsGraph graph(g.write(test::temp_dir("tfjs-grad")));
+  Graph graph(g.write(test::temp_dir("tfjs-grad")));
   auto x = torch::randn({1, 7, 7, 2}).requires_grad_(true);
   auto y = graph.execute(x, {"out"})[0].sum();
   auto grad = torch::autograd::grad({y}, {x})[0];

@@ -34,8 +34,8 @@ std::vector<Dataset> open_patch_data(const std::string& spec,
 
 /// What a patch attacks: "classify" (a `target` class, -1 untargeted) or "detect" (the
 /// detections of class `cls`: a name, an index or "all"). Checks them, `loss` ("" = none) and
-/// the placement (on the object: detect only) against the models; returns the class index the objectives and evaluations take (-1: all
-/// or untargeted).
+/// the placement (on the object: detect only) against the models; returns the class index the
+/// objectives and evaluations take (-1: all or untargeted).
 int64_t resolve_patch_task(const std::string& task, const std::string& cls, int64_t target,
                            const std::string& loss, const PlacementOptions& placement,
                            const std::vector<std::shared_ptr<Model>>& models);
@@ -89,6 +89,59 @@ void write_patched_grid(const std::string& path, Model& model, const Dataset& da
 /// The first 4 items clean and patched with the detector's boxes drawn.
 void write_detections(const std::string& path, Model& model, const Dataset& data, const Patch& p,
                       const PlacementOptions& placement, int64_t cls, uint64_t seed);
+
+// ---- train and evaluate one patch ---------------------------------------------------------
+
+struct PatchTrainJobOptions {
+  PatchOptions patch;
+  PlacementOptions placement;  ///< training placement; evaluation: the same without EOT
+  std::string task = "classify", cls;
+  int64_t target = -1;
+  /// The objective (loss "": ce for classify, vanish for detect); its target is the task's.
+  ObjectiveOptions objective;
+  /// epochs, batch, optimizer, lr, tv, checkpoint, fingerprint (seed: `seed`).
+  PatchTrainOptions train;
+  std::string data_spec, eval_spec;
+  bool eval_on_train = false;
+  uint64_t seed = 0;
+  Log log;
+};
+
+struct PatchTrainJobResult {
+  PatchTrainResult trained;
+  PatchSplit split;
+  std::string loss;
+  int64_t target = -1;  ///< the resolved class (-1: untargeted or all)
+  bool detect = false;
+  PlacementOptions at;           ///< where evaluations placed the patch
+  std::shared_ptr<Model> shown;  ///< the model of patched.png (the first)
+  nlohmann::json summary;        ///< summary.json
+  uint64_t seed = 0;
+  /// Writes patch.pt, patch.json, patch.png, loss.csv, loss.svg, patched.png and summary.json.
+  void write(const std::string& dir) const;
+};
+
+/// Trains one patch on the models (an ensemble) with `data` (the first model's, from
+/// open_patch_data) and evaluates it on held-out data on every model.
+PatchTrainJobResult run_patch_train(const std::vector<std::shared_ptr<Model>>& models,
+                                    const Dataset& data, PatchTrainJobOptions options);
+
+struct PatchEvalJobOptions {
+  PlacementOptions placement;
+  std::string task = "classify", cls;
+  int64_t target = -1;
+  int64_t repeats = 5;     ///< random placements per image
+  std::string patch_file;  ///< for the results' "patch"
+  uint64_t seed = 0;
+  Log log;
+};
+
+/// A patch on every model (`per_model[k]`: the data at model k's input size): clean vs
+/// patched accuracy, fooling rate and tSuc, or a detector's detection rates of the class.
+/// Returns eval.json's content.
+nlohmann::json run_patch_eval(const std::vector<std::shared_ptr<Model>>& models,
+                              const std::vector<Dataset>& per_model, const Patch& patch,
+                              const PatchEvalJobOptions& options);
 
 // ---- the transfer matrix -----------------------------------------------------------------
 

@@ -36,6 +36,7 @@
 #include <string>
 #include <vector>
 
+#include "foil/graph/graph.h"
 #include "foil/models/model.h"
 
 namespace foil {
@@ -89,58 +90,6 @@ struct DecodedKeypoints {
   torch::Tensor world;  ///< N×K×3 metric coordinates (BlazePose), undefined otherwise
 };
 
-/// The graph itself: parse, weights and execution in TensorFlow's own conventions.
-class TfjsGraph {
- public:
-  /// Reads `model.json` and its weight shards; throws InputError naming the file (or node)
-  /// for anything that is not a loadable graph model.
-  explicit TfjsGraph(const std::string& model_json);
-  ~TfjsGraph();
-  /// Moves the graph (weights are not copied).
-  TfjsGraph(TfjsGraph&&) noexcept;
-
-  /// Runs the graph on `input` (the model's own scaling and layout, e.g. NHWC) and returns
-  /// the values of `nodes` ("name" or "name:k"), in TensorFlow layout. 4-D values of
-  /// `nodes[first_nchw..]` come back as N×C×H×W views that the rest of the graph reads
-  /// through, so gradients of later values with respect to them flow (Grad-CAM). `given`
-  /// supplies the values of single-output nodes (by name, TensorFlow layout): they are not
-  /// computed, and what depends on them reads the given tensors.
-  std::vector<torch::Tensor> execute(const torch::Tensor& input,
-                                     const std::vector<std::string>& nodes,
-                                     size_t first_nchw = static_cast<size_t>(-1),
-                                     const std::map<std::string, torch::Tensor>& given = {}) const;
-
-  /// Node outputs that can be requested, in execution order (constants excluded).
-  const std::vector<std::string>& value_names() const;
-  /// The op of a node ("" when unknown).
-  std::string op_of(const std::string& node) const;
-  /// An integer attribute of a node (`fallback` when the node or attribute is absent).
-  int64_t int_attr_of(const std::string& node, const std::string& key, int64_t fallback) const;
-  /// The input placeholder: name, dtype ("float32"/"int32") and shape (-1 = any).
-  const std::string& input_name() const;
-  /// The input placeholder's dtype, "float32" or "int32".
-  const std::string& input_dtype() const;
-  /// The input placeholder's shape (-1 = any).
-  const std::vector<int64_t>& input_shape() const;
-  /// Output nodes named by the signature (or the graph's sinks).
-  const std::vector<std::string>& signature_outputs() const;
-  /// The node feeding node `name`'s first input ("" when none).
-  std::string first_input_of(const std::string& name) const;
-  /// ONNX graphs: values are N×C×H×W (TensorFlow.js graphs: NHWC).
-  bool channels_first() const;
-  /// ONNX graphs: the producer and opset ("" for TensorFlow.js graphs).
-  const std::string& description() const;
-  /// ONNX graphs: the declared shape of the first output (-1: symbolic; empty: unknown).
-  const std::vector<int64_t>& first_output_shape() const;
-
-  /// Moves the weights to `device`.
-  void to(c10::Device device);
-
- private:
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
-};
-
 /// A TensorFlow.js graph model behind foil's Model interface.
 class TfjsModel : public Model {
  public:
@@ -153,7 +102,7 @@ class TfjsModel : public Model {
   /// What the model takes and what its outputs mean.
   const TfjsMeta& meta() const { return meta_; }
   /// The graph itself.
-  const TfjsGraph& graph() const { return graph_; }
+  const Graph& graph() const { return graph_; }
   /// Pixels (N×C×H×W in [0,1]) to the model's own input (NHWC, scaled, int32 rounded).
   torch::Tensor model_input(const torch::Tensor& pixels) const;
   /// Every output named by the metadata, in TensorFlow layout, for pixels in [0,1].
@@ -178,7 +127,7 @@ class TfjsModel : public Model {
                                      const std::vector<std::string>& nodes,
                                      size_t first_nchw = static_cast<size_t>(-1)) const;
 
-  TfjsGraph graph_;
+  Graph graph_;
   TfjsMeta meta_;
   std::string output_node_;
   std::vector<std::string> class_logits_;  ///< detectors: class maps before their sigmoid
@@ -189,6 +138,6 @@ class TfjsModel : public Model {
 
 /// Metadata for a graph model file: built-in for the `@vladmandic/human` models (by file
 /// name), else derived from the graph, then overridden by `<model>.foil.json` if present.
-TfjsMeta tfjs_meta_for(const std::string& model_json, const TfjsGraph& graph);
+TfjsMeta tfjs_meta_for(const std::string& model_json, const Graph& graph);
 
 }  // namespace foil

@@ -11,7 +11,7 @@
 #include <utility>
 #include <vector>
 
-namespace foil::tfjs {
+namespace foil::graph {
 
 struct Node;
 using Tensors = std::vector<torch::Tensor>;
@@ -108,4 +108,4 @@ Kernel binary(torch::Tensor (*f)(const torch::Tensor&, const torch::Tensor&));
 Kernel unary(torch::Tensor (*f)(const torch::Tensor&));
 Kernel single(torch::Tensor (*f)(const Node&, Tensors&));
 
-}  // namespace foil::tfjs
+}  // namespace foil::graph

@@ -1,6 +1,6 @@
 // LibTorch kernels for ONNX operators (default domain, opsets 7 to 18), in ONNX's own layout
 // (NCHW). Operators whose semantics coincide with a TensorFlow op share its kernel; the rest
-// are written with the helpers the TensorFlow kernels use (tfjs_ops.h).
+// are written with the helpers the TensorFlow kernels use (graph/node.h).
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -9,9 +9,9 @@
 #include <map>
 
 #include "foil/core/error.h"
-#include "tfjs_ops.h"
+#include "node.h"
 
-namespace foil::tfjs {
+namespace foil::graph {
 namespace {
 
 using torch::Tensor;
@@ -651,4 +651,4 @@ std::vector<std::string> supported_onnx_ops() {
   return out;
 }
 
-}  // namespace foil::tfjs
+}  // namespace foil::graph

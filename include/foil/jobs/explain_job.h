@@ -1,0 +1,57 @@
+#pragma once
+/// @file
+/// The explain job: Grad-CAM, Grad-CAM++, saliency or input×gradient maps of a dataset, and
+/// how they change when the images are attacked or patched: the share of each map on the
+/// object, how far its top-20% region moved, how much of it falls on the patch, and how it
+/// correlates with the mean map of real images of the class.
+///
+/// Example:
+///   foil::ExplainJobOptions o;
+///   o.attack = foil::make_attack("pgd", foil::AttackOptions().eps(0.1));
+///   foil::ExplainJobResult r = foil::run_explain(*model, data, o);
+///   r.write("results");   // overlays.png, maps.pt, maps_altered.pt, explain.json
+
+#include <torch/torch.h>
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "foil/attacks/attack.h"
+#include "foil/explain/explain.h"
+#include "foil/jobs/job.h"
+#include "foil/report/figures.h"
+
+namespace foil {
+
+struct ExplainJobOptions {
+  ExplainMethod method = ExplainMethod::kGradCam;
+  std::string layer;  ///< tapped layer for Grad-CAM; "": the last spatial layer
+  /// Class to explain: pred, label, a class index or a class name.
+  std::string target_class = "pred";
+  int64_t batch = 64;              ///< images per pass (the unit shared out between processes)
+  std::shared_ptr<Attack> attack;  ///< also explain the attacked images
+  std::string patch;               ///< also explain images with this patch.pt pasted
+  double keep_out = 0;             ///< with a patch: central fraction it avoids
+  /// Real images of the explained class (a data spec): each map's correlation with their mean
+  /// map (clean as baseline).
+  std::string reference;
+  uint64_t seed = 0;  ///< patch placements
+};
+
+struct ExplainJobResult {
+  nlohmann::json summary;          ///< explain.json
+  torch::Tensor maps;              ///< N×H×W, clean
+  torch::Tensor altered_maps;      ///< N×H×W, attacked or patched (undefined when neither)
+  std::vector<std::string> lines;  ///< the console summary
+  std::vector<std::vector<GridCell>> rows, reference_cells;
+  std::vector<std::string> titles;
+  /// Writes overlays.png, maps.pt, explain.json and (when altered) maps_altered.pt and (with
+  /// a reference) reference.png into `dir`.
+  void write(const std::string& dir) const;
+};
+
+ExplainJobResult run_explain(Model& model, const Dataset& data, const ExplainJobOptions& options);
+
+}  // namespace foil
