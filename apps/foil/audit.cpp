@@ -1,9 +1,10 @@
 // foil audit: the main job (foil/jobs/audit.h) written as a results folder.
+#include "foil/jobs/audit.h"
+
 #include <fmt/format.h>
 
 #include "commands.h"
 #include "foil/core/runtime.h"
-#include "foil/jobs/audit.h"
 
 namespace foil::cli {
 namespace {

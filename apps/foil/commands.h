@@ -84,7 +84,6 @@ void print_flags(const std::vector<Flag>& flags);
 /// A job's progress line on stdout (a foil::Log).
 void print_line(const std::string& line);
 
-
 /// The flags that choose and configure one attack, shared by attack, explain, regions and
 /// defend.
 struct AttackFlags {

@@ -94,7 +94,6 @@ std::shared_ptr<Model> open_model(const ModelFlags& flags, c10::Device device) {
   return model;
 }
 
-
 RunRecord& run_record() {
   static RunRecord record;
   return record;
@@ -149,8 +148,6 @@ nlohmann::json run_json() {
   return j;
 }
 
-
-
 Dataset open_run_data(const std::string& spec, Model& model, bool needs_gradient) {
   Dataset data = foil::open_data(spec, model, needs_gradient);
   record_input_as_run(model);
@@ -191,8 +188,6 @@ std::vector<double> parse_eps(const std::string& text, const std::string& flag) 
 void print_flags(const std::vector<Flag>& flags) {
   for (const std::string& line : flag_lines(flags)) fmt::print("{}\n", line);
 }
-
-
 
 void add_attack_flags(CLI::App* app, AttackFlags& f, const std::string& default_attack) {
   f.attack = default_attack;

@@ -18,7 +18,8 @@
 
 int main(int argc, char** argv) try {
   if (argc < 3) {
-    std::fprintf(stderr, "usage: embed MODEL.pt DATA [EPS] [VERSION] [STEPS] [OVERLAY.png] [AUDIT]\n");
+    std::fprintf(stderr,
+                 "usage: embed MODEL.pt DATA [EPS] [VERSION] [STEPS] [OVERLAY.png] [AUDIT]\n");
     return 2;
   }
   const double eps = argc > 3 ? std::stod(argv[3]) : 8.0 / 255;

@@ -98,7 +98,8 @@ AuditResult run_audit(Model& model, const Dataset& data, const AuditOptions& o) 
     const auto& grid = grid_of(o, norm);
     auto a = AttackOptions().norm(norm).eps(grid.back()).steps(default_steps(curve));
     auto attack = make_attack(curve, a.seed(o.seed));
-    AuditCurve cv{curve, norm,
+    AuditCurve cv{curve,
+                  norm,
                   evaluate_attack(model, data, *attack,
                                   EvaluationOptions().batch(o.batch).progress(
                                       fmt::format("{} {}", curve, norm))),
@@ -122,7 +123,8 @@ AuditResult run_audit(Model& model, const Dataset& data, const AuditOptions& o) 
       f.measured = fmt::format("{} eps {:g}: {}", row.norm, row.eps, f.measured);
       r.checks.push_back(std::move(f));
     }
-  for (const std::string norm : kNorms) r.checks.push_back(check_unbounded(model, data, norm, o.seed));
+  for (const std::string norm : kNorms)
+    r.checks.push_back(check_unbounded(model, data, norm, o.seed));
   for (const std::string& line : flag_lines(r.checks)) log(line);
   // A fired flag casts doubt on the fast version's number: the standard version (with its
   // gradient-free Square stage) is run at the middle Linf budget beside it.
@@ -131,16 +133,15 @@ AuditResult run_audit(Model& model, const Dataset& data, const AuditOptions& o) 
   if (doubt && !o.thorough && o.attack == "autoattack") {
     const double eps = o.linf_eps[o.linf_eps.size() / 2];
     auto attack = make_attack(o.attack, audit_attack_options(o, "linf", eps).version("standard"));
-    const Evaluation ev =
-        evaluate_attack(model, data, *attack,
-                        EvaluationOptions().batch(o.batch).seed(o.seed).progress("standard"));
+    const Evaluation ev = evaluate_attack(
+        model, data, *attack, EvaluationOptions().batch(o.batch).seed(o.seed).progress("standard"));
     const auto fast = std::find_if(r.rows.begin(), r.rows.end(), [&](const AuditRow& row) {
       return row.norm == "linf" && row.eps == eps;
     });
-    log(fmt::format(
-        "a check fired: the standard version at linf eps {:g}: robust accuracy {:.2f}% "
-        "(fast: {:.2f}%)",
-        eps, 100 * ev.robust_accuracy, 100 * fast->ev.robust_accuracy));
+    log(
+        fmt::format("a check fired: the standard version at linf eps {:g}: robust accuracy {:.2f}% "
+                    "(fast: {:.2f}%)",
+                    eps, 100 * ev.robust_accuracy, 100 * fast->ev.robust_accuracy));
     r.standard_after_checks = ev.to_json();
     r.standard_after_checks["norm"] = "linf";
     r.standard_after_checks["eps"] = eps;

@@ -185,8 +185,8 @@ void check_keypoint_table_options(const KeypointTableOptions& o) {
   for (const auto& [grid, flag] : {std::pair{&o.linf_eps, "--linf-eps"}, {&o.l2_eps, "--l2-eps"}})
     for (double e : *grid)
       check_input(e > 0 && std::isfinite(e), flag, "a list of budgets > 0", fmt::format("{}", e));
-  check_input(!o.linf_eps.empty() && !o.l2_eps.empty(), "--linf-eps/--l2-eps",
-              "a budget per norm", "an empty list");
+  check_input(!o.linf_eps.empty() && !o.l2_eps.empty(), "--linf-eps/--l2-eps", "a budget per norm",
+              "an empty list");
   check_pose_judging(o.judging);
   for (const std::string mask : {"none", "relational"}) {
     KaaOptions k = o.mask;
@@ -264,7 +264,7 @@ KeypointTableResult run_keypoint_table(const PoseSetup& s, const KeypointTableOp
 }
 
 nlohmann::json KeypointTableResult::to_json() const {
-  return {{"model", model}, {"data", data}, {"target", target},
+  return {{"model", model}, {"data", data},   {"target", target},
           {"tau", tau},     {"steps", steps}, {"rows", rows}};
 }
 

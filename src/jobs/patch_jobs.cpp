@@ -1,4 +1,6 @@
 // What the patch commands share: their data, task, evaluations as JSON and pictures.
+#include "foil/jobs/patch_jobs.h"
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -6,7 +8,6 @@
 #include <filesystem>
 
 #include "foil/core/error.h"
-#include "foil/jobs/patch_jobs.h"
 #include "foil/models/tfjs.h"
 #include "foil/report/figures.h"
 

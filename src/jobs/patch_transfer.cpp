@@ -34,8 +34,7 @@ PlacementOptions eval_placement(const PlacementOptions& p) {
 
 void check_patch_transfer_options(const PatchTransferOptions& o) {
   if (o.task != "detect")
-    check_input(o.target >= 0, "--target", "a target class (transfer is measured as tSuc)",
-                "none");
+    check_input(o.target >= 0, "--target", "a target class (transfer is measured as tSuc)", "none");
   check_placement_options(o.placement);
   const auto allowed = allowed_losses(o.task);
   const std::string expected = fmt::format("a list of {}", fmt::join(allowed, ", "));
@@ -92,8 +91,7 @@ PatchTransferResult run_patch_transfer(const std::vector<std::shared_ptr<Model>>
       // Rank 0's folder holds the finished patches: it decides what is reused, and every
       // process reads its file.
       const std::string file =
-          o.patch_folder.empty() ? ""
-                                 : o.patch_folder + fmt::format("/patch-{}-{}.pt", loss, s);
+          o.patch_folder.empty() ? "" : o.patch_folder + fmt::format("/patch-{}-{}.pt", loss, s);
       // A finished patch is reused only when it was made from the same work: the same model
       // file, loss, target, training and placement flags, data and seed (not by position).
       nlohmann::json print = o.work;
@@ -102,22 +100,21 @@ PatchTransferResult run_patch_transfer(const std::vector<std::shared_ptr<Model>>
       const std::string fingerprint = print.dump(), sidecar = file + ".fingerprint";
       std::string why;
       if (!file.empty() && dist::leader() && std::filesystem::exists(file)) {
-        const bool same = std::filesystem::exists(sidecar) &&
-                          read_folder_file(o.patch_folder,
-                                           std::filesystem::path(sidecar).filename().string(),
-                                           1 << 20) == fingerprint;
+        const bool same =
+            std::filesystem::exists(sidecar) &&
+            read_folder_file(o.patch_folder, std::filesystem::path(sidecar).filename().string(),
+                             1 << 20) == fingerprint;
         why = same ? "1"
                    : "made from other work (a model file, the target, the loss, a training "
                      "or placement flag, the data or the seed differs); training it again";
       }
       why = dist::broadcast(why);
       const Dataset& train = splits[s].train;
-      Patch patch = Patch::create(o.patch, {train.images.size(1), train.images.size(2),
-                                            train.images.size(3)},
-                                  o.seed);
+      Patch patch = Patch::create(
+          o.patch, {train.images.size(1), train.images.size(2), train.images.size(3)}, o.seed);
       if (why == "1") {
-        log(fmt::format("{} patch on {}: reusing {} (same model file, flags, data and seed)",
-                        loss, names[s], file));
+        log(fmt::format("{} patch on {}: reusing {} (same model file, flags, data and seed)", loss,
+                        names[s], file));
         patch = read_patch(file, o.patch,
                            {train.images.size(1), train.images.size(2), train.images.size(3)});
       } else {
@@ -139,9 +136,9 @@ PatchTransferResult run_patch_transfer(const std::vector<std::shared_ptr<Model>>
         double value = 0;
         const Dataset& eval = splits[m].eval;
         if (detect) {
-          const auto e = evaluate_detection_patch(*models[m], eval, patch_at_size(patch, eval), at,
-                                                  o.target, detection_threshold(*models[m]),
-                                                  o.repeats, o.seed + 1);
+          const auto e =
+              evaluate_detection_patch(*models[m], eval, patch_at_size(patch, eval), at, o.target,
+                                       detection_threshold(*models[m]), o.repeats, o.seed + 1);
           value = e.patched_detection_rate;
           summary["clean_detection_rate"][names[m]] = e.clean_detection_rate;
         } else {
