@@ -3,7 +3,7 @@
 # examples/embed (a separate CMake project that does find_package(foil)) against it, runs it on
 # a trained TorchScript model and checks its robust accuracy against `foil attack` on the same
 # model, data and seed; then compiles every installed header on its own (tests/package) and
-# the C++ examples of the README's library section.
+# the C++ examples of the README's library section and docs/library.md.
 # Usage: scripts/test-install.sh BUILD_DIR MODEL.pt
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -67,15 +67,17 @@ assert re.search(r"after apgd-ce\s+robust", text) and re.search(r"after apgd-t\s
 assert re.search(r"Grad-CAM at \S+ for class \d+: peak at \(x \d+, y \d+\) of 28x28", text)
 PY
 
-# The README's examples, each block in its own scope after the names they share.
-/usr/bin/python3 - "$root/README.md" "$tmp/readme_examples.cpp" <<'PY'
+# The library examples of the README and docs/library.md, each block in its own scope after the
+# names they share.
+/usr/bin/python3 - "$root/README.md" "$root/docs/library.md" "$tmp/readme_examples.cpp" <<'PY'
 import re, sys
-text = open(sys.argv[1]).read()
-section = text.split("## foil as a C++ library", 1)[1].split("\n## ", 1)[0]
+readme = open(sys.argv[1]).read()
+section = readme.split("## foil as a C++ library", 1)[1].split("\n## ", 1)[0]
+section += open(sys.argv[2]).read()  # docs/library.md: every entry point with an example
 blocks = re.findall(r"```cpp\n(.*?)```", section, re.S)
-assert len(blocks) >= 5, f"only {len(blocks)} C++ examples in the README's library section"
+assert len(blocks) >= 6, f"only {len(blocks)} C++ examples in the README's and docs' library pages"
 headers = sorted(set(re.findall(r"`(foil/[a-z_/]+\.h)`", section)))
-with open(sys.argv[2], "w") as out:
+with open(sys.argv[3], "w") as out:
     out.write("".join(f"#include <{h}>\n" for h in headers) + "#include <cstdio>\n")
     out.write("void readme_examples() {\n  std::shared_ptr<foil::Model> model;\n"
               "  foil::Dataset data;\n  torch::Tensor logits, labels;\n")

@@ -20,6 +20,7 @@
 
 namespace foil {
 
+/// What an audit runs: budgets per norm, the attack, the minimal-norm curve.
 struct AuditOptions {
   std::vector<double> linf_eps{0.01, 0.02, 0.05, 0.1, 0.2};  ///< Linf budgets (> 0)
   std::vector<double> l2_eps{0.25, 0.5, 1, 2, 3};            ///< L2 budgets (> 0)
@@ -27,47 +28,51 @@ struct AuditOptions {
   std::string attack = "autoattack";
   /// Minimal-norm curve: deepfool, cw (L2; DeepFool for Linf) or none.
   std::string curve = "deepfool";
-  int64_t steps = 0;     ///< iterations per attack; 0: the attack's own (100 for AutoAttack)
-  int64_t batch = 250;   ///< batch size
-  int64_t examples = 8;  ///< images kept for the example grid
-  bool early_stop = true;
+  int64_t steps = 0;       ///< iterations per attack; 0: the attack's own (100 for AutoAttack)
+  int64_t batch = 250;     ///< batch size
+  int64_t examples = 8;    ///< images kept for the example grid
+  bool early_stop = true;  ///< PGD-style attacks stop on a sample once it is fooled
   /// AutoAttack standard (APGD-CE, APGD-T, FAB-T, Square) instead of fast (APGD-CE, APGD-T
   /// over the top-3 targets).
   bool thorough = false;
-  uint64_t seed = 0;
-  Log log;  ///< progress lines
+  uint64_t seed = 0;  ///< random starts, restarts and Square's proposals
+  Log log;            ///< progress lines
 };
 
 /// One budget of the grid.
 struct AuditRow {
-  std::string attack, norm;
-  double eps = 0;
-  Evaluation ev;
+  std::string attack;  ///< the attack's name
+  std::string norm;    ///< linf or l2
+  double eps = 0;      ///< the budget
+  Evaluation ev;       ///< clean and robust accuracy, per stage, perturbation sizes
 };
 
 /// A minimal-norm robustness curve: accuracy vs eps read off per-item minimal perturbations.
 struct AuditCurve {
-  std::string attack, norm;
-  Evaluation ev;
-  std::vector<double> eps, accuracy;  ///< 51 points from 0 to the norm's largest budget
+  std::string attack;            ///< deepfool or cw
+  std::string norm;              ///< linf or l2
+  Evaluation ev;                 ///< the run at the norm's largest budget (per-item minimal norms)
+  std::vector<double> eps;       ///< 51 points from 0 to the norm's largest budget
+  std::vector<double> accuracy;  ///< share of items whose minimal perturbation is larger
 };
 
+/// What an audit found; `write` gives the files of `foil audit`.
 struct AuditResult {
-  ModelInfo model;
-  std::string data;  ///< the data's source
-  int64_t n = 0;
-  std::vector<std::string> class_names;
-  double clean_accuracy = 0;
-  std::string attack;  ///< the attack as described at the smallest Linf budget
-  int64_t steps = 0;
-  AuditOptions options;
-  std::vector<AuditRow> rows;      ///< Linf budgets, then L2
-  std::vector<AuditCurve> curves;  ///< per norm, unless curve = none
-  std::vector<Flag> checks;
+  ModelInfo model;                       ///< the audited model
+  std::string data;                      ///< the data's source
+  int64_t n = 0;                         ///< items
+  std::vector<std::string> class_names;  ///< the data's
+  double clean_accuracy = 0;             ///< on the data, before any attack
+  std::string attack;                    ///< the attack as described at the smallest Linf budget
+  int64_t steps = 0;                     ///< iterations per attack, as run
+  AuditOptions options;                  ///< as given (without the log)
+  std::vector<AuditRow> rows;            ///< Linf budgets, then L2
+  std::vector<AuditCurve> curves;        ///< per norm, unless curve = none
+  std::vector<Flag> checks;  ///< the model's, each evaluation's and the unbounded budget
   /// The standard version at the middle Linf budget, run when a check fired on a fast audit
   /// (null otherwise).
   nlohmann::json standard_after_checks;
-  double seconds = 0;
+  double seconds = 0;  ///< the whole audit
 
   /// audit.json's content.
   nlohmann::json to_json() const;

@@ -25,8 +25,9 @@
 
 namespace foil {
 
+/// What an explain job maps, and how the images are altered.
 struct ExplainJobOptions {
-  ExplainMethod method = ExplainMethod::kGradCam;
+  ExplainMethod method = ExplainMethod::kGradCam;  ///< the map
   std::string layer;  ///< tapped layer for Grad-CAM; "": the last spatial layer
   /// Class to explain: pred, label, a class index or a class name.
   std::string target_class = "pred";
@@ -40,18 +41,21 @@ struct ExplainJobOptions {
   uint64_t seed = 0;  ///< patch placements
 };
 
+/// The maps and what they show; `write` gives the files of `foil explain`.
 struct ExplainJobResult {
   nlohmann::json summary;          ///< explain.json
   torch::Tensor maps;              ///< N×H×W, clean
   torch::Tensor altered_maps;      ///< N×H×W, attacked or patched (undefined when neither)
   std::vector<std::string> lines;  ///< the console summary
-  std::vector<std::vector<GridCell>> rows, reference_cells;
-  std::vector<std::string> titles;
+  std::vector<std::vector<GridCell>> rows;             ///< overlays.png's rows
+  std::vector<std::vector<GridCell>> reference_cells;  ///< reference.png (empty: none)
+  std::vector<std::string> titles;                     ///< overlays.png's row titles
   /// Writes overlays.png, maps.pt, explain.json and (when altered) maps_altered.pt and (with
   /// a reference) reference.png into `dir`.
   void write(const std::string& dir) const;
 };
 
+/// Maps every image of `data` (and its attacked or patched version) for the chosen class.
 ExplainJobResult run_explain(Model& model, const Dataset& data, const ExplainJobOptions& options);
 
 }  // namespace foil

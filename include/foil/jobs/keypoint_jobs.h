@@ -36,11 +36,11 @@ struct PoseJudging {
 
 /// A keypoint model with its data and clean predictions.
 struct PoseSetup {
-  std::shared_ptr<Model> model;
-  PoseData data;
-  torch::Tensor clean_kp;
-  std::string layer;  ///< the heatmap layer
-  std::vector<std::pair<int, int>> skeleton;
+  std::shared_ptr<Model> model;               ///< the keypoint model
+  PoseData data;                              ///< its images (pose figures have ground truth)
+  torch::Tensor clean_kp;                     ///< N×K×2 clean keypoints from the heatmaps
+  std::string layer;                          ///< the heatmap layer
+  std::vector<std::pair<int, int>> skeleton;  ///< limbs to draw
   /// Models that decode their own output (MoveNet: heatmaps + offsets, ArgMax/GatherNd):
   /// the clean keypoints by that decode, to judge attacks by what the model reports too.
   torch::Tensor clean_own;
@@ -64,12 +64,12 @@ void check_pose_judging(const PoseJudging& judging);
 
 /// One attack over the setup's images and how it went.
 struct KeypointOutcome {
-  KaaResult result;
-  KaaMetrics metrics;
-  KaaMetrics own;    ///< by the model's own decode, when it has one
-  KaaMetrics world;  ///< 3-D models: on the metric world coordinates, in metres
-  bool has_world = false;
-  torch::Tensor adv_kp;
+  KaaResult result;        ///< adversarial images, masks, Jacobian time (all processes together)
+  KaaMetrics metrics;      ///< on the heatmap keypoints
+  KaaMetrics own;          ///< by the model's own decode, when it has one
+  KaaMetrics world;        ///< 3-D models: on the metric world coordinates, in metres
+  bool has_world = false;  ///< `world` is defined (a 3-D model with a 3-D target)
+  torch::Tensor adv_kp;    ///< N×K×2 keypoints of the adversarial images
   /// 3-D metrics as JSON (null when the model has none or the target has no 3-D pose).
   nlohmann::json world_json(double tau_3d) const;
 };
@@ -86,30 +86,36 @@ void write_keypoint_attack(const std::string& dir, const PoseSetup& s, const Key
                            const KaaOptions& options, const std::string& target_spec,
                            const PoseJudging& judging);
 
+/// The table's budgets, steps, mask and target.
 struct KeypointTableOptions {
-  std::vector<double> linf_eps{0.01, 0.02, 0.03}, l2_eps{0.5, 1, 2};
-  int64_t steps = 10;  ///< iterations (step 2.5 eps / steps)
-  KaaOptions mask;     ///< the relational mask's settings (outputs, thresholds, rule, seed)
+  std::vector<double> linf_eps{0.01, 0.02, 0.03};  ///< Linf budgets
+  std::vector<double> l2_eps{0.5, 1, 2};           ///< L2 budgets
+  int64_t steps = 10;                              ///< iterations (step 2.5 eps / steps)
+  KaaOptions mask;  ///< the relational mask's settings (outputs, thresholds, rule, seed)
   std::string target = "shift:6,6";  ///< the target rows' target pose
-  PoseJudging judging;
-  Log log;
+  PoseJudging judging;               ///< thresholds and batch
+  Log log;                           ///< progress lines
 };
 
+/// The table; `write` gives the files of `foil keypoints table`.
 struct KeypointTableResult {
-  std::string model, data, target;
-  double tau = 0;
-  int64_t steps = 0;
+  std::string model;                              ///< the model's name
+  std::string data;                               ///< the data's source
+  std::string target;                             ///< the target rows' target pose
+  double tau = 0;                                 ///< success threshold, pixels
+  int64_t steps = 0;                              ///< iterations per attack
   nlohmann::json rows = nlohmann::json::array();  ///< one per mode, norm, eps and attack
-  std::vector<std::vector<std::string>> csv;
+  std::vector<std::vector<std::string>> csv;      ///< table.csv's rows
   /// Pose RMSE against perturbation RMSE per mode, one line per attack and norm.
   std::map<std::string, std::map<std::string, Series>> curves;
-  nlohmann::json to_json() const;
+  nlohmann::json to_json() const;  ///< table.json's content
   /// Writes table.csv, table.json, curve.svg and curve-target.svg into `dir`.
   void write(const std::string& dir) const;
 };
 
 /// Throws InputError for options that cannot run (checked before anything slow).
 void check_keypoint_table_options(const KeypointTableOptions& options);
+/// KAA and KAA+ER at every budget of both norms, non-target and target.
 KeypointTableResult run_keypoint_table(const PoseSetup& s, const KeypointTableOptions& options);
 
 }  // namespace foil

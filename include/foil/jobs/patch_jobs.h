@@ -10,7 +10,7 @@
 ///   o.target = 8;
 ///   auto data = foil::open_patch_data("fashion-mnist:train:2000", models, o.target);
 ///   foil::PatchTransferResult r = foil::run_patch_transfer(models, data, o);
-///   r.write("results");          // transfer-<loss>.csv/.png, transfer.json
+///   r.write("results");          // transfer-LOSS.csv/.png, transfer.json
 
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -44,9 +44,11 @@ std::string default_patch_loss(const std::string& task);
 
 /// Training and evaluation data of a patch, and where each came from.
 struct PatchSplit {
-  Dataset train, eval;
-  std::string train_source, eval_source;
-  bool eval_on_train = false;
+  Dataset train;               ///< what the patch trains on
+  Dataset eval;                ///< what it is evaluated on
+  std::string train_source;    ///< where `train` came from
+  std::string eval_source;     ///< where `eval` came from
+  bool eval_on_train = false;  ///< evaluated on the training items (not held out)
 };
 
 /// Evaluation data for a patch trained on `data` (from `spec`): `eval_spec` when given
@@ -69,6 +71,7 @@ double detection_threshold(const Model& detector);
 
 /// An evaluation as JSON (rates undefined for the data are null).
 nlohmann::json to_json(const PatchEvaluation& e);
+/// A detector's evaluation as JSON (rates undefined for the data are null).
 nlohmann::json to_json(const DetectionPatchEvaluation& e);
 /// One console line of a detection evaluation.
 std::string detection_line(const DetectionPatchEvaluation& e);
@@ -92,31 +95,35 @@ void write_detections(const std::string& path, Model& model, const Dataset& data
 
 // ---- train and evaluate one patch ---------------------------------------------------------
 
+/// What a patch train job trains, on what, and how.
 struct PatchTrainJobOptions {
-  PatchOptions patch;
-  PlacementOptions placement;  ///< training placement; evaluation: the same without EOT
-  std::string task = "classify", cls;
-  int64_t target = -1;
+  PatchOptions patch;             ///< form, size, initialisation
+  PlacementOptions placement;     ///< training placement; evaluation: the same without EOT
+  std::string task = "classify";  ///< classify or detect
+  std::string cls;                ///< detect: the class (a name, an index or all)
+  int64_t target = -1;            ///< classify: the target class (-1: untargeted)
   /// The objective (loss "": ce for classify, vanish for detect); its target is the task's.
   ObjectiveOptions objective;
   /// epochs, batch, optimizer, lr, tv, checkpoint, fingerprint (seed: `seed`).
   PatchTrainOptions train;
-  std::string data_spec, eval_spec;
-  bool eval_on_train = false;
-  uint64_t seed = 0;
-  Log log;
+  std::string data_spec;       ///< the training data's spec (for the held-out split)
+  std::string eval_spec;       ///< held-out evaluation data ("": split_patch_data's default)
+  bool eval_on_train = false;  ///< evaluate on the training items, labelled so
+  uint64_t seed = 0;           ///< initialisation, shuffling, placements
+  Log log;                     ///< progress lines
 };
 
+/// The trained patch and its evaluation; `write` gives the files of `foil patch train`.
 struct PatchTrainJobResult {
-  PatchTrainResult trained;
-  PatchSplit split;
-  std::string loss;
-  int64_t target = -1;  ///< the resolved class (-1: untargeted or all)
-  bool detect = false;
+  PatchTrainResult trained;      ///< the patch and its losses
+  PatchSplit split;              ///< the data it trained and was evaluated on
+  std::string loss;              ///< the objective, as run
+  int64_t target = -1;           ///< the resolved class (-1: untargeted or all)
+  bool detect = false;           ///< the models are detectors
   PlacementOptions at;           ///< where evaluations placed the patch
   std::shared_ptr<Model> shown;  ///< the model of patched.png (the first)
   nlohmann::json summary;        ///< summary.json
-  uint64_t seed = 0;
+  uint64_t seed = 0;             ///< the pictures' placements
   /// Writes patch.pt, patch.json, patch.png, loss.csv, loss.svg, patched.png and summary.json.
   void write(const std::string& dir) const;
 };
@@ -126,14 +133,16 @@ struct PatchTrainJobResult {
 PatchTrainJobResult run_patch_train(const std::vector<std::shared_ptr<Model>>& models,
                                     const Dataset& data, PatchTrainJobOptions options);
 
+/// Where a patch eval job places the patch and what it measures.
 struct PatchEvalJobOptions {
-  PlacementOptions placement;
-  std::string task = "classify", cls;
-  int64_t target = -1;
-  int64_t repeats = 5;     ///< random placements per image
-  std::string patch_file;  ///< for the results' "patch"
-  uint64_t seed = 0;
-  Log log;
+  PlacementOptions placement;     ///< where the patch goes on each image
+  std::string task = "classify";  ///< classify or detect
+  std::string cls;                ///< detect: the class (a name, an index or all)
+  int64_t target = -1;            ///< classify: the target class of tSuc (-1: none)
+  int64_t repeats = 5;            ///< random placements per image
+  std::string patch_file;         ///< for the results' "patch"
+  uint64_t seed = 0;              ///< placements
+  Log log;                        ///< progress lines
 };
 
 /// A patch on every model (`per_model[k]`: the data at model k's input size): clean vs
@@ -145,39 +154,44 @@ nlohmann::json run_patch_eval(const std::vector<std::shared_ptr<Model>>& models,
 
 // ---- the transfer matrix -----------------------------------------------------------------
 
+/// What a transfer job trains, on what, and how it evaluates.
 struct PatchTransferOptions {
-  PatchOptions patch;
-  PlacementOptions placement;  ///< training placement; evaluation: the same without EOT
-  std::string task = "classify", cls;
-  int64_t target = -1;  ///< classify: required (transfer is measured as tSuc)
+  PatchOptions patch;             ///< form, size, initialisation
+  PlacementOptions placement;     ///< training placement; evaluation: the same without EOT
+  std::string task = "classify";  ///< classify or detect
+  std::string cls;                ///< detect: the class (a name, an index or all)
+  int64_t target = -1;            ///< classify: required (transfer is measured as tSuc)
   /// Objectives to compare; empty: ce, feature, ot (classify) or vanish (detect).
   std::vector<std::string> losses;
   ObjectiveOptions objective;  ///< layers, projections, ...; loss and target set per matrix
   PatchTrainOptions train;     ///< epochs, batch, optimizer, lr, tv (seed: `seed`)
   int64_t repeats = 3;         ///< random placements per image in evaluation
-  std::string data_spec, eval_spec;
-  bool eval_on_train = false;
-  /// Where finished patches are kept (patch-<loss>-<source>.pt with a .fingerprint): a patch
+  std::string data_spec;       ///< the training data's spec (for the held-out split)
+  std::string eval_spec;       ///< held-out evaluation data ("": split_patch_data's default)
+  bool eval_on_train = false;  ///< evaluate on the training items, labelled so
+  /// Where finished patches are kept (patch-LOSS-SOURCE.pt with a .fingerprint): a patch
   /// there made from the same work is reused. Empty: nothing is kept.
   std::string patch_folder;
   /// What the work is made of (the caller's flags, data, seed); with the loss and the digest
   /// of `model_files[source]` it decides whether a kept patch is reused.
   nlohmann::json work = nlohmann::json::object();
-  std::vector<std::string> model_files;
-  uint64_t seed = 0;
-  Log log;
+  std::vector<std::string> model_files;  ///< the models' files, for their digests
+  uint64_t seed = 0;                     ///< initialisation, shuffling, placements
+  Log log;                               ///< progress lines
 };
 
+/// The matrices; `write` gives the files of `foil patch transfer`.
 struct PatchTransferResult {
-  std::vector<std::string> models, losses;
+  std::vector<std::string> models;  ///< the models' names (sources and evaluated)
+  std::vector<std::string> losses;  ///< one matrix each
   /// Per loss, source x evaluated model: tSuc (classify) or the class's patched detection
   /// rate (detect).
   std::vector<std::vector<std::vector<double>>> matrices;
   std::string metric;      ///< "tSuc" or "patched detection rate"
   std::string class_text;  ///< the target (or detected) class, for titles
   nlohmann::json summary;  ///< transfer.json
-  nlohmann::json to_json() const { return summary; }
-  /// Writes transfer-<loss>.csv and .png per loss and transfer.json into `dir`.
+  nlohmann::json to_json() const { return summary; }  ///< transfer.json's content
+  /// Writes transfer-LOSS.csv and .png per loss and transfer.json into `dir`.
   void write(const std::string& dir) const;
 };
 

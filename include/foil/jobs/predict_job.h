@@ -21,6 +21,7 @@
 
 namespace foil {
 
+/// What predict shows and draws.
 struct PredictOptions {
   int64_t top = 3;        ///< classes per image
   int64_t show = 10;      ///< images whose predictions go into `lines`
@@ -34,6 +35,7 @@ struct PredictOptions {
   std::string crops_dir;
 };
 
+/// What the model saw; predictions.json's content and the console lines.
 struct PredictResult {
   /// predictions.json: model, backend, data, coordinates, task, items.
   nlohmann::json results;
@@ -49,6 +51,7 @@ Dataset open_predict_data(const std::string& spec, Model& model);
 /// Throws InputError when `options` ask the model for what it cannot do (drawings of a
 /// classifier, crops or a score threshold of a non-detector).
 void check_predict_options(const Model& model, const PredictOptions& options);
+/// Runs the model on every image of `data` and decodes what it outputs.
 PredictResult run_predict(Model& model, const Dataset& data, const PredictOptions& options);
 
 }  // namespace foil
