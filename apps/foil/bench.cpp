@@ -1,19 +1,11 @@
 // foil bench: the cost of one attack step against the bare forward+backward of the same model
 // and batch, measured in the same run.
-#include <fmt/format.h>
-#include <fmt/ranges.h>
-#include <torch/cuda.h>
-#include <torch/torch.h>
+#include "foil/jobs/bench.h"
 
-#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
-#include "foil/attacks/attack.h"
 #include "foil/core/error.h"
-#include "foil/core/runtime.h"
-#include "foil/keypoints/kaa.h"
-#include "foil/patch/trainer.h"
 #include "foil/report/figures.h"
 
 namespace foil::cli {
@@ -27,228 +19,28 @@ struct BenchCmd {
   bool model_only = false;
 };
 
-double median(std::vector<double> t) {
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
-}
-
-/// Medians of the paired timings, and the spread of the per-repeat ratios.
-struct Paired {
-  double bare = 0, attack = 0;  ///< median seconds
-  /// Median, lower and upper quartile of attack / bare within each repeat's pair.
-  double ratio = 0, ratio_lo = 0, ratio_hi = 0;
-};
-
-/// Times `bare` and `attack` alternately `repeats` times after one warm-up of each, so
-/// drift in machine speed hits both alike. On a GPU each timing waits for the device's
-/// queued work to finish.
-template <typename Bare, typename Attack>
-Paired paired_seconds(c10::Device device, int64_t repeats, Bare bare, Attack attack) {
-  auto timed = [&](auto& f) {
-    if (device.is_cuda()) torch::cuda::synchronize(device.index());
-    const double s = now_seconds();
-    f();
-    if (device.is_cuda()) torch::cuda::synchronize(device.index());
-    return now_seconds() - s;
-  };
-  timed(bare);
-  timed(attack);
-  std::vector<double> tb, ta, ratios;
-  for (int64_t i = 0; i < repeats; ++i) {
-    tb.push_back(timed(bare));
-    ta.push_back(timed(attack));
-    ratios.push_back(ta.back() / tb.back());
-  }
-  std::sort(ratios.begin(), ratios.end());
-  const size_t q = ratios.size() / 4;
-  return {median(tb), median(ta), median(ratios), ratios[q], ratios[ratios.size() - 1 - q]};
-}
-
-/// "lo-hi" of a ratio's quartiles, for the table.
-std::string spread(const Paired& t) { return fmt::format("{:.3f}-{:.3f}", t.ratio_lo, t.ratio_hi); }
-
-/// The model's own forward and forward+backward (to the input, from the heatmap layer of
-/// keypoint models or the output otherwise), for comparison with other runtimes.
-void run_model_bench(const BenchCmd& c, Model& model, c10::Device device) {
-  const Dataset data = load_data(c.data, model.info().input).head(c.batch);
-  model.check_input_shape(data.images.slice(0, 0, 1));
-  const torch::Tensor x = data.images.to(device);
-  const std::string layer = default_heatmap_layer(model);
-  auto forward = [&] {
-    torch::NoGradGuard no_grad;
-    model.forward(x);
-  };
-  auto forward_backward = [&] {
-    torch::Tensor xi = x.clone().requires_grad_(true);
-    auto out = model.forward(xi, layer.empty() ? std::vector<std::string>{} : std::vector{layer});
-    const torch::Tensor v = layer.empty() ? out.output : out.taps.at(layer);
-    torch::autograd::grad({v.square().sum()}, {xi});
-  };
-  const Paired t = paired_seconds(device, c.repeats, forward, forward_backward);
-  const double fwd = t.bare, both = t.attack;
-  const double n = static_cast<double>(x.size(0));
-  fmt::print("model {} | batch {} | threads {} | median of {}\n", model.info().name, x.size(0),
-             torch::get_num_threads(), c.repeats);
-  fmt::print("forward            {:>9.2f} ms  ({:.1f} images/s)\n", 1e3 * fwd, n / fwd);
-  fmt::print("forward+backward   {:>9.2f} ms  ({:.2f}x the forward; gradient from {})\n",
-             1e3 * both, both / fwd, layer.empty() ? "the output" : "'" + layer + "'");
-  if (!c.json.empty()) {
-    write_json(c.json, {{"model", model.info().name},
-                        {"batch", x.size(0)},
-                        {"threads", torch::get_num_threads()},
-                        {"forward_ms", 1e3 * fwd},
-                        {"forward_backward_ms", 1e3 * both},
-                        {"gradient_from", layer.empty() ? "output" : layer}});
-  }
-}
-
 void run_bench(const BenchCmd& c) {
   const c10::Device device = apply_global_options();
   check_writable(c.json, "--json");
-  check_input(c.steps >= 1, "--steps", "an integer >= 1", std::to_string(c.steps));
-  check_input(c.repeats >= 1, "--repeats", "an integer >= 1", std::to_string(c.repeats));
-  // The rows: attacks by name and norm, then patch training by loss, with and without EOT.
-  struct Row {
-    std::string name, norm;
-    std::string label() const { return name + "-" + norm; }
-  };
-  struct PatchRow {
-    std::string loss;
-    bool eot;
-    std::string label() const { return "patch-" + loss + (eot ? "+eot" : ""); }
-  };
-  std::vector<Row> attacks;
-  for (const std::string name :
-       {"fgsm", "fgm", "bim", "pgd", "mifgsm", "apgd-ce", "apgd-t", "square"})
-    for (const std::string norm : {"linf", "l2"})
-      if (!(name == "fgsm" && norm == "l2") && !(name == "fgm" && norm == "linf"))
-        attacks.push_back({name, norm});
-  std::vector<PatchRow> patches;
-  for (const std::string loss : {"ce", "feature", "ot"})
-    for (const bool eot : {false, true}) patches.push_back({loss, eot});
-  const std::vector<std::string> only = split_commas(c.only);
-  check_input(only.empty() || !c.model_only, "--only",
+  BenchOptions o;
+  o.steps = c.steps;
+  o.repeats = c.repeats;
+  o.only = split_commas(c.only);
+  o.log = print_line;
+  check_bench_options(o);
+  check_input(o.only.empty() || !c.model_only, "--only",
               "no rows with --model-only (it times only the model's passes)", "'" + c.only + "'");
-  std::vector<std::string> names;
-  for (const Row& r : attacks) names.push_back(r.label());
-  for (const PatchRow& p : patches) names.push_back(p.label());
-  for (const std::string& o : only)
-    check_input(std::find(names.begin(), names.end(), o) != names.end(), "--only",
-                fmt::format("row names from: {}", fmt::join(names, ", ")), "'" + o + "'");
-  auto wanted = [&](const std::string& name) {
-    return only.empty() || std::find(only.begin(), only.end(), name) != only.end();
-  };
   auto model = open_model(c.model, device);
-  if (c.model_only) return run_model_bench(c, *model, device);
-  Dataset data = open_run_data(c.data, *model).head(c.batch);
-  label_unlabelled(data, *model, print_line);
-  const torch::Tensor x = data.images.to(device), y = data.labels.to(device);
-  fmt::print("model {} | batch {} | threads {} | steps {} | median of {}\n", model->info().name,
-             x.size(0), torch::get_num_threads(), c.steps, c.repeats);
-
-  // The bare model work: `fb` forward+backward passes (forward, loss, input gradient) and `f`
-  // forward-only passes of the same batch.
-  auto bare_passes = [&](int64_t fb, int64_t f) {
-    for (int64_t s = 0; s < fb; ++s) {
-      torch::Tensor xi = x.clone().requires_grad_(true);
-      auto loss = torch::nn::functional::cross_entropy(
-          model->forward(xi), y,
-          torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
-      torch::autograd::grad({loss}, {xi});
-    }
-    torch::NoGradGuard no_grad;
-    for (int64_t s = 0; s < f; ++s) model->forward(x);
-  };
-  fmt::print("\n{:<26}{:>9}{:>9}{:>8}{:>14}{:>14}\n", "attack", "ms/step", "bare ms", "ratio",
-             "quartiles", "model passes");
-  nlohmann::json rows = nlohmann::json::array();
-  // Every item stays in the batch for every step: the labels are the clean predictions and
-  // the budget (1e-6) is too small to change any, so each attack makes exactly the model
-  // passes its algorithm prescribes, counted from its own result.
-  torch::Tensor pred;
-  {
-    torch::NoGradGuard no_grad;
-    pred = model->forward(x).argmax(1);
+  nlohmann::json timings;
+  if (c.model_only) {
+    timings = run_model_bench(*model, load_data(c.data, model->info().input).head(c.batch),
+                              c.repeats, print_line);
+  } else {
+    Dataset data = open_run_data(c.data, *model).head(c.batch);
+    label_unlabelled(data, *model, print_line);
+    timings = foil::run_bench(*model, data, o);
   }
-  const Criterion own = Criterion::misclassification(pred);
-  const double n = static_cast<double>(x.size(0));
-  for (const Row& row : attacks) {
-    if (!wanted(row.label())) continue;
-    const bool square = row.name == "square";
-    const int64_t steps = square ? 10 * c.steps : c.steps;
-    auto attack =
-        make_attack(row.name, AttackOptions()
-                                  .eps(1e-6)
-                                  .alpha(1e-7)
-                                  .steps(steps)
-                                  .queries(steps)
-                                  .targets(1)
-                                  .norm(row.norm)
-                                  .random_start(row.name == "pgd" || row.name == "square" ||
-                                                row.name.rfind("apgd", 0) == 0));
-    const AttackResult counted = attack->run(*model, x, own);
-    const auto fb = static_cast<int64_t>(std::lround(counted.gradient_evaluations / n));
-    // Beyond what they count: the gradient attacks check their final iterate with one
-    // forward, APGD checks the clean inputs with one first; Square counts every forward.
-    const int64_t f = static_cast<int64_t>(std::lround(counted.queries / n)) + (square ? 0 : 1);
-    const int64_t per = attack->options().steps();
-    const Paired t = paired_seconds(
-        device, c.repeats, [&] { bare_passes(fb, f); }, [&] { attack->run(*model, x, own); });
-    const double bare = t.bare, att = t.attack;
-    const std::string label = fmt::format("{}-{} ({} {})", row.name, row.norm, per,
-                                          square    ? "queries"
-                                          : per > 1 ? "steps"
-                                                    : "step");
-    const std::string passes = fb > 0 ? fmt::format("{} fb + {} f", fb, f) : fmt::format("{} f", f);
-    fmt::print("{:<26}{:>9.2f}{:>9.2f}{:>8.3f}{:>14}{:>14}\n", label, 1e3 * att / per,
-               1e3 * bare / per, t.ratio, spread(t), passes);
-    std::fflush(stdout);
-    rows.push_back({{"attack", row.name},
-                    {"norm", row.norm},
-                    {square ? "queries" : "steps", per},
-                    {"forward_backward_passes", fb},
-                    {"forward_passes", f},
-                    {"ms_per_step", 1e3 * att / per},
-                    {"bare_ms_per_step", 1e3 * bare / per},
-                    {"ratio_to_bare", t.ratio},
-                    {"ratio_quartiles", {t.ratio_lo, t.ratio_hi}}});
-  }
-  // Patch training: one step (placement, pasting, objective, backward to the patch, update)
-  // against the bare forward+backward of the same batch.
-  const ImageShape shape{x.size(1), x.size(2), x.size(3)};
-  const int64_t target = data.labels[0].item<int64_t>();
-  for (const PatchRow& p : patches) {
-    const std::string label = p.label();
-    if (!wanted(label)) continue;
-    Patch patch = Patch::create(PatchOptions().area(0.15).cells(5), shape);
-    PatchStepper stepper({model}, data, patch, ObjectiveOptions().loss(p.loss).target(target),
-                         PlacementOptions().eot(p.eot), PatchTrainOptions());
-    auto gen = at::make_generator<at::CPUGeneratorImpl>(0);
-    const Paired t = paired_seconds(
-        device, c.repeats, [&] { bare_passes(1, 0); }, [&] { stepper.step(x, y, gen); });
-    const double bare = t.bare, step = t.attack;
-    fmt::print("{:<26}{:>9.2f}{:>9.2f}{:>8.3f}{:>14}{:>14}   {:.0f} images/s\n", label, 1e3 * step,
-               1e3 * bare, t.ratio, spread(t), "1 fb", static_cast<double>(x.size(0)) / step);
-    std::fflush(stdout);
-    rows.push_back({{"attack", label},
-                    {"ms_per_step", 1e3 * step},
-                    {"bare_ms_per_step", 1e3 * bare},
-                    {"ratio_to_bare", t.ratio},
-                    {"ratio_quartiles", {t.ratio_lo, t.ratio_hi}},
-                    {"images_per_second", static_cast<double>(x.size(0)) / step}});
-  }
-  fmt::print(
-      "\nratio = attack time / the bare model passes its algorithm makes on the same batch\n"
-      "(fb: forward, loss and input gradient; f: forward only, e.g. a success check), timed\n"
-      "alternately in {} pairs: the median and quartiles of the pairs' ratios (times: medians).\n"
-      "ratio - 1 is foil's own overhead; the quartiles show how much it varies between pairs.\n",
-      c.repeats);
-  if (!c.json.empty()) {
-    write_json(c.json, {{"model", model->info().name},
-                        {"batch", x.size(0)},
-                        {"threads", torch::get_num_threads()},
-                        {"attacks", rows}});
-  }
+  if (!c.json.empty()) write_json(c.json, timings);
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 #include "foil/jobs/job.h"
 #include "foil/models/model.h"
 #include "foil/patch/patch.h"
+#include "foil/report/results_folder.h"
 
 namespace foil::cli {
 
@@ -77,10 +78,6 @@ std::vector<std::string> split_commas(const std::string& text);
 /// A comma-separated list of budgets (finite, > 0), sorted; throws InputError naming `flag`.
 std::vector<double> parse_eps(const std::string& text, const std::string& flag);
 
-/// Prints the checks of an evaluation: each that fired on its own lines (what was measured,
-/// what it means), the others on one line.
-void print_flags(const std::vector<Flag>& flags);
-
 /// A job's progress line on stdout (a foil::Log).
 void print_line(const std::string& line);
 
@@ -122,11 +119,6 @@ void check_numbers(CLI::App& app);
 /// CLI11's parse error text, reworded where CLI11 names types instead of what to give.
 std::string parse_error_message(const std::string& what);
 
-/// Checks, before any work, that the output file `path` (given with `flag`; "" = none) can
-/// be written: not a folder, its folder exists or can be made, and a file can be created
-/// there. Throws InputError naming the flag otherwise.
-void check_writable(const std::string& path, const std::string& flag);
-
 /// The paths the chosen sub-command of `app` reads and writes, checked before any work: every
 /// output (--json, --save-adv, --draw, --out) is a new file or a regular file (a folder for a
 /// results folder), never a device, FIFO, socket or one of the command's inputs (--model,
@@ -135,40 +127,12 @@ void check_writable(const std::string& path, const std::string& flag);
 /// Throws InputError naming the flag.
 void check_paths(const CLI::App& app);
 
-/// A results folder written all-or-nothing: files go into "<out>.partial" beside it, and
-/// commit() adds run.json and report.html, then renames that folder to <out> (or, when <out>
-/// exists, renames each file into it, replacing files of the same name and leaving others alone). A
-/// run that fails leaves <out> as it was and removes the partial folder; a `resumable` run (its
-/// checkpoints live in the folder) keeps it for the next run, which also starts from a finished
-/// <out>'s files. In a job of several processes (foil launch) only rank 0's folder is kept (and
-/// resumed); the others write into scratch folders that never outlive the run.
-class ResultsFolder {
+/// The library's results folder (foil/report/results_folder.h) with this run's run.json and
+/// the command's other outputs protected from its commit.
+class ResultsFolder : public foil::ResultsFolder {
  public:
-  /// Creates the partial folder now, so that an unwritable place fails before any work.
-  /// `report` = false: a folder of data for other tools (crops), without run.json and page.
   ResultsFolder(std::string out, const std::string& flag, bool resumable = false,
                 bool report = true);
-  ~ResultsFolder();
-  ResultsFolder(const ResultsFolder&) = delete;
-  ResultsFolder& operator=(const ResultsFolder&) = delete;
-  /// Where to write: "<out>.partial/<name>".
-  std::string file(const std::string& name) const { return partial_ + "/" + name; }
-  const std::string& dir() const { return partial_; }
-  /// Rank 0's partial folder (the same path in every process of a job).
-  const std::string& leader_dir() const { return leader_partial_; }
-  /// `name` in rank 0's partial folder, the same path in every process of a job: a checkpoint
-  /// rank 0 writes and sends to the others.
-  std::string leader_file(const std::string& name) const { return leader_partial_ + "/" + name; }
-  /// Where `name` will be once committed (for messages).
-  std::string final_file(const std::string& name) const { return out_ + "/" + name; }
-  void commit();
-
- private:
-  std::string out_, partial_, leader_partial_;
-  bool resumable_, report_;
-  bool committed_ = false;
-  bool fresh_ = true;  ///< the partial folder was made by this run
-  std::filesystem::file_time_type started_;
 };
 
 void setup_train(CLI::App& app);

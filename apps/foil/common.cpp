@@ -185,10 +185,6 @@ std::vector<double> parse_eps(const std::string& text, const std::string& flag) 
   return v;
 }
 
-void print_flags(const std::vector<Flag>& flags) {
-  for (const std::string& line : flag_lines(flags)) fmt::print("{}\n", line);
-}
-
 void add_attack_flags(CLI::App* app, AttackFlags& f, const std::string& default_attack) {
   f.attack = default_attack;
   app->add_option("--attack", f.attack,

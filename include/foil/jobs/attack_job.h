@@ -1,0 +1,46 @@
+#pragma once
+/// @file
+/// The attack job: one attack over a dataset, evaluated with the final check, with the
+/// checks that stop an evaluation from overstating robustness, as `foil attack` reports it.
+///
+/// Example:
+///   foil::AttackJobOptions o;
+///   o.attack = foil::make_attack("apgd-ce", foil::AttackOptions().eps(8.0 / 255));
+///   foil::AttackJobResult r = foil::run_attack(*model, data, o);
+///   for (const auto& line : r.lines) std::puts(line.c_str());
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "foil/attacks/attack.h"
+#include "foil/attacks/criterion.h"
+#include "foil/attacks/evaluate.h"
+#include "foil/jobs/job.h"
+
+namespace foil {
+
+/// The attack, its target and what the evaluation keeps.
+struct AttackJobOptions {
+  std::shared_ptr<Attack> attack;  ///< required
+  TargetSpec target;               ///< untargeted, random, least-likely or a class
+  int64_t batch = 250;             ///< batch size
+  uint64_t seed = 0;               ///< random starts and targets
+  bool keep_adv = false;           ///< keep every adversarial example (Evaluation::adv)
+  int64_t examples = 0;            ///< items kept for an example grid
+  Log log;                         ///< progress lines
+};
+
+/// The evaluation, the checks, the printed table and attack.json's content.
+struct AttackJobResult {
+  Evaluation ev;                   ///< clean and robust accuracy, per stage, sizes
+  std::vector<Flag> checks;        ///< the model's and the evaluation's checks
+  std::vector<std::string> lines;  ///< the metrics table and the checks
+  nlohmann::json summary;          ///< attack.json (without the class names)
+};
+
+/// Runs `options.attack` over `data` on `model` and judges the result.
+AttackJobResult run_attack(Model& model, const Dataset& data, const AttackJobOptions& options);
+
+}  // namespace foil

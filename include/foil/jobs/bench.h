@@ -1,0 +1,42 @@
+#pragma once
+/// @file
+/// The bench job: the cost of one attack step (and one patch-training step) against the bare
+/// model passes its algorithm makes on the same batch, timed alternately in the same run, so
+/// `ratio - 1` is foil's own overhead; and a model's own forward and forward+backward.
+///
+/// Example:
+///   foil::BenchOptions o;
+///   o.only = {"pgd-linf", "apgd-ce-linf"};
+///   nlohmann::json timings = foil::run_bench(*model, data.head(250), o);
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "foil/jobs/job.h"
+
+namespace foil {
+
+/// What the bench times.
+struct BenchOptions {
+  int64_t steps = 10;   ///< attack steps per row (Square: 10x as many queries)
+  int64_t repeats = 5;  ///< timed pairs per row (medians and quartiles)
+  /// Rows to time (bench_rows() names); empty: all.
+  std::vector<std::string> only;
+  Log log;  ///< the table, row by row
+};
+
+/// The rows the bench can time: attack-norm (fgsm-linf, ..., square-l2), then
+/// patch-LOSS[+eot].
+std::vector<std::string> bench_rows();
+/// Throws InputError for options that cannot run.
+void check_bench_options(const BenchOptions& options);
+/// Times every wanted row on the batch `data` (labelled) on the model's device; returns
+/// {"model", "batch", "threads", "attacks": [...]}.
+nlohmann::json run_bench(Model& model, const Dataset& data, const BenchOptions& options);
+/// The model's own forward and forward+backward (to the input, from the heatmap layer of
+/// keypoint models or the output otherwise) on `data`, `repeats` pairs.
+nlohmann::json run_model_bench(Model& model, const Dataset& data, int64_t repeats,
+                               const Log& log = {});
+
+}  // namespace foil

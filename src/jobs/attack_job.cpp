@@ -1,0 +1,81 @@
+// The attack job: one attack over a dataset, its evaluation, checks and report.
+#include "foil/jobs/attack_job.h"
+
+#include <fmt/format.h>
+
+namespace foil {
+
+AttackJobResult run_attack(Model& model, const Dataset& data, const AttackJobOptions& o) {
+  check_input(o.attack != nullptr, "attack", "an attack", "none");
+  AttackJobResult r;
+  const auto say = [&](const std::string& line) {
+    r.lines.push_back(line);
+    if (o.log) o.log(line);
+  };
+  const bool gradients = o.attack->name() != "square";
+  r.checks = check_model(model, data, 250, gradients);
+  r.ev = evaluate_attack(model, data, *o.attack,
+                         EvaluationOptions()
+                             .batch(o.batch)
+                             .target(o.target)
+                             .seed(o.seed)
+                             .keep_adv(o.keep_adv)
+                             .keep_examples(o.examples)
+                             .progress("attack"));
+  const Evaluation& ev = r.ev;
+  say(fmt::format("\n{:<22}{:>10}", "metric", "value"));
+  say(fmt::format("{:<22}{:>10}", "n", ev.n));
+  say(fmt::format("{:<22}{:>9.2f}%", "clean accuracy", 100 * ev.clean_accuracy));
+  for (size_t i = 0; i < ev.stage_names.size(); ++i)
+    say(fmt::format("{:<22}{:>9.2f}%", fmt::format("  after {}", ev.stage_names[i]),
+                    100 * ev.stage_robust_accuracy[i]));
+  say(fmt::format("{:<22}{:>9.2f}%", "robust accuracy", 100 * ev.robust_accuracy));
+  say(fmt::format("{:<22}{:>9.2f}%", "attack success rate", 100 * ev.attack_success_rate));
+  if (ev.min_norm.defined()) {
+    const std::string norm = o.attack->options().norm();
+    say(fmt::format("{:<22}{:>9.2f}%", "found (any size)", 100 * ev.min_norm_found_rate));
+    auto size = [&](double v) {
+      return ev.min_norm_found > 0 ? fmt::format("{:>10.4f}", v) : fmt::format("{:>10}", "n/a");
+    };
+    say(fmt::format("{:<22}{}", "median " + norm + " norm", size(ev.min_norm_median)));
+    say(fmt::format("{:<22}{}", "mean " + norm + " norm", size(ev.min_norm_mean)));
+    say(
+        fmt::format("(norms over the clean-correct items where an adversarial was found; robust "
+                    "accuracy counts those needing more than eps {:g})",
+                    o.attack->options().eps()));
+  }
+  say(fmt::format("{:<22}{:>10}  over the {} broken items", "linf max",
+                  ev.broken > 0 ? fmt::format("{:.4f}", ev.linf_max) : "-", ev.broken));
+  say(fmt::format("{:<22}{:>10}", "l2 mean",
+                  ev.broken > 0 ? fmt::format("{:.4f}", ev.l2_mean) : "-"));
+  if (ev.unconfirmed > 0)
+    say(
+        fmt::format("final check: {} of the attack's {} successes did not fool the model again on "
+                    "the returned example (counted robust)",
+                    ev.unconfirmed, ev.in_loop_successes));
+  say(fmt::format("{:<22}{:>9.2f}s", "seconds", ev.seconds));
+  for (Flag& f : check_evaluation(ev)) r.checks.push_back(std::move(f));
+  if (gradients && o.target.mode == TargetSpec::Mode::kNone)
+    r.checks.push_back(check_unbounded(model, data, o.attack->options().norm(), o.seed));
+  for (const std::string& line : flag_lines(r.checks)) say(line);
+  nlohmann::json& j = r.summary;
+  j = ev.to_json();
+  j["checks"] = flags_json(r.checks);
+  j["model"] = model.info().name;
+  j["data"] = data.source;
+  j["attack"] = {{"name", o.attack->name()},
+                 {"norm", o.attack->options().norm()},
+                 {"eps", o.attack->options().eps()},
+                 {"alpha", o.attack->options().alpha()},
+                 {"steps", o.attack->options().steps()},
+                 {"random_start", o.attack->options().random_start()},
+                 {"restarts", o.attack->options().restarts()},
+                 {"decay", o.attack->options().decay()},
+                 {"early_stop", o.attack->options().early_stop()},
+                 {"seed", o.attack->options().seed()},
+                 {"describe", o.attack->describe()},
+                 {"target", o.target.str()}};
+  return r;
+}
+
+}  // namespace foil

@@ -1,0 +1,166 @@
+// All-or-nothing results folders, built beside their final place and renamed into it.
+#include "foil/report/results_folder.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+
+#include "foil/core/error.h"
+#include "foil/core/files.h"
+#include "foil/dist/dist.h"
+#include "foil/report/figures.h"
+#include "foil/report/html.h"
+
+namespace foil {
+namespace fs = std::filesystem;
+
+namespace {
+
+/// Throws InputError unless a file can be created in `dir` (named by `flag`).
+void probe_folder(const fs::path& dir, const std::string& flag, const std::string& path) {
+  const fs::path probe = dir / fmt::format(".foil-probe-{}", ::getpid());
+  const bool ok = static_cast<bool>(std::ofstream(probe));
+  std::error_code ec;
+  fs::remove(probe, ec);
+  if (!ok) throw InputError(flag + " " + path + ": cannot write into " + dir.string());
+}
+
+}  // namespace
+
+fs::path resolved_path(const std::string& path) {
+  std::error_code ec;
+  fs::path p = fs::weakly_canonical(fs::absolute(path, ec), ec);
+  if (ec) p = fs::absolute(path, ec).lexically_normal();
+  if (p.filename().empty()) p = p.parent_path();
+  return p;
+}
+
+void check_writable(const std::string& path, const std::string& flag) {
+  if (path.empty()) return;
+  std::error_code ec;
+  check_input(!fs::is_directory(path, ec), flag + " " + path, "a file name", "a folder");
+  const fs::path parent = fs::path(path).parent_path();
+  if (!parent.empty()) {
+    fs::create_directories(parent, ec);
+    if (ec || !fs::is_directory(parent))
+      throw InputError(flag + " " + path + ": cannot create folder " + parent.string() +
+                       (ec ? " (" + ec.message() + ")" : ""));
+  }
+  probe_folder(parent.empty() ? fs::path(".") : parent, flag, path);
+}
+
+ResultsFolder::ResultsFolder(std::string out, const std::string& flag, ResultsFolderOptions options)
+    : out_(std::move(out)),
+      options_(std::move(options)),
+      resumable_(options_.resumable && dist::leader()) {
+  check_input(!out_.empty(), flag, "a folder name", "an empty string");
+  std::error_code ec;
+  fs::path folder = fs::absolute(out_, ec).lexically_normal();
+  if (folder.filename().empty()) folder = folder.parent_path();  // "out/" and "."
+  check_input(!folder.filename().empty(), flag, "a folder below the root", "'" + out_ + "'");
+  partial_ = leader_partial_ =
+      (folder.parent_path() / (folder.filename().string() + ".partial")).string();
+  // In a job of several processes only rank 0 writes <out>; the others write into a scratch
+  // folder of their own that commit() discards.
+  if (!dist::leader()) partial_ += ".rank" + std::to_string(dist::rank());
+  check_input(!fs::exists(out_, ec) || fs::is_directory(out_, ec), flag + " " + out_,
+              "a folder (or a name for a new one)", "an existing file");
+  if (!resumable_ && fs::exists(fs::symlink_status(partial_, ec))) {  // a killed run's leftovers
+    fs::remove_all(partial_, ec);
+    std::fprintf(stderr, "foil: removed %s, left by a run that did not finish\n", partial_.c_str());
+  }
+  fresh_ = !fs::exists(partial_, ec);
+  fs::create_directories(partial_, ec);
+  if (ec || !fs::is_directory(partial_))
+    throw InputError(flag + " " + out_ + ": cannot create " + partial_ +
+                     (ec ? " (" + ec.message() + ")" : ""));
+  probe_folder(partial_, flag, out_);
+  // A resumable run goes on from a finished folder's files (it skips what they hold).
+  if (resumable_ && fresh_ && fs::is_directory(out_, ec))
+    fs::copy(out_, partial_,
+             fs::copy_options::recursive | fs::copy_options::skip_existing |
+                 fs::copy_options::copy_symlinks,
+             ec);
+  started_ = fs::file_time_type::clock::now();
+}
+
+ResultsFolder::~ResultsFolder() {
+  if (committed_) return;
+  std::error_code ec;
+  // A resumable run keeps what it wrote for the next run, but not a folder it only made
+  // (a run that failed its checks before any work leaves nothing behind).
+  bool wrote = false;
+  if (resumable_)
+    for (const auto& e : fs::recursive_directory_iterator(partial_, ec))
+      wrote = wrote || !fresh_ || e.last_write_time(ec) > started_;
+  if (!wrote) fs::remove_all(partial_, ec);
+}
+
+void ResultsFolder::commit() {
+  if (!dist::leader()) {
+    std::error_code ec;
+    fs::remove_all(partial_, ec);
+    committed_ = true;
+    return;
+  }
+  if (options_.report) {
+    if (options_.run_info) write_json(file("run.json"), options_.run_info());
+    try {
+      write_report(partial_);
+    } catch (const std::exception& e) {  // the results themselves are not lost over the page
+      std::fprintf(stderr, "foil: warning: %s/report.html not written: %s\n", out_.c_str(),
+                   e.what());
+    }
+  }
+  if (!fs::exists(out_)) {
+    fs::rename(partial_, out_);  // the whole folder appears at once
+  } else {
+    // An existing folder may hold the user's own files: only ours are replaced, each by one
+    // rename, so a reader sees either the old or the new version of a file. Nothing is
+    // replaced unless every file can be: a folder, FIFO or device of the same name stays.
+    std::vector<fs::path> ours;
+    for (const auto& entry : fs::directory_iterator(partial_)) ours.push_back(entry.path());
+    for (const auto& p : ours) {
+      const fs::path target = fs::path(out_) / p.filename();
+      const std::string kind = unreplaceable_kind(target.string());
+      const auto& outputs = options_.other_outputs;
+      if (std::find(outputs.begin(), outputs.end(), resolved_path(target.string()).string()) !=
+          outputs.end()) {
+        committed_ = true;  // keep the results where they are
+        throw InputError(target.string() +
+                         ": also an output of this command (two outputs on "
+                         "one path); not replaced. The results are in " +
+                         partial_);
+      }
+      const bool same = fs::is_directory(p) ? kind == "a folder" : kind.empty();
+      if (!same && !(kind.empty() && !fs::exists(target))) {
+        committed_ = true;  // keep the results where they are
+        throw InputError(target.string() + ": " + (kind.empty() ? "a file" : kind) +
+                         " where foil writes its " + p.filename().string() +
+                         "; not replaced. The results are in " + partial_);
+      }
+    }
+    for (const auto& p : ours) {
+      const fs::path target = fs::path(out_) / p.filename();
+      if (fs::is_directory(p)) {  // a sub-folder of ours (crops): its files, one by one
+        fs::create_directories(target);
+        for (const auto& e : fs::recursive_directory_iterator(p)) {
+          const fs::path to = target / fs::relative(e.path(), p);
+          if (e.is_directory())
+            fs::create_directories(to);
+          else
+            replace_with(e.path().string(), to.string());
+        }
+      } else {
+        replace_with(p.string(), target.string());
+      }
+    }
+    fs::remove_all(partial_);
+  }
+  committed_ = true;
+}
+
+}  // namespace foil
