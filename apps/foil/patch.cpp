@@ -27,22 +27,17 @@ struct PatchTrainCmd {
 void run_patch_train(const PatchTrainCmd& c) {
   const c10::Device device = apply_global_options();
   PatchTrainJobOptions o;
+  set_task_options(o, c.f, global_options().seed, print_line);
   o.patch = patch_options(c.f);
-  o.placement = placement_options(c.f);
-  o.task = c.f.task;
-  o.cls = c.f.cls;
-  o.target = c.f.target;
   o.data_spec = c.f.data;
   o.eval_spec = c.eval_data;
   o.eval_on_train = c.eval_on_train;
-  o.seed = global_options().seed;
-  o.log = print_line;
   ResultsFolder out(c.out, "--out", /*resumable=*/true);  // the checkpoint lives in it
   const Loaded l = load_all(c.f, device);
   o.objective = objective_options(c.t, c.f.target);
   const std::string ckpt = out.leader_file("checkpoint.pt");  // rank 0 writes, sends to others
   if (!c.resume && dist::leader()) std::filesystem::remove(ckpt);
-  o.train.epochs(c.t.epochs).batch(c.t.batch).optimizer(c.t.optimizer).lr(c.t.lr).tv(c.t.tv);
+  o.train = train_options(c.t);
   o.train.checkpoint(ckpt).fingerprint(work_fingerprint().dump());
   const PatchTrainJobResult r = foil::run_patch_train(l.models, l.data, o);
   r.write(out.dir());
@@ -64,14 +59,9 @@ struct PatchEvalCmd {
 void run_patch_eval(const PatchEvalCmd& c) {
   const c10::Device device = apply_global_options();
   PatchEvalJobOptions o;
-  o.placement = placement_options(c.f);
-  o.task = c.f.task;
-  o.cls = c.f.cls;
-  o.target = c.f.target;
+  set_task_options(o, c.f, global_options().seed, print_line);
   o.repeats = c.repeats;
   o.patch_file = c.patch;
-  o.seed = global_options().seed;
-  o.log = print_line;
   check_writable(c.json, "--json");
   check_writable(c.draw, "--draw");
   if (!c.out.empty()) ResultsFolder(c.out, "--out");  // fails now, before any work
@@ -112,23 +102,18 @@ struct PatchTransferCmd {
 void run_patch_transfer(const PatchTransferCmd& c) {
   const c10::Device device = apply_global_options();
   PatchTransferOptions o;
+  set_task_options(o, c.f, global_options().seed, print_line);
   o.patch = patch_options(c.f);
-  o.placement = placement_options(c.f);
-  o.task = c.f.task;
-  o.cls = c.f.cls;
-  o.target = c.f.target;
   if (c.losses_given) {
     o.losses = split_commas(c.losses);
     if (o.losses.empty()) o.losses = {c.losses};  // refused by name
   }
   o.objective = objective_options(c.t, c.f.target);
-  o.train.epochs(c.t.epochs).batch(c.t.batch).optimizer(c.t.optimizer).lr(c.t.lr).tv(c.t.tv);
+  o.train = train_options(c.t);
   o.repeats = c.repeats;
   o.data_spec = c.f.data;
   o.eval_spec = c.eval_data;
   o.eval_on_train = c.eval_on_train;
-  o.seed = global_options().seed;
-  o.log = print_line;
   check_patch_transfer_options(o);
   // Each finished patch is kept in the results folder, so an interrupted run resumes there.
   ResultsFolder out(c.out, "--out", /*resumable=*/true);

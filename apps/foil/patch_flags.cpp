@@ -130,6 +130,15 @@ PlacementOptions placement_options(const PatchFlags& f) {
   return o;
 }
 
+PatchTrainOptions train_options(const TrainFlags& t) {
+  return PatchTrainOptions()
+      .epochs(t.epochs)
+      .batch(t.batch)
+      .optimizer(t.optimizer)
+      .lr(t.lr)
+      .tv(t.tv);
+}
+
 ObjectiveOptions objective_options(const TrainFlags& t, int64_t target) {
   auto o = ObjectiveOptions()
                .loss(t.loss)

@@ -3,6 +3,7 @@
 // options, and the models and data they load.
 
 #include <CLI/CLI.hpp>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -12,6 +13,7 @@
 #include "foil/models/model.h"
 #include "foil/patch/objective.h"
 #include "foil/patch/patch.h"
+#include "foil/patch/trainer.h"
 
 namespace foil::cli {
 
@@ -52,6 +54,21 @@ PatchOptions patch_options(const PatchFlags& f);
 /// The placement the flags ask for (checked).
 PlacementOptions placement_options(const PatchFlags& f);
 ObjectiveOptions objective_options(const TrainFlags& t, int64_t target);
+/// --epochs, --batch, --optimizer, --lr and --tv.
+PatchTrainOptions train_options(const TrainFlags& t);
+
+/// What every patch job's options share (placement, task, class, target, seed, progress),
+/// from the flags.
+template <typename JobOptions>
+void set_task_options(JobOptions& o, const PatchFlags& f, uint64_t seed,
+                      std::function<void(const std::string&)> log) {
+  o.placement = placement_options(f);
+  o.task = f.task;
+  o.cls = f.cls;
+  o.target = f.target;
+  o.seed = seed;
+  o.log = std::move(log);
+}
 
 struct Loaded {
   std::vector<std::shared_ptr<Model>> models;
