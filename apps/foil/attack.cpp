@@ -28,7 +28,7 @@ void run_attack(const AttackCmd& c) {
   check_writable(c.json, "--json");
   std::optional<ResultsFolder> folder;
   if (!c.out.empty()) folder.emplace(c.out, "--out");
-  auto model = open_model(c.model, device);
+  auto model = open_run_model(c.model, device);
   Dataset data = open_run_data(c.data, *model, /*needs_gradient=*/c.attack.attack != "square");
   const TargetSpec target =
       TargetSpec::parse(c.targeted, model->forward(data.images.slice(0, 0, 1)).size(1));

@@ -37,7 +37,7 @@ void run_audit(const AuditCmd& c) {
   check_audit_options(o);  // before anything slow runs
   ResultsFolder out(c.out, "--out");
   const double start = now_seconds();
-  auto model = open_model(c.model, device);
+  auto model = open_run_model(c.model, device);
   const Dataset data = open_run_data(c.data, *model);
   const AuditResult r = foil::run_audit(*model, data, o);
   r.write(out.dir(), data);

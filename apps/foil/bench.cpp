@@ -30,7 +30,7 @@ void run_bench(const BenchCmd& c) {
   check_bench_options(o);
   check_input(o.only.empty() || !c.model_only, "--only",
               "no rows with --model-only (it times only the model's passes)", "'" + c.only + "'");
-  auto model = open_model(c.model, device);
+  auto model = open_run_model(c.model, device);
   nlohmann::json timings;
   if (c.model_only) {
     timings = run_model_bench(*model, load_data(c.data, model->info().input).head(c.batch),

@@ -57,15 +57,11 @@ nlohmann::json work_fingerprint(const std::vector<std::string>& leave_out = {});
 /// run.json's content: the record plus foil's version, seed, threads, device and the time.
 nlohmann::json run_json();
 
-/// --model with --mean/--std, shared by every command that loads a model.
-struct ModelFlags {
-  std::string path;
-  std::string mean, std;
-  std::string input_shape;  ///< "C,H,W" for models that do not record it (TorchScript)
-};
+/// --model with --mean/--std (and --input-shape), shared by every command that loads a model.
+using ModelFlags = ModelSpec;
 void add_model_flags(CLI::App* app, ModelFlags& flags, bool required);
-/// Loads the model (the built-in default when no path is given), moves it to `device`.
-std::shared_ptr<Model> open_model(const ModelFlags& flags, c10::Device device);
+/// The library's open_model (foil/jobs/job.h), and run.json records the model.
+std::shared_ptr<Model> open_run_model(const ModelFlags& flags, c10::Device device);
 /// The library's open_data (foil/jobs/job.h), and run.json records the input shape a
 /// TorchScript model was run with.
 Dataset open_run_data(const std::string& spec, Model& model, bool needs_gradient = true);

@@ -9,11 +9,9 @@
 #include "foil/core/error.h"
 #include "foil/core/files.h"
 #include "foil/core/runtime.h"
-#include "foil/models/tfjs.h"
 #include "foil/models/torchscript.h"
 #include "foil/models/zoo.h"
 #include "foil/report/figures.h"
-#include "foil/train/default_model.h"
 #include "foil/version.h"
 
 namespace foil::cli {
@@ -50,47 +48,9 @@ void add_model_flags(CLI::App* app, ModelFlags& flags, bool required) {
                   "resized to it); default: the data's own shape");
 }
 
-std::shared_ptr<Model> open_model(const ModelFlags& flags, c10::Device device) {
-  std::shared_ptr<Model> model =
-      flags.path.empty() ? std::shared_ptr<Model>(default_model()) : load_model(flags.path);
-  if (!flags.mean.empty() || !flags.std.empty()) {
-    check_input(!flags.mean.empty() && !flags.std.empty(), "--mean/--std", "both flags together",
-                "only one");
-    model->set_normalization(parse_number_list(flags.mean, "--mean"),
-                             parse_number_list(flags.std, "--std"));
-  }
-  if (!flags.input_shape.empty()) {
-    auto v = parse_number_list(flags.input_shape, "--input-shape");
-    const bool ok = v.size() == 3 && v[0] >= 1 && v[1] >= 1 && v[2] >= 1 && v[0] <= 4 &&
-                    v[1] <= kMaxImageSide && v[2] <= kMaxImageSide &&
-                    v[0] * v[1] * v[2] <= static_cast<double>(kMaxImageElements);
-    check_input(ok, "--input-shape",
-                fmt::format("C,H,W: C in 1..4, H and W in 1..{}, C*H*W at most {}", kMaxImageSide,
-                            kMaxImageElements),
-                flags.input_shape);
-    auto* ts = dynamic_cast<TorchScriptModel*>(model.get());
-    check_input(ts != nullptr, "--input-shape", "a TorchScript model (foil models record theirs)",
-                model->info().backend + " model " + model->info().name);
-    ts->set_input_shape(
-        {static_cast<int64_t>(v[0]), static_cast<int64_t>(v[1]), static_cast<int64_t>(v[2])});
-  }
-  model->to(device);
-  const ModelInfo& info = model->info();
-  nlohmann::json m = {{"name", info.name},
-                      {"backend", info.backend},
-                      {"arch", info.arch},
-                      {"input", info.input.str()}};
-  if (info.num_classes > 0) m["classes"] = info.num_classes;
-  if (info.test_accuracy >= 0) m["test_accuracy_at_training"] = info.test_accuracy;
-  if (const auto* g = dynamic_cast<const TfjsModel*>(model.get())) {
-    std::string d = g->meta().description;
-    if (!g->graph().description().empty()) d += (d.empty() ? "" : "; ") + g->graph().description();
-    if (!d.empty()) m["description"] = d;
-  } else if (flags.path.empty()) {
-    m["description"] = "foil's built-in Fashion-MNIST CNN (trained on first use, cached)";
-  }
-  if (!flags.mean.empty()) m["normalisation"] = "mean " + flags.mean + ", std " + flags.std;
-  run_record().models.push_back(m);
+std::shared_ptr<Model> open_run_model(const ModelFlags& flags, c10::Device device) {
+  auto model = open_model(flags, device);
+  run_record().models.push_back(describe_model(*model, flags));
   return model;
 }
 

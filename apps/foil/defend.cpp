@@ -48,7 +48,7 @@ void run_defend(const DefendCmd& c) {
   check_writable(c.json, "--json");
   std::optional<ResultsFolder> folder;
   if (!c.out.empty()) folder.emplace(c.out, "--out");
-  auto model = open_model(c.model, device);
+  auto model = open_run_model(c.model, device);
   Dataset data = open_run_data(c.data, *model);
   label_unlabelled(data, *model, print_line);
   const DefendJobResult r = run_defense(model, data, o);

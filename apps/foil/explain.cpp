@@ -36,7 +36,7 @@ void run_explain(const ExplainCmd& c) {
   o.reference = c.reference;
   o.seed = global_options().seed;
   ResultsFolder out(c.out, "--out");
-  auto model = open_model(c.model, device);
+  auto model = open_run_model(c.model, device);
   const Dataset data = open_run_data(c.data, *model);
   const ExplainJobResult r = foil::run_explain(*model, data, o);
   r.write(out.dir());

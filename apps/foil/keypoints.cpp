@@ -4,65 +4,15 @@
 #include <torch/torch.h>
 
 #include <cmath>
-#include <filesystem>
-#include <fstream>
-#include <map>
-#include <nlohmann/json.hpp>
 
 #include "commands.h"
 #include "foil/core/error.h"
 #include "foil/jobs/keypoint_jobs.h"
-#include "foil/models/zoo.h"
+#include "foil/jobs/train_job.h"
 #include "foil/report/figures.h"
 
 namespace foil::cli {
 namespace {
-
-// ---- keypoints train ----
-struct KpTrainCmd {
-  std::string data = "pose:train", test = "pose:test:500", out, json;
-  int64_t epochs = 6, batch = 64;
-  double lr = 2e-3;
-  bool resume = true;
-};
-
-void run_kp_train(const KpTrainCmd& c) {
-  const c10::Device device = apply_global_options();
-  check_input(dist::size() == 1, "'foil keypoints train'",
-              "one process (training a model is not shared out between processes; 'patch train' "
-              "is)",
-              fmt::format("a job of {} processes", dist::size()));
-  check_writable(c.out, "--out");
-  check_writable(c.json, "--json");
-  const PoseData train = load_pose_data(c.data), test = load_pose_data(c.test);
-  const std::string ckpt = c.out + ".ckpt";
-  if (!c.resume) std::filesystem::remove(ckpt);
-  fmt::print("training posenet on {} ({} figures){}\n", train.source, train.size(),
-             std::filesystem::exists(ckpt) ? ", resuming" : "");
-  std::fflush(stdout);
-  nlohmann::json history = nlohmann::json::array();
-  auto model =
-      train_pose_model(PoseTrainOptions()
-                           .epochs(c.epochs)
-                           .batch(c.batch)
-                           .lr(c.lr)
-                           .seed(global_options().seed)
-                           .checkpoint(ckpt)
-                           .device(device),
-                       train, test, [&](int64_t epoch, double loss, double p) {
-                         fmt::print("epoch {:>3}/{}  loss {:.4f}  PCK@4px {:.2f}%\n", epoch,
-                                    c.epochs, loss, 100 * p);
-                         std::fflush(stdout);
-                         history.push_back({{"epoch", epoch}, {"loss", loss}, {"pck4", p}});
-                       });
-  model->mutable_info().name = std::filesystem::path(c.out).filename().string();
-  model->save(c.out);
-  std::filesystem::remove(ckpt);
-  fmt::print("wrote {} (PCK@4px {:.2f}% on {})\n", c.out, 100 * model->info().test_accuracy,
-             test.source);
-  if (!c.json.empty())
-    write_json(c.json, {{"data", train.source}, {"test", test.source}, {"epochs", history}});
-}
 
 // ---- shared by attack and table ----
 struct KpAttackFlags {
@@ -136,7 +86,7 @@ void add_kp_flags(CLI::App* sub, KpAttackFlags& f) {
 /// The model and data of the flags, checked for the judging thresholds.
 PoseSetup open_pose_flags(const KpAttackFlags& f, c10::Device device) {
   check_pose_judging(judging_of(f));
-  return open_pose(open_model(f.model, device), f.data, f.layer);
+  return open_pose(open_run_model(f.model, device), f.data, f.layer);
 }
 
 // ---- keypoints attack ----
@@ -159,32 +109,8 @@ void run_kp_attack(const KpAttackCmd& c) {
   const torch::Tensor target = target_pose(c.f.target, s);
   const KeypointOutcome r =
       run_keypoint_attack(s, o, target, target_world(c.f.target, s), judging_of(c.f));
-  const auto& m = r.metrics;
-  fmt::print("{} {} {} attack, eps {:g}, {} steps on {} ({} images)\n",
-             c.mask == "relational" ? "KAA+ER" : "KAA", c.norm,
-             target.defined() ? "target" : "non-target", c.eps, c.steps, s.data.source,
-             s.data.size());
-  fmt::print(
-      "success rate {:.2f}%  perturbation RMSE {:.4f}  pose RMSE {:.2f} px  mask {:.1f}% of "
-      "pixels{}\n",
-      100 * m.success_rate, m.perturbation_rmse, m.pose_rmse,
-      100 * r.result.mask.mean().item<double>(),
-      c.mask == "relational"
-          ? fmt::format(
-                "  (Jacobian {:.2f}s{})", r.result.jacobian_seconds,
-                dist::size() > 1 ? fmt::format(", {} processes together", dist::size()) : "")
-          : "");
-  if (s.clean_own.defined())
-    fmt::print("by the model's own decode: success rate {:.2f}%  pose RMSE {:.2f} px\n",
-               100 * r.own.success_rate, r.own.pose_rmse);
-  if (r.has_world)
-    fmt::print(
-        "3-D (metric world coordinates): success rate {:.2f}% (tau {:g} m)  pose RMSE "
-        "{:.4f} m\n",
-        100 * r.world.success_rate, c.f.tau_3d, r.world.pose_rmse);
-  else if (s.clean_world.defined())
-    fmt::print("3-D: not judged (the target {} has no 3-D pose; use --target item:I)\n",
-               c.f.target);
+  for (const auto& line : keypoint_attack_lines(s, r, o, c.f.target, judging_of(c.f)))
+    print_line(line);
   write_keypoint_attack(out.dir(), s, r, o, c.f.target, judging_of(c.f));
   out.commit();
   fmt::print("wrote {0}/keypoints.png, {0}/keypoints.json, {0}/adv.pt\n", c.out);
@@ -224,24 +150,31 @@ void setup_keypoints(CLI::App& app) {
   auto* kp = app.add_subcommand("keypoints", "keypoint (pose) models and the K-limiting attack");
   kp->require_subcommand(1);
 
-  auto tc = std::make_shared<KpTrainCmd>();
+  auto to = std::make_shared<PoseTrainJobOptions>();
+  auto json = std::make_shared<std::string>();
   auto* train =
       kp->add_subcommand("train", "train the heatmap keypoint model on synthetic figures");
-  train->add_option("--data", tc->data, "pose:train[:N]")->capture_default_str();
-  train->add_option("--test", tc->test, "pose:test[:N]")->capture_default_str();
-  train->add_option("--out", tc->out, "model file to write")->required();
-  train->add_option("--epochs", tc->epochs, "epochs")
+  train->add_option("--data", to->data, "pose:train[:N]")->capture_default_str();
+  train->add_option("--test", to->test, "pose:test[:N]")->capture_default_str();
+  train->add_option("--out", to->out, "model file to write")->required();
+  train->add_option("--epochs", to->train.epochs(), "epochs")
       ->check(integer_in(1, kMaxEpochs))
       ->capture_default_str();
-  train->add_option("--batch", tc->batch, "batch size")
+  train->add_option("--batch", to->train.batch(), "batch size")
       ->check(integer_in(1, kMaxBatch))
       ->capture_default_str();
-  train->add_option("--lr", tc->lr, "peak learning rate")
+  train->add_option("--lr", to->train.lr(), "peak learning rate")
       ->check(number_in(0, 10, true))
       ->capture_default_str();
-  train->add_flag("!--no-resume", tc->resume, "ignore a checkpoint and start afresh");
-  train->add_option("--json", tc->json, "write the training history as JSON");
-  train->callback([tc] { run_kp_train(*tc); });
+  train->add_flag("!--no-resume", to->resume, "ignore a checkpoint and start afresh");
+  train->add_option("--json", *json, "write the training history as JSON");
+  train->callback([to, json] {
+    to->train.device(apply_global_options()).seed(global_options().seed);
+    to->log = print_line;
+    check_writable(*json, "--json");
+    const PoseTrainJobResult r = run_pose_train_job(*to);
+    if (!json->empty()) write_json(*json, r.to_json());
+  });
 
   auto ac = std::make_shared<KpAttackCmd>();
   auto* attack =

@@ -1,6 +1,5 @@
 // The paths a sub-command reads and writes, checked before any work; results folders with
 // this run's record (foil/report/results_folder.h).
-#include <algorithm>
 #include <filesystem>
 
 #include "commands.h"
@@ -12,19 +11,6 @@ namespace foil::cli {
 namespace fs = std::filesystem;
 
 namespace {
-
-/// `outer` is `inner` or a folder above it.
-bool contains(const fs::path& outer, const fs::path& inner) {
-  auto o = outer.begin(), i = inner.begin();
-  for (; o != outer.end(); ++o, ++i)
-    if (i == inner.end() || *o != *i) return false;
-  return true;
-}
-
-struct PathUse {
-  std::string flag, path;
-  fs::path where;  // resolved
-};
 
 /// The values of option `name` of `app` as given (each occurrence; commas split for
 /// --model, which patch commands repeat or list).
@@ -52,10 +38,11 @@ void check_paths(const CLI::App& top) {
   }
   if (app == &top) return;
   const bool out_is_file = kind == "train" || kind == "keypoints train";
-  std::vector<PathUse> files, folders, input_files, input_folders;
-  auto add = [](std::vector<PathUse>& to, const std::string& flag, const std::string& path) {
-    check_input(!path.empty(), flag, "a path", "an empty string");
-    to.push_back({flag, path, resolved_path(path)});
+  RunPaths p;  // the library checks them (foil/report/results_folder.h)
+  auto& files = p.output_files;
+  auto& folders = p.output_folders;
+  auto add = [](std::vector<NamedPath>& to, const std::string& flag, const std::string& path) {
+    to.push_back({flag, path});
   };
   for (const char* flag : {"--json", "--save-adv"})
     for (const auto& v : given(*app, flag)) add(files, flag, v);
@@ -68,14 +55,14 @@ void check_paths(const CLI::App& top) {
     for (const auto& m : split_commas(v)) {
       std::error_code ec;
       if (!fs::exists(m, ec)) continue;  // the loader names it
-      add(input_files, "--model", m);
+      add(p.input_files, "--model", m);
       // A TF.js graph reads its weight shards from the model's folder.
       if (fs::path(m).extension() == ".json")
-        add(input_folders, "--model", resolved_path(m).parent_path().string());
+        add(p.input_folders, "--model", resolved_path(m).parent_path().string());
     }
   }
   for (const char* flag : {"--patch"})
-    for (const auto& v : given(*app, flag)) add(input_files, flag, v);
+    for (const auto& v : given(*app, flag)) add(p.input_files, flag, v);
   for (const char* flag : {"--data", "--eval-data"})
     for (const auto& v : given(*app, flag)) {
       check_input(!v.empty(), flag, "a data spec", "an empty string");
@@ -85,50 +72,14 @@ void check_paths(const CLI::App& top) {
       } catch (const InputError&) {
         continue;  // not a path (pose:test) or a bad spec the command names
       }
-      if (spec.kind == DataSpec::Kind::kImageFolder) add(input_folders, flag, spec.path);
+      if (spec.kind == DataSpec::Kind::kImageFolder) add(p.input_folders, flag, spec.path);
       if (spec.kind == DataSpec::Kind::kImageFile) {
-        add(input_files, flag, spec.path);
-        add(input_folders, flag, resolved_path(spec.path).parent_path().string());
+        add(p.input_files, flag, spec.path);
+        add(p.input_folders, flag, resolved_path(spec.path).parent_path().string());
       }
     }
-  // Each output: a new file or a regular file; never an input, never another output.
-  for (size_t i = 0; i < files.size(); ++i) {
-    const PathUse& f = files[i];
-    check_replaceable(f.path, f.flag);
-    for (size_t j = 0; j < i; ++j)
-      if (files[j].where == f.where)
-        throw InputError(f.flag + " " + f.path + ": the same file as " + files[j].flag +
-                         " (two outputs on one path)");
-    for (const auto& in : input_files)
-      if (in.where == f.where)
-        throw InputError(f.flag + " " + f.path + ": that is the " + in.flag +
-                         " input; foil never writes over its inputs");
-    for (const auto& d : folders)
-      if (d.where == f.where)
-        throw InputError(f.flag + " " + f.path + ": the same path as " + d.flag +
-                         " (two outputs on one path)");
-    run_record().output_files.push_back(f.where.string());  // commit() never replaces them
-  }
-  for (size_t i = 0; i < folders.size(); ++i) {
-    const PathUse& d = folders[i];
-    for (size_t j = 0; j < i; ++j)
-      if (contains(folders[j].where, d.where) || contains(d.where, folders[j].where))
-        throw InputError(d.flag + " " + d.path + ": overlaps the " + folders[j].flag +
-                         " folder (two outputs on one path)");
-    const std::string what = unreplaceable_kind(d.path);
-    check_input(what.empty() || what == "a folder" || what == "a link to a folder",
-                d.flag + " " + d.path, "a folder or a new name", what);
-    for (const auto& in : input_folders)
-      if (contains(d.where, in.where))
-        throw InputError(d.flag + " " + d.path + ": " +
-                         (d.where == in.where ? "that is" : "it holds") + " the " + in.flag +
-                         " folder " + in.where.string() +
-                         "; results go into a folder of their own, never an input's");
-    for (const auto& in : input_files)
-      if (contains(d.where, in.where))
-        throw InputError(d.flag + " " + d.path + ": it holds the " + in.flag + " input " + in.path +
-                         "; results go into a folder of their own");
-  }
+  auto& outputs = run_record().output_files;  // commit() never replaces them
+  for (const auto& f : check_run_paths(p)) outputs.push_back(f);
 }
 
 ResultsFolder::ResultsFolder(std::string out, const std::string& flag, bool resumable, bool report)

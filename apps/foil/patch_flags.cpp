@@ -160,7 +160,7 @@ ObjectiveOptions objective_options(const TrainFlags& t, int64_t target) {
 Loaded load_all(const PatchFlags& f, c10::Device device) {
   Loaded l;
   for (const auto& path : f.models)
-    l.models.push_back(open_model({path, f.mean, f.std, f.input_shape}, device));
+    l.models.push_back(open_run_model(ModelSpec{path, f.mean, f.std, f.input_shape}, device));
   l.per_model = open_patch_data(f.data, l.models, f.target, print_line);
   for (const auto& m : l.models) record_input_as_run(*m);
   l.data = l.per_model.front();

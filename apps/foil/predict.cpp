@@ -30,7 +30,7 @@ void run_predict(const PredictCmd& c) {
   o.labels = c.labels;
   if (draw) o.draw_dir = draw->dir();
   if (crops) o.crops_dir = crops->dir();
-  auto model = open_model(c.model, device);
+  auto model = open_run_model(c.model, device);
   check_predict_options(*model, o);
   const Dataset data = open_predict_data(c.data, *model);
   PredictResult r = foil::run_predict(*model, data, o);

@@ -34,7 +34,7 @@ void run_regions(const RegionsCmd& c) {
   o.log = print_line;
   check_regions_options(o);
   ResultsFolder out(c.out, "--out");
-  auto model = open_model(c.model, device);
+  auto model = open_run_model(c.model, device);
   const Dataset data = open_run_data(c.data, *model);
   const RegionsJobResult r = foil::run_regions(*model, data, o);
   r.write(out.dir());

@@ -4,9 +4,13 @@
 #include <fmt/ranges.h>
 
 #include "foil/core/error.h"
+#include "foil/core/files.h"
+#include "foil/core/runtime.h"
 #include "foil/models/tfjs.h"
 #include "foil/models/torchscript.h"
+#include "foil/models/zoo.h"
 #include "foil/report/figures.h"
+#include "foil/train/default_model.h"
 
 namespace foil {
 
@@ -28,6 +32,53 @@ torch::Tensor probe_model(Model& model, const torch::Tensor& images, const std::
   check_input(torch::isfinite(out).all().item<bool>(), "model " + model.info().name,
               "finite outputs", "NaN or infinite outputs on " + spec + " (broken weights?)");
   return out;
+}
+
+std::shared_ptr<Model> open_model(const ModelSpec& spec, c10::Device device) {
+  std::shared_ptr<Model> model =
+      spec.path.empty() ? std::shared_ptr<Model>(default_model()) : load_model(spec.path);
+  if (!spec.mean.empty() || !spec.std.empty()) {
+    check_input(!spec.mean.empty() && !spec.std.empty(), "--mean/--std", "both flags together",
+                "only one");
+    model->set_normalization(parse_number_list(spec.mean, "--mean"),
+                             parse_number_list(spec.std, "--std"));
+  }
+  if (!spec.input_shape.empty()) {
+    auto v = parse_number_list(spec.input_shape, "--input-shape");
+    const bool ok = v.size() == 3 && v[0] >= 1 && v[1] >= 1 && v[2] >= 1 && v[0] <= 4 &&
+                    v[1] <= kMaxImageSide && v[2] <= kMaxImageSide &&
+                    v[0] * v[1] * v[2] <= static_cast<double>(kMaxImageElements);
+    check_input(ok, "--input-shape",
+                fmt::format("C,H,W: C in 1..4, H and W in 1..{}, C*H*W at most {}", kMaxImageSide,
+                            kMaxImageElements),
+                spec.input_shape);
+    auto* ts = dynamic_cast<TorchScriptModel*>(model.get());
+    check_input(ts != nullptr, "--input-shape", "a TorchScript model (foil models record theirs)",
+                model->info().backend + " model " + model->info().name);
+    ts->set_input_shape(
+        {static_cast<int64_t>(v[0]), static_cast<int64_t>(v[1]), static_cast<int64_t>(v[2])});
+  }
+  model->to(device);
+  return model;
+}
+
+nlohmann::json describe_model(const Model& model, const ModelSpec& spec) {
+  const ModelInfo& info = model.info();
+  nlohmann::json m = {{"name", info.name},
+                      {"backend", info.backend},
+                      {"arch", info.arch},
+                      {"input", info.input.str()}};
+  if (info.num_classes > 0) m["classes"] = info.num_classes;
+  if (info.test_accuracy >= 0) m["test_accuracy_at_training"] = info.test_accuracy;
+  if (const auto* g = dynamic_cast<const TfjsModel*>(&model)) {
+    std::string d = g->meta().description;
+    if (!g->graph().description().empty()) d += (d.empty() ? "" : "; ") + g->graph().description();
+    if (!d.empty()) m["description"] = d;
+  } else if (spec.path.empty()) {
+    m["description"] = "foil's built-in Fashion-MNIST CNN (trained on first use, cached)";
+  }
+  if (!spec.mean.empty()) m["normalisation"] = "mean " + spec.mean + ", std " + spec.std;
+  return m;
 }
 
 Dataset open_data(const std::string& spec, Model& model, bool needs_gradient) {

@@ -123,6 +123,41 @@ KeypointOutcome run_keypoint_attack(const PoseSetup& s, const KaaOptions& o,
   return out;
 }
 
+std::vector<std::string> keypoint_attack_lines(const PoseSetup& s, const KeypointOutcome& r,
+                                               const KaaOptions& o, const std::string& target_spec,
+                                               const PoseJudging& judging) {
+  const auto& m = r.metrics;
+  const bool relational = o.mask() == "relational";
+  std::vector<std::string> lines = {
+      fmt::format("{} {} {} attack, eps {:g}, {} steps on {} ({} images)",
+                  relational ? "KAA+ER" : "KAA", o.norm(),
+                  target_spec.empty() ? "non-target" : "target", o.eps(), o.steps(), s.data.source,
+                  s.data.size()),
+      fmt::format(
+          "success rate {:.2f}%  perturbation RMSE {:.4f}  pose RMSE {:.2f} px  mask {:.1f}% of "
+          "pixels{}",
+          100 * m.success_rate, m.perturbation_rmse, m.pose_rmse,
+          100 * r.result.mask.mean().item<double>(),
+          relational
+              ? fmt::format(
+                    "  (Jacobian {:.2f}s{})", r.result.jacobian_seconds,
+                    dist::size() > 1 ? fmt::format(", {} processes together", dist::size()) : "")
+              : "")};
+  if (s.clean_own.defined())
+    lines.push_back(
+        fmt::format("by the model's own decode: success rate {:.2f}%  pose RMSE "
+                    "{:.2f} px",
+                    100 * r.own.success_rate, r.own.pose_rmse));
+  if (r.has_world)
+    lines.push_back(fmt::format(
+        "3-D (metric world coordinates): success rate {:.2f}% (tau {:g} m)  pose RMSE {:.4f} m",
+        100 * r.world.success_rate, judging.tau_3d, r.world.pose_rmse));
+  else if (s.clean_world.defined())
+    lines.push_back(fmt::format(
+        "3-D: not judged (the target {} has no 3-D pose; use --target item:I)", target_spec));
+  return lines;
+}
+
 void write_keypoint_attack(const std::string& dir, const PoseSetup& s, const KeypointOutcome& r,
                            const KaaOptions& o, const std::string& target_spec,
                            const PoseJudging& judging) {

@@ -28,6 +28,14 @@ void probe_folder(const fs::path& dir, const std::string& flag, const std::strin
   if (!ok) throw InputError(flag + " " + path + ": cannot write into " + dir.string());
 }
 
+/// `outer` is `inner` or a folder above it.
+bool contains(const fs::path& outer, const fs::path& inner) {
+  auto o = outer.begin(), i = inner.begin();
+  for (; o != outer.end(); ++o, ++i)
+    if (i == inner.end() || *o != *i) return false;
+  return true;
+}
+
 }  // namespace
 
 fs::path resolved_path(const std::string& path) {
@@ -161,6 +169,63 @@ void ResultsFolder::commit() {
     fs::remove_all(partial_);
   }
   committed_ = true;
+}
+
+std::vector<std::string> check_run_paths(const RunPaths& paths) {
+  struct Resolved {
+    const NamedPath* given;
+    fs::path where;
+  };
+  auto resolve = [](const std::vector<NamedPath>& list) {
+    std::vector<Resolved> out;
+    for (const NamedPath& p : list) {
+      check_input(!p.path.empty(), p.flag, "a path", "an empty string");
+      out.push_back({&p, resolved_path(p.path)});
+    }
+    return out;
+  };
+  const auto files = resolve(paths.output_files), folders = resolve(paths.output_folders),
+             input_files = resolve(paths.input_files), input_folders = resolve(paths.input_folders);
+  std::vector<std::string> outputs;
+  for (size_t i = 0; i < files.size(); ++i) {
+    const NamedPath& f = *files[i].given;
+    check_replaceable(f.path, f.flag);
+    for (size_t j = 0; j < i; ++j)
+      if (files[j].where == files[i].where)
+        throw InputError(f.flag + " " + f.path + ": the same file as " + files[j].given->flag +
+                         " (two outputs on one path)");
+    for (const auto& in : input_files)
+      if (in.where == files[i].where)
+        throw InputError(f.flag + " " + f.path + ": that is the " + in.given->flag +
+                         " input; foil never writes over its inputs");
+    for (const auto& d : folders)
+      if (d.where == files[i].where)
+        throw InputError(f.flag + " " + f.path + ": the same path as " + d.given->flag +
+                         " (two outputs on one path)");
+    outputs.push_back(files[i].where.string());
+  }
+  for (size_t i = 0; i < folders.size(); ++i) {
+    const NamedPath& d = *folders[i].given;
+    const fs::path& where = folders[i].where;
+    for (size_t j = 0; j < i; ++j)
+      if (contains(folders[j].where, where) || contains(where, folders[j].where))
+        throw InputError(d.flag + " " + d.path + ": overlaps the " + folders[j].given->flag +
+                         " folder (two outputs on one path)");
+    const std::string what = unreplaceable_kind(d.path);
+    check_input(what.empty() || what == "a folder" || what == "a link to a folder",
+                d.flag + " " + d.path, "a folder or a new name", what);
+    for (const auto& in : input_folders)
+      if (contains(where, in.where))
+        throw InputError(d.flag + " " + d.path + ": " +
+                         (where == in.where ? "that is" : "it holds") + " the " + in.given->flag +
+                         " folder " + in.where.string() +
+                         "; results go into a folder of their own, never an input's");
+    for (const auto& in : input_files)
+      if (contains(where, in.where))
+        throw InputError(d.flag + " " + d.path + ": it holds the " + in.given->flag + " input " +
+                         in.given->path + "; results go into a folder of their own");
+  }
+  return outputs;
 }
 
 }  // namespace foil

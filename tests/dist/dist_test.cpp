@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "foil/dist/launch.h"
 #include "test_util.h"
 
 namespace foil {
@@ -248,6 +249,29 @@ TEST(Dist, ARankKilledByASignalIsNamedAsSuch) {
   EXPECT_NE(log.find("foil launch: rank 1 was killed by signal 9 (Killed); the job was stopped"),
             std::string::npos)
       << log;
+}
+
+// The library's launcher runs any program as ranks of one job: torchrun's variables set, the
+// first failing rank's exit code returned.
+TEST(Dist, LaunchLocalRunsAnyProgramAsRanks) {
+  const std::string dir = test::temp_dir("launch_local");
+  dist::LaunchOptions o;
+  o.processes = 3;
+  o.program = "/bin/sh";
+  o.name = "sh";
+  o.args = {"-c", "echo $RANK/$WORLD_SIZE/$LOCAL_RANK $MASTER_ADDR > " + dir + "/$RANK"};
+  EXPECT_EQ(dist::launch_local(o), 0);
+  for (int r = 0; r < 3; ++r) {
+    std::ifstream f(dir + "/" + std::to_string(r));
+    std::string line;
+    std::getline(f, line);
+    EXPECT_EQ(line, std::to_string(r) + "/3/" + std::to_string(r) + " 127.0.0.1");
+  }
+  o.args = {"-c", "[ $RANK = 1 ] && exit 7; exec sleep 30"};
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(dist::launch_local(o), 7);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20))
+      << "the other ranks were not stopped";
 }
 
 TEST(Dist, ShardsAreContiguousAndCoverEverything) {

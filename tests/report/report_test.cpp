@@ -10,6 +10,7 @@
 #include "foil/data/dataset.h"
 #include "foil/report/figures.h"
 #include "foil/report/html.h"
+#include "foil/report/results_folder.h"
 #include "test_util.h"
 
 namespace foil {
@@ -158,6 +159,45 @@ TEST(Html, JsonDepthLengthsAndTypesAreChecked) {
   const std::string dir = folder_with("x.json", "{\"a\": 1}");
   write_json(dir + "/run.json", {{"command", 7}});
   expect_refused(dir, "run.json.command: expected a string");
+}
+
+// The library's path check (what `foil` runs on its flags): outputs never replace a FIFO, an
+// input or each other, and results folders never hold an input.
+TEST(RunPaths, OutputsReplaceNothingTheyMustNot) {
+  const std::string dir = test::temp_dir("run_paths");
+  const std::string fifo = dir + "/fifo", model = dir + "/model.foil", data = dir + "/images";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  std::ofstream(model) << "x";
+  std::filesystem::create_directories(data);
+  auto refused = [](const RunPaths& p) {
+    try {
+      check_run_paths(p);
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  RunPaths ok;
+  ok.output_files = {{"--json", dir + "/a.json"}};
+  ok.output_folders = {{"--out", dir + "/results"}};
+  ok.input_files = {{"--model", model}};
+  ok.input_folders = {{"--data", data}};
+  const auto outputs = check_run_paths(ok);
+  ASSERT_EQ(outputs.size(), 1u);
+  EXPECT_EQ(outputs[0], resolved_path(dir + "/a.json").string());
+
+  RunPaths p = ok;
+  p.output_files = {{"--json", fifo}};
+  EXPECT_NE(refused(p).find("--json"), std::string::npos) << refused(p);
+  p.output_files = {{"--json", model}};
+  EXPECT_NE(refused(p).find("that is the --model input"), std::string::npos) << refused(p);
+  p.output_files = {{"--json", dir + "/a.json"}, {"--save-adv", dir + "/./a.json"}};
+  EXPECT_NE(refused(p).find("the same file as --json"), std::string::npos) << refused(p);
+  p = ok;
+  p.output_folders = {{"--out", dir}};
+  EXPECT_NE(refused(p).find("it holds the --data folder"), std::string::npos) << refused(p);
+  p.output_folders = {{"--out", ""}};
+  EXPECT_NE(refused(p).find("--out: expected a path"), std::string::npos) << refused(p);
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include <torch/torch.h>
 
 #include <functional>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
@@ -27,6 +28,24 @@ namespace foil {
 
 /// Receives a job's progress lines (no newline at the end); empty: the job is silent.
 using Log = std::function<void(const std::string& line)>;
+
+/// A model as a user names it: a file (or the built-in default) and what the file may not
+/// record.
+struct ModelSpec {
+  std::string path;         ///< model file (see load_model); "": the built-in Fashion-MNIST CNN
+  std::string mean;         ///< per-channel mean the model expects, "a,b,c" (with `std`)
+  std::string std;          ///< per-channel std the model expects, "a,b,c" (with `mean`)
+  std::string input_shape;  ///< "C,H,W" for a TorchScript model that does not record it
+};
+
+/// Loads the model `spec` names (the built-in default, trained on first use, when its path is
+/// empty), sets its normalisation and input shape, and moves it to `device`. Throws
+/// InputError naming --mean/--std or --input-shape for values that do not fit.
+std::shared_ptr<Model> open_model(const ModelSpec& spec, c10::Device device);
+
+/// The model as a results folder's run.json describes it: name, backend, arch, input,
+/// classes, test accuracy at training, description and normalisation.
+nlohmann::json describe_model(const Model& model, const ModelSpec& spec);
 
 /// Runs `model` on the first of `images` (from data `spec`): a model that cannot take them or
 /// gives NaN/inf is an InputError naming both. Returns the output.

@@ -80,6 +80,13 @@ KeypointOutcome run_keypoint_attack(const PoseSetup& s, const KaaOptions& option
                                     const torch::Tensor& target, const torch::Tensor& world_target,
                                     const PoseJudging& judging = {});
 
+/// keypoints attack's console summary: the attack, its success rate and RMSEs, and those by
+/// the model's own decode and in 3-D where the model has them. `target_spec` as given.
+std::vector<std::string> keypoint_attack_lines(const PoseSetup& s, const KeypointOutcome& r,
+                                               const KaaOptions& options,
+                                               const std::string& target_spec,
+                                               const PoseJudging& judging);
+
 /// keypoints attack's files: keypoints.png (poses, perturbation, mask), keypoints.json,
 /// adv.pt. `target_spec` as given ("" = non-target).
 void write_keypoint_attack(const std::string& dir, const PoseSetup& s, const KeypointOutcome& r,

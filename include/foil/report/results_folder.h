@@ -73,6 +73,28 @@ class ResultsFolder {
 /// Throws InputError naming the flag otherwise.
 void check_writable(const std::string& path, const std::string& flag);
 
+/// A path a run reads or writes, with the flag (or option) that names it in messages.
+struct NamedPath {
+  std::string flag;  ///< e.g. "--out"
+  std::string path;  ///< as given (not empty)
+};
+
+/// Every path one run reads and writes, by role.
+struct RunPaths {
+  std::vector<NamedPath> output_files;    ///< files it writes: JSON, tensors, pictures, models
+  std::vector<NamedPath> output_folders;  ///< results folders
+  std::vector<NamedPath> input_files;     ///< files it reads: models, patches, images
+  std::vector<NamedPath> input_folders;   ///< folders it reads: image folders, a model's folder
+};
+
+/// Checks, before any work, that the outputs of `paths` replace nothing they must not: each
+/// output file is a new file or a regular file (a link is judged by what it names), never a
+/// device, FIFO, socket or folder, never an input and never another output's path; a results
+/// folder is a folder or a new name, overlaps no other results folder and never is or holds an
+/// input folder or input file. Throws InputError naming the flag. Returns the output files,
+/// resolved (for ResultsFolderOptions::other_outputs).
+std::vector<std::string> check_run_paths(const RunPaths& paths);
+
 /// `path` made absolute with its links, "." and ".." resolved as far as it exists, for
 /// comparing paths that may not exist yet.
 std::filesystem::path resolved_path(const std::string& path);
