@@ -4,7 +4,9 @@
 #include <fmt/format.h>
 
 #include "commands.h"
+#include "foil/core/error.h"
 #include "foil/core/runtime.h"
+#include "foil/corrupt/corruptions.h"
 
 namespace foil::cli {
 namespace {
@@ -18,6 +20,7 @@ struct AuditCmd {
   std::string attack = "autoattack", curve = "deepfool";
   int64_t steps = AttackFlags::kDefaultSteps, batch = 250, examples = 8;
   bool early_stop = true, thorough = false;
+  std::string corruptions = "all", severities = "1-5", baseline;
 };
 
 void run_audit(const AuditCmd& c) {
@@ -34,18 +37,36 @@ void run_audit(const AuditCmd& c) {
   o.thorough = c.thorough;
   o.seed = global_options().seed;
   o.log = print_line;
+  if (c.corruptions != "none")
+    o.corruption.corruptions = parse_corruptions(c.corruptions, "--corruptions");
+  o.corruption.severities = parse_severities(c.severities, "--severities");
+  o.corruption.batch = c.batch;
+  if (!c.baseline.empty() && c.corruptions == "none")
+    throw InputError("--baseline: normalises the corruption errors; not with --corruptions none");
   check_audit_options(o);  // before anything slow runs
   ResultsFolder out(c.out, "--out");
   const double start = now_seconds();
   auto model = open_run_model(c.model, device);
   const Dataset data = open_run_data(c.data, *model);
+  std::shared_ptr<Model> baseline;
+  if (!c.baseline.empty()) {
+    baseline = open_run_model(ModelSpec{c.baseline, c.model.mean, c.model.std}, device);
+    probe_model(*baseline, data.images, c.data);
+    o.baseline = baseline.get();
+  }
   const AuditResult r = foil::run_audit(*model, data, o);
+  if (r.has_corruptions)
+    for (const auto& line : r.corruptions.lines()) print_line(line);
   r.write(out.dir(), data);
   out.commit();
   fmt::print(
       "clean accuracy {:.2f}%\nwrote {}/report.html, audit.json, audit.csv, "
-      "robust_accuracy_linf.svg, robust_accuracy_l2.svg{} ({:.1f}s)\n",
-      100 * r.clean_accuracy, c.out, c.examples > 0 ? ", examples.png" : "", now_seconds() - start);
+      "robust_accuracy_linf.svg, robust_accuracy_l2.svg{}{} ({:.1f}s)\n",
+      100 * r.clean_accuracy, c.out, c.examples > 0 ? ", examples.png" : "",
+      r.has_corruptions ? ", corruptions.json, corruptions.csv, corruptions.png, "
+                          "corruption_examples.png"
+                        : "",
+      now_seconds() - start);
 }
 
 }  // namespace
@@ -83,6 +104,16 @@ void setup_audit(CLI::App& app) {
   sub->add_flag("!--no-early-stop", c->early_stop,
                 "PGD-style attacks: attack every sample for all steps (slower; same robust "
                 "accuracy up to samples that flip back)");
+  sub->add_option(
+      "--corruptions", c->corruptions,
+      "also the common corruptions (Hendrycks & Dietterich): all, benchmark (the 15 "
+      "of mCE), held-out, noise, blur, weather, digital or names, e.g. fog,jpeg_compression "
+      "(default: none)");
+  sub->add_option("--severities", c->severities, "corruption severities: 1-5, 3 or 1,3,5")
+      ->capture_default_str();
+  sub->add_option("--baseline", c->baseline,
+                  "a model file to normalise the corruption errors by (mCE; the benchmark uses "
+                  "AlexNet); same flags as --model");
   sub->callback([c] { run_audit(*c); });
 }
 

@@ -143,5 +143,6 @@ void setup_patch(CLI::App& app);
 void setup_keypoints(CLI::App& app);
 void setup_predict(CLI::App& app);
 void setup_report(CLI::App& app);
+void setup_corrupt(CLI::App& app);
 
 }  // namespace foil::cli

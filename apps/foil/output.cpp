@@ -61,7 +61,7 @@ void check_paths(const CLI::App& top) {
         add(p.input_folders, "--model", resolved_path(m).parent_path().string());
     }
   }
-  for (const char* flag : {"--patch"})
+  for (const char* flag : {"--patch", "--baseline"})
     for (const auto& v : given(*app, flag)) add(p.input_files, flag, v);
   for (const char* flag : {"--data", "--eval-data"})
     for (const auto& v : given(*app, flag)) {

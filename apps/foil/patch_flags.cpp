@@ -7,6 +7,7 @@
 
 #include "commands.h"
 #include "foil/core/error.h"
+#include "foil/corrupt/corruptions.h"
 #include "foil/jobs/patch_jobs.h"
 
 namespace foil::cli {
@@ -56,6 +57,10 @@ void add_patch_flags(CLI::App* sub, PatchFlags& f, bool many_models) {
       ->capture_default_str();
   sub->add_option("--tilt", f.tilt, "EOT perspective tilt about x and y, +- degrees")
       ->capture_default_str();
+  sub->add_option("--eot-corruptions", f.eot_corruptions,
+                  "common corruptions each image draws one of (severity 1-5) after the patch is "
+                  "pasted, e.g. jpeg_compression,gaussian_blur or blur; gradients pass them "
+                  "straight through (BPDA); with or without --eot");
   sub->add_option("--target", f.target, "target class index (default: untargeted)")
       ->check(integer_in(0, INT64_MAX));
   sub->add_option("--task", f.task,
@@ -114,18 +119,22 @@ PlacementOptions placement_options(const PatchFlags& f) {
   const auto [c0, c1] = range_of(f.contrast, "--contrast");
   check_input(c0 > 0, "--contrast", "contrast factors > 0 (1 = unchanged)", f.contrast);
   check_input(s0 > 0, "--scale", "area scales > 0 (1 = the --area)", f.scale);
-  const auto o = PlacementOptions()
-                     .keep_out(f.keep_out)
-                     .on_object(f.on_object)
-                     .eot(f.eot)
-                     .scale_min(s0)
-                     .scale_max(s1)
-                     .rotation(f.rotation)
-                     .brightness(f.brightness)
-                     .contrast_min(c0)
-                     .contrast_max(c1)
-                     .noise(f.noise)
-                     .tilt(f.tilt);
+  const auto o =
+      PlacementOptions()
+          .keep_out(f.keep_out)
+          .on_object(f.on_object)
+          .eot(f.eot)
+          .scale_min(s0)
+          .scale_max(s1)
+          .rotation(f.rotation)
+          .brightness(f.brightness)
+          .contrast_min(c0)
+          .contrast_max(c1)
+          .noise(f.noise)
+          .tilt(f.tilt)
+          .eot_corruptions(f.eot_corruptions.empty()
+                               ? std::vector<std::string>{}
+                               : parse_corruptions(f.eot_corruptions, "--eot-corruptions"));
   check_placement_options(o);
   return o;
 }

@@ -31,6 +31,7 @@ struct PatchFlags {
   bool eot = false;
   double rotation = 10, brightness = 0.1, noise = 0.1, tilt = 5;
   std::string scale = "0.8,1.2", contrast = "0.8,1.2";
+  std::string eot_corruptions;  ///< common corruptions drawn per image (names or groups)
   int64_t target = -1;
   std::string task = "classify";  ///< classify or detect
   std::string cls;                ///< detect: the class (name, index or all)

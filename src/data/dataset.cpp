@@ -221,11 +221,21 @@ Dataset load_image_folder(const std::string& dir, ImageShape want) {
 
 }  // namespace
 
+std::string folder_safe_name(const std::string& class_name) {
+  std::string out = class_name;
+  std::replace(out.begin(), out.end(), '/', '_');
+  return out;
+}
+
 void Dataset::relabel_to(const std::vector<std::string>& names, const std::string& what) {
   if (names.empty() || class_names.empty() || names == class_names) return;
   std::vector<int64_t> map(class_names.size());
   for (size_t k = 0; k < class_names.size(); ++k) {
-    const auto it = std::find(names.begin(), names.end(), class_names[k]);
+    auto it = std::find(names.begin(), names.end(), class_names[k]);
+    if (it == names.end())  // a folder named for a class with '/' in its name
+      it = std::find_if(names.begin(), names.end(), [&](const std::string& n) {
+        return folder_safe_name(n) == class_names[k];
+      });
     if (it == names.end()) {
       std::string known;
       for (size_t j = 0; j < names.size() && j < 12; ++j) known += (j ? ", " : "") + names[j];

@@ -151,6 +151,13 @@ AuditResult run_audit(Model& model, const Dataset& data, const AuditOptions& o) 
                                                     : "--attack is not autoattack: no standard "
                                                       "version to run"));
   }
+  if (!o.corruption.corruptions.empty()) {
+    CorruptionAuditOptions co = o.corruption;
+    co.seed = o.seed;
+    co.log = o.log;
+    r.corruptions = run_corruption_audit(model, data, co, o.baseline);
+    r.has_corruptions = true;
+  }
   r.seconds = now_seconds() - start;
   return r;
 }
@@ -181,29 +188,39 @@ nlohmann::json AuditResult::to_json() const {
         "perturbation found is larger than eps (an upper bound on robust accuracy)";
     curve_json.push_back(j);
   }
-  return {{"model",
-           {{"name", model.name},
-            {"backend", model.backend},
-            {"arch", model.arch},
-            {"input", model.input.str()},
-            {"test_accuracy_at_training", model.test_accuracy}}},
-          {"data", data},
-          {"n", n},
-          {"class_names", class_names},
-          {"clean_accuracy", clean_accuracy},
-          {"attack", attack},
-          {"steps", steps},
-          {"early_stop", options.early_stop},
-          {"seed", options.seed},
-          {"minimal_norm_curves", curve_json},
-          {"checks", flags_json(checks)},
-          {"standard_version_after_checks", standard_after_checks},
-          {"version_note", options.thorough || options.attack != "autoattack"
-                               ? ""
-                               : "fast version: gradient attacks only, robust accuracy "
-                                 "is an upper bound"},
-          {"seconds", seconds},
-          {"results", results}};
+  nlohmann::json j = {{"model",
+                       {{"name", model.name},
+                        {"backend", model.backend},
+                        {"arch", model.arch},
+                        {"input", model.input.str()},
+                        {"test_accuracy_at_training", model.test_accuracy}}},
+                      {"data", data},
+                      {"n", n},
+                      {"class_names", class_names},
+                      {"clean_accuracy", clean_accuracy},
+                      {"attack", attack},
+                      {"steps", steps},
+                      {"early_stop", options.early_stop},
+                      {"seed", options.seed},
+                      {"minimal_norm_curves", curve_json},
+                      {"checks", flags_json(checks)},
+                      {"standard_version_after_checks", standard_after_checks},
+                      {"version_note", options.thorough || options.attack != "autoattack"
+                                           ? ""
+                                           : "fast version: gradient attacks only, robust accuracy "
+                                             "is an upper bound"},
+                      {"seconds", seconds},
+                      {"results", results}};
+  if (has_corruptions) {
+    const double mca = corruptions.mean_corruption_accuracy(corruptions.model);
+    const double mce = corruptions.benchmark_mean(corruptions.ce());
+    j["corruptions"] = {
+        {"file", "corruptions.json"},
+        {"mean_corruption_accuracy", mca < 0 ? nlohmann::json() : nlohmann::json(mca)},
+        {"mce", mce < 0 ? nlohmann::json() : nlohmann::json(mce)},
+        {"worst", corruptions.worst}};
+  }
+  return j;
 }
 
 void AuditResult::write(const std::string& folder, const Dataset& items) const {
@@ -265,6 +282,7 @@ void AuditResult::write(const std::string& folder, const Dataset& items) const {
         examples.emplace_back(fmt::format("{} {} {:g}", row.attack, row.norm, row.eps), &row.ev);
   }
   if (options.examples > 0) write_examples(dir + "examples.png", items, examples);
+  if (has_corruptions) corruptions.write(folder, items);
   write_json(dir + "audit.json", to_json());
 }
 

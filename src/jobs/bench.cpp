@@ -11,6 +11,7 @@
 #include "foil/attacks/attack.h"
 #include "foil/core/error.h"
 #include "foil/core/runtime.h"
+#include "foil/corrupt/corruptions.h"
 #include "foil/keypoints/kaa.h"
 #include "foil/patch/trainer.h"
 
@@ -87,10 +88,18 @@ std::vector<PatchRow> patch_rows() {
 
 }  // namespace
 
+/// The corruption rows: "corrupt-NAME" per corruption ("corruptions" in --only: all of them).
+std::vector<std::string> corruption_rows() {
+  std::vector<std::string> out;
+  for (const CorruptionInfo& c : corruption_list()) out.push_back("corrupt-" + c.name);
+  return out;
+}
+
 std::vector<std::string> bench_rows() {
   std::vector<std::string> names;
   for (const Row& r : attack_rows()) names.push_back(r.label());
   for (const PatchRow& p : patch_rows()) names.push_back(p.label());
+  for (const auto& c : corruption_rows()) names.push_back(c);
   return names;
 }
 
@@ -99,8 +108,10 @@ void check_bench_options(const BenchOptions& o) {
   check_input(o.repeats >= 1, "--repeats", "an integer >= 1", std::to_string(o.repeats));
   const std::vector<std::string> names = bench_rows();
   for (const std::string& row : o.only)
-    check_input(std::find(names.begin(), names.end(), row) != names.end(), "--only",
-                fmt::format("row names from: {}", fmt::join(names, ", ")), "'" + row + "'");
+    check_input(
+        row == "corruptions" || std::find(names.begin(), names.end(), row) != names.end(), "--only",
+        fmt::format("row names from: {} (corruptions: every corrupt-*)", fmt::join(names, ", ")),
+        "'" + row + "'");
 }
 
 nlohmann::json run_model_bench(Model& model, const Dataset& data, int64_t repeats, const Log& log) {
@@ -140,7 +151,9 @@ nlohmann::json run_bench(Model& model, const Dataset& data, const BenchOptions& 
     if (o.log) o.log(line);
   };
   auto wanted = [&](const std::string& name) {
-    return o.only.empty() || std::find(o.only.begin(), o.only.end(), name) != o.only.end();
+    const bool group = name.rfind("corrupt-", 0) == 0 &&
+                       std::find(o.only.begin(), o.only.end(), "corruptions") != o.only.end();
+    return o.only.empty() || group || std::find(o.only.begin(), o.only.end(), name) != o.only.end();
   };
   // The patch stepper shares the model without owning it.
   const std::shared_ptr<Model> shared(&model, [](Model*) {});
@@ -241,10 +254,34 @@ nlohmann::json run_bench(Model& model, const Dataset& data, const BenchOptions& 
                     {"ratio_quartiles", {t.ratio_lo, t.ratio_hi}},
                     {"images_per_second", static_cast<double>(x.size(0)) / step}});
   }
+  // Corruptions: each at severity 3 on the batch against one forward of it (what the
+  // corruption audit adds per corrupted image).
+  for (const CorruptionInfo& c : corruption_list()) {
+    const std::string label = "corrupt-" + c.name;
+    if (!wanted(label)) continue;
+    const std::string unfit = corruption_unfit(c.name, x.size(1));
+    if (!unfit.empty()) {
+      log(fmt::format("{:<26} skipped: {}", label, unfit));
+      continue;
+    }
+    const Paired t = paired_seconds(
+        device, o.repeats, [&] { bare_passes(0, 1); }, [&] { corrupt(x, c.name, 3, 0); });
+    log(fmt::format("{:<26}{:>9.2f}{:>9.2f}{:>8.3f}{:>14}{:>14}   {:.3f} ms/image", label,
+                    1e3 * t.attack, 1e3 * t.bare, t.ratio, spread(t), "1 f", 1e3 * t.attack / n));
+    rows.push_back({{"attack", label},
+                    {"corruption", c.name},
+                    {"severity", 3},
+                    {"ms_per_batch", 1e3 * t.attack},
+                    {"bare_ms_per_step", 1e3 * t.bare},
+                    {"ratio_to_bare", t.ratio},
+                    {"ratio_quartiles", {t.ratio_lo, t.ratio_hi}},
+                    {"ms_per_image", 1e3 * t.attack / n}});
+  }
   log(fmt::format(
       "\nratio = attack time / the bare model passes its algorithm makes on the same batch\n"
       "(fb: forward, loss and input gradient; f: forward only, e.g. a success check), timed\n"
-      "alternately in {} pairs: the median and quartiles of the pairs' ratios (times: medians).\n"
+      "alternately in {} pairs: the median and quartiles of the pairs' ratios (times: medians;\n"
+      "corrupt-*: corrupting the batch at severity 3 against one forward of it).\n"
       "ratio - 1 is foil's own overhead; the quartiles show how much it varies between pairs.",
       o.repeats));
   return {{"model", model.info().name},

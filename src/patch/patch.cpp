@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "foil/core/error.h"
+#include "foil/corrupt/corruptions.h"
 
 namespace foil {
 namespace F = torch::nn::functional;
@@ -134,6 +135,13 @@ void check_placement_options(const PlacementOptions& o) {
   check_input(o.on_object() < 0 || o.keep_out() == 0, "--on-object",
               "no --keep-out (the patch goes on the object, not around it)",
               fmt::format("--keep-out {}", o.keep_out()));
+  for (const auto& c : o.eot_corruptions()) {
+    try {
+      corruption_info(c);
+    } catch (const InputError& e) {
+      throw InputError(std::string("--eot-corruptions: ") + e.what());
+    }
+  }
   if (!o.eot()) return;
   check_input(o.scale_min() > 0 && o.scale_min() <= o.scale_max(), "--scale", "0 < min <= max",
               fmt::format("{}..{}", o.scale_min(), o.scale_max()));
@@ -158,6 +166,10 @@ std::vector<Placement> sample_placements(const Patch& patch, int64_t n, const Im
   const auto box = static_cast<int64_t>(std::ceil(extent - 1e-9));
   check_input(box <= h && box <= w, "patch", fmt::format("a patch that fits the {}x{} image", h, w),
               fmt::format("an extent of {} pixels", box));
+  for (const auto& c : o.eot_corruptions()) {
+    const std::string unfit = corruption_unfit(c, image.channels);
+    check_input(unfit.empty(), "--eot-corruptions", "corruptions these images can take", unfit);
+  }
   const double k0 = (1 - o.keep_out()) / 2, k1 = (1 + o.keep_out()) / 2;
   // Raw draws from the CPU generator: a tensor op per number cost ~13 us per EOT placement,
   // a few ms per batch, time a GPU step waits for.
@@ -205,6 +217,12 @@ std::vector<Placement> sample_placements(const Patch& patch, int64_t n, const Im
       }
       p.noise_seed = engine->random64();
     }
+    const auto& corruptions = o.eot_corruptions();
+    if (!corruptions.empty()) {
+      p.corruption = corruptions[below(static_cast<int64_t>(corruptions.size()))];
+      p.severity = static_cast<int>(1 + below(5));
+      p.corruption_seed = engine->random64();
+    }
     // The patch's own box sits centred in the placement box.
     p.top += (box - patch.side()) / 2;
     p.left += (box - patch.side()) / 2;
@@ -213,7 +231,39 @@ std::vector<Placement> sample_placements(const Patch& patch, int64_t n, const Im
   return out;
 }
 
+/// apply_patch without the EOT corruptions.
+torch::Tensor paste_patch(const torch::Tensor& x, const torch::Tensor& pixels,
+                          const torch::Tensor& mask, const std::vector<Placement>& placements,
+                          const PlacementOptions& o);
+
+namespace {
+
+/// Each image under its placement's corruption, gradients passed straight through (BPDA).
+torch::Tensor corrupt_placed(const torch::Tensor& x, const std::vector<Placement>& placements) {
+  bool any = false;
+  for (const auto& p : placements) any = any || !p.corruption.empty();
+  if (!any) return x;
+  std::vector<torch::Tensor> rows;
+  const torch::Tensor plain = x.detach();
+  for (size_t i = 0; i < placements.size(); ++i) {
+    const Placement& p = placements[i];
+    const auto k = static_cast<int64_t>(i);
+    rows.push_back(p.corruption.empty() ? plain[k]
+                                        : corrupt(plain.slice(0, k, k + 1), p.corruption,
+                                                  p.severity, p.corruption_seed)[0]);
+  }
+  return x + (torch::stack(rows) - plain);
+}
+
+}  // namespace
+
 torch::Tensor apply_patch(const torch::Tensor& x, const torch::Tensor& pixels,
+                          const torch::Tensor& mask, const std::vector<Placement>& placements,
+                          const PlacementOptions& o) {
+  return corrupt_placed(paste_patch(x, pixels, mask, placements, o), placements);
+}
+
+torch::Tensor paste_patch(const torch::Tensor& x, const torch::Tensor& pixels,
                           const torch::Tensor& mask, const std::vector<Placement>& placements,
                           const PlacementOptions& o) {
   const int64_t n = x.size(0), h = x.size(2), w = x.size(3), s = pixels.size(1);

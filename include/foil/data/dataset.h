@@ -48,10 +48,14 @@ struct Dataset {
   /// A copy in an order fixed by `seed`.
   Dataset shuffled(uint64_t seed) const;
   /// Renumbers the labels so that they index `names` (a model's classes), matching class
-  /// names; throws InputError (naming `what`) for a class `names` does not hold. Does
-  /// nothing when either list of names is empty.
+  /// names (a folder's name matches a class whose '/' it writes '_', folder_safe_name); throws
+  /// InputError (naming `what`) for a class `names` does not hold. Does nothing when either list of
+  /// names is empty.
   void relabel_to(const std::vector<std::string>& names, const std::string& what);
 };
+
+/// A class name as a folder name: '/' (which no file name can hold) written '_'.
+std::string folder_safe_name(const std::string& class_name);
 
 /// The largest image side foil takes: a model or flag that declares more is refused before
 /// anything that size is allocated.

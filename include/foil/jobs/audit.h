@@ -16,6 +16,7 @@
 
 #include "foil/attacks/checks.h"
 #include "foil/attacks/evaluate.h"
+#include "foil/jobs/corruption_job.h"
 #include "foil/jobs/job.h"
 
 namespace foil {
@@ -36,7 +37,12 @@ struct AuditOptions {
   /// over the top-3 targets).
   bool thorough = false;
   uint64_t seed = 0;  ///< random starts, restarts and Square's proposals
-  Log log;            ///< progress lines
+  /// The common-corruption section (foil/jobs/corruption_job.h; its seed and log are the
+  /// audit's): none when its list of corruptions is empty.
+  CorruptionAuditOptions corruption;
+  /// The model the corruption errors are normalised by (mCE); none: no mCE.
+  Model* baseline = nullptr;
+  Log log;  ///< progress lines
 };
 
 /// One budget of the grid.
@@ -72,12 +78,14 @@ struct AuditResult {
   /// The standard version at the middle Linf budget, run when a check fired on a fast audit
   /// (null otherwise).
   nlohmann::json standard_after_checks;
-  double seconds = 0;  ///< the whole audit
+  double seconds = 0;                 ///< the whole audit
+  bool has_corruptions = false;       ///< the corruption section ran
+  CorruptionAuditResult corruptions;  ///< the corruption section
 
   /// audit.json's content.
   nlohmann::json to_json() const;
-  /// Writes audit.json, audit.csv, robust_accuracy_linf.svg, robust_accuracy_l2.svg and (with
-  /// examples) examples.png into `dir`.
+  /// Writes audit.json, audit.csv, robust_accuracy_linf.svg, robust_accuracy_l2.svg, (with
+  /// examples) examples.png and (with the corruption section) its files into `dir`.
   void write(const std::string& dir, const Dataset& data) const;
 };
 

@@ -27,7 +27,8 @@ struct BenchOptions {
 };
 
 /// The rows the bench can time: attack-norm (fgsm-linf, ..., square-l2), then
-/// patch-LOSS[+eot].
+/// patch-LOSS[+eot], then corrupt-CORRUPTION (each at severity 3 against one forward; "corruptions"
+/// in `only` names them all).
 std::vector<std::string> bench_rows();
 /// Throws InputError for options that cannot run.
 void check_bench_options(const BenchOptions& options);

@@ -96,19 +96,28 @@ struct PlacementOptions {
   /// EOT tilt: the patch plane turned out of the image plane about its x and y axes, each by
   /// a uniform angle in ±tilt degrees, seen in perspective (as the OT paper's code). Default 5.
   TORCH_ARG(double, tilt) = 5.0;
+  /// Common corruptions (foil/corrupt/corruptions.h) as part of the expectation: each image
+  /// draws one of these and a severity in 1..5 and is corrupted whole after the patch is
+  /// pasted (what a camera does to a printed patch). The corruptions are not differentiable:
+  /// gradients pass them straight through (BPDA, Athalye et al. 2018). Empty: none. Works
+  /// with or without `eot`.
+  TORCH_ARG(std::vector<std::string>, eot_corruptions) = {};
 };
 
 /// One image's draw: top-left corner and, with EOT, the transformation.
 struct Placement {
-  int64_t top = 0;          ///< row of the patch's top-left corner
-  int64_t left = 0;         ///< column of the patch's top-left corner
-  double scale = 1.0;       ///< area factor
-  double angle_deg = 0.0;   ///< rotation
-  double brightness = 0.0;  ///< added to the patch's pixels
-  double contrast = 1.0;    ///< multiplies the patch's pixels
-  double tilt_x_deg = 0.0;  ///< out-of-plane turn about the x axis
-  double tilt_y_deg = 0.0;  ///< out-of-plane turn about the y axis
-  uint64_t noise_seed = 0;  ///< seeds this image's EOT noise (a placement carries its noise)
+  int64_t top = 0;               ///< row of the patch's top-left corner
+  int64_t left = 0;              ///< column of the patch's top-left corner
+  double scale = 1.0;            ///< area factor
+  double angle_deg = 0.0;        ///< rotation
+  double brightness = 0.0;       ///< added to the patch's pixels
+  double contrast = 1.0;         ///< multiplies the patch's pixels
+  double tilt_x_deg = 0.0;       ///< out-of-plane turn about the x axis
+  double tilt_y_deg = 0.0;       ///< out-of-plane turn about the y axis
+  uint64_t noise_seed = 0;       ///< seeds this image's EOT noise (a placement carries its noise)
+  std::string corruption;        ///< this image's EOT corruption ("" = none)
+  int severity = 0;              ///< its severity (1..5)
+  uint64_t corruption_seed = 0;  ///< its randomness
 };
 
 /// An object's box in image pixels; empty (x2 <= x1 or y2 <= y1) when the image has none.
@@ -136,7 +145,8 @@ std::vector<Placement> sample_placements(const Patch& patch, int64_t n, const Im
 /// placement. Without EOT the pasted pixels equal the patch exactly; with EOT the patch is
 /// rotated/scaled/tilted by grid sampling, brightness/contrast/noise are applied to it (each
 /// image's noise drawn on the images' device from its placement's noise_seed, so it does not
-/// depend on the batch it is in). Gradients flow to `pixels`.
+/// depend on the batch it is in). Then each image with an EOT corruption in its placement is
+/// corrupted whole (gradients straight through). Gradients flow to `pixels`.
 torch::Tensor apply_patch(const torch::Tensor& x, const torch::Tensor& pixels,
                           const torch::Tensor& mask, const std::vector<Placement>& placements,
                           const PlacementOptions& options);

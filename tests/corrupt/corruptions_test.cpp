@@ -1,0 +1,257 @@
+// The common corruptions: ranges, severity order, seeds, batches, hand-computed values, and the
+// corruption audit's CE/mCE arithmetic and files.
+#include "foil/corrupt/corruptions.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+
+#include "foil/core/error.h"
+#include "foil/data/dataset.h"
+#include "foil/jobs/corruption_job.h"
+#include "foil/patch/patch.h"
+#include "test_util.h"
+
+namespace foil {
+namespace {
+
+/// A real photograph (the astronaut's face) at `side` x `side`, 1×3×side×side.
+torch::Tensor photo(int64_t side) {
+  return load_data(test::astronaut_face(), ImageShape{3, side, side}).images;
+}
+
+double mean_change(const torch::Tensor& a, const torch::Tensor& b) {
+  return (a - b).abs().mean().item<double>();
+}
+
+TEST(Corruptions, EveryOneAtEverySeverityStaysInRangeOnEverySize) {
+  const torch::Tensor grey = load_data("fashion-mnist:test:2").images;
+  for (const torch::Tensor& x : {grey, photo(32), photo(224)}) {
+    for (const CorruptionInfo& c : corruption_list()) {
+      if (!corruption_unfit(c.name, x.size(1)).empty()) continue;
+      for (int s = 1; s <= 5; ++s) {
+        const torch::Tensor y = corrupt(x, c.name, s, 7);
+        ASSERT_EQ(y.sizes(), x.sizes()) << c.name << " " << s;
+        EXPECT_TRUE(torch::isfinite(y).all().item<bool>()) << c.name << " " << s;
+        EXPECT_GE(y.min().item<double>(), 0) << c.name << " " << s;
+        EXPECT_LE(y.max().item<double>(), 1) << c.name << " " << s;
+        EXPECT_GT(mean_change(x, y), 0) << c.name << " " << s << " changed nothing";
+      }
+    }
+  }
+}
+
+// The deterministic corruptions change a real photo more at each higher severity (saturate is
+// not ordered: severities 1-2 take colour away, 3-5 add it, as in the benchmark's table).
+TEST(Corruptions, DeterministicOnesGrowWithSeverity) {
+  for (const int64_t side : {32, 224}) {
+    const torch::Tensor x = photo(side);
+    for (const char* name : {"defocus_blur", "zoom_blur", "gaussian_blur", "contrast", "brightness",
+                             "pixelate", "jpeg_compression"}) {
+      double last = 0;
+      for (int s = 1; s <= 5; ++s) {
+        const double change = mean_change(x, corrupt(x, name, s, 0));
+        EXPECT_GT(change, last) << name << " at severity " << s << " on " << side << " px";
+        last = change;
+      }
+    }
+  }
+}
+
+TEST(Corruptions, SameSeedSameImagesAndABatchGivesEachItemItsOwn) {
+  const torch::Tensor x = load_data("fashion-mnist:test:4").images;
+  for (const CorruptionInfo& c : corruption_list()) {
+    if (!corruption_unfit(c.name, 1).empty()) continue;
+    const torch::Tensor a = corrupt(x, c.name, 3, 11);
+    EXPECT_TRUE(torch::equal(a, corrupt(x, c.name, 3, 11))) << c.name;
+    for (int64_t i = 0; i < 4; ++i)
+      EXPECT_TRUE(torch::equal(a[i], corrupt(x.slice(0, i, i + 1), c.name, 3, 11, i)[0]))
+          << c.name << " item " << i;
+  }
+  // The random ones draw anew for another seed.
+  for (const char* name : {"gaussian_noise", "shot_noise", "impulse_noise", "glass_blur",
+                           "motion_blur", "snow", "frost", "fog", "spatter", "elastic_transform"})
+    EXPECT_FALSE(torch::equal(corrupt(x, name, 5, 1), corrupt(x, name, 5, 2))) << name;
+}
+
+// Blurs average with weights that sum to 1: a flat image stays flat.
+TEST(Corruptions, BlursKeepAFlatImage) {
+  const torch::Tensor flat = torch::full({1, 3, 40, 40}, 102.0 / 255);
+  for (const char* name : {"defocus_blur", "gaussian_blur", "zoom_blur", "motion_blur",
+                           "glass_blur", "pixelate", "jpeg_compression"})
+    for (int s = 1; s <= 5; ++s)
+      EXPECT_LT((corrupt(flat, name, s, 0) - flat).abs().max().item<double>(), 1.01 / 255)
+          << name << " " << s;
+}
+
+TEST(Corruptions, HandComputedValues) {
+  // One pixel (0.2, 0.4, 0.6) and one black one, 2×1 (the CIFAR-10-C table).
+  const torch::Tensor x = torch::tensor({0.2f, 0.0f, 0.4f, 0.0f, 0.6f, 0.0f}).view({1, 3, 1, 2});
+  // Brightness, severity 1: V 0.6 + 0.05, hue and saturation kept; black becomes grey 0.05.
+  const torch::Tensor b = corrupt(x, "brightness", 1, 0);
+  EXPECT_NEAR(b[0][0][0][0].item<double>(), 0.2 * 0.65 / 0.6, 1e-6);
+  EXPECT_NEAR(b[0][1][0][0].item<double>(), 0.4 * 0.65 / 0.6, 1e-6);
+  EXPECT_NEAR(b[0][2][0][0].item<double>(), 0.65, 1e-6);
+  EXPECT_NEAR(b[0][1][0][1].item<double>(), 0.05, 1e-6);
+  // Saturate, severity 1: S 2/3 * 0.3 = 0.2 at V 0.6: R = V(1 - S) = 0.48, G halfway, B = V.
+  const torch::Tensor s = corrupt(x, "saturate", 1, 0);
+  EXPECT_NEAR(s[0][0][0][0].item<double>(), 0.48, 1e-6);
+  EXPECT_NEAR(s[0][1][0][0].item<double>(), 0.54, 1e-6);
+  EXPECT_NEAR(s[0][2][0][0].item<double>(), 0.6, 1e-6);
+  // Severity 4 (S * 2 + 0.1) on a grey pixel: hue 0 (red), S 0.1 -> (0.5, 0.45, 0.45).
+  const torch::Tensor g = corrupt(torch::full({1, 3, 1, 1}, 0.5), "saturate", 4, 0);
+  EXPECT_NEAR(g[0][0][0][0].item<double>(), 0.5, 1e-6);
+  EXPECT_NEAR(g[0][1][0][0].item<double>(), 0.45, 1e-6);
+  // Contrast, severity 2 (0.5): halfway to each channel's mean.
+  const torch::Tensor c = corrupt(x, "contrast", 2, 0);
+  EXPECT_NEAR(c[0][0][0][0].item<double>(), 0.15, 1e-6);
+  EXPECT_NEAR(c[0][0][0][1].item<double>(), 0.05, 1e-6);
+  // Pixelate, severity 4 (0.75): PIL's box filter takes columns (a, b, c, d) of a 4×4 image
+  // to (a, (b+c)/2, d) and back to (a, (b+c)/2, (b+c)/2, d).
+  const torch::Tensor cols = torch::tensor({0.0f, 51.0f, 153.0f, 255.0f}) / 255;
+  const torch::Tensor p =
+      corrupt(cols.view({1, 1, 1, 4}).expand({1, 1, 4, 4}).contiguous(), "pixelate", 4, 0);
+  const torch::Tensor want = torch::tensor({0.0f, 102.0f, 102.0f, 255.0f}) / 255;
+  for (int64_t r = 0; r < 4; ++r) EXPECT_TRUE(torch::allclose(p[0][0][r], want, 0, 1e-6)) << p;
+}
+
+TEST(Corruptions, NamesGroupsAndSeveritiesAreChecked) {
+  EXPECT_EQ(parse_corruptions("all", "c").size(), 19u);
+  EXPECT_EQ(parse_corruptions("benchmark", "c").size(), 15u);
+  EXPECT_EQ(parse_corruptions("held-out", "c"),
+            (std::vector<std::string>{"speckle_noise", "gaussian_blur", "spatter", "saturate"}));
+  EXPECT_EQ(parse_corruptions("fog,noise,fog", "c"),
+            (std::vector<std::string>{"gaussian_noise", "shot_noise", "impulse_noise", "fog",
+                                      "speckle_noise"}));
+  EXPECT_THROW(parse_corruptions("smog", "c"), InputError);
+  EXPECT_THROW(parse_corruptions(",", "c"), InputError);
+  EXPECT_EQ(parse_severities("2-4", "s"), (std::vector<int>{2, 3, 4}));
+  EXPECT_EQ(parse_severities("5,1", "s"), (std::vector<int>{1, 5}));
+  for (const char* bad : {"0", "6", "1-", "4-2", "", "x"})
+    EXPECT_THROW(parse_severities(bad, "s"), InputError) << bad;
+  EXPECT_THROW(corrupt(torch::rand({1, 1, 8, 8}), "saturate", 1, 0), InputError);
+  EXPECT_THROW(corrupt(torch::rand({1, 3, 8, 8}), "fog", 6, 0), InputError);
+}
+
+// CE and relative CE of the benchmark on hand-made accuracies; held-out corruptions stay out
+// of the means.
+TEST(CorruptionAudit, CeAndMceFromHandMadeAccuracies) {
+  CorruptionAuditResult r;
+  r.corruptions = {"gaussian_noise", "fog", "speckle_noise"};
+  r.severities = {1, 2};
+  r.has_baseline = true;
+  r.model.clean = 0.9;
+  r.model.accuracy = {{0.8, 0.6}, {0.5, 0.5}, {0.0, 0.0}};
+  r.baseline.clean = 0.8;
+  r.baseline.accuracy = {{0.6, 0.4}, {0.5, 0.3}, {0.9, 0.9}};
+  const auto ce = r.ce(), rce = r.relative_ce();
+  EXPECT_NEAR(ce[0], 0.6 / 1.0, 1e-12);
+  EXPECT_NEAR(ce[1], 1.0 / 1.2, 1e-12);
+  EXPECT_NEAR(r.benchmark_mean(ce), (0.6 + 1.0 / 1.2) / 2, 1e-12);
+  EXPECT_NEAR(rce[0], 0.4 / 0.6, 1e-12);
+  EXPECT_NEAR(rce[1], 0.8 / 0.8, 1e-12);
+  EXPECT_NEAR(r.benchmark_mean(rce), (0.4 / 0.6 + 1.0) / 2, 1e-12);
+  EXPECT_NEAR(r.mean_corruption_accuracy(r.model), (0.8 + 0.6 + 0.5 + 0.5) / 4, 1e-12);
+  r.has_baseline = false;
+  EXPECT_LT(r.benchmark_mean(r.ce()), 0);  // no baseline, no mCE
+}
+
+// The trained CNN against itself as the baseline: every CE is exactly 1; grey images skip
+// saturate and say so; the files are written.
+TEST(CorruptionAudit, TheModelAgainstItselfHasCeOne) {
+  auto model = test::cnn_model();
+  const Dataset data = load_data("fashion-mnist:test:60");
+  CorruptionAuditOptions o;
+  o.corruptions = parse_corruptions("gaussian_noise,contrast,saturate", "c");
+  o.severities = {1, 5};
+  const CorruptionAuditResult r = run_corruption_audit(*model, data, o, model.get());
+  ASSERT_EQ(r.corruptions, (std::vector<std::string>{"gaussian_noise", "contrast"}));
+  ASSERT_EQ(r.skipped.size(), 1u);
+  EXPECT_NE(r.skipped[0].find("saturate"), std::string::npos);
+  for (double ce : r.ce()) EXPECT_DOUBLE_EQ(ce, 1.0);
+  EXPECT_DOUBLE_EQ(r.benchmark_mean(r.ce()), 1.0);
+  EXPECT_EQ(r.table, "cifar-10-c");
+  // Severity 5 of both is harder than the clean images on average.
+  EXPECT_LT((r.model.accuracy[0][1] + r.model.accuracy[1][1]) / 2, r.model.clean);
+  const std::string dir = test::temp_dir("corruption-audit");
+  r.write(dir, data);
+  for (const char* f :
+       {"corruptions.json", "corruptions.csv", "corruptions.png", "corruption_examples.png"})
+    EXPECT_TRUE(std::filesystem::exists(dir + "/" + f)) << f;
+  const auto j = test::read_json(dir + "/corruptions.json");
+  EXPECT_DOUBLE_EQ(j["mce"].get<double>(), 1.0);
+  EXPECT_EQ(j["corruptions"].size(), 2u);
+}
+
+// The folders `foil corrupt` writes read back as datasets with the same labels and the
+// corrupted pixels (to PNG's 1/255 steps).
+TEST(CorruptionAudit, WrittenFoldersReadBackAsTheCorruptedData) {
+  const Dataset data = load_data("fashion-mnist:test:12");
+  CorruptionAuditOptions o;
+  o.corruptions = {"fog"};
+  o.severities = {2};
+  o.seed = 4;
+  o.batch = 5;
+  const std::string dir = test::temp_dir("corrupted-data");
+  const CorruptedDataResult r = write_corrupted_data(data, o, dir);
+  ASSERT_EQ(r.folders, (std::vector<std::string>{"fog-2"}));
+  EXPECT_EQ(r.images, 12);
+  Dataset back = load_data(dir + "/fog-2");
+  back.relabel_to(data.class_names, "back");
+  ASSERT_EQ(back.size(), 12);
+  ASSERT_EQ(back.frames.size(), 12u);
+  const torch::Tensor want = corrupt(data.images, "fog", 2, 4);
+  // Class folders come back in name order; each file is named by its item.
+  for (int64_t i = 0; i < 12; ++i) {
+    const int64_t item = std::stoll(std::filesystem::path(back.frames[i].path).stem().string());
+    EXPECT_EQ(back.labels[i].item<int64_t>(), data.labels[item].item<int64_t>()) << item;
+    EXPECT_LE((back.images[i] - want[item]).abs().max().item<double>(), 0.51 / 255) << item;
+  }
+}
+
+// Corruptions as EOT for patches: the patched images come out corrupted (each image its own
+// draw), and the patch's gradient passes the corruption straight through (BPDA).
+TEST(PatchEot, CorruptedImagesAndStraightThroughGradients) {
+  const torch::Tensor x = load_data("fashion-mnist:test:6").images;
+  const ImageShape shape{1, 28, 28};
+  Patch patch = Patch::create(PatchOptions().area(0.1).cells(4), shape);
+  const auto plain = PlacementOptions();
+  const auto eot = PlacementOptions().eot_corruptions({"jpeg_compression", "gaussian_noise"});
+  auto g1 = at::make_generator<at::CPUGeneratorImpl>(3);
+  auto g2 = at::make_generator<at::CPUGeneratorImpl>(3);
+  const auto drawn = sample_placements(patch, 6, shape, eot, g1);
+  const auto bare = sample_placements(patch, 6, shape, plain, g2);
+  EXPECT_EQ(drawn[0].top, bare[0].top);  // an image's corruption is drawn after its place
+  EXPECT_EQ(drawn[0].left, bare[0].left);
+  std::vector<Placement> places = bare;  // the same places, with the drawn corruptions
+  for (size_t i = 0; i < places.size(); ++i) {
+    EXPECT_FALSE(drawn[i].corruption.empty());
+    EXPECT_GE(drawn[i].severity, 1);
+    EXPECT_LE(drawn[i].severity, 5);
+    places[i].corruption = drawn[i].corruption;
+    places[i].severity = drawn[i].severity;
+    places[i].corruption_seed = drawn[i].corruption_seed;
+  }
+  torch::Tensor pixels = patch.render().detach().requires_grad_(true);
+  const torch::Tensor pasted = apply_patch(x, pixels, patch.mask(), bare, plain);
+  const torch::Tensor out = apply_patch(x, pixels, patch.mask(), places, eot);
+  for (int64_t i = 0; i < 6; ++i) {
+    const Placement& p = places[i];
+    const torch::Tensor want =
+        corrupt(pasted.detach().slice(0, i, i + 1), p.corruption, p.severity, p.corruption_seed);
+    EXPECT_TRUE(torch::allclose(out[i].detach(), want[0], 0, 1e-6)) << i;
+  }
+  const torch::Tensor w = torch::rand_like(x);
+  const torch::Tensor g_eot = torch::autograd::grad({(out * w).sum()}, {pixels})[0];
+  const torch::Tensor g_plain = torch::autograd::grad({(pasted * w).sum()}, {pixels})[0];
+  EXPECT_TRUE(torch::allclose(g_eot, g_plain));
+  EXPECT_THROW(check_placement_options(PlacementOptions().eot_corruptions({"smog"})), InputError);
+  auto g3 = at::make_generator<at::CPUGeneratorImpl>(3);
+  EXPECT_THROW(
+      sample_placements(patch, 2, shape, PlacementOptions().eot_corruptions({"saturate"}), g3),
+      InputError);
+}
+
+}  // namespace
+}  // namespace foil
