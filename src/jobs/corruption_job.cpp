@@ -2,6 +2,7 @@
 #include "foil/jobs/corruption_job.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -199,6 +200,14 @@ std::vector<double> CorruptionAuditResult::relative_ce() const {
   return out;
 }
 
+std::vector<std::string> CorruptionAuditResult::relative_ce_undefined() const {
+  std::vector<std::string> out;
+  const auto rce = relative_ce();
+  for (size_t c = 0; c < corruptions.size(); ++c)
+    if (has_baseline && rce[c] < 0) out.push_back(corruptions[c]);
+  return out;
+}
+
 double CorruptionAuditResult::benchmark_mean(const std::vector<double>& per) const {
   double sum = 0;
   int count = 0;
@@ -251,6 +260,7 @@ nlohmann::json CorruptionAuditResult::to_json() const {
                      {"mean_corruption_accuracy", or_null(mean_corruption_accuracy(baseline))}};
     j["mce"] = or_null(benchmark_mean(ces));
     j["relative_mce"] = or_null(benchmark_mean(rces));
+    j["relative_ce_undefined_for"] = relative_ce_undefined();
     j["normalised_by"] = "the baseline model " + baseline.model +
                          " on the same corrupted images (the benchmark normalises by AlexNet)";
   } else {
@@ -306,6 +316,12 @@ std::vector<std::string> CorruptionAuditResult::lines() const {
                     "accuracy {}; 100% = as the baseline, lower is better)",
                     pct(benchmark_mean(ce())), pct(benchmark_mean(relative_ce())), baseline.model,
                     pct(baseline.clean), pct(mean_corruption_accuracy(baseline))));
+    const auto undefined = relative_ce_undefined();
+    if (!undefined.empty())
+      out.push_back(fmt::format(
+          "relative CE undefined (the baseline's errors under it do not exceed its clean "
+          "error): {}",
+          fmt::join(undefined, ", ")));
   } else {
     out.push_back("mCE: give a baseline model (--baseline) to normalise the errors by");
   }

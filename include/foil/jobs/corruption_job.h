@@ -74,6 +74,9 @@ struct CorruptionAuditResult {
   /// Relative CE per corruption: the same with each error less the clean error (-1 when
   /// undefined).
   std::vector<double> relative_ce() const;
+  /// The corruptions whose relative CE is undefined: the baseline's errors under them do not
+  /// exceed its clean error (relative mCE is then undefined too).
+  std::vector<std::string> relative_ce_undefined() const;
   /// The mean of `per_corruption` over the benchmark corruptions run (-1 when any is
   /// undefined or none ran): mCE from ce(), relative mCE from relative_ce().
   double benchmark_mean(const std::vector<double>& per_corruption) const;
