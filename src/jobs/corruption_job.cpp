@@ -73,6 +73,7 @@ void check_corruption_options(const CorruptionAuditOptions& o) {
 CorruptionAuditResult run_corruption_audit(Model& model, const Dataset& data,
                                            const CorruptionAuditOptions& o, Model* baseline) {
   check_corruption_options(o);
+  check_input(data.size() > 0, "corruption audit data", "at least one item", "none");
   const auto log = [&](const std::string& line) {
     if (o.log) o.log(line);
   };
@@ -91,7 +92,6 @@ CorruptionAuditResult run_corruption_audit(Model& model, const Dataset& data,
       log("skipped: " + unfit);
     }
   }
-  check_input(data.size() > 0, "corruption audit data", "at least one item", "none");
   // Photos without labels are judged against the model's own clean prediction.
   Dataset labelled = data;
   r.labelled_by_model = label_unlabelled(labelled, model, o.log);
@@ -385,6 +385,7 @@ nlohmann::json CorruptedDataResult::to_json(const Dataset& data, uint64_t seed) 
 CorruptedDataResult write_corrupted_data(const Dataset& data, const CorruptionAuditOptions& o,
                                          const std::string& dir) {
   check_corruption_options(o);
+  check_input(data.size() > 0, "data to corrupt", "at least one item", "none");
   CorruptedDataResult r;
   r.table = corruption_table(data.images.size(2), data.images.size(3));
   const torch::Tensor labels = data.labels.to(torch::kCPU);

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
+
 #include "foil/core/error.h"
 #include "foil/core/files.h"
 #include "foil/core/runtime.h"
@@ -138,17 +140,17 @@ int64_t label_unlabelled(Dataset& data, Model& model, const Log& log) {
 }
 
 std::vector<std::string> flag_lines(const std::vector<Flag>& flags) {
-  std::vector<std::string> lines;
-  std::string passed;
+  std::vector<std::string> lines, passed;
   for (const Flag& f : flags) {
     if (f.fired) {
       lines.push_back(fmt::format("CHECK FIRED: {}: {}.", f.name, f.measured));
       lines.push_back(fmt::format("  {}.", f.meaning));
-    } else {
-      passed += (passed.empty() ? "" : ", ") + f.name;
+    } else if (std::find(passed.begin(), passed.end(), f.name) == passed.end()) {
+      passed.push_back(f.name);  // each name once (an audit checks every budget)
     }
   }
-  if (!passed.empty()) lines.push_back("checks that did not fire: " + passed);
+  if (!passed.empty())
+    lines.push_back(fmt::format("checks that did not fire: {}", fmt::join(passed, ", ")));
   return lines;
 }
 

@@ -62,7 +62,7 @@ Dataset open_data(const std::string& spec, Model& model, bool needs_gradient = t
 int64_t label_unlabelled(Dataset& data, Model& model, const Log& log = {});
 
 /// The checks as lines: each that fired on two lines (what was measured, what it means), the
-/// others on one.
+/// others on one line, each name once (an audit checks every budget).
 std::vector<std::string> flag_lines(const std::vector<Flag>& flags);
 /// The checks as JSON (an array of {"name", "fired", "measured", "meaning"}).
 nlohmann::json flags_json(const std::vector<Flag>& flags);
