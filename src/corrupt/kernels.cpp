@@ -121,20 +121,25 @@ cv::Mat like(const cv::Mat& map, const cv::Mat& x) {
   return out;
 }
 
-cv::Mat uniform_map(int rows, int cols, double lo, double hi, Rng& rng) {
-  std::uniform_real_distribution<double> d(lo, hi);
+namespace {
+
+/// An H×W single-channel float matrix of draws from `d`, row by row.
+template <typename Distribution>
+cv::Mat draws(int rows, int cols, Distribution d, Rng& rng) {
   cv::Mat m(rows, cols, CV_32F);
   for (int r = 0; r < rows; ++r)
     for (int c = 0; c < cols; ++c) m.at<float>(r, c) = static_cast<float>(d(rng));
   return m;
 }
 
+}  // namespace
+
+cv::Mat uniform_map(int rows, int cols, double lo, double hi, Rng& rng) {
+  return draws(rows, cols, std::uniform_real_distribution<double>(lo, hi), rng);
+}
+
 cv::Mat normal_map(int rows, int cols, double mean, double sd, Rng& rng) {
-  std::normal_distribution<double> d(mean, sd);
-  cv::Mat m(rows, cols, CV_32F);
-  for (int r = 0; r < rows; ++r)
-    for (int c = 0; c < cols; ++c) m.at<float>(r, c) = static_cast<float>(d(rng));
-  return m;
+  return draws(rows, cols, std::normal_distribution<double>(mean, sd), rng);
 }
 
 }  // namespace foil::corruption

@@ -172,32 +172,31 @@ double CorruptionAuditResult::mean_corruption_accuracy(const CorruptionScores& s
   return count == 0 ? -1 : sum / count;
 }
 
-std::vector<double> CorruptionAuditResult::ce() const {
-  std::vector<double> out(corruptions.size(), -1);
-  if (!has_baseline) return out;
-  for (size_t c = 0; c < corruptions.size(); ++c) {
+namespace {
+
+/// Per corruption: the model's errors summed over severities over the baseline's, each error
+/// less its model's `offset` (-1 without a baseline or where the baseline's sum is not > 0).
+std::vector<double> error_ratios(const CorruptionAuditResult& r, double model_offset,
+                                 double baseline_offset) {
+  std::vector<double> out(r.corruptions.size(), -1);
+  if (!r.has_baseline) return out;
+  for (size_t c = 0; c < r.corruptions.size(); ++c) {
     double mine = 0, theirs = 0;
-    for (size_t s = 0; s < severities.size(); ++s) {
-      mine += 1 - model.accuracy[c][s];
-      theirs += 1 - baseline.accuracy[c][s];
+    for (size_t s = 0; s < r.severities.size(); ++s) {
+      mine += (1 - r.model.accuracy[c][s]) - model_offset;
+      theirs += (1 - r.baseline.accuracy[c][s]) - baseline_offset;
     }
     if (theirs > 0) out[c] = mine / theirs;
   }
   return out;
 }
 
+}  // namespace
+
+std::vector<double> CorruptionAuditResult::ce() const { return error_ratios(*this, 0, 0); }
+
 std::vector<double> CorruptionAuditResult::relative_ce() const {
-  std::vector<double> out(corruptions.size(), -1);
-  if (!has_baseline) return out;
-  for (size_t c = 0; c < corruptions.size(); ++c) {
-    double mine = 0, theirs = 0;
-    for (size_t s = 0; s < severities.size(); ++s) {
-      mine += (1 - model.accuracy[c][s]) - (1 - model.clean);
-      theirs += (1 - baseline.accuracy[c][s]) - (1 - baseline.clean);
-    }
-    if (theirs > 0) out[c] = mine / theirs;
-  }
-  return out;
+  return error_ratios(*this, 1 - model.clean, 1 - baseline.clean);
 }
 
 std::vector<std::string> CorruptionAuditResult::relative_ce_undefined() const {
