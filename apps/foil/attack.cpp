@@ -1,9 +1,12 @@
 // foil attack: one perturbation attack over a dataset, as a table and JSON.
 #include <fmt/format.h>
 
+#include <cmath>
+#include <filesystem>
 #include <optional>
 
 #include "commands.h"
+#include "foil/core/error.h"
 #include "foil/jobs/attack_job.h"
 #include "foil/report/figures.h"
 
@@ -17,23 +20,63 @@ struct AttackCmd {
   int64_t batch = 250;
   bool early_stop = false;
   std::string targeted, save_adv, json, out;
+  std::string access = "gradients", surrogate, ensemble = "logits";
 };
+
+/// The surrogates' ensemble of `--surrogate` (null when none), each checked against the target.
+std::shared_ptr<Model> open_surrogates(const AttackCmd& c, Model& model, const Dataset& data,
+                                       c10::Device device) {
+  const auto paths = model_list(c.surrogate);
+  if (paths.empty()) return nullptr;
+  std::vector<std::shared_ptr<Model>> members;
+  for (const auto& path : paths) {
+    members.push_back(open_run_model(ModelSpec{path}, device));
+    probe_model(*members.back(), data.images, c.data);
+    check_same_task(model, *members.back(), "--surrogate");
+  }
+  return std::make_shared<EnsembleModel>(members, parse_fusion(c.ensemble));
+}
 
 void run_attack(const AttackCmd& c) {
   const c10::Device device = apply_global_options();
   // Options are checked before anything slow is loaded.
   auto attack = make_attack_from(c.attack, c.early_stop);
   TargetSpec::parse(c.targeted, 0);
+  ModelFlags model_flags = c.model;
+  model_flags.access = parse_access(c.access);
+  parse_fusion(c.ensemble);
+  const auto surrogates = model_list(c.surrogate);
+  if (surrogates.empty()) {
+    refuse_flags({"--ensemble"}, "it fuses the --surrogate models");
+    check_access(*attack, model_flags.access);
+  }
+  const auto same_file = [](const std::string& a, const std::string& b) {
+    const auto builtin = [](const std::string& p) { return p.empty() || p == "zoo:cnn"; };
+    if (builtin(a) || builtin(b)) return builtin(a) && builtin(b);
+    std::error_code ec;
+    return std::filesystem::weakly_canonical(a, ec) == std::filesystem::weakly_canonical(b, ec);
+  };
+  for (const auto& s : surrogates)
+    if (same_file(s, c.model.path))
+      throw InputError("--surrogate " + s +
+                       ": expected a model other than --model (crafting on the attacked model "
+                       "itself is the white-box attack: drop --surrogate)");
   check_writable(c.save_adv, "--save-adv");
   check_writable(c.json, "--json");
   std::optional<ResultsFolder> folder;
   if (!c.out.empty()) folder.emplace(c.out, "--out");
-  auto model = open_run_model(c.model, device);
-  Dataset data = open_run_data(c.data, *model, /*needs_gradient=*/c.attack.attack != "square");
+  auto model = open_run_model(model_flags, device);
+  Dataset data = open_run_data(c.data, *model,
+                               /*needs_gradient=*/surrogates.empty() &&
+                                   model_flags.access == Access::kGradients &&
+                                   attack->access() == Access::kGradients);
+  const std::shared_ptr<Model> surrogate = open_surrogates(c, *model, data, device);
   const TargetSpec target =
       TargetSpec::parse(c.targeted, model->forward(data.images.slice(0, 0, 1)).size(1));
-  fmt::print("model   {} ({})\ndata    {} ({} items)\nattack  {} {}\n", model->info().name,
-             model->info().backend, data.source, data.size(), attack->describe(), target.str());
+  fmt::print("model   {} ({}, access: {})\ndata    {} ({} items)\nattack  {} {}\n",
+             model->info().name, model->info().backend, access_name(model_flags.access),
+             data.source, data.size(), attack->describe(), target.str());
+  if (surrogate) fmt::print("crafted on {} (transfer)\n", surrogate->info().name);
   std::fflush(stdout);
   AttackJobOptions o;
   o.attack = std::move(attack);
@@ -42,6 +85,7 @@ void run_attack(const AttackCmd& c) {
   o.seed = global_options().seed;
   o.keep_adv = !c.save_adv.empty();
   o.examples = folder ? 8 : 0;
+  o.surrogate = surrogate.get();
   o.log = print_line;
   AttackJobResult r = foil::run_attack(*model, data, o);
   // In a job of several processes every rank holds all results; rank 0 writes them.
@@ -58,8 +102,21 @@ void run_attack(const AttackCmd& c) {
     r.summary["class_names"] = data.class_names;
     write_json(folder->file("attack.json"), r.summary);
     write_examples(folder->file("examples.png"), data, {{o.attack->name(), &r.ev}});
+    if (!r.ev.median_norm_at.empty()) {
+      std::vector<double> q(r.ev.query_grid.begin(), r.ev.query_grid.end());
+      double top = 0;
+      for (double v : r.ev.median_norm_at)
+        if (std::isfinite(v)) top = std::max(top, v);
+      write_line_plot(
+          folder->file("norm_by_queries.svg"),
+          o.attack->name() + ": median " + o.attack->options().norm() + " norm found vs queries",
+          "queries per item", "median norm",
+          {{"median over the clean-correct items", q, r.ev.median_norm_at}}, 0.0,
+          top > 0 ? top * 1.05 : 1.0);
+    }
     folder->commit();
-    fmt::print("wrote {}/report.html, attack.json, examples.png\n", c.out);
+    fmt::print("wrote {}/report.html, attack.json, examples.png{}\n", c.out,
+               r.ev.median_norm_at.empty() ? "" : ", norm_by_queries.svg");
   }
 }
 
@@ -72,6 +129,17 @@ void setup_attack(CLI::App& app) {
   sub->add_option("--data", c->data, "data spec: fashion-mnist:test[:N], an image folder or file")
       ->capture_default_str();
   add_attack_flags(sub, c->attack, "pgd");
+  sub->add_option("--access", c->access,
+                  "what the attack may see of --model: gradients (white box), scores (square, "
+                  "spsa) or labels (hopskipjump); every image shown is counted")
+      ->capture_default_str();
+  sub->add_option("--surrogate", c->surrogate,
+                  "transfer: craft on these models (comma list; 'zoo' = the zoo's four "
+                  "Fashion-MNIST models, zoo:ARCH one of them) and judge on --model");
+  sub->add_option("--ensemble", c->ensemble,
+                  "several surrogates: fuse their logits (mean) or their losses (mean "
+                  "cross-entropy)")
+      ->capture_default_str();
   sub->add_option("--targeted", c->targeted, "random, least-likely or a class index");
   sub->add_flag("--early-stop", c->early_stop,
                 "stop attacking a sample once it is fooled (robust-accuracy evaluation)");

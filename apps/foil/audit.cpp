@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "commands.h"
 #include "foil/core/error.h"
 #include "foil/core/runtime.h"
@@ -21,7 +23,13 @@ struct AuditCmd {
   int64_t steps = AttackFlags::kDefaultSteps, batch = 250, examples = 8;
   bool early_stop = true, thorough = false;
   std::string corruptions = "all", severities = "1-5", baseline;
+  std::string threats, surrogate;
+  int64_t max_queries = 1000;
 };
+
+/// The built-in model's transfer attacker: the zoo's other architectures trained on the same
+/// data.
+const char* const kBuiltinSurrogates = "zoo:mlp,zoo:resnet,zoo:mobilenet";
 
 void run_audit(const AuditCmd& c) {
   const c10::Device device = apply_global_options();
@@ -43,6 +51,20 @@ void run_audit(const AuditCmd& c) {
   o.corruption.batch = c.batch;
   if (!c.baseline.empty() && c.corruptions == "none")
     throw InputError("--baseline: normalises the corruption errors; not with --corruptions none");
+  // The default threats: white box, and for the built-in model transfer from its zoo siblings.
+  const bool builtin = c.model.path.empty();
+  o.threats.threats = parse_threats(
+      !c.threats.empty() ? c.threats : (builtin ? "white-box,transfer" : "white-box"));
+  const std::string surrogates = !c.surrogate.empty() ? c.surrogate
+                                 : builtin            ? kBuiltinSurrogates
+                                                      : "";
+  const bool transfer = std::find(o.threats.threats.begin(), o.threats.threats.end(), "transfer") !=
+                        o.threats.threats.end();
+  check_input(!transfer || !surrogates.empty(), "--threats transfer",
+              "--surrogate MODEL[,MODEL...] (the attacker's own models)", "none");
+  if (!transfer && !c.surrogate.empty())
+    throw InputError("--surrogate: used by the transfer threat; add transfer to --threats");
+  o.threats.max_queries = c.max_queries;
   check_audit_options(o);  // before anything slow runs
   ResultsFolder out(c.out, "--out");
   const double start = now_seconds();
@@ -54,6 +76,11 @@ void run_audit(const AuditCmd& c) {
     probe_model(*baseline, data.images, c.data);
     o.baseline = baseline.get();
   }
+  if (transfer)
+    for (const auto& path : model_list(surrogates)) {
+      o.threats.surrogates.push_back(open_run_model(ModelSpec{path}, device));
+      probe_model(*o.threats.surrogates.back(), data.images, c.data);
+    }
   const AuditResult r = foil::run_audit(*model, data, o);
   if (r.has_corruptions)
     for (const auto& line : r.corruptions.lines()) print_line(line);
@@ -110,6 +137,15 @@ void setup_audit(CLI::App& app) {
       "of mCE), held-out, noise, blur, weather, digital or names, e.g. fog,jpeg_compression "
       "(default: none)");
   sub->add_option("--severities", c->severities, "corruption severities: 1-5, 3 or 1,3,5")
+      ->capture_default_str();
+  sub->add_option("--threats", c->threats,
+                  "threat models, comma list: white-box (the budgets above), transfer (crafted "
+                  "on --surrogate with VMI-FGSM), scores (Square), labels (HopSkipJump); one "
+                  "table at the middle Linf budget (default: white-box; the built-in model adds "
+                  "transfer from the zoo's mlp, resnet and mobilenet)");
+  sub->add_option("--surrogate", c->surrogate,
+                  "the transfer attacker's models, comma list (files, zoo:ARCH or zoo)");
+  sub->add_option("--max-queries", c->max_queries, "scores and labels threats: queries per item")
       ->capture_default_str();
   sub->add_option("--baseline", c->baseline,
                   "a model file to normalise the corruption errors by (mCE; the benchmark uses "

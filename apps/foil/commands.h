@@ -88,11 +88,16 @@ struct AttackFlags {
   int64_t queries = 5000, targets = 0, binary_steps = 5;
   double p_init = 0.8, kappa = 0, initial_const = 1, overshoot = 0.02;
   std::string version = "standard";
+  /// The transfer family's and SPSA's options (-1: the attack's own).
+  double di_prob = -1, di_resize = 0.9, vmi_beta = 1.5, spsa_delta = 0.01;
+  int64_t ti_kernel = -1, si_scales = -1, vmi_samples = -1, spsa_samples = 128;
+  bool nesterov = false;
   static constexpr int64_t kDefaultSteps = INT64_MIN;  ///< --steps not given
 };
 /// Adds --attack, --norm, --eps, --alpha, --steps, --random-start, --restarts, --decay and
-/// the options of APGD-T/FAB-T (--targets), Square (--queries, --p-init), C&W (--kappa,
-/// --binary-steps, --initial-const), DeepFool (--overshoot) and AutoAttack (--version).
+/// the options of APGD-T/FAB-T (--targets), the query attacks (--max-queries), Square
+/// (--p-init), SPSA, the transfer family (DI, TI, NI, SI, VMI), C&W (--kappa, --binary-steps,
+/// --initial-const), DeepFool (--overshoot) and AutoAttack (--version).
 void add_attack_flags(CLI::App* app, AttackFlags& flags, const std::string& default_attack);
 /// The norm the flags ask for: --norm, else linf (l2 for fgm and cw).
 std::string attack_norm(const AttackFlags& flags);
@@ -144,5 +149,6 @@ void setup_keypoints(CLI::App& app);
 void setup_predict(CLI::App& app);
 void setup_report(CLI::App& app);
 void setup_corrupt(CLI::App& app);
+void setup_transfer(CLI::App& app);
 
 }  // namespace foil::cli

@@ -148,8 +148,10 @@ std::vector<double> parse_eps(const std::string& text, const std::string& flag) 
 void add_attack_flags(CLI::App* app, AttackFlags& f, const std::string& default_attack) {
   f.attack = default_attack;
   app->add_option("--attack", f.attack,
-                  "fgsm, fgm (FGM-L2), bim, pgd, mifgsm; apgd-ce, apgd-dlr, apgd-t, fab-t, "
-                  "square, autoattack (reliable evaluation); cw, deepfool (minimal norm)")
+                  "fgsm, fgm (FGM-L2), bim, pgd, mifgsm; di-fgsm, ti-fgsm, ni-fgsm, si-fgsm, "
+                  "vmi-fgsm (transfer: with --surrogate); apgd-ce, apgd-dlr, apgd-t, fab-t, "
+                  "square, autoattack (reliable evaluation); spsa (scores), hopskipjump (labels; "
+                  "minimal norm); cw, deepfool (minimal norm)")
       ->capture_default_str();
   app->add_option("--norm", f.norm, "linf or l2 (default: linf; l2 for fgm and cw)");
   app->add_option("--eps", f.eps, "perturbation budget (pixels in [0,1])")->capture_default_str();
@@ -167,7 +169,30 @@ void add_attack_flags(CLI::App* app, AttackFlags& f, const std::string& default_
   app->add_option("--targets", f.targets,
                   "APGD-T/FAB-T target classes (top-k of the clean logits; 0 = min(9, classes-1))")
       ->capture_default_str();
-  app->add_option("--queries", f.queries, "Square: queries per sample")->capture_default_str();
+  app->add_option("--max-queries,--queries", f.queries,
+                  "square, spsa, hopskipjump: the most images one sample may show the model")
+      ->capture_default_str();
+  app->add_option("--di-prob", f.di_prob,
+                  "DI: probability of the random resize-and-pad per gradient (default: 0.5 for "
+                  "di-fgsm, else 0)");
+  app->add_option("--di-resize", f.di_resize, "DI: smallest resize, share of the side")
+      ->capture_default_str();
+  app->add_option("--ti-kernel", f.ti_kernel,
+                  "TI: Gaussian kernel side, odd (default: ti-fgsm 15 px at 299 px scaled to the "
+                  "image, else 1)");
+  app->add_option("--si-scales", f.si_scales,
+                  "SI: scale copies x/2^i per gradient (default: 5 for si-fgsm, else 1)");
+  app->add_option("--vmi-samples", f.vmi_samples,
+                  "VMI: neighbours for the gradient variance (default: 5 for vmi-fgsm, else 0)");
+  app->add_option("--vmi-beta", f.vmi_beta, "VMI: neighbourhood radius in eps")
+      ->capture_default_str();
+  app->add_flag("--nesterov", f.nesterov,
+                "NI: gradients at the Nesterov look-ahead point (ni-fgsm always)");
+  app->add_option("--spsa-samples", f.spsa_samples,
+                  "SPSA: random directions per step (two queries each)")
+      ->capture_default_str();
+  app->add_option("--spsa-delta", f.spsa_delta, "SPSA: finite-difference step")
+      ->capture_default_str();
   app->add_option("--p-init", f.p_init, "Square: initial share of pixels per square")
       ->capture_default_str();
   app->add_option("--kappa", f.kappa, "C&W: confidence margin")->capture_default_str();
@@ -204,7 +229,16 @@ AttackOptions attack_options(const AttackFlags& f) {
       .binary_steps(f.binary_steps)
       .initial_const(f.initial_const)
       .overshoot(f.overshoot)
-      .version(f.version);
+      .version(f.version)
+      .input_diversity(f.di_prob)
+      .diversity_resize(f.di_resize)
+      .ti_kernel(f.ti_kernel)
+      .si_scales(f.si_scales)
+      .vmi_samples(f.vmi_samples)
+      .vmi_beta(f.vmi_beta)
+      .nesterov(f.nesterov)
+      .spsa_samples(f.spsa_samples)
+      .spsa_delta(f.spsa_delta);
 }
 
 std::unique_ptr<Attack> make_attack_from(const AttackFlags& f, bool early_stop) {

@@ -50,17 +50,18 @@ void check_paths(const CLI::App& top) {
   for (const auto& v : given(*app, "--draw")) add(kind == "predict" ? folders : files, "--draw", v);
   for (const auto& v : given(*app, "--out")) add(out_is_file ? files : folders, "--out", v);
   for (const auto& v : given(*app, "--crops")) add(folders, "--crops", v);
-  for (const auto& v : given(*app, "--model")) {
-    check_input(!v.empty(), "--model", "a model file", "an empty string");
-    for (const auto& m : split_commas(v)) {
-      std::error_code ec;
-      if (!fs::exists(m, ec)) continue;  // the loader names it
-      add(p.input_files, "--model", m);
-      // A TF.js graph reads its weight shards from the model's folder.
-      if (fs::path(m).extension() == ".json")
-        add(p.input_folders, "--model", resolved_path(m).parent_path().string());
+  for (const char* flag : {"--model", "--models", "--surrogate"})
+    for (const auto& v : given(*app, flag)) {
+      check_input(!v.empty(), flag, "a model file", "an empty string");
+      for (const auto& m : split_commas(v)) {
+        std::error_code ec;
+        if (!fs::exists(m, ec)) continue;  // the loader names it (or it is zoo:ARCH)
+        add(p.input_files, flag, m);
+        // A TF.js graph reads its weight shards from the model's folder.
+        if (fs::path(m).extension() == ".json")
+          add(p.input_folders, flag, resolved_path(m).parent_path().string());
+      }
     }
-  }
   for (const char* flag : {"--patch", "--baseline"})
     for (const auto& v : given(*app, flag)) add(p.input_files, flag, v);
   for (const char* flag : {"--data", "--eval-data"})

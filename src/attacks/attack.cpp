@@ -34,8 +34,8 @@ Attack::Attack(AttackOptions options) : options_(std::move(options)) {
   check_input(o.loss() == "ce" || o.loss() == "dlr", "--loss", "ce or dlr", "'" + o.loss() + "'");
   check_input(o.targets() >= 0 && o.targets() <= 1000, "--targets",
               "an integer in 0..1000 (0 = min(9, classes - 1))", std::to_string(o.targets()));
-  check_input(o.queries() >= 1 && o.queries() <= 1000000, "--queries", "an integer in 1..1000000",
-              std::to_string(o.queries()));
+  check_input(o.queries() >= 1 && o.queries() <= 1000000, "--max-queries",
+              "an integer in 1..1000000", std::to_string(o.queries()));
   check_input(o.p_init() > 0 && o.p_init() <= 1, "--p-init", "a value in (0, 1]", real(o.p_init()));
   check_input(std::isfinite(o.kappa()) && o.kappa() >= 0, "--kappa", "a finite value >= 0",
               real(o.kappa()));
@@ -47,6 +47,27 @@ Attack::Attack(AttackOptions options) : options_(std::move(options)) {
               "a finite value >= 0", real(o.overshoot()));
   check_input(o.version() == "standard" || o.version() == "fast" || o.version() == "rand",
               "--version", "standard, fast or rand", "'" + o.version() + "'");
+  check_input(o.input_diversity() == -1 || (o.input_diversity() >= 0 && o.input_diversity() <= 1),
+              "--di-prob", "a value in [0, 1]", real(o.input_diversity()));
+  check_input(o.diversity_resize() > 0 && o.diversity_resize() <= 1, "--di-resize",
+              "a value in (0, 1]", real(o.diversity_resize()));
+  check_input(
+      o.ti_kernel() == -1 || (o.ti_kernel() >= 1 && o.ti_kernel() % 2 == 1 && o.ti_kernel() <= 99),
+      "--ti-kernel", "an odd integer in 1..99", std::to_string(o.ti_kernel()));
+  check_input(o.si_scales() == -1 || (o.si_scales() >= 1 && o.si_scales() <= 20), "--si-scales",
+              "an integer in 1..20", std::to_string(o.si_scales()));
+  check_input(o.vmi_samples() == -1 || (o.vmi_samples() >= 0 && o.vmi_samples() <= 100),
+              "--vmi-samples", "an integer in 0..100", std::to_string(o.vmi_samples()));
+  check_input(std::isfinite(o.vmi_beta()) && o.vmi_beta() > 0 && o.vmi_beta() <= 100, "--vmi-beta",
+              "a value in (0, 100]", real(o.vmi_beta()));
+  check_input(o.spsa_samples() >= 1 && o.spsa_samples() <= 10000, "--spsa-samples",
+              "an integer in 1..10000", std::to_string(o.spsa_samples()));
+  check_input(std::isfinite(o.spsa_delta()) && o.spsa_delta() > 0 && o.spsa_delta() <= 1,
+              "--spsa-delta", "a value in (0, 1]", real(o.spsa_delta()));
+  check_input(o.hsj_init_evals() >= 1 && o.hsj_init_evals() <= o.hsj_max_evals() &&
+                  o.hsj_max_evals() <= 1000000,
+              "--hsj-evals", "1 <= initial <= most <= 1000000",
+              fmt::format("{} and {}", o.hsj_init_evals(), o.hsj_max_evals()));
 }
 
 std::string Attack::describe() const {
@@ -67,6 +88,7 @@ AttackResult Attack::run(Model& model, const torch::Tensor& input, const Criteri
       sample_ids.defined() ? sample_ids.to(torch::kCPU, torch::kLong) : torch::arange(n);
   check_input(ids.numel() == n, "sample ids", fmt::format("one per sample ({})", n),
               std::to_string(ids.numel()));
+  check_access(*this, model_access(model));
   AttackResult result;
   result.adv = x.clone();
   result.success = torch::zeros({n}, torch::dtype(torch::kBool).device(x.device()));
@@ -74,6 +96,23 @@ AttackResult Attack::run(Model& model, const torch::Tensor& input, const Criteri
   result.grad_score = torch::zeros({n, x.size(2), x.size(3)}, x.options());
   if (n > 0) perturb(model, x, criterion, ids, result);
   return result;
+}
+
+void check_access(const Attack& attack, Access has) {
+  if (static_cast<int>(has) <= static_cast<int>(attack.access())) return;
+  const std::string level =
+      has == Access::kScores ? "scores: square, spsa, hopskipjump" : "labels: hopskipjump";
+  throw InputError(fmt::format(
+      "--attack {}: needs the model's {}, but the model is opened with --access {} (attacks at "
+      "{}; or craft on a surrogate with --surrogate)",
+      attack.name(), access_name(attack.access()), access_name(has), level));
+}
+
+void count_queries(AttackResult& r, const torch::Tensor& rows, int64_t n) {
+  if (!r.item_queries.defined())
+    r.item_queries = torch::zeros({n}, torch::dtype(torch::kLong).device(rows.device()));
+  r.item_queries.index_add_(0, rows, torch::ones_like(rows));
+  r.queries += rows.numel();
 }
 
 void keep_rows(const torch::Tensor& keep, std::initializer_list<torch::Tensor*> tensors) {

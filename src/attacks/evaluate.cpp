@@ -6,6 +6,7 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "foil/attacks/hopskipjump.h"
 #include "foil/core/error.h"
 #include "foil/core/runtime.h"
 #include "foil/dist/dist.h"
@@ -57,6 +58,25 @@ nlohmann::json Evaluation::to_json() const {
     j["stages"] = stages;
     j["broken_by"] = by;  // per item: the stage that broke it, "clean" or null (robust)
   }
+  if (transfer) j["crafted_on"] = "a surrogate (transfer); this model only judged the examples";
+  if (item_queries.defined()) {
+    j["queries_per_item"] = {{"median", queries_median},
+                             {"max", queries_max},
+                             {"over", "items correct clean"},
+                             {"per_item", ints(item_queries)}};
+  }
+  if (!median_norm_at.empty()) {
+    nlohmann::json curve = nlohmann::json::array();
+    for (size_t i = 0; i < median_norm_at.size() && i < query_grid.size(); ++i)
+      curve.push_back(
+          {{"queries", query_grid[i]},
+           {"median_norm", std::isfinite(median_norm_at[i]) ? nlohmann::json(median_norm_at[i])
+                                                            : nlohmann::json(nullptr)}});
+    j["norm_by_queries"] = {{"curve", curve},
+                            {"over",
+                             "items correct clean; null while fewer than half have an "
+                             "adversarial"}};
+  }
   if (min_norm.defined()) {
     j["minimal_norm"] = {{"found_rate", min_norm_found_rate},
                          {"found", min_norm_found},
@@ -101,6 +121,9 @@ Evaluation evaluate_attack(Model& model, const Dataset& data, const Attack& atta
   std::vector<torch::Tensor> clean_pred, adv_pred, labels, targets, linf, l2, advs, broken_by,
       min_norm, ex_clean, ex_adv;
   ev.stage_names = attack.stage_names();
+  ev.transfer = o.craft_on() != nullptr && o.craft_on() != &model;
+  Model& source = ev.transfer ? *o.craft_on() : model;
+  std::vector<torch::Tensor> item_queries, norm_at;
   int64_t done_correct = 0, done_robust = 0;
   int64_t passes[2] = {0, 0};  // gradient evaluations, queries
   // In-loop successes, of those not confirmed by the final check; items APGD attacked, of
@@ -121,7 +144,12 @@ Evaluation evaluate_attack(Model& model, const Dataset& data, const Attack& atta
     torch::Tensor pred = clean_logits.argmax(1);
     y = torch::where(y.lt(0), pred, y);
     Criterion crit = make_criterion(o.target(), y, clean_logits, o.seed(), begin);
-    AttackResult r = attack.run(model, x, crit, torch::arange(begin, end));
+    AttackResult r = attack.run(source, x, crit, torch::arange(begin, end));
+    if (r.item_queries.defined()) item_queries.push_back(r.item_queries.cpu());
+    if (r.norm_at_queries.defined()) {
+      norm_at.push_back(r.norm_at_queries.cpu());
+      ev.query_grid = r.query_grid;
+    }
     passes[0] += r.gradient_evaluations;
     passes[1] += r.queries;
     targeted = crit.is_targeted();
@@ -143,9 +171,12 @@ Evaluation evaluate_attack(Model& model, const Dataset& data, const Attack& atta
       stage_unconfirmed[s] += r.stage_unconfirmed[s];
       undone_in_stages += r.stage_unconfirmed[s];
     }
-    checks[0] += (r.success & eligible).sum().item<int64_t>() + undone_in_stages;
-    checks[1] +=
-        (r.success & eligible & confirmed.logical_not()).sum().item<int64_t>() + undone_in_stages;
+    // (A transfer attack's own successes are on its surrogate: not this model's to confirm.)
+    if (!ev.transfer) {
+      checks[0] += (r.success & eligible).sum().item<int64_t>() + undone_in_stages;
+      checks[1] +=
+          (r.success & eligible & confirmed.logical_not()).sum().item<int64_t>() + undone_in_stages;
+    }
     r.pred = adv_logits.argmax(1);
     if (r.loss_rose.defined()) {
       checks[2] += eligible.sum().item<int64_t>();
@@ -229,6 +260,25 @@ Evaluation evaluate_attack(Model& model, const Dataset& data, const Attack& atta
   const bool has_min_norm =
       dist::all_gather_rows(torch::tensor({int64_t{!min_norm.empty()}})).amax().item<int64_t>() > 0;
   if (has_stage) ev.broken_by = rows(broken_by, torch::empty({0}, i64));
+  const auto any_rank = [](bool mine) {
+    return dist::all_gather_rows(torch::tensor({int64_t{mine}})).amax().item<int64_t>() > 0;
+  };
+  if (any_rank(!item_queries.empty())) ev.item_queries = rows(item_queries, torch::empty({0}, i64));
+  if (any_rank(!norm_at.empty())) {
+    const auto g = static_cast<int64_t>(
+        dist::all_gather_rows(torch::tensor({static_cast<int64_t>(ev.query_grid.size())}))
+            .amax()
+            .item<int64_t>());
+    const torch::Tensor all_norm = rows(norm_at, torch::empty({0, g}, data.images.options()));
+    if (ev.query_grid.empty()) ev.query_grid = HopSkipJump::query_grid(attack.options().queries());
+    const torch::Tensor ok = ev.clean_pred.eq(ev.labels).nonzero().flatten();
+    for (int64_t j = 0; j < g; ++j) {
+      const torch::Tensor v = all_norm.select(1, j).index_select(0, ok);
+      ev.median_norm_at.push_back(
+          v.numel() > 0 ? std::get<0>(v.sort()).select(0, (v.numel() - 1) / 2).item<double>()
+                        : INFINITY);
+    }
+  }
   if (has_min_norm) ev.min_norm = rows(min_norm, torch::empty({0}, data.images.options()));
 
   // Totals over every item.
@@ -261,6 +311,13 @@ Evaluation evaluate_attack(Model& model, const Dataset& data, const Attack& atta
     for (size_t s = 0; s < ev.stage_names.size(); ++s) {
       robust -= ev.broken_by.eq(static_cast<int64_t>(s)).sum().item<int64_t>();
       ev.stage_robust_accuracy.push_back(static_cast<double>(robust) / ev.n);
+    }
+  }
+  if (ev.item_queries.defined()) {
+    const torch::Tensor q = ev.item_queries.masked_select(correct);
+    if (q.numel() > 0) {
+      ev.queries_median = std::get<0>(q.sort()).select(0, (q.numel() - 1) / 2).item<double>();
+      ev.queries_max = q.max().item<int64_t>();
     }
   }
   if (ev.min_norm.defined()) {

@@ -57,12 +57,11 @@ void GradientAttack::perturb(Model& model, const torch::Tensor& x, const Criteri
           logits = logits.index_select(0, keep);
         }
       }
-      auto loss_of = [&](const torch::Tensor& l) {
-        return sign * torch::nn::functional::cross_entropy(
-                          l, crit.loss_classes(),
-                          torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
+      auto loss_of = [&](const torch::Tensor& in, const torch::Tensor& l) {
+        return sign * attack_cross_entropy(model, in, l, crit.loss_classes());
       };
-      torch::Tensor grad = torch::autograd::grad({loss_of(logits)}, {adv})[0];
+      const torch::Tensor rows_in = keep.defined() ? adv.index_select(0, keep) : adv;
+      torch::Tensor grad = torch::autograd::grad({loss_of(rows_in, logits)}, {adv})[0];
       adv = adv.detach();
       if (keep.defined()) {
         grad = grad.index_select(0, keep);
@@ -70,7 +69,7 @@ void GradientAttack::perturb(Model& model, const torch::Tensor& x, const Criteri
       }
       for (int64_t e = 1; e < options_.eot_samples(); ++e) {
         const torch::Tensor a = adv.clone().requires_grad_(true);
-        grad = grad + torch::autograd::grad({loss_of(model.forward(a))}, {a})[0];
+        grad = grad + torch::autograd::grad({loss_of(a, model.forward(a))}, {a})[0];
         result.gradient_evaluations += active.numel();
       }
       if (options_.eot_samples() > 1) grad = grad / static_cast<double>(options_.eot_samples());

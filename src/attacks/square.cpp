@@ -99,12 +99,14 @@ void Square::perturb(Model& model, const torch::Tensor& x, const Criterion& crit
                      torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone))
                : margin(logits, crit);
   };
+  const int64_t n = x.size(0);
+  count_queries(r, torch::arange(n, x.options().dtype(torch::kLong)), n);  // the clean look
   torch::Tensor done = criterion.is_adversarial(logits0);
   torch::Tensor rows = done.nonzero().flatten();
   record_rows(r, rows, x.index_select(0, rows), logits0.index_select(0, rows),
               done.index_select(0, rows));
   rows = done.logical_not().nonzero().flatten();
-  if (rows.numel() == 0 || eps == 0) {
+  if (rows.numel() == 0 || eps == 0 || options_.queries() < 2) {
     record_rows(r, rows, x.index_select(0, rows), logits0.index_select(0, rows),
                 done.index_select(0, rows));
     return;
@@ -134,7 +136,7 @@ void Square::perturb(Model& model, const torch::Tensor& x, const Criterion& crit
     best = (x0 + eps * delta / l2_per_sample(delta).clamp_min(1e-12)).clamp(0, 1);
   }
   torch::Tensor logits = model.forward(best);
-  r.queries += rows.numel();
+  count_queries(r, rows, n);
   torch::Tensor best_loss = loss(logits, crit), best_logits = logits;
 
   const int64_t chunk = 100, per_query = 5 + c;
@@ -152,7 +154,8 @@ void Square::perturb(Model& model, const torch::Tensor& x, const Criterion& crit
       crit = crit.select(keep);
     }
     if (rows.numel() == 0) return;
-    if (q >= options_.queries()) break;
+    // The clean look, the start and q - 1 proposals: q + 1 queries so far.
+    if (q + 1 >= options_.queries()) break;
     if (q % 100 == 0) progress.update(q, fmt::format("{} unbroken", rows.numel()));
     if ((q - 1) % chunk == 0) draws = rng.uniform(rows.cpu(), {chunk, per_query}, dev);
     const torch::Tensor u = draws.select(1, (q - 1) % chunk);
@@ -193,7 +196,7 @@ void Square::perturb(Model& model, const torch::Tensor& x, const Criterion& crit
       candidate = (x0 + eps * delta / l2_per_sample(delta).clamp_min(1e-12)).clamp(0, 1);
     }
     logits = model.forward(candidate);
-    r.queries += rows.numel();
+    count_queries(r, rows, n);
     const torch::Tensor cand_loss = loss(logits, crit);
     const torch::Tensor better = cand_loss.lt(best_loss) | crit.is_adversarial(logits);
     best = torch::where(better.view({-1, 1, 1, 1}), candidate, best);

@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
+
 namespace foil {
 
 AttackJobResult run_attack(Model& model, const Dataset& data, const AttackJobOptions& o) {
@@ -12,8 +14,12 @@ AttackJobResult run_attack(Model& model, const Dataset& data, const AttackJobOpt
     r.lines.push_back(line);
     if (o.log) o.log(line);
   };
-  const bool gradients = o.attack->name() != "square";
-  r.checks = check_model(model, data, 250, gradients);
+  const bool transfer = o.surrogate != nullptr && o.surrogate != &model;
+  // The model's own checks need its gradients (foil's view of the model, not the attacker's):
+  // below that access level they are left out.
+  const bool white_box = model_access(model) == Access::kGradients;
+  const bool gradients = white_box && !transfer && o.attack->access() == Access::kGradients;
+  if (white_box) r.checks = check_model(model, data, 250, gradients);
   r.ev = evaluate_attack(model, data, *o.attack,
                          EvaluationOptions()
                              .batch(o.batch)
@@ -21,7 +27,8 @@ AttackJobResult run_attack(Model& model, const Dataset& data, const AttackJobOpt
                              .seed(o.seed)
                              .keep_adv(o.keep_adv)
                              .keep_examples(o.examples)
-                             .progress("attack"));
+                             .progress("attack")
+                             .craft_on(transfer ? o.surrogate : nullptr));
   const Evaluation& ev = r.ev;
   say(fmt::format("\n{:<22}{:>10}", "metric", "value"));
   say(fmt::format("{:<22}{:>10}", "n", ev.n));
@@ -44,6 +51,18 @@ AttackJobResult run_attack(Model& model, const Dataset& data, const AttackJobOpt
                     "accuracy counts those needing more than eps {:g})",
                     o.attack->options().eps()));
   }
+  if (ev.item_queries.defined())
+    say(fmt::format("{:<22}{:>10}  (median over the clean-correct items; most {}, budget {})",
+                    "queries per item", fmt::format("{:g}", ev.queries_median), ev.queries_max,
+                    o.attack->options().queries()));
+  for (size_t i = 0; i < ev.median_norm_at.size(); ++i)
+    say(fmt::format("{:<22}{:>10}", fmt::format("  median norm @{}", ev.query_grid[i]),
+                    std::isfinite(ev.median_norm_at[i])
+                        ? fmt::format("{:.4f}", ev.median_norm_at[i])
+                        : std::string("none yet")));
+  if (transfer)
+    say(fmt::format("crafted on {} (transfer): the attacked model saw only the final examples",
+                    o.surrogate->info().name));
   say(fmt::format("{:<22}{:>10}  over the {} broken items", "linf max",
                   ev.broken > 0 ? fmt::format("{:.4f}", ev.linf_max) : "-", ev.broken));
   say(fmt::format("{:<22}{:>10}", "l2 mean",
@@ -75,6 +94,12 @@ AttackJobResult run_attack(Model& model, const Dataset& data, const AttackJobOpt
                  {"seed", o.attack->options().seed()},
                  {"describe", o.attack->describe()},
                  {"target", o.target.str()}};
+  j["threat"] = {{"access", access_name(model_access(model))},
+                 {"attack_needs", access_name(o.attack->access())},
+                 {"crafted_on",
+                  transfer ? nlohmann::json(o.surrogate->info().name) : nlohmann::json(nullptr)}};
+  if (o.attack->access() != Access::kGradients)
+    j["attack"]["max_queries"] = o.attack->options().queries();
   return r;
 }
 

@@ -50,6 +50,26 @@ void check_audit_options(const AuditOptions& o) {
   check_input(o.examples >= 0, "--examples", "a count >= 0", std::to_string(o.examples));
 }
 
+namespace {
+
+/// The threat table: the white-box row from the audit's run at the middle Linf budget, then
+/// the other threats there.
+std::vector<ThreatRow> threat_table(Model& model, const Dataset& data, const AuditOptions& o,
+                                    const AuditResult& r) {
+  const double eps = o.linf_eps[o.linf_eps.size() / 2];
+  const auto wb = std::find_if(r.rows.begin(), r.rows.end(), [&](const AuditRow& row) {
+    return row.norm == "linf" && row.eps == eps;
+  });
+  std::vector<ThreatRow> rows = {
+      white_box_row(wb->ev, make_attack(o.attack, audit_attack_options(o, "linf", eps))->describe(),
+                    "linf", eps)};
+  for (ThreatRow& row : run_threats(model, data, o.threats, "linf", eps, o.batch, o.seed, o.log))
+    rows.push_back(std::move(row));
+  return rows;
+}
+
+}  // namespace
+
 AuditResult run_audit(Model& model, const Dataset& data, const AuditOptions& o) {
   check_audit_options(o);
   const double start = now_seconds();
@@ -71,6 +91,7 @@ AuditResult run_audit(Model& model, const Dataset& data, const AuditOptions& o) 
   if (!o.thorough && o.attack == "autoattack")
     log("(the fast version has no gradient-free stage: its robust accuracy is an upper bound "
         "from gradient attacks only; --thorough runs the standard version)");
+  check_threat_options(o.threats, model);
   r.checks = check_model(model, data);
 
   for (const std::string norm : kNorms) {
@@ -151,6 +172,8 @@ AuditResult run_audit(Model& model, const Dataset& data, const AuditOptions& o) 
                                                     : "--attack is not autoattack: no standard "
                                                       "version to run"));
   }
+  r.threats = threat_table(model, data, o, r);
+  for (const std::string& line : threat_lines(r.threats)) log(line);
   if (!o.corruption.corruptions.empty()) {
     CorruptionAuditOptions co = o.corruption;
     co.seed = o.seed;
@@ -210,7 +233,14 @@ nlohmann::json AuditResult::to_json() const {
                                            : "fast version: gradient attacks only, robust accuracy "
                                              "is an upper bound"},
                       {"seconds", seconds},
-                      {"results", results}};
+                      {"results", results},
+                      {"threats", threats_json(threats)},
+                      {"threats_meaning",
+                       "one budget (the middle Linf eps), one row per attacker: robust accuracy = "
+                       "share of all items correct clean and under that attacker; "
+                       "queries_per_item = calls on the attacked model per item (white-box: "
+                       "forward+backward passes, mean; transfer: the one final example; "
+                       "scores/labels: queries, median over the clean-correct items)"}};
   if (has_corruptions) {
     const double mca = corruptions.mean_corruption_accuracy(corruptions.model);
     const double mce = corruptions.benchmark_mean(corruptions.ce());

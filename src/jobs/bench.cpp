@@ -71,10 +71,11 @@ struct PatchRow {
 
 std::vector<Row> attack_rows() {
   std::vector<Row> attacks;
-  for (const std::string name :
-       {"fgsm", "fgm", "bim", "pgd", "mifgsm", "apgd-ce", "apgd-t", "square"})
+  for (const std::string name : {"fgsm", "fgm", "bim", "pgd", "mifgsm", "di-fgsm", "ti-fgsm",
+                                 "vmi-fgsm", "apgd-ce", "apgd-t", "square", "spsa", "hopskipjump"})
     for (const std::string norm : {"linf", "l2"})
-      if (!(name == "fgsm" && norm == "l2") && !(name == "fgm" && norm == "linf"))
+      if (!(name == "fgsm" && norm == "l2") && !(name == "fgm" && norm == "linf") &&
+          !(name == "spsa" && norm == "l2"))
         attacks.push_back({name, norm});
   return attacks;
 }
@@ -192,14 +193,19 @@ nlohmann::json run_bench(Model& model, const Dataset& data, const BenchOptions& 
   const double n = static_cast<double>(x.size(0));
   for (const Row& row : attacks) {
     if (!wanted(row.label())) continue;
-    const bool square = row.name == "square";
-    const int64_t steps = square ? 10 * o.steps : o.steps;
+    // Query attacks are timed per query against the bare forward of as many images: Square
+    // and HopSkipJump with 10x and 100x --steps queries per item, SPSA with --steps steps.
+    const bool query = row.name == "square" || row.name == "spsa" || row.name == "hopskipjump";
+    const int64_t queries = row.name == "spsa"          ? o.steps * 257 + 1
+                            : row.name == "hopskipjump" ? 100 * o.steps
+                                                        : 10 * o.steps;
+    const int64_t steps = row.name == "square" ? queries : o.steps;
     auto attack =
         make_attack(row.name, AttackOptions()
                                   .eps(1e-6)
                                   .alpha(1e-7)
                                   .steps(steps)
-                                  .queries(steps)
+                                  .queries(queries)
                                   .targets(1)
                                   .norm(row.norm)
                                   .random_start(row.name == "pgd" || row.name == "square" ||
@@ -207,14 +213,14 @@ nlohmann::json run_bench(Model& model, const Dataset& data, const BenchOptions& 
     const AttackResult counted = attack->run(model, x, own);
     const auto fb = static_cast<int64_t>(std::lround(counted.gradient_evaluations / n));
     // Beyond what they count: the gradient attacks check their final iterate with one
-    // forward, APGD checks the clean inputs with one first; Square counts every forward.
-    const int64_t f = static_cast<int64_t>(std::lround(counted.queries / n)) + (square ? 0 : 1);
-    const int64_t per = attack->options().steps();
+    // forward, APGD checks the clean inputs with one first; query attacks count every forward.
+    const int64_t f = static_cast<int64_t>(std::lround(counted.queries / n)) + (query ? 0 : 1);
+    const int64_t per = query ? f : attack->options().steps();
     const Paired t = paired_seconds(
         device, o.repeats, [&] { bare_passes(fb, f); }, [&] { attack->run(model, x, own); });
     const double bare = t.bare, att = t.attack;
     const std::string label = fmt::format("{}-{} ({} {})", row.name, row.norm, per,
-                                          square    ? "queries"
+                                          query     ? "queries"
                                           : per > 1 ? "steps"
                                                     : "step");
     const std::string passes = fb > 0 ? fmt::format("{} fb + {} f", fb, f) : fmt::format("{} f", f);
@@ -222,7 +228,7 @@ nlohmann::json run_bench(Model& model, const Dataset& data, const BenchOptions& 
                     1e3 * bare / per, t.ratio, spread(t), passes));
     rows.push_back({{"attack", row.name},
                     {"norm", row.norm},
-                    {square ? "queries" : "steps", per},
+                    {query ? "queries" : "steps", per},
                     {"forward_backward_passes", fb},
                     {"forward_passes", f},
                     {"ms_per_step", 1e3 * att / per},

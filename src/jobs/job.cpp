@@ -37,8 +37,13 @@ torch::Tensor probe_model(Model& model, const torch::Tensor& images, const std::
 }
 
 std::shared_ptr<Model> open_model(const ModelSpec& spec, c10::Device device) {
-  std::shared_ptr<Model> model =
-      spec.path.empty() ? std::shared_ptr<Model>(default_model()) : load_model(spec.path);
+  std::shared_ptr<Model> model;
+  if (spec.path.empty())
+    model = default_model();
+  else if (spec.path.rfind("zoo:", 0) == 0)
+    model = default_zoo_model(spec.path.substr(4));
+  else
+    model = load_model(spec.path);
   if (!spec.mean.empty() || !spec.std.empty()) {
     check_input(!spec.mean.empty() && !spec.std.empty(), "--mean/--std", "both flags together",
                 "only one");
@@ -61,7 +66,25 @@ std::shared_ptr<Model> open_model(const ModelSpec& spec, c10::Device device) {
         {static_cast<int64_t>(v[0]), static_cast<int64_t>(v[1]), static_cast<int64_t>(v[2])});
   }
   model->to(device);
+  if (spec.access != Access::kGradients) model = std::make_shared<QueryModel>(model, spec.access);
   return model;
+}
+
+std::vector<std::string> model_list(const std::string& text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    const size_t comma = std::min(text.find(',', start), text.size());
+    const std::string item = text.substr(start, comma - start);
+    start = comma + 1;
+    if (item == "zoo") {
+      for (const char* arch : {"mlp", "cnn", "resnet", "mobilenet"})
+        out.push_back(std::string("zoo:") + arch);
+    } else if (!item.empty()) {
+      out.push_back(item);
+    }
+  }
+  return out;
 }
 
 nlohmann::json describe_model(const Model& model, const ModelSpec& spec) {
@@ -78,7 +101,11 @@ nlohmann::json describe_model(const Model& model, const ModelSpec& spec) {
     if (!d.empty()) m["description"] = d;
   } else if (spec.path.empty()) {
     m["description"] = "foil's built-in Fashion-MNIST CNN (trained on first use, cached)";
+  } else if (spec.path.rfind("zoo:", 0) == 0) {
+    m["description"] = "the zoo " + spec.path.substr(4) +
+                       " trained on Fashion-MNIST like the built-in model (first use, cached)";
   }
+  if (spec.access != Access::kGradients) m["access"] = access_name(spec.access);
   if (!spec.mean.empty()) m["normalisation"] = "mean " + spec.mean + ", std " + spec.std;
   return m;
 }
@@ -96,7 +123,8 @@ Dataset open_data(const std::string& spec, Model& model, bool needs_gradient) {
   }
   Dataset data = load_data(spec, model.info().input);
   check_input(data.size() > 0, "--data " + spec, "at least one item", "an empty dataset");
-  auto* ts = dynamic_cast<TorchScriptModel*>(&model);
+  auto* query = dynamic_cast<QueryModel*>(&model);
+  auto* ts = dynamic_cast<TorchScriptModel*>(query ? &query->inner() : &model);
   if (ts && ts->info().input.channels == 0) {
     ts->set_input_shape({data.images.size(1), data.images.size(2), data.images.size(3)});
   }
@@ -114,8 +142,8 @@ Dataset open_data(const std::string& spec, Model& model, bool needs_gradient) {
   if (needs_gradient)
     check_input(y.requires_grad(), "model " + model.info().name,
                 "outputs differentiable in the input (this command follows gradients)",
-                "outputs without a gradient (a detached or non-differentiable graph; "
-                "'--attack square' needs none)");
+                "outputs without a gradient (a detached graph or an op without one); attack it "
+                "by queries: --access scores (square, spsa) or --access labels (hopskipjump)");
   const int64_t max_label = data.labels.max().item<int64_t>();
   check_input(max_label < out.size(1), "--data " + spec,
               fmt::format("labels below the model's {} classes", out.size(1)),

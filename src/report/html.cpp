@@ -284,6 +284,19 @@ std::string class_name(const std::vector<std::string>& names, int64_t k) {
   return k >= 0 && k < static_cast<int64_t>(names.size()) ? names[k] : std::to_string(k);
 }
 
+/// The audit's threat table (one row per attacker at one budget), shown first.
+std::string threat_section(const json& a) {
+  const std::string where = "audit.json";
+  if (!a.contains("threats")) return "";
+  const json& rows = array_at(a, "threats", where);
+  if (rows.empty()) return "";
+  if (!rows_of_objects(rows)) throw InputError(where + ".threats: expected an array of objects");
+  return "<section id=\"threats\"><h2>Threats</h2>\n<p>How easily the model is fooled by "
+         "each kind of attacker. " +
+         h(text_at(a, "threats_meaning", where)) + ".</p>\n" +
+         table_of_rows(rows, where + ".threats") + "</section>\n";
+}
+
 /// The audit's own sections: robust accuracy per budget and stage, plots, per-class robust
 /// accuracy, what the attacks turn each class into, examples and time.
 std::string audit_sections(const json& a, double chance, std::set<std::string>& used,
@@ -613,6 +626,8 @@ std::string report_page(const std::string& dir_name) {
   body += "</table></section>\n";
 
   std::set<std::string> used;
+  if (docs.count("audit.json") && docs["audit.json"].is_object())
+    body += threat_section(docs["audit.json"]);
   // The headline: the main JSON's top-level numbers.
   if (!jsons.empty()) {
     const std::string main = docs.count(kind + ".json") ? kind + ".json" : jsons.front();

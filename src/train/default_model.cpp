@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -81,6 +82,23 @@ std::shared_ptr<ZooModel> default_model() {
                  default_model_path().c_str());
     TrainOptions o;
     o.arch("cnn").epochs(3).checkpoint(checkpoint).progress("default cnn");
+    return train_model(o, load_data("fashion-mnist:train"), load_data("fashion-mnist:test"));
+  });
+}
+
+std::shared_ptr<ZooModel> default_zoo_model(const std::string& arch) {
+  if (arch == "cnn") return default_model();
+  const auto& known = zoo_architectures();
+  check_input(std::find(known.begin(), known.end(), arch) != known.end(), "zoo architecture",
+              "mlp, cnn, resnet or mobilenet", "'" + arch + "'");
+  const std::string path =
+      (std::filesystem::path(default_model_path()).parent_path() / ("fashion-" + arch + ".foil"))
+          .string();
+  return cached_model(path, [&](const std::string& checkpoint) {
+    std::fprintf(stderr, "foil: training the zoo %s on Fashion-MNIST (first use) -> %s\n",
+                 arch.c_str(), path.c_str());
+    TrainOptions o;
+    o.arch(arch).epochs(3).checkpoint(checkpoint).progress("zoo " + arch);
     return train_model(o, load_data("fashion-mnist:train"), load_data("fashion-mnist:test"));
   });
 }

@@ -170,13 +170,13 @@ TEST(Cli, BadOptionValues) {
   expect_bad_input("attack" + m + " --alpha 0", "--alpha");
   expect_bad_input("attack" + m + " --attack nope", "--attack");
   expect_bad_input("attack" + m + " --attack autoattack --version quick", "--version");
-  expect_bad_input("attack" + m + " --attack square --queries 0", "--queries");
+  expect_bad_input("attack" + m + " --attack square --queries 0", "--max-queries");
   expect_bad_input("attack" + m + " --attack apgd-ce --steps 0", "--steps");
   expect_bad_input("attack" + m + " --attack apgd-ce --steps 1000000000", "--steps");
   expect_bad_input("--threads 100000 attack" + m, "--threads");
   expect_bad_input("audit --model " + test::trained_cnn() + " --l2-eps 1,inf", "--l2-eps");
   expect_bad_input("attack" + m + " --mean nan --std 1", "--mean");
-  expect_bad_input("attack" + m + " --attack square --queries 100000000", "--queries");
+  expect_bad_input("attack" + m + " --attack square --max-queries 100000000", "--max-queries");
   expect_bad_input("attack" + m + " --attack deepfool --eps inf", "--eps");
   expect_bad_input("attack" + m + " --attack cw --initial-const nan", "--initial-const");
   expect_bad_input("attack" + m + " --attack cw --kappa -1", "--kappa");

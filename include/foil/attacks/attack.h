@@ -15,6 +15,7 @@
 
 #include "foil/attacks/criterion.h"
 #include "foil/attacks/norm.h"
+#include "foil/models/access.h"
 
 namespace foil {
 
@@ -54,7 +55,8 @@ struct AttackOptions {
   /// APGD-T / FAB-T: target classes, the top-k of the clean logits other than the label;
   /// 0 = min(9, classes - 1). Default 0.
   TORCH_ARG(int64_t, targets) = 0;
-  /// Square: queries per sample (>= 1). Default 5000.
+  /// Query attacks (Square, SPSA, HopSkipJump): the most images each sample may show the
+  /// model (>= 1; `--max-queries`). Default 5000.
   TORCH_ARG(int64_t, queries) = 5000;
   /// Square: initial share of the pixels a square covers, halved on the paper's schedule.
   /// Default 0.8.
@@ -77,6 +79,35 @@ struct AttackOptions {
   /// randomised models: APGD-CE and APGD-DLR, each gradient averaged over 20 passes).
   /// Default "standard".
   TORCH_ARG(std::string, version) = "standard";
+  /// DI (Xie et al. 2019): the probability of the random resize-and-pad of each gradient's
+  /// input, in [0,1]; -1: the attack's own (0.5 for di-fgsm, else 0). Default -1.
+  TORCH_ARG(double, input_diversity) = -1;
+  /// DI: the smallest resize as a share of the image side, in (0,1]. Default 0.9.
+  TORCH_ARG(double, diversity_resize) = 0.9;
+  /// TI (Dong et al. 2019): the side of the Gaussian kernel (odd, >= 1) the gradient is
+  /// smoothed with; -1: the attack's own (ti-fgsm: 15 at 299 px scaled to the image, odd,
+  /// >= 3; else 1). Default -1.
+  TORCH_ARG(int64_t, ti_kernel) = -1;
+  /// SI (Lin et al. 2020): the number of scale copies x/2^i averaged per gradient (>= 1);
+  /// -1: the attack's own (5 for si-fgsm, else 1). Default -1.
+  TORCH_ARG(int64_t, si_scales) = -1;
+  /// VMI (Wang & He 2021): the neighbours sampled for the gradient variance (>= 0); -1: the
+  /// attack's own (5 for vmi-fgsm, else 0). Default -1.
+  TORCH_ARG(int64_t, vmi_samples) = -1;
+  /// VMI: the neighbourhood's radius as a multiple of eps. Default 1.5.
+  TORCH_ARG(double, vmi_beta) = 1.5;
+  /// NI (Lin et al. 2020): take each gradient at the Nesterov look-ahead point (ni-fgsm
+  /// always does). Default false.
+  TORCH_ARG(bool, nesterov) = false;
+  /// SPSA (Uesato et al. 2018): Rademacher directions per step (two queries each). Default 128.
+  TORCH_ARG(int64_t, spsa_samples) = 128;
+  /// SPSA: the finite-difference step. Default 0.01.
+  TORCH_ARG(double, spsa_delta) = 0.01;
+  /// HopSkipJump (Chen et al. 2020): queries of the first gradient estimate (grows with
+  /// sqrt of the iteration). Default 100.
+  TORCH_ARG(int64_t, hsj_init_evals) = 100;
+  /// HopSkipJump: the most queries of one gradient estimate. Default 10000.
+  TORCH_ARG(int64_t, hsj_max_evals) = 10000;
 };
 
 /// Result of attacking a batch.
@@ -88,7 +119,16 @@ struct AttackResult {
   /// `adv` (a continuous per-pixel attack score; Region of Attack). Zero for eps = 0.
   torch::Tensor grad_score;
   int64_t gradient_evaluations = 0;  ///< forward+backward passes counted per sample
-  int64_t queries = 0;               ///< forward-only passes counted per sample (Square)
+  int64_t queries = 0;               ///< forward-only passes counted per sample (query attacks)
+  /// Query attacks (Square, SPSA, HopSkipJump): int64 per sample, the images it showed the
+  /// model (never above options().queries()). Undefined for the other attacks.
+  torch::Tensor item_queries;
+  /// HopSkipJump: the query counts at which `norm_at_queries` is read (1, 2, 5, 10, ... up to
+  /// the budget, and the budget).
+  std::vector<int64_t> query_grid;
+  /// HopSkipJump: N x query_grid.size(), the smallest adversarial perturbation found within
+  /// each query count (+inf where none yet, 0 where the input already meets the criterion).
+  torch::Tensor norm_at_queries;
   /// Minimal-norm attacks (FAB-T, C&W, DeepFool): the size, in the attack's norm, of the
   /// smallest adversarial perturbation found per sample (+inf where none was found, 0 where
   /// the input already meets the criterion). `adv`/`success` hold it only where it is within
@@ -126,6 +166,9 @@ class Attack {
   virtual std::vector<std::string> stage_names() const { return {}; }
   /// Minimal-norm attacks report `AttackResult::min_norm`.
   virtual bool minimal_norm() const { return false; }
+  /// What the attack needs of the model: gradients (white box), scores or labels. `run`
+  /// refuses a model opened at a lower access level (QueryModel).
+  virtual Access access() const { return Access::kGradients; }
   /// The options it was built with.
   const AttackOptions& options() const { return options_; }
 
@@ -148,6 +191,10 @@ class Attack {
   std::unique_ptr<Norm> norm_;  ///< the threat model of options_.norm()
 };
 
+/// Throws InputError naming the attack and both levels when `attack` needs more of a model
+/// than `has` (a white-box attack on a model opened with --access scores, ...).
+void check_access(const Attack& attack, Access has);
+
 /// Keeps rows `keep` (int64 indices) of every tensor in `tensors` (undefined ones are
 /// skipped): the active set of an early-stopping attack shrinks in one place.
 void keep_rows(const torch::Tensor& keep, std::initializer_list<torch::Tensor*> tensors);
@@ -157,15 +204,22 @@ void keep_rows(const torch::Tensor& keep, std::initializer_list<torch::Tensor*> 
 void record_rows(AttackResult& result, const torch::Tensor& rows, const torch::Tensor& adv,
                  const torch::Tensor& logits, const torch::Tensor& success);
 
+/// Counts one query for each of `rows` (batch positions): AttackResult::queries and
+/// item_queries (created on first use).
+void count_queries(AttackResult& result, const torch::Tensor& rows, int64_t n);
+
 /// Checks that `logits` are N×K class scores with K >= `min_classes`, naming `attack`.
 void check_logits(const torch::Tensor& logits, const std::string& attack, int64_t min_classes);
 
-/// The attacks `make_attack` knows: fgsm, fgm (FGM-L2), bim, pgd, mifgsm, apgd-ce, apgd-dlr,
-/// apgd-t, fab-t, square, cw, deepfool, autoattack.
+/// The attacks `make_attack` knows: fgsm, fgm (FGM-L2), bim, pgd, mifgsm, the transfer family
+/// di-fgsm, ti-fgsm, ni-fgsm, si-fgsm, vmi-fgsm, apgd-ce, apgd-dlr, apgd-t, fab-t, square,
+/// spsa, hopskipjump, cw, deepfool, autoattack.
 const std::vector<std::string>& attack_names();
 
 /// The number of steps an attack runs when none is asked for: 10 for the fixed-step family,
-/// 100 for APGD, FAB-T, C&W (per binary search step) and AutoAttack, 50 for DeepFool.
+/// 100 for APGD, FAB-T, C&W (per binary search step) and AutoAttack, 50 for DeepFool and
+/// 100 for SPSA (which also stops at its query budget); 100000 for HopSkipJump, whose query
+/// budget ends it first.
 int64_t default_steps(const std::string& name);
 
 /// Builds an attack by name. fgsm/fgm force one step of size eps without random start;

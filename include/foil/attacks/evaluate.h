@@ -17,6 +17,10 @@ namespace foil {
 
 class Model;
 
+/// A model handle in option structs (TORCH_ARG spells `const T&`, so a bare `Model*` would
+/// become a pointer to const).
+using ModelHandle = Model*;
+
 /// How `evaluate_attack` runs an attack over a dataset.
 struct EvaluationOptions {
   /// Items per batch. Default 250.
@@ -31,6 +35,10 @@ struct EvaluationOptions {
   TORCH_ARG(int64_t, keep_examples) = 0;
   /// Progress label on stderr; empty for none.
   TORCH_ARG(std::string, progress) = "";
+  /// Transfer: the model the attack crafts on (a surrogate, or an EnsembleModel of several);
+  /// the evaluated model only judges the results. Null: the evaluated model itself (white
+  /// box). Default null.
+  TORCH_ARG(ModelHandle, craft_on) = nullptr;
 };
 
 /// Dataset-level results. Definitions: clean/robust accuracy over all n items (robust: the
@@ -59,6 +67,18 @@ struct Evaluation {
   int64_t unconfirmed = 0;
   int64_t gradient_evaluations = 0;  ///< per-sample forward+backward passes, summed
   int64_t queries = 0;               ///< per-sample forward-only passes, summed
+  /// Query attacks: per item, the images the attack showed the model (int64); undefined for
+  /// the others.
+  torch::Tensor item_queries;
+  /// Query attacks, over the items correct clean: the lower median of item_queries.
+  double queries_median = 0;
+  int64_t queries_max = 0;  ///< query attacks: the most any item used
+  /// HopSkipJump: the query counts of `median_norm_at` (see AttackResult::query_grid).
+  std::vector<int64_t> query_grid;
+  /// HopSkipJump: per query count, the lower median over the items correct clean of the
+  /// smallest perturbation found within it (+inf while fewer than half have one).
+  std::vector<double> median_norm_at;
+  bool transfer = false;  ///< crafted on another model (EvaluationOptions::craft_on)
   /// Ensembles: robust accuracy after each stage (correct clean and unbroken by this and
   /// every earlier stage), and per item the stage that broke it (index into stage_names;
   /// -2: wrong already on the clean input; -1: robust).

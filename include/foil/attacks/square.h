@@ -16,8 +16,11 @@ namespace foil {
 /// or fools the model; the square covers a share p of the pixels, p_init (0.8) halved after
 /// 10, 50, 200, 500, 1000, 2000, 4000, 6000 and 8000 of 10000 queries (rescaled to `queries`
 /// unless options().square_rescale() is false, as inside AutoAttack). One query = one forward
-/// pass per sample; a sample stops once fooled. Every sample has its own random stream
-/// (options().seed() and its id). Example: `Square(AttackOptions().eps(0.05).queries(5000))`.
+/// pass per sample, the first look at the clean input included, so a sample makes at most
+/// `queries` of them (the start and queries - 2 proposals; the reference does not count its
+/// clean look and makes one proposal more); a sample stops once fooled. Every sample has its own
+/// random stream (options().seed() and its id). Example:
+/// `Square(AttackOptions().eps(0.05).queries(5000))`.
 class Square : public Attack {
  public:
   /// Checks the options it uses.
@@ -25,6 +28,8 @@ class Square : public Attack {
   /// The name `make_attack` takes.
   std::string name() const override { return "square"; }
   std::string describe() const override;
+  /// Scores.
+  Access access() const override { return Access::kScores; }
 
   /// The share of pixels the square of proposal `query` (0-based) covers, the schedule
   /// rescaled to `queries` when `rescale` (the reference's p_selection).

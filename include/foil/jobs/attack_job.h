@@ -29,7 +29,10 @@ struct AttackJobOptions {
   uint64_t seed = 0;               ///< random starts and targets
   bool keep_adv = false;           ///< keep every adversarial example (Evaluation::adv)
   int64_t examples = 0;            ///< items kept for an example grid
-  Log log;                         ///< progress lines
+  /// Transfer: the model the attack crafts on (a surrogate or an EnsembleModel); the attacked
+  /// model only judges the examples. Null: white box on the model itself.
+  Model* surrogate = nullptr;
+  Log log;  ///< progress lines
 };
 
 /// The evaluation, the checks, the printed table and attack.json's content.

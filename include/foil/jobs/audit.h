@@ -18,6 +18,7 @@
 #include "foil/attacks/evaluate.h"
 #include "foil/jobs/corruption_job.h"
 #include "foil/jobs/job.h"
+#include "foil/jobs/threats.h"
 
 namespace foil {
 
@@ -40,6 +41,9 @@ struct AuditOptions {
   /// The common-corruption section (foil/jobs/corruption_job.h; its seed and log are the
   /// audit's): none when its list of corruptions is empty.
   CorruptionAuditOptions corruption;
+  /// The threat table (foil/jobs/threats.h) at the middle Linf budget; its white-box row is
+  /// the audit's own run there.
+  ThreatOptions threats;
   /// The model the corruption errors are normalised by (mCE); none: no mCE.
   Model* baseline = nullptr;
   Log log;  ///< progress lines
@@ -78,6 +82,7 @@ struct AuditResult {
   /// The standard version at the middle Linf budget, run when a check fired on a fast audit
   /// (null otherwise).
   nlohmann::json standard_after_checks;
+  std::vector<ThreatRow> threats;     ///< the threat table, white-box first
   double seconds = 0;                 ///< the whole audit
   bool has_corruptions = false;       ///< the corruption section ran
   CorruptionAuditResult corruptions;  ///< the corruption section

@@ -22,6 +22,7 @@
 #include "foil/attacks/checks.h"
 #include "foil/attacks/evaluate.h"
 #include "foil/data/dataset.h"
+#include "foil/models/access.h"
 #include "foil/models/model.h"
 
 namespace foil {
@@ -32,11 +33,19 @@ using Log = std::function<void(const std::string& line)>;
 /// A model as a user names it: a file (or the built-in default) and what the file may not
 /// record.
 struct ModelSpec {
-  std::string path;         ///< model file (see load_model); "": the built-in Fashion-MNIST CNN
+  /// model file (see load_model); "": the built-in Fashion-MNIST CNN; "zoo:ARCH": the zoo
+  /// architecture trained on Fashion-MNIST the same way (default_zoo_model)
+  std::string path;
   std::string mean;         ///< per-channel mean the model expects, "a,b,c" (with `std`)
   std::string std;          ///< per-channel std the model expects, "a,b,c" (with `mean`)
   std::string input_shape;  ///< "C,H,W" for a TorchScript model that does not record it
+  /// What the attacks may see of it: below gradients the model is opened as a QueryModel.
+  Access access = Access::kGradients;
 };
+
+/// A comma-separated list of model specs; "zoo" stands for the zoo's four Fashion-MNIST
+/// architectures (zoo:mlp, zoo:cnn, zoo:resnet, zoo:mobilenet).
+std::vector<std::string> model_list(const std::string& text);
 
 /// Loads the model `spec` names (the built-in default, trained on first use, when its path is
 /// empty), sets its normalisation and input shape, and moves it to `device`. Throws

@@ -18,6 +18,11 @@ std::string default_model_path();
 /// Fashion-MNIST training set, about 2-3 minutes on 2 cores; resumable) when missing.
 std::shared_ptr<ZooModel> default_model();
 
+/// The zoo architecture `arch` (mlp, cnn, resnet, mobilenet) trained on Fashion-MNIST the way
+/// the default model is (3 epochs), cached beside it as fashion-<arch>.foil (cnn: the default
+/// model itself): the transfer attacker's surrogates and `foil transfer`'s built-in models.
+std::shared_ptr<ZooModel> default_zoo_model(const std::string& arch);
+
 /// The model cached at `path`, made by `train(checkpoint)` when the file is missing or
 /// unreadable. Processes that need it at the same time take turns on "<path>.lock": one
 /// trains (checkpointing to the path it is given), the others wait and load its result. The

@@ -1,0 +1,58 @@
+#pragma once
+/// @file
+/// The transfer-enhancing family built on MI-FGSM: input diversity (DI, Xie et al. 2019),
+/// translation invariance (TI, Dong et al. 2019), Nesterov look-ahead and scale invariance
+/// (NI, SI, Lin et al. 2020) and variance tuning (VMI, Wang & He 2021), composable as in the
+/// papers. Crafted on a surrogate (or an EnsembleModel of several), evaluated on the target.
+
+#include <string>
+
+#include "foil/attacks/attack.h"
+
+namespace foil {
+
+/// Whether `name` is one of di-fgsm, ti-fgsm, ni-fgsm, si-fgsm, vmi-fgsm.
+bool is_transfer_attack(const std::string& name);
+
+/// MI-FGSM with the transfer components; each step, from x_t with momentum g_t:
+///   p = x_t + alpha * decay * g_t with NI, else x_t;
+///   h = (1/m) sum_{i<m} grad L(DI(p / 2^i)) (SI: m scales; DI: with probability `q` a random
+///       nearest-neighbour resize of the image to a side in [resize * side, side] padded back
+///       to its size at a random place, per sample);
+///   u = TI(h + v_t): h plus VMI's variance, smoothed by a k x k Gaussian (sigma = k/6);
+///   g_{t+1} = u / mean|u| + decay * g_t;  x_{t+1} = clip(x + Proj_eps(x_t + alpha dir(g) - x));
+///   v_{t+1} = (1/N) sum_{j<N} h(x_t + r_j) - h(x_t), r_j uniform in [-beta eps, beta eps].
+/// With q = 0, k = 1, m = 1, N = 0 and no NI it is MI-FGSM bit for bit. DI shrinks and pads
+/// (as torchattacks) rather than growing to 330 px as Xie et al. on 299 px Inception, so the
+/// model takes the image at its own size. Random draws come from each sample's stream.
+/// Example: `TransferFgsm("vmi-fgsm", AttackOptions().eps(0.1).alpha(0.01).steps(10))`.
+class TransferFgsm : public Attack {
+ public:
+  /// `name` picks which components are on by default (see AttackOptions: -1 = the attack's own).
+  TransferFgsm(std::string name, AttackOptions options);
+  /// The name `make_attack` takes.
+  std::string name() const override { return name_; }
+  std::string describe() const override;
+  /// DI's probability, as resolved.
+  double diversity() const { return diversity_; }
+  /// TI's kernel side for images of height `height`, as resolved.
+  int64_t kernel(int64_t height) const;
+  /// SI's number of scales, as resolved.
+  int64_t scales() const { return scales_; }
+  /// VMI's number of neighbours, as resolved.
+  int64_t variance_samples() const { return variance_samples_; }
+  /// Whether NI's look-ahead is on.
+  bool nesterov() const { return nesterov_; }
+
+ protected:
+  void perturb(Model& model, const torch::Tensor& x, const Criterion& criterion,
+               const torch::Tensor& ids, AttackResult& result) const override;
+
+ private:
+  std::string name_;
+  double diversity_;
+  int64_t scales_, variance_samples_;
+  bool nesterov_;
+};
+
+}  // namespace foil
