@@ -31,8 +31,7 @@ std::shared_ptr<Model> open_surrogates(const AttackCmd& c, Model& model, const D
   std::vector<std::shared_ptr<Model>> members;
   for (const auto& path : paths) {
     members.push_back(open_run_model(ModelSpec{path}, device));
-    probe_model(*members.back(), data.images, c.data);
-    check_same_task(model, *members.back(), "--surrogate");
+    check_fits(model, *members.back(), data, "--surrogate");
   }
   return std::make_shared<EnsembleModel>(members, parse_fusion(c.ensemble));
 }
@@ -50,17 +49,7 @@ void run_attack(const AttackCmd& c) {
     refuse_flags({"--ensemble"}, "it fuses the --surrogate models");
     check_access(*attack, model_flags.access);
   }
-  const auto same_file = [](const std::string& a, const std::string& b) {
-    const auto builtin = [](const std::string& p) { return p.empty() || p == "zoo:cnn"; };
-    if (builtin(a) || builtin(b)) return builtin(a) && builtin(b);
-    std::error_code ec;
-    return std::filesystem::weakly_canonical(a, ec) == std::filesystem::weakly_canonical(b, ec);
-  };
-  for (const auto& s : surrogates)
-    if (same_file(s, c.model.path))
-      throw InputError("--surrogate " + s +
-                       ": expected a model other than --model (crafting on the attacked model "
-                       "itself is the white-box attack: drop --surrogate)");
+  refuse_target_as_surrogate(surrogates, c.model.path);
   check_writable(c.save_adv, "--save-adv");
   check_writable(c.json, "--json");
   std::optional<ResultsFolder> folder;

@@ -64,6 +64,7 @@ void run_audit(const AuditCmd& c) {
               "--surrogate MODEL[,MODEL...] (the attacker's own models)", "none");
   if (!transfer && !c.surrogate.empty())
     throw InputError("--surrogate: used by the transfer threat; add transfer to --threats");
+  refuse_target_as_surrogate(model_list(surrogates), c.model.path);
   o.threats.max_queries = c.max_queries;
   check_audit_options(o);  // before anything slow runs
   ResultsFolder out(c.out, "--out");
@@ -79,7 +80,7 @@ void run_audit(const AuditCmd& c) {
   if (transfer)
     for (const auto& path : model_list(surrogates)) {
       o.threats.surrogates.push_back(open_run_model(ModelSpec{path}, device));
-      probe_model(*o.threats.surrogates.back(), data.images, c.data);
+      check_fits(*model, *o.threats.surrogates.back(), data, "--surrogate");
     }
   const AuditResult r = foil::run_audit(*model, data, o);
   if (r.has_corruptions)

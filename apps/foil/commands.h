@@ -69,6 +69,11 @@ Dataset open_run_data(const std::string& spec, Model& model, bool needs_gradient
 /// its data was opened).
 void record_input_as_run(const Model& model);
 
+/// Throws InputError when one of `surrogates` is the attacked model `target` (the same file,
+/// or both the built-in model): crafting on the target itself is the white-box attack.
+void refuse_target_as_surrogate(const std::vector<std::string>& surrogates,
+                                const std::string& target);
+
 /// The non-empty items of a comma-separated list ("a,,b" gives a and b).
 std::vector<std::string> split_commas(const std::string& text);
 /// A comma-separated list of budgets (finite, > 0), sorted; throws InputError naming `flag`.

@@ -36,6 +36,17 @@ torch::Tensor probe_model(Model& model, const torch::Tensor& images, const std::
   return out;
 }
 
+void check_fits(Model& model, Model& other, const Dataset& data, const std::string& flag) {
+  check_same_task(model, other, flag);
+  const torch::Tensor a = probe_model(model, data.images, data.source);
+  const torch::Tensor b = probe_model(other, data.images, data.source);
+  check_input(b.dim() == 2 && a.dim() == 2 && b.size(1) == a.size(1),
+              flag + " " + other.info().name,
+              fmt::format("class scores as wide as {}'s ({})", model.info().name,
+                          a.dim() == 2 ? a.size(1) : 0),
+              fmt::format("an output of shape [{}]", fmt::join(b.sizes(), ", ")));
+}
+
 std::shared_ptr<Model> open_model(const ModelSpec& spec, c10::Device device) {
   std::shared_ptr<Model> model;
   if (spec.path.empty())

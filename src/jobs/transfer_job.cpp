@@ -42,14 +42,7 @@ TransferResult run_transfer(const std::vector<Model*>& models, const Dataset& da
   check_input(data.size() > 0, "--data " + data.source, "at least one item", "an empty dataset");
   check_input(data.labels.min().item<int64_t>() >= 0, "--data " + data.source,
               "labelled items (success is judged against the label)", "unlabelled items");
-  const int64_t classes = probe_model(*models.front(), data.images, data.source).size(1);
-  for (Model* m : models) {
-    check_same_task(*models.front(), *m, "--models");
-    const int64_t k = probe_model(*m, data.images, data.source).size(1);
-    check_input(k == classes, "--models " + m->info().name,
-                fmt::format("the {} classes of {}", classes, models.front()->info().name),
-                std::to_string(k) + " classes");
-  }
+  for (Model* m : models) check_fits(*models.front(), *m, data, "--models");
   // Attacks are built (and their options checked) before anything slow.
   std::vector<std::unique_ptr<Attack>> attacks;
   for (const auto& name : o.attacks)

@@ -60,6 +60,11 @@ nlohmann::json describe_model(const Model& model, const ModelSpec& spec);
 /// gives NaN/inf is an InputError naming both. Returns the output.
 torch::Tensor probe_model(Model& model, const torch::Tensor& images, const std::string& spec);
 
+/// Checks that `other` (named by `flag`: a surrogate, another model of a list) takes `data`'s
+/// images and gives class scores as wide as `model`'s; throws InputError naming both models
+/// and both values.
+void check_fits(Model& model, Model& other, const Dataset& data, const std::string& flag);
+
 /// Loads `spec` shaped for `model`, checks the model accepts it and that the labels fit
 /// its outputs; names both shapes when they don't. A TorchScript model without a recorded
 /// input shape takes the data's. `needs_gradient`: the job follows input gradients, so the
