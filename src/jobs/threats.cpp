@@ -94,8 +94,9 @@ std::vector<ThreatRow> run_threats(Model& model, const Dataset& data, const Thre
       eo.craft_on(seen.get());
     } else {
       row.max_queries = o.max_queries;
-      attack = make_attack(threat == "scores" ? "square" : "hopskipjump",
-                           AttackOptions(base).queries(o.max_queries));
+      const std::string name = threat == "scores" ? "square" : "hopskipjump";
+      attack =
+          make_attack(name, AttackOptions(base).queries(o.max_queries).steps(default_steps(name)));
       seen = std::make_unique<QueryModel>(shared,
                                           threat == "scores" ? Access::kScores : Access::kLabels);
     }

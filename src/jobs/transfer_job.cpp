@@ -106,8 +106,13 @@ TransferResult run_transfer(const std::vector<Model*>& models, const Dataset& da
     r.lines.push_back(line);
     if (o.log) o.log(line);
   };
-  std::string head = fmt::format("{:<22}", "crafted on \\ target");
-  for (const auto& m : r.models) head += fmt::format("{:>10}", m.substr(0, 9));
+  // Columns are numbered (names can be long); the rows name the models.
+  std::string head = fmt::format("{:<26}", "crafted on \\ target");
+  for (size_t j = 0; j < r.models.size(); ++j)
+    head += fmt::format("{:>10}", fmt::format("#{}", j + 1));
+  const auto row_name = [&](size_t i) {
+    return fmt::format("#{} {}", i + 1, r.models[i]).substr(0, 25);
+  };
   for (const auto& mat : r.matrices) {
     say(
         fmt::format("\n{} ({} eps {:g}): success rate on the items each target classifies "
@@ -115,7 +120,7 @@ TransferResult run_transfer(const std::vector<Model*>& models, const Dataset& da
                     mat.attack, r.norm, r.eps, mat.seconds));
     say(head);
     for (size_t i = 0; i < mat.success.size(); ++i) {
-      std::string line = fmt::format("{:<22}", r.models[i].substr(0, 21));
+      std::string line = fmt::format("{:<26}", row_name(i));
       for (double v : mat.success[i]) line += cell(v);
       say(line);
     }
