@@ -153,8 +153,9 @@ Dataset open_data(const std::string& spec, Model& model, bool needs_gradient) {
   if (needs_gradient)
     check_input(y.requires_grad(), "model " + model.info().name,
                 "outputs differentiable in the input (this command follows gradients)",
-                "outputs without a gradient (a detached graph or an op without one); attack it "
-                "by queries: --access scores (square, spsa) or --access labels (hopskipjump)");
+                "outputs without a gradient (a detached graph or an op without one); 'foil "
+                "attack' can query it instead: --access scores (square, spsa) or --access "
+                "labels (hopskipjump)");
   const int64_t max_label = data.labels.max().item<int64_t>();
   check_input(max_label < out.size(1), "--data " + spec,
               fmt::format("labels below the model's {} classes", out.size(1)),

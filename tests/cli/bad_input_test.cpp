@@ -369,7 +369,7 @@ TEST(BadInput, ModelOutputsOfTheWrongKind) {
       {"attack --model " + fixture("wrong_int_scores.pt") + d, "expected floating-point outputs"},
       {"predict --model " + fixture("wrong_int_scores.pt") + d, "Long outputs"},
       {"attack --model " + fixture("wrong_one_row.pt") + d, "one row of scores per image"},
-      {"attack --model " + fixture("wrong_detached.pt") + d, "outputs without a gradient"},
+      {"attack --model " + fixture("wrong_detached.pt") + d, "--access scores"},
       {"explain --model " + fixture("wrong_detached.pt") + d + " --out " +
            foil::test::temp_dir("detached") + "/e",
        "outputs without a gradient"},
@@ -380,8 +380,12 @@ TEST(BadInput, ModelOutputsOfTheWrongKind) {
       {"keypoints attack --model " + cnn() + " --data pose:test:2", "cnn.foil"},
   };
   for (const auto& c : cases) expect_bad_input(c.args, c.needle);
-  // A gradient-free attack needs no gradient: Square runs on the detached model.
-  const auto r = run_foil("attack --model " + fixture("wrong_detached.pt") + d +
-                          " --attack square --queries 20 --eps 0.1");
+  // A gradient-free attack needs no gradient: Square runs on the detached model, and so does
+  // HopSkipJump at the access level the message suggests.
+  auto r = run_foil("attack --model " + fixture("wrong_detached.pt") + d +
+                    " --attack square --queries 20 --eps 0.1");
+  EXPECT_EQ(r.code, 0) << r.err;
+  r = run_foil("attack --model " + fixture("wrong_detached.pt") + d +
+               " --access labels --attack hopskipjump --max-queries 30 --eps 0.1");
   EXPECT_EQ(r.code, 0) << r.err;
 }

@@ -78,8 +78,9 @@ nlohmann::json numbers(const std::string& path) {
 }
 
 // audit, defend, regions, a query attack and the transfer matrix share their batches out too:
-// 90 items in batches of 30 over 2 processes (1 + 2 batches); explain its 9 images in batches of 3 (1 + 2), keypoints attack
-// its 8 in batches of 3 (1 + 2). Every number they write equals one process's.
+// 90 items in batches of 30 over 2 processes (1 + 2 batches); explain its 9 images in batches of 3
+// (1 + 2), keypoints attack its 8 in batches of 3 (1 + 2). Every number they write equals one
+// process's.
 TEST(Dist, SharedOutCommandsGiveTheSingleProcessNumbers) {
   const std::string dir = test::temp_dir("dist-commands");
   const std::string m =
@@ -91,8 +92,9 @@ TEST(Dist, SharedOutCommandsGiveTheSingleProcessNumbers) {
       {"explain --model " + test::trained_cnn() +
            " --data fashion-mnist:test:9 --batch 3 --attacked --eps 0.1 --alpha 0.025 --out ",
        "explain.json"},
-      {"attack" + m + " --access labels --attack hopskipjump --norm l2 --eps 1 --max-queries 60 "
-                      "--out ",
+      {"attack" + m +
+           " --access labels --attack hopskipjump --norm l2 --eps 1 --max-queries 60 "
+           "--out ",
        "attack.json"},
       {"transfer --models " + test::trained_cnn() + "," + test::fixture("fashion_cnn.pt") +
            " --attacks vmi-fgsm --steps 2 --data fashion-mnist:test:90 --batch 30 --out ",
