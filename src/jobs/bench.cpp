@@ -194,10 +194,11 @@ nlohmann::json run_bench(Model& model, const Dataset& data, const BenchOptions& 
   for (const Row& row : attacks) {
     if (!wanted(row.label())) continue;
     // Query attacks are timed per query against the bare forward of as many images: Square
-    // and HopSkipJump with 10x and 100x --steps queries per item, SPSA with --steps steps.
+    // and HopSkipJump with 10x and 30x --steps queries per item, SPSA with --steps steps of 16
+    // directions.
     const bool query = row.name == "square" || row.name == "spsa" || row.name == "hopskipjump";
-    const int64_t queries = row.name == "spsa"          ? o.steps * 257 + 1
-                            : row.name == "hopskipjump" ? 100 * o.steps
+    const int64_t queries = row.name == "spsa"          ? o.steps * 33 + 1
+                            : row.name == "hopskipjump" ? 30 * o.steps
                                                         : 10 * o.steps;
     const int64_t steps = row.name == "square" ? queries : o.steps;
     auto attack =
@@ -207,6 +208,7 @@ nlohmann::json run_bench(Model& model, const Dataset& data, const BenchOptions& 
                                   .steps(steps)
                                   .queries(queries)
                                   .targets(1)
+                                  .spsa_samples(16)
                                   .norm(row.norm)
                                   .random_start(row.name == "pgd" || row.name == "square" ||
                                                 row.name.rfind("apgd", 0) == 0));
