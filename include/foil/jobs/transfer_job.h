@@ -9,7 +9,7 @@
 ///   o.attacks = {"mifgsm", "vmi-fgsm"};
 ///   o.attack = foil::AttackOptions().eps(0.1).alpha(0.01).steps(10);
 ///   foil::TransferResult r = foil::run_transfer({a.get(), b.get()}, data, o);
-///   r.write("results");  // transfer.json, transfer.csv, transfer-<attack>.png
+///   r.write("results");  // transfer.json, transfer.csv, transfer-ATTACK.png
 
 #include <nlohmann/json.hpp>
 #include <string>
@@ -56,7 +56,7 @@ struct TransferResult {
   std::vector<std::string> lines;        ///< the printed tables
   /// transfer.json's content.
   nlohmann::json to_json() const;
-  /// Writes transfer.json, transfer.csv and a heat map per attack (transfer-<attack>.png).
+  /// Writes transfer.json, transfer.csv and a heat map per attack (transfer-ATTACK.png).
   void write(const std::string& dir) const;
 };
 

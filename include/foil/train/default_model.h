@@ -19,7 +19,7 @@ std::string default_model_path();
 std::shared_ptr<ZooModel> default_model();
 
 /// The zoo architecture `arch` (mlp, cnn, resnet, mobilenet) trained on Fashion-MNIST the way
-/// the default model is (3 epochs), cached beside it as fashion-<arch>.foil (cnn: the default
+/// the default model is (3 epochs), cached beside it as fashion-ARCH.foil (cnn: the default
 /// model itself): the transfer attacker's surrogates and `foil transfer`'s built-in models.
 std::shared_ptr<ZooModel> default_zoo_model(const std::string& arch);
 
