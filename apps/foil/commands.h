@@ -155,5 +155,6 @@ void setup_predict(CLI::App& app);
 void setup_report(CLI::App& app);
 void setup_corrupt(CLI::App& app);
 void setup_transfer(CLI::App& app);
+void setup_certify(CLI::App& app);
 
 }  // namespace foil::cli

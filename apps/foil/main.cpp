@@ -46,6 +46,7 @@ int main(int argc, char** argv) {
   foil::cli::setup_report(app);
   foil::cli::setup_corrupt(app);
   foil::cli::setup_transfer(app);
+  foil::cli::setup_certify(app);
   foil::cli::setup_launch(app);
   foil::cli::check_numbers(app);
   // Runs after every flag is parsed and checked, before the sub-command's own callback.

@@ -39,6 +39,11 @@ void setup_train(CLI::App& app) {
   sub->add_option("--steps", t.adv_steps(), "adversarial training: PGD steps")
       ->check(integer_in(1, kMaxSteps))
       ->capture_default_str();
+  sub->add_option("--noise-sd", t.noise_sd(),
+                  "Gaussian data augmentation of this sd (base classifiers for 'foil certify', as "
+                  "Cohen et al.); 0: none")
+      ->check(number_in(0, 10))
+      ->capture_default_str();
   sub->add_flag("!--no-resume", o->resume, "ignore an existing checkpoint and start afresh");
   sub->add_option("--json", *json, "write the training history as JSON");
   sub->callback([o, json] {

@@ -30,6 +30,7 @@ std::string signature(const TrainOptions& o, const Dataset& train) {
                          {"adv_steps", o.adv_steps()},
                          {"adv_alpha", o.adv_alpha()},
                          {"weight_decay", o.weight_decay()},
+                         {"noise_sd", o.noise_sd()},
                          {"data", train.source},
                          {"n", train.size()},
                          {"images", tensor_digest(train.images)},
@@ -136,6 +137,8 @@ std::shared_ptr<ZooModel> train_model(const TrainOptions& o, const Dataset& trai
   check_input(std::find(archs.begin(), archs.end(), o.arch()) != archs.end(), "--arch",
               fmt::format("a classifier architecture ({})", fmt::join(archs, ", ")),
               "'" + o.arch() + "'");
+  check_input(std::isfinite(o.noise_sd()) && o.noise_sd() >= 0 && o.noise_sd() <= 10, "--noise-sd",
+              "a value in [0, 10]", fmt::format("{}", o.noise_sd()));
   check_input(o.adv_train() == "none" || o.adv_train() == "pgd", "--adv-train", "none or pgd",
               "'" + o.adv_train() + "'");
   check_input(train.size() > 0, "--data " + train.source, "at least one training item",
@@ -191,6 +194,7 @@ std::shared_ptr<ZooModel> train_model(const TrainOptions& o, const Dataset& trai
         net->eval();
         x = adversary->run(*model, x, Criterion::misclassification(y)).adv;
       }
+      if (o.noise_sd() > 0) x = x + torch::randn_like(x) * o.noise_sd();
       net->train();
       for (auto& group : optim.param_groups())
         group.options().set_lr(one_cycle_lr(o.lr(), epoch * batches + b, o.epochs() * batches));

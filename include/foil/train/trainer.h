@@ -34,6 +34,9 @@ struct TrainOptions {
   TORCH_ARG(double, adv_eps) = 0.1;      ///< adversarial training: PGD's eps
   TORCH_ARG(double, adv_alpha) = 0.025;  ///< adversarial training: PGD's step size
   TORCH_ARG(int64_t, adv_steps) = 7;     ///< adversarial training: PGD's steps
+  /// Gaussian data augmentation (Cohen et al.'s base classifiers for randomized smoothing):
+  /// every training image gets noise of this standard deviation, unclipped; 0: none.
+  TORCH_ARG(double, noise_sd) = 0.0;
   /// Checkpoint file; empty for none. Resumed from when it exists and matches.
   TORCH_ARG(std::string, checkpoint) = "";
   /// Progress label on stderr; empty for none.
