@@ -11,12 +11,19 @@ struct CertifyCmd {
   ModelFlags model;
   std::string data = "fashion-mnist:test:100", out = "foil-certify", json;
   SmoothingOptions smoothing;
+  std::string attack_eps = "0.25,0.5";
+  int64_t attack_steps = 20, attack_samples = 8;
 };
 
 void run_certify(CertifyCmd& c) {
   const c10::Device device = apply_global_options();
   c.smoothing.seed(global_options().seed);
   check_smoothing_options(c.smoothing);  // before anything slow
+  CertifyOptions o;
+  o.attack_eps =
+      c.attack_eps == "none" ? std::vector<double>{} : parse_eps(c.attack_eps, "--attack-eps");
+  o.attack_steps = c.attack_steps;
+  o.attack_samples = c.attack_samples;
   check_writable(c.json, "--json");
   ResultsFolder out(c.out, "--out");
   auto model = open_run_model(c.model, device);
@@ -27,10 +34,9 @@ void run_certify(CertifyCmd& c) {
       model->info().name, model->info().backend, data.source, data.size(), s.sigma(), s.n0(), s.n(),
       s.alpha());
   std::fflush(stdout);
-  CertifyOptions o;
   o.smoothing = s;
   o.log = print_line;
-  const CertifyResult r = foil::run_certify(*model, data, o);
+  const CertifyResult r = foil::run_certify(model, data, o);
   if (!dist::leader()) return;
   if (!c.json.empty()) write_json(c.json, r.to_json());
   r.write(out.dir());
@@ -59,6 +65,16 @@ void setup_certify(CLI::App& app) {
   sub->add_option("--alpha", s.alpha(), "probability that a certificate is wrong")
       ->capture_default_str();
   sub->add_option("--batch", s.batch(), "noisy copies per forward pass")->capture_default_str();
+  sub->add_option("--attack-eps", c->attack_eps,
+                  "SmoothAdv (Salman et al. 2019: PGD-L2 on the smoothed soft classifier) at these "
+                  "L2 budgets, judged by the smoothed model; 'none' to skip")
+      ->capture_default_str();
+  sub->add_option("--attack-steps", c->attack_steps, "SmoothAdv's PGD steps")
+      ->check(integer_in(1, kMaxSteps))
+      ->capture_default_str();
+  sub->add_option("--attack-samples", c->attack_samples, "noise copies per SmoothAdv gradient")
+      ->check(integer_in(1, 10000))
+      ->capture_default_str();
   sub->add_option("--out", c->out, "results folder")->capture_default_str();
   sub->add_option("--json", c->json, "write certify.json's content here too");
   sub->callback([c] { run_certify(*c); });

@@ -5,11 +5,22 @@
 
 #include <cmath>
 
+#include "foil/attacks/attack.h"
 #include "foil/core/runtime.h"
 #include "foil/dist/dist.h"
 #include "foil/report/figures.h"
 
 namespace foil {
+
+nlohmann::json CertifyResult::empirical_json() const {
+  nlohmann::json out = nlohmann::json::array();
+  for (size_t k = 0; k < empirical_accuracy.size(); ++k)
+    out.push_back({{"attack", "SmoothAdv (PGD-L2 on the smoothed soft classifier)"},
+                   {"eps", attack_eps[k]},
+                   {"smoothed_accuracy", empirical_accuracy[k]},
+                   {"certified_accuracy", certified_at_attack[k]}});
+  return out;
+}
 
 double CertifyResult::certified_at(double r) const {
   int64_t ok = 0;
@@ -18,8 +29,14 @@ double CertifyResult::certified_at(double r) const {
   return n > 0 ? static_cast<double>(ok) / static_cast<double>(n) : 0.0;
 }
 
-CertifyResult run_certify(Model& model, const Dataset& data, const CertifyOptions& o) {
+CertifyResult run_certify(std::shared_ptr<Model> shared, const Dataset& data,
+                          const CertifyOptions& o) {
   check_smoothing_options(o.smoothing);
+  for (double e : o.attack_eps)
+    check_input(std::isfinite(e) && e > 0, "--attack-eps", "budgets > 0", fmt::format("{}", e));
+  check_input(o.attack_steps >= 1 && o.attack_steps <= 100000, "--attack-steps",
+              "an integer in 1..100000", std::to_string(o.attack_steps));
+  Model& model = *shared;
   check_input(data.size() > 0, "--data " + data.source, "at least one item", "an empty dataset");
   const double start = now_seconds();
   CertifyResult r;
@@ -27,6 +44,7 @@ CertifyResult run_certify(Model& model, const Dataset& data, const CertifyOption
   r.data = data.source;
   r.n = data.size();
   r.smoothing = o.smoothing;
+  r.attack_eps = o.attack_eps;
   const SmoothingOptions& s = o.smoothing;
   // Each rank certifies a contiguous share; every per-item number is gathered in data order.
   const auto [lo, hi] = dist::shard(r.n);
@@ -73,8 +91,36 @@ CertifyResult run_certify(Model& model, const Dataset& data, const CertifyOption
     r.radii.push_back(r.max_radius * k / 50.0);
     r.certified_accuracy.push_back(r.certified_at(r.radii.back()));
   }
+  r.seconds_per_item = (now_seconds() - start) / static_cast<double>(r.n);
+  // The empirical attack on the same smoothed model: SmoothAdv's examples, judged by PREDICT.
+  SmoothedSoftModel soft(shared, s.sigma(), o.attack_samples);
+  for (double eps : o.attack_eps) {
+    torch::manual_seed(s.seed());
+    const auto pgd = make_attack("pgd", AttackOptions()
+                                            .norm("l2")
+                                            .eps(eps)
+                                            .alpha(2 * eps / static_cast<double>(o.attack_steps))
+                                            .steps(o.attack_steps)
+                                            .random_start(false)
+                                            .seed(s.seed()));
+    int64_t robust = 0;
+    const torch::Tensor labels = torch::tensor(r.labels, torch::kLong);
+    for (int64_t b = lo; b < hi; b += 50) {
+      const int64_t e = std::min(hi, b + 50);
+      const torch::Tensor y = labels.slice(0, b, e);
+      const torch::Tensor adv =
+          pgd->run(soft, data.images.slice(0, b, e), Criterion::misclassification(y)).adv;
+      const auto pred = predict_smoothed(model, adv, torch::arange(b, e), s);
+      for (int64_t i = b; i < e; ++i) robust += pred[i - b] == r.labels[i] ? 1 : 0;
+    }
+    robust = dist::all_gather_rows(torch::tensor({robust}).view({1, 1})).sum().item<int64_t>();
+    r.empirical_accuracy.push_back(static_cast<double>(robust) / static_cast<double>(r.n));
+    r.certified_at_attack.push_back(r.certified_at(eps));
+    if (o.log)
+      o.log(fmt::format("SmoothAdv L2 eps {:g}: smoothed accuracy {:.2f}% (certified {:.2f}%)", eps,
+                        100 * r.empirical_accuracy.back(), 100 * r.certified_at_attack.back()));
+  }
   r.seconds = now_seconds() - start;
-  r.seconds_per_item = r.seconds / static_cast<double>(r.n);
   auto say = [&](const std::string& line) {
     r.lines.push_back(line);
     if (o.log) o.log(line);
@@ -85,6 +131,16 @@ CertifyResult run_certify(Model& model, const Dataset& data, const CertifyOption
       say(fmt::format("{:<34}{:>9.2f}%", fmt::format("{:g}", radius),
                       100 * r.certified_at(radius)));
   say(fmt::format("{:<34}{:>9.2f}%", "abstained", 100 * r.abstain_rate));
+  for (size_t k = 0; k < o.attack_eps.size(); ++k) {
+    say(fmt::format("{:<34}{:>9.2f}%  (certified {:.2f}%)",
+                    fmt::format("SmoothAdv L2 eps {:g}", o.attack_eps[k]),
+                    100 * r.empirical_accuracy[k], 100 * r.certified_at_attack[k]));
+    if (r.empirical_accuracy[k] < r.certified_at_attack[k])
+      say(
+          fmt::format("  the attack beat the certificate at eps {:g}: a certificate failed (each "
+                      "may, with probability alpha) or foil has a bug; please report it",
+                      o.attack_eps[k]));
+  }
   say(fmt::format("{:<34}{:>9.2f}%", "base model accuracy (no noise)", 100 * r.base_accuracy));
   say(fmt::format("{:<34}{:>10.4f}", "largest radius n, alpha allow", r.max_radius));
   say(fmt::format("{:<34}{:>9.3f}s", "seconds per item", r.seconds_per_item));
@@ -125,6 +181,7 @@ nlohmann::json CertifyResult::to_json() const {
           {"seconds", seconds},
           {"seconds_per_item", seconds_per_item},
           {"curve", curve},
+          {"empirical", empirical_json()},
           {"per_item", per_item},
           {"meaning",
            "randomized smoothing (Cohen et al. 2019): the smoothed model predicts the class the "

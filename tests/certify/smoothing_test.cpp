@@ -97,7 +97,9 @@ TEST(Smoothing, CertifyJobOnTheTrainedCnn) {
   const Dataset data = load_data("fashion-mnist:test:6", model->info().input);
   CertifyOptions o;
   o.smoothing = SmoothingOptions().sigma(0.25).n0(20).n(200).alpha(0.01).batch(100);
-  const CertifyResult r = run_certify(*model, data, o);
+  o.attack_eps = {0.25, 0.5};
+  o.attack_steps = 5;
+  const CertifyResult r = run_certify(model, data, o);
   ASSERT_EQ(r.items.size(), 6u);
   EXPECT_EQ(r.radii.front(), 0.0);
   EXPECT_NEAR(r.radii.back(), r.max_radius, 1e-12);
@@ -105,6 +107,10 @@ TEST(Smoothing, CertifyJobOnTheTrainedCnn) {
     EXPECT_LE(r.certified_accuracy[k], r.certified_accuracy[k - 1]);
   for (const auto& c : r.items) EXPECT_LE(c.radius, r.max_radius + 1e-12);
   EXPECT_EQ(r.to_json()["per_item"].size(), 6u);
+  // The attack on the smoothed model never beats its certificate.
+  ASSERT_EQ(r.empirical_accuracy.size(), 2u);
+  for (size_t k = 0; k < 2; ++k)
+    EXPECT_GE(r.empirical_accuracy[k], r.certified_at_attack[k]) << r.attack_eps[k];
 }
 
 }  // namespace

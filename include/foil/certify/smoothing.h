@@ -14,11 +14,13 @@
 #include <torch/types.h>
 
 #include <cstdint>
+#include <memory>
+#include <string>
 #include <vector>
 
-namespace foil {
+#include "foil/models/model.h"
 
-class Model;
+namespace foil {
 
 /// The smoothing and its Monte-Carlo budget (defaults as the paper).
 struct SmoothingOptions {
@@ -76,5 +78,26 @@ std::vector<SmoothedCertificate> certify_smoothed(Model& model, const torch::Ten
 /// of its count against the runner-up's rejects a tie at alpha, else -1 (abstain).
 std::vector<int64_t> predict_smoothed(Model& model, const torch::Tensor& images,
                                       const torch::Tensor& ids, const SmoothingOptions& options);
+
+/// The smoothed soft classifier an attacker differentiates (Salman et al. 2019's SmoothAdv):
+/// forward(x) = log of the mean softmax of the base model over `samples` Gaussian copies of x
+/// (fresh noise on every call, from LibTorch's seeded generator), so the cross-entropy an
+/// attack follows is -log of the smoothed probability of the class.
+class SmoothedSoftModel : public Model {
+ public:
+  /// Wraps `base` with noise of `sigma` and `samples` copies per forward (>= 1).
+  SmoothedSoftModel(std::shared_ptr<Model> base, double sigma, int64_t samples);
+  /// No taps.
+  std::vector<std::string> layer_names() const override { return {}; }
+  void to(c10::Device device) override;
+
+ protected:
+  TapOutputs run(const torch::Tensor& x, const std::vector<std::string>& taps) override;
+
+ private:
+  std::shared_ptr<Model> base_;
+  double sigma_;
+  int64_t samples_;
+};
 
 }  // namespace foil

@@ -10,6 +10,7 @@
 ///   foil::CertifyResult r = foil::run_certify(*model, data, o);
 ///   r.write("results");  // certify.json, certify.csv, certified_accuracy.svg
 
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -22,6 +23,11 @@ namespace foil {
 /// What `run_certify` runs.
 struct CertifyOptions {
   SmoothingOptions smoothing;  ///< sigma, n0, n, alpha, batch, seed
+  /// The empirical attack on the smoothed model (SmoothAdv: PGD-L2 on the smoothed soft
+  /// classifier), one run per budget; empty: none.
+  std::vector<double> attack_eps{0.25, 0.5};
+  int64_t attack_steps = 20;   ///< its PGD steps (step 2 eps / steps)
+  int64_t attack_samples = 8;  ///< noise copies per gradient (EOT)
   Log log;                     ///< progress lines
 };
 
@@ -39,11 +45,19 @@ struct CertifyResult {
   std::vector<double> radii;               ///< where certified accuracy is read (0 first)
   /// Per radius r: the share of all items certified correct with radius >= r.
   std::vector<double> certified_accuracy;
+  std::vector<double> attack_eps;  ///< the attack's budgets, as run
+  /// Per attack budget: the share of all items the smoothed model (PREDICT) still classifies
+  /// correctly on SmoothAdv's examples; never below the certified accuracy at that radius.
+  std::vector<double> empirical_accuracy;
+  /// Certified accuracy at each attack budget, for the comparison.
+  std::vector<double> certified_at_attack;
   double seconds = 0;              ///< the whole run
   double seconds_per_item = 0;     ///< seconds / n
   std::vector<std::string> lines;  ///< the printed table
   /// Certified accuracy at `r` (read off the items).
   double certified_at(double r) const;
+  /// The attack rows of certify.json.
+  nlohmann::json empirical_json() const;
   /// certify.json's content.
   nlohmann::json to_json() const;
   /// Writes certify.json, certify.csv (per item) and certified_accuracy.svg into `dir`.
@@ -51,7 +65,9 @@ struct CertifyResult {
 };
 
 /// Certifies every item of `data` against L2 perturbations of the model smoothed with
-/// Gaussian noise (items shared out over the ranks of a `foil launch` job).
-CertifyResult run_certify(Model& model, const Dataset& data, const CertifyOptions& options);
+/// Gaussian noise (items shared out over the ranks of a `foil launch` job), and attacks the
+/// smoothed model at each of options.attack_eps.
+CertifyResult run_certify(std::shared_ptr<Model> model, const Dataset& data,
+                          const CertifyOptions& options);
 
 }  // namespace foil
