@@ -9,6 +9,7 @@
 #include <algorithm>
 
 #include "foil/attacks/attack.h"
+#include "foil/certify/smoothing.h"
 #include "foil/core/error.h"
 #include "foil/core/runtime.h"
 #include "foil/corrupt/corruptions.h"
@@ -101,6 +102,7 @@ std::vector<std::string> bench_rows() {
   for (const Row& r : attack_rows()) names.push_back(r.label());
   for (const PatchRow& p : patch_rows()) names.push_back(p.label());
   for (const auto& c : corruption_rows()) names.push_back(c);
+  names.push_back("smoothing");
   return names;
 }
 
@@ -284,6 +286,28 @@ nlohmann::json run_bench(Model& model, const Dataset& data, const BenchOptions& 
                     {"ratio_to_bare", t.ratio},
                     {"ratio_quartiles", {t.ratio_lo, t.ratio_hi}},
                     {"ms_per_image", 1e3 * t.attack / n}});
+  }
+  // Randomized smoothing: noisy copies of 4 items, one batch's worth each, counted by class,
+  // against 4 bare forwards of the batch (the same number of images).
+  if (wanted("smoothing")) {
+    const int64_t items = std::min<int64_t>(4, x.size(0));
+    const SmoothingOptions so = SmoothingOptions().batch(x.size(0));
+    const torch::Tensor some = x.slice(0, 0, items);
+    const Paired t = paired_seconds(
+        device, o.repeats, [&] { bare_passes(0, items); },
+        [&] { noise_counts(model, some, torch::arange(items), x.size(0), 0, so); });
+    const double per_sample = 1e3 * t.attack / static_cast<double>(items * x.size(0));
+    log(fmt::format("{:<26}{:>9.2f}{:>9.2f}{:>8.3f}{:>14}{:>14}   {:.0f} samples/s",
+                    fmt::format("smoothing ({} copies)", items * x.size(0)), 1e3 * t.attack,
+                    1e3 * t.bare, t.ratio, spread(t), fmt::format("{} f", items),
+                    1e3 / per_sample));
+    rows.push_back({{"attack", "smoothing"},
+                    {"noise_samples", items * x.size(0)},
+                    {"ms", 1e3 * t.attack},
+                    {"bare_ms", 1e3 * t.bare},
+                    {"ratio_to_bare", t.ratio},
+                    {"ratio_quartiles", {t.ratio_lo, t.ratio_hi}},
+                    {"samples_per_second", 1e3 / per_sample}});
   }
   log(fmt::format(
       "\nratio = attack time / the bare model passes its algorithm makes on the same batch\n"
