@@ -176,10 +176,6 @@ Loaded load_all(const PatchFlags& f, c10::Device device) {
   return l;
 }
 
-ImageShape shape_of(const Dataset& d) {
-  return {d.images.size(1), d.images.size(2), d.images.size(3)};
-}
-
 void add_split_flags(CLI::App* sub, std::string& eval_data, bool& eval_on_train) {
   sub->add_option("--eval-data", eval_data,
                   "held-out evaluation images (default: Fashion-MNIST's other split, first 1000; "

@@ -79,6 +79,5 @@ struct Loaded {
 
 /// Opens every --model and the --data for each (foil/jobs/patch_jobs.h: open_patch_data).
 Loaded load_all(const PatchFlags& f, c10::Device device);
-ImageShape shape_of(const Dataset& d);
 
 }  // namespace foil::cli

@@ -44,6 +44,12 @@ void setup_train(CLI::App& app) {
                   "Cohen et al.); 0: none")
       ->check(number_in(0, 10))
       ->capture_default_str();
+  sub->add_option("--cutout", t.cutout(),
+                  "masked training for 'foil certify --patch' (Cutout, as PatchCleanser's base "
+                  "models): two square holes of this share of the image side per training "
+                  "image; 0: none")
+      ->check(number_in(0, 1))
+      ->capture_default_str();
   sub->add_flag("!--no-resume", o->resume, "ignore an existing checkpoint and start afresh");
   sub->add_option("--json", *json, "write the training history as JSON");
   sub->callback([o, json] {

@@ -76,10 +76,14 @@ void check_smoothing_options(const SmoothingOptions& o) {
   auto real = [](double v) { return fmt::format("{}", v); };
   check_input(std::isfinite(o.sigma()) && o.sigma() > 0, "--sigma", "a finite value > 0",
               real(o.sigma()));
-  check_input(o.n0() >= 1, "--n0", "an integer >= 1", std::to_string(o.n0()));
-  check_input(o.n() >= 1, "--n", "an integer >= 1", std::to_string(o.n()));
+  // Upper bounds keep a typo from asking for years of work (1e9 samples: hours per item).
+  check_input(o.n0() >= 1 && o.n0() <= 1000000000, "--n0", "an integer in 1..1e9",
+              std::to_string(o.n0()));
+  check_input(o.n() >= 1 && o.n() <= 1000000000, "--n", "an integer in 1..1e9",
+              std::to_string(o.n()));
   check_input(o.alpha() > 0 && o.alpha() < 1, "--alpha", "a value in (0, 1)", real(o.alpha()));
-  check_input(o.batch() >= 1, "--batch", "an integer >= 1", std::to_string(o.batch()));
+  check_input(o.batch() >= 1 && o.batch() <= 100000, "--batch", "an integer in 1..100000",
+              std::to_string(o.batch()));
 }
 
 double incomplete_beta(double x, double a, double b) {

@@ -21,6 +21,10 @@ namespace fs = std::filesystem;
 
 namespace foil {
 
+ImageShape shape_of(const Dataset& d) {
+  return {d.images.size(1), d.images.size(2), d.images.size(3)};
+}
+
 Dataset Dataset::head(int64_t n) const {
   if (n < 0 || n >= size()) return *this;
   return slice(0, n);

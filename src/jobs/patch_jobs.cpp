@@ -14,10 +14,6 @@
 namespace foil {
 namespace {
 
-ImageShape shape_of(const Dataset& d) {
-  return {d.images.size(1), d.images.size(2), d.images.size(3)};
-}
-
 /// A rate, or null where it is undefined (< 0).
 nlohmann::json rate_or_null(double r) { return r < 0 ? nlohmann::json() : nlohmann::json(r); }
 

@@ -71,11 +71,12 @@ TrainJobResult run_train_job(const TrainJobOptions& options) {
   o.checkpoint(ckpt);
   if (std::filesystem::exists(ckpt)) say(options.log, "resuming from checkpoint " + ckpt);
   say(options.log,
-      fmt::format("training {} on {} ({} items){}{}", o.arch(), train.source, train.size(),
+      fmt::format("training {} on {} ({} items){}{}{}", o.arch(), train.source, train.size(),
                   o.adv_train() == "pgd" ? fmt::format(", PGD-{} adversarial training eps {}",
                                                        o.adv_steps(), o.adv_eps())
                                          : "",
-                  o.noise_sd() > 0 ? fmt::format(", Gaussian noise sd {:g}", o.noise_sd()) : ""));
+                  o.noise_sd() > 0 ? fmt::format(", Gaussian noise sd {:g}", o.noise_sd()) : "",
+                  o.cutout() > 0 ? fmt::format(", Cutout {:g}", o.cutout()) : ""));
   TrainJobResult r{o.arch(), train.source, o.adv_train()};
   auto model = train_model(o, train, test, [&](const EpochStats& s) {
     say(options.log, fmt::format("epoch {:>3}/{}  loss {:.4f}  train acc {:.2f}%  test acc {}  "

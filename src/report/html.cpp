@@ -297,6 +297,97 @@ std::string threat_section(const json& a) {
          table_of_rows(rows, where + ".threats") + "</section>\n";
 }
 
+/// A table of text cells under `cols`, in the order given.
+std::string text_table(const std::vector<std::string>& cols,
+                       const std::vector<std::vector<std::string>>& rows,
+                       const std::string& source) {
+  std::string out =
+      "<div class=\"scroll\"><table class=\"rows\" data-source=\"" + h(source) + "\"><thead><tr>";
+  for (const auto& c : cols) out += "<th>" + h(c) + "</th>";
+  out += "</tr></thead><tbody>\n";
+  for (const auto& r : rows) {
+    out += "<tr>";
+    for (const auto& v : r) out += "<td>" + h(v) + "</td>";
+    out += "</tr>\n";
+  }
+  return out + "</tbody></table></div>\n";
+}
+
+/// A plot of the folder beside a section, once (`used` keeps it out of the plots section).
+std::string section_plot(const fs::path& dir, const std::string& plot, const std::string& what,
+                         std::set<std::string>& used) {
+  std::error_code ec;
+  if (!fs::exists(fs::symlink_status(dir / plot, ec))) return "";
+  used.insert(plot);
+  return "<figure class=\"plot\">" + image_tag(dir, plot) + "<figcaption>" + h(plot) + ": " +
+         h(what) + "</figcaption></figure>\n";
+}
+
+/// Randomized smoothing's certificate: certified accuracy against radius, abstentions, and the
+/// attack on the smoothed model beside the certified accuracy at its budget.
+std::string smoothing_section(const json& c, const fs::path& dir, std::set<std::string>& used) {
+  const std::string where = "certify.json";
+  std::vector<std::vector<std::string>> rows;
+  for (const char* key : {"certified_accuracy_at_0", "abstain_rate", "base_accuracy"})
+    rows.push_back({words(key), percent(number_at(c, key, where))});
+  rows.push_back({"largest radius n and alpha allow", number(number_at(c, "max_radius", where))});
+  std::string out =
+      "<section id=\"certificate\"><h2>Certified robustness (randomized "
+      "smoothing)</h2>\n<p>" +
+      h(text_at(c, "meaning", where)) + ".</p>\n" + text_table({"", "value"}, rows, where);
+  if (c.contains("empirical") && rows_of_objects(c["empirical"]))
+    out +=
+        "<p>The empirical attack on the same smoothed model beside the certificate at its "
+        "budget (the attack can never do better than the certificate allows):</p>\n" +
+        table_of_rows(c["empirical"], where + ".empirical");
+  return out +
+         section_plot(dir, "certified_accuracy.svg",
+                      "share of all items certified correct at each L2 radius", used) +
+         "</section>\n";
+}
+
+/// PatchCleanser's certificate per patch area beside the best patch attack on the defended
+/// model.
+std::string patch_certificate_section(const json& c, const fs::path& dir,
+                                      std::set<std::string>& used) {
+  const std::string where = "patch_certify.json";
+  const json& areas = array_at(c, "patch", where);
+  std::vector<std::vector<std::string>> rows;
+  for (size_t i = 0; i < areas.size(); ++i) {
+    const json& a = areas[i];
+    const std::string w = fmt::format("{}.patch[{}]", where, i);
+    const json* best = member(a, "best_attack_accuracy", w);
+    rows.push_back({percent(number_at(a, "area", w)), number(number_at(a, "patch_side", w)),
+                    number(number_at(a, "masks", w)), percent(number_at(a, "defended_accuracy", w)),
+                    percent(number_at(a, "certified_accuracy", w)),
+                    best && best->is_number() ? percent(best->get<double>()) : "-"});
+  }
+  std::string out =
+      "<section id=\"patch-certificate\"><h2>Certified defence against a patch "
+      "(PatchCleanser)</h2>\n<p>" +
+      h(text_at(c, "meaning", where)) + ". Undefended clean accuracy " +
+      percent(number_at(c, "base_accuracy", where)) + ".</p>\n" +
+      text_table({"patch area", "certified side (px)", "masks", "defended, clean", "certified",
+                  "defended, best attack"},
+                 rows, where);
+  json attacks = json::array();
+  for (const auto& a : areas)
+    if (a.contains("attacks") && rows_of_objects(a["attacks"]))
+      for (json row : a["attacks"]) {
+        row["area"] = a.value("area", json());
+        attacks.push_back(row);
+      }
+  if (!attacks.empty())
+    out += "<p>Each patch attack, on the plain (undefended) and the defended model:</p>\n" +
+           table_of_rows(attacks, where + ".patch.attacks");
+  return out +
+         section_plot(dir, "patch_certified.svg",
+                      "defended clean accuracy, certified accuracy and the defended model under "
+                      "the best patch attack, per patch area",
+                      used) +
+         "</section>\n";
+}
+
 /// The audit's own sections: robust accuracy per budget and stage, plots, per-class robust
 /// accuracy, what the attacks turn each class into, examples and time.
 std::string audit_sections(const json& a, double chance, std::set<std::string>& used,
@@ -636,6 +727,10 @@ std::string report_page(const std::string& dir_name) {
   }
   if (docs.count("audit.json") && docs["audit.json"].is_object())
     body += audit_sections(docs["audit.json"], chance, used, dir);
+  if (docs.count("certify.json") && docs["certify.json"].is_object())
+    body += smoothing_section(docs["certify.json"], dir, used);
+  if (docs.count("patch_certify.json") && docs["patch_certify.json"].is_object())
+    body += patch_certificate_section(docs["patch_certify.json"], dir, used);
 
   // Every JSON, every row.
   if (!jsons.empty()) body += "<section id=\"tables\"><h2>Results</h2>\n";

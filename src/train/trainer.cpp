@@ -31,6 +31,7 @@ std::string signature(const TrainOptions& o, const Dataset& train) {
                          {"adv_alpha", o.adv_alpha()},
                          {"weight_decay", o.weight_decay()},
                          {"noise_sd", o.noise_sd()},
+                         {"cutout", o.cutout()},
                          {"data", train.source},
                          {"n", train.size()},
                          {"images", tensor_digest(train.images)},
@@ -39,6 +40,24 @@ std::string signature(const TrainOptions& o, const Dataset& train) {
 }
 
 }  // namespace
+
+torch::Tensor cutout(const torch::Tensor& x, double side, int64_t holes) {
+  const int64_t n = x.size(0), h = x.size(2), w = x.size(3);
+  const int64_t len = std::llround(side * static_cast<double>(std::min(h, w)));
+  const auto opts = torch::TensorOptions().dtype(torch::kLong).device(x.device());
+  const torch::Tensor rows = torch::arange(h, opts).view({1, h, 1});
+  const torch::Tensor cols = torch::arange(w, opts).view({1, 1, w});
+  torch::Tensor keep = torch::ones({n, h, w}, x.options().dtype(torch::kBool));
+  for (int64_t k = 0; k < holes; ++k) {
+    // As the reference: the hole spans [centre - len/2, centre + len/2), clipped.
+    const torch::Tensor cy = torch::randint(h, {n, 1, 1}, opts),
+                        cx = torch::randint(w, {n, 1, 1}, opts);
+    const torch::Tensor in_y = rows.ge(cy - len / 2) & rows.lt(cy + len / 2);
+    const torch::Tensor in_x = cols.ge(cx - len / 2) & cols.lt(cx + len / 2);
+    keep &= ~(in_y & in_x);
+  }
+  return x * keep.unsqueeze(1).to(x.dtype());
+}
 
 double one_cycle_lr(double peak, int64_t step, int64_t total) {
   const double warm = std::max<double>(1.0, 0.15 * static_cast<double>(total));
@@ -139,6 +158,8 @@ std::shared_ptr<ZooModel> train_model(const TrainOptions& o, const Dataset& trai
               "'" + o.arch() + "'");
   check_input(std::isfinite(o.noise_sd()) && o.noise_sd() >= 0 && o.noise_sd() <= 10, "--noise-sd",
               "a value in [0, 10]", fmt::format("{}", o.noise_sd()));
+  check_input(std::isfinite(o.cutout()) && o.cutout() >= 0 && o.cutout() <= 1, "--cutout",
+              "a share of the image side in [0, 1]", fmt::format("{}", o.cutout()));
   check_input(o.adv_train() == "none" || o.adv_train() == "pgd", "--adv-train", "none or pgd",
               "'" + o.adv_train() + "'");
   check_input(train.size() > 0, "--data " + train.source, "at least one training item",
@@ -195,6 +216,7 @@ std::shared_ptr<ZooModel> train_model(const TrainOptions& o, const Dataset& trai
         x = adversary->run(*model, x, Criterion::misclassification(y)).adv;
       }
       if (o.noise_sd() > 0) x = x + torch::randn_like(x) * o.noise_sd();
+      if (o.cutout() > 0) x = cutout(x, o.cutout(), 2);
       net->train();
       for (auto& group : optim.param_groups())
         group.options().set_lr(one_cycle_lr(o.lr(), epoch * batches + b, o.epochs() * batches));

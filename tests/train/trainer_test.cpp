@@ -107,11 +107,25 @@ TEST(Trainer, AdversarialTrainingRaisesRobustAccuracy) {
   EXPECT_GT(adv_robust, plain_robust + 0.15) << plain_robust << " vs " << adv_robust;
 }
 
+TEST(Trainer, CutoutCutsTwoClippedSquareHoles) {
+  torch::manual_seed(1);
+  const torch::Tensor x = torch::ones({200, 2, 16, 16});
+  const torch::Tensor y = cutout(x, 0.25, 2);               // holes of 4 x 4, clipped at the border
+  const torch::Tensor hidden = y.eq(0).sum({1, 2, 3}) / 2;  // per image, both channels alike
+  EXPECT_TRUE(y.select(1, 0).equal(y.select(1, 1)));
+  EXPECT_LE(hidden.max().item<int64_t>(), 32);
+  EXPECT_GE(hidden.min().item<int64_t>(), 4);   // a corner-clipped hole keeps 2 x 2
+  EXPECT_GT(hidden.max().item<int64_t>(), 16);  // two holes, mostly apart
+  EXPECT_TRUE(y.eq(0).logical_or(y.eq(1)).all().item<bool>());
+  EXPECT_TRUE(cutout(x, 0.25, 0).equal(x));
+}
+
 TEST(Trainer, BadOptionsAreInputErrors) {
   auto train = load_data("fashion-mnist:train:10");
   EXPECT_THROW(train_model(TrainOptions().arch("transformer"), train, Dataset{}), InputError);
   EXPECT_THROW(train_model(TrainOptions().epochs(0), train, Dataset{}), InputError);
   EXPECT_THROW(train_model(TrainOptions().adv_train("fgsm"), train, Dataset{}), InputError);
+  EXPECT_THROW(train_model(TrainOptions().cutout(1.5), train, Dataset{}), InputError);
 }
 
 }  // namespace

@@ -39,8 +39,8 @@ struct SmoothingOptions {
   TORCH_ARG(uint64_t, seed) = 0;
 };
 
-/// Throws InputError naming the flag for sigma <= 0 or not finite, n0 or n < 1, alpha outside
-/// (0, 1) or batch < 1.
+/// Throws InputError naming the flag for sigma <= 0 or not finite, n0 or n outside 1..1e9,
+/// alpha outside (0, 1) or batch outside 1..100000.
 void check_smoothing_options(const SmoothingOptions& options);
 
 /// The regularized incomplete beta function I_x(a, b) (a, b > 0, x in [0, 1]).

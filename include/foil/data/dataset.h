@@ -75,6 +75,9 @@ struct ImageShape {
   std::string str() const;
 };
 
+/// The C x H x W of a dataset's images.
+ImageShape shape_of(const Dataset& d);
+
 /// A parsed data spec: `fashion-mnist:test`, `fashion-mnist:train`, an image folder or an
 /// image file, with an optional `:N` suffix that keeps the first N items. An image file may
 /// carry a crop, `photo.jpg@X,Y,W,H` (pixels), applied before resizing.

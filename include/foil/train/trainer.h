@@ -37,6 +37,11 @@ struct TrainOptions {
   /// Gaussian data augmentation (Cohen et al.'s base classifiers for randomized smoothing):
   /// every training image gets noise of this standard deviation, unclipped; 0: none.
   TORCH_ARG(double, noise_sd) = 0.0;
+  /// Masked training for PatchCleanser (its base models are trained with Cutout, DeVries &
+  /// Taylor 2017): every training image gets two square holes of this share of the image side,
+  /// centred anywhere (clipped at the border), filled with 0 (what PatchCleanser's masks put
+  /// in a zoo model's input); 0: none.
+  TORCH_ARG(double, cutout) = 0.0;
   /// Checkpoint file; empty for none. Resumed from when it exists and matches.
   TORCH_ARG(std::string, checkpoint) = "";
   /// Progress label on stderr; empty for none.
@@ -59,6 +64,11 @@ void save_checkpoint(const std::string& path, const std::string& signature, int6
 
 /// One-cycle schedule: linear warm-up over the first 15% of steps, then cosine to zero.
 double one_cycle_lr(double peak, int64_t step, int64_t total);
+
+/// Cutout (DeVries & Taylor 2017): `x` (N x C x H x W) with `holes` square holes per image,
+/// each of side round(`side` x min(H, W)) pixels centred on a pixel drawn uniformly (LibTorch's
+/// generator) and clipped at the border, set to 0.
+torch::Tensor cutout(const torch::Tensor& x, double side, int64_t holes);
 
 /// Stops a training run whose loss is no longer finite: removes `checkpoint` (it cannot be
 /// resumed usefully) and throws InputError naming --lr, the epoch and batch (1-based).
