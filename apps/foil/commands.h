@@ -13,6 +13,7 @@
 #include "foil/attacks/checks.h"
 #include "foil/attacks/evaluate.h"
 #include "foil/data/dataset.h"
+#include "foil/explain/explain.h"
 #include "foil/dist/dist.h"
 #include "foil/jobs/job.h"
 #include "foil/models/model.h"
@@ -104,6 +105,8 @@ struct AttackFlags {
 /// (--p-init), SPSA, the transfer family (DI, TI, NI, SI, VMI), C&W (--kappa, --binary-steps,
 /// --initial-const), DeepFool (--overshoot) and AutoAttack (--version).
 void add_attack_flags(CLI::App* app, AttackFlags& flags, const std::string& default_attack);
+/// --method (into `method`) and the sampling/sliding methods' flags.
+void add_explain_flags(CLI::App* app, std::string& method, ExplainOptions& options);
 /// The norm the flags ask for: --norm, else linf (l2 for fgm and cw).
 std::string attack_norm(const AttackFlags& flags);
 /// The attack options the flags ask for (early stop off).

@@ -161,6 +161,30 @@ std::vector<double> parse_eps(const std::string& text, const std::string& flag) 
   return v;
 }
 
+void add_explain_flags(CLI::App* app, std::string& method, ExplainOptions& o) {
+  std::vector<std::string> names;
+  for (ExplainMethod m : explain_methods()) names.push_back(explain_method_name(m));
+  app->add_option("--method", method,
+                  fmt::format("importance map: {} (docs/explain.md)", fmt::join(names, ", ")))
+      ->capture_default_str();
+  app->add_option("--ig-steps", o.ig_steps, "ig: steps from the black image to the input")
+      ->check(integer_in(1, 100000))
+      ->capture_default_str();
+  app->add_option("--samples", o.smooth_samples, "smoothgrad: noisy copies")
+      ->check(integer_in(1, 100000))
+      ->capture_default_str();
+  app->add_option("--noise", o.smooth_sigma, "smoothgrad: noise sd (pixels in [0,1])")
+      ->check(number_in(0, 10))
+      ->capture_default_str();
+  app->add_option("--window", o.window,
+                  "occlusion: window side in pixels (0: a seventh of the image side)")
+      ->check(integer_in(0, kMaxImageSide))
+      ->capture_default_str();
+  app->add_option("--stride", o.stride, "occlusion: window stride (0: half the window)")
+      ->check(integer_in(0, kMaxImageSide))
+      ->capture_default_str();
+}
+
 void add_attack_flags(CLI::App* app, AttackFlags& f, const std::string& default_attack) {
   f.attack = default_attack;
   app->add_option("--attack", f.attack,

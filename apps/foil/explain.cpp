@@ -1,5 +1,5 @@
-// foil explain: Grad-CAM, Grad-CAM++ and gradient saliency maps as overlays, raw tensors and a
-// clean-vs-attacked panel.
+// foil explain: CAMs and attribution maps as overlays, raw tensors and a clean-vs-attacked
+// panel.
 #include <fmt/format.h>
 
 #include "commands.h"
@@ -13,6 +13,7 @@ struct ExplainCmd {
   std::string data = "fashion-mnist:test:8";
   std::string method = "gradcam";
   std::string layer;
+  ExplainOptions explain;
   std::string target_class = "pred";
   AttackFlags attack;
   bool attacked = false;
@@ -28,6 +29,8 @@ void run_explain(const ExplainCmd& c) {
   ExplainJobOptions o;
   o.method = parse_explain_method(c.method);
   o.layer = c.layer;
+  o.explain = c.explain;
+  o.explain.seed = global_options().seed;
   o.target_class = c.target_class;
   o.batch = c.batch;
   if (c.attacked) o.attack = make_attack_from(c.attack);
@@ -51,12 +54,12 @@ void run_explain(const ExplainCmd& c) {
 void setup_explain(CLI::App& app) {
   auto c = std::make_shared<ExplainCmd>();
   auto* sub =
-      app.add_subcommand("explain", "Grad-CAM / Grad-CAM++ / saliency maps, clean and attacked");
+      app.add_subcommand("explain", "where the model looks (CAMs and attributions), clean and attacked");
   add_model_flags(sub, c->model, false);
   sub->add_option("--data", c->data, "data spec")->capture_default_str();
-  sub->add_option("--method", c->method, "gradcam, gradcam++, saliency or inputxgrad")
-      ->capture_default_str();
-  sub->add_option("--layer", c->layer, "tapped layer for Grad-CAM (default: last spatial layer)");
+  add_explain_flags(sub, c->method, c->explain);
+  sub->add_option("--layer", c->layer,
+                  "tapped layer for the CAMs (default: the last spatial or token layer)");
   sub->add_option("--batch", c->batch, "images per pass (the unit shared out between processes)")
       ->check(integer_in(1, kMaxBatch))
       ->capture_default_str();

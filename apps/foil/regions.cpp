@@ -15,6 +15,7 @@ struct RegionsCmd {
   AttackFlags attack;
   std::string method = "gradcam";
   std::string layer;
+  ExplainOptions explain;
   double q = 10;
   std::string roa = "gradient";
   int64_t batch = 250, panels = 6;
@@ -26,6 +27,8 @@ void run_regions(const RegionsCmd& c) {
   RegionsJobOptions o;
   o.method = parse_explain_method(c.method);
   o.layer = c.layer;
+  o.explain = c.explain;
+  o.explain.seed = global_options().seed;
   o.q = c.q;
   o.roa = c.roa;
   o.batch = c.batch;
@@ -51,9 +54,8 @@ void setup_regions(CLI::App& app) {
   add_model_flags(sub, c->model, false);
   sub->add_option("--data", c->data, "data spec")->capture_default_str();
   add_attack_flags(sub, c->attack, "pgd");
-  sub->add_option("--method", c->method, "importance map: gradcam, gradcam++, saliency, inputxgrad")
-      ->capture_default_str();
-  sub->add_option("--layer", c->layer, "Grad-CAM layer (default: last spatial layer)");
+  add_explain_flags(sub, c->method, c->explain);
+  sub->add_option("--layer", c->layer, "CAM layer (default: the last spatial or token layer)");
   sub->add_option("--q", c->q, "percent of pixels in RoI and in RoA")->capture_default_str();
   sub->add_option("--roa", c->roa,
                   "Region of Attack score: gradient (the attack's |gradient| accumulated over its "

@@ -4,40 +4,103 @@
 #include <fmt/ranges.h>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <opencv2/imgproc.hpp>
 
 #include "foil/core/error.h"
 #include "foil/models/model.h"
 #include "foil/models/tfjs.h"
+#include "methods.h"
 
 namespace foil {
 namespace F = torch::nn::functional;
 
-ExplainMethod parse_explain_method(const std::string& name) {
-  if (name == "gradcam") return ExplainMethod::kGradCam;
-  if (name == "gradcam++") return ExplainMethod::kGradCamPlusPlus;
-  if (name == "saliency") return ExplainMethod::kSaliency;
-  if (name == "inputxgrad") return ExplainMethod::kInputXGradient;
-  throw InputError("--method: expected gradcam, gradcam++, saliency or inputxgrad, got '" + name +
-                   "'");
+namespace {
+
+struct MethodName {
+  ExplainMethod method;
+  const char* name;
+};
+constexpr MethodName kMethods[] = {
+    {ExplainMethod::kGradCam, "gradcam"},
+    {ExplainMethod::kGradCamPlusPlus, "gradcam++"},
+    {ExplainMethod::kHiResCam, "hirescam"},
+    {ExplainMethod::kXGradCam, "xgradcam"},
+    {ExplainMethod::kLayerCam, "layercam"},
+    {ExplainMethod::kScoreCam, "scorecam"},
+    {ExplainMethod::kEigenCam, "eigencam"},
+    {ExplainMethod::kSaliency, "saliency"},
+    {ExplainMethod::kInputXGradient, "inputxgrad"},
+    {ExplainMethod::kIntegratedGradients, "ig"},
+    {ExplainMethod::kSmoothGrad, "smoothgrad"},
+    {ExplainMethod::kOcclusion, "occlusion"},
+};
+
+/// Whether the CAM follows the class score's gradient at the layer.
+bool gradient_weighted(ExplainMethod m) {
+  return m != ExplainMethod::kScoreCam && m != ExplainMethod::kEigenCam;
 }
 
-std::string explain_method_name(ExplainMethod m) {
-  switch (m) {
-    case ExplainMethod::kGradCam:
-      return "gradcam";
-    case ExplainMethod::kGradCamPlusPlus:
-      return "gradcam++";
-    case ExplainMethod::kSaliency:
-      return "saliency";
-    case ExplainMethod::kInputXGradient:
-      return "inputxgrad";
+/// Extra tokens a token layer may carry before its grid: a class token and register tokens.
+constexpr int64_t kMaxExtraTokens = 5;
+
+}  // namespace
+
+const std::vector<ExplainMethod>& explain_methods() {
+  static const std::vector<ExplainMethod> all = [] {
+    std::vector<ExplainMethod> v;
+    for (const auto& m : kMethods) v.push_back(m.method);
+    return v;
+  }();
+  return all;
+}
+
+ExplainMethod parse_explain_method(const std::string& name) {
+  std::vector<std::string> names;
+  for (const auto& m : kMethods) {
+    if (name == m.name) return m.method;
+    names.emplace_back(m.name);
   }
+  throw InputError(fmt::format("--method: expected one of {}, got '{}'", fmt::join(names, ", "),
+                               name));
+}
+
+std::string explain_method_name(ExplainMethod method) {
+  for (const auto& m : kMethods)
+    if (m.method == method) return m.name;
   return "";
 }
 
 bool explain_uses_layer(ExplainMethod m) {
-  return m == ExplainMethod::kGradCam || m == ExplainMethod::kGradCamPlusPlus;
+  return m == ExplainMethod::kGradCam || m == ExplainMethod::kGradCamPlusPlus ||
+         m == ExplainMethod::kHiResCam || m == ExplainMethod::kXGradCam ||
+         m == ExplainMethod::kLayerCam || m == ExplainMethod::kScoreCam ||
+         m == ExplainMethod::kEigenCam;
+}
+
+void check_explain_options(const ExplainOptions& o) {
+  check_input(o.ig_steps >= 1 && o.ig_steps <= 100000, "--ig-steps", "an integer in 1..100000",
+              std::to_string(o.ig_steps));
+  check_input(o.smooth_samples >= 1 && o.smooth_samples <= 100000, "--samples",
+              "an integer in 1..100000", std::to_string(o.smooth_samples));
+  check_input(std::isfinite(o.smooth_sigma) && o.smooth_sigma >= 0 && o.smooth_sigma <= 10,
+              "--noise", "a value in [0, 10]", fmt::format("{}", o.smooth_sigma));
+  check_input(o.window >= 0, "--window", "a window side >= 1 (0: a seventh of the image)",
+              std::to_string(o.window));
+  check_input(o.stride >= 0, "--stride", "a stride >= 1 (0: half the window)",
+              std::to_string(o.stride));
+  check_input(o.batch >= 1 && o.batch <= 100000, "--batch", "an integer in 1..100000",
+              std::to_string(o.batch));
+}
+
+torch::Tensor token_grid(const torch::Tensor& a) {
+  if (a.dim() == 4 && a.size(2) * a.size(3) > 1) return a;
+  if (a.dim() != 3) return {};
+  const int64_t t = a.size(1);
+  const auto s = static_cast<int64_t>(std::floor(std::sqrt(static_cast<double>(t))));
+  const int64_t extra = t - s * s;
+  if (s < 2 || extra > kMaxExtraTokens) return {};
+  return a.slice(1, extra).reshape({a.size(0), s, s, a.size(2)}).permute({0, 3, 1, 2});
 }
 
 std::string default_cam_layer(Model& model, const torch::Tensor& sample) {
@@ -45,8 +108,9 @@ std::string default_cam_layer(Model& model, const torch::Tensor& sample) {
   torch::AutoGradMode enable_grad(true);
   const auto input = sample.slice(0, 0, 1).detach().to(model.device()).requires_grad_(true);
   const auto out = model.forward(input, names);
-  // The last spatial layer the output depends on (graphs may compute spatial values after
-  // or beside it, such as a detector's box decode).
+  // The last spatial or token layer the output depends on (graphs may compute spatial values
+  // after or beside it, such as a detector's box decode; a transformer's last layers may feed
+  // only the class token to the head).
   std::vector<std::string> spatial;
   std::vector<torch::Tensor> taps;
   // A detector's class-score head computes the scores themselves, not features.
@@ -54,7 +118,7 @@ std::string default_cam_layer(Model& model, const torch::Tensor& sample) {
   for (const auto& name : names) {
     const auto& t = out.taps.at(name);
     if (tfjs && tfjs->class_head_nodes().count(name)) continue;
-    if (t.dim() == 4 && t.size(2) * t.size(3) > 1 && t.requires_grad()) {
+    if (token_grid(t).defined() && t.requires_grad()) {
       spatial.push_back(name);
       taps.push_back(t);
     }
@@ -62,49 +126,64 @@ std::string default_cam_layer(Model& model, const torch::Tensor& sample) {
   if (!taps.empty()) {
     const auto grads = torch::autograd::grad({out.output.sum()}, taps, {}, false, false, true);
     for (size_t k = grads.size(); k-- > 0;)
-      if (grads[k].defined()) return spatial[k];
+      if (grads[k].defined() && (taps[k].dim() == 4 || token_grid(grads[k]).abs().sum().item<double>() > 0))
+        return spatial[k];
   }
   throw InputError("model " + model.info().name +
-                   ": no layer with a spatial output (N x K x h x w) for Grad-CAM; use --method "
-                   "saliency");
+                   ": no layer with a spatial output (N x K x h x w) or a token grid (N x T x D) "
+                   "for a CAM; use --method saliency");
+}
+
+torch::Tensor detail::upsample_maps(const torch::Tensor& maps, int64_t h, int64_t w) {
+  return F::interpolate(maps.unsqueeze(1), F::InterpolateFuncOptions()
+                                               .size(std::vector<int64_t>{h, w})
+                                               .mode(torch::kBilinear)
+                                               .align_corners(false))
+      .squeeze(1);
 }
 
 torch::Tensor explain(Model& model, const torch::Tensor& x, const torch::Tensor& classes,
-                      ExplainMethod method, const std::string& layer) {
+                      ExplainMethod method, const std::string& layer, const ExplainOptions& o) {
+  check_explain_options(o);
   torch::AutoGradMode enable_grad(true);
   const torch::Tensor input = x.detach().to(model.device()).requires_grad_(true);
   const torch::Tensor cls = classes.to(model.device()).view({-1, 1});
   const int64_t h = x.size(2), w = x.size(3);
-  if (!explain_uses_layer(method)) {
-    const torch::Tensor score = model.forward(input).gather(1, cls).sum();
-    const torch::Tensor g = torch::autograd::grad({score}, {input})[0];
-    if (method == ExplainMethod::kSaliency) return g.abs().amax(1);
-    return (g * input.detach()).sum(1).abs();
+  switch (method) {
+    case ExplainMethod::kSaliency:
+    case ExplainMethod::kInputXGradient: {
+      const torch::Tensor score = model.forward(input).gather(1, cls).sum();
+      const torch::Tensor g = torch::autograd::grad({score}, {input})[0];
+      if (method == ExplainMethod::kSaliency) return g.abs().amax(1);
+      return (g * input.detach()).sum(1).abs();
+    }
+    case ExplainMethod::kIntegratedGradients:
+      return integrated_gradients(model, input, classes, o.ig_steps).sum(1).abs();
+    case ExplainMethod::kSmoothGrad:
+      return detail::smooth_grad(model, input.detach(), cls, o);
+    case ExplainMethod::kOcclusion:
+      return detail::occlusion(model, input.detach(), cls, o);
+    default:
+      break;
   }
   const auto out = model.forward(input, {layer});
   const torch::Tensor a = out.taps.at(layer);
-  check_input(a.dim() == 4 && a.size(2) * a.size(3) > 1, "--layer " + layer,
-              "a layer with a spatial output (N x K x h x w) for Grad-CAM",
+  const torch::Tensor grid = token_grid(a);
+  check_input(grid.defined(), "--layer " + layer,
+              "a layer with a spatial output (N x K x h x w) or a token grid (N x T x D, T = "
+              "s^2 plus at most 5 class/register tokens) for a CAM",
               fmt::format("an output of shape {}", fmt::join(a.sizes(), "x")));
-  const torch::Tensor score = out.output.gather(1, cls).sum();
-  const torch::Tensor g = torch::autograd::grad({score}, {a})[0];
-  torch::Tensor weights;
-  if (method == ExplainMethod::kGradCam) {
-    weights = g.mean({2, 3}, /*keepdim=*/true);
+  torch::Tensor cam;
+  if (gradient_weighted(method)) {
+    const torch::Tensor score = out.output.gather(1, cls).sum();
+    const torch::Tensor g = torch::autograd::grad({score}, {a})[0];
+    cam = detail::gradient_cam(method, grid.detach(), token_grid(g));
+  } else if (method == ExplainMethod::kScoreCam) {
+    cam = detail::score_cam(model, input.detach(), cls, grid.detach(), o.batch);
   } else {
-    // Grad-CAM++ with the exponential-score closed form used by pytorch-grad-cam.
-    const torch::Tensor g2 = g.pow(2), g3 = g2 * g;
-    const torch::Tensor sum_a = a.detach().sum({2, 3}, /*keepdim=*/true);
-    torch::Tensor alpha = g2 / (2 * g2 + sum_a * g3 + 1e-7);
-    alpha = torch::where(g.ne(0), alpha, torch::zeros_like(alpha));
-    weights = (torch::relu(g) * alpha).sum({2, 3}, /*keepdim=*/true);
+    cam = detail::eigen_cam(grid.detach());
   }
-  torch::Tensor cam = torch::relu((weights * a.detach()).sum(1, /*keepdim=*/true));
-  cam = F::interpolate(cam, F::InterpolateFuncOptions()
-                                .size(std::vector<int64_t>{h, w})
-                                .mode(torch::kBilinear)
-                                .align_corners(false));
-  return cam.squeeze(1).detach();
+  return detail::upsample_maps(cam, h, w).detach();
 }
 
 torch::Tensor normalize_maps(const torch::Tensor& maps) {

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "foil/attacks/attack.h"
+#include "foil/core/error.h"
 #include "foil/core/runtime.h"
 #include "foil/dist/dist.h"
 #include "foil/report/figures.h"

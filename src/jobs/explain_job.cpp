@@ -90,7 +90,8 @@ ExplainJobResult run_explain(Model& model, const Dataset& data, const ExplainJob
   const torch::Tensor no_maps = torch::zeros({0, x.size(2), x.size(3)});
   auto explain_all = [&](const torch::Tensor& images, const torch::Tensor& classes) {
     return dist::map_batches(images.size(0), o.batch, no_maps, [&](int64_t b, int64_t e) {
-      return explain(model, images.slice(0, b, e), classes.slice(0, b, e), method, layer);
+      return explain(model, images.slice(0, b, e), classes.slice(0, b, e), method, layer,
+                     o.explain);
     });
   };
   const torch::Tensor maps = explain_all(x, cls);
@@ -228,9 +229,9 @@ ExplainJobResult run_explain(Model& model, const Dataset& data, const ExplainJob
   }
   j["images"] = per;
   r.lines.push_back(fmt::format(
-      "{} on layer '{}' for {} images: {:.1f}% of the map mass on the object (pixels > 0.05, "
+      "{}{} for {} images: {:.1f}% of the map mass on the object (pixels > 0.05, "
       "{:.1f}% of the image)",
-      explain_method_name(method), layer, data.size(), 100 * fg.mean().item<double>(),
+      explain_method_name(method), layer.empty() ? "" : " on layer '" + layer + "'", data.size(), 100 * fg.mean().item<double>(),
       100 * object_share));
   if (altered)
     r.lines.push_back(

@@ -72,7 +72,7 @@ RegionsJobResult run_regions(Model& model, const Dataset& data, const RegionsJob
         y = torch::where(y.lt(0), pred, y);
         const auto r =
             o.attack->run(model, x, Criterion::misclassification(y), torch::arange(b, e));
-        const torch::Tensor cam = explain(model, x, pred, method, layer);
+        const torch::Tensor cam = explain(model, x, pred, method, layer, o.explain);
         const RegionAnalysis a = analyze_regions(
             model, x, r.adv, y, cam, o.q, o.roa == "gradient" ? r.grad_score : torch::Tensor());
         if (b == 0) {
