@@ -4,6 +4,7 @@
 
 #include "commands.h"
 #include "foil/jobs/explain_job.h"
+#include "foil/jobs/faithfulness_job.h"
 
 namespace foil::cli {
 namespace {
@@ -22,10 +23,39 @@ struct ExplainCmd {
   std::string reference;
   int64_t batch = 64;
   std::string out = "foil-explain";
+  bool faithfulness = false;
+  std::string methods = "all";
+  FaithfulnessOptions curves;
 };
+
+/// --faithfulness: every method's deletion and insertion curves on the same images.
+void run_faithfulness(const ExplainCmd& c, const c10::Device device) {
+  FaithfulnessJobOptions o;
+  if (c.methods != "all")
+    for (const std::string& m : split_commas(c.methods)) o.methods.push_back(parse_explain_method(m));
+  o.layer = c.layer;
+  o.explain = c.explain;
+  o.explain.batch = c.batch;
+  o.explain.seed = o.seed = global_options().seed;
+  o.faithfulness = c.curves;
+  o.faithfulness.batch = c.batch;
+  check_explain_options(o.explain);
+  check_faithfulness_options(o.faithfulness);
+  o.log = print_line;
+  ResultsFolder out(c.out, "--out");
+  auto model = open_run_model(c.model, device);
+  const Dataset data = open_run_data(c.data, *model);
+  const FaithfulnessJobResult r = foil::run_faithfulness(*model, data, o);
+  r.write(out.dir());
+  out.commit();
+  fmt::print("wrote {0}/report.html, faithfulness.json, faithfulness.csv, deletion.svg, "
+             "insertion.svg\n",
+             c.out);
+}
 
 void run_explain(const ExplainCmd& c) {
   const c10::Device device = apply_global_options();
+  if (c.faithfulness) return run_faithfulness(c, device);
   ExplainJobOptions o;
   o.method = parse_explain_method(c.method);
   o.layer = c.layer;
@@ -76,6 +106,22 @@ void setup_explain(CLI::App& app) {
   sub->add_option("--reference", c->reference,
                   "real images of the --class class (data spec): report how each image's map "
                   "correlates with their mean map (clean as baseline, and patched/attacked)");
+  auto* faithful = sub->add_flag(
+      "--faithfulness", c->faithfulness,
+      "instead of maps: rank the methods by the deletion and insertion curves of their maps "
+      "(Petsiuk et al. 2018) on these images, beside a random pixel order");
+  sub->add_option("--methods", c->methods, "--faithfulness: methods to compare (all, or a list)")
+      ->capture_default_str()
+      ->needs(faithful);
+  sub->add_option("--baseline", c->curves.baseline,
+                  "--faithfulness: what removed pixels become: blur or mean")
+      ->capture_default_str()
+      ->needs(faithful);
+  sub->add_option("--faithfulness-steps", c->curves.steps,
+                  "--faithfulness: points on each curve after the first")
+      ->check(integer_in(1, 1000))
+      ->capture_default_str()
+      ->needs(faithful);
   sub->add_option("--out", c->out, "results folder")->capture_default_str();
   sub->callback([c] { run_explain(*c); });
 }

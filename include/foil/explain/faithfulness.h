@@ -1,0 +1,54 @@
+#pragma once
+/// @file
+/// How faithful an importance map is to the model: the deletion and insertion curves (Petsiuk
+/// et al. 2018, RISE). Deletion replaces the map's most important pixels, a growing share at a
+/// time, by a baseline and follows the class probability down (a faithful map makes it fall
+/// fast: low area under the curve); insertion starts from the baseline and puts the most
+/// important pixels back (a faithful map makes it rise fast: high area). A random order of the
+/// pixels is the chance level of both.
+///
+/// Example:
+///   auto maps = foil::explain(*model, x, classes, foil::ExplainMethod::kGradCam, layer);
+///   foil::FaithfulnessCurves c = foil::faithfulness(*model, x, classes, maps, {});
+///   // c.deletion_auc (lower is better), c.insertion_auc (higher is better)
+
+#include <torch/types.h>
+
+#include <string>
+#include <vector>
+
+namespace foil {
+
+class Model;
+
+/// How the curves are drawn.
+struct FaithfulnessOptions {
+  int64_t steps = 20;  ///< points after the first: shares 0, 1/steps, ..., 1 of the pixels
+  /// What a removed pixel becomes: "blur" (the image blurred by a Gaussian of sd a tenth of its
+  /// side, as RISE's insertion starts) or "mean" (the image's mean colour).
+  std::string baseline = "blur";
+  int64_t batch = 64;  ///< images per forward pass
+};
+
+/// Throws InputError naming the flag for steps outside 1..1000, an unknown baseline or a
+/// batch < 1.
+void check_faithfulness_options(const FaithfulnessOptions& options);
+
+/// The baseline each removed pixel of `x` (N×C×H×W) takes: N×C×H×W.
+torch::Tensor removal_baseline(const torch::Tensor& x, const std::string& kind);
+
+/// The two curves, averaged over the images.
+struct FaithfulnessCurves {
+  std::vector<double> shares;     ///< the share of pixels removed or inserted at each point
+  std::vector<double> deletion;   ///< mean class probability with that share removed
+  std::vector<double> insertion;  ///< mean class probability with that share put back
+  double deletion_auc = 0;        ///< trapezoid area under `deletion` (lower: more faithful)
+  double insertion_auc = 0;       ///< trapezoid area under `insertion` (higher: more faithful)
+};
+
+/// The curves of `maps` (N×H×W; ties in the order broken by pixel position) for images `x` and
+/// classes `classes` (int64 N).
+FaithfulnessCurves faithfulness(Model& model, const torch::Tensor& x, const torch::Tensor& classes,
+                                const torch::Tensor& maps, const FaithfulnessOptions& options);
+
+}  // namespace foil

@@ -1,0 +1,57 @@
+#pragma once
+/// @file
+/// The faithfulness job, as `foil explain --faithfulness` runs it: every importance method on
+/// the same images, each map's deletion and insertion curves and their areas, beside a random
+/// order of the pixels (the chance level), ranked.
+///
+/// Example:
+///   foil::FaithfulnessJobOptions o;
+///   foil::FaithfulnessJobResult r = foil::run_faithfulness(*model, data, o);
+///   r.write("results");  // faithfulness.json, faithfulness.csv, deletion.svg, insertion.svg
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "foil/explain/explain.h"
+#include "foil/explain/faithfulness.h"
+#include "foil/jobs/job.h"
+
+namespace foil {
+
+/// What `run_faithfulness` compares.
+struct FaithfulnessJobOptions {
+  std::vector<ExplainMethod> methods;  ///< empty: every method
+  std::string layer;                   ///< the CAMs' layer; "": the last spatial or token layer
+  ExplainOptions explain;              ///< the sampling and sliding methods' settings
+  FaithfulnessOptions faithfulness;    ///< the curves
+  uint64_t seed = 0;                   ///< the random order
+  Log log;                             ///< progress lines
+};
+
+/// One method's curves.
+struct FaithfulnessRow {
+  std::string method;         ///< its name, or "random" (the chance level)
+  FaithfulnessCurves curves;  ///< deletion and insertion
+  double seconds = 0;         ///< computing the maps
+};
+
+/// What `run_faithfulness` found; `write` gives the files of `foil explain --faithfulness`.
+struct FaithfulnessJobResult {
+  std::string model;                  ///< the model's name
+  std::string data;                   ///< the images' source
+  int64_t n = 0;                      ///< images
+  std::string layer;                  ///< the CAMs' layer
+  std::vector<FaithfulnessRow> rows;  ///< ranked, most faithful first; "random" among them
+  std::vector<std::string> lines;     ///< the printed table
+  /// faithfulness.json's content.
+  nlohmann::json to_json() const;
+  /// Writes faithfulness.json, faithfulness.csv (the curves), deletion.svg and insertion.svg.
+  void write(const std::string& dir) const;
+};
+
+/// Maps every image of `data` for its predicted class with each method and scores the maps.
+FaithfulnessJobResult run_faithfulness(Model& model, const Dataset& data,
+                                       const FaithfulnessJobOptions& options);
+
+}  // namespace foil

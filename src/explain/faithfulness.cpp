@@ -1,0 +1,86 @@
+// Deletion and insertion curves of importance maps.
+#include "foil/explain/faithfulness.h"
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include <cmath>
+
+#include "foil/core/error.h"
+#include "foil/models/model.h"
+
+namespace foil {
+namespace F = torch::nn::functional;
+
+void check_faithfulness_options(const FaithfulnessOptions& o) {
+  check_input(o.steps >= 1 && o.steps <= 1000, "--faithfulness-steps", "an integer in 1..1000",
+              std::to_string(o.steps));
+  check_input(o.baseline == "blur" || o.baseline == "mean", "--baseline", "blur or mean",
+              "'" + o.baseline + "'");
+  check_input(o.batch >= 1, "--batch", "an integer >= 1", std::to_string(o.batch));
+}
+
+torch::Tensor removal_baseline(const torch::Tensor& x, const std::string& kind) {
+  if (kind == "mean") return x.mean({2, 3}, true).expand_as(x).contiguous();
+  // A separable Gaussian of sd a tenth of the smaller side, reflected at the border.
+  const int64_t c = x.size(1);
+  const double sd = std::max(0.5, static_cast<double>(std::min(x.size(2), x.size(3))) / 10);
+  const int64_t radius = std::min<int64_t>(static_cast<int64_t>(std::ceil(2 * sd)),
+                                           std::min(x.size(2), x.size(3)) - 1);
+  const torch::Tensor t = torch::arange(-radius, radius + 1, x.options());
+  torch::Tensor k = torch::exp(-t.pow(2) / (2 * sd * sd));
+  k = k / k.sum();
+  const torch::Tensor kh = k.view({1, 1, -1, 1}).repeat({c, 1, 1, 1});
+  const torch::Tensor kw = k.view({1, 1, 1, -1}).repeat({c, 1, 1, 1});
+  torch::Tensor y = F::pad(x, F::PadFuncOptions({radius, radius, radius, radius}).mode(torch::kReflect));
+  y = F::conv2d(y, kh, F::Conv2dFuncOptions().groups(c));
+  return F::conv2d(y, kw, F::Conv2dFuncOptions().groups(c));
+}
+
+FaithfulnessCurves faithfulness(Model& model, const torch::Tensor& x, const torch::Tensor& classes,
+                                const torch::Tensor& maps, const FaithfulnessOptions& o) {
+  check_faithfulness_options(o);
+  torch::NoGradGuard no_grad;
+  const int64_t n = x.size(0), h = x.size(2), w = x.size(3), hw = h * w;
+  check_input(maps.dim() == 3 && maps.size(0) == n && maps.size(1) == h && maps.size(2) == w,
+              "maps", fmt::format("{}x{}x{}", n, h, w),
+              fmt::format("{}", maps.sizes()));
+  const torch::Tensor images = x.detach().to(model.device());
+  const torch::Tensor base = removal_baseline(images, o.baseline);
+  const torch::Tensor cls = classes.to(model.device()).view({-1, 1});
+  // Each pixel's rank in its map's order (0: most important), N×1×H×W.
+  const torch::Tensor order = std::get<1>(maps.reshape({n, hw}).sort(1, /*descending=*/true));
+  const torch::Tensor rank =
+      torch::empty_like(order).scatter_(1, order, torch::arange(hw).expand({n, hw}).contiguous());
+  const torch::Tensor r = rank.view({n, 1, h, w}).to(images.device());
+  FaithfulnessCurves c;
+  auto prob = [&](const torch::Tensor& batch_x) {
+    std::vector<torch::Tensor> parts;
+    for (int64_t b = 0; b < n; b += o.batch) {
+      const int64_t e = std::min(n, b + o.batch);
+      parts.push_back(torch::softmax(model.forward(batch_x.slice(0, b, e)), 1)
+                          .gather(1, cls.slice(0, b, e))
+                          .squeeze(1)
+                          .cpu());
+    }
+    return torch::cat(parts).to(torch::kDouble).mean().item<double>();
+  };
+  for (int64_t s = 0; s <= o.steps; ++s) {
+    const double share = static_cast<double>(s) / static_cast<double>(o.steps);
+    const auto k = static_cast<int64_t>(std::llround(share * static_cast<double>(hw)));
+    const torch::Tensor top = r.lt(k).to(images.scalar_type());  // the k most important pixels
+    c.shares.push_back(share);
+    c.deletion.push_back(prob(images * (1 - top) + base * top));
+    c.insertion.push_back(prob(base * (1 - top) + images * top));
+  }
+  auto area = [&](const std::vector<double>& y) {
+    double a = 0;
+    for (size_t i = 1; i < y.size(); ++i) a += (y[i] + y[i - 1]) / 2 * (c.shares[i] - c.shares[i - 1]);
+    return a;
+  };
+  c.deletion_auc = area(c.deletion);
+  c.insertion_auc = area(c.insertion);
+  return c;
+}
+
+}  // namespace foil

@@ -1,0 +1,128 @@
+// The faithfulness job: every importance method's deletion and insertion curves, ranked.
+#include "foil/jobs/faithfulness_job.h"
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+
+#include "foil/core/error.h"
+#include "foil/core/runtime.h"
+#include "foil/models/model.h"
+#include "foil/report/figures.h"
+
+namespace foil {
+namespace {
+
+/// The rank score: the insertion area minus the deletion area (higher: more faithful).
+double score(const FaithfulnessRow& r) { return r.curves.insertion_auc - r.curves.deletion_auc; }
+
+}  // namespace
+
+FaithfulnessJobResult run_faithfulness(Model& model, const Dataset& data,
+                                       const FaithfulnessJobOptions& o) {
+  check_explain_options(o.explain);
+  check_faithfulness_options(o.faithfulness);
+  check_input(data.size() > 0, "--data " + data.source, "at least one item", "an empty dataset");
+  FaithfulnessJobResult r;
+  r.model = model.info().name;
+  r.data = data.source;
+  r.n = data.size();
+  const std::vector<ExplainMethod>& methods = o.methods.empty() ? explain_methods() : o.methods;
+  const torch::Tensor x = data.images;
+  torch::Tensor classes;
+  {
+    torch::NoGradGuard no_grad;
+    std::vector<torch::Tensor> parts;
+    for (int64_t b = 0; b < r.n; b += o.explain.batch)
+      parts.push_back(
+          model.forward(x.slice(0, b, std::min(r.n, b + o.explain.batch))).argmax(1).cpu());
+    classes = torch::cat(parts);
+  }
+  bool need_layer = false;
+  for (ExplainMethod m : methods) need_layer = need_layer || explain_uses_layer(m);
+  r.layer = need_layer ? (o.layer.empty() ? default_cam_layer(model, x) : o.layer) : "";
+  auto add = [&](const std::string& name, const torch::Tensor& maps, double seconds) {
+    FaithfulnessRow row{name, faithfulness(model, x, classes, maps, o.faithfulness), seconds};
+    if (o.log)
+      o.log(fmt::format("{:<12} deletion AUC {:.4f}  insertion AUC {:.4f}  ({:.1f} s)", name,
+                        row.curves.deletion_auc, row.curves.insertion_auc, seconds));
+    r.rows.push_back(std::move(row));
+  };
+  for (ExplainMethod m : methods) {
+    const double start = now_seconds();
+    std::vector<torch::Tensor> maps;
+    for (int64_t b = 0; b < r.n; b += o.explain.batch) {
+      const int64_t e = std::min(r.n, b + o.explain.batch);
+      maps.push_back(
+          explain(model, x.slice(0, b, e), classes.slice(0, b, e), m, r.layer, o.explain).cpu());
+    }
+    add(explain_method_name(m), torch::cat(maps), now_seconds() - start);
+  }
+  at::Generator gen = at::detail::createCPUGenerator(o.seed);
+  add("random", torch::rand({r.n, x.size(2), x.size(3)}, gen), 0);
+  std::stable_sort(r.rows.begin(), r.rows.end(),
+                   [](const auto& a, const auto& b) { return score(a) > score(b); });
+  auto say = [&](const std::string& line) {
+    r.lines.push_back(line);
+    if (o.log) o.log(line);
+  };
+  say(fmt::format("\n{:<4}{:<12}{:>10}{:>11}{:>12}{:>10}", "", "method", "deletion", "insertion",
+                  "ins - del", "seconds"));
+  for (size_t i = 0; i < r.rows.size(); ++i) {
+    const auto& row = r.rows[i];
+    say(fmt::format("{:<4}{:<12}{:>10.4f}{:>11.4f}{:>12.4f}{:>10.1f}", i + 1, row.method,
+                    row.curves.deletion_auc, row.curves.insertion_auc, score(row), row.seconds));
+  }
+  say(fmt::format(
+      "(areas under the class probability as the map's most important pixels are removed "
+      "(deletion: lower is more faithful) or put back (insertion: higher), {} baseline, {} "
+      "images, their predicted class; 'random' orders the pixels at random: the chance level)",
+      o.faithfulness.baseline, r.n));
+  return r;
+}
+
+nlohmann::json FaithfulnessJobResult::to_json() const {
+  nlohmann::json methods = nlohmann::json::array();
+  for (const auto& row : rows)
+    methods.push_back({{"method", row.method},
+                       {"deletion_auc", row.curves.deletion_auc},
+                       {"insertion_auc", row.curves.insertion_auc},
+                       {"insertion_minus_deletion", score(row)},
+                       {"seconds", row.seconds}});
+  return {{"model", model},
+          {"data", data},
+          {"n", n},
+          {"layer", layer},
+          {"methods", methods},
+          {"meaning",
+           "deletion/insertion (Petsiuk et al. 2018): the mean probability of each image's "
+           "predicted class as the map's most important pixels are replaced by the baseline "
+           "(deletion, lower area = more faithful) or restored from it (insertion, higher = more "
+           "faithful); ranked by insertion minus deletion; 'random' is a random pixel order, the "
+           "chance level"}};
+}
+
+void FaithfulnessJobResult::write(const std::string& dir) const {
+  write_json(dir + "/faithfulness.json", to_json());
+  std::vector<std::vector<std::string>> csv;
+  for (const auto& row : rows)
+    for (size_t i = 0; i < row.curves.shares.size(); ++i)
+      csv.push_back({row.method, fmt::format("{:.4f}", row.curves.shares[i]),
+                     fmt::format("{:.6f}", row.curves.deletion[i]),
+                     fmt::format("{:.6f}", row.curves.insertion[i])});
+  write_csv(dir + "/faithfulness.csv", {"method", "share", "deletion", "insertion"}, csv);
+  for (const bool deletion : {true, false}) {
+    std::vector<Series> series;
+    for (const auto& row : rows)
+      series.push_back({row.method, row.curves.shares,
+                        deletion ? row.curves.deletion : row.curves.insertion,
+                        row.method == "random"});
+    write_line_plot(dir + (deletion ? "/deletion.svg" : "/insertion.svg"),
+                    fmt::format("{}: {} curves", model, deletion ? "deletion" : "insertion"),
+                    deletion ? "share of pixels removed" : "share of pixels put back",
+                    "probability of the predicted class", series);
+  }
+}
+
+}  // namespace foil
