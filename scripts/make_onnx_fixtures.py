@@ -136,6 +136,26 @@ def main(out):
         (g,) = torch.autograd.grad((y * w).sum(), xg)
         ref.update({name + "_x": x, name + "_out": y.detach(), name + "_w": w, name + "_grad": g,
                     name + "_tap": got["tap"]})
+        if name == "vit_b_16":
+            # Grad-CAM on a token layer (the input of the last block), by hand from a hook:
+            # the tokens after the class token, on their 2x2 grid.
+            cam_module = "encoder.layers.encoder_layer_0"
+            models[name]["cam_tap"] = tap_value_name(os.path.join(out, name + ".onnx"), cam_module)
+            acts = {}
+            hook = dict(model.named_modules())[cam_module].register_forward_hook(
+                lambda m, i, o: acts.__setitem__("a", o))
+            logits = model(x)
+            hook.remove()
+            cls = logits.argmax(1)
+            (ga,) = torch.autograd.grad(logits.gather(1, cls.view(-1, 1)).sum(), acts["a"])
+
+            def grid(t):
+                return t[:, 1:, :].reshape(t.shape[0], 2, 2, -1).permute(0, 3, 1, 2)
+
+            a, ga = grid(acts["a"].detach()), grid(ga)
+            cam = torch.relu((ga.mean((2, 3), keepdim=True) * a).sum(1, keepdim=True))
+            ref[name + "_gradcam"] = torch.nn.functional.interpolate(
+                cam, size=(size, size), mode="bilinear", align_corners=False).squeeze(1)
 
     # A tiny model whose weights live in an external data file next to it.
     torch.manual_seed(0)

@@ -32,7 +32,8 @@ struct ExplainCmd {
 void run_faithfulness(const ExplainCmd& c, const c10::Device device) {
   FaithfulnessJobOptions o;
   if (c.methods != "all")
-    for (const std::string& m : split_commas(c.methods)) o.methods.push_back(parse_explain_method(m));
+    for (const std::string& m : split_commas(c.methods))
+      o.methods.push_back(parse_explain_method(m));
   o.layer = c.layer;
   o.explain = c.explain;
   o.explain.batch = c.batch;
@@ -48,9 +49,10 @@ void run_faithfulness(const ExplainCmd& c, const c10::Device device) {
   const FaithfulnessJobResult r = foil::run_faithfulness(*model, data, o);
   r.write(out.dir());
   out.commit();
-  fmt::print("wrote {0}/report.html, faithfulness.json, faithfulness.csv, deletion.svg, "
-             "insertion.svg\n",
-             c.out);
+  fmt::print(
+      "wrote {0}/report.html, faithfulness.json, faithfulness.csv, deletion.svg, "
+      "insertion.svg\n",
+      c.out);
 }
 
 void run_explain(const ExplainCmd& c) {
@@ -83,8 +85,8 @@ void run_explain(const ExplainCmd& c) {
 
 void setup_explain(CLI::App& app) {
   auto c = std::make_shared<ExplainCmd>();
-  auto* sub =
-      app.add_subcommand("explain", "where the model looks (CAMs and attributions), clean and attacked");
+  auto* sub = app.add_subcommand(
+      "explain", "where the model looks (CAMs and attributions), clean and attacked");
   add_model_flags(sub, c->model, false);
   sub->add_option("--data", c->data, "data spec")->capture_default_str();
   add_explain_flags(sub, c->method, c->explain);

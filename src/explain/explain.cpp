@@ -22,18 +22,12 @@ struct MethodName {
   const char* name;
 };
 constexpr MethodName kMethods[] = {
-    {ExplainMethod::kGradCam, "gradcam"},
-    {ExplainMethod::kGradCamPlusPlus, "gradcam++"},
-    {ExplainMethod::kHiResCam, "hirescam"},
-    {ExplainMethod::kXGradCam, "xgradcam"},
-    {ExplainMethod::kLayerCam, "layercam"},
-    {ExplainMethod::kScoreCam, "scorecam"},
-    {ExplainMethod::kEigenCam, "eigencam"},
-    {ExplainMethod::kSaliency, "saliency"},
-    {ExplainMethod::kInputXGradient, "inputxgrad"},
-    {ExplainMethod::kIntegratedGradients, "ig"},
-    {ExplainMethod::kSmoothGrad, "smoothgrad"},
-    {ExplainMethod::kOcclusion, "occlusion"},
+    {ExplainMethod::kGradCam, "gradcam"},           {ExplainMethod::kGradCamPlusPlus, "gradcam++"},
+    {ExplainMethod::kHiResCam, "hirescam"},         {ExplainMethod::kXGradCam, "xgradcam"},
+    {ExplainMethod::kLayerCam, "layercam"},         {ExplainMethod::kScoreCam, "scorecam"},
+    {ExplainMethod::kEigenCam, "eigencam"},         {ExplainMethod::kSaliency, "saliency"},
+    {ExplainMethod::kInputXGradient, "inputxgrad"}, {ExplainMethod::kIntegratedGradients, "ig"},
+    {ExplainMethod::kSmoothGrad, "smoothgrad"},     {ExplainMethod::kOcclusion, "occlusion"},
 };
 
 /// Whether the CAM follows the class score's gradient at the layer.
@@ -61,8 +55,8 @@ ExplainMethod parse_explain_method(const std::string& name) {
     if (name == m.name) return m.method;
     names.emplace_back(m.name);
   }
-  throw InputError(fmt::format("--method: expected one of {}, got '{}'", fmt::join(names, ", "),
-                               name));
+  throw InputError(
+      fmt::format("--method: expected one of {}, got '{}'", fmt::join(names, ", "), name));
 }
 
 std::string explain_method_name(ExplainMethod method) {
@@ -126,7 +120,8 @@ std::string default_cam_layer(Model& model, const torch::Tensor& sample) {
   if (!taps.empty()) {
     const auto grads = torch::autograd::grad({out.output.sum()}, taps, {}, false, false, true);
     for (size_t k = grads.size(); k-- > 0;)
-      if (grads[k].defined() && (taps[k].dim() == 4 || token_grid(grads[k]).abs().sum().item<double>() > 0))
+      if (grads[k].defined() &&
+          (taps[k].dim() == 4 || token_grid(grads[k]).abs().sum().item<double>() > 0))
         return spatial[k];
   }
   throw InputError("model " + model.info().name +

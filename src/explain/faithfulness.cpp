@@ -32,7 +32,8 @@ torch::Tensor removal_baseline(const torch::Tensor& x, const std::string& kind) 
   k = k / k.sum();
   const torch::Tensor kh = k.view({1, 1, -1, 1}).repeat({c, 1, 1, 1});
   const torch::Tensor kw = k.view({1, 1, 1, -1}).repeat({c, 1, 1, 1});
-  torch::Tensor y = F::pad(x, F::PadFuncOptions({radius, radius, radius, radius}).mode(torch::kReflect));
+  torch::Tensor y =
+      F::pad(x, F::PadFuncOptions({radius, radius, radius, radius}).mode(torch::kReflect));
   y = F::conv2d(y, kh, F::Conv2dFuncOptions().groups(c));
   return F::conv2d(y, kw, F::Conv2dFuncOptions().groups(c));
 }
@@ -43,8 +44,7 @@ FaithfulnessCurves faithfulness(Model& model, const torch::Tensor& x, const torc
   torch::NoGradGuard no_grad;
   const int64_t n = x.size(0), h = x.size(2), w = x.size(3), hw = h * w;
   check_input(maps.dim() == 3 && maps.size(0) == n && maps.size(1) == h && maps.size(2) == w,
-              "maps", fmt::format("{}x{}x{}", n, h, w),
-              fmt::format("{}", maps.sizes()));
+              "maps", fmt::format("{}x{}x{}", n, h, w), fmt::format("{}", maps.sizes()));
   const torch::Tensor images = x.detach().to(model.device());
   const torch::Tensor base = removal_baseline(images, o.baseline);
   const torch::Tensor cls = classes.to(model.device()).view({-1, 1});
@@ -75,7 +75,8 @@ FaithfulnessCurves faithfulness(Model& model, const torch::Tensor& x, const torc
   }
   auto area = [&](const std::vector<double>& y) {
     double a = 0;
-    for (size_t i = 1; i < y.size(); ++i) a += (y[i] + y[i - 1]) / 2 * (c.shares[i] - c.shares[i - 1]);
+    for (size_t i = 1; i < y.size(); ++i)
+      a += (y[i] + y[i - 1]) / 2 * (c.shares[i] - c.shares[i - 1]);
     return a;
   };
   c.deletion_auc = area(c.deletion);

@@ -228,11 +228,11 @@ ExplainJobResult run_explain(Model& model, const Dataset& data, const ExplainJob
     per.push_back(e);
   }
   j["images"] = per;
-  r.lines.push_back(fmt::format(
-      "{}{} for {} images: {:.1f}% of the map mass on the object (pixels > 0.05, "
-      "{:.1f}% of the image)",
-      explain_method_name(method), layer.empty() ? "" : " on layer '" + layer + "'", data.size(), 100 * fg.mean().item<double>(),
-      100 * object_share));
+  r.lines.push_back(
+      fmt::format("{}{} for {} images: {:.1f}% of the map mass on the object (pixels > 0.05, "
+                  "{:.1f}% of the image)",
+                  explain_method_name(method), layer.empty() ? "" : " on layer '" + layer + "'",
+                  data.size(), 100 * fg.mean().item<double>(), 100 * object_share));
   if (altered)
     r.lines.push_back(
         fmt::format("{}: {:.1f}% on the object; top-20% region moved {:.1f}%{}", titles[2],

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "foil/data/dataset.h"
 #include "test_util.h"
@@ -27,6 +28,33 @@ TEST(CliExplain, OverlaysMapsAndAttackedPanel) {
   auto grid = read_image(dir + "/overlays.png");
   EXPECT_GT(grid.size(2), 4 * 112);  // four rows: image, map, attacked, map
   EXPECT_TRUE(std::filesystem::exists(dir + "/maps_altered.pt"));
+}
+
+TEST(CliExplain, FaithfulnessRanksTheMethodsBesideARandomOrder) {
+  const std::string dir = test::temp_dir("cli-explain-faithfulness");
+  auto r = run_foil("explain --model " + test::trained_cnn() +
+                    " --data fashion-mnist:test:4 --faithfulness --methods hirescam,ig,occlusion "
+                    "--ig-steps 4 --faithfulness-steps 5 --out " +
+                    dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = read_json(dir + "/faithfulness.json");
+  ASSERT_EQ(j["methods"].size(), 4u);  // the three and the random order
+  std::set<std::string> names;
+  double last = 1e9;
+  for (const auto& m : j["methods"]) {
+    names.insert(m["method"].get<std::string>());
+    const double score = m["insertion_minus_deletion"].get<double>();
+    EXPECT_LE(score, last);  // ranked
+    last = score;
+  }
+  EXPECT_EQ(names, (std::set<std::string>{"hirescam", "ig", "occlusion", "random"}));
+  EXPECT_TRUE(std::filesystem::exists(dir + "/deletion.svg"));
+  const std::string c = "explain --model " + test::trained_cnn() + " --data fashion-mnist:test:2 ";
+  expect_bad_input(c + "--method lime", "--method");
+  expect_bad_input(c + "--method occlusion --window 40", "--window");
+  expect_bad_input(c + "--method ig --ig-steps 0", "--ig-steps");
+  expect_bad_input(c + "--methods gradcam", "--faithfulness");
+  expect_bad_input(c + "--faithfulness --baseline zero", "--baseline");
 }
 
 TEST(CliExplain, ReferenceCorrelationIsOneForTheReferenceImageItself) {

@@ -4,9 +4,11 @@
 #include <torch/script.h>
 #include <torch/torch.h>
 
+#include "attacks/attack_test_util.h"
 #include "foil/attacks/attack.h"
 #include "foil/core/error.h"
 #include "foil/data/dataset.h"
+#include "foil/explain/faithfulness.h"
 #include "foil/models/tfjs.h"
 #include "foil/models/torchscript.h"
 #include "test_util.h"
@@ -70,6 +72,104 @@ TEST(Explain, NonSpatialLayerAndUnknownMethodAreInputErrors) {
                InputError);
   EXPECT_THROW(parse_explain_method("lime"), InputError);
   EXPECT_EQ(default_cam_layer(m, x), "features");
+}
+
+TEST(Explain, CamFamilyAndIntegratedGradientsMatchHookComputationsOnResnet18) {
+  static torch::jit::Module holder = torch::jit::load(test::fixture("reference.pt"));
+  TorchScriptModel m(test::fixture("resnet18.pt"));
+  const torch::Tensor x = holder.attr("resnet_x").toTensor();
+  const torch::Tensor cls = holder.attr("resnet_cls").toTensor();
+  auto relative = [](const torch::Tensor& a, const torch::Tensor& b) {
+    return (a - b).abs().max().item<double>() / b.abs().max().clamp_min(1e-12).item<double>();
+  };
+  for (const auto& [method, key] : std::vector<std::pair<ExplainMethod, std::string>>{
+           {ExplainMethod::kGradCam, "gradcam"},
+           {ExplainMethod::kGradCamPlusPlus, "gradcampp"},
+           {ExplainMethod::kHiResCam, "hirescam"},
+           {ExplainMethod::kXGradCam, "xgradcam"},
+           {ExplainMethod::kLayerCam, "layercam"},
+           {ExplainMethod::kScoreCam, "scorecam"},
+           {ExplainMethod::kEigenCam, "eigencam"}}) {
+    const torch::Tensor ref = holder.attr("resnet_cam_" + key).toTensor();
+    const torch::Tensor map = explain(m, x, cls, method, "layer3");
+    EXPECT_GT(ref.abs().sum().item<double>(), 0) << key;
+    EXPECT_LE(relative(map, ref), 1e-4) << key;
+  }
+  EXPECT_LE(relative(integrated_gradients(m, x, cls, 16), holder.attr("resnet_ig").toTensor()),
+            1e-4);
+}
+
+TEST(Explain, IntegratedGradientsAreComplete) {
+  // The attributions add up to the class score's change from the black image (within 1%).
+  auto model = test::cnn_model();
+  const Dataset data = load_data("fashion-mnist:test:4");
+  const torch::Tensor cls = model->forward(data.images).argmax(1);
+  const torch::Tensor attr = integrated_gradients(*model, data.images, cls, 256);
+  const torch::Tensor gap =
+      model->forward(data.images).gather(1, cls.view({-1, 1})).squeeze(1) -
+      model->forward(torch::zeros_like(data.images)).gather(1, cls.view({-1, 1})).squeeze(1);
+  for (int64_t i = 0; i < 4; ++i)
+    EXPECT_NEAR(attr[i].sum().item<double>(), gap[i].item<double>(),
+                0.01 * std::abs(gap[i].item<double>()))
+        << i;
+}
+
+TEST(Explain, TokenLayersBecomeGridsAndOddShapesAreRefused) {
+  EXPECT_EQ(token_grid(torch::zeros({2, 197, 8})).sizes(), (std::vector<int64_t>{2, 8, 14, 14}));
+  EXPECT_EQ(token_grid(torch::zeros({2, 20, 8})).sizes(), (std::vector<int64_t>{2, 8, 4, 4}));
+  // The grid is the last tokens, row-major.
+  const torch::Tensor t = torch::arange(5, torch::kFloat).view({1, 5, 1});
+  EXPECT_TRUE(token_grid(t).flatten().equal(torch::tensor({1.0f, 2.0f, 3.0f, 4.0f})));
+  EXPECT_FALSE(token_grid(torch::zeros({2, 34, 8})).defined());  // 25 + 9 extra
+  EXPECT_FALSE(token_grid(torch::zeros({2, 3, 8})).defined());   // no 2x2 grid
+  EXPECT_FALSE(token_grid(torch::zeros({2, 8})).defined());
+  TinyCamModel m(torch::eye(2));
+  const torch::Tensor x = torch::rand({1, 2, 4, 4});
+  const torch::Tensor cls = torch::zeros({1}, torch::kLong);
+  ExplainOptions o;
+  o.window = 5;  // larger than the 4x4 image
+  EXPECT_THROW(explain(m, x, cls, ExplainMethod::kOcclusion, "", o), InputError);
+  o = ExplainOptions();
+  o.ig_steps = 0;
+  EXPECT_THROW(explain(m, x, cls, ExplainMethod::kIntegratedGradients, "", o), InputError);
+  // Occlusion on this model, whose logit is the mean of each channel: each 2x2 window
+  // blacked out drops logit 0 by its channel-0 pixels / 16; every pixel is covered by windows.
+  o = ExplainOptions();
+  o.window = 2;
+  o.stride = 2;
+  const torch::Tensor occ = explain(m, x, cls, ExplainMethod::kOcclusion, "", o);
+  const torch::Tensor hand = torch::avg_pool2d(x.select(1, 0).unsqueeze(1), 2)
+                                 .repeat_interleave(2, 2)
+                                 .repeat_interleave(2, 3) *
+                             4 / 16;
+  EXPECT_TRUE(occ.allclose(hand.squeeze(1), 1e-5, 1e-6));
+}
+
+TEST(Explain, FaithfulnessPrefersTheOracleMapOverARandomOne) {
+  // Class 1's logit is the sum of a 4x4 region of a 16x16 image, minus 10; the image is lit
+  // there and dark elsewhere: the map that marks the region is the perfect explanation.
+  torch::Tensor w = torch::zeros({2, 1, 16, 16});
+  w[1].slice(1, 6, 10).slice(2, 6, 10).fill_(1);
+  test::LinearModel model(w.view({2, -1}), torch::tensor({0.0, -10.0}), ImageShape{1, 16, 16});
+  torch::Tensor x = torch::zeros({3, 1, 16, 16});
+  x.slice(2, 6, 10).slice(3, 6, 10).fill_(1);
+  const torch::Tensor cls = torch::ones({3}, torch::kLong);
+  torch::manual_seed(0);
+  const torch::Tensor oracle = x.squeeze(1) + 1e-3 * torch::rand({3, 16, 16});
+  const torch::Tensor random = torch::rand({3, 16, 16});
+  for (const std::string baseline : {"blur", "mean"}) {
+    FaithfulnessOptions o;
+    o.baseline = baseline;
+    const FaithfulnessCurves good = faithfulness(model, x, cls, oracle, o);
+    const FaithfulnessCurves chance = faithfulness(model, x, cls, random, o);
+    EXPECT_LT(good.deletion_auc, chance.deletion_auc - 0.2) << baseline;
+    EXPECT_GT(good.insertion_auc, chance.insertion_auc + 0.2) << baseline;
+    EXPECT_EQ(good.shares.size(), 21u);
+    EXPECT_NEAR(good.deletion.front(), good.insertion.back(), 1e-6);  // both: the image itself
+  }
+  FaithfulnessOptions bad;
+  bad.baseline = "zero";
+  EXPECT_THROW(check_faithfulness_options(bad), InputError);
 }
 
 TEST(Explain, TopPercentSelectsTheLargestPixels) {

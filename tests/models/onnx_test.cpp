@@ -102,6 +102,20 @@ TEST(Onnx, GradCamDefaultIsTheLastFeatureMapAndMatchesAHookComputation) {
   EXPECT_LE(relative_error(map, cam.detach()), 1e-4);
 }
 
+TEST(Onnx, GradCamOnAVitTokenLayerMatchesAHookComputation) {
+  // The tokens after the class token, on their 2x2 grid (make_onnx_fixtures.py).
+  auto model = load_model(onnx_fixture("vit_b_16.onnx"));
+  const torch::Tensor x = reference("vit_b_16_x");
+  const std::string layer = models()["vit_b_16"]["cam_tap"];
+  const torch::Tensor cls = model->forward(x).argmax(1);
+  const torch::Tensor map = explain(*model, x, cls, ExplainMethod::kGradCam, layer);
+  EXPECT_GT(map.abs().sum().item<double>(), 0);
+  EXPECT_LE(relative_error(map, reference("vit_b_16_gradcam")), 1e-4);
+  // The default layer is a token layer whose grid tokens the output depends on.
+  const std::string picked = default_cam_layer(*model, x);
+  EXPECT_EQ(model->forward(x, {picked}).taps.at(picked).dim(), 3) << picked;
+}
+
 TEST(Onnx, ExternalDataNextToTheModelIsRead) {
   auto model = load_model(onnx_fixture("tiny.onnx"));
   EXPECT_LE(relative_error(model->forward(reference("tiny_x")), reference("tiny_out")), 1e-5);

@@ -24,18 +24,18 @@ class Model;
 
 /// The methods (see the file comment).
 enum class ExplainMethod {
-  kGradCam,             ///< weights: the gradient's spatial mean per channel
-  kGradCamPlusPlus,     ///< weights: positive gradients, weighted by the closed-form alphas
-  kHiResCam,            ///< gradient times activation, element-wise, summed over channels
-  kXGradCam,            ///< weights: the gradient's mean weighted by the activation's share
-  kLayerCam,            ///< positive gradient times activation, element-wise
-  kScoreCam,            ///< weights: the class probability with each channel as an input mask
-  kEigenCam,            ///< the activations' first principal direction (class-agnostic)
-  kSaliency,            ///< the input gradient's magnitude (max over channels)
-  kInputXGradient,      ///< input times gradient, summed over channels
-  kIntegratedGradients, ///< gradients along the path from a black image, times the difference
-  kSmoothGrad,          ///< saliency averaged over noisy copies
-  kOcclusion,           ///< the class score's drop when a window is blacked out
+  kGradCam,              ///< weights: the gradient's spatial mean per channel
+  kGradCamPlusPlus,      ///< weights: positive gradients, weighted by the closed-form alphas
+  kHiResCam,             ///< gradient times activation, element-wise, summed over channels
+  kXGradCam,             ///< weights: the gradient's mean weighted by the activation's share
+  kLayerCam,             ///< positive gradient times activation, element-wise
+  kScoreCam,             ///< weights: the class probability with each channel as an input mask
+  kEigenCam,             ///< the activations' first principal direction (class-agnostic)
+  kSaliency,             ///< the input gradient's magnitude (max over channels)
+  kInputXGradient,       ///< input times gradient, summed over channels
+  kIntegratedGradients,  ///< gradients along the path from a black image, times the difference
+  kSmoothGrad,           ///< saliency averaged over noisy copies
+  kOcclusion,            ///< the class score's drop when a window is blacked out
 };
 
 /// Every method, in the order of the enum.
