@@ -164,7 +164,7 @@ std::vector<double> parse_eps(const std::string& text, const std::string& flag) 
 void add_explain_flags(CLI::App* app, std::string& method, ExplainOptions& o) {
   std::vector<std::string> names;
   for (ExplainMethod m : explain_methods()) names.push_back(explain_method_name(m));
-  app->add_option("--method", method,
+  app->add_option("--method,--importance", method,
                   fmt::format("importance map: {} (docs/explain.md)", fmt::join(names, ", ")))
       ->capture_default_str();
   app->add_option("--ig-steps", o.ig_steps, "ig: steps from the black image to the input")

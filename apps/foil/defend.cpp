@@ -19,7 +19,7 @@ struct DefendCmd {
   std::string defense = "neutralize";
   double q_vulnerable = 10, q_important = 10;
   std::string fill = "blur";
-  std::string layer;
+  std::string layer, importance = "gradcam";
   AttackFlags attack;
   int64_t adaptive_steps = 0, adaptive_restarts = 0, adaptive_eot = 1;
   int64_t batch = 250;
@@ -34,6 +34,7 @@ void run_defend(const DefendCmd& c) {
                   .q_vulnerable(c.q_vulnerable)
                   .q_important(c.q_important)
                   .fill(c.fill)
+                  .importance(parse_explain_method(c.importance))
                   .layer(c.layer);
   o.attack = make_attack_from(c.attack);
   AttackFlags adaptive_flags = c.attack;
@@ -77,7 +78,12 @@ void setup_defend(CLI::App& app) {
   sub->add_option("--q-important", c->q_important, "percent of pixels taken as important (spared)")
       ->capture_default_str();
   sub->add_option("--fill", c->fill, "blur, median or mean")->capture_default_str();
-  sub->add_option("--layer", c->layer, "Grad-CAM layer (default: last spatial layer)");
+  sub->add_option("--importance", c->importance,
+                  "the importance map whose top pixels are spared (any --method of 'foil "
+                  "explain'); its faithfulness is reported")
+      ->capture_default_str();
+  sub->add_option("--layer", c->layer,
+                  "importance map's layer (CAMs; default: the last spatial or token layer)");
   add_attack_flags(sub, c->attack, "pgd");
   sub->add_option("--adaptive-steps", c->adaptive_steps,
                   "steps of the adaptive attack (default: --steps)")

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "foil/dist/dist.h"
+#include "foil/jobs/faithfulness_job.h"
 
 namespace foil {
 
@@ -51,6 +52,13 @@ DefendJobResult run_defense(const std::shared_ptr<Model>& model, const Dataset& 
   const double non_adaptive = accuracy_under(defended, model.get(), o.attack.get(), data, o.batch);
   const double adaptive =
       accuracy_under(defended, &defended, o.adaptive_attack.get(), data, o.batch);
+  // How faithful the spared importance map is, on the first 100 items, beside a random order.
+  const std::string layer = !explain_uses_layer(o.defense.importance()) ? ""
+                            : o.defense.layer().empty() ? default_cam_layer(*model, data.images)
+                                                        : o.defense.layer();
+  const nlohmann::json importance_faithfulness =
+      method_faithfulness(*model, data.images.slice(0, 0, std::min<int64_t>(100, data.size())),
+                          o.defense.importance(), layer, ExplainOptions(), o.batch);
   r.lines.push_back(fmt::format("\n{:<72}{:>10}", "", "accuracy"));
   r.lines.push_back(fmt::format("{:<72}{:>9.2f}%", "clean, undefended", 100 * clean));
   r.lines.push_back(fmt::format("{:<72}{:>9.2f}%", "clean, defended", 100 * clean_def));
@@ -62,6 +70,7 @@ DefendJobResult run_defense(const std::shared_ptr<Model>& model, const Dataset& 
   r.lines.push_back(fmt::format(
       "{:<72}{:>9.2f}%", "attacked, defended: ADAPTIVE (through the defence, BPDA, best iterate)",
       100 * adaptive));
+  r.lines.push_back(faithfulness_line(importance_faithfulness));
   r.summary = {{"model", model->info().name},
                {"data", data.source},
                {"n", data.size()},
@@ -69,6 +78,7 @@ DefendJobResult run_defense(const std::shared_ptr<Model>& model, const Dataset& 
                 {{"name", "neutralize"},
                  {"q_vulnerable", o.defense.q_vulnerable()},
                  {"q_important", o.defense.q_important()},
+                 {"importance", explain_method_name(o.defense.importance())},
                  {"fill", o.defense.fill()}}},
                {"attack", o.attack->describe()},
                {"adaptive_attack", o.adaptive_attack->describe()},
@@ -76,7 +86,8 @@ DefendJobResult run_defense(const std::shared_ptr<Model>& model, const Dataset& 
                {"clean_accuracy_defended", clean_def},
                {"robust_accuracy", robust},
                {"robust_accuracy_defended_non_adaptive", non_adaptive},
-               {"robust_accuracy_defended_adaptive", adaptive}};
+               {"robust_accuracy_defended_adaptive", adaptive},
+               {"importance_faithfulness", importance_faithfulness}};
   return r;
 }
 

@@ -17,7 +17,57 @@ namespace {
 /// The rank score: the insertion area minus the deletion area (higher: more faithful).
 double score(const FaithfulnessRow& r) { return r.curves.insertion_auc - r.curves.deletion_auc; }
 
+/// The predicted classes of `x`, `batch` images per pass.
+torch::Tensor predicted(Model& model, const torch::Tensor& x, int64_t batch) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> parts;
+  for (int64_t b = 0; b < x.size(0); b += batch)
+    parts.push_back(model.forward(x.slice(0, b, std::min(x.size(0), b + batch))).argmax(1).cpu());
+  return torch::cat(parts);
+}
+
+/// One method's maps of `x` for `classes`, `batch` images per pass.
+torch::Tensor maps_of(Model& model, const torch::Tensor& x, const torch::Tensor& classes,
+                      ExplainMethod m, const std::string& layer, const ExplainOptions& o,
+                      int64_t batch) {
+  std::vector<torch::Tensor> maps;
+  for (int64_t b = 0; b < x.size(0); b += batch) {
+    const int64_t e = std::min(x.size(0), b + batch);
+    maps.push_back(explain(model, x.slice(0, b, e), classes.slice(0, b, e), m, layer, o).cpu());
+  }
+  return torch::cat(maps);
+}
+
 }  // namespace
+
+nlohmann::json method_faithfulness(Model& model, const torch::Tensor& x, ExplainMethod method,
+                                   const std::string& layer, const ExplainOptions& explain,
+                                   int64_t batch) {
+  const torch::Tensor classes = predicted(model, x, batch);
+  FaithfulnessOptions fo;
+  fo.batch = batch;
+  const FaithfulnessCurves c = faithfulness(
+      model, x, classes, maps_of(model, x, classes, method, layer, explain, batch), fo);
+  at::Generator gen = at::detail::createCPUGenerator(explain.seed);
+  const FaithfulnessCurves r =
+      faithfulness(model, x, classes, torch::rand({x.size(0), x.size(2), x.size(3)}, gen), fo);
+  return {{"method", explain_method_name(method)},
+          {"n", x.size(0)},
+          {"baseline", fo.baseline},
+          {"deletion_auc", c.deletion_auc},
+          {"insertion_auc", c.insertion_auc},
+          {"random_deletion_auc", r.deletion_auc},
+          {"random_insertion_auc", r.insertion_auc}};
+}
+
+std::string faithfulness_line(const nlohmann::json& row) {
+  return fmt::format(
+      "importance map {}: deletion AUC {:.4f}, insertion AUC {:.4f} (a random pixel order: "
+      "{:.4f}, {:.4f}; first {} items)",
+      row["method"].get<std::string>(), row["deletion_auc"].get<double>(),
+      row["insertion_auc"].get<double>(), row["random_deletion_auc"].get<double>(),
+      row["random_insertion_auc"].get<double>(), row["n"].get<int64_t>());
+}
 
 FaithfulnessJobResult run_faithfulness(Model& model, const Dataset& data,
                                        const FaithfulnessJobOptions& o) {
@@ -30,15 +80,7 @@ FaithfulnessJobResult run_faithfulness(Model& model, const Dataset& data,
   r.n = data.size();
   const std::vector<ExplainMethod>& methods = o.methods.empty() ? explain_methods() : o.methods;
   const torch::Tensor x = data.images;
-  torch::Tensor classes;
-  {
-    torch::NoGradGuard no_grad;
-    std::vector<torch::Tensor> parts;
-    for (int64_t b = 0; b < r.n; b += o.explain.batch)
-      parts.push_back(
-          model.forward(x.slice(0, b, std::min(r.n, b + o.explain.batch))).argmax(1).cpu());
-    classes = torch::cat(parts);
-  }
+  const torch::Tensor classes = predicted(model, x, o.explain.batch);
   bool need_layer = false;
   for (ExplainMethod m : methods) need_layer = need_layer || explain_uses_layer(m);
   r.layer = need_layer ? (o.layer.empty() ? default_cam_layer(model, x) : o.layer) : "";
@@ -51,13 +93,8 @@ FaithfulnessJobResult run_faithfulness(Model& model, const Dataset& data,
   };
   for (ExplainMethod m : methods) {
     const double start = now_seconds();
-    std::vector<torch::Tensor> maps;
-    for (int64_t b = 0; b < r.n; b += o.explain.batch) {
-      const int64_t e = std::min(r.n, b + o.explain.batch);
-      maps.push_back(
-          explain(model, x.slice(0, b, e), classes.slice(0, b, e), m, r.layer, o.explain).cpu());
-    }
-    add(explain_method_name(m), torch::cat(maps), now_seconds() - start);
+    const torch::Tensor maps = maps_of(model, x, classes, m, r.layer, o.explain, o.explain.batch);
+    add(explain_method_name(m), maps, now_seconds() - start);
   }
   at::Generator gen = at::detail::createCPUGenerator(o.seed);
   add("random", torch::rand({r.n, x.size(2), x.size(3)}, gen), 0);

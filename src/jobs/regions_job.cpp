@@ -5,6 +5,7 @@
 
 #include "foil/core/error.h"
 #include "foil/dist/dist.h"
+#include "foil/jobs/faithfulness_job.h"
 #include "foil/regions/regions.h"
 
 namespace foil {
@@ -109,19 +110,23 @@ RegionsJobResult run_regions(Model& model, const Dataset& data, const RegionsJob
                                    {"full_attack", rate(bools(11, 12))},
                                    {"delta_only_in_roi", rate(bools(16, 17))},
                                    {"delta_only_in_roa", rate(bools(17, 18))}};
-  r.summary = {{"model", model.info().name},
-               {"data", data.source},
-               {"n", data.size()},
-               {"attack", o.attack->describe()},
-               {"importance", explain_method_name(method)},
-               {"layer", layer},
-               {"q", o.q},
-               {"roa_score", o.roa},
-               {"iou", stats(iou)},
-               {"iou_chance", chance},
-               {"roa_tied_share", stats(tied)},
-               {"split", split},
-               {"accuracy", accuracy}};
+  r.summary = {
+      {"model", model.info().name},
+      {"data", data.source},
+      {"n", data.size()},
+      {"attack", o.attack->describe()},
+      {"importance", explain_method_name(method)},
+      {"layer", layer},
+      {"q", o.q},
+      {"roa_score", o.roa},
+      {"iou", stats(iou)},
+      {"iou_chance", chance},
+      {"roa_tied_share", stats(tied)},
+      {"split", split},
+      {"accuracy", accuracy},
+      {"importance_faithfulness",
+       method_faithfulness(model, data.images.slice(0, 0, std::min<int64_t>(100, data.size())),
+                           method, layer, o.explain, o.batch)}};
   std::vector<std::vector<std::string>>& csv = r.csv;
   for (int64_t i = 0; i < data.size(); ++i) {
     std::vector<std::string> row = {std::to_string(i), fmt::format("{:.4f}", iou[i].item<double>()),
@@ -169,6 +174,7 @@ RegionsJobResult run_regions(Model& model, const Dataset& data, const RegionsJob
       100 * accuracy["clean"].get<double>(), 100 * accuracy["full_attack"].get<double>(),
       100 * accuracy["delta_only_in_roi"].get<double>(),
       100 * accuracy["delta_only_in_roa"].get<double>()));
+  r.lines.push_back(faithfulness_line(r.summary["importance_faithfulness"]));
   return r;
 }
 

@@ -55,8 +55,10 @@ torch::Tensor neutralization_mask(Model& model, const torch::Tensor& x,
   const torch::Tensor v = torch::autograd::grad({loss}, {xin})[0].abs().sum(1);
   torch::Tensor vulnerable = top_percent(v, o.q_vulnerable());
   if (o.q_important() > 0) {
-    const std::string layer = o.layer().empty() ? default_cam_layer(model, x) : o.layer();
-    const torch::Tensor cam = explain(model, x, pred, ExplainMethod::kGradCam, layer);
+    const std::string layer = !explain_uses_layer(o.importance()) ? ""
+                              : o.layer().empty()                 ? default_cam_layer(model, x)
+                                                                  : o.layer();
+    const torch::Tensor cam = explain(model, x, pred, o.importance(), layer);
     vulnerable = vulnerable & ~top_percent(cam, o.q_important());
   }
   return vulnerable;

@@ -93,17 +93,26 @@ TEST(CliExplain, RegionsWritesStatistics) {
   EXPECT_LT(j["roa_tied_share"]["mean"].get<double>(), 0.01);
   EXPECT_NE(r.out.find("two random 10% regions"), std::string::npos);
   EXPECT_TRUE(std::filesystem::exists(dir + "/panels.png"));
+  // The importance map's faithfulness beside the chance level, on the first 100 items.
+  const auto& f = j["importance_faithfulness"];
+  EXPECT_EQ(f["method"], "gradcam");
+  EXPECT_EQ(f["n"], 100);
+  EXPECT_GT(f["random_insertion_auc"].get<double>(), 0.0);
+  EXPECT_NE(r.out.find("importance map gradcam: deletion AUC"), std::string::npos);
 }
 
 TEST(CliExplain, DefendLabelsAdaptiveAndNonAdaptive) {
   const std::string dir = test::temp_dir("cli-defend");
   auto r = run_foil("defend --model " + test::trained_cnn() +
-                    " --data fashion-mnist:test:100 --eps 0.05 --alpha 0.01 --steps 5 --json " +
+                    " --data fashion-mnist:test:100 --eps 0.05 --alpha 0.01 --steps 5 "
+                    "--importance layercam --json " +
                     dir + "/d.json");
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.out.find("NON-ADAPTIVE"), std::string::npos);
   EXPECT_NE(r.out.find("ADAPTIVE (through the defence"), std::string::npos);
   auto j = read_json(dir + "/d.json");
+  EXPECT_EQ(j["defense"]["importance"], "layercam");
+  EXPECT_EQ(j["importance_faithfulness"]["method"], "layercam");
   EXPECT_LE(j["robust_accuracy"].get<double>(), j["clean_accuracy"].get<double>());
   EXPECT_LE(j["robust_accuracy_defended_adaptive"].get<double>(),
             j["clean_accuracy_defended"].get<double>());

@@ -28,7 +28,7 @@ namespace foil {
 /// What an explain job maps, and how the images are altered.
 struct ExplainJobOptions {
   ExplainMethod method = ExplainMethod::kGradCam;  ///< the map
-  std::string layer;  ///< tapped layer for the CAMs; "": the last spatial or token layer
+  std::string layer;       ///< tapped layer for the CAMs; "": the last spatial or token layer
   ExplainOptions explain;  ///< how the sampling and sliding methods work
   /// Class to explain: pred, label, a class index or a class name.
   std::string target_class = "pred";

@@ -50,6 +50,16 @@ struct FaithfulnessJobResult {
   void write(const std::string& dir) const;
 };
 
+/// One method's deletion and insertion areas on `x` (its predicted classes) beside a random
+/// order's, as the regions and defence jobs report the trustworthiness of their importance
+/// map: {method, deletion_auc, insertion_auc, random_deletion_auc, random_insertion_auc, n}.
+nlohmann::json method_faithfulness(Model& model, const torch::Tensor& x, ExplainMethod method,
+                                   const std::string& layer, const ExplainOptions& explain,
+                                   int64_t batch);
+
+/// One console line of `method_faithfulness`'s result.
+std::string faithfulness_line(const nlohmann::json& row);
+
 /// Maps every image of `data` for its predicted class with each method and scores the maps.
 FaithfulnessJobResult run_faithfulness(Model& model, const Dataset& data,
                                        const FaithfulnessJobOptions& options);

@@ -27,7 +27,7 @@ namespace foil {
 struct RegionsJobOptions {
   std::shared_ptr<Attack> attack;                  ///< required
   ExplainMethod method = ExplainMethod::kGradCam;  ///< the importance map
-  ExplainOptions explain;  ///< how the sampling and sliding methods work
+  ExplainOptions explain;                          ///< how the sampling and sliding methods work
   std::string layer;                               ///< Grad-CAM layer; "": the last spatial layer
   double q = 10;                 ///< percent of pixels in RoI and in RoA, in (0, 100)
   std::string roa = "gradient";  ///< RoA score: gradient or delta

@@ -2,7 +2,8 @@
 /// @file
 /// The neutralisation defence of "Spatially Correlated Patterns in Adversarial Images"
 /// (Chattopadhyay et al.): at test time, without knowing delta, estimate vulnerability
-/// V = |grad_x L(x, y_hat)| and importance I = Grad-CAM(y_hat), and neutralise (blur, median
+/// V = |grad_x L(x, y_hat)| and importance I = Grad-CAM(y_hat) (or another map of
+/// foil/explain/explain.h), and neutralise (blur, median
 /// or mean fill) the pixels in top-q(V) minus top-q(I).
 ///
 /// Example:
@@ -15,6 +16,7 @@
 #include <memory>
 #include <string>
 
+#include "foil/explain/explain.h"
 #include "foil/models/model.h"
 
 namespace foil {
@@ -28,7 +30,9 @@ struct NeutralizeOptions {
   TORCH_ARG(double, q_important) = 10;
   /// "blur" (Gaussian 5x5, sigma 1.5), "median" (3x3) or "mean" (per-image channel mean).
   TORCH_ARG(std::string, fill) = "blur";
-  /// Grad-CAM layer; empty: the last spatial layer.
+  /// The importance map (foil/explain/explain.h). Default Grad-CAM, as the paper.
+  TORCH_ARG(ExplainMethod, importance) = ExplainMethod::kGradCam;
+  /// The importance map's layer (CAMs); empty: the last spatial or token layer.
   TORCH_ARG(std::string, layer) = "";
 };
 
