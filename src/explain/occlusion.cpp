@@ -18,17 +18,22 @@ std::vector<int64_t> corners(int64_t len, int64_t window, int64_t stride) {
   return out;
 }
 
+/// The window side and stride `o` gives for an h x w image.
+std::pair<int64_t, int64_t> window_of(int64_t h, int64_t w, const ExplainOptions& o) {
+  const int64_t win = o.window > 0 ? o.window : std::max<int64_t>(2, std::min(h, w) / 7);
+  check_input(win <= std::min(h, w), "--window",
+              "a window no larger than the image (" + std::to_string(std::min(h, w)) + " px)",
+              std::to_string(win));
+  return {win, o.stride > 0 ? o.stride : std::max<int64_t>(1, win / 2)};
+}
+
 }  // namespace
 
 torch::Tensor occlusion(Model& model, const torch::Tensor& x, const torch::Tensor& cls,
                         const ExplainOptions& o) {
   torch::NoGradGuard no_grad;
   const int64_t n = x.size(0), h = x.size(2), w = x.size(3);
-  const int64_t win = o.window > 0 ? o.window : std::max<int64_t>(2, std::min(h, w) / 7);
-  check_input(win <= std::min(h, w), "--window",
-              "a window no larger than the image (" + std::to_string(std::min(h, w)) + " px)",
-              std::to_string(win));
-  const int64_t stride = o.stride > 0 ? o.stride : std::max<int64_t>(1, win / 2);
+  const auto [win, stride] = window_of(h, w, o);
   // P window masks, 1 where the window blacks out the image.
   std::vector<torch::Tensor> windows;
   for (int64_t r : corners(h, win, stride))
@@ -56,3 +61,13 @@ torch::Tensor occlusion(Model& model, const torch::Tensor& x, const torch::Tenso
 }
 
 }  // namespace foil::detail
+
+namespace foil {
+
+int64_t occlusion_windows(int64_t h, int64_t w, const ExplainOptions& o) {
+  const auto [win, stride] = detail::window_of(h, w, o);
+  return static_cast<int64_t>(detail::corners(h, win, stride).size() *
+                              detail::corners(w, win, stride).size());
+}
+
+}  // namespace foil

@@ -13,6 +13,7 @@
 #include "foil/core/error.h"
 #include "foil/core/runtime.h"
 #include "foil/corrupt/corruptions.h"
+#include "foil/explain/explain.h"
 #include "foil/keypoints/kaa.h"
 #include "foil/patch/trainer.h"
 
@@ -103,6 +104,7 @@ std::vector<std::string> bench_rows() {
   for (const PatchRow& p : patch_rows()) names.push_back(p.label());
   for (const auto& c : corruption_rows()) names.push_back(c);
   names.push_back("smoothing");
+  for (ExplainMethod m : explain_methods()) names.push_back("explain-" + explain_method_name(m));
   return names;
 }
 
@@ -308,6 +310,42 @@ nlohmann::json run_bench(Model& model, const Dataset& data, const BenchOptions& 
                     {"ratio_to_bare", t.ratio},
                     {"ratio_quartiles", {t.ratio_lo, t.ratio_hi}},
                     {"samples_per_second", 1e3 / per_sample}});
+  }
+  // Explanations: each method's maps of the batch (its predicted classes) against the bare
+  // passes the method makes: one forward+backward for the gradient maps, m of them for IG and
+  // SmoothGrad, a forward per channel (Score-CAM) or window (Occlusion) plus the clean one.
+  std::string cam_layer;
+  for (ExplainMethod m : explain_methods()) {
+    const std::string label = "explain-" + explain_method_name(m);
+    if (!wanted(label)) continue;
+    ExplainOptions eo;
+    eo.batch = x.size(0);  // masked or noisy images per pass: as many as the bare passes take
+    if (explain_uses_layer(m) && cam_layer.empty()) cam_layer = default_cam_layer(model, x);
+    const std::string layer = explain_uses_layer(m) ? cam_layer : "";
+    int64_t fb = 1, f = 0;
+    if (m == ExplainMethod::kIntegratedGradients) fb = eo.ig_steps;
+    if (m == ExplainMethod::kSmoothGrad) fb = eo.smooth_samples;
+    if (m == ExplainMethod::kEigenCam) fb = 0, f = 1;
+    if (m == ExplainMethod::kOcclusion) fb = 0, f = occlusion_windows(x.size(2), x.size(3), eo) + 1;
+    if (m == ExplainMethod::kScoreCam) {
+      torch::NoGradGuard no_grad;
+      fb = 0;
+      f = model.forward(x.slice(0, 0, 1), {layer}).taps.at(layer).size(1) + 1;
+    }
+    const Paired t = paired_seconds(
+        device, o.repeats, [&] { bare_passes(fb, f); },
+        [&] { explain(model, x, y, m, layer, eo); });
+    log(fmt::format("{:<26}{:>9.2f}{:>9.2f}{:>8.3f}{:>14}{:>14}   {:.0f} images/s", label,
+                    1e3 * t.attack, 1e3 * t.bare, t.ratio, spread(t),
+                    fb > 0 ? fmt::format("{} fb", fb) : fmt::format("{} f", f),
+                    static_cast<double>(n) / t.attack));
+    rows.push_back({{"attack", label},
+                    {"ms_per_batch", 1e3 * t.attack},
+                    {"bare_ms_per_step", 1e3 * t.bare},
+                    {"bare_passes", fb > 0 ? fmt::format("{} fb", fb) : fmt::format("{} f", f)},
+                    {"ratio_to_bare", t.ratio},
+                    {"ratio_quartiles", {t.ratio_lo, t.ratio_hi}},
+                    {"images_per_second", static_cast<double>(n) / t.attack}});
   }
   log(fmt::format(
       "\nratio = attack time / the bare model passes its algorithm makes on the same batch\n"

@@ -81,6 +81,10 @@ torch::Tensor explain(Model& model, const torch::Tensor& x, const torch::Tensor&
                       ExplainMethod method, const std::string& layer,
                       const ExplainOptions& options = {});
 
+/// The windows Occlusion slides over an h x w image with `options` (window and stride as the
+/// method resolves them): the forward passes it makes per image, besides the clean one.
+int64_t occlusion_windows(int64_t h, int64_t w, const ExplainOptions& options);
+
 /// Integrated Gradients' attributions, N×C×H×W, signed: (x - 0) times the mean gradient of the
 /// class score at the `steps` points k/steps·x, k = 1..steps (the right Riemann sum of the
 /// paper, black baseline). Their sum per image approaches score(x) - score(black) (the
