@@ -85,3 +85,89 @@ FaithfulnessCurves faithfulness(Model& model, const torch::Tensor& x, const torc
 }
 
 }  // namespace foil
+
+namespace foil {
+
+torch::Tensor linear_imputation(const torch::Tensor& x, const torch::Tensor& removed, double noise,
+                                at::Generator& gen) {
+  torch::NoGradGuard no_grad;
+  const int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
+  // One system per image and channel: N*C planes of 1×H×W.
+  const torch::Tensor img = x.detach().reshape({n * c, 1, h, w}).to(torch::kDouble);
+  const torch::Tensor u =
+      removed.to(x.device()).to(torch::kDouble).unsqueeze(1).repeat_interleave(c, 0);
+  const torch::Tensor kernel = torch::tensor({1.0 / 12, 1.0 / 6, 1.0 / 12, 1.0 / 6, 0.0, 1.0 / 6,
+                                              1.0 / 12, 1.0 / 6, 1.0 / 12},
+                                             img.options())
+                                   .view({1, 1, 3, 3});
+  auto neighbours = [&](const torch::Tensor& t) {  // weighted sum of the in-image neighbours
+    return F::conv2d(t, kernel, F::Conv2dFuncOptions().padding(1));
+  };
+  const torch::Tensor s = neighbours(torch::ones_like(img));
+  auto apply = [&](const torch::Tensor& v) { return u * (s * v - neighbours(u * v)); };
+  auto dot = [](const torch::Tensor& a, const torch::Tensor& b) {
+    return (a * b).sum({1, 2, 3}, /*keepdim=*/true);
+  };
+  // Conjugate gradients on the symmetric positive definite system of the removed pixels.
+  const torch::Tensor b = u * neighbours((1 - u) * img);
+  torch::Tensor v = torch::zeros_like(img), r = b.clone(), p = r.clone();
+  torch::Tensor rr = dot(r, r);
+  const double tol = 1e-20 * static_cast<double>(h * w);  // residual: 1e-10 per pixel
+  for (int64_t it = 0; it < 20 * (h + w) && rr.max().item<double>() > tol; ++it) {
+    const torch::Tensor ap = apply(p);
+    const torch::Tensor pap = dot(p, ap);
+    const torch::Tensor alpha = torch::where(pap > 0, rr / pap, torch::zeros_like(pap));
+    v += alpha * p;
+    r -= alpha * ap;
+    const torch::Tensor next = dot(r, r);
+    p = r + torch::where(rr > 0, next / rr, torch::zeros_like(rr)) * p;
+    rr = next;
+  }
+  // No known pixel to lean on: the mean colour.
+  const torch::Tensor all = u.amin({1, 2, 3}, true).gt(0.5);
+  v = torch::where(all, img.mean({1, 2, 3}, true).expand_as(img), v);
+  torch::Tensor filled = img * (1 - u) + u * v;
+  if (noise > 0)
+    filled = filled + u * noise * torch::randn({n * c, 1, h, w}, gen).to(filled.options());
+  return filled.view({n, c, h, w}).to(x.scalar_type());
+}
+
+RoadCurves road(Model& model, const torch::Tensor& x, const torch::Tensor& classes,
+                const torch::Tensor& maps, int64_t batch, uint64_t seed) {
+  check_input(batch >= 1, "--batch", "an integer >= 1", std::to_string(batch));
+  torch::NoGradGuard no_grad;
+  const int64_t n = x.size(0), h = x.size(2), w = x.size(3), hw = h * w;
+  const torch::Tensor images = x.detach().to(model.device());
+  const torch::Tensor cls = classes.to(model.device()).view({-1, 1});
+  const torch::Tensor order = std::get<1>(maps.reshape({n, hw}).sort(1, /*descending=*/true));
+  const torch::Tensor rank =
+      torch::empty_like(order).scatter_(1, order, torch::arange(hw).expand({n, hw}).contiguous());
+  const torch::Tensor r = rank.view({n, h, w}).to(images.device());
+  at::Generator gen = at::detail::createCPUGenerator(seed);
+  auto prob = [&](const torch::Tensor& xs) {
+    std::vector<torch::Tensor> parts;
+    for (int64_t b = 0; b < n; b += batch) {
+      const int64_t e = std::min(n, b + batch);
+      parts.push_back(torch::softmax(model.forward(xs.slice(0, b, e)), 1)
+                          .gather(1, cls.slice(0, b, e))
+                          .squeeze(1)
+                          .cpu());
+    }
+    return torch::cat(parts).to(torch::kDouble).mean().item<double>();
+  };
+  RoadCurves c;
+  for (int k = 1; k <= 9; ++k) {
+    const double share = k / 10.0;
+    const auto count = static_cast<int64_t>(std::llround(share * static_cast<double>(hw)));
+    c.shares.push_back(share);
+    c.morf.push_back(prob(linear_imputation(images, r.lt(count), 0.01, gen)));
+    c.lerf.push_back(prob(linear_imputation(images, r.ge(hw - count), 0.01, gen)));
+  }
+  for (size_t i = 0; i < c.shares.size(); ++i) {
+    c.morf_mean += c.morf[i] / static_cast<double>(c.shares.size());
+    c.lerf_mean += c.lerf[i] / static_cast<double>(c.shares.size());
+  }
+  return c;
+}
+
+}  // namespace foil

@@ -85,10 +85,14 @@ FaithfulnessJobResult run_faithfulness(Model& model, const Dataset& data,
   for (ExplainMethod m : methods) need_layer = need_layer || explain_uses_layer(m);
   r.layer = need_layer ? (o.layer.empty() ? default_cam_layer(model, x) : o.layer) : "";
   auto add = [&](const std::string& name, const torch::Tensor& maps, double seconds) {
-    FaithfulnessRow row{name, faithfulness(model, x, classes, maps, o.faithfulness), seconds};
+    FaithfulnessRow row{name, faithfulness(model, x, classes, maps, o.faithfulness),
+                        road(model, x, classes, maps, o.faithfulness.batch, o.seed), seconds};
     if (o.log)
-      o.log(fmt::format("{:<12} deletion AUC {:.4f}  insertion AUC {:.4f}  ({:.1f} s)", name,
-                        row.curves.deletion_auc, row.curves.insertion_auc, seconds));
+      o.log(
+          fmt::format("{:<12} deletion AUC {:.4f}  insertion AUC {:.4f}  ROAD MoRF {:.4f} LeRF "
+                      "{:.4f}  ({:.1f} s)",
+                      name, row.curves.deletion_auc, row.curves.insertion_auc, row.road.morf_mean,
+                      row.road.lerf_mean, seconds));
     r.rows.push_back(std::move(row));
   };
   for (ExplainMethod m : methods) {
@@ -104,17 +108,21 @@ FaithfulnessJobResult run_faithfulness(Model& model, const Dataset& data,
     r.lines.push_back(line);
     if (o.log) o.log(line);
   };
-  say(fmt::format("\n{:<4}{:<12}{:>10}{:>11}{:>12}{:>10}", "", "method", "deletion", "insertion",
-                  "ins - del", "seconds"));
+  say(fmt::format("\n{:<4}{:<12}{:>10}{:>11}{:>12}{:>11}{:>11}{:>10}", "", "method", "deletion",
+                  "insertion", "ins - del", "ROAD MoRF", "ROAD LeRF", "seconds"));
   for (size_t i = 0; i < r.rows.size(); ++i) {
     const auto& row = r.rows[i];
-    say(fmt::format("{:<4}{:<12}{:>10.4f}{:>11.4f}{:>12.4f}{:>10.1f}", i + 1, row.method,
-                    row.curves.deletion_auc, row.curves.insertion_auc, score(row), row.seconds));
+    say(fmt::format("{:<4}{:<12}{:>10.4f}{:>11.4f}{:>12.4f}{:>11.4f}{:>11.4f}{:>10.1f}", i + 1,
+                    row.method, row.curves.deletion_auc, row.curves.insertion_auc, score(row),
+                    row.road.morf_mean, row.road.lerf_mean, row.seconds));
   }
   say(fmt::format(
       "(areas under the class probability as the map's most important pixels are removed "
       "(deletion: lower is more faithful) or put back (insertion: higher), {} baseline, {} "
-      "images, their predicted class; 'random' orders the pixels at random: the chance level)",
+      "images, their predicted class; ROAD: the mean probability with 10..90% of the pixels "
+      "imputed by noisy linear imputation, most important first (MoRF: lower is more faithful) "
+      "or least important first (LeRF: higher); 'random' orders the pixels at random: the "
+      "chance level)",
       o.faithfulness.baseline, r.n));
   return r;
 }
@@ -126,6 +134,10 @@ nlohmann::json FaithfulnessJobResult::to_json() const {
                        {"deletion_auc", row.curves.deletion_auc},
                        {"insertion_auc", row.curves.insertion_auc},
                        {"insertion_minus_deletion", score(row)},
+                       {"road_morf_mean", row.road.morf_mean},
+                       {"road_lerf_mean", row.road.lerf_mean},
+                       {"road_morf", row.road.morf},
+                       {"road_lerf", row.road.lerf},
                        {"seconds", row.seconds}});
   return {{"model", model},
           {"data", data},
@@ -136,8 +148,10 @@ nlohmann::json FaithfulnessJobResult::to_json() const {
            "deletion/insertion (Petsiuk et al. 2018): the mean probability of each image's "
            "predicted class as the map's most important pixels are replaced by the baseline "
            "(deletion, lower area = more faithful) or restored from it (insertion, higher = more "
-           "faithful); ranked by insertion minus deletion; 'random' is a random pixel order, the "
-           "chance level"}};
+           "faithful); ranked by insertion minus deletion; ROAD (Rong et al. 2022): the mean "
+           "class probability with 10%..90% of the pixels replaced by noisy linear imputation, "
+           "most important first (road_morf, lower = more faithful) or least important first "
+           "(road_lerf, higher); 'random' is a random pixel order, the chance level"}};
 }
 
 void FaithfulnessJobResult::write(const std::string& dir) const {

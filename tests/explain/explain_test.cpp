@@ -167,9 +167,49 @@ TEST(Explain, FaithfulnessPrefersTheOracleMapOverARandomOne) {
     EXPECT_EQ(good.shares.size(), 21u);
     EXPECT_NEAR(good.deletion.front(), good.insertion.back(), 1e-6);  // both: the image itself
   }
+  // ROAD: imputing the region first (MoRF) loses the class at once; keeping it (LeRF) keeps it.
+  const RoadCurves good = road(model, x, cls, oracle, 64, 0);
+  const RoadCurves chance = road(model, x, cls, random, 64, 0);
+  EXPECT_EQ(good.shares.size(), 9u);
+  EXPECT_LT(good.morf_mean, chance.morf_mean - 0.2);
+  EXPECT_GT(good.lerf_mean, chance.lerf_mean + 0.2);
   FaithfulnessOptions bad;
   bad.baseline = "zero";
   EXPECT_THROW(check_faithfulness_options(bad), InputError);
+}
+
+TEST(Explain, LinearImputationFillsHolesOfALinearImageExactly) {
+  // A ramp in both directions is harmonic for the symmetric 8-neighbour stencil: every removed
+  // interior pixel, alone or in a block, gets the ramp's value back; a corner gets the
+  // weighted mean of its three in-image neighbours.
+  const torch::Tensor ramp =
+      (torch::arange(12).view({1, 12}) * 0.05 + torch::arange(10).view({10, 1}) * 0.03)
+          .to(torch::kFloat)
+          .view({1, 1, 10, 12})
+          .repeat({2, 2, 1, 1});
+  torch::Tensor removed = torch::zeros({2, 10, 12}, torch::kBool);
+  removed[0][4][5] = true;                               // one pixel
+  removed[1].slice(0, 2, 7).slice(1, 3, 9).fill_(true);  // a 5x6 block
+  removed[1][0][0] = true;                               // a corner
+  at::Generator gen = at::detail::createCPUGenerator(0);
+  const torch::Tensor filled = linear_imputation(ramp, removed, 0.0, gen);
+  const torch::Tensor corner = filled[1].select(1, 0).select(1, 0);  // per channel
+  const torch::Tensor r0 = ramp[1][0];
+  const torch::Tensor expect = (r0[0][1] / 6 + r0[1][0] / 6 + r0[1][1] / 12) / (5.0 / 12);
+  EXPECT_NEAR(corner[0].item<double>(), expect.item<double>(), 1e-5);
+  filled[1].select(1, 0).select(1, 0).copy_(ramp[1].select(1, 0).select(1, 0));
+  EXPECT_LT((filled - ramp).abs().max().item<double>(), 1e-5);
+  // The noise lands on the removed pixels only, with the sd asked for.
+  const torch::Tensor noisy = linear_imputation(ramp, removed, 0.01, gen);
+  const torch::Tensor kept = removed.logical_not().unsqueeze(1).expand_as(ramp);
+  EXPECT_TRUE(noisy.masked_select(kept).equal(ramp.masked_select(kept)));
+  const double sd = (noisy - ramp).masked_select(kept.logical_not()).std().item<double>();
+  EXPECT_GT(sd, 0.005);
+  EXPECT_LT(sd, 0.02);
+  // Everything removed: the mean colour.
+  const torch::Tensor blank =
+      linear_imputation(ramp, torch::ones({2, 10, 12}, torch::kBool), 0.0, gen);
+  EXPECT_NEAR(blank[0][0][3][3].item<double>(), ramp[0][0].mean().item<double>(), 1e-6);
 }
 
 TEST(Explain, TopPercentSelectsTheLargestPixels) {

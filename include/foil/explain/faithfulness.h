@@ -12,6 +12,7 @@
 ///   foil::FaithfulnessCurves c = foil::faithfulness(*model, x, classes, maps, {});
 ///   // c.deletion_auc (lower is better), c.insertion_auc (higher is better)
 
+#include <ATen/core/Generator.h>
 #include <torch/types.h>
 
 #include <string>
@@ -50,5 +51,30 @@ struct FaithfulnessCurves {
 /// classes `classes` (int64 N).
 FaithfulnessCurves faithfulness(Model& model, const torch::Tensor& x, const torch::Tensor& classes,
                                 const torch::Tensor& maps, const FaithfulnessOptions& options);
+
+/// ROAD's noisy linear imputation (Rong et al. 2022): each pixel where `removed` (N×H×W, bool)
+/// is set becomes the weighted mean of its 8 neighbours (weight 1/6 beside, 1/12 diagonal,
+/// normalised over the neighbours inside the image), removed neighbours included: the sparse
+/// linear system the reference solves directly, solved here per image and channel by conjugate
+/// gradients (to a residual of 1e-10 per pixel), plus Gaussian noise of sd `noise` (0.01, the
+/// reference's) drawn from `gen`. An image with every pixel removed gets its mean colour.
+torch::Tensor linear_imputation(const torch::Tensor& x, const torch::Tensor& removed, double noise,
+                                at::Generator& gen);
+
+/// ROAD (remove and debias): at each share in `shares`, the mean probability of the class when
+/// that share of the pixels is imputed, most important first (MoRF: a faithful map makes it
+/// fall, lower is better) or least important first (LeRF: it stays, higher is better).
+struct RoadCurves {
+  std::vector<double> shares;  ///< shares of the pixels removed
+  std::vector<double> morf;    ///< most important removed first
+  std::vector<double> lerf;    ///< least important removed first
+  double morf_mean = 0;        ///< mean of `morf` over the shares (lower: more faithful)
+  double lerf_mean = 0;        ///< mean of `lerf` (higher: more faithful)
+};
+
+/// ROAD's curves of `maps` for images `x` and classes `classes`, at shares 0.1, 0.2, ..., 0.9
+/// (the paper's percentiles), imputation noise from `seed`.
+RoadCurves road(Model& model, const torch::Tensor& x, const torch::Tensor& classes,
+                const torch::Tensor& maps, int64_t batch, uint64_t seed);
 
 }  // namespace foil

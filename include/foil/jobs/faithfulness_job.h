@@ -1,8 +1,8 @@
 #pragma once
 /// @file
 /// The faithfulness job, as `foil explain --faithfulness` runs it: every importance method on
-/// the same images, each map's deletion and insertion curves and their areas, beside a random
-/// order of the pixels (the chance level), ranked.
+/// the same images, each map's deletion and insertion curves and their areas and ROAD's
+/// debiased curves, beside a random order of the pixels (the chance level), ranked.
 ///
 /// Example:
 ///   foil::FaithfulnessJobOptions o;
@@ -33,6 +33,7 @@ struct FaithfulnessJobOptions {
 struct FaithfulnessRow {
   std::string method;         ///< its name, or "random" (the chance level)
   FaithfulnessCurves curves;  ///< deletion and insertion
+  RoadCurves road;            ///< ROAD, most and least important first
   double seconds = 0;         ///< computing the maps
 };
 
