@@ -73,6 +73,25 @@ FaithfulnessCurves faithfulness(Model& model, const torch::Tensor& x, const torc
     c.deletion.push_back(prob(images * (1 - top) + base * top));
     c.insertion.push_back(prob(base * (1 - top) + images * top));
   }
+  // Average drop and increase in confidence: the image seen through its map.
+  {
+    std::vector<torch::Tensor> p, pe;
+    const torch::Tensor scaled = (maps / maps.flatten(1).amax(1).clamp_min(1e-12).view({-1, 1, 1}))
+                                     .unsqueeze(1)
+                                     .to(images.device());
+    for (int64_t b = 0; b < n; b += o.batch) {
+      const int64_t e = std::min(n, b + o.batch);
+      auto probs = [&](const torch::Tensor& xs) {
+        return torch::softmax(model.forward(xs), 1).gather(1, cls.slice(0, b, e)).squeeze(1).cpu();
+      };
+      p.push_back(probs(images.slice(0, b, e)));
+      pe.push_back(probs(images.slice(0, b, e) * scaled.slice(0, b, e)));
+    }
+    const torch::Tensor pa = torch::cat(p).to(torch::kDouble),
+                        pb = torch::cat(pe).to(torch::kDouble);
+    c.average_drop = (torch::relu(pa - pb) / pa.clamp_min(1e-12)).mean().item<double>();
+    c.increase_in_confidence = pb.gt(pa).to(torch::kDouble).mean().item<double>();
+  }
   auto area = [&](const std::vector<double>& y) {
     double a = 0;
     for (size_t i = 1; i < y.size(); ++i)

@@ -108,21 +108,25 @@ FaithfulnessJobResult run_faithfulness(Model& model, const Dataset& data,
     r.lines.push_back(line);
     if (o.log) o.log(line);
   };
-  say(fmt::format("\n{:<4}{:<12}{:>10}{:>11}{:>12}{:>11}{:>11}{:>10}", "", "method", "deletion",
-                  "insertion", "ins - del", "ROAD MoRF", "ROAD LeRF", "seconds"));
+  say(fmt::format("\n{:<4}{:<12}{:>10}{:>11}{:>12}{:>11}{:>11}{:>10}{:>10}{:>10}", "", "method",
+                  "deletion", "insertion", "ins - del", "ROAD MoRF", "ROAD LeRF", "avg drop",
+                  "increase", "seconds"));
   for (size_t i = 0; i < r.rows.size(); ++i) {
     const auto& row = r.rows[i];
-    say(fmt::format("{:<4}{:<12}{:>10.4f}{:>11.4f}{:>12.4f}{:>11.4f}{:>11.4f}{:>10.1f}", i + 1,
-                    row.method, row.curves.deletion_auc, row.curves.insertion_auc, score(row),
-                    row.road.morf_mean, row.road.lerf_mean, row.seconds));
+    say(fmt::format(
+        "{:<4}{:<12}{:>10.4f}{:>11.4f}{:>12.4f}{:>11.4f}{:>11.4f}{:>9.1f}%{:>9.1f}%{:>10.1f}",
+        i + 1, row.method, row.curves.deletion_auc, row.curves.insertion_auc, score(row),
+        row.road.morf_mean, row.road.lerf_mean, 100 * row.curves.average_drop,
+        100 * row.curves.increase_in_confidence, row.seconds));
   }
   say(fmt::format(
       "(areas under the class probability as the map's most important pixels are removed "
       "(deletion: lower is more faithful) or put back (insertion: higher), {} baseline, {} "
       "images, their predicted class; ROAD: the mean probability with 10..90% of the pixels "
       "imputed by noisy linear imputation, most important first (MoRF: lower is more faithful) "
-      "or least important first (LeRF: higher); 'random' orders the pixels at random: the "
-      "chance level)",
+      "or least important first (LeRF: higher); avg drop / increase: the class probability's "
+      "mean relative drop (lower) and the share of images where it rises (higher) when the "
+      "image is multiplied by its map; 'random' orders the pixels at random: the chance level)",
       o.faithfulness.baseline, r.n));
   return r;
 }
@@ -134,6 +138,8 @@ nlohmann::json FaithfulnessJobResult::to_json() const {
                        {"deletion_auc", row.curves.deletion_auc},
                        {"insertion_auc", row.curves.insertion_auc},
                        {"insertion_minus_deletion", score(row)},
+                       {"average_drop", row.curves.average_drop},
+                       {"increase_in_confidence", row.curves.increase_in_confidence},
                        {"road_morf_mean", row.road.morf_mean},
                        {"road_lerf_mean", row.road.lerf_mean},
                        {"road_morf", row.road.morf},
@@ -151,7 +157,10 @@ nlohmann::json FaithfulnessJobResult::to_json() const {
            "faithful); ranked by insertion minus deletion; ROAD (Rong et al. 2022): the mean "
            "class probability with 10%..90% of the pixels replaced by noisy linear imputation, "
            "most important first (road_morf, lower = more faithful) or least important first "
-           "(road_lerf, higher); 'random' is a random pixel order, the chance level"}};
+           "(road_lerf, higher); average_drop and increase_in_confidence (Chattopadhay et al. "
+           "2018): the class probability on the image times its map scaled to [0,1] against the "
+           "image's, the mean relative drop (lower = more faithful) and the share of images where "
+           "it rises; 'random' is a random pixel order, the chance level"}};
 }
 
 void FaithfulnessJobResult::write(const std::string& dir) const {

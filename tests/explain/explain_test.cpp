@@ -166,6 +166,9 @@ TEST(Explain, FaithfulnessPrefersTheOracleMapOverARandomOne) {
     EXPECT_GT(good.insertion_auc, chance.insertion_auc + 0.2) << baseline;
     EXPECT_EQ(good.shares.size(), 21u);
     EXPECT_NEAR(good.deletion.front(), good.insertion.back(), 1e-6);  // both: the image itself
+    // Seen through the oracle map, the image keeps its region: almost no drop.
+    EXPECT_LT(good.average_drop, 0.01);
+    EXPECT_GT(chance.average_drop, good.average_drop + 0.2);
   }
   // ROAD: imputing the region first (MoRF) loses the class at once; keeping it (LeRF) keeps it.
   const RoadCurves good = road(model, x, cls, oracle, 64, 0);

@@ -45,6 +45,12 @@ struct FaithfulnessCurves {
   std::vector<double> insertion;  ///< mean class probability with that share put back
   double deletion_auc = 0;        ///< trapezoid area under `deletion` (lower: more faithful)
   double insertion_auc = 0;       ///< trapezoid area under `insertion` (higher: more faithful)
+  /// Average drop (Chattopadhay et al. 2018): the mean of max(0, p - p_e) / p, p the class
+  /// probability on the image and p_e on the image times its map scaled to [0,1] (lower: more
+  /// faithful).
+  double average_drop = 0;
+  /// Increase in confidence (the same paper): the share of images where p_e > p (higher).
+  double increase_in_confidence = 0;
 };
 
 /// The curves of `maps` (N×H×W; ties in the order broken by pixel position) for images `x` and
