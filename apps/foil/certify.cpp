@@ -19,30 +19,13 @@ struct CertifyCmd {
   PatchCertifyOptions patch_options;
 };
 
-/// The attack patches' training data: --patch-data, else Fashion-MNIST's other split when the
-/// certified items are Fashion-MNIST's, else none (no attacks). Never the certified items'
-/// own source.
-std::string patch_attack_data(const CertifyCmd& c) {
-  if (c.patch_data == "none") return "";
-  const DataSpec certified = parse_data_spec(c.data);
-  if (c.patch_data.empty()) {
-    if (certified.kind != DataSpec::Kind::kFashionMnist) return "";
-    return certified.path == "test" ? "fashion-mnist:train:1000" : "fashion-mnist:test:1000";
-  }
-  const DataSpec train = parse_data_spec(c.patch_data);
-  check_input(train.kind != certified.kind || train.path != certified.path, "--patch-data",
-              "data held out from the certified items (--data " + c.data + ")",
-              "'" + c.patch_data + "' from the same source");
-  return c.patch_data;
-}
-
 void run_patch_certify(CertifyCmd& c, const c10::Device device, ResultsFolder& out) {
   PatchCertifyOptions& o = c.patch_options;
   o.areas = parse_eps(c.patch, "--patch");
   o.batch = c.smoothing.batch();
   o.seed = global_options().seed;
   check_patch_certify_options(o);  // before anything slow
-  const std::string attack_spec = patch_attack_data(c);
+  const std::string attack_spec = patch_attack_data_spec(c.data, c.patch_data);
   auto model = open_run_model(c.model, device);
   const Dataset data = open_run_data(c.data, *model, /*needs_gradient=*/false);
   const Dataset attack_data = attack_spec.empty() || o.attack_epochs == 0

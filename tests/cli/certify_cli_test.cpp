@@ -53,6 +53,10 @@ TEST(CertifyCli, PatchCertificateBesideThePatchAttacks) {
   ASSERT_EQ(row["attacks"].size(), 4u);  // per-image and universal, plain and through masks
   EXPECT_GE(row["best_attack_accuracy"].get<double>(), row["certified_accuracy"].get<double>());
   EXPECT_EQ(row["certified_items_fooled"], 0);
+  double plain = 1;  // the plain model's lowest accuracy under the four patches
+  for (const auto& a : row["attacks"])
+    plain = std::min(plain, a["undefended_accuracy"].get<double>());
+  EXPECT_EQ(row["best_attack_undefended_accuracy"].get<double>(), plain);
   const std::string page = test::slurp(dir + "/p/report.html");
   EXPECT_NE(page.find("id=\"patch-certificate\""), std::string::npos);
   EXPECT_TRUE(std::filesystem::exists(dir + "/p/patch_certified.svg"));

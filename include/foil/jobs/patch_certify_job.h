@@ -62,6 +62,8 @@ struct PatchCertifyRow {
   /// The lowest defended accuracy an attack reached (-1: no attacks); never below the
   /// certified accuracy (each certified item is right under every patch).
   double best_attack_accuracy = -1;
+  /// The plain (undefended) model's lowest accuracy under the same patches (-1: no attacks).
+  double best_attack_undefended_accuracy = -1;
   /// Certified items a per-image patch fooled on the defended model (a bug if any).
   int64_t broken_certified = 0;
   double seconds = 0;  ///< certification and attacks
@@ -85,6 +87,12 @@ struct PatchCertifyResult {
   /// Writes patch_certify.json, patch_certify.csv (per item) and patch_certified.svg.
   void write(const std::string& dir) const;
 };
+
+/// The data spec the universal attack patches train on for certified items from `data_spec`:
+/// `given` when set ("none": no universal patches, returns ""), refused when it comes from the
+/// certified items' own source; else, for Fashion-MNIST, 1000 items of the other split; else ""
+/// (none).
+std::string patch_attack_data_spec(const std::string& data_spec, const std::string& given);
 
 /// Throws InputError naming the flag for an area outside (0, 1), masks per axis outside
 /// 1..64, batch outside 1..100000, attack epochs outside 0..1000, repeats outside 1..100,
