@@ -216,6 +216,18 @@ with torch.no_grad():
     scores = torch.stack([torch.softmax(resnet(xr[i:i + 1] * m3[i].unsqueeze(1)), 1)[:, cls[i]]
                           for i in range(xr.shape[0])])
 cams["scorecam"] = (torch.softmax(scores, 1)[:, :, None, None] * a3).sum(1)
+# Ablation-CAM: the class logit's relative drop when a forward hook zeroes each channel.
+k3 = a3.shape[1]
+with torch.no_grad():
+    drops = []
+    for i in range(xr.shape[0]):
+        hook = resnet.layer3.register_forward_hook(
+            lambda m, inp, o: o * (1 - torch.eye(k3))[:, :, None, None])
+        ablated = resnet(xr[i:i + 1].expand(k3, -1, -1, -1))[:, cls[i]]
+        hook.remove()
+        y = logits[i, cls[i]].detach()
+        drops.append((y - ablated) / y)
+cams["ablationcam"] = (torch.stack(drops)[:, :, None, None] * a3).sum(1)
 # Eigen-CAM: the projection on the first right-singular vector, signed to a positive sum.
 eig = []
 for i in range(xr.shape[0]):

@@ -101,6 +101,31 @@ def tap_value_name(path, module):
     return last[-1].output[0]
 
 
+def ablation_cam(model, module, x, grid, size):
+    """Ablation-CAM by hand: forward hooks zero each channel (the last dim of a token layer)."""
+    layer = dict(model.named_modules())[module]
+    acts = {}
+    hook = layer.register_forward_hook(lambda m, i, o: acts.__setitem__("a", o.detach()))
+    with torch.no_grad():
+        logits = model(x)
+    hook.remove()
+    cls, a = logits.argmax(1), acts["a"]
+    k = a.shape[1] if a.dim() == 4 else a.shape[-1]
+    eye = 1 - torch.eye(k)
+    keep = eye[:, :, None, None] if a.dim() == 4 else eye[:, None, :]
+    cams = []
+    for i in range(x.shape[0]):
+        hook = layer.register_forward_hook(lambda m, inp, o: o * keep)
+        with torch.no_grad():
+            ablated = model(x[i:i + 1].expand(k, *x.shape[1:]))[:, cls[i]]
+        hook.remove()
+        w = (logits[i, cls[i]] - ablated) / logits[i, cls[i]]
+        cams.append((w[:, None, None] * grid(a[i:i + 1])[0]).sum(0))
+    cam = torch.relu(torch.stack(cams)).unsqueeze(1)
+    return torch.nn.functional.interpolate(cam, size=(size, size), mode="bilinear",
+                                           align_corners=False).squeeze(1)
+
+
 def main(out):
     os.makedirs(out, exist_ok=True)
     ref, models = {}, {}
@@ -156,6 +181,9 @@ def main(out):
             cam = torch.relu((ga.mean((2, 3), keepdim=True) * a).sum(1, keepdim=True))
             ref[name + "_gradcam"] = torch.nn.functional.interpolate(
                 cam, size=(size, size), mode="bilinear", align_corners=False).squeeze(1)
+            ref[name + "_ablationcam"] = ablation_cam(model, cam_module, x, grid, size)
+        if name == "resnet18":
+            ref[name + "_ablationcam"] = ablation_cam(model, module, x, lambda t: t, size)
 
     # A tiny model whose weights live in an external data file next to it.
     torch.manual_seed(0)

@@ -25,14 +25,16 @@ constexpr MethodName kMethods[] = {
     {ExplainMethod::kGradCam, "gradcam"},           {ExplainMethod::kGradCamPlusPlus, "gradcam++"},
     {ExplainMethod::kHiResCam, "hirescam"},         {ExplainMethod::kXGradCam, "xgradcam"},
     {ExplainMethod::kLayerCam, "layercam"},         {ExplainMethod::kScoreCam, "scorecam"},
-    {ExplainMethod::kEigenCam, "eigencam"},         {ExplainMethod::kSaliency, "saliency"},
+    {ExplainMethod::kAblationCam, "ablationcam"},   {ExplainMethod::kEigenCam, "eigencam"},
+    {ExplainMethod::kSaliency, "saliency"},
     {ExplainMethod::kInputXGradient, "inputxgrad"}, {ExplainMethod::kIntegratedGradients, "ig"},
     {ExplainMethod::kSmoothGrad, "smoothgrad"},     {ExplainMethod::kOcclusion, "occlusion"},
 };
 
 /// Whether the CAM follows the class score's gradient at the layer.
 bool gradient_weighted(ExplainMethod m) {
-  return m != ExplainMethod::kScoreCam && m != ExplainMethod::kEigenCam;
+  return m != ExplainMethod::kScoreCam && m != ExplainMethod::kAblationCam &&
+         m != ExplainMethod::kEigenCam;
 }
 
 /// Extra tokens a token layer may carry before its grid: a class token and register tokens.
@@ -69,7 +71,7 @@ bool explain_uses_layer(ExplainMethod m) {
   return m == ExplainMethod::kGradCam || m == ExplainMethod::kGradCamPlusPlus ||
          m == ExplainMethod::kHiResCam || m == ExplainMethod::kXGradCam ||
          m == ExplainMethod::kLayerCam || m == ExplainMethod::kScoreCam ||
-         m == ExplainMethod::kEigenCam;
+         m == ExplainMethod::kAblationCam || m == ExplainMethod::kEigenCam;
 }
 
 void check_explain_options(const ExplainOptions& o) {
@@ -175,6 +177,9 @@ torch::Tensor explain(Model& model, const torch::Tensor& x, const torch::Tensor&
     cam = detail::gradient_cam(method, grid.detach(), token_grid(g));
   } else if (method == ExplainMethod::kScoreCam) {
     cam = detail::score_cam(model, input.detach(), cls, grid.detach(), o.batch);
+  } else if (method == ExplainMethod::kAblationCam) {
+    cam = detail::ablation_cam(model, input.detach(), cls, layer, a.detach(), grid.detach(),
+                               out.output.detach(), o.batch);
   } else {
     cam = detail::eigen_cam(grid.detach());
   }

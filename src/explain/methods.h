@@ -3,6 +3,8 @@
 
 #include <torch/types.h>
 
+#include <string>
+
 #include "foil/explain/explain.h"
 
 namespace foil {
@@ -21,6 +23,12 @@ torch::Tensor gradient_cam(ExplainMethod method, const torch::Tensor& a, const t
 /// Score-CAM from activations `a` (N×K×h×w) of images `x` for classes `cls` (N×1).
 torch::Tensor score_cam(Model& model, const torch::Tensor& x, const torch::Tensor& cls,
                         const torch::Tensor& a, int64_t batch);
+
+/// Ablation-CAM of images `x` for classes `cls` (N×1) at `layer`, whose output `a` (as tapped)
+/// reads as `grid` (N×K×h×w), `logits` the clean output.
+torch::Tensor ablation_cam(Model& model, const torch::Tensor& x, const torch::Tensor& cls,
+                           const std::string& layer, const torch::Tensor& a,
+                           const torch::Tensor& grid, const torch::Tensor& logits, int64_t batch);
 
 /// Eigen-CAM from activations `a` (N×K×h×w): N×h×w.
 torch::Tensor eigen_cam(const torch::Tensor& a);

@@ -109,7 +109,8 @@ Graph::Graph(Graph&&) noexcept = default;
 
 std::vector<torch::Tensor> Graph::execute(const torch::Tensor& input,
                                           const std::vector<std::string>& nodes, size_t first_nchw,
-                                          const std::map<std::string, torch::Tensor>& given) const {
+                                          const std::map<std::string, torch::Tensor>& given,
+                                          const std::map<std::string, torch::Tensor>& scales) const {
   const Impl& g = *impl_;
   std::vector<std::pair<int, int>> wanted;
   for (const auto& name : nodes) wanted.push_back(g.resolve(name));
@@ -119,6 +120,8 @@ std::vector<torch::Tensor> Graph::execute(const torch::Tensor& input,
     const auto [v, k] = g.resolve(name);
     if (k == 0) supplied[v] = value;  // a node's later outputs are computed, never given
   }
+  std::map<std::pair<int, int>, torch::Tensor> scaled;
+  for (const auto& [name, value] : scales) scaled[g.resolve(name)] = value;
   std::vector<char> as_nchw(g.nodes.size(), 0);
   for (size_t i = first_nchw; i < wanted.size(); ++i) as_nchw[wanted[i].first] = 1;
   std::map<int, std::vector<torch::Tensor>> nchw;
@@ -151,6 +154,10 @@ std::vector<torch::Tensor> Graph::execute(const torch::Tensor& input,
         throw InputError(
             fmt::format("node '{}' ({}): {}", n.name, n.op, library_message(e.what())));
       }
+      for (size_t k = 0; k < values[v].size(); ++k)
+        if (const auto it = scaled.find({static_cast<int>(v), static_cast<int>(k)});
+            it != scaled.end())
+          values[v][k] = values[v][k] * it->second;
     }
     // A tapped 4-D value: the graph goes on from an NHWC view of the N×C×H×W tap, so the
     // tap is an ancestor of everything computed after it.

@@ -313,7 +313,8 @@ nlohmann::json run_bench(Model& model, const Dataset& data, const BenchOptions& 
   }
   // Explanations: each method's maps of the batch (its predicted classes) against the bare
   // passes the method makes: one forward+backward for the gradient maps, m of them for IG and
-  // SmoothGrad, a forward per channel (Score-CAM) or window (Occlusion) plus the clean one.
+  // SmoothGrad, a forward per channel (Score-CAM, Ablation-CAM) or window (Occlusion) plus the
+  // clean one.
   std::string cam_layer;
   for (ExplainMethod m : explain_methods()) {
     const std::string label = "explain-" + explain_method_name(m);
@@ -327,7 +328,7 @@ nlohmann::json run_bench(Model& model, const Dataset& data, const BenchOptions& 
     if (m == ExplainMethod::kSmoothGrad) fb = eo.smooth_samples;
     if (m == ExplainMethod::kEigenCam) fb = 0, f = 1;
     if (m == ExplainMethod::kOcclusion) fb = 0, f = occlusion_windows(x.size(2), x.size(3), eo) + 1;
-    if (m == ExplainMethod::kScoreCam) {
+    if (m == ExplainMethod::kScoreCam || m == ExplainMethod::kAblationCam) {
       torch::NoGradGuard no_grad;
       fb = 0;
       f = model.forward(x.slice(0, 0, 1), {layer}).taps.at(layer).size(1) + 1;

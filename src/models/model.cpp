@@ -19,6 +19,22 @@ TapOutputs Model::forward(const torch::Tensor& x, const std::vector<std::string>
   return run(normalize(x.to(device_)), taps);
 }
 
+TapOutputs Model::forward(const torch::Tensor& x, const std::vector<std::string>& taps,
+                          const LayerScale& edit) {
+  check_input_shape(x);
+  check_tap_names(taps);
+  check_tap_names({edit.layer});
+  check_input(edit.scale.defined(), "layer scale", "a tensor", "none");
+  return run_scaled(normalize(x.to(device_)), taps, {edit.layer, edit.scale.to(device_)});
+}
+
+TapOutputs Model::run_scaled(const torch::Tensor& /*normalized*/,
+                             const std::vector<std::string>& /*taps*/, const LayerScale& /*edit*/) {
+  throw InputError(fmt::format("model {} ({}): cannot edit a layer's output (needed by "
+                               "Ablation-CAM); use another method",
+                               info_.name, info_.backend));
+}
+
 void Model::set_normalization(std::vector<double> mean, std::vector<double> std) {
   check_input(mean.size() == std.size(), "--mean/--std", "lists of the same length",
               fmt::format("{} and {} values", mean.size(), std.size()));

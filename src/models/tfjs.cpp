@@ -108,18 +108,23 @@ torch::Tensor TfjsModel::model_input(const torch::Tensor& pixels) const {
 
 std::vector<torch::Tensor> TfjsModel::execute(const torch::Tensor& pixels,
                                               const std::vector<std::string>& nodes,
-                                              size_t first_nchw) const {
+                                              size_t first_nchw,
+                                              const std::map<std::string, torch::Tensor>& scales) const {
   const torch::Tensor input = model_input(pixels);
   if (graph_.input_shape()[0] != 1 || input.size(0) == 1)
-    return graph_.execute(input, nodes, first_nchw);
+    return graph_.execute(input, nodes, first_nchw, {}, scales);
   // Graphs exported with a fixed batch of 1 (their reshapes spell it out) run per image.
   const int64_t n = input.size(0);
   auto per_image = [&](const std::vector<std::string>& wanted,
                        const std::vector<std::map<std::string, torch::Tensor>>& given) {
     std::vector<std::vector<torch::Tensor>> parts(wanted.size());
     for (int64_t i = 0; i < n; ++i) {
+      std::map<std::string, torch::Tensor> scale_i = scales;
+      for (auto& [name, t] : scale_i)
+        if (t.dim() > 0 && t.size(0) == n) t = t.slice(0, i, i + 1);
       auto out = graph_.execute(input.slice(0, i, i + 1), wanted, static_cast<size_t>(-1),
-                                given.empty() ? std::map<std::string, torch::Tensor>{} : given[i]);
+                                given.empty() ? std::map<std::string, torch::Tensor>{} : given[i],
+                                scale_i);
       for (size_t k = 0; k < out.size(); ++k) parts[k].push_back(out[k]);
     }
     std::vector<torch::Tensor> out;
@@ -156,11 +161,23 @@ std::vector<torch::Tensor> TfjsModel::outputs(const torch::Tensor& pixels) const
 }
 
 TapOutputs TfjsModel::run(const torch::Tensor& x, const std::vector<std::string>& taps) {
+  return run_graph(x, taps, {});
+}
+
+TapOutputs TfjsModel::run_scaled(const torch::Tensor& x, const std::vector<std::string>& taps,
+                                 const LayerScale& edit) {
+  // The scale comes in the layout taps come back in (N×C×H×W); NHWC graphs read it as NHWC.
+  const bool nhwc = edit.scale.dim() == 4 && !graph_.channels_first();
+  return run_graph(x, taps, {{edit.layer, nhwc ? edit.scale.permute({0, 2, 3, 1}) : edit.scale}});
+}
+
+TapOutputs TfjsModel::run_graph(const torch::Tensor& x, const std::vector<std::string>& taps,
+                                const std::map<std::string, torch::Tensor>& scales) {
   std::vector<std::string> nodes = class_logits_;
   if (nodes.empty()) nodes = {output_node_};
   const size_t heads = nodes.size();
   nodes.insert(nodes.end(), taps.begin(), taps.end());
-  auto values = execute(x, nodes, heads);  // taps (after the heads) come back N×C×H×W
+  auto values = execute(x, nodes, heads, scales);  // taps (after the heads) come back N×C×H×W
   TapOutputs out;
   if (meta_.probability_output) {
     const torch::Tensor p = values[0].reshape({values[0].size(0), 1}).clamp(1e-7, 1 - 1e-7);

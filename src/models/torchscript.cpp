@@ -89,14 +89,31 @@ torch::Tensor first_tensor(const c10::IValue& v, const std::string& name) {
 struct TorchScriptModel::Impl {
   jit::Module module;
   TapMap taps;
-  std::map<std::vector<std::string>, std::unique_ptr<jit::GraphFunction>> functions;
+  std::map<std::pair<std::vector<std::string>, std::string>,
+           std::unique_ptr<jit::GraphFunction>>
+      functions;
 
-  jit::GraphFunction& function_for(const std::vector<std::string>& names) {
-    auto it = functions.find(names);
+  /// The forward graph returning (output, taps...). With `scaled` set, the graph takes a
+  /// second tensor after the image that multiplies that layer's output: everything after it
+  /// (and its tap) reads the product.
+  jit::GraphFunction& function_for(const std::vector<std::string>& names,
+                                   const std::string& scaled = "") {
+    const auto key = std::make_pair(names, scaled);
+    auto it = functions.find(key);
     if (it != functions.end()) return *it->second;
     auto graph = inlined_forward(module);
     TapMap map;
     walk(graph->block(), true, map);
+    if (!scaled.empty()) {
+      jit::Value* v = map.values.at(scaled);
+      jit::Value* scale = graph->addInput("layer_scale");
+      scale->setType(c10::TensorType::get());
+      jit::WithInsertPoint guard(v->node()->next());
+      jit::Node* mul = graph->insertNode(graph->create(c10::aten::mul, {v, scale}));
+      mul->output()->setType(v->type());
+      v->replaceAllUsesAfterNodeWith(mul, mul->output());
+      map.values[scaled] = mul->output();
+    }
     std::vector<jit::Value*> outs(graph->outputs().begin(), graph->outputs().end());
     for (const auto& n : names) {
       // A later in-place op (`out += identity`, ReLU(inplace=True)) would overwrite the
@@ -115,7 +132,20 @@ struct TorchScriptModel::Impl {
     jit::Node* tuple = graph->insertNode(graph->createTuple(outs));
     graph->registerOutput(tuple->output());
     auto fn = std::make_unique<jit::GraphFunction>("forward_with_taps", graph, nullptr);
-    return *functions.emplace(names, std::move(fn)).first->second;
+    return *functions.emplace(key, std::move(fn)).first->second;
+  }
+
+  /// Runs `function_for(names, edit.layer)` on `x`.
+  TapOutputs run(const torch::Tensor& x, const std::vector<std::string>& names,
+                 const LayerScale* edit, const std::string& model_name) {
+    jit::Stack stack{module._ivalue(), x};
+    if (edit) stack.emplace_back(edit->scale);
+    function_for(names, edit ? edit->layer : "").run(stack);
+    const auto elements = stack.back().toTupleRef().elements();
+    TapOutputs out;
+    out.output = first_tensor(elements[0], model_name);
+    for (size_t i = 0; i < names.size(); ++i) out.taps[names[i]] = elements[1 + i].toTensor();
+    return out;
   }
 };
 
@@ -155,17 +185,16 @@ void TorchScriptModel::to(c10::Device device) {
 }
 
 TapOutputs TorchScriptModel::run(const torch::Tensor& x, const std::vector<std::string>& taps) {
+  if (!taps.empty()) return impl_->run(x, taps, nullptr, info_.name);
   TapOutputs out;
-  if (taps.empty()) {
-    out.output = first_tensor(impl_->module.forward({x}), info_.name);
-    return out;
-  }
-  jit::Stack stack{impl_->module._ivalue(), x};
-  impl_->function_for(taps).run(stack);
-  const auto elements = stack.back().toTupleRef().elements();
-  out.output = first_tensor(elements[0], info_.name);
-  for (size_t i = 0; i < taps.size(); ++i) out.taps[taps[i]] = elements[1 + i].toTensor();
+  out.output = first_tensor(impl_->module.forward({x}), info_.name);
   return out;
+}
+
+TapOutputs TorchScriptModel::run_scaled(const torch::Tensor& x,
+                                        const std::vector<std::string>& taps,
+                                        const LayerScale& edit) {
+  return impl_->run(x, taps, &edit, info_.name);
 }
 
 }  // namespace foil

@@ -124,11 +124,13 @@ torch::Tensor ZooNetImpl::forward(const torch::Tensor& x) {
   return y;
 }
 
-TapOutputs ZooNetImpl::forward_taps(const torch::Tensor& x, const std::vector<std::string>& taps) {
+TapOutputs ZooNetImpl::forward_taps(const torch::Tensor& x, const std::vector<std::string>& taps,
+                                    const LayerScale* edit) {
   TapOutputs out;
   torch::Tensor y = x;
   for (size_t i = 0; i < stages_.size(); ++i) {
     y = stages_[i]->forward(y);
+    if (edit && edit->layer == names_[i]) y = y * edit->scale;
     if (std::find(taps.begin(), taps.end(), names_[i]) != taps.end()) out.taps[names_[i]] = y;
   }
   out.output = y;
@@ -153,6 +155,11 @@ void ZooModel::to(c10::Device device) {
 
 TapOutputs ZooModel::run(const torch::Tensor& x, const std::vector<std::string>& taps) {
   return net_->forward_taps(x, taps);
+}
+
+TapOutputs ZooModel::run_scaled(const torch::Tensor& x, const std::vector<std::string>& taps,
+                                const LayerScale& edit) {
+  return net_->forward_taps(x, taps, &edit);
 }
 
 void ZooModel::save(const std::string& path) const {

@@ -89,6 +89,7 @@ TEST(Explain, CamFamilyAndIntegratedGradientsMatchHookComputationsOnResnet18) {
            {ExplainMethod::kXGradCam, "xgradcam"},
            {ExplainMethod::kLayerCam, "layercam"},
            {ExplainMethod::kScoreCam, "scorecam"},
+           {ExplainMethod::kAblationCam, "ablationcam"},
            {ExplainMethod::kEigenCam, "eigencam"}}) {
     const torch::Tensor ref = holder.attr("resnet_cam_" + key).toTensor();
     const torch::Tensor map = explain(m, x, cls, method, "layer3");

@@ -116,6 +116,26 @@ TEST(Onnx, GradCamOnAVitTokenLayerMatchesAHookComputation) {
   EXPECT_EQ(model->forward(x, {picked}).taps.at(picked).dim(), 3) << picked;
 }
 
+TEST(Onnx, AblationCamMatchesForwardHooksThatZeroEachChannel) {
+  // A spatial layer of resnet18, batched and on the export with a fixed batch of 1 (one image
+  // per graph run, each with its own channel scales), and a ViT token layer (channels last).
+  for (const std::string file : {"resnet18", "resnet18_batch1", "vit_b_16"}) {
+    const std::string name = models()[file]["reference"];
+    auto model = load_model(onnx_fixture(file + ".onnx"));
+    const torch::Tensor x = reference(name + "_x");
+    const std::string layer = models()[name].contains("cam_tap")
+                                  ? models()[name]["cam_tap"].get<std::string>()
+                                  : models()[file]["tap"].get<std::string>();
+    const torch::Tensor cls = model->forward(x).argmax(1);
+    ExplainOptions o;
+    o.batch = 100;  // not a multiple of the channels: chunks span images
+    const torch::Tensor map = explain(*model, x, cls, ExplainMethod::kAblationCam, layer, o);
+    const torch::Tensor ref = reference(name + "_ablationcam");
+    EXPECT_GT(ref.abs().sum().item<double>(), 0) << file;
+    EXPECT_LE(relative_error(map, ref), 1e-4) << file;
+  }
+}
+
 TEST(Onnx, ExternalDataNextToTheModelIsRead) {
   auto model = load_model(onnx_fixture("tiny.onnx"));
   EXPECT_LE(relative_error(model->forward(reference("tiny_x")), reference("tiny_out")), 1e-5);

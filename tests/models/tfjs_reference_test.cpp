@@ -112,6 +112,20 @@ TEST(TfjsModel, LayersModelTapsAreLayersByName) {
   EXPECT_TRUE(torch::softmax(out.output, 1).allclose(ref.at("dense_3"), 1e-4, 1e-5));
 }
 
+TEST(TfjsModel, ALayerScaleIsReadInTheTapLayout) {
+  // An NHWC graph: the scale comes N×C×H×W like the tap and multiplies the graph's own value.
+  TfjsModel m(test::tfjs_model("nsfw-inception-v3"));
+  const auto x = load_data(test::asset("photos/messi5.jpg"), m.info().input).images;
+  const auto plain = m.forward(x, {"mixed5"});
+  const auto a = plain.taps.at("mixed5");  // 1×768×17×17
+  const auto s = (torch::arange(a.numel(), torch::kFloat).view(a.sizes()) % 5) / 4;
+  const auto edited = m.forward(x, {"mixed5"}, {"mixed5", s});
+  EXPECT_TRUE(edited.taps.at("mixed5").allclose(a * s, 1e-5, 1e-5));
+  EXPECT_GT((edited.output - plain.output).abs().max().item<double>(), 1e-3);
+  EXPECT_TRUE(
+      m.forward(x, {}, {"mixed5", torch::ones({1, 768, 1, 1})}).output.allclose(plain.output));
+}
+
 TEST(TfjsModel, GradientsReachThePixels) {
   TfjsModel m(test::human_model("emotion"));
   auto x = load_data(test::astronaut_face(), m.info().input).images.requires_grad_(true);

@@ -33,6 +33,23 @@ TEST(Zoo, EveryArchitectureMapsImagesToLogitsAndTaps) {
   }
 }
 
+TEST(Zoo, ALayerScaleMultipliesTheLayerAndWhatFollowsReadsIt) {
+  ZooModel m(ZooNet("cnn", ImageShape{1, 28, 28}, 10), info_for("cnn"));
+  const auto x = torch::rand({2, 1, 28, 28});
+  const auto names = m.layer_names();
+  const auto plain = m.forward(x, names);
+  // Scaling the last layer (the output) scales the output; the tap is the product.
+  const auto s = torch::arange(20, torch::kFloat).view({2, 10}) / 7;
+  const auto edited = m.forward(x, {names.back()}, {names.back(), s});
+  EXPECT_TRUE(edited.output.allclose(plain.output * s, 1e-6, 1e-6));
+  EXPECT_TRUE(edited.taps.at(names.back()).allclose(plain.output * s, 1e-6, 1e-6));
+  // Ones change nothing; zeroing the first layer changes the output.
+  const auto ones = torch::ones({1, plain.taps.at(names.front()).size(1), 1, 1});
+  EXPECT_TRUE(m.forward(x, {}, {names.front(), ones}).output.equal(plain.output));
+  EXPECT_FALSE(m.forward(x, {}, {names.front(), ones * 0}).output.allclose(plain.output));
+  EXPECT_THROW(m.forward(x, {}, {"nope", ones}), InputError);
+}
+
 TEST(Zoo, ArchitecturesDifferInFamily) {
   int64_t convs_in_mlp = 0, depthwise = 0;
   ZooNet mlp("mlp", ImageShape{1, 28, 28}, 10);

@@ -4,8 +4,8 @@
 /// spatial layer (N x K x h x w) or of a transformer's token layer (N x T x D, read as a grid
 /// once class/register tokens are dropped): Grad-CAM (Selvaraju et al. 2017), Grad-CAM++
 /// (Chattopadhay et al. 2018), HiResCAM (Draelos & Carin 2020), XGrad-CAM (Fu et al. 2020),
-/// LayerCAM (Jiang et al. 2021), Score-CAM (Wang et al. 2020), Eigen-CAM (Muhammad & Yeasin
-/// 2020). Attributions of the input: gradient saliency (Simonyan et al. 2014), input x
+/// LayerCAM (Jiang et al. 2021), Score-CAM (Wang et al. 2020), Ablation-CAM (Desai &
+/// Ramaswamy 2020), Eigen-CAM (Muhammad & Yeasin 2020). Attributions of the input: gradient saliency (Simonyan et al. 2014), input x
 /// gradient, Integrated Gradients (Sundararajan et al. 2017), SmoothGrad (Smilkov et al. 2017)
 /// and Occlusion (Zeiler & Fergus 2014).
 ///
@@ -30,6 +30,7 @@ enum class ExplainMethod {
   kXGradCam,             ///< weights: the gradient's mean weighted by the activation's share
   kLayerCam,             ///< positive gradient times activation, element-wise
   kScoreCam,             ///< weights: the class probability with each channel as an input mask
+  kAblationCam,          ///< weights: the class score's relative drop with each channel zeroed
   kEigenCam,             ///< the activations' first principal direction (class-agnostic)
   kSaliency,             ///< the input gradient's magnitude (max over channels)
   kInputXGradient,       ///< input times gradient, summed over channels
@@ -48,7 +49,7 @@ struct ExplainOptions {
   double smooth_sigma = 0.15;   ///< SmoothGrad: noise sd, in pixels of [0,1] (the paper's 15%)
   int64_t window = 0;           ///< Occlusion: window side in pixels (0: a seventh of the side)
   int64_t stride = 0;           ///< Occlusion: window stride (0: half the window)
-  int64_t batch = 64;           ///< Score-CAM, Occlusion, SmoothGrad: images per forward pass
+  int64_t batch = 64;  ///< Score-CAM, Ablation-CAM, Occlusion, SmoothGrad: images per forward pass
   uint64_t seed = 0;            ///< SmoothGrad's noise
 };
 
@@ -56,7 +57,8 @@ struct ExplainOptions {
 /// a negative window or stride, batch < 1.
 void check_explain_options(const ExplainOptions& options);
 
-/// "gradcam", "gradcam++", "hirescam", "xgradcam", "layercam", "scorecam", "eigencam",
+/// "gradcam", "gradcam++", "hirescam", "xgradcam", "layercam", "scorecam", "ablationcam",
+/// "eigencam",
 /// "saliency", "inputxgrad", "ig", "smoothgrad" or "occlusion"; throws InputError otherwise.
 ExplainMethod parse_explain_method(const std::string& name);
 /// The name `parse_explain_method` takes back.

@@ -35,11 +35,14 @@ class Graph {
   /// `nodes[first_nchw..]` come back as N×C×H×W views that the rest of the graph reads
   /// through, so gradients of later values with respect to them flow (Grad-CAM). `given`
   /// supplies the values of single-output nodes (by name, TensorFlow layout): they are not
-  /// computed, and what depends on them reads the given tensors.
+  /// computed, and what depends on them reads the given tensors. `scales` multiplies the
+  /// computed values of nodes (by name, TensorFlow layout, broadcast): what depends on them,
+  /// and their own requested values, read the products.
   std::vector<torch::Tensor> execute(const torch::Tensor& input,
                                      const std::vector<std::string>& nodes,
                                      size_t first_nchw = static_cast<size_t>(-1),
-                                     const std::map<std::string, torch::Tensor>& given = {}) const;
+                                     const std::map<std::string, torch::Tensor>& given = {},
+                                     const std::map<std::string, torch::Tensor>& scales = {}) const;
 
   /// Node outputs that can be requested, in execution order (constants excluded).
   const std::vector<std::string>& value_names() const;

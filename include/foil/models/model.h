@@ -32,6 +32,13 @@ struct TapOutputs {
   std::map<std::string, torch::Tensor> taps;  ///< by layer name
 };
 
+/// One layer's output multiplied during a forward pass: what follows reads the product
+/// (Ablation-CAM zeroes one channel per image this way).
+struct LayerScale {
+  std::string layer;    ///< a name from `layer_names()`
+  torch::Tensor scale;  ///< broadcast against the layer's output as `forward` taps it (e.g. N×K×1×1)
+};
+
 /// A differentiable image model taking pixels in [0,1] (N×C×H×W). The model owns any
 /// normalisation (mean/std), so callers never see normalised tensors. Models are always
 /// used in evaluation mode here; training goes through the zoo's trainer.
@@ -49,6 +56,11 @@ class Model {
   /// Output plus the outputs of the named layers; throws InputError for an unknown name
   /// (the message lists the available ones).
   TapOutputs forward(const torch::Tensor& x, const std::vector<std::string>& taps);
+
+  /// As above with `edit.layer`'s output multiplied by `edit.scale` (a tap of that layer returns
+  /// the product). Throws InputError for an unknown layer, or a model that cannot edit one.
+  TapOutputs forward(const torch::Tensor& x, const std::vector<std::string>& taps,
+                     const LayerScale& edit);
 
   /// Names accepted as taps, in forward order.
   virtual std::vector<std::string> layer_names() const = 0;
@@ -68,6 +80,10 @@ class Model {
  protected:
   /// The forward pass on normalised input (mean/std applied), with the named taps.
   virtual TapOutputs run(const torch::Tensor& normalized, const std::vector<std::string>& taps) = 0;
+  /// `run` with a layer's output multiplied (see `LayerScale`, the scale already on the model's
+  /// device). The base class throws InputError: a model that can, overrides it.
+  virtual TapOutputs run_scaled(const torch::Tensor& normalized,
+                                const std::vector<std::string>& taps, const LayerScale& edit);
   /// Throws InputError for a name `layer_names()` does not hold (listing the names).
   void check_tap_names(const std::vector<std::string>& taps) const;
 

@@ -120,12 +120,19 @@ class TfjsModel : public Model {
 
  protected:
   TapOutputs run(const torch::Tensor& x, const std::vector<std::string>& taps) override;
+  TapOutputs run_scaled(const torch::Tensor& x, const std::vector<std::string>& taps,
+                        const LayerScale& edit) override;
 
  private:
-  /// Runs the graph one batch (or one sample, for graphs with a fixed batch of 1).
+  /// `run` with the graph's `scales` (see `Graph::execute`).
+  TapOutputs run_graph(const torch::Tensor& x, const std::vector<std::string>& taps,
+                       const std::map<std::string, torch::Tensor>& scales);
+  /// Runs the graph one batch (or one sample, for graphs with a fixed batch of 1; a scale
+  /// with a row per image is sliced with it).
   std::vector<torch::Tensor> execute(const torch::Tensor& pixels,
                                      const std::vector<std::string>& nodes,
-                                     size_t first_nchw = static_cast<size_t>(-1)) const;
+                                     size_t first_nchw = static_cast<size_t>(-1),
+                                     const std::map<std::string, torch::Tensor>& scales = {}) const;
 
   Graph graph_;
   TfjsMeta meta_;

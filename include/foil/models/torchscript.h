@@ -41,6 +41,8 @@ class TorchScriptModel : public Model {
 
  protected:
   TapOutputs run(const torch::Tensor& x, const std::vector<std::string>& taps) override;
+  TapOutputs run_scaled(const torch::Tensor& x, const std::vector<std::string>& taps,
+                        const LayerScale& edit) override;
 
  private:
   struct Impl;

@@ -35,8 +35,9 @@ class ZooNetImpl : public torch::nn::Module {
   ZooNetImpl(const std::string& arch, ImageShape input, int64_t num_classes);
   /// Logits for normalised input `x`.
   torch::Tensor forward(const torch::Tensor& x);
-  /// Logits plus the outputs of the named stages.
-  TapOutputs forward_taps(const torch::Tensor& x, const std::vector<std::string>& taps);
+  /// Logits plus the outputs of the named stages; `edit` multiplies one stage's output.
+  TapOutputs forward_taps(const torch::Tensor& x, const std::vector<std::string>& taps,
+                          const LayerScale* edit = nullptr);
   /// The stages' names, in forward order.
   const std::vector<std::string>& stage_names() const { return names_; }
 
@@ -64,6 +65,8 @@ class ZooModel : public Model {
 
  protected:
   TapOutputs run(const torch::Tensor& x, const std::vector<std::string>& taps) override;
+  TapOutputs run_scaled(const torch::Tensor& x, const std::vector<std::string>& taps,
+                        const LayerScale& edit) override;
 
  private:
   ZooNet net_;
