@@ -33,7 +33,7 @@ void run_faithfulness(const ExplainCmd& c, const c10::Device device) {
   FaithfulnessJobOptions o;
   if (c.methods != "all")
     for (const std::string& m : split_commas(c.methods))
-      o.methods.push_back(parse_explain_method(m));
+      o.methods.push_back(parse_explain_method(m, "--methods"));
   o.layer = c.layer;
   o.explain = c.explain;
   o.explain.batch = c.batch;
@@ -51,7 +51,7 @@ void run_faithfulness(const ExplainCmd& c, const c10::Device device) {
   out.commit();
   fmt::print(
       "wrote {0}/report.html, faithfulness.json, faithfulness.csv, deletion.svg, "
-      "insertion.svg\n",
+      "insertion.svg, methods.png\n",
       c.out);
 }
 

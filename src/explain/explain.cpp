@@ -51,14 +51,14 @@ const std::vector<ExplainMethod>& explain_methods() {
   return all;
 }
 
-ExplainMethod parse_explain_method(const std::string& name) {
+ExplainMethod parse_explain_method(const std::string& name, const std::string& flag) {
   std::vector<std::string> names;
   for (const auto& m : kMethods) {
     if (name == m.name) return m.method;
     names.emplace_back(m.name);
   }
   throw InputError(
-      fmt::format("--method: expected one of {}, got '{}'", fmt::join(names, ", "), name));
+      fmt::format("{}: expected one of {}, got '{}'", flag, fmt::join(names, ", "), name));
 }
 
 std::string explain_method_name(ExplainMethod method) {

@@ -14,6 +14,9 @@
 namespace foil {
 namespace {
 
+/// Images shown with each method's maps in methods.png.
+constexpr int64_t kExamples = 6;
+
 /// The rank score: the insertion area minus the deletion area (higher: more faithful).
 double score(const FaithfulnessRow& r) { return r.curves.insertion_auc - r.curves.deletion_auc; }
 
@@ -84,9 +87,19 @@ FaithfulnessJobResult run_faithfulness(Model& model, const Dataset& data,
   bool need_layer = false;
   for (ExplainMethod m : methods) need_layer = need_layer || explain_uses_layer(m);
   r.layer = need_layer ? (o.layer.empty() ? default_cam_layer(model, x) : o.layer) : "";
+  const int64_t shown = std::min<int64_t>(r.n, kExamples);
+  r.examples = x.slice(0, 0, shown).cpu();
+  for (int64_t i = 0; i < shown; ++i) {
+    const int64_t k = classes[i].item<int64_t>();
+    const auto& names = model.info().class_names;
+    r.example_captions.push_back("predicted " + (k < static_cast<int64_t>(names.size())
+                                                     ? names[k]
+                                                     : std::to_string(k)));
+  }
   auto add = [&](const std::string& name, const torch::Tensor& maps, double seconds) {
     FaithfulnessRow row{name, faithfulness(model, x, classes, maps, o.faithfulness),
-                        road(model, x, classes, maps, o.faithfulness.batch, o.seed), seconds};
+                        road(model, x, classes, maps, o.faithfulness.batch, o.seed), seconds,
+                        normalize_maps(maps.slice(0, 0, shown).cpu())};
     if (o.log)
       o.log(
           fmt::format("{:<12} deletion AUC {:.4f}  insertion AUC {:.4f}  ROAD MoRF {:.4f} LeRF "
@@ -183,6 +196,21 @@ void FaithfulnessJobResult::write(const std::string& dir) const {
                     deletion ? "share of pixels removed" : "share of pixels put back",
                     "probability of the predicted class", series);
   }
+  // Rows: the images, then each method's maps over them, most faithful first.
+  std::vector<std::vector<GridCell>> grid(1);
+  std::vector<std::string> titles{"image"};
+  std::vector<RowKey> keys{{}};
+  for (int64_t i = 0; i < examples.size(0); ++i)
+    grid[0].push_back({examples[i], example_captions[i]});
+  for (size_t m = 0; m < rows.size(); ++m) {
+    if (rows[m].method == "random") continue;
+    grid.emplace_back();
+    for (int64_t i = 0; i < examples.size(0); ++i)
+      grid.back().push_back({overlay(examples[i], rows[m].examples[i]), ""});
+    titles.push_back(fmt::format("#{} {}", m + 1, rows[m].method));
+    keys.push_back({RowKey::Kind::jet, "0", "max"});
+  }
+  write_image_grid(dir + "/methods.png", grid, titles, 112, keys);
 }
 
 }  // namespace foil

@@ -388,6 +388,42 @@ std::string patch_certificate_section(const json& c, const fs::path& dir,
          "</section>\n";
 }
 
+/// The explanation methods ranked by faithfulness, their curves and their maps.
+std::string faithfulness_section(const json& f, const fs::path& dir, std::set<std::string>& used) {
+  const std::string where = "faithfulness.json";
+  const json& methods = array_at(f, "methods", where);
+  std::vector<std::vector<std::string>> rows;
+  for (size_t i = 0; i < methods.size(); ++i) {
+    const json& m = methods[i];
+    const std::string w = at(where + ".methods", i);
+    const std::string name = text_at(m, "method", w);
+    std::vector<std::string> row{std::to_string(i + 1),
+                                 name == "random" ? "random order (chance level)" : name};
+    for (const char* key : {"deletion_auc", "insertion_auc", "insertion_minus_deletion",
+                            "road_morf_mean", "road_lerf_mean"})
+      row.push_back(fmt::format("{:.4f}", number_at(m, key, w)));
+    for (const char* key : {"average_drop", "increase_in_confidence"})
+      row.push_back(percent(number_at(m, key, w)));
+    rows.push_back(row);
+  }
+  return "<section id=\"faithfulness\"><h2>How faithful each explanation is</h2>\n<p>" +
+         h(text_at(f, "meaning", where)) + ". " + h(scalar(f.value("n", json()))) +
+         " images; CAM layer " + h(text_at(f, "layer", where, "-")) + ".</p>\n" +
+         text_table({"rank", "method", "deletion (lower)", "insertion (higher)", "ins - del",
+                     "ROAD MoRF (lower)", "ROAD LeRF (higher)", "average drop (lower)",
+                     "increase in confidence (higher)"},
+                    rows, where) +
+         section_plot(dir, "deletion.svg", "class probability as the most important pixels go",
+                      used) +
+         section_plot(dir, "insertion.svg",
+                      "class probability as the most important pixels come back", used) +
+         section_plot(dir, "methods.png",
+                      "each method's map of the first images (scaled to its maximum), most "
+                      "faithful first",
+                      used) +
+         "</section>\n";
+}
+
 /// The audit's own sections: robust accuracy per budget and stage, plots, per-class robust
 /// accuracy, what the attacks turn each class into, examples and time.
 std::string audit_sections(const json& a, double chance, std::set<std::string>& used,
@@ -731,6 +767,8 @@ std::string report_page(const std::string& dir_name) {
     body += smoothing_section(docs["certify.json"], dir, used);
   if (docs.count("patch_certify.json") && docs["patch_certify.json"].is_object())
     body += patch_certificate_section(docs["patch_certify.json"], dir, used);
+  if (docs.count("faithfulness.json") && docs["faithfulness.json"].is_object())
+    body += faithfulness_section(docs["faithfulness.json"], dir, used);
 
   // Every JSON, every row.
   if (!jsons.empty()) body += "<section id=\"tables\"><h2>Results</h2>\n";
@@ -752,7 +790,8 @@ std::string report_page(const std::string& dir_name) {
   if (!plots.empty()) body += "<section id=\"plots\"><h2>Plots</h2>\n" + plots + "</section>\n";
   std::string images;
   for (const auto& f : pngs)
-    images += "<figure>" + image_tag(dir, f) + "<figcaption>" + h(caption(f)) +
+    if (!used.count(f))
+      images += "<figure>" + image_tag(dir, f) + "<figcaption>" + h(caption(f)) +
               "</figcaption></figure>\n";
   if (!images.empty()) body += "<section id=\"images\"><h2>Images</h2>\n" + images + "</section>\n";
   return "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>" + h(title) +

@@ -33,12 +33,12 @@ TEST(CliExplain, OverlaysMapsAndAttackedPanel) {
 TEST(CliExplain, FaithfulnessRanksTheMethodsBesideARandomOrder) {
   const std::string dir = test::temp_dir("cli-explain-faithfulness");
   auto r = run_foil("explain --model " + test::trained_cnn() +
-                    " --data fashion-mnist:test:4 --faithfulness --methods hirescam,ig,occlusion "
+                    " --data fashion-mnist:test:4 --faithfulness --methods hirescam,ablationcam,ig,occlusion "
                     "--ig-steps 4 --faithfulness-steps 5 --out " +
                     dir);
   ASSERT_EQ(r.code, 0) << r.err;
   const auto j = read_json(dir + "/faithfulness.json");
-  ASSERT_EQ(j["methods"].size(), 4u);  // the three and the random order
+  ASSERT_EQ(j["methods"].size(), 5u);  // the four and the random order
   std::set<std::string> names;
   double last = 1e9;
   for (const auto& m : j["methods"]) {
@@ -47,13 +47,25 @@ TEST(CliExplain, FaithfulnessRanksTheMethodsBesideARandomOrder) {
     EXPECT_LE(score, last);  // ranked
     last = score;
   }
-  EXPECT_EQ(names, (std::set<std::string>{"hirescam", "ig", "occlusion", "random"}));
+  EXPECT_EQ(names,
+            (std::set<std::string>{"hirescam", "ablationcam", "ig", "occlusion", "random"}));
   EXPECT_TRUE(std::filesystem::exists(dir + "/deletion.svg"));
+  // The grid: the images, then a row per method (not the random order) with its colour bar.
+  const auto grid = read_image(dir + "/methods.png");
+  EXPECT_GT(grid.size(2), 5 * 112);  // five rows
+  EXPECT_GT(grid.size(3), 4 * 112);  // four images
+  // The report's faithfulness section ranks them and shows the curves and the grid inline.
+  const std::string page = test::slurp(dir + "/report.html");
+  const auto section = page.find("id=\"faithfulness\"");
+  ASSERT_NE(section, std::string::npos);
+  for (const char* part : {"random order (chance level)", "deletion.svg", "methods.png"})
+    EXPECT_NE(page.find(part, section), std::string::npos) << part;
   const std::string c = "explain --model " + test::trained_cnn() + " --data fashion-mnist:test:2 ";
   expect_bad_input(c + "--method lime", "--method");
   expect_bad_input(c + "--method occlusion --window 40", "--window");
   expect_bad_input(c + "--method ig --ig-steps 0", "--ig-steps");
   expect_bad_input(c + "--methods gradcam", "--faithfulness");
+  expect_bad_input(c + "--faithfulness --methods gradcam,nope", "--methods:");
   expect_bad_input(c + "--faithfulness --baseline zero", "--baseline");
 }
 

@@ -60,7 +60,8 @@ void check_explain_options(const ExplainOptions& options);
 /// "gradcam", "gradcam++", "hirescam", "xgradcam", "layercam", "scorecam", "ablationcam",
 /// "eigencam",
 /// "saliency", "inputxgrad", "ig", "smoothgrad" or "occlusion"; throws InputError otherwise.
-ExplainMethod parse_explain_method(const std::string& name);
+/// The error names `flag`.
+ExplainMethod parse_explain_method(const std::string& name, const std::string& flag = "--method");
 /// The name `parse_explain_method` takes back.
 std::string explain_method_name(ExplainMethod method);
 /// Whether the method needs a spatial (or token) layer.

@@ -7,7 +7,7 @@
 /// Example:
 ///   foil::FaithfulnessJobOptions o;
 ///   foil::FaithfulnessJobResult r = foil::run_faithfulness(*model, data, o);
-///   r.write("results");  // faithfulness.json, faithfulness.csv, deletion.svg, insertion.svg
+///   r.write("results");  // faithfulness.json/.csv, deletion.svg, insertion.svg, methods.png
 
 #include <nlohmann/json.hpp>
 #include <string>
@@ -35,6 +35,7 @@ struct FaithfulnessRow {
   FaithfulnessCurves curves;  ///< deletion and insertion
   RoadCurves road;            ///< ROAD, most and least important first
   double seconds = 0;         ///< computing the maps
+  torch::Tensor examples;     ///< the maps of the first `FaithfulnessJobResult::examples` images
 };
 
 /// What `run_faithfulness` found; `write` gives the files of `foil explain --faithfulness`.
@@ -45,9 +46,12 @@ struct FaithfulnessJobResult {
   std::string layer;                  ///< the CAMs' layer
   std::vector<FaithfulnessRow> rows;  ///< ranked, most faithful first; "random" among them
   std::vector<std::string> lines;     ///< the printed table
+  torch::Tensor examples;             ///< the first images (up to 6), shown with each map
+  std::vector<std::string> example_captions;  ///< their predicted classes
   /// faithfulness.json's content.
   nlohmann::json to_json() const;
-  /// Writes faithfulness.json, faithfulness.csv (the curves), deletion.svg and insertion.svg.
+  /// Writes faithfulness.json, faithfulness.csv (the curves), deletion.svg, insertion.svg and
+  /// methods.png (each method's maps of the first images, ranked, with a colour bar).
   void write(const std::string& dir) const;
 };
 
