@@ -10,9 +10,11 @@ pkgs=(build-essential cmake ccache pkg-config
       libtorch-dev libopencv-dev libcli11-dev nlohmann-json3-dev libfmt-dev zlib1g-dev
       libopenblas0-openmp libonnx-dev libprotobuf-dev libgloo-dev dataset-fashion-mnist)
 # The tests: GoogleTest, fixtures exported by python3-torch, photos, the HTML report's browser
-# check, the API docs, and openssl for fetch-assets.sh's checksums.
+# check, the API docs, openssl for fetch-assets.sh's checksums, and the Python module (built
+# with pybind11-dev against python3-torch, tested with pytest).
 [ "${1:-}" != "--run" ] && pkgs+=(libgtest-dev python3-torch python3-torchvision python3-onnx
-                                 opencv-doc python3-skimage darknet openssl chromium doxygen)
+                                 opencv-doc python3-skimage darknet openssl chromium doxygen
+                                 pybind11-dev python3-pytest)
 # scripts/fuzz.sh also needs clang and its libFuzzer runtime.
 [ "${1:-}" = "--fuzz" ] && pkgs+=(clang libclang-rt-14-dev)
 # Node.js and npm (fetch-assets.sh) come with this platform's machines; Debian's are the fallback.

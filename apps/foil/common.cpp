@@ -249,14 +249,15 @@ void add_attack_flags(CLI::App* app, AttackFlags& f, const std::string& default_
 
 std::string attack_norm(const AttackFlags& f) {
   if (!f.norm.empty()) return f.norm;
-  return f.attack == "fgm" || f.attack == "cw" ? "l2" : "linf";
+  return default_attack_options(f.attack).norm();
 }
 
 AttackOptions attack_options(const AttackFlags& f) {
   return AttackOptions()
       .eps(f.eps)
       .alpha(f.alpha)
-      .steps(f.steps == AttackFlags::kDefaultSteps ? default_steps(f.attack) : f.steps)
+      .steps(f.steps == AttackFlags::kDefaultSteps ? default_attack_options(f.attack).steps()
+                                                   : f.steps)
       .norm(attack_norm(f))
       .random_start(f.random_start)
       .restarts(f.restarts)

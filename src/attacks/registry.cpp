@@ -34,6 +34,13 @@ int64_t default_steps(const std::string& name) {
   return 10;
 }
 
+AttackOptions default_attack_options(const std::string& name) {
+  return AttackOptions()
+      .steps(default_steps(name))
+      .norm(name == "fgm" || name == "cw" ? "l2" : "linf")
+      .random_start(true);
+}
+
 std::unique_ptr<Attack> make_attack(const std::string& name, AttackOptions o) {
   // EOT averages gradients: the fixed-step family and APGD (alone or as fast AutoAttack).
   const bool eot_ok = name.rfind("apgd", 0) == 0 ||

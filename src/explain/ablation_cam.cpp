@@ -24,10 +24,9 @@ torch::Tensor ablation_cam(Model& model, const torch::Tensor& x, const torch::Te
     const torch::Tensor items = idx.div(k, "floor"), channels = idx.remainder(k);
     scale_shape[0] = e - b;
     scale_shape[channel_dim] = k;
-    const torch::Tensor keep =
-        torch::ones({e - b, k}, x.options())
-            .scatter_(1, channels.view({-1, 1}), 0.0)
-            .view(scale_shape);
+    const torch::Tensor keep = torch::ones({e - b, k}, x.options())
+                                   .scatter_(1, channels.view({-1, 1}), 0.0)
+                                   .view(scale_shape);
     const torch::Tensor out = model.forward(x.index_select(0, items), {}, {layer, keep}).output;
     scores.push_back(out.gather(1, cls.index_select(0, items)).squeeze(1));
   }

@@ -22,13 +22,13 @@ struct MethodName {
   const char* name;
 };
 constexpr MethodName kMethods[] = {
-    {ExplainMethod::kGradCam, "gradcam"},           {ExplainMethod::kGradCamPlusPlus, "gradcam++"},
-    {ExplainMethod::kHiResCam, "hirescam"},         {ExplainMethod::kXGradCam, "xgradcam"},
-    {ExplainMethod::kLayerCam, "layercam"},         {ExplainMethod::kScoreCam, "scorecam"},
-    {ExplainMethod::kAblationCam, "ablationcam"},   {ExplainMethod::kEigenCam, "eigencam"},
-    {ExplainMethod::kSaliency, "saliency"},
-    {ExplainMethod::kInputXGradient, "inputxgrad"}, {ExplainMethod::kIntegratedGradients, "ig"},
-    {ExplainMethod::kSmoothGrad, "smoothgrad"},     {ExplainMethod::kOcclusion, "occlusion"},
+    {ExplainMethod::kGradCam, "gradcam"},         {ExplainMethod::kGradCamPlusPlus, "gradcam++"},
+    {ExplainMethod::kHiResCam, "hirescam"},       {ExplainMethod::kXGradCam, "xgradcam"},
+    {ExplainMethod::kLayerCam, "layercam"},       {ExplainMethod::kScoreCam, "scorecam"},
+    {ExplainMethod::kAblationCam, "ablationcam"}, {ExplainMethod::kEigenCam, "eigencam"},
+    {ExplainMethod::kSaliency, "saliency"},       {ExplainMethod::kInputXGradient, "inputxgrad"},
+    {ExplainMethod::kIntegratedGradients, "ig"},  {ExplainMethod::kSmoothGrad, "smoothgrad"},
+    {ExplainMethod::kOcclusion, "occlusion"},
 };
 
 /// Whether the CAM follows the class score's gradient at the layer.

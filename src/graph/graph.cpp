@@ -107,10 +107,10 @@ Graph::Graph(const std::string& model_file) : impl_(std::make_unique<Impl>()) {
 Graph::~Graph() = default;
 Graph::Graph(Graph&&) noexcept = default;
 
-std::vector<torch::Tensor> Graph::execute(const torch::Tensor& input,
-                                          const std::vector<std::string>& nodes, size_t first_nchw,
-                                          const std::map<std::string, torch::Tensor>& given,
-                                          const std::map<std::string, torch::Tensor>& scales) const {
+std::vector<torch::Tensor> Graph::execute(
+    const torch::Tensor& input, const std::vector<std::string>& nodes, size_t first_nchw,
+    const std::map<std::string, torch::Tensor>& given,
+    const std::map<std::string, torch::Tensor>& scales) const {
   const Impl& g = *impl_;
   std::vector<std::pair<int, int>> wanted;
   for (const auto& name : nodes) wanted.push_back(g.resolve(name));

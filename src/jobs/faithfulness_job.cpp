@@ -92,9 +92,8 @@ FaithfulnessJobResult run_faithfulness(Model& model, const Dataset& data,
   for (int64_t i = 0; i < shown; ++i) {
     const int64_t k = classes[i].item<int64_t>();
     const auto& names = model.info().class_names;
-    r.example_captions.push_back("predicted " + (k < static_cast<int64_t>(names.size())
-                                                     ? names[k]
-                                                     : std::to_string(k)));
+    r.example_captions.push_back(
+        "predicted " + (k < static_cast<int64_t>(names.size()) ? names[k] : std::to_string(k)));
   }
   auto add = [&](const std::string& name, const torch::Tensor& maps, double seconds) {
     FaithfulnessRow row{name, faithfulness(model, x, classes, maps, o.faithfulness),

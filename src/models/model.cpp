@@ -30,9 +30,10 @@ TapOutputs Model::forward(const torch::Tensor& x, const std::vector<std::string>
 
 TapOutputs Model::run_scaled(const torch::Tensor& /*normalized*/,
                              const std::vector<std::string>& /*taps*/, const LayerScale& /*edit*/) {
-  throw InputError(fmt::format("model {} ({}): cannot edit a layer's output (needed by "
-                               "Ablation-CAM); use another method",
-                               info_.name, info_.backend));
+  throw InputError(
+      fmt::format("model {} ({}): cannot edit a layer's output (needed by "
+                  "Ablation-CAM); use another method",
+                  info_.name, info_.backend));
 }
 
 void Model::set_normalization(std::vector<double> mean, std::vector<double> std) {

@@ -106,10 +106,9 @@ torch::Tensor TfjsModel::model_input(const torch::Tensor& pixels) const {
   return x;
 }
 
-std::vector<torch::Tensor> TfjsModel::execute(const torch::Tensor& pixels,
-                                              const std::vector<std::string>& nodes,
-                                              size_t first_nchw,
-                                              const std::map<std::string, torch::Tensor>& scales) const {
+std::vector<torch::Tensor> TfjsModel::execute(
+    const torch::Tensor& pixels, const std::vector<std::string>& nodes, size_t first_nchw,
+    const std::map<std::string, torch::Tensor>& scales) const {
   const torch::Tensor input = model_input(pixels);
   if (graph_.input_shape()[0] != 1 || input.size(0) == 1)
     return graph_.execute(input, nodes, first_nchw, {}, scales);

@@ -89,8 +89,7 @@ torch::Tensor first_tensor(const c10::IValue& v, const std::string& name) {
 struct TorchScriptModel::Impl {
   jit::Module module;
   TapMap taps;
-  std::map<std::pair<std::vector<std::string>, std::string>,
-           std::unique_ptr<jit::GraphFunction>>
+  std::map<std::pair<std::vector<std::string>, std::string>, std::unique_ptr<jit::GraphFunction>>
       functions;
 
   /// The forward graph returning (output, taps...). With `scaled` set, the graph takes a
@@ -149,20 +148,32 @@ struct TorchScriptModel::Impl {
   }
 };
 
-TorchScriptModel::TorchScriptModel(const std::string& path) : impl_(std::make_unique<Impl>()) {
+namespace {
+
+jit::Module load_script(const std::string& path) {
   if (!std::filesystem::is_regular_file(path))
     throw InputError("--model " + path + ": file not found");
   try {
-    impl_->module = jit::load(path);
+    return jit::load(path);
   } catch (const c10::Error& e) {
     throw InputError("--model " + path +
                      ": not a TorchScript model (expected a file saved by torch.jit.save; " +
                      first_line(e.what(), 80) + ")");
   }
+}
+
+}  // namespace
+
+TorchScriptModel::TorchScriptModel(const std::string& path)
+    : TorchScriptModel(load_script(path), std::filesystem::path(path).filename().string()) {}
+
+TorchScriptModel::TorchScriptModel(const jit::Module& module, const std::string& name)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->module = module;
   impl_->module.eval();
   if (!impl_->module.find_method("forward"))
-    throw InputError("--model " + path + ": TorchScript module has no forward method");
-  info_.name = std::filesystem::path(path).filename().string();
+    throw InputError("--model " + name + ": TorchScript module has no forward method");
+  info_.name = name;
   info_.backend = "torchscript";
   info_.arch = impl_->module.type()->name() ? impl_->module.type()->name()->name() : "module";
   auto graph = inlined_forward(impl_->module);

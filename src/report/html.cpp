@@ -792,7 +792,7 @@ std::string report_page(const std::string& dir_name) {
   for (const auto& f : pngs)
     if (!used.count(f))
       images += "<figure>" + image_tag(dir, f) + "<figcaption>" + h(caption(f)) +
-              "</figcaption></figure>\n";
+                "</figcaption></figure>\n";
   if (!images.empty()) body += "<section id=\"images\"><h2>Images</h2>\n" + images + "</section>\n";
   return "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>" + h(title) +
          "</title>\n" + kStyle + "</head><body>\n" + body +

@@ -32,10 +32,11 @@ TEST(CliExplain, OverlaysMapsAndAttackedPanel) {
 
 TEST(CliExplain, FaithfulnessRanksTheMethodsBesideARandomOrder) {
   const std::string dir = test::temp_dir("cli-explain-faithfulness");
-  auto r = run_foil("explain --model " + test::trained_cnn() +
-                    " --data fashion-mnist:test:4 --faithfulness --methods hirescam,ablationcam,ig,occlusion "
-                    "--ig-steps 4 --faithfulness-steps 5 --out " +
-                    dir);
+  auto r = run_foil(
+      "explain --model " + test::trained_cnn() +
+      " --data fashion-mnist:test:4 --faithfulness --methods hirescam,ablationcam,ig,occlusion "
+      "--ig-steps 4 --faithfulness-steps 5 --out " +
+      dir);
   ASSERT_EQ(r.code, 0) << r.err;
   const auto j = read_json(dir + "/faithfulness.json");
   ASSERT_EQ(j["methods"].size(), 5u);  // the four and the random order
@@ -47,8 +48,7 @@ TEST(CliExplain, FaithfulnessRanksTheMethodsBesideARandomOrder) {
     EXPECT_LE(score, last);  // ranked
     last = score;
   }
-  EXPECT_EQ(names,
-            (std::set<std::string>{"hirescam", "ablationcam", "ig", "occlusion", "random"}));
+  EXPECT_EQ(names, (std::set<std::string>{"hirescam", "ablationcam", "ig", "occlusion", "random"}));
   EXPECT_TRUE(std::filesystem::exists(dir + "/deletion.svg"));
   // The grid: the images, then a row per method (not the random order) with its colour bar.
   const auto grid = read_image(dir + "/methods.png");

@@ -222,6 +222,10 @@ const std::vector<std::string>& attack_names();
 /// budget ends it first.
 int64_t default_steps(const std::string& name);
 
+/// The options `foil attack` starts from for attack `name`: `default_steps(name)`, Linf (L2
+/// for fgm and cw), a random start (taken by pgd), every other option at its default.
+AttackOptions default_attack_options(const std::string& name);
+
 /// Builds an attack by name. fgsm/fgm force one step of size eps without random start;
 /// bim and mifgsm never start at random; `pgd` keeps `random_start` as given; apgd-ce and
 /// apgd-dlr are APGD with that loss, apgd-t is targeted DLR over the top-k classes. Throws

@@ -5,9 +5,9 @@
 /// once class/register tokens are dropped): Grad-CAM (Selvaraju et al. 2017), Grad-CAM++
 /// (Chattopadhay et al. 2018), HiResCAM (Draelos & Carin 2020), XGrad-CAM (Fu et al. 2020),
 /// LayerCAM (Jiang et al. 2021), Score-CAM (Wang et al. 2020), Ablation-CAM (Desai &
-/// Ramaswamy 2020), Eigen-CAM (Muhammad & Yeasin 2020). Attributions of the input: gradient saliency (Simonyan et al. 2014), input x
-/// gradient, Integrated Gradients (Sundararajan et al. 2017), SmoothGrad (Smilkov et al. 2017)
-/// and Occlusion (Zeiler & Fergus 2014).
+/// Ramaswamy 2020), Eigen-CAM (Muhammad & Yeasin 2020). Attributions of the input: gradient
+/// saliency (Simonyan et al. 2014), input x gradient, Integrated Gradients (Sundararajan et al.
+/// 2017), SmoothGrad (Smilkov et al. 2017) and Occlusion (Zeiler & Fergus 2014).
 ///
 /// Example:
 ///   auto layer = default_cam_layer(*model, x);               // last spatial layer
@@ -50,7 +50,7 @@ struct ExplainOptions {
   int64_t window = 0;           ///< Occlusion: window side in pixels (0: a seventh of the side)
   int64_t stride = 0;           ///< Occlusion: window stride (0: half the window)
   int64_t batch = 64;  ///< Score-CAM, Ablation-CAM, Occlusion, SmoothGrad: images per forward pass
-  uint64_t seed = 0;            ///< SmoothGrad's noise
+  uint64_t seed = 0;   ///< SmoothGrad's noise
 };
 
 /// Throws InputError naming the flag for IG steps or samples < 1, sigma < 0 or not finite,

@@ -40,13 +40,13 @@ struct FaithfulnessRow {
 
 /// What `run_faithfulness` found; `write` gives the files of `foil explain --faithfulness`.
 struct FaithfulnessJobResult {
-  std::string model;                  ///< the model's name
-  std::string data;                   ///< the images' source
-  int64_t n = 0;                      ///< images
-  std::string layer;                  ///< the CAMs' layer
-  std::vector<FaithfulnessRow> rows;  ///< ranked, most faithful first; "random" among them
-  std::vector<std::string> lines;     ///< the printed table
-  torch::Tensor examples;             ///< the first images (up to 6), shown with each map
+  std::string model;                          ///< the model's name
+  std::string data;                           ///< the images' source
+  int64_t n = 0;                              ///< images
+  std::string layer;                          ///< the CAMs' layer
+  std::vector<FaithfulnessRow> rows;          ///< ranked, most faithful first; "random" among them
+  std::vector<std::string> lines;             ///< the printed table
+  torch::Tensor examples;                     ///< the first images (up to 6), shown with each map
   std::vector<std::string> example_captions;  ///< their predicted classes
   /// faithfulness.json's content.
   nlohmann::json to_json() const;

@@ -30,6 +30,9 @@ class TorchScriptModel : public Model {
  public:
   /// Loads the file; throws InputError when it is missing or not TorchScript.
   explicit TorchScriptModel(const std::string& path);
+  /// Wraps a module already loaded (Python's `torch.jit.script` output, shared, not copied)
+  /// under `name`; throws InputError when it has no forward method.
+  TorchScriptModel(const torch::jit::Module& module, const std::string& name);
   ~TorchScriptModel() override;
   /// Submodule paths whose output can be tapped, in forward order.
   std::vector<std::string> layer_names() const override;

@@ -1,0 +1,301 @@
+// foil's Python extension `foil._foil`: the library's models, attacks, evaluation and
+// explanations on PyTorch tensors. It links the libtorch Debian's python3-torch uses, so
+// tensors and scripted modules cross without copies. The Python package (python/foil/)
+// gives it torchattacks' call shape; errors arrive as ValueError with the CLI's line.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+#include <torch/csrc/jit/python/module_python.h>
+#include <torch/csrc/utils/pybind.h>
+#include <torch/script.h>
+#include <torch/torch.h>
+
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "foil/attacks/attack.h"
+#include "foil/core/error.h"
+#include "foil/data/dataset.h"
+#include "foil/explain/explain.h"
+#include "foil/jobs/attack_job.h"
+#include "foil/jobs/job.h"
+#include "foil/models/model.h"
+#include "foil/models/torchscript.h"
+#include "foil/version.h"
+
+namespace py = pybind11;
+
+namespace foil {
+namespace {
+
+/// Runs `f` without the GIL (LibTorch's autograd engine refuses to run holding it, and other
+/// Python threads go on meanwhile); a LibTorch error becomes an InputError (ValueError) with
+/// its first line, naming the model.
+template <class F>
+auto without_gil(const Model& model, F f) {
+  py::gil_scoped_release release;
+  try {
+    return f();
+  } catch (const InputError&) {
+    throw;
+  } catch (const std::exception& e) {  // c10::Error, TorchScript's interpreter errors
+    throw InputError("model " + model.info().name + ": " + library_message(e.what()));
+  }
+}
+
+/// nlohmann JSON to Python objects, through the json module (dicts, lists, numbers).
+py::object to_python(const nlohmann::json& j) {
+  return py::module_::import("json").attr("loads")(j.dump());
+}
+
+/// Images as foil takes them: float32 N×C×H×W in [0,1], on the model's device.
+torch::Tensor checked_images(const Model& model, const torch::Tensor& x) {
+  check_input(x.defined(), "images", "a tensor", "None");
+  check_input(x.scalar_type() == torch::kFloat32, "images", "a float32 tensor",
+              std::string(c10::toString(x.scalar_type())));
+  check_input(x.dim() == 4, "images", "an N x C x H x W tensor",
+              "a " + std::to_string(x.dim()) + "-d tensor");
+  check_input(x.size(0) > 0, "images", "at least one image", "an empty batch");
+  const auto lo = x.min().item<double>(), hi = x.max().item<double>();
+  check_input(std::isfinite(lo) && std::isfinite(hi) && lo >= 0 && hi <= 1, "images",
+              "pixels in [0, 1] (divide 8-bit images by 255; undo any normalisation: foil "
+              "applies the model's mean/std itself)",
+              "values in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+  model.check_input_shape(x);
+  return x.detach().to(model.device());
+}
+
+/// The model's number of classes, read off one forward pass when it does not record it.
+int64_t class_count(Model& model, const torch::Tensor& x) {
+  if (model.info().num_classes > 0) return model.info().num_classes;
+  torch::NoGradGuard no_grad;
+  return model.forward(x.slice(0, 0, 1)).size(1);
+}
+
+/// Labels: int64 (any integer type is taken) N, each in [0, classes).
+torch::Tensor checked_labels(Model& model, const torch::Tensor& x, const torch::Tensor& y,
+                             const std::string& what) {
+  check_input(y.defined(), what, "a tensor", "None");
+  check_input(!y.is_floating_point() && !y.is_complex() && y.scalar_type() != torch::kBool, what,
+              "an integer tensor", std::string(c10::toString(y.scalar_type())));
+  check_input(y.dim() == 1 && y.size(0) == x.size(0), what,
+              "one label per image (" + std::to_string(x.size(0)) + ")",
+              "shape " + c10::str(y.sizes()));
+  const int64_t classes = class_count(model, x);
+  const auto lo = y.min().item<int64_t>(), hi = y.max().item<int64_t>();
+  check_input(lo >= 0 && hi < classes, what, "classes in [0, " + std::to_string(classes - 1) + "]",
+              "values in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+  return y.to(torch::kLong).cpu();
+}
+
+/// A Dataset of the caller's tensors (labels -1 where none are given).
+Dataset dataset_of(Model& model, const torch::Tensor& images,
+                   const std::optional<torch::Tensor>& labels) {
+  Dataset d;
+  d.images = checked_images(model, images).cpu();
+  d.labels = labels ? checked_labels(model, d.images, *labels, "labels")
+                    : torch::full({d.images.size(0)}, -1, torch::kLong);
+  d.source = "python";
+  return d;
+}
+
+/// AttackOptions from Python keyword arguments (the fields' own names) over the CLI's defaults.
+AttackOptions attack_options(const std::string& name, const py::dict& kw) {
+  AttackOptions o = default_attack_options(name);
+  for (const auto& [key, value] : kw) {
+    const std::string k = py::str(key);
+    auto num = [&] { return value.cast<double>(); };
+    auto integer = [&] { return value.cast<int64_t>(); };
+    if (k == "eps")
+      o.eps(num());
+    else if (k == "alpha")
+      o.alpha(num());
+    else if (k == "steps")
+      o.steps(integer());
+    else if (k == "norm")
+      o.norm(py::str(value));
+    else if (k == "random_start")
+      o.random_start(value.cast<bool>());
+    else if (k == "restarts")
+      o.restarts(integer());
+    else if (k == "decay")
+      o.decay(num());
+    else if (k == "eot_samples")
+      o.eot_samples(integer());
+    else if (k == "seed")
+      o.seed(value.cast<uint64_t>());
+    else if (k == "loss")
+      o.loss(py::str(value));
+    else if (k == "n_targets")
+      o.targets(integer());
+    else if (k == "max_queries")
+      o.queries(integer());
+    else if (k == "p_init")
+      o.p_init(num());
+    else if (k == "kappa")
+      o.kappa(num());
+    else if (k == "binary_steps")
+      o.binary_steps(integer());
+    else if (k == "initial_const")
+      o.initial_const(num());
+    else if (k == "overshoot")
+      o.overshoot(num());
+    else if (k == "version")
+      o.version(py::str(value));
+    else
+      throw InputError(k + ": not an option of foil's attacks");
+  }
+  return o;
+}
+
+/// One `run_attack` over the caller's images, as `foil attack` runs it.
+AttackJobResult run_job(Model& model, const torch::Tensor& images,
+                        const std::optional<torch::Tensor>& labels, const std::string& name,
+                        const py::dict& kw, const std::string& target, int64_t batch) {
+  const AttackOptions ao = attack_options(name, kw);  // reads Python objects: with the GIL
+  return without_gil(model, [&] {
+    Dataset data = dataset_of(model, images, labels);
+    if (!labels) label_unlabelled(data, model);
+    AttackJobOptions o;
+    o.attack = make_attack(name, ao);
+    o.target = TargetSpec::parse(target, class_count(model, data.images));
+    o.batch = batch;
+    o.seed = ao.seed();
+    o.keep_adv = true;
+    return run_attack(model, data, o);
+  });
+}
+
+}  // namespace
+}  // namespace foil
+
+PYBIND11_MODULE(_foil, m) {
+  using namespace foil;
+  m.doc() = "foil's C++ library on PyTorch tensors (use the `foil` package, not this module).";
+  py::register_exception<InputError>(m, "InputError", PyExc_ValueError);
+
+  py::class_<Model, std::shared_ptr<Model>>(m, "Model",
+                                            "A foil model: pixels in [0,1] in, logits out.")
+      .def(
+          "__call__",
+          [](Model& self, const torch::Tensor& x) {
+            return without_gil(self, [&] { return self.forward(checked_images(self, x)); });
+          },
+          py::arg("images"),
+          "The model's output (logits) for float32 N x C x H x W pixels in [0,1].")
+      .def("layer_names", &Model::layer_names, "Names a CAM or tap accepts, in forward order.")
+      .def_property_readonly(
+          "info",
+          [](const Model& self) {
+            const ModelInfo& i = self.info();
+            py::dict d;
+            d["name"] = i.name;
+            d["backend"] = i.backend;
+            d["arch"] = i.arch;
+            d["input"] = std::vector<int64_t>{i.input.channels, i.input.height, i.input.width};
+            d["num_classes"] = i.num_classes;
+            d["mean"] = i.mean;
+            d["std"] = i.std;
+            d["class_names"] = i.class_names;
+            return d;
+          },
+          "What the model is: name, backend, input shape (0: any), classes, mean/std.");
+
+  m.def(
+      "load_model",
+      [](const std::string& path, const std::string& mean, const std::string& std,
+         const std::string& input_shape, const std::string& device) {
+        ModelSpec spec;
+        spec.path = path;
+        spec.mean = mean;
+        spec.std = std;
+        spec.input_shape = input_shape;
+        return open_model(spec, c10::Device(device));
+      },
+      py::arg("path") = "", py::arg("mean") = "", py::arg("std") = "", py::arg("input_shape") = "",
+      py::arg("device") = "cpu");
+
+  m.def(
+      "wrap_script",
+      [](const py::object& module, const std::string& name, const std::vector<double>& mean,
+         const std::vector<double>& std) {
+        const auto script = torch::jit::as_module(module);
+        check_input(script.has_value(), "model",
+                    "a torch.jit.ScriptModule (torch.jit.script(model) or torch.jit.trace(model, "
+                    "example))",
+                    std::string(py::str(module.get_type().attr("__name__"))));
+        auto model = std::make_shared<TorchScriptModel>(*script, name);
+        model->set_normalization(mean, std);
+        for (const auto& p : script->parameters()) {
+          model->to(p.device());
+          break;
+        }
+        return std::static_pointer_cast<Model>(model);
+      },
+      py::arg("module"), py::arg("name"), py::arg("mean"), py::arg("std"));
+
+  m.def(
+      "load_data",
+      [](const std::string& spec) {
+        const Dataset d = load_data(spec);
+        return py::make_tuple(d.images, d.labels, d.class_names);
+      },
+      py::arg("spec"));
+  m.def("attack_names", &attack_names);
+  m.def(
+      "attack",
+      [](const std::shared_ptr<Model>& model, const std::string& name, const torch::Tensor& images,
+         const std::optional<torch::Tensor>& labels, const std::string& target, int64_t batch,
+         const py::kwargs& kw) {
+        const AttackJobResult r = run_job(*model, images, labels, name, kw, target, batch);
+        return r.ev.adv.to(images.device());
+      },
+      py::arg("model"), py::arg("name"), py::arg("images"), py::arg("labels"),
+      py::arg("target") = "", py::arg("batch") = 250);
+  m.def(
+      "evaluate",
+      [](const std::shared_ptr<Model>& model, const std::string& name, const torch::Tensor& images,
+         const std::optional<torch::Tensor>& labels, const std::string& target, int64_t batch,
+         const py::kwargs& kw) {
+        const AttackJobResult r = run_job(*model, images, labels, name, kw, target, batch);
+        return to_python(r.summary);
+      },
+      py::arg("model"), py::arg("name"), py::arg("images"), py::arg("labels"),
+      py::arg("target") = "", py::arg("batch") = 250);
+
+  std::vector<std::string> methods;
+  for (ExplainMethod e : explain_methods()) methods.push_back(explain_method_name(e));
+  m.attr("explain_methods") = methods;
+  m.def(
+      "explain",
+      [](const std::shared_ptr<Model>& model, const std::string& method,
+         const torch::Tensor& images, const std::optional<torch::Tensor>& target,
+         const std::string& layer, int64_t ig_steps, int64_t samples, double noise, int64_t window,
+         int64_t stride, int64_t batch, uint64_t seed) {
+        return without_gil(*model, [&] {
+          const ExplainMethod m = parse_explain_method(method, "method");
+          const torch::Tensor x = checked_images(*model, images);
+          torch::Tensor cls;
+          if (target) {
+            cls = checked_labels(*model, x, *target, "target");
+          } else {
+            torch::NoGradGuard no_grad;
+            cls = model->forward(x).argmax(1).cpu();
+          }
+          ExplainOptions o;
+          o.ig_steps = ig_steps;
+          o.smooth_samples = samples;
+          o.smooth_sigma = noise;
+          o.window = window;
+          o.stride = stride;
+          o.batch = batch;
+          o.seed = seed;
+          const std::string l =
+              explain_uses_layer(m) && layer.empty() ? default_cam_layer(*model, x) : layer;
+          return explain(*model, x, cls, m, l, o).to(images.device());
+        });
+      },
+      py::arg("model"), py::arg("method"), py::arg("images"), py::arg("target"), py::arg("layer"),
+      py::arg("ig_steps"), py::arg("samples"), py::arg("noise"), py::arg("window"),
+      py::arg("stride"), py::arg("batch"), py::arg("seed"));
+  m.attr("__version__") = FOIL_VERSION;
+}

@@ -1,0 +1,139 @@
+"""foil from Python (pytest, run through CTest): the extension against the CLI on the same
+model, images and seed, the caller's tensors, explanations against hook computations, and
+bad input raising ValueError with one line."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import foil
+
+FIXTURES = os.environ["FOIL_FIXTURES"]
+FOIL = os.environ["FOIL_BINARY"]
+SCRIPTED = os.path.join(FIXTURES, "fashion_cnn.pt")
+DATA = "fashion-mnist:test:40"
+
+
+@pytest.fixture(scope="module")
+def model():
+    return foil.Model(torch.jit.load(SCRIPTED), name="fashion_cnn.pt")
+
+
+@pytest.fixture(scope="module")
+def data():
+    images, labels, names = foil.load_data(DATA)
+    return images, labels
+
+
+def cli(tmp_path, *args):
+    out = tmp_path / "out"
+    r = subprocess.run([FOIL, "attack", "--model", SCRIPTED, "--data", DATA, "--out", str(out),
+                        *args], capture_output=True, text=True, env={**os.environ,
+                                                                     "FOIL_PROGRESS": "0"})
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+def test_pgd_equals_the_cli_bit_for_bit(tmp_path, model, data):
+    images, labels = data
+    adv = foil.PGD(model, eps=0.1, alpha=0.02, steps=5, seed=7)(images, labels)
+    out = cli(tmp_path, "--attack", "pgd", "--eps", "0.1", "--alpha", "0.02", "--steps", "5",
+              "--seed", "7", "--save-adv", str(tmp_path / "adv.pt"))
+    assert out.exists()
+    assert torch.equal(adv, torch.load(tmp_path / "adv.pt"))
+    assert not torch.equal(adv, images)  # the attack did something
+
+
+def test_the_callers_tensors_are_untouched_and_the_result_is_on_their_device(model, data):
+    images, labels = data
+    before, before_labels = images.clone(), labels.clone()
+    adv = foil.MIFGSM(model, eps=0.05, alpha=0.01, steps=3)(images, labels)
+    assert torch.equal(images, before) and torch.equal(labels, before_labels)
+    assert adv.device == images.device and adv.dtype == torch.float32
+    assert adv.shape == images.shape
+    assert (adv - images).abs().max().item() <= 0.05 + 1e-6
+    assert adv.min().item() >= 0 and adv.max().item() <= 1
+
+
+def test_evaluate_gives_the_cli_json(tmp_path, model, data):
+    images, labels = data
+    got = foil.evaluate(model, images, labels, foil.Attack(model, "apgd-ce", eps=0.1, steps=10))
+    out = cli(tmp_path, "--attack", "apgd-ce", "--eps", "0.1", "--steps", "10")
+    want = json.loads((out / "attack.json").read_text())
+    for key in ["n", "clean_accuracy", "robust_accuracy", "attack_success_rate", "checks",
+                "perturbation", "per_item", "final_check", "gradient_evaluations", "attack",
+                "threat"]:
+        assert got[key] == want[key], key
+    assert 0 <= got["robust_accuracy"] <= got["clean_accuracy"] <= 1
+
+
+def test_autoattack_reports_its_stages(model, data):
+    images, labels = data
+    r = foil.evaluate(model, images[:16], labels[:16],
+                      foil.AutoAttack(model, norm="Linf", eps=0.1, version="fast", steps=10))
+    stages = r["stages"] if "stages" in r else r["stage_robust_accuracy"]
+    assert len(stages) >= 2
+    assert r["robust_accuracy"] <= r["clean_accuracy"]
+
+
+def test_gradcam_equals_the_hook_computation_on_resnet18():
+    ref = torch.jit.load(os.path.join(FIXTURES, "reference.pt"))
+    net = foil.Model(torch.jit.load(os.path.join(FIXTURES, "resnet18.pt")))
+    x, cls = ref.resnet_x, ref.resnet_cls
+    for method, key in [("gradcam", "gradcam"), ("hirescam", "hirescam"),
+                        ("ablationcam", "ablationcam")]:
+        maps = getattr(foil.explain, method)(net, x, layer="layer3", target=cls)
+        want = getattr(ref, "resnet_cam_" + key)
+        assert maps.shape == want.shape
+        assert ((maps - want).abs().max() / want.abs().max()).item() <= 1e-4, method
+    # No target: each image's predicted class.
+    assert torch.equal(foil.explain.gradcam(net, x, layer="layer3"),
+                       foil.explain.gradcam(net, x, layer="layer3", target=net(x).argmax(1)))
+
+
+def test_model_files_load_as_the_cli_opens_them(data):
+    images, labels = data
+    m = foil.load_model(os.path.join(os.environ["FOIL_TEST_MODELS"], "cnn.foil"))
+    assert m.info["num_classes"] == 10
+    assert (m(images).argmax(1) == labels).float().mean().item() > 0.5
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda m, x, y: foil.PGD(m)(x.double(), y), "float32"),
+    (lambda m, x, y: foil.PGD(m)(x * 255, y), "[0, 1]"),
+    (lambda m, x, y: foil.PGD(m)(x[0], y), "N x C x H x W"),
+    (lambda m, x, y: foil.PGD(m)(x, y + 10), "labels"),
+    (lambda m, x, y: foil.PGD(m)(x, y.float()), "integer"),
+    (lambda m, x, y: foil.PGD(m)(x, y[:3]), "one label per image"),
+    (lambda m, x, y: foil.PGD(m)(torch.rand(2, 3, 28, 28), y[:2]), "input"),
+    (lambda m, x, y: foil.PGD(m, eps=-1)(x, y), "eps"),
+    (lambda m, x, y: foil.PGD(m, epsilon=0.1)(x, y), "epsilon"),
+    (lambda m, x, y: foil.Attack(m, "nope")(x, y), "nope"),
+    (lambda m, x, y: foil.explain.gradcam(m, x, layer="nope"), "nope"),
+    (lambda m, x, y: foil.Model(torch.nn.Linear(2, 2)), "torch.jit.script"),
+    (lambda m, x, y: foil.load_model("/nonexistent.pt"), "nonexistent"),
+])
+def test_bad_input_raises_one_line(model, data, call, message):
+    images, labels = data
+    with pytest.raises(ValueError) as e:
+        call(model, images[:4], labels[:4])
+    text = str(e.value)
+    assert message in text and "\n" not in text
+
+
+def test_the_installed_module_imports_in_a_fresh_interpreter(tmp_path):
+    build = os.environ["FOIL_BUILD"]
+    subprocess.run(["cmake", "--install", build, "--prefix", str(tmp_path), "--component",
+                    "python"], check=True, capture_output=True)
+    site = [p for p in tmp_path.rglob("dist-packages")]
+    assert site, "nothing installed"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["PYTHONPATH"] = str(site[0])
+    code = ("import foil, torch; m = foil.Model(torch.jit.load(%r)); "
+            "print(foil.__file__, m(torch.rand(2, 1, 28, 28)).shape)" % SCRIPTED)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    assert str(tmp_path) in r.stdout and "torch.Size([2, 10])" in r.stdout
