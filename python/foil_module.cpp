@@ -147,21 +147,27 @@ AttackOptions attack_options(const std::string& name, const py::dict& kw) {
   return o;
 }
 
-/// One `run_attack` over the caller's images, as `foil attack` runs it.
-AttackJobResult run_job(Model& model, const torch::Tensor& images,
-                        const std::optional<torch::Tensor>& labels, const std::string& name,
-                        const py::dict& kw, const std::string& target, int64_t batch) {
-  const AttackOptions ao = attack_options(name, kw);  // reads Python objects: with the GIL
+/// The attack job's options for the caller's images (read from Python: with the GIL).
+AttackJobOptions job_options(const std::string& name, const py::dict& kw,
+                             const std::string& target, int64_t batch) {
+  const AttackOptions ao = attack_options(name, kw);
+  AttackJobOptions o;
+  o.attack = make_attack(name, ao);
+  o.batch = batch;
+  o.seed = ao.seed();
+  o.keep_adv = true;
+  return o;
+}
+
+/// `run` (run_attack or evaluate_attack_job) over the caller's images, as `foil attack`.
+template <class Run>
+auto run_job(Model& model, const torch::Tensor& images, const std::optional<torch::Tensor>& labels,
+             AttackJobOptions o, const std::string& target, Run run) {
   return without_gil(model, [&] {
     Dataset data = dataset_of(model, images, labels);
     if (!labels) label_unlabelled(data, model);
-    AttackJobOptions o;
-    o.attack = make_attack(name, ao);
     o.target = TargetSpec::parse(target, class_count(model, data.images));
-    o.batch = batch;
-    o.seed = ao.seed();
-    o.keep_adv = true;
-    return run_attack(model, data, o);
+    return run(model, data, o);
   });
 }
 
@@ -246,8 +252,9 @@ PYBIND11_MODULE(_foil, m) {
       [](const std::shared_ptr<Model>& model, const std::string& name, const torch::Tensor& images,
          const std::optional<torch::Tensor>& labels, const std::string& target, int64_t batch,
          const py::kwargs& kw) {
-        const AttackJobResult r = run_job(*model, images, labels, name, kw, target, batch);
-        return r.ev.adv.to(images.device());
+        const Evaluation ev = run_job(*model, images, labels, job_options(name, kw, target, batch),
+                                      target, evaluate_attack_job);
+        return py::make_tuple(ev.adv.to(images.device()), ev.seconds);
       },
       py::arg("model"), py::arg("name"), py::arg("images"), py::arg("labels"),
       py::arg("target") = "", py::arg("batch") = 250);
@@ -256,7 +263,8 @@ PYBIND11_MODULE(_foil, m) {
       [](const std::shared_ptr<Model>& model, const std::string& name, const torch::Tensor& images,
          const std::optional<torch::Tensor>& labels, const std::string& target, int64_t batch,
          const py::kwargs& kw) {
-        const AttackJobResult r = run_job(*model, images, labels, name, kw, target, batch);
+        const AttackJobResult r = run_job(*model, images, labels,
+                                          job_options(name, kw, target, batch), target, run_attack);
         return to_python(r.summary);
       },
       py::arg("model"), py::arg("name"), py::arg("images"), py::arg("labels"),

@@ -95,12 +95,15 @@ class Attack:
         self.target = "" if target is None else str(target)
         self.batch = batch
         self.options = options
+        self.seconds = None  # the last call's evaluation time inside the C++ library
 
     def __call__(self, images, labels):
-        """The adversarial examples of ``images`` (the caller's tensors are not changed),
-        on their device."""
-        return _foil.attack(self.model._m, self.name, images, labels, self.target, self.batch,
-                            **self.options)
+        """The adversarial examples of ``images`` (the caller's tensors are not changed), on
+        their device: the examples ``foil attack --save-adv`` writes for the same seed.
+        ``labels`` None: the model's clean predictions."""
+        adv, self.seconds = _foil.attack(self.model._m, self.name, images, labels, self.target,
+                                         self.batch, **self.options)
+        return adv
 
     def __repr__(self):
         opts = ", ".join(f"{k}={v!r}" for k, v in self.options.items())

@@ -7,6 +7,20 @@
 
 namespace foil {
 
+Evaluation evaluate_attack_job(Model& model, const Dataset& data, const AttackJobOptions& o) {
+  check_input(o.attack != nullptr, "attack", "an attack", "none");
+  const bool transfer = o.surrogate != nullptr && o.surrogate != &model;
+  return evaluate_attack(model, data, *o.attack,
+                         EvaluationOptions()
+                             .batch(o.batch)
+                             .target(o.target)
+                             .seed(o.seed)
+                             .keep_adv(o.keep_adv)
+                             .keep_examples(o.examples)
+                             .progress("attack")
+                             .craft_on(transfer ? o.surrogate : nullptr));
+}
+
 AttackJobResult run_attack(Model& model, const Dataset& data, const AttackJobOptions& o) {
   check_input(o.attack != nullptr, "attack", "an attack", "none");
   AttackJobResult r;
@@ -20,15 +34,7 @@ AttackJobResult run_attack(Model& model, const Dataset& data, const AttackJobOpt
   const bool white_box = model_access(model) == Access::kGradients;
   const bool gradients = white_box && !transfer && o.attack->access() == Access::kGradients;
   if (white_box) r.checks = check_model(model, data, 250, gradients);
-  r.ev = evaluate_attack(model, data, *o.attack,
-                         EvaluationOptions()
-                             .batch(o.batch)
-                             .target(o.target)
-                             .seed(o.seed)
-                             .keep_adv(o.keep_adv)
-                             .keep_examples(o.examples)
-                             .progress("attack")
-                             .craft_on(transfer ? o.surrogate : nullptr));
+  r.ev = evaluate_attack_job(model, data, o);
   const Evaluation& ev = r.ev;
   say(fmt::format("\n{:<22}{:>10}", "metric", "value"));
   say(fmt::format("{:<22}{:>10}", "n", ev.n));

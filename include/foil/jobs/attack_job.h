@@ -43,6 +43,10 @@ struct AttackJobResult {
   nlohmann::json summary;          ///< attack.json (without the class names)
 };
 
+/// The evaluation `run_attack` makes (the same examples and numbers), without the model's
+/// checks around it: what a caller who wants only the adversarial examples runs.
+Evaluation evaluate_attack_job(Model& model, const Dataset& data, const AttackJobOptions& options);
+
 /// Runs `options.attack` over `data` on `model` and judges the result.
 AttackJobResult run_attack(Model& model, const Dataset& data, const AttackJobOptions& options);
 
