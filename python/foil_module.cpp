@@ -148,8 +148,8 @@ AttackOptions attack_options(const std::string& name, const py::dict& kw) {
 }
 
 /// The attack job's options for the caller's images (read from Python: with the GIL).
-AttackJobOptions job_options(const std::string& name, const py::dict& kw,
-                             const std::string& target, int64_t batch) {
+AttackJobOptions job_options(const std::string& name, const py::dict& kw, const std::string& target,
+                             int64_t batch) {
   const AttackOptions ao = attack_options(name, kw);
   AttackJobOptions o;
   o.attack = make_attack(name, ao);
