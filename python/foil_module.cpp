@@ -14,12 +14,15 @@
 
 #include "foil/attacks/attack.h"
 #include "foil/core/error.h"
+#include "foil/corrupt/corruptions.h"
 #include "foil/data/dataset.h"
 #include "foil/explain/explain.h"
 #include "foil/jobs/attack_job.h"
+#include "foil/jobs/audit.h"
 #include "foil/jobs/job.h"
 #include "foil/models/model.h"
 #include "foil/models/torchscript.h"
+#include "foil/report/results_folder.h"
 #include "foil/version.h"
 
 namespace py = pybind11;
@@ -305,5 +308,54 @@ PYBIND11_MODULE(_foil, m) {
       py::arg("model"), py::arg("method"), py::arg("images"), py::arg("target"), py::arg("layer"),
       py::arg("ig_steps"), py::arg("samples"), py::arg("noise"), py::arg("window"),
       py::arg("stride"), py::arg("batch"), py::arg("seed"));
+  m.def(
+      "audit",
+      [](const std::shared_ptr<Model>& model, const torch::Tensor& images,
+         const std::optional<torch::Tensor>& labels, const std::vector<double>& linf_eps,
+         const std::vector<double>& l2_eps, const std::string& attack, const std::string& curve,
+         int64_t steps, int64_t batch, int64_t examples, bool thorough, uint64_t seed,
+         const std::string& corruptions, const std::string& severities, const std::string& out) {
+        AuditOptions o;
+        o.linf_eps = linf_eps;
+        o.l2_eps = l2_eps;
+        o.attack = attack;
+        o.curve = curve;
+        o.steps = steps;
+        o.batch = batch;
+        o.examples = examples;
+        o.thorough = thorough;
+        o.seed = seed;
+        if (corruptions != "none")
+          o.corruption.corruptions = parse_corruptions(corruptions, "corruptions");
+        o.corruption.severities = parse_severities(severities, "severities");
+        o.corruption.batch = batch;
+        check_audit_options(o);
+        const nlohmann::json run = {
+            {"command", "python: foil.audit"},    {"kind", "audit"},
+            {"foil_version", FOIL_VERSION},       {"seed", seed},
+            {"threads", at::get_num_threads()},   {"device", c10::str(model->device())},
+            {"model", describe_model(*model, {})}};
+        const nlohmann::json result = without_gil(*model, [&] {
+          std::optional<ResultsFolder> folder;
+          if (!out.empty()) {
+            ResultsFolderOptions fo;
+            fo.run_info = [&] { return run; };
+            folder.emplace(out, "out", fo);
+          }
+          Dataset data = dataset_of(*model, images, labels);
+          if (!labels) label_unlabelled(data, *model);
+          const AuditResult r = run_audit(*model, data, o);
+          if (folder) {
+            r.write(folder->dir(), data);
+            folder->commit();
+          }
+          return r.to_json();
+        });
+        return to_python(result);
+      },
+      py::arg("model"), py::arg("images"), py::arg("labels"), py::arg("linf_eps"),
+      py::arg("l2_eps"), py::arg("attack"), py::arg("curve"), py::arg("steps"), py::arg("batch"),
+      py::arg("examples"), py::arg("thorough"), py::arg("seed"), py::arg("corruptions"),
+      py::arg("severities"), py::arg("out"));
   m.attr("__version__") = FOIL_VERSION;
 }

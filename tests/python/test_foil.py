@@ -79,6 +79,27 @@ def test_autoattack_reports_its_stages(model, data):
     assert r["robust_accuracy"] <= r["clean_accuracy"]
 
 
+def test_audit_gives_the_cli_numbers_and_its_results_folder(tmp_path, model, data):
+    images, labels = data
+    got = foil.audit(model, images, labels, linf_eps=[0.05], l2_eps=[0.5], curve="none",
+                     steps=5, corruptions="gaussian_noise", severities="3",
+                     out=str(tmp_path / "py"))
+    r = subprocess.run([FOIL, "audit", "--model", SCRIPTED, "--data", DATA, "--linf-eps", "0.05",
+                        "--l2-eps", "0.5", "--curve", "none", "--steps", "5", "--corruptions",
+                        "gaussian_noise", "--severities", "3", "--out", str(tmp_path / "cli")],
+                       capture_output=True, text=True, env={**os.environ, "FOIL_PROGRESS": "0"})
+    assert r.returncode == 0, r.stderr
+    want = json.loads((tmp_path / "cli" / "audit.json").read_text())
+    for key in ["n", "clean_accuracy", "checks", "corruptions"]:
+        assert got[key] == want[key], key
+    strip = lambda rows: [{k: v for k, v in row.items() if k != "seconds"} for row in rows]
+    assert len(got["results"]) == 2  # one Linf and one L2 budget
+    assert strip(got["results"]) == strip(want["results"])
+    for name in ["audit.json", "audit.csv", "run.json", "report.html"]:
+        assert (tmp_path / "py" / name).is_file(), name
+    assert not (tmp_path / "py.partial").exists()
+
+
 def test_gradcam_equals_the_hook_computation_on_resnet18():
     ref = torch.jit.load(os.path.join(FIXTURES, "reference.pt"))
     net = foil.Model(torch.jit.load(os.path.join(FIXTURES, "resnet18.pt")))

@@ -35,9 +35,8 @@ struct TapOutputs {
 /// One layer's output multiplied during a forward pass: what follows reads the product
 /// (Ablation-CAM zeroes one channel per image this way).
 struct LayerScale {
-  std::string layer;  ///< a name from `layer_names()`
-  torch::Tensor
-      scale;  ///< broadcast against the layer's output as `forward` taps it (e.g. N×K×1×1)
+  std::string layer;    ///< a name from `layer_names()`
+  torch::Tensor scale;  ///< broadcast against the layer's tapped output (e.g. N×K×1×1)
 };
 
 /// A differentiable image model taking pixels in [0,1] (N×C×H×W). The model owns any
