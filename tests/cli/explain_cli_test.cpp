@@ -60,7 +60,9 @@ TEST(CliExplain, FaithfulnessRanksTheMethodsBesideARandomOrder) {
   ASSERT_NE(section, std::string::npos);
   for (const char* part : {"random order (chance level)", "deletion.svg", "methods.png"})
     EXPECT_NE(page.find(part, section), std::string::npos) << part;
-  const std::string c = "explain --model " + test::trained_cnn() + " --data fashion-mnist:test:2 ";
+  // Their own --out: concurrent tests would otherwise share the default folder's partial copy.
+  const std::string c = "explain --model " + test::trained_cnn() +
+                        " --data fashion-mnist:test:2 --out " + dir + "/bad ";
   expect_bad_input(c + "--method lime", "--method");
   expect_bad_input(c + "--method occlusion --window 40", "--window");
   expect_bad_input(c + "--method ig --ig-steps 0", "--ig-steps");
@@ -132,7 +134,8 @@ TEST(CliExplain, DefendLabelsAdaptiveAndNonAdaptive) {
 }
 
 TEST(CliExplain, BadInput) {
-  const std::string m = "--model " + test::trained_cnn() + " --data fashion-mnist:test:4";
+  const std::string m = "--model " + test::trained_cnn() + " --data fashion-mnist:test:4 --out " +
+                        test::temp_dir("cli-explain-bad") + "/out";
   expect_bad_input("explain " + m + " --layer conv9", "pool2");  // lists the layers
   expect_bad_input("explain " + m + " --layer logits", "spatial");
   expect_bad_input("explain " + m + " --class 12", "--class");
