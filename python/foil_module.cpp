@@ -106,46 +106,51 @@ AttackOptions attack_options(const std::string& name, const py::dict& kw) {
   AttackOptions o = default_attack_options(name);
   for (const auto& [key, value] : kw) {
     const std::string k = py::str(key);
-    auto num = [&] { return value.cast<double>(); };
-    auto integer = [&] { return value.cast<int64_t>(); };
-    if (k == "eps")
-      o.eps(num());
-    else if (k == "alpha")
-      o.alpha(num());
-    else if (k == "steps")
-      o.steps(integer());
-    else if (k == "norm")
-      o.norm(py::str(value));
-    else if (k == "random_start")
-      o.random_start(value.cast<bool>());
-    else if (k == "restarts")
-      o.restarts(integer());
-    else if (k == "decay")
-      o.decay(num());
-    else if (k == "eot_samples")
-      o.eot_samples(integer());
-    else if (k == "seed")
-      o.seed(value.cast<uint64_t>());
-    else if (k == "loss")
-      o.loss(py::str(value));
-    else if (k == "n_targets")
-      o.targets(integer());
-    else if (k == "max_queries")
-      o.queries(integer());
-    else if (k == "p_init")
-      o.p_init(num());
-    else if (k == "kappa")
-      o.kappa(num());
-    else if (k == "binary_steps")
-      o.binary_steps(integer());
-    else if (k == "initial_const")
-      o.initial_const(num());
-    else if (k == "overshoot")
-      o.overshoot(num());
-    else if (k == "version")
-      o.version(py::str(value));
-    else
-      throw InputError(k + ": not an option of foil's attacks");
+    try {
+      auto num = [&] { return value.cast<double>(); };
+      auto integer = [&] { return value.cast<int64_t>(); };
+      if (k == "eps")
+        o.eps(num());
+      else if (k == "alpha")
+        o.alpha(num());
+      else if (k == "steps")
+        o.steps(integer());
+      else if (k == "norm")
+        o.norm(py::str(value));
+      else if (k == "random_start")
+        o.random_start(value.cast<bool>());
+      else if (k == "restarts")
+        o.restarts(integer());
+      else if (k == "decay")
+        o.decay(num());
+      else if (k == "eot_samples")
+        o.eot_samples(integer());
+      else if (k == "seed")
+        o.seed(value.cast<uint64_t>());
+      else if (k == "loss")
+        o.loss(py::str(value));
+      else if (k == "n_targets")
+        o.targets(integer());
+      else if (k == "max_queries")
+        o.queries(integer());
+      else if (k == "p_init")
+        o.p_init(num());
+      else if (k == "kappa")
+        o.kappa(num());
+      else if (k == "binary_steps")
+        o.binary_steps(integer());
+      else if (k == "initial_const")
+        o.initial_const(num());
+      else if (k == "overshoot")
+        o.overshoot(num());
+      else if (k == "version")
+        o.version(py::str(value));
+      else
+        throw InputError(k + ": not an option of foil's attacks");
+    } catch (const py::cast_error&) {  // a negative seed, a string for a number, ...
+      throw InputError(k + ": a value of the wrong type or out of range (" +
+                       std::string(py::str(py::repr(value))) + ")");
+    }
   }
   return o;
 }

@@ -132,6 +132,8 @@ def test_model_files_load_as_the_cli_opens_them(data):
     (lambda m, x, y: foil.PGD(m)(torch.rand(2, 3, 28, 28), y[:2]), "input"),
     (lambda m, x, y: foil.PGD(m, eps=-1)(x, y), "eps"),
     (lambda m, x, y: foil.PGD(m, epsilon=0.1)(x, y), "epsilon"),
+    (lambda m, x, y: foil.PGD(m, seed=-1)(x, y), "seed"),
+    (lambda m, x, y: foil.PGD(m, steps="ten")(x, y), "steps"),
     (lambda m, x, y: foil.Attack(m, "nope")(x, y), "nope"),
     (lambda m, x, y: foil.explain.gradcam(m, x, layer="nope"), "nope"),
     (lambda m, x, y: foil.Model(torch.nn.Linear(2, 2)), "torch.jit.script"),
