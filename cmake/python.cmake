@@ -17,7 +17,7 @@ if(NOT (pybind11_FOUND AND FOIL_TORCH_PYTHON AND FOIL_PYTHON_TORCH EQUAL 0))
   return()
 endif()
 set(FOIL_PYTHON_DIR ${PROJECT_BINARY_DIR}/python)
-pybind11_add_module(foil_python MODULE python/foil_module.cpp)
+pybind11_add_module(foil_python MODULE python/foil_module.cpp python/patch_bindings.cpp)
 set_target_properties(foil_python PROPERTIES OUTPUT_NAME _foil
                                              LIBRARY_OUTPUT_DIRECTORY ${FOIL_PYTHON_DIR}/foil)
 target_link_libraries(foil_python PRIVATE foil_lib ${FOIL_TORCH_PYTHON})

@@ -2,16 +2,10 @@
 // explanations on PyTorch tensors. It links the libtorch Debian's python3-torch uses, so
 // tensors and scripted modules cross without copies. The Python package (python/foil/)
 // gives it torchattacks' call shape; errors arrive as ValueError with the CLI's line.
-#include <pybind11/pybind11.h>
-#include <pybind11/stl.h>
 #include <torch/csrc/jit/python/module_python.h>
-#include <torch/csrc/utils/pybind.h>
 #include <torch/script.h>
-#include <torch/torch.h>
 
-#include <nlohmann/json.hpp>
-#include <optional>
-
+#include "bindings.h"
 #include "foil/attacks/attack.h"
 #include "foil/core/error.h"
 #include "foil/corrupt/corruptions.h"
@@ -25,41 +19,31 @@
 #include "foil/report/results_folder.h"
 #include "foil/version.h"
 
-namespace py = pybind11;
-
 namespace foil {
-namespace {
 
-/// Runs `f` without the GIL (LibTorch's autograd engine refuses to run holding it, and other
-/// Python threads go on meanwhile); a LibTorch error becomes an InputError (ValueError) with
-/// its first line, naming the model.
-template <class F>
-auto without_gil(const Model& model, F f) {
-  py::gil_scoped_release release;
-  try {
-    return f();
-  } catch (const InputError&) {
-    throw;
-  } catch (const std::exception& e) {  // c10::Error, TorchScript's interpreter errors
-    throw InputError("model " + model.info().name + ": " + library_message(e.what()));
+std::string in_python_terms(const std::string& message) {
+  if (message.rfind("--", 0) != 0) return message;
+  std::string out = message.substr(2);
+  for (char& c : out) {
+    if (c == ':' || c == ' ') break;
+    if (c == '-') c = '_';
   }
+  return out;
 }
 
-/// nlohmann JSON to Python objects, through the json module (dicts, lists, numbers).
 py::object to_python(const nlohmann::json& j) {
   return py::module_::import("json").attr("loads")(j.dump());
 }
 
-/// Images as foil takes them: float32 N×C×H×W in [0,1], on the model's device.
-torch::Tensor checked_images(const Model& model, const torch::Tensor& x) {
-  check_input(x.defined(), "images", "a tensor", "None");
-  check_input(x.scalar_type() == torch::kFloat32, "images", "a float32 tensor",
+torch::Tensor checked_images(const Model& model, const torch::Tensor& x, const std::string& what) {
+  check_input(x.defined(), what, "a tensor", "None");
+  check_input(x.scalar_type() == torch::kFloat32, what, "a float32 tensor",
               std::string(c10::toString(x.scalar_type())));
-  check_input(x.dim() == 4, "images", "an N x C x H x W tensor",
+  check_input(x.dim() == 4, what, "an N x C x H x W tensor",
               "a " + std::to_string(x.dim()) + "-d tensor");
-  check_input(x.size(0) > 0, "images", "at least one image", "an empty batch");
+  check_input(x.size(0) > 0, what, "at least one image", "an empty batch");
   const auto lo = x.min().item<double>(), hi = x.max().item<double>();
-  check_input(std::isfinite(lo) && std::isfinite(hi) && lo >= 0 && hi <= 1, "images",
+  check_input(std::isfinite(lo) && std::isfinite(hi) && lo >= 0 && hi <= 1, what,
               "pixels in [0, 1] (divide 8-bit images by 255; undo any normalisation: foil "
               "applies the model's mean/std itself)",
               "values in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
@@ -67,14 +51,12 @@ torch::Tensor checked_images(const Model& model, const torch::Tensor& x) {
   return x.detach().to(model.device());
 }
 
-/// The model's number of classes, read off one forward pass when it does not record it.
 int64_t class_count(Model& model, const torch::Tensor& x) {
   if (model.info().num_classes > 0) return model.info().num_classes;
   torch::NoGradGuard no_grad;
   return model.forward(x.slice(0, 0, 1)).size(1);
 }
 
-/// Labels: int64 (any integer type is taken) N, each in [0, classes).
 torch::Tensor checked_labels(Model& model, const torch::Tensor& x, const torch::Tensor& y,
                              const std::string& what) {
   check_input(y.defined(), what, "a tensor", "None");
@@ -90,16 +72,40 @@ torch::Tensor checked_labels(Model& model, const torch::Tensor& x, const torch::
   return y.to(torch::kLong).cpu();
 }
 
-/// A Dataset of the caller's tensors (labels -1 where none are given).
 Dataset dataset_of(Model& model, const torch::Tensor& images,
-                   const std::optional<torch::Tensor>& labels) {
+                   const std::optional<torch::Tensor>& labels, const std::string& what,
+                   const std::string& labels_what) {
   Dataset d;
-  d.images = checked_images(model, images).cpu();
-  d.labels = labels ? checked_labels(model, d.images, *labels, "labels")
-                    : torch::full({d.images.size(0)}, -1, torch::kLong);
-  d.source = "python";
+  d.images = checked_images(model, images, what).cpu();
+  d.source = "python: " + what;
+  if (labels) {
+    d.labels = checked_labels(model, d.images, *labels, labels_what);
+  } else {
+    d.labels = torch::full({d.images.size(0)}, -1, torch::kLong);
+    label_unlabelled(d, model);
+  }
   return d;
 }
+
+nlohmann::json python_run_info(const std::string& call, const std::string& kind, const Model& model,
+                               uint64_t seed) {
+  return {{"command", "python: " + call},      {"kind", kind},
+          {"foil_version", FOIL_VERSION},      {"seed", seed},
+          {"threads", at::get_num_threads()},  {"device", c10::str(model.device())},
+          {"model", describe_model(model, {})}};
+}
+
+void with_results_folder(const std::string& out, const nlohmann::json& run,
+                         const std::function<void(const std::string& dir)>& job) {
+  if (out.empty()) return job("");
+  ResultsFolderOptions fo;
+  fo.run_info = [&] { return run; };
+  ResultsFolder folder(out, "out", fo);  // an unwritable place fails before any work
+  job(folder.dir());
+  folder.commit();
+}
+
+namespace {
 
 /// AttackOptions from Python keyword arguments (the fields' own names) over the CLI's defaults.
 AttackOptions attack_options(const std::string& name, const py::dict& kw) {
@@ -173,7 +179,6 @@ auto run_job(Model& model, const torch::Tensor& images, const std::optional<torc
              AttackJobOptions o, const std::string& target, Run run) {
   return without_gil(model, [&] {
     Dataset data = dataset_of(model, images, labels);
-    if (!labels) label_unlabelled(data, model);
     o.target = TargetSpec::parse(target, class_count(model, data.images));
     return run(model, data, o);
   });
@@ -335,26 +340,16 @@ PYBIND11_MODULE(_foil, m) {
         o.corruption.severities = parse_severities(severities, "severities");
         o.corruption.batch = batch;
         check_audit_options(o);
-        const nlohmann::json run = {
-            {"command", "python: foil.audit"},    {"kind", "audit"},
-            {"foil_version", FOIL_VERSION},       {"seed", seed},
-            {"threads", at::get_num_threads()},   {"device", c10::str(model->device())},
-            {"model", describe_model(*model, {})}};
+        const nlohmann::json run = python_run_info("foil.audit", "audit", *model, seed);
         const nlohmann::json result = without_gil(*model, [&] {
-          std::optional<ResultsFolder> folder;
-          if (!out.empty()) {
-            ResultsFolderOptions fo;
-            fo.run_info = [&] { return run; };
-            folder.emplace(out, "out", fo);
-          }
-          Dataset data = dataset_of(*model, images, labels);
-          if (!labels) label_unlabelled(data, *model);
-          const AuditResult r = run_audit(*model, data, o);
-          if (folder) {
-            r.write(folder->dir(), data);
-            folder->commit();
-          }
-          return r.to_json();
+          nlohmann::json j;
+          with_results_folder(out, run, [&](const std::string& dir) {
+            const Dataset data = dataset_of(*model, images, labels);
+            const AuditResult r = run_audit(*model, data, o);
+            if (!dir.empty()) r.write(dir, data);
+            j = r.to_json();
+          });
+          return j;
         });
         return to_python(result);
       },
@@ -362,5 +357,6 @@ PYBIND11_MODULE(_foil, m) {
       py::arg("l2_eps"), py::arg("attack"), py::arg("curve"), py::arg("steps"), py::arg("batch"),
       py::arg("examples"), py::arg("thorough"), py::arg("seed"), py::arg("corruptions"),
       py::arg("severities"), py::arg("out"));
+  bind_patch(m);
   m.attr("__version__") = FOIL_VERSION;
 }

@@ -20,9 +20,11 @@ import torch  # loads libtorch and its Python bindings before the extension
 from . import _foil
 from ._foil import attack_names
 from . import explain  # noqa: F401  (foil.explain.gradcam, ...)
+from . import patch  # noqa: F401  (foil.patch.train, ...)
 
 __version__ = _foil.__version__
-__all__ = ["Model", "load_model", "load_data", "Attack", "evaluate", "audit", "attack_names", "explain"]
+__all__ = ["Model", "load_model", "load_data", "Attack", "evaluate", "audit", "attack_names", "explain",
+           "patch"]
 
 
 class Model:

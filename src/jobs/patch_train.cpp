@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "foil/core/error.h"
 #include "foil/core/files.h"
 #include "foil/core/runtime.h"
 #include "foil/dist/dist.h"
@@ -25,7 +26,19 @@ PatchTrainJobResult run_patch_train(const std::vector<std::shared_ptr<Model>>& m
   r.seed = o.seed;
   r.shown = models.front();
   r.at = PlacementOptions().keep_out(o.placement.keep_out()).on_object(o.placement.on_object());
-  r.split = split_patch_data(data, o.data_spec, o.eval_spec, o.eval_on_train, *models.front(), log);
+  if (o.eval_items.size() > 0 && !o.eval_on_train) {
+    check_input(o.eval_items.images.sizes().slice(1) == data.images.sizes().slice(1),
+                "evaluation images",
+                "the training images' C x H x W " + c10::str(data.images.sizes().slice(1)),
+                c10::str(o.eval_items.images.sizes().slice(1)));
+    r.split.train = data;
+    r.split.eval = o.eval_items;
+    r.split.train_source = data.source;
+    r.split.eval_source = o.eval_items.source;
+  } else {
+    r.split =
+        split_patch_data(data, o.data_spec, o.eval_spec, o.eval_on_train, *models.front(), log);
+  }
   const Dataset& train = r.split.train;
   Patch patch = Patch::create(
       o.patch, {train.images.size(1), train.images.size(2), train.images.size(3)}, o.seed);

@@ -100,6 +100,48 @@ def test_audit_gives_the_cli_numbers_and_its_results_folder(tmp_path, model, dat
     assert not (tmp_path / "py.partial").exists()
 
 
+def test_patch_train_equals_the_cli_patch_bit_for_bit(tmp_path, model):
+    spec = "fashion-mnist:train:120"
+    r = subprocess.run([FOIL, "patch", "train", "--model", SCRIPTED, "--data", spec, "--epochs",
+                        "1", "--target", "3", "--seed", "5", "--eval-data",
+                        "fashion-mnist:test:60", "--out", str(tmp_path / "cli")],
+                       capture_output=True, text=True, env={**os.environ, "FOIL_PROGRESS": "0"})
+    assert r.returncode == 0, r.stderr
+    patch = foil.patch.train(model, data=spec, eval_data="fashion-mnist:test:60", epochs=1,
+                             target=3, seed=5, out=str(tmp_path / "py"))
+    assert torch.equal(patch.params, torch.load(tmp_path / "cli" / "patch.pt"))
+    assert not torch.all(patch.params == 0.5)  # it trained away from the grey start
+    want = json.loads((tmp_path / "cli" / "summary.json").read_text())
+    assert patch.summary == want
+    assert (tmp_path / "py" / "patch.pt").read_bytes() == (tmp_path / "cli" / "patch.pt").read_bytes()
+    assert (tmp_path / "py" / "report.html").exists()
+    # Evaluating the trained object and the CLI's file gives the same numbers.
+    mine = foil.patch.evaluate(model, patch, data="fashion-mnist:test:60", target=3, seed=2)
+    cli_file = foil.patch.evaluate(model, str(tmp_path / "cli" / "patch.pt"),
+                                   data="fashion-mnist:test:60", target=3, seed=2)
+    assert mine["models"] == cli_file["models"]
+
+
+def test_patch_on_tensors_is_evaluated_on_the_held_out_tensors(model, data):
+    images, labels = foil.load_data("fashion-mnist:train:60")[:2]
+    held_images, held_labels = data
+    before = held_images.clone()
+    patch = foil.patch.train(model, images, labels, eval_images=held_images,
+                             eval_labels=held_labels, epochs=1, area=0.1, cells=3, target=0)
+    assert patch.summary["eval_data"] == "python: eval_images"
+    evaluation = patch.summary["evaluation"][0]
+    assert evaluation["n"] == len(held_images) and not patch.summary["eval_on_train"]
+    again = foil.patch.evaluate(model, patch, held_images, held_labels, target=0, repeats=1,
+                                seed=1)["models"][0]
+    for key in ["clean_accuracy", "patched_accuracy", "target_success", "fooling_rate"]:
+        assert evaluation[key] == pytest.approx(again[key]), key
+    # apply pastes the patch's pixels, side x side of them, and nothing else.
+    pasted = patch.apply(held_images[:3], seed=4)
+    side = patch.options["side"]
+    changed = (pasted != held_images[:3]).flatten(1).sum(1)
+    assert (changed <= side * side).all() and torch.equal(held_images, before)
+
+
 def test_gradcam_equals_the_hook_computation_on_resnet18():
     ref = torch.jit.load(os.path.join(FIXTURES, "reference.pt"))
     net = foil.Model(torch.jit.load(os.path.join(FIXTURES, "resnet18.pt")))
@@ -138,6 +180,11 @@ def test_model_files_load_as_the_cli_opens_them(data):
     (lambda m, x, y: foil.explain.gradcam(m, x, layer="nope"), "nope"),
     (lambda m, x, y: foil.Model(torch.nn.Linear(2, 2)), "torch.jit.script"),
     (lambda m, x, y: foil.load_model("/nonexistent.pt"), "nonexistent"),
+    (lambda m, x, y: foil.patch.train(m, x, y), "held-out images"),
+    (lambda m, x, y: foil.patch.train(m, x, y, eval_on_train=True, lr=-1), "lr:"),
+    (lambda m, x, y: foil.patch.train(m, x, y, eval_on_train=True, scale=(2, 1)), "scale"),
+    (lambda m, x, y: foil.patch.train(m, x, y, data=DATA), "either a data spec"),
+    (lambda m, x, y: foil.patch.evaluate(m, "/nonexistent.pt", x, y), "nonexistent"),
 ])
 def test_bad_input_raises_one_line(model, data, call, message):
     images, labels = data

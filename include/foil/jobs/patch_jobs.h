@@ -106,8 +106,11 @@ struct PatchTrainJobOptions {
   ObjectiveOptions objective;
   /// epochs, batch, optimizer, lr, tv, checkpoint, fingerprint (seed: `seed`).
   PatchTrainOptions train;
-  std::string data_spec;       ///< the training data's spec (for the held-out split)
-  std::string eval_spec;       ///< held-out evaluation data ("": split_patch_data's default)
+  std::string data_spec;  ///< the training data's spec (for the held-out split)
+  std::string eval_spec;  ///< held-out evaluation data ("": split_patch_data's default)
+  /// Held-out evaluation items given directly (a library or Python caller's own images);
+  /// when not empty they are the evaluation data and `data_spec`/`eval_spec` are not read.
+  Dataset eval_items;
   bool eval_on_train = false;  ///< evaluate on the training items, labelled so
   uint64_t seed = 0;           ///< initialisation, shuffling, placements
   Log log;                     ///< progress lines

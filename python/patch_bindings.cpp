@@ -1,0 +1,285 @@
+// foil.patch in the Python extension: train a universal patch on the caller's models and
+// images (or a data spec), evaluate one, as `foil patch train` and `foil patch eval`.
+#include <fmt/format.h>
+
+#include <iostream>
+#include <memory>
+#include <vector>
+
+#include "bindings.h"
+#include "foil/corrupt/corruptions.h"
+#include "foil/jobs/job.h"
+#include "foil/jobs/patch_jobs.h"
+
+namespace foil {
+namespace {
+
+/// The patch jobs' option structs, filled from Python keyword arguments (the names of
+/// foil.patch.train's parameters, the CLI's flags with '_' for '-').
+struct PatchKwargs {
+  PatchOptions patch;
+  PlacementOptions placement;
+  ObjectiveOptions objective;
+  PatchTrainOptions train;
+};
+
+std::pair<double, double> range_of(const py::handle& value, const std::string& key) {
+  const auto v = value.cast<std::vector<double>>();
+  check_input(v.size() == 2 && v[0] <= v[1], key, "(min, max) with min <= max",
+              std::string(py::str(py::repr(value))));
+  return {v[0], v[1]};
+}
+
+/// A list of names as one comma-separated string.
+std::string joined(const py::handle& value) {
+  std::string s;
+  for (const auto& name : value.cast<std::vector<std::string>>())
+    s += (s.empty() ? "" : ",") + name;
+  return s;
+}
+
+PatchKwargs patch_kwargs(const py::dict& kw) {
+  PatchKwargs o;
+  o.objective.loss("");  // the task's default: ce (classify) or vanish (detect)
+  for (const auto& [key, value] : kw) {
+    const std::string k = py::str(key);
+    if (value.is_none()) continue;  // the library's default
+    try {
+      auto num = [&] { return value.cast<double>(); };
+      auto integer = [&] { return value.cast<int64_t>(); };
+      auto text = [&] { return value.cast<std::string>(); };
+      auto in = [&](double lo, double hi) {
+        const double v = num();
+        check_input(v >= lo && v <= hi, k, fmt::format("a value in [{}, {}]", lo, hi),
+                    fmt::format("{}", v));
+        return v;
+      };
+      if (k == "param")
+        o.patch.param(text());
+      else if (k == "cells")
+        o.patch.cells(integer());
+      else if (k == "area")
+        o.patch.area(num());
+      else if (k == "shape")
+        o.patch.shape(text());
+      else if (k == "init")
+        o.patch.init(text());
+      else if (k == "keep_out")
+        o.placement.keep_out(num());
+      else if (k == "on_object")
+        o.placement.on_object(in(0, 1));
+      else if (k == "eot")
+        o.placement.eot(value.cast<bool>());
+      else if (k == "scale")
+        o.placement.scale_min(range_of(value, k).first).scale_max(range_of(value, k).second);
+      else if (k == "rotation")
+        o.placement.rotation(in(0, 180));
+      else if (k == "brightness")
+        o.placement.brightness(in(0, 1));
+      else if (k == "contrast") {
+        const auto [lo, hi] = range_of(value, k);
+        check_input(lo > 0, k, "contrast factors > 0 (1 = unchanged)", fmt::format("{}", lo));
+        o.placement.contrast_min(lo).contrast_max(hi);
+      } else if (k == "noise")
+        o.placement.noise(in(0, 1));
+      else if (k == "tilt")
+        o.placement.tilt(num());
+      else if (k == "eot_corruptions")
+        o.placement.eot_corruptions(
+            parse_corruptions(py::isinstance<py::str>(value) ? text() : joined(value), k));
+      else if (k == "loss")
+        o.objective.loss(text());
+      else if (k == "layers")
+        o.objective.layers(value.cast<std::vector<std::string>>());
+      else if (k == "layer_weights")
+        o.objective.weights(value.cast<std::vector<double>>());
+      else if (k == "projections")
+        o.objective.projections(integer());
+      else if (k == "exact_1d")
+        o.objective.exact_1d(value.cast<bool>());
+      else if (k == "max_target_images")
+        o.objective.max_target_images(integer());
+      else if (k == "epochs")
+        o.train.epochs(integer());
+      else if (k == "batch")
+        o.train.batch(integer());
+      else if (k == "optimizer")
+        o.train.optimizer(text());
+      else if (k == "lr")
+        o.train.lr(num());
+      else if (k == "tv")
+        o.train.tv(num());
+      else
+        throw InputError(k + ": not an option of foil.patch");
+    } catch (const py::cast_error&) {
+      throw InputError(k + ": a value of the wrong type or out of range (" +
+                       std::string(py::str(py::repr(value))) + ")");
+    }
+  }
+  try {
+    check_placement_options(o.placement);
+  } catch (const InputError& e) {
+    throw InputError(in_python_terms(e.what()));
+  }
+  return o;
+}
+
+std::vector<std::shared_ptr<Model>> checked_models(
+    const std::vector<std::shared_ptr<Model>>& models) {
+  check_input(!models.empty(), "models", "at least one model", "none");
+  return models;
+}
+
+/// Progress lines on stderr when the caller asks for them.
+Log log_of(bool verbose) {
+  if (!verbose) return {};
+  return [](const std::string& line) { std::cerr << line << std::endl; };
+}
+
+/// The data a patch job reads: the spec (as the CLI's --data) or the caller's tensors.
+std::vector<Dataset> job_data(const std::vector<std::shared_ptr<Model>>& models,
+                              const std::string& spec, const std::optional<torch::Tensor>& images,
+                              const std::optional<torch::Tensor>& labels, int64_t target,
+                              const Log& log) {
+  check_input(spec.empty() != !images.has_value(), "data",
+              "either a data spec (data=) or images (and labels), not both", "both or neither");
+  if (!spec.empty()) return open_patch_data(spec, models, target, log);
+  std::vector<Dataset> per_model;
+  for (const auto& m : models) per_model.push_back(dataset_of(*m, *images, labels));
+  return per_model;
+}
+
+/// A patch's options and pixels as Python values (foil.patch.Patch's fields).
+py::dict patch_dict(const Patch& p) {
+  const PatchOptions& o = p.options();
+  py::dict d;
+  d["params"] = p.params().detach().clone();
+  d["pixels"] = p.render().detach();
+  d["mask"] = p.mask();
+  d["options"] = py::dict(py::arg("param") = o.param(), py::arg("cells") = o.cells(),
+                          py::arg("area") = o.area(), py::arg("shape") = o.shape(),
+                          py::arg("side") = p.side());
+  return d;
+}
+
+}  // namespace
+
+void bind_patch(py::module_& m) {
+  m.def(
+      "patch_train",
+      [](const std::vector<std::shared_ptr<Model>>& models_in, const std::string& data,
+         const std::optional<torch::Tensor>& images, const std::optional<torch::Tensor>& labels,
+         const std::optional<torch::Tensor>& eval_images,
+         const std::optional<torch::Tensor>& eval_labels, const std::string& eval_data,
+         bool eval_on_train, const std::string& task, const std::string& cls, int64_t target,
+         uint64_t seed, const std::string& out, bool verbose, const py::kwargs& kw) {
+        const auto models = checked_models(models_in);
+        const PatchKwargs k = patch_kwargs(kw);
+        PatchTrainJobOptions o;
+        o.patch = k.patch;
+        o.placement = k.placement;
+        o.objective = k.objective;
+        o.train = k.train;
+        o.train.progress(verbose ? "patch" : "");
+        o.task = task;
+        o.cls = cls;
+        o.target = target;
+        o.seed = seed;
+        o.data_spec = data;
+        o.eval_spec = eval_data;
+        o.eval_on_train = eval_on_train;
+        o.log = log_of(verbose);
+        const nlohmann::json run =
+            python_run_info("foil.patch.train", "patch train", *models.front(), seed);
+        PatchTrainJobResult r;
+        without_gil(*models.front(), [&] {
+          with_results_folder(out, run, [&](const std::string& dir) {
+            const Dataset train = job_data(models, data, images, labels, target, o.log).front();
+            if (eval_images) {
+              check_input(!eval_on_train && eval_data.empty(), "eval_images",
+                          "held-out images alone (without eval_data or eval_on_train)",
+                          "eval_images with eval_data or eval_on_train");
+              o.eval_items = dataset_of(*models.front(), *eval_images, eval_labels, "eval_images",
+                                        "eval_labels");
+            } else {
+              check_input(!images || eval_on_train || !eval_data.empty(), "eval_images",
+                          "held-out images to evaluate the patch on (eval_images=, eval_data= "
+                          "or eval_on_train=True)",
+                          "none");
+            }
+            r = run_patch_train(models, train, o);
+            if (!dir.empty()) r.write(dir);
+          });
+          return 0;
+        });
+        py::dict d = patch_dict(r.trained.patch);
+        d["step_loss"] = r.trained.step_loss;
+        d["epoch_loss"] = r.trained.epoch_loss;
+        d["summary"] = to_python(r.summary);
+        return d;
+      },
+      py::arg("models"), py::arg("data"), py::arg("images"), py::arg("labels"),
+      py::arg("eval_images"), py::arg("eval_labels"), py::arg("eval_data"),
+      py::arg("eval_on_train"), py::arg("task"), py::arg("cls"), py::arg("target"), py::arg("seed"),
+      py::arg("out"), py::arg("verbose"));
+
+  m.def(
+      "patch_evaluate",
+      [](const std::vector<std::shared_ptr<Model>>& models_in,
+         const std::optional<torch::Tensor>& params, const std::string& patch_file,
+         const std::string& data, const std::optional<torch::Tensor>& images,
+         const std::optional<torch::Tensor>& labels, const std::string& task,
+         const std::string& cls, int64_t target, int64_t repeats, uint64_t seed, bool verbose,
+         const py::kwargs& kw) {
+        const auto models = checked_models(models_in);
+        const PatchKwargs k = patch_kwargs(kw);
+        check_input(repeats >= 1 && repeats <= 1000, "repeats", "an integer in 1..1000",
+                    std::to_string(repeats));
+        PatchEvalJobOptions o;
+        o.placement = k.placement;
+        o.task = task;
+        o.cls = cls;
+        o.target = target;
+        o.repeats = repeats;
+        o.seed = seed;
+        o.patch_file = patch_file.empty() ? "python" : patch_file;
+        o.log = log_of(verbose);
+        const nlohmann::json result = without_gil(*models.front(), [&] {
+          const auto per_model = job_data(models, data, images, labels, target, o.log);
+          const Dataset& first = per_model.front();
+          const ImageShape shape{first.images.size(1), first.images.size(2), first.images.size(3)};
+          const Patch patch =
+              params
+                  ? Patch::from_params(params->detach().cpu().to(torch::kFloat32), k.patch, shape)
+                  : read_patch(patch_file, k.patch, shape);
+          return run_patch_eval(models, per_model, patch, o);
+        });
+        return to_python(result);
+      },
+      py::arg("models"), py::arg("params"), py::arg("patch_file"), py::arg("data"),
+      py::arg("images"), py::arg("labels"), py::arg("task"), py::arg("cls"), py::arg("target"),
+      py::arg("repeats"), py::arg("seed"), py::arg("verbose"));
+
+  m.def(
+      "patch_apply",
+      [](const torch::Tensor& params, const torch::Tensor& images, uint64_t seed,
+         const py::kwargs& kw) {
+        const PatchKwargs k = patch_kwargs(kw);
+        check_input(
+            images.scalar_type() == torch::kFloat32 && images.dim() == 4 && images.size(0) > 0,
+            "images", "a float32 N x C x H x W tensor", c10::str(images.sizes()));
+        return without_gil("patch", [&] {
+          const torch::Tensor x = images.detach().cpu();
+          const ImageShape shape{x.size(1), x.size(2), x.size(3)};
+          const Patch patch =
+              Patch::from_params(params.detach().cpu().to(torch::kFloat32), k.patch, shape);
+          auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+          const auto at = sample_placements(patch, x.size(0), shape, k.placement, gen);
+          torch::NoGradGuard no_grad;
+          return apply_patch(x, patch.render(), patch.mask(), at, k.placement).to(images.device());
+        });
+      },
+      py::arg("params"), py::arg("images"), py::arg("seed"));
+}
+
+}  // namespace foil
