@@ -1,6 +1,7 @@
 # `cmake --install`: the foil executable (component runtime); the library, its public headers
 # and the CMake package foilConfig.cmake / foilTargets.cmake (component development).
-# `cpack -G DEB` in the build folder turns them into foil_*.deb and libfoil-dev_*.deb.
+# `cpack -G DEB` in the build folder turns them into foil_*.deb and libfoil-dev_*.deb, and,
+# where the Python module is built (cmake/python.cmake), python3-foil_*.deb.
 include(CMakePackageConfigHelpers)
 
 # Installed foil finds a LibTorch outside the system folders (a PyTorch wheel's) by RPATH.
@@ -47,6 +48,19 @@ set(CPACK_DEBIAN_DEVELOPMENT_PACKAGE_DEPENDS
     "libtorch-dev, libopencv-dev, nlohmann-json3-dev, libfmt-dev, libonnx-dev, libprotobuf-dev, zlib1g-dev")
 set(CPACK_COMPONENT_DEVELOPMENT_DEPENDS runtime)
 set(CPACK_DEBIAN_ENABLE_COMPONENT_DEPENDS ON)  # libfoil-dev: foil (= version)
+if(TARGET foil_python)
+  # The module links the library statically and libtorch_python from python3-torch's
+  # libtorch; it is built for one Python version. The default model trains on Fashion-MNIST.
+  list(APPEND CPACK_COMPONENTS_ALL python)
+  set(CPACK_DEBIAN_PYTHON_PACKAGE_NAME python3-foil)
+  set(CPACK_DEBIAN_PYTHON_PACKAGE_SECTION python)
+  set(CPACK_DEBIAN_PYTHON_PACKAGE_SHLIBDEPS ON)
+  math(EXPR FOIL_PYTHON_NEXT "${Python3_VERSION_MINOR} + 1")
+  set(CPACK_DEBIAN_PYTHON_PACKAGE_DEPENDS
+      "python3 (>= 3.${Python3_VERSION_MINOR}), python3 (<< 3.${FOIL_PYTHON_NEXT}), python3-torch, dataset-fashion-mnist")
+  set(CPACK_DEBIAN_PYTHON_PACKAGE_RECOMMENDS "libopenblas0-openmp")
+  set(CPACK_COMPONENT_PYTHON_DESCRIPTION "foil from Python: attacks, AutoAttack, patches, explanations on PyTorch tensors")
+endif()
 set(CPACK_COMPONENT_RUNTIME_DESCRIPTION "foil command-line tool")
 set(CPACK_COMPONENT_DEVELOPMENT_DESCRIPTION "foil C++ library, headers and CMake package")
 include(CPack)

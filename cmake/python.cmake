@@ -28,13 +28,10 @@ foreach(src IN LISTS FOIL_PYTHON_SOURCES)
   get_filename_component(name ${src} NAME)
   configure_file(${src} ${FOIL_PYTHON_DIR}/foil/${name} COPYONLY)
 endforeach()
-# Installed where that interpreter looks: lib/python3/dist-packages under /usr (Debian's
-# packages, the .deb), lib/python3.X/dist-packages under any other prefix (/usr/local).
-if(CMAKE_INSTALL_PREFIX STREQUAL "/usr")
-  set(FOIL_PYTHON_SITE lib/python3/dist-packages)
-else()
-  set(FOIL_PYTHON_SITE
-      lib/python${Python3_VERSION_MAJOR}.${Python3_VERSION_MINOR}/dist-packages)
-endif()
+# Installed where that interpreter looks under both prefixes a Debian machine uses:
+# lib/python3.X/dist-packages is on its path under /usr (the .deb, python3-foil) and under
+# /usr/local. The module is built for that Python version only, so the versioned folder is
+# the right place for it.
+set(FOIL_PYTHON_SITE lib/python${Python3_VERSION_MAJOR}.${Python3_VERSION_MINOR}/dist-packages)
 install(TARGETS foil_python LIBRARY DESTINATION ${FOIL_PYTHON_SITE}/foil COMPONENT python)
 install(FILES ${FOIL_PYTHON_SOURCES} DESTINATION ${FOIL_PYTHON_SITE}/foil COMPONENT python)

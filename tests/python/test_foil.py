@@ -207,3 +207,24 @@ def test_the_installed_module_imports_in_a_fresh_interpreter(tmp_path):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert r.returncode == 0, r.stderr
     assert str(tmp_path) in r.stdout and "torch.Size([2, 10])" in r.stdout
+
+
+def test_pip_installs_the_module_into_a_venv_over_the_system_torch(tmp_path):
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)],
+                   check=True, capture_output=True)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["FOIL_BUILD_DIR"] = os.environ["FOIL_BUILD"]  # the module this suite tests, not a rebuild
+    r = subprocess.run([str(venv / "bin" / "pip"), "install", "--no-build-isolation",
+                        "--no-index", root], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    code = ("import foil, torch; m = foil.Model(torch.jit.load(%r)); "
+            "print(foil.__file__, foil.__version__, m(torch.rand(2, 1, 28, 28)).shape)"
+            % os.path.abspath(SCRIPTED))
+    r = subprocess.run([str(venv / "bin" / "python"), "-c", code], capture_output=True, text=True,
+                       env=env, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    where, version, shape = r.stdout.split(" ", 2)
+    assert where.startswith(str(venv)) and version == foil.__version__
+    assert "torch.Size([2, 10])" in shape
