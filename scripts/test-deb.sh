@@ -21,12 +21,12 @@ done
 # SIGPIPE would fail the test.
 depends() { dpkg-deb -f "$1" Depends | tr ',' '\n' | sed 's/^ *//; s/ .*//' >"$tmp/depends"; }
 depends "$runtime"
-for want in libtorch1.13 libopencv-core406 libopencv-imgcodecs406 libopencv-imgproc406 \
+for want in libtorch1.13 libopencv-core406 libopencv-imgcodecs406 libopencv-imgproc406 libopencv-videoio406 \
             libfmt9 libprotobuf32 libc6 libstdc++6 dataset-fashion-mnist; do
   grep -qx "$want" "$tmp/depends" || { echo "foil does not depend on $want"; exit 1; }
 done
 # Only the OpenCV modules foil uses.
-grep -E "^libopencv" "$tmp/depends" | grep -vE "^libopencv-(core|imgproc|imgcodecs)" \
+grep -E "^libopencv" "$tmp/depends" | grep -vE "^libopencv-(core|imgproc|imgcodecs|videoio)" \
   >"$tmp/other-opencv" || true
 [ ! -s "$tmp/other-opencv" ] || { echo "foil depends on OpenCV modules it does not use"; exit 1; }
 depends "$dev"

@@ -16,6 +16,7 @@
 
 #include "foil/core/error.h"
 #include "foil/core/files.h"
+#include "frames.h"
 
 namespace fs = std::filesystem;
 
@@ -87,42 +88,6 @@ bool is_image_file(const fs::path& p) {
   return ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp" || ext == ".ppm" ||
          ext == ".pgm" || ext == ".tif" || ext == ".tiff" || ext == ".webp";
 }
-
-/// Sends what is written to stderr (file descriptor 2) to a temporary file while alive.
-class StderrCapture {
- public:
-  StderrCapture() {
-    std::fflush(stderr);
-    file_ = std::tmpfile();
-    saved_ = file_ ? ::dup(2) : -1;
-    if (saved_ >= 0) ::dup2(::fileno(file_), 2);
-  }
-  ~StderrCapture() {
-    restore();
-    if (file_) std::fclose(file_);
-  }
-  /// What was written so far (restores stderr).
-  std::string text() {
-    restore();
-    if (!file_) return "";
-    std::string out;
-    std::rewind(file_);
-    char buf[4096];
-    for (size_t n; (n = std::fread(buf, 1, sizeof buf, file_)) > 0;) out.append(buf, n);
-    return out;
-  }
-
- private:
-  void restore() {
-    if (saved_ < 0) return;
-    std::fflush(stderr);
-    ::dup2(saved_, 2);
-    ::close(saved_);
-    saved_ = -1;
-  }
-  std::FILE* file_ = nullptr;
-  int saved_ = -1;
-};
 
 /// Width and height an image file's header declares (PNG, JPEG, BMP), or {0, 0} when the
 /// format is another or the header is unreadable: checked before decoding, so that a few
@@ -274,6 +239,7 @@ DataSpec parse_data_spec(const std::string& spec) {
                 "'" + spec + "'");
     return ds;
   }
+  if (parse_video_spec(body, ds)) return ds;
   const auto at = body.rfind('@');
   if (at != std::string::npos && !fs::exists(body, ec) &&
       fs::is_regular_file(body.substr(0, at), ec)) {
@@ -325,6 +291,9 @@ Dataset load_data(const std::string& spec, const ImageShape& want) {
       } catch (const fs::filesystem_error& e) {  // an unreadable sub-folder, a loop
         throw InputError(ds.path + ": cannot read the image folder (" + e.code().message() + ")");
       }
+      break;
+    case DataSpec::Kind::kVideo:
+      d = load_video(ds, want);
       break;
     case DataSpec::Kind::kImageFile:
       d.frames.resize(1);
@@ -379,9 +348,18 @@ torch::Tensor read_image(const std::string& path, const ImageShape& want,
       jpeg && (scan == std::string::npos || end == std::string::npos || end < scan);
   if (jpeg_cut || decoder_messages.find("remature end") != std::string::npos)
     throw InputError(path + ": the image file is truncated (the decoder ran out of data)");
+  return frame_tensor(img, path, want, crop, frame);
+}
+
+torch::Tensor frame_tensor(cv::Mat img, const std::string& path, const ImageShape& want,
+                           const std::vector<int64_t>& crop, PhotoFrame* frame) {
   if (want.channels > 0 && want.channels != 1 && want.channels != 3)
     throw InputError(path + ": the model expects " + want.str() +
                      " images; only 1- or 3-channel models can read image files");
+  // Decoded video frames come in colour whatever the model takes (image files are decoded
+  // to its channels).
+  if (want.channels == 1 && img.channels() == 3) cv::cvtColor(img, img, cv::COLOR_BGR2GRAY);
+  if (want.channels == 3 && img.channels() == 1) cv::cvtColor(img, img, cv::COLOR_GRAY2BGR);
   if (img.channels() == 3) cv::cvtColor(img, img, cv::COLOR_BGR2RGB);
   if (!crop.empty()) {
     const bool inside = crop[0] + crop[2] <= img.cols && crop[1] + crop[3] <= img.rows;

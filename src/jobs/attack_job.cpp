@@ -5,6 +5,8 @@
 
 #include <cmath>
 
+#include "foil/core/error.h"
+
 namespace foil {
 
 Evaluation evaluate_attack_job(Model& model, const Dataset& data, const AttackJobOptions& o) {

@@ -165,5 +165,46 @@ TEST(Images, CorruptImageIsInputError) {
   EXPECT_THROW(read_image(dir + "/missing.png"), InputError);
 }
 
+// OpenCV's sample clip (Debian's opencv-doc, installed by scripts/install-deps.sh): 795 frames
+// of 768x576 pedestrians.
+const char* kClip = "/usr/share/doc/opencv-doc/examples/data/vtest.avi";
+
+TEST(Video, EveryNthFrameOfARangeAtTheModelsSize) {
+  ASSERT_TRUE(std::filesystem::exists(kClip)) << "opencv-doc is not installed";
+  const std::string clip = kClip;
+  const ImageShape want{3, 64, 48};
+  const Dataset all = load_data(clip + ":every=100", want);
+  ASSERT_EQ(all.size(), 8);  // frames 0, 100, ..., 700
+  EXPECT_EQ(all.images.sizes(), (std::vector<int64_t>{8, 3, 64, 48}));
+  EXPECT_TRUE((all.labels == -1).all().item<bool>());
+  EXPECT_EQ(all.frames[3].path, clip + "/frame000300");
+  EXPECT_EQ(all.frames[3].width, 768);
+  EXPECT_EQ(all.frames[3].height, 576);
+  // Successive frames of a video differ; a range reads the same frames as the whole clip.
+  EXPECT_GT((all.images[0] - all.images[1]).abs().max().item<float>(), 0.05);
+  const Dataset range = load_data(clip + ":frames=200-400:every=100", want);
+  ASSERT_EQ(range.size(), 3);
+  EXPECT_TRUE(torch::equal(range.images, all.images.slice(0, 2, 5)));
+  EXPECT_EQ(range.frames[0].path, clip + "/frame000200");
+  const Dataset open_end = load_data(clip + ":frames=650-:every=50", want);
+  EXPECT_EQ(open_end.size(), 3);  // 650, 700, 750 (the clip ends at 794)
+  const Dataset first = load_data(clip + ":every=100:2", want);
+  EXPECT_TRUE(torch::equal(first.images, all.images.slice(0, 0, 2)));
+  // A grey model gets grey frames.
+  EXPECT_EQ(load_data(clip + ":every=400", {1, 28, 28}).images.sizes(),
+            (std::vector<int64_t>{2, 1, 28, 28}));
+}
+
+TEST(Video, BadVideoSpecsAreInputErrors) {
+  const std::string clip = kClip;
+  const std::string dir = test::temp_dir("bad-video");
+  const std::string fake = dir + "/broken.avi";
+  std::ofstream(fake) << "not a video";
+  for (const std::string& spec :
+       {clip + ":every=0", clip + ":frames=5-2", clip + ":frames=x-3", clip + ":frames=7",
+        clip + ":frames=100000-", fake, fake + ":every=2", dir + ":every=2"})
+    EXPECT_THROW(load_data(spec, {3, 32, 32}), InputError) << spec;
+}
+
 }  // namespace
 }  // namespace foil

@@ -13,7 +13,7 @@ namespace foil {
 /// Where a model-sized image came from: the photo's size (after any crop) and the mapping
 /// from model pixels (u, v) back to photo pixels: x = (u - pad_x) / scale_x + crop_x.
 struct PhotoFrame {
-  std::string path;           ///< the image file
+  std::string path;           ///< the image file; a video's frame: VIDEO/frameNNNNNN
   int64_t width = 0;          ///< photo (or crop) width before resizing
   int64_t height = 0;         ///< photo (or crop) height before resizing
   double scale_x = 1;         ///< model pixels per photo pixel, horizontally
@@ -83,14 +83,20 @@ ImageShape shape_of(const Dataset& d);
 /// carry a crop, `photo.jpg@X,Y,W,H` (pixels), applied before resizing.
 struct DataSpec {
   /// What the spec names.
-  enum class Kind { kFashionMnist, kImageFolder, kImageFile };
+  enum class Kind { kFashionMnist, kImageFolder, kImageFile, kVideo };
   Kind kind;                  ///< what the spec names
   std::string path;           ///< split name for Fashion-MNIST, else the file/folder
   int64_t limit = -1;         ///< -1: all items
   std::vector<int64_t> crop;  ///< X,Y,W,H of an image file; empty: the whole image
+  int64_t every = 1;          ///< video: every Nth frame
+  int64_t first_frame = 0;    ///< video: the first frame index read
+  int64_t last_frame = -1;    ///< video: the last frame index read (-1: to the end)
 };
 
-/// Parses a data spec; throws InputError for an unknown spec or a missing path.
+/// Parses a data spec; throws InputError for an unknown spec or a missing path. A video
+/// (.avi, .mp4, .mkv, .mov, .webm) is read frame by frame with OpenCV's videoio:
+/// "clip.avi[:every=N][:frames=A-B][:N]" takes every Nth frame of frames A..B (0-based,
+/// inclusive; B may be left out: to the end), at most N of them.
 DataSpec parse_data_spec(const std::string& spec);
 
 /// Loads a data spec. Images are converted to `want`'s channels and resized to its
