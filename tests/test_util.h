@@ -73,4 +73,8 @@ nlohmann::json read_json(const std::string& path);
 /// A fresh temporary folder for one test.
 std::string temp_dir(const std::string& name);
 
+/// OpenCV's sample clip (Debian's opencv-doc, installed by scripts/install-deps.sh): 795
+/// frames of 768x576 pedestrians.
+inline const std::string kSampleClip = "/usr/share/doc/opencv-doc/examples/data/vtest.avi";
+
 }  // namespace foil::test

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <limits>
 
 #include "foil/core/error.h"
 #include "foil/models/tfjs.h"
@@ -22,7 +23,13 @@ bool same_source(const std::string& a, const std::string& b) {
   if (x.kind != y.kind) return false;
   if (x.kind == DataSpec::Kind::kFashionMnist) return x.path == y.path;
   std::error_code ec;
-  return std::filesystem::equivalent(x.path, y.path, ec);
+  if (!std::filesystem::equivalent(x.path, y.path, ec)) return false;
+  if (x.kind != DataSpec::Kind::kVideo) return true;
+  // One video split by time: held out when the frame ranges do not overlap.
+  const auto last = [](const DataSpec& d) {
+    return d.last_frame < 0 ? std::numeric_limits<int64_t>::max() : d.last_frame;
+  };
+  return x.first_frame <= last(y) && y.first_frame <= last(x);
 }
 
 }  // namespace
@@ -136,6 +143,11 @@ Patch patch_at_size(const Patch& p, const Dataset& data) {
     params = (torch::tensor({0.299, 0.587, 0.114}, params.options()).view({3, 1, 1}) * params)
                  .sum(0, true);
   return Patch::from_params(params, p.options(), shape);
+}
+
+Patch random_patch_like(const Patch& p, const Dataset& data, uint64_t seed) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  return Patch::from_params(torch::rand(p.params().sizes(), gen), p.options(), shape_of(data));
 }
 
 double detection_threshold(const Model& detector) {

@@ -68,21 +68,34 @@ PatchTrainJobResult run_patch_train(const std::vector<std::shared_ptr<Model>>& m
                                     dist::exchange_seconds() - exchanged, dist::size())));
   log(fmt::format("evaluation on {}{}:", r.split.eval_source,
                   r.split.eval_on_train ? " (NOT held out)" : " (held out)"));
+  // The baseline beside every number: a patch of the same form with random colours, at the
+  // same placements.
+  const Patch noise = random_patch_like(r.trained.patch, r.split.eval, o.seed + 2);
   nlohmann::json evals = nlohmann::json::array();
   for (const auto& m : models) {
     nlohmann::json j;
     if (r.detect) {
+      const double threshold = detection_threshold(*m);
       const auto e = evaluate_detection_patch(*m, r.split.eval, r.trained.patch, r.at, r.target,
-                                              detection_threshold(*m), 1, o.seed + 1);
+                                              threshold, 1, o.seed + 1);
+      const auto b = evaluate_detection_patch(*m, r.split.eval, noise, r.at, r.target, threshold, 1,
+                                              o.seed + 1);
       log(fmt::format("{}: {}", m->info().name, detection_line(e)));
+      log(fmt::format("{} with a random patch: {}", m->info().name, detection_line(b)));
       j = to_json(e);
+      j["random_patch"] = to_json(b);
     } else {
       const auto e =
           evaluate_patch(*m, r.split.eval, r.trained.patch, r.at, r.target, 1, o.seed + 1);
-      log(fmt::format("{}: clean {:.2f}%  patched {:.2f}%  fooling rate {:.2f}%{}", m->info().name,
-                      100 * e.clean_accuracy, 100 * e.patched_accuracy, 100 * e.fooling_rate,
+      const auto b = evaluate_patch(*m, r.split.eval, noise, r.at, r.target, 1, o.seed + 1);
+      log(
+          fmt::format("{}: clean {:.2f}%  patched {:.2f}% (random patch {:.2f}%)  fooling rate "
+                      "{:.2f}% (random {:.2f}%){}",
+                      m->info().name, 100 * e.clean_accuracy, 100 * e.patched_accuracy,
+                      100 * b.patched_accuracy, 100 * e.fooling_rate, 100 * b.fooling_rate,
                       e.target_success >= 0 ? "  tSuc " + tsuc_text(e) : ""));
       j = to_json(e);
+      j["random_patch"] = to_json(b);
     }
     j["model"] = m->info().name;
     evals.push_back(j);
@@ -145,12 +158,17 @@ nlohmann::json run_patch_eval(const std::vector<std::shared_ptr<Model>>& models,
                     target >= 0 ? class_name(first, target) : "all", first.size(), o.repeats));
     for (size_t k = 0; k < models.size(); ++k) {
       const auto& m = models[k];
-      const auto e =
-          evaluate_detection_patch(*m, per_model[k], patch_at_size(patch, per_model[k]),
-                                   o.placement, target, detection_threshold(*m), o.repeats, o.seed);
+      const Patch sized = patch_at_size(patch, per_model[k]);
+      const auto e = evaluate_detection_patch(*m, per_model[k], sized, o.placement, target,
+                                              detection_threshold(*m), o.repeats, o.seed);
+      const auto b = evaluate_detection_patch(
+          *m, per_model[k], random_patch_like(sized, per_model[k], o.seed + 2), o.placement, target,
+          detection_threshold(*m), o.repeats, o.seed);
       log(fmt::format("{:<24}{}  (score >= {:.2f})", m->info().name.substr(0, 23),
                       detection_line(e), e.threshold));
+      log(fmt::format("{:<24}{}", "  random patch", detection_line(b)));
       auto j = to_json(e);
+      j["random_patch"] = to_json(b);
       j["model"] = m->info().name;
       rows.push_back(j);
     }
@@ -164,12 +182,19 @@ nlohmann::json run_patch_eval(const std::vector<std::shared_ptr<Model>>& models,
                   "tSuc (clean images already the target)"));
   for (size_t k = 0; k < models.size(); ++k) {
     const auto& m = models[k];
-    const auto e = evaluate_patch(*m, per_model[k], patch_at_size(patch, per_model[k]), o.placement,
-                                  target, o.repeats, o.seed);
+    const Patch sized = patch_at_size(patch, per_model[k]);
+    const auto e = evaluate_patch(*m, per_model[k], sized, o.placement, target, o.repeats, o.seed);
+    const auto b =
+        evaluate_patch(*m, per_model[k], random_patch_like(sized, per_model[k], o.seed + 2),
+                       o.placement, target, o.repeats, o.seed);
     log(fmt::format("{:<24}{:>9.2f}%{:>9.2f}%{:>9.2f}%  {}", m->info().name.substr(0, 23),
                     100 * e.clean_accuracy, 100 * e.patched_accuracy, 100 * e.fooling_rate,
                     e.target_success >= 0 ? tsuc_text(e) : "-"));
+    log(fmt::format("{:<24}{:>10}{:>9.2f}%{:>9.2f}%  {}", "  random patch", "",
+                    100 * b.patched_accuracy, 100 * b.fooling_rate,
+                    b.target_success >= 0 ? tsuc_text(b) : "-"));
     auto j = to_json(e);
+    j["random_patch"] = to_json(b);
     j["model"] = m->info().name;
     rows.push_back(j);
   }

@@ -165,13 +165,10 @@ TEST(Images, CorruptImageIsInputError) {
   EXPECT_THROW(read_image(dir + "/missing.png"), InputError);
 }
 
-// OpenCV's sample clip (Debian's opencv-doc, installed by scripts/install-deps.sh): 795 frames
-// of 768x576 pedestrians.
-const char* kClip = "/usr/share/doc/opencv-doc/examples/data/vtest.avi";
 
 TEST(Video, EveryNthFrameOfARangeAtTheModelsSize) {
-  ASSERT_TRUE(std::filesystem::exists(kClip)) << "opencv-doc is not installed";
-  const std::string clip = kClip;
+  ASSERT_TRUE(std::filesystem::exists(test::kSampleClip)) << "opencv-doc is not installed";
+  const std::string& clip = test::kSampleClip;
   const ImageShape want{3, 64, 48};
   const Dataset all = load_data(clip + ":every=100", want);
   ASSERT_EQ(all.size(), 8);  // frames 0, 100, ..., 700
@@ -196,7 +193,7 @@ TEST(Video, EveryNthFrameOfARangeAtTheModelsSize) {
 }
 
 TEST(Video, BadVideoSpecsAreInputErrors) {
-  const std::string clip = kClip;
+  const std::string& clip = test::kSampleClip;
   const std::string dir = test::temp_dir("bad-video");
   const std::string fake = dir + "/broken.avi";
   std::ofstream(fake) << "not a video";

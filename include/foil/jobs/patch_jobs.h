@@ -64,6 +64,11 @@ PatchSplit split_patch_data(const Dataset& data, const std::string& spec,
 /// image) and channels (grey to colour: every channel; colour to grey: its luma).
 Patch patch_at_size(const Patch& p, const Dataset& data);
 
+/// A patch of `p`'s form and size for `data`'s images with random colours (parameters uniform
+/// in [0,1] from `seed`): the baseline every patch evaluation reports beside the patch
+/// ("random_patch").
+Patch random_patch_like(const Patch& p, const Dataset& data, uint64_t seed);
+
 /// The detection threshold of a detector (the score a detection needs).
 double detection_threshold(const Model& detector);
 

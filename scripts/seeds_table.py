@@ -1,0 +1,65 @@
+"""The tables of docs/seeds.md from a scripts/seeds-at-scale.sh folder: for each patch mode, each
+model and each held-out set, accuracy against the clean prediction clean, with a random patch of
+the same form and with the trained patch (mean and spread over the seeds), tSuc for targeted
+patches, and the compute each run took.
+
+Usage: seeds_table.py OUT
+"""
+import glob
+import json
+import os
+import statistics
+import sys
+
+
+def spread(values):
+    values = [v for v in values if v is not None]
+    if not values:
+        return "-"
+    mean = 100 * statistics.mean(values)
+    if len(values) == 1:
+        return f"{mean:.1f}%"
+    return f"{mean:.1f} ± {100 * statistics.stdev(values):.1f}%"
+
+
+def main():
+    out = sys.argv[1]
+    settings = dict(line.split(" ", 1) for line in open(os.path.join(out, "settings.txt")).read()
+                    .splitlines())
+    print(f"Training frames `{settings['train']}`, held out `{settings['held']}`, other clip "
+          f"`{settings['other']}`; {settings['epochs']} epochs; seeds {settings['seeds']}.\n")
+    for mode in ("untargeted", "target0"):
+        runs = sorted(glob.glob(os.path.join(out, f"001-{mode}-seed*")))
+        runs = [r for r in runs if os.path.isdir(r) and os.path.exists(f"{r}/summary.json")]
+        if not runs:
+            continue
+        summaries = [json.load(open(f"{r}/summary.json")) for r in runs]
+        steps = [s["epochs"] * len(s["train_items"] or []) for s in summaries]
+        seconds = [int(open(f"{r}/seconds").read()) for r in runs if os.path.exists(f"{r}/seconds")]
+        final = [s["epoch_loss"][-1] for s in summaries]
+        title = "untargeted" if mode == "untargeted" else "targeted (class 0, Drawing)"
+        print(f"### 001, {title}: {len(runs)} seed(s), {steps[0]} image-steps each, "
+              f"{statistics.mean(seconds):.0f} s per training run; final epoch loss "
+              f"{', '.join(f'{x:.3f}' for x in final)}\n")
+        print("| model | data | clean | random patch | trained patch | tSuc (clean already target) |")
+        print("|---|---|---|---|---|---|")
+        for data in ("held", "other"):
+            evals = [json.load(open(f"{r}/eval-{data}.json")) for r in runs
+                     if os.path.exists(f"{r}/eval-{data}.json")]
+            if not evals:
+                continue
+            for k, row in enumerate(evals[0]["models"]):
+                rows = [e["models"][k] for e in evals]
+                tsuc = spread([x["target_success"] for x in rows])
+                base = spread([x["clean_target_rate"] for x in rows])
+                print(f"| {row['model']} | {settings[data].split(':')[0].split('/')[-1]} "
+                      f"{'held-out frames' if data == 'held' else '(other clip)'} "
+                      f"| {spread([x['clean_accuracy'] for x in rows])} "
+                      f"| {spread([x['random_patch']['patched_accuracy'] for x in rows])} "
+                      f"| {spread([x['patched_accuracy'] for x in rows])} "
+                      f"| {tsuc if tsuc == '-' else tsuc + ' (' + base + ')'} |")
+        print()
+
+
+if __name__ == "__main__":
+    main()
