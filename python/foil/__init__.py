@@ -130,10 +130,9 @@ def audit(model, images, labels=None, linf_eps=(0.01, 0.02, 0.05, 0.1, 0.2),
     budget and norm from AutoAttack (fast; ``thorough``: standard) with its stages, the
     minimal-norm curve (``curve`` deepfool, cw or none), the common corruptions
     (``corruptions`` all, benchmark, a list or none, at ``severities``) and the checks (the
-    threat table: white box only). Returns audit.json as
-    a dict; ``out``: also writes the CLI's results folder there (audit.json, audit.csv, plots,
-    examples.png, run.json, report.html), all or nothing. ``labels`` None: the model's clean
-    predictions."""
+    threat table: white box only). Returns audit.json as a dict; ``out``: also writes the CLI's
+    results folder there (audit.json, audit.csv, plots, examples.png, run.json, report.html),
+    all or nothing. ``labels`` None: the model's clean predictions."""
     model = model if isinstance(model, Model) else Model(model)
     return _foil.audit(model._m, images, labels, list(linf_eps), list(l2_eps), attack, curve,
                        steps, batch, examples, thorough, seed, corruptions, severities,

@@ -1,11 +1,16 @@
 // All-or-nothing results folders, built beside their final place and renamed into it.
 #include "foil/report/results_folder.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 
 #include "foil/core/error.h"
@@ -26,6 +31,27 @@ void probe_folder(const fs::path& dir, const std::string& flag, const std::strin
   std::error_code ec;
   fs::remove(probe, ec);
   if (!ok) throw InputError(flag + " " + path + ": cannot write into " + dir.string());
+}
+
+/// Opens and locks `path` (exclusive, not waiting); throws InputError naming `flag` and `out`
+/// when another run holds it or it is not a plain file.
+int lock_folder(const std::string& path, const std::string& flag, const std::string& out) {
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0644);
+  if (fd < 0)
+    throw InputError(flag + " " + out + ": cannot create the lock file " + path + " (" +
+                     std::strerror(errno) + ")");
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size != 0) {
+    ::close(fd);
+    throw InputError(flag + " " + out + ": " + path +
+                     " exists and is not foil's (empty) lock file; move it away");
+  }
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    throw InputError(flag + " " + out + ": another foil run is writing this folder now (it holds " +
+                     path + "); wait for it to finish or choose another folder");
+  }
+  return fd;
 }
 
 /// `outer` is `inner` or a folder above it.
@@ -76,6 +102,11 @@ ResultsFolder::ResultsFolder(std::string out, const std::string& flag, ResultsFo
   if (!dist::leader()) partial_ += ".rank" + std::to_string(dist::rank());
   check_input(!fs::exists(out_, ec) || fs::is_directory(out_, ec), flag + " " + out_,
               "a folder (or a name for a new one)", "an existing file");
+  if (dist::leader()) {  // before anything of another run's can be touched
+    fs::create_directories(folder.parent_path(), ec);
+    lock_path_ = (folder.parent_path() / (folder.filename().string() + ".lock")).string();
+    lock_fd_ = lock_folder(lock_path_, flag, out_);
+  }
   if (!resumable_ && fs::exists(fs::symlink_status(partial_, ec))) {  // a killed run's leftovers
     fs::remove_all(partial_, ec);
     std::fprintf(stderr, "foil: removed %s, left by a run that did not finish\n", partial_.c_str());
@@ -95,8 +126,18 @@ ResultsFolder::ResultsFolder(std::string out, const std::string& flag, ResultsFo
   started_ = fs::file_time_type::clock::now();
 }
 
+void ResultsFolder::unlock() {
+  if (lock_fd_ < 0) return;
+  ::unlink(lock_path_.c_str());  // still ours: no other run can hold it while we do
+  ::close(lock_fd_);
+  lock_fd_ = -1;
+}
+
 ResultsFolder::~ResultsFolder() {
-  if (committed_) return;
+  if (committed_) {
+    unlock();
+    return;
+  }
   std::error_code ec;
   // A resumable run keeps what it wrote for the next run, but not a folder it only made
   // (a run that failed its checks before any work leaves nothing behind).
@@ -105,6 +146,7 @@ ResultsFolder::~ResultsFolder() {
     for (const auto& e : fs::recursive_directory_iterator(partial_, ec))
       wrote = wrote || !fresh_ || e.last_write_time(ec) > started_;
   if (!wrote) fs::remove_all(partial_, ec);
+  unlock();
 }
 
 void ResultsFolder::commit() {
@@ -169,6 +211,7 @@ void ResultsFolder::commit() {
     fs::remove_all(partial_);
   }
   committed_ = true;
+  unlock();
 }
 
 std::vector<std::string> check_run_paths(const RunPaths& paths) {

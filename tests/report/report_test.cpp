@@ -200,5 +200,40 @@ TEST(RunPaths, OutputsReplaceNothingTheyMustNot) {
   EXPECT_NE(refused(p).find("--out: expected a path"), std::string::npos) << refused(p);
 }
 
+// Two runs with the same results folder: the second stops with one line before it touches the
+// first one's partial folder; once the first commits, the folder is free again.
+TEST(ResultsFolder, ASecondRunOnTheSameFolderStopsWithoutTouchingTheFirst) {
+  const std::string dir = test::temp_dir("folder-lock");
+  const std::string out = dir + "/results";
+  {
+    ResultsFolder first(out, "--out");
+    std::ofstream(first.file("a.txt")) << "first";
+    try {
+      ResultsFolder second(out, "--out");
+      FAIL() << "a second writer was let in";
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find("another foil run is writing this folder"),
+                std::string::npos)
+          << e.what();
+    }
+    EXPECT_EQ(test::slurp(first.file("a.txt")), "first");  // the first run's work is intact
+    first.commit();
+    EXPECT_FALSE(std::filesystem::exists(out + ".lock"));
+  }
+  EXPECT_EQ(test::slurp(out + "/a.txt"), "first");
+  {
+    ResultsFolder again(out, "--out");  // free again; an abandoned run frees it too
+  }
+  ResultsFolder after_abandoned(out, "--out");
+  // Something of the lock's name that is not an empty file is the user's: never used.
+  const std::string other = dir + "/other";
+  ASSERT_EQ(::mkfifo((other + ".lock").c_str(), 0600), 0);
+  EXPECT_THROW(ResultsFolder(other, "--out"), InputError);
+  EXPECT_TRUE(std::filesystem::is_fifo(other + ".lock"));
+  std::ofstream(dir + "/mine.lock") << "my notes";
+  EXPECT_THROW(ResultsFolder(dir + "/mine", "--out"), InputError);
+  EXPECT_EQ(test::slurp(dir + "/mine.lock"), "my notes");
+}
+
 }  // namespace
 }  // namespace foil

@@ -35,7 +35,10 @@ struct ResultsFolderOptions {
 /// alone; never a folder, FIFO or device of the same name, nor another output). A run that
 /// fails leaves OUT as it was and removes the partial folder; a resumable run keeps it. In a
 /// job of several processes (foil launch) only rank 0's folder is kept (and resumed); the
-/// others write into scratch folders that never outlive the run.
+/// others write into scratch folders that never outlive the run. Two runs never write the same
+/// OUT at once: rank 0 holds an exclusive lock on "OUT.lock" from construction to commit or
+/// destruction, and a second run with the same OUT stops with one line instead of removing the
+/// first one's partial folder.
 class ResultsFolder {
  public:
   /// Creates the partial folder now, so that an unwritable place fails before any work
@@ -66,6 +69,9 @@ class ResultsFolder {
   bool committed_ = false;
   bool fresh_ = true;  ///< the partial folder was made by this run
   std::filesystem::file_time_type started_;
+  std::string lock_path_;  ///< OUT.lock, held (flock) while this run writes OUT
+  int lock_fd_ = -1;       ///< its descriptor (-1: none)
+  void unlock();
 };
 
 /// Checks, before any work, that the output file `path` (given with `flag`; "" = none) can be
