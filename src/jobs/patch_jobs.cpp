@@ -171,14 +171,21 @@ nlohmann::json to_json(const DetectionPatchEvaluation& e) {
           {"clean_detection_rate", e.clean_detection_rate},
           {"patched_detection_rate", e.patched_detection_rate},
           {"hidden_rate", rate_or_null(e.hidden_rate)},
-          {"appeared_rate", rate_or_null(e.appeared_rate)}};
+          {"appeared_rate", rate_or_null(e.appeared_rate)},
+          {"clean_boxes", e.clean_boxes},
+          {"box_recall", rate_or_null(e.box_recall)},
+          {"boxes_under_patch", e.boxes_under_patch},
+          {"under_patch_recall", rate_or_null(e.under_patch_recall)}};
 }
 
 std::string detection_line(const DetectionPatchEvaluation& e) {
   auto rate = [](double r) { return r < 0 ? std::string("-") : fmt::format("{:.2f}%", 100 * r); };
-  return fmt::format("detected clean {:.2f}%  patched {:.2f}%  hidden {}  appeared {}",
-                     100 * e.clean_detection_rate, 100 * e.patched_detection_rate,
-                     rate(e.hidden_rate), rate(e.appeared_rate));
+  return fmt::format(
+      "detected clean {:.2f}%  patched {:.2f}%  hidden {}  appeared {}  boxes still found {} of "
+      "{} (under the patch {} of {})",
+      100 * e.clean_detection_rate, 100 * e.patched_detection_rate, rate(e.hidden_rate),
+      rate(e.appeared_rate), rate(e.box_recall), e.clean_boxes, rate(e.under_patch_recall),
+      e.boxes_under_patch);
 }
 
 std::string tsuc_text(const PatchEvaluation& e) {

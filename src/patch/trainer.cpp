@@ -253,17 +253,25 @@ PatchTrainResult train_patch(const std::vector<std::shared_ptr<Model>>& models, 
 
 namespace {
 
+/// One batch run clean and under each placement.
+struct PatchedBatch {
+  torch::Tensor labels;                        ///< the batch's labels
+  torch::Tensor clean;                         ///< the model's output on the clean images
+  std::vector<torch::Tensor> images;           ///< per placement: the patched images
+  std::vector<torch::Tensor> outputs;          ///< per placement: the model's output on them
+  std::vector<std::vector<Placement>> places;  ///< per placement: where the patch went
+  torch::Tensor x;                             ///< the clean images
+};
+
 /// Runs `model` on `data`'s batches, clean and under `repeats` random placements (batch k's
 /// drawn from a generator keyed by seed and k, so that any process can run any batch; on-object
 /// placement: on the model's own detections of `object_class`). In a job of several processes
-/// each runs a contiguous share of the batches. `rows(labels, clean output, patched outputs)`
-/// makes a batch's table of `columns` integers per image; returns every image's row, in data
-/// order, on every process.
-torch::Tensor run_patched(
-    Model& model, const Dataset& data, const Patch& patch, const PlacementOptions& placement,
-    int64_t object_class, int64_t repeats, uint64_t seed, int64_t batch, int64_t columns,
-    const std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&,
-                                      const std::vector<torch::Tensor>&)>& rows) {
+/// each runs a contiguous share of the batches. `rows(batch)` makes a batch's table of
+/// `columns` integers per image; returns every image's row, in data order, on every process.
+torch::Tensor run_patched(Model& model, const Dataset& data, const Patch& patch,
+                          const PlacementOptions& placement, int64_t object_class, int64_t repeats,
+                          uint64_t seed, int64_t batch, int64_t columns,
+                          const std::function<torch::Tensor(const PatchedBatch&)>& rows) {
   check_input(data.size() > 0, "--data " + data.source, "at least one item", "an empty dataset");
   check_input(repeats >= 1, "--repeats", "an integer >= 1", std::to_string(repeats));
   torch::NoGradGuard no_grad;
@@ -272,20 +280,47 @@ torch::Tensor run_patched(
   return dist::map_batches(
       data.size(), batch, torch::zeros({0, columns}, torch::kLong), [&](int64_t b, int64_t e) {
         auto gen = at::make_generator<at::CPUGeneratorImpl>(seed * 1000003ULL + b / batch);
-        const torch::Tensor x = data.images.slice(0, b, e).to(model.device());
-        const torch::Tensor clean = model.forward(x);
+        PatchedBatch pb;
+        pb.x = data.images.slice(0, b, e).to(model.device());
+        pb.labels = data.labels.slice(0, b, e).to(model.device());
+        pb.clean = model.forward(pb.x);
         std::vector<ObjectBox> objects;
-        if (placement.on_object() >= 0) objects = object_boxes(model, x, object_class);
-        std::vector<torch::Tensor> patched;
+        if (placement.on_object() >= 0) objects = object_boxes(model, pb.x, object_class);
         for (int64_t r = 0; r < repeats; ++r) {
-          const auto places = sample_placements(patch, e - b, shape, placement, gen, objects);
-          patched.push_back(model.forward(apply_patch(x, pixels, mask, places, placement)));
+          pb.places.push_back(sample_placements(patch, e - b, shape, placement, gen, objects));
+          pb.images.push_back(apply_patch(pb.x, pixels, mask, pb.places.back(), placement));
+          pb.outputs.push_back(model.forward(pb.images.back()));
         }
-        return rows(data.labels.slice(0, b, e).to(model.device()), clean, patched).to(torch::kLong);
+        return rows(pb).to(torch::kLong);
       });
 }
 
 }  // namespace
+
+double box_iou(const Detection& a, const Detection& b) {
+  const double w = std::min(a.x2, b.x2) - std::max(a.x1, b.x1);
+  const double h = std::min(a.y2, b.y2) - std::max(a.y1, b.y1);
+  if (w <= 0 || h <= 0) return 0;
+  const double inter = w * h;
+  return inter / ((a.x2 - a.x1) * (a.y2 - a.y1) + (b.x2 - b.x1) * (b.y2 - b.y1) - inter);
+}
+
+KeptBoxes count_kept_boxes(const std::vector<Detection>& clean,
+                           const std::vector<Detection>& patched, const Detection& patch_area,
+                           int64_t cls) {
+  KeptBoxes k;
+  for (const auto& d : clean) {
+    if (cls >= 0 && d.cls != cls) continue;
+    bool found = false;
+    for (const auto& m : patched) found = found || (m.cls == d.cls && box_iou(d, m) >= 0.5);
+    const bool under = box_iou(d, patch_area) > 0;
+    ++k.clean;
+    k.kept += found;
+    k.under += under;
+    k.under_kept += under && found;
+  }
+  return k;
+}
 
 PatchEvaluation evaluate_patch(Model& model, const Dataset& data, const Patch& patch,
                                const PlacementOptions& placement, int64_t target, int64_t repeats,
@@ -293,10 +328,9 @@ PatchEvaluation evaluate_patch(Model& model, const Dataset& data, const Patch& p
   // Per image: label, clean prediction, one prediction per placement.
   const torch::Tensor t =
       run_patched(model, data, patch, placement, target, repeats, seed, batch, 2 + repeats,
-                  [](const torch::Tensor& y, const torch::Tensor& clean_out,
-                     const std::vector<torch::Tensor>& patched) {
-                    std::vector<torch::Tensor> cols{y, clean_out.argmax(1)};
-                    for (const auto& out : patched) cols.push_back(out.argmax(1));
+                  [](const PatchedBatch& pb) {
+                    std::vector<torch::Tensor> cols{pb.labels, pb.clean.argmax(1)};
+                    for (const auto& out : pb.outputs) cols.push_back(out.argmax(1));
                     return torch::stack(cols, 1);
                   });
   const torch::Tensor y = t.select(1, 0).unsqueeze(1), clean_pred = t.select(1, 1).unsqueeze(1);
@@ -325,23 +359,55 @@ DetectionPatchEvaluation evaluate_detection_patch(Model& model, const Dataset& d
                                                   int64_t batch) {
   check_input(threshold > 0 && threshold < 1, "detection threshold", "a score in (0, 1)",
               std::to_string(threshold));
-  // Per image: detected clean, detected under each placement.
+  // Per image: detected clean, detected under each placement; then the clean boxes of the
+  // class, and per placement those still found, those the patch overlaps and those of them
+  // still found.
+  const auto* detector = dynamic_cast<const TfjsModel*>(&model);
+  check_input(detector != nullptr, "model " + model.info().name,
+              "an object detector (boxes to count)", "a model without a box decoder");
+  const int64_t side = patch.side();
   const torch::Tensor t =
-      run_patched(model, data, patch, placement, cls, repeats, seed, batch, 1 + repeats,
-                  [&](const torch::Tensor&, const torch::Tensor& clean_out,
-                      const std::vector<torch::Tensor>& patched) {
+      run_patched(model, data, patch, placement, cls, repeats, seed, batch, 2 + 4 * repeats,
+                  [&](const PatchedBatch& pb) {
                     auto detected = [&](const torch::Tensor& z) {
                       check_input(cls < z.size(1), "--class " + std::to_string(cls),
                                   fmt::format("a class of the model's {}", z.size(1)),
                                   "a class it does not have");
-                      return torch::sigmoid(cls >= 0 ? z.select(1, cls) : z.amax(1)).ge(threshold);
+                      return torch::sigmoid(cls >= 0 ? z.select(1, cls) : z.amax(1))
+                          .ge(threshold)
+                          .to(torch::kLong);
                     };
-                    std::vector<torch::Tensor> cols{detected(clean_out)};
-                    for (const auto& out : patched) cols.push_back(detected(out));
-                    return torch::stack(cols, 1);
+                    const int64_t n = pb.x.size(0);
+                    torch::Tensor boxes = torch::zeros({n, 1 + 3 * repeats}, torch::kLong);
+                    // A detector without a box decoder (a bare class-map graph) has no boxes to
+                    // count.
+                    const bool decodes = !detector->meta().decode.empty();
+                    const auto clean = decodes ? detector->detect(pb.x, threshold)
+                                               : std::vector<std::vector<Detection>>(n);
+                    for (int64_t r = 0; r < repeats && decodes; ++r) {
+                      const auto after = detector->detect(pb.images[r], threshold);
+                      for (int64_t i = 0; i < n; ++i) {
+                        const Placement& at = pb.places[r][i];
+                        const Detection area{0,
+                                             "",
+                                             0,
+                                             static_cast<float>(at.left),
+                                             static_cast<float>(at.top),
+                                             static_cast<float>(at.left + side),
+                                             static_cast<float>(at.top + side)};
+                        const KeptBoxes k = count_kept_boxes(clean[i], after[i], area, cls);
+                        boxes[i][0] = k.clean;
+                        boxes[i][1 + 3 * r] = k.kept;
+                        boxes[i][2 + 3 * r] = k.under;
+                        boxes[i][3 + 3 * r] = k.under_kept;
+                      }
+                    }
+                    std::vector<torch::Tensor> cols{detected(pb.clean)};
+                    for (const auto& out : pb.outputs) cols.push_back(detected(out));
+                    return torch::cat({torch::stack(cols, 1).cpu(), boxes}, 1);
                   });
   const torch::Tensor clean = t.select(1, 0).unsqueeze(1).to(torch::kBool);
-  const torch::Tensor now = t.slice(1, 1).to(torch::kBool);
+  const torch::Tensor now = t.slice(1, 1, 1 + repeats).to(torch::kBool);
   auto count = [](const torch::Tensor& b) { return b.sum().item<int64_t>(); };
   const int64_t clean_hits = count(clean);
   DetectionPatchEvaluation ev;
@@ -354,6 +420,18 @@ DetectionPatchEvaluation evaluate_detection_patch(Model& model, const Dataset& d
     ev.hidden_rate = static_cast<double>(count(clean & ~now)) / (clean_hits * repeats);
   if (clean_hits < ev.n)
     ev.appeared_rate = static_cast<double>(count(~clean & now)) / ((ev.n - clean_hits) * repeats);
+  const torch::Tensor box_cols = t.slice(1, 1 + repeats);
+  ev.clean_boxes = count(box_cols.select(1, 0));
+  int64_t kept = 0, covered = 0, covered_kept = 0;
+  for (int64_t r = 0; r < repeats; ++r) {
+    kept += count(box_cols.select(1, 1 + 3 * r));
+    covered += count(box_cols.select(1, 2 + 3 * r));
+    covered_kept += count(box_cols.select(1, 3 + 3 * r));
+  }
+  if (ev.clean_boxes > 0)
+    ev.box_recall = static_cast<double>(kept) / static_cast<double>(ev.clean_boxes * repeats);
+  ev.boxes_under_patch = covered;
+  if (covered > 0) ev.under_patch_recall = static_cast<double>(covered_kept) / covered;
   return ev;
 }
 

@@ -8,6 +8,7 @@
 
 #include "../models/tfjs_graph_builder.h"
 #include "foil/core/error.h"
+#include "foil/jobs/job.h"
 #include "foil/models/tfjs.h"
 #include "foil/patch/trainer.h"
 #include "test_util.h"
@@ -83,6 +84,51 @@ TEST(DetectionPatch, RatesOnAHandBuiltDetectorAreTheHandComputedOnes) {
   // Any class (-1): red counts.
   const auto any = evaluate_detection_patch(*model, data, solid_patch(0, 0, 0), {}, -1, 0.5, 1, 1);
   EXPECT_DOUBLE_EQ(any.clean_detection_rate, 2.0 / 3);
+  // This detector has no box decoder: no boxes to count, the box rates undefined.
+  EXPECT_EQ(any.clean_boxes, 0);
+  EXPECT_DOUBLE_EQ(any.box_recall, -1.0);
+  EXPECT_DOUBLE_EQ(any.under_patch_recall, -1.0);
+}
+
+Detection box(int64_t cls, float x1, float y1, float x2, float y2) {
+  return {cls, "", 0.9f, x1, y1, x2, y2};
+}
+
+TEST(DetectionPatch, BoxesAreKeptByAnOverlapOfHalfAndCountedUnderThePatch) {
+  EXPECT_DOUBLE_EQ(box_iou(box(0, 0, 0, 10, 10), box(0, 5, 0, 15, 10)), 50.0 / 150);
+  EXPECT_DOUBLE_EQ(box_iou(box(0, 0, 0, 10, 10), box(0, 10, 0, 20, 10)), 0.0);  // touching
+  const std::vector<Detection> clean = {box(0, 0, 0, 10, 10), box(0, 20, 20, 30, 30),
+                                        box(0, 50, 50, 60, 60), box(1, 0, 0, 10, 10)};
+  // Found again: the first (IoU 0.81) and the third (same box); the second moved too far
+  // (IoU 1/3); a class-1 box where the first was does not keep a class-0 box.
+  const std::vector<Detection> patched = {box(0, 1, 1, 10, 10), box(0, 25, 20, 35, 30),
+                                          box(0, 50, 50, 60, 60), box(1, 0, 0, 10, 10)};
+  const Detection patch = box(-1, 18, 18, 26, 26);  // over the second box only
+  const KeptBoxes k = count_kept_boxes(clean, patched, patch, 0);
+  EXPECT_EQ(k.clean, 3);
+  EXPECT_EQ(k.kept, 2);
+  EXPECT_EQ(k.under, 1);
+  EXPECT_EQ(k.under_kept, 0);
+  const KeptBoxes all = count_kept_boxes(clean, {}, patch, -1);  // every class; all hidden
+  EXPECT_EQ(all.clean, 4);
+  EXPECT_EQ(all.kept, 0);
+}
+
+// On a real detector, the counts agree with its own clean detections.
+TEST(DetectionPatch, CenterNetCountsThePeopleOfEachFrame) {
+  auto model = std::make_shared<TfjsModel>(test::human_model("centernet"));
+  const Dataset data = open_data(test::kSampleClip + ":every=300", *model);  // 3 frames
+  size_t people = 0;
+  for (const auto& found : model->detect(data.images, -1))
+    for (const auto& d : found) people += d.cls == 0;
+  ASSERT_GT(people, 6u);  // a crowded square
+  Patch tiny = Patch::create(PatchOptions().area(0.001).cells(1), shape_of(data));
+  tiny.params().fill_(0.5);
+  const auto e = evaluate_detection_patch(*model, data, tiny, {}, 0, model->meta().min_score, 2, 1);
+  EXPECT_EQ(e.clean_boxes, static_cast<int64_t>(people));
+  EXPECT_GE(e.box_recall, 0.8);  // a 16-pixel grey square hides few of them
+  EXPECT_LE(e.box_recall, 1.0);
+  EXPECT_LE(e.boxes_under_patch, 2 * e.clean_boxes);
 }
 
 /// The class's mean best score over `data` with `patch` placed at random (seed fixed).

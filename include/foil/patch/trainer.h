@@ -121,7 +121,36 @@ struct DetectionPatchEvaluation {
   double patched_detection_rate = 0;  ///< pairs with the class detected, patched
   double hidden_rate = -1;    ///< among pairs detected clean: not detected patched (-1: none)
   double appeared_rate = -1;  ///< among pairs not detected clean: detected patched (-1: none)
+  /// Boxes of the class the detector finds on the clean images (its decode, threshold and
+  /// non-maximum suppression), summed over the images.
+  int64_t clean_boxes = 0;
+  /// Among (clean box, placement) pairs: a patched detection of the same class overlaps the
+  /// box with IoU >= 0.5 (the person is still found). -1: no clean boxes.
+  double box_recall = -1;
+  /// (clean box, placement) pairs where the pasted patch overlaps the box.
+  int64_t boxes_under_patch = 0;
+  /// box_recall among those pairs (the object the patch sits on). -1: none.
+  double under_patch_recall = -1;
 };
+
+struct Detection;  // foil/models/tfjs.h
+
+/// Intersection over union of two boxes (0 when they do not overlap).
+double box_iou(const Detection& a, const Detection& b);
+
+/// Of one image's clean detections of class `cls` (-1: every class), how many a patched image
+/// keeps and how many the patch overlaps.
+struct KeptBoxes {
+  int64_t clean = 0;       ///< clean boxes of the class
+  int64_t kept = 0;        ///< of them: a patched box of the same class has IoU >= 0.5 with it
+  int64_t under = 0;       ///< of them: the patch's square overlaps the box
+  int64_t under_kept = 0;  ///< of those: kept
+};
+
+/// Counts `clean`'s boxes `patched` keeps, and those under `patch_area` (the pasted square).
+KeptBoxes count_kept_boxes(const std::vector<Detection>& clean,
+                           const std::vector<Detection>& patched, const Detection& patch_area,
+                           int64_t cls);
 
 /// Evaluates a patch on a detector with `repeats` random placements per image from `seed`.
 DetectionPatchEvaluation evaluate_detection_patch(Model& model, const Dataset& data,
