@@ -1,7 +1,8 @@
-"""The tables of docs/seeds.md from a scripts/seeds-at-scale.sh folder: for each patch mode, each
-model and each held-out set, accuracy against the clean prediction clean, with a random patch of
-the same form and with the trained patch (mean and spread over the seeds), tSuc for targeted
-patches, and the compute each run took.
+"""The tables of docs/seeds.md from a scripts/seeds-at-scale.sh folder: for each classifier patch
+mode, each model and each held-out set, accuracy against the clean prediction clean, with a
+random patch of the same form and with the trained patch (mean and spread over the seeds), tSuc
+for targeted patches; for the person-vanish patch, the share of the clean person boxes each
+detector still finds (all of them, and the one the patch sits on); and the compute each run took.
 
 Usage: seeds_table.py OUT
 """
@@ -59,6 +60,37 @@ def main():
                       f"| {spread([x['patched_accuracy'] for x in rows])} "
                       f"| {tsuc if tsuc == '-' else tsuc + ' (' + base + ')'} |")
         print()
+    vanish(out, settings)
+
+
+def vanish(out, settings):
+    runs = sorted(r for r in glob.glob(os.path.join(out, "001-vanish-seed*"))
+                  if os.path.isdir(r) and os.path.exists(f"{r}/summary.json"))
+    if not runs:
+        return
+    summaries = [json.load(open(f"{r}/summary.json")) for r in runs]
+    steps = summaries[0]["epochs"] * len(summaries[0]["train_items"] or [])
+    seconds = [int(open(f"{r}/seconds").read()) for r in runs if os.path.exists(f"{r}/seconds")]
+    losses = ", ".join(f"{s['epoch_loss'][-1]:.3f}" for s in summaries)
+    print(f"### 001 (detector) and Thys et al.: person-vanish patch on CenterNet, {len(runs)} "
+          f"seed(s), {steps} image-steps, {statistics.mean(seconds):.0f} s per training run; "
+          f"final epoch loss {losses}\n")
+    print(f"Held-out frames `{settings['vanish_held']}`. Boxes: the detector's clean person boxes; "
+          "found: a patched person box overlaps it with IoU >= 0.5.\n")
+    print("| model | clean person boxes | found, random patch | found, trained patch | "
+          "the box under the patch found, random / trained | frames with a person, trained |")
+    print("|---|---|---|---|---|---|")
+    evals = [json.load(open(f"{r}/eval-held.json")) for r in runs
+             if os.path.exists(f"{r}/eval-held.json")]
+    for k, row in enumerate(evals[0]["models"] if evals else []):
+        rows = [e["models"][k] for e in evals]
+        print(f"| {row['model']} | {row['clean_boxes']} "
+              f"| {spread([x['random_patch']['box_recall'] for x in rows])} "
+              f"| {spread([x['box_recall'] for x in rows])} "
+              f"| {spread([x['random_patch']['under_patch_recall'] for x in rows])} / "
+              f"{spread([x['under_patch_recall'] for x in rows])} "
+              f"| {spread([x['patched_detection_rate'] for x in rows])} |")
+    print()
 
 
 if __name__ == "__main__":
