@@ -167,15 +167,31 @@ PatchTransferResult run_patch_transfer(const std::vector<std::shared_ptr<Model>>
                       loss, r.metric, 100 * matrix[0][0]));
     r.matrices.push_back(std::move(matrix));
   }
-  // The baseline each cell compares with: what the clean images already do on each model.
+  // The baselines each cell compares with: what the clean images already do on each model,
+  // and what a random patch of the same form at the same placements does.
   const std::string base_key = detect ? "clean_detection_rate" : "clean_target_rate";
-  std::vector<std::string> base;
-  for (const auto& n : names)
-    base.push_back(fmt::format("{} {:.2f}%", n, 100 * summary[base_key][n].get<double>()));
+  std::vector<std::string> base, noise;
+  for (size_t m = 0; m < models.size(); ++m) {
+    const Dataset& eval = splits[m].eval;
+    const Patch random =
+        random_patch_like(Patch::create(o.patch, shape_of(eval), o.seed), eval, o.seed + 2);
+    const double value =
+        detect ? evaluate_detection_patch(*models[m], eval, random, at, o.target,
+                                          detection_threshold(*models[m]), o.repeats, o.seed + 1)
+                     .patched_detection_rate
+               : evaluate_patch(*models[m], eval, random, at, o.target, o.repeats, o.seed + 1)
+                     .target_success;
+    summary["random_patch"][names[m]] = value;
+    base.push_back(
+        fmt::format("{} {:.2f}%", names[m], 100 * summary[base_key][names[m]].get<double>()));
+    noise.push_back(fmt::format("{} {:.2f}%", names[m], 100 * value));
+  }
   log(fmt::format("baseline, {}: {}",
                   detect ? "class detected on the clean images"
                          : "clean images already predicted as the target",
                   fmt::join(base, ", ")));
+  log(fmt::format("baseline, a random patch of the same form ({}): {}", r.metric,
+                  fmt::join(noise, ", ")));
   return r;
 }
 

@@ -228,6 +228,13 @@ TEST(DetectionPatch, TransferMatrixOfDetectionRates) {
     EXPECT_EQ(m[1][1], m[1][0]) << loss;
   }
   EXPECT_TRUE(j["clean_detection_rate"].is_object());
+  // Beside the cells: a random patch of the same form at the same placements, per model.
+  ASSERT_TRUE(j["random_patch"].is_object());
+  for (const auto& [name, rate] : j["random_patch"].items()) {
+    EXPECT_GE(rate.get<double>(), 0.0) << name;
+    EXPECT_LE(rate.get<double>(), 1.0) << name;
+  }
+  EXPECT_NE(r.out.find("a random patch of the same form"), std::string::npos) << r.out;
   EXPECT_TRUE(std::filesystem::exists(dir + "/t/transfer-appear.png"));
 }
 
