@@ -144,8 +144,12 @@ std::vector<Dataset> job_data(const std::vector<std::shared_ptr<Model>>& models,
   check_input(spec.empty() != !images.has_value(), "data",
               "either a data spec (data=) or images (and labels), not both", "both or neither");
   if (!spec.empty()) return open_patch_data(spec, models, target, log);
-  std::vector<Dataset> per_model;
-  for (const auto& m : models) per_model.push_back(dataset_of(*m, *images, labels));
+  // As open_patch_data: unlabelled images take the first model's predictions, for every model.
+  std::vector<Dataset> per_model{dataset_of(*models.front(), *images, labels)};
+  for (size_t k = 1; k < models.size(); ++k) {
+    per_model.push_back(dataset_of(*models[k], *images, per_model.front().labels));
+    per_model.back().labels = per_model.front().labels;
+  }
   return per_model;
 }
 
