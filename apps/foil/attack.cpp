@@ -115,7 +115,8 @@ void setup_attack(CLI::App& app) {
   auto c = std::make_shared<AttackCmd>();
   auto* sub = app.add_subcommand("attack", "run one perturbation attack over a dataset");
   add_model_flags(sub, c->model, false);
-  sub->add_option("--data", c->data, "data spec: fashion-mnist:test[:N], an image folder or file, clip.avi:every=N")
+  sub->add_option("--data", c->data,
+                  "data spec: fashion-mnist:test[:N], an image folder or file, clip.avi:every=N")
       ->capture_default_str();
   add_attack_flags(sub, c->attack, "pgd");
   sub->add_option("--access", c->access,

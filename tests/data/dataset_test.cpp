@@ -165,7 +165,6 @@ TEST(Images, CorruptImageIsInputError) {
   EXPECT_THROW(read_image(dir + "/missing.png"), InputError);
 }
 
-
 TEST(Video, EveryNthFrameOfARangeAtTheModelsSize) {
   ASSERT_TRUE(std::filesystem::exists(test::kSampleClip)) << "opencv-doc is not installed";
   const std::string& clip = test::kSampleClip;
