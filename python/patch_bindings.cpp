@@ -21,6 +21,7 @@ struct PatchKwargs {
   PlacementOptions placement;
   ObjectiveOptions objective;
   PatchTrainOptions train;
+  std::string target_spec;  ///< target_data
 };
 
 std::pair<double, double> range_of(const py::handle& value, const std::string& key) {
@@ -68,6 +69,8 @@ PatchKwargs patch_kwargs(const py::dict& kw) {
         o.placement.keep_out(num());
       else if (k == "on_object")
         o.placement.on_object(in(0, 1));
+      else if (k == "objects")
+        o.placement.objects(integer());
       else if (k == "eot")
         o.placement.eot(value.cast<bool>());
       else if (k == "scale")
@@ -97,6 +100,8 @@ PatchKwargs patch_kwargs(const py::dict& kw) {
         o.objective.projections(integer());
       else if (k == "exact_1d")
         o.objective.exact_1d(value.cast<bool>());
+      else if (k == "target_data")
+        o.target_spec = text();
       else if (k == "max_target_images")
         o.objective.max_target_images(integer());
       else if (k == "epochs")
@@ -184,6 +189,7 @@ void bind_patch(py::module_& m) {
         o.placement = k.placement;
         o.objective = k.objective;
         o.train = k.train;
+        o.target_spec = k.target_spec;
         o.train.progress(verbose ? "patch" : "");
         o.task = task;
         o.cls = cls;

@@ -11,6 +11,12 @@
 #       against CenterNet on the training frames (every 4th: 140, 15 epochs), evaluated on the
 #       held-out frames (every 4th) on CenterNet and NanoDet: the share of the clean person boxes
 #       still found (all, and the one under the patch), random patch beside it; one seed.
+#   000 (OT patches transfer): ce, feature and OT grid patches (the 001 form) targeted to
+#       Drawing, each trained on nsfwjs MobileNetV2 and on MobileNetV2-mid at equal
+#       image-steps (280 frames x 5 epochs), feature/OT matching the frames of Megamind.avi
+#       each source model predicts as Drawing (vtest.avi has none); tSuc on the held-out
+#       frames on both and on InceptionV3 (never a source), clean and random patch beside it,
+#       over 3 seeds.
 # Every number is held out (frames 560-599 are a gap, so held-out frames are not neighbours
 # of training frames), carries the random patch of the same form and the clean accuracy, and
 # its spread over the seeds. The seeds and frames are fixed here, before any result.
@@ -22,7 +28,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 quick=0
 [ "${1:-}" = "--quick" ] && { quick=1; shift; }
 out=${1:-$root/out/seeds-at-scale}
-foil="$root/build/foil"
+foil=${FOIL:-$root/build/foil}
 assets=${FOIL_ASSETS:-$root/assets}
 clips=/usr/share/doc/opencv-doc/examples/data
 nsfw="$assets/nsfwjs"
@@ -70,6 +76,31 @@ for mode in untargeted target0; do
     done
   done
 done
+# 000: the transfer matrices. Drawing (class 0) is the target; its images come from the other
+# clip (Megamind.avi, an animated trailer), never from the evaluation frames.
+if [ $quick = 1 ]; then tdata="$clips/Megamind.avi:every=30" tepochs=1
+else tdata="$clips/Megamind.avi:every=2" tepochs=5; fi
+echo "target_data $tdata" >>"$out/settings.txt"
+for seed in $seeds; do
+  run="$out/000-transfer-seed$seed"
+  if [ ! -f "$run/transfer.json" ]; then
+    start=$(date +%s)
+    "$foil" patch transfer --model "$mobilenet" --model "$nsfw/nsfw-mobilenet-v2-mid.json" \
+      --data "$train" --eval-data "$held" --target-data "$tdata" --target 0 \
+      --param grid --cells 10 --area 0.15 --keep-out 0.15 --epochs "$tepochs" --batch 32 \
+      --repeats "$repeats" --seed "$seed" --out "$run" >"$run.log" 2>&1
+    echo $(($(date +%s) - start)) >"$run/seconds"
+  fi
+  # The same patches on a third architecture that was never a source.
+  for patch in "$run"/patch-*.pt; do
+    json="${patch%.pt}-inception-v3.json"
+    [ -f "$json" ] && continue
+    "$foil" patch eval --model "$nsfw/nsfw-inception-v3.json" --data "$held" --patch "$patch" \
+      --param grid --cells 10 --area 0.15 --keep-out 0.15 --target 0 --repeats "$repeats" \
+      --seed "$seed" --json "$json" >"${json%.json}.log" 2>&1
+  done
+done
+
 # 001's detector part and Thys et al. (2019): a person-vanish grid patch on the person (its
 # centre in the central half of the best person box), EOT, trained against CenterNet on the
 # training frames, evaluated on the held-out frames on CenterNet and NanoDet (transfer), clean

@@ -31,6 +31,7 @@ void run_patch_train(const PatchTrainCmd& c) {
   o.patch = patch_options(c.f);
   o.data_spec = c.f.data;
   o.eval_spec = c.eval_data;
+  o.target_spec = c.t.target_data;
   o.eval_on_train = c.eval_on_train;
   ResultsFolder out(c.out, "--out", /*resumable=*/true);  // the checkpoint lives in it
   const Loaded l = load_all(c.f, device);
@@ -113,6 +114,7 @@ void run_patch_transfer(const PatchTransferCmd& c) {
   o.repeats = c.repeats;
   o.data_spec = c.f.data;
   o.eval_spec = c.eval_data;
+  o.target_spec = c.t.target_data;
   o.eval_on_train = c.eval_on_train;
   check_patch_transfer_options(o);
   // Each finished patch is kept in the results folder, so an interrupted run resumes there.

@@ -41,6 +41,11 @@ void add_patch_flags(CLI::App* sub, PatchFlags& f, bool many_models) {
                   "fraction of the box of the class's best detection (0: the box centre, 1: "
                   "anywhere in the box; images without one: anywhere)")
       ->check(number_in(0, 1));
+  sub->add_option("--objects", f.objects,
+                  "--on-object: a patch on each of the class's N best detections per image (Thys "
+                  "et al. put one on every person), the same patch each time")
+      ->check(integer_in(1, 1000))
+      ->capture_default_str();
   sub->add_flag("--eot", f.eot,
                 "expectation over transformation (scale, rotation, brightness, "
                 "contrast, noise)");
@@ -82,6 +87,10 @@ void add_train_flags(CLI::App* sub, TrainFlags& t) {
       ->check(integer_in(1, 100000))
       ->capture_default_str();
   sub->add_flag("--exact-1d", t.exact_1d, "OT: exact 1-D W2 per feature axis instead");
+  sub->add_option("--target-data", t.target_data,
+                  "feature/ot: data spec of the clean target-class images they match (default: "
+                  "the training images of --target; unlabelled data: the images each source "
+                  "model predicts as --target); never the --eval-data source");
   sub->add_option("--max-target-images", t.max_target, "clean target-class images for OT/feature")
       ->check(integer_in(1, 1000000))
       ->capture_default_str();
@@ -123,6 +132,7 @@ PlacementOptions placement_options(const PatchFlags& f) {
       PlacementOptions()
           .keep_out(f.keep_out)
           .on_object(f.on_object)
+          .objects(f.objects)
           .eot(f.eot)
           .scale_min(s0)
           .scale_max(s1)

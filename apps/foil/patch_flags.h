@@ -28,6 +28,7 @@ struct PatchFlags {
   std::string shape = "square", init = "grey";
   double keep_out = 0;
   double on_object = -1;  ///< detect: fraction of the object box the patch centre falls in
+  int64_t objects = 1;    ///< detect: patches per image, one per detected object
   bool eot = false;
   double rotation = 10, brightness = 0.1, noise = 0.1, tilt = 5;
   std::string scale = "0.8,1.2", contrast = "0.8,1.2";
@@ -40,6 +41,7 @@ struct PatchFlags {
 struct TrainFlags {
   std::string loss;  ///< default: ce (classify), vanish (detect)
   std::string layers, layer_weights;
+  std::string target_data;  ///< --target-data
   int64_t projections = 500, epochs = 5, batch = 64, max_target = 500;
   bool exact_1d = false, resume = true;
   std::string optimizer = "adam";

@@ -55,10 +55,10 @@ class Patch:
 def train(models, images=None, labels=None, data=None, eval_images=None, eval_labels=None,
           eval_data=None, eval_on_train=False, target=None, task="classify", cls="", seed=0,
           out=None, verbose=False, param=None, cells=None, area=None, shape=None, init=None,
-          keep_out=None, on_object=None, eot=None, scale=None, rotation=None, brightness=None,
+          keep_out=None, on_object=None, objects=None, eot=None, scale=None, rotation=None, brightness=None,
           contrast=None, noise=None, tilt=None, eot_corruptions=None, loss=None, layers=None,
           layer_weights=None, projections=None, exact_1d=None, max_target_images=None,
-          epochs=None, batch=None, optimizer=None, lr=None, tv=None):
+          target_data=None, epochs=None, batch=None, optimizer=None, lr=None, tv=None):
     """Trains a universal patch on ``models`` (one, or several as an ensemble) as ``foil patch
     train`` and evaluates it on held-out images on every model. Returns a :class:`Patch`.
 
@@ -68,10 +68,11 @@ def train(models, images=None, labels=None, data=None, eval_images=None, eval_la
     ``eval_on_train=True`` evaluates on the training images (labelled so in the summary).
     ``target``: the target class (None: untargeted); ``task="detect"`` with ``cls`` for
     detectors. Patch: ``param`` grid/free, ``cells``, ``area`` (fraction of the image),
-    ``shape``, ``init``; placement: ``keep_out``, ``on_object``, ``eot`` with ``scale``,
+    ``shape``, ``init``; placement: ``keep_out``, ``on_object`` (with ``objects``, patches per image), ``eot`` with ``scale``,
     ``rotation``, ``brightness``, ``contrast``, ``noise``, ``tilt``, ``eot_corruptions``;
     objective: ``loss`` ce/feature/ot (vanish/appear for detectors), ``layers``,
-    ``layer_weights``, ``projections``, ``exact_1d``, ``max_target_images``; optimisation:
+    ``layer_weights``, ``projections``, ``exact_1d``, ``max_target_images``, ``target_data`` (a data spec of clean
+    target-class images for feature/ot; default: the training images of ``target``); optimisation:
     ``epochs``, ``batch``, ``optimizer``, ``lr``, ``tv``. ``out``: also writes the CLI's
     results folder (patch.pt, patch.png, loss.csv/.svg, patched.png, summary.json,
     report.html). ``verbose``: progress lines on stderr. The same seed and data give the
@@ -84,7 +85,7 @@ def train(models, images=None, labels=None, data=None, eval_images=None, eval_la
 
 
 def evaluate(models, patch, images=None, labels=None, data=None, target=None,
-             task="classify", cls="", repeats=5, keep_out=0.0, on_object=None, seed=0,
+             task="classify", cls="", repeats=5, keep_out=0.0, on_object=None, objects=1, seed=0,
              verbose=False):
     """A patch on every model as ``foil patch eval``: clean and patched accuracy, fooling
     rate and (with ``target``) tSuc beside the clean images already predicted as the target;
@@ -98,10 +99,10 @@ def evaluate(models, patch, images=None, labels=None, data=None, target=None,
         params, path, opts = None, str(patch), {}
     return _foil.patch_evaluate(_handles(models), params, path, data or "", images, labels, task,
                                 cls, _label(target), repeats, seed, verbose, keep_out=keep_out,
-                                on_object=on_object, **opts)
+                                on_object=on_object, objects=objects, **opts)
 
 
-_OPTION_NAMES = ("param", "cells", "area", "shape", "init", "keep_out", "on_object", "eot",
-                 "scale", "rotation", "brightness", "contrast", "noise", "tilt",
+_OPTION_NAMES = ("param", "cells", "area", "shape", "init", "keep_out", "on_object", "objects",
+                 "eot", "scale", "rotation", "brightness", "contrast", "noise", "tilt",
                  "eot_corruptions", "loss", "layers", "layer_weights", "projections", "exact_1d",
-                 "max_target_images", "epochs", "batch", "optimizer", "lr", "tv")
+                 "max_target_images", "target_data", "epochs", "batch", "optimizer", "lr", "tv")

@@ -100,7 +100,7 @@ PatchSplit split_patch_data(const Dataset& data, const std::string& spec,
   if (eval_on_train) {
     s.train = s.eval = data;
     s.train_source = s.eval_source = data.source + " (the training items)";
-    return s;
+    return s;  // not held out: no eval_spec to keep apart
   }
   s.train = data;
   s.train_source = data.source;
@@ -112,6 +112,7 @@ PatchSplit split_patch_data(const Dataset& data, const std::string& spec,
     s.eval = open_data(eval_spec, model);
     label_unlabelled(s.eval, model, log);
     s.eval_source = s.eval.source;
+    s.eval_spec = eval_spec;
     return s;
   }
   const DataSpec d = parse_data_spec(spec);
@@ -120,6 +121,7 @@ PatchSplit split_patch_data(const Dataset& data, const std::string& spec,
         d.path == "train" ? "fashion-mnist:test:1000" : "fashion-mnist:train:1000";
     s.eval = open_data(other, model);
     s.eval_source = s.eval.source;
+    s.eval_spec = other;
     return s;
   }
   check_input(data.size() >= 5, "--data " + spec,
@@ -132,7 +134,24 @@ PatchSplit split_patch_data(const Dataset& data, const std::string& spec,
   s.eval = mixed.slice(cut, data.size());
   s.train_source = fmt::format("{} (80% split: {} items)", data.source, cut);
   s.eval_source = fmt::format("{} (held-out 20% split: {} items)", data.source, s.eval.size());
+  s.eval_spec = spec;
   return s;
+}
+
+torch::Tensor target_class_images(const std::string& spec, const std::string& eval_spec,
+                                  Model& model, int64_t target, const Log& log) {
+  check_input(eval_spec.empty() || !same_source(spec, eval_spec), "--target-data " + spec,
+              "images apart from the evaluation data " + eval_spec, "the same source");
+  Dataset d = open_data(spec, model);
+  label_unlabelled(d, model, log);
+  const torch::Tensor idx = d.labels.eq(target).nonzero().flatten();
+  check_input(idx.numel() > 0, "--target-data " + spec,
+              fmt::format("images of the target class {} ({})", target, class_name(d, target)),
+              fmt::format("none among its {} image(s)", d.size()));
+  if (log)
+    log(fmt::format("target distribution: {} image(s) of {} from {}", idx.numel(),
+                    class_name(d, target), d.source));
+  return d.images.index_select(0, idx);
 }
 
 Patch patch_at_size(const Patch& p, const Dataset& data) {
@@ -193,8 +212,8 @@ std::string tsuc_text(const PatchEvaluation& e) {
 }
 
 nlohmann::json placement_json(const PlacementOptions& placement) {
-  return placement.on_object() < 0 ? nlohmann::json("anywhere")
-                                   : nlohmann::json({{"on_object", placement.on_object()}});
+  if (placement.on_object() < 0) return "anywhere";
+  return {{"on_object", placement.on_object()}, {"objects", placement.objects()}};
 }
 
 nlohmann::json item_list(const Dataset& d) {
@@ -245,10 +264,11 @@ void write_detections(const std::string& path, Model& model, const Dataset& data
   auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
   torch::NoGradGuard g;
   const torch::Tensor x = data.images.slice(0, 0, k).to(model.device());
-  const auto places = sample_placements(
+  const auto places = sample_object_placements(
       p, k, shape_of(data), placement, gen,
-      placement.on_object() >= 0 ? object_boxes(model, x, cls) : std::vector<ObjectBox>{});
-  const torch::Tensor xp = apply_patch(x, p.render().detach(), p.mask(), places, placement);
+      placement.on_object() >= 0 ? object_boxes_each(model, x, cls, placement.objects())
+                                 : std::vector<std::vector<ObjectBox>>{});
+  const torch::Tensor xp = apply_patch_each(x, p.render().detach(), p.mask(), places, placement);
   std::vector<std::vector<GridCell>> rows;
   for (const torch::Tensor& images : {x, xp}) {
     const auto found = detector.detect(images);

@@ -25,7 +25,10 @@ PatchTrainJobResult run_patch_train(const std::vector<std::shared_ptr<Model>>& m
   r.detect = o.task == "detect";
   r.seed = o.seed;
   r.shown = models.front();
-  r.at = PlacementOptions().keep_out(o.placement.keep_out()).on_object(o.placement.on_object());
+  r.at = PlacementOptions()
+             .keep_out(o.placement.keep_out())
+             .on_object(o.placement.on_object())
+             .objects(o.placement.objects());
   if (o.eval_items.size() > 0 && !o.eval_on_train) {
     check_input(o.eval_items.images.sizes().slice(1) == data.images.sizes().slice(1),
                 "evaluation images",
@@ -55,6 +58,13 @@ PatchTrainJobResult run_patch_train(const std::vector<std::shared_ptr<Model>>& m
   const double started = now_seconds(), exchanged = dist::exchange_seconds();
   ObjectiveOptions objective = o.objective;
   objective.loss(r.loss).target(r.target);
+  if (!o.target_spec.empty()) {
+    check_input(r.loss == "feature" || r.loss == "ot", "--target-data",
+                "--loss feature or ot (the losses that match a target distribution)",
+                "--loss " + r.loss);
+    objective.target_images(
+        target_class_images(o.target_spec, r.split.eval_spec, *models.front(), r.target, log));
+  }
   PatchTrainOptions train_options = o.train;
   r.trained = train_patch(models, train, patch, objective, o.placement, train_options.seed(o.seed),
                           [&](int64_t epoch, double loss) {
@@ -112,6 +122,7 @@ PatchTrainJobResult run_patch_train(const std::vector<std::shared_ptr<Model>>& m
                {"train_items", item_list(r.split.train)},
                {"eval_items", item_list(r.split.eval)},
                {"evaluation", evals}};
+  if (!o.target_spec.empty()) r.summary["target_data"] = o.target_spec;
   return r;
 }
 

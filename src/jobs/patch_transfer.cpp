@@ -27,7 +27,7 @@ std::vector<std::string> losses_of(const PatchTransferOptions& o) {
 
 /// Evaluations put the patch where training did, without EOT.
 PlacementOptions eval_placement(const PlacementOptions& p) {
-  return PlacementOptions().keep_out(p.keep_out()).on_object(p.on_object());
+  return PlacementOptions().keep_out(p.keep_out()).on_object(p.on_object()).objects(p.objects());
 }
 
 }  // namespace
@@ -82,6 +82,18 @@ PatchTransferResult run_patch_transfer(const std::vector<std::shared_ptr<Model>>
              {"train_items", item_list(split.train)},
              {"eval_items", item_list(split.eval)},
              {"matrices", nlohmann::json::object()}};
+  // feature/ot from another source: each source model's own images of the target class.
+  std::vector<torch::Tensor> target_images(models.size());
+  const bool layered = std::any_of(r.losses.begin(), r.losses.end(),
+                                   [](const std::string& l) { return l == "feature" || l == "ot"; });
+  if (!o.target_spec.empty()) {
+    check_input(layered, "--target-data", "--losses with feature or ot",
+                fmt::format("'{}'", fmt::join(r.losses, ",")));
+    for (size_t m = 0; m < models.size(); ++m)
+      target_images[m] =
+          target_class_images(o.target_spec, splits[m].eval_spec, *models[m], o.target, log);
+    summary["target_data"] = o.target_spec;
+  }
   const PlacementOptions at = eval_placement(o.placement);
   for (const auto& loss : r.losses) {
     std::vector<std::vector<double>> matrix;
@@ -121,7 +133,7 @@ PatchTransferResult run_patch_transfer(const std::vector<std::shared_ptr<Model>>
         if (!why.empty()) log(fmt::format("{}: {}", file, why));
         log(fmt::format("{} patch on {} ...", loss, names[s]));
         ObjectiveOptions objective = o.objective;
-        objective.loss(loss).target(o.target);
+        objective.loss(loss).target(o.target).target_images(target_images[s]);
         PatchTrainOptions train_options = o.train;
         patch = train_patch({models[s]}, train, patch, objective, o.placement,
                             train_options.seed(o.seed))

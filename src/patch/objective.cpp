@@ -117,11 +117,19 @@ class LayerObjective : public PatchObjective {
                 std::to_string(weights_.size()));
     check_input(o.target() >= 0, "--target", "a target class for the feature and ot losses",
                 "none (untargeted)");
-    const torch::Tensor idx = data.labels.eq(o.target()).nonzero().flatten();
-    check_input(idx.numel() > 0, "--target " + std::to_string(o.target()),
-                "a class with images in the data", "no images of that class");
-    const torch::Tensor x_t =
-        data.images.index_select(0, idx.slice(0, 0, std::max<int64_t>(1, o.max_target_images())));
+    const int64_t most = std::max<int64_t>(1, o.max_target_images());
+    torch::Tensor x_t = o.target_images();
+    if (x_t.defined()) {
+      check_input(x_t.dim() == 4 && x_t.size(0) > 0, "target images", "a non-empty N x C x H x W batch",
+                  c10::str(x_t.sizes()));
+      x_t = x_t.slice(0, 0, most);
+    } else {
+      const torch::Tensor idx = data.labels.eq(o.target()).nonzero().flatten();
+      check_input(idx.numel() > 0, "--target " + std::to_string(o.target()),
+                  "a class with images in the data (or --target-data with some)",
+                  "no images of that class");
+      x_t = data.images.index_select(0, idx.slice(0, 0, most));
+    }
     torch::NoGradGuard no_grad;
     for (int64_t b = 0; b < x_t.size(0); b += 250) {
       const auto out = model.forward(x_t.slice(0, b, b + 250), layers_);

@@ -135,6 +135,10 @@ void check_placement_options(const PlacementOptions& o) {
   check_input(o.on_object() < 0 || o.keep_out() == 0, "--on-object",
               "no --keep-out (the patch goes on the object, not around it)",
               fmt::format("--keep-out {}", o.keep_out()));
+  check_input(o.objects() >= 1 && o.objects() <= 1000, "--objects", "an integer in 1..1000",
+              std::to_string(o.objects()));
+  check_input(o.objects() == 1 || o.on_object() >= 0, "--objects",
+              "--on-object (the patches go on detected objects)", "no --on-object");
   for (const auto& c : o.eot_corruptions()) {
     try {
       corruption_info(c);
@@ -261,6 +265,58 @@ torch::Tensor apply_patch(const torch::Tensor& x, const torch::Tensor& pixels,
                           const torch::Tensor& mask, const std::vector<Placement>& placements,
                           const PlacementOptions& o) {
   return corrupt_placed(paste_patch(x, pixels, mask, placements, o), placements);
+}
+
+std::vector<std::vector<Placement>> sample_object_placements(
+    const Patch& patch, int64_t n, const ImageShape& image, const PlacementOptions& o,
+    at::Generator& gen, const std::vector<std::vector<ObjectBox>>& objects) {
+  check_input(objects.empty() || static_cast<int64_t>(objects.size()) == n, "object boxes",
+              std::to_string(n) + " lists (one per image)", std::to_string(objects.size()));
+  std::vector<ObjectBox> first;
+  size_t rounds = 1;
+  for (const auto& boxes : objects) {
+    first.push_back(boxes.empty() ? ObjectBox{} : boxes.front());
+    rounds = std::max(rounds, boxes.size());
+  }
+  std::vector<std::vector<Placement>> out(n);
+  for (size_t r = 0; r < rounds; ++r) {
+    std::vector<ObjectBox> at = first;
+    for (size_t i = 0; r > 0 && i < at.size(); ++i)
+      at[i] = r < objects[i].size() ? objects[i][r] : ObjectBox{};
+    const auto drawn = sample_placements(patch, n, image, o, gen, at);
+    for (int64_t i = 0; i < n; ++i)
+      if (r == 0 || !at[i].empty()) out[i].push_back(drawn[i]);
+  }
+  return out;
+}
+
+torch::Tensor apply_patch_each(const torch::Tensor& x, const torch::Tensor& pixels,
+                               const torch::Tensor& mask,
+                               const std::vector<std::vector<Placement>>& placements,
+                               const PlacementOptions& o) {
+  check_input(static_cast<int64_t>(placements.size()) == x.size(0), "placements",
+              std::to_string(x.size(0)) + " lists (one per image)",
+              std::to_string(placements.size()));
+  std::vector<Placement> first;
+  size_t rounds = 0;
+  for (const auto& p : placements) {
+    check_input(!p.empty(), "placements", "at least one per image", "an image without one");
+    first.push_back(p.front());
+    rounds = std::max(rounds, p.size());
+  }
+  torch::Tensor out = paste_patch(x, pixels, mask, first, o);
+  for (size_t r = 1; r < rounds; ++r) {
+    std::vector<int64_t> rows;
+    std::vector<Placement> at;
+    for (size_t i = 0; i < placements.size(); ++i)
+      if (r < placements[i].size()) {
+        rows.push_back(static_cast<int64_t>(i));
+        at.push_back(placements[i][r]);
+      }
+    const torch::Tensor index = torch::tensor(rows, torch::kLong).to(x.device());
+    out = out.index_copy(0, index, paste_patch(out.index_select(0, index), pixels, mask, at, o));
+  }
+  return corrupt_placed(out, first);
 }
 
 torch::Tensor paste_patch(const torch::Tensor& x, const torch::Tensor& pixels,

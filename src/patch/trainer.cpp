@@ -20,17 +20,26 @@ namespace {
 
 ImageShape shape_of_images(const torch::Tensor& x) { return {x.size(1), x.size(2), x.size(3)}; }
 
-// Every process's object boxes, in rank order.
-std::vector<ObjectBox> gather_boxes(const std::vector<ObjectBox>& mine) {
+// Every process's object boxes (at most `most` per image), in rank order.
+std::vector<std::vector<ObjectBox>> gather_boxes(const std::vector<std::vector<ObjectBox>>& mine,
+                                                 int64_t most) {
   std::vector<float> flat;
-  for (const auto& b : mine) flat.insert(flat.end(), {b.x1, b.y1, b.x2, b.y2});
+  for (const auto& boxes : mine)
+    for (int64_t k = 0; k < most; ++k) {  // padded with empty boxes
+      const ObjectBox b = k < static_cast<int64_t>(boxes.size()) ? boxes[k] : ObjectBox{};
+      flat.insert(flat.end(), {b.x1, b.y1, b.x2, b.y2});
+    }
   const torch::Tensor all =
-      dist::all_gather_rows(torch::tensor(flat, torch::kFloat).view({-1, 4})).contiguous();
-  std::vector<ObjectBox> boxes;
+      dist::all_gather_rows(torch::tensor(flat, torch::kFloat).view({-1, 4 * most})).contiguous();
+  std::vector<std::vector<ObjectBox>> out(all.size(0));
   const float* v = all.data_ptr<float>();
   for (int64_t i = 0; i < all.size(0); ++i)
-    boxes.push_back({v[4 * i], v[4 * i + 1], v[4 * i + 2], v[4 * i + 3]});
-  return boxes;
+    for (int64_t k = 0; k < most; ++k) {
+      const float* b = v + 4 * (i * most + k);
+      const ObjectBox box{b[0], b[1], b[2], b[3]};
+      if (!box.empty()) out[i].push_back(box);
+    }
+  return out;
 }
 
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const PatchTrainOptions& o,
@@ -47,22 +56,27 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const PatchTrainOptions&
 
 }  // namespace
 
-std::vector<ObjectBox> object_boxes(const Model& model, const torch::Tensor& x, int64_t cls) {
+std::vector<std::vector<ObjectBox>> object_boxes_each(const Model& model, const torch::Tensor& x,
+                                                      int64_t cls, int64_t most) {
   const auto* detector = dynamic_cast<const TfjsModel*>(&model);
   check_input(detector && detector->meta().task == "detection", "--on-object",
               "object detectors (the patch goes on a detected object)",
               "model " + model.info().name);
-  std::vector<ObjectBox> boxes;
+  std::vector<std::vector<ObjectBox>> out;
   for (const auto& found : detector->detect(x.detach())) {
-    ObjectBox b;
+    out.emplace_back();
     for (const auto& d : found)  // best first
-      if (cls < 0 || d.cls == cls) {
-        b = {d.x1, d.y1, d.x2, d.y2};
-        break;
-      }
-    boxes.push_back(b);
+      if ((cls < 0 || d.cls == cls) && static_cast<int64_t>(out.back().size()) < most)
+        out.back().push_back({d.x1, d.y1, d.x2, d.y2});
   }
-  return boxes;
+  return out;
+}
+
+std::vector<ObjectBox> object_boxes(const Model& model, const torch::Tensor& x, int64_t cls) {
+  std::vector<ObjectBox> best;
+  for (const auto& boxes : object_boxes_each(model, x, cls, 1))
+    best.push_back(boxes.empty() ? ObjectBox{} : boxes.front());
+  return best;
 }
 
 PatchStepper::PatchStepper(std::vector<std::shared_ptr<Model>> models, const Dataset& data,
@@ -89,15 +103,16 @@ double PatchStepper::step(const torch::Tensor& x, const torch::Tensor& y, at::Ge
   const bool split = ranks > 1 && n >= ranks;
   const auto [lo, hi] = split ? dist::shard(n) : std::pair<int64_t, int64_t>{0, n};
   const torch::Tensor xs = x.slice(0, lo, hi), ys = y.slice(0, lo, hi);
-  std::vector<ObjectBox> objects;
+  std::vector<std::vector<ObjectBox>> objects;
   if (placement_.on_object() >= 0) {
-    objects = object_boxes(*models_.front(), xs.to(models_.front()->device()), object_class_);
-    if (split) objects = gather_boxes(objects);
+    objects = object_boxes_each(*models_.front(), xs.to(models_.front()->device()), object_class_,
+                                placement_.objects());
+    if (split) objects = gather_boxes(objects, placement_.objects());
   }
   // Every process draws the whole batch's placements (so the generators stay in step), then
   // pastes its share's.
-  auto places = sample_placements(patch_, n, shape_of_images(x), placement_, gen, objects);
-  places = std::vector<Placement>(places.begin() + lo, places.begin() + hi);
+  auto places = sample_object_placements(patch_, n, shape_of_images(x), placement_, gen, objects);
+  places = std::vector<std::vector<Placement>>(places.begin() + lo, places.begin() + hi);
   // Per model: the gradient and loss of this share, weighted so that the sum over processes is
   // the whole batch's; then one exchange for all of them (in double).
   std::vector<torch::Tensor> parts;
@@ -106,7 +121,7 @@ double PatchStepper::step(const torch::Tensor& x, const torch::Tensor& y, at::Ge
     objectives_[m]->set_shared(split);
     const torch::Tensor pixels = patch_.render();
     const torch::Tensor xp =
-        apply_patch(xs.to(models_[m]->device()), pixels, mask_, places, placement_);
+        apply_patch_each(xs.to(models_[m]->device()), pixels, mask_, places, placement_);
     const torch::Tensor loss = objectives_[m]->loss(*models_[m], xp, ys, gen);
     const bool per_item = objectives_[m]->per_item();
     const double value_weight = split && per_item ? static_cast<double>(hi - lo) / n : 1.0 / ranks;
@@ -259,7 +274,8 @@ struct PatchedBatch {
   torch::Tensor clean;                         ///< the model's output on the clean images
   std::vector<torch::Tensor> images;           ///< per placement: the patched images
   std::vector<torch::Tensor> outputs;          ///< per placement: the model's output on them
-  std::vector<std::vector<Placement>> places;  ///< per placement: where the patch went
+  /// per placement: where the patches went on each image
+  std::vector<std::vector<std::vector<Placement>>> places;
   torch::Tensor x;                             ///< the clean images
 };
 
@@ -284,11 +300,13 @@ torch::Tensor run_patched(Model& model, const Dataset& data, const Patch& patch,
         pb.x = data.images.slice(0, b, e).to(model.device());
         pb.labels = data.labels.slice(0, b, e).to(model.device());
         pb.clean = model.forward(pb.x);
-        std::vector<ObjectBox> objects;
-        if (placement.on_object() >= 0) objects = object_boxes(model, pb.x, object_class);
+        std::vector<std::vector<ObjectBox>> objects;
+        if (placement.on_object() >= 0)
+          objects = object_boxes_each(model, pb.x, object_class, placement.objects());
         for (int64_t r = 0; r < repeats; ++r) {
-          pb.places.push_back(sample_placements(patch, e - b, shape, placement, gen, objects));
-          pb.images.push_back(apply_patch(pb.x, pixels, mask, pb.places.back(), placement));
+          pb.places.push_back(
+              sample_object_placements(patch, e - b, shape, placement, gen, objects));
+          pb.images.push_back(apply_patch_each(pb.x, pixels, mask, pb.places.back(), placement));
           pb.outputs.push_back(model.forward(pb.images.back()));
         }
         return rows(pb).to(torch::kLong);
@@ -306,14 +324,15 @@ double box_iou(const Detection& a, const Detection& b) {
 }
 
 KeptBoxes count_kept_boxes(const std::vector<Detection>& clean,
-                           const std::vector<Detection>& patched, const Detection& patch_area,
-                           int64_t cls) {
+                           const std::vector<Detection>& patched,
+                           const std::vector<Detection>& patch_areas, int64_t cls) {
   KeptBoxes k;
   for (const auto& d : clean) {
     if (cls >= 0 && d.cls != cls) continue;
     bool found = false;
     for (const auto& m : patched) found = found || (m.cls == d.cls && box_iou(d, m) >= 0.5);
-    const bool under = box_iou(d, patch_area) > 0;
+    bool under = false;
+    for (const auto& area : patch_areas) under = under || box_iou(d, area) > 0;
     ++k.clean;
     k.kept += found;
     k.under += under;
@@ -387,15 +406,13 @@ DetectionPatchEvaluation evaluate_detection_patch(Model& model, const Dataset& d
                     for (int64_t r = 0; r < repeats && decodes; ++r) {
                       const auto after = detector->detect(pb.images[r], threshold);
                       for (int64_t i = 0; i < n; ++i) {
-                        const Placement& at = pb.places[r][i];
-                        const Detection area{0,
-                                             "",
-                                             0,
-                                             static_cast<float>(at.left),
-                                             static_cast<float>(at.top),
-                                             static_cast<float>(at.left + side),
-                                             static_cast<float>(at.top + side)};
-                        const KeptBoxes k = count_kept_boxes(clean[i], after[i], area, cls);
+                        std::vector<Detection> areas;
+                        for (const Placement& at : pb.places[r][i])
+                          areas.push_back({0, "", 0, static_cast<float>(at.left),
+                                           static_cast<float>(at.top),
+                                           static_cast<float>(at.left + side),
+                                           static_cast<float>(at.top + side)});
+                        const KeptBoxes k = count_kept_boxes(clean[i], after[i], areas, cls);
                         boxes[i][0] = k.clean;
                         boxes[i][1 + 3 * r] = k.kept;
                         boxes[i][2 + 3 * r] = k.under;

@@ -1,4 +1,5 @@
 // foil patch train / eval / transfer end to end.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -69,6 +70,36 @@ TEST(CliPatch, TransferWritesOneMatrixPerObjective) {
   ASSERT_EQ(again.code, 0) << again.err;
   EXPECT_NE(again.out.find("reusing"), std::string::npos);
   EXPECT_EQ(read_json(dir + "/transfer.json")["matrices"], j["matrices"]);
+}
+
+TEST(CliPatch, FeatureAndOtTakeTheirTargetImagesFromTargetData) {
+  const std::string dir = test::temp_dir("cli-target-data");
+  // Held out: Fashion-MNIST's test split (the default); the target's images: other training
+  // images, labelled, of which those of class 8 are the target distribution.
+  auto r = run_foil("patch train --model " + test::trained_cnn() +
+                    " --data fashion-mnist:train:64 --target 8 --loss ot --projections 16 "
+                    "--cells 7 --epochs 1 --target-data fashion-mnist:train:300 --out " +
+                    dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const Dataset pool = load_data("fashion-mnist:train:300");
+  const int64_t bags = pool.labels.eq(8).sum().item<int64_t>();
+  ASSERT_GT(bags, 0);
+  EXPECT_NE(r.out.find(fmt::format("target distribution: {} image(s) of", bags)),
+            std::string::npos)
+      << r.out;
+  EXPECT_EQ(read_json(dir + "/summary.json")["target_data"], "fashion-mnist:train:300");
+  const std::string m = "patch train --model " + test::trained_cnn() +
+                        " --data fashion-mnist:train:64 --target 8 --epochs 1 --out " + dir + "/x";
+  // Never the held-out images; only for the losses that match a distribution; a class there.
+  expect_bad_input(m + " --loss ot --target-data fashion-mnist:test:50", "--target-data");
+  expect_bad_input(m + " --loss ce --target-data fashion-mnist:train:300", "--loss feature or ot");
+  const int64_t first = pool.labels[0].item<int64_t>();
+  expect_bad_input("patch train --model " + test::trained_cnn() +
+                       " --data fashion-mnist:train:64 --loss feature --epochs 1 --target " +
+                       std::to_string((first + 1) % 10) +
+                       " --target-data fashion-mnist:train:1 --out " + dir + "/x",
+                   "none among its 1 image(s)");
+  EXPECT_FALSE(std::filesystem::exists(dir + "/x"));
 }
 
 TEST(CliPatch, AGreyPatchMeetsAColourModelAndAColourPatchAGreyOne) {
@@ -144,6 +175,7 @@ TEST(CliPatch, BadInput) {
   EXPECT_FALSE(std::filesystem::exists(dir + "/patch.json"));
   expect_bad_input("patch train " + m + " --eot --tilt nan --out " + dir + "/t", "--tilt");
   expect_bad_input("patch train " + m + " --init zeros --out " + dir + "/t", "--init");
+  expect_bad_input("patch train " + m + " --objects 3 --out " + dir + "/t", "--on-object");
   EXPECT_FALSE(std::filesystem::exists(dir + "/t"));
   expect_bad_input("patch transfer --model " + test::trained_cnn() +
                        " --data fashion-mnist:test:20 --target 3 --eval-data "

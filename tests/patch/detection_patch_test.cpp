@@ -104,14 +104,18 @@ TEST(DetectionPatch, BoxesAreKeptByAnOverlapOfHalfAndCountedUnderThePatch) {
   const std::vector<Detection> patched = {box(0, 1, 1, 10, 10), box(0, 25, 20, 35, 30),
                                           box(0, 50, 50, 60, 60), box(1, 0, 0, 10, 10)};
   const Detection patch = box(-1, 18, 18, 26, 26);  // over the second box only
-  const KeptBoxes k = count_kept_boxes(clean, patched, patch, 0);
+  const KeptBoxes k = count_kept_boxes(clean, patched, {patch}, 0);
   EXPECT_EQ(k.clean, 3);
   EXPECT_EQ(k.kept, 2);
   EXPECT_EQ(k.under, 1);
   EXPECT_EQ(k.under_kept, 0);
-  const KeptBoxes all = count_kept_boxes(clean, {}, patch, -1);  // every class; all hidden
+  const KeptBoxes all = count_kept_boxes(clean, {}, {patch}, -1);  // every class; all hidden
   EXPECT_EQ(all.clean, 4);
   EXPECT_EQ(all.kept, 0);
+  // Two patches: the second over the third box, which is kept.
+  const KeptBoxes two = count_kept_boxes(clean, patched, {patch, box(-1, 52, 52, 58, 58)}, 0);
+  EXPECT_EQ(two.under, 2);
+  EXPECT_EQ(two.under_kept, 1);
 }
 
 // On a real detector, the counts agree with its own clean detections.
@@ -129,6 +133,22 @@ TEST(DetectionPatch, CenterNetCountsThePeopleOfEachFrame) {
   EXPECT_GE(e.box_recall, 0.8);  // a 16-pixel grey square hides few of them
   EXPECT_LE(e.box_recall, 1.0);
   EXPECT_LE(e.boxes_under_patch, 2 * e.clean_boxes);
+  // A patch on each of the 4 best people covers more of them than one on the best.
+  const auto each = object_boxes_each(*model, data.images, 0, 4);
+  const auto best = object_boxes(*model, data.images, 0);
+  for (size_t i = 0; i < each.size(); ++i) {
+    ASSERT_FALSE(each[i].empty());
+    EXPECT_LE(each[i].size(), 4u);
+    EXPECT_EQ(each[i][0].x1, best[i].x1);
+  }
+  const auto one = evaluate_detection_patch(*model, data, tiny, PlacementOptions().on_object(0), 0,
+                                            model->meta().min_score, 1, 1);
+  const auto four = evaluate_detection_patch(
+      *model, data, tiny, PlacementOptions().on_object(0).objects(4), 0, model->meta().min_score,
+      1, 1);
+  EXPECT_EQ(four.clean_boxes, one.clean_boxes);
+  EXPECT_GE(one.boxes_under_patch, 3);  // each frame's best person
+  EXPECT_GE(four.boxes_under_patch, one.boxes_under_patch + 6);
 }
 
 /// The class's mean best score over `data` with `patch` placed at random (seed fixed).

@@ -64,6 +64,29 @@ TEST(PatchObjective, DefaultFeatureLayerIsAFeatureLayerNotTheLogits) {
   EXPECT_GT(etap.numel(), 7) << el;
 }
 
+TEST(PatchObjective, TargetImagesGivenReplaceTheDatasImagesOfTheTarget) {
+  auto cnn = test::cnn_model();
+  const auto data = load_data("fashion-mnist:test:64");
+  const auto other = load_data("fashion-mnist:train:32");  // any images, as the target's
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(1);
+  const torch::Tensor none = torch::zeros({0});
+  auto own = make_objective(ObjectiveOptions().loss("feature").target(8), *cnn, data);
+  auto given = make_objective(
+      ObjectiveOptions().loss("feature").target(8).target_images(other.images), *cnn, data);
+  // The feature point is the first target image: given images are matched from their first.
+  const torch::Tensor x = other.images.slice(0, 0, 1);
+  EXPECT_NEAR(given->loss(*cnn, x, none, gen).item<double>(), 0.0, 1e-9);
+  EXPECT_GT(own->loss(*cnn, x, none, gen).item<double>(), 1e-3);
+  // OT (exact, per axis): the given images' own distribution is at distance 0.
+  auto ot = make_objective(
+      ObjectiveOptions().loss("ot").target(8).exact_1d(true).target_images(other.images), *cnn,
+      data);
+  EXPECT_NEAR(ot->loss(*cnn, other.images, none, gen).item<double>(), 0.0, 1e-6);
+  EXPECT_THROW(make_objective(ObjectiveOptions().loss("ot").target(8).target_images(none), *cnn,
+                              data),
+               InputError);
+}
+
 TEST(PatchTraining, OtPatchLowersItsOwnLoss) {
   auto data = load_data("fashion-mnist:test:256");
   Patch p = Patch::create(PatchOptions().param("free").area(0.2), ImageShape{1, 28, 28});

@@ -119,6 +119,50 @@ TEST(Patch, OnObjectPlacementsCentreThePatchInTheBoxsCentralFraction) {
   EXPECT_THROW(check_placement_options(PlacementOptions().on_object(1.5)), InputError);
 }
 
+TEST(Patch, APatchOnEveryObjectOfEachImage) {
+  Patch p = Patch::create(PatchOptions().area(0.01), ImageShape{1, 100, 100});  // 10x10
+  p.params().fill_(1.0);
+  const auto o = PlacementOptions().on_object(0).objects(3);
+  // Image 0: three people; image 1: none (placed anywhere, once); image 2: one.
+  const std::vector<std::vector<ObjectBox>> boxes = {
+      {{0, 0, 20, 20}, {40, 40, 60, 60}, {70, 10, 90, 30}}, {}, {{30, 60, 50, 80}}};
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(3);
+  const auto places = sample_object_placements(p, 3, {1, 100, 100}, o, gen, boxes);
+  ASSERT_EQ(places.size(), 3u);
+  ASSERT_EQ(places[0].size(), 3u);
+  EXPECT_EQ(places[1].size(), 1u);
+  ASSERT_EQ(places[2].size(), 1u);
+  const std::vector<std::pair<int64_t, int64_t>> corners = {{5, 5}, {45, 45}, {75, 15}};
+  for (size_t k = 0; k < 3; ++k) {  // centred on each box (on_object 0)
+    EXPECT_EQ(places[0][k].left, corners[k].first) << k;
+    EXPECT_EQ(places[0][k].top, corners[k].second) << k;
+  }
+  EXPECT_EQ(places[2][0].left, 35);
+  // With one box per image the first round is sample_placements' own draw.
+  auto again = at::make_generator<at::CPUGeneratorImpl>(3);
+  const auto single = sample_placements(p, 3, {1, 100, 100}, o, again,
+                                        {boxes[0][0], ObjectBox{}, boxes[2][0]});
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(places[i][0].left, single[i].left) << i;
+    EXPECT_EQ(places[i][0].top, single[i].top) << i;
+  }
+  // Pasted at every placement, nowhere else.
+  const torch::Tensor x = torch::zeros({3, 1, 100, 100});
+  const torch::Tensor xp = apply_patch_each(x, p.render(), p.mask(), places, o);
+  EXPECT_EQ(xp[0].sum().item<double>(), 300.0);
+  EXPECT_EQ(xp[1].sum().item<double>(), 100.0);
+  EXPECT_EQ(xp[2].sum().item<double>(), 100.0);
+  for (const auto& [left, top] : corners)
+    EXPECT_EQ(xp[0][0].slice(0, top, top + 10).slice(1, left, left + 10).min().item<double>(), 1.0);
+  // Gradients reach the patch through every copy.
+  Patch q = Patch::create(PatchOptions().area(0.01).param("free"), ImageShape{1, 100, 100});
+  q.params().requires_grad_(true);
+  apply_patch_each(x, q.render(), q.mask(), places, o).sum().backward();
+  EXPECT_NEAR(q.params().grad().sum().item<double>(), 500.0, 1e-3);  // 5 copies of 100 pixels
+  EXPECT_THROW(check_placement_options(PlacementOptions().objects(2)), InputError);  // no object
+  EXPECT_THROW(check_placement_options(PlacementOptions().on_object(0).objects(0)), InputError);
+}
+
 TEST(Patch, EotTiltForeshortensThePatchInPerspective) {
   Patch p = Patch::create(PatchOptions().param("free").area(0.2), ImageShape{1, 64, 64});
   const auto x = torch::zeros({1, 1, 64, 64});

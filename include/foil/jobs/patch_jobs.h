@@ -49,6 +49,8 @@ struct PatchSplit {
   std::string train_source;    ///< where `train` came from
   std::string eval_source;     ///< where `eval` came from
   bool eval_on_train = false;  ///< evaluated on the training items (not held out)
+  /// The data spec the evaluation items come from ("": a caller's own items).
+  std::string eval_spec;
 };
 
 /// Evaluation data for a patch trained on `data` (from `spec`): `eval_spec` when given
@@ -59,6 +61,14 @@ struct PatchSplit {
 PatchSplit split_patch_data(const Dataset& data, const std::string& spec,
                             const std::string& eval_spec, bool eval_on_train, Model& model,
                             const Log& log = {});
+
+/// Clean images of class `target` for the feature and ot objectives (their target
+/// distribution) from the data spec `spec`, at `model`'s input size: its images labelled as
+/// the class, or for unlabelled data (video frames, photos) those `model` predicts as it.
+/// Refused (InputError naming --target-data) when `spec` is the evaluation data's source
+/// `eval_spec` (the target distribution would include held-out images) or holds none.
+torch::Tensor target_class_images(const std::string& spec, const std::string& eval_spec,
+                                  Model& model, int64_t target, const Log& log = {});
 
 /// The patch for images of `data`'s size (a grid patch keeps its cells; its side follows the
 /// image) and channels (grey to colour: every channel; colour to grey: its luma).
@@ -113,6 +123,9 @@ struct PatchTrainJobOptions {
   PatchTrainOptions train;
   std::string data_spec;  ///< the training data's spec (for the held-out split)
   std::string eval_spec;  ///< held-out evaluation data ("": split_patch_data's default)
+  /// feature/ot: where their target-class images come from ("": the training data's);
+  /// see target_class_images.
+  std::string target_spec;
   /// Held-out evaluation items given directly (a library or Python caller's own images);
   /// when not empty they are the evaluation data and `data_spec`/`eval_spec` are not read.
   Dataset eval_items;
@@ -177,6 +190,9 @@ struct PatchTransferOptions {
   std::string data_spec;       ///< the training data's spec (for the held-out split)
   std::string eval_spec;       ///< held-out evaluation data ("": split_patch_data's default)
   bool eval_on_train = false;  ///< evaluate on the training items, labelled so
+  /// feature/ot: where their target-class images come from ("": the training data's);
+  /// see target_class_images. Each source model takes the images it predicts as the target.
+  std::string target_spec;
   /// Where finished patches are kept (patch-LOSS-SOURCE.pt with a .fingerprint): a patch
   /// there made from the same work is reused. Empty: nothing is kept.
   std::string patch_folder;

@@ -36,6 +36,10 @@ struct ObjectiveOptions {
   TORCH_ARG(bool, exact_1d) = false;
   /// Clean target-class images for the target distribution (at most). Default 500.
   TORCH_ARG(int64_t, max_target_images) = 500;
+  /// Images feature/ot take the target distribution from (the first max_target_images of
+  /// them), at the model's input size; undefined (default): the training data's images
+  /// labelled as the target.
+  TORCH_ARG(torch::Tensor, target_images) = {};
 };
 
 /// Squared 1-D Wasserstein-2 distance between the columns of `a` (N×K) and `b` (M×K), by

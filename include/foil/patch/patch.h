@@ -79,6 +79,10 @@ struct PlacementOptions {
   /// inside the image; images without an object box are placed anywhere. -1 (default):
   /// anywhere. The boxes come with sample_placements.
   TORCH_ARG(double, on_object) = -1.0;
+  /// With on_object: a patch on each of the class's `objects` best detections per image (Thys
+  /// et al. 2019 put one on every person), each placed as on_object says; 1 (default): on
+  /// the best one. See sample_object_placements.
+  TORCH_ARG(int64_t, objects) = 1;
   /// EOT: random transformations applied differentiably (affine grid + grid sampling).
   TORCH_ARG(bool, eot) = false;
   /// EOT scale: patch area multiplied by a factor drawn from [scale_min, scale_max].
@@ -140,6 +144,22 @@ void check_placement_options(const PlacementOptions& options);
 std::vector<Placement> sample_placements(const Patch& patch, int64_t n, const ImageShape& image,
                                          const PlacementOptions& options, at::Generator& gen,
                                          const std::vector<ObjectBox>& objects = {});
+
+/// Placements on several objects per image (a patch on every person): image i's first
+/// placement is sample_placements' on `objects[i][0]` (anywhere when the image has no box),
+/// then one more on each further box `objects[i][r]`. Round r draws every image's r-th
+/// placement, so the generator's use depends only on `n` and the most boxes an image has; with
+/// at most one box per image the placements equal sample_placements'.
+std::vector<std::vector<Placement>> sample_object_placements(
+    const Patch& patch, int64_t n, const ImageShape& image, const PlacementOptions& options,
+    at::Generator& gen, const std::vector<std::vector<ObjectBox>>& objects);
+
+/// apply_patch with one or more placements per image: the patch pasted at each in turn, then
+/// each image corrupted once (its first placement's EOT corruption).
+torch::Tensor apply_patch_each(const torch::Tensor& x, const torch::Tensor& pixels,
+                               const torch::Tensor& mask,
+                               const std::vector<std::vector<Placement>>& placements,
+                               const PlacementOptions& options);
 
 /// Pastes `pixels` (C×S×S) with `mask` (S×S) into each image of `x` (N×C×H×W) at its
 /// placement. Without EOT the pasted pixels equal the patch exactly; with EOT the patch is

@@ -51,6 +51,10 @@ struct PatchTrainResult {
 /// threshold, in the pixels of `x`; empty where it finds none. Throws InputError when `model`
 /// is not an object detector.
 std::vector<ObjectBox> object_boxes(const Model& model, const torch::Tensor& x, int64_t cls);
+/// Each image's boxes of the `most` best detections of class `cls` (best first; fewer where
+/// the detector finds fewer), as object_boxes finds the best.
+std::vector<std::vector<ObjectBox>> object_boxes_each(const Model& model, const torch::Tensor& x,
+                                                      int64_t cls, int64_t most);
 
 /// One optimisation step of a patch against its source models: placements, pasting (with
 /// EOT), the objective, per-model gradient normalisation, the optimiser step and clamping.
@@ -143,14 +147,15 @@ double box_iou(const Detection& a, const Detection& b);
 struct KeptBoxes {
   int64_t clean = 0;       ///< clean boxes of the class
   int64_t kept = 0;        ///< of them: a patched box of the same class has IoU >= 0.5 with it
-  int64_t under = 0;       ///< of them: the patch's square overlaps the box
+  int64_t under = 0;       ///< of them: a pasted patch's square overlaps the box
   int64_t under_kept = 0;  ///< of those: kept
 };
 
-/// Counts `clean`'s boxes `patched` keeps, and those under `patch_area` (the pasted square).
+/// Counts `clean`'s boxes `patched` keeps, and those under one of `patch_areas` (the pasted
+/// squares).
 KeptBoxes count_kept_boxes(const std::vector<Detection>& clean,
-                           const std::vector<Detection>& patched, const Detection& patch_area,
-                           int64_t cls);
+                           const std::vector<Detection>& patched,
+                           const std::vector<Detection>& patch_areas, int64_t cls);
 
 /// Evaluates a patch on a detector with `repeats` random placements per image from `seed`.
 DetectionPatchEvaluation evaluate_detection_patch(Model& model, const Dataset& data,
