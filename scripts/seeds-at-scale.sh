@@ -47,6 +47,8 @@ else
   epochs=20 seeds="1 2 3" transfer=1 repeats=2
 fi
 mkdir -p "$out"
+# The corpus: every frame and photo with its split and the spec that reads it.
+/usr/bin/python3 "$root/scripts/corpus.py" "$out/corpus" >/dev/null
 printf '%s\n' "train $train" "held $held" "other $other" "epochs $epochs" "seeds $seeds" \
   >"$out/settings.txt"
 
@@ -80,7 +82,7 @@ done
 # clip (Megamind.avi, an animated trailer), never from the evaluation frames.
 if [ $quick = 1 ]; then tdata="$clips/Megamind.avi:every=30" tepochs=1
 else tdata="$clips/Megamind.avi:every=2" tepochs=5; fi
-echo "target_data $tdata" >>"$out/settings.txt"
+printf '%s\n' "target_data $tdata" "epochs_000 $tepochs" >>"$out/settings.txt"
 for seed in $seeds; do
   run="$out/000-transfer-seed$seed"
   if [ ! -f "$run/transfer.json" ]; then
@@ -115,19 +117,22 @@ else
   vepochs=15
 fi
 echo "vanish_held $vheld" >>"$out/settings.txt"
-for seed in 1; do
-  run="$out/001-vanish-seed$seed"
+# One patch on the best person (objects 1), then Thys et al.'s setting: the same patch on each
+# of the 10 best people of every frame (vtest.avi's frames hold 5-15).
+for objects in 1 10; do
+  seed=1 run="$out/001-vanish-seed1"
+  [ $objects = 1 ] || run="$out/001-vanish-each-seed1"
   if [ ! -f "$run/summary.json" ]; then
     start=$(date +%s)
     "$foil" patch train --task detect --class person --model "$centernet" --data "$vtrain" \
-      --eval-data "$vheld" --on-object 0.5 --area 0.005 --cells 10 --eot --epochs "$vepochs" \
-      --batch 8 --seed "$seed" --out "$run" >"$run.log" 2>&1
+      --eval-data "$vheld" --on-object 0.5 --objects $objects --area 0.005 --cells 10 --eot \
+      --epochs "$vepochs" --batch 8 --seed "$seed" --out "$run" >"$run.log" 2>&1
     echo $(($(date +%s) - start)) >"$run/seconds"
   fi
   [ -f "$run/eval-held.json" ] ||
     "$foil" patch eval --task detect --class person --model "$centernet" --model "$nanodet" \
-      --data "$vheld" --patch "$run/patch.pt" --on-object 0.5 --repeats "$repeats" \
-      --seed "$seed" --json "$run/eval-held.json" >"$run/eval-held.log" 2>&1
+      --data "$vheld" --patch "$run/patch.pt" --on-object 0.5 --objects $objects \
+      --repeats "$repeats" --seed "$seed" --json "$run/eval-held.json" >"$run/eval-held.log" 2>&1
 done
 
 /usr/bin/python3 "$root/scripts/seeds_table.py" "$out" | tee "$out/table.md"

@@ -1,7 +1,9 @@
 """The tables of docs/seeds.md from a scripts/seeds-at-scale.sh folder: for each classifier patch
 mode, each model and each held-out set, accuracy against the clean prediction clean, with a
 random patch of the same form and with the trained patch (mean and spread over the seeds), tSuc
-for targeted patches; for the person-vanish patch, the share of the clean person boxes each
+for targeted patches; 000's transfer matrices (tSuc of each objective's patch from each source
+on each model, clean and random patch beside them, spread over the seeds); for the person-vanish
+patch (one on the best person, and one on each person), the share of the clean person boxes each
 detector still finds (all of them, and the one the patch sits on); and the compute each run took.
 
 Usage: seeds_table.py OUT
@@ -60,11 +62,52 @@ def main():
                       f"| {spread([x['patched_accuracy'] for x in rows])} "
                       f"| {tsuc if tsuc == '-' else tsuc + ' (' + base + ')'} |")
         print()
-    vanish(out, settings)
+    transfer(out, settings)
+    vanish(out, settings, "001-vanish-seed*", "one patch on the best person")
+    vanish(out, settings, "001-vanish-each-seed*", "the patch on each of the 10 best people")
 
 
-def vanish(out, settings):
-    runs = sorted(r for r in glob.glob(os.path.join(out, "001-vanish-seed*"))
+def transfer(out, settings):
+    runs = sorted(r for r in glob.glob(os.path.join(out, "000-transfer-seed*"))
+                  if os.path.isdir(r) and os.path.exists(f"{r}/transfer.json"))
+    if not runs:
+        return
+    results = [json.load(open(f"{r}/transfer.json")) for r in runs]
+    models = results[0]["models"]
+    seconds = [int(open(f"{r}/seconds").read()) for r in runs if os.path.exists(f"{r}/seconds")]
+    third = "nsfw-inception-v3.json"
+    print(f"### 000, transfer (target class 0, Drawing): {len(runs)} seed(s), "
+          f"{settings['epochs_000']} epochs over the {len(results[0]['train_items'])} training "
+          f"frames per patch; {statistics.mean(seconds):.0f} s per seed (6 patches); "
+          f"feature/OT target images `{settings['target_data']}`\n")
+    print("tSuc on the held-out frames (predicted Drawing among frames not clean Drawing); "
+          f"{third} was never a source.\n")
+    print("| objective | source | " + " | ".join(models + [third]) + " |")
+    print("|---|---|" + "---|" * (len(models) + 1))
+
+    def third_eval(run, loss, s):
+        path = f"{run}/patch-{loss}-{s}-inception-v3.json"
+        return json.load(open(path))["models"][0] if os.path.exists(path) else None
+
+    for loss in results[0]["matrices"]:
+        for s, source in enumerate(models):
+            cells = [spread([r["matrices"][loss]["tsuc"][s][m] for r in results])
+                     for m in range(len(models))]
+            evals = [third_eval(run, loss, s) for run in runs]
+            cells.append(spread([e["target_success"] if e else None for e in evals]))
+            print(f"| {loss} | {source} | " + " | ".join(cells) + " |")
+    clean = [spread([r["clean_target_rate"][m] for r in results]) for m in models]
+    noise = [spread([r["random_patch"][m] for r in results]) for m in models]
+    evals = [third_eval(run, "ce", 0) for run in runs]
+    clean.append(spread([e["clean_target_rate"] if e else None for e in evals]))
+    noise.append(spread([e["random_patch"]["target_success"] if e else None for e in evals]))
+    print("| clean (already Drawing) | - | " + " | ".join(clean) + " |")
+    print("| random patch | - | " + " | ".join(noise) + " |")
+    print()
+
+
+def vanish(out, settings, pattern, title):
+    runs = sorted(r for r in glob.glob(os.path.join(out, pattern))
                   if os.path.isdir(r) and os.path.exists(f"{r}/summary.json"))
     if not runs:
         return
@@ -72,7 +115,8 @@ def vanish(out, settings):
     steps = summaries[0]["epochs"] * len(summaries[0]["train_items"] or [])
     seconds = [int(open(f"{r}/seconds").read()) for r in runs if os.path.exists(f"{r}/seconds")]
     losses = ", ".join(f"{s['epoch_loss'][-1]:.3f}" for s in summaries)
-    print(f"### 001 (detector) and Thys et al.: person-vanish patch on CenterNet, {len(runs)} "
+    print(f"### 001 (detector) and Thys et al., {title}: person-vanish patch on CenterNet, "
+          f"{len(runs)} "
           f"seed(s), {steps} image-steps, {statistics.mean(seconds):.0f} s per training run; "
           f"final epoch loss {losses}\n")
     print(f"Held-out frames `{settings['vanish_held']}`. Boxes: the detector's clean person boxes; "

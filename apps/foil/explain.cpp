@@ -19,7 +19,8 @@ struct ExplainCmd {
   AttackFlags attack;
   bool attacked = false;
   std::string patch;
-  double keep_out = 0;
+  double keep_out = 0, on_object = -1;
+  int64_t objects = 1;
   std::string reference;
   int64_t batch = 64;
   std::string out = "foil-explain";
@@ -68,6 +69,10 @@ void run_explain(const ExplainCmd& c) {
   if (c.attacked) o.attack = make_attack_from(c.attack);
   o.patch = c.patch;
   o.keep_out = c.keep_out;
+  check_input(c.on_object < 0 || !c.patch.empty(), "--on-object", "--patch (it places the patch)",
+              "no --patch");
+  o.on_object = c.on_object;
+  o.objects = c.objects;
   o.reference = c.reference;
   o.seed = global_options().seed;
   ResultsFolder out(c.out, "--out");
@@ -104,6 +109,14 @@ void setup_explain(CLI::App& app) {
                   "also explain images with this patch (patch.pt from "
                   "'foil patch train') pasted at random places");
   sub->add_option("--keep-out", c->keep_out, "with --patch: central fraction the patch avoids")
+      ->capture_default_str();
+  sub->add_option("--on-object", c->on_object,
+                  "with --patch on a detector: the patch on the --class's best detection, its "
+                  "centre in this central fraction of the box (as 'patch train --on-object')")
+      ->check(number_in(0, 1));
+  sub->add_option("--objects", c->objects,
+                  "with --on-object: a patch on each of the class's N best detections")
+      ->check(integer_in(1, 1000))
       ->capture_default_str();
   sub->add_option("--reference", c->reference,
                   "real images of the --class class (data spec): report how each image's map "

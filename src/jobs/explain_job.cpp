@@ -10,6 +10,7 @@
 #include "foil/core/error.h"
 #include "foil/dist/dist.h"
 #include "foil/patch/patch.h"
+#include "foil/patch/trainer.h"
 
 namespace foil {
 namespace {
@@ -144,16 +145,25 @@ ExplainJobResult run_explain(Model& model, const Dataset& data, const ExplainJob
       const ImageShape shape{x.size(1), x.size(2), x.size(3)};
       const Patch patch = read_patch(o.patch, PatchOptions(), shape);
       auto gen = at::make_generator<at::CPUGeneratorImpl>(o.seed);
-      const auto placement = PlacementOptions().keep_out(o.keep_out);
-      const auto places = sample_placements(patch, x.size(0), shape, placement, gen);
-      x_alt = apply_patch(x, patch.render().detach(), patch.mask(), places, placement);
-      const torch::Tensor where = apply_patch(torch::zeros({x.size(0), 1, x.size(2), x.size(3)}),
-                                              torch::ones({1, patch.side(), patch.side()}),
-                                              patch.mask(), places, placement);
+      const auto placement =
+          PlacementOptions().keep_out(o.keep_out).on_object(o.on_object).objects(o.objects);
+      std::vector<std::vector<ObjectBox>> objects;  // on the explained class's detections
+      for (int64_t i = 0; i < x.size(0) && o.on_object >= 0; ++i)
+        objects.push_back(object_boxes_each(model, x.slice(0, i, i + 1), cls[i].item<int64_t>(),
+                                            o.objects)[0]);
+      const auto places = sample_object_placements(patch, x.size(0), shape, placement, gen, objects);
+      x_alt = apply_patch_each(x, patch.render().detach(), patch.mask(), places, placement);
+      const torch::Tensor where = apply_patch_each(
+          torch::zeros({x.size(0), 1, x.size(2), x.size(3)}),
+          torch::ones({1, patch.side(), patch.side()}), patch.mask(), places, placement);
       torch::NoGradGuard g;
       alt_pred = model.forward(x_alt).argmax(1).cpu();
       title = "patched";
       j["patch"] = o.patch;
+      int64_t pasted = 0;
+      for (const auto& p : places) pasted += static_cast<int64_t>(p.size());
+      j["patches_pasted"] = pasted;
+      if (o.on_object >= 0) j["on_object"] = {{"fraction", o.on_object}, {"objects", o.objects}};
       // Filled in below once the patched maps exist.
       patch_mass = where.squeeze(1);
     }

@@ -7,6 +7,9 @@
 #include <set>
 
 #include "foil/data/dataset.h"
+#include "foil/models/tfjs.h"
+#include "foil/patch/trainer.h"
+#include "foil/report/figures.h"
 #include "test_util.h"
 
 namespace foil {
@@ -131,6 +134,32 @@ TEST(CliExplain, DefendLabelsAdaptiveAndNonAdaptive) {
   EXPECT_LE(j["robust_accuracy_defended_adaptive"].get<double>(),
             j["clean_accuracy_defended"].get<double>());
   EXPECT_NE(j["adaptive_attack"].get<std::string>().find("early_stop=true"), std::string::npos);
+}
+
+// Grad-CAM of patched detections: the patch goes on each detected person, as patch train
+// placed it.
+TEST(CliExplain, APatchOnEachDetectedPersonOfADetector) {
+  const std::string dir = test::temp_dir("cli-explain-on-object");
+  TfjsModel centernet(test::human_model("centernet"));
+  const std::string spec = test::kSampleClip + ":every=400";  // 2 frames of a crowded square
+  const Dataset data = open_data(spec, centernet);
+  int64_t expected = 0;  // a patch on each of the 3 best people (one anywhere when none)
+  for (const auto& people : object_boxes_each(centernet, data.images, 0, 3))
+    expected += std::max<int64_t>(1, static_cast<int64_t>(people.size()));
+  ASSERT_GT(expected, 3);
+  const Patch p = Patch::create(PatchOptions().param("free").area(0.005), shape_of(data));
+  save_tensor(dir + "/patch.pt", torch::rand(p.params().sizes()));
+  std::ofstream(dir + "/patch.json") << R"({"param": "free", "area": 0.005})";
+  auto r = run_foil("explain --model " + test::human_model("centernet") + " --data " + spec +
+                    " --class person --patch " + dir + "/patch.pt --on-object 0 --objects 3 --out " +
+                    dir + "/out");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = read_json(dir + "/out/explain.json");
+  EXPECT_EQ(j["patches_pasted"], expected);
+  EXPECT_EQ(j["on_object"]["objects"], 3);
+  expect_bad_input("explain --model " + test::trained_cnn() +
+                       " --data fashion-mnist:test:2 --on-object 0.5 --out " + dir + "/bad",
+                   "--patch");
 }
 
 TEST(CliExplain, BadInput) {

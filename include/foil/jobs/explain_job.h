@@ -36,6 +36,10 @@ struct ExplainJobOptions {
   std::shared_ptr<Attack> attack;  ///< also explain the attacked images
   std::string patch;               ///< also explain images with this patch.pt pasted
   double keep_out = 0;             ///< with a patch: central fraction it avoids
+  /// With a patch on a detector: on the explained class's detections (PlacementOptions's
+  /// on_object; -1: anywhere).
+  double on_object = -1;
+  int64_t objects = 1;  ///< with on_object: patches per image, one per detection
   /// Real images of the explained class (a data spec): each map's correlation with their mean
   /// map (clean as baseline).
   std::string reference;
