@@ -51,6 +51,16 @@ Dataset Dataset::shuffled(uint64_t seed) const {
 }
 
 torch::Tensor PhotoFrame::read(int64_t channels) const {
+  // A video's frame (VIDEO/frameNNNNNN): that frame, decoded again at its own size.
+  const std::filesystem::path p(path);
+  const std::string name = p.filename().string();
+  DataSpec video;
+  if (name.rfind("frame", 0) == 0 && name.size() > 5 &&
+      name.find_first_not_of("0123456789", 5) == std::string::npos &&
+      parse_video_spec(p.parent_path().string(), video)) {
+    video.first_frame = video.last_frame = std::stoll(name.substr(5));
+    return load_video(video, {channels, 0, 0}).images;
+  }
   return read_image(path, {channels, 0, 0}, crop);
 }
 

@@ -130,6 +130,31 @@ TEST(RealModelsCli, LetterboxKeepsTheAspectRatioAndMapsBack) {
   EXPECT_NEAR(back[1].item<float>(), (128 - 43) / 0.4, 1e-3);
 }
 
+// Person crops from a video's frames (for the pose models), cut from the frame at its own size.
+TEST(RealModelsCli, CenterNetCropsThePeopleOfVideoFrames) {
+  const std::string dir = test::temp_dir("video-crops");
+  auto r = test::run_foil("predict --model " + test::human_model("centernet") + " --data " +
+                          test::kSampleClip + ":every=400 --min-score 0.5 --json " + dir +
+                          "/p.json --crops " + dir + "/people");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto items = test::read_json(dir + "/p.json")["items"];
+  ASSERT_EQ(items.size(), 2u);
+  const auto& first = items[0]["detections"][0];
+  ASSERT_FALSE(first.is_null());
+  const auto crop = read_image(dir + "/people/0000-frame000000-" +
+                               first["name"].get<std::string>() + "-0.png");
+  const auto& box = first["box"];  // in the frame's 768x576 pixels
+  const double side = 1.2 * std::max(box[2].get<double>() - box[0].get<double>(),
+                                     box[3].get<double>() - box[1].get<double>());
+  EXPECT_EQ(crop.size(2), crop.size(3));
+  EXPECT_NEAR(crop.size(3), side, 1.5);
+  size_t crops = 0;
+  for (const auto& item : items) crops += item["detections"].size();
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir + "/people"),
+                          std::filesystem::directory_iterator()),
+            static_cast<std::ptrdiff_t>(crops));
+}
+
 TEST(RealModelsCli, BlazeFaceFindsTheAstronautsFaceAndCropsIt) {
   // astronaut.png is 512x512; Eileen Collins' face is about x 175-285, y 60-190.
   const std::string dir = test::temp_dir("blazeface");
