@@ -149,9 +149,10 @@ ExplainJobResult run_explain(Model& model, const Dataset& data, const ExplainJob
           PlacementOptions().keep_out(o.keep_out).on_object(o.on_object).objects(o.objects);
       std::vector<std::vector<ObjectBox>> objects;  // on the explained class's detections
       for (int64_t i = 0; i < x.size(0) && o.on_object >= 0; ++i)
-        objects.push_back(object_boxes_each(model, x.slice(0, i, i + 1), cls[i].item<int64_t>(),
-                                            o.objects)[0]);
-      const auto places = sample_object_placements(patch, x.size(0), shape, placement, gen, objects);
+        objects.push_back(
+            object_boxes_each(model, x.slice(0, i, i + 1), cls[i].item<int64_t>(), o.objects)[0]);
+      const auto places =
+          sample_object_placements(patch, x.size(0), shape, placement, gen, objects);
       x_alt = apply_patch_each(x, patch.render().detach(), patch.mask(), places, placement);
       const torch::Tensor where = apply_patch_each(
           torch::zeros({x.size(0), 1, x.size(2), x.size(3)}),

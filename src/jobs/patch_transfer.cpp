@@ -84,8 +84,9 @@ PatchTransferResult run_patch_transfer(const std::vector<std::shared_ptr<Model>>
              {"matrices", nlohmann::json::object()}};
   // feature/ot from another source: each source model's own images of the target class.
   std::vector<torch::Tensor> target_images(models.size());
-  const bool layered = std::any_of(r.losses.begin(), r.losses.end(),
-                                   [](const std::string& l) { return l == "feature" || l == "ot"; });
+  const bool layered = std::any_of(r.losses.begin(), r.losses.end(), [](const std::string& l) {
+    return l == "feature" || l == "ot";
+  });
   if (!o.target_spec.empty()) {
     check_input(layered, "--target-data", "--losses with feature or ot",
                 fmt::format("'{}'", fmt::join(r.losses, ",")));

@@ -120,8 +120,8 @@ class LayerObjective : public PatchObjective {
     const int64_t most = std::max<int64_t>(1, o.max_target_images());
     torch::Tensor x_t = o.target_images();
     if (x_t.defined()) {
-      check_input(x_t.dim() == 4 && x_t.size(0) > 0, "target images", "a non-empty N x C x H x W batch",
-                  c10::str(x_t.sizes()));
+      check_input(x_t.dim() == 4 && x_t.size(0) > 0, "target images",
+                  "a non-empty N x C x H x W batch", c10::str(x_t.sizes()));
       x_t = x_t.slice(0, 0, most);
     } else {
       const torch::Tensor idx = data.labels.eq(o.target()).nonzero().flatten();

@@ -270,13 +270,12 @@ namespace {
 
 /// One batch run clean and under each placement.
 struct PatchedBatch {
-  torch::Tensor labels;                        ///< the batch's labels
-  torch::Tensor clean;                         ///< the model's output on the clean images
-  std::vector<torch::Tensor> images;           ///< per placement: the patched images
-  std::vector<torch::Tensor> outputs;          ///< per placement: the model's output on them
-  /// per placement: where the patches went on each image
-  std::vector<std::vector<std::vector<Placement>>> places;
-  torch::Tensor x;                             ///< the clean images
+  torch::Tensor labels;                ///< the batch's labels
+  torch::Tensor clean;                 ///< the model's output on the clean images
+  std::vector<torch::Tensor> images;   ///< per placement: the patched images
+  std::vector<torch::Tensor> outputs;  ///< per placement: the model's output on them
+  std::vector<std::vector<std::vector<Placement>>> places;  ///< per placement and image: where
+  torch::Tensor x;                                          ///< the clean images
 };
 
 /// Runs `model` on `data`'s batches, clean and under `repeats` random placements (batch k's
@@ -385,44 +384,43 @@ DetectionPatchEvaluation evaluate_detection_patch(Model& model, const Dataset& d
   check_input(detector != nullptr, "model " + model.info().name,
               "an object detector (boxes to count)", "a model without a box decoder");
   const int64_t side = patch.side();
-  const torch::Tensor t =
-      run_patched(model, data, patch, placement, cls, repeats, seed, batch, 2 + 4 * repeats,
-                  [&](const PatchedBatch& pb) {
-                    auto detected = [&](const torch::Tensor& z) {
-                      check_input(cls < z.size(1), "--class " + std::to_string(cls),
-                                  fmt::format("a class of the model's {}", z.size(1)),
-                                  "a class it does not have");
-                      return torch::sigmoid(cls >= 0 ? z.select(1, cls) : z.amax(1))
-                          .ge(threshold)
-                          .to(torch::kLong);
-                    };
-                    const int64_t n = pb.x.size(0);
-                    torch::Tensor boxes = torch::zeros({n, 1 + 3 * repeats}, torch::kLong);
-                    // A detector without a box decoder (a bare class-map graph) has no boxes to
-                    // count.
-                    const bool decodes = !detector->meta().decode.empty();
-                    const auto clean = decodes ? detector->detect(pb.x, threshold)
-                                               : std::vector<std::vector<Detection>>(n);
-                    for (int64_t r = 0; r < repeats && decodes; ++r) {
-                      const auto after = detector->detect(pb.images[r], threshold);
-                      for (int64_t i = 0; i < n; ++i) {
-                        std::vector<Detection> areas;
-                        for (const Placement& at : pb.places[r][i])
-                          areas.push_back({0, "", 0, static_cast<float>(at.left),
-                                           static_cast<float>(at.top),
-                                           static_cast<float>(at.left + side),
-                                           static_cast<float>(at.top + side)});
-                        const KeptBoxes k = count_kept_boxes(clean[i], after[i], areas, cls);
-                        boxes[i][0] = k.clean;
-                        boxes[i][1 + 3 * r] = k.kept;
-                        boxes[i][2 + 3 * r] = k.under;
-                        boxes[i][3 + 3 * r] = k.under_kept;
-                      }
-                    }
-                    std::vector<torch::Tensor> cols{detected(pb.clean)};
-                    for (const auto& out : pb.outputs) cols.push_back(detected(out));
-                    return torch::cat({torch::stack(cols, 1).cpu(), boxes}, 1);
-                  });
+  const torch::Tensor t = run_patched(
+      model, data, patch, placement, cls, repeats, seed, batch, 2 + 4 * repeats,
+      [&](const PatchedBatch& pb) {
+        auto detected = [&](const torch::Tensor& z) {
+          check_input(cls < z.size(1), "--class " + std::to_string(cls),
+                      fmt::format("a class of the model's {}", z.size(1)),
+                      "a class it does not have");
+          return torch::sigmoid(cls >= 0 ? z.select(1, cls) : z.amax(1))
+              .ge(threshold)
+              .to(torch::kLong);
+        };
+        const int64_t n = pb.x.size(0);
+        torch::Tensor boxes = torch::zeros({n, 1 + 3 * repeats}, torch::kLong);
+        // A detector without a box decoder (a bare class-map graph) has no boxes to
+        // count.
+        const bool decodes = !detector->meta().decode.empty();
+        const auto clean =
+            decodes ? detector->detect(pb.x, threshold) : std::vector<std::vector<Detection>>(n);
+        for (int64_t r = 0; r < repeats && decodes; ++r) {
+          const auto after = detector->detect(pb.images[r], threshold);
+          for (int64_t i = 0; i < n; ++i) {
+            std::vector<Detection> areas;
+            for (const Placement& at : pb.places[r][i])
+              areas.push_back({0, "", 0, static_cast<float>(at.left), static_cast<float>(at.top),
+                               static_cast<float>(at.left + side),
+                               static_cast<float>(at.top + side)});
+            const KeptBoxes k = count_kept_boxes(clean[i], after[i], areas, cls);
+            boxes[i][0] = k.clean;
+            boxes[i][1 + 3 * r] = k.kept;
+            boxes[i][2 + 3 * r] = k.under;
+            boxes[i][3 + 3 * r] = k.under_kept;
+          }
+        }
+        std::vector<torch::Tensor> cols{detected(pb.clean)};
+        for (const auto& out : pb.outputs) cols.push_back(detected(out));
+        return torch::cat({torch::stack(cols, 1).cpu(), boxes}, 1);
+      });
   const torch::Tensor clean = t.select(1, 0).unsqueeze(1).to(torch::kBool);
   const torch::Tensor now = t.slice(1, 1, 1 + repeats).to(torch::kBool);
   auto count = [](const torch::Tensor& b) { return b.sum().item<int64_t>(); };

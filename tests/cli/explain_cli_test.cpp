@@ -151,8 +151,8 @@ TEST(CliExplain, APatchOnEachDetectedPersonOfADetector) {
   save_tensor(dir + "/patch.pt", torch::rand(p.params().sizes()));
   std::ofstream(dir + "/patch.json") << R"({"param": "free", "area": 0.005})";
   auto r = run_foil("explain --model " + test::human_model("centernet") + " --data " + spec +
-                    " --class person --patch " + dir + "/patch.pt --on-object 0 --objects 3 --out " +
-                    dir + "/out");
+                    " --class person --patch " + dir +
+                    "/patch.pt --on-object 0 --objects 3 --out " + dir + "/out");
   ASSERT_EQ(r.code, 0) << r.err;
   const auto j = read_json(dir + "/out/explain.json");
   EXPECT_EQ(j["patches_pasted"], expected);

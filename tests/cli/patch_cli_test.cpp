@@ -84,8 +84,7 @@ TEST(CliPatch, FeatureAndOtTakeTheirTargetImagesFromTargetData) {
   const Dataset pool = load_data("fashion-mnist:train:300");
   const int64_t bags = pool.labels.eq(8).sum().item<int64_t>();
   ASSERT_GT(bags, 0);
-  EXPECT_NE(r.out.find(fmt::format("target distribution: {} image(s) of", bags)),
-            std::string::npos)
+  EXPECT_NE(r.out.find(fmt::format("target distribution: {} image(s) of", bags)), std::string::npos)
       << r.out;
   EXPECT_EQ(read_json(dir + "/summary.json")["target_data"], "fashion-mnist:train:300");
   const std::string m = "patch train --model " + test::trained_cnn() +

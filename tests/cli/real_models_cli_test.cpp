@@ -141,8 +141,8 @@ TEST(RealModelsCli, CenterNetCropsThePeopleOfVideoFrames) {
   ASSERT_EQ(items.size(), 2u);
   const auto& first = items[0]["detections"][0];
   ASSERT_FALSE(first.is_null());
-  const auto crop = read_image(dir + "/people/0000-frame000000-" +
-                               first["name"].get<std::string>() + "-0.png");
+  const auto crop =
+      read_image(dir + "/people/0000-frame000000-" + first["name"].get<std::string>() + "-0.png");
   const auto& box = first["box"];  // in the frame's 768x576 pixels
   const double side = 1.2 * std::max(box[2].get<double>() - box[0].get<double>(),
                                      box[3].get<double>() - box[1].get<double>());

@@ -143,9 +143,9 @@ TEST(DetectionPatch, CenterNetCountsThePeopleOfEachFrame) {
   }
   const auto one = evaluate_detection_patch(*model, data, tiny, PlacementOptions().on_object(0), 0,
                                             model->meta().min_score, 1, 1);
-  const auto four = evaluate_detection_patch(
-      *model, data, tiny, PlacementOptions().on_object(0).objects(4), 0, model->meta().min_score,
-      1, 1);
+  const auto four =
+      evaluate_detection_patch(*model, data, tiny, PlacementOptions().on_object(0).objects(4), 0,
+                               model->meta().min_score, 1, 1);
   EXPECT_EQ(four.clean_boxes, one.clean_boxes);
   EXPECT_GE(one.boxes_under_patch, 3);  // each frame's best person
   EXPECT_GE(four.boxes_under_patch, one.boxes_under_patch + 6);

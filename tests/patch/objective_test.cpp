@@ -82,9 +82,9 @@ TEST(PatchObjective, TargetImagesGivenReplaceTheDatasImagesOfTheTarget) {
       ObjectiveOptions().loss("ot").target(8).exact_1d(true).target_images(other.images), *cnn,
       data);
   EXPECT_NEAR(ot->loss(*cnn, other.images, none, gen).item<double>(), 0.0, 1e-6);
-  EXPECT_THROW(make_objective(ObjectiveOptions().loss("ot").target(8).target_images(none), *cnn,
-                              data),
-               InputError);
+  EXPECT_THROW(
+      make_objective(ObjectiveOptions().loss("ot").target(8).target_images(none), *cnn, data),
+      InputError);
 }
 
 TEST(PatchTraining, OtPatchLowersItsOwnLoss) {

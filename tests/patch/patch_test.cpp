@@ -140,8 +140,8 @@ TEST(Patch, APatchOnEveryObjectOfEachImage) {
   EXPECT_EQ(places[2][0].left, 35);
   // With one box per image the first round is sample_placements' own draw.
   auto again = at::make_generator<at::CPUGeneratorImpl>(3);
-  const auto single = sample_placements(p, 3, {1, 100, 100}, o, again,
-                                        {boxes[0][0], ObjectBox{}, boxes[2][0]});
+  const auto single =
+      sample_placements(p, 3, {1, 100, 100}, o, again, {boxes[0][0], ObjectBox{}, boxes[2][0]});
   for (size_t i = 0; i < 3; ++i) {
     EXPECT_EQ(places[i][0].left, single[i].left) << i;
     EXPECT_EQ(places[i][0].top, single[i].top) << i;
