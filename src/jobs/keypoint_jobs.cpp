@@ -242,6 +242,15 @@ KeypointTableResult run_keypoint_table(const PoseSetup& s, const KeypointTableOp
   t.target = o.target;
   t.tau = o.judging.tau;
   t.steps = o.steps;
+  if (target.defined()) {  // what the target rows start from: the clean poses against it
+    const KaaMetrics clean =
+        kaa_metrics(s.data.images, s.data.images, s.clean_kp, s.clean_kp, target, o.judging.tau);
+    t.target_baseline = {{"success_rate", clean.success_rate}, {"pose_rmse", clean.pose_rmse}};
+    log(fmt::format(
+        "target baseline, the clean images: {:.1f}% already within tau of the target pose, pose "
+        "RMSE to it {:.2f} px",
+        100 * clean.success_rate, clean.pose_rmse));
+  }
   log(fmt::format("{:<11}{:<5}{:>7}  {:>22}  {:>22}", "mode", "norm", "eps", "KAA succ / RMSE",
                   "KAA+ER succ / RMSE"));
   for (const std::string mode : {"non-target", "target"}) {
@@ -299,8 +308,13 @@ KeypointTableResult run_keypoint_table(const PoseSetup& s, const KeypointTableOp
 }
 
 nlohmann::json KeypointTableResult::to_json() const {
-  return {{"model", model}, {"data", data},   {"target", target},
-          {"tau", tau},     {"steps", steps}, {"rows", rows}};
+  return {{"model", model},
+          {"data", data},
+          {"target", target},
+          {"tau", tau},
+          {"steps", steps},
+          {"rows", rows},
+          {"target_baseline", target_baseline}};
 }
 
 void KeypointTableResult::write(const std::string& dir) const {

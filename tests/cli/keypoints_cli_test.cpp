@@ -32,9 +32,17 @@ TEST(CliKeypoints, AttackWithFileTargetAndTable) {
   EXPECT_LT(j["mask_share"].get<double>(), 1.0);
   EXPECT_TRUE(std::filesystem::exists(dir + "/a/keypoints.png"));
   auto t = run_foil("keypoints table --model " + posenet() +
-                    " --data pose:test:6 --linf-eps 0.05 --l2-eps 2 --steps 3 --out " + dir + "/t");
+                    " --data pose:test:6 --linf-eps 0.05 --l2-eps 2 --steps 3 --target shift:6,8 "
+                    "--out " +
+                    dir + "/t");
   ASSERT_EQ(t.code, 0) << t.err;
-  EXPECT_EQ(read_json(dir + "/t/table.json")["rows"].size(), 8u);  // 2 modes x 2 norms x KAA/KAA+ER
+  const auto table = read_json(dir + "/t/table.json");
+  EXPECT_EQ(table["rows"].size(), 8u);  // 2 modes x 2 norms x KAA/KAA+ER
+  // The target rows' baseline: the clean poses lie 10 px from the target (less where the
+  // shifted pose is clamped to the image), none within tau (4 px).
+  EXPECT_EQ(table["target_baseline"]["success_rate"], 0.0);
+  EXPECT_LE(table["target_baseline"]["pose_rmse"].get<double>(), 10.0 + 1e-9);
+  EXPECT_GT(table["target_baseline"]["pose_rmse"].get<double>(), 8.0);
   // Figs. 7c and 10c: pose vs perturbation RMSE, non-target and target.
   for (const char* f : {"/t/curve.svg", "/t/curve-target.svg"}) {
     std::ifstream in(dir + f);

@@ -112,7 +112,10 @@ struct KeypointTableResult {
   double tau = 0;                                 ///< success threshold, pixels
   int64_t steps = 0;                              ///< iterations per attack
   nlohmann::json rows = nlohmann::json::array();  ///< one per mode, norm, eps and attack
-  std::vector<std::vector<std::string>> csv;      ///< table.csv's rows
+  /// The target rows' baseline: the clean images' poses judged against the target
+  /// (success_rate: already within tau of it; pose_rmse: their distance to it, pixels).
+  nlohmann::json target_baseline;
+  std::vector<std::vector<std::string>> csv;  ///< table.csv's rows
   /// Pose RMSE against perturbation RMSE per mode, one line per attack and norm.
   std::map<std::string, std::map<std::string, Series>> curves;
   nlohmann::json to_json() const;  ///< table.json's content
