@@ -10,7 +10,9 @@
 #   001's detector part and Thys et al.: a person-vanish patch on the person, with EOT, trained
 #       against CenterNet on the training frames (every 4th: 140, 15 epochs), evaluated on the
 #       held-out frames (every 4th) on CenterNet and NanoDet: the share of the clean person boxes
-#       still found (all, and the one under the patch), random patch beside it; one seed.
+#       still found (all, and the one under the patch), random patch beside it; one seed; then
+#       Thys et al.'s setting, the patch on each of the 10 best people of every frame, and
+#       Grad-CAM of the patched detections on 4 held-out frames.
 #   000 (OT patches transfer): ce, feature and OT grid patches (the 001 form) targeted to
 #       Drawing, each trained on nsfwjs MobileNetV2 and on MobileNetV2-mid at equal
 #       image-steps (280 frames x 5 epochs), feature/OT matching the frames of Megamind.avi
@@ -114,14 +116,14 @@ if [ $quick = 1 ]; then
   vepochs=1 vepochs_each=1
 else
   vtrain="$clips/vtest.avi:every=4:frames=0-559" vheld="$clips/vtest.avi:every=4:frames=600-"
-  vepochs=15 vepochs_each=6
+  vepochs=15 vepochs_each=4
 fi
 echo "vanish_held $vheld" >>"$out/settings.txt"
 # One patch on the best person (objects 1), then Thys et al.'s setting: the same patch on each
 # of the 10 best people of every frame (vtest.avi's frames hold 5-15).
 for objects in 1 10; do
   seed=1 run="$out/001-vanish-seed1" epochs_here=$vepochs
-  # A patch per person costs ~3x a step on this CPU: 6 epochs (840 image-steps) here.
+  # A patch per person costs several times a step on this CPU: 4 epochs (560 image-steps).
   [ $objects = 1 ] || { run="$out/001-vanish-each-seed1" epochs_here=$vepochs_each; }
   if [ ! -f "$run/summary.json" ]; then
     start=$(date +%s)
@@ -135,5 +137,14 @@ for objects in 1 10; do
       --data "$vheld" --patch "$run/patch.pt" --on-object 0.5 --objects $objects \
       --repeats "$repeats" --seed "$seed" --json "$run/eval-held.json" >"$run/eval-held.log" 2>&1
 done
+
+# Grad-CAM of patched detections (001's figure): CenterNet's person map on held-out frames,
+# clean and with the per-person patch placed as in training.
+run="$out/001-vanish-each-seed1"
+gradcam="$clips/vtest.avi:every=60:frames=600-"
+[ $quick = 1 ] && gradcam="$clips/vtest.avi:every=150:frames=600-"
+[ -f "$run/gradcam/explain.json" ] ||
+  "$foil" explain --model "$centernet" --data "$gradcam" --class person --patch "$run/patch.pt" \
+    --on-object 0.5 --objects 10 --seed 1 --out "$run/gradcam" >"$run/gradcam.log" 2>&1
 
 /usr/bin/python3 "$root/scripts/seeds_table.py" "$out" | tee "$out/table.md"

@@ -135,6 +135,15 @@ def vanish(out, settings, pattern, title):
               f"{spread([x['under_patch_recall'] for x in rows])} "
               f"| {spread([x['patched_detection_rate'] for x in rows])} |")
     print()
+    for r in runs:
+        if os.path.exists(f"{r}/gradcam/explain.json"):
+            g = json.load(open(f"{r}/gradcam/explain.json"))
+            print(f"Grad-CAM of the person class on {len(g['images'])} held-out frames "
+                  f"(`{os.path.basename(r)}/gradcam/overlays.png`): "
+                  f"{100 * g['cam_mass_in_patch_same_class']:.1f}% of the patched frames' map "
+                  f"inside the patches, {100 * g['cam_mass_in_patch_area_clean']:.1f}% of the "
+                  f"clean frames' map in the same places; top-20% region moved "
+                  f"{100 * g['top20_moved_mean']:.1f}%.\n")
 
 
 if __name__ == "__main__":
