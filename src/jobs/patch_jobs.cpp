@@ -154,6 +154,10 @@ torch::Tensor target_class_images(const std::string& spec, const std::string& ev
   return d.images.index_select(0, idx);
 }
 
+PlacementOptions evaluation_placement(const PlacementOptions& p) {
+  return PlacementOptions().keep_out(p.keep_out()).on_object(p.on_object()).objects(p.objects());
+}
+
 Patch patch_at_size(const Patch& p, const Dataset& data) {
   const ImageShape shape = shape_of(data);
   torch::Tensor params = p.params().detach();

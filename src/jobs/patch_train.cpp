@@ -25,10 +25,7 @@ PatchTrainJobResult run_patch_train(const std::vector<std::shared_ptr<Model>>& m
   r.detect = o.task == "detect";
   r.seed = o.seed;
   r.shown = models.front();
-  r.at = PlacementOptions()
-             .keep_out(o.placement.keep_out())
-             .on_object(o.placement.on_object())
-             .objects(o.placement.objects());
+  r.at = evaluation_placement(o.placement);
   if (o.eval_items.size() > 0 && !o.eval_on_train) {
     check_input(o.eval_items.images.sizes().slice(1) == data.images.sizes().slice(1),
                 "evaluation images",

@@ -25,11 +25,6 @@ std::vector<std::string> losses_of(const PatchTransferOptions& o) {
                             : std::vector<std::string>{"ce", "feature", "ot"};
 }
 
-/// Evaluations put the patch where training did, without EOT.
-PlacementOptions eval_placement(const PlacementOptions& p) {
-  return PlacementOptions().keep_out(p.keep_out()).on_object(p.on_object()).objects(p.objects());
-}
-
 }  // namespace
 
 void check_patch_transfer_options(const PatchTransferOptions& o) {
@@ -90,12 +85,14 @@ PatchTransferResult run_patch_transfer(const std::vector<std::shared_ptr<Model>>
   if (!o.target_spec.empty()) {
     check_input(layered, "--target-data", "--losses with feature or ot",
                 fmt::format("'{}'", fmt::join(r.losses, ",")));
-    for (size_t m = 0; m < models.size(); ++m)
+    for (size_t m = 0; m < models.size(); ++m) {
       target_images[m] =
           target_class_images(o.target_spec, splits[m].eval_spec, *models[m], o.target, log);
+      summary["target_images"][names[m]] = target_images[m].size(0);
+    }
     summary["target_data"] = o.target_spec;
   }
-  const PlacementOptions at = eval_placement(o.placement);
+  const PlacementOptions at = evaluation_placement(o.placement);
   for (const auto& loss : r.losses) {
     std::vector<std::vector<double>> matrix;
     double off = 0;

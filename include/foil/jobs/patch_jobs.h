@@ -70,6 +70,10 @@ PatchSplit split_patch_data(const Dataset& data, const std::string& spec,
 torch::Tensor target_class_images(const std::string& spec, const std::string& eval_spec,
                                   Model& model, int64_t target, const Log& log = {});
 
+/// Where evaluations put a patch trained with `training`: the same place (keep-out, on the
+/// object, how many objects), without EOT.
+PlacementOptions evaluation_placement(const PlacementOptions& training);
+
 /// The patch for images of `data`'s size (a grid patch keeps its cells; its side follows the
 /// image) and channels (grey to colour: every channel; colour to grey: its luma).
 Patch patch_at_size(const Patch& p, const Dataset& data);
