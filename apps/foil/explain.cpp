@@ -71,6 +71,8 @@ void run_explain(const ExplainCmd& c) {
   o.keep_out = c.keep_out;
   check_input(c.on_object < 0 || !c.patch.empty(), "--on-object", "--patch (it places the patch)",
               "no --patch");
+  check_input(c.objects == 1 || c.on_object >= 0, "--objects",
+              "--on-object (the patches go on detected objects)", "no --on-object");
   o.on_object = c.on_object;
   o.objects = c.objects;
   o.reference = c.reference;

@@ -140,9 +140,15 @@ PatchSplit split_patch_data(const Dataset& data, const std::string& spec,
 
 torch::Tensor target_class_images(const std::string& spec, const std::string& eval_spec,
                                   Model& model, int64_t target, const Log& log) {
-  check_input(eval_spec.empty() || !same_source(spec, eval_spec), "--target-data " + spec,
-              "images apart from the evaluation data " + eval_spec, "the same source");
-  Dataset d = open_data(spec, model);
+  Dataset d;
+  try {
+    check_input(eval_spec.empty() || !same_source(spec, eval_spec), "--target-data " + spec,
+                "images apart from the evaluation data " + eval_spec, "the same source");
+    d = open_data(spec, model);
+  } catch (const InputError& e) {  // reading a spec names --data; this is --target-data
+    const std::string what = e.what();
+    throw InputError(what.rfind("--data", 0) == 0 ? "--target-data" + what.substr(6) : what);
+  }
   label_unlabelled(d, model, log);
   const torch::Tensor idx = d.labels.eq(target).nonzero().flatten();
   check_input(idx.numel() > 0, "--target-data " + spec,

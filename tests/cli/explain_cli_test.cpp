@@ -160,6 +160,11 @@ TEST(CliExplain, APatchOnEachDetectedPersonOfADetector) {
   expect_bad_input("explain --model " + test::trained_cnn() +
                        " --data fashion-mnist:test:2 --on-object 0.5 --out " + dir + "/bad",
                    "--patch");
+  expect_bad_input("explain --model " + test::trained_cnn() +
+                       " --data fashion-mnist:test:2 --patch " + dir +
+                       "/patch.pt --objects 2 --out " + dir + "/bad",
+                   "--objects: expected --on-object");
+  EXPECT_FALSE(std::filesystem::exists(dir + "/bad"));
 }
 
 TEST(CliExplain, BadInput) {

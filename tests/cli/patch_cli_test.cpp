@@ -91,6 +91,7 @@ TEST(CliPatch, FeatureAndOtTakeTheirTargetImagesFromTargetData) {
                         " --data fashion-mnist:train:64 --target 8 --epochs 1 --out " + dir + "/x";
   // Never the held-out images; only for the losses that match a distribution; a class there.
   expect_bad_input(m + " --loss ot --target-data fashion-mnist:test:50", "--target-data");
+  expect_bad_input(m + " --loss ot --target-data " + dir + "/missing", "--target-data " + dir);
   expect_bad_input(m + " --loss ce --target-data fashion-mnist:train:300", "--loss feature or ot");
   const int64_t first = pool.labels[0].item<int64_t>();
   expect_bad_input("patch train --model " + test::trained_cnn() +
