@@ -70,11 +70,19 @@ torch::Tensor tilt_grid(const torch::Tensor& grid, const std::vector<Placement>&
   const torch::Tensor k = torch::tensor(coef, grid.options()).view({n, 9, 1, 1});
   auto c = [&](int i) { return k.select(1, i); };
   const torch::Tensor u = grid.select(3, 0), v = grid.select(3, 1);
-  const torch::Tensor t = c(2) * f / (c(0) * u + c(1) * v + c(2) * f);
+  const torch::Tensor depth = c(0) * u + c(1) * v + c(2) * f;
+  const torch::Tensor t = c(2) * f / depth;
   const torch::Tensor px = t * u, py = t * v, pz = t * f - f;
   const torch::Tensor gx = c(3) * px + c(4) * py + c(5) * pz;
   const torch::Tensor gy = c(6) * px + c(7) * py + c(8) * pz;
-  return torch::stack({gx, gy}, 3);
+  // Far from a small patch the depth crosses zero: those pixels see no plane in front of the
+  // camera, and the division gave inf/NaN there (NaN pixels in the pasted image, and a crash in
+  // LibTorch 1.13's grid-sampler backward). They, and every point beyond the patch, map to a
+  // point well outside it (|g| <= 2 samples exactly what the unbounded grid sampled: nothing,
+  // or the border colour under a zero mask).
+  const torch::Tensor seen = (depth > 1e-3).unsqueeze(3);
+  return torch::where(seen, torch::stack({gx, gy}, 3).clamp(-2, 2),
+                      torch::full({}, 2.0, grid.options()));
 }
 
 }  // namespace

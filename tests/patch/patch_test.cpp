@@ -189,6 +189,51 @@ TEST(Patch, EotTiltForeshortensThePatchInPerspective) {
   }
 }
 
+// A tilted patch's perspective divides by the depth of the plane point each pixel sees; far from
+// a small patch that depth crosses zero (the pixel sees no plane in front of the camera). These
+// three placements, small tilted patches in a 768x576 frame, each hit a zero depth at some pixel:
+// the grid held inf/NaN there, which put NaN into the pasted image and crashed LibTorch 1.13's
+// grid-sampler backward (a segmentation fault in a per-person training run).
+TEST(Patch, EotTiltAwayFromThePatchStaysFinite) {
+  const auto x = torch::full({3, 3, 576, 768}, 0.5);
+  const auto pixels = torch::rand({3, 40, 40}).requires_grad_(true);
+  const auto mask = torch::ones({40, 40});
+  const auto o = PlacementOptions().eot(true).noise(0).brightness(0).contrast_min(1).contrast_max(1);
+  struct Draw {
+    double scale, angle, tilt_x, tilt_y;
+    int64_t top, left;
+  };
+  std::vector<Placement> at;
+  for (const Draw& d : {Draw{0.07523031029724166, -9.59466983122966, 4.043986330300443,
+                             -0.2978383870179533, 400, 204},
+                        Draw{0.27296052717792424, 17.430190773238124, -0.8435880345908684,
+                             -4.007890119019043, 432, 86},
+                        Draw{0.1634322635874232, 17.971405502456086, -4.35907256919076,
+                             -4.036947777616558, 270, 195}}) {
+    Placement p;
+    p.top = d.top;
+    p.left = d.left;
+    p.scale = d.scale;
+    p.angle_deg = d.angle;
+    p.tilt_x_deg = d.tilt_x;
+    p.tilt_y_deg = d.tilt_y;
+    at.push_back(p);
+  }
+  const auto y = apply_patch(x, pixels, mask, at, o);
+  ASSERT_TRUE(torch::isfinite(y).all().item<bool>());
+  // Only the patch's neighbourhood changes: every changed pixel lies within its placement box.
+  for (int64_t i = 0; i < 3; ++i) {
+    const auto changed = y[i].ne(x[i]).any(0).nonzero();
+    ASSERT_GT(changed.size(0), 0);
+    EXPECT_GE(changed.select(1, 0).min().item<int64_t>(), at[i].top - 20);
+    EXPECT_LE(changed.select(1, 0).max().item<int64_t>(), at[i].top + 60);
+    EXPECT_GE(changed.select(1, 1).min().item<int64_t>(), at[i].left - 20);
+    EXPECT_LE(changed.select(1, 1).max().item<int64_t>(), at[i].left + 60);
+  }
+  y.sum().backward();
+  EXPECT_TRUE(torch::isfinite(pixels.grad()).all().item<bool>());
+}
+
 // Issue #36 item 8: with EOT the pasted patch blends with the image through the mask once.
 // A white patch on black and a black patch on white, placed alike, then add up to 1 at every
 // pixel (mask m once: m + (1 - m)); weighting the rim twice (m^2 + 1 - m) leaves it dark.
