@@ -122,7 +122,7 @@ def vanish(out, settings, pattern, title):
     print(f"Held-out frames `{settings['vanish_held']}`. Boxes: the detector's clean person boxes; "
           "found: a patched person box overlaps it with IoU >= 0.5.\n")
     print("| model | clean person boxes | found, random patch | found, trained patch | "
-          "the box under the patch found, random / trained | frames with a person, trained |")
+          "the box under the patch found, random / trained | frames with a person, random / trained |")
     print("|---|---|---|---|---|---|")
     evals = [json.load(open(f"{r}/eval-held.json")) for r in runs
              if os.path.exists(f"{r}/eval-held.json")]
@@ -133,7 +133,8 @@ def vanish(out, settings, pattern, title):
               f"| {spread([x['box_recall'] for x in rows])} "
               f"| {spread([x['random_patch']['under_patch_recall'] for x in rows])} / "
               f"{spread([x['under_patch_recall'] for x in rows])} "
-              f"| {spread([x['patched_detection_rate'] for x in rows])} |")
+              f"| {spread([x['random_patch']['patched_detection_rate'] for x in rows])} / "
+              f"{spread([x['patched_detection_rate'] for x in rows])} |")
     print()
     for r in runs:
         if os.path.exists(f"{r}/gradcam/explain.json"):

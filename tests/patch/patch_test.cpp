@@ -198,7 +198,8 @@ TEST(Patch, EotTiltAwayFromThePatchStaysFinite) {
   const auto x = torch::full({3, 3, 576, 768}, 0.5);
   const auto pixels = torch::rand({3, 40, 40}).requires_grad_(true);
   const auto mask = torch::ones({40, 40});
-  const auto o = PlacementOptions().eot(true).noise(0).brightness(0).contrast_min(1).contrast_max(1);
+  const auto o =
+      PlacementOptions().eot(true).noise(0).brightness(0).contrast_min(1).contrast_max(1);
   struct Draw {
     double scale, angle, tilt_x, tilt_y;
     int64_t top, left;
