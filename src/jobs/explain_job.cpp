@@ -205,7 +205,7 @@ ExplainJobResult run_explain(Model& model, const Dataset& data, const ExplainJob
     const auto k = class_index(o.target_class, model.info().class_names);
     check_input(k.has_value(), "--reference", "--class naming the class it shows (index or name)",
                 "--class " + o.target_class);
-    const Dataset ref = open_data(o.reference, model);
+    const Dataset ref = open_data(o.reference, model, true, "--reference");
     const torch::Tensor ref_maps =
         explain_all(ref.images.to(device), torch::full({ref.size()}, *k, torch::kLong));
     const torch::Tensor ref_norm = normalize_maps(ref_maps), ref_map = ref_norm.mean(0);

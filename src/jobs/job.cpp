@@ -121,7 +121,9 @@ nlohmann::json describe_model(const Model& model, const ModelSpec& spec) {
   return m;
 }
 
-Dataset open_data(const std::string& spec, Model& model, bool needs_gradient) {
+namespace {
+
+Dataset open_data_spec(const std::string& spec, Model& model, bool needs_gradient) {
   // Class scores are what these commands attack and explain: keypoint, landmark, embedding
   // and score models have none (their own commands are 'foil keypoints' and 'foil predict').
   if (const auto* t = dynamic_cast<const TfjsModel*>(&model)) {
@@ -164,6 +166,19 @@ Dataset open_data(const std::string& spec, Model& model, bool needs_gradient) {
   if (data.class_names.empty() && !model.info().class_names.empty())
     data.class_names = model.info().class_names;
   return data;
+}
+
+}  // namespace
+
+Dataset open_data(const std::string& spec, Model& model, bool needs_gradient,
+                  const std::string& flag) {
+  try {
+    return open_data_spec(spec, model, needs_gradient);
+  } catch (const InputError& e) {  // the data layer names --data; the spec came from `flag`
+    const std::string what = e.what();
+    if (flag == "--data" || what.rfind("--data", 0) != 0) throw;
+    throw InputError(flag + what.substr(6));
+  }
 }
 
 int64_t label_unlabelled(Dataset& data, Model& model, const Log& log) {

@@ -105,11 +105,11 @@ PatchSplit split_patch_data(const Dataset& data, const std::string& spec,
   s.train = data;
   s.train_source = data.source;
   if (!eval_spec.empty()) {
+    s.eval = open_data(eval_spec, model, true, "--eval-data");  // read first: errors name it
     check_input(!same_source(spec, eval_spec), "--eval-data " + eval_spec,
                 "images held out from the training data " + spec +
                     " (or --eval-on-train to evaluate on training items)",
                 "the same source");
-    s.eval = open_data(eval_spec, model);
     label_unlabelled(s.eval, model, log);
     s.eval_source = s.eval.source;
     s.eval_spec = eval_spec;
@@ -140,15 +140,9 @@ PatchSplit split_patch_data(const Dataset& data, const std::string& spec,
 
 torch::Tensor target_class_images(const std::string& spec, const std::string& eval_spec,
                                   Model& model, int64_t target, const Log& log) {
-  Dataset d;
-  try {
-    check_input(eval_spec.empty() || !same_source(spec, eval_spec), "--target-data " + spec,
-                "images apart from the evaluation data " + eval_spec, "the same source");
-    d = open_data(spec, model);
-  } catch (const InputError& e) {  // reading a spec names --data; this is --target-data
-    const std::string what = e.what();
-    throw InputError(what.rfind("--data", 0) == 0 ? "--target-data" + what.substr(6) : what);
-  }
+  Dataset d = open_data(spec, model, true, "--target-data");  // read first: errors name the flag
+  check_input(eval_spec.empty() || !same_source(spec, eval_spec), "--target-data " + spec,
+              "images apart from the evaluation data " + eval_spec, "the same source");
   label_unlabelled(d, model, log);
   const torch::Tensor idx = d.labels.eq(target).nonzero().flatten();
   check_input(idx.numel() > 0, "--target-data " + spec,

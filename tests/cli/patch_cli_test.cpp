@@ -172,6 +172,10 @@ TEST(CliPatch, BadInput) {
                        " --data fashion-mnist:train:20 --eval-data fashion-mnist:train:10 --out " +
                        dir,
                    "--eval-data");
+  expect_bad_input("patch train --model " + test::trained_cnn() +
+                       " --data fashion-mnist:train:20 --eval-data " + dir + "/missing --out " +
+                       dir,
+                   "--eval-data " + dir + "/missing");
   EXPECT_FALSE(std::filesystem::exists(dir + "/patch.json"));
   expect_bad_input("patch train " + m + " --eot --tilt nan --out " + dir + "/t", "--tilt");
   expect_bad_input("patch train " + m + " --init zeros --out " + dir + "/t", "--init");

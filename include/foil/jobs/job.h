@@ -68,8 +68,10 @@ void check_fits(Model& model, Model& other, const Dataset& data, const std::stri
 /// Loads `spec` shaped for `model`, checks the model accepts it and that the labels fit
 /// its outputs; names both shapes when they don't. A TorchScript model without a recorded
 /// input shape takes the data's. `needs_gradient`: the job follows input gradients, so the
-/// model's outputs must carry them (checked on two images).
-Dataset open_data(const std::string& spec, Model& model, bool needs_gradient = true);
+/// model's outputs must carry them (checked on two images). `flag`: the option `spec` came
+/// from, named by errors about the data (--eval-data, --target-data, ...).
+Dataset open_data(const std::string& spec, Model& model, bool needs_gradient = true,
+                  const std::string& flag = "--data");
 
 /// Unlabelled items (photos) take the model's clean prediction as their label; returns how
 /// many did (and says so on `log`).
