@@ -16,7 +16,7 @@ struct BenchCmd {
   std::string data = "fashion-mnist:test";
   int64_t batch = 250, steps = 10, repeats = 5;
   std::string json, only;
-  bool model_only = false;
+  bool model_only = false, profile = false;
 };
 
 void run_bench(const BenchCmd& c) {
@@ -26,10 +26,13 @@ void run_bench(const BenchCmd& c) {
   o.steps = c.steps;
   o.repeats = c.repeats;
   o.only = split_commas(c.only);
+  o.profile = c.profile;
   o.log = print_line;
   check_bench_options(o);
   check_input(o.only.empty() || !c.model_only, "--only",
               "no rows with --model-only (it times only the model's passes)", "'" + c.only + "'");
+  check_input(!(c.profile && c.model_only), "--profile",
+              "not with --model-only (it profiles attack and patch rows)", "--model-only");
   auto model = open_run_model(c.model, device);
   nlohmann::json timings;
   if (c.model_only) {
@@ -64,6 +67,11 @@ void setup_bench(CLI::App& app) {
   sub->add_option("--only", c->only,
                   "comma-separated rows to time, e.g. pgd-linf,apgd-ce-linf,patch-ce+eot "
                   "(default: all)");
+  sub->add_flag("--profile", c->profile,
+                "after timing, run each attack and patch row once under LibTorch's profiler: "
+                "its JSON row gets the read-backs per step (ops that wait for the device: "
+                "item/_local_scalar_dense, nonzero, masked_select, synchronising copies) and "
+                "the ten ops with the most inclusive time");
   sub->add_flag("--model-only", c->model_only,
                 "time only the model's forward and forward+backward (any model, e.g. MoveNet)");
   sub->callback([c] { run_bench(*c); });

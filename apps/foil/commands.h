@@ -27,10 +27,11 @@ struct GlobalOptions {
   int threads = 0;
   uint64_t seed = 0;
   std::string device = "cpu";
-  DistOptions dist;  ///< --rank, --world-size, --master, --store-file, --dist-timeout
+  bool deterministic = false;  ///< --deterministic: bit-for-bit repeatable GPU kernels
+  DistOptions dist;            ///< --rank, --world-size, --master, --store-file, --dist-timeout
 };
 GlobalOptions& global_options();
-/// Applies --threads, --seed; returns the --device.
+/// Applies --threads, --seed, --deterministic; returns the --device.
 c10::Device apply_global_options();
 
 /// What ran, for a results folder's run.json: the command line and sub-command (set by main)

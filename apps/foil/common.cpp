@@ -26,6 +26,7 @@ c10::Device apply_global_options() {
   set_threads(g.threads);
   seed_everything(g.seed);
   const c10::Device device = parse_device(g.device);
+  if (g.deterministic && device.is_cuda()) use_deterministic_cuda();
   dist::init(g.dist);
   return device;
 }
@@ -77,9 +78,9 @@ void refuse_flags(const std::vector<std::string>& flags, const std::string& why)
 
 nlohmann::json work_fingerprint(const std::vector<std::string>& leave_out) {
   static const std::vector<std::string> kNotTheWork = {
-      "--out",        "--json",         "--save-adv", "--draw",       "--threads",
-      "--device",     "--no-resume",    "--rank",     "--world-size", "--master",
-      "--store-file", "--dist-timeout", "--help"};
+      "--out",    "--json",          "--save-adv",     "--draw", "--threads",
+      "--device", "--deterministic", "--no-resume",    "--rank", "--world-size",
+      "--master", "--store-file",    "--dist-timeout", "--help"};
   nlohmann::json flags = run_record().flags, digests = nlohmann::json::array();
   for (const auto* list : {&kNotTheWork, &leave_out})
     for (const auto& name : *list) flags.erase(name);
@@ -102,6 +103,7 @@ nlohmann::json run_json() {
                       {"seed", global_options().seed},
                       {"threads", at::get_num_threads()},
                       {"device", global_options().device},
+                      {"deterministic", global_options().deterministic},
                       {"finished", stamp}};
   if (!r.models.empty()) j["model"] = r.models.front();
   if (r.models.size() > 1) j["other_models"] = nlohmann::json(r.models.begin() + 1, r.models.end());

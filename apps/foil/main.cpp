@@ -21,6 +21,10 @@ int main(int argc, char** argv) {
       ->check(foil::cli::integer_in(0, 1024));
   app.add_option("--seed", g.seed, "random seed (runs repeat exactly with the same seed)");
   app.add_option("--device", g.device, "cpu or cuda[:N]");
+  app.add_flag("--deterministic", g.deterministic,
+               "on a GPU, deterministic cuDNN, cuBLAS and ATen kernels: a rerun with the same "
+               "seed repeats bit for bit, often slower (default: PyTorch's own kernel choice, "
+               "as an eager PyTorch loop runs; the CPU is deterministic either way)");
   // One job of several processes (docs/scaling.md); torchrun's variables when not given.
   app.add_option("--rank", g.dist.rank, "this process's rank in a job (default: $RANK)")
       ->check(foil::cli::integer_in(0, 1 << 20));

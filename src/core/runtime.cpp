@@ -54,7 +54,6 @@ c10::Device parse_device(const std::string& name) {
     if (device.has_index() && device.index() >= count)
       throw InputError(fmt::format("--device {}: this machine has {} CUDA device{} (cuda:0..{})",
                                    name, count, count == 1 ? "" : "s", count - 1));
-    use_deterministic_cuda();
     return device;
   }
   throw InputError("--device: expected cpu or cuda[:N], got '" + name + "'");

@@ -3,10 +3,12 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <torch/csrc/autograd/profiler_kineto.h>
 #include <torch/cuda.h>
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <map>
 
 #include "foil/attacks/attack.h"
 #include "foil/certify/smoothing.h"
@@ -55,6 +57,59 @@ Paired paired_seconds(c10::Device device, int64_t repeats, Bare bare, Attack att
   std::sort(ratios.begin(), ratios.end());
   const size_t q = ratios.size() / 4;
   return {median(tb), median(ta), median(ratios), ratios[q], ratios[ratios.size() - 1 - q]};
+}
+
+/// Ops that make the host wait for the device's queue: reading a value back (item(), a
+/// tensor used as a bool), sizing a result by data (nonzero, boolean masks), synchronous
+/// copies.
+bool is_read_back(const std::string& op) {
+  return op == "aten::_local_scalar_dense" || op == "aten::nonzero" ||
+         op == "aten::masked_select" || op == "cudaStreamSynchronize" ||
+         op == "cudaDeviceSynchronize" || op == "cudaMemcpy";
+}
+
+/// `f` run once under LibTorch's profiler (CPU ops; CUDA kernels too on a GPU): the read-backs
+/// per step and the ten ops with the most inclusive time.
+template <typename F>
+nlohmann::json profile_once(c10::Device device, int64_t steps, F f) {
+  namespace prof = torch::autograd::profiler;
+  using torch::profiler::impl::ActivityType;
+  std::set<ActivityType> activities{ActivityType::CPU};
+  if (device.is_cuda()) activities.insert(ActivityType::CUDA);
+  const torch::profiler::impl::ProfilerConfig config(torch::profiler::impl::ProfilerState::KINETO);
+  prof::prepareProfiler(config, activities);
+  prof::enableProfiler(config, activities);
+  f();
+  if (device.is_cuda()) torch::cuda::synchronize(device.index());
+  const auto result = prof::disableProfiler();
+  struct Total {
+    double us = 0;
+    int64_t calls = 0;
+    bool cuda = false;
+  };
+  std::map<std::string, Total> ops;
+  for (const auto& e : result->events()) {
+    Total& t = ops[e.name()];
+    t.us += static_cast<double>(e.durationUs());
+    ++t.calls;
+    t.cuda = t.cuda || e.deviceType() == c10::DeviceType::CUDA;
+  }
+  int64_t read_backs = 0;
+  nlohmann::json which = nlohmann::json::object(), top = nlohmann::json::array();
+  std::vector<std::pair<std::string, Total>> sorted(ops.begin(), ops.end());
+  for (const auto& [name, t] : sorted)
+    if (is_read_back(name)) read_backs += t.calls, which[name] = t.calls;
+  std::sort(sorted.begin(), sorted.end(),
+            [](const auto& a, const auto& b) { return a.second.us > b.second.us; });
+  for (size_t i = 0; i < std::min<size_t>(10, sorted.size()); ++i)
+    top.push_back({{"op", sorted[i].first},
+                   {"ms", sorted[i].second.us / 1e3},
+                   {"calls", sorted[i].second.calls},
+                   {"on", sorted[i].second.cuda ? "cuda" : "cpu"}});
+  return {{"steps", steps},
+          {"read_backs_per_step", static_cast<double>(read_backs) / static_cast<double>(steps)},
+          {"read_back_ops", which},
+          {"top_inclusive", top}};
 }
 
 /// "lo-hi" of a ratio's quartiles, for the table.
@@ -241,6 +296,8 @@ nlohmann::json run_bench(Model& model, const Dataset& data, const BenchOptions& 
                     {"bare_ms_per_step", 1e3 * bare / per},
                     {"ratio_to_bare", t.ratio},
                     {"ratio_quartiles", {t.ratio_lo, t.ratio_hi}}});
+    if (o.profile)
+      rows.back()["profile"] = profile_once(device, per, [&] { attack->run(model, x, own); });
   }
   // Patch training: one step (placement, pasting, objective, backward to the patch, update)
   // against the bare forward+backward of the same batch.
@@ -265,6 +322,8 @@ nlohmann::json run_bench(Model& model, const Dataset& data, const BenchOptions& 
                     {"ratio_to_bare", t.ratio},
                     {"ratio_quartiles", {t.ratio_lo, t.ratio_hi}},
                     {"images_per_second", static_cast<double>(x.size(0)) / step}});
+    if (o.profile)
+      rows.back()["profile"] = profile_once(device, 1, [&] { stepper.step(x, y, gen); });
   }
   // Corruptions: each at severity 3 on the batch against one forward of it (what the
   // corruption audit adds per corrupted image).

@@ -9,8 +9,10 @@
 #include "foil/attacks/evaluate.h"
 #include "foil/core/runtime.h"
 #include "foil/data/dataset.h"
+#include "foil/explain/explain.h"
 #include "foil/models/model.h"
 #include "foil/models/zoo.h"
+#include "foil/patch/patch.h"
 #include "foil/train/trainer.h"
 #include "test_util.h"
 
@@ -131,6 +133,66 @@ TEST(Cuda, TrainingOnTheDeviceMatchesTheCpu_CUDA) {
   }
   auto resumed = train_model(ck, train, test);
   EXPECT_NEAR(resumed->info().test_accuracy, gpu->info().test_accuracy, 0.01);
+}
+
+// What changed on the CPU since the last GPU run, against the CPU: the EOT paste (same
+// placements; noise off, since each device draws its own), its gradient, Grad-CAM maps and
+// AutoAttack (APGD compacts its batch every 10 steps on a GPU, every step on the CPU).
+// Without --deterministic a GPU runs PyTorch's default kernels; with it a rerun repeats bit for
+// bit.
+TEST(Cuda, PatchExplanationsAndAutoAttackMatchTheCpu_CUDA) {
+  SKIP_WITHOUT_CUDA();
+  const c10::Device gpu("cuda");
+  Patch patch = Patch::create(PatchOptions().area(0.1).cells(5), ImageShape{1, 28, 28});
+  const auto o = PlacementOptions().eot(true).noise(0);
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(3);
+  const auto places = sample_object_placements(patch, 64, ImageShape{1, 28, 28}, o, gen, {});
+  const Dataset data = load_data("fashion-mnist:test:64");
+  auto paste = [&](c10::Device d) {
+    torch::Tensor params = patch.params().detach().to(d).requires_grad_(true);
+    Patch on = patch;
+    on.params() = params;
+    const torch::Tensor xp =
+        apply_patch_each(data.images.to(d), on.render(), on.mask().to(d), places, o);
+    const torch::Tensor g = torch::autograd::grad({xp.square().sum()}, {params})[0];
+    return std::make_pair(xp.detach().cpu(), g.cpu());
+  };
+  const auto [xc, gc] = paste(c10::Device(c10::kCPU));
+  const auto [xg, gg] = paste(gpu);
+  EXPECT_LE((xc - xg).abs().max().item<double>(), 1e-4);
+  EXPECT_LE((gc - gg).abs().max().item<double>() / gc.abs().max().item<double>(), 1e-3);
+
+  auto model = test::cnn_model();
+  const torch::Tensor x = data.images.slice(0, 0, 16), y = data.labels.slice(0, 0, 16);
+  const std::string layer = default_cam_layer(*model, x);
+  const torch::Tensor cam_cpu = explain(*model, x, y, ExplainMethod::kGradCam, layer);
+  model->to(gpu);
+  const torch::Tensor cam_gpu =
+      explain(*model, x.to(gpu), y.to(gpu), ExplainMethod::kGradCam, layer);
+  model->to(c10::kCPU);
+  EXPECT_TRUE(cam_gpu.is_cuda());
+  EXPECT_LE((cam_gpu.cpu() - cam_cpu).abs().max().item<double>(), 1e-4);
+
+  const std::string dir = test::temp_dir("cuda-aa");
+  const std::string aa = " attack --model " + test::trained_cnn() +
+                         " --data fashion-mnist:test:100 --attack autoattack --eps 0.1 --steps 20 "
+                         "--queries 200 --json " +
+                         dir;
+  const test::Run c = test::run_foil(aa + "/cpu.json");
+  const test::Run g = test::run_foil("--device cuda" + aa + "/gpu.json");
+  ASSERT_EQ(c.code, 0) << c.err;
+  ASSERT_EQ(g.code, 0) << g.err;
+  const auto jc = test::read_json(dir + "/cpu.json"), jg = test::read_json(dir + "/gpu.json");
+  EXPECT_EQ(jg["clean_accuracy"], jc["clean_accuracy"]);
+  EXPECT_NEAR(jg["robust_accuracy"].get<double>(), jc["robust_accuracy"].get<double>(), 0.03);
+  // --deterministic: two GPU runs write the same adversarial examples, bit for bit.
+  const std::string apgd = "--device cuda --deterministic attack --model " + test::trained_cnn() +
+                           " --data fashion-mnist:test:100 --attack apgd-ce --eps 0.1 --save-adv " +
+                           dir;
+  ASSERT_EQ(test::run_foil(apgd + "/a.pt").code, 0);
+  ASSERT_EQ(test::run_foil(apgd + "/b.pt").code, 0);
+  EXPECT_EQ(test::slurp(dir + "/a.pt"), test::slurp(dir + "/b.pt"));
+  EXPECT_FALSE(test::slurp(dir + "/a.pt").empty());
 }
 
 // A device index the machine does not have: one line, exit 2.

@@ -20,8 +20,9 @@ void seed_everything(uint64_t seed);
 c10::Device parse_device(const std::string& name);
 
 /// Same seed, same result on a GPU: deterministic cuDNN, cuBLAS and ATen kernels, no cuDNN
-/// autotuning. parse_device() calls it for every cuda device; a program that moves models to
-/// a GPU itself calls it once before.
+/// autotuning (the CLI's --deterministic). Not the default: without it a GPU runs the kernels
+/// an eager PyTorch loop runs (faster; a rerun may differ in the last bits). Call it once,
+/// before the first GPU work.
 void use_deterministic_cuda();
 
 /// Progress lines on stderr, shown only when stderr is a terminal (or FOIL_PROGRESS=1).

@@ -23,6 +23,10 @@ struct BenchOptions {
   int64_t repeats = 5;  ///< timed pairs per row (medians and quartiles)
   /// Rows to time (bench_rows() names); empty: all.
   std::vector<std::string> only;
+  /// After timing, run each attack and patch row once more under LibTorch's profiler and add
+  /// "profile" to its row: the ops' calls and inclusive times (CUDA kernels too on a GPU) and
+  /// the read-backs per step (calls of ops that make the host wait for the device).
+  bool profile = false;
   Log log;  ///< the table, row by row
 };
 
