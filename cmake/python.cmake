@@ -2,6 +2,11 @@
 # present. It links the libtorch python3-torch runs on, so tensors and scripted modules cross
 # without copies. build/python is an importable folder (PYTHONPATH); `cmake --install` puts
 # the package in the system Python's dist-packages under the prefix.
+option(FOIL_BUILD_PYTHON "Build the Python module where its dependencies are found" ON)
+if(NOT FOIL_BUILD_PYTHON)
+  message(STATUS "foil: no Python module (FOIL_BUILD_PYTHON=OFF)")
+  return()
+endif()
 find_program(FOIL_PYTHON NAMES python3 PATHS /usr/bin NO_DEFAULT_PATH)
 set(Python3_EXECUTABLE ${FOIL_PYTHON})
 find_package(Python3 COMPONENTS Interpreter Development.Module)

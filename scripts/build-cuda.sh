@@ -10,6 +10,7 @@
 # (cmake/onnx_proto.cmake). Without OpenCV's development files: the static OpenCV that
 # scripts/prepare-gpu-carry.sh builds from Debian's source, named with
 # CMAKE_ARGS=-DOpenCV_DIR=<its prefix>/lib/cmake/opencv4 (scripts/gpu-check.sh does so).
+# The Python module is left out (it links the libtorch of Debian's python3-torch).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${BUILD_DIR:-build-cuda}
@@ -17,7 +18,7 @@ jobs=$(nproc)
 python=${PYTHON:-python3}
 torch_dir=${TORCH_DIR-$("$python" -c 'import torch, os; print(os.path.join(torch.utils.cmake_prefix_path, "Torch"))')}
 args=(-DCMAKE_BUILD_TYPE=Release -DFOIL_PYTHON="$(command -v "$python")"
-  -DPython3_EXECUTABLE="$(command -v "$python")")
+  -DPython3_EXECUTABLE="$(command -v "$python")" -DFOIL_BUILD_PYTHON=OFF)
 [ -n "$torch_dir" ] && args+=(-DTorch_DIR="$torch_dir")
 # shellcheck disable=SC2086  # CMAKE_ARGS: extra -D options, split on spaces
 cmake -S . -B "$build" "${args[@]}" ${CMAKE_ARGS:-} >/dev/null

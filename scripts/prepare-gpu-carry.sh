@@ -33,7 +33,7 @@ if [ ! -f "$carry/opencv.tar.xz" ]; then
       -o Dir::State::Lists="$lists")
     apt-get "${apt[@]}" update >/dev/null
     (cd "$work/apt-source" && apt-get "${apt[@]}" source --download-only opencv >/dev/null 2>&1)
-    dpkg-source -x "$(ls "$work"/apt-source/opencv_*.dsc | head -1)" "$src" >/dev/null
+    dpkg-source -x "$work"/apt-source/opencv_*.dsc "$src" >/dev/null
   fi
   prefix=$PWD/$work/opencv
   cmake -S "$src" -B "$work/opencv-build" -DCMAKE_BUILD_TYPE=Release \

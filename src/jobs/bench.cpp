@@ -71,7 +71,7 @@ bool is_read_back(const std::string& op) {
 /// `f` run once under LibTorch's profiler (CPU ops; CUDA kernels too on a GPU): the read-backs
 /// per step and the ten ops with the most inclusive time.
 template <typename F>
-nlohmann::json profile_once(c10::Device device, int64_t steps, F f) {
+nlohmann::json profile_events(c10::Device device, int64_t steps, F f) {
   namespace prof = torch::autograd::profiler;
   using torch::profiler::impl::ActivityType;
   std::set<ActivityType> activities{ActivityType::CPU};
@@ -110,6 +110,18 @@ nlohmann::json profile_once(c10::Device device, int64_t steps, F f) {
           {"read_backs_per_step", static_cast<double>(read_backs) / static_cast<double>(steps)},
           {"read_back_ops", which},
           {"top_inclusive", top}};
+}
+
+/// profile_events, or {"error": why} where the profiler cannot run (e.g. no CUPTI on a GPU
+/// machine): the row's timings stand either way.
+template <typename F>
+nlohmann::json profile_once(c10::Device device, int64_t steps, F f) {
+  try {
+    return profile_events(device, steps, f);
+  } catch (const std::exception& e) {
+    std::string why = e.what();
+    return {{"error", why.substr(0, why.find('\n'))}};
+  }
 }
 
 /// "lo-hi" of a ratio's quartiles, for the table.

@@ -163,6 +163,29 @@ TEST(Cli, BenchOnlyTimesTheNamedRows) {
                    "--only");
 }
 
+// --profile: each row's read-backs per step (ops that wait for the device) and its costliest
+// ops. PGD's loop reads nothing back; a patch step reads back only its loss (one wait, plus
+// the same value summed on the host); the grid patch's cells are spread without
+// repeat_interleave, whose repeat count is read back (4 more per step before).
+TEST(Cli, BenchProfileCountsReadBacks) {
+  const std::string dir = test::temp_dir("bench-profile");
+  auto r = run_foil("bench --model " + test::trained_cnn() +
+                    " --batch 16 --steps 5 --repeats 1 --only pgd-linf,patch-ce+eot --profile "
+                    "--json " +
+                    dir + "/b.json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto rows = test::read_json(dir + "/b.json")["attacks"];
+  ASSERT_EQ(rows.size(), 2u);
+  const auto& pgd = rows[0]["profile"];
+  EXPECT_EQ(pgd["steps"], 5);
+  EXPECT_EQ(pgd["read_backs_per_step"].get<double>(), 0.0) << pgd.dump();
+  ASSERT_FALSE(pgd["top_inclusive"].empty());
+  EXPECT_GT(pgd["top_inclusive"][0]["ms"].get<double>(), 0.0);
+  EXPECT_EQ(rows[1]["profile"]["read_backs_per_step"].get<double>(), 2.0)
+      << rows[1]["profile"].dump();
+  expect_bad_input("bench --model-only --model " + test::trained_cnn() + " --profile", "--profile");
+}
+
 TEST(Cli, BadOptionValues) {
   const std::string m = " --model " + test::trained_cnn() + " --data fashion-mnist:test:10";
   expect_bad_input("attack" + m + " --eps -0.1", "--eps");
