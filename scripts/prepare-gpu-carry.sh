@@ -8,9 +8,12 @@
 #   assets/         MoveNet Lightning (TF.js, from the npm package) and the photos it is timed on
 #   python/         torchattacks, when TORCHATTACKS_SRC names a checkout of it (pure Python; it
 #                   is compared against, never imported by foil)
+# and last, where build/ holds a build of foil, checks that every source compiles against a
+# LibTorch 2 API (scripts/check-libtorch2.sh), so that API drift shows here, not in the GPU
+# machine's few minutes.
 #   bash scripts/prepare-gpu-carry.sh            (then: scripts/gpu-check.sh's header)
-# Downloads only Debian's OpenCV source (a deb-src list of its own; the system's apt sources stay
-# as they are). Reruns reuse what is built.
+# Downloads only from Debian (OpenCV's source through a deb-src list of its own, trixie's
+# libtorch-dev headers; the system's apt sources stay as they are). Reruns reuse what is built.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 carry=.gpu-carry
@@ -98,4 +101,9 @@ size=$(du -sm "$carry" | cut -f1)
 if [ "$size" -gt 56 ]; then
   echo "prepare-gpu-carry: $carry is $size MiB; with the tree it must stay under 64 MiB" >&2
   exit 1
+fi
+if [ -f build/CMakeCache.txt ]; then
+  bash scripts/check-libtorch2.sh build
+else
+  echo "prepare-gpu-carry: no build/ yet, so scripts/check-libtorch2.sh was not run"
 fi

@@ -6,6 +6,7 @@
 #include <torch/csrc/autograd/profiler_kineto.h>
 #include <torch/cuda.h>
 #include <torch/torch.h>
+#include <torch/version.h>
 
 #include <algorithm>
 #include <map>
@@ -90,7 +91,11 @@ nlohmann::json profile_events(c10::Device device, int64_t steps, F f) {
   std::map<std::string, Total> ops;
   for (const auto& e : result->events()) {
     Total& t = ops[e.name()];
+#if TORCH_VERSION_MAJOR >= 2
+    t.us += static_cast<double>(e.durationNs()) / 1e3;  // LibTorch 2 counts in ns
+#else
     t.us += static_cast<double>(e.durationUs());
+#endif
     ++t.calls;
     t.cuda = t.cuda || e.deviceType() == c10::DeviceType::CUDA;
   }
