@@ -7,7 +7,9 @@
 #   - AutoAttack (standard, Linf 0.1) as a whole process on 1000 32x32 items of a ResNet-18
 #     trained there (scripts/bench_autoattack_gpu.py): foil against torchattacks when it imports,
 #     and against the PyTorch APGD-CE loop (AutoAttack's first stage);
-#   - every `foil bench` row on the built-in CNN, and MoveNet's forward+backward, GPU and CPU.
+#   - `foil bench` rows on a Fashion-MNIST CNN (default: every row on the built-in CNN;
+#     CNN_ARGS: other flags, e.g. --model and --only), and MoveNet's forward+backward on the
+#     device and on the CPU.
 #   bash scripts/bench-gpu.sh [OUT_DIR]      (after scripts/build-cuda.sh; FOIL: the binary)
 # Sizes (the dry run makes them tiny): DEVICE=cuda SIZE=224 BATCH=256 STEPS=10 REPEATS=5
 # AA_ITEMS=1000 AA_TRAIN_STEPS=400 AA_TRAIN_BATCH=256 AA_FOIL_ARGS= CNN_ARGS=; PYTHON: the
@@ -39,7 +41,7 @@ start=$(date +%s%N)
   --data "fashion-mnist:test:$aa_items" --attack autoattack --eps 0.1 --batch "$aa_items" \
   ${AA_FOIL_ARGS:-} --json "$out/foil-autoattack.json"
 echo "{\"seconds\": $((($(date +%s%N) - start) / 1000000))e-3}" >"$out/foil-autoattack-time.json"
-# Every row on the built-in CNN; MoveNet on the device and on the CPU.
+# A Fashion-MNIST CNN's rows; MoveNet on the device and on the CPU.
 # shellcheck disable=SC2086  # CNN_ARGS: extra flags, split on spaces
 "$foil" --device "$device" bench ${CNN_ARGS:---batch 250 --steps 10 --repeats 5} \
   --json "$out/foil-cnn.json"
