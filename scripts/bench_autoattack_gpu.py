@@ -23,8 +23,9 @@ import torch
 import torch.nn.functional as F
 import torchvision
 
-from torch_loops import apgd_ce, fashion_mnist, sync
+from torch_loops import apgd_ce, fashion_mnist, sync, use_all_cores
 
+use_all_cores()
 out, device, items, eps, train_steps = (sys.argv[1], torch.device(sys.argv[2]), int(sys.argv[3]),
                                         float(sys.argv[4]), int(sys.argv[5]))
 train_batch = int(sys.argv[6]) if len(sys.argv) > 6 else 256

@@ -18,8 +18,9 @@ import time
 import torch
 import torchvision
 
-from torch_loops import apgd_ce, fashion_mnist, loss_grad, pgd, sync
+from torch_loops import apgd_ce, fashion_mnist, loss_grad, pgd, sync, use_all_cores
 
+use_all_cores()
 out, batch, steps, repeats = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 dev = torch.device(sys.argv[5] if len(sys.argv) > 5 else "cuda")
 size = int(sys.argv[6]) if len(sys.argv) > 6 else 224

@@ -80,6 +80,12 @@ def apgd_ce(net, x, y, eps, steps, rho=0.75):
     return x_best
 
 
+def use_all_cores():
+    """As many CPU threads as foil takes by default (all cores): PyTorch may start with fewer
+    (one per physical core), which would skew a CPU comparison."""
+    torch.set_num_threads(len(os.sched_getaffinity(0)))
+
+
 def sync(device):
     if device.type == "cuda":
         torch.cuda.synchronize()
