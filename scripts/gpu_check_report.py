@@ -130,6 +130,9 @@ ok = built and bool(tests) and not failed and steps.get("bench", {}).get("exit")
 if dry:
     ok = ok and all(t["result"] == "skipped" for t in tests)
 report = {"ok": ok, "environment": env, "steps": steps,
+          "note": "dry run: every step on the CPU at tiny sizes; it checks the plumbing, and its "
+                  "figures and goals are not GPU results" if dry else
+                  "same run, same GPU: each ratio is foil against PyTorch or its own bare pass",
           "tests": {"passed": sum(t["result"] == "completed" for t in tests),
                     "skipped": sum(t["result"] == "skipped" for t in tests),
                     "failed": failed, "each": tests},
