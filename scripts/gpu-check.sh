@@ -32,7 +32,11 @@ build="build-gpu"
 while [ $# -gt 0 ]; do
   case $1 in
     --dry-run) dry=1 ;;
-    --build-dir) build=$2; shift ;;
+    --build-dir)
+      [ $# -ge 2 ] || { echo "gpu-check: --build-dir needs a folder" >&2; exit 2; }
+      build=$2
+      shift
+      ;;
     *) echo "gpu-check: unknown argument '$1' (--dry-run, --build-dir DIR)" >&2; exit 2 ;;
   esac
   shift
@@ -43,6 +47,8 @@ out=$(cd "$out" && pwd)
 exec > >(tee "$out/gpu-check.log") 2>&1
 steps=$out/steps.tsv
 : >"$steps"
+# Nothing from an earlier run may pass for this one's.
+rm -rf "$out/tests.json" "$out/bench.tar.xz" "$out/gpu-check.json" "$build/bench"
 carry=$PWD/.gpu-carry
 
 # The Python with torch: the wheel's on the GPU machine, Debian's python3-torch here.
@@ -125,8 +131,8 @@ bench() {
   env "${bench_env[@]}" PYTHON="$python" FOIL="$build/foil" bash scripts/bench-gpu.sh "$build/bench"
 }
 
-# The JSON is rewritten after every step, so a run stopped at the device's time limit still
-# brings back what it measured.
+# The JSON is written once the tests have run and again at the end, so a run stopped at the
+# device's time limit still brings back the tests' results.
 report() { "$python" scripts/gpu_check_report.py "$out" "$build/bench" >/dev/null; }
 if step build build_foil; then
   step fixtures fixtures
