@@ -17,7 +17,7 @@ mode="${1:-}"
 case "$mode" in
   --run) ;;
   --python) pkgs+=(python3-torch pybind11-dev) ;;
-  *) pkgs+=(libgtest-dev python3-torch python3-torchvision python3-onnx opencv-doc python3-skimage
+  *) pkgs+=(libgtest-dev python3-torch python3-torchvision python3-onnx python3-scipy opencv-doc python3-skimage
             darknet openssl chromium doxygen pybind11-dev python3-pytest python3-venv)
      # Node.js and npm (fetch-assets.sh) come with this platform's machines; Debian's are the
      # fallback.

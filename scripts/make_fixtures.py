@@ -17,6 +17,8 @@ import os
 import struct
 import sys
 
+import numpy
+import scipy.ndimage
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -197,7 +199,7 @@ def upsampled(cam):
 
 
 g2, g3 = ga.pow(2), ga.pow(3)
-alpha = torch.where(ga != 0, g2 / (2 * g2 + a3.sum((2, 3), keepdim=True) * g3 + 1e-7),
+alpha = torch.where(ga != 0, g2 / (2 * g2 + a3.sum((2, 3), keepdim=True) * g3 + 1e-6),
                     torch.zeros_like(ga))
 cams = {
     "gradcam": (ga.mean((2, 3), keepdim=True) * a3).sum(1),
@@ -207,15 +209,26 @@ cams = {
                  * a3).sum(1),
     "layercam": (F.relu(ga) * a3).sum(1),
 }
-# Score-CAM: each channel, upsampled and min-max scaled, masks the image; the softmax over the
-# channels of the class probabilities weighs them.
-up3 = F.interpolate(a3, size=(64, 64), mode="bilinear", align_corners=False)
-lo, hi = up3.amin((2, 3), keepdim=True), up3.amax((2, 3), keepdim=True)
-m3 = torch.where(hi > lo, (up3 - lo) / (hi - lo), torch.zeros_like(up3))
-with torch.no_grad():
-    scores = torch.stack([torch.softmax(resnet(xr[i:i + 1] * m3[i].unsqueeze(1)), 1)[:, cls[i]]
-                          for i in range(xr.shape[0])])
-cams["scorecam"] = (torch.softmax(scores, 1)[:, :, None, None] * a3).sum(1)
+
+
+def score_cam(model, z, a, c):
+    """Score-CAM as its authors' code computes it (haofanwang/Score-CAM), one channel at a time:
+    the channel, upsampled and min-max scaled, masks the normalised input z; the class's softmax
+    probability on the masked input weighs it; constant channels are skipped."""
+    out = torch.zeros(z.shape[0], *a.shape[2:])
+    with torch.no_grad():
+        for i in range(z.shape[0]):
+            for k in range(a.shape[1]):
+                s = F.interpolate(a[i:i + 1, k:k + 1], size=z.shape[2:], mode="bilinear",
+                                  align_corners=False)
+                if s.max() == s.min():
+                    continue
+                s = (s - s.min()) / (s.max() - s.min())
+                out[i] += torch.softmax(model(z[i:i + 1] * s), 1)[0, c[i]] * a[i, k]
+    return out
+
+
+cams["scorecam"] = score_cam(resnet, xr, a3, cls)
 # Ablation-CAM: the class logit's relative drop when a forward hook zeroes each channel.
 k3 = a3.shape[1]
 with torch.no_grad():
@@ -237,6 +250,56 @@ for i in range(xr.shape[0]):
 cams["eigencam"] = torch.stack(eig)
 for k, cam in cams.items():
     ref["resnet_cam_" + k] = upsampled(F.relu(cam))
+# Score-CAM of the same network behind an ImageNet normalisation: the references mask the
+# normalised input (a masked-out pixel takes the mean colour).
+norm_mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+norm_std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+zr = (xr - norm_mean) / norm_std
+hook = resnet.layer3.register_forward_hook(lambda m, i, o: acts.__setitem__("a", o))
+with torch.no_grad():
+    cls_n = resnet(zr).argmax(1)
+hook.remove()
+ref["resnet_norm_cls"] = cls_n
+ref["resnet_norm_cam_scorecam"] = upsampled(F.relu(score_cam(resnet, zr, acts["a"], cls_n)))
+
+
+def rise_aucs(model, z, maps, c):
+    """Deletion and insertion AUCs as RISE's evaluation code draws them (CausalMetric): on the
+    normalised input z, deletion towards zeros, insertion from z blurred by the kernel scipy's
+    gaussian_filter (sigma 5) makes of an 11x11 delta, zero padding; one image row of pixels per
+    step; pixels in decreasing order of the map; the mean over images of each curve's area."""
+    delta = numpy.zeros((11, 11))
+    delta[5, 5] = 1
+    k = torch.from_numpy(scipy.ndimage.gaussian_filter(delta, 5)).float()
+    chans, (h, w) = z.shape[1], z.shape[2:]
+    kern = torch.zeros(chans, chans, 11, 11)
+    for ch in range(chans):
+        kern[ch, ch] = k
+    blurred = F.conv2d(z, kern, padding=5)
+    steps = h  # RISE: 224 pixels a step at 224 px
+    aucs = {"del": [], "ins": []}
+    with torch.no_grad():
+        for mode in aucs:
+            for i in range(z.shape[0]):
+                order = numpy.flip(numpy.argsort(maps[i].reshape(-1).numpy()))
+                start = (z if mode == "del" else blurred)[i:i + 1].clone().reshape(1, chans, -1)
+                finish = (torch.zeros_like(z) if mode == "del" else z)[i:i + 1].reshape(
+                    1, chans, -1)
+                scores = []
+                for s in range(steps + 1):
+                    p = torch.softmax(model(start.reshape(1, chans, h, w)), 1)[0, c[i]]
+                    scores.append(p.item())
+                    idx = torch.from_numpy(order[w * s:w * (s + 1)].copy())
+                    start[0, :, idx] = finish[0, :, idx]
+                scores = numpy.array(scores)
+                aucs[mode].append((scores.sum() - scores[0] / 2 - scores[-1] / 2) / steps)
+    return numpy.mean(aucs["del"]), numpy.mean(aucs["ins"])
+
+
+# A map without ties (a bijection of the pixel index), so RISE's unstable sort is determined.
+tie_free = ((torch.arange(64 * 64) * 2654435761) % 4096).float().view(1, 64, 64).repeat(2, 1, 1)
+ref["rise_map"] = tie_free
+ref["rise_aucs"] = torch.tensor(rise_aucs(resnet, zr, tie_free, cls_n), dtype=torch.float64)
 # Integrated Gradients, black baseline, 16 steps (right Riemann sum).
 total = torch.zeros_like(xr)
 for k in range(1, 17):

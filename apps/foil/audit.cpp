@@ -74,7 +74,7 @@ void run_audit(const AuditCmd& c) {
   std::shared_ptr<Model> baseline;
   if (!c.baseline.empty()) {
     baseline = open_run_model(ModelSpec{c.baseline, c.model.mean, c.model.std}, device);
-    probe_model(*baseline, data.images, c.data);
+    check_fits(*model, *baseline, data, "--baseline");
     o.baseline = baseline.get();
   }
   if (transfer)

@@ -190,8 +190,9 @@ void add_explain_flags(CLI::App* app, std::string& method, ExplainOptions& o) {
 void add_attack_flags(CLI::App* app, AttackFlags& f, const std::string& default_attack) {
   f.attack = default_attack;
   app->add_option("--attack", f.attack,
-                  "fgsm, fgm (FGM-L2), bim, pgd, mifgsm; di-fgsm, ti-fgsm, ni-fgsm, si-fgsm, "
-                  "vmi-fgsm (transfer: with --surrogate); apgd-ce, apgd-dlr, apgd-t, fab-t, "
+                  "fgsm, fgm (FGM-L2), bim, pgd, mifgsm; di-fgsm, ti-fgsm (DI+TI), ni-fgsm, "
+                  "si-fgsm (SI alone), sini-fgsm (NI+SI), vmi-fgsm (transfer: with --surrogate); "
+                  "apgd-ce, apgd-dlr, apgd-t, fab-t, "
                   "square, autoattack (reliable evaluation); spsa (scores), hopskipjump (labels; "
                   "minimal norm); cw, deepfool (minimal norm)")
       ->capture_default_str();
@@ -216,16 +217,23 @@ void add_attack_flags(CLI::App* app, AttackFlags& f, const std::string& default_
       ->capture_default_str();
   app->add_option("--di-prob", f.di_prob,
                   "DI: probability of the random resize-and-pad per gradient (default: 0.5 for "
-                  "di-fgsm, else 0)");
+                  "di-fgsm and ti-fgsm as torchattacks, else 0)")
+      ->check(CLI::Range(0.0, 1.0));
   app->add_option("--di-resize", f.di_resize, "DI: smallest resize, share of the side")
       ->capture_default_str();
   app->add_option("--ti-kernel", f.ti_kernel,
-                  "TI: Gaussian kernel side, odd (default: ti-fgsm 15 px at 299 px scaled to the "
-                  "image, else 1)");
+                  "TI: Gaussian kernel side, odd (default: ti-fgsm Dong et al.'s 15 px at 299 px "
+                  "scaled to the image, refused under 70 px where it cannot smooth; else 1)")
+      ->check(CLI::Range(1, 99));
   app->add_option("--si-scales", f.si_scales,
-                  "SI: scale copies x/2^i per gradient (default: 5 for si-fgsm, else 1)");
-  app->add_option("--vmi-samples", f.vmi_samples,
-                  "VMI: neighbours for the gradient variance (default: 5 for vmi-fgsm, else 0)");
+                  "SI: scale copies x/2^i per gradient (default: 5 for si-fgsm and sini-fgsm as "
+                  "Lin et al., else 1)")
+      ->check(CLI::Range(1, 20));
+  app->add_option(
+         "--vmi-samples", f.vmi_samples,
+         "VMI: neighbours for the gradient variance (default: 20 for vmi-fgsm as Wang & He "
+         "and their code; torchattacks uses 5; else 0)")
+      ->check(CLI::Range(0, 100));
   app->add_option("--vmi-beta", f.vmi_beta, "VMI: neighbourhood radius in eps")
       ->capture_default_str();
   app->add_flag("--nesterov", f.nesterov,

@@ -73,7 +73,10 @@ void check_paths(const CLI::App& top) {
       } catch (const InputError&) {
         continue;  // not a path (pose:test) or a bad spec the command names
       }
-      if (spec.kind == DataSpec::Kind::kImageFolder) add(p.input_folders, flag, spec.path);
+      if (spec.kind == DataSpec::Kind::kImageFolder) {
+        add(p.input_folders, flag, spec.path);
+        add(p.data_folders, flag, spec.path);
+      }
       if (spec.kind == DataSpec::Kind::kImageFile) {
         add(p.input_files, flag, spec.path);
         add(p.input_folders, flag, resolved_path(spec.path).parent_path().string());

@@ -12,7 +12,7 @@ namespace foil::cli {
 namespace {
 
 struct TransferCmd {
-  std::string models = "zoo", attacks = "mifgsm,di-fgsm,ti-fgsm,vmi-fgsm";
+  std::string models = "zoo", attacks = "mifgsm,di-fgsm,vmi-fgsm";
   std::string data = "fashion-mnist:test:500";
   AttackFlags attack;
   int64_t batch = 250;

@@ -16,10 +16,12 @@ Attack::Attack(AttackOptions options) : options_(std::move(options)) {
   const auto& o = options_;
   auto real = [](double v) { return fmt::format("{}", v); };
   // Upper bounds keep a typo from running for days; every float must be finite.
-  check_input(std::isfinite(o.eps()) && o.eps() >= 0, "--eps", "a finite value >= 0",
-              real(o.eps()));
-  check_input(std::isfinite(o.alpha()) && o.alpha() > 0, "--alpha", "a finite value > 0",
-              real(o.alpha()));
+  // Pixels live in [0,1]: no L2 ball of an image up to 4096 x 4096 x 4 needs more than 1e4, and
+  // a larger value would not even fit the float tensors it is used with.
+  check_input(std::isfinite(o.eps()) && o.eps() >= 0 && o.eps() <= 1e4, "--eps",
+              "a value in [0, 10000]", real(o.eps()));
+  check_input(std::isfinite(o.alpha()) && o.alpha() > 0 && o.alpha() <= 1e4, "--alpha",
+              "a value in (0, 10000]", real(o.alpha()));
   check_input(o.steps() >= 1 && o.steps() <= 100000, "--steps", "an integer in 1..100000",
               std::to_string(o.steps()));
   check_input(o.restarts() >= 1 && o.restarts() <= 1000, "--restarts", "an integer in 1..1000",

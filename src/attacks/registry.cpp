@@ -19,9 +19,9 @@ namespace foil {
 
 const std::vector<std::string>& attack_names() {
   static const std::vector<std::string> names = {
-      "fgsm",    "fgm",     "bim",         "pgd",     "mifgsm",   "di-fgsm",   "ti-fgsm",
-      "ni-fgsm", "si-fgsm", "vmi-fgsm",    "apgd-ce", "apgd-dlr", "apgd-t",    "fab-t",
-      "square",  "spsa",    "hopskipjump", "cw",      "deepfool", "autoattack"};
+      "fgsm",    "fgm",     "bim",       "pgd",         "mifgsm",  "di-fgsm",  "ti-fgsm",
+      "ni-fgsm", "si-fgsm", "sini-fgsm", "vmi-fgsm",    "apgd-ce", "apgd-dlr", "apgd-t",
+      "fab-t",   "square",  "spsa",      "hopskipjump", "cw",      "deepfool", "autoattack"};
   return names;
 }
 

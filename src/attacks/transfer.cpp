@@ -21,8 +21,11 @@ torch::Tensor gaussian_kernel(int64_t k) {
   return (k2 / k2.sum()).to(torch::kFloat);
 }
 
-/// DI: per sample, with probability `q` a nearest-neighbour resize to a side in
-/// [resize * side, side] padded with zeros back to the image's size at a random place.
+/// DI as torchattacks' DIFGSM computes it: with probability `q` a bilinear resize (half-pixel
+/// centres) to a side drawn uniformly from [floor(resize * side), side - 1] (never the no-op
+/// size), zero-padded back to the image's size at an offset drawn from [0, side - resized - 1].
+/// The draws are per sample, from its own stream (torchattacks draws once per batch), so a
+/// sample's result does not depend on its batch. Images of side 1 are left as they are.
 torch::Tensor diverse(const torch::Tensor& x, double q, double resize, SampleRandom& rng,
                       const torch::Tensor& rows) {
   namespace F = torch::nn::functional;
@@ -32,22 +35,19 @@ torch::Tensor diverse(const torch::Tensor& x, double q, double resize, SampleRan
   std::vector<torch::Tensor> out;
   for (int64_t k = 0; k < x.size(0); ++k) {
     const torch::Tensor xk = x.slice(0, k, k + 1);
-    if (a[k][0] >= q) {
+    if (a[k][0] >= q || h < 2 || w < 2) {
       out.push_back(xk);
       continue;
     }
-    auto side = [&](int64_t full) {
-      const auto lo = static_cast<int64_t>(std::ceil(resize * static_cast<double>(full)));
-      return std::min(full,
-                      lo + static_cast<int64_t>(a[k][1] * static_cast<double>(full - lo + 1)));
-    };
-    const int64_t rh = side(h), rw = side(w);
-    const torch::Tensor small = F::interpolate(
-        xk, F::InterpolateFuncOptions().size(std::vector<int64_t>{rh, rw}).mode(torch::kNearest));
+    const int64_t rh = diversity_side(h, resize, a[k][1]), rw = diversity_side(w, resize, a[k][1]);
+    const torch::Tensor small = F::interpolate(xk, F::InterpolateFuncOptions()
+                                                       .size(std::vector<int64_t>{rh, rw})
+                                                       .mode(torch::kBilinear)
+                                                       .align_corners(false));
     const auto top =
-        std::min(h - rh, static_cast<int64_t>(a[k][2] * static_cast<double>(h - rh + 1)));
+        std::min(h - rh - 1, static_cast<int64_t>(a[k][2] * static_cast<double>(h - rh)));
     const auto left =
-        std::min(w - rw, static_cast<int64_t>(a[k][3] * static_cast<double>(w - rw + 1)));
+        std::min(w - rw - 1, static_cast<int64_t>(a[k][3] * static_cast<double>(w - rw)));
     out.push_back(torch::constant_pad_nd(small, {left, w - rw - left, top, h - rh - top}, 0));
   }
   return torch::cat(out);
@@ -55,31 +55,49 @@ torch::Tensor diverse(const torch::Tensor& x, double q, double resize, SampleRan
 
 }  // namespace
 
+int64_t diversity_side(int64_t side, double resize, double u) {
+  const int64_t lo =
+      std::min(side - 1, static_cast<int64_t>(std::floor(resize * static_cast<double>(side))));
+  return std::min(side - 1, lo + static_cast<int64_t>(u * static_cast<double>(side - lo)));
+}
+
 bool is_transfer_attack(const std::string& name) {
   return name == "di-fgsm" || name == "ti-fgsm" || name == "ni-fgsm" || name == "si-fgsm" ||
-         name == "vmi-fgsm";
+         name == "sini-fgsm" || name == "vmi-fgsm";
 }
 
 TransferFgsm::TransferFgsm(std::string name, AttackOptions options)
     : Attack(std::move(options)), name_(std::move(name)) {
   check_input(is_transfer_attack(name_), "--attack",
-              "di-fgsm, ti-fgsm, ni-fgsm, si-fgsm or vmi-fgsm", "'" + name_ + "'");
+              "di-fgsm, ti-fgsm, ni-fgsm, si-fgsm, sini-fgsm or vmi-fgsm", "'" + name_ + "'");
   const auto& o = options_;
-  diversity_ = o.input_diversity() >= 0 ? o.input_diversity() : (name_ == "di-fgsm" ? 0.5 : 0.0);
-  scales_ = o.si_scales() >= 1 ? o.si_scales() : (name_ == "si-fgsm" ? 5 : 1);
-  variance_samples_ = o.vmi_samples() >= 0 ? o.vmi_samples() : (name_ == "vmi-fgsm" ? 5 : 0);
-  nesterov_ = o.nesterov() || name_ == "ni-fgsm";
+  // Each name's composition is torchattacks' class of that name (TIFGSM includes DI,
+  // SINIFGSM NI); si-fgsm is MI-FGSM with SI alone (Lin et al.'s SIM).
+  const bool di = name_ == "di-fgsm" || name_ == "ti-fgsm";
+  diversity_ = o.input_diversity() >= 0 ? o.input_diversity() : (di ? 0.5 : 0.0);
+  const bool si = name_ == "si-fgsm" || name_ == "sini-fgsm";
+  scales_ = o.si_scales() >= 1 ? o.si_scales() : (si ? 5 : 1);
+  // Wang & He and their code (JHL-HUST/VT) sample 20 neighbours; torchattacks defaults to 5.
+  variance_samples_ = o.vmi_samples() >= 0 ? o.vmi_samples() : (name_ == "vmi-fgsm" ? 20 : 0);
+  nesterov_ = o.nesterov() || name_ == "ni-fgsm" || name_ == "sini-fgsm";
 }
 
 int64_t TransferFgsm::kernel(int64_t height) const {
   if (options_.ti_kernel() >= 1) return options_.ti_kernel();
   if (name_ != "ti-fgsm") return 1;
-  // Dong et al.: 15 px on 299 px images; the same share of a smaller image, odd, >= 3.
+  // Dong et al.: 15 px on 299 px images; the same share of a smaller image, odd.
   auto k = static_cast<int64_t>(std::lround(15.0 * static_cast<double>(height) / 299.0));
   if (k % 2 == 0) ++k;
-  return std::max<int64_t>(k, 3);
+  // Sampled over +-3 sigma, a 3-px kernel keeps 96% of the weight in its centre and a 1-px one
+  // all of it: TI cannot act, and a ti-fgsm number would be DI-MI-FGSM's under TI's name.
+  check_input(k >= kMinTiKernel, "--ti-kernel",
+              fmt::format("an explicit odd kernel side for ti-fgsm on {}-px images (Dong et al.'s "
+                          "15 px of 299 scales to {} px, too small to smooth; it needs images of "
+                          "at least {} px)",
+                          height, k, kMinTiImage),
+              "none");
+  return k;
 }
-
 std::string TransferFgsm::describe() const {
   const auto& o = options_;
   return fmt::format(
@@ -87,7 +105,7 @@ std::string TransferFgsm::describe() const {
       "ti_kernel={}, si_scales={}, vmi_samples={}, vmi_beta={:g}, nesterov={}, seed={})",
       name_, o.norm(), o.eps(), o.alpha(), o.steps(), o.decay(), diversity_, o.diversity_resize(),
       options_.ti_kernel() >= 1 ? std::to_string(options_.ti_kernel())
-                                : (name_ == "ti-fgsm" ? "scaled" : "1"),
+                                : (name_ == "ti-fgsm" ? "15 of 299 px, scaled" : "1"),
       scales_, variance_samples_, o.vmi_beta(), nesterov_, o.seed());
 }
 

@@ -64,10 +64,9 @@ void replace_with(const std::string& tmp, const std::string& path) {
   std::error_code ec;
   try {
     check_replaceable(path, "output");
-    // Write through a link to a regular file: the link stays, the file it names is replaced.
-    fs::path target = path;
-    if (fs::is_symlink(fs::symlink_status(path, ec))) target = fs::canonical(path);
-    fs::rename(tmp, target);
+    // A link of that name is replaced itself: what it names (a model, a data image, a file
+    // elsewhere) is never written through it.
+    fs::rename(tmp, path);
   } catch (...) {
     fs::remove(tmp, ec);
     throw;

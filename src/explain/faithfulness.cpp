@@ -8,6 +8,7 @@
 
 #include "foil/core/error.h"
 #include "foil/models/model.h"
+#include "methods.h"
 
 namespace foil {
 namespace F = torch::nn::functional;
@@ -18,6 +19,42 @@ void check_faithfulness_options(const FaithfulnessOptions& o) {
   check_input(o.baseline == "blur" || o.baseline == "mean", "--baseline", "blur or mean",
               "'" + o.baseline + "'");
   check_input(o.batch >= 1, "--batch", "an integer >= 1", std::to_string(o.batch));
+  check_input(o.protocol == "foil" || o.protocol == "rise", "--protocol", "foil or rise",
+              "'" + o.protocol + "'");
+}
+
+torch::Tensor importance_rank(const torch::Tensor& maps) {
+  const int64_t n = maps.size(0), hw = maps.numel() / std::max<int64_t>(1, n);
+  // Descending and stable: tied pixels keep their position order on every device.
+  const torch::Tensor order =
+      std::get<1>(maps.reshape({n, hw}).sort(/*stable=*/true, 1, /*descending=*/true));
+  return torch::empty_like(order)
+      .scatter_(1, order, torch::arange(hw, order.options()).expand({n, hw}).contiguous())
+      .view(maps.sizes());
+}
+
+torch::Tensor rise_blur(const torch::Tensor& x) {
+  // scipy's gaussian_filter (sigma 5, truncated at 4 sigma, mode 'reflect') of an 11-tap delta,
+  // as RISE builds its kernel: the 1-D weights folded back at the borders, then outer product.
+  constexpr int64_t kLen = 11, kRadius = 20;
+  constexpr double kSigma = 5;
+  std::vector<double> w(2 * kRadius + 1), k1(kLen, 0.0);
+  double total = 0;
+  for (int64_t j = -kRadius; j <= kRadius; ++j)
+    total += w[j + kRadius] = std::exp(-0.5 * static_cast<double>(j * j) / (kSigma * kSigma));
+  for (int64_t i = 0; i < kLen; ++i)
+    for (int64_t j = -kRadius; j <= kRadius; ++j) {
+      int64_t p = (i + j) % (2 * kLen);  // reflect: period 2 len, d c b a | a b c d | d c b a
+      if (p < 0) p += 2 * kLen;
+      if (p >= kLen) p = 2 * kLen - 1 - p;
+      if (p == kLen / 2) k1[i] += w[j + kRadius] / total;
+    }
+  const torch::Tensor k = torch::tensor(k1, torch::kDouble);
+  const int64_t c = x.size(1);
+  const torch::Tensor kernel =
+      torch::outer(k, k).to(x.options()).view({1, 1, kLen, kLen}).repeat({c, 1, 1, 1});
+  // Zero padding, as RISE's conv2d(padding=klen // 2).
+  return F::conv2d(x, kernel, F::Conv2dFuncOptions().padding(kLen / 2).groups(c));
 }
 
 torch::Tensor removal_baseline(const torch::Tensor& x, const std::string& kind) {
@@ -46,13 +83,18 @@ FaithfulnessCurves faithfulness(Model& model, const torch::Tensor& x, const torc
   check_input(maps.dim() == 3 && maps.size(0) == n && maps.size(1) == h && maps.size(2) == w,
               "maps", fmt::format("{}x{}x{}", n, h, w), fmt::format("{}", maps.sizes()));
   const torch::Tensor images = x.detach().to(model.device());
-  const torch::Tensor base = removal_baseline(images, o.baseline);
+  const bool rise = o.protocol == "rise";
+  // RISE works in the model's normalised space: deletion to 0 there (the mean colour),
+  // insertion from the normalised image blurred with zero padding.
+  const torch::Tensor zero = detail::normalized_mask(model, images, torch::zeros_like(images));
+  const torch::Tensor del_base = rise ? zero : removal_baseline(images, o.baseline);
+  const torch::Tensor ins_base =
+      rise ? zero + rise_blur(images - zero) : removal_baseline(images, o.baseline);
   const torch::Tensor cls = classes.to(model.device()).view({-1, 1});
   // Each pixel's rank in its map's order (0: most important), N×1×H×W.
-  const torch::Tensor order = std::get<1>(maps.reshape({n, hw}).sort(1, /*descending=*/true));
-  const torch::Tensor rank =
-      torch::empty_like(order).scatter_(1, order, torch::arange(hw).expand({n, hw}).contiguous());
-  const torch::Tensor r = rank.view({n, 1, h, w}).to(images.device());
+  const torch::Tensor r = importance_rank(maps).view({n, 1, h, w}).to(images.device());
+  // RISE: steps of one image row's worth of pixels (224 at 224 px), h of them.
+  const int64_t steps = rise ? h : o.steps;
   FaithfulnessCurves c;
   auto prob = [&](const torch::Tensor& batch_x) {
     std::vector<torch::Tensor> parts;
@@ -65,13 +107,14 @@ FaithfulnessCurves faithfulness(Model& model, const torch::Tensor& x, const torc
     }
     return torch::cat(parts).to(torch::kDouble).mean().item<double>();
   };
-  for (int64_t s = 0; s <= o.steps; ++s) {
-    const double share = static_cast<double>(s) / static_cast<double>(o.steps);
-    const auto k = static_cast<int64_t>(std::llround(share * static_cast<double>(hw)));
+  for (int64_t s = 0; s <= steps; ++s) {
+    const double share = static_cast<double>(s) / static_cast<double>(steps);
+    const auto k =
+        rise ? s * w : static_cast<int64_t>(std::llround(share * static_cast<double>(hw)));
     const torch::Tensor top = r.lt(k).to(images.scalar_type());  // the k most important pixels
     c.shares.push_back(share);
-    c.deletion.push_back(prob(images * (1 - top) + base * top));
-    c.insertion.push_back(prob(base * (1 - top) + images * top));
+    c.deletion.push_back(prob(images * (1 - top) + del_base * top));
+    c.insertion.push_back(prob(ins_base * (1 - top) + images * top));
   }
   // Average drop and increase in confidence: the image seen through its map.
   {
@@ -85,7 +128,8 @@ FaithfulnessCurves faithfulness(Model& model, const torch::Tensor& x, const torc
         return torch::softmax(model.forward(xs), 1).gather(1, cls.slice(0, b, e)).squeeze(1).cpu();
       };
       p.push_back(probs(images.slice(0, b, e)));
-      pe.push_back(probs(images.slice(0, b, e) * scaled.slice(0, b, e)));
+      pe.push_back(
+          probs(detail::normalized_mask(model, images.slice(0, b, e), scaled.slice(0, b, e))));
     }
     const torch::Tensor pa = torch::cat(p).to(torch::kDouble),
                         pb = torch::cat(pe).to(torch::kDouble);
@@ -158,10 +202,7 @@ RoadCurves road(Model& model, const torch::Tensor& x, const torch::Tensor& class
   const int64_t n = x.size(0), h = x.size(2), w = x.size(3), hw = h * w;
   const torch::Tensor images = x.detach().to(model.device());
   const torch::Tensor cls = classes.to(model.device()).view({-1, 1});
-  const torch::Tensor order = std::get<1>(maps.reshape({n, hw}).sort(1, /*descending=*/true));
-  const torch::Tensor rank =
-      torch::empty_like(order).scatter_(1, order, torch::arange(hw).expand({n, hw}).contiguous());
-  const torch::Tensor r = rank.view({n, h, w}).to(images.device());
+  const torch::Tensor r = importance_rank(maps).view({n, h, w}).to(images.device());
   at::Generator gen = at::detail::createCPUGenerator(seed);
   auto prob = [&](const torch::Tensor& xs) {
     std::vector<torch::Tensor> parts;

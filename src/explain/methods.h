@@ -20,7 +20,12 @@ torch::Tensor upsample_maps(const torch::Tensor& maps, int64_t h, int64_t w);
 /// the class score's gradient `g` (both N×K×h×w): N×h×w, non-negative.
 torch::Tensor gradient_cam(ExplainMethod method, const torch::Tensor& a, const torch::Tensor& g);
 
-/// Score-CAM from activations `a` (N×K×h×w) of images `x` for classes `cls` (N×1).
+/// `m` (N×1×H×W, in [0,1]) applied to images `x` in the model's normalised space, as the CAM
+/// references mask: where m is 0 a pixel takes the model's mean colour (black without a mean).
+torch::Tensor normalized_mask(const Model& model, const torch::Tensor& x, const torch::Tensor& m);
+
+/// Score-CAM (the authors' weights: the class probability of each masked input) from activations
+/// `a` (N×K×h×w) of images `x` for classes `cls` (N×1).
 torch::Tensor score_cam(Model& model, const torch::Tensor& x, const torch::Tensor& cls,
                         const torch::Tensor& a, int64_t batch);
 

@@ -24,7 +24,12 @@ std::pair<int64_t, int64_t> window_of(int64_t h, int64_t w, const ExplainOptions
   check_input(win <= std::min(h, w), "--window",
               "a window no larger than the image (" + std::to_string(std::min(h, w)) + " px)",
               std::to_string(win));
-  return {win, o.stride > 0 ? o.stride : std::max<int64_t>(1, win / 2)};
+  const int64_t stride = o.stride > 0 ? o.stride : std::max<int64_t>(1, win / 2);
+  // Pixels between windows would have no drop to average (0/0): refused, as Captum does.
+  check_input(stride <= win, "--stride",
+              "a stride no larger than the window (" + std::to_string(win) + " px)",
+              std::to_string(stride));
+  return {win, stride};
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include <map>
 
 #include "foil/attacks/attack.h"
+#include "foil/attacks/transfer.h"
 #include "foil/certify/smoothing.h"
 #include "foil/core/error.h"
 #include "foil/core/runtime.h"
@@ -285,6 +286,7 @@ nlohmann::json run_bench(Model& model, const Dataset& data, const BenchOptions& 
                                   .queries(queries)
                                   .targets(1)
                                   .spsa_samples(16)
+                                  .ti_kernel(row.name == "ti-fgsm" ? kMinTiKernel : -1)
                                   .norm(row.norm)
                                   .random_start(row.name == "pgd" || row.name == "square" ||
                                                 row.name.rfind("apgd", 0) == 0));

@@ -14,6 +14,7 @@
 #include "foil/core/runtime.h"
 #include "foil/corrupt/corruptions.h"
 #include "foil/dist/dist.h"
+#include "foil/jobs/job.h"
 #include "foil/report/figures.h"
 
 namespace foil {
@@ -74,6 +75,9 @@ CorruptionAuditResult run_corruption_audit(Model& model, const Dataset& data,
                                            const CorruptionAuditOptions& o, Model* baseline) {
   check_corruption_options(o);
   check_input(data.size() > 0, "corruption audit data", "at least one item", "none");
+  // mCE divides by the baseline's errors on the same classes: a model of other classes or
+  // inputs has no errors to compare.
+  if (baseline) check_fits(model, *baseline, data, "--baseline");
   const auto log = [&](const std::string& line) {
     if (o.log) o.log(line);
   };

@@ -43,6 +43,14 @@ torch::Tensor maps_of(Model& model, const torch::Tensor& x, const torch::Tensor&
 
 }  // namespace
 
+std::string protocol_words(const FaithfulnessOptions& o) {
+  if (o.protocol == "rise")
+    return "RISE's protocol (deletion to the model's mean colour, insertion from RISE's 11x11 "
+           "sigma-5 blur in normalised space, one image row of pixels per step)";
+  return fmt::format("foil's protocol ({} baseline for deletion and insertion, {} steps)",
+                     o.baseline, o.steps);
+}
+
 nlohmann::json method_faithfulness(Model& model, const torch::Tensor& x, ExplainMethod method,
                                    const std::string& layer, const ExplainOptions& explain,
                                    int64_t batch) {
@@ -56,6 +64,7 @@ nlohmann::json method_faithfulness(Model& model, const torch::Tensor& x, Explain
       faithfulness(model, x, classes, torch::rand({x.size(0), x.size(2), x.size(3)}, gen), fo);
   return {{"method", explain_method_name(method)},
           {"n", x.size(0)},
+          {"protocol", fo.protocol},
           {"baseline", fo.baseline},
           {"deletion_auc", c.deletion_auc},
           {"insertion_auc", c.insertion_auc},
@@ -81,6 +90,7 @@ FaithfulnessJobResult run_faithfulness(Model& model, const Dataset& data,
   r.model = model.info().name;
   r.data = data.source;
   r.n = data.size();
+  r.curves = o.faithfulness;
   const std::vector<ExplainMethod>& methods = o.methods.empty() ? explain_methods() : o.methods;
   const torch::Tensor x = data.images;
   const torch::Tensor classes = predicted(model, x, o.explain.batch);
@@ -133,13 +143,13 @@ FaithfulnessJobResult run_faithfulness(Model& model, const Dataset& data,
   }
   say(fmt::format(
       "(areas under the class probability as the map's most important pixels are removed "
-      "(deletion: lower is more faithful) or put back (insertion: higher), {} baseline, {} "
+      "(deletion: lower is more faithful) or put back (insertion: higher), {}, {} "
       "images, their predicted class; ROAD: the mean probability with 10..90% of the pixels "
       "imputed by noisy linear imputation, most important first (MoRF: lower is more faithful) "
       "or least important first (LeRF: higher); avg drop / increase: the class probability's "
       "mean relative drop (lower) and the share of images where it rises (higher) when the "
       "image is multiplied by its map; 'random' orders the pixels at random: the chance level)",
-      o.faithfulness.baseline, r.n));
+      protocol_words(o.faithfulness), r.n));
   return r;
 }
 
@@ -161,6 +171,8 @@ nlohmann::json FaithfulnessJobResult::to_json() const {
           {"data", data},
           {"n", n},
           {"layer", layer},
+          {"protocol", curves.protocol},
+          {"protocol_meaning", protocol_words(curves)},
           {"methods", methods},
           {"meaning",
            "deletion/insertion (Petsiuk et al. 2018): the mean probability of each image's "

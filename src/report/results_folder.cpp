@@ -54,6 +54,27 @@ int lock_folder(const std::string& path, const std::string& flag, const std::str
   return fd;
 }
 
+/// The file foil puts in every partial folder it makes: only a folder holding it is removed as
+/// a run's leftovers or resumed.
+constexpr const char* kPartialMarker = ".foil-partial";
+
+/// Throws InputError (keeping the results in `partial`) unless `to`, where foil puts `ours`
+/// (a file or a folder of its results), is new or of the same kind and no link: a link is
+/// never written through, a folder never replaced by a file nor a file by a folder.
+void check_target(const fs::path& ours, const fs::path& to, const std::string& partial) {
+  std::error_code ec;
+  const fs::file_status st = fs::symlink_status(to, ec);
+  if (st.type() == fs::file_type::not_found) return;
+  const bool dir = fs::is_directory(ours);
+  std::string kind = unreplaceable_kind(to.string());
+  if (fs::is_symlink(st) && dir) kind = kind.empty() ? "a link" : kind;
+  const bool same = dir ? kind == "a folder" : kind.empty();
+  if (!same)
+    throw InputError(to.string() + ": " + (kind.empty() ? "a file" : kind) +
+                     " where foil writes its " + ours.filename().string() +
+                     "; not replaced. The results are in " + partial);
+}
+
 /// `outer` is `inner` or a folder above it.
 bool contains(const fs::path& outer, const fs::path& inner) {
   auto o = outer.begin(), i = inner.begin();
@@ -107,9 +128,23 @@ ResultsFolder::ResultsFolder(std::string out, const std::string& flag, ResultsFo
     lock_path_ = (folder.parent_path() / (folder.filename().string() + ".lock")).string();
     lock_fd_ = lock_folder(lock_path_, flag, out_);
   }
-  if (!resumable_ && fs::exists(fs::symlink_status(partial_, ec))) {  // a killed run's leftovers
-    fs::remove_all(partial_, ec);
-    std::fprintf(stderr, "foil: removed %s, left by a run that did not finish\n", partial_.c_str());
+  if (fs::exists(fs::symlink_status(partial_, ec))) {
+    // Only a folder foil made (its marker inside) is a run's leftovers: anything else of that
+    // name is the user's and stays.
+    const bool ours =
+        fs::is_directory(fs::symlink_status(partial_, ec)) &&
+        fs::is_regular_file(fs::symlink_status(fs::path(partial_) / kPartialMarker, ec));
+    if (!ours) {
+      unlock();
+      throw InputError(flag + " " + out_ + ": " + partial_ +
+                       " exists and is not a folder foil made (no " + kPartialMarker +
+                       " inside); foil writes its results there first: move it away");
+    }
+    if (!resumable_) {  // a killed run's leftovers
+      fs::remove_all(partial_, ec);
+      std::fprintf(stderr, "foil: removed %s, left by a run that did not finish\n",
+                   partial_.c_str());
+    }
   }
   fresh_ = !fs::exists(partial_, ec);
   fs::create_directories(partial_, ec);
@@ -117,6 +152,8 @@ ResultsFolder::ResultsFolder(std::string out, const std::string& flag, ResultsFo
     throw InputError(flag + " " + out_ + ": cannot create " + partial_ +
                      (ec ? " (" + ec.message() + ")" : ""));
   probe_folder(partial_, flag, out_);
+  if (!std::ofstream(fs::path(partial_) / kPartialMarker))
+    throw InputError(flag + " " + out_ + ": cannot write into " + partial_);
   // A resumable run goes on from a finished folder's files (it skips what they hold).
   if (resumable_ && fresh_ && fs::is_directory(out_, ec))
     fs::copy(out_, partial_,
@@ -165,17 +202,19 @@ void ResultsFolder::commit() {
                    e.what());
     }
   }
+  std::error_code ec;
   if (!fs::exists(out_)) {
+    fs::remove(fs::path(partial_) / kPartialMarker, ec);
     fs::rename(partial_, out_);  // the whole folder appears at once
   } else {
     // An existing folder may hold the user's own files: only ours are replaced, each by one
     // rename, so a reader sees either the old or the new version of a file. Nothing is
     // replaced unless every file can be: a folder, FIFO or device of the same name stays.
     std::vector<fs::path> ours;
-    for (const auto& entry : fs::directory_iterator(partial_)) ours.push_back(entry.path());
+    for (const auto& entry : fs::directory_iterator(partial_))
+      if (entry.path().filename() != kPartialMarker) ours.push_back(entry.path());
     for (const auto& p : ours) {
       const fs::path target = fs::path(out_) / p.filename();
-      const std::string kind = unreplaceable_kind(target.string());
       const auto& outputs = options_.other_outputs;
       if (std::find(outputs.begin(), outputs.end(), resolved_path(target.string()).string()) !=
           outputs.end()) {
@@ -185,14 +224,17 @@ void ResultsFolder::commit() {
                          "one path); not replaced. The results are in " +
                          partial_);
       }
-      const bool same = fs::is_directory(p) ? kind == "a folder" : kind.empty();
-      if (!same && !(kind.empty() && !fs::exists(target))) {
+      try {
+        check_target(p, target, partial_);
+        if (fs::is_directory(p))  // a sub-folder of ours (crops): each thing in it too
+          for (const auto& e : fs::recursive_directory_iterator(p))
+            check_target(e.path(), target / fs::relative(e.path(), p), partial_);
+      } catch (const InputError&) {
         committed_ = true;  // keep the results where they are
-        throw InputError(target.string() + ": " + (kind.empty() ? "a file" : kind) +
-                         " where foil writes its " + p.filename().string() +
-                         "; not replaced. The results are in " + partial_);
+        throw;
       }
     }
+    fs::remove(fs::path(partial_) / kPartialMarker, ec);
     for (const auto& p : ours) {
       const fs::path target = fs::path(out_) / p.filename();
       if (fs::is_directory(p)) {  // a sub-folder of ours (crops): its files, one by one
@@ -228,7 +270,8 @@ std::vector<std::string> check_run_paths(const RunPaths& paths) {
     return out;
   };
   const auto files = resolve(paths.output_files), folders = resolve(paths.output_folders),
-             input_files = resolve(paths.input_files), input_folders = resolve(paths.input_folders);
+             input_files = resolve(paths.input_files), input_folders = resolve(paths.input_folders),
+             data_folders = resolve(paths.data_folders);
   std::vector<std::string> outputs;
   for (size_t i = 0; i < files.size(); ++i) {
     const NamedPath& f = *files[i].given;
@@ -241,6 +284,10 @@ std::vector<std::string> check_run_paths(const RunPaths& paths) {
       if (in.where == files[i].where)
         throw InputError(f.flag + " " + f.path + ": that is the " + in.given->flag +
                          " input; foil never writes over its inputs");
+    for (const auto& in : data_folders)
+      if (contains(in.where, files[i].where))
+        throw InputError(f.flag + " " + f.path + ": inside the " + in.given->flag + " folder " +
+                         in.where.string() + ", whose files are inputs; foil never writes there");
     for (const auto& d : folders)
       if (d.where == files[i].where)
         throw InputError(f.flag + " " + f.path + ": the same path as " + d.given->flag +
@@ -257,11 +304,17 @@ std::vector<std::string> check_run_paths(const RunPaths& paths) {
     const std::string what = unreplaceable_kind(d.path);
     check_input(what.empty() || what == "a folder" || what == "a link to a folder",
                 d.flag + " " + d.path, "a folder or a new name", what);
-    for (const auto& in : input_folders)
+    for (const auto& in : input_folders) {
       if (contains(where, in.where))
         throw InputError(d.flag + " " + d.path + ": " +
                          (where == in.where ? "that is" : "it holds") + " the " + in.given->flag +
                          " folder " + in.where.string() +
+                         "; results go into a folder of their own, never an input's");
+    }
+    for (const auto& in : data_folders)
+      if (contains(in.where, where))
+        throw InputError(d.flag + " " + d.path + ": inside the " + in.given->flag + " folder " +
+                         in.where.string() +
                          "; results go into a folder of their own, never an input's");
     for (const auto& in : input_files)
       if (contains(where, in.where))

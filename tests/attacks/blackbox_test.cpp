@@ -184,33 +184,6 @@ TEST(Spsa, BreaksALinearModelWithinEpsOnScoresAlone) {
       crit, "spsa");
 }
 
-TEST(TransferAttacks, NeutralSettingsAreMiFgsmBitForBit) {
-  auto model = test::cnn_model();
-  const Dataset data = load_data("fashion-mnist:test:8", model->info().input);
-  const Criterion crit = Criterion::misclassification(data.labels);
-  const AttackOptions o = AttackOptions().eps(0.1).alpha(0.02).steps(5).seed(4);
-  const AttackResult mi = make_attack("mifgsm", o)->run(*model, data.images, crit);
-  const AttackOptions neutral =
-      AttackOptions(o).input_diversity(0).ti_kernel(1).si_scales(1).vmi_samples(0);
-  for (const char* name : {"di-fgsm", "ti-fgsm", "si-fgsm", "vmi-fgsm"}) {
-    const AttackResult r = make_attack(name, neutral)->run(*model, data.images, crit);
-    EXPECT_TRUE(r.adv.equal(mi.adv)) << name;
-    // Their own settings change the examples (each component is really used).
-    const AttackResult own = make_attack(name, o)->run(*model, data.images, crit);
-    EXPECT_FALSE(own.adv.equal(mi.adv)) << name;
-    EXPECT_LE((own.adv - data.images).abs().max().item<double>(), 0.1 + 1e-6) << name;
-  }
-  const AttackResult ni = make_attack("ni-fgsm", o)->run(*model, data.images, crit);
-  EXPECT_FALSE(ni.adv.equal(mi.adv));
-  const auto ti = std::make_unique<TransferFgsm>("ti-fgsm", o);
-  EXPECT_EQ(ti->kernel(28), 3);
-  EXPECT_EQ(ti->kernel(224), 11);
-  EXPECT_EQ(ti->kernel(299), 15);
-  test::expect_reproducible_and_batch_independent(
-      *make_attack("vmi-fgsm", AttackOptions(o).input_diversity(0.7)), *model, data.images, crit,
-      "vmi-di-fgsm");
-}
-
 TEST(Ensemble, FusesLogitsOrLossesAndRefusesModelsThatDoNotFit) {
   auto model = test::cnn_model();
   const Dataset data = load_data("fashion-mnist:test:4", model->info().input);

@@ -36,9 +36,10 @@ TEST(BlackBoxCli, QueryAttacksTransferAndTheThreatTable) {
   EXPECT_NE(r.out.find("crafted on ensemble(fashion_cnn.pt)"), std::string::npos) << r.out;
   EXPECT_TRUE(test::read_json(dir + "/t.json")["threat"]["crafted_on"].is_string());
   // The matrix: two models, two attacks.
-  r = run_foil("transfer --models " + test::trained_cnn() + "," + surrogate() +
-               " --attacks mifgsm,ti-fgsm --steps 3 --data fashion-mnist:test:16 --out " + dir +
-               "/transfer");
+  r = run_foil(
+      "transfer --models " + test::trained_cnn() + "," + surrogate() +
+      " --attacks mifgsm,ti-fgsm --ti-kernel 5 --steps 3 --data fashion-mnist:test:16 --out " +
+      dir + "/transfer");
   ASSERT_EQ(r.code, 0) << r.err;
   j = test::read_json(dir + "/transfer/transfer.json");
   ASSERT_EQ(j["matrices"].size(), 2u);

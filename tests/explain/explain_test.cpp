@@ -182,6 +182,75 @@ TEST(Explain, FaithfulnessPrefersTheOracleMapOverARandomOne) {
   EXPECT_THROW(check_faithfulness_options(bad), InputError);
 }
 
+/// resnet18's fixture behind an ImageNet normalisation, as the fixtures script's references.
+std::unique_ptr<TorchScriptModel> normalized_resnet() {
+  auto m = std::make_unique<TorchScriptModel>(test::fixture("resnet18.pt"));
+  m->set_normalization({0.485, 0.456, 0.406}, {0.229, 0.224, 0.225});
+  return m;
+}
+
+TEST(Explain, ScoreCamIsTheAuthorsAndMasksTheNormalisedInput) {
+  static torch::jit::Module holder = torch::jit::load(test::fixture("reference.pt"));
+  auto m = normalized_resnet();
+  const torch::Tensor x = holder.attr("resnet_x").toTensor();
+  const torch::Tensor cls = holder.attr("resnet_norm_cls").toTensor();
+  const torch::Tensor ref = holder.attr("resnet_norm_cam_scorecam").toTensor();
+  const torch::Tensor map = explain(*m, x, cls, ExplainMethod::kScoreCam, "layer3");
+  ASSERT_GT(ref.abs().sum().item<double>(), 0);
+  EXPECT_LE((map - ref).abs().max().item<double>() / ref.abs().max().item<double>(), 1e-4);
+}
+
+TEST(Explain, RiseProtocolIsTheAuthorsEvaluation) {
+  static torch::jit::Module holder = torch::jit::load(test::fixture("reference.pt"));
+  auto m = normalized_resnet();
+  const torch::Tensor x = holder.attr("resnet_x").toTensor();
+  const torch::Tensor cls = holder.attr("resnet_norm_cls").toTensor();
+  const torch::Tensor ref = holder.attr("rise_aucs").toTensor();
+  FaithfulnessOptions o;
+  o.protocol = "rise";
+  const FaithfulnessCurves c = faithfulness(*m, x, cls, holder.attr("rise_map").toTensor(), o);
+  EXPECT_EQ(c.shares.size(), 65u);  // 64 steps of one 64-px row each
+  EXPECT_NEAR(c.deletion_auc, ref[0].item<double>(), 1e-4);
+  EXPECT_NEAR(c.insertion_auc, ref[1].item<double>(), 1e-4);
+  // foil's protocol on the same map draws other curves: the two are not interchangeable.
+  const FaithfulnessCurves own = faithfulness(*m, x, cls, holder.attr("rise_map").toTensor(), {});
+  EXPECT_GT(std::abs(own.insertion_auc - c.insertion_auc), 1e-3);
+  o.protocol = "lime";
+  EXPECT_THROW(check_faithfulness_options(o), InputError);
+}
+
+TEST(Explain, TiedPixelsRankByPosition) {
+  // A ReLU'd map: zeros everywhere but two pixels. The two come first, then every zero in
+  // row-major order.
+  torch::Tensor map = torch::zeros({1, 4, 4});
+  map[0][2][1] = 1;
+  map[0][0][3] = 1;
+  const torch::Tensor rank = importance_rank(map).flatten();
+  EXPECT_EQ(rank[3].item<int64_t>(), 0);
+  EXPECT_EQ(rank[9].item<int64_t>(), 1);
+  std::vector<int64_t> rest;
+  for (int64_t p = 0; p < 16; ++p)
+    if (p != 3 && p != 9) rest.push_back(rank[p].item<int64_t>());
+  for (size_t i = 0; i < rest.size(); ++i) EXPECT_EQ(rest[i], static_cast<int64_t>(i) + 2) << i;
+  // A constant map (a black image's saliency) is the plain raster order, on large maps too.
+  const torch::Tensor flat = importance_rank(torch::zeros({2, 64, 64})).view({2, -1});
+  EXPECT_TRUE(flat.equal(torch::arange(64 * 64).expand({2, -1})));
+}
+
+TEST(Explain, OcclusionStrideBeyondTheWindowIsRefused) {
+  TinyCamModel m(torch::eye(2));
+  const torch::Tensor x = torch::rand({1, 2, 4, 4});
+  ExplainOptions o;
+  o.window = 2;
+  o.stride = 3;
+  EXPECT_THROW(explain(m, x, torch::zeros({1}, torch::kLong), ExplainMethod::kOcclusion, "", o),
+               InputError);
+  o.stride = 2;
+  const torch::Tensor map =
+      explain(m, x, torch::zeros({1}, torch::kLong), ExplainMethod::kOcclusion, "", o);
+  EXPECT_FALSE(map.isnan().any().item<bool>());
+}
+
 TEST(Explain, LinearImputationFillsHolesOfALinearImageExactly) {
   // A ramp in both directions is harmonic for the symmetric 8-neighbour stencil: every removed
   // interior pixel, alone or in a block, gets the ramp's value back; a corner gets the

@@ -80,19 +80,19 @@ struct AttackOptions {
   /// Default "standard".
   TORCH_ARG(std::string, version) = "standard";
   /// DI (Xie et al. 2019): the probability of the random resize-and-pad of each gradient's
-  /// input, in [0,1]; -1: the attack's own (0.5 for di-fgsm, else 0). Default -1.
+  /// input, in [0,1]; -1: the attack's own (0.5 for di-fgsm and ti-fgsm, else 0). Default -1.
   TORCH_ARG(double, input_diversity) = -1;
   /// DI: the smallest resize as a share of the image side, in (0,1]. Default 0.9.
   TORCH_ARG(double, diversity_resize) = 0.9;
   /// TI (Dong et al. 2019): the side of the Gaussian kernel (odd, >= 1) the gradient is
   /// smoothed with; -1: the attack's own (ti-fgsm: 15 at 299 px scaled to the image, odd,
-  /// >= 3; else 1). Default -1.
+  /// refused under kMinTiImage px where it cannot smooth; else 1). Default -1.
   TORCH_ARG(int64_t, ti_kernel) = -1;
   /// SI (Lin et al. 2020): the number of scale copies x/2^i averaged per gradient (>= 1);
-  /// -1: the attack's own (5 for si-fgsm, else 1). Default -1.
+  /// -1: the attack's own (5 for si-fgsm and sini-fgsm, else 1). Default -1.
   TORCH_ARG(int64_t, si_scales) = -1;
   /// VMI (Wang & He 2021): the neighbours sampled for the gradient variance (>= 0); -1: the
-  /// attack's own (5 for vmi-fgsm, else 0). Default -1.
+  /// attack's own (20 for vmi-fgsm, as Wang & He; torchattacks: 5; else 0). Default -1.
   TORCH_ARG(int64_t, vmi_samples) = -1;
   /// VMI: the neighbourhood's radius as a multiple of eps. Default 1.5.
   TORCH_ARG(double, vmi_beta) = 1.5;

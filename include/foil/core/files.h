@@ -29,8 +29,8 @@ void check_replaceable(const std::string& path, const std::string& what);
 void write_file_atomically(const std::string& path, const std::string& bytes);
 
 /// Renames the finished temporary file `tmp` over `path` (checked as above); removes `tmp`
-/// when that fails. For writers that must write the temporary file themselves
-/// (torch::save, OpenCV).
+/// when that fails. A link at `path` is itself replaced, never written through. For writers
+/// that must write the temporary file themselves (torch::save, OpenCV).
 void replace_with(const std::string& tmp, const std::string& path);
 
 /// The bytes of the regular file `name` directly inside folder `dir`, for pages and resumes

@@ -24,12 +24,12 @@ class Model;
 
 /// The methods (see the file comment).
 enum class ExplainMethod {
-  kGradCam,              ///< weights: the gradient's spatial mean per channel
-  kGradCamPlusPlus,      ///< weights: positive gradients, weighted by the closed-form alphas
-  kHiResCam,             ///< gradient times activation, element-wise, summed over channels
-  kXGradCam,             ///< weights: the gradient's mean weighted by the activation's share
-  kLayerCam,             ///< positive gradient times activation, element-wise
-  kScoreCam,             ///< weights: the class probability with each channel as an input mask
+  kGradCam,          ///< weights: the gradient's spatial mean per channel
+  kGradCamPlusPlus,  ///< weights: positive gradients, weighted by the closed-form alphas
+  kHiResCam,         ///< gradient times activation, element-wise, summed over channels
+  kXGradCam,         ///< weights: the gradient's mean weighted by the activation's share
+  kLayerCam,         ///< positive gradient times activation, element-wise
+  kScoreCam,  ///< weights: the class probability with each channel as an input mask (the authors')
   kAblationCam,          ///< weights: the class score's relative drop with each channel zeroed
   kEigenCam,             ///< the activations' first principal direction (class-agnostic)
   kSaliency,             ///< the input gradient's magnitude (max over channels)

@@ -44,6 +44,7 @@ struct FaithfulnessJobResult {
   std::string data;                           ///< the images' source
   int64_t n = 0;                              ///< images
   std::string layer;                          ///< the CAMs' layer
+  FaithfulnessOptions curves;                 ///< how the curves were drawn
   std::vector<FaithfulnessRow> rows;          ///< ranked, most faithful first; "random" among them
   std::vector<std::string> lines;             ///< the printed table
   torch::Tensor examples;                     ///< the first images (up to 6), shown with each map
@@ -64,6 +65,9 @@ nlohmann::json method_faithfulness(Model& model, const torch::Tensor& x, Explain
 
 /// One console line of `method_faithfulness`'s result.
 std::string faithfulness_line(const nlohmann::json& row);
+
+/// Which deletion/insertion protocol `options` is, in words, for tables and JSON.
+std::string protocol_words(const FaithfulnessOptions& options);
 
 /// Maps every image of `data` for its predicted class with each method and scores the maps.
 FaithfulnessJobResult run_faithfulness(Model& model, const Dataset& data,

@@ -91,14 +91,17 @@ struct RunPaths {
   std::vector<NamedPath> output_folders;  ///< results folders
   std::vector<NamedPath> input_files;     ///< files it reads: models, patches, images
   std::vector<NamedPath> input_folders;   ///< folders it reads: image folders, a model's folder
+  /// Data folders, every file of which is an input (a `--data` image folder): no output file
+  /// or results folder may lie inside one. Also list them in `input_folders`.
+  std::vector<NamedPath> data_folders;
 };
 
 /// Checks, before any work, that the outputs of `paths` replace nothing they must not: each
 /// output file is a new file or a regular file (a link is judged by what it names), never a
 /// device, FIFO, socket or folder, never an input and never another output's path; a results
 /// folder is a folder or a new name, overlaps no other results folder and never is or holds an
-/// input folder or input file. Throws InputError naming the flag. Returns the output files,
-/// resolved (for ResultsFolderOptions::other_outputs).
+/// input folder or input file; nothing is written inside a data folder. Throws InputError naming
+/// the flag. Returns the output files, resolved (for ResultsFolderOptions::other_outputs).
 std::vector<std::string> check_run_paths(const RunPaths& paths);
 
 /// `path` made absolute with its links, "." and ".." resolved as far as it exists, for
