@@ -26,7 +26,7 @@ struct AttackCmd {
 /// The surrogates' ensemble of `--surrogate` (null when none), each checked against the target.
 std::shared_ptr<Model> open_surrogates(const AttackCmd& c, Model& model, const Dataset& data,
                                        c10::Device device) {
-  const auto paths = model_list(c.surrogate);
+  const auto paths = model_list(c.surrogate, "--surrogate");
   if (paths.empty()) return nullptr;
   std::vector<std::shared_ptr<Model>> members;
   for (const auto& path : paths) {
@@ -44,7 +44,7 @@ void run_attack(const AttackCmd& c) {
   ModelFlags model_flags = c.model;
   model_flags.access = parse_access(c.access);
   parse_fusion(c.ensemble);
-  const auto surrogates = model_list(c.surrogate);
+  const auto surrogates = model_list(c.surrogate, "--surrogate");
   if (surrogates.empty()) {
     refuse_flags({"--ensemble"}, "it fuses the --surrogate models");
     check_access(*attack, model_flags.access);

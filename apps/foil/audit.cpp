@@ -49,12 +49,15 @@ void run_audit(const AuditCmd& c) {
     o.corruption.corruptions = parse_corruptions(c.corruptions, "--corruptions");
   o.corruption.severities = parse_severities(c.severities, "--severities");
   o.corruption.batch = c.batch;
-  if (!c.baseline.empty() && c.corruptions == "none")
-    throw InputError("--baseline: normalises the corruption errors; not with --corruptions none");
+  if (c.corruptions == "none")
+    refuse_flags({"--baseline", "--severities"},
+                 "they shape the corruption audit, and --corruptions is none");
+  // Given empty, a list is a mistake, not the default.
+  const bool threats_given = run_record().flags.contains("--threats");
   // The default threats: white box, and for the built-in model transfer from its zoo siblings.
   const bool builtin = c.model.path.empty();
-  o.threats.threats = parse_threats(
-      !c.threats.empty() ? c.threats : (builtin ? "white-box,transfer" : "white-box"));
+  o.threats.threats =
+      parse_threats(threats_given ? c.threats : (builtin ? "white-box,transfer" : "white-box"));
   const std::string surrogates = !c.surrogate.empty() ? c.surrogate
                                  : builtin            ? kBuiltinSurrogates
                                                       : "";
@@ -64,7 +67,14 @@ void run_audit(const AuditCmd& c) {
               "--surrogate MODEL[,MODEL...] (the attacker's own models)", "none");
   if (!transfer && !c.surrogate.empty())
     throw InputError("--surrogate: used by the transfer threat; add transfer to --threats");
-  refuse_target_as_surrogate(model_list(surrogates), c.model.path);
+  const bool queries = std::find(o.threats.threats.begin(), o.threats.threats.end(), "scores") !=
+                           o.threats.threats.end() ||
+                       std::find(o.threats.threats.begin(), o.threats.threats.end(), "labels") !=
+                           o.threats.threats.end();
+  if (!queries)
+    refuse_flags({"--max-queries"},
+                 "it budgets the scores and labels threats; add one to --threats");
+  refuse_target_as_surrogate(model_list(surrogates, "--surrogate"), c.model.path);
   o.threats.max_queries = c.max_queries;
   check_audit_options(o);  // before anything slow runs
   ResultsFolder out(c.out, "--out");
@@ -78,7 +88,7 @@ void run_audit(const AuditCmd& c) {
     o.baseline = baseline.get();
   }
   if (transfer)
-    for (const auto& path : model_list(surrogates)) {
+    for (const auto& path : model_list(surrogates, "--surrogate")) {
       o.threats.surrogates.push_back(open_run_model(ModelSpec{path}, device));
       check_fits(*model, *o.threats.surrogates.back(), data, "--surrogate");
     }
@@ -133,10 +143,11 @@ void setup_audit(CLI::App& app) {
                 "PGD-style attacks: attack every sample for all steps (slower; same robust "
                 "accuracy up to samples that flip back)");
   sub->add_option(
-      "--corruptions", c->corruptions,
-      "also the common corruptions (Hendrycks & Dietterich): all, benchmark (the 15 "
-      "of mCE), held-out, noise, blur, weather, digital or names, e.g. fog,jpeg_compression "
-      "(default: none)");
+         "--corruptions", c->corruptions,
+         "also the common corruptions (Hendrycks & Dietterich): all, benchmark (the 15 "
+         "of mCE), held-out, noise, blur, weather, digital, names, e.g. fog,jpeg_compression, "
+         "or none")
+      ->capture_default_str();
   sub->add_option("--severities", c->severities, "corruption severities: 1-5, 3 or 1,3,5")
       ->capture_default_str();
   sub->add_option("--threats", c->threats,

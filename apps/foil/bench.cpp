@@ -25,7 +25,7 @@ void run_bench(const BenchCmd& c) {
   BenchOptions o;
   o.steps = c.steps;
   o.repeats = c.repeats;
-  o.only = split_commas(c.only);
+  o.only = split_commas(c.only, "--only");
   o.profile = c.profile;
   o.log = print_line;
   check_bench_options(o);

@@ -76,8 +76,9 @@ void record_input_as_run(const Model& model);
 void refuse_target_as_surrogate(const std::vector<std::string>& surrogates,
                                 const std::string& target);
 
-/// The non-empty items of a comma-separated list ("a,,b" gives a and b).
-std::vector<std::string> split_commas(const std::string& text);
+/// The items of a comma-separated list given with `flag` ("" is none; "a,,b" and "a," are
+/// refused, naming the flag).
+std::vector<std::string> split_commas(const std::string& text, const std::string& flag);
 /// A comma-separated list of budgets (finite, > 0), sorted; throws InputError naming `flag`.
 std::vector<double> parse_eps(const std::string& text, const std::string& flag);
 

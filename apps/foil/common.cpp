@@ -87,7 +87,7 @@ nlohmann::json work_fingerprint(const std::vector<std::string>& leave_out) {
   if (run_record().flags.contains("--model") &&
       std::find(leave_out.begin(), leave_out.end(), "--model") == leave_out.end())
     for (const auto& v : run_record().flags["--model"])
-      for (const auto& m : split_commas(v.get<std::string>()))
+      for (const auto& m : split_commas(v.get<std::string>(), "--model"))
         digests.push_back(model_file_digest(m));
   return {{"flags", flags}, {"seed", global_options().seed}, {"model_digests", digests}};
 }
@@ -147,13 +147,8 @@ void refuse_target_as_surrogate(const std::vector<std::string>& surrogates,
   }
 }
 
-std::vector<std::string> split_commas(const std::string& text) {
-  std::vector<std::string> out;
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ','))
-    if (!item.empty()) out.push_back(item);
-  return out;
+std::vector<std::string> split_commas(const std::string& text, const std::string& flag) {
+  return text.empty() ? std::vector<std::string>{} : split_list(text, flag);
 }
 
 std::vector<double> parse_eps(const std::string& text, const std::string& flag) {

@@ -33,7 +33,7 @@ struct ExplainCmd {
 void run_faithfulness(const ExplainCmd& c, const c10::Device device) {
   FaithfulnessJobOptions o;
   if (c.methods != "all")
-    for (const std::string& m : split_commas(c.methods))
+    for (const std::string& m : split_commas(c.methods, "--methods"))
       o.methods.push_back(parse_explain_method(m, "--methods"));
   o.layer = c.layer;
   o.explain = c.explain;
@@ -107,11 +107,12 @@ void setup_explain(CLI::App& app) {
       ->capture_default_str();
   add_attack_flags(sub, c->attack, "pgd");
   sub->add_flag("--attacked", c->attacked, "also explain attacked images (side-by-side panel)");
-  sub->add_option("--patch", c->patch,
-                  "also explain images with this patch (patch.pt from "
-                  "'foil patch train') pasted at random places");
+  auto* patch = sub->add_option("--patch", c->patch,
+                                "also explain images with this patch (patch.pt from "
+                                "'foil patch train') pasted at random places");
   sub->add_option("--keep-out", c->keep_out, "with --patch: central fraction the patch avoids")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->needs(patch);
   sub->add_option("--on-object", c->on_object,
                   "with --patch on a detector: the patch on the --class's best detection, its "
                   "centre in this central fraction of the box (as 'patch train --on-object')")

@@ -53,7 +53,7 @@ void check_paths(const CLI::App& top) {
   for (const char* flag : {"--model", "--models", "--surrogate"})
     for (const auto& v : given(*app, flag)) {
       check_input(!v.empty(), flag, "a model file", "an empty string");
-      for (const auto& m : split_commas(v)) {
+      for (const auto& m : split_commas(v, flag)) {
         std::error_code ec;
         if (!fs::exists(m, ec)) continue;  // the loader names it (or it is zoo:ARCH)
         add(p.input_files, flag, m);

@@ -106,7 +106,7 @@ void run_patch_transfer(const PatchTransferCmd& c) {
   set_task_options(o, c.f, global_options().seed, print_line);
   o.patch = patch_options(c.f);
   if (c.losses_given) {
-    o.losses = split_commas(c.losses);
+    o.losses = split_commas(c.losses, "--losses");
     if (o.losses.empty()) o.losses = {c.losses};  // refused by name
   }
   o.objective = objective_options(c.t, c.f.target);

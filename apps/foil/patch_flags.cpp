@@ -162,7 +162,7 @@ ObjectiveOptions objective_options(const TrainFlags& t, int64_t target) {
   auto o = ObjectiveOptions()
                .loss(t.loss)
                .target(target)
-               .layers(split_commas(t.layers))
+               .layers(split_commas(t.layers, "--layers"))
                .projections(t.projections)
                .exact_1d(t.exact_1d)
                .max_target_images(t.max_target);

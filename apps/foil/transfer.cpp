@@ -23,7 +23,7 @@ void run_transfer(const TransferCmd& c) {
   const c10::Device device = apply_global_options();
   refuse_flags({"--attack"}, "foil transfer takes a list: --attacks");
   TransferOptions o;
-  o.attacks = split_commas(c.attacks);
+  o.attacks = split_commas(c.attacks, "--attacks");
   check_input(!o.attacks.empty(), "--attacks", "a list of attacks", "'" + c.attacks + "'");
   o.attack = attack_options(c.attack);
   if (c.attack.steps == AttackFlags::kDefaultSteps) o.attack.steps(10);
@@ -31,7 +31,7 @@ void run_transfer(const TransferCmd& c) {
   o.seed = global_options().seed;
   o.log = print_line;
   for (const auto& name : o.attacks) make_attack(name, o.attack);  // before anything slow
-  const auto paths = model_list(c.models);
+  const auto paths = model_list(c.models, "--models");
   check_input(!paths.empty(), "--models", "a list of model files or zoo", "'" + c.models + "'");
   std::optional<ResultsFolder> folder;
   if (!c.out.empty()) folder.emplace(c.out, "--out");

@@ -7,6 +7,7 @@
 #include <opencv2/videoio.hpp>
 
 #include "foil/core/error.h"
+#include "foil/core/files.h"
 #include "frames.h"
 
 namespace foil {
@@ -38,10 +39,20 @@ bool parse_video_spec(const std::string& body, DataSpec& ds) {
   for (auto colon = path.rfind(':'); colon != std::string::npos; colon = path.rfind(':')) {
     const std::string part = path.substr(colon + 1);
     if (part.rfind("every=", 0) != 0 && part.rfind("frames=", 0) != 0) break;
+    for (const auto& seen : options)
+      check_input(seen.substr(0, seen.find('=')) != part.substr(0, part.find('=')),
+                  "--data " + body, "each of every= and frames= once",
+                  "'" + part.substr(0, part.find('=') + 1) + "' twice");
     options.push_back(part);
     path = path.substr(0, colon);
   }
   std::error_code ec;
+  if (is_video_file(path) && std::filesystem::exists(path, ec) &&
+      !std::filesystem::is_regular_file(path, ec)) {
+    const std::string kind = unreplaceable_kind(path);
+    throw InputError("--data " + body + ": expected a video file, got " +
+                     (kind.empty() ? "something else" : kind));
+  }
   if (!is_video_file(path) || !std::filesystem::is_regular_file(path, ec)) {
     check_input(options.empty(), "--data " + body, "every= and frames= after a video file",
                 "'" + path + "', not a video file (.avi, .mp4, .mkv, .mov, .webm)");

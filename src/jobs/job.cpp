@@ -81,17 +81,14 @@ std::shared_ptr<Model> open_model(const ModelSpec& spec, c10::Device device) {
   return model;
 }
 
-std::vector<std::string> model_list(const std::string& text) {
+std::vector<std::string> model_list(const std::string& text, const std::string& flag) {
   std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= text.size()) {
-    const size_t comma = std::min(text.find(',', start), text.size());
-    const std::string item = text.substr(start, comma - start);
-    start = comma + 1;
+  if (text.empty()) return out;
+  for (const std::string& item : split_list(text, flag)) {
     if (item == "zoo") {
       for (const char* arch : {"mlp", "cnn", "resnet", "mobilenet"})
         out.push_back(std::string("zoo:") + arch);
-    } else if (!item.empty()) {
+    } else {
       out.push_back(item);
     }
   }

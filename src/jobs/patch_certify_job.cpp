@@ -131,10 +131,15 @@ void check_patch_certify_options(const PatchCertifyOptions& o) {
 }
 
 PatchCertifyResult run_patch_certify(std::shared_ptr<Model> model, const Dataset& data,
-                                     const Dataset& attack_data, const PatchCertifyOptions& o) {
+                                     const Dataset& given_attack_data,
+                                     const PatchCertifyOptions& o) {
   check_patch_certify_options(o);
   check_input(data.size() > 0, "--data " + data.source, "at least one item", "an empty dataset");
-  const bool attacks = o.attack_epochs > 0 && attack_data.size() > 0;
+  const bool attacks = o.attack_epochs > 0 && given_attack_data.size() > 0;
+  // Unlabelled photos and video frames: the untargeted patch pushes away from the model's own
+  // clean prediction.
+  Dataset attack_data = given_attack_data;
+  if (attacks) label_unlabelled(attack_data, *model);
   if (attacks)
     check_input(attack_data.images.sizes().slice(1) == data.images.sizes().slice(1),
                 "--patch-data " + attack_data.source, "images of the certified data's size",

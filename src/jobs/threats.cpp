@@ -28,12 +28,8 @@ const std::vector<std::string>& threat_names() {
 
 std::vector<std::string> parse_threats(const std::string& text) {
   std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= text.size()) {
-    const size_t comma = std::min(text.find(',', start), text.size());
-    const std::string t = text.substr(start, comma - start);
-    start = comma + 1;
-    if (t.empty()) continue;
+  check_input(!text.empty(), "--threats", "a list of white-box, transfer, scores, labels", "''");
+  for (const std::string& t : split_list(text, "--threats")) {
     const auto& known = threat_names();
     check_input(std::find(known.begin(), known.end(), t) != known.end(), "--threats",
                 "a list of white-box, transfer, scores, labels", "'" + t + "'");
@@ -41,8 +37,6 @@ std::vector<std::string> parse_threats(const std::string& text) {
                 "'" + t + "' twice");
     out.push_back(t);
   }
-  check_input(!out.empty(), "--threats", "a list of white-box, transfer, scores, labels",
-              "'" + text + "'");
   return out;
 }
 

@@ -86,9 +86,8 @@ void Model::check_tap_names(const std::vector<std::string>& taps) const {
 
 std::vector<double> parse_number_list(const std::string& text, const std::string& flag) {
   std::vector<double> out;
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
+  check_input(!text.empty(), flag, "a comma-separated list of numbers", "''");
+  for (const std::string& item : split_list(text, flag)) {
     const auto v = parse_decimal(item);
     if (!v)
       throw InputError(flag + ": expected a comma-separated list of finite decimal numbers, got '" +

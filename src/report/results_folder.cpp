@@ -116,6 +116,9 @@ ResultsFolder::ResultsFolder(std::string out, const std::string& flag, ResultsFo
   fs::path folder = fs::absolute(out_, ec).lexically_normal();
   if (folder.filename().empty()) folder = folder.parent_path();  // "out/" and "."
   check_input(!folder.filename().empty(), flag, "a folder below the root", "'" + out_ + "'");
+  // Results merge into an existing folder: never the one foil runs in or one above it.
+  check_input(!contains(resolved_path(folder.string()), resolved_path(".")), flag,
+              "a folder of its own (not the current folder or one above it)", "'" + out_ + "'");
   partial_ = leader_partial_ =
       (folder.parent_path() / (folder.filename().string() + ".partial")).string();
   // In a job of several processes only rank 0 writes <out>; the others write into a scratch
@@ -197,9 +200,12 @@ void ResultsFolder::commit() {
     if (options_.run_info) write_json(file("run.json"), options_.run_info());
     try {
       write_report(partial_);
-    } catch (const std::exception& e) {  // the results themselves are not lost over the page
-      std::fprintf(stderr, "foil: warning: %s/report.html not written: %s\n", out_.c_str(),
-                   e.what());
+    } catch (const std::exception& e) {
+      // A folder without its page would look complete and is not: the results stay in the
+      // partial folder, and the run fails.
+      committed_ = true;
+      throw std::runtime_error(out_ + "/report.html could not be written (" + e.what() +
+                               "); the results are kept in " + partial_);
     }
   }
   std::error_code ec;

@@ -389,3 +389,100 @@ TEST(BadInput, ModelOutputsOfTheWrongKind) {
                " --access labels --attack hopskipjump --max-queries 30 --eps 0.1");
   EXPECT_EQ(r.code, 0) << r.err;
 }
+
+namespace {
+
+std::string bytes_of(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), {});
+}
+
+}  // namespace
+
+// Issue 55, items 16-20: links inside a results folder are replaced, never written through; a
+// user's <out>.partial is never removed; nothing is written inside a data folder; a baseline of
+// other classes and an eps no float holds are refused.
+TEST(BadInput, ResultsFoldersNeverWriteThroughLinksNorIntoDataFolders) {
+  const std::string dir = foil::test::temp_dir("links");
+  const std::string model = dir + "/m.foil", outside = dir + "/elsewhere.json";
+  fs::copy_file(cnn(), model);
+  std::ofstream(outside) << "keep me";
+  const std::string out = dir + "/r";
+  const std::string base = "explain --model " + model + " --data fashion-mnist:test:2 --out " + out;
+  ASSERT_EQ(run_foil(base).code, 0);
+  fs::remove(out + "/report.html");
+  fs::create_symlink("../m.foil", out + "/report.html");
+  fs::remove(out + "/explain.json");
+  fs::create_symlink(outside, out + "/explain.json");
+  const std::string model_bytes = bytes_of(model);
+  auto r = run_foil(base);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(bytes_of(model), model_bytes);  // the model is untouched
+  EXPECT_EQ(bytes_of(outside), "keep me");
+  EXPECT_FALSE(fs::is_symlink(out + "/report.html"));  // the links were replaced themselves
+  EXPECT_FALSE(fs::is_symlink(out + "/explain.json"));
+  EXPECT_TRUE(foil::test::read_json(out + "/explain.json").is_object());
+  // A user's own folder or file named <out>.partial is theirs: refused, kept.
+  fs::create_directories(dir + "/p.partial");
+  std::ofstream(dir + "/p.partial/mine.txt") << "mine";
+  r = run_foil("explain --model " + model + " --data fashion-mnist:test:2 --out " + dir + "/p");
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_NE(r.err.find("not a folder foil made"), std::string::npos) << r.err;
+  EXPECT_TRUE(fs::exists(dir + "/p.partial/mine.txt"));
+  EXPECT_FALSE(fs::exists(dir + "/p"));
+  // Outputs inside a --data folder: a file of it is an input.
+  const std::string photos = image_folder({"Bag", "Trouser"});
+  const std::string photo = bytes_of(photos + "/Bag/0.png");
+  expect_bad_input(
+      "train --arch mlp --data " + photos + " --test '' --epochs 1 --out " + photos + "/Bag/0.png",
+      "inside the --data folder");
+  EXPECT_EQ(bytes_of(photos + "/Bag/0.png"), photo);
+  expect_bad_input("audit --model " + model + " --data " + photos + " --threats white-box " +
+                       "--corruptions none --out " + photos + "/results",
+                   "inside the --data folder");
+  EXPECT_FALSE(fs::exists(photos + "/results"));
+  // An eps no float holds, and a --baseline of other classes (2 here, 10 for the model).
+  expect_bad_input("attack --model " + model + " --data fashion-mnist:test:2 --eps 1e300", "--eps");
+  ASSERT_EQ(run_foil("train --arch mlp --data " + photos + " --test '' --epochs 1 --out " + dir +
+                     "/two.foil")
+                .code,
+            0);
+  expect_bad_input("audit --model " + model + " --data fashion-mnist:test:4 --threats white-box " +
+                       "--attack pgd --linf-eps 0.01 --l2-eps 0.1 --corruptions fog " +
+                       "--severities 1 --baseline " + dir + "/two.foil --out " + dir + "/a",
+                   "--baseline");
+  EXPECT_FALSE(fs::exists(dir + "/a"));
+}
+
+// Issue 55, items 20-21: lists with empty items, flags the chosen job does not use, hidden
+// defaults, repeated keys, the current folder as --out and a FIFO named like a video.
+TEST(BadInput, EmptyItemsUnusedFlagsAndOddPathsAreRefused) {
+  const std::string dir = foil::test::temp_dir("bad-lists");
+  const std::string m = " --model " + cnn() + " --data fashion-mnist:test:3";
+  const std::string fifo = dir + "/clip.avi";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const std::string audit = "audit" + m + " --out " + dir + "/a ";
+  const std::vector<Case> cases = {
+      {audit + "--threats ''", "--threats"},
+      {audit + "--threats white-box,", "--threats"},
+      {audit + "--threats white-box,transfer --surrogate zoo:mlp,", "--surrogate"},
+      {audit + "--corruptions none --severities 3", "--severities: not used here"},
+      {audit + "--max-queries 50", "--max-queries: not used here"},
+      {audit + "--linf-eps 0.1,", "--linf-eps"},
+      {"attack" + m + " --attack ti-fgsm --surrogate " + cnn() + " --ti-kernel -1", "--ti-kernel"},
+      {"attack" + m + " --attack si-fgsm --surrogate " + cnn() + " --si-scales -1", "--si-scales"},
+      {"attack" + m + " --attack vmi-fgsm --surrogate " + cnn() + " --vmi-samples -1",
+       "--vmi-samples"},
+      {"attack" + m + " --attack ti-fgsm --surrogate " + cnn(), "--ti-kernel"},
+      {"explain" + m + " --keep-out 0.2 --out " + dir + "/e", "--patch"},
+      {"explain" + m + " --method occlusion --window 3 --stride 4 --out " + dir + "/e", "--stride"},
+      {"explain" + m + " --faithfulness --protocol rise --baseline mean --out " + dir + "/e",
+       "--baseline"},
+      {"predict --model " + cnn() + " --data " + fifo, "got a FIFO"},
+      {"predict --model " + cnn() + " --data " + dir + "/x.avi:every=2:every=3", "twice"},
+      {"explain" + m + " --out .", "--out"},
+  };
+  for (const auto& c : cases) expect_bad_input(c.args, c.needle);
+  EXPECT_FALSE(fs::exists(dir + "/a"));
+  EXPECT_FALSE(fs::exists(dir + "/e"));
+}

@@ -235,5 +235,49 @@ TEST(ResultsFolder, ASecondRunOnTheSameFolderStopsWithoutTouchingTheFirst) {
   EXPECT_EQ(test::slurp(dir + "/mine.lock"), "my notes");
 }
 
+TEST(ResultsFolder, LinksAreReplacedOrRefusedNeverWrittenThrough) {
+  namespace fs = std::filesystem;
+  const std::string dir = test::temp_dir("folder-links");
+  const std::string out = dir + "/results", elsewhere = dir + "/elsewhere";
+  fs::create_directories(out);
+  fs::create_directories(elsewhere);
+  std::ofstream(dir + "/model.foil") << "model";
+  fs::create_symlink(dir + "/model.foil", out + "/a.txt");
+  fs::create_symlink(elsewhere, out + "/crops");  // where foil puts a folder of its own
+  ResultsFolderOptions files_only;
+  files_only.report = false;
+  {
+    ResultsFolder r(out, "--out", files_only);
+    std::ofstream(r.file("a.txt")) << "new";
+    fs::create_directories(r.file("crops"));
+    std::ofstream(r.file("crops/0.png")) << "crop";
+    try {
+      r.commit();
+      ADD_FAILURE() << "a linked folder was written through";
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find("a link to a folder where foil writes its crops"),
+                std::string::npos)
+          << e.what();
+    }
+    EXPECT_TRUE(fs::exists(out + ".partial/crops/0.png"));  // the results are kept
+  }
+  EXPECT_TRUE(fs::is_empty(elsewhere));
+  EXPECT_EQ(test::slurp(dir + "/model.foil"), "model");
+  fs::remove(out + "/crops");
+  {
+    ResultsFolder r(out, "--out", files_only);  // removes the kept partial folder: foil's own
+    std::ofstream(r.file("a.txt")) << "new";
+    r.commit();
+  }
+  EXPECT_EQ(test::slurp(dir + "/model.foil"), "model");  // the link itself was replaced
+  EXPECT_FALSE(fs::is_symlink(out + "/a.txt"));
+  EXPECT_EQ(test::slurp(out + "/a.txt"), "new");
+  EXPECT_FALSE(fs::exists(out + "/.foil-partial"));
+  // A plain file named like the partial folder is the user's.
+  std::ofstream(dir + "/x.partial") << "mine";
+  EXPECT_THROW(ResultsFolder(dir + "/x", "--out"), InputError);
+  EXPECT_EQ(test::slurp(dir + "/x.partial"), "mine");
+}
+
 }  // namespace
 }  // namespace foil

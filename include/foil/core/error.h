@@ -12,6 +12,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace foil {
 
@@ -51,6 +52,22 @@ inline std::optional<double> parse_decimal(const std::string& text) {
   const double v = std::strtod(text.c_str(), &end);
   if (*end != '\0' || errno == ERANGE || !(v - v == 0)) return std::nullopt;
   return v;
+}
+
+/// The items of a comma-separated list given with `flag`; an empty list, an empty item
+/// ("a,,b", "a,") throws InputError naming the flag.
+inline std::vector<std::string> split_list(const std::string& text, const std::string& flag) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (true) {
+    const size_t comma = text.find(',', start);
+    const std::string item = text.substr(start, comma == std::string::npos ? comma : comma - start);
+    check_input(!item.empty(), flag, "a comma-separated list without empty items",
+                "'" + text + "'");
+    out.push_back(item);
+    if (comma == std::string::npos) return out;
+    start = comma + 1;
+  }
 }
 
 /// The first line of `text`, at most `max` characters: keeps messages from libraries

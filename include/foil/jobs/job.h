@@ -43,9 +43,10 @@ struct ModelSpec {
   Access access = Access::kGradients;
 };
 
-/// A comma-separated list of model specs; "zoo" stands for the zoo's four Fashion-MNIST
-/// architectures (zoo:mlp, zoo:cnn, zoo:resnet, zoo:mobilenet).
-std::vector<std::string> model_list(const std::string& text);
+/// A comma-separated list of model specs given with `flag` ("" is none; an empty item throws
+/// InputError naming the flag); "zoo" stands for the zoo's four Fashion-MNIST architectures
+/// (zoo:mlp, zoo:cnn, zoo:resnet, zoo:mobilenet).
+std::vector<std::string> model_list(const std::string& text, const std::string& flag);
 
 /// Loads the model `spec` names (the built-in default, trained on first use, when its path is
 /// empty), sets its normalisation and input shape, and moves it to `device`. Throws

@@ -29,7 +29,8 @@ struct ResultsFolderOptions {
   std::vector<std::string> other_outputs;
 };
 
-/// A results folder written all-or-nothing: files go into "OUT.partial" beside it, and
+/// A results folder written all-or-nothing: files go into "OUT.partial" beside it (with a
+/// marker file, so that only a folder foil made is ever removed as a run's leftovers), and
 /// commit() adds run.json and report.html, then renames that folder to OUT (or, when OUT
 /// exists, renames each file into it, replacing files of the same name and leaving others
 /// alone; never a folder, FIFO or device of the same name, nor another output). A run that
@@ -59,7 +60,10 @@ class ResultsFolder {
   /// Where `name` will be once committed (for messages).
   std::string final_file(const std::string& name) const { return out_ + "/" + name; }
   /// Adds run.json and report.html and puts the folder in place; throws InputError (keeping
-  /// the partial folder) when something of the same name must not be replaced.
+  /// the partial folder) when something of the same name must not be replaced (a link where
+  /// foil puts a folder, a folder where it puts a file, a FIFO, ...; a link where it puts a
+  /// file is replaced itself), and std::runtime_error (keeping it too) when the page cannot be
+  /// written (a full disk).
   void commit();
 
  private:
