@@ -81,8 +81,11 @@ cv::Mat zoom_blur(Item& it) {
   static const P kSmall[5] = {{7, .01}, {12, .01}, {16, .01}, {21, .01}, {26, .01}};
   static const P kLarge[5] = {{12, .01}, {16, .01}, {11, .02}, {13, .02}, {11, .03}};
   const P c = it.pick(kSmall, kLarge);
+  // numpy's arange(1, stop, step) fills in 1 + k * ((1 + step) - 1), not 1 + k * step: the
+  // factors differ in the last bits, and so do some crop sizes (ceil(side / z)).
+  const double delta = (1 + c.step) - 1;
   cv::Mat sum = it.x.clone();
-  for (int k = 0; k < c.count; ++k) sum += clipped_zoom(it.x, 1 + k * c.step);
+  for (int k = 0; k < c.count; ++k) sum += clipped_zoom(it.x, 1 + k * delta);
   return sum / (c.count + 1);
 }
 

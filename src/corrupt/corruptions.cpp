@@ -36,8 +36,9 @@ const std::vector<Entry>& entries() {
       {{"zoom_blur", "blur", true, ""}, corruption::zoom_blur},
       {{"snow", "weather", true, kMotion}, corruption::snow},
       {{"frost", "weather", true,
-        "procedural ice texture (veins of a plasma fractal over a cloudy one) in place of the "
-        "reference's six frost photographs, which foil does not ship"},
+        "procedural ice textures (veins of blurred noise over a cloudy plasma fractal) with the "
+        "mean colour, spread and texture scale of the reference's five frost photographs, which "
+        "foil does not ship"},
        corruption::frost},
       {{"fog", "weather", true, "plasma fractal of the image's size (next power of two)"},
        corruption::fog},

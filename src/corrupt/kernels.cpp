@@ -18,11 +18,15 @@ cv::Mat gaussian(const cv::Mat& x, double sigma, double truncate, int border) {
 namespace {
 
 /// scipy.ndimage.zoom's source coordinate of each of `n` pixels of the centre crop of a side
-/// of `side` pixels zoomed by `z` and trimmed back to `side`.
+/// of `side` pixels zoomed by `z` and trimmed back to `side`. As the reference: the crop is
+/// ceil(side / z) pixels, and scipy sizes the zoomed crop with Python's round(), which rounds
+/// halves to even (26 pixels zoomed by 1.25 make 32, not 33).
 cv::Mat zoom_axis(int side, double z) {
   const int crop = static_cast<int>(std::ceil(side / z));
   const int top = (side - crop) / 2;
-  const int zoomed = static_cast<int>(std::lround(crop * z));
+  const double exact = crop * z, whole = std::floor(exact);
+  const bool half = exact - whole == 0.5;
+  const int zoomed = static_cast<int>(half ? whole + std::fmod(whole, 2.0) : std::round(exact));
   const int trim = (zoomed - side) / 2;
   cv::Mat at(1, side, CV_32F);
   for (int i = 0; i < side; ++i) {

@@ -1,7 +1,9 @@
 // Weather: snow (a zoomed, thresholded, motion-blurred layer), frost (a procedural ice
 // texture: foil ships no photographs), fog (the plasma fractal) and spatter (water or mud).
+#include <algorithm>
 #include <cmath>
 #include <opencv2/imgproc.hpp>
+#include <vector>
 
 #include "kernels.h"
 
@@ -25,6 +27,15 @@ cv::Mat plasma_like(const cv::Mat& x, double decay, Rng& rng) {
 cv::Scalar colour(const cv::Mat& x, double r, double g, double b) {
   if (x.channels() == 1) return cv::Scalar((0.299 * r + 0.587 * g + 0.114 * b) / 255);
   return cv::Scalar(r / 255, g / 255, b / 255);
+}
+
+/// numpy's `astype(np.uint8)` of `v` (one channel, float, >= 0): the whole part, at most 255.
+cv::Mat truncated_u8(const cv::Mat& v) {
+  cv::Mat out(v.size(), CV_8U);
+  for (int r = 0; r < v.rows; ++r)
+    for (int c = 0; c < v.cols; ++c)
+      out.at<uint8_t>(r, c) = static_cast<uint8_t>(std::min(v.at<float>(r, c), 255.0f));
+  return out;
 }
 
 /// `v` rounded to whole 1/255 steps (the reference's 8-bit layers).
@@ -67,6 +78,39 @@ cv::Mat snow(Item& it) {
   return out + like(layer + flipped, x);
 }
 
+namespace {
+
+/// One of the reference's frost photographs as foil's texture stands in for it: the mean colour
+/// and the spread (standard deviation, per RGB channel, 0..1) of the crops the reference cuts
+/// from it, averaged over every place a crop can start (ImageNet: 224-pixel crops of the photo;
+/// CIFAR: 32-pixel crops of the photo shrunk by 0.2), and the make-up of its texture, fitted to
+/// the crops' autocorrelation at lags of 1-32 pixels: `cloud` of its variance in a plasma
+/// fractal, the rest in the ridges of white noise blurred by a Gaussian of `grain` pixels.
+struct FrostPhoto {
+  double mean[3], sd[3], cloud, grain;
+};
+
+/// The reference draws one of its first five photographs (frost1-5; frost6 is never drawn).
+const FrostPhoto kFrostSmall[5] = {{{0.301, 0.581, 0.646}, {0.083, 0.051, 0.049}, 0.525, 0},
+                                   {{0.778, 0.796, 0.832}, {0.070, 0.071, 0.073}, 0.275, 0.7},
+                                   {{0.778, 0.796, 0.832}, {0.070, 0.071, 0.073}, 0.275, 0.7},
+                                   {{0.563, 0.621, 0.671}, {0.101, 0.102, 0.106}, 0.225, 0},
+                                   {{0.403, 0.447, 0.494}, {0.136, 0.135, 0.132}, 0.225, 0.7}};
+const FrostPhoto kFrostLarge[5] = {{{0.302, 0.579, 0.644}, {0.092, 0.056, 0.052}, 0.55, 1.25},
+                                   {{0.776, 0.793, 0.829}, {0.076, 0.078, 0.081}, 0.425, 2},
+                                   {{0.776, 0.793, 0.829}, {0.076, 0.078, 0.081}, 0.4, 2},
+                                   {{0.568, 0.626, 0.677}, {0.102, 0.102, 0.108}, 0.275, 1.5},
+                                   {{0.395, 0.440, 0.487}, {0.141, 0.139, 0.136}, 0.225, 2.5}};
+
+/// `m` less its mean, over its standard deviation (itself when flat).
+cv::Mat standardised(const cv::Mat& m) {
+  cv::Scalar mean, sd;
+  cv::meanStdDev(m, mean, sd);
+  return sd[0] > 0 ? cv::Mat((m - mean[0]) / sd[0]) : cv::Mat(m - mean[0]);
+}
+
+}  // namespace
+
 cv::Mat frost(Item& it) {
   struct P {
     double keep, ice;
@@ -74,22 +118,31 @@ cv::Mat frost(Item& it) {
   static const P kSmall[5] = {{1, 0.2}, {1, 0.3}, {0.9, 0.4}, {0.85, 0.4}, {0.75, 0.45}};
   static const P kLarge[5] = {{1, 0.4}, {0.8, 0.6}, {0.7, 0.7}, {0.65, 0.7}, {0.6, 0.75}};
   const P c = it.pick(kSmall, kLarge);
-  // Ice: thin bright veins (the ridges of a fine fractal) over a cloudy one, bluish white,
-  // scaled to a mean of 0.5 like the reference's frost photographs.
-  const cv::Mat fine = plasma_like(it.x, 1.5, it.rng), cloud = plasma_like(it.x, 2, it.rng);
-  cv::Mat ridges = 1.0 - cv::abs(fine * 2.0 - 1.0), veins;
-  cv::pow(ridges, 4, veins);
-  cv::Mat ice = 0.7 * veins + 0.3 * cloud;
-  const double mean = cv::mean(ice)[0];
-  if (mean > 0) ice *= 0.5 / mean;
-  ice = cv::min(ice, 1.0);
-  cv::Mat tinted;
+  const int drawn = std::uniform_int_distribution<int>(0, 4)(it.rng);
+  const FrostPhoto& photo = it.small ? kFrostSmall[drawn] : kFrostLarge[drawn];
+  // Ice: bright veins (the ridges of blurred white noise) over a cloudy plasma fractal, in the
+  // photograph's proportions, scaled to its mean colour and spread.
+  cv::Mat grain = normal_map(it.x.rows, it.x.cols, 0, 1, it.rng), veins;
+  grain = cv::abs(standardised(gaussian(grain, photo.grain))) * 0.5;
+  cv::pow(1.0 - cv::min(grain, 1.0), 4, veins);
+  const cv::Mat cloud = plasma_like(it.x, 1.5, it.rng);
+  const cv::Mat texture = standardised(std::sqrt(1 - photo.cloud) * standardised(veins) +
+                                       std::sqrt(photo.cloud) * standardised(cloud));
+  const double* m = photo.mean;
+  const double* sd = photo.sd;
+  std::vector<cv::Mat> ice;
   if (it.x.channels() == 1) {
-    tinted = ice;
+    // imagecorruptions greys the photograph with luma weights on its BGR channels as stored.
+    const double grey_mean = 0.2989 * m[2] + 0.587 * m[1] + 0.114 * m[0];
+    const double grey_sd = 0.2989 * sd[2] + 0.587 * sd[1] + 0.114 * sd[0];
+    ice.push_back(grey_mean + grey_sd * texture);
   } else {
-    cv::merge(std::vector<cv::Mat>{ice * 0.85, ice * 0.93, ice}, tinted);
+    for (int ch = 0; ch < 3; ++ch) ice.push_back(m[ch] + sd[ch] * texture);
   }
-  return c.keep * it.x + c.ice * tinted;
+  cv::Mat layer;
+  cv::merge(ice, layer);
+  layer = cv::min(cv::max(layer, 0.0), 1.0);
+  return c.keep * it.x + c.ice * layer;
 }
 
 cv::Mat fog(Item& it) {
@@ -125,20 +178,23 @@ cv::Mat spatter(Item& it) {
   cv::Mat liquid = gaussian(normal_map(x.rows, x.cols, c.mean, c.sd, it.rng), c.sigma);
   liquid.setTo(0, liquid < c.threshold);
   if (!c.mud) {
-    // Water: drops edged by their distance to the nearest edge, pale turquoise.
-    cv::Mat u8, edges, dist, d8;
-    liquid.convertTo(u8, CV_8U, 255.0);
-    cv::Canny(u8, edges, 50, 150);
+    // Water: drops edged by their distance to the nearest edge, pale turquoise. The 8-bit
+    // steps are the reference's: numpy's uint8 casts truncate, OpenCV's box blur of an 8-bit
+    // image rounds and stays 8-bit.
+    cv::Mat drops = truncated_u8(liquid * 255), edges, dist, d8;
+    cv::Canny(drops, edges, 50, 150);
     cv::distanceTransform(255 - edges, dist, cv::DIST_L2, 5);
     cv::threshold(dist, dist, 20, 20, cv::THRESH_TRUNC);
     cv::blur(dist, dist, cv::Size(3, 3));
-    dist.convertTo(d8, CV_8U);
+    d8 = truncated_u8(dist);
     cv::equalizeHist(d8, d8);
     const cv::Mat ker = (cv::Mat_<float>(3, 3) << -2, -1, 0, -1, 1, 1, 0, 1, 2);
     cv::filter2D(d8, d8, CV_8U, ker);
-    d8.convertTo(dist, CV_32F);
-    cv::blur(dist, dist, cv::Size(3, 3));
-    cv::Mat m = liquid.mul(dist);
+    cv::blur(d8, d8, cv::Size(3, 3));
+    cv::Mat m, depth;
+    drops.convertTo(m, CV_32F);
+    d8.convertTo(depth, CV_32F);
+    m = m.mul(depth);
     double lo = 0, hi = 0;
     cv::minMaxLoc(m, &lo, &hi);
     if (hi > 0) m *= c.strength / hi;
@@ -151,8 +207,10 @@ cv::Mat spatter(Item& it) {
   blobs = gaussian(blobs, c.strength);
   blobs.setTo(0, blobs < 0.8);
   const cv::Mat m = like(blobs, x);
-  cv::Mat mud(x.size(), x.type(), colour(x, 63, 42, 20));
-  return x.mul(1.0 - m) + mud.mul(m);
+  const cv::Mat mud(x.size(), x.type(), colour(x, 63, 42, 20));
+  // x (1 - m) + mud m, written without `1.0 - m`: on a 3-channel matrix OpenCV reads 1.0 as
+  // Scalar(1, 0, 0, 0) and would negate the blend in green and blue.
+  return x - x.mul(m) + mud.mul(m);
 }
 
 }  // namespace foil::corruption

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "foil/data/dataset.h"
+#include "foil/jobs/job.h"
 #include "foil/models/tfjs.h"
 #include "foil/patch/trainer.h"
 #include "foil/report/figures.h"

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 
 #include "foil/core/error.h"
@@ -114,6 +116,146 @@ TEST(Corruptions, HandComputedValues) {
       corrupt(cols.view({1, 1, 1, 4}).expand({1, 1, 4, 4}).contiguous(), "pixelate", 4, 0);
   const torch::Tensor want = torch::tensor({0.0f, 102.0f, 102.0f, 255.0f}) / 255;
   for (int64_t r = 0; r < 4; ++r) EXPECT_TRUE(torch::allclose(p[0][0][r], want, 0, 1e-6)) << p;
+}
+
+// clipped_zoom as the reference computes it: a centre crop of ceil(n / z) pixels zoomed by
+// scipy (corner-aligned linear, the zoomed size by Python's round(), halves to even) and
+// trimmed back to n, at zoom_blur's factors from numpy's arange (1 + k * ((1 + step) - 1)).
+// On a horizontal ramp, linear zooms are exact, so each output column is a closed form.
+TEST(Corruptions, ZoomBlurZoomsAsTheReference) {
+  struct Case {
+    int64_t side;
+    int severity, count;
+    double step;
+  };
+  // Sides 10, 16 and 26 (CIFAR table) each meet a zoom whose size is a half (26.5 -> 26).
+  for (const Case& t : {Case{10, 1, 7, .01}, Case{16, 2, 12, .01}, Case{26, 1, 7, .01},
+                        Case{32, 5, 26, .01}, Case{224, 5, 11, .03}}) {
+    const int64_t n = t.side;
+    const torch::Tensor ramp = torch::linspace(0, 1, n).view({1, 1, 1, n}).expand({1, 1, n, n});
+    const torch::Tensor got = corrupt(ramp.contiguous(), "zoom_blur", t.severity, 0)[0][0][0];
+    std::vector<double> want(n);
+    for (int64_t c = 0; c < n; ++c) want[c] = c / (n - 1.0);
+    const double delta = (1 + t.step) - 1;
+    for (int k = 0; k < t.count; ++k) {
+      const double z = 1 + k * delta;
+      const int64_t crop = static_cast<int64_t>(std::ceil(n / z)), top = (n - crop) / 2;
+      const double exact = crop * z;
+      const int64_t zoomed = static_cast<int64_t>(std::nearbyint(exact));  // halves to even
+      const int64_t trim = (zoomed - n) / 2;
+      for (int64_t c = 0; c < n; ++c)
+        want[c] += (top + (c + trim) * (crop - 1.0) / (zoomed - 1.0)) / (n - 1.0);
+    }
+    for (int64_t c = 0; c < n; ++c)
+      EXPECT_NEAR(got[c].item<double>(), want[c] / (t.count + 1), 0.001)
+          << "side " << n << " severity " << t.severity << " column " << c;
+  }
+}
+
+// The reference's frost photographs (frost1-5, the five it draws from) as measured: the mean
+// colour of the crops it cuts from each, ImageNet (224-pixel crops) and CIFAR (32-pixel crops
+// of the photos shrunk by 0.2). On a black image each frosted item is one photo's colour times
+// the severity's weight, bluish, with the photo's spread.
+TEST(Corruptions, FrostHasThePhotographsColours) {
+  struct Photo {
+    double r, g, b, sd;
+  };
+  const std::vector<Photo> large = {{0.302, 0.579, 0.644, 0.067},
+                                    {0.776, 0.793, 0.829, 0.078},
+                                    {0.568, 0.626, 0.677, 0.104},
+                                    {0.395, 0.440, 0.487, 0.139}};
+  const std::vector<Photo> small = {{0.301, 0.581, 0.646, 0.061},
+                                    {0.778, 0.796, 0.832, 0.071},
+                                    {0.563, 0.621, 0.671, 0.103},
+                                    {0.403, 0.447, 0.494, 0.134}};
+  for (const int64_t side : {128, 32}) {
+    const auto& photos = side < 100 ? small : large;
+    const double weight = side < 100 ? 0.2 : 0.4;  // severity 1 keeps the image whole
+    const torch::Tensor frosted =
+        corrupt(torch::zeros({24, 3, side, side}), "frost", 1, 5) / weight;
+    std::vector<bool> seen(photos.size(), false);
+    for (int64_t i = 0; i < 24; ++i) {
+      const torch::Tensor mean = frosted[i].mean({1, 2});
+      const double r = mean[0].item<double>(), g = mean[1].item<double>(),
+                   b = mean[2].item<double>();
+      const double sd = frosted[i].std({1, 2}).mean().item<double>();
+      bool matched = false;
+      for (size_t p = 0; p < photos.size(); ++p) {
+        const Photo& f = photos[p];
+        if (std::abs(r - f.r) < 0.01 && std::abs(g - f.g) < 0.01 && std::abs(b - f.b) < 0.01) {
+          matched = seen[p] = true;
+          EXPECT_NEAR(sd, f.sd, 0.2 * f.sd) << "item " << i << " on " << side << " px";
+        }
+      }
+      EXPECT_TRUE(matched) << "item " << i << " on " << side << " px: (" << r << ", " << g << ", "
+                           << b << ") is none of the photographs' colours";
+      EXPECT_GT(b, r) << "frost is bluish";
+    }
+    EXPECT_GE(std::count(seen.begin(), seen.end(), true), 3) << side << " px";
+  }
+}
+
+// Mud (spatter 4-5) moves a pixel either not at all or a fraction m in [0.8, 1] of the way to
+// mud brown (63, 42, 20), the same m in every channel: x (1 - m) + brown m.
+TEST(Corruptions, SpatterMudBlendsTowardsBrown) {
+  const double brown[3] = {63 / 255.0, 42 / 255.0, 20 / 255.0};
+  for (const int64_t side : {224, 32}) {
+    const int64_t items = side < 100 ? 8 : 1;  // small mud blobs are rarer: a few draws
+    const torch::Tensor x = photo(side).expand({items, 3, side, side}).contiguous();
+    const auto xa = x.accessor<float, 4>();
+    for (const int s : {4, 5}) {
+      const torch::Tensor y = corrupt(x, "spatter", s, 3);
+      const auto ya = y.accessor<float, 4>();
+      int64_t muddy = 0;
+      for (int64_t i = 0; i < items; ++i)
+        for (int64_t r = 0; r < side; ++r)
+          for (int64_t c = 0; c < side; ++c) {
+            std::vector<double> m;  // the fraction moved, in channels far enough from brown
+            bool moved = false;
+            for (int ch = 0; ch < 3; ++ch) {
+              const double from = xa[i][ch][r][c], to = ya[i][ch][r][c];
+              moved = moved || std::abs(to - from) > 1e-6;
+              if (std::abs(brown[ch] - from) > 0.1) m.push_back((to - from) / (brown[ch] - from));
+            }
+            if (!moved) continue;
+            ++muddy;
+            for (double f : m) {
+              ASSERT_GE(f, 0.8 - 1e-4) << "severity " << s << " at " << r << "," << c;
+              ASSERT_LE(f, 1 + 1e-4) << "severity " << s << " at " << r << "," << c;
+              ASSERT_NEAR(f, m[0], 1e-3) << "severity " << s << " at " << r << "," << c;
+            }
+          }
+      EXPECT_GT(muddy, 0) << "severity " << s << " on " << side << " px";
+    }
+  }
+}
+
+// Water (spatter 1-3) adds m times pale turquoise (175, 238, 238), where m is the strength
+// times a * b / max(a * b) with a the drops and b their depth as 8-bit integers (the
+// reference truncates them with numpy's uint8 casts and blurs the depth as 8 bits): on a black
+// image every m * M / strength is a whole number for one M <= 255 * 255.
+TEST(Corruptions, SpatterWaterIsMadeOfEightBitLayers) {
+  const double strength[3] = {0.6, 0.6, 0.5};  // the ImageNet table
+  for (int s = 1; s <= 3; ++s) {
+    const torch::Tensor y = corrupt(torch::zeros({1, 3, 128, 128}), "spatter", s, 9)[0];
+    const torch::Tensor g = y[1].flatten().to(torch::kDouble) * (255.0 / 238 / strength[s - 1]);
+    EXPECT_NEAR(g.max().item<double>(), 1, 1e-5) << "the deepest drop has the full strength";
+    const torch::Tensor wet = g.index({g > 0});
+    ASSERT_GT(wet.numel(), 20) << "severity " << s;
+    std::vector<double> v(wet.data_ptr<double>(), wet.data_ptr<double>() + wet.numel());
+    v.resize(std::min<size_t>(v.size(), 200));
+    int64_t found = 0;
+    for (int64_t big = 1; big <= 255 * 255 && !found; ++big) {
+      bool whole = true;
+      for (double r : v)
+        if (std::abs(r * big - std::round(r * big)) > 0.05) {
+          whole = false;
+          break;
+        }
+      if (whole) found = big;
+    }
+    EXPECT_GT(found, 0) << "severity " << s << ": the wet values are not a/b products of 8 bits";
+  }
 }
 
 TEST(Corruptions, NamesGroupsAndSeveritiesAreChecked) {
