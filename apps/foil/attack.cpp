@@ -19,7 +19,7 @@ struct AttackCmd {
   AttackFlags attack;
   int64_t batch = 250;
   bool early_stop = false;
-  std::string targeted, save_adv, json, out;
+  std::string targeted, save_adv, json, out, starting_images;
   std::string access = "gradients", surrogate, ensemble = "logits";
 };
 
@@ -39,7 +39,10 @@ std::shared_ptr<Model> open_surrogates(const AttackCmd& c, Model& model, const D
 void run_attack(const AttackCmd& c) {
   const c10::Device device = apply_global_options();
   // Options are checked before anything slow is loaded.
-  auto attack = make_attack_from(c.attack, c.early_stop);
+  std::unique_ptr<Attack> attack = make_attack_from(c.attack, c.early_stop);
+  check_input(c.starting_images.empty() || attack->name() == "hopskipjump", "--starting-images",
+              "--attack hopskipjump (the only attack that starts from images)",
+              "--attack " + attack->name());
   TargetSpec::parse(c.targeted, 0);
   ModelFlags model_flags = c.model;
   model_flags.access = parse_access(c.access);
@@ -60,6 +63,12 @@ void run_attack(const AttackCmd& c) {
                                    model_flags.access == Access::kGradients &&
                                    attack->access() == Access::kGradients);
   const std::shared_ptr<Model> surrogate = open_surrogates(c, *model, data, device);
+  if (!c.starting_images.empty()) {
+    const Dataset starts = open_run_data(c.starting_images, *model, false);
+    attack = make_attack(
+        attack->name(),
+        AttackOptions(attack->options()).start_images(starts.images).start_labels(starts.labels));
+  }
   const TargetSpec target =
       TargetSpec::parse(c.targeted, model->forward(data.images.slice(0, 0, 1)).size(1));
   fmt::print("model   {} ({}, access: {})\ndata    {} ({} items)\nattack  {} {}\n",
@@ -131,6 +140,11 @@ void setup_attack(CLI::App& app) {
                   "cross-entropy)")
       ->capture_default_str();
   sub->add_option("--targeted", c->targeted, "random, least-likely or a class index");
+  sub->add_option("--starting-images", c->starting_images,
+                  "hopskipjump: a data spec of candidate starting points (each item starts from "
+                  "one the model classifies as the target, or untargeted as not the label; one "
+                  "query each, within --max-queries); targeted runs without it take them from "
+                  "--data");
   sub->add_flag("--early-stop", c->early_stop,
                 "stop attacking a sample once it is fooled (robust-accuracy evaluation)");
   sub->add_option("--batch", c->batch, "batch size")

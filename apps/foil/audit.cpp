@@ -21,7 +21,7 @@ struct AuditCmd {
   std::string l2_eps = "0.25,0.5,1,2,3";
   std::string attack = "autoattack", curve = "deepfool";
   int64_t steps = AttackFlags::kDefaultSteps, batch = 250, examples = 8;
-  bool early_stop = true, thorough = false;
+  bool early_stop = true, thorough = false, as_published = false;
   std::string corruptions = "all", severities = "1-5", baseline;
   std::string threats, surrogate;
   int64_t max_queries = 1000;
@@ -49,8 +49,9 @@ void run_audit(const AuditCmd& c) {
     o.corruption.corruptions = parse_corruptions(c.corruptions, "--corruptions");
   o.corruption.severities = parse_severities(c.severities, "--severities");
   o.corruption.batch = c.batch;
+  o.corruption.as_published = c.as_published;
   if (c.corruptions == "none")
-    refuse_flags({"--baseline", "--severities"},
+    refuse_flags({"--baseline", "--severities", "--as-published"},
                  "they shape the corruption audit, and --corruptions is none");
   // Given empty, a list is a mistake, not the default.
   const bool threats_given = run_record().flags.contains("--threats");
@@ -150,6 +151,10 @@ void setup_audit(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--severities", c->severities, "corruption severities: 1-5, 3 or 1,3,5")
       ->capture_default_str();
+  sub->add_flag("--as-published", c->as_published,
+                "store the corrupted images as the published sets did (CIFAR-10-C: truncated "
+                "to 8 bits; Tiny-ImageNet-C, ImageNet-C: also JPEG quality 85) to compare with "
+                "published accuracies");
   sub->add_option("--threats", c->threats,
                   "threat models, comma list: white-box (the budgets above), transfer (crafted "
                   "on --surrogate with VMI-FGSM), scores (Square), labels (HopSkipJump); one "

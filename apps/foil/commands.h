@@ -86,26 +86,37 @@ std::vector<double> parse_eps(const std::string& text, const std::string& flag);
 void print_line(const std::string& line);
 
 /// The flags that choose and configure one attack, shared by attack, explain, regions and
-/// defend.
+/// defend. Their defaults are the library's (AttackOptions; default_attack_options for steps,
+/// norm and the random start), never repeated here.
 struct AttackFlags {
+  static constexpr int64_t kDefaultSteps = INT64_MIN;  ///< --steps not given
   std::string attack = "pgd";
   std::string norm;  ///< "" = the attack's own (linf; l2 for fgm and cw)
-  double eps = 0.1, alpha = 0.01, decay = 1.0;
-  int64_t steps = kDefaultSteps, restarts = 1;
-  bool random_start = true;
-  int64_t queries = 5000, targets = 0, binary_steps = 5;
-  double p_init = 0.8, kappa = 0, initial_const = 1, overshoot = 0.02;
-  std::string version = "standard";
-  /// The transfer family's and SPSA's options (-1: the attack's own).
-  double di_prob = -1, di_resize = 0.9, vmi_beta = 1.5, spsa_delta = 0.01;
-  int64_t ti_kernel = -1, si_scales = -1, vmi_samples = -1, spsa_samples = 128;
-  bool nesterov = false;
-  static constexpr int64_t kDefaultSteps = INT64_MIN;  ///< --steps not given
+  double eps = AttackOptions().eps(), alpha = AttackOptions().alpha(),
+         decay = AttackOptions().decay();
+  int64_t steps = kDefaultSteps, restarts = AttackOptions().restarts();
+  bool random_start = default_attack_options("pgd").random_start();
+  int64_t queries = AttackOptions().queries(), targets = AttackOptions().targets(),
+          binary_steps = AttackOptions().binary_steps();
+  double p_init = AttackOptions().p_init(), kappa = AttackOptions().kappa(),
+         initial_const = AttackOptions().initial_const(), overshoot = AttackOptions().overshoot();
+  std::string version = AttackOptions().version();
+  /// The transfer family's, SPSA's and HopSkipJump's options (-1: the attack's own).
+  double di_prob = AttackOptions().input_diversity(),
+         di_resize = AttackOptions().diversity_resize(), vmi_beta = AttackOptions().vmi_beta(),
+         spsa_delta = AttackOptions().spsa_delta();
+  int64_t ti_kernel = AttackOptions().ti_kernel(), si_scales = AttackOptions().si_scales(),
+          vmi_samples = AttackOptions().vmi_samples(),
+          spsa_samples = AttackOptions().spsa_samples();
+  int64_t hsj_init_evals = AttackOptions().hsj_init_evals(),
+          hsj_max_evals = AttackOptions().hsj_max_evals();
+  bool nesterov = AttackOptions().nesterov();
 };
 /// Adds --attack, --norm, --eps, --alpha, --steps, --random-start, --restarts, --decay and
 /// the options of APGD-T/FAB-T (--targets), the query attacks (--max-queries), Square
-/// (--p-init), SPSA, the transfer family (DI, TI, NI, SI, VMI), C&W (--kappa, --binary-steps,
-/// --initial-const), DeepFool (--overshoot) and AutoAttack (--version).
+/// (--p-init), SPSA, HopSkipJump (--hsj-init-evals, --hsj-max-evals), the transfer family (DI,
+/// TI, NI, SI, VMI), C&W (--kappa, --binary-steps, --initial-const), DeepFool (--overshoot) and
+/// AutoAttack (--version).
 void add_attack_flags(CLI::App* app, AttackFlags& flags, const std::string& default_attack);
 /// --method (into `method`) and the sampling/sliding methods' flags.
 void add_explain_flags(CLI::App* app, std::string& method, ExplainOptions& options);

@@ -196,11 +196,15 @@ void add_attack_flags(CLI::App* app, AttackFlags& f, const std::string& default_
   app->add_option("--alpha", f.alpha, "step size (fixed-step attacks); C&W: Adam learning rate")
       ->capture_default_str();
   app->add_option("--steps", f.steps,
-                  "iterations (default: 10 for fgsm/bim/pgd/mifgsm, 100 for apgd-*, fab-t, "
-                  "autoattack and cw per binary step, 50 for deepfool)")
+                  fmt::format("iterations (default: {} for fgsm/bim/pgd/mifgsm, {} for apgd-*, "
+                              "fab-t, autoattack, spsa and cw per binary step, {} for deepfool, "
+                              "{} for hopskipjump: its --max-queries end it)",
+                              default_steps("pgd"), default_steps("apgd-ce"),
+                              default_steps("deepfool"), default_steps("hopskipjump")))
       ->check(integer_in(1, kMaxSteps));
   app->add_flag("--random-start,!--no-random-start", f.random_start,
-                "PGD/APGD: start from a random point of the eps-ball (default on)");
+                "PGD, APGD, SPSA: start from a uniform random point of the eps-ball (default "
+                "on; cleverhans' SPSA always starts so)");
   app->add_option("--restarts", f.restarts, "random restarts (PGD, APGD, FAB-T)")
       ->capture_default_str();
   app->add_option("--decay", f.decay, "MI-FGSM momentum decay")->capture_default_str();
@@ -237,6 +241,13 @@ void add_attack_flags(CLI::App* app, AttackFlags& f, const std::string& default_
                   "SPSA: random directions per step (two queries each)")
       ->capture_default_str();
   app->add_option("--spsa-delta", f.spsa_delta, "SPSA: finite-difference step")
+      ->capture_default_str();
+  app->add_option("--hsj-init-evals", f.hsj_init_evals,
+                  "HopSkipJump: queries of the first gradient estimate (grows with sqrt of the "
+                  "iteration)")
+      ->capture_default_str();
+  app->add_option("--hsj-max-evals", f.hsj_max_evals,
+                  "HopSkipJump: the most queries of one gradient estimate")
       ->capture_default_str();
   app->add_option("--p-init", f.p_init, "Square: initial share of pixels per square")
       ->capture_default_str();
@@ -284,7 +295,9 @@ AttackOptions attack_options(const AttackFlags& f) {
       .vmi_beta(f.vmi_beta)
       .nesterov(f.nesterov)
       .spsa_samples(f.spsa_samples)
-      .spsa_delta(f.spsa_delta);
+      .spsa_delta(f.spsa_delta)
+      .hsj_init_evals(f.hsj_init_evals)
+      .hsj_max_evals(f.hsj_max_evals);
 }
 
 std::unique_ptr<Attack> make_attack_from(const AttackFlags& f, bool early_stop) {

@@ -11,7 +11,10 @@
 
 namespace foil {
 
-Attack::Attack(AttackOptions options) : options_(std::move(options)) {
+Attack::Attack(AttackOptions options) : Attack(std::move(options), 10) {}
+
+Attack::Attack(AttackOptions options, int64_t own_steps) : options_(std::move(options)) {
+  if (options_.steps() == -1) options_.steps(own_steps);
   norm_ = make_norm(options_.norm());
   const auto& o = options_;
   auto real = [](double v) { return fmt::format("{}", v); };
@@ -66,10 +69,23 @@ Attack::Attack(AttackOptions options) : options_(std::move(options)) {
               "an integer in 1..10000", std::to_string(o.spsa_samples()));
   check_input(std::isfinite(o.spsa_delta()) && o.spsa_delta() > 0 && o.spsa_delta() <= 1,
               "--spsa-delta", "a value in (0, 1]", real(o.spsa_delta()));
-  check_input(o.hsj_init_evals() >= 1 && o.hsj_init_evals() <= o.hsj_max_evals() &&
-                  o.hsj_max_evals() <= 1000000,
-              "--hsj-evals", "1 <= initial <= most <= 1000000",
-              fmt::format("{} and {}", o.hsj_init_evals(), o.hsj_max_evals()));
+  check_input(o.hsj_max_evals() >= 1 && o.hsj_max_evals() <= 1000000, "--hsj-max-evals",
+              "an integer in 1..1000000", std::to_string(o.hsj_max_evals()));
+  check_input(o.hsj_init_evals() >= 1 && o.hsj_init_evals() <= o.hsj_max_evals(),
+              "--hsj-init-evals",
+              fmt::format("an integer in 1..{} (--hsj-max-evals)", o.hsj_max_evals()),
+              std::to_string(o.hsj_init_evals()));
+  if (o.start_images().defined()) {
+    const torch::Tensor& s = o.start_images();
+    check_input(s.dim() == 4 && s.size(0) >= 1 && s.is_floating_point(), "--starting-images",
+                "images (M x C x H x W, float)", fmt::format("a tensor of shape {}", s.sizes()));
+    check_input(!o.start_labels().defined() ||
+                    (o.start_labels().dim() == 1 && o.start_labels().size(0) == s.size(0)),
+                "--starting-images", fmt::format("one label per image ({})", s.size(0)),
+                o.start_labels().defined()
+                    ? fmt::format("labels of shape {}", o.start_labels().sizes())
+                    : "");
+  }
 }
 
 std::string Attack::describe() const {

@@ -65,6 +65,15 @@ nlohmann::json Evaluation::to_json() const {
                              {"over", "items correct clean"},
                              {"per_item", ints(item_queries)}};
   }
+  if (start.defined())
+    j["starting_points"] = {
+        {"from_image", started_from_image},
+        {"from_noise", started_from_noise},
+        {"at_input", started_at_input},
+        {"none", without_start.size()},
+        {"none_items", without_start},
+        {"over", "items the attack could break (correct clean; targeted: label not the target)"},
+        {"none_means", "no adversarial start found within the query budget: not attacked"}};
   if (!median_norm_at.empty()) {
     nlohmann::json curve = nlohmann::json::array();
     for (size_t i = 0; i < median_norm_at.size() && i < query_grid.size(); ++i)
@@ -109,6 +118,15 @@ Evaluation evaluate_attack(Model& model, const Dataset& data, const Attack& atta
                            const EvaluationOptions& o) {
   check_input(data.size() > 0, "--data " + data.source, "at least one item", "an empty dataset");
   check_input(o.batch() >= 1, "--batch", "an integer >= 1", std::to_string(o.batch()));
+  // Targeted HopSkipJump starts from an image of the target class (as the authors' runs do):
+  // without starting images of its own it takes the data it attacks as candidates.
+  std::unique_ptr<Attack> with_starts;
+  if (o.target().mode != TargetSpec::Mode::kNone && attack.name() == "hopskipjump" &&
+      !attack.options().start_images().defined())
+    with_starts = make_attack(
+        attack.name(),
+        AttackOptions(attack.options()).start_images(data.images).start_labels(data.labels));
+  const Attack& used = with_starts ? *with_starts : attack;
   Evaluation ev;
   ev.n = data.size();
   const double start = now_seconds();
@@ -123,7 +141,7 @@ Evaluation evaluate_attack(Model& model, const Dataset& data, const Attack& atta
   ev.stage_names = attack.stage_names();
   ev.transfer = o.craft_on() != nullptr && o.craft_on() != &model;
   Model& source = ev.transfer ? *o.craft_on() : model;
-  std::vector<torch::Tensor> item_queries, norm_at;
+  std::vector<torch::Tensor> item_queries, norm_at, starts;
   int64_t done_correct = 0, done_robust = 0;
   int64_t passes[2] = {0, 0};  // gradient evaluations, queries
   // In-loop successes, of those not confirmed by the final check; items APGD attacked, of
@@ -144,8 +162,9 @@ Evaluation evaluate_attack(Model& model, const Dataset& data, const Attack& atta
     torch::Tensor pred = clean_logits.argmax(1);
     y = torch::where(y.lt(0), pred, y);
     Criterion crit = make_criterion(o.target(), y, clean_logits, o.seed(), begin);
-    AttackResult r = attack.run(source, x, crit, torch::arange(begin, end));
+    AttackResult r = used.run(source, x, crit, torch::arange(begin, end));
     if (r.item_queries.defined()) item_queries.push_back(r.item_queries.cpu());
+    if (r.start.defined()) starts.push_back(r.start.cpu());
     if (r.norm_at_queries.defined()) {
       norm_at.push_back(r.norm_at_queries.cpu());
       ev.query_grid = r.query_grid;
@@ -280,6 +299,7 @@ Evaluation evaluate_attack(Model& model, const Dataset& data, const Attack& atta
     }
   }
   if (has_min_norm) ev.min_norm = rows(min_norm, torch::empty({0}, data.images.options()));
+  if (any_rank(!starts.empty())) ev.start = rows(starts, torch::empty({0}, i64));
 
   // Totals over every item.
   ev.seconds = now_seconds() - start;
@@ -312,6 +332,14 @@ Evaluation evaluate_attack(Model& model, const Dataset& data, const Attack& atta
       robust -= ev.broken_by.eq(static_cast<int64_t>(s)).sum().item<int64_t>();
       ev.stage_robust_accuracy.push_back(static_cast<double>(robust) / ev.n);
     }
+  }
+  if (ev.start.defined()) {
+    const torch::Tensor can = targeted ? ev.labels.ne(target) : correct;
+    ev.started_from_image = (can & ev.start.eq(2)).sum().item<int64_t>();
+    ev.started_from_noise = (can & ev.start.eq(1)).sum().item<int64_t>();
+    ev.started_at_input = (can & ev.start.eq(0)).sum().item<int64_t>();
+    const torch::Tensor none = (can & ev.start.lt(0)).nonzero().flatten().contiguous();
+    ev.without_start.assign(none.data_ptr<int64_t>(), none.data_ptr<int64_t>() + none.numel());
   }
   if (ev.item_queries.defined()) {
     const torch::Tensor q = ev.item_queries.masked_select(correct);

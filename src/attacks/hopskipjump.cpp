@@ -1,12 +1,14 @@
 #include "foil/attacks/hopskipjump.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <torch/torch.h>
 
 #include <cmath>
 #include <tuple>
 
 #include "foil/attacks/sample_random.h"
+#include "foil/core/error.h"
 #include "foil/core/runtime.h"
 #include "foil/models/model.h"
 
@@ -24,9 +26,10 @@ std::vector<int64_t> HopSkipJump::query_grid(int64_t budget) {
 std::string HopSkipJump::describe() const {
   const auto& o = options_;
   return fmt::format(
-      "hopskipjump(norm={}, eps={:g}, max_queries={}, init_evals={}, max_evals={}, gamma=1, "
-      "seed={})",
-      o.norm(), o.eps(), o.queries(), o.hsj_init_evals(), o.hsj_max_evals(), o.seed());
+      "hopskipjump(norm={}, eps={:g}, max_queries={}, iterations={}, init_evals={}, max_evals={}, "
+      "gamma=1, starting_images={}, seed={})",
+      o.norm(), o.eps(), o.queries(), o.steps(), o.hsj_init_evals(), o.hsj_max_evals(),
+      o.start_images().defined() ? o.start_images().size(0) : 0, o.seed());
 }
 
 void HopSkipJump::perturb(Model& model, const torch::Tensor& x, const Criterion& crit,
@@ -111,23 +114,53 @@ void HopSkipJump::perturb(Model& model, const torch::Tensor& x, const Criterion&
   const torch::Tensor all = torch::arange(n, lopts);
   const torch::Tensor clean = decide(x, all);
   note(clean.nonzero().flatten(), x.index_select(0, clean.nonzero().flatten()));
+  r.start = torch::where(clean, torch::zeros({n}, lopts), torch::full({n}, -1, lopts));
 
-  // Initialisation: uniform noise the model gets wrong, blended towards the input.
-  torch::Tensor noise = torch::zeros_like(x), have = torch::zeros({n}, lopts.dtype(torch::kBool));
-  for (int64_t attempt = 0; attempt < 100; ++attempt) {
-    const torch::Tensor i =
-        (clean.logical_not() & have.logical_not() & left(all)).nonzero().flatten();
-    if (i.numel() == 0) break;
-    const torch::Tensor cand = rng.uniform(i.cpu(), shape, x.device());
-    const torch::Tensor dec = decide(cand, i);
-    const torch::Tensor hit = dec.nonzero().flatten();
-    noise.index_copy_(0, i.index_select(0, hit), cand.index_select(0, hit));
+  // Initialisation: a starting image or uniform noise that meets the criterion, one query
+  // per candidate; `origin` keeps it for the blend towards the input.
+  torch::Tensor origin = torch::zeros_like(x), have = torch::zeros({n}, lopts.dtype(torch::kBool));
+  constexpr int64_t kTries = 100;
+  auto accept = [&](const torch::Tensor& i, const torch::Tensor& cand, int64_t kind) {
+    const torch::Tensor hit = decide(cand, i).nonzero().flatten();
+    origin.index_copy_(0, i.index_select(0, hit), cand.index_select(0, hit));
     have.index_fill_(0, i.index_select(0, hit), true);
+    r.start.index_fill_(0, i.index_select(0, hit), kind);
+  };
+  auto searching = [&] { return clean.logical_not() & have.logical_not() & left(all); };
+  if (options_.start_images().defined()) {
+    // The candidates (labelled as wanted or unknown) in an order from each sample's stream.
+    const torch::Tensor& pool = options_.start_images();
+    check_input(pool.sizes().slice(1) == shape, "--starting-images",
+                fmt::format("images of the data's size {}", fmt::join(shape, "x")),
+                fmt::format("{}", fmt::join(pool.sizes().slice(1), "x")));
+    const int64_t m = pool.size(0);
+    const torch::Tensor lab =
+        (options_.start_labels().defined() ? options_.start_labels().to(torch::kCPU, torch::kLong)
+                                           : torch::full({m}, -1, torch::kLong))
+            .view({1, m});
+    const torch::Tensor want = crit.loss_classes().cpu().view({n, 1});
+    const torch::Tensor match = lab.lt(0) | (crit.is_targeted() ? lab.eq(want) : lab.ne(want));
+    const torch::Tensor keys =
+        torch::where(match, rng.uniform(all.cpu(), {m}, torch::kCPU), torch::full({1}, 2.0));
+    const torch::Tensor order =
+        keys.argsort(/*dim=*/int64_t{1}, /*descending=*/false).slice(1, 0, std::min(m, kTries));
+    const torch::Tensor count = match.sum(1).to(x.device());
+    for (int64_t j = 0; j < order.size(1); ++j) {
+      const torch::Tensor i = (searching() & count.gt(j)).nonzero().flatten();
+      if (i.numel() == 0) break;
+      const torch::Tensor pick = order.select(1, j).index_select(0, i.cpu());
+      accept(i, pool.index_select(0, pick.to(pool.device())).to(x.device(), x.dtype()), 2);
+    }
+  }
+  for (int64_t attempt = 0; attempt < kTries; ++attempt) {
+    const torch::Tensor i = searching().nonzero().flatten();
+    if (i.numel() == 0) break;
+    accept(i, rng.uniform(i.cpu(), shape, x.device()), 1);
   }
   torch::Tensor rows = have.nonzero().flatten();
   {
     torch::Tensor high = torch::ones({rows.numel()}, x.options()), low = torch::zeros_like(high);
-    const torch::Tensor x0 = x.index_select(0, rows), z = noise.index_select(0, rows);
+    const torch::Tensor x0 = x.index_select(0, rows), z = origin.index_select(0, rows);
     for (;;) {
       const torch::Tensor sel = (high - low).gt(0.001) & left(rows);
       if (!sel.any().item<bool>()) break;

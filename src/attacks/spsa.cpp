@@ -13,7 +13,7 @@
 
 namespace foil {
 
-Spsa::Spsa(AttackOptions options) : Attack(std::move(options)) {
+Spsa::Spsa(AttackOptions options) : Attack(std::move(options), default_steps("spsa")) {
   check_input(options_.norm() == "linf", "--norm", "linf for spsa (Uesato et al.'s Linf form)",
               "'" + options_.norm() + "'");
 }
@@ -21,9 +21,10 @@ Spsa::Spsa(AttackOptions options) : Attack(std::move(options)) {
 std::string Spsa::describe() const {
   const auto& o = options_;
   return fmt::format(
-      "spsa(norm=linf, eps={:g}, lr={:g}, steps={}, samples={}, delta={:g}, max_queries={}, "
-      "seed={})",
-      o.eps(), o.alpha(), o.steps(), o.spsa_samples(), o.spsa_delta(), o.queries(), o.seed());
+      "spsa(norm=linf, eps={:g}, lr={:g}, steps={}, random_start={}, samples={}, delta={:g}, "
+      "max_queries={}, seed={})",
+      o.eps(), o.alpha(), o.steps(), o.random_start(), o.spsa_samples(), o.spsa_delta(),
+      o.queries(), o.seed());
 }
 
 void Spsa::perturb(Model& model, const torch::Tensor& x, const Criterion& criterion,
@@ -41,6 +42,9 @@ void Spsa::perturb(Model& model, const torch::Tensor& x, const Criterion& criter
   torch::Tensor rows = torch::arange(n, x.options().dtype(torch::kLong));
   torch::Tensor x0 = x, pert = torch::zeros_like(x), m = torch::zeros_like(x),
                 v = torch::zeros_like(x);
+  // The random start (cleverhans always takes one): uniform in the eps-ball, within [0,1].
+  if (options_.random_start() && eps > 0)
+    pert = (x + norm_->random_start(rng, rows.cpu(), x, eps)).clamp(0, 1) - x;
   Criterion crit = criterion;
   r.item_queries = torch::zeros({n}, rows.options());
   auto loss = [&](const torch::Tensor& logits, const Criterion& c) {

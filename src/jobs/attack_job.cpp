@@ -63,6 +63,12 @@ AttackJobResult run_attack(Model& model, const Dataset& data, const AttackJobOpt
     say(fmt::format("{:<22}{:>10}  (median over the clean-correct items; most {}, budget {})",
                     "queries per item", fmt::format("{:g}", ev.queries_median), ev.queries_max,
                     o.attack->options().queries()));
+  if (ev.start.defined())
+    say(
+        fmt::format("{:<22}{:>10}  from a starting image, {} from noise, {} at the input; {} "
+                    "without a start within the budget (not attacked)",
+                    "starts", ev.started_from_image, ev.started_from_noise, ev.started_at_input,
+                    ev.without_start.size()));
   for (size_t i = 0; i < ev.median_norm_at.size(); ++i)
     say(fmt::format("{:<22}{:>10}", fmt::format("  median norm @{}", ev.query_grid[i]),
                     std::isfinite(ev.median_norm_at[i])

@@ -198,8 +198,15 @@ void ResultsFolder::commit() {
   }
   if (options_.report) {
     if (options_.run_info) write_json(file("run.json"), options_.run_info());
+    // A page of nothing is not written (a folder of the user's own files only).
+    bool results = false;
+    for (const auto& e : fs::directory_iterator(partial_)) {
+      const std::string ext = e.path().extension().string();
+      results = results || ((ext == ".json" || ext == ".svg" || ext == ".png") &&
+                            e.path().filename() != "run.json");
+    }
     try {
-      write_report(partial_);
+      if (results) write_report(partial_);
     } catch (const std::exception& e) {
       // A folder without its page would look complete and is not: the results stay in the
       // partial folder, and the run fails.

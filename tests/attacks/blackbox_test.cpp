@@ -4,9 +4,12 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <nlohmann/json.hpp>
 
 #include "attack_test_util.h"
+#include "foil/attacks/evaluate.h"
 #include "foil/attacks/hopskipjump.h"
+#include "foil/attacks/spsa.h"
 #include "foil/attacks/transfer.h"
 #include "foil/core/error.h"
 #include "foil/data/dataset.h"
@@ -73,6 +76,130 @@ LinearBoundary linear_boundary() {
   auto model = std::make_shared<test::LinearModel>(w, bias, shape);
   const torch::Tensor m = -(score + b);
   return {model, x, torch::zeros({4}, torch::kLong), m / wn, m / w[1].abs().sum()};
+}
+
+/// The images of its first forward pass (an attack's first iterate).
+class FirstLook : public test::WrappedModel {
+ public:
+  using WrappedModel::WrappedModel;
+  torch::Tensor first;
+
+ protected:
+  TapOutputs run(const torch::Tensor& x, const std::vector<std::string>& taps) override {
+    if (!first.defined()) first = x.clone();
+    return inner().forward(x, taps);
+  }
+};
+
+/// Three classes on 3x8x8 images by the mean pixel m alone: 0 below 0.3, 2 above 0.8625 (where
+/// 100 (m - 0.75) passes 20 (m - 0.3)), 1 between. Uniform noise (m near 0.5) is never class
+/// 2; `dark` items (m near 0.2) are class 0, `bright` ones (m near 0.9) class 2, and the L2
+/// distance from a dark item to class 2 is (0.8625 - m) sqrt(192).
+struct MeanModel {
+  std::shared_ptr<test::LinearModel> model;
+  torch::Tensor dark, bright;
+};
+
+MeanModel mean_model() {
+  torch::manual_seed(5);
+  const double d = 192;
+  const torch::Tensor w =
+      torch::stack({torch::zeros({192}), torch::full({192}, 20 / d), torch::full({192}, 100 / d)});
+  const torch::Tensor b = torch::tensor({0.0, -6.0, -75.0});
+  return {std::make_shared<test::LinearModel>(w, b, ImageShape{3, 8, 8}),
+          0.2 + 0.1 * (torch::rand({4, 3, 8, 8}) - 0.5),
+          0.95 + 0.1 * (torch::rand({4, 3, 8, 8}) - 0.5)};
+}
+
+TEST(HopSkipJump, TargetedReachesTheTargetFromAnImageOfTheTargetClass) {
+  const MeanModel mm = mean_model();
+  ASSERT_TRUE(mm.model->forward(mm.dark).argmax(1).eq(0).all().item<bool>());
+  ASSERT_TRUE(mm.model->forward(mm.bright).argmax(1).eq(2).all().item<bool>());
+  const Criterion crit =
+      Criterion::targeted(torch::zeros({4}, torch::kLong), torch::full({4}, 2, torch::kLong));
+  const torch::Tensor truth = (0.8625 - mm.dark.flatten(1).mean(1)) * std::sqrt(192.0);
+  const AttackOptions o = AttackOptions().norm("l2").eps(20).queries(2000);
+  // From noise alone it never starts (noise is class 1): nothing reached, and said so.
+  const AttackResult noise = HopSkipJump(o).run(*mm.model, mm.dark, crit);
+  EXPECT_FALSE(noise.success.any().item<bool>());
+  EXPECT_TRUE(noise.start.eq(-1).all().item<bool>()) << noise.start;
+  EXPECT_LE(noise.item_queries.max().item<int64_t>(), 2000);
+  // Candidates: two dark ones labelled 2 that the model calls 0 (one query each, refused) and
+  // the bright ones; each item starts from a bright one and ends near the boundary.
+  const torch::Tensor pool = torch::cat({mm.dark.slice(0, 0, 2), mm.bright});
+  const torch::Tensor labels = torch::full({6}, 2, torch::kLong);
+  const HopSkipJump hsj(AttackOptions(o).start_images(pool).start_labels(labels));
+  const AttackResult r = hsj.run(*mm.model, mm.dark, crit);
+  ASSERT_TRUE(r.success.all().item<bool>());
+  EXPECT_TRUE(r.start.eq(2).all().item<bool>()) << r.start;
+  EXPECT_TRUE(mm.model->forward(r.adv).argmax(1).eq(2).all().item<bool>());
+  EXPECT_LE(r.item_queries.max().item<int64_t>(), 2000);
+  const torch::Tensor ratio = r.min_norm / truth;
+  EXPECT_GE(ratio.min().item<double>(), 1 - 1e-4) << ratio;
+  EXPECT_LE(ratio.max().item<double>(), 1.1) << ratio;
+  test::expect_reproducible_and_batch_independent(hsj, *mm.model, mm.dark, crit, "hsj-targeted");
+  // Candidates labelled otherwise are not tried; checking them never passes the budget.
+  const AttackResult other =
+      HopSkipJump(AttackOptions(o).start_images(pool).start_labels(labels - 1))
+          .run(*mm.model, mm.dark, crit);
+  EXPECT_TRUE(other.start.eq(-1).all().item<bool>());
+  const AttackResult tight = HopSkipJump(AttackOptions(o)
+                                             .queries(2)
+                                             .start_images(pool.slice(0, 0, 2))
+                                             .start_labels(labels.slice(0, 0, 2)))
+                                 .run(*mm.model, mm.dark, crit);
+  EXPECT_TRUE(tight.item_queries.eq(2).all().item<bool>()) << tight.item_queries;
+  EXPECT_TRUE(tight.start.eq(-1).all().item<bool>()) << tight.start;
+  EXPECT_THROW(HopSkipJump(AttackOptions().start_images(pool).start_labels(labels.slice(0, 1))),
+               InputError);
+
+  // The evaluation takes its starts from the data it attacks: every dark item reaches class 2.
+  Dataset data;
+  data.images = torch::cat({mm.dark, mm.bright});
+  data.labels = torch::tensor({0, 0, 0, 0, 2, 2, 2, 2}, torch::kLong);
+  data.source = "dark and bright";
+  const Evaluation ev = evaluate_attack(*mm.model, data, HopSkipJump(o),
+                                        EvaluationOptions().target(TargetSpec::parse("2", 3)));
+  EXPECT_EQ(ev.attack_success_rate, 1.0);
+  EXPECT_EQ(ev.started_from_image, 4);
+  EXPECT_TRUE(ev.without_start.empty());
+  const nlohmann::json j = ev.to_json();
+  EXPECT_EQ(j["starting_points"]["from_image"], 4);
+  EXPECT_EQ(j["starting_points"]["none"], 0);
+  // Without candidates of the target class the items without a start are named.
+  const Evaluation none =
+      evaluate_attack(*mm.model, data.head(4), HopSkipJump(AttackOptions(o).queries(50)),
+                      EvaluationOptions().target(TargetSpec::parse("2", 3)));
+  EXPECT_EQ(none.attack_success_rate, 0.0);
+  EXPECT_EQ(none.without_start, (std::vector<int64_t>{0, 1, 2, 3}));
+  EXPECT_EQ(none.to_json()["starting_points"]["none_items"].size(), 4u);
+}
+
+TEST(QueryAttacks, LibraryDefaultsAreTheCommandLines) {
+  // `foil attack` starts from default_attack_options; built directly, the attacks take the
+  // same number of iterations (HopSkipJump used to stop after 10).
+  for (const char* name : {"hopskipjump", "spsa"})
+    EXPECT_EQ(make_attack(name, AttackOptions())->options().steps(),
+              default_attack_options(name).steps())
+        << name;
+  EXPECT_EQ(HopSkipJump(AttackOptions()).options().steps(), default_steps("hopskipjump"));
+  EXPECT_EQ(Spsa(AttackOptions()).options().steps(), default_steps("spsa"));
+  EXPECT_EQ(HopSkipJump(AttackOptions().steps(7)).options().steps(), 7);
+  // The others keep their 10.
+  EXPECT_EQ(make_attack("pgd", AttackOptions())->options().steps(), 10);
+  // With the library's defaults HopSkipJump runs until its query budget ends it.
+  const LinearBoundary lb = linear_boundary();
+  const AttackResult r = HopSkipJump(AttackOptions().norm("l2").eps(10))
+                             .run(*lb.model, lb.x, Criterion::misclassification(lb.labels));
+  EXPECT_TRUE(r.item_queries.eq(AttackOptions().queries()).all().item<bool>()) << r.item_queries;
+  // The options' check names real flags.
+  try {
+    HopSkipJump(AttackOptions().hsj_init_evals(20000));
+    FAIL() << "init evals above max evals were taken";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("--hsj-init-evals"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(HopSkipJump(AttackOptions().hsj_max_evals(0)), InputError);
 }
 
 TEST(Access, BelowGradientsNoBackwardAndNoScoreIsRead) {
@@ -182,6 +309,41 @@ TEST(Spsa, BreaksALinearModelWithinEpsOnScoresAlone) {
   test::expect_reproducible_and_batch_independent(
       *make_attack("spsa", AttackOptions().eps(0.02).queries(200).spsa_samples(8)), *lb.model, lb.x,
       crit, "spsa");
+  test::expect_reproducible_and_batch_independent(
+      *make_attack("spsa",
+                   AttackOptions().eps(0.02).queries(200).spsa_samples(8).random_start(true)),
+      *lb.model, lb.x, crit, "spsa random start");
+}
+
+TEST(Spsa, RandomStartIsUniformInTheBallAndWithinTheBox) {
+  const LinearBoundary lb = linear_boundary();
+  // Items at the box's edge too: the start stays in [0,1].
+  const torch::Tensor x = torch::cat({lb.x, torch::zeros({1, 3, 8, 8}), torch::ones({1, 3, 8, 8})});
+  const Criterion crit6 = Criterion::misclassification(torch::zeros({6}, torch::kLong));
+  const double eps = 0.03;
+  const AttackOptions o = AttackOptions().eps(eps).queries(100).spsa_samples(4);
+  // The CLI's options (the reference's default: cleverhans always starts at random).
+  EXPECT_TRUE(default_attack_options("spsa").random_start());
+  auto first = [&](const AttackOptions& opts) {
+    FirstLook look(lb.model);
+    Spsa(opts).run(look, x, crit6);
+    return look.first - x;
+  };
+  const torch::Tensor d = first(AttackOptions(o).random_start(true));
+  EXPECT_LE(d.abs().max().item<double>(), eps + 1e-6);
+  EXPECT_TRUE((x + d).ge(0).all().item<bool>());
+  EXPECT_TRUE((x + d).le(1).all().item<bool>());
+  // Not zero anywhere it can move, and spread over the ball: mean |d| near eps / 2.
+  const torch::Tensor inner = d.slice(0, 0, 4);
+  EXPECT_TRUE(inner.ne(0).all().item<bool>());
+  EXPECT_NEAR(inner.abs().mean().item<double>(), eps / 2, eps / 10);
+  EXPECT_TRUE(d[4].ge(0).all().item<bool>());
+  EXPECT_TRUE(d[5].le(0).all().item<bool>());
+  // Different per sample, and --no-random-start starts at the input.
+  EXPECT_FALSE(inner[0].equal(inner[1]));
+  EXPECT_TRUE(first(AttackOptions(o).random_start(false)).eq(0).all().item<bool>());
+  EXPECT_NE(Spsa(AttackOptions(o).random_start(true)).describe().find("random_start=true"),
+            std::string::npos);
 }
 
 TEST(Ensemble, FusesLogitsOrLossesAndRefusesModelsThatDoNotFit) {

@@ -469,11 +469,17 @@ TEST(BadInput, EmptyItemsUnusedFlagsAndOddPathsAreRefused) {
       {audit + "--corruptions none --severities 3", "--severities: not used here"},
       {audit + "--max-queries 50", "--max-queries: not used here"},
       {audit + "--linf-eps 0.1,", "--linf-eps"},
-      {"attack" + m + " --attack ti-fgsm --surrogate " + cnn() + " --ti-kernel -1", "--ti-kernel"},
-      {"attack" + m + " --attack si-fgsm --surrogate " + cnn() + " --si-scales -1", "--si-scales"},
-      {"attack" + m + " --attack vmi-fgsm --surrogate " + cnn() + " --vmi-samples -1",
+      {"attack" + m + " --attack ti-fgsm --surrogate " + foil::test::fixture("fashion_cnn.pt") +
+           " --ti-kernel -1",
+       "--ti-kernel"},
+      {"attack" + m + " --attack si-fgsm --surrogate " + foil::test::fixture("fashion_cnn.pt") +
+           " --si-scales -1",
+       "--si-scales"},
+      {"attack" + m + " --attack vmi-fgsm --surrogate " + foil::test::fixture("fashion_cnn.pt") +
+           " --vmi-samples -1",
        "--vmi-samples"},
-      {"attack" + m + " --attack ti-fgsm --surrogate " + cnn(), "--ti-kernel"},
+      {"attack" + m + " --attack ti-fgsm --surrogate " + foil::test::fixture("fashion_cnn.pt"),
+       "--ti-kernel"},
       {"explain" + m + " --keep-out 0.2 --out " + dir + "/e", "--patch"},
       {"explain" + m + " --method occlusion --window 3 --stride 4 --out " + dir + "/e", "--stride"},
       {"explain" + m + " --faithfulness --protocol rise --baseline mean --out " + dir + "/e",

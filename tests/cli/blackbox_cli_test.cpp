@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "foil/attacks/hopskipjump.h"
 #include "test_util.h"
 
 namespace foil {
@@ -64,6 +65,43 @@ TEST(BlackBoxCli, QueryAttacksTransferAndTheThreatTable) {
   const auto threats = page.find("id=\"threats\""), headline = page.find("id=\"headline\"");
   ASSERT_NE(threats, std::string::npos);
   EXPECT_LT(threats, headline);
+}
+
+TEST(BlackBoxCli, TargetedHopSkipJumpStartsFromTheTargetClass) {
+  const std::string dir = test::temp_dir("blackbox-cli-hsj");
+  // Target 3: the four 3s among the first 40 test items are the candidates; eps 100 (L2) is
+  // beyond any image, so success is reaching the target at all.
+  const std::string hsj =
+      " --access labels --attack hopskipjump --norm l2 --eps 100 --targeted 3 --max-queries 120";
+  auto r = run_foil("attack" + cnn() + " --data fashion-mnist:test:40" + hsj + " --json " + dir +
+                    "/data.json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto j = test::read_json(dir + "/data.json");
+  EXPECT_EQ(j["starting_points"]["from_image"].get<int64_t>() +
+                j["starting_points"]["at_input"].get<int64_t>(),
+            36)
+      << j["starting_points"];
+  // (The final check runs the model once more on points at the boundary: allow a slip.)
+  EXPECT_GE(j["attack_success_rate"].get<double>(), 0.9);
+  EXPECT_LE(j["queries_per_item"]["max"].get<int64_t>(), 120);
+  EXPECT_NE(r.out.find("without a start"), std::string::npos) << r.out;
+  // The library's default iterations are the command line's.
+  EXPECT_EQ(j["attack"]["steps"].get<int64_t>(), HopSkipJump(AttackOptions()).options().steps());
+  // --starting-images: candidates from elsewhere (no 3 among the first 8 test items).
+  r = run_foil("attack" + cnn() + " --data fashion-mnist:test:8" + hsj +
+               " --starting-images fashion-mnist:train:300 --json " + dir + "/train.json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  j = test::read_json(dir + "/train.json");
+  EXPECT_EQ(j["starting_points"]["none"], 0) << j["starting_points"];
+  EXPECT_GE(j["attack_success_rate"].get<double>(), 0.85);
+  const std::string data = " --data fashion-mnist:test:4";
+  expect_bad_input("attack" + cnn() + data + " --attack pgd --starting-images fashion-mnist:test:2",
+                   "--starting-images");
+  expect_bad_input("attack" + cnn() + data + " --attack hopskipjump --hsj-init-evals 20000",
+                   "--hsj-init-evals");
+  r = run_foil("attack --help");
+  EXPECT_NE(r.out.find("--hsj-max-evals"), std::string::npos);
+  EXPECT_NE(r.out.find("SPSA"), std::string::npos);
 }
 
 TEST(BlackBoxCli, BadThreatsAreOneLine) {

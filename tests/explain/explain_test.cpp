@@ -212,9 +212,6 @@ TEST(Explain, RiseProtocolIsTheAuthorsEvaluation) {
   EXPECT_EQ(c.shares.size(), 65u);  // 64 steps of one 64-px row each
   EXPECT_NEAR(c.deletion_auc, ref[0].item<double>(), 1e-4);
   EXPECT_NEAR(c.insertion_auc, ref[1].item<double>(), 1e-4);
-  // foil's protocol on the same map draws other curves: the two are not interchangeable.
-  const FaithfulnessCurves own = faithfulness(*m, x, cls, holder.attr("rise_map").toTensor(), {});
-  EXPECT_GT(std::abs(own.insertion_auc - c.insertion_auc), 1e-3);
   o.protocol = "lime";
   EXPECT_THROW(check_faithfulness_options(o), InputError);
 }

@@ -28,11 +28,14 @@ struct AttackOptions {
   TORCH_ARG(double, eps) = 0.1;
   /// Step size. Default 0.01.
   TORCH_ARG(double, alpha) = 0.01;
-  /// Iterations (>= 1). Default 10.
-  TORCH_ARG(int64_t, steps) = 10;
+  /// Iterations (>= 1); -1: the attack's own default, the one `foil attack` uses
+  /// (`default_steps`) for HopSkipJump (100000: its query budget ends it) and SPSA (100), 10
+  /// for the others. Default -1.
+  TORCH_ARG(int64_t, steps) = -1;
   /// "linf" or "l2". Default "linf".
   TORCH_ARG(std::string, norm) = "linf";
-  /// Start from a uniform random point of the eps-ball (PGD). Default false.
+  /// Start from a uniform random point of the eps-ball (PGD, SPSA; `foil attack` and
+  /// `default_attack_options` turn it on). Default false.
   TORCH_ARG(bool, random_start) = false;
   /// Number of random restarts (>= 1); later restarts attack only the samples still
   /// unbroken. Default 1.
@@ -108,6 +111,16 @@ struct AttackOptions {
   TORCH_ARG(int64_t, hsj_init_evals) = 100;
   /// HopSkipJump: the most queries of one gradient estimate. Default 10000.
   TORCH_ARG(int64_t, hsj_max_evals) = 10000;
+  /// HopSkipJump: candidate starting images (M x C x H x W, pixels in [0,1], on any device;
+  /// `--starting-images`). A sample starts from the first of them, in an order drawn from
+  /// its own random stream, that the model classifies as the target (untargeted: as not its
+  /// label), trying up to 100, one query each. `evaluate_attack` fills them from the data
+  /// it attacks for a targeted HopSkipJump that has none. Default none (uniform noise only).
+  TORCH_ARG(torch::Tensor, start_images) = {};
+  /// HopSkipJump: int64 M, the labels of `start_images` (-1: unknown). Candidates are those
+  /// labelled the target (untargeted: not the sample's label) or unknown. Default none (all
+  /// unknown).
+  TORCH_ARG(torch::Tensor, start_labels) = {};
 };
 
 /// Result of attacking a batch.
@@ -126,6 +139,10 @@ struct AttackResult {
   /// HopSkipJump: the query counts at which `norm_at_queries` is read (1, 2, 5, 10, ... up to
   /// the budget, and the budget).
   std::vector<int64_t> query_grid;
+  /// HopSkipJump: int64 per sample, where its search started: 0 the input itself (it already
+  /// met the criterion), 1 uniform noise, 2 one of AttackOptions::start_images, -1 nowhere
+  /// (no adversarial start found within the budget: the sample was not attacked).
+  torch::Tensor start;
   /// HopSkipJump: N x query_grid.size(), the smallest adversarial perturbation found within
   /// each query count (+inf where none yet, 0 where the input already meets the criterion).
   torch::Tensor norm_at_queries;
@@ -148,8 +165,10 @@ struct AttackResult {
 /// Base class: `run` is the non-virtual entry point.
 class Attack {
  public:
-  /// Checks `options` (throws InputError naming the bad option).
+  /// Checks `options` (throws InputError naming the bad option); steps -1 becomes 10.
   explicit Attack(AttackOptions options);
+  /// The same with steps -1 becoming `own_steps` (the attack's `default_steps`).
+  Attack(AttackOptions options, int64_t own_steps);
   virtual ~Attack() = default;
 
   /// Attacks `x` (pixels in [0,1], not modified) against `criterion`. `ids` (int64 per

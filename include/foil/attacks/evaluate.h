@@ -73,6 +73,14 @@ struct Evaluation {
   /// Query attacks, over the items correct clean: the lower median of item_queries.
   double queries_median = 0;
   int64_t queries_max = 0;  ///< query attacks: the most any item used
+  /// HopSkipJump: int64 per item, where its search started (AttackResult::start: 0 the input,
+  /// 1 noise, 2 a starting image, -1 nowhere); undefined for the other attacks.
+  torch::Tensor start;
+  /// HopSkipJump, over the items it could break (correct clean; targeted: label not the
+  /// target): those that started from a starting image, from noise, at the input itself, and
+  /// the items (data indices) it found no start for within the budget (not attacked).
+  int64_t started_from_image = 0, started_from_noise = 0, started_at_input = 0;
+  std::vector<int64_t> without_start;  ///< see started_from_image
   /// HopSkipJump: the query counts of `median_norm_at` (see AttackResult::query_grid).
   std::vector<int64_t> query_grid;
   /// HopSkipJump: per query count, the lower median over the items correct clean of the
@@ -111,7 +119,10 @@ struct Evaluation {
   nlohmann::json to_json() const;
 };
 
-/// Attacks every item of `data` (labels < 0 are replaced by the clean prediction).
+/// Attacks every item of `data` (labels < 0 are replaced by the clean prediction). A targeted
+/// HopSkipJump without starting images of its own gets `data` (images and labels) as its
+/// candidates (AttackOptions::start_images), as the authors' targeted runs start from an
+/// image of the target class.
 Evaluation evaluate_attack(Model& model, const Dataset& data, const Attack& attack,
                            const EvaluationOptions& options = {});
 
