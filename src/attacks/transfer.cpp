@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "foil/attacks/sample_random.h"
@@ -56,8 +57,9 @@ torch::Tensor diverse(const torch::Tensor& x, double q, double resize, SampleRan
 }  // namespace
 
 int64_t diversity_side(int64_t side, double resize, double u) {
-  const int64_t lo =
-      std::min(side - 1, static_cast<int64_t>(std::floor(resize * static_cast<double>(side))));
+  // At least 1 px (a small --di-resize on a small image), at most side - 1.
+  const int64_t lo = std::clamp<int64_t>(
+      static_cast<int64_t>(std::floor(resize * static_cast<double>(side))), 1, side - 1);
   return std::min(side - 1, lo + static_cast<int64_t>(u * static_cast<double>(side - lo)));
 }
 

@@ -7,7 +7,9 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cmath>
 #include <sstream>
+#include <vector>
 
 #include "foil/core/error.h"
 #include "kernels.h"
@@ -153,7 +155,69 @@ std::vector<int> parse_severities(const std::string& text, const std::string& fl
 }
 
 std::string corruption_table(int64_t height, int64_t width) {
-  return std::max(height, width) < 100 ? "cifar-10-c" : "imagenet-c";
+  const int64_t side = std::max(height, width);
+  return side < 48 ? "cifar-10-c" : side < 100 ? "tiny-imagenet-c" : "imagenet-c";
+}
+
+std::string published_storage(const std::string& table) {
+  if (table == "cifar-10-c")
+    return "uint8 arrays: each value times 255 truncated (numpy's uint8 cast, not rounded)";
+  if (table == "tiny-imagenet-c" || table == "imagenet-c")
+    return "JPEG files: each value times 255 truncated to 8 bits (numpy's uint8 cast), then "
+           "saved by PIL at quality 85 (4:2:0 chroma)";
+  throw InputError(fmt::format(
+      "unknown corruption table '{}' (known: cifar-10-c, tiny-imagenet-c, imagenet-c)", table));
+}
+
+namespace {
+
+/// `images` (N×C×H×W, C 1 or 3) item by item through `f`, which takes one item as a float
+/// H×W×C RGB matrix and gives it back as 8 bits; in [0,1], on the images' device.
+template <typename F>
+torch::Tensor through_8_bits(const torch::Tensor& images, F f) {
+  check_input(images.dim() == 4 && (images.size(1) == 1 || images.size(1) == 3), "images",
+              "N×C×H×W with 1 or 3 channels", fmt::format("{}", images.sizes()));
+  const torch::Tensor hwc =
+      images.detach().to(torch::kCPU, torch::kFloat).permute({0, 2, 3, 1}).contiguous();
+  torch::Tensor out = torch::empty_like(hwc);
+  const int rows = static_cast<int>(hwc.size(1)), cols = static_cast<int>(hwc.size(2));
+  const int ch = static_cast<int>(hwc.size(3));
+  at::parallel_for(0, hwc.size(0), 1, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const cv::Mat x(rows, cols, CV_32FC(ch), hwc[i].data_ptr<float>());
+      cv::Mat dst(rows, cols, CV_32FC(ch), out[i].data_ptr<float>());
+      f(x).convertTo(dst, CV_32F, 1 / 255.0);
+    }
+  });
+  return out.permute({0, 3, 1, 2}).contiguous().to(images.device(), images.scalar_type());
+}
+
+}  // namespace
+
+torch::Tensor jpeg_round_trip(const torch::Tensor& images, int quality) {
+  check_input(quality >= 1 && quality <= 100, "JPEG quality", "1..100", std::to_string(quality));
+  return through_8_bits(images, [quality](const cv::Mat& x) {
+    cv::Mat u8;
+    x.convertTo(u8, CV_8U, 255.0);  // rounded, saturated
+    return corruption::jpeg_8bit(u8, quality);
+  });
+}
+
+torch::Tensor store_as_published(const torch::Tensor& images, const std::string& table) {
+  published_storage(table);  // checks the name
+  const bool jpeg = table != "cifar-10-c";
+  return through_8_bits(images, [jpeg](const cv::Mat& x) {
+    // numpy's uint8 cast of the 0..255 image: the whole part. A value within 1e-4 of the next
+    // step (float32's rounding of one on it) counts as that step.
+    cv::Mat u8(x.size(), CV_8UC(x.channels()));
+    const float* src = x.ptr<float>();
+    uint8_t* dst = u8.ptr<uint8_t>();
+    for (size_t k = 0, n = x.total() * x.channels(); k < n; ++k) {
+      const double v = std::floor(static_cast<double>(src[k]) * 255.0 + 1e-4);
+      dst[k] = static_cast<uint8_t>(std::min(255.0, std::max(0.0, v)));
+    }
+    return jpeg ? corruption::jpeg_8bit(u8, 85) : u8;  // PIL's save(quality=85)
+  });
 }
 
 std::string corruption_unfit(const std::string& name, int64_t channels) {
@@ -178,12 +242,15 @@ torch::Tensor corrupt(const torch::Tensor& images, const std::string& name, int 
   torch::Tensor out = torch::empty_like(hwc);
   const int rows = static_cast<int>(hwc.size(1)), cols = static_cast<int>(hwc.size(2));
   const int ch = static_cast<int>(hwc.size(3));
-  const bool small = corruption_table(rows, cols) == "cifar-10-c";
+  const std::string name_of_table = corruption_table(rows, cols);
+  const corruption::Table table = name_of_table == "cifar-10-c"   ? corruption::Table::kCifar
+                                  : name_of_table == "imagenet-c" ? corruption::Table::kImageNet
+                                                                  : corruption::Table::kTiny;
   at::parallel_for(0, hwc.size(0), 1, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
       corruption::Rng rng(item_seed(seed, name, severity, first_index + i));
       const cv::Mat x(rows, cols, CV_32FC(ch), hwc[i].data_ptr<float>());
-      corruption::Item item{x.clone(), severity, small, rng};
+      corruption::Item item{x.clone(), severity, table, rng};
       cv::Mat y = e.fn(item);
       y = cv::min(cv::max(y, 0.0), 1.0);
       cv::Mat dst(rows, cols, CV_32FC(ch), out[i].data_ptr<float>());

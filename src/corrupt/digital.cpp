@@ -1,7 +1,6 @@
 // Digital: brightness and saturate (in HSV), contrast, elastic transform, pixelate (PIL's box
 // resize down and up) and JPEG compression.
 #include <cmath>
-#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <vector>
 
@@ -57,8 +56,9 @@ cv::Mat box_resize(const cv::Mat& x, int cols, int rows) {
 }  // namespace
 
 cv::Mat brightness(Item& it) {
-  static const double kSmall[5] = {.05, .1, .15, .2, .3}, kLarge[5] = {.1, .2, .3, .4, .5};
-  const double c = it.pick(kSmall, kLarge);
+  static const double kCifar[5] = {.05, .1, .15, .2, .3}, kTiny[5] = {.1, .2, .3, .4, .5},
+                      kImageNet[5] = {.1, .2, .3, .4, .5};
+  const double c = it.pick(kCifar, kTiny, kImageNet);
   // V (the largest channel) + c, hue and saturation kept: every channel scales with V.
   return per_pixel(it.x, [c](float* p, int ch) {
     float v = 0;
@@ -69,8 +69,9 @@ cv::Mat brightness(Item& it) {
 }
 
 cv::Mat contrast(Item& it) {
-  static const double kSmall[5] = {.75, .5, .4, .3, 0.15}, kLarge[5] = {.4, .3, .2, .1, .05};
-  const double c = it.pick(kSmall, kLarge);
+  static const double kCifar[5] = {.75, .5, .4, .3, 0.15}, kTiny[5] = {.4, .3, .2, .1, .05},
+                      kImageNet[5] = {.4, .3, .2, .1, .05};
+  const double c = it.pick(kCifar, kTiny, kImageNet);
   const cv::Scalar mean = cv::mean(it.x);
   cv::Mat means(it.x.size(), it.x.type(), mean);
   return (it.x - means) * c + means;
@@ -80,9 +81,10 @@ cv::Mat saturate(Item& it) {
   struct P {
     double scale, add;
   };
-  static const P kSmall[5] = {{0.3, 0}, {0.1, 0}, {1.5, 0}, {2, 0.1}, {2.5, 0.2}};
-  static const P kLarge[5] = {{0.3, 0}, {0.1, 0}, {2, 0}, {5, 0.1}, {20, 0.2}};
-  const P c = it.pick(kSmall, kLarge);
+  static const P kCifar[5] = {{0.3, 0}, {0.1, 0}, {1.5, 0}, {2, 0.1}, {2.5, 0.2}};
+  static const P kTiny[5] = {{0.3, 0}, {0.1, 0}, {2, 0}, {5, 0.1}, {30, 0.2}};
+  static const P kImageNet[5] = {{0.3, 0}, {0.1, 0}, {2, 0}, {5, 0.1}, {20, 0.2}};
+  const P c = it.pick(kCifar, kTiny, kImageNet);
   // S = (V - min) / V scaled and shifted, hue and V kept. A grey pixel has hue 0 (red), as in
   // skimage, so a shift makes it reddish.
   return per_pixel(it.x, [c](float* p, int) {
@@ -101,15 +103,18 @@ cv::Mat elastic_transform(Item& it) {
   struct P {
     double alpha, sigma, affine;
   };
-  static const P kSmall[5] = {
+  static const P kCifar[5] = {
       {0, 0, .08}, {.05, .2, .07}, {.08, .06, .06}, {.1, .04, .05}, {.1, .03, .03}};
-  static const P kLarge[5] = {
+  static const P kTiny[5] = {
+      {0, 0, .08}, {.05, .3, .06}, {.1, .08, .06}, {.1, .03, .03}, {.16, .03, .02}};
+  static const P kImageNet[5] = {
       {2, .7, .1}, {2, .08, .2}, {.05, .01, .02}, {.07, .01, .02}, {.12, .01, .02}};
   const cv::Mat& x = it.x;
-  // The tables are fractions of the image side: 32 for CIFAR-10-C, 244 (for 224) for
-  // ImageNet-C.
-  const double side = std::max(x.rows, x.cols) * (it.small ? 1.0 : 244.0 / 224.0);
-  const P f = it.pick(kSmall, kLarge);
+  // The tables are fractions of the image side: 32 for CIFAR-10-C, 64 for Tiny-ImageNet-C,
+  // 244 (for 224) for ImageNet-C.
+  const double side =
+      std::max(x.rows, x.cols) * (it.table == Table::kImageNet ? 244.0 / 224.0 : 1.0);
+  const P f = it.pick(kCifar, kTiny, kImageNet);
   const P c{f.alpha * side, f.sigma * side, f.affine * side};
   // A random affine map of three points around the centre.
   const float cy = static_cast<float>(x.rows / 2), cx = static_cast<float>(x.cols / 2);
@@ -143,24 +148,21 @@ cv::Mat elastic_transform(Item& it) {
 }
 
 cv::Mat pixelate(Item& it) {
-  static const double kSmall[5] = {0.95, 0.9, 0.85, 0.75, 0.65};
-  static const double kLarge[5] = {0.6, 0.5, 0.4, 0.3, 0.25};
-  const double c = it.pick(kSmall, kLarge);
+  static const double kCifar[5] = {0.95, 0.9, 0.85, 0.75, 0.65};
+  static const double kTiny[5] = {0.9, 0.8, 0.7, 0.6, 0.5};
+  static const double kImageNet[5] = {0.6, 0.5, 0.4, 0.3, 0.25};
+  const double c = it.pick(kCifar, kTiny, kImageNet);
   const int w = std::max(1, static_cast<int>(it.x.cols * c));
   const int h = std::max(1, static_cast<int>(it.x.rows * c));
   return box_resize(box_resize(it.x, w, h), it.x.cols, it.x.rows);
 }
 
 cv::Mat jpeg_compression(Item& it) {
-  static const int kSmall[5] = {80, 65, 58, 50, 40}, kLarge[5] = {25, 18, 15, 10, 7};
-  cv::Mat u8, bgr, out;
+  static const int kCifar[5] = {80, 65, 58, 50, 40}, kTiny[5] = {65, 58, 50, 40, 25},
+                   kImageNet[5] = {25, 18, 15, 10, 7};
+  cv::Mat u8, out;
   it.x.convertTo(u8, CV_8U, 255.0);
-  if (u8.channels() == 3) cv::cvtColor(u8, u8, cv::COLOR_RGB2BGR);
-  std::vector<uchar> bytes;
-  cv::imencode(".jpg", u8, bytes, {cv::IMWRITE_JPEG_QUALITY, it.pick(kSmall, kLarge)});
-  bgr = cv::imdecode(bytes, u8.channels() == 3 ? cv::IMREAD_COLOR : cv::IMREAD_GRAYSCALE);
-  if (bgr.channels() == 3) cv::cvtColor(bgr, bgr, cv::COLOR_BGR2RGB);
-  bgr.convertTo(out, CV_32F, 1 / 255.0);
+  jpeg_8bit(u8, it.pick(kCifar, kTiny, kImageNet)).convertTo(out, CV_32F, 1 / 255.0);
   return out;
 }
 

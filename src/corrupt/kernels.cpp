@@ -2,6 +2,7 @@
 #include "kernels.h"
 
 #include <cmath>
+#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <vector>
 
@@ -67,6 +68,17 @@ cv::Mat motion_blur_shift(const cv::Mat& x, int radius, double sigma, double ang
     if (std::abs(dy) >= x.rows || std::abs(dx) >= x.cols) break;  // past the image
     out += padded(cv::Rect(width - dx, width - dy, x.cols, x.rows)) * (k[i] / sum);
   }
+  return out;
+}
+
+cv::Mat jpeg_8bit(const cv::Mat& u8, int quality) {
+  const bool colour = u8.channels() == 3;
+  cv::Mat bgr = u8, out;
+  if (colour) cv::cvtColor(u8, bgr, cv::COLOR_RGB2BGR);
+  std::vector<uchar> bytes;
+  cv::imencode(".jpg", bgr, bytes, {cv::IMWRITE_JPEG_QUALITY, quality});
+  out = cv::imdecode(bytes, colour ? cv::IMREAD_COLOR : cv::IMREAD_GRAYSCALE);
+  if (colour) cv::cvtColor(out, out, cv::COLOR_BGR2RGB);
   return out;
 }
 

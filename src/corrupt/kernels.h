@@ -13,16 +13,21 @@ namespace foil::corruption {
 /// One item's randomness.
 using Rng = std::mt19937_64;
 
+/// The benchmark's three constant tables, each made for one image size: CIFAR-10-C (32
+/// pixels), Tiny-ImageNet-C (64) and ImageNet-C (224).
+enum class Table { kCifar, kTiny, kImageNet };
+
 /// One image and what a corruption needs to know about it.
 struct Item {
   cv::Mat x;     ///< CV_32FC1 or CV_32FC3, RGB, in [0,1]
   int severity;  ///< 1..5
-  bool small;    ///< the CIFAR-10-C table (longer side under 100 pixels), else ImageNet-C
+  Table table;   ///< the constants for the image's size (corruption_table)
   Rng& rng;      ///< this item's stream
-  /// The table entry of this severity: `small_table[s-1]` or `large_table[s-1]`.
+  /// The table entry of this severity: `cifar[s-1]`, `tiny[s-1]` or `imagenet[s-1]`.
   template <typename T>
-  const T& pick(const T (&small_table)[5], const T (&large_table)[5]) const {
-    return small ? small_table[severity - 1] : large_table[severity - 1];
+  const T& pick(const T (&cifar)[5], const T (&tiny)[5], const T (&imagenet)[5]) const {
+    const T(&t)[5] = table == Table::kCifar ? cifar : table == Table::kTiny ? tiny : imagenet;
+    return t[severity - 1];
   }
 };
 
@@ -40,6 +45,9 @@ cv::Mat clipped_zoom(const cv::Mat& x, double z);
 /// imagecorruptions' motion blur: `2*radius+1` copies of `x` shifted along `angle` degrees
 /// (edges repeated), weighted by a half Gaussian of `sigma`.
 cv::Mat motion_blur_shift(const cv::Mat& x, int radius, double sigma, double angle);
+/// `u8` (CV_8UC1, or CV_8UC3 RGB) encoded as JPEG of `quality` by OpenCV's libjpeg (4:2:0
+/// chroma for colour, PIL's default too) and decoded, as 8 bits.
+cv::Mat jpeg_8bit(const cv::Mat& u8, int quality);
 /// The diamond-square height map of the reference (side `mapsize`, a power of two), in [0,1].
 cv::Mat plasma_fractal(int mapsize, double decay, Rng& rng);
 /// Luminance (OpenCV's RGB2GRAY weights) as one channel; a copy of a 1-channel image.

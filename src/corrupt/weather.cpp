@@ -54,17 +54,22 @@ cv::Mat snow(Item& it) {
     int radius;
     double sigma, keep;
   };
-  static const P kSmall[5] = {{0.1, 0.2, 1, 0.6, 8, 3, 0.95},
+  static const P kCifar[5] = {{0.1, 0.2, 1, 0.6, 8, 3, 0.95},
                               {0.1, 0.2, 1, 0.5, 10, 4, 0.9},
                               {0.15, 0.3, 1.75, 0.55, 10, 4, 0.9},
                               {0.25, 0.3, 2.25, 0.6, 12, 6, 0.85},
                               {0.3, 0.3, 1.25, 0.65, 14, 12, 0.8}};
-  static const P kLarge[5] = {{0.1, 0.3, 3, 0.5, 10, 4, 0.8},
-                              {0.2, 0.3, 2, 0.5, 12, 4, 0.7},
-                              {0.55, 0.3, 4, 0.9, 12, 8, 0.7},
-                              {0.55, 0.3, 4.5, 0.85, 12, 8, 0.65},
-                              {0.55, 0.3, 2.5, 0.85, 12, 12, 0.55}};
-  const P c = it.pick(kSmall, kLarge);
+  static const P kTiny[5] = {{0.1, 0.2, 1, 0.6, 8, 3, 0.8},
+                             {0.1, 0.2, 1, 0.5, 10, 4, 0.8},
+                             {0.15, 0.3, 1.75, 0.55, 10, 4, 0.7},
+                             {0.25, 0.3, 2.25, 0.6, 12, 6, 0.65},
+                             {0.3, 0.3, 1.25, 0.65, 14, 12, 0.6}};
+  static const P kImageNet[5] = {{0.1, 0.3, 3, 0.5, 10, 4, 0.8},
+                                 {0.2, 0.3, 2, 0.5, 12, 4, 0.7},
+                                 {0.55, 0.3, 4, 0.9, 12, 8, 0.7},
+                                 {0.55, 0.3, 4.5, 0.85, 12, 8, 0.65},
+                                 {0.55, 0.3, 2.5, 0.85, 12, 12, 0.55}};
+  const P c = it.pick(kCifar, kTiny, kImageNet);
   const cv::Mat& x = it.x;
   cv::Mat layer = clipped_zoom(normal_map(x.rows, x.cols, c.mean, c.sd, it.rng), c.zoom);
   layer.setTo(0, layer < c.threshold);
@@ -83,24 +88,30 @@ namespace {
 /// One of the reference's frost photographs as foil's texture stands in for it: the mean colour
 /// and the spread (standard deviation, per RGB channel, 0..1) of the crops the reference cuts
 /// from it, averaged over every place a crop can start (ImageNet: 224-pixel crops of the photo;
-/// CIFAR: 32-pixel crops of the photo shrunk by 0.2), and the make-up of its texture, fitted to
-/// the crops' autocorrelation at lags of 1-32 pixels: `cloud` of its variance in a plasma
-/// fractal, the rest in the ridges of white noise blurred by a Gaussian of `grain` pixels.
+/// Tiny-ImageNet: 64-pixel crops of the photo shrunk by 0.3; CIFAR: 32-pixel crops of the photo
+/// shrunk by 0.2), and the make-up of its texture, fitted to the crops' autocorrelation at lags
+/// of 1 to half the crop: `cloud` of its variance in a plasma fractal, the rest in the ridges
+/// of white noise blurred by a Gaussian of `grain` pixels.
 struct FrostPhoto {
   double mean[3], sd[3], cloud, grain;
 };
 
 /// The reference draws one of its first five photographs (frost1-5; frost6 is never drawn).
-const FrostPhoto kFrostSmall[5] = {{{0.301, 0.581, 0.646}, {0.083, 0.051, 0.049}, 0.525, 0},
+const FrostPhoto kFrostCifar[5] = {{{0.301, 0.581, 0.646}, {0.083, 0.051, 0.049}, 0.525, 0},
                                    {{0.778, 0.796, 0.832}, {0.070, 0.071, 0.073}, 0.275, 0.7},
                                    {{0.778, 0.796, 0.832}, {0.070, 0.071, 0.073}, 0.275, 0.7},
                                    {{0.563, 0.621, 0.671}, {0.101, 0.102, 0.106}, 0.225, 0},
                                    {{0.403, 0.447, 0.494}, {0.136, 0.135, 0.132}, 0.225, 0.7}};
-const FrostPhoto kFrostLarge[5] = {{{0.302, 0.579, 0.644}, {0.092, 0.056, 0.052}, 0.55, 1.25},
-                                   {{0.776, 0.793, 0.829}, {0.076, 0.078, 0.081}, 0.425, 2},
-                                   {{0.776, 0.793, 0.829}, {0.076, 0.078, 0.081}, 0.4, 2},
-                                   {{0.568, 0.626, 0.677}, {0.102, 0.102, 0.108}, 0.275, 1.5},
-                                   {{0.395, 0.440, 0.487}, {0.141, 0.139, 0.136}, 0.225, 2.5}};
+const FrostPhoto kFrostTiny[5] = {{{0.302, 0.579, 0.644}, {0.084, 0.051, 0.049}, 0.65, 0.7},
+                                  {{0.777, 0.794, 0.830}, {0.070, 0.072, 0.075}, 0.375, 1.5},
+                                  {{0.777, 0.794, 0.830}, {0.070, 0.072, 0.075}, 0.375, 1.5},
+                                  {{0.567, 0.625, 0.676}, {0.091, 0.092, 0.097}, 0.325, 0.7},
+                                  {{0.397, 0.442, 0.488}, {0.128, 0.127, 0.124}, 0.2, 1.5}};
+const FrostPhoto kFrostImageNet[5] = {{{0.302, 0.579, 0.644}, {0.092, 0.056, 0.052}, 0.55, 1.25},
+                                      {{0.776, 0.793, 0.829}, {0.076, 0.078, 0.081}, 0.425, 2},
+                                      {{0.776, 0.793, 0.829}, {0.076, 0.078, 0.081}, 0.4, 2},
+                                      {{0.568, 0.626, 0.677}, {0.102, 0.102, 0.108}, 0.275, 1.5},
+                                      {{0.395, 0.440, 0.487}, {0.141, 0.139, 0.136}, 0.225, 2.5}};
 
 /// `m` less its mean, over its standard deviation (itself when flat).
 cv::Mat standardised(const cv::Mat& m) {
@@ -115,11 +126,14 @@ cv::Mat frost(Item& it) {
   struct P {
     double keep, ice;
   };
-  static const P kSmall[5] = {{1, 0.2}, {1, 0.3}, {0.9, 0.4}, {0.85, 0.4}, {0.75, 0.45}};
-  static const P kLarge[5] = {{1, 0.4}, {0.8, 0.6}, {0.7, 0.7}, {0.65, 0.7}, {0.6, 0.75}};
-  const P c = it.pick(kSmall, kLarge);
+  static const P kCifar[5] = {{1, 0.2}, {1, 0.3}, {0.9, 0.4}, {0.85, 0.4}, {0.75, 0.45}};
+  static const P kTiny[5] = {{1, 0.3}, {0.9, 0.4}, {0.8, 0.45}, {0.75, 0.5}, {0.7, 0.55}};
+  static const P kImageNet[5] = {{1, 0.4}, {0.8, 0.6}, {0.7, 0.7}, {0.65, 0.7}, {0.6, 0.75}};
+  const P c = it.pick(kCifar, kTiny, kImageNet);
   const int drawn = std::uniform_int_distribution<int>(0, 4)(it.rng);
-  const FrostPhoto& photo = it.small ? kFrostSmall[drawn] : kFrostLarge[drawn];
+  const FrostPhoto& photo = it.table == Table::kCifar  ? kFrostCifar[drawn]
+                            : it.table == Table::kTiny ? kFrostTiny[drawn]
+                                                       : kFrostImageNet[drawn];
   // Ice: bright veins (the ridges of blurred white noise) over a cloudy plasma fractal, in the
   // photograph's proportions, scaled to its mean colour and spread.
   cv::Mat grain = normal_map(it.x.rows, it.x.cols, 0, 1, it.rng), veins;
@@ -149,9 +163,10 @@ cv::Mat fog(Item& it) {
   struct P {
     double amount, decay;
   };
-  static const P kSmall[5] = {{.2, 3}, {.5, 3}, {.75, 2.5}, {1, 2}, {1.5, 1.75}};
-  static const P kLarge[5] = {{1.5, 2}, {2, 2}, {2.5, 1.7}, {2.5, 1.5}, {3, 1.4}};
-  const P c = it.pick(kSmall, kLarge);
+  static const P kCifar[5] = {{.2, 3}, {.5, 3}, {.75, 2.5}, {1, 2}, {1.5, 1.75}};
+  static const P kTiny[5] = {{.4, 3}, {.7, 3}, {1, 2.5}, {1.5, 2}, {2, 1.75}};
+  static const P kImageNet[5] = {{1.5, 2}, {2, 2}, {2.5, 1.7}, {2.5, 1.5}, {3, 1.4}};
+  const P c = it.pick(kCifar, kTiny, kImageNet);
   double lo = 0, max = 0;
   cv::minMaxLoc(it.x.reshape(1), &lo, &max);
   const cv::Mat fogged = it.x + like(plasma_like(it.x, c.decay, it.rng) * c.amount, it.x);
@@ -163,17 +178,22 @@ cv::Mat spatter(Item& it) {
     double mean, sd, sigma, threshold, strength;
     bool mud;
   };
-  static const P kSmall[5] = {{0.62, 0.1, 0.7, 0.7, 0.5, false},
+  static const P kCifar[5] = {{0.62, 0.1, 0.7, 0.7, 0.5, false},
                               {0.65, 0.1, 0.8, 0.7, 0.5, false},
                               {0.65, 0.3, 1, 0.69, 0.5, false},
                               {0.65, 0.1, 0.7, 0.69, 0.6, true},
                               {0.65, 0.1, 0.5, 0.68, 0.6, true}};
-  static const P kLarge[5] = {{0.65, 0.3, 4, 0.69, 0.6, false},
-                              {0.65, 0.3, 3, 0.68, 0.6, false},
-                              {0.65, 0.3, 2, 0.68, 0.5, false},
-                              {0.65, 0.3, 1, 0.65, 1.5, true},
-                              {0.67, 0.4, 1, 0.65, 1.5, true}};
-  const P c = it.pick(kSmall, kLarge);
+  static const P kTiny[5] = {{0.62, 0.1, 0.7, 0.7, 0.6, false},
+                             {0.65, 0.1, 0.8, 0.7, 0.6, false},
+                             {0.65, 0.3, 1, 0.69, 0.6, false},
+                             {0.65, 0.1, 0.7, 0.68, 0.6, true},
+                             {0.65, 0.1, 0.5, 0.67, 0.6, true}};
+  static const P kImageNet[5] = {{0.65, 0.3, 4, 0.69, 0.6, false},
+                                 {0.65, 0.3, 3, 0.68, 0.6, false},
+                                 {0.65, 0.3, 2, 0.68, 0.5, false},
+                                 {0.65, 0.3, 1, 0.65, 1.5, true},
+                                 {0.67, 0.4, 1, 0.65, 1.5, true}};
+  const P c = it.pick(kCifar, kTiny, kImageNet);
   const cv::Mat& x = it.x;
   cv::Mat liquid = gaussian(normal_map(x.rows, x.cols, c.mean, c.sd, it.rng), c.sigma);
   liquid.setTo(0, liquid < c.threshold);

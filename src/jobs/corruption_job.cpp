@@ -24,6 +24,32 @@ nlohmann::json or_null(double v) { return v < 0 ? nlohmann::json() : nlohmann::j
 
 std::string pct(double v) { return v < 0 ? "n/a" : fmt::format("{:.2f}%", 100 * v); }
 
+/// `images` under corruption `name` at `severity`, stored as the published set of `table`
+/// when `as_published`.
+torch::Tensor corrupted(const torch::Tensor& images, const std::string& name, int severity,
+                        uint64_t seed, int64_t first, const std::string& table, bool as_published) {
+  const torch::Tensor x = corrupt(images, name, severity, seed, first);
+  return as_published ? store_as_published(x, table) : x;
+}
+
+/// The JSON fields that say which table ran and how the images were stored.
+void add_table(nlohmann::json& j, const std::string& table, bool as_published) {
+  j["table"] = table;
+  j["table_rule"] =
+      "by the images' longer side: under 48 pixels cifar-10-c (made for 32), 48 to 99 "
+      "tiny-imagenet-c (made for 64), 100 and over imagenet-c (made for 224)";
+  j["as_published"] = as_published;
+  j["published_storage"] = published_storage(table);
+  j["storage"] = as_published ? "as the published set (--as-published): " + published_storage(table)
+                              : "none: the corrupted float images as computed (not the published "
+                                "set's storage; --as-published applies it)";
+}
+
+/// The console's words for the table and storage.
+std::string table_words(const std::string& table, bool as_published) {
+  return fmt::format("{} constants{}", table, as_published ? ", stored as published" : "");
+}
+
 /// Whether each item is classified right by `model` and by `baseline` (N×2, the second
 /// column false without a baseline), the images of items [b, e) given by `images_of`. Adds
 /// this process's seconds making the images and in the forwards to `seconds`.
@@ -87,6 +113,7 @@ CorruptionAuditResult run_corruption_audit(Model& model, const Dataset& data,
   r.severities = o.severities;
   r.seed = o.seed;
   r.table = corruption_table(data.images.size(2), data.images.size(3));
+  r.as_published = o.as_published;
   for (const auto& name : o.corruptions) {
     const std::string unfit = corruption_unfit(name, data.images.size(1));
     if (unfit.empty()) {
@@ -115,7 +142,7 @@ CorruptionAuditResult run_corruption_audit(Model& model, const Dataset& data,
   r.model.clean_per_class = per_class(clean.select(1, 0), labels, classes);
   r.baseline.clean_per_class = per_class(clean.select(1, 1), labels, classes);
   log(fmt::format(
-      "corruptions ({} constants, {} images): clean accuracy {}{}", r.table, r.n,
+      "corruptions ({}, {} images): clean accuracy {}{}", table_words(r.table, r.as_published), r.n,
       pct(r.model.clean),
       baseline ? fmt::format(", baseline {} {}", r.baseline.model, pct(r.baseline.clean)) : ""));
   std::vector<std::vector<int64_t>> right_per_class(r.corruptions.size());
@@ -128,7 +155,8 @@ CorruptionAuditResult run_corruption_audit(Model& model, const Dataset& data,
       const torch::Tensor ok = verdicts(
           model, baseline, labels, o.batch,
           [&](int64_t b, int64_t e) {
-            return corrupt(data.images.slice(0, b, e), name, s, o.seed, b);
+            return corrupted(data.images.slice(0, b, e), name, s, o.seed, b, r.table,
+                             o.as_published);
           },
           fmt::format("{} {}", name, s), r.seconds);
       acc.push_back(share(ok.select(1, 0)));
@@ -243,7 +271,6 @@ nlohmann::json CorruptionAuditResult::to_json() const {
   }
   const int64_t classes = static_cast<int64_t>(model.clean_per_class.size());
   nlohmann::json j = {
-      {"table", table},
       {"n", n},
       {"seed", seed},
       {"severities", severities},
@@ -257,6 +284,7 @@ nlohmann::json CorruptionAuditResult::to_json() const {
       {"seconds_corrupting", seconds.first},
       {"seconds_forwards", seconds.second},
       {"seconds_clean_forwards", clean_seconds.second}};
+  add_table(j, table, as_published);
   if (has_baseline) {
     j["baseline"] = {{"model", baseline.model},
                      {"clean_accuracy", baseline.clean},
@@ -310,9 +338,9 @@ std::vector<std::string> CorruptionAuditResult::lines() const {
   }
   out.push_back(fmt::format(
       "clean accuracy {}, mean corruption accuracy {} over the benchmark corruptions run "
-      "(chance {}; {} constants)",
+      "(chance {}; {})",
       pct(model.clean), pct(mean_corruption_accuracy(model)), pct(classes > 0 ? 1.0 / classes : 0),
-      table));
+      table_words(table, as_published)));
   if (has_baseline) {
     out.push_back(
         fmt::format("mCE {} and relative mCE {} against the baseline {} (clean {}, mean corruption "
@@ -372,7 +400,7 @@ void CorruptionAuditResult::write(const std::string& dir, const Dataset& data) c
     std::vector<GridCell> row;
     for (const auto& name : corruptions)
       if (corruption_info(name).family == family)
-        row.push_back({corrupt(first, name, shown, seed, 0)[0], name});
+        row.push_back({corrupted(first, name, shown, seed, 0, table, as_published)[0], name});
     if (row.empty()) continue;
     grid.push_back(row);
     titles.push_back(fmt::format("{}, severity {}", family, shown));
@@ -381,8 +409,10 @@ void CorruptionAuditResult::write(const std::string& dir, const Dataset& data) c
 }
 
 nlohmann::json CorruptedDataResult::to_json(const Dataset& data, uint64_t seed) const {
-  return {{"data", data.source}, {"items", data.size()}, {"table", table},    {"seed", seed},
-          {"folders", folders},  {"images", images},     {"skipped", skipped}};
+  nlohmann::json j = {{"data", data.source}, {"items", data.size()}, {"seed", seed},
+                      {"folders", folders},  {"images", images},     {"skipped", skipped}};
+  add_table(j, table, as_published);
+  return j;
 }
 
 CorruptedDataResult write_corrupted_data(const Dataset& data, const CorruptionAuditOptions& o,
@@ -391,6 +421,7 @@ CorruptedDataResult write_corrupted_data(const Dataset& data, const CorruptionAu
   check_input(data.size() > 0, "data to corrupt", "at least one item", "none");
   CorruptedDataResult r;
   r.table = corruption_table(data.images.size(2), data.images.size(3));
+  r.as_published = o.as_published;
   const torch::Tensor labels = data.labels.to(torch::kCPU);
   // Each item's file, relative to a corruption's folder.
   std::vector<std::string> names(data.size());
@@ -418,7 +449,8 @@ CorruptedDataResult write_corrupted_data(const Dataset& data, const CorruptionAu
       const std::string folder = fmt::format("{}-{}", name, s);
       for (int64_t b = 0; b < data.size(); b += o.batch) {
         const int64_t e = std::min(data.size(), b + o.batch);
-        const torch::Tensor x = corrupt(data.images.slice(0, b, e), name, s, o.seed, b);
+        const torch::Tensor x =
+            corrupted(data.images.slice(0, b, e), name, s, o.seed, b, r.table, o.as_published);
         for (int64_t i = b; i < e; ++i) {
           const std::string path = dir + "/" + folder + "/" + names[i];
           std::filesystem::create_directories(std::filesystem::path(path).parent_path());

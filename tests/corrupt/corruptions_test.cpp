@@ -168,9 +168,15 @@ TEST(Corruptions, FrostHasThePhotographsColours) {
                                     {0.778, 0.796, 0.832, 0.071},
                                     {0.563, 0.621, 0.671, 0.103},
                                     {0.403, 0.447, 0.494, 0.134}};
-  for (const int64_t side : {128, 32}) {
-    const auto& photos = side < 100 ? small : large;
-    const double weight = side < 100 ? 0.2 : 0.4;  // severity 1 keeps the image whole
+  // Tiny-ImageNet-C: 64-pixel crops of the photos shrunk by 0.3.
+  const std::vector<Photo> tiny = {{0.302, 0.579, 0.644, 0.061},
+                                   {0.777, 0.794, 0.830, 0.072},
+                                   {0.567, 0.625, 0.676, 0.093},
+                                   {0.397, 0.442, 0.488, 0.126}};
+  for (const int64_t side : {128, 64, 32}) {
+    const auto& photos = side < 48 ? small : side < 100 ? tiny : large;
+    // Severity 1 keeps the image whole and adds this much of the photo.
+    const double weight = side < 48 ? 0.2 : side < 100 ? 0.3 : 0.4;
     const torch::Tensor frosted =
         corrupt(torch::zeros({24, 3, side, side}), "frost", 1, 5) / weight;
     std::vector<bool> seen(photos.size(), false);
@@ -256,6 +262,129 @@ TEST(Corruptions, SpatterWaterIsMadeOfEightBitLayers) {
     }
     EXPECT_GT(found, 0) << "severity " << s << ": the wet values are not a/b products of 8 bits";
   }
+}
+
+// The table by the longer side: CIFAR-10-C's (made for 32 pixels) under 48, Tiny-ImageNet-C's
+// (64) from 48 to 99, ImageNet-C's (224) from 100.
+TEST(Corruptions, EachSizeHasItsTable) {
+  EXPECT_EQ(corruption_table(28, 28), "cifar-10-c");
+  EXPECT_EQ(corruption_table(32, 32), "cifar-10-c");
+  EXPECT_EQ(corruption_table(47, 20), "cifar-10-c");
+  EXPECT_EQ(corruption_table(48, 48), "tiny-imagenet-c");
+  EXPECT_EQ(corruption_table(64, 64), "tiny-imagenet-c");
+  EXPECT_EQ(corruption_table(40, 99), "tiny-imagenet-c");
+  EXPECT_EQ(corruption_table(100, 60), "imagenet-c");
+  EXPECT_EQ(corruption_table(224, 224), "imagenet-c");
+  for (const char* t : {"cifar-10-c", "tiny-imagenet-c", "imagenet-c"})
+    EXPECT_FALSE(published_storage(t).empty()) << t;
+  EXPECT_THROW(published_storage("mnist-c"), InputError);
+}
+
+// At 64 pixels the deterministic corruptions use make_tinyimagenet_c.py's constants: contrast
+// 0.4 at severity 1 (CIFAR: 0.75), brightness V + 0.2 at severity 2 (CIFAR: 0.1), JPEG quality
+// 65 at severity 1 (CIFAR: 80), pixelate to int(64 * 0.5) = 32 pixels at severity 5 (CIFAR:
+// 0.65).
+TEST(Corruptions, TinyImageNetConstantsAt64Pixels) {
+  torch::manual_seed(0);
+  const torch::Tensor x = torch::randint(1, 256, {1, 3, 64, 64}).to(torch::kFloat) / 255;
+  const torch::Tensor means = x.mean({2, 3}, true);
+  EXPECT_TRUE(torch::allclose(corrupt(x, "contrast", 1, 0), (x - means) * 0.4 + means, 0, 1e-5));
+  const torch::Tensor v = std::get<0>(x.max(1, true));
+  const torch::Tensor bright = x * (v + 0.2).clamp_max(1) / v;
+  EXPECT_TRUE(torch::allclose(corrupt(x, "brightness", 2, 0), bright, 0, 1e-5));
+  const torch::Tensor jpeg = corrupt(x, "jpeg_compression", 1, 0);
+  EXPECT_TRUE(torch::equal(jpeg, jpeg_round_trip(x, 65)));
+  EXPECT_FALSE(torch::equal(jpeg, jpeg_round_trip(x, 80)));
+  // Pixelate by half: PIL's box filter averages 2x2 blocks (in 8 bits) and repeats them.
+  const torch::Tensor blocks = torch::avg_pool2d(x, 2);
+  const torch::Tensor want =
+      torch::round(blocks * 255).repeat_interleave(2, 2).repeat_interleave(2, 3) / 255;
+  EXPECT_LE((corrupt(x, "pixelate", 5, 0) - want).abs().max().item<double>(), 1.01 / 255);
+  // CIFAR-10-C's own constants stay at 32 pixels: contrast 0.75 at severity 1.
+  const torch::Tensor small = x.slice(2, 0, 32).slice(3, 0, 32).contiguous();
+  const torch::Tensor small_means = small.mean({2, 3}, true);
+  EXPECT_TRUE(torch::allclose(corrupt(small, "contrast", 1, 0),
+                              (small - small_means) * 0.75 + small_means, 0, 1e-5));
+}
+
+// CIFAR-10-C was stored as numpy's uint8 of the 0..255 image: truncated, not rounded.
+TEST(Corruptions, AsPublishedCifarTruncatesToEightBits) {
+  const torch::Tensor y = corrupt(photo(32), "gaussian_noise", 3, 5);
+  const torch::Tensor p = store_as_published(y, "cifar-10-c");
+  ASSERT_EQ(p.sizes(), y.sizes());
+  const torch::Tensor steps = p.to(torch::kDouble) * 255;
+  EXPECT_LT((steps - steps.round()).abs().max().item<double>(), 1e-4) << "whole 1/255 steps";
+  EXPECT_LE((p - y).max().item<double>(), 1e-6) << "never above the float value (floor)";
+  EXPECT_LT((y - p).max().item<double>(), 1.0 / 255 + 1e-6);
+  EXPECT_GT((y - p).mean().item<double>(), 0.3 / 255) << "truncated, not rounded";
+  // Values already on a step stay there.
+  EXPECT_TRUE(torch::equal(store_as_published(p, "cifar-10-c"), p));
+}
+
+// ImageNet-C and Tiny-ImageNet-C were stored as PIL's JPEG of quality 85 of the truncated
+// 8-bit images: decode(encode85(floor)), which moves a noisy photo by JPEG-like amounts and
+// keeps a flat one.
+TEST(Corruptions, AsPublishedImageNetIsJpeg85OfTheTruncatedImage) {
+  for (const int64_t side : {224, 64}) {
+    const std::string table = side < 100 ? "tiny-imagenet-c" : "imagenet-c";
+    const torch::Tensor y = corrupt(photo(side), "gaussian_noise", 2, 1);
+    const torch::Tensor p = store_as_published(y, table);
+    const torch::Tensor floored = store_as_published(y, "cifar-10-c");
+    EXPECT_TRUE(torch::equal(p, jpeg_round_trip(floored, 85))) << side;
+    EXPECT_FALSE(torch::equal(p, floored)) << side;
+    // Noise is what JPEG drops most: a few to a few tens of 1/255 steps per value.
+    const double change = mean_change(p, y);
+    EXPECT_GT(change, 2.0 / 255) << side;
+    EXPECT_LT(change, 30.0 / 255) << side;
+    // A low-contrast image moves less: the truncation's half step and a little JPEG.
+    const torch::Tensor smooth = corrupt(photo(side), "contrast", 1, 0);
+    const double smooth_change = mean_change(store_as_published(smooth, table), smooth);
+    EXPECT_GT(smooth_change, 0.3 / 255) << side;
+    EXPECT_LT(smooth_change, 4.0 / 255) << side;
+    EXPECT_LT(smooth_change, change) << side;
+    const torch::Tensor steps = p.to(torch::kDouble) * 255;
+    EXPECT_LT((steps - steps.round()).abs().max().item<double>(), 1e-4) << side;
+    // Quality 85 keeps more than the corruption's own JPEG at its mildest (quality 65 or 25).
+    EXPECT_LT(change, mean_change(corrupt(y, "jpeg_compression", 1, 0), y)) << side;
+  }
+  const torch::Tensor flat = torch::full({1, 3, 64, 64}, 100.0 / 255);
+  EXPECT_TRUE(torch::allclose(store_as_published(flat, "imagenet-c"), flat, 0, 1e-6));
+  const torch::Tensor grey = torch::rand({2, 1, 64, 64});
+  EXPECT_EQ(store_as_published(grey, "tiny-imagenet-c").sizes(), grey.sizes());
+}
+
+// The options' storage step reaches the files and says so in the JSON.
+TEST(CorruptionAudit, AsPublishedIsAppliedAndRecorded) {
+  const Dataset data = load_data("fashion-mnist:test:6");
+  CorruptionAuditOptions o;
+  o.corruptions = {"gaussian_noise"};
+  o.severities = {3};
+  o.seed = 2;
+  o.as_published = true;
+  const std::string dir = test::temp_dir("corrupted-published");
+  const CorruptedDataResult r = write_corrupted_data(data, o, dir);
+  EXPECT_TRUE(r.as_published);
+  const auto j = test::read_json(dir + "/corrupt.json");
+  EXPECT_EQ(j["table"], "cifar-10-c");
+  EXPECT_TRUE(j["as_published"].get<bool>());
+  EXPECT_NE(j["published_storage"].get<std::string>().find("truncated"), std::string::npos);
+  Dataset back = load_data(dir + "/gaussian_noise-3");
+  back.relabel_to(data.class_names, "back");
+  const torch::Tensor want =
+      store_as_published(corrupt(data.images, "gaussian_noise", 3, 2), "cifar-10-c");
+  for (int64_t i = 0; i < back.size(); ++i) {
+    const int64_t item = std::stoll(std::filesystem::path(back.frames[i].path).stem().string());
+    EXPECT_LE((back.images[i] - want[item]).abs().max().item<double>(), 1e-6) << item;
+  }
+  // The audit's JSON says which table ran and whether the storage step was applied.
+  auto model = test::cnn_model();
+  const CorruptionAuditResult a = run_corruption_audit(*model, data, o);
+  const nlohmann::json aj = a.to_json();
+  EXPECT_EQ(aj["table"], "cifar-10-c");
+  EXPECT_TRUE(aj["as_published"].get<bool>());
+  EXPECT_FALSE(aj["table_rule"].get<std::string>().empty());
+  o.as_published = false;
+  EXPECT_FALSE(run_corruption_audit(*model, data, o).to_json()["as_published"].get<bool>());
 }
 
 TEST(Corruptions, NamesGroupsAndSeveritiesAreChecked) {

@@ -31,8 +31,8 @@ bool is_transfer_attack(const std::string& name);
 inline constexpr int64_t kMinTiKernel = 5, kMinTiImage = 70;
 
 /// DI's resized side for an image side `side`, the share `resize` and a uniform draw `u` in
-/// [0,1): floor(resize * side) + floor(u * (side - floor(resize * side))), at most side - 1, as
-/// torchattacks' randint(int(side * resize), side).
+/// [0,1): lo + floor(u * (side - lo)) with lo = floor(resize * side) (at least 1), at most
+/// side - 1, as torchattacks' randint(int(side * resize), side). `side` >= 2.
 int64_t diversity_side(int64_t side, double resize, double u);
 
 /// MI-FGSM with the transfer components; each step, from x_t with momentum g_t:

@@ -30,7 +30,12 @@ struct CorruptionAuditOptions {
   std::vector<int> severities{1, 2, 3, 4, 5};  ///< each in 1..5
   uint64_t seed = 0;                           ///< the corruptions' randomness
   int64_t batch = 250;                         ///< images per pass
-  Log log;                                     ///< a line per corruption
+  /// Store each corrupted image as the published set of its table did before it is used
+  /// (store_as_published: CIFAR-10-C truncated to 8 bits, Tiny-ImageNet-C and ImageNet-C
+  /// also JPEG quality 85), so accuracies compare with published ones. Default off: the
+  /// float images as computed.
+  bool as_published = false;
+  Log log;  ///< a line per corruption
 };
 
 /// Accuracies of one model under each corruption and severity.
@@ -45,7 +50,9 @@ struct CorruptionScores {
 
 /// What the corruption audit found; `write` gives its files.
 struct CorruptionAuditResult {
-  std::string table;                     ///< the constants used: cifar-10-c or imagenet-c
+  /// The constants used: cifar-10-c, tiny-imagenet-c or imagenet-c (corruption_table).
+  std::string table;
+  bool as_published = false;             ///< the images were stored as the published set's
   int64_t n = 0;                         ///< items
   std::vector<std::string> class_names;  ///< the data's
   std::vector<int64_t> class_counts;     ///< items per class
@@ -102,7 +109,8 @@ struct CorruptedDataResult {
   std::vector<std::string> skipped;  ///< corruptions that cannot apply, with why
   int64_t images = 0;                ///< image files written
   std::string table;                 ///< the constants used
-  /// corrupt.json's content: the data, corruptions, severities, seed, folders, skipped.
+  bool as_published = false;         ///< stored as the published set's before written
+  /// corrupt.json's content: the data, table, storage, seed, folders, skipped.
   nlohmann::json to_json(const Dataset& data, uint64_t seed) const;
 };
 
