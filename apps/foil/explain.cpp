@@ -41,6 +41,9 @@ void run_faithfulness(const ExplainCmd& c, const c10::Device device) {
   o.explain.seed = o.seed = global_options().seed;
   o.faithfulness = c.curves;
   o.faithfulness.batch = c.batch;
+  if (c.curves.protocol == "rise")
+    refuse_flags({"--baseline", "--faithfulness-steps"},
+                 "RISE's protocol has its own baselines and one step per image row");
   check_explain_options(o.explain);
   check_faithfulness_options(o.faithfulness);
   o.log = print_line;
@@ -131,27 +134,24 @@ void setup_explain(CLI::App& app) {
   sub->add_option("--methods", c->methods, "--faithfulness: methods to compare (all, or a list)")
       ->capture_default_str()
       ->needs(faithful);
-  auto* protocol =
-      sub->add_option("--protocol", c->curves.protocol,
-                      "--faithfulness: deletion/insertion as foil draws them (foil: --baseline, "
-                      "--faithfulness-steps) or as RISE's authors do (rise: deletion to the "
-                      "model's mean colour, insertion from their 11x11 sigma-5 blur, in "
-                      "normalised space, one image row of pixels per step)")
-          ->check(CLI::IsMember({"foil", "rise"}))
-          ->capture_default_str()
-          ->needs(faithful);
+  sub->add_option("--protocol", c->curves.protocol,
+                  "--faithfulness: deletion/insertion as foil draws them (foil: --baseline, "
+                  "--faithfulness-steps) or as RISE's authors do (rise: deletion to the "
+                  "model's mean colour, insertion from their 11x11 sigma-5 blur, in "
+                  "normalised space, one image row of pixels per step)")
+      ->check(CLI::IsMember({"foil", "rise"}))
+      ->capture_default_str()
+      ->needs(faithful);
   sub->add_option("--baseline", c->curves.baseline,
                   "--faithfulness, foil protocol: what removed pixels become: blur (foil's "
                   "Gaussian, sd a tenth of the side; not RISE's) or mean")
       ->capture_default_str()
-      ->needs(faithful)
-      ->excludes(protocol);
+      ->needs(faithful);
   sub->add_option("--faithfulness-steps", c->curves.steps,
                   "--faithfulness, foil protocol: points on each curve after the first")
       ->check(integer_in(1, 1000))
       ->capture_default_str()
-      ->needs(faithful)
-      ->excludes(protocol);
+      ->needs(faithful);
   sub->add_option("--out", c->out, "results folder")->capture_default_str();
   sub->callback([c] { run_explain(*c); });
 }

@@ -64,7 +64,8 @@ void check_paths(const CLI::App& top) {
     }
   for (const char* flag : {"--patch", "--baseline"})
     for (const auto& v : given(*app, flag)) add(p.input_files, flag, v);
-  for (const char* flag : {"--data", "--eval-data"})
+  for (const char* flag : {"--data", "--eval-data", "--patch-data", "--target-data",
+                           "--starting-images", "--reference"})
     for (const auto& v : given(*app, flag)) {
       check_input(!v.empty(), flag, "a data spec", "an empty string");
       DataSpec spec;

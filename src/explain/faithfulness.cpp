@@ -86,10 +86,13 @@ FaithfulnessCurves faithfulness(Model& model, const torch::Tensor& x, const torc
   const bool rise = o.protocol == "rise";
   // RISE works in the model's normalised space: deletion to 0 there (the mean colour),
   // insertion from the normalised image blurred with zero padding.
-  const torch::Tensor zero = detail::normalized_mask(model, images, torch::zeros_like(images));
-  const torch::Tensor del_base = rise ? zero : removal_baseline(images, o.baseline);
-  const torch::Tensor ins_base =
-      rise ? zero + rise_blur(images - zero) : removal_baseline(images, o.baseline);
+  torch::Tensor del_base, ins_base;
+  if (rise) {
+    del_base = detail::normalized_mask(model, images, torch::zeros_like(images));
+    ins_base = del_base + rise_blur(images - del_base);
+  } else {
+    del_base = ins_base = removal_baseline(images, o.baseline);
+  }
   const torch::Tensor cls = classes.to(model.device()).view({-1, 1});
   // Each pixel's rank in its map's order (0: most important), N×1×H×W.
   const torch::Tensor r = importance_rank(maps).view({n, 1, h, w}).to(images.device());

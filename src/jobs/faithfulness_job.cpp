@@ -148,7 +148,8 @@ FaithfulnessJobResult run_faithfulness(Model& model, const Dataset& data,
       "imputed by noisy linear imputation, most important first (MoRF: lower is more faithful) "
       "or least important first (LeRF: higher); avg drop / increase: the class probability's "
       "mean relative drop (lower) and the share of images where it rises (higher) when the "
-      "image is multiplied by its map; 'random' orders the pixels at random: the chance level)",
+      "image is masked by its map in the model's normalised space; 'random' orders the pixels at "
+      "random: the chance level)",
       protocol_words(o.faithfulness), r.n));
   return r;
 }
@@ -182,7 +183,8 @@ nlohmann::json FaithfulnessJobResult::to_json() const {
            "class probability with 10%..90% of the pixels replaced by noisy linear imputation, "
            "most important first (road_morf, lower = more faithful) or least important first "
            "(road_lerf, higher); average_drop and increase_in_confidence (Chattopadhay et al. "
-           "2018): the class probability on the image times its map scaled to [0,1] against the "
+           "2018): the class probability on the image masked by its map scaled to [0,1] (in the "
+           "model's normalised space: masked-out pixels take its mean colour) against the "
            "image's, the mean relative drop (lower = more faithful) and the share of images where "
            "it rises; 'random' is a random pixel order, the chance level"}};
 }

@@ -138,12 +138,12 @@ PatchCertifyResult run_patch_certify(std::shared_ptr<Model> model, const Dataset
   const bool attacks = o.attack_epochs > 0 && given_attack_data.size() > 0;
   // Unlabelled photos and video frames: the untargeted patch pushes away from the model's own
   // clean prediction.
+  if (attacks)
+    check_input(given_attack_data.images.sizes().slice(1) == data.images.sizes().slice(1),
+                "--patch-data " + given_attack_data.source, "images of the certified data's size",
+                "another size");
   Dataset attack_data = given_attack_data;
   if (attacks) label_unlabelled(attack_data, *model);
-  if (attacks)
-    check_input(attack_data.images.sizes().slice(1) == data.images.sizes().slice(1),
-                "--patch-data " + attack_data.source, "images of the certified data's size",
-                "another size");
   const double start = now_seconds();
   PatchCertifyResult r;
   r.model = model->info().name;

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "foil/attacks/sample_random.h"
+#include "foil/attacks/transfer.h"
 #include "foil/core/error.h"
 #include "foil/core/runtime.h"
 #include "foil/models/access.h"
@@ -45,8 +46,11 @@ TransferResult run_transfer(const std::vector<Model*>& models, const Dataset& da
   for (Model* m : models) check_fits(*models.front(), *m, data, "--models");
   // Attacks are built (and their options checked) before anything slow.
   std::vector<std::unique_ptr<Attack>> attacks;
-  for (const auto& name : o.attacks)
+  for (const auto& name : o.attacks) {
     attacks.push_back(make_attack(name, AttackOptions(o.attack).seed(o.seed)));
+    if (const auto* t = dynamic_cast<const TransferFgsm*>(attacks.back().get()))
+      t->kernel(data.images.size(2));  // TI's kernel fits these images, or one line now
+  }
 
   TransferResult r;
   r.data = data.source;

@@ -86,7 +86,6 @@ void Model::check_tap_names(const std::vector<std::string>& taps) const {
 
 std::vector<double> parse_number_list(const std::string& text, const std::string& flag) {
   std::vector<double> out;
-  check_input(!text.empty(), flag, "a comma-separated list of numbers", "''");
   for (const std::string& item : split_list(text, flag)) {
     const auto v = parse_decimal(item);
     if (!v)

@@ -211,8 +211,8 @@ void ResultsFolder::commit() {
       // A folder without its page would look complete and is not: the results stay in the
       // partial folder, and the run fails.
       committed_ = true;
-      throw std::runtime_error(out_ + "/report.html could not be written (" + e.what() +
-                               "); the results are kept in " + partial_);
+      throw InputError(out_ + "/report.html could not be written (" + first_line(e.what()) +
+                       "); the results are kept in " + partial_);
     }
   }
   std::error_code ec;

@@ -492,3 +492,19 @@ TEST(BadInput, EmptyItemsUnusedFlagsAndOddPathsAreRefused) {
   EXPECT_FALSE(fs::exists(dir + "/a"));
   EXPECT_FALSE(fs::exists(dir + "/e"));
 }
+
+// Issue 55, item 20: a certified patch attack trained on unlabelled images (photos, video
+// frames) pushes away from the model's own predictions instead of crashing on label -1.
+TEST(BadInput, PatchCertifyTrainsItsAttackOnUnlabelledImages) {
+  const std::string dir = foil::test::temp_dir("certify-unlabelled");
+  for (int i = 0; i < 3; ++i)
+    foil::write_image(dir + "/photo" + std::to_string(i) + ".png",
+                      torch::full({1, 28, 28}, 0.1 + 0.3 * i));
+  auto r = run_foil("certify --model " + cnn() +
+                    " --data fashion-mnist:test:4 --patch 0.05 --masks 3 --attack-epochs 1 "
+                    "--repeats 1 --per-image-steps 0 --patch-data " +
+                    dir + "/photo1.png --out " + dir + "/c");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = foil::test::read_json(dir + "/c/patch_certify.json");
+  EXPECT_NE(j.dump().find("universal patch trained on the plain model"), std::string::npos);
+}

@@ -273,6 +273,14 @@ TEST(ResultsFolder, LinksAreReplacedOrRefusedNeverWrittenThrough) {
   EXPECT_FALSE(fs::is_symlink(out + "/a.txt"));
   EXPECT_EQ(test::slurp(out + "/a.txt"), "new");
   EXPECT_FALSE(fs::exists(out + "/.foil-partial"));
+  // A page that cannot be written fails the commit with one line; the results are kept.
+  {
+    ResultsFolder r(dir + "/page", "--out");
+    std::ofstream(r.file("broken.json")) << "{ not json";
+    EXPECT_THROW(r.commit(), InputError);
+  }
+  EXPECT_TRUE(fs::exists(dir + "/page.partial/broken.json"));
+  EXPECT_FALSE(fs::exists(dir + "/page"));
   // A plain file named like the partial folder is the user's.
   std::ofstream(dir + "/x.partial") << "mine";
   EXPECT_THROW(ResultsFolder(dir + "/x", "--out"), InputError);

@@ -62,8 +62,7 @@ class ResultsFolder {
   /// Adds run.json and report.html and puts the folder in place; throws InputError (keeping
   /// the partial folder) when something of the same name must not be replaced (a link where
   /// foil puts a folder, a folder where it puts a file, a FIFO, ...; a link where it puts a
-  /// file is replaced itself), and std::runtime_error (keeping it too) when the page cannot be
-  /// written (a full disk).
+  /// file is replaced itself), and also when the page cannot be written (a full disk).
   void commit();
 
  private:
