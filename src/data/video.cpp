@@ -97,6 +97,9 @@ Dataset load_video(const DataSpec& ds, const ImageShape& want) {
   std::vector<torch::Tensor> frames;
   double bytes = 0;
   cv::Mat img;
+  // A damaged stream makes FFmpeg's decoders print their own lines while frames are read;
+  // foil's one line (if it fails) is printed after this restores stderr.
+  StderrCapture quiet;
   for (int64_t index = 0; ds.last_frame < 0 || index <= ds.last_frame; ++index) {
     if (ds.limit > 0 && static_cast<int64_t>(frames.size()) >= ds.limit) break;
     bool read = false;

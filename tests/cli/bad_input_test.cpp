@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <thread>
 
 #include "foil/data/dataset.h"
@@ -507,4 +508,19 @@ TEST(BadInput, PatchCertifyTrainsItsAttackOnUnlabelledImages) {
   ASSERT_EQ(r.code, 0) << r.err;
   const auto j = foil::test::read_json(dir + "/c/patch_certify.json");
   EXPECT_NE(j.dump().find("universal patch trained on the plain model"), std::string::npos);
+}
+
+// Issue 55, item 21: a damaged video gives foil's one line or its frames, never FFmpeg's own
+// decoder lines.
+TEST(BadInput, DamagedVideoIsOneLineWithoutDecoderChatter) {
+  const std::string dir = foil::test::temp_dir("damaged-video");
+  std::ifstream in(foil::test::kSampleClip, std::ios::binary);
+  std::string bytes(20000, '\0');
+  in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  std::mt19937 gen(1);
+  for (int i = 0; i < 200000; ++i) bytes.push_back(static_cast<char>(gen() & 0xff));
+  std::ofstream(dir + "/clip.avi", std::ios::binary) << bytes;
+  const auto r = run_foil("predict --model " + cnn() + " --data " + dir + "/clip.avi");
+  EXPECT_EQ(r.err.find("@ 0x"), std::string::npos) << r.err;  // "[msmpeg4 @ 0x...]"
+  EXPECT_LE(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
 }

@@ -15,6 +15,9 @@ FIXTURES = os.environ["FOIL_FIXTURES"]
 FOIL = os.environ["FOIL_BINARY"]
 SCRIPTED = os.path.join(FIXTURES, "fashion_cnn.pt")
 DATA = "fashion-mnist:test:40"
+# The CLI on as many threads as this process's LibTorch: float sums split over threads differ
+# in their last bits, and the comparisons below are bit for bit.
+THREADS = ["--threads", str(torch.get_num_threads())]
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +33,7 @@ def data():
 
 def cli(tmp_path, *args):
     out = tmp_path / "out"
-    r = subprocess.run([FOIL, "attack", "--model", SCRIPTED, "--data", DATA, "--out", str(out),
+    r = subprocess.run([FOIL, *THREADS, "attack", "--model", SCRIPTED, "--data", DATA, "--out", str(out),
                         *args], capture_output=True, text=True, env={**os.environ,
                                                                      "FOIL_PROGRESS": "0"})
     assert r.returncode == 0, r.stderr
@@ -84,7 +87,7 @@ def test_audit_gives_the_cli_numbers_and_its_results_folder(tmp_path, model, dat
     got = foil.audit(model, images, labels, linf_eps=[0.05], l2_eps=[0.5], curve="none",
                      steps=5, corruptions="gaussian_noise", severities="3",
                      out=str(tmp_path / "py"))
-    r = subprocess.run([FOIL, "audit", "--model", SCRIPTED, "--data", DATA, "--linf-eps", "0.05",
+    r = subprocess.run([FOIL, *THREADS, "audit", "--model", SCRIPTED, "--data", DATA, "--linf-eps", "0.05",
                         "--l2-eps", "0.5", "--curve", "none", "--steps", "5", "--corruptions",
                         "gaussian_noise", "--severities", "3", "--out", str(tmp_path / "cli")],
                        capture_output=True, text=True, env={**os.environ, "FOIL_PROGRESS": "0"})
@@ -102,7 +105,7 @@ def test_audit_gives_the_cli_numbers_and_its_results_folder(tmp_path, model, dat
 
 def test_patch_train_equals_the_cli_patch_bit_for_bit(tmp_path, model):
     spec = "fashion-mnist:train:120"
-    r = subprocess.run([FOIL, "patch", "train", "--model", SCRIPTED, "--data", spec, "--epochs",
+    r = subprocess.run([FOIL, *THREADS, "patch", "train", "--model", SCRIPTED, "--data", spec, "--epochs",
                         "1", "--target", "3", "--seed", "5", "--eval-data",
                         "fashion-mnist:test:60", "--out", str(tmp_path / "cli")],
                        capture_output=True, text=True, env={**os.environ, "FOIL_PROGRESS": "0"})

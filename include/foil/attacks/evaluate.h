@@ -79,7 +79,9 @@ struct Evaluation {
   /// HopSkipJump, over the items it could break (correct clean; targeted: label not the
   /// target): those that started from a starting image, from noise, at the input itself, and
   /// the items (data indices) it found no start for within the budget (not attacked).
-  int64_t started_from_image = 0, started_from_noise = 0, started_at_input = 0;
+  int64_t started_from_image = 0;
+  int64_t started_from_noise = 0;      ///< see started_from_image
+  int64_t started_at_input = 0;        ///< see started_from_image
   std::vector<int64_t> without_start;  ///< see started_from_image
   /// HopSkipJump: the query counts of `median_norm_at` (see AttackResult::query_grid).
   std::vector<int64_t> query_grid;

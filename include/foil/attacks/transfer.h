@@ -26,9 +26,11 @@ namespace foil {
 bool is_transfer_attack(const std::string& name);
 
 /// The smallest TI kernel side that smooths (a 3-px kernel sampled over +-3 sigma keeps 96% of
-/// its weight in the centre), and the smallest image side ti-fgsm's scaled kernel reaches it at;
-/// below it ti-fgsm needs an explicit `ti_kernel`.
-inline constexpr int64_t kMinTiKernel = 5, kMinTiImage = 70;
+/// its weight in the centre).
+inline constexpr int64_t kMinTiKernel = 5;
+/// The smallest image side ti-fgsm's scaled kernel reaches kMinTiKernel at; below it ti-fgsm
+/// needs an explicit `ti_kernel`.
+inline constexpr int64_t kMinTiImage = 70;
 
 /// DI's resized side for an image side `side`, the share `resize` and a uniform draw `u` in
 /// [0,1): lo + floor(u * (side - lo)) with lo = floor(resize * side) (at least 1), at most
