@@ -64,8 +64,9 @@ torch::Tensor two_mask_predictions(Model& model, const torch::Tensor& x, const P
                                    int64_t batch = 500);
 
 /// Double masking on one item's K x K two-mask predictions: the one-mask predictions' common
-/// label when they agree (case I); else the first disagreeing label (fewest votes first) whose
-/// masks' two-mask predictions all agree with it (case II); else the one-mask majority
+/// label when they agree (case I); else, taking the masks in order, the first one whose
+/// one-mask label differs from the one-mask majority and whose two-mask predictions all agree
+/// with that label (case II, as PatchCleanser's reference code); else the one-mask majority
 /// (case III). `which` (optional) receives the case, 1..3.
 int64_t double_masking(const torch::Tensor& map, int* which = nullptr);
 
