@@ -64,7 +64,7 @@ void run_attack(const AttackCmd& c) {
                                    attack->access() == Access::kGradients);
   const std::shared_ptr<Model> surrogate = open_surrogates(c, *model, data, device);
   if (!c.starting_images.empty()) {
-    const Dataset starts = open_run_data(c.starting_images, *model, false);
+    const Dataset starts = open_data(c.starting_images, *model, false, "--starting-images");
     attack = make_attack(
         attack->name(),
         AttackOptions(attack->options()).start_images(starts.images).start_labels(starts.labels));

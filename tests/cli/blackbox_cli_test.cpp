@@ -100,6 +100,10 @@ TEST(BlackBoxCli, TargetedHopSkipJumpStartsFromTheTargetClass) {
   EXPECT_EQ(j["starting_points"]["none"], 0) << j["starting_points"];
   EXPECT_GE(j["attack_success_rate"].get<double>(), 0.85);
   const std::string data = " --data fashion-mnist:test:4";
+  // A spec that names nothing: the error names the flag it came from.
+  expect_bad_input("attack" + cnn() + data + " --attack hopskipjump --access labels " +
+                       "--targeted 3 --starting-images " + dir + "/none",
+                   "--starting-images " + dir + "/none");
   expect_bad_input("attack" + cnn() + data + " --attack pgd --starting-images fashion-mnist:test:2",
                    "--starting-images");
   expect_bad_input("attack" + cnn() + data + " --attack hopskipjump --hsj-init-evals 20000",
