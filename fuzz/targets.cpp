@@ -14,7 +14,7 @@
 #include "foil/data/dataset.h"
 #include "foil/keypoints/pose.h"
 #include "foil/models/model.h"
-#include "foil/models/tfjs.h"
+#include "foil/models/graph_model.h"
 #include "foil/patch/patch.h"
 #include "foil/report/html.h"
 
@@ -88,7 +88,7 @@ int fuzz_image(const uint8_t* data, size_t size) {
 }
 
 /// Runs a graph model that loaded once on a small image of its input shape.
-void run_once(TfjsModel& model) {
+void run_once(GraphModel& model) {
   const ImageShape in = model.info().input;
   if (in.channels * in.height * in.width <= 0 || in.channels * in.height * in.width > 4096) return;
   try {
@@ -101,7 +101,7 @@ void run_once(TfjsModel& model) {
 int fuzz_tfjs(const uint8_t* data, size_t size) {
   return guarded(data, size, [](const std::string& b) {
     write_file("w.bin", part(b, 1));
-    TfjsModel model(write_file("model.json", part(b, 0)));
+    GraphModel model(write_file("model.json", part(b, 0)));
     run_once(model);
   });
 }
@@ -110,7 +110,7 @@ int fuzz_tfjs(const uint8_t* data, size_t size) {
 int fuzz_onnx(const uint8_t* data, size_t size) {
   return guarded(data, size, [](const std::string& b) {
     write_file("model.onnx.data", part(b, 1));
-    TfjsModel model(write_file("model.onnx", part(b, 0)));
+    GraphModel model(write_file("model.onnx", part(b, 0)));
     run_once(model);
   });
 }

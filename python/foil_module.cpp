@@ -7,6 +7,7 @@
 
 #include "bindings.h"
 #include "foil/attacks/attack.h"
+#include "foil/attacks/option_table.h"
 #include "foil/core/error.h"
 #include "foil/corrupt/corruptions.h"
 #include "foil/data/dataset.h"
@@ -23,6 +24,10 @@ namespace foil {
 
 std::string in_python_terms(const std::string& message) {
   if (message.rfind("--", 0) != 0) return message;
+  // An attack flag reads as its keyword (--targets: n_targets).
+  if (const AttackOptionField* f = find_attack_option(message.substr(0, message.find(':'))))
+    if (f->flag == message.substr(0, message.find(':')))
+      return f->keyword + message.substr(message.find(':'));
   std::string out = message.substr(2);
   for (char& c : out) {
     if (c == ':' || c == ' ') break;
@@ -107,56 +112,37 @@ void with_results_folder(const std::string& out, const nlohmann::json& run,
 
 namespace {
 
-/// AttackOptions from Python keyword arguments (the fields' own names) over the CLI's defaults.
+/// AttackOptions from Python keyword arguments over the CLI's defaults: the keywords, types,
+/// ranges and the attacks that read each come from the library's table
+/// (foil/attacks/option_table.h), as the CLI's flags do.
 AttackOptions attack_options(const std::string& name, const py::dict& kw) {
   AttackOptions o = default_attack_options(name);
   for (const auto& [key, value] : kw) {
     const std::string k = py::str(key);
+    const AttackOptionField* field = find_attack_option(k);
+    if (field == nullptr || field->keyword != k)
+      throw InputError(k + ": not an option of foil's attacks");
+    OptionValue v;
     try {
-      auto num = [&] { return value.cast<double>(); };
-      auto integer = [&] { return value.cast<int64_t>(); };
-      if (k == "eps")
-        o.eps(num());
-      else if (k == "alpha")
-        o.alpha(num());
-      else if (k == "steps")
-        o.steps(integer());
-      else if (k == "norm")
-        o.norm(py::str(value));
-      else if (k == "random_start")
-        o.random_start(value.cast<bool>());
-      else if (k == "restarts")
-        o.restarts(integer());
-      else if (k == "decay")
-        o.decay(num());
-      else if (k == "eot_samples")
-        o.eot_samples(integer());
-      else if (k == "seed")
-        o.seed(value.cast<uint64_t>());
-      else if (k == "loss")
-        o.loss(py::str(value));
-      else if (k == "n_targets")
-        o.targets(integer());
-      else if (k == "max_queries")
-        o.queries(integer());
-      else if (k == "p_init")
-        o.p_init(num());
-      else if (k == "kappa")
-        o.kappa(num());
-      else if (k == "binary_steps")
-        o.binary_steps(integer());
-      else if (k == "initial_const")
-        o.initial_const(num());
-      else if (k == "overshoot")
-        o.overshoot(num());
-      else if (k == "version")
-        o.version(py::str(value));
-      else
-        throw InputError(k + ": not an option of foil's attacks");
-    } catch (const py::cast_error&) {  // a negative seed, a string for a number, ...
+      switch (field->type) {
+        case AttackOptionField::Type::kNumber:
+          v = value.cast<double>();
+          break;
+        case AttackOptionField::Type::kInteger:
+          v = value.cast<int64_t>();
+          break;
+        case AttackOptionField::Type::kSwitch:
+          v = value.cast<bool>();
+          break;
+        case AttackOptionField::Type::kText:
+          v = std::string(py::str(value));
+          break;
+      }
+    } catch (const py::cast_error&) {  // a string for a number, ...
       throw InputError(k + ": a value of the wrong type or out of range (" +
                        std::string(py::str(py::repr(value))) + ")");
     }
+    set_attack_option(o, *field, v, {name}, k);
   }
   return o;
 }

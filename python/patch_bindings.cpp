@@ -1,6 +1,7 @@
 // foil.patch in the Python extension: train a universal patch on the caller's models and
 // images (or a data spec), evaluate one, as `foil patch train` and `foil patch eval`.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <iostream>
 #include <memory>

@@ -5,7 +5,7 @@
 # argument: also what the test suite needs; `--fuzz`: also clang.
 # Safe to run again: apt-get skips what is already installed. libopenblas0-openmp matters:
 # without it LibTorch falls back to the reference BLAS and linear layers run ~20x slower.
-# libgloo-dev: the headers of the Gloo backend LibTorch's c10d uses (foil launch, src/dist).
+# libgloo-dev: the headers of the Gloo backend LibTorch's c10d uses (foil launch, src/distributed).
 set -euo pipefail
 pkgs=(build-essential cmake ccache pkg-config
       libtorch-dev libopencv-dev libcli11-dev nlohmann-json3-dev libfmt-dev zlib1g-dev

@@ -10,8 +10,10 @@ mkdir -p "$out"
 for m in cnn resnet; do
   for a in fgsm pgd; do
     echo "== $m $a"
+    steps=()  # FGSM takes one step of eps: it reads neither flag
+    [ $a = pgd ] && steps=(--alpha 0.025 --steps 10)
     build/foil regions --model "$zoo/$m.foil" --data fashion-mnist:test:1000 --attack $a \
-      --eps 0.1 --alpha 0.025 --steps 10 --out "$out/$m-$a"
+      --eps 0.1 "${steps[@]}" --out "$out/$m-$a"
   done
 done
 for fill in blur median; do

@@ -20,7 +20,7 @@ struct AuditCmd {
   std::string linf_eps = "0.01,0.02,0.05,0.1,0.2";
   std::string l2_eps = "0.25,0.5,1,2,3";
   std::string attack = "autoattack", curve = "deepfool";
-  int64_t steps = AttackFlags::kDefaultSteps, batch = 250, examples = 8;
+  int64_t steps = 0, batch = 250, examples = 8;
   bool early_stop = true, thorough = false, as_published = false;
   std::string corruptions = "all", severities = "1-5", baseline;
   std::string threats, surrogate;
@@ -38,7 +38,7 @@ void run_audit(const AuditCmd& c) {
   o.l2_eps = parse_eps(c.l2_eps, "--l2-eps");
   o.attack = c.attack;
   o.curve = c.curve;
-  o.steps = c.steps == AttackFlags::kDefaultSteps ? 0 : c.steps;
+  o.steps = c.steps;  // 0: each attack's own
   o.batch = c.batch;
   o.examples = c.examples;
   o.early_stop = c.early_stop;

@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdint>
+#include <deque>
 #include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -12,8 +13,9 @@
 #include "foil/attacks/attack.h"
 #include "foil/attacks/checks.h"
 #include "foil/attacks/evaluate.h"
+#include "foil/attacks/option_table.h"
 #include "foil/data/dataset.h"
-#include "foil/dist/dist.h"
+#include "foil/distributed/dist.h"
 #include "foil/explain/explain.h"
 #include "foil/jobs/job.h"
 #include "foil/models/model.h"
@@ -85,45 +87,38 @@ std::vector<double> parse_eps(const std::string& text, const std::string& flag);
 /// A job's progress line on stdout (a foil::Log).
 void print_line(const std::string& line);
 
-/// The flags that choose and configure one attack, shared by attack, explain, regions and
-/// defend. Their defaults are the library's (AttackOptions; default_attack_options for steps,
-/// norm and the random start), never repeated here.
+/// The flags that choose and configure one attack, shared by attack, explain, regions, defend
+/// and transfer: --attack and one flag per field of the library's table
+/// (foil/attacks/option_table.h), with its defaults (default_attack_options), never repeated
+/// here.
 struct AttackFlags {
-  static constexpr int64_t kDefaultSteps = INT64_MIN;  ///< --steps not given
+  AttackFlags() = default;
+  AttackFlags(const AttackFlags&) = delete;  ///< CLI11 holds references into `flags`
+  AttackFlags& operator=(const AttackFlags&) = delete;
   std::string attack = "pgd";
-  std::string norm;  ///< "" = the attack's own (linf; l2 for fgm and cw)
-  double eps = AttackOptions().eps(), alpha = AttackOptions().alpha(),
-         decay = AttackOptions().decay();
-  int64_t steps = kDefaultSteps, restarts = AttackOptions().restarts();
-  bool random_start = default_attack_options("pgd").random_start();
-  int64_t queries = AttackOptions().queries(), targets = AttackOptions().targets(),
-          binary_steps = AttackOptions().binary_steps();
-  double p_init = AttackOptions().p_init(), kappa = AttackOptions().kappa(),
-         initial_const = AttackOptions().initial_const(), overshoot = AttackOptions().overshoot();
-  std::string version = AttackOptions().version();
-  /// The transfer family's, SPSA's and HopSkipJump's options (-1: the attack's own).
-  double di_prob = AttackOptions().input_diversity(),
-         di_resize = AttackOptions().diversity_resize(), vmi_beta = AttackOptions().vmi_beta(),
-         spsa_delta = AttackOptions().spsa_delta();
-  int64_t ti_kernel = AttackOptions().ti_kernel(), si_scales = AttackOptions().si_scales(),
-          vmi_samples = AttackOptions().vmi_samples(),
-          spsa_samples = AttackOptions().spsa_samples();
-  int64_t hsj_init_evals = AttackOptions().hsj_init_evals(),
-          hsj_max_evals = AttackOptions().hsj_max_evals();
-  bool nesterov = AttackOptions().nesterov();
+  /// One generated flag: its field, its CLI11 option (count() says whether it was given) and
+  /// the value as given (text, or a switch's state).
+  struct Flag {
+    const AttackOptionField* field = nullptr;
+    const CLI::Option* option = nullptr;
+    std::string text;
+    bool on = false;
+  };
+  std::deque<Flag> flags;  ///< a deque: CLI11 holds references to `text` and `on`
+  /// Whether the flag of this field (its primary name, "--steps") was given.
+  bool given(const std::string& flag) const;
+  /// Throws InputError("--flag: not used here; `why`") for the first attack flag given.
+  void refuse_given(const std::string& why) const;
 };
-/// Adds --attack, --norm, --eps, --alpha, --steps, --random-start, --restarts, --decay and
-/// the options of APGD-T/FAB-T (--targets), the query attacks (--max-queries), Square
-/// (--p-init), SPSA, HopSkipJump (--hsj-init-evals, --hsj-max-evals), the transfer family (DI,
-/// TI, NI, SI, VMI), C&W (--kappa, --binary-steps, --initial-const), DeepFool (--overshoot) and
-/// AutoAttack (--version).
+/// Adds --attack (default `default_attack`) and every flag of the attack option table, in its
+/// --help groups.
 void add_attack_flags(CLI::App* app, AttackFlags& flags, const std::string& default_attack);
 /// --method (into `method`) and the sampling/sliding methods' flags.
 void add_explain_flags(CLI::App* app, std::string& method, ExplainOptions& options);
-/// The norm the flags ask for: --norm, else linf (l2 for fgm and cw).
-std::string attack_norm(const AttackFlags& flags);
-/// The attack options the flags ask for (early stop off).
-AttackOptions attack_options(const AttackFlags& flags);
+/// The attack options the flags ask for (early stop off): default_attack_options(--attack),
+/// the global --seed and each given flag; a flag none of `attacks` reads (default: --attack)
+/// is refused with one line naming it and them.
+AttackOptions attack_options(const AttackFlags& flags, std::vector<std::string> attacks = {});
 /// Builds the attack (checks the options; throws InputError).
 std::unique_ptr<Attack> make_attack_from(const AttackFlags& flags, bool early_stop = false);
 

@@ -1,4 +1,5 @@
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <torch/torch.h>
 
 #include <ctime>
@@ -182,6 +183,18 @@ void add_explain_flags(CLI::App* app, std::string& method, ExplainOptions& o) {
       ->capture_default_str();
 }
 
+bool AttackFlags::given(const std::string& flag) const {
+  for (const auto& f : flags)
+    if (f.field->flag == flag) return f.option->count() > 0;
+  return false;
+}
+
+void AttackFlags::refuse_given(const std::string& why) const {
+  std::vector<std::string> names = {"--attack"};
+  for (const auto& f : flags) names.push_back(f.field->flag);
+  refuse_flags(names, why);
+}
+
 void add_attack_flags(CLI::App* app, AttackFlags& f, const std::string& default_attack) {
   f.attack = default_attack;
   app->add_option("--attack", f.attack,
@@ -189,121 +202,53 @@ void add_attack_flags(CLI::App* app, AttackFlags& f, const std::string& default_
                   "si-fgsm (SI alone), sini-fgsm (NI+SI), vmi-fgsm (transfer: with --surrogate); "
                   "apgd-ce, apgd-dlr, apgd-t, fab-t, "
                   "square, autoattack (reliable evaluation); spsa (scores), hopskipjump (labels; "
-                  "minimal norm); cw, deepfool (minimal norm)")
-      ->capture_default_str();
-  app->add_option("--norm", f.norm, "linf or l2 (default: linf; l2 for fgm and cw)");
-  app->add_option("--eps", f.eps, "perturbation budget (pixels in [0,1])")->capture_default_str();
-  app->add_option("--alpha", f.alpha, "step size (fixed-step attacks); C&W: Adam learning rate")
-      ->capture_default_str();
-  app->add_option("--steps", f.steps,
-                  fmt::format("iterations (default: {} for fgsm/bim/pgd/mifgsm, {} for apgd-*, "
-                              "fab-t, autoattack, spsa and cw per binary step, {} for deepfool, "
-                              "{} for hopskipjump: its --max-queries end it)",
-                              default_steps("pgd"), default_steps("apgd-ce"),
-                              default_steps("deepfool"), default_steps("hopskipjump")))
-      ->check(integer_in(1, kMaxSteps));
-  app->add_flag("--random-start,!--no-random-start", f.random_start,
-                "PGD, APGD, SPSA: start from a uniform random point of the eps-ball (default "
-                "on; cleverhans' SPSA always starts so)");
-  app->add_option("--restarts", f.restarts, "random restarts (PGD, APGD, FAB-T)")
-      ->capture_default_str();
-  app->add_option("--decay", f.decay, "MI-FGSM momentum decay")->capture_default_str();
-  app->add_option("--targets", f.targets,
-                  "APGD-T/FAB-T target classes (top-k of the clean logits; 0 = min(9, classes-1))")
-      ->capture_default_str();
-  app->add_option("--max-queries,--queries", f.queries,
-                  "square, spsa, hopskipjump: the most images one sample may show the model")
-      ->capture_default_str();
-  app->add_option("--di-prob", f.di_prob,
-                  "DI: probability of the random resize-and-pad per gradient (default: 0.5 for "
-                  "di-fgsm and ti-fgsm as torchattacks, else 0)")
-      ->check(CLI::Range(0.0, 1.0));
-  app->add_option("--di-resize", f.di_resize, "DI: smallest resize, share of the side")
-      ->capture_default_str();
-  app->add_option("--ti-kernel", f.ti_kernel,
-                  "TI: Gaussian kernel side, odd (default: ti-fgsm Dong et al.'s 15 px at 299 px "
-                  "scaled to the image, refused under 70 px where it cannot smooth; else 1)")
-      ->check(CLI::Range(1, 99));
-  app->add_option("--si-scales", f.si_scales,
-                  "SI: scale copies x/2^i per gradient (default: 5 for si-fgsm and sini-fgsm as "
-                  "Lin et al., else 1)")
-      ->check(CLI::Range(1, 20));
-  app->add_option(
-         "--vmi-samples", f.vmi_samples,
-         "VMI: neighbours for the gradient variance (default: 20 for vmi-fgsm as Wang & He "
-         "and their code; torchattacks uses 5; else 0)")
-      ->check(CLI::Range(0, 100));
-  app->add_option("--vmi-beta", f.vmi_beta, "VMI: neighbourhood radius in eps")
-      ->capture_default_str();
-  app->add_flag("--nesterov", f.nesterov,
-                "NI: gradients at the Nesterov look-ahead point (ni-fgsm always)");
-  app->add_option("--spsa-samples", f.spsa_samples,
-                  "SPSA: random directions per step (two queries each)")
-      ->capture_default_str();
-  app->add_option("--spsa-delta", f.spsa_delta, "SPSA: finite-difference step")
-      ->capture_default_str();
-  app->add_option("--hsj-init-evals", f.hsj_init_evals,
-                  "HopSkipJump: queries of the first gradient estimate (grows with sqrt of the "
-                  "iteration)")
-      ->capture_default_str();
-  app->add_option("--hsj-max-evals", f.hsj_max_evals,
-                  "HopSkipJump: the most queries of one gradient estimate")
-      ->capture_default_str();
-  app->add_option("--p-init", f.p_init, "Square: initial share of pixels per square")
-      ->capture_default_str();
-  app->add_option("--kappa", f.kappa, "C&W: confidence margin")->capture_default_str();
-  app->add_option("--binary-steps", f.binary_steps, "C&W: binary search steps over c")
-      ->capture_default_str();
-  app->add_option("--initial-const", f.initial_const, "C&W: the first c")->capture_default_str();
-  app->add_option("--overshoot", f.overshoot, "DeepFool: overshoot")->capture_default_str();
-  app->add_option("--version", f.version,
-                  "AutoAttack: standard (APGD-CE, APGD-T, FAB-T, Square), fast (APGD-CE, "
-                  "APGD-T over the top-3 targets) or rand (randomised models: APGD-CE and "
-                  "APGD-DLR with EOT over 20 passes)")
-      ->capture_default_str();
+                  "minimal norm); cw, deepfool (minimal norm). A flag the attack does not read "
+                  "is refused.")
+      ->capture_default_str()
+      ->group("Attack");
+  const AttackOptions defaults = default_attack_options(default_attack);
+  for (const AttackOptionField& field : attack_option_fields()) {
+    if (field.flag.empty()) continue;
+    auto& flag = f.flags.emplace_back();
+    flag.field = &field;
+    const std::string names =
+        field.more_names.empty() ? field.flag : field.flag + "," + field.more_names;
+    const std::string help =
+        fmt::format("{} (read by {})", field.help,
+                    field.used_by.empty() ? std::string("every attack")
+                                          : fmt::format("{}", fmt::join(field.used_by, ", ")));
+    const bool is_switch = field.type == AttackOptionField::Type::kSwitch;
+    CLI::Option* opt =
+        is_switch ? app->add_flag(names, flag.on, help) : app->add_option(names, flag.text, help);
+    // Checked by the library's table when the options are built (not check_numbers' INT/FLOAT).
+    if (field.type == AttackOptionField::Type::kNumber) opt->type_name("NUMBER");
+    if (field.type == AttackOptionField::Type::kInteger) opt->type_name("INTEGER");
+    if (!field.own_default && field.type != AttackOptionField::Type::kSwitch)
+      opt->default_str(field.text(defaults));
+    opt->group(field.group);
+    flag.option = opt;
+  }
 }
 
-std::string attack_norm(const AttackFlags& f) {
-  if (!f.norm.empty()) return f.norm;
-  return default_attack_options(f.attack).norm();
-}
-
-AttackOptions attack_options(const AttackFlags& f) {
-  return AttackOptions()
-      .eps(f.eps)
-      .alpha(f.alpha)
-      .steps(f.steps == AttackFlags::kDefaultSteps ? default_attack_options(f.attack).steps()
-                                                   : f.steps)
-      .norm(attack_norm(f))
-      .random_start(f.random_start)
-      .restarts(f.restarts)
-      .decay(f.decay)
-      .seed(global_options().seed)
-      .targets(f.targets)
-      .queries(f.queries)
-      .p_init(f.p_init)
-      .kappa(f.kappa)
-      .binary_steps(f.binary_steps)
-      .initial_const(f.initial_const)
-      .overshoot(f.overshoot)
-      .version(f.version)
-      .input_diversity(f.di_prob)
-      .diversity_resize(f.di_resize)
-      .ti_kernel(f.ti_kernel)
-      .si_scales(f.si_scales)
-      .vmi_samples(f.vmi_samples)
-      .vmi_beta(f.vmi_beta)
-      .nesterov(f.nesterov)
-      .spsa_samples(f.spsa_samples)
-      .spsa_delta(f.spsa_delta)
-      .hsj_init_evals(f.hsj_init_evals)
-      .hsj_max_evals(f.hsj_max_evals);
+AttackOptions attack_options(const AttackFlags& f, std::vector<std::string> attacks) {
+  if (attacks.empty()) attacks = {f.attack};
+  AttackOptions o = default_attack_options(f.attack).seed(global_options().seed);
+  for (const auto& flag : f.flags) {
+    if (flag.option->count() == 0) continue;
+    const AttackOptionField& field = *flag.field;
+    const bool is_switch = field.type == AttackOptionField::Type::kSwitch;
+    // A switch turned off is named by its negation (--no-random-start).
+    const std::string name = is_switch && !flag.on && !field.more_names.empty()
+                                 ? field.more_names.substr(1)
+                                 : field.flag;
+    const OptionValue value =
+        is_switch ? OptionValue(flag.on) : parse_option_value(field, flag.text, name);
+    set_attack_option(o, field, value, attacks, name);
+  }
+  return o;
 }
 
 std::unique_ptr<Attack> make_attack_from(const AttackFlags& f, bool early_stop) {
-  check_input(f.random_start || (f.attack.rfind("apgd", 0) != 0 && f.attack != "autoattack"),
-              "--no-random-start", "an attack that can start at the input (pgd)",
-              f.attack + ", which starts at a random point as its paper does");
   return make_attack(f.attack, attack_options(f).early_stop(early_stop));
 }
 

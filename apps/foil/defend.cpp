@@ -37,12 +37,10 @@ void run_defend(const DefendCmd& c) {
                   .importance(parse_explain_method(c.importance))
                   .layer(c.layer);
   o.attack = make_attack_from(c.attack);
-  AttackFlags adaptive_flags = c.attack;
-  if (c.adaptive_steps > 0) adaptive_flags.steps = c.adaptive_steps;
-  if (c.adaptive_restarts > 0) adaptive_flags.restarts = c.adaptive_restarts;
-  o.adaptive_attack =
-      make_attack(adaptive_flags.attack,
-                  attack_options(adaptive_flags).early_stop(true).eot_samples(c.adaptive_eot));
+  AttackOptions adaptive = attack_options(c.attack).early_stop(true).eot_samples(c.adaptive_eot);
+  if (c.adaptive_steps > 0) adaptive.steps(c.adaptive_steps);
+  if (c.adaptive_restarts > 0) adaptive.restarts(c.adaptive_restarts);
+  o.adaptive_attack = make_attack(c.attack.attack, adaptive);
   o.best_attack = make_attack_from(c.attack, /*early_stop=*/true);
   o.batch = c.batch;
   o.log = print_line;

@@ -31,6 +31,7 @@ struct ExplainCmd {
 
 /// --faithfulness: every method's deletion and insertion curves on the same images.
 void run_faithfulness(const ExplainCmd& c, const c10::Device device) {
+  c.attack.refuse_given("--faithfulness scores the clean images' maps");
   FaithfulnessJobOptions o;
   if (c.methods != "all")
     for (const std::string& m : split_commas(c.methods, "--methods"))
@@ -69,7 +70,10 @@ void run_explain(const ExplainCmd& c) {
   o.explain.seed = global_options().seed;
   o.target_class = c.target_class;
   o.batch = c.batch;
-  if (c.attacked) o.attack = make_attack_from(c.attack);
+  if (c.attacked)
+    o.attack = make_attack_from(c.attack);
+  else
+    c.attack.refuse_given("they configure the attack of --attacked");
   o.patch = c.patch;
   o.keep_out = c.keep_out;
   check_input(c.on_object < 0 || !c.patch.empty(), "--on-object", "--patch (it places the patch)",

@@ -1,5 +1,5 @@
-// foil launch: a foil command as N local processes of one job (foil/dist/launch.h).
-#include "foil/dist/launch.h"
+// foil launch: a foil command as N local processes of one job (foil/distributed/launch.h).
+#include "foil/distributed/launch.h"
 
 #include <cstdio>
 #include <cstdlib>

@@ -25,8 +25,9 @@ void run_transfer(const TransferCmd& c) {
   TransferOptions o;
   o.attacks = split_commas(c.attacks, "--attacks");
   check_input(!o.attacks.empty(), "--attacks", "a list of attacks", "'" + c.attacks + "'");
-  o.attack = attack_options(c.attack);
-  if (c.attack.steps == AttackFlags::kDefaultSteps) o.attack.steps(10);
+  // A flag is refused only when none of the listed attacks reads it.
+  o.attack = attack_options(c.attack, o.attacks);
+  if (!c.attack.given("--steps")) o.attack.steps(10);
   o.batch = c.batch;
   o.seed = global_options().seed;
   o.log = print_line;

@@ -81,10 +81,14 @@ def load_data(spec):
 class Attack:
     """An attack with torchattacks' call shape: ``Attack(model, **options)(images, labels)``.
 
-    Options are foil's (``foil attack --help``): eps, alpha, steps, norm ("linf"/"l2"),
-    random_start, restarts, decay, eot_samples, seed, loss, n_targets, max_queries, p_init,
-    kappa, binary_steps, initial_const, overshoot, version. ``target`` makes it targeted:
-    a class index, "random" or "least-likely". ``batch``: images per pass (as the CLI, 250).
+    Options are the CLI's attack flags (``foil attack --help``) with underscores, from the
+    library's one table of them: eps, norm ("linf"/"l2"), alpha, steps, random_start,
+    restarts, decay, n_targets, version, max_queries, p_init, spsa_samples, spsa_delta,
+    hsj_init_evals, hsj_max_evals, di_prob, di_resize, ti_kernel, si_scales, vmi_samples,
+    vmi_beta, nesterov, kappa, binary_steps, initial_const, overshoot, and seed and
+    eot_samples. An option the attack does not read is refused (ValueError naming it).
+    ``target`` makes it targeted: a class index, "random" or "least-likely". ``batch``:
+    images per pass (as the CLI, 250).
     """
 
     name = None

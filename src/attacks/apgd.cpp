@@ -1,6 +1,7 @@
 #include "foil/attacks/apgd.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <torch/torch.h>
 
 #include <algorithm>

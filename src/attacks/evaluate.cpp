@@ -1,6 +1,7 @@
 #include "foil/attacks/evaluate.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <torch/torch.h>
 
 #include <cmath>
@@ -9,7 +10,7 @@
 #include "foil/attacks/hopskipjump.h"
 #include "foil/core/error.h"
 #include "foil/core/runtime.h"
-#include "foil/dist/dist.h"
+#include "foil/distributed/dist.h"
 #include "foil/models/model.h"
 
 namespace foil {
@@ -114,33 +115,13 @@ std::vector<double> accuracy_at(const Evaluation& ev, const std::vector<double>&
   return out;
 }
 
-Evaluation evaluate_attack(Model& model, const Dataset& data, const Attack& attack,
-                           const EvaluationOptions& o) {
-  check_input(data.size() > 0, "--data " + data.source, "at least one item", "an empty dataset");
-  check_input(o.batch() >= 1, "--batch", "an integer >= 1", std::to_string(o.batch()));
-  // Targeted HopSkipJump starts from an image of the target class (as the authors' runs do):
-  // without starting images of its own it takes the data it attacks as candidates.
-  std::unique_ptr<Attack> with_starts;
-  if (o.target().mode != TargetSpec::Mode::kNone && attack.name() == "hopskipjump" &&
-      !attack.options().start_images().defined())
-    with_starts = make_attack(
-        attack.name(),
-        AttackOptions(attack.options()).start_images(data.images).start_labels(data.labels));
-  const Attack& used = with_starts ? *with_starts : attack;
-  Evaluation ev;
-  ev.n = data.size();
-  const double start = now_seconds();
-  // In a job of several processes each rank attacks a contiguous run of whole batches (the
-  // same batches a single process makes, so every number is the same), then every per-item
-  // result is gathered in data order and the totals are computed from them.
-  const int64_t batches = (ev.n + o.batch() - 1) / o.batch();
-  const auto [first_batch, end_batch] = dist::shard(batches);
-  const int64_t lo = first_batch * o.batch(), hi = std::min(ev.n, end_batch * o.batch());
+namespace {
+
+// What this rank's batches leave behind (per-item parts in data order, and counters), before
+// every rank's share is gathered.
+struct RankParts {
   std::vector<torch::Tensor> clean_pred, adv_pred, labels, targets, linf, l2, advs, broken_by,
       min_norm, ex_clean, ex_adv;
-  ev.stage_names = attack.stage_names();
-  ev.transfer = o.craft_on() != nullptr && o.craft_on() != &model;
-  Model& source = ev.transfer ? *o.craft_on() : model;
   std::vector<torch::Tensor> item_queries, norm_at, starts;
   int64_t done_correct = 0, done_robust = 0;
   int64_t passes[2] = {0, 0};  // gradient evaluations, queries
@@ -149,103 +130,150 @@ Evaluation evaluate_attack(Model& model, const Dataset& data, const Attack& atta
   int64_t checks[4] = {0, 0, 0, 0};
   std::vector<int64_t> stage_unconfirmed;
   bool targeted = false;
-  Progress progress(o.progress(), hi - lo);
-  for (int64_t begin = lo; begin < hi; begin += o.batch()) {
-    const int64_t end = std::min(hi, begin + o.batch());
-    torch::Tensor x = data.images.slice(0, begin, end).to(model.device());
-    torch::Tensor clean_logits;
-    {
-      torch::NoGradGuard no_grad;
-      clean_logits = model.forward(x);
-    }
-    torch::Tensor y = data.labels.slice(0, begin, end).to(model.device());
-    torch::Tensor pred = clean_logits.argmax(1);
-    y = torch::where(y.lt(0), pred, y);
-    Criterion crit = make_criterion(o.target(), y, clean_logits, o.seed(), begin);
-    AttackResult r = used.run(source, x, crit, torch::arange(begin, end));
-    if (r.item_queries.defined()) item_queries.push_back(r.item_queries.cpu());
-    if (r.start.defined()) starts.push_back(r.start.cpu());
-    if (r.norm_at_queries.defined()) {
-      norm_at.push_back(r.norm_at_queries.cpu());
-      ev.query_grid = r.query_grid;
-    }
-    passes[0] += r.gradient_evaluations;
-    passes[1] += r.queries;
-    targeted = crit.is_targeted();
-    // The final check (the reference's run_standard_evaluation): an item counts as broken only
-    // if the model, run once more on the returned example outside the attack, is fooled.
-    torch::Tensor adv_logits;
-    {
-      torch::NoGradGuard no_grad;
-      adv_logits = model.forward(r.adv);
-    }
-    const torch::Tensor confirmed = crit.is_adversarial(adv_logits);
-    const torch::Tensor correct = pred.eq(y);
-    // The items an attack can break: correct clean (targeted: not already of the target).
-    const torch::Tensor eligible = crit.is_targeted() ? y.ne(crit.targets()) : correct;
-    // Successes an ensemble's stages reported that its own final check undid count here too.
-    if (stage_unconfirmed.empty()) stage_unconfirmed.assign(ev.stage_names.size(), 0);
-    int64_t undone_in_stages = 0;
-    for (size_t s = 0; s < r.stage_unconfirmed.size() && s < stage_unconfirmed.size(); ++s) {
-      stage_unconfirmed[s] += r.stage_unconfirmed[s];
-      undone_in_stages += r.stage_unconfirmed[s];
-    }
-    // (A transfer attack's own successes are on its surrogate: not this model's to confirm.)
-    if (!ev.transfer) {
-      checks[0] += (r.success & eligible).sum().item<int64_t>() + undone_in_stages;
-      checks[1] +=
-          (r.success & eligible & confirmed.logical_not()).sum().item<int64_t>() + undone_in_stages;
-    }
-    r.pred = adv_logits.argmax(1);
-    if (r.loss_rose.defined()) {
-      checks[2] += eligible.sum().item<int64_t>();
-      checks[3] += (r.loss_rose & eligible).sum().item<int64_t>();
-    }
-    // Perturbation sizes over the broken items only (NaN marks the others).
-    const torch::Tensor broken = confirmed & eligible;
-    const torch::Tensor delta = (r.adv - x).flatten(1).to(torch::kDouble);
-    const torch::Tensor none = torch::full({x.size(0)}, NAN, delta.options());
-    linf.push_back(torch::where(broken, delta.abs().amax(1), none).cpu());
-    l2.push_back(torch::where(broken, delta.norm(2, 1), none).cpu());
-    if (r.stage.defined())
-      broken_by.push_back(
-          torch::where(correct, torch::where(confirmed, r.stage, torch::full_like(r.stage, -1)),
-                       torch::full_like(r.stage, -2))
-              .cpu());
-    if (r.min_norm.defined())
-      min_norm.push_back(torch::where(correct, r.min_norm, torch::zeros_like(r.min_norm)).cpu());
-    clean_pred.push_back(pred.cpu());
-    adv_pred.push_back(r.pred.cpu());
-    labels.push_back(y.cpu());
-    targets.push_back((targeted ? crit.targets() : y).cpu());
-    if (o.keep_adv()) advs.push_back(r.adv.cpu());
-    if (begin < o.keep_examples()) {
-      const int64_t k = std::min(o.keep_examples() - begin, end - begin);
-      ex_clean.push_back(x.slice(0, 0, k).cpu());
-      ex_adv.push_back(r.adv.slice(0, 0, k).cpu());
-    }
-    done_correct += correct.sum().item<int64_t>();
-    done_robust += (correct & r.pred.eq(y)).sum().item<int64_t>();
-    progress.update(end - lo, fmt::format("robust {:.1f}%", 100.0 * done_robust / (end - lo)));
+};
+
+// The per-item results of every rank that the totals are computed from.
+struct Gathered {
+  torch::Tensor target, sizes_linf, sizes_l2;
+  bool targeted = false;
+};
+
+// Targeted HopSkipJump starts from an image of the target class (as the authors' runs do):
+// without starting images of its own it takes the data it attacks as candidates. Null when
+// the attack is used as it is.
+std::unique_ptr<Attack> with_starting_images(const Dataset& data, const Attack& attack,
+                                             const EvaluationOptions& o) {
+  if (o.target().mode != TargetSpec::Mode::kNone && attack.name() == "hopskipjump" &&
+      !attack.options().start_images().defined())
+    return make_attack(
+        attack.name(),
+        AttackOptions(attack.options()).start_images(data.images).start_labels(data.labels));
+  return nullptr;
+}
+
+// The model's logits on `x`, without gradients.
+torch::Tensor logits_of(Model& model, const torch::Tensor& x) {
+  torch::NoGradGuard no_grad;
+  return model.forward(x);
+}
+
+// Counts the attack's in-loop successes on the eligible items and how many of them the final
+// check (`confirmed`) undid, an ensemble's stages included.
+void count_final_check(const AttackResult& r, const torch::Tensor& eligible,
+                       const torch::Tensor& confirmed, const Evaluation& ev, RankParts& p) {
+  // Successes an ensemble's stages reported that its own final check undid count here too.
+  if (p.stage_unconfirmed.empty()) p.stage_unconfirmed.assign(ev.stage_names.size(), 0);
+  int64_t undone_in_stages = 0;
+  for (size_t s = 0; s < r.stage_unconfirmed.size() && s < p.stage_unconfirmed.size(); ++s) {
+    p.stage_unconfirmed[s] += r.stage_unconfirmed[s];
+    undone_in_stages += r.stage_unconfirmed[s];
   }
-  progress.finish();
-  // This rank's items in data order, then every rank's (an empty share keeps the shapes).
+  // (A transfer attack's own successes are on its surrogate: not this model's to confirm.)
+  if (!ev.transfer) {
+    p.checks[0] += (r.success & eligible).sum().item<int64_t>() + undone_in_stages;
+    p.checks[1] +=
+        (r.success & eligible & confirmed.logical_not()).sum().item<int64_t>() + undone_in_stages;
+  }
+}
+
+// Runs the attack on items [begin, end) and keeps, per item, what the final check (the
+// reference's run_standard_evaluation) makes of its result.
+void attack_batch(Model& model, Model& source, const Attack& used, const Dataset& data,
+                  const EvaluationOptions& o, int64_t begin, int64_t end, Evaluation& ev,
+                  RankParts& p) {
+  torch::Tensor x = data.images.slice(0, begin, end).to(model.device());
+  const torch::Tensor clean_logits = logits_of(model, x);
+  torch::Tensor y = data.labels.slice(0, begin, end).to(model.device());
+  torch::Tensor pred = clean_logits.argmax(1);
+  y = torch::where(y.lt(0), pred, y);
+  Criterion crit = make_criterion(o.target(), y, clean_logits, o.seed(), begin);
+  AttackResult r = used.run(source, x, crit, torch::arange(begin, end));
+  if (r.item_queries.defined()) p.item_queries.push_back(r.item_queries.cpu());
+  if (r.start.defined()) p.starts.push_back(r.start.cpu());
+  if (r.norm_at_queries.defined()) {
+    p.norm_at.push_back(r.norm_at_queries.cpu());
+    ev.query_grid = r.query_grid;
+  }
+  p.passes[0] += r.gradient_evaluations;
+  p.passes[1] += r.queries;
+  p.targeted = crit.is_targeted();
+  // The final check: an item counts as broken only if the model, run once more on the
+  // returned example outside the attack, is fooled.
+  const torch::Tensor adv_logits = logits_of(model, r.adv);
+  const torch::Tensor confirmed = crit.is_adversarial(adv_logits);
+  const torch::Tensor correct = pred.eq(y);
+  // The items an attack can break: correct clean (targeted: not already of the target).
+  const torch::Tensor eligible = crit.is_targeted() ? y.ne(crit.targets()) : correct;
+  count_final_check(r, eligible, confirmed, ev, p);
+  r.pred = adv_logits.argmax(1);
+  if (r.loss_rose.defined()) {
+    p.checks[2] += eligible.sum().item<int64_t>();
+    p.checks[3] += (r.loss_rose & eligible).sum().item<int64_t>();
+  }
+  // Perturbation sizes over the broken items only (NaN marks the others).
+  const torch::Tensor broken = confirmed & eligible;
+  const torch::Tensor delta = (r.adv - x).flatten(1).to(torch::kDouble);
+  const torch::Tensor none = torch::full({x.size(0)}, NAN, delta.options());
+  p.linf.push_back(torch::where(broken, delta.abs().amax(1), none).cpu());
+  p.l2.push_back(torch::where(broken, delta.norm(2, 1), none).cpu());
+  if (r.stage.defined())
+    p.broken_by.push_back(
+        torch::where(correct, torch::where(confirmed, r.stage, torch::full_like(r.stage, -1)),
+                     torch::full_like(r.stage, -2))
+            .cpu());
+  if (r.min_norm.defined())
+    p.min_norm.push_back(torch::where(correct, r.min_norm, torch::zeros_like(r.min_norm)).cpu());
+  p.clean_pred.push_back(pred.cpu());
+  p.adv_pred.push_back(r.pred.cpu());
+  p.labels.push_back(y.cpu());
+  p.targets.push_back((p.targeted ? crit.targets() : y).cpu());
+  if (o.keep_adv()) p.advs.push_back(r.adv.cpu());
+  if (begin < o.keep_examples()) {
+    const int64_t k = std::min(o.keep_examples() - begin, end - begin);
+    p.ex_clean.push_back(x.slice(0, 0, k).cpu());
+    p.ex_adv.push_back(r.adv.slice(0, 0, k).cpu());
+  }
+  p.done_correct += correct.sum().item<int64_t>();
+  p.done_robust += (correct & r.pred.eq(y)).sum().item<int64_t>();
+}
+
+// Every rank's rows of `parts`, in data order (an empty share keeps the shapes).
+torch::Tensor gather_rows(const std::vector<torch::Tensor>& parts, const torch::Tensor& empty) {
+  return dist::all_gather_rows(parts.empty() ? empty : torch::cat(parts));
+}
+
+// Whether any rank says yes.
+bool any_rank(bool mine) {
+  return dist::all_gather_rows(torch::tensor({int64_t{mine}})).amax().item<int64_t>() > 0;
+}
+
+// An empty batch of items shaped like `data`'s, on the CPU.
+torch::Tensor no_items(const Dataset& data) {
   const auto item = data.images.sizes().slice(1);
-  auto rows = [&](std::vector<torch::Tensor>& parts, torch::Tensor empty) {
-    return dist::all_gather_rows(parts.empty() ? empty : torch::cat(parts));
-  };
+  std::vector<int64_t> shape{0};
+  shape.insert(shape.end(), item.begin(), item.end());
+  return torch::empty(shape, data.images.options().device(torch::kCPU));
+}
+
+// Gathers every rank's predictions, labels, targets and perturbation sizes.
+Gathered gather_predictions(RankParts& p, Evaluation& ev) {
   const auto i64 = torch::TensorOptions().dtype(torch::kLong);
   const auto f64 = torch::TensorOptions().dtype(torch::kDouble);
-  const auto pix = data.images.options().device(torch::kCPU);
-  ev.clean_pred = rows(clean_pred, torch::empty({0}, i64));
-  ev.adv_pred = rows(adv_pred, torch::empty({0}, i64));
-  ev.labels = rows(labels, torch::empty({0}, i64));
-  const torch::Tensor target = rows(targets, torch::empty({0}, i64));
-  const torch::Tensor sizes_linf = rows(linf, torch::empty({0}, f64));
-  const torch::Tensor sizes_l2 = rows(l2, torch::empty({0}, f64));
+  ev.clean_pred = gather_rows(p.clean_pred, torch::empty({0}, i64));
+  ev.adv_pred = gather_rows(p.adv_pred, torch::empty({0}, i64));
+  ev.labels = gather_rows(p.labels, torch::empty({0}, i64));
+  Gathered g;
+  g.target = gather_rows(p.targets, torch::empty({0}, i64));
+  g.sizes_linf = gather_rows(p.linf, torch::empty({0}, f64));
+  g.sizes_l2 = gather_rows(p.l2, torch::empty({0}, f64));
+  return g;
+}
+
+// Sums every rank's counters (passes, final-check counts, per-stage undone successes).
+void gather_counts(RankParts& p, Evaluation& ev, Gathered& g) {
   const torch::Tensor counts =
-      dist::all_gather_rows(torch::tensor({passes[0], passes[1], int64_t{targeted}, checks[0],
-                                           checks[1], checks[2], checks[3]})
+      dist::all_gather_rows(torch::tensor({p.passes[0], p.passes[1], int64_t{p.targeted},
+                                           p.checks[0], p.checks[1], p.checks[2], p.checks[3]})
                                 .view({1, 7}));
   ev.gradient_evaluations = counts.select(1, 0).sum().item<int64_t>();
   ev.queries = counts.select(1, 1).sum().item<int64_t>();
@@ -254,66 +282,66 @@ Evaluation evaluate_attack(Model& model, const Dataset& data, const Attack& atta
   ev.loss_rose_n = counts.select(1, 5).sum().item<int64_t>();
   ev.loss_rose = counts.select(1, 6).sum().item<int64_t>();
   if (!ev.stage_names.empty()) {
-    stage_unconfirmed.resize(ev.stage_names.size(), 0);
+    p.stage_unconfirmed.resize(ev.stage_names.size(), 0);
     const torch::Tensor per_stage =
-        dist::all_gather_rows(torch::tensor(stage_unconfirmed).view({1, -1})).sum(0);
+        dist::all_gather_rows(torch::tensor(p.stage_unconfirmed).view({1, -1})).sum(0);
     for (int64_t s = 0; s < per_stage.numel(); ++s)
       ev.stage_unconfirmed.push_back(per_stage[s].item<int64_t>());
   }
-  targeted = counts.select(1, 2).amax().item<int64_t>() > 0;
-  if (o.keep_adv()) {
-    std::vector<int64_t> shape{0};
-    shape.insert(shape.end(), item.begin(), item.end());
-    ev.adv = rows(advs, torch::empty(shape, pix));
+  g.targeted = counts.select(1, 2).amax().item<int64_t>() > 0;
+}
+
+// HopSkipJump: per query count, the lower median over the items correct clean of the smallest
+// perturbation found within it, from every rank's per-item curves.
+void gather_norm_curve(const Dataset& data, const Attack& attack, RankParts& p, Evaluation& ev) {
+  const auto g = static_cast<int64_t>(
+      dist::all_gather_rows(torch::tensor({static_cast<int64_t>(ev.query_grid.size())}))
+          .amax()
+          .item<int64_t>());
+  const torch::Tensor all_norm =
+      gather_rows(p.norm_at, torch::empty({0, g}, data.images.options()));
+  if (ev.query_grid.empty()) ev.query_grid = HopSkipJump::query_grid(attack.options().queries());
+  const torch::Tensor ok = ev.clean_pred.eq(ev.labels).nonzero().flatten();
+  for (int64_t j = 0; j < g; ++j) {
+    const torch::Tensor v = all_norm.select(1, j).index_select(0, ok);
+    ev.median_norm_at.push_back(
+        v.numel() > 0 ? std::get<0>(v.sort()).select(0, (v.numel() - 1) / 2).item<double>()
+                      : INFINITY);
   }
+}
+
+// Gathers what only some runs keep: the examples, and what only some attacks report.
+void gather_optional(const Dataset& data, const Attack& attack, const EvaluationOptions& o,
+                     RankParts& p, Evaluation& ev) {
+  const auto i64 = torch::TensorOptions().dtype(torch::kLong);
+  if (o.keep_adv()) ev.adv = gather_rows(p.advs, no_items(data));
   if (o.keep_examples() > 0) {
-    std::vector<int64_t> shape{0};
-    shape.insert(shape.end(), item.begin(), item.end());
-    ev.example_clean = rows(ex_clean, torch::empty(shape, pix));
-    ev.example_adv = rows(ex_adv, torch::empty(shape, pix));
+    ev.example_clean = gather_rows(p.ex_clean, no_items(data));
+    ev.example_adv = gather_rows(p.ex_adv, no_items(data));
     if (ev.example_clean.size(0) == 0) ev.example_clean = ev.example_adv = torch::Tensor();
   }
-  const bool has_stage =
-      dist::all_gather_rows(torch::tensor({int64_t{!broken_by.empty()}})).amax().item<int64_t>() >
-      0;
-  const bool has_min_norm =
-      dist::all_gather_rows(torch::tensor({int64_t{!min_norm.empty()}})).amax().item<int64_t>() > 0;
-  if (has_stage) ev.broken_by = rows(broken_by, torch::empty({0}, i64));
-  const auto any_rank = [](bool mine) {
-    return dist::all_gather_rows(torch::tensor({int64_t{mine}})).amax().item<int64_t>() > 0;
-  };
-  if (any_rank(!item_queries.empty())) ev.item_queries = rows(item_queries, torch::empty({0}, i64));
-  if (any_rank(!norm_at.empty())) {
-    const auto g = static_cast<int64_t>(
-        dist::all_gather_rows(torch::tensor({static_cast<int64_t>(ev.query_grid.size())}))
-            .amax()
-            .item<int64_t>());
-    const torch::Tensor all_norm = rows(norm_at, torch::empty({0, g}, data.images.options()));
-    if (ev.query_grid.empty()) ev.query_grid = HopSkipJump::query_grid(attack.options().queries());
-    const torch::Tensor ok = ev.clean_pred.eq(ev.labels).nonzero().flatten();
-    for (int64_t j = 0; j < g; ++j) {
-      const torch::Tensor v = all_norm.select(1, j).index_select(0, ok);
-      ev.median_norm_at.push_back(
-          v.numel() > 0 ? std::get<0>(v.sort()).select(0, (v.numel() - 1) / 2).item<double>()
-                        : INFINITY);
-    }
-  }
-  if (has_min_norm) ev.min_norm = rows(min_norm, torch::empty({0}, data.images.options()));
-  if (any_rank(!starts.empty())) ev.start = rows(starts, torch::empty({0}, i64));
+  const bool has_stage = any_rank(!p.broken_by.empty());
+  const bool has_min_norm = any_rank(!p.min_norm.empty());
+  if (has_stage) ev.broken_by = gather_rows(p.broken_by, torch::empty({0}, i64));
+  if (any_rank(!p.item_queries.empty()))
+    ev.item_queries = gather_rows(p.item_queries, torch::empty({0}, i64));
+  if (any_rank(!p.norm_at.empty())) gather_norm_curve(data, attack, p, ev);
+  if (has_min_norm) ev.min_norm = gather_rows(p.min_norm, torch::empty({0}, data.images.options()));
+  if (any_rank(!p.starts.empty())) ev.start = gather_rows(p.starts, torch::empty({0}, i64));
+}
 
-  // Totals over every item.
-  ev.seconds = now_seconds() - start;
-  const torch::Tensor correct = ev.clean_pred.eq(ev.labels);
-  const int64_t clean_correct = correct.sum().item<int64_t>();
+// Accuracy, success rate and perturbation sizes over every item (`correct`: correct clean).
+void accuracy_totals(const Gathered& g, const torch::Tensor& correct, int64_t clean_correct,
+                     Evaluation& ev) {
   // Robust: right on the clean image and still right under attack.
   ev.clean_accuracy = static_cast<double>(clean_correct) / ev.n;
   ev.robust_accuracy =
       static_cast<double>((correct & ev.adv_pred.eq(ev.labels)).sum().item<int64_t>()) / ev.n;
   int64_t success = 0, success_base = 0;
-  if (targeted) {
+  if (g.targeted) {
     // Items whose label already is the target would be free successes: left out.
-    const torch::Tensor eligible = ev.labels.ne(target);
-    success = (eligible & ev.adv_pred.eq(target)).sum().item<int64_t>();
+    const torch::Tensor eligible = ev.labels.ne(g.target);
+    success = (eligible & ev.adv_pred.eq(g.target)).sum().item<int64_t>();
     success_base = eligible.sum().item<int64_t>();
     ev.excluded_already_target = ev.n - success_base;
   } else {
@@ -321,11 +349,16 @@ Evaluation evaluate_attack(Model& model, const Dataset& data, const Attack& atta
     success_base = clean_correct;
   }
   ev.attack_success_rate = success_base > 0 ? static_cast<double>(success) / success_base : 0.0;
-  const torch::Tensor broken_linf = sizes_linf.masked_select(sizes_linf.isnan().logical_not());
-  const torch::Tensor broken_l2 = sizes_l2.masked_select(sizes_l2.isnan().logical_not());
+  const torch::Tensor broken_linf = g.sizes_linf.masked_select(g.sizes_linf.isnan().logical_not());
+  const torch::Tensor broken_l2 = g.sizes_l2.masked_select(g.sizes_l2.isnan().logical_not());
   ev.broken = broken_linf.numel();
   ev.linf_max = ev.broken > 0 ? broken_linf.max().item<double>() : 0.0;
   ev.l2_mean = ev.broken > 0 ? broken_l2.mean().item<double>() : 0.0;
+}
+
+// The totals only some attacks have: per stage, starting points, queries, minimal norms.
+void attack_statistics(const Gathered& g, const torch::Tensor& correct, int64_t clean_correct,
+                       Evaluation& ev) {
   if (ev.broken_by.defined()) {
     int64_t robust = clean_correct;
     for (size_t s = 0; s < ev.stage_names.size(); ++s) {
@@ -334,7 +367,7 @@ Evaluation evaluate_attack(Model& model, const Dataset& data, const Attack& atta
     }
   }
   if (ev.start.defined()) {
-    const torch::Tensor can = targeted ? ev.labels.ne(target) : correct;
+    const torch::Tensor can = g.targeted ? ev.labels.ne(g.target) : correct;
     ev.started_from_image = (can & ev.start.eq(2)).sum().item<int64_t>();
     ev.started_from_noise = (can & ev.start.eq(1)).sum().item<int64_t>();
     ev.started_at_input = (can & ev.start.eq(0)).sum().item<int64_t>();
@@ -360,6 +393,47 @@ Evaluation evaluate_attack(Model& model, const Dataset& data, const Attack& atta
       ev.min_norm_mean = sizes.mean().item<double>();
     }
   }
+}
+
+}  // namespace
+
+Evaluation evaluate_attack(Model& model, const Dataset& data, const Attack& attack,
+                           const EvaluationOptions& o) {
+  check_input(data.size() > 0, "--data " + data.source, "at least one item", "an empty dataset");
+  check_input(o.batch() >= 1, "--batch", "an integer >= 1", std::to_string(o.batch()));
+  const std::unique_ptr<Attack> with_starts = with_starting_images(data, attack, o);
+  const Attack& used = with_starts ? *with_starts : attack;
+  Evaluation ev;
+  ev.n = data.size();
+  const double start = now_seconds();
+  // In a job of several processes each rank attacks a contiguous run of whole batches (the
+  // same batches a single process makes, so every number is the same), then every per-item
+  // result is gathered in data order and the totals are computed from them.
+  const int64_t batches = (ev.n + o.batch() - 1) / o.batch();
+  const auto [first_batch, end_batch] = dist::shard(batches);
+  const int64_t lo = first_batch * o.batch(), hi = std::min(ev.n, end_batch * o.batch());
+  ev.stage_names = attack.stage_names();
+  ev.transfer = o.craft_on() != nullptr && o.craft_on() != &model;
+  Model& source = ev.transfer ? *o.craft_on() : model;
+  RankParts parts;
+  Progress progress(o.progress(), hi - lo);
+  for (int64_t begin = lo; begin < hi; begin += o.batch()) {
+    const int64_t end = std::min(hi, begin + o.batch());
+    attack_batch(model, source, used, data, o, begin, end, ev, parts);
+    progress.update(end - lo,
+                    fmt::format("robust {:.1f}%", 100.0 * parts.done_robust / (end - lo)));
+  }
+  progress.finish();
+  // This rank's items in data order, then every rank's.
+  Gathered gathered = gather_predictions(parts, ev);
+  gather_counts(parts, ev, gathered);
+  gather_optional(data, attack, o, parts, ev);
+  // Totals over every item.
+  ev.seconds = now_seconds() - start;
+  const torch::Tensor correct = ev.clean_pred.eq(ev.labels);
+  const int64_t clean_correct = correct.sum().item<int64_t>();
+  accuracy_totals(gathered, correct, clean_correct, ev);
+  attack_statistics(gathered, correct, clean_correct, ev);
   return ev;
 }
 

@@ -1,6 +1,7 @@
 #include "foil/attacks/fab.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <torch/torch.h>
 
 #include "foil/attacks/sample_random.h"

@@ -1,6 +1,7 @@
 #include "foil/attacks/spsa.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <torch/torch.h>
 
 #include <algorithm>

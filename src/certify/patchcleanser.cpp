@@ -169,26 +169,17 @@ bool two_mask_certified(const torch::Tensor& map, int64_t label) {
 }
 
 PatchCleanserModel::PatchCleanserModel(std::shared_ptr<Model> base, PatchMaskSet set, int64_t batch)
-    : base_(std::move(base)), set_(std::move(set)), batch_(batch) {
-  info_ = base_->info();
-  info_.name = fmt::format("PatchCleanser({}, {}-px patch)", base_->info().name, set_.patch);
-  info_.mean.clear();
-  info_.std.clear();
-  device_ = base_->device();
-}
-
-void PatchCleanserModel::to(c10::Device device) {
-  base_->to(device);
-  device_ = device;
+    : ModelWrapper(std::move(base)), set_(std::move(set)), batch_(batch) {
+  info_.name = fmt::format("PatchCleanser({}, {}-px patch)", inner().info().name, set_.patch);
 }
 
 TapOutputs PatchCleanserModel::run(const torch::Tensor& x, const std::vector<std::string>&) {
   const torch::Tensor images = x.detach();
   const int64_t n = images.size(0), k = set_.size();
-  const torch::Tensor fill = mask_fill(*base_, images.size(1));
+  const torch::Tensor fill = mask_fill(inner(), images.size(1));
   // First round for every image: N x K one-mask predictions.
   const torch::Tensor one =
-      predict_masked(*base_, n * k, batch_, [&](int64_t b, int64_t e) {
+      predict_masked(inner(), n * k, batch_, [&](int64_t b, int64_t e) {
         const torch::Tensor flat = torch::arange(b, e);
         const torch::Tensor kp = set_.keep.index_select(0, flat.remainder(k)).to(images.device());
         return images.index_select(0, flat.div(k, "floor").to(images.device())) * kp +
@@ -209,7 +200,7 @@ TapOutputs PatchCleanserModel::run(const torch::Tensor& x, const std::vector<std
       const int64_t dis = votes[static_cast<size_t>(a)];
       if (dis == majority) continue;
       const torch::Tensor kp = set_.keep[a].unsqueeze(0) * set_.keep;  // K x 1 x H x W
-      const torch::Tensor second = predict_masked(*base_, k, batch_, [&](int64_t b, int64_t e) {
+      const torch::Tensor second = predict_masked(inner(), k, batch_, [&](int64_t b, int64_t e) {
         return apply_masks(images.slice(0, i, i + 1), kp.slice(0, b, e), fill);
       });
       if (second.eq(dis).all().item<bool>()) {
@@ -224,17 +215,8 @@ TapOutputs PatchCleanserModel::run(const torch::Tensor& x, const std::vector<std
 }
 
 RandomMaskModel::RandomMaskModel(std::shared_ptr<Model> base, PatchMaskSet set)
-    : base_(std::move(base)), set_(std::move(set)) {
-  info_ = base_->info();
-  info_.name = fmt::format("{} through random PatchCleanser mask pairs", base_->info().name);
-  info_.mean.clear();
-  info_.std.clear();
-  device_ = base_->device();
-}
-
-void RandomMaskModel::to(c10::Device device) {
-  base_->to(device);
-  device_ = device;
+    : ModelWrapper(std::move(base)), set_(std::move(set)) {
+  info_.name = fmt::format("{} through random PatchCleanser mask pairs", inner().info().name);
 }
 
 TapOutputs RandomMaskModel::run(const torch::Tensor& x, const std::vector<std::string>&) {
@@ -243,8 +225,8 @@ TapOutputs RandomMaskModel::run(const torch::Tensor& x, const std::vector<std::s
                       b = torch::randint(k, {n}, torch::kLong);
   const torch::Tensor kp =
       (set_.keep.index_select(0, a) * set_.keep.index_select(0, b)).to(x.device());
-  const torch::Tensor fill = mask_fill(*base_, x.size(1)).to(x.device());
-  return {base_->forward(x * kp + fill * (1 - kp)), {}};
+  const torch::Tensor fill = mask_fill(inner(), x.size(1)).to(x.device());
+  return {inner().forward(x * kp + fill * (1 - kp)), {}};
 }
 
 }  // namespace foil

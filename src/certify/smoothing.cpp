@@ -1,6 +1,7 @@
 #include "foil/certify/smoothing.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -164,18 +165,9 @@ std::vector<int64_t> predict_smoothed(Model& model, const torch::Tensor& images,
 }
 
 SmoothedSoftModel::SmoothedSoftModel(std::shared_ptr<Model> base, double sigma, int64_t samples)
-    : base_(std::move(base)), sigma_(sigma), samples_(samples) {
+    : ModelWrapper(std::move(base)), sigma_(sigma), samples_(samples) {
   check_input(samples_ >= 1, "--attack-samples", "an integer >= 1", std::to_string(samples_));
-  info_ = base_->info();
-  info_.name = fmt::format("smoothed({}, sigma {:g})", base_->info().name, sigma_);
-  info_.mean.clear();
-  info_.std.clear();
-  device_ = base_->device();
-}
-
-void SmoothedSoftModel::to(c10::Device device) {
-  base_->to(device);
-  device_ = device;
+  info_.name = fmt::format("smoothed({}, sigma {:g})", inner().info().name, sigma_);
 }
 
 TapOutputs SmoothedSoftModel::run(const torch::Tensor& x, const std::vector<std::string>&) {
@@ -183,7 +175,7 @@ TapOutputs SmoothedSoftModel::run(const torch::Tensor& x, const std::vector<std:
   // All copies in one pass: [samples * n] images, copy-major.
   const torch::Tensor copies = x.repeat({samples_, 1, 1, 1});
   const torch::Tensor probs =
-      torch::softmax(base_->forward(copies + torch::randn_like(copies) * sigma_), 1);
+      torch::softmax(inner().forward(copies + torch::randn_like(copies) * sigma_), 1);
   return {torch::log(probs.view({samples_, n, -1}).mean(0).clamp_min(1e-30)), {}};
 }
 

@@ -1,6 +1,7 @@
 // Video files as data: every Nth frame of a frame range, read with OpenCV's videoio, so a
 // clip splits by time ("frames=0-599" to train, "frames=650-" held out) without extracting.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <filesystem>

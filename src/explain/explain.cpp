@@ -9,7 +9,7 @@
 
 #include "foil/core/error.h"
 #include "foil/models/model.h"
-#include "foil/models/tfjs.h"
+#include "foil/models/graph_model.h"
 #include "methods.h"
 
 namespace foil {
@@ -110,7 +110,7 @@ std::string default_cam_layer(Model& model, const torch::Tensor& sample) {
   std::vector<std::string> spatial;
   std::vector<torch::Tensor> taps;
   // A detector's class-score head computes the scores themselves, not features.
-  const auto* tfjs = dynamic_cast<const TfjsModel*>(&model);
+  const auto* tfjs = dynamic_cast<const GraphModel*>(&model);
   for (const auto& name : names) {
     const auto& t = out.taps.at(name);
     if (tfjs && tfjs->class_head_nodes().count(name)) continue;

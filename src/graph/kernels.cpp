@@ -2,6 +2,7 @@
 // written with (padding, pooling, resampling, slicing, checked reshapes), node output counts
 // and the base64 of string attributes.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cmath>

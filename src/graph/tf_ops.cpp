@@ -2,6 +2,7 @@
 // TensorFlow's layout (NHWC); each kernel follows TensorFlow's (and tfjs-backend-cpu's)
 // definition, including SAME padding with asymmetric halves and the resize coordinate rules.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cmath>

@@ -223,28 +223,42 @@ nlohmann::json run_model_bench(Model& model, const Dataset& data, int64_t repeat
       {"forward_backward_ms", 1e3 * both},   {"gradient_from", layer.empty() ? "output" : layer}};
 }
 
-nlohmann::json run_bench(Model& model, const Dataset& data, const BenchOptions& o) {
-  check_bench_options(o);
-  const auto log = [&](const std::string& line) {
+namespace {
+
+/// What every row of the bench shares: the model, the batch on its device, the options, and
+/// the bare model passes each row is timed against.
+struct Bench {
+  Model& model;
+  const Dataset& data;
+  const BenchOptions& o;
+  const c10::Device device;
+  const torch::Tensor x, y;
+  const double n;  ///< items in the batch
+
+  Bench(Model& m, const Dataset& d, const BenchOptions& options)
+      : model(m),
+        data(d),
+        o(options),
+        device(m.device()),
+        x(d.images.to(device)),
+        y(d.labels.to(device)),
+        n(static_cast<double>(x.size(0))) {}
+
+  /// A line of the table, when the options take lines.
+  void log(const std::string& line) const {
     if (o.log) o.log(line);
-  };
-  auto wanted = [&](const std::string& name) {
+  }
+
+  /// Whether --only asks for the row `name` (every row without --only).
+  bool wanted(const std::string& name) const {
     const bool group = name.rfind("corrupt-", 0) == 0 &&
                        std::find(o.only.begin(), o.only.end(), "corruptions") != o.only.end();
     return o.only.empty() || group || std::find(o.only.begin(), o.only.end(), name) != o.only.end();
-  };
-  // The patch stepper shares the model without owning it.
-  const std::shared_ptr<Model> shared(&model, [](Model*) {});
-  const std::vector<Row> attacks = attack_rows();
-  const std::vector<PatchRow> patches = patch_rows();
-  const c10::Device device = model.device();
-  const torch::Tensor x = data.images.to(device), y = data.labels.to(device);
-  log(fmt::format("model {} | batch {} | threads {} | steps {} | median of {}", model.info().name,
-                  x.size(0), torch::get_num_threads(), o.steps, o.repeats));
+  }
 
-  // The bare model work: `fb` forward+backward passes (forward, loss, input gradient) and `f`
-  // forward-only passes of the same batch.
-  auto bare_passes = [&](int64_t fb, int64_t f) {
+  /// The bare model work: `fb` forward+backward passes (forward, loss, input gradient) and `f`
+  /// forward-only passes of the same batch.
+  void bare_passes(int64_t fb, int64_t f) const {
     for (int64_t s = 0; s < fb; ++s) {
       torch::Tensor xi = x.clone().requires_grad_(true);
       auto loss = torch::nn::functional::cross_entropy(
@@ -254,110 +268,124 @@ nlohmann::json run_bench(Model& model, const Dataset& data, const BenchOptions& 
     }
     torch::NoGradGuard no_grad;
     for (int64_t s = 0; s < f; ++s) model.forward(x);
-  };
-  log(fmt::format("\n{:<26}{:>9}{:>9}{:>8}{:>14}{:>14}", "attack", "ms/step", "bare ms", "ratio",
-                  "quartiles", "model passes"));
-  nlohmann::json rows = nlohmann::json::array();
-  // Every item stays in the batch for every step: the labels are the clean predictions and
-  // the budget (1e-6) is too small to change any, so each attack makes exactly the model
-  // passes its algorithm prescribes, counted from its own result.
+  }
+};
+
+/// One attack row: the attack at a budget too small to change any prediction (criterion
+/// `own`), timed per step or query against the bare passes it makes.
+nlohmann::json bench_attack(const Bench& b, const Row& row, const Criterion& own) {
+  // Query attacks are timed per query against the bare forward of as many images: Square
+  // and HopSkipJump with 10x and 30x --steps queries per item, SPSA with --steps steps of 16
+  // directions.
+  const bool query = row.name == "square" || row.name == "spsa" || row.name == "hopskipjump";
+  const int64_t queries = row.name == "spsa"          ? b.o.steps * 33 + 1
+                          : row.name == "hopskipjump" ? 30 * b.o.steps
+                                                      : 10 * b.o.steps;
+  const int64_t steps = row.name == "square" ? queries : b.o.steps;
+  auto attack = make_attack(row.name, AttackOptions()
+                                          .eps(1e-6)
+                                          .alpha(1e-7)
+                                          .steps(steps)
+                                          .queries(queries)
+                                          .targets(1)
+                                          .spsa_samples(16)
+                                          .ti_kernel(row.name == "ti-fgsm" ? kMinTiKernel : -1)
+                                          .norm(row.norm)
+                                          .random_start(row.name == "pgd" || row.name == "square" ||
+                                                        row.name.rfind("apgd", 0) == 0));
+  const AttackResult counted = attack->run(b.model, b.x, own);
+  const auto fb = static_cast<int64_t>(std::lround(counted.gradient_evaluations / b.n));
+  // Beyond what they count: the gradient attacks check their final iterate with one
+  // forward, APGD checks the clean inputs with one first; query attacks count every forward.
+  const int64_t f = static_cast<int64_t>(std::lround(counted.queries / b.n)) + (query ? 0 : 1);
+  const int64_t per = query ? f : attack->options().steps();
+  const Paired t = paired_seconds(
+      b.device, b.o.repeats, [&] { b.bare_passes(fb, f); },
+      [&] { attack->run(b.model, b.x, own); });
+  const double bare = t.bare, att = t.attack;
+  const std::string label = fmt::format("{}-{} ({} {})", row.name, row.norm, per,
+                                        query     ? "queries"
+                                        : per > 1 ? "steps"
+                                                  : "step");
+  const std::string passes = fb > 0 ? fmt::format("{} fb + {} f", fb, f) : fmt::format("{} f", f);
+  b.log(fmt::format("{:<26}{:>9.2f}{:>9.2f}{:>8.3f}{:>14}{:>14}", label, 1e3 * att / per,
+                    1e3 * bare / per, t.ratio, spread(t), passes));
+  nlohmann::json out = {{"attack", row.name},
+                        {"norm", row.norm},
+                        {query ? "queries" : "steps", per},
+                        {"forward_backward_passes", fb},
+                        {"forward_passes", f},
+                        {"ms_per_step", 1e3 * att / per},
+                        {"bare_ms_per_step", 1e3 * bare / per},
+                        {"ratio_to_bare", t.ratio},
+                        {"ratio_quartiles", {t.ratio_lo, t.ratio_hi}}};
+  if (b.o.profile)
+    out["profile"] = profile_once(b.device, per, [&] { attack->run(b.model, b.x, own); });
+  return out;
+}
+
+/// The attack rows. Every item stays in the batch for every step: the labels are the clean
+/// predictions and the budget (1e-6) is too small to change any, so each attack makes exactly
+/// the model passes its algorithm prescribes, counted from its own result.
+void bench_attacks(const Bench& b, nlohmann::json& rows) {
   torch::Tensor pred;
   {
     torch::NoGradGuard no_grad;
-    pred = model.forward(x).argmax(1);
+    pred = b.model.forward(b.x).argmax(1);
   }
   const Criterion own = Criterion::misclassification(pred);
-  const double n = static_cast<double>(x.size(0));
-  for (const Row& row : attacks) {
-    if (!wanted(row.label())) continue;
-    // Query attacks are timed per query against the bare forward of as many images: Square
-    // and HopSkipJump with 10x and 30x --steps queries per item, SPSA with --steps steps of 16
-    // directions.
-    const bool query = row.name == "square" || row.name == "spsa" || row.name == "hopskipjump";
-    const int64_t queries = row.name == "spsa"          ? o.steps * 33 + 1
-                            : row.name == "hopskipjump" ? 30 * o.steps
-                                                        : 10 * o.steps;
-    const int64_t steps = row.name == "square" ? queries : o.steps;
-    auto attack =
-        make_attack(row.name, AttackOptions()
-                                  .eps(1e-6)
-                                  .alpha(1e-7)
-                                  .steps(steps)
-                                  .queries(queries)
-                                  .targets(1)
-                                  .spsa_samples(16)
-                                  .ti_kernel(row.name == "ti-fgsm" ? kMinTiKernel : -1)
-                                  .norm(row.norm)
-                                  .random_start(row.name == "pgd" || row.name == "square" ||
-                                                row.name.rfind("apgd", 0) == 0));
-    const AttackResult counted = attack->run(model, x, own);
-    const auto fb = static_cast<int64_t>(std::lround(counted.gradient_evaluations / n));
-    // Beyond what they count: the gradient attacks check their final iterate with one
-    // forward, APGD checks the clean inputs with one first; query attacks count every forward.
-    const int64_t f = static_cast<int64_t>(std::lround(counted.queries / n)) + (query ? 0 : 1);
-    const int64_t per = query ? f : attack->options().steps();
-    const Paired t = paired_seconds(
-        device, o.repeats, [&] { bare_passes(fb, f); }, [&] { attack->run(model, x, own); });
-    const double bare = t.bare, att = t.attack;
-    const std::string label = fmt::format("{}-{} ({} {})", row.name, row.norm, per,
-                                          query     ? "queries"
-                                          : per > 1 ? "steps"
-                                                    : "step");
-    const std::string passes = fb > 0 ? fmt::format("{} fb + {} f", fb, f) : fmt::format("{} f", f);
-    log(fmt::format("{:<26}{:>9.2f}{:>9.2f}{:>8.3f}{:>14}{:>14}", label, 1e3 * att / per,
-                    1e3 * bare / per, t.ratio, spread(t), passes));
-    rows.push_back({{"attack", row.name},
-                    {"norm", row.norm},
-                    {query ? "queries" : "steps", per},
-                    {"forward_backward_passes", fb},
-                    {"forward_passes", f},
-                    {"ms_per_step", 1e3 * att / per},
-                    {"bare_ms_per_step", 1e3 * bare / per},
-                    {"ratio_to_bare", t.ratio},
-                    {"ratio_quartiles", {t.ratio_lo, t.ratio_hi}}});
-    if (o.profile)
-      rows.back()["profile"] = profile_once(device, per, [&] { attack->run(model, x, own); });
-  }
-  // Patch training: one step (placement, pasting, objective, backward to the patch, update)
-  // against the bare forward+backward of the same batch.
+  for (const Row& row : attack_rows())
+    if (b.wanted(row.label())) rows.push_back(bench_attack(b, row, own));
+}
+
+/// Patch training: one step (placement, pasting, objective, backward to the patch, update)
+/// against the bare forward+backward of the same batch.
+void bench_patches(const Bench& b, nlohmann::json& rows) {
+  // The patch stepper shares the model without owning it.
+  const std::shared_ptr<Model> shared(&b.model, [](Model*) {});
+  const torch::Tensor& x = b.x;
   const ImageShape shape{x.size(1), x.size(2), x.size(3)};
-  const int64_t target = data.labels[0].item<int64_t>();
-  for (const PatchRow& p : patches) {
+  const int64_t target = b.data.labels[0].item<int64_t>();
+  for (const PatchRow& p : patch_rows()) {
     const std::string label = p.label();
-    if (!wanted(label)) continue;
+    if (!b.wanted(label)) continue;
     Patch patch = Patch::create(PatchOptions().area(0.15).cells(5), shape);
-    PatchStepper stepper({shared}, data, patch, ObjectiveOptions().loss(p.loss).target(target),
+    PatchStepper stepper({shared}, b.data, patch, ObjectiveOptions().loss(p.loss).target(target),
                          PlacementOptions().eot(p.eot), PatchTrainOptions());
     auto gen = at::make_generator<at::CPUGeneratorImpl>(0);
     const Paired t = paired_seconds(
-        device, o.repeats, [&] { bare_passes(1, 0); }, [&] { stepper.step(x, y, gen); });
+        b.device, b.o.repeats, [&] { b.bare_passes(1, 0); }, [&] { stepper.step(x, b.y, gen); });
     const double bare = t.bare, step = t.attack;
-    log(fmt::format("{:<26}{:>9.2f}{:>9.2f}{:>8.3f}{:>14}{:>14}   {:.0f} images/s", label,
-                    1e3 * step, 1e3 * bare, t.ratio, spread(t), "1 fb",
-                    static_cast<double>(x.size(0)) / step));
+    b.log(fmt::format("{:<26}{:>9.2f}{:>9.2f}{:>8.3f}{:>14}{:>14}   {:.0f} images/s", label,
+                      1e3 * step, 1e3 * bare, t.ratio, spread(t), "1 fb",
+                      static_cast<double>(x.size(0)) / step));
     rows.push_back({{"attack", label},
                     {"ms_per_step", 1e3 * step},
                     {"bare_ms_per_step", 1e3 * bare},
                     {"ratio_to_bare", t.ratio},
                     {"ratio_quartiles", {t.ratio_lo, t.ratio_hi}},
                     {"images_per_second", static_cast<double>(x.size(0)) / step}});
-    if (o.profile)
-      rows.back()["profile"] = profile_once(device, 1, [&] { stepper.step(x, y, gen); });
+    if (b.o.profile)
+      rows.back()["profile"] = profile_once(b.device, 1, [&] { stepper.step(x, b.y, gen); });
   }
-  // Corruptions: each at severity 3 on the batch against one forward of it (what the
-  // corruption audit adds per corrupted image).
+}
+
+/// Corruptions: each at severity 3 on the batch against one forward of it (what the
+/// corruption audit adds per corrupted image).
+void bench_corruptions(const Bench& b, nlohmann::json& rows) {
   for (const CorruptionInfo& c : corruption_list()) {
     const std::string label = "corrupt-" + c.name;
-    if (!wanted(label)) continue;
-    const std::string unfit = corruption_unfit(c.name, x.size(1));
+    if (!b.wanted(label)) continue;
+    const std::string unfit = corruption_unfit(c.name, b.x.size(1));
     if (!unfit.empty()) {
-      log(fmt::format("{:<26} skipped: {}", label, unfit));
+      b.log(fmt::format("{:<26} skipped: {}", label, unfit));
       continue;
     }
     const Paired t = paired_seconds(
-        device, o.repeats, [&] { bare_passes(0, 1); }, [&] { corrupt(x, c.name, 3, 0); });
-    log(fmt::format("{:<26}{:>9.2f}{:>9.2f}{:>8.3f}{:>14}{:>14}   {:.3f} ms/image", label,
-                    1e3 * t.attack, 1e3 * t.bare, t.ratio, spread(t), "1 f", 1e3 * t.attack / n));
+        b.device, b.o.repeats, [&] { b.bare_passes(0, 1); }, [&] { corrupt(b.x, c.name, 3, 0); });
+    b.log(fmt::format("{:<26}{:>9.2f}{:>9.2f}{:>8.3f}{:>14}{:>14}   {:.3f} ms/image", label,
+                      1e3 * t.attack, 1e3 * t.bare, t.ratio, spread(t), "1 f",
+                      1e3 * t.attack / b.n));
     rows.push_back({{"attack", label},
                     {"corruption", c.name},
                     {"severity", 3},
@@ -365,68 +393,99 @@ nlohmann::json run_bench(Model& model, const Dataset& data, const BenchOptions& 
                     {"bare_ms_per_step", 1e3 * t.bare},
                     {"ratio_to_bare", t.ratio},
                     {"ratio_quartiles", {t.ratio_lo, t.ratio_hi}},
-                    {"ms_per_image", 1e3 * t.attack / n}});
+                    {"ms_per_image", 1e3 * t.attack / b.n}});
   }
-  // Randomized smoothing: noisy copies of 4 items, one batch's worth each, counted by class,
-  // against 4 bare forwards of the batch (the same number of images).
-  if (wanted("smoothing")) {
-    const int64_t items = std::min<int64_t>(4, x.size(0));
-    const SmoothingOptions so = SmoothingOptions().batch(x.size(0));
-    const torch::Tensor some = x.slice(0, 0, items);
-    const Paired t = paired_seconds(
-        device, o.repeats, [&] { bare_passes(0, items); },
-        [&] { noise_counts(model, some, torch::arange(items), x.size(0), 0, so); });
-    const double per_sample = 1e3 * t.attack / static_cast<double>(items * x.size(0));
-    log(fmt::format("{:<26}{:>9.2f}{:>9.2f}{:>8.3f}{:>14}{:>14}   {:.0f} samples/s",
+}
+
+/// Randomized smoothing: noisy copies of 4 items, one batch's worth each, counted by class,
+/// against 4 bare forwards of the batch (the same number of images).
+nlohmann::json bench_smoothing(const Bench& b) {
+  const torch::Tensor& x = b.x;
+  const int64_t items = std::min<int64_t>(4, x.size(0));
+  const SmoothingOptions so = SmoothingOptions().batch(x.size(0));
+  const torch::Tensor some = x.slice(0, 0, items);
+  const Paired t = paired_seconds(
+      b.device, b.o.repeats, [&] { b.bare_passes(0, items); },
+      [&] { noise_counts(b.model, some, torch::arange(items), x.size(0), 0, so); });
+  const double per_sample = 1e3 * t.attack / static_cast<double>(items * x.size(0));
+  b.log(fmt::format("{:<26}{:>9.2f}{:>9.2f}{:>8.3f}{:>14}{:>14}   {:.0f} samples/s",
                     fmt::format("smoothing ({} copies)", items * x.size(0)), 1e3 * t.attack,
                     1e3 * t.bare, t.ratio, spread(t), fmt::format("{} f", items),
                     1e3 / per_sample));
-    rows.push_back({{"attack", "smoothing"},
-                    {"noise_samples", items * x.size(0)},
-                    {"ms", 1e3 * t.attack},
-                    {"bare_ms", 1e3 * t.bare},
-                    {"ratio_to_bare", t.ratio},
-                    {"ratio_quartiles", {t.ratio_lo, t.ratio_hi}},
-                    {"samples_per_second", 1e3 / per_sample}});
+  return {{"attack", "smoothing"},
+          {"noise_samples", items * x.size(0)},
+          {"ms", 1e3 * t.attack},
+          {"bare_ms", 1e3 * t.bare},
+          {"ratio_to_bare", t.ratio},
+          {"ratio_quartiles", {t.ratio_lo, t.ratio_hi}},
+          {"samples_per_second", 1e3 / per_sample}};
+}
+
+/// The bare passes (forward+backward, forward) that explanation method `m` makes on the
+/// batch: one forward+backward for the gradient maps, m of them for IG and SmoothGrad, a
+/// forward per channel (Score-CAM, Ablation-CAM) or window (Occlusion) plus the clean one.
+std::pair<int64_t, int64_t> explain_passes(const Bench& b, ExplainMethod m,
+                                           const ExplainOptions& eo, const std::string& layer) {
+  int64_t fb = 1, f = 0;
+  if (m == ExplainMethod::kIntegratedGradients) fb = eo.ig_steps;
+  if (m == ExplainMethod::kSmoothGrad) fb = eo.smooth_samples;
+  if (m == ExplainMethod::kEigenCam) fb = 0, f = 1;
+  if (m == ExplainMethod::kOcclusion)
+    fb = 0, f = occlusion_windows(b.x.size(2), b.x.size(3), eo) + 1;
+  if (m == ExplainMethod::kScoreCam || m == ExplainMethod::kAblationCam) {
+    torch::NoGradGuard no_grad;
+    fb = 0;
+    f = b.model.forward(b.x.slice(0, 0, 1), {layer}).taps.at(layer).size(1) + 1;
   }
-  // Explanations: each method's maps of the batch (its predicted classes) against the bare
-  // passes the method makes: one forward+backward for the gradient maps, m of them for IG and
-  // SmoothGrad, a forward per channel (Score-CAM, Ablation-CAM) or window (Occlusion) plus the
-  // clean one.
+  return {fb, f};
+}
+
+/// Explanations: each method's maps of the batch (its predicted classes) against the bare
+/// passes the method makes.
+void bench_explanations(const Bench& b, nlohmann::json& rows) {
   std::string cam_layer;
   for (ExplainMethod m : explain_methods()) {
     const std::string label = "explain-" + explain_method_name(m);
-    if (!wanted(label)) continue;
+    if (!b.wanted(label)) continue;
     ExplainOptions eo;
-    eo.batch = x.size(0);  // masked or noisy images per pass: as many as the bare passes take
-    if (explain_uses_layer(m) && cam_layer.empty()) cam_layer = default_cam_layer(model, x);
+    eo.batch = b.x.size(0);  // masked or noisy images per pass: as many as the bare passes take
+    if (explain_uses_layer(m) && cam_layer.empty()) cam_layer = default_cam_layer(b.model, b.x);
     const std::string layer = explain_uses_layer(m) ? cam_layer : "";
-    int64_t fb = 1, f = 0;
-    if (m == ExplainMethod::kIntegratedGradients) fb = eo.ig_steps;
-    if (m == ExplainMethod::kSmoothGrad) fb = eo.smooth_samples;
-    if (m == ExplainMethod::kEigenCam) fb = 0, f = 1;
-    if (m == ExplainMethod::kOcclusion) fb = 0, f = occlusion_windows(x.size(2), x.size(3), eo) + 1;
-    if (m == ExplainMethod::kScoreCam || m == ExplainMethod::kAblationCam) {
-      torch::NoGradGuard no_grad;
-      fb = 0;
-      f = model.forward(x.slice(0, 0, 1), {layer}).taps.at(layer).size(1) + 1;
-    }
+    const std::pair<int64_t, int64_t> passes = explain_passes(b, m, eo, layer);
+    const int64_t fb = passes.first, f = passes.second;
     const Paired t = paired_seconds(
-        device, o.repeats, [&] { bare_passes(fb, f); },
-        [&] { explain(model, x, y, m, layer, eo); });
-    log(fmt::format("{:<26}{:>9.2f}{:>9.2f}{:>8.3f}{:>14}{:>14}   {:.0f} images/s", label,
-                    1e3 * t.attack, 1e3 * t.bare, t.ratio, spread(t),
-                    fb > 0 ? fmt::format("{} fb", fb) : fmt::format("{} f", f),
-                    static_cast<double>(n) / t.attack));
+        b.device, b.o.repeats, [&] { b.bare_passes(fb, f); },
+        [&] { explain(b.model, b.x, b.y, m, layer, eo); });
+    b.log(fmt::format("{:<26}{:>9.2f}{:>9.2f}{:>8.3f}{:>14}{:>14}   {:.0f} images/s", label,
+                      1e3 * t.attack, 1e3 * t.bare, t.ratio, spread(t),
+                      fb > 0 ? fmt::format("{} fb", fb) : fmt::format("{} f", f),
+                      static_cast<double>(b.n) / t.attack));
     rows.push_back({{"attack", label},
                     {"ms_per_batch", 1e3 * t.attack},
                     {"bare_ms_per_step", 1e3 * t.bare},
                     {"bare_passes", fb > 0 ? fmt::format("{} fb", fb) : fmt::format("{} f", f)},
                     {"ratio_to_bare", t.ratio},
                     {"ratio_quartiles", {t.ratio_lo, t.ratio_hi}},
-                    {"images_per_second", static_cast<double>(n) / t.attack}});
+                    {"images_per_second", static_cast<double>(b.n) / t.attack}});
   }
-  log(fmt::format(
+}
+
+}  // namespace
+
+nlohmann::json run_bench(Model& model, const Dataset& data, const BenchOptions& o) {
+  check_bench_options(o);
+  const Bench b(model, data, o);
+  b.log(fmt::format("model {} | batch {} | threads {} | steps {} | median of {}", model.info().name,
+                    b.x.size(0), torch::get_num_threads(), o.steps, o.repeats));
+  b.log(fmt::format("\n{:<26}{:>9}{:>9}{:>8}{:>14}{:>14}", "attack", "ms/step", "bare ms", "ratio",
+                    "quartiles", "model passes"));
+  nlohmann::json rows = nlohmann::json::array();
+  bench_attacks(b, rows);
+  bench_patches(b, rows);
+  bench_corruptions(b, rows);
+  if (b.wanted("smoothing")) rows.push_back(bench_smoothing(b));
+  bench_explanations(b, rows);
+  b.log(fmt::format(
       "\nratio = attack time / the bare model passes its algorithm makes on the same batch\n"
       "(fb: forward, loss and input gradient; f: forward only, e.g. a success check), timed\n"
       "alternately in {} pairs: the median and quartiles of the pairs' ratios (times: medians;\n"
@@ -434,7 +493,7 @@ nlohmann::json run_bench(Model& model, const Dataset& data, const BenchOptions& 
       "ratio - 1 is foil's own overhead; the quartiles show how much it varies between pairs.",
       o.repeats));
   return {{"model", model.info().name},
-          {"batch", x.size(0)},
+          {"batch", b.x.size(0)},
           {"threads", torch::get_num_threads()},
           {"attacks", rows}};
 }

@@ -8,7 +8,7 @@
 #include "foil/attacks/attack.h"
 #include "foil/core/error.h"
 #include "foil/core/runtime.h"
-#include "foil/dist/dist.h"
+#include "foil/distributed/dist.h"
 #include "foil/report/figures.h"
 
 namespace foil {

@@ -3,7 +3,7 @@
 
 #include <fmt/format.h>
 
-#include "foil/dist/dist.h"
+#include "foil/distributed/dist.h"
 #include "foil/jobs/faithfulness_job.h"
 
 namespace foil {

@@ -8,7 +8,7 @@
 #include "foil/core/error.h"
 #include "foil/core/files.h"
 #include "foil/core/runtime.h"
-#include "foil/models/tfjs.h"
+#include "foil/models/graph_model.h"
 #include "foil/models/torchscript.h"
 #include "foil/models/zoo.h"
 #include "foil/report/figures.h"
@@ -103,7 +103,7 @@ nlohmann::json describe_model(const Model& model, const ModelSpec& spec) {
                       {"input", info.input.str()}};
   if (info.num_classes > 0) m["classes"] = info.num_classes;
   if (info.test_accuracy >= 0) m["test_accuracy_at_training"] = info.test_accuracy;
-  if (const auto* g = dynamic_cast<const TfjsModel*>(&model)) {
+  if (const auto* g = dynamic_cast<const GraphModel*>(&model)) {
     std::string d = g->meta().description;
     if (!g->graph().description().empty()) d += (d.empty() ? "" : "; ") + g->graph().description();
     if (!d.empty()) m["description"] = d;
@@ -123,7 +123,7 @@ namespace {
 Dataset open_data_spec(const std::string& spec, Model& model, bool needs_gradient) {
   // Class scores are what these commands attack and explain: keypoint, landmark, embedding
   // and score models have none (their own commands are 'foil keypoints' and 'foil predict').
-  if (const auto* t = dynamic_cast<const TfjsModel*>(&model)) {
+  if (const auto* t = dynamic_cast<const GraphModel*>(&model)) {
     const std::string& task = t->meta().task;
     check_input(task == "classifier" || task == "detection" || task == "generic",
                 "model " + model.info().name,

@@ -6,8 +6,8 @@
 #include <cmath>
 
 #include "foil/core/error.h"
-#include "foil/dist/dist.h"
-#include "foil/models/tfjs.h"
+#include "foil/distributed/dist.h"
+#include "foil/models/graph_model.h"
 
 namespace foil {
 
@@ -32,7 +32,7 @@ PoseSetup open_pose(std::shared_ptr<Model> model, const std::string& spec,
   }
   s.model->check_input_shape(s.data.images.slice(0, 0, 1));
   s.layer = layer.empty() ? default_heatmap_layer(*s.model) : layer;
-  const auto* tfjs = dynamic_cast<const TfjsModel*>(s.model.get());
+  const auto* tfjs = dynamic_cast<const GraphModel*>(s.model.get());
   s.skeleton = tfjs && !tfjs->meta().skeleton.empty() ? tfjs->meta().skeleton : pose_skeleton();
   const c10::Device device = s.model->device();
   s.clean_kp = predict_keypoints(*s.model, s.data.images.to(device), s.layer);

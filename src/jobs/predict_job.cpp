@@ -12,7 +12,7 @@
 #include "foil/jobs/job.h"
 #include "foil/keypoints/kaa.h"
 #include "foil/keypoints/pose.h"
-#include "foil/models/tfjs.h"
+#include "foil/models/graph_model.h"
 #include "foil/report/figures.h"
 
 namespace foil {
@@ -39,7 +39,7 @@ nlohmann::json tensor_json(const torch::Tensor& t) {
 std::vector<std::pair<std::string, torch::Tensor>> raw_outputs(Model& model,
                                                                const torch::Tensor& x) {
   torch::NoGradGuard no_grad;
-  if (const auto* t = dynamic_cast<const TfjsModel*>(&model)) {
+  if (const auto* t = dynamic_cast<const GraphModel*>(&model)) {
     std::vector<std::pair<std::string, torch::Tensor>> out;
     const auto values = t->outputs(x);
     for (size_t k = 0; k < values.size(); ++k)
@@ -62,7 +62,7 @@ torch::Tensor square_crop(const torch::Tensor& photo, float x1, float y1, float 
 }
 
 bool is_classifier(const Model& model, const torch::Tensor& output) {
-  if (const auto* t = dynamic_cast<const TfjsModel*>(&model)) return t->meta().task == "classifier";
+  if (const auto* t = dynamic_cast<const GraphModel*>(&model)) return t->meta().task == "classifier";
   return output.dim() == 2 && output.size(1) > 1;
 }
 
@@ -71,7 +71,7 @@ std::string item_name(const Dataset& data, int64_t i) {
 }
 
 bool is_detector(const Model& model) {
-  const auto* t = dynamic_cast<const TfjsModel*>(&model);
+  const auto* t = dynamic_cast<const GraphModel*>(&model);
   return t && t->meta().task == "detection";
 }
 
@@ -108,7 +108,7 @@ PredictResult run_predict(Model& model, const Dataset& data, const PredictOption
   PredictResult r;
   const auto say = [&](const std::string& line) { r.lines.push_back(line); };
   const bool keypoints = is_keypoint_model(model);
-  const auto* tfjs = dynamic_cast<const TfjsModel*>(&model);
+  const auto* tfjs = dynamic_cast<const GraphModel*>(&model);
   const bool detector = is_detector(model);
   const torch::Tensor x = data.images.to(model.device());
   r.lines.push_back(fmt::format("model  {} ({}{})", model.info().name, model.info().backend,

@@ -1,11 +1,12 @@
 #include "foil/jobs/train_job.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <filesystem>
 
 #include "foil/core/error.h"
-#include "foil/dist/dist.h"
+#include "foil/distributed/dist.h"
 #include "foil/keypoints/pose.h"
 #include "foil/models/zoo.h"
 #include "foil/report/results_folder.h"

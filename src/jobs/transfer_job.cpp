@@ -2,6 +2,7 @@
 #include "foil/jobs/transfer_job.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "foil/attacks/sample_random.h"
 #include "foil/attacks/transfer.h"

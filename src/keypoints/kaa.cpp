@@ -13,7 +13,7 @@
 #include "foil/core/error.h"
 #include "foil/core/files.h"
 #include "foil/core/runtime.h"
-#include "foil/models/tfjs.h"
+#include "foil/models/graph_model.h"
 #include "foil/models/zoo.h"
 #include "foil/train/trainer.h"
 
@@ -310,19 +310,19 @@ KaaMetrics kaa_metrics(const torch::Tensor& x, const torch::Tensor& adv,
 }
 
 bool is_keypoint_model(const Model& model) {
-  if (const auto* t = dynamic_cast<const TfjsModel*>(&model)) return t->meta().task == "keypoints";
+  if (const auto* t = dynamic_cast<const GraphModel*>(&model)) return t->meta().task == "keypoints";
   return model.info().arch == "posenet";
 }
 
 std::string default_heatmap_layer(const Model& model) {
-  const auto* t = dynamic_cast<const TfjsModel*>(&model);
+  const auto* t = dynamic_cast<const GraphModel*>(&model);
   return t ? t->meta().heatmap_tap : "";
 }
 
 KeypointPrediction model_keypoints(Model& model, const torch::Tensor& x) {
   torch::NoGradGuard no_grad;
   KeypointPrediction p;
-  if (const auto* t = dynamic_cast<const TfjsModel*>(&model)) {
+  if (const auto* t = dynamic_cast<const GraphModel*>(&model)) {
     const DecodedKeypoints d = t->keypoints(x);
     p.xy = d.xy;
     p.score = d.score;

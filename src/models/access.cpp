@@ -28,32 +28,20 @@ std::string access_name(Access access) {
 }
 
 QueryModel::QueryModel(std::shared_ptr<Model> inner, Access access)
-    : inner_(std::move(inner)), access_(access) {
-  check_input(inner_ != nullptr, "model", "a model", "none");
-  info_ = inner_->info();
-  // The inner model normalises; this wrapper passes pixels through.
-  info_.mean.clear();
-  info_.std.clear();
-  device_ = inner_->device();
-}
+    : ModelWrapper(std::move(inner)), access_(access) {}
 
 std::vector<std::string> QueryModel::layer_names() const {
-  if (access_ == Access::kGradients) return inner_->layer_names();
+  if (access_ == Access::kGradients) return inner().layer_names();
   return {};
-}
-
-void QueryModel::to(c10::Device device) {
-  inner_->to(device);
-  device_ = device;
 }
 
 TapOutputs QueryModel::run(const torch::Tensor& x, const std::vector<std::string>& taps) {
   queries_ += x.size(0);
-  if (access_ == Access::kGradients) return inner_->forward(x, taps);
+  if (access_ == Access::kGradients) return inner().forward(x, taps);
   TapOutputs out;
   {
     torch::NoGradGuard no_grad;
-    out.output = inner_->forward(x.detach()).detach();
+    out.output = inner().forward(x.detach()).detach();
   }
   if (access_ == Access::kLabels && out.output.dim() == 2)
     out.output = torch::one_hot(out.output.argmax(1), out.output.size(1)).to(torch::kFloat);
@@ -66,46 +54,35 @@ Access model_access(const Model& model) {
 }
 
 EnsembleModel::EnsembleModel(std::vector<std::shared_ptr<Model>> members, Fusion fusion)
-    : members_(std::move(members)), fusion_(fusion) {
-  check_input(!members_.empty(), "--surrogate", "at least one model", "none");
-  const ModelInfo& first = members_.front()->info();
+    : ModelWrapper(std::move(members), "--surrogate"), fusion_(fusion) {
   std::vector<std::string> names;
-  for (const auto& m : members_) {
-    check_same_task(*members_.front(), *m, "--surrogate");
+  for (const auto& m : wrapped()) {
+    check_same_task(inner(), *m, "--surrogate");
     names.push_back(m->info().name);
   }
-  info_ = first;
   info_.name = fmt::format("ensemble({})", fmt::join(names, "+"));
   info_.backend = "ensemble";
-  info_.mean.clear();
-  info_.std.clear();
-  device_ = members_.front()->device();
-}
-
-void EnsembleModel::to(c10::Device device) {
-  for (auto& m : members_) m->to(device);
-  device_ = device;
 }
 
 TapOutputs EnsembleModel::run(const torch::Tensor& x, const std::vector<std::string>& /*taps*/) {
   TapOutputs out;
-  for (auto& m : members_) {
+  for (const auto& m : wrapped()) {
     torch::Tensor logits = m->forward(x);
     out.output = out.output.defined() ? out.output + logits : logits;
   }
-  out.output = out.output / static_cast<double>(members_.size());
+  out.output = out.output / static_cast<double>(wrapped().size());
   return out;
 }
 
 torch::Tensor EnsembleModel::mean_loss(const torch::Tensor& x, const torch::Tensor& classes) {
   namespace F = torch::nn::functional;
   torch::Tensor total;
-  for (auto& m : members_) {
+  for (const auto& m : wrapped()) {
     torch::Tensor l = F::cross_entropy(m->forward(x), classes,
                                        F::CrossEntropyFuncOptions().reduction(torch::kNone));
     total = total.defined() ? total + l : l;
   }
-  return total / static_cast<double>(members_.size());
+  return total / static_cast<double>(wrapped().size());
 }
 
 void check_same_task(const Model& model, const Model& other, const std::string& flag) {

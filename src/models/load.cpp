@@ -4,7 +4,7 @@
 
 #include "foil/core/error.h"
 #include "foil/models/model.h"
-#include "foil/models/tfjs.h"
+#include "foil/models/graph_model.h"
 #include "foil/models/torchscript.h"
 #include "foil/models/zoo.h"
 
@@ -28,7 +28,7 @@ void check_model_file(const std::string& path) {
 std::shared_ptr<Model> load_model(const std::string& path) {
   check_model_file(path);
   const auto ext = std::filesystem::path(path).extension();
-  if (ext == ".json" || ext == ".onnx") return std::make_shared<TfjsModel>(path);
+  if (ext == ".json" || ext == ".onnx") return std::make_shared<GraphModel>(path);
   if (auto zoo = try_load_zoo_model(path)) return zoo;
   return std::make_shared<TorchScriptModel>(path);
 }

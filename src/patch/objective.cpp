@@ -1,11 +1,12 @@
 #include "foil/patch/objective.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <torch/torch.h>
 
 #include "foil/core/error.h"
 #include "foil/data/dataset.h"
-#include "foil/dist/dist.h"
+#include "foil/distributed/dist.h"
 #include "foil/models/model.h"
 
 namespace foil {

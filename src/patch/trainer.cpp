@@ -1,6 +1,7 @@
 #include "foil/patch/trainer.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <torch/torch.h>
 
 #include <filesystem>
@@ -10,9 +11,9 @@
 #include "foil/core/error.h"
 #include "foil/core/files.h"
 #include "foil/core/runtime.h"
-#include "foil/dist/dist.h"
+#include "foil/distributed/dist.h"
 #include "foil/models/model.h"
-#include "foil/models/tfjs.h"
+#include "foil/models/graph_model.h"
 #include "foil/train/trainer.h"
 
 namespace foil {
@@ -58,7 +59,7 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const PatchTrainOptions&
 
 std::vector<std::vector<ObjectBox>> object_boxes_each(const Model& model, const torch::Tensor& x,
                                                       int64_t cls, int64_t most) {
-  const auto* detector = dynamic_cast<const TfjsModel*>(&model);
+  const auto* detector = dynamic_cast<const GraphModel*>(&model);
   check_input(detector && detector->meta().task == "detection", "--on-object",
               "object detectors (the patch goes on a detected object)",
               "model " + model.info().name);
@@ -380,7 +381,7 @@ DetectionPatchEvaluation evaluate_detection_patch(Model& model, const Dataset& d
   // Per image: detected clean, detected under each placement; then the clean boxes of the
   // class, and per placement those still found, those the patch overlaps and those of them
   // still found.
-  const auto* detector = dynamic_cast<const TfjsModel*>(&model);
+  const auto* detector = dynamic_cast<const GraphModel*>(&model);
   check_input(detector != nullptr, "model " + model.info().name,
               "an object detector (boxes to count)", "a model without a box decoder");
   const int64_t side = patch.side();

@@ -70,22 +70,13 @@ torch::Tensor neutralize(Model& model, const torch::Tensor& x, const NeutralizeO
 }
 
 NeutralizedModel::NeutralizedModel(std::shared_ptr<Model> base, NeutralizeOptions options)
-    : base_(std::move(base)), options_(std::move(options)) {
+    : ModelWrapper(std::move(base)), options_(std::move(options)) {
   check_options(options_);
-  info_ = base_->info();
-  info_.name = base_->info().name + "+neutralize";
-  info_.mean.clear();  // the base model normalises
-  info_.std.clear();
-  device_ = base_->device();
-}
-
-void NeutralizedModel::to(c10::Device device) {
-  base_->to(device);
-  device_ = device;
+  info_.name = inner().info().name + "+neutralize";
 }
 
 TapOutputs NeutralizedModel::run(const torch::Tensor& x, const std::vector<std::string>& taps) {
-  return base_->forward(neutralize(*base_, x, options_), taps);
+  return inner().forward(neutralize(inner(), x, options_), taps);
 }
 
 }  // namespace foil

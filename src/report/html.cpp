@@ -424,27 +424,28 @@ std::string faithfulness_section(const json& f, const fs::path& dir, std::set<st
          "</section>\n";
 }
 
-/// The audit's own sections: robust accuracy per budget and stage, plots, per-class robust
-/// accuracy, what the attacks turn each class into, examples and time.
-std::string audit_sections(const json& a, double chance, std::set<std::string>& used,
-                           const fs::path& dir) {
-  std::string out;
-  const std::string where = "audit.json";
-  const json& results = array_at(a, "results", where);
+/// The class names audit.json lists (strings only).
+std::vector<std::string> class_names_of(const json& a, const std::string& where) {
   std::vector<std::string> names;
   for (const auto& v : array_at(a, "class_names", where)) {
     if (!v.is_string())
       throw InputError(where + ".class_names: expected strings, got " + v.type_name());
     names.push_back(v.get<std::string>());
   }
-  for (size_t r = 0; r < results.size(); ++r) member(results[r], "norm", at(where, r));
-  out += "<section id=\"robustness\"><h2>Robust accuracy</h2>\n<p>Clean accuracy " +
-         percent(number_at(a, "clean_accuracy", where)) +
-         (chance > 0 ? " (chance " + percent(chance) + ")" : "") + " on " +
-         h(scalar(a.value("n", json()))) +
-         " held-out items. Attack: " + h(text_at(a, "attack", where, "?")) +
-         ". Robust accuracy: share of items still classified correctly under every attack "
-         "of the ensemble within the budget.</p>\n<div class=\"cards\">";
+  return names;
+}
+
+/// The opening of the robustness section: clean accuracy, a card per budget, the version note.
+std::string robustness_cards(const json& a, const json& results, double chance,
+                             const std::string& where) {
+  std::string out =
+      "<section id=\"robustness\"><h2>Robust accuracy</h2>\n<p>Clean accuracy " +
+      percent(number_at(a, "clean_accuracy", where)) +
+      (chance > 0 ? " (chance " + percent(chance) + ")" : "") + " on " +
+      h(scalar(a.value("n", json()))) +
+      " held-out items. Attack: " + h(text_at(a, "attack", where, "?")) +
+      ". Robust accuracy: share of items still classified correctly under every attack "
+      "of the ensemble within the budget.</p>\n<div class=\"cards\">";
   for (size_t i = 0; i < results.size(); ++i) {
     const json& r = results[i];
     out += fmt::format(
@@ -456,7 +457,11 @@ std::string audit_sections(const json& a, double chance, std::set<std::string>& 
   out += "</div>\n";
   const std::string note = text_at(a, "version_note", where);
   if (!note.empty()) out += "<p class=\"legend\">" + h(note) + ".</p>\n";
-  // Robust accuracy after every stage for every budget, as text.
+  return out;
+}
+
+/// Robust accuracy after every stage for every budget, as text ("" without stages).
+std::string stage_table(const json& results, const std::string& where) {
   std::vector<std::string> stage_cols;
   for (size_t i = 0; i < results.size(); ++i)
     for (const auto& st : array_at(results[i], "stages", at(where, i))) {
@@ -464,53 +469,59 @@ std::string audit_sections(const json& a, double chance, std::set<std::string>& 
       if (std::find(stage_cols.begin(), stage_cols.end(), name) == stage_cols.end())
         stage_cols.push_back(name);
     }
-  if (!stage_cols.empty()) {
-    out +=
-        "<h3>Robust accuracy after each stage</h3>\n<p>Share of all items still classified "
-        "correctly after the stage and every stage before it (each stage's returned "
-        "examples checked once more on the model; in brackets, successes that check "
-        "undid).</p>\n" +
-        std::string(kShadeLegend) +
-        "<table class=\"rows\" data-source=\"stages\"><thead><tr><th>norm</th><th>eps</th>";
-    for (const auto& s : stage_cols) out += "<th>after " + h(s) + "</th>";
-    out += "</tr></thead><tbody>\n";
-    for (size_t i = 0; i < results.size(); ++i) {
-      const json& r = results[i];
-      out += "<tr><td>" + h(scalar(r.value("norm", json()))) + "</td><td>" +
-             h(scalar(r.value("eps", json()))) + "</td>";
-      for (const auto& s : stage_cols) {
-        std::string cell = "<td>-</td>";
-        for (const auto& st : array_at(r, "stages", at(where, i)))
-          if (text_at(st, "stage", at(where, i) + ".stages") == s) {
-            const double v = number_at(st, "robust_accuracy", at(where, i) + ".stages");
-            const double undone = number_at(st, "unconfirmed", at(where, i) + ".stages");
-            cell = shaded(v, percent(v) + (undone > 0 ? fmt::format(" ({:.0f})", undone) : ""));
-          }
-        out += cell;
-      }
-      out += "</tr>\n";
+  if (stage_cols.empty()) return "";
+  std::string out =
+      "<h3>Robust accuracy after each stage</h3>\n<p>Share of all items still classified "
+      "correctly after the stage and every stage before it (each stage's returned "
+      "examples checked once more on the model; in brackets, successes that check "
+      "undid).</p>\n" +
+      std::string(kShadeLegend) +
+      "<table class=\"rows\" data-source=\"stages\"><thead><tr><th>norm</th><th>eps</th>";
+  for (const auto& s : stage_cols) out += "<th>after " + h(s) + "</th>";
+  out += "</tr></thead><tbody>\n";
+  for (size_t i = 0; i < results.size(); ++i) {
+    const json& r = results[i];
+    out += "<tr><td>" + h(scalar(r.value("norm", json()))) + "</td><td>" +
+           h(scalar(r.value("eps", json()))) + "</td>";
+    for (const auto& s : stage_cols) {
+      std::string cell = "<td>-</td>";
+      for (const auto& st : array_at(r, "stages", at(where, i)))
+        if (text_at(st, "stage", at(where, i) + ".stages") == s) {
+          const double v = number_at(st, "robust_accuracy", at(where, i) + ".stages");
+          const double undone = number_at(st, "unconfirmed", at(where, i) + ".stages");
+          cell = shaded(v, percent(v) + (undone > 0 ? fmt::format(" ({:.0f})", undone) : ""));
+        }
+      out += cell;
     }
-    out += "</tbody></table>\n";
+    out += "</tr>\n";
   }
-  // The checks, each with what it measured and what it means.
+  return out + "</tbody></table>\n";
+}
+
+/// The checks, each with what it measured and what it means ("" without checks).
+std::string checks_table(const json& a, const std::string& where) {
   const json& checks = array_at(a, "checks", where);
-  if (!checks.empty()) {
-    out +=
-        "<h3>Checks</h3>\n<p>The reference AutoAttack's checks and those of Carlini et al. "
-        "2019; a check that fired means the robust accuracy above may overstate the "
-        "model's robustness.</p>\n<table class=\"rows\" data-source=\"checks\"><thead><tr>"
-        "<th>check</th><th>result</th><th>measured</th><th>meaning</th></tr></thead><tbody>\n";
-    for (const auto& f : checks) {
-      const bool fired = member(f, "fired", where + ".checks") && f.at("fired").is_boolean() &&
-                         f.at("fired").get<bool>();
-      out += "<tr><td>" + h(text_at(f, "name", where + ".checks")) + "</td>" +
-             (fired ? "<td style=\"background:hsl(0,70%,82%)\">FIRED</td>" : "<td>passed</td>") +
-             "<td>" + h(text_at(f, "measured", where + ".checks")) + "</td><td>" +
-             h(fired ? text_at(f, "meaning", where + ".checks") : std::string("-")) +
-             "</td></tr>\n";
-    }
-    out += "</tbody></table>\n";
+  if (checks.empty()) return "";
+  std::string out =
+      "<h3>Checks</h3>\n<p>The reference AutoAttack's checks and those of Carlini et al. "
+      "2019; a check that fired means the robust accuracy above may overstate the "
+      "model's robustness.</p>\n<table class=\"rows\" data-source=\"checks\"><thead><tr>"
+      "<th>check</th><th>result</th><th>measured</th><th>meaning</th></tr></thead><tbody>\n";
+  for (const auto& f : checks) {
+    const bool fired = member(f, "fired", where + ".checks") && f.at("fired").is_boolean() &&
+                       f.at("fired").get<bool>();
+    out += "<tr><td>" + h(text_at(f, "name", where + ".checks")) + "</td>" +
+           (fired ? "<td style=\"background:hsl(0,70%,82%)\">FIRED</td>" : "<td>passed</td>") +
+           "<td>" + h(text_at(f, "measured", where + ".checks")) + "</td><td>" +
+           h(fired ? text_at(f, "meaning", where + ".checks") : std::string("-")) + "</td></tr>\n";
   }
+  return out + "</tbody></table>\n";
+}
+
+/// The robust-accuracy plots of the folder, one per norm (`used` keeps them out of the plots
+/// section).
+std::string robust_accuracy_plots(const fs::path& dir, std::set<std::string>& used) {
+  std::string out;
   for (const std::string norm : {"linf", "l2"}) {
     const std::string plot = "robust_accuracy_" + norm + ".svg";
     std::error_code ec;
@@ -521,129 +532,176 @@ std::string audit_sections(const json& a, double chance, std::set<std::string>& 
       used.insert(plot);
     }
   }
-  // Per-class robust accuracy, one column per budget, classes that break first on top.
+  return out;
+}
+
+/// Per item, in data order: the label, the clean prediction and each result's adversarial one.
+struct PerItem {
+  std::vector<int64_t> labels, clean;
+  std::vector<std::vector<int64_t>> advs;  // per result
+};
+
+/// The per-item predictions of the results (every result has them).
+PerItem read_per_item(const json& results, const std::string& where) {
+  PerItem p;
+  const std::string first_at = at(where, 0) + ".per_item";
+  const json& first = results[0]["per_item"];
+  p.labels = ints_at(first, "label", first_at);
+  const auto n = static_cast<int64_t>(p.labels.size());
+  p.clean = ints_at(first, "clean_pred", first_at, n);
+  for (size_t r = 0; r < results.size(); ++r)
+    p.advs.push_back(ints_at(results[r]["per_item"], "adv_pred", at(where, r) + ".per_item", n));
+  return p;
+}
+
+/// Per-class robust accuracy, one column per budget, classes that break first on top.
+std::string per_class_table(const json& results, const PerItem& p,
+                            const std::vector<std::string>& names) {
   std::map<int64_t, std::vector<double>> per_class;  // class -> clean, then per result
   std::map<int64_t, int64_t> count;
   std::vector<std::string> headers;
-  bool have_items = !results.empty();
-  for (const auto& r : results) have_items = have_items && r.contains("per_item");
-  if (have_items) {
-    const std::string first_at = at(where, 0) + ".per_item";
-    const json& first = results[0]["per_item"];
-    const auto labels = ints_at(first, "label", first_at);
-    const auto n = static_cast<int64_t>(labels.size());
-    const auto clean = ints_at(first, "clean_pred", first_at, n);
-    std::vector<std::vector<int64_t>> advs;
-    for (size_t r = 0; r < results.size(); ++r)
-      advs.push_back(ints_at(results[r]["per_item"], "adv_pred", at(where, r) + ".per_item", n));
-    for (size_t i = 0; i < labels.size(); ++i) {
-      ++count[labels[i]];
-      per_class[labels[i]].resize(1 + results.size(), 0.0);
-      per_class[labels[i]][0] += clean[i] == labels[i];
-    }
-    for (size_t r = 0; r < results.size(); ++r) {
-      const auto& adv = advs[r];
-      for (size_t i = 0; i < labels.size(); ++i) per_class[labels[i]][1 + r] += adv[i] == labels[i];
-      headers.push_back(scalar(results[r].value("norm", json())) + " " +
-                        scalar(results[r].value("eps", json())));
-    }
-    for (auto& [k, v] : per_class)
-      for (double& x : v) x /= static_cast<double>(count[k]);
-    const size_t key = 1 + results.size() / 4;  // the middle Linf budget, about
-    std::vector<int64_t> order;
-    for (const auto& [k, v] : per_class) order.push_back(k);
-    std::stable_sort(order.begin(), order.end(), [&](int64_t x, int64_t y) {
-      return per_class[x][std::min(key, per_class[x].size() - 1)] <
-             per_class[y][std::min(key, per_class[y].size() - 1)];
-    });
-    out +=
-        "<h3>Per-class robust accuracy</h3>\n<p>Which classes break first: sorted by "
-        "robust accuracy at " +
-        h(headers[std::min(key - 1, headers.size() - 1)]) + ".</p>\n" + kShadeLegend +
-        "<div class=\"scroll\"><table class=\"rows\" data-source=\"per-class\"><thead><tr>"
-        "<th>class</th><th>items</th><th>clean</th>";
-    for (const auto& c : headers) out += "<th>" + h(c) + "</th>";
-    out += "</tr></thead><tbody>\n";
-    for (int64_t k : order) {
-      out +=
-          "<tr><td>" + h(class_name(names, k)) + "</td><td>" + std::to_string(count[k]) + "</td>";
-      for (double v : per_class[k]) out += shaded(v, percent(v));
-      out += "</tr>\n";
-    }
-    out += "</tbody></table></div>\n";
-    // What the attacks turn each class into, at the middle budget of each norm.
-    out += "<h3>What the attacks turn each class into</h3>\n";
-    for (const std::string norm : {"linf", "l2"}) {
-      std::vector<size_t> idx;
-      for (size_t r = 0; r < results.size(); ++r)
-        if (results[r].value("norm", json()) == norm) idx.push_back(r);
-      if (idx.empty()) continue;
-      const json& r = results[idx[idx.size() / 2]];
-      const auto& adv = advs[idx[idx.size() / 2]];
-      std::map<int64_t, std::map<int64_t, int64_t>> flips;
-      std::map<int64_t, int64_t> correct;
-      for (size_t i = 0; i < labels.size(); ++i) {
-        if (clean[i] != labels[i]) continue;
-        ++correct[labels[i]];
-        if (adv[i] != labels[i]) ++flips[labels[i]][adv[i]];
-      }
-      out += fmt::format(
-          "<p>{} eps {}: of the items classified correctly clean, how many the attack "
-          "flipped and into what (most frequent first).</p>\n<table class=\"rows\" "
-          "data-source=\"confusion-{}\"><thead><tr><th>class</th><th>correct clean</th>"
-          "<th>flipped</th><th>turned into</th></tr></thead><tbody>\n",
-          h(norm), h(scalar(r.value("eps", json()))), h(norm));
-      for (const auto& [k, n] : correct) {
-        std::vector<std::pair<int64_t, int64_t>> into(flips[k].begin(), flips[k].end());
-        std::stable_sort(into.begin(), into.end(),
-                         [](const auto& x, const auto& y) { return x.second > y.second; });
-        int64_t flipped = 0;
-        std::string list;
-        for (const auto& [c, m] : into) {
-          flipped += m;
-          if (list.size() < 80)
-            list += (list.empty() ? "" : ", ") + class_name(names, c) + " " + std::to_string(m);
-        }
-        out += fmt::format("<tr><td>{}</td><td>{}</td><td>{} ({})</td><td>{}</td></tr>\n",
-                           h(class_name(names, k)), n, flipped,
-                           percent(static_cast<double>(flipped) / std::max<int64_t>(n, 1)),
-                           h(list.empty() ? "-" : list));
-      }
-      out += "</tbody></table>\n";
-    }
+  const auto& labels = p.labels;
+  for (size_t i = 0; i < labels.size(); ++i) {
+    ++count[labels[i]];
+    per_class[labels[i]].resize(1 + results.size(), 0.0);
+    per_class[labels[i]][0] += p.clean[i] == labels[i];
   }
-  // Minimal-norm curves and time spent.
+  for (size_t r = 0; r < results.size(); ++r) {
+    const auto& adv = p.advs[r];
+    for (size_t i = 0; i < labels.size(); ++i) per_class[labels[i]][1 + r] += adv[i] == labels[i];
+    headers.push_back(scalar(results[r].value("norm", json())) + " " +
+                      scalar(results[r].value("eps", json())));
+  }
+  for (auto& [k, v] : per_class)
+    for (double& x : v) x /= static_cast<double>(count[k]);
+  const size_t key = 1 + results.size() / 4;  // the middle Linf budget, about
+  std::vector<int64_t> order;
+  for (const auto& [k, v] : per_class) order.push_back(k);
+  std::stable_sort(order.begin(), order.end(), [&](int64_t x, int64_t y) {
+    return per_class[x][std::min(key, per_class[x].size() - 1)] <
+           per_class[y][std::min(key, per_class[y].size() - 1)];
+  });
+  std::string out =
+      "<h3>Per-class robust accuracy</h3>\n<p>Which classes break first: sorted by "
+      "robust accuracy at " +
+      h(headers[std::min(key - 1, headers.size() - 1)]) + ".</p>\n" + kShadeLegend +
+      "<div class=\"scroll\"><table class=\"rows\" data-source=\"per-class\"><thead><tr>"
+      "<th>class</th><th>items</th><th>clean</th>";
+  for (const auto& c : headers) out += "<th>" + h(c) + "</th>";
+  out += "</tr></thead><tbody>\n";
+  for (int64_t k : order) {
+    out += "<tr><td>" + h(class_name(names, k)) + "</td><td>" + std::to_string(count[k]) + "</td>";
+    for (double v : per_class[k]) out += shaded(v, percent(v));
+    out += "</tr>\n";
+  }
+  return out + "</tbody></table></div>\n";
+}
+
+/// What the attack at the middle budget of `norm` turned each class into ("" without a budget
+/// of that norm).
+std::string confusion_table(const std::string& norm, const json& results, const PerItem& p,
+                            const std::vector<std::string>& names) {
+  const auto& labels = p.labels;
+  std::vector<size_t> idx;
+  for (size_t r = 0; r < results.size(); ++r)
+    if (results[r].value("norm", json()) == norm) idx.push_back(r);
+  if (idx.empty()) return "";
+  const json& r = results[idx[idx.size() / 2]];
+  const auto& adv = p.advs[idx[idx.size() / 2]];
+  std::map<int64_t, std::map<int64_t, int64_t>> flips;
+  std::map<int64_t, int64_t> correct;
+  for (size_t i = 0; i < labels.size(); ++i) {
+    if (p.clean[i] != labels[i]) continue;
+    ++correct[labels[i]];
+    if (adv[i] != labels[i]) ++flips[labels[i]][adv[i]];
+  }
+  std::string out = fmt::format(
+      "<p>{} eps {}: of the items classified correctly clean, how many the attack "
+      "flipped and into what (most frequent first).</p>\n<table class=\"rows\" "
+      "data-source=\"confusion-{}\"><thead><tr><th>class</th><th>correct clean</th>"
+      "<th>flipped</th><th>turned into</th></tr></thead><tbody>\n",
+      h(norm), h(scalar(r.value("eps", json()))), h(norm));
+  for (const auto& [k, n] : correct) {
+    std::vector<std::pair<int64_t, int64_t>> into(flips[k].begin(), flips[k].end());
+    std::stable_sort(into.begin(), into.end(),
+                     [](const auto& x, const auto& y) { return x.second > y.second; });
+    int64_t flipped = 0;
+    std::string list;
+    for (const auto& [c, m] : into) {
+      flipped += m;
+      if (list.size() < 80)
+        list += (list.empty() ? "" : ", ") + class_name(names, c) + " " + std::to_string(m);
+    }
+    out += fmt::format("<tr><td>{}</td><td>{}</td><td>{} ({})</td><td>{}</td></tr>\n",
+                       h(class_name(names, k)), n, flipped,
+                       percent(static_cast<double>(flipped) / std::max<int64_t>(n, 1)),
+                       h(list.empty() ? "-" : list));
+  }
+  return out + "</tbody></table>\n";
+}
+
+/// Minimal-norm curves: per attack, for how many items one was found and how small ("" without
+/// curves).
+std::string minimal_norm_table(const json& a, const std::string& where) {
   const json& curves = array_at(a, "minimal_norm_curves", where);
-  if (!curves.empty()) {
+  if (curves.empty()) return "";
+  std::string out =
+      "<h3>Minimal-norm curves</h3>\n<p>Per item, the smallest perturbation the attack "
+      "found; accuracy at eps = share of clean-correct items whose smallest perturbation "
+      "is larger (an upper bound on robust accuracy; dashed in the plots above).</p>\n"
+      "<table class=\"rows\" data-source=\"minimal-norm\"><thead><tr><th>attack</th>"
+      "<th>norm</th><th>found for</th><th>median</th><th>mean</th><th>seconds</th></tr>"
+      "</thead><tbody>\n";
+  for (size_t i = 0; i < curves.size(); ++i) {
+    const json& c = curves[i];
+    const std::string here = where + ".minimal_norm_curves[" + std::to_string(i) + "]";
+    const json* found = member(c, "minimal_norm", here);
+    const json m = found ? *found : json::object();
     out +=
-        "<h3>Minimal-norm curves</h3>\n<p>Per item, the smallest perturbation the attack "
-        "found; accuracy at eps = share of clean-correct items whose smallest perturbation "
-        "is larger (an upper bound on robust accuracy; dashed in the plots above).</p>\n"
-        "<table class=\"rows\" data-source=\"minimal-norm\"><thead><tr><th>attack</th>"
-        "<th>norm</th><th>found for</th><th>median</th><th>mean</th><th>seconds</th></tr>"
-        "</thead><tbody>\n";
-    for (size_t i = 0; i < curves.size(); ++i) {
-      const json& c = curves[i];
-      const std::string here = where + ".minimal_norm_curves[" + std::to_string(i) + "]";
-      const json* found = member(c, "minimal_norm", here);
-      const json m = found ? *found : json::object();
-      out += fmt::format(
-          "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
-          h(scalar(c.value("attack", json()))), h(scalar(c.value("norm", json()))),
-          percent(number_at(m, "found_rate", here + ".minimal_norm")),
-          h(scalar(m.value("median", json()))), h(scalar(m.value("mean", json()))),
-          h(scalar(c.value("seconds", json()))));
-    }
-    out += "</tbody></table>\n";
+        fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                    h(scalar(c.value("attack", json()))), h(scalar(c.value("norm", json()))),
+                    percent(number_at(m, "found_rate", here + ".minimal_norm")),
+                    h(scalar(m.value("median", json()))), h(scalar(m.value("mean", json()))),
+                    h(scalar(c.value("seconds", json()))));
   }
+  return out + "</tbody></table>\n";
+}
+
+/// The time the audit took, in all and in its robust-accuracy runs; closes the section.
+std::string time_spent(const json& a, const json& results, const std::string& where) {
   double attack_seconds = 0;
   for (size_t i = 0; i < results.size(); ++i)
     attack_seconds += number_at(results[i], "seconds", at(where, i));
-  out += fmt::format(
+  return fmt::format(
       "<h3>Time spent</h3>\n<p>{} s in all; {} s in the {} robust-accuracy runs (per run: the "
       "seconds column below).</p>\n</section>\n",
       number(number_at(a, "seconds", where)), number(attack_seconds), results.size());
-  return out;
+}
+
+/// The audit's own sections: robust accuracy per budget and stage, plots, per-class robust
+/// accuracy, what the attacks turn each class into, examples and time.
+std::string audit_sections(const json& a, double chance, std::set<std::string>& used,
+                           const fs::path& dir) {
+  const std::string where = "audit.json";
+  const json& results = array_at(a, "results", where);
+  const std::vector<std::string> names = class_names_of(a, where);
+  for (size_t r = 0; r < results.size(); ++r) member(results[r], "norm", at(where, r));
+  std::string out = robustness_cards(a, results, chance, where);
+  out += stage_table(results, where);
+  out += checks_table(a, where);
+  out += robust_accuracy_plots(dir, used);
+  bool have_items = !results.empty();
+  for (const auto& r : results) have_items = have_items && r.contains("per_item");
+  if (have_items) {
+    const PerItem items = read_per_item(results, where);
+    out += per_class_table(results, items, names);
+    // What the attacks turn each class into, at the middle budget of each norm.
+    out += "<h3>What the attacks turn each class into</h3>\n";
+    for (const std::string norm : {"linf", "l2"})
+      out += confusion_table(norm, results, items, names);
+  }
+  out += minimal_norm_table(a, where);
+  return out + time_spent(a, results, where);
 }
 
 /// The headline numbers of a results JSON: its top-level shares and counts.

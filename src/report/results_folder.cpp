@@ -15,7 +15,7 @@
 
 #include "foil/core/error.h"
 #include "foil/core/files.h"
-#include "foil/dist/dist.h"
+#include "foil/distributed/dist.h"
 #include "foil/report/figures.h"
 #include "foil/report/html.h"
 

@@ -345,6 +345,13 @@ TEST(BadInput, ValuesAreCheckedForMeaning) {
       {"attack" + m + " --steps 0", "--steps: expected an integer in 1..100000"},
       {"audit" + m + " --steps 0", "--steps: expected an integer in 1..100000"},
       {"attack" + m + " --steps x", "--steps: expected an integer in 1..100000, got 'x'"},
+      // A flag the chosen attack does not read (they used to be ignored silently).
+      {"attack" + m + " --max-queries 100", "--max-queries: not used by pgd; it is read by"},
+      {"attack" + m + " --attack fgsm --steps 5", "--steps: not used by fgsm"},
+      {"attack" + m + " --attack deepfool --kappa 1", "--kappa: not used by deepfool"},
+      {"attack" + m + " --attack autoattack --no-random-start", "--no-random-start"},
+      {"transfer --models zoo:mlp --attacks mifgsm,pgd --di-prob 0.5",
+       "--di-prob: not used by mifgsm, pgd"},
       {"patch train" + m + " --eot --contrast -1,2 --out " + dir + "/p", "--contrast"},
       {"patch train" + m + " --eot --scale 0,1 --out " + dir + "/p", "--scale"},
       {"patch train" + m + " --target 1 --loss feature --layers conv2 --layer-weights -1 --out " +

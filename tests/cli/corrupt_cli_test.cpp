@@ -1,6 +1,8 @@
 // foil corrupt and the audit's corruption section, through the command line.
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include <filesystem>
 
 #include "test_util.h"

@@ -8,7 +8,7 @@
 
 #include "foil/data/dataset.h"
 #include "foil/jobs/job.h"
-#include "foil/models/tfjs.h"
+#include "foil/models/graph_model.h"
 #include "foil/patch/trainer.h"
 #include "foil/report/figures.h"
 #include "test_util.h"
@@ -141,7 +141,7 @@ TEST(CliExplain, DefendLabelsAdaptiveAndNonAdaptive) {
 // placed it.
 TEST(CliExplain, APatchOnEachDetectedPersonOfADetector) {
   const std::string dir = test::temp_dir("cli-explain-on-object");
-  TfjsModel centernet(test::human_model("centernet"));
+  GraphModel centernet(test::human_model("centernet"));
   const std::string spec = test::kSampleClip + ":every=400";  // 2 frames of a crowded square
   const Dataset data = open_data(spec, centernet);
   int64_t expected = 0;  // a patch on each of the 3 best people (one anywhere when none)

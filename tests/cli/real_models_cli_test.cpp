@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "foil/data/dataset.h"
-#include "foil/models/tfjs.h"
+#include "foil/models/graph_model.h"
 #include "test_util.h"
 
 namespace foil {
@@ -60,7 +60,7 @@ TEST(RealModelsCli, DetectorsFindTheDogTheBicycleAndTheCarInPhotoPixels) {
 
 TEST(RealModelsCli, DetectorImageLevelScoresAreItsClassMapPeaks) {
   // The Model output of a detector: per class, the best location's logit over all maps.
-  TfjsModel m(test::human_model("centernet"));
+  GraphModel m(test::human_model("centernet"));
   const auto x = load_data(test::asset("photos/dog.jpg"), m.info().input).images;
   torch::NoGradGuard no_grad;
   const auto logits = m.forward(x);
@@ -186,7 +186,7 @@ TEST(RealModelsCli, BlazeFaceFindsTheAstronautsFaceAndCropsIt) {
 TEST(RealModelsCli, FaceAttributeModelsAgreeOnTheAstronaut) {
   // Eileen Collins: the three gender classifiers (three architectures) all say female.
   for (const std::string model : {"gender", "gender-ssrnet-imdb", "gear"}) {
-    TfjsModel m(test::human_model(model));
+    GraphModel m(test::human_model(model));
     const auto x = load_data(test::astronaut_face(), m.info().input).images;
     torch::NoGradGuard no_grad;
     const auto logits = m.forward(x);
@@ -200,7 +200,7 @@ TEST(RealModelsCli, DetectorScoresAreTheBestDetectionOfEachClass) {
   // score of the class's best detection, and classes below the threshold have none (the
   // truck in dog.jpg scores 0.30-0.32 but its box is suppressed by the car's).
   for (const std::string model : {"centernet", "nanodet"}) {
-    TfjsModel m(test::human_model(model));
+    GraphModel m(test::human_model(model));
     const auto x = load_data(test::asset("photos/dog.jpg"), m.info().input).images;
     torch::NoGradGuard no_grad;
     const auto score = torch::sigmoid(m.forward(x))[0];
@@ -270,7 +270,7 @@ TEST(RealModelsCli, EveryKeypointModelsHeatmapTapIsALayer) {
   for (const std::string model :
        {"movenet-lightning", "movenet-thunder", "blazepose-lite", "blazepose-full",
         "blazepose-heavy", "posenet", "efficientpose"}) {
-    TfjsModel m(test::human_model(model));
+    GraphModel m(test::human_model(model));
     const auto names = m.layer_names();
     EXPECT_NE(std::find(names.begin(), names.end(), m.meta().heatmap_tap), names.end())
         << model << ": " << m.meta().heatmap_tap;

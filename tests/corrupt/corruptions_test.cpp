@@ -3,6 +3,8 @@
 #include "foil/corrupt/corruptions.h"
 
 #include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
 #include <algorithm>

@@ -9,7 +9,7 @@
 #include "foil/core/error.h"
 #include "foil/data/dataset.h"
 #include "foil/explain/faithfulness.h"
-#include "foil/models/tfjs.h"
+#include "foil/models/graph_model.h"
 #include "foil/models/torchscript.h"
 #include "test_util.h"
 
@@ -322,7 +322,7 @@ TEST(Explain, GradCamOfABatchOnAFixedBatchOneGraphEqualsPerImageMaps) {
   // CenterNet's graph has a fixed batch of 1 and runs image by image: the maps of a batch of
   // two must be those of each image alone (the taps the gradient is taken against are the
   // ones its class scores were computed from). Its default layer is not in the class head.
-  TfjsModel detector(test::human_model("centernet"));
+  GraphModel detector(test::human_model("centernet"));
   const auto a = load_data(test::asset("photos/dog.jpg"), detector.info().input).images;
   const auto b = load_data(test::asset("photos/person.jpg"), detector.info().input).images;
   const std::string layer = default_cam_layer(detector, a);

@@ -12,7 +12,7 @@
 #include "foil/core/error.h"
 #include "foil/explain/explain.h"
 #include "foil/models/model.h"
-#include "foil/models/tfjs.h"
+#include "foil/models/graph_model.h"
 #include "test_util.h"
 
 namespace foil {
@@ -45,7 +45,7 @@ TEST_P(OnnxArchitecture, OutputsGradientsAndTapsEqualPyTorch) {
   const std::string ref = entry["reference"];
   auto model = load_model(onnx_fixture(file + ".onnx"));
   EXPECT_EQ(model->info().backend, "onnx");
-  const auto* graph = dynamic_cast<const TfjsModel*>(model.get());
+  const auto* graph = dynamic_cast<const GraphModel*>(model.get());
   ASSERT_NE(graph, nullptr);
   EXPECT_EQ(graph->meta().task, "classifier");  // an N×10 output
   const torch::Tensor x = reference(ref + "_x");
@@ -78,9 +78,9 @@ INSTANTIATE_TEST_SUITE_P(TorchVision, OnnxArchitecture,
 TEST(Onnx, FixedBatchOfOneRunsBatchesImageByImage) {
   auto fixed = load_model(onnx_fixture("resnet18_batch1.onnx"));
   auto dynamic = load_model(onnx_fixture("resnet18.onnx"));
-  const auto* g = dynamic_cast<const TfjsModel*>(fixed.get());
+  const auto* g = dynamic_cast<const GraphModel*>(fixed.get());
   EXPECT_EQ(g->graph().input_shape()[0], 1);
-  EXPECT_EQ(dynamic_cast<const TfjsModel*>(dynamic.get())->graph().input_shape()[0], -1);
+  EXPECT_EQ(dynamic_cast<const GraphModel*>(dynamic.get())->graph().input_shape()[0], -1);
   const torch::Tensor x = reference("resnet18_x");
   EXPECT_TRUE(torch::allclose(fixed->forward(x), dynamic->forward(x), 1e-5, 1e-6));
 }

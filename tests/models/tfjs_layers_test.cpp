@@ -1,10 +1,12 @@
 // Keras layers models: every layer class foil translates, on random weights, against
 // TensorFlow.js's own layers runtime (tfjs-layers 4.22.0); and what foil refuses.
 #include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
 #include "foil/core/error.h"
-#include "foil/models/tfjs.h"
+#include "foil/models/graph_model.h"
 #include "test_util.h"
 #include "tfjs_graph_builder.h"
 #include "tfjs_reference.h"

@@ -1,13 +1,15 @@
 // TensorFlow.js importer: each op against hand-computed values, on graphs written by the
 // test in the graph-model format, plus gradients against finite differences.
 #include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
 #include <cstring>
 #include <fstream>
 
 #include "foil/core/error.h"
-#include "foil/models/tfjs.h"
+#include "foil/models/graph_model.h"
 #include "test_util.h"
 #include "tfjs_graph_builder.h"
 
@@ -424,7 +426,7 @@ TEST(TfjsOps, GradientsMatchFiniteDifferences) {
   EXPECT_GT(grad.abs().max().item<double>(), 1e-4);  // the gradient is not trivially zero
 }
 
-TEST(TfjsModel, SidecarMetadataSetsScalingOutputsAndClasses) {
+TEST(GraphModel, SidecarMetadataSetsScalingOutputsAndClasses) {
   // A 2-class "classifier" on 1x2x2x1 inputs: logits = mean(x) * [1, -1], then Softmax.
   GraphBuilder g;
   g.input("img", {-1, 2, 2, 1}).ints("axes", {3}, {1, 2, 3}).constant("w", {1, 2}, {1, -1});
@@ -436,7 +438,7 @@ TEST(TfjsModel, SidecarMetadataSetsScalingOutputsAndClasses) {
   const std::string path = g.write(dir, "tiny");
   std::ofstream(dir + "/tiny.foil.json")
       << R"({"task": "classifier", "scale": 2, "offset": -1, "class_names": ["bright", "dark"]})";
-  TfjsModel m(path);
+  GraphModel m(path);
   EXPECT_EQ(m.info().input.str(), ImageShape({1, 2, 2}).str());
   EXPECT_EQ(m.info().class_names, (std::vector<std::string>{"bright", "dark"}));
   EXPECT_EQ(m.meta().outputs, (std::vector<std::string>{"Identity"}));

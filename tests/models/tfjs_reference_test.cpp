@@ -11,14 +11,14 @@
 #include <nlohmann/json.hpp>
 
 #include "foil/data/dataset.h"
-#include "foil/models/tfjs.h"
+#include "foil/models/graph_model.h"
 #include "test_util.h"
 
 namespace foil {
 namespace {
 
 /// The reference runtime's values of `nodes` for the model's own input.
-std::map<std::string, torch::Tensor> reference(const TfjsModel& m, const torch::Tensor& input,
+std::map<std::string, torch::Tensor> reference(const GraphModel& m, const torch::Tensor& input,
                                                const std::vector<std::string>& nodes) {
   return test::tfjs_reference(test::tfjs_model(m.info().arch), input, m.graph().input_dtype(),
                               nodes);
@@ -33,7 +33,7 @@ class TfjsReference : public ::testing::TestWithParam<Case> {};
 
 TEST_P(TfjsReference, OutputsMatchTheJavaScriptRuntime) {
   const Case c = GetParam();
-  TfjsModel m(test::tfjs_model(c.model));
+  GraphModel m(test::tfjs_model(c.model));
   const auto pixels = load_data(c.data, m.info().input).images;
   const auto ours = m.outputs(pixels);
   const auto ref = reference(m, m.model_input(pixels), m.meta().outputs);
@@ -80,8 +80,8 @@ INSTANTIATE_TEST_SUITE_P(
       return n;
     });
 
-TEST(TfjsModel, MoveNetHeatmapTapMatchesTheReferenceAndBatchesPerImage) {
-  TfjsModel m(test::human_model("movenet-lightning"));
+TEST(GraphModel, MoveNetHeatmapTapMatchesTheReferenceAndBatchesPerImage) {
+  GraphModel m(test::human_model("movenet-lightning"));
   const auto a = load_data(test::asset("photos/messi5.jpg"), m.info().input).images;
   const auto b = load_data(test::asset("photos/basketball1.png"), m.info().input).images;
   const std::string tap = m.meta().heatmap_tap;
@@ -96,8 +96,8 @@ TEST(TfjsModel, MoveNetHeatmapTapMatchesTheReferenceAndBatchesPerImage) {
   EXPECT_TRUE(out.output[0].allclose(m.forward(a)[0], 1e-5, 1e-5));
 }
 
-TEST(TfjsModel, LayersModelTapsAreLayersByName) {
-  TfjsModel m(test::tfjs_model("nsfw-inception-v3"));
+TEST(GraphModel, LayersModelTapsAreLayersByName) {
+  GraphModel m(test::tfjs_model("nsfw-inception-v3"));
   const auto names = m.layer_names();
   for (const char* layer : {"mixed5", "activation_40", "dense_3"})
     EXPECT_NE(std::find(names.begin(), names.end(), layer), names.end()) << layer;
@@ -112,9 +112,9 @@ TEST(TfjsModel, LayersModelTapsAreLayersByName) {
   EXPECT_TRUE(torch::softmax(out.output, 1).allclose(ref.at("dense_3"), 1e-4, 1e-5));
 }
 
-TEST(TfjsModel, ALayerScaleIsReadInTheTapLayout) {
+TEST(GraphModel, ALayerScaleIsReadInTheTapLayout) {
   // An NHWC graph: the scale comes N×C×H×W like the tap and multiplies the graph's own value.
-  TfjsModel m(test::tfjs_model("nsfw-inception-v3"));
+  GraphModel m(test::tfjs_model("nsfw-inception-v3"));
   const auto x = load_data(test::asset("photos/messi5.jpg"), m.info().input).images;
   const auto plain = m.forward(x, {"mixed5"});
   const auto a = plain.taps.at("mixed5");  // 1×768×17×17
@@ -126,8 +126,8 @@ TEST(TfjsModel, ALayerScaleIsReadInTheTapLayout) {
       m.forward(x, {}, {"mixed5", torch::ones({1, 768, 1, 1})}).output.allclose(plain.output));
 }
 
-TEST(TfjsModel, GradientsReachThePixels) {
-  TfjsModel m(test::human_model("emotion"));
+TEST(GraphModel, GradientsReachThePixels) {
+  GraphModel m(test::human_model("emotion"));
   auto x = load_data(test::astronaut_face(), m.info().input).images.requires_grad_(true);
   auto logits = m.forward(x);
   EXPECT_EQ(logits.sizes(), (std::vector<int64_t>{1, 7}));  // logits before the Softmax
@@ -142,7 +142,7 @@ TEST(TfjsModel, GradientsReachThePixels) {
   EXPECT_GT(g.abs().sum().item<double>(), 0);
   // MoveNet: int32 input, rounded with a straight-through gradient; gradients pass through
   // the heatmap tap even though the output's decode (ArgMax/GatherNd) has none.
-  TfjsModel pose(test::human_model("movenet-lightning"));
+  GraphModel pose(test::human_model("movenet-lightning"));
   auto p =
       load_data(test::asset("photos/messi5.jpg"), pose.info().input).images.requires_grad_(true);
   auto hm = pose.forward(p, {pose.meta().heatmap_tap}).taps.at(pose.meta().heatmap_tap);

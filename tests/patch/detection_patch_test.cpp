@@ -9,7 +9,7 @@
 #include "../models/tfjs_graph_builder.h"
 #include "foil/core/error.h"
 #include "foil/jobs/job.h"
-#include "foil/models/tfjs.h"
+#include "foil/models/graph_model.h"
 #include "foil/patch/trainer.h"
 #include "test_util.h"
 
@@ -37,8 +37,8 @@ std::string mean_colour_detector_file() {
   return path;
 }
 
-std::shared_ptr<TfjsModel> mean_colour_detector() {
-  return std::make_shared<TfjsModel>(mean_colour_detector_file());
+std::shared_ptr<GraphModel> mean_colour_detector() {
+  return std::make_shared<GraphModel>(mean_colour_detector_file());
 }
 
 /// Images A (all red), B (black), C (red 0.55 everywhere); labels unused.
@@ -120,7 +120,7 @@ TEST(DetectionPatch, BoxesAreKeptByAnOverlapOfHalfAndCountedUnderThePatch) {
 
 // On a real detector, the counts agree with its own clean detections.
 TEST(DetectionPatch, CenterNetCountsThePeopleOfEachFrame) {
-  auto model = std::make_shared<TfjsModel>(test::human_model("centernet"));
+  auto model = std::make_shared<GraphModel>(test::human_model("centernet"));
   const Dataset data = open_data(test::kSampleClip + ":every=300", *model);  // 3 frames
   size_t people = 0;
   for (const auto& found : model->detect(data.images, -1))
@@ -204,7 +204,7 @@ TEST(DetectionPatch, CommandLineTrainsAndEvaluatesOnARealDetector) {
 }
 
 TEST(DetectionPatch, ObjectBoxesAreTheDetectorsBestBoxOfTheClass) {
-  TfjsModel centernet(test::human_model("centernet"));
+  GraphModel centernet(test::human_model("centernet"));
   const Dataset data = load_data(test::asset("photos/dog.jpg"), centernet.info().input);
   const auto found = centernet.detect(data.images).front();
   ASSERT_FALSE(found.empty());
@@ -221,7 +221,7 @@ TEST(DetectionPatch, ObjectBoxesAreTheDetectorsBestBoxOfTheClass) {
   const auto any = object_boxes(centernet, data.images, -1);
   EXPECT_EQ(any[0].x1, found[0].x1);
   EXPECT_TRUE(object_boxes(centernet, data.images, 11)[0].empty());  // no stop sign
-  TfjsModel emotion(test::human_model("emotion"));
+  GraphModel emotion(test::human_model("emotion"));
   EXPECT_THROW(object_boxes(emotion, torch::zeros({1, 1, 64, 64}), 0), InputError);
 }
 

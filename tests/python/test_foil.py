@@ -179,6 +179,10 @@ def test_model_files_load_as_the_cli_opens_them(data):
     (lambda m, x, y: foil.PGD(m, epsilon=0.1)(x, y), "epsilon"),
     (lambda m, x, y: foil.PGD(m, seed=-1)(x, y), "seed"),
     (lambda m, x, y: foil.PGD(m, steps="ten")(x, y), "steps"),
+    # An option the attack does not read (the CLI refuses its flag the same way).
+    (lambda m, x, y: foil.PGD(m, max_queries=100)(x, y), "max_queries: not used by pgd"),
+    (lambda m, x, y: foil.FGSM(m, steps=5)(x, y), "steps: not used by fgsm"),
+    (lambda m, x, y: foil.Attack(m, "ti-fgsm", ti_kernel=-1)(x, y), "ti_kernel: expected"),
     (lambda m, x, y: foil.Attack(m, "nope")(x, y), "nope"),
     (lambda m, x, y: foil.explain.gradcam(m, x, layer="nope"), "nope"),
     (lambda m, x, y: foil.Model(torch.nn.Linear(2, 2)), "torch.jit.script"),

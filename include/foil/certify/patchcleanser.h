@@ -21,6 +21,7 @@
 
 #include "foil/data/dataset.h"
 #include "foil/models/model.h"
+#include "foil/models/wrapper.h"
 
 namespace foil {
 
@@ -76,19 +77,17 @@ bool two_mask_certified(const torch::Tensor& map, int64_t label);
 /// The defended model as a classifier: forward returns, per image, the one-hot of double
 /// masking's prediction (labels only: no gradient reaches the wrapped model), computing the
 /// first round for every image and the second round only where the first disagrees.
-class PatchCleanserModel : public Model {
+class PatchCleanserModel : public ModelWrapper {
  public:
   /// Defends `base` with `set`.
   PatchCleanserModel(std::shared_ptr<Model> base, PatchMaskSet set, int64_t batch = 500);
   /// No taps.
   std::vector<std::string> layer_names() const override { return {}; }
-  void to(c10::Device device) override;
 
  protected:
   TapOutputs run(const torch::Tensor& x, const std::vector<std::string>& taps) override;
 
  private:
-  std::shared_ptr<Model> base_;
   PatchMaskSet set_;
   int64_t batch_;
 };
@@ -97,19 +96,17 @@ class PatchCleanserModel : public Model {
 /// a random pair of masks of `set` applied to each image (a fresh pair per image and call,
 /// from LibTorch's seeded generator), so a patch trained through it is trained to survive the
 /// masking PatchCleanser applies (expectation over the mask pairs).
-class RandomMaskModel : public Model {
+class RandomMaskModel : public ModelWrapper {
  public:
   /// Wraps `base` with the masks of `set`.
   RandomMaskModel(std::shared_ptr<Model> base, PatchMaskSet set);
   /// No taps.
   std::vector<std::string> layer_names() const override { return {}; }
-  void to(c10::Device device) override;
 
  protected:
   TapOutputs run(const torch::Tensor& x, const std::vector<std::string>& taps) override;
 
  private:
-  std::shared_ptr<Model> base_;
   PatchMaskSet set_;
 };
 

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "foil/models/model.h"
+#include "foil/models/wrapper.h"
 
 namespace foil {
 
@@ -83,19 +84,17 @@ std::vector<int64_t> predict_smoothed(Model& model, const torch::Tensor& images,
 /// forward(x) = log of the mean softmax of the base model over `samples` Gaussian copies of x
 /// (fresh noise on every call, from LibTorch's seeded generator), so the cross-entropy an
 /// attack follows is -log of the smoothed probability of the class.
-class SmoothedSoftModel : public Model {
+class SmoothedSoftModel : public ModelWrapper {
  public:
   /// Wraps `base` with noise of `sigma` and `samples` copies per forward (>= 1).
   SmoothedSoftModel(std::shared_ptr<Model> base, double sigma, int64_t samples);
   /// No taps.
   std::vector<std::string> layer_names() const override { return {}; }
-  void to(c10::Device device) override;
 
  protected:
   TapOutputs run(const torch::Tensor& x, const std::vector<std::string>& taps) override;
 
  private:
-  std::shared_ptr<Model> base_;
   double sigma_;
   int64_t samples_;
 };

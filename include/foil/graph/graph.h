@@ -6,9 +6,9 @@
 /// one Graph: nodes with their op's LibTorch kernel, weights as constants. The kernels live in
 /// src/graph (tf_ops.cpp for TensorFlow ops, onnx_ops.cpp for ONNX operators, kernels.cpp for
 /// what both are written with); the readers in src/models (tfjs_graph.cpp, tfjs_layers.cpp,
-/// onnx.cpp). Models wrap a Graph as `TfjsModel` (foil/models/tfjs.h).
+/// onnx.cpp). Models wrap a Graph as `GraphModel` (foil/models/graph_model.h).
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <map>
 #include <memory>

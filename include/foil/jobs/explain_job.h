@@ -11,7 +11,7 @@
 ///   foil::ExplainJobResult r = foil::run_explain(*model, data, o);
 ///   r.write("results");   // overlays.png, maps.pt, maps_altered.pt, explain.json
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <memory>
 #include <nlohmann/json.hpp>

@@ -10,7 +10,7 @@
 ///   foil::Dataset data = foil::open_data("fashion-mnist:test:100", *model);
 ///   foil::AuditResult r = foil::run_audit(*model, data, foil::AuditOptions());
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <functional>
 #include <memory>

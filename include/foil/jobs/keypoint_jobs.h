@@ -10,7 +10,7 @@
 ///   foil::KeypointTableResult t = foil::run_keypoint_table(s, o);
 ///   t.write("results");                  // table.csv, table.json, curve.svg, curve-target.svg
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <map>
 #include <memory>

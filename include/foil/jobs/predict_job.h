@@ -9,7 +9,7 @@
 ///   foil::PredictResult r = foil::run_predict(*model, photos, foil::PredictOptions());
 ///   foil::write_json("predictions.json", r.results);
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <nlohmann/json.hpp>
 #include <string>

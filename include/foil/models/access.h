@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "foil/models/model.h"
+#include "foil/models/wrapper.h"
 
 namespace foil {
 
@@ -34,8 +35,8 @@ std::string access_name(Access access);
 /// A model seen through an access level. Every image it is shown counts as one query. Below
 /// `gradients` the wrapped model runs without autograd (no backward can reach it, its layers
 /// cannot be tapped); at `labels` the output is the one-hot row of the top class, so an
-/// attack never reads a score.
-class QueryModel : public Model {
+/// attack never reads a score. `inner()` is the wrapped model.
+class QueryModel : public ModelWrapper {
  public:
   /// Wraps `inner` (its normalisation stays inside it).
   QueryModel(std::shared_ptr<Model> inner, Access access);
@@ -45,17 +46,13 @@ class QueryModel : public Model {
   int64_t queries() const { return queries_; }
   /// Starts the count again.
   void reset_queries() { queries_ = 0; }
-  /// The wrapped model.
-  Model& inner() { return *inner_; }
   /// The wrapped model's layers at `gradients` access, none below.
   std::vector<std::string> layer_names() const override;
-  void to(c10::Device device) override;
 
  protected:
   TapOutputs run(const torch::Tensor& x, const std::vector<std::string>& taps) override;
 
  private:
-  std::shared_ptr<Model> inner_;
   Access access_;
   int64_t queries_ = 0;
 };
@@ -70,26 +67,24 @@ enum class Fusion {
 };
 
 /// Several models attacked as one (the transfer attacker's surrogate). All members take the
-/// same input shape and give the same number of classes.
-class EnsembleModel : public Model {
+/// same input shape and give the same number of classes. `to()` moves every member.
+class EnsembleModel : public ModelWrapper {
  public:
   /// Throws InputError naming both models when their input shapes or class counts differ.
   EnsembleModel(std::vector<std::shared_ptr<Model>> members, Fusion fusion);
   /// The members, in order.
-  const std::vector<std::shared_ptr<Model>>& members() const { return members_; }
+  const std::vector<std::shared_ptr<Model>>& members() const { return wrapped(); }
   /// The fusion.
   Fusion fusion() const { return fusion_; }
   /// Per sample, the mean over the members of the cross-entropy of `x` against `classes`.
   torch::Tensor mean_loss(const torch::Tensor& x, const torch::Tensor& classes);
-  /// No taps (an ensemble has no single layer to read).
+  /// No taps (an ensemble has no single layer to read, even of one member).
   std::vector<std::string> layer_names() const override { return {}; }
-  void to(c10::Device device) override;
 
  protected:
   TapOutputs run(const torch::Tensor& x, const std::vector<std::string>& taps) override;
 
  private:
-  std::vector<std::shared_ptr<Model>> members_;
   Fusion fusion_;
 };
 

@@ -137,7 +137,7 @@ struct DetectionPatchEvaluation {
   double under_patch_recall = -1;
 };
 
-struct Detection;  // foil/models/tfjs.h
+struct Detection;  // foil/models/graph_model.h
 
 /// Intersection over union of two boxes (0 when they do not overlap).
 double box_iou(const Detection& a, const Detection& b);

@@ -18,6 +18,7 @@
 
 #include "foil/explain/explain.h"
 #include "foil/models/model.h"
+#include "foil/models/wrapper.h"
 
 namespace foil {
 
@@ -49,18 +50,15 @@ torch::Tensor neutralize(Model& model, const torch::Tensor& x, const NeutralizeO
 /// A model that neutralises its input before the wrapped model sees it. Gradients through it
 /// (for adaptive attacks) treat the mask as a constant and pass straight through the median
 /// (BPDA, Athalye et al. 2018); blur and mean fills are differentiated exactly.
-class NeutralizedModel : public Model {
+class NeutralizedModel : public ModelWrapper {
  public:
   /// Wraps `base` (its info and layers are the base's).
   NeutralizedModel(std::shared_ptr<Model> base, NeutralizeOptions options);
-  std::vector<std::string> layer_names() const override { return base_->layer_names(); }
-  void to(c10::Device device) override;
 
  protected:
   TapOutputs run(const torch::Tensor& x, const std::vector<std::string>& taps) override;
 
  private:
-  std::shared_ptr<Model> base_;
   NeutralizeOptions options_;
 };
 

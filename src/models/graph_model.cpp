@@ -1,4 +1,4 @@
-#include "foil/models/tfjs.h"
+#include "foil/models/graph_model.h"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -16,8 +16,8 @@ namespace fs = std::filesystem;
 
 // ---- model ------------------------------------------------------------------------------
 
-TfjsModel::TfjsModel(const std::string& model_json)
-    : graph_(model_json), meta_(tfjs_meta_for(model_json, graph_)) {
+GraphModel::GraphModel(const std::string& model_json)
+    : graph_(model_json), meta_(graph_meta_for(model_json, graph_)) {
   const auto& shape = graph_.input_shape();
   if (shape.size() != 4)
     throw InputError(fmt::format("{}: input '{}' has shape [{}], expected an image (NHWC or NCHW)",
@@ -89,16 +89,16 @@ TfjsModel::TfjsModel(const std::string& model_json)
   }
 }
 
-TfjsModel::~TfjsModel() = default;
+GraphModel::~GraphModel() = default;
 
-std::vector<std::string> TfjsModel::layer_names() const { return graph_.value_names(); }
+std::vector<std::string> GraphModel::layer_names() const { return graph_.value_names(); }
 
-void TfjsModel::to(c10::Device device) {
+void GraphModel::to(c10::Device device) {
   graph_.to(device);
   device_ = device;
 }
 
-torch::Tensor TfjsModel::model_input(const torch::Tensor& pixels) const {
+torch::Tensor GraphModel::model_input(const torch::Tensor& pixels) const {
   const torch::Tensor rgb = meta_.bgr ? pixels.flip(1) : pixels;
   torch::Tensor x = (nchw_input_ ? rgb : rgb.permute({0, 2, 3, 1})) * meta_.scale + meta_.offset;
   // int32 inputs (e.g. MoveNet's 0..255): round, but let the gradient pass straight through.
@@ -106,7 +106,7 @@ torch::Tensor TfjsModel::model_input(const torch::Tensor& pixels) const {
   return x;
 }
 
-std::vector<torch::Tensor> TfjsModel::execute(
+std::vector<torch::Tensor> GraphModel::execute(
     const torch::Tensor& pixels, const std::vector<std::string>& nodes, size_t first_nchw,
     const std::map<std::string, torch::Tensor>& scales) const {
   const torch::Tensor input = model_input(pixels);
@@ -154,23 +154,23 @@ std::vector<torch::Tensor> TfjsModel::execute(
   return out;
 }
 
-std::vector<torch::Tensor> TfjsModel::outputs(const torch::Tensor& pixels) const {
+std::vector<torch::Tensor> GraphModel::outputs(const torch::Tensor& pixels) const {
   check_input_shape(pixels);
   return execute(pixels.to(device_), meta_.outputs);
 }
 
-TapOutputs TfjsModel::run(const torch::Tensor& x, const std::vector<std::string>& taps) {
+TapOutputs GraphModel::run(const torch::Tensor& x, const std::vector<std::string>& taps) {
   return run_graph(x, taps, {});
 }
 
-TapOutputs TfjsModel::run_scaled(const torch::Tensor& x, const std::vector<std::string>& taps,
+TapOutputs GraphModel::run_scaled(const torch::Tensor& x, const std::vector<std::string>& taps,
                                  const LayerScale& edit) {
   // The scale comes in the layout taps come back in (N×C×H×W); NHWC graphs read it as NHWC.
   const bool nhwc = edit.scale.dim() == 4 && !graph_.channels_first();
   return run_graph(x, taps, {{edit.layer, nhwc ? edit.scale.permute({0, 2, 3, 1}) : edit.scale}});
 }
 
-TapOutputs TfjsModel::run_graph(const torch::Tensor& x, const std::vector<std::string>& taps,
+TapOutputs GraphModel::run_graph(const torch::Tensor& x, const std::vector<std::string>& taps,
                                 const std::map<std::string, torch::Tensor>& scales) {
   std::vector<std::string> nodes = class_logits_;
   if (nodes.empty()) nodes = {output_node_};

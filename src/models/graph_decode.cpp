@@ -3,12 +3,13 @@
 // src/body/posenet*.ts, src/body/efficientpose.ts; NanoDet's generalized-focal-loss head;
 // BlazeFace's SSD anchors).
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <torch/torch.h>
 
 #include <algorithm>
 
 #include "foil/core/error.h"
-#include "foil/models/tfjs.h"
+#include "foil/models/graph_model.h"
 
 namespace foil {
 namespace {
@@ -56,7 +57,7 @@ Peaks peaks(const torch::Tensor& maps, int64_t input_w, int64_t input_h) {
 
 }  // namespace
 
-std::vector<std::vector<Detection>> TfjsModel::detect(const torch::Tensor& pixels,
+std::vector<std::vector<Detection>> GraphModel::detect(const torch::Tensor& pixels,
                                                       double min_score) const {
   check_input(meta_.task == "detection", info_.name, "a detector", "a " + meta_.task + " model");
   if (min_score < 0) min_score = meta_.min_score;
@@ -159,7 +160,7 @@ std::vector<std::vector<Detection>> TfjsModel::detect(const torch::Tensor& pixel
                    "')");
 }
 
-DecodedKeypoints TfjsModel::keypoints(const torch::Tensor& pixels) const {
+DecodedKeypoints GraphModel::keypoints(const torch::Tensor& pixels) const {
   check_input(meta_.task == "keypoints", info_.name, "a keypoint model",
               "a " + meta_.task + " model");
   torch::NoGradGuard no_grad;

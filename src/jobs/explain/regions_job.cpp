@@ -4,7 +4,7 @@
 #include <fmt/format.h>
 
 #include "foil/core/error.h"
-#include "foil/dist/dist.h"
+#include "foil/distributed/dist.h"
 #include "foil/jobs/faithfulness_job.h"
 #include "foil/regions/regions.h"
 

@@ -1,5 +1,5 @@
 // foil::dist::launch_local: N local processes of one job with their output relayed by rank.
-#include "foil/dist/launch.h"
+#include "foil/distributed/launch.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

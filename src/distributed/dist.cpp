@@ -1,9 +1,10 @@
 // The job a foil process belongs to: rendezvous through a c10d store, exchanges through a
 // Gloo process group (Debian's LibTorch ships both; the Gloo headers come from libgloo-dev).
 // CMake defines USE_C10D_GLOO where those headers are found; without them foil runs alone.
-#include "foil/dist/dist.h"
+#include "foil/distributed/dist.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <netdb.h>
 #include <sys/socket.h>
 #include <torch/torch.h>

@@ -10,7 +10,7 @@
 #include <set>
 
 #include "foil/core/error.h"
-#include "foil/models/tfjs.h"
+#include "foil/models/graph_model.h"
 
 namespace foil {
 namespace {
@@ -70,9 +70,9 @@ const std::vector<std::pair<int, int>> kEfficientPoseSkeleton = {
     {0, 1}, {1, 2},  {2, 3},   {3, 4},   {1, 6},  {6, 7},   {7, 8},  {1, 5},
     {5, 9}, {9, 10}, {10, 11}, {11, 12}, {9, 13}, {13, 14}, {14, 15}};
 
-TfjsMeta make(std::string task, std::string description, double scale, double offset,
+GraphMeta make(std::string task, std::string description, double scale, double offset,
               std::vector<std::string> outputs, std::vector<std::string> names = {}) {
-  TfjsMeta m;
+  GraphMeta m;
   m.task = std::move(task);
   m.description = std::move(description);
   m.scale = scale;
@@ -82,9 +82,9 @@ TfjsMeta make(std::string task, std::string description, double scale, double of
   return m;
 }
 
-const std::map<std::string, TfjsMeta>& builtin() {
-  static const std::map<std::string, TfjsMeta> table = [] {
-    std::map<std::string, TfjsMeta> t;
+const std::map<std::string, GraphMeta>& builtin() {
+  static const std::map<std::string, GraphMeta> table = [] {
+    std::map<std::string, GraphMeta> t;
     auto movenet = make("keypoints",
                         "MoveNet lightning: 17 COCO body keypoints as (y, x, score), y and x in "
                         "[0,1] of the input; int32 RGB input 0..255",
@@ -215,7 +215,7 @@ const std::map<std::string, TfjsMeta>& builtin() {
 }
 
 /// Applies the keys present in a `<model>.foil.json` sidecar.
-void apply_sidecar(const std::string& path, TfjsMeta& m) {
+void apply_sidecar(const std::string& path, GraphMeta& m) {
   std::ifstream in(path);
   nlohmann::json j;
   try {
@@ -241,12 +241,12 @@ void apply_sidecar(const std::string& path, TfjsMeta& m) {
 
 }  // namespace
 
-TfjsMeta tfjs_meta_for(const std::string& model_json, const Graph& graph) {
+GraphMeta graph_meta_for(const std::string& model_json, const Graph& graph) {
   const std::filesystem::path p(model_json);
   const std::string stem = p.stem().string();
   const bool onnx = graph.channels_first();
   auto it = onnx ? builtin().end() : builtin().find(stem);
-  TfjsMeta m = it != builtin().end() ? it->second : TfjsMeta{};
+  GraphMeta m = it != builtin().end() ? it->second : GraphMeta{};
   if (it == builtin().end()) {
     m.description = onnx ? graph.description() + " (no metadata: input taken as pixels in [0,1])"
                          : "TensorFlow.js graph model (no metadata: input taken as pixels in "

@@ -13,7 +13,7 @@
 #include "foil/core/error.h"
 #include "foil/core/runtime.h"
 #include "foil/corrupt/corruptions.h"
-#include "foil/dist/dist.h"
+#include "foil/distributed/dist.h"
 #include "foil/jobs/job.h"
 #include "foil/report/figures.h"
 

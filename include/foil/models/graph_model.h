@@ -1,7 +1,10 @@
 #pragma once
 /// @file
-/// TensorFlow.js models (`model.json` + `.bin` shards) and ONNX models (`.onnx`) as
-/// differentiable models.
+/// GraphModel: the differentiable Model over foil's graph executor (foil/graph/graph.h), which
+/// both importers feed: TensorFlow.js models (`model.json` + `.bin` shards, read in
+/// src/models/tfjs_graph.cpp and tfjs_layers.cpp) and ONNX models (`.onnx`, src/models/onnx.cpp).
+/// Its metadata (src/models/graph_meta.cpp) and its task decoders for detectors and keypoint
+/// models (src/models/graph_decode.cpp) serve both.
 ///
 /// ONNX files (default domain, opsets 7 to 18; weights inside the file or in external data
 /// files next to it) are read into the same graph and executor: values stay N×C×H×W, every
@@ -18,16 +21,16 @@
 /// Every node output is a tap by its node name (`name:1` for a second output). 4-D taps are
 /// returned as N×C×H×W views like every other foil model; the rest keep the graph's shape.
 ///
-/// `TfjsModel` takes foil's pixels (N×C×H×W in [0,1]) and converts them to the model's own
+/// `GraphModel` takes foil's pixels (N×C×H×W in [0,1]) and converts them to the model's own
 /// input convention (scale/offset, NHWC, int32 inputs rounded with a straight-through
 /// gradient) as its metadata says. The metadata of the `@vladmandic/human` models is built in;
 /// any other graph model gets defaults from its input placeholder and signature, which a
 /// sidecar `<model>.foil.json` may override.
 ///
 /// Example:
-///   TfjsModel emotion("models/emotion.json");
+///   GraphModel emotion("models/emotion.json");
 ///   auto logits = emotion.forward(faces);      // N×7, before the final Softmax
-///   TfjsModel movenet("models/movenet-lightning.json");
+///   GraphModel movenet("models/movenet-lightning.json");
 ///   auto heatmaps = movenet.forward(people, {"StatefulPartitionedCall/Sigmoid"}).taps;
 
 #include <map>
@@ -42,7 +45,7 @@
 namespace foil {
 
 /// What a graph model takes and what its outputs mean.
-struct TfjsMeta {
+struct GraphMeta {
   std::string task = "generic";      ///< classifier, keypoints, score, detector, landmarks, ...
   std::string description;           ///< what the model is, for reports
   double scale = 1.0;                ///< model input = pixels in [0,1] × scale + offset
@@ -90,17 +93,18 @@ struct DecodedKeypoints {
   torch::Tensor world;  ///< N×K×3 metric coordinates (BlazePose), undefined otherwise
 };
 
-/// A TensorFlow.js graph model behind foil's Model interface.
-class TfjsModel : public Model {
+/// A graph model (TensorFlow.js or ONNX, read into foil's Graph) behind foil's Model interface.
+class GraphModel : public Model {
  public:
-  /// Loads `model_json` and its metadata (`tfjs_meta_for`); throws InputError.
-  explicit TfjsModel(const std::string& model_json);
-  ~TfjsModel() override;
+  /// Loads `model_json` (a TF.js model.json; ONNX files come through load_model) and its
+  /// metadata (`graph_meta_for`); throws InputError.
+  explicit GraphModel(const std::string& model_json);
+  ~GraphModel() override;
   std::vector<std::string> layer_names() const override;
   void to(c10::Device device) override;
 
   /// What the model takes and what its outputs mean.
-  const TfjsMeta& meta() const { return meta_; }
+  const GraphMeta& meta() const { return meta_; }
   /// The graph itself.
   const Graph& graph() const { return graph_; }
   /// Pixels (N×C×H×W in [0,1]) to the model's own input (NHWC, scaled, int32 rounded).
@@ -135,7 +139,7 @@ class TfjsModel : public Model {
                                      const std::map<std::string, torch::Tensor>& scales = {}) const;
 
   Graph graph_;
-  TfjsMeta meta_;
+  GraphMeta meta_;
   std::string output_node_;
   std::vector<std::string> class_logits_;  ///< detectors: class maps before their sigmoid
   bool probability_maps_ = false;          ///< the class maps are after their sigmoid (NanoDet)
@@ -145,6 +149,6 @@ class TfjsModel : public Model {
 
 /// Metadata for a graph model file: built-in for the `@vladmandic/human` models (by file
 /// name), else derived from the graph, then overridden by `<model>.foil.json` if present.
-TfjsMeta tfjs_meta_for(const std::string& model_json, const Graph& graph);
+GraphMeta graph_meta_for(const std::string& model_json, const Graph& graph);
 
 }  // namespace foil

@@ -2,13 +2,14 @@
 #include "foil/jobs/patch_certify_job.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <torch/torch.h>
 
 #include <cmath>
 
 #include "foil/core/error.h"
 #include "foil/core/runtime.h"
-#include "foil/dist/dist.h"
+#include "foil/distributed/dist.h"
 #include "foil/patch/per_image.h"
 #include "foil/patch/trainer.h"
 #include "foil/report/figures.h"

@@ -9,7 +9,7 @@
 #include <limits>
 
 #include "foil/core/error.h"
-#include "foil/models/tfjs.h"
+#include "foil/models/graph_model.h"
 #include "foil/report/figures.h"
 
 namespace foil {
@@ -68,7 +68,7 @@ int64_t resolve_patch_task(const std::string& task, const std::string& cls, int6
     return target;
   }
   for (const auto& m : models) {
-    const auto* tfjs = dynamic_cast<const TfjsModel*>(m.get());
+    const auto* tfjs = dynamic_cast<const GraphModel*>(m.get());
     check_input(tfjs && tfjs->meta().task == "detection", "--task detect", "object detectors",
                 "model " + m->info().name + " (" +
                     (tfjs ? "a " + tfjs->meta().task + " model" : std::string("not a detector")) +
@@ -174,7 +174,7 @@ Patch random_patch_like(const Patch& p, const Dataset& data, uint64_t seed) {
 }
 
 double detection_threshold(const Model& detector) {
-  return dynamic_cast<const TfjsModel&>(detector).meta().min_score;
+  return dynamic_cast<const GraphModel&>(detector).meta().min_score;
 }
 
 nlohmann::json to_json(const PatchEvaluation& e) {
@@ -263,7 +263,7 @@ void write_patched_grid(const std::string& path, Model& model, const Dataset& da
 
 void write_detections(const std::string& path, Model& model, const Dataset& data, const Patch& p,
                       const PlacementOptions& placement, int64_t cls, uint64_t seed) {
-  const auto& detector = dynamic_cast<const TfjsModel&>(model);
+  const auto& detector = dynamic_cast<const GraphModel&>(model);
   const int64_t k = std::min<int64_t>(4, data.size());
   auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
   torch::NoGradGuard g;

@@ -1,5 +1,6 @@
 // One patch: trained on an ensemble, evaluated on held-out data on every model.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -7,7 +8,7 @@
 #include "foil/core/error.h"
 #include "foil/core/files.h"
 #include "foil/core/runtime.h"
-#include "foil/dist/dist.h"
+#include "foil/distributed/dist.h"
 #include "foil/jobs/patch_jobs.h"
 #include "foil/report/figures.h"
 

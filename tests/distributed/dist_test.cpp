@@ -1,6 +1,6 @@
 // Several foil processes as one job (foil launch, c10d over Gloo on 127.0.0.1): the same
 // numbers and adversarial examples as one process, and one clear line when the job cannot form.
-#include "foil/dist/dist.h"
+#include "foil/distributed/dist.h"
 
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -19,7 +19,7 @@
 #include <utility>
 #include <vector>
 
-#include "foil/dist/launch.h"
+#include "foil/distributed/launch.h"
 #include "test_util.h"
 
 namespace foil {
