@@ -44,8 +44,10 @@ struct AttackOptionField {
   std::string help;
   /// Whether `help` tells the default itself.
   bool own_default = false;
-  /// The range a user may give (numbers and integers, both ends included).
-  double lo = -1e300, hi = 1e300;
+  /// The smallest value a user may give (numbers and integers); -1e300: no bound.
+  double lo = -1e300;
+  /// The largest value a user may give (included); 1e300: no bound.
+  double hi = 1e300;
   /// The attacks that read the field (names as make_attack takes them); empty: every attack.
   std::vector<std::string> used_by;
   /// Stores a value of `type` into the options.
