@@ -13,8 +13,8 @@
 #include "foil/core/error.h"
 #include "foil/data/dataset.h"
 #include "foil/keypoints/pose.h"
-#include "foil/models/model.h"
 #include "foil/models/graph_model.h"
+#include "foil/models/model.h"
 #include "foil/patch/patch.h"
 #include "foil/report/html.h"
 

@@ -25,9 +25,9 @@ namespace foil {
 std::string in_python_terms(const std::string& message) {
   if (message.rfind("--", 0) != 0) return message;
   // An attack flag reads as its keyword (--targets: n_targets).
-  if (const AttackOptionField* f = find_attack_option(message.substr(0, message.find(':'))))
-    if (f->flag == message.substr(0, message.find(':')))
-      return f->keyword + message.substr(message.find(':'));
+  const std::string flag = message.substr(0, message.find(':'));
+  if (const AttackOptionField* f = find_attack_option(flag); f != nullptr && f->flag == flag)
+    return f->keyword + message.substr(flag.size());
   std::string out = message.substr(2);
   for (char& c : out) {
     if (c == ':' || c == ' ') break;

@@ -8,8 +8,8 @@
 #include <opencv2/imgproc.hpp>
 
 #include "foil/core/error.h"
-#include "foil/models/model.h"
 #include "foil/models/graph_model.h"
+#include "foil/models/model.h"
 #include "methods.h"
 
 namespace foil {

@@ -62,7 +62,8 @@ torch::Tensor square_crop(const torch::Tensor& photo, float x1, float y1, float 
 }
 
 bool is_classifier(const Model& model, const torch::Tensor& output) {
-  if (const auto* t = dynamic_cast<const GraphModel*>(&model)) return t->meta().task == "classifier";
+  if (const auto* t = dynamic_cast<const GraphModel*>(&model))
+    return t->meta().task == "classifier";
   return output.dim() == 2 && output.size(1) > 1;
 }
 

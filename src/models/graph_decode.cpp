@@ -58,7 +58,7 @@ Peaks peaks(const torch::Tensor& maps, int64_t input_w, int64_t input_h) {
 }  // namespace
 
 std::vector<std::vector<Detection>> GraphModel::detect(const torch::Tensor& pixels,
-                                                      double min_score) const {
+                                                       double min_score) const {
   check_input(meta_.task == "detection", info_.name, "a detector", "a " + meta_.task + " model");
   if (min_score < 0) min_score = meta_.min_score;
   torch::NoGradGuard no_grad;

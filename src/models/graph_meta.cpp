@@ -71,7 +71,7 @@ const std::vector<std::pair<int, int>> kEfficientPoseSkeleton = {
     {5, 9}, {9, 10}, {10, 11}, {11, 12}, {9, 13}, {13, 14}, {14, 15}};
 
 GraphMeta make(std::string task, std::string description, double scale, double offset,
-              std::vector<std::string> outputs, std::vector<std::string> names = {}) {
+               std::vector<std::string> outputs, std::vector<std::string> names = {}) {
   GraphMeta m;
   m.task = std::move(task);
   m.description = std::move(description);

@@ -164,14 +164,14 @@ TapOutputs GraphModel::run(const torch::Tensor& x, const std::vector<std::string
 }
 
 TapOutputs GraphModel::run_scaled(const torch::Tensor& x, const std::vector<std::string>& taps,
-                                 const LayerScale& edit) {
+                                  const LayerScale& edit) {
   // The scale comes in the layout taps come back in (N×C×H×W); NHWC graphs read it as NHWC.
   const bool nhwc = edit.scale.dim() == 4 && !graph_.channels_first();
   return run_graph(x, taps, {{edit.layer, nhwc ? edit.scale.permute({0, 2, 3, 1}) : edit.scale}});
 }
 
 TapOutputs GraphModel::run_graph(const torch::Tensor& x, const std::vector<std::string>& taps,
-                                const std::map<std::string, torch::Tensor>& scales) {
+                                 const std::map<std::string, torch::Tensor>& scales) {
   std::vector<std::string> nodes = class_logits_;
   if (nodes.empty()) nodes = {output_node_};
   const size_t heads = nodes.size();

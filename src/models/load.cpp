@@ -3,8 +3,8 @@
 #include <filesystem>
 
 #include "foil/core/error.h"
-#include "foil/models/model.h"
 #include "foil/models/graph_model.h"
+#include "foil/models/model.h"
 #include "foil/models/torchscript.h"
 #include "foil/models/zoo.h"
 

@@ -12,8 +12,8 @@
 #include "foil/core/files.h"
 #include "foil/core/runtime.h"
 #include "foil/distributed/dist.h"
-#include "foil/models/model.h"
 #include "foil/models/graph_model.h"
+#include "foil/models/model.h"
 #include "foil/train/trainer.h"
 
 namespace foil {

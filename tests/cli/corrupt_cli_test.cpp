@@ -1,9 +1,8 @@
 // foil corrupt and the audit's corruption section, through the command line.
 #include <gtest/gtest.h>
 
-#include <nlohmann/json.hpp>
-
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "test_util.h"
 

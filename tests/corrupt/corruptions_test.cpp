@@ -3,13 +3,12 @@
 #include "foil/corrupt/corruptions.h"
 
 #include <gtest/gtest.h>
-
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "foil/core/error.h"
 #include "foil/data/dataset.h"

@@ -11,8 +11,8 @@
 
 #include "foil/core/error.h"
 #include "foil/explain/explain.h"
-#include "foil/models/model.h"
 #include "foil/models/graph_model.h"
+#include "foil/models/model.h"
 #include "test_util.h"
 
 namespace foil {

@@ -1,9 +1,9 @@
 // Keras layers models: every layer class foil translates, on random weights, against
 // TensorFlow.js's own layers runtime (tfjs-layers 4.22.0); and what foil refuses.
 #include <gtest/gtest.h>
+#include <torch/torch.h>
 
 #include <nlohmann/json.hpp>
-#include <torch/torch.h>
 
 #include "foil/core/error.h"
 #include "foil/models/graph_model.h"

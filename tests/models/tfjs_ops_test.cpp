@@ -1,12 +1,11 @@
 // TensorFlow.js importer: each op against hand-computed values, on graphs written by the
 // test in the graph-model format, plus gradients against finite differences.
 #include <gtest/gtest.h>
-
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
 #include <cstring>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "foil/core/error.h"
 #include "foil/models/graph_model.h"
