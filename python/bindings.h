@@ -12,6 +12,7 @@
 #include <string>
 
 #include "foil/core/error.h"
+#include "foil/core/option_fields.h"
 #include "foil/data/dataset.h"
 #include "foil/models/model.h"
 
@@ -22,6 +23,26 @@ namespace foil {
 /// A library message in Python's terms: a leading CLI flag ("--layer-weights: ...") becomes
 /// the keyword argument that sets it ("layer_weights: ...").
 std::string in_python_terms(const std::string& message);
+
+/// A Python value as the type of a declared field (foil/core/option_fields.h): a list for a
+/// list field (or a text split at commas); throws InputError naming `key`.
+OptionValue python_option_value(const OptionDecl& field, const py::handle& value,
+                                const std::string& key);
+
+/// Stores every keyword of `kw` (None: the default) into `o` as the library's table declares
+/// it; a keyword the table lacks, or one `job` does not read, is refused naming it.
+template <class O>
+void set_from_kwargs(O& o, const std::vector<OptionField<O>>& table, const py::dict& kw,
+                     const std::string& job, const std::string& what) {
+  for (const auto& [key, value] : kw) {
+    const std::string k = py::str(key);
+    if (value.is_none()) continue;
+    const OptionField<O>* field = find_option(table, k);
+    if (field == nullptr || field->keyword != k) throw InputError(k + ": not an option of " + what);
+    check_option_used(*field, {job}, k);
+    set_option(o, *field, python_option_value(*field, value, k), k);
+  }
+}
 
 /// Runs `f` without the GIL (LibTorch's autograd engine refuses to run holding it, and other
 /// Python threads go on meanwhile); a LibTorch error becomes an InputError (ValueError) with

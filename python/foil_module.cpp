@@ -2,6 +2,8 @@
 // explanations on PyTorch tensors. It links the libtorch Debian's python3-torch uses, so
 // tensors and scripted modules cross without copies. The Python package (python/foil/)
 // gives it torchattacks' call shape; errors arrive as ValueError with the CLI's line.
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <torch/csrc/jit/python/module_python.h>
 #include <torch/script.h>
 
@@ -34,6 +36,33 @@ std::string in_python_terms(const std::string& message) {
     if (c == '-') c = '_';
   }
   return out;
+}
+
+OptionValue python_option_value(const OptionDecl& field, const py::handle& value,
+                                const std::string& key) {
+  try {
+    switch (field.type) {
+      case OptionType::kNumber:
+        return value.cast<double>();
+      case OptionType::kInteger:
+        return value.cast<int64_t>();
+      case OptionType::kSwitch:
+        return value.cast<bool>();
+      case OptionType::kText:  // a list of names reads as the CLI's comma-separated text
+        if (py::isinstance<py::list>(value) || py::isinstance<py::tuple>(value))
+          return fmt::format("{}", fmt::join(value.cast<std::vector<std::string>>(), ","));
+        return std::string(py::str(value));
+      case OptionType::kNumbers:
+        return value.cast<std::vector<double>>();
+      case OptionType::kTexts:
+        if (py::isinstance<py::str>(value))
+          return parse_option_text(field, value.cast<std::string>(), key);
+        return value.cast<std::vector<std::string>>();
+    }
+  } catch (const py::cast_error&) {  // a string for a number, ...
+  }
+  throw InputError(key + ": a value of the wrong type or out of range (" +
+                   std::string(py::str(py::repr(value))) + ")");
 }
 
 py::object to_python(const nlohmann::json& j) {
@@ -122,27 +151,7 @@ AttackOptions attack_options(const std::string& name, const py::dict& kw) {
     const AttackOptionField* field = find_attack_option(k);
     if (field == nullptr || field->keyword != k)
       throw InputError(k + ": not an option of foil's attacks");
-    OptionValue v;
-    try {
-      switch (field->type) {
-        case AttackOptionField::Type::kNumber:
-          v = value.cast<double>();
-          break;
-        case AttackOptionField::Type::kInteger:
-          v = value.cast<int64_t>();
-          break;
-        case AttackOptionField::Type::kSwitch:
-          v = value.cast<bool>();
-          break;
-        case AttackOptionField::Type::kText:
-          v = std::string(py::str(value));
-          break;
-      }
-    } catch (const py::cast_error&) {  // a string for a number, ...
-      throw InputError(k + ": a value of the wrong type or out of range (" +
-                       std::string(py::str(py::repr(value))) + ")");
-    }
-    set_attack_option(o, *field, v, {name}, k);
+    set_attack_option(o, *field, python_option_value(*field, value, k), {name}, k);
   }
   return o;
 }
@@ -276,10 +285,13 @@ PYBIND11_MODULE(_foil, m) {
       "explain",
       [](const std::shared_ptr<Model>& model, const std::string& method,
          const torch::Tensor& images, const std::optional<torch::Tensor>& target,
-         const std::string& layer, int64_t ig_steps, int64_t samples, double noise, int64_t window,
-         int64_t stride, int64_t batch, uint64_t seed) {
+         const std::string& layer, int64_t batch, uint64_t seed, const py::kwargs& kw) {
+        const ExplainMethod m = parse_explain_method(method, "method");
+        ExplainOptions o;
+        set_from_kwargs(o, explain_option_fields(), kw, explain_method_name(m), "foil.explain");
+        o.batch = batch;
+        o.seed = seed;
         return without_gil(*model, [&] {
-          const ExplainMethod m = parse_explain_method(method, "method");
           const torch::Tensor x = checked_images(*model, images);
           torch::Tensor cls;
           if (target) {
@@ -288,43 +300,21 @@ PYBIND11_MODULE(_foil, m) {
             torch::NoGradGuard no_grad;
             cls = model->forward(x).argmax(1).cpu();
           }
-          ExplainOptions o;
-          o.ig_steps = ig_steps;
-          o.smooth_samples = samples;
-          o.smooth_sigma = noise;
-          o.window = window;
-          o.stride = stride;
-          o.batch = batch;
-          o.seed = seed;
           const std::string l =
               explain_uses_layer(m) && layer.empty() ? default_cam_layer(*model, x) : layer;
           return explain(*model, x, cls, m, l, o).to(images.device());
         });
       },
       py::arg("model"), py::arg("method"), py::arg("images"), py::arg("target"), py::arg("layer"),
-      py::arg("ig_steps"), py::arg("samples"), py::arg("noise"), py::arg("window"),
-      py::arg("stride"), py::arg("batch"), py::arg("seed"));
+      py::arg("batch"), py::arg("seed"));
   m.def(
       "audit",
       [](const std::shared_ptr<Model>& model, const torch::Tensor& images,
-         const std::optional<torch::Tensor>& labels, const std::vector<double>& linf_eps,
-         const std::vector<double>& l2_eps, const std::string& attack, const std::string& curve,
-         int64_t steps, int64_t batch, int64_t examples, bool thorough, uint64_t seed,
-         const std::string& corruptions, const std::string& severities, const std::string& out) {
-        AuditOptions o;
-        o.linf_eps = linf_eps;
-        o.l2_eps = l2_eps;
-        o.attack = attack;
-        o.curve = curve;
-        o.steps = steps;
-        o.batch = batch;
-        o.examples = examples;
-        o.thorough = thorough;
+         const std::optional<torch::Tensor>& labels, uint64_t seed, const std::string& out,
+         const py::kwargs& kw) {
+        AuditOptions o = audit_defaults();
+        set_from_kwargs(o, audit_option_fields(), kw, "audit", "foil.audit");
         o.seed = seed;
-        if (corruptions != "none")
-          o.corruption.corruptions = parse_corruptions(corruptions, "corruptions");
-        o.corruption.severities = parse_severities(severities, "severities");
-        o.corruption.batch = batch;
         check_audit_options(o);
         const nlohmann::json run = python_run_info("foil.audit", "audit", *model, seed);
         const nlohmann::json result = without_gil(*model, [&] {
@@ -339,10 +329,7 @@ PYBIND11_MODULE(_foil, m) {
         });
         return to_python(result);
       },
-      py::arg("model"), py::arg("images"), py::arg("labels"), py::arg("linf_eps"),
-      py::arg("l2_eps"), py::arg("attack"), py::arg("curve"), py::arg("steps"), py::arg("batch"),
-      py::arg("examples"), py::arg("thorough"), py::arg("seed"), py::arg("corruptions"),
-      py::arg("severities"), py::arg("out"));
+      py::arg("model"), py::arg("images"), py::arg("labels"), py::arg("seed"), py::arg("out"));
   bind_patch(m);
   m.attr("__version__") = FOIL_VERSION;
 }

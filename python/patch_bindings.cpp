@@ -11,123 +11,22 @@
 #include "foil/corrupt/corruptions.h"
 #include "foil/jobs/job.h"
 #include "foil/jobs/patch_jobs.h"
+#include "foil/patch/option_table.h"
 
 namespace foil {
 namespace {
 
-/// The patch jobs' option structs, filled from Python keyword arguments (the names of
-/// foil.patch.train's parameters, the CLI's flags with '_' for '-').
-struct PatchKwargs {
-  PatchOptions patch;
-  PlacementOptions placement;
-  ObjectiveOptions objective;
-  PatchTrainOptions train;
-  std::string target_spec;  ///< target_data
-};
-
-std::pair<double, double> range_of(const py::handle& value, const std::string& key) {
-  const auto v = value.cast<std::vector<double>>();
-  check_input(v.size() == 2 && v[0] <= v[1], key, "(min, max) with min <= max",
-              std::string(py::str(py::repr(value))));
-  return {v[0], v[1]};
-}
-
-/// A list of names as one comma-separated string.
-std::string joined(const py::handle& value) {
-  std::string s;
-  for (const auto& name : value.cast<std::vector<std::string>>())
-    s += (s.empty() ? "" : ",") + name;
-  return s;
-}
-
-PatchKwargs patch_kwargs(const py::dict& kw) {
-  PatchKwargs o;
-  o.objective.loss("");  // the task's default: ce (classify) or vanish (detect)
-  for (const auto& [key, value] : kw) {
-    const std::string k = py::str(key);
-    if (value.is_none()) continue;  // the library's default
-    try {
-      auto num = [&] { return value.cast<double>(); };
-      auto integer = [&] { return value.cast<int64_t>(); };
-      auto text = [&] { return value.cast<std::string>(); };
-      auto in = [&](double lo, double hi) {
-        const double v = num();
-        check_input(v >= lo && v <= hi, k, fmt::format("a value in [{}, {}]", lo, hi),
-                    fmt::format("{}", v));
-        return v;
-      };
-      if (k == "param")
-        o.patch.param(text());
-      else if (k == "cells")
-        o.patch.cells(integer());
-      else if (k == "area")
-        o.patch.area(num());
-      else if (k == "shape")
-        o.patch.shape(text());
-      else if (k == "init")
-        o.patch.init(text());
-      else if (k == "keep_out")
-        o.placement.keep_out(num());
-      else if (k == "on_object")
-        o.placement.on_object(in(0, 1));
-      else if (k == "objects")
-        o.placement.objects(integer());
-      else if (k == "eot")
-        o.placement.eot(value.cast<bool>());
-      else if (k == "scale")
-        o.placement.scale_min(range_of(value, k).first).scale_max(range_of(value, k).second);
-      else if (k == "rotation")
-        o.placement.rotation(in(0, 180));
-      else if (k == "brightness")
-        o.placement.brightness(in(0, 1));
-      else if (k == "contrast") {
-        const auto [lo, hi] = range_of(value, k);
-        check_input(lo > 0, k, "contrast factors > 0 (1 = unchanged)", fmt::format("{}", lo));
-        o.placement.contrast_min(lo).contrast_max(hi);
-      } else if (k == "noise")
-        o.placement.noise(in(0, 1));
-      else if (k == "tilt")
-        o.placement.tilt(num());
-      else if (k == "eot_corruptions")
-        o.placement.eot_corruptions(
-            parse_corruptions(py::isinstance<py::str>(value) ? text() : joined(value), k));
-      else if (k == "loss")
-        o.objective.loss(text());
-      else if (k == "layers")
-        o.objective.layers(value.cast<std::vector<std::string>>());
-      else if (k == "layer_weights")
-        o.objective.weights(value.cast<std::vector<double>>());
-      else if (k == "projections")
-        o.objective.projections(integer());
-      else if (k == "exact_1d")
-        o.objective.exact_1d(value.cast<bool>());
-      else if (k == "target_data")
-        o.target_spec = text();
-      else if (k == "max_target_images")
-        o.objective.max_target_images(integer());
-      else if (k == "epochs")
-        o.train.epochs(integer());
-      else if (k == "batch")
-        o.train.batch(integer());
-      else if (k == "optimizer")
-        o.train.optimizer(text());
-      else if (k == "lr")
-        o.train.lr(num());
-      else if (k == "tv")
-        o.train.tv(num());
-      else
-        throw InputError(k + ": not an option of foil.patch");
-    } catch (const py::cast_error&) {
-      throw InputError(k + ": a value of the wrong type or out of range (" +
-                       std::string(py::str(py::repr(value))) + ")");
-    }
-  }
+/// A patch job's settings from Python keyword arguments (foil.patch.train's parameters, the
+/// CLI's flags with '_' for '-'), as the library's table declares them for `job`.
+PatchSettings patch_kwargs(const py::dict& kw, const std::string& job) {
+  PatchSettings s;
+  set_from_kwargs(s, patch_option_fields(), kw, job, "foil.patch");
   try {
-    check_placement_options(o.placement);
+    check_placement_options(s.placement);
   } catch (const InputError& e) {
     throw InputError(in_python_terms(e.what()));
   }
-  return o;
+  return s;
 }
 
 std::vector<std::shared_ptr<Model>> checked_models(
@@ -184,7 +83,7 @@ void bind_patch(py::module_& m) {
          bool eval_on_train, const std::string& task, const std::string& cls, int64_t target,
          uint64_t seed, const std::string& out, bool verbose, const py::kwargs& kw) {
         const auto models = checked_models(models_in);
-        const PatchKwargs k = patch_kwargs(kw);
+        const PatchSettings k = patch_kwargs(kw, "train");
         PatchTrainJobOptions o;
         o.patch = k.patch;
         o.placement = k.placement;
@@ -243,7 +142,7 @@ void bind_patch(py::module_& m) {
          const std::string& cls, int64_t target, int64_t repeats, uint64_t seed, bool verbose,
          const py::kwargs& kw) {
         const auto models = checked_models(models_in);
-        const PatchKwargs k = patch_kwargs(kw);
+        const PatchSettings k = patch_kwargs(kw, "eval");
         check_input(repeats >= 1 && repeats <= 1000, "repeats", "an integer in 1..1000",
                     std::to_string(repeats));
         PatchEvalJobOptions o;
@@ -275,7 +174,7 @@ void bind_patch(py::module_& m) {
       "patch_apply",
       [](const torch::Tensor& params, const torch::Tensor& images, uint64_t seed,
          const py::kwargs& kw) {
-        const PatchKwargs k = patch_kwargs(kw);
+        const PatchSettings k = patch_kwargs(kw, "apply");
         check_input(
             images.scalar_type() == torch::kFloat32 && images.dim() == 4 && images.size(0) > 0,
             "images", "a float32 N x C x H x W tensor", c10::str(images.sizes()));

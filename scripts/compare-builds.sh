@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Byte-for-byte before/after for a refactor: the same fixed-seed commands (attack with PGD,
-# HopSkipJump, AutoAttack and VMI transfer; audit; explain; certify; patch train and transfer)
+# HopSkipJump, AutoAttack and VMI transfer; audit; explain; regions; certify with smoothing and
+# with PatchCleanser; patch train and transfer; keypoints table and attack; corrupt)
 # run by two foil binaries, then every file of their results folders compared: JSON with the
 # timing keys left out, pages and CSVs with the seconds columns and times masked, every other
 # file (PNG, SVG, .pt) byte for byte. Prints each file that differs; exit 1 if any.
@@ -41,6 +42,14 @@ run patch-train patch train "${m[@]}" --data fashion-mnist:train:200 \
   --eval-data fashion-mnist:test:50 --epochs 1 --target 3
 run patch-transfer patch transfer "${m[@]}" --model "$cnn" --data fashion-mnist:train:100 \
   --eval-data fashion-mnist:test:30 --epochs 1 --target 3
+run certify-patch certify "${m[@]}" --data fashion-mnist:test:6 --patch 0.05 --masks 3 \
+  --per-image-steps 2 --positions 2 --attack-epochs 0
+run keypoints-table keypoints table --model "$root/build/tests/models/posenet.foil" \
+  --data pose:test:4 --linf-eps 0.02 --l2-eps 1 --steps 2
+run keypoints-attack keypoints attack --model "$root/build/tests/models/posenet.foil" \
+  --data pose:test:4 --steps 2 --target shift:3,3
+run corrupt corrupt --data fashion-mnist:test:4 --corruptions fog,gaussian_noise --severities 2
+run regions regions "${m[@]}" --data fashion-mnist:test:20 --steps 3 --panels 2
 /usr/bin/python3 - "$out" <<'PY'
 import filecmp, json, os, re, sys
 out = sys.argv[1]

@@ -1,7 +1,7 @@
 // foil attack: one perturbation attack over a dataset, as a table and JSON.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
-#include <cmath>
 #include <filesystem>
 #include <optional>
 
@@ -96,26 +96,10 @@ void run_attack(const AttackCmd& c) {
     write_json(c.json, r.summary);
     fmt::print("wrote {}\n", c.json);
   }
-  if (folder) {
-    r.summary["class_names"] = data.class_names;
-    write_json(folder->file("attack.json"), r.summary);
-    write_examples(folder->file("examples.png"), data, {{o.attack->name(), &r.ev}});
-    if (!r.ev.median_norm_at.empty()) {
-      std::vector<double> q(r.ev.query_grid.begin(), r.ev.query_grid.end());
-      double top = 0;
-      for (double v : r.ev.median_norm_at)
-        if (std::isfinite(v)) top = std::max(top, v);
-      write_line_plot(
-          folder->file("norm_by_queries.svg"),
-          o.attack->name() + ": median " + o.attack->options().norm() + " norm found vs queries",
-          "queries per item", "median norm",
-          {{"median over the clean-correct items", q, r.ev.median_norm_at}}, 0.0,
-          top > 0 ? top * 1.05 : 1.0);
-    }
-    folder->commit();
-    fmt::print("wrote {}/report.html, attack.json, examples.png{}\n", c.out,
-               r.ev.median_norm_at.empty() ? "" : ", norm_by_queries.svg");
-  }
+  if (!folder) return;
+  const auto files = r.write(folder->dir(), data, *o.attack);
+  folder->commit();
+  fmt::print("wrote {}/report.html, {}\n", c.out, fmt::join(files, ", "));
 }
 
 }  // namespace

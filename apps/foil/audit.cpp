@@ -8,7 +8,6 @@
 #include "commands.h"
 #include "foil/core/error.h"
 #include "foil/core/runtime.h"
-#include "foil/corrupt/corruptions.h"
 
 namespace foil::cli {
 namespace {
@@ -17,13 +16,8 @@ struct AuditCmd {
   ModelFlags model;
   std::string data = "fashion-mnist:test:250";
   std::string out = "foil-audit";
-  std::string linf_eps = "0.01,0.02,0.05,0.1,0.2";
-  std::string l2_eps = "0.25,0.5,1,2,3";
-  std::string attack = "autoattack", curve = "deepfool";
-  int64_t steps = 0, batch = 250, examples = 8;
-  bool early_stop = true, thorough = false, as_published = false;
-  std::string corruptions = "all", severities = "1-5", baseline;
-  std::string threats, surrogate;
+  FlagsOf<AuditOptions> options;
+  std::string threats, surrogate, baseline;
   int64_t max_queries = 1000;
 };
 
@@ -33,24 +27,11 @@ const char* const kBuiltinSurrogates = "zoo:mlp,zoo:resnet,zoo:mobilenet";
 
 void run_audit(const AuditCmd& c) {
   const c10::Device device = apply_global_options();
-  AuditOptions o;
-  o.linf_eps = parse_eps(c.linf_eps, "--linf-eps");
-  o.l2_eps = parse_eps(c.l2_eps, "--l2-eps");
-  o.attack = c.attack;
-  o.curve = c.curve;
-  o.steps = c.steps;  // 0: each attack's own
-  o.batch = c.batch;
-  o.examples = c.examples;
-  o.early_stop = c.early_stop;
-  o.thorough = c.thorough;
+  AuditOptions o = audit_defaults();
+  apply_option_flags(c.options, o);
   o.seed = global_options().seed;
   o.log = print_line;
-  if (c.corruptions != "none")
-    o.corruption.corruptions = parse_corruptions(c.corruptions, "--corruptions");
-  o.corruption.severities = parse_severities(c.severities, "--severities");
-  o.corruption.batch = c.batch;
-  o.corruption.as_published = c.as_published;
-  if (c.corruptions == "none")
+  if (o.corruption.corruptions.empty())
     refuse_flags({"--baseline", "--severities", "--as-published"},
                  "they shape the corruption audit, and --corruptions is none");
   // Given empty, a list is a mistake, not the default.
@@ -101,7 +82,7 @@ void run_audit(const AuditCmd& c) {
   fmt::print(
       "clean accuracy {:.2f}%\nwrote {}/report.html, audit.json, audit.csv, "
       "robust_accuracy_linf.svg, robust_accuracy_l2.svg{}{} ({:.1f}s)\n",
-      100 * r.clean_accuracy, c.out, c.examples > 0 ? ", examples.png" : "",
+      100 * r.clean_accuracy, c.out, o.examples > 0 ? ", examples.png" : "",
       r.has_corruptions ? ", corruptions.json, corruptions.csv, corruptions.png, "
                           "corruption_examples.png"
                         : "",
@@ -119,42 +100,7 @@ void setup_audit(CLI::App& app) {
   add_model_flags(sub, c->model, false);
   sub->add_option("--data", c->data, "data spec")->capture_default_str();
   sub->add_option("--out", c->out, "results folder")->capture_default_str();
-  sub->add_option("--linf-eps", c->linf_eps, "Linf budgets")->capture_default_str();
-  sub->add_option("--l2-eps", c->l2_eps, "L2 budgets")->capture_default_str();
-  sub->add_option("--attack", c->attack,
-                  "the attack per budget: autoattack, or any foil attack (pgd: step size "
-                  "2.5*eps/steps)")
-      ->capture_default_str();
-  sub->add_flag("--thorough", c->thorough,
-                "AutoAttack standard (APGD-CE, APGD-T, FAB-T, Square) instead of fast "
-                "(APGD-CE, APGD-T over the top-3 targets)");
-  sub->add_option("--steps", c->steps,
-                  "iterations per attack (default: the attack's own, 100 for AutoAttack)")
-      ->check(integer_in(1, kMaxSteps));
-  sub->add_option("--curve", c->curve,
-                  "minimal-norm curve: deepfool, cw (L2; DeepFool for Linf) or none")
-      ->capture_default_str();
-  sub->add_option("--batch", c->batch, "batch size")
-      ->check(integer_in(1, kMaxBatch))
-      ->capture_default_str();
-  sub->add_option("--examples", c->examples, "images in the example grid")
-      ->check(integer_in(0, 32))
-      ->capture_default_str();
-  sub->add_flag("!--no-early-stop", c->early_stop,
-                "PGD-style attacks: attack every sample for all steps (slower; same robust "
-                "accuracy up to samples that flip back)");
-  sub->add_option(
-         "--corruptions", c->corruptions,
-         "also the common corruptions (Hendrycks & Dietterich): all, benchmark (the 15 "
-         "of mCE), held-out, noise, blur, weather, digital, names, e.g. fog,jpeg_compression, "
-         "or none")
-      ->capture_default_str();
-  sub->add_option("--severities", c->severities, "corruption severities: 1-5, 3 or 1,3,5")
-      ->capture_default_str();
-  sub->add_flag("--as-published", c->as_published,
-                "store the corrupted images as the published sets did (CIFAR-10-C: truncated "
-                "to 8 bits; Tiny-ImageNet-C, ImageNet-C: also JPEG quality 85) to compare with "
-                "published accuracies");
+  add_option_flags(sub, c->options, audit_option_fields(), audit_defaults(), "audit");
   sub->add_option("--threats", c->threats,
                   "threat models, comma list: white-box (the budgets above), transfer (crafted "
                   "on --surrogate with VMI-FGSM), scores (Square), labels (HopSkipJump); one "

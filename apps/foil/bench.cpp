@@ -14,30 +14,28 @@ namespace {
 struct BenchCmd {
   ModelFlags model;
   std::string data = "fashion-mnist:test";
-  int64_t batch = 250, steps = 10, repeats = 5;
-  std::string json, only;
-  bool model_only = false, profile = false;
+  int64_t batch = 250;
+  std::string json;
+  bool model_only = false;
+  FlagsOf<BenchOptions> options;
 };
 
 void run_bench(const BenchCmd& c) {
   const c10::Device device = apply_global_options();
   check_writable(c.json, "--json");
   BenchOptions o;
-  o.steps = c.steps;
-  o.repeats = c.repeats;
-  o.only = split_commas(c.only, "--only");
-  o.profile = c.profile;
+  apply_option_flags(c.options, o);
   o.log = print_line;
   check_bench_options(o);
   check_input(o.only.empty() || !c.model_only, "--only",
-              "no rows with --model-only (it times only the model's passes)", "'" + c.only + "'");
-  check_input(!(c.profile && c.model_only), "--profile",
+              "no rows with --model-only (it times only the model's passes)", option_text(o.only));
+  check_input(!(o.profile && c.model_only), "--profile",
               "not with --model-only (it profiles attack and patch rows)", "--model-only");
   auto model = open_run_model(c.model, device);
   nlohmann::json timings;
   if (c.model_only) {
     timings = run_model_bench(*model, load_data(c.data, model->info().input).head(c.batch),
-                              c.repeats, print_line);
+                              o.repeats, print_line);
   } else {
     Dataset data = open_run_data(c.data, *model).head(c.batch);
     label_unlabelled(data, *model, print_line);
@@ -57,21 +55,8 @@ void setup_bench(CLI::App& app) {
   sub->add_option("--batch", c->batch, "batch size")
       ->check(integer_in(1, kMaxBatch))
       ->capture_default_str();
-  sub->add_option("--steps", c->steps, "attack steps")
-      ->check(integer_in(1, kMaxSteps))
-      ->capture_default_str();
-  sub->add_option("--repeats", c->repeats, "timed repeats (median)")
-      ->check(integer_in(1, 1000))
-      ->capture_default_str();
+  add_option_flags(sub, c->options, bench_option_fields(), BenchOptions(), "");
   sub->add_option("--json", c->json, "write the timings as JSON");
-  sub->add_option("--only", c->only,
-                  "comma-separated rows to time, e.g. pgd-linf,apgd-ce-linf,patch-ce+eot "
-                  "(default: all)");
-  sub->add_flag("--profile", c->profile,
-                "after timing, run each attack and patch row once under LibTorch's profiler: "
-                "its JSON row gets the read-backs per step (ops that wait for the device: "
-                "item/_local_scalar_dense, nonzero, masked_select, synchronising copies) and "
-                "the ten ops with the most inclusive time");
   sub->add_flag("--model-only", c->model_only,
                 "time only the model's forward and forward+backward (any model, e.g. MoveNet)");
   sub->callback([c] { run_bench(*c); });

@@ -81,25 +81,20 @@ void refuse_target_as_surrogate(const std::vector<std::string>& surrogates,
 /// The items of a comma-separated list given with `flag` ("" is none; "a,,b" and "a," are
 /// refused, naming the flag).
 std::vector<std::string> split_commas(const std::string& text, const std::string& flag);
-/// A comma-separated list of budgets (finite, > 0), sorted; throws InputError naming `flag`.
-std::vector<double> parse_eps(const std::string& text, const std::string& flag);
 
 /// A job's progress line on stdout (a foil::Log).
 void print_line(const std::string& line);
 
-/// The flags that choose and configure one attack, shared by attack, explain, regions, defend
-/// and transfer: --attack and one flag per field of the library's table
-/// (foil/attacks/option_table.h), with its defaults (default_attack_options), never repeated
-/// here.
-struct AttackFlags {
-  AttackFlags() = default;
-  AttackFlags(const AttackFlags&) = delete;  ///< CLI11 holds references into `flags`
-  AttackFlags& operator=(const AttackFlags&) = delete;
-  std::string attack = "pgd";
+/// Flags generated from a library option table (foil/core/option_fields.h), one per field,
+/// each value kept as given until apply_option_flags stores it (checked) into the options.
+struct OptionFlags {
+  OptionFlags() = default;
+  OptionFlags(const OptionFlags&) = delete;  ///< CLI11 holds references into `flags`
+  OptionFlags& operator=(const OptionFlags&) = delete;
   /// One generated flag: its field, its CLI11 option (count() says whether it was given) and
   /// the value as given (text, or a switch's state).
   struct Flag {
-    const AttackOptionField* field = nullptr;
+    const OptionDecl* field = nullptr;
     const CLI::Option* option = nullptr;
     std::string text;
     bool on = false;
@@ -107,20 +102,72 @@ struct AttackFlags {
   std::deque<Flag> flags;  ///< a deque: CLI11 holds references to `text` and `on`
   /// Whether the flag of this field (its primary name, "--steps") was given.
   bool given(const std::string& flag) const;
-  /// Throws InputError("--flag: not used here; `why`") for the first attack flag given.
-  void refuse_given(const std::string& why) const;
+  /// Throws InputError("--flag: not used here; `why`") for the first flag given (of `more`
+  /// and then the generated ones).
+  void refuse_given(const std::string& why, std::vector<std::string> more = {}) const;
+  /// Throws InputError for the first given flag none of `users` reads, naming it and them.
+  void check_used(const std::vector<std::string>& users) const;
+  /// A given flag's name as given (a switch turned off: its negation).
+  static std::string name_of(const Flag& flag);
+  /// A given flag's value, read as its field's type (InputError naming it otherwise).
+  static OptionValue value_of(const Flag& flag);
+};
+/// The generated flags of the options struct O: add_option_flags puts only fields of O's table
+/// in it, so apply_option_flags stores each into an O.
+template <class O>
+struct FlagsOf : OptionFlags {};
+
+/// Adds `field`'s flag to `app` in its --help group, with `help` and the default shown ("":
+/// none).
+void add_option_flag(CLI::App* app, OptionFlags& flags, const OptionDecl& field,
+                     const std::string& help, const std::string& default_text);
+/// Adds the flag of each field of `table` that `job` reads ("": every field), defaults from
+/// `defaults`.
+template <class O>
+void add_option_flags(CLI::App* app, FlagsOf<O>& flags, const std::vector<OptionField<O>>& table,
+                      const O& defaults, const std::string& job) {
+  for (const auto& f : table)
+    if (!f.flag.empty() && (job.empty() || f.used_by_name(job)))
+      add_option_flag(app, flags, f, f.help, f.own_default ? "" : f.text(defaults));
+}
+/// Stores every given flag into `o`; a flag none of `users` reads (when given) is refused.
+/// Errors name the flag.
+template <class O>
+void apply_option_flags(const FlagsOf<O>& flags, O& o, const std::vector<std::string>& users = {}) {
+  for (const auto& flag : flags.flags) {
+    if (flag.option->count() == 0) continue;
+    const std::string name = OptionFlags::name_of(flag);
+    if (!users.empty()) check_option_used(*flag.field, users, name);
+    set_option(o, static_cast<const OptionField<O>&>(*flag.field), OptionFlags::value_of(flag),
+               name);
+  }
+}
+
+/// The flags that choose and configure one attack, shared by attack, explain, regions, defend
+/// and transfer: --attack and one flag per field of the library's table
+/// (foil/attacks/option_table.h), with its defaults (default_attack_options), never repeated
+/// here.
+struct AttackFlags : FlagsOf<AttackOptions> {
+  std::string attack = "pgd";
 };
 /// Adds --attack (default `default_attack`) and every flag of the attack option table, in its
 /// --help groups.
 void add_attack_flags(CLI::App* app, AttackFlags& flags, const std::string& default_attack);
-/// --method (into `method`) and the sampling/sliding methods' flags.
-void add_explain_flags(CLI::App* app, std::string& method, ExplainOptions& options);
 /// The attack options the flags ask for (early stop off): default_attack_options(--attack),
 /// the global --seed and each given flag; a flag none of `attacks` reads (default: --attack)
 /// is refused with one line naming it and them.
 AttackOptions attack_options(const AttackFlags& flags, std::vector<std::string> attacks = {});
 /// Builds the attack (checks the options; throws InputError).
 std::unique_ptr<Attack> make_attack_from(const AttackFlags& flags, bool early_stop = false);
+
+/// --method and the flags of the explanation methods' table (foil/explain/explain.h).
+struct ExplainFlags : FlagsOf<ExplainOptions> {
+  std::string method = "gradcam";
+};
+void add_explain_flags(CLI::App* app, ExplainFlags& flags);
+/// The methods' options the flags ask for (seed: --seed); a flag none of `methods` (default:
+/// --method) reads is refused naming it and them.
+ExplainOptions explain_options(const ExplainFlags& flags, std::vector<std::string> methods = {});
 
 /// Upper bounds of the flags that scale the work (documented in --help).
 constexpr int64_t kMaxBatch = 100000, kMaxEpochs = 10000, kMaxSteps = 100000;
@@ -133,8 +180,9 @@ CLI::Validator number_in(double lo, double hi, bool open_lo = false);
 /// Gives every integer or number option of `app` and its sub-commands that has no check
 /// yet the base one: integers must parse, numbers must be finite (no inf, no nan).
 void check_numbers(CLI::App& app);
-/// CLI11's parse error text, reworded where CLI11 names types instead of what to give.
-std::string parse_error_message(const std::string& what);
+/// CLI11's parse error text, reworded where CLI11 names types instead of what to give, and a
+/// flag `command` ("patch eval") does not read named with it.
+std::string parse_error_message(const std::string& what, const std::string& command);
 
 /// The paths the chosen sub-command of `app` reads and writes, checked before any work: every
 /// output (--json, --save-adv, --draw, --out) is a new file or a regular file (a folder for a

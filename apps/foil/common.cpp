@@ -152,47 +152,72 @@ std::vector<std::string> split_commas(const std::string& text, const std::string
   return text.empty() ? std::vector<std::string>{} : split_list(text, flag);
 }
 
-std::vector<double> parse_eps(const std::string& text, const std::string& flag) {
-  auto v = parse_number_list(text, flag);
-  for (double e : v) check_input(e > 0, flag, "a list of budgets > 0", fmt::format("{}", e));
-  std::sort(v.begin(), v.end());
-  return v;
-}
-
-void add_explain_flags(CLI::App* app, std::string& method, ExplainOptions& o) {
+void add_explain_flags(CLI::App* app, ExplainFlags& f) {
   std::vector<std::string> names;
   for (ExplainMethod m : explain_methods()) names.push_back(explain_method_name(m));
-  app->add_option("--method,--importance", method,
-                  fmt::format("importance map: {} (docs/explain.md)", fmt::join(names, ", ")))
-      ->capture_default_str();
-  app->add_option("--ig-steps", o.ig_steps, "ig: steps from the black image to the input")
-      ->check(integer_in(1, 100000))
-      ->capture_default_str();
-  app->add_option("--samples", o.smooth_samples, "smoothgrad: noisy copies")
-      ->check(integer_in(1, 100000))
-      ->capture_default_str();
-  app->add_option("--noise", o.smooth_sigma, "smoothgrad: noise sd (pixels in [0,1])")
-      ->check(number_in(0, 10))
-      ->capture_default_str();
-  app->add_option("--window", o.window,
-                  "occlusion: window side in pixels (0: a seventh of the image side)")
-      ->check(integer_in(0, kMaxImageSide))
-      ->capture_default_str();
-  app->add_option("--stride", o.stride, "occlusion: window stride (0: half the window)")
-      ->check(integer_in(0, kMaxImageSide))
-      ->capture_default_str();
+  app->add_option("--method,--importance", f.method,
+                  fmt::format("importance map: {} (docs/explain.md). A flag the method does not "
+                              "read is refused.",
+                              fmt::join(names, ", ")))
+      ->capture_default_str()
+      ->group("Method");
+  for (const auto& field : explain_option_fields())
+    add_option_flag(app, f, field, field.help, field.text(ExplainOptions()));
 }
 
-bool AttackFlags::given(const std::string& flag) const {
+ExplainOptions explain_options(const ExplainFlags& f, std::vector<std::string> methods) {
+  if (methods.empty()) methods = {explain_method_name(parse_explain_method(f.method))};
+  ExplainOptions o;
+  o.seed = global_options().seed;
+  apply_option_flags(f, o, methods);
+  return o;
+}
+
+bool OptionFlags::given(const std::string& flag) const {
   for (const auto& f : flags)
     if (f.field->flag == flag) return f.option->count() > 0;
   return false;
 }
 
-void AttackFlags::refuse_given(const std::string& why) const {
-  std::vector<std::string> names = {"--attack"};
-  for (const auto& f : flags) names.push_back(f.field->flag);
-  refuse_flags(names, why);
+void OptionFlags::refuse_given(const std::string& why, std::vector<std::string> more) const {
+  for (const auto& f : flags) more.push_back(f.field->flag);
+  refuse_flags(more, why);
+}
+
+void OptionFlags::check_used(const std::vector<std::string>& users) const {
+  for (const auto& f : flags)
+    if (f.option->count() > 0) check_option_used(*f.field, users, name_of(f));
+}
+
+std::string OptionFlags::name_of(const Flag& flag) {
+  // A switch turned off is named by its negation (--no-random-start).
+  const OptionDecl& field = *flag.field;
+  const bool off = field.type == OptionType::kSwitch && !flag.on;
+  return off && !field.more_names.empty() ? field.more_names.substr(1) : field.flag;
+}
+
+OptionValue OptionFlags::value_of(const Flag& flag) {
+  const OptionDecl& field = *flag.field;
+  if (field.type == OptionType::kSwitch) return flag.on;
+  return parse_option_text(field, flag.text, field.flag);
+}
+
+void add_option_flag(CLI::App* app, OptionFlags& flags, const OptionDecl& field,
+                     const std::string& help, const std::string& default_text) {
+  auto& flag = flags.flags.emplace_back();
+  flag.field = &field;
+  const std::string names =
+      field.more_names.empty() ? field.flag : field.flag + "," + field.more_names;
+  CLI::Option* opt = field.type == OptionType::kSwitch ? app->add_flag(names, flag.on, help)
+                                                       : app->add_option(names, flag.text, help);
+  // Checked by the library's table when the options are built (not check_numbers' INT/FLOAT).
+  static const char* const kTypeNames[] = {"NUMBER", "INTEGER", "", "TEXT", "NUMBERS", "LIST"};
+  const std::string range = field.range();
+  if (field.type != OptionType::kSwitch)
+    opt->type_name(kTypeNames[static_cast<int>(field.type)] + (range.empty() ? "" : ":" + range));
+  if (!default_text.empty() && field.type != OptionType::kSwitch) opt->default_str(default_text);
+  opt->group(field.group);
+  flag.option = opt;
 }
 
 void add_attack_flags(CLI::App* app, AttackFlags& f, const std::string& default_attack) {
@@ -209,24 +234,10 @@ void add_attack_flags(CLI::App* app, AttackFlags& f, const std::string& default_
   const AttackOptions defaults = default_attack_options(default_attack);
   for (const AttackOptionField& field : attack_option_fields()) {
     if (field.flag.empty()) continue;
-    auto& flag = f.flags.emplace_back();
-    flag.field = &field;
-    const std::string names =
-        field.more_names.empty() ? field.flag : field.flag + "," + field.more_names;
-    const std::string help =
-        fmt::format("{} (read by {})", field.help,
-                    field.used_by.empty() ? std::string("every attack")
-                                          : fmt::format("{}", fmt::join(field.used_by, ", ")));
-    const bool is_switch = field.type == AttackOptionField::Type::kSwitch;
-    CLI::Option* opt =
-        is_switch ? app->add_flag(names, flag.on, help) : app->add_option(names, flag.text, help);
-    // Checked by the library's table when the options are built (not check_numbers' INT/FLOAT).
-    if (field.type == AttackOptionField::Type::kNumber) opt->type_name("NUMBER");
-    if (field.type == AttackOptionField::Type::kInteger) opt->type_name("INTEGER");
-    if (!field.own_default && field.type != AttackOptionField::Type::kSwitch)
-      opt->default_str(field.text(defaults));
-    opt->group(field.group);
-    flag.option = opt;
+    const std::string readers =
+        field.used_by.empty() ? "every attack" : fmt::format("{}", fmt::join(field.used_by, ", "));
+    add_option_flag(app, f, field, fmt::format("{} (read by {})", field.help, readers),
+                    field.own_default ? "" : field.text(defaults));
   }
 }
 
@@ -235,15 +246,8 @@ AttackOptions attack_options(const AttackFlags& f, std::vector<std::string> atta
   AttackOptions o = default_attack_options(f.attack).seed(global_options().seed);
   for (const auto& flag : f.flags) {
     if (flag.option->count() == 0) continue;
-    const AttackOptionField& field = *flag.field;
-    const bool is_switch = field.type == AttackOptionField::Type::kSwitch;
-    // A switch turned off is named by its negation (--no-random-start).
-    const std::string name = is_switch && !flag.on && !field.more_names.empty()
-                                 ? field.more_names.substr(1)
-                                 : field.flag;
-    const OptionValue value =
-        is_switch ? OptionValue(flag.on) : parse_option_value(field, flag.text, name);
-    set_attack_option(o, field, value, attacks, name);
+    set_attack_option(o, static_cast<const AttackOptionField&>(*flag.field),
+                      OptionFlags::value_of(flag), attacks, OptionFlags::name_of(flag));
   }
   return o;
 }

@@ -17,9 +17,7 @@ struct DefendCmd {
   ModelFlags model;
   std::string data = "fashion-mnist:test:1000";
   std::string defense = "neutralize";
-  double q_vulnerable = 10, q_important = 10;
-  std::string fill = "blur";
-  std::string layer, importance = "gradcam";
+  FlagsOf<NeutralizeOptions> defence;
   AttackFlags attack;
   int64_t adaptive_steps = 0, adaptive_restarts = 0, adaptive_eot = 1;
   int64_t batch = 250;
@@ -30,12 +28,7 @@ void run_defend(const DefendCmd& c) {
   const c10::Device device = apply_global_options();
   check_input(c.defense == "neutralize", "--defense", "neutralize", "'" + c.defense + "'");
   DefendJobOptions o;
-  o.defense = NeutralizeOptions()
-                  .q_vulnerable(c.q_vulnerable)
-                  .q_important(c.q_important)
-                  .fill(c.fill)
-                  .importance(parse_explain_method(c.importance))
-                  .layer(c.layer);
+  apply_option_flags(c.defence, o.defense);
   o.attack = make_attack_from(c.attack);
   AttackOptions adaptive = attack_options(c.attack).early_stop(true).eot_samples(c.adaptive_eot);
   if (c.adaptive_steps > 0) adaptive.steps(c.adaptive_steps);
@@ -71,17 +64,7 @@ void setup_defend(CLI::App& app) {
   add_model_flags(sub, c->model, false);
   sub->add_option("--data", c->data, "labelled data spec")->capture_default_str();
   sub->add_option("--defense", c->defense, "neutralize")->capture_default_str();
-  sub->add_option("--q-vulnerable", c->q_vulnerable, "percent of pixels taken as vulnerable")
-      ->capture_default_str();
-  sub->add_option("--q-important", c->q_important, "percent of pixels taken as important (spared)")
-      ->capture_default_str();
-  sub->add_option("--fill", c->fill, "blur, median or mean")->capture_default_str();
-  sub->add_option("--importance", c->importance,
-                  "the importance map whose top pixels are spared (any --method of 'foil "
-                  "explain'); its faithfulness is reported")
-      ->capture_default_str();
-  sub->add_option("--layer", c->layer,
-                  "importance map's layer (CAMs; default: the last spatial or token layer)");
+  add_option_flags(sub, c->defence, neutralize_option_fields(), NeutralizeOptions(), "");
   add_attack_flags(sub, c->attack, "pgd");
   sub->add_option("--adaptive-steps", c->adaptive_steps,
                   "steps of the adaptive attack (default: --steps)")

@@ -12,9 +12,8 @@ namespace {
 struct ExplainCmd {
   ModelFlags model;
   std::string data = "fashion-mnist:test:8";
-  std::string method = "gradcam";
+  ExplainFlags explain;
   std::string layer;
-  ExplainOptions explain;
   std::string target_class = "pred";
   AttackFlags attack;
   bool attacked = false;
@@ -26,25 +25,27 @@ struct ExplainCmd {
   std::string out = "foil-explain";
   bool faithfulness = false;
   std::string methods = "all";
-  FaithfulnessOptions curves;
+  FlagsOf<FaithfulnessOptions> curves;
 };
 
 /// --faithfulness: every method's deletion and insertion curves on the same images.
 void run_faithfulness(const ExplainCmd& c, const c10::Device device) {
-  c.attack.refuse_given("--faithfulness scores the clean images' maps");
+  c.attack.refuse_given("--faithfulness scores the clean images' maps", {"--attack"});
+  refuse_flags({"--method"}, "--faithfulness compares the methods of --methods");
   FaithfulnessJobOptions o;
   if (c.methods != "all")
     for (const std::string& m : split_commas(c.methods, "--methods"))
       o.methods.push_back(parse_explain_method(m, "--methods"));
+  std::vector<std::string> names;  // the flags of any method compared are read
+  for (ExplainMethod m : o.methods.empty() ? explain_methods() : o.methods)
+    names.push_back(explain_method_name(m));
   o.layer = c.layer;
-  o.explain = c.explain;
+  o.explain = explain_options(c.explain, names);
   o.explain.batch = c.batch;
-  o.explain.seed = o.seed = global_options().seed;
-  o.faithfulness = c.curves;
+  o.seed = o.explain.seed;
+  apply_option_flags(c.curves, o.faithfulness);
+  c.curves.check_used({o.faithfulness.protocol});  // RISE's has its own baselines and steps
   o.faithfulness.batch = c.batch;
-  if (c.curves.protocol == "rise")
-    refuse_flags({"--baseline", "--faithfulness-steps"},
-                 "RISE's protocol has its own baselines and one step per image row");
   check_explain_options(o.explain);
   check_faithfulness_options(o.faithfulness);
   o.log = print_line;
@@ -63,17 +64,17 @@ void run_faithfulness(const ExplainCmd& c, const c10::Device device) {
 void run_explain(const ExplainCmd& c) {
   const c10::Device device = apply_global_options();
   if (c.faithfulness) return run_faithfulness(c, device);
+  c.curves.refuse_given("they shape the curves of --faithfulness");
   ExplainJobOptions o;
-  o.method = parse_explain_method(c.method);
+  o.method = parse_explain_method(c.explain.method);
   o.layer = c.layer;
-  o.explain = c.explain;
-  o.explain.seed = global_options().seed;
+  o.explain = explain_options(c.explain);
   o.target_class = c.target_class;
   o.batch = c.batch;
   if (c.attacked)
     o.attack = make_attack_from(c.attack);
   else
-    c.attack.refuse_given("they configure the attack of --attacked");
+    c.attack.refuse_given("they configure the attack of --attacked", {"--attack"});
   o.patch = c.patch;
   o.keep_out = c.keep_out;
   check_input(c.on_object < 0 || !c.patch.empty(), "--on-object", "--patch (it places the patch)",
@@ -103,7 +104,7 @@ void setup_explain(CLI::App& app) {
       "explain", "where the model looks (CAMs and attributions), clean and attacked");
   add_model_flags(sub, c->model, false);
   sub->add_option("--data", c->data, "data spec")->capture_default_str();
-  add_explain_flags(sub, c->method, c->explain);
+  add_explain_flags(sub, c->explain);
   sub->add_option("--layer", c->layer,
                   "tapped layer for the CAMs (default: the last spatial or token layer)");
   sub->add_option("--batch", c->batch, "images per pass (the unit shared out between processes)")
@@ -138,24 +139,7 @@ void setup_explain(CLI::App& app) {
   sub->add_option("--methods", c->methods, "--faithfulness: methods to compare (all, or a list)")
       ->capture_default_str()
       ->needs(faithful);
-  sub->add_option("--protocol", c->curves.protocol,
-                  "--faithfulness: deletion/insertion as foil draws them (foil: --baseline, "
-                  "--faithfulness-steps) or as RISE's authors do (rise: deletion to the "
-                  "model's mean colour, insertion from their 11x11 sigma-5 blur, in "
-                  "normalised space, one image row of pixels per step)")
-      ->check(CLI::IsMember({"foil", "rise"}))
-      ->capture_default_str()
-      ->needs(faithful);
-  sub->add_option("--baseline", c->curves.baseline,
-                  "--faithfulness, foil protocol: what removed pixels become: blur (foil's "
-                  "Gaussian, sd a tenth of the side; not RISE's) or mean")
-      ->capture_default_str()
-      ->needs(faithful);
-  sub->add_option("--faithfulness-steps", c->curves.steps,
-                  "--faithfulness, foil protocol: points on each curve after the first")
-      ->check(integer_in(1, 1000))
-      ->capture_default_str()
-      ->needs(faithful);
+  add_option_flags(sub, c->curves, faithfulness_option_fields(), FaithfulnessOptions(), "");
   sub->add_option("--out", c->out, "results folder")->capture_default_str();
   sub->callback([c] { run_explain(*c); });
 }

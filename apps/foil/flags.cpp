@@ -64,16 +64,22 @@ void check_numbers(CLI::App& app) {
   for (CLI::App* sub : app.get_subcommands({})) check_numbers(*sub);
 }
 
-std::string parse_error_message(const std::string& what) {
+std::string parse_error_message(const std::string& what, const std::string& command) {
   static const std::regex missing(R"((\S+): \d+ required \S+ missing)");
   static const std::regex repeated(R"((\S+): At Most 1 required but received (\d+))");
   static const std::regex convert(R"(Could not convert: (\S+) = (.*))");
+  // CLI11 lists the unexpected words last first ("3 --epochs"): name the first flag.
+  static const std::regex extra(
+      R"(The following arguments? (?:was|were) not expected:.*?(--[^ =]+).*)");
   std::smatch m;
   if (std::regex_match(what, m, missing)) return m[1].str() + ": expected a value after it";
   if (std::regex_match(what, m, repeated))
     return m[1].str() + ": given " + m[2].str() + " times; give it once";
   if (std::regex_match(what, m, convert))
     return fmt::format("{}: cannot read '{}' as a value of this flag", m[1].str(), m[2].str());
+  if (std::regex_match(what, m, extra))
+    return fmt::format("{}: not a flag of foil{}{}; its --help lists the flags it reads",
+                       m[1].str(), command.empty() ? "" : " ", command);
   return what;
 }
 

@@ -95,7 +95,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::Success& e) {  // --help and friends
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::string what = foil::cli::parse_error_message(e.what());
+    std::string what = foil::cli::parse_error_message(e.what(), record.kind);
     if (what == "A subcommand is required") {
       std::string names;
       for (const CLI::App* sub : level->get_subcommands([](const CLI::App*) { return true; }))

@@ -17,7 +17,6 @@ namespace {
 // ---- patch train ----
 struct PatchTrainCmd {
   PatchFlags f;
-  TrainFlags t;
   std::string out = "foil-patch";
   std::string eval_data;
   bool eval_on_train = false;
@@ -26,19 +25,20 @@ struct PatchTrainCmd {
 
 void run_patch_train(const PatchTrainCmd& c) {
   const c10::Device device = apply_global_options();
+  const PatchSettings s = patch_settings(c.f);
   PatchTrainJobOptions o;
-  set_task_options(o, c.f, global_options().seed, print_line);
-  o.patch = patch_options(c.f);
+  set_task_options(o, c.f, s, global_options().seed, print_line);
+  o.patch = s.patch;
+  o.objective = s.objective;
+  o.train = s.train;
   o.data_spec = c.f.data;
   o.eval_spec = c.eval_data;
-  o.target_spec = c.t.target_data;
+  o.target_spec = s.target_spec;
   o.eval_on_train = c.eval_on_train;
   ResultsFolder out(c.out, "--out", /*resumable=*/true);  // the checkpoint lives in it
   const Loaded l = load_all(c.f, device);
-  o.objective = objective_options(c.t, c.f.target);
   const std::string ckpt = out.leader_file("checkpoint.pt");  // rank 0 writes, sends to others
   if (!c.resume && dist::leader()) std::filesystem::remove(ckpt);
-  o.train = train_options(c.t);
   o.train.checkpoint(ckpt).fingerprint(work_fingerprint().dump());
   const PatchTrainJobResult r = foil::run_patch_train(l.models, l.data, o);
   r.write(out.dir());
@@ -59,8 +59,9 @@ struct PatchEvalCmd {
 
 void run_patch_eval(const PatchEvalCmd& c) {
   const c10::Device device = apply_global_options();
+  const PatchSettings s = patch_settings(c.f);
   PatchEvalJobOptions o;
-  set_task_options(o, c.f, global_options().seed, print_line);
+  set_task_options(o, c.f, s, global_options().seed, print_line);
   o.repeats = c.repeats;
   o.patch_file = c.patch;
   check_writable(c.json, "--json");
@@ -70,13 +71,12 @@ void run_patch_eval(const PatchEvalCmd& c) {
   const int64_t target =
       resolve_patch_task(c.f.task, c.f.cls, c.f.target, "", o.placement, l.models);
   check_input(c.f.task == "detect" || c.draw.empty(), "--draw", "--task detect", "--task classify");
-  // Flags that would change nothing are refused, not dropped: the patch file holds its
-  // colours, and its patch.json (when there is one) its form and area.
-  refuse_flags({"--init"}, "patch eval reads the patch's colours from --patch");
+  // Flags that would change nothing are refused, not dropped: its patch.json (when there is
+  // one) holds the patch's form and area.
   if (std::filesystem::exists(std::filesystem::path(c.patch).replace_extension(".json")))
     refuse_flags({"--param", "--cells", "--shape", "--area"},
                  "the patch's form and area are recorded in its patch.json");
-  const Patch patch = read_patch(c.patch, patch_options(c.f), shape_of(l.data));
+  const Patch patch = read_patch(c.patch, s.patch, shape_of(l.data));
   const nlohmann::json results = foil::run_patch_eval(l.models, l.per_model, patch, o);
   if (!c.draw.empty())
     write_detections(c.draw, *l.models.front(), l.data, patch, o.placement, target, o.seed);
@@ -91,7 +91,6 @@ void run_patch_eval(const PatchEvalCmd& c) {
 // ---- patch transfer ----
 struct PatchTransferCmd {
   PatchFlags f;
-  TrainFlags t;
   std::string losses;  ///< default: ce,feature,ot (classify), vanish (detect)
   bool losses_given = false;
   int64_t repeats = 3;
@@ -102,19 +101,20 @@ struct PatchTransferCmd {
 
 void run_patch_transfer(const PatchTransferCmd& c) {
   const c10::Device device = apply_global_options();
+  const PatchSettings s = patch_settings(c.f);
   PatchTransferOptions o;
-  set_task_options(o, c.f, global_options().seed, print_line);
-  o.patch = patch_options(c.f);
+  set_task_options(o, c.f, s, global_options().seed, print_line);
+  o.patch = s.patch;
   if (c.losses_given) {
     o.losses = split_commas(c.losses, "--losses");
     if (o.losses.empty()) o.losses = {c.losses};  // refused by name
   }
-  o.objective = objective_options(c.t, c.f.target);
-  o.train = train_options(c.t);
+  o.objective = s.objective;
+  o.train = s.train;
   o.repeats = c.repeats;
   o.data_spec = c.f.data;
   o.eval_spec = c.eval_data;
-  o.target_spec = c.t.target_data;
+  o.target_spec = s.target_spec;
   o.eval_on_train = c.eval_on_train;
   check_patch_transfer_options(o);
   // Each finished patch is kept in the results folder, so an interrupted run resumes there.
@@ -137,8 +137,7 @@ void setup_patch(CLI::App& app) {
 
   auto tc = std::make_shared<PatchTrainCmd>();
   auto* train = patch->add_subcommand("train", "train a universal patch");
-  add_patch_flags(train, tc->f, false);
-  add_train_flags(train, tc->t);
+  add_patch_flags(train, tc->f, "train");
   train->add_option("--out", tc->out, "results folder")->capture_default_str();
   add_split_flags(train, tc->eval_data, tc->eval_on_train);
   train->add_flag("!--no-resume", tc->resume, "ignore a checkpoint in --out and start afresh");
@@ -146,7 +145,7 @@ void setup_patch(CLI::App& app) {
 
   auto ec = std::make_shared<PatchEvalCmd>();
   auto* eval = patch->add_subcommand("eval", "evaluate a patch against one or more models");
-  add_patch_flags(eval, ec->f, true);
+  add_patch_flags(eval, ec->f, "eval");
   eval->get_option("--data")->default_val("fashion-mnist:test:1000");
   eval->add_option("--patch", ec->patch, "patch.pt written by 'foil patch train'")->required();
   eval->add_option("--repeats", ec->repeats, "random placements per image")
@@ -160,8 +159,7 @@ void setup_patch(CLI::App& app) {
 
   auto xc = std::make_shared<PatchTransferCmd>();
   auto* transfer = patch->add_subcommand("transfer", "transfer matrices of ce/feature/ot patches");
-  add_patch_flags(transfer, xc->f, true);
-  add_train_flags(transfer, xc->t);
+  add_patch_flags(transfer, xc->f, "transfer");
   auto* losses = transfer->add_option(
       "--losses", xc->losses,
       "objectives to compare (default ce,feature,ot; with --task detect vanish)");

@@ -9,63 +9,41 @@
 #include <utility>
 #include <vector>
 
+#include "commands.h"
 #include "foil/data/dataset.h"
 #include "foil/models/model.h"
-#include "foil/patch/objective.h"
-#include "foil/patch/patch.h"
-#include "foil/patch/trainer.h"
+#include "foil/patch/option_table.h"
 
 namespace foil::cli {
 
-/// Flags shared by the three patch commands.
+/// Flags shared by the three patch commands: the models, data and task by hand, the patch's
+/// form, placement, objective and training generated from the library's table
+/// (foil/patch/option_table.h), each command only the fields its job reads.
 struct PatchFlags {
   std::vector<std::string> models;
   std::string mean, std, input_shape;
   std::string data = "fashion-mnist:train:2000";
-  std::string param = "grid";
-  int64_t cells = 10;
-  double area = 0.15;
-  std::string shape = "square", init = "grey";
-  double keep_out = 0;
-  double on_object = -1;  ///< detect: fraction of the object box the patch centre falls in
-  int64_t objects = 1;    ///< detect: patches per image, one per detected object
-  bool eot = false;
-  double rotation = 10, brightness = 0.1, noise = 0.1, tilt = 5;
-  std::string scale = "0.8,1.2", contrast = "0.8,1.2";
-  std::string eot_corruptions;  ///< common corruptions drawn per image (names or groups)
   int64_t target = -1;
   std::string task = "classify";  ///< classify or detect
   std::string cls;                ///< detect: the class (name, index or all)
+  FlagsOf<PatchSettings> settings;
 };
 
-struct TrainFlags {
-  std::string loss;  ///< default: ce (classify), vanish (detect)
-  std::string layers, layer_weights;
-  std::string target_data;  ///< --target-data
-  int64_t projections = 500, epochs = 5, batch = 64, max_target = 500;
-  bool exact_1d = false, resume = true;
-  std::string optimizer = "adam";
-  double lr = 0.05, tv = 0;
-};
-
-void add_patch_flags(CLI::App* sub, PatchFlags& f, bool many_models);
-void add_train_flags(CLI::App* sub, TrainFlags& t);
+/// The models, data and task flags, and the table's flags that `job` (train, eval or
+/// transfer) reads.
+void add_patch_flags(CLI::App* sub, PatchFlags& f, const std::string& job);
 /// --eval-data and --eval-on-train (patch train, patch transfer).
 void add_split_flags(CLI::App* sub, std::string& eval_data, bool& eval_on_train);
 
-PatchOptions patch_options(const PatchFlags& f);
-/// The placement the flags ask for (checked).
-PlacementOptions placement_options(const PatchFlags& f);
-ObjectiveOptions objective_options(const TrainFlags& t, int64_t target);
-/// --epochs, --batch, --optimizer, --lr and --tv.
-PatchTrainOptions train_options(const TrainFlags& t);
+/// The settings the flags ask for (the placement checked; the objective's target --target).
+PatchSettings patch_settings(const PatchFlags& f);
 
 /// What every patch job's options share (placement, task, class, target, seed, progress),
 /// from the flags.
 template <typename JobOptions>
-void set_task_options(JobOptions& o, const PatchFlags& f, uint64_t seed,
+void set_task_options(JobOptions& o, const PatchFlags& f, const PatchSettings& s, uint64_t seed,
                       std::function<void(const std::string&)> log) {
-  o.placement = placement_options(f);
+  o.placement = s.placement;
   o.task = f.task;
   o.cls = f.cls;
   o.target = f.target;

@@ -11,23 +11,18 @@ namespace {
 struct PredictCmd {
   ModelFlags model;
   std::string data, json, draw, crops;
-  bool labels = false;  ///< keypoint names and scores on the drawings
-  int64_t top = 3, show = 10;
-  double min_score = -1;
+  FlagsOf<PredictOptions> options;
 };
 
 void run_predict(const PredictCmd& c) {
   const c10::Device device = apply_global_options();
+  PredictOptions o;
+  apply_option_flags(c.options, o);
   check_writable(c.json, "--json");
   std::unique_ptr<ResultsFolder> draw;
   if (!c.draw.empty()) draw = std::make_unique<ResultsFolder>(c.draw, "--draw");
   std::unique_ptr<ResultsFolder> crops;
   if (!c.crops.empty()) crops = std::make_unique<ResultsFolder>(c.crops, "--crops", false, false);
-  PredictOptions o;
-  o.top = c.top;
-  o.show = c.show;
-  o.min_score = c.min_score;
-  o.labels = c.labels;
   if (draw) o.draw_dir = draw->dir();
   if (crops) o.crops_dir = crops->dir();
   auto model = open_run_model(c.model, device);
@@ -45,8 +40,8 @@ void run_predict(const PredictCmd& c) {
     crops->commit();
     fmt::print("wrote {} crops to {}\n", r.crops, c.crops);
   }
-  if (data.size() > c.show && r.kind != "generic")
-    fmt::print("({} more in --json)\n", data.size() - c.show);
+  if (data.size() > o.show && r.kind != "generic")
+    fmt::print("({} more in --json)\n", data.size() - o.show);
   if (!c.json.empty()) {
     r.results["outputs"] = r.outputs;
     write_json(c.json, r.results);
@@ -70,20 +65,11 @@ void setup_predict(CLI::App& app) {
   sub->add_option("--draw", c->draw,
                   "keypoint models and detectors: write skeleton or labelled-box PNGs of each "
                   "photo at its own resolution into this folder");
-  sub->add_flag("--labels", c->labels, "--draw: write each keypoint's name and score beside it");
   sub->add_option("--crops", c->crops,
                   "detectors: write each detection as a PNG into this folder (the square around "
                   "its box, a fifth larger, from the photo at its own resolution), e.g. faces "
                   "found by blazeface for the face classifiers");
-  sub->add_option("--min-score", c->min_score,
-                  "detectors: the score a detection needs (default: the model's own, 0.3)")
-      ->check(number_in(0, 1));
-  sub->add_option("--top", c->top, "classes to show per image")
-      ->check(integer_in(1, 1000))
-      ->capture_default_str();
-  sub->add_option("--show", c->show, "images to print (all go to --json)")
-      ->check(integer_in(0, INT64_MAX))
-      ->capture_default_str();
+  add_option_flags(sub, c->options, predict_option_fields(), PredictOptions(), "");
   sub->callback([c] { run_predict(*c); });
 }
 

@@ -13,9 +13,8 @@ struct RegionsCmd {
   ModelFlags model;
   std::string data = "fashion-mnist:test:1000";
   AttackFlags attack;
-  std::string method = "gradcam";
+  ExplainFlags explain;
   std::string layer;
-  ExplainOptions explain;
   double q = 10;
   std::string roa = "gradient";
   int64_t batch = 250, panels = 6;
@@ -25,10 +24,9 @@ struct RegionsCmd {
 void run_regions(const RegionsCmd& c) {
   const c10::Device device = apply_global_options();
   RegionsJobOptions o;
-  o.method = parse_explain_method(c.method);
+  o.method = parse_explain_method(c.explain.method);
   o.layer = c.layer;
-  o.explain = c.explain;
-  o.explain.seed = global_options().seed;
+  o.explain = explain_options(c.explain);
   o.q = c.q;
   o.roa = c.roa;
   o.batch = c.batch;
@@ -54,7 +52,7 @@ void setup_regions(CLI::App& app) {
   add_model_flags(sub, c->model, false);
   sub->add_option("--data", c->data, "data spec")->capture_default_str();
   add_attack_flags(sub, c->attack, "pgd");
-  add_explain_flags(sub, c->method, c->explain);
+  add_explain_flags(sub, c->explain);
   sub->add_option("--layer", c->layer, "CAM layer (default: the last spatial or token layer)");
   sub->add_option("--q", c->q, "percent of pixels in RoI and in RoA")->capture_default_str();
   sub->add_option("--roa", c->roa,

@@ -13,16 +13,17 @@ __all__ = []
 
 
 def _method(name):
-    def explain(model, images, layer="", target=None, ig_steps=32, samples=25, noise=0.15,
-                window=0, stride=0, batch=64, seed=0):
+    def explain(model, images, layer="", target=None, ig_steps=None, samples=None, noise=None,
+                window=None, stride=None, batch=64, seed=0):
         m = getattr(model, "_m", model)
-        return _foil.explain(m, name, images, target, layer, ig_steps, samples, noise, window,
-                             stride, batch, seed)
+        return _foil.explain(m, name, images, target, layer, batch, seed, ig_steps=ig_steps,
+                             samples=samples, noise=noise, window=window, stride=stride)
 
     explain.__name__ = name.replace("++", "_pp")
     explain.__doc__ = (f"foil's ``{name}`` maps of ``images`` for ``target`` (default: the "
                        "predicted classes): N x H x W, non-negative. ig_steps (ig), samples and "
-                       "noise (smoothgrad), window and stride (occlusion), batch (scorecam, "
+                       "noise (smoothgrad), window and stride (occlusion), None: the CLI's default; "
+                       "a keyword this method does not read raises ValueError; batch (scorecam, "
                        "ablationcam, occlusion, smoothgrad), seed (smoothgrad) as the CLI's flags.")
     return explain
 

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "foil/core/error.h"
+#include "foil/report/figures.h"
 
 namespace foil {
 
@@ -115,6 +116,25 @@ AttackJobResult run_attack(Model& model, const Dataset& data, const AttackJobOpt
   if (o.attack->access() != Access::kGradients)
     j["attack"]["max_queries"] = o.attack->options().queries();
   return r;
+}
+
+std::vector<std::string> AttackJobResult::write(const std::string& dir, const Dataset& data,
+                                                const Attack& attack) const {
+  nlohmann::json j = summary;
+  j["class_names"] = data.class_names;
+  write_json(dir + "/attack.json", j);
+  write_examples(dir + "/examples.png", data, {{attack.name(), &ev}});
+  if (ev.median_norm_at.empty()) return {"attack.json", "examples.png"};
+  const std::vector<double> q(ev.query_grid.begin(), ev.query_grid.end());
+  double top = 0;
+  for (double v : ev.median_norm_at)
+    if (std::isfinite(v)) top = std::max(top, v);
+  write_line_plot(dir + "/norm_by_queries.svg",
+                  attack.name() + ": median " + attack.options().norm() + " norm found vs queries",
+                  "queries per item", "median norm",
+                  {{"median over the clean-correct items", q, ev.median_norm_at}}, 0.0,
+                  top > 0 ? top * 1.05 : 1.0);
+  return {"attack.json", "examples.png", "norm_by_queries.svg"};
 }
 
 }  // namespace foil

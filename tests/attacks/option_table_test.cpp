@@ -35,6 +35,8 @@ OptionValue other_value(const AttackOptionField& f, const AttackOptions& o) {
     case Type::kText:
       if (f.keyword == "norm") return std::string(std::get<std::string>(v) == "l2" ? "linf" : "l2");
       return std::string("fast");  // version
+    default:                       // the attack table has no lists
+      break;
   }
   return v;
 }
@@ -46,7 +48,7 @@ TEST(AttackOptionTable, EveryFieldAnAttackReadsChangesItOrIsRefusedByIt) {
     for (const auto& f : attack_option_fields()) {
       // The seed keys every attack's per-sample streams and the evaluation's; not all lines
       // show it.
-      if (!f.used_by_attack(attack) || f.keyword == "seed") continue;
+      if (!f.used_by_name(attack) || f.keyword == "seed") continue;
       AttackOptions o = base;
       set_attack_option(o, f, other_value(f, base), {attack}, f.keyword);
       try {
@@ -94,8 +96,8 @@ TEST(AttackOptionTable, RefusesAFieldTheAttackDoesNotReadAndValuesOutOfRange) {
   EXPECT_THROW(
       set_attack_option(o, *find_attack_option("ti_kernel"), int64_t{-1}, {"ti-fgsm"}, "ti_kernel"),
       InputError);
-  EXPECT_THROW(parse_option_value(*find_attack_option("--eps"), "inf", "--eps"), InputError);
-  EXPECT_EQ(std::get<double>(parse_option_value(*find_attack_option("--eps"), "0.25", "--eps")),
+  EXPECT_THROW(parse_option_text(*find_attack_option("--eps"), "inf", "--eps"), InputError);
+  EXPECT_EQ(std::get<double>(parse_option_text(*find_attack_option("--eps"), "0.25", "--eps")),
             0.25);
 }
 

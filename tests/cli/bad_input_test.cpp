@@ -363,7 +363,7 @@ TEST(BadInput, ValuesAreCheckedForMeaning) {
       {"patch eval" + m + " --target 1 --patch " + dir + "/nan.pt", "NaN"},
       {"patch eval" + m + " --target 1 --patch " + dir + "/big.pt", "colours in [0,1]"},
       {"patch eval" + m + " --target 1 --init random --patch " + dir + "/big.pt",
-       "--init: not used here"},
+       "--init: not a flag of foil patch eval"},
   };
   for (const auto& c : cases) expect_bad_input(c.args, c.needle);
 }

@@ -19,6 +19,13 @@ using test::expect_bad_input;
 using test::read_json;
 using test::run_foil;
 
+// A flag of another patch job is refused naming it and the command (help_cli_test.cpp: each
+// job's --help lists only its own).
+TEST(CliPatch, AFlagOfAnotherJobIsRefused) {
+  expect_bad_input("patch eval --model " + test::trained_cnn() + " --patch p.pt --epochs 3",
+                   "--epochs: not a flag of foil patch eval");
+}
+
 TEST(CliPatch, TrainWritesOutputsAndEvalReadsThePatch) {
   const std::string dir = test::temp_dir("cli-patch");
   auto r =

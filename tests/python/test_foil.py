@@ -192,6 +192,10 @@ def test_model_files_load_as_the_cli_opens_them(data):
     (lambda m, x, y: foil.patch.train(m, x, y, eval_on_train=True, scale=(2, 1)), "scale"),
     (lambda m, x, y: foil.patch.train(m, x, y, data=DATA), "either a data spec"),
     (lambda m, x, y: foil.patch.evaluate(m, "/nonexistent.pt", x, y), "nonexistent"),
+    (lambda m, x, y: foil.explain.gradcam(m, x, ig_steps=4), "ig_steps: not used by gradcam"),
+    (lambda m, x, y: foil.patch.train(m, x, y, eval_on_train=True, epochs=0), "epochs: expected"),
+    (lambda m, x, y: foil.audit(m, x, y, examples=99), "examples: expected an integer in 0..32"),
+    (lambda m, x, y: foil.audit(m, x, y, linf_eps=[0.1, -1]), "linf_eps: expected"),
 ])
 def test_bad_input_raises_one_line(model, data, call, message):
     images, labels = data

@@ -18,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include "foil/core/option_fields.h"
+
 namespace foil {
 
 class Model;
@@ -56,6 +58,11 @@ struct ExplainOptions {
 /// Throws InputError naming the flag for IG steps or samples < 1, sigma < 0 or not finite,
 /// a negative window or stride, batch < 1.
 void check_explain_options(const ExplainOptions& options);
+
+/// The method-specific fields of ExplainOptions a user sets (foil/core/option_fields.h;
+/// `used_by`: the methods that read each, by explain_method_name): `foil explain`'s and
+/// `foil regions`' flags and foil.explain's keywords. batch and seed are the job's.
+const std::vector<OptionField<ExplainOptions>>& explain_option_fields();
 
 /// "gradcam", "gradcam++", "hirescam", "xgradcam", "layercam", "scorecam", "ablationcam",
 /// "eigencam",

@@ -18,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include "foil/core/option_fields.h"
+
 namespace foil {
 
 class Model;
@@ -40,6 +42,10 @@ struct FaithfulnessOptions {
   std::string baseline = "blur";
   int64_t batch = 64;  ///< images per forward pass
 };
+
+/// The fields of FaithfulnessOptions a user sets (foil/core/option_fields.h; `used_by`: the
+/// protocols that read each): `foil explain --faithfulness`'s flags.
+const std::vector<OptionField<FaithfulnessOptions>>& faithfulness_option_fields();
 
 /// Throws InputError naming the flag for steps outside 1..1000, an unknown baseline or
 /// protocol, or a batch < 1.

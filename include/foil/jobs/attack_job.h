@@ -41,6 +41,11 @@ struct AttackJobResult {
   std::vector<Flag> checks;        ///< the model's and the evaluation's checks
   std::vector<std::string> lines;  ///< the metrics table and the checks
   nlohmann::json summary;          ///< attack.json (without the class names)
+  /// The files of `foil attack --out` into `dir`: attack.json (with the data's class names),
+  /// examples.png of `data`'s first items, and for query attacks norm_by_queries.svg (the
+  /// median norm found vs queries); returns their names.
+  std::vector<std::string> write(const std::string& dir, const Dataset& data,
+                                 const Attack& attack) const;
 };
 
 /// The evaluation `run_attack` makes (the same examples and numbers), without the model's

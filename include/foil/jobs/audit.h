@@ -16,6 +16,7 @@
 
 #include "foil/attacks/checks.h"
 #include "foil/attacks/evaluate.h"
+#include "foil/core/option_fields.h"
 #include "foil/jobs/corruption_job.h"
 #include "foil/jobs/job.h"
 #include "foil/jobs/threats.h"
@@ -96,6 +97,12 @@ struct AuditResult {
 
 /// Throws InputError for options that cannot run (checked before anything slow).
 void check_audit_options(const AuditOptions& options);
+
+/// The fields of AuditOptions a user sets (foil/core/option_fields.h): the budgets, the attack
+/// and the corruption section; `foil audit`'s flags and foil.audit's keywords.
+const std::vector<OptionField<AuditOptions>>& audit_option_fields();
+/// What `foil audit` and foil.audit start from: AuditOptions with every corruption.
+AuditOptions audit_defaults();
 /// Runs the audit of `model` on `data` (from open_data).
 AuditResult run_audit(Model& model, const Dataset& data, const AuditOptions& options);
 

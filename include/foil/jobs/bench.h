@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "foil/core/option_fields.h"
 #include "foil/jobs/job.h"
 
 namespace foil {
@@ -29,6 +30,9 @@ struct BenchOptions {
   bool profile = false;
   Log log;  ///< the table, row by row
 };
+
+/// The fields of BenchOptions a user sets (foil/core/option_fields.h): `foil bench`'s flags.
+const std::vector<OptionField<BenchOptions>>& bench_option_fields();
 
 /// The rows the bench can time: attack-norm (fgsm-linf, ..., square-l2), then
 /// patch-LOSS[+eot], then corrupt-CORRUPTION (each at severity 3 against one forward; "corruptions"

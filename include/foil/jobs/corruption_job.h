@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "foil/core/option_fields.h"
 #include "foil/data/dataset.h"
 #include "foil/jobs/job.h"
 #include "foil/models/model.h"
@@ -124,6 +125,12 @@ CorruptedDataResult write_corrupted_data(const Dataset& data, const CorruptionAu
 
 /// Throws InputError for options that cannot run (no severity, a bad batch).
 void check_corruption_options(const CorruptionAuditOptions& options);
+
+/// The corruption fields a user sets (foil/core/option_fields.h): `foil corrupt`'s flags and
+/// those of the audit's corruption section (--corruptions, --severities, --as-published).
+const std::vector<OptionField<CorruptionAuditOptions>>& corruption_option_fields();
+/// What `foil corrupt` and the audit start from: every corruption at severities 1-5.
+CorruptionAuditOptions every_corruption();
 
 /// Runs `model` (and `baseline`, when given) on `data` under every corruption and severity of
 /// `options`; shared out between the processes of a job. Corruptions that cannot apply to the

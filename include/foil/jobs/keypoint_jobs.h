@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "foil/core/option_fields.h"
 #include "foil/jobs/job.h"
 #include "foil/keypoints/kaa.h"
 #include "foil/keypoints/pose.h"
@@ -125,6 +126,14 @@ struct KeypointTableResult {
 
 /// Throws InputError for options that cannot run (checked before anything slow).
 void check_keypoint_table_options(const KeypointTableOptions& options);
+
+/// What a user sets for `foil keypoints attack` and `foil keypoints table`, declared once
+/// (foil/core/option_fields.h) over the table's options: the relational mask, the attack
+/// (`used_by` attack: the KaaOptions of `mask`; table: the budgets and steps), the target
+/// pose and the judging.
+const std::vector<OptionField<KeypointTableOptions>>& keypoint_option_fields();
+/// `foil keypoints attack`'s defaults in those terms: KAA+ER (mask relational), no target.
+KeypointTableOptions keypoint_attack_defaults();
 /// KAA and KAA+ER at every budget of both norms, non-target and target.
 KeypointTableResult run_keypoint_table(const PoseSetup& s, const KeypointTableOptions& options);
 

@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "foil/core/option_fields.h"
 #include "foil/data/dataset.h"
 #include "foil/models/model.h"
 
@@ -34,6 +35,10 @@ struct PredictOptions {
   /// larger, from the photo at its own resolution; "" = none).
   std::string crops_dir;
 };
+
+/// The fields of PredictOptions a user sets (foil/core/option_fields.h): `foil predict`'s
+/// flags (the folders are the CLI's results folders).
+const std::vector<OptionField<PredictOptions>>& predict_option_fields();
 
 /// What the model saw; predictions.json's content and the console lines.
 struct PredictResult {

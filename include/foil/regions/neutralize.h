@@ -16,6 +16,7 @@
 #include <memory>
 #include <string>
 
+#include "foil/core/option_fields.h"
 #include "foil/explain/explain.h"
 #include "foil/models/model.h"
 #include "foil/models/wrapper.h"
@@ -36,6 +37,10 @@ struct NeutralizeOptions {
   /// The importance map's layer (CAMs); empty: the last spatial or token layer.
   TORCH_ARG(std::string, layer) = "";
 };
+
+/// The fields of NeutralizeOptions a user sets (foil/core/option_fields.h): `foil defend`'s
+/// defence flags.
+const std::vector<OptionField<NeutralizeOptions>>& neutralize_option_fields();
 
 /// The mask of pixels the defence replaces (bool N×H×W) for inputs `x`.
 torch::Tensor neutralization_mask(Model& model, const torch::Tensor& x,

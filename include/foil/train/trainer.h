@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "foil/core/option_fields.h"
 #include "foil/data/dataset.h"
 
 namespace foil {
@@ -50,6 +51,9 @@ struct TrainOptions {
   /// readable on any device.
   TORCH_ARG(c10::Device, device) = c10::kCPU;
 };
+
+/// The fields of TrainOptions a user sets (foil/core/option_fields.h): `foil train`'s flags.
+const std::vector<OptionField<TrainOptions>>& train_option_fields();
 
 /// Reads a checkpoint written by save_checkpoint into `net` and `optimizer` (onto the
 /// device of `net`'s parameters) when `path` exists; returns the number of finished epochs (0
