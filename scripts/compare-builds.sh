@@ -67,16 +67,17 @@ def masked(path, side):
         text = "\n".join(",".join("S" if i in cols else c for i, c in enumerate(r)) for r in rows)
     # A page's timings: a value cell or card followed by a seconds label or under a seconds
     # column are masked by masking every number that sits in a cell next to "second".
-    text = re.sub(r'(<div class="value">)[\d.]+(</div><div class="label">seconds)', r"\1S\2", text)
+    text = re.sub(r'(<div class="value">)[\d.]+(</div><div class="label">[^<]*seconds)', r"\1S\2",
+                  text)
     text = re.sub(r"[\d.]+ s in all; [\d.]+ s in", "S", text)
-    text = re.sub(r"(<th>seconds[^<]*</th><td>)[^<]*(</td>)", r"\1S\2", text)
+    text = re.sub(r"(<th>[^<]*seconds[^<]*</th><td>)[^<]*(</td>)", r"\1S\2", text)
     return text
 def page_rows(text):
-    """Table cells in columns headed 'seconds...' masked."""
+    """Table cells in columns whose heading holds "seconds" masked."""
     out_rows = []
     for table in re.split(r"(?=<table)", text):
         heads = re.findall(r"<th>(.*?)</th>", table)
-        cols = [i for i, h in enumerate(heads) if h.startswith("seconds")]
+        cols = [i for i, h in enumerate(heads) if "seconds" in h]
         def row(m):
             cells = re.findall(r"<td>(.*?)</td>", m.group(0))
             return "<tr>" + "".join("<td>S</td>" if i in cols else f"<td>{c}</td>"
