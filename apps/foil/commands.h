@@ -73,11 +73,6 @@ Dataset open_run_data(const std::string& spec, Model& model, bool needs_gradient
 /// its data was opened).
 void record_input_as_run(const Model& model);
 
-/// Throws InputError when one of `surrogates` is the attacked model `target` (the same file,
-/// or both the built-in model): crafting on the target itself is the white-box attack.
-void refuse_target_as_surrogate(const std::vector<std::string>& surrogates,
-                                const std::string& target);
-
 /// The items of a comma-separated list given with `flag` ("" is none; "a,,b" and "a," are
 /// refused, naming the flag).
 std::vector<std::string> split_commas(const std::string& text, const std::string& flag);
@@ -170,13 +165,11 @@ void add_explain_flags(CLI::App* app, ExplainFlags& flags);
 ExplainOptions explain_options(const ExplainFlags& flags, std::vector<std::string> methods = {});
 
 /// Upper bounds of the flags that scale the work (documented in --help).
-constexpr int64_t kMaxBatch = 100000, kMaxEpochs = 10000, kMaxSteps = 100000;
+constexpr int64_t kMaxBatch = 100000, kMaxSteps = 100000;
 
 /// A flag value check whose failure reads "--flag: expected an integer in lo..hi, got 'x'"
 /// (hi = INT64_MAX: no upper bound).
 CLI::Validator integer_in(int64_t lo, int64_t hi);
-/// The same for finite numbers in [lo, hi] ((lo, hi] when `open_lo`); hi may be HUGE_VAL.
-CLI::Validator number_in(double lo, double hi, bool open_lo = false);
 /// Gives every integer or number option of `app` and its sub-commands that has no check
 /// yet the base one: integers must parse, numbers must be finite (no inf, no nan).
 void check_numbers(CLI::App& app);

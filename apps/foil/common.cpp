@@ -132,22 +132,6 @@ void print_line(const std::string& line) {
   std::fflush(stdout);
 }
 
-void refuse_target_as_surrogate(const std::vector<std::string>& surrogates,
-                                const std::string& target) {
-  const auto builtin = [](const std::string& p) { return p.empty() || p == "zoo:cnn"; };
-  for (const auto& s : surrogates) {
-    std::error_code ec;
-    const bool same = builtin(s) || builtin(target)
-                          ? builtin(s) && builtin(target)
-                          : std::filesystem::weakly_canonical(s, ec) ==
-                                std::filesystem::weakly_canonical(target, ec);
-    if (same)
-      throw InputError("--surrogate " + s +
-                       ": expected a model other than the attacked one (crafting on the attacked "
-                       "model itself is the white-box attack)");
-  }
-}
-
 std::vector<std::string> split_commas(const std::string& text, const std::string& flag) {
   return text.empty() ? std::vector<std::string>{} : split_list(text, flag);
 }

@@ -13,15 +13,9 @@ struct ExplainCmd {
   ModelFlags model;
   std::string data = "fashion-mnist:test:8";
   ExplainFlags explain;
-  std::string layer;
-  std::string target_class = "pred";
+  FlagsOf<ExplainJobOptions> job;  ///< explain_job_option_fields()
   AttackFlags attack;
   bool attacked = false;
-  std::string patch;
-  double keep_out = 0, on_object = -1;
-  int64_t objects = 1;
-  std::string reference;
-  int64_t batch = 64;
   std::string out = "foil-explain";
   bool faithfulness = false;
   std::string methods = "all";
@@ -39,13 +33,15 @@ void run_faithfulness(const ExplainCmd& c, const c10::Device device) {
   std::vector<std::string> names;  // the flags of any method compared are read
   for (ExplainMethod m : o.methods.empty() ? explain_methods() : o.methods)
     names.push_back(explain_method_name(m));
-  o.layer = c.layer;
+  ExplainJobOptions job;
+  apply_option_flags(c.job, job, {"--faithfulness"});
+  o.layer = job.layer;
   o.explain = explain_options(c.explain, names);
-  o.explain.batch = c.batch;
+  o.explain.batch = job.batch;
   o.seed = o.explain.seed;
   apply_option_flags(c.curves, o.faithfulness);
   c.curves.check_used({o.faithfulness.protocol});  // RISE's has its own baselines and steps
-  o.faithfulness.batch = c.batch;
+  o.faithfulness.batch = job.batch;
   check_explain_options(o.explain);
   check_faithfulness_options(o.faithfulness);
   o.log = print_line;
@@ -66,24 +62,16 @@ void run_explain(const ExplainCmd& c) {
   if (c.faithfulness) return run_faithfulness(c, device);
   c.curves.refuse_given("they shape the curves of --faithfulness");
   ExplainJobOptions o;
+  using Users = std::vector<std::string>;
+  apply_option_flags(c.job, o, c.job.given("--patch") ? Users{"maps", "--patch"} : Users{"maps"});
+  check_input(o.objects == 1 || o.on_object >= 0, "--objects",
+              "--on-object (the patches go on detected objects)", "no --on-object");
   o.method = parse_explain_method(c.explain.method);
-  o.layer = c.layer;
   o.explain = explain_options(c.explain);
-  o.target_class = c.target_class;
-  o.batch = c.batch;
   if (c.attacked)
     o.attack = make_attack_from(c.attack);
   else
     c.attack.refuse_given("they configure the attack of --attacked", {"--attack"});
-  o.patch = c.patch;
-  o.keep_out = c.keep_out;
-  check_input(c.on_object < 0 || !c.patch.empty(), "--on-object", "--patch (it places the patch)",
-              "no --patch");
-  check_input(c.objects == 1 || c.on_object >= 0, "--objects",
-              "--on-object (the patches go on detected objects)", "no --on-object");
-  o.on_object = c.on_object;
-  o.objects = c.objects;
-  o.reference = c.reference;
   o.seed = global_options().seed;
   ResultsFolder out(c.out, "--out");
   auto model = open_run_model(c.model, device);
@@ -105,33 +93,9 @@ void setup_explain(CLI::App& app) {
   add_model_flags(sub, c->model, false);
   sub->add_option("--data", c->data, "data spec")->capture_default_str();
   add_explain_flags(sub, c->explain);
-  sub->add_option("--layer", c->layer,
-                  "tapped layer for the CAMs (default: the last spatial or token layer)");
-  sub->add_option("--batch", c->batch, "images per pass (the unit shared out between processes)")
-      ->check(integer_in(1, kMaxBatch))
-      ->capture_default_str();
-  sub->add_option("--class", c->target_class,
-                  "class to explain: pred, label, a class index or a class name")
-      ->capture_default_str();
+  add_option_flags(sub, c->job, explain_job_option_fields(), ExplainJobOptions(), "");
   add_attack_flags(sub, c->attack, "pgd");
   sub->add_flag("--attacked", c->attacked, "also explain attacked images (side-by-side panel)");
-  auto* patch = sub->add_option("--patch", c->patch,
-                                "also explain images with this patch (patch.pt from "
-                                "'foil patch train') pasted at random places");
-  sub->add_option("--keep-out", c->keep_out, "with --patch: central fraction the patch avoids")
-      ->capture_default_str()
-      ->needs(patch);
-  sub->add_option("--on-object", c->on_object,
-                  "with --patch on a detector: the patch on the --class's best detection, its "
-                  "centre in this central fraction of the box (as 'patch train --on-object')")
-      ->check(number_in(0, 1));
-  sub->add_option("--objects", c->objects,
-                  "with --on-object: a patch on each of the class's N best detections")
-      ->check(integer_in(1, 1000))
-      ->capture_default_str();
-  sub->add_option("--reference", c->reference,
-                  "real images of the --class class (data spec): report how each image's map "
-                  "correlates with their mean map (clean as baseline, and patched/attacked)");
   auto* faithful = sub->add_flag(
       "--faithfulness", c->faithfulness,
       "instead of maps: rank the methods by the deletion and insertion curves of their maps "

@@ -9,22 +9,6 @@
 #include "foil/core/error.h"
 
 namespace foil::cli {
-namespace {
-
-bool parse_real(const std::string& text, double& value) {
-  const auto v = parse_decimal(text);
-  if (v) value = *v;
-  return v.has_value();
-}
-
-std::string range_text(double lo, double hi, bool open_lo) {
-  if (std::isinf(lo) && std::isinf(hi)) return "";
-  if (open_lo && std::isinf(hi)) return fmt::format("> {}", lo);
-  if (std::isinf(hi)) return fmt::format(">= {}", lo);
-  return fmt::format("in {}{}, {}]", open_lo ? "(" : "[", lo, hi);
-}
-
-}  // namespace
 
 CLI::Validator integer_in(int64_t lo, int64_t hi) {
   const std::string range = hi == INT64_MAX
@@ -40,26 +24,19 @@ CLI::Validator integer_in(int64_t lo, int64_t hi) {
       range);
 }
 
-CLI::Validator number_in(double lo, double hi, bool open_lo) {
-  const std::string range = range_text(lo, hi, open_lo);
-  return CLI::Validator(
-      [lo, hi, open_lo, range](std::string& text) -> std::string {
-        double v = 0;
-        if (parse_real(text, v) && std::isfinite(v) && (open_lo ? v > lo : v >= lo) && v <= hi)
-          return "";
-        return fmt::format("expected a finite number{}{}, got '{}'", range.empty() ? "" : " ",
-                           range, text);
-      },
-      range);
-}
-
 void check_numbers(CLI::App& app) {
   for (CLI::Option* opt : app.get_options()) {
     const std::string type = opt->get_type_name();  // validators add ":<range>" to it
     if (type == "INT" || type == "UINT")
       opt->check(integer_in(type == "UINT" ? 0 : INT64_MIN, INT64_MAX).description(""));
     else if (type == "FLOAT")
-      opt->check(number_in(-HUGE_VAL, HUGE_VAL).description(""));
+      opt->check(CLI::Validator(
+          [](std::string& text) {
+            const auto v = parse_decimal(text);
+            return v && std::isfinite(*v) ? std::string()
+                                          : fmt::format("expected a finite number, got '{}'", text);
+          },
+          ""));
   }
   for (CLI::App* sub : app.get_subcommands({})) check_numbers(*sub);
 }

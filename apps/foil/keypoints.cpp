@@ -88,18 +88,12 @@ void setup_keypoints(CLI::App& app) {
   train->add_option("--data", to->data, "pose:train[:N]")->capture_default_str();
   train->add_option("--test", to->test, "pose:test[:N]")->capture_default_str();
   train->add_option("--out", to->out, "model file to write")->required();
-  train->add_option("--epochs", to->train.epochs(), "epochs")
-      ->check(integer_in(1, kMaxEpochs))
-      ->capture_default_str();
-  train->add_option("--batch", to->train.batch(), "batch size")
-      ->check(integer_in(1, kMaxBatch))
-      ->capture_default_str();
-  train->add_option("--lr", to->train.lr(), "peak learning rate")
-      ->check(number_in(0, 10, true))
-      ->capture_default_str();
+  auto flags = std::make_shared<FlagsOf<PoseTrainOptions>>();
+  add_option_flags(train, *flags, pose_train_option_fields(), PoseTrainOptions(), "");
   train->add_flag("!--no-resume", to->resume, "ignore a checkpoint and start afresh");
   train->add_option("--json", *json, "write the training history as JSON");
-  train->callback([to, json] {
+  train->callback([to, json, flags] {
+    apply_option_flags(*flags, to->train);
     to->train.device(apply_global_options()).seed(global_options().seed);
     to->log = print_line;
     check_writable(*json, "--json");

@@ -14,23 +14,16 @@ struct RegionsCmd {
   std::string data = "fashion-mnist:test:1000";
   AttackFlags attack;
   ExplainFlags explain;
-  std::string layer;
-  double q = 10;
-  std::string roa = "gradient";
-  int64_t batch = 250, panels = 6;
+  FlagsOf<RegionsJobOptions> regions;  ///< regions_option_fields()
   std::string out = "foil-regions";
 };
 
 void run_regions(const RegionsCmd& c) {
   const c10::Device device = apply_global_options();
   RegionsJobOptions o;
+  apply_option_flags(c.regions, o);
   o.method = parse_explain_method(c.explain.method);
-  o.layer = c.layer;
   o.explain = explain_options(c.explain);
-  o.q = c.q;
-  o.roa = c.roa;
-  o.batch = c.batch;
-  o.panels = c.panels;
   o.attack = make_attack_from(c.attack);
   o.log = print_line;
   check_regions_options(o);
@@ -53,19 +46,7 @@ void setup_regions(CLI::App& app) {
   sub->add_option("--data", c->data, "data spec")->capture_default_str();
   add_attack_flags(sub, c->attack, "pgd");
   add_explain_flags(sub, c->explain);
-  sub->add_option("--layer", c->layer, "CAM layer (default: the last spatial or token layer)");
-  sub->add_option("--q", c->q, "percent of pixels in RoI and in RoA")->capture_default_str();
-  sub->add_option("--roa", c->roa,
-                  "Region of Attack score: gradient (the attack's |gradient| accumulated over its "
-                  "steps, ties broken by |delta|) or delta (|delta| alone; for L2 attacks: sign "
-                  "attacks make it flat)")
-      ->capture_default_str();
-  sub->add_option("--batch", c->batch, "batch size")
-      ->check(integer_in(1, kMaxBatch))
-      ->capture_default_str();
-  sub->add_option("--panels", c->panels, "images in panels.png")
-      ->check(integer_in(1, 32))
-      ->capture_default_str();
+  add_option_flags(sub, c->regions, regions_option_fields(), RegionsJobOptions(), "");
   sub->add_option("--out", c->out, "results folder")->capture_default_str();
   sub->callback([c] { run_regions(*c); });
 }

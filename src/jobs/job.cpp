@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <filesystem>
 
 #include "foil/core/error.h"
 #include "foil/core/files.h"
@@ -79,6 +80,22 @@ std::shared_ptr<Model> open_model(const ModelSpec& spec, c10::Device device) {
   model->to(device);
   if (spec.access != Access::kGradients) model = std::make_shared<QueryModel>(model, spec.access);
   return model;
+}
+
+void refuse_target_as_surrogate(const std::vector<std::string>& surrogates,
+                                const std::string& target) {
+  const auto builtin = [](const std::string& p) { return p.empty() || p == "zoo:cnn"; };
+  for (const auto& s : surrogates) {
+    std::error_code ec;
+    const bool same = builtin(s) || builtin(target)
+                          ? builtin(s) && builtin(target)
+                          : std::filesystem::weakly_canonical(s, ec) ==
+                                std::filesystem::weakly_canonical(target, ec);
+    if (same)
+      throw InputError("--surrogate " + s +
+                       ": expected a model other than the attacked one (crafting on the attacked "
+                       "model itself is the white-box attack)");
+  }
 }
 
 std::vector<std::string> model_list(const std::string& text, const std::string& flag) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "foil/jobs/keypoint_jobs.h"
+#include "foil/jobs/train_job.h"
 
 namespace foil {
 namespace {
@@ -100,6 +101,23 @@ KeypointTableOptions keypoint_attack_defaults() {
   o.mask.mask("relational");
   o.target = "";
   return o;
+}
+
+const std::vector<OptionField<PoseTrainOptions>>& pose_train_option_fields() {
+  using O = PoseTrainOptions;
+  static const std::vector<OptionField<O>> table = [] {
+    std::vector<OptionField<O>> t = {
+        make_option<O>("--epochs", OptionType::kInteger, "Training", "epochs", {},
+                       FOIL_OPTION_ARG(O, epochs, int64_t), 1, 10000),
+        make_option<O>("--batch", OptionType::kInteger, "Training", "batch size", {},
+                       FOIL_OPTION_ARG(O, batch, int64_t), 1, 100000),
+        make_option<O>("--lr", OptionType::kNumber, "Training", "peak learning rate", {},
+                       FOIL_OPTION_ARG(O, lr, double), 0, 10),
+    };
+    t[2].open_lo = true;
+    return t;
+  }();
+  return table;
 }
 
 }  // namespace foil

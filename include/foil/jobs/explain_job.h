@@ -46,6 +46,11 @@ struct ExplainJobOptions {
   uint64_t seed = 0;  ///< patch placements
 };
 
+/// The fields of ExplainJobOptions a user sets (foil/core/option_fields.h): `foil explain`'s
+/// map and patch flags (`used_by` "maps": not by the --faithfulness ranking; "--patch": only
+/// with a patch).
+const std::vector<OptionField<ExplainJobOptions>>& explain_job_option_fields();
+
 /// The maps and what they show; `write` gives the files of `foil explain`.
 struct ExplainJobResult {
   nlohmann::json summary;          ///< explain.json

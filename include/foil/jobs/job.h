@@ -48,6 +48,12 @@ struct ModelSpec {
 /// (zoo:mlp, zoo:cnn, zoo:resnet, zoo:mobilenet).
 std::vector<std::string> model_list(const std::string& text, const std::string& flag);
 
+/// Throws InputError when one of `surrogates` (model specs) is the attacked model `target`
+/// (the same file, or both the built-in model): crafting on the target itself is the
+/// white-box attack, not a transfer.
+void refuse_target_as_surrogate(const std::vector<std::string>& surrogates,
+                                const std::string& target);
+
 /// Loads the model `spec` names (the built-in default, trained on first use, when its path is
 /// empty), sets its normalisation and input shape, and moves it to `device`. Throws
 /// InputError naming --mean/--std or --input-shape for values that do not fit.

@@ -36,6 +36,10 @@ struct RegionsJobOptions {
   Log log;                       ///< progress lines
 };
 
+/// The fields of RegionsJobOptions a user sets (foil/core/option_fields.h): `foil regions`'
+/// region flags (the attack's and the method's come from their own tables).
+const std::vector<OptionField<RegionsJobOptions>>& regions_option_fields();
+
 /// The regions' statistics; `write` gives the files of `foil regions`.
 struct RegionsJobResult {
   nlohmann::json summary;                     ///< regions.json

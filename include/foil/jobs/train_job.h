@@ -56,6 +56,10 @@ struct PoseTrainJobOptions {
   Log log;                             ///< progress lines: the start and each epoch
 };
 
+/// The fields of PoseTrainOptions a user sets (foil/core/option_fields.h): `foil keypoints
+/// train`'s flags.
+const std::vector<OptionField<PoseTrainOptions>>& pose_train_option_fields();
+
 /// A finished keypoint model training.
 struct PoseTrainJobResult {
   std::string data;  ///< the source trained on

@@ -349,4 +349,53 @@ void ExplainJobResult::write(const std::string& dir) const {
   write_json(dir + "/explain.json", summary);
 }
 
+namespace {
+
+std::vector<OptionField<ExplainJobOptions>> make_explain_job_table() {
+  using O = ExplainJobOptions;
+  const std::string kMaps = "Maps", kPatch = "Patched images (--patch)";
+  // "maps": the maps of `foil explain`, not its --faithfulness ranking.
+  const std::vector<std::string> all, maps = {"maps"}, patch = {"--patch"};
+  std::vector<OptionField<O>> t = {
+      make_option<O>("--layer", OptionType::kText, kMaps,
+                     "tapped layer for the CAMs (default: the last spatial or token layer)", all,
+                     FOIL_OPTION_MEMBER(O, layer, std::string)),
+      make_option<O>("--batch", OptionType::kInteger, kMaps,
+                     "images per pass (the unit shared out between processes)", all,
+                     FOIL_OPTION_MEMBER(O, batch, int64_t), 1, 100000),
+      make_option<O>("--class", OptionType::kText, kMaps,
+                     "class to explain: pred, label, a class index or a class name", maps,
+                     FOIL_OPTION_MEMBER(O, target_class, std::string)),
+      make_option<O>("--reference", OptionType::kText, kMaps,
+                     "real images of the --class class (data spec): report how each image's "
+                     "map correlates with their mean map (clean as baseline, and "
+                     "patched/attacked)",
+                     maps, FOIL_OPTION_MEMBER(O, reference, std::string)),
+      make_option<O>("--patch", OptionType::kText, kPatch,
+                     "also explain images with this patch (patch.pt from 'foil patch train') "
+                     "pasted at random places",
+                     patch, FOIL_OPTION_MEMBER(O, patch, std::string)),
+      make_option<O>("--keep-out", OptionType::kNumber, kPatch,
+                     "central fraction of the image the patch avoids", patch,
+                     FOIL_OPTION_MEMBER(O, keep_out, double), 0, 1),
+      make_option<O>("--on-object", OptionType::kNumber, kPatch,
+                     "on a detector: the patch on the --class's best detection, its centre in "
+                     "this central fraction of the box (as 'patch train --on-object'; default: "
+                     "anywhere on the image)",
+                     patch, FOIL_OPTION_MEMBER(O, on_object, double), 0, 1),
+      make_option<O>("--objects", OptionType::kInteger, kPatch,
+                     "with --on-object: a patch on each of the class's N best detections", patch,
+                     FOIL_OPTION_MEMBER(O, objects, int64_t), 1, 1000),
+  };
+  t[6].own_default = true;  // --on-object: off unless given
+  return t;
+}
+
+}  // namespace
+
+const std::vector<OptionField<ExplainJobOptions>>& explain_job_option_fields() {
+  static const std::vector<OptionField<ExplainJobOptions>> table = make_explain_job_table();
+  return table;
+}
+
 }  // namespace foil

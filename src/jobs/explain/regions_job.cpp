@@ -193,4 +193,36 @@ void RegionsJobResult::write(const std::string& dir) const {
                    {{}, heat, {RowKey::Kind::grey, "0", "max"}, legend});
 }
 
+namespace {
+
+std::vector<OptionField<RegionsJobOptions>> make_regions_table() {
+  using O = RegionsJobOptions;
+  const std::string kGroup = "Regions";
+  std::vector<OptionField<O>> t = {
+      make_option<O>("--layer", OptionType::kText, kGroup,
+                     "CAM layer (default: the last spatial or token layer)", {},
+                     FOIL_OPTION_MEMBER(O, layer, std::string)),
+      make_option<O>("--q", OptionType::kNumber, kGroup, "percent of pixels in RoI and in RoA", {},
+                     FOIL_OPTION_MEMBER(O, q, double), 0, 100),
+      make_option<O>("--roa", OptionType::kText, kGroup,
+                     "Region of Attack score: gradient (the attack's |gradient| accumulated over "
+                     "its steps, ties broken by |delta|) or delta (|delta| alone; for L2 attacks: "
+                     "sign attacks make it flat)",
+                     {}, FOIL_OPTION_MEMBER(O, roa, std::string)),
+      make_option<O>("--batch", OptionType::kInteger, kGroup, "batch size", {},
+                     FOIL_OPTION_MEMBER(O, batch, int64_t), 1, 100000),
+      make_option<O>("--panels", OptionType::kInteger, kGroup, "images in panels.png", {},
+                     FOIL_OPTION_MEMBER(O, panels, int64_t), 1, 32),
+  };
+  t[1].open_lo = true;
+  return t;
+}
+
+}  // namespace
+
+const std::vector<OptionField<RegionsJobOptions>>& regions_option_fields() {
+  static const std::vector<OptionField<RegionsJobOptions>> table = make_regions_table();
+  return table;
+}
+
 }  // namespace foil
