@@ -36,6 +36,7 @@ enum class OptionType { kNumber, kInteger, kSwitch, kText, kNumbers, kTexts };
 
 /// The part of a declared field that does not depend on the options struct.
 struct OptionDecl {
+  /// What the field holds (OptionType).
   using Type = OptionType;
   /// The CLI flag ("--eps"); "" where the CLI sets the field another way (--seed is global).
   std::string flag;

@@ -7,8 +7,8 @@
 ///
 /// Example:
 ///   foil::CertifySettings s;
-///   foil::set_option(s, *foil::find_option(foil::certify_option_fields(), "--masks"),
-///                    int64_t{4}, "--masks");  // s.patch.masks_per_axis == 4
+///   const auto* f = foil::find_option(foil::certify_option_fields(), "--masks");
+///   foil::set_option(s, *f, int64_t{4}, "--masks");  // s.patch.masks_per_axis == 4
 
 #include <vector>
 
