@@ -37,15 +37,11 @@ AttackOptionField attack_field(
     std::vector<std::string> used_by,
     std::function<void(AttackOptions&, const OptionValue&, const std::string&)> set,
     std::function<OptionValue(const AttackOptions&)> get) {
-  AttackOptionField f;
-  f.flag = std::move(flag);
+  // The keyword is the Python name, not always the flag's (--targets: n_targets).
+  AttackOptionField f =
+      make_option<AttackOptions>(std::move(flag), type, std::move(group), std::move(help),
+                                 std::move(used_by), std::move(set), std::move(get));
   f.keyword = std::move(keyword);
-  f.type = type;
-  f.group = std::move(group);
-  f.help = std::move(help);
-  f.used_by = std::move(used_by);
-  f.set = std::move(set);
-  f.get = std::move(get);
   return f;
 }
 
