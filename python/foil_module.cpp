@@ -16,7 +16,9 @@
 #include "foil/explain/explain.h"
 #include "foil/jobs/attack_job.h"
 #include "foil/jobs/audit.h"
+#include "foil/jobs/detection_audit.h"
 #include "foil/jobs/job.h"
+#include "foil/models/graph_model.h"
 #include "foil/models/model.h"
 #include "foil/models/torchscript.h"
 #include "foil/report/results_folder.h"
@@ -123,10 +125,11 @@ Dataset dataset_of(Model& model, const torch::Tensor& images,
 
 nlohmann::json python_run_info(const std::string& call, const std::string& kind, const Model& model,
                                uint64_t seed) {
-  return {{"command", "python: " + call},      {"kind", kind},
-          {"foil_version", FOIL_VERSION},      {"seed", seed},
-          {"threads", at::get_num_threads()},  {"device", c10::str(model.device())},
-          {"model", describe_model(model, {})}};
+  RunSettings settings;
+  settings.seed = seed;
+  settings.device = c10::str(model.device());
+  return run_info("python: " + call, kind, settings,
+                  nlohmann::json::array({describe_model(model, {})}));
 }
 
 void with_results_folder(const std::string& out, const nlohmann::json& run,
@@ -312,15 +315,27 @@ PYBIND11_MODULE(_foil, m) {
       [](const std::shared_ptr<Model>& model, const torch::Tensor& images,
          const std::optional<torch::Tensor>& labels, uint64_t seed, const std::string& out,
          const py::kwargs& kw) {
-        AuditOptions o = audit_defaults();
-        set_from_kwargs(o, audit_option_fields(), kw, "audit", "foil.audit");
+        // The model's task decides the audit; a task= given must match it.
+        const std::string task = audit_task_of(*model);
+        AuditOptions o = task == "detect" ? detection_audit_defaults() : audit_defaults();
+        set_from_kwargs(o, audit_option_fields(), kw, task, "foil.audit");
+        check_input(o.task == task, "task", "the model's task (" + task + ")", "'" + o.task + "'");
         o.seed = seed;
-        check_audit_options(o);
+        if (task == "detect")
+          check_detection_audit_options(o);
+        else
+          check_audit_options(o);
         const nlohmann::json run = python_run_info("foil.audit", "audit", *model, seed);
         const nlohmann::json result = without_gil(*model, [&] {
           nlohmann::json j;
           with_results_folder(out, run, [&](const std::string& dir) {
             const Dataset data = dataset_of(*model, images, labels);
+            if (task == "detect") {
+              const auto r = run_detection_audit(dynamic_cast<GraphModel&>(*model), data, o);
+              if (!dir.empty()) r.write(dir);
+              j = r.to_json();
+              return;
+            }
             const AuditResult r = run_audit(*model, data, o);
             if (!dir.empty()) r.write(dir, data);
             j = r.to_json();

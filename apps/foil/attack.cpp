@@ -17,37 +17,33 @@ struct AttackCmd {
   ModelFlags model;
   std::string data = "fashion-mnist:test";
   AttackFlags attack;
-  int64_t batch = 250;
-  bool early_stop = false;
-  std::string targeted, save_adv, json, out, starting_images;
-  std::string access = "gradients", surrogate, ensemble = "logits";
+  FlagsOf<AttackJobSettings> settings;
+  std::string save_adv, json, out;
 };
 
 /// The surrogates' ensemble of `--surrogate` (null when none), each checked against the target.
-std::shared_ptr<Model> open_surrogates(const AttackCmd& c, Model& model, const Dataset& data,
-                                       c10::Device device) {
-  const auto paths = model_list(c.surrogate, "--surrogate");
+std::shared_ptr<Model> open_surrogates(const AttackJobSettings& s, Model& model,
+                                       const Dataset& data, c10::Device device) {
+  const auto paths = model_list(s.surrogate, "--surrogate");
   if (paths.empty()) return nullptr;
   std::vector<std::shared_ptr<Model>> members;
   for (const auto& path : paths) {
     members.push_back(open_run_model(ModelSpec{path}, device));
     check_fits(model, *members.back(), data, "--surrogate");
   }
-  return std::make_shared<EnsembleModel>(members, parse_fusion(c.ensemble));
+  return std::make_shared<EnsembleModel>(members, parse_fusion(s.ensemble));
 }
 
 void run_attack(const AttackCmd& c) {
   const c10::Device device = apply_global_options();
   // Options are checked before anything slow is loaded.
-  std::unique_ptr<Attack> attack = make_attack_from(c.attack, c.early_stop);
-  check_input(c.starting_images.empty() || attack->name() == "hopskipjump", "--starting-images",
-              "--attack hopskipjump (the only attack that starts from images)",
-              "--attack " + attack->name());
-  TargetSpec::parse(c.targeted, 0);
+  std::unique_ptr<Attack> attack = make_attack_from(c.attack);
+  AttackJobSettings s;
+  apply_option_flags(c.settings, s, {attack->name()});
+  if (s.early_stop) attack = make_attack_from(c.attack, true);
   ModelFlags model_flags = c.model;
-  model_flags.access = parse_access(c.access);
-  parse_fusion(c.ensemble);
-  const auto surrogates = model_list(c.surrogate, "--surrogate");
+  model_flags.access = parse_access(s.access);
+  const auto surrogates = model_list(s.surrogate, "--surrogate");
   if (surrogates.empty()) {
     refuse_flags({"--ensemble"}, "it fuses the --surrogate models");
     check_access(*attack, model_flags.access);
@@ -62,15 +58,15 @@ void run_attack(const AttackCmd& c) {
                                /*needs_gradient=*/surrogates.empty() &&
                                    model_flags.access == Access::kGradients &&
                                    attack->access() == Access::kGradients);
-  const std::shared_ptr<Model> surrogate = open_surrogates(c, *model, data, device);
-  if (!c.starting_images.empty()) {
-    const Dataset starts = open_data(c.starting_images, *model, false, "--starting-images");
+  const std::shared_ptr<Model> surrogate = open_surrogates(s, *model, data, device);
+  if (!s.starting_images.empty()) {
+    const Dataset starts = open_data(s.starting_images, *model, false, "--starting-images");
     attack = make_attack(
         attack->name(),
         AttackOptions(attack->options()).start_images(starts.images).start_labels(starts.labels));
   }
   const TargetSpec target =
-      TargetSpec::parse(c.targeted, model->forward(data.images.slice(0, 0, 1)).size(1));
+      TargetSpec::parse(s.targeted, model->forward(data.images.slice(0, 0, 1)).size(1));
   fmt::print("model   {} ({}, access: {})\ndata    {} ({} items)\nattack  {} {}\n",
              model->info().name, model->info().backend, access_name(model_flags.access),
              data.source, data.size(), attack->describe(), target.str());
@@ -79,7 +75,7 @@ void run_attack(const AttackCmd& c) {
   AttackJobOptions o;
   o.attack = std::move(attack);
   o.target = target;
-  o.batch = c.batch;
+  o.batch = s.batch;
   o.seed = global_options().seed;
   o.keep_adv = !c.save_adv.empty();
   o.examples = folder ? 8 : 0;
@@ -92,10 +88,7 @@ void run_attack(const AttackCmd& c) {
     save_tensor(c.save_adv, r.ev.adv);
     fmt::print("wrote {} ({} adversarial examples, torch.load reads it)\n", c.save_adv, r.ev.n);
   }
-  if (!c.json.empty()) {
-    write_json(c.json, r.summary);
-    fmt::print("wrote {}\n", c.json);
-  }
+  write_json_output(c.json, r.summary);
   if (!folder) return;
   const auto files = r.write(folder->dir(), data, *o.attack);
   folder->commit();
@@ -107,33 +100,10 @@ void run_attack(const AttackCmd& c) {
 void setup_attack(CLI::App& app) {
   auto c = std::make_shared<AttackCmd>();
   auto* sub = app.add_subcommand("attack", "run one perturbation attack over a dataset");
-  add_model_flags(sub, c->model, false);
-  sub->add_option("--data", c->data,
-                  "data spec: fashion-mnist:test[:N], an image folder or file, clip.avi:every=N")
-      ->capture_default_str();
+  add_model_flags(sub, c->model);
+  add_data_flag(sub, c->data);
   add_attack_flags(sub, c->attack, "pgd");
-  sub->add_option("--access", c->access,
-                  "what the attack may see of --model: gradients (white box), scores (square, "
-                  "spsa) or labels (hopskipjump); every image shown is counted")
-      ->capture_default_str();
-  sub->add_option("--surrogate", c->surrogate,
-                  "transfer: craft on these models (comma list; 'zoo' = the zoo's four "
-                  "Fashion-MNIST models, zoo:ARCH one of them) and judge on --model");
-  sub->add_option("--ensemble", c->ensemble,
-                  "several surrogates: fuse their logits (mean) or their losses (mean "
-                  "cross-entropy)")
-      ->capture_default_str();
-  sub->add_option("--targeted", c->targeted, "random, least-likely or a class index");
-  sub->add_option("--starting-images", c->starting_images,
-                  "hopskipjump: a data spec of candidate starting points (each item starts from "
-                  "one the model classifies as the target, or untargeted as not the label; one "
-                  "query each, within --max-queries); targeted runs without it take them from "
-                  "--data");
-  sub->add_flag("--early-stop", c->early_stop,
-                "stop attacking a sample once it is fooled (robust-accuracy evaluation)");
-  sub->add_option("--batch", c->batch, "batch size")
-      ->check(integer_in(1, kMaxBatch))
-      ->capture_default_str();
+  add_option_flags(sub, c->settings, attack_job_option_fields(), AttackJobSettings(), "");
   sub->add_option("--save-adv", c->save_adv,
                   "write the adversarial examples (N x C x H x W, torch.load)");
   sub->add_option("--json", c->json, "write the results as JSON");

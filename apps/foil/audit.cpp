@@ -4,10 +4,13 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <filesystem>
 
 #include "commands.h"
 #include "foil/core/error.h"
 #include "foil/core/runtime.h"
+#include "foil/jobs/detection_audit.h"
+#include "foil/models/graph_model.h"
 
 namespace foil::cli {
 namespace {
@@ -17,51 +20,83 @@ struct AuditCmd {
   std::string data = "fashion-mnist:test:250";
   std::string out = "foil-audit";
   FlagsOf<AuditOptions> options;
-  std::string threats, surrogate, baseline;
-  int64_t max_queries = 1000;
+  std::string surrogate, baseline;
 };
 
 /// The built-in model's transfer attacker: the zoo's other architectures trained on the same
 /// data.
 const char* const kBuiltinSurrogates = "zoo:mlp,zoo:resnet,zoo:mobilenet";
 
+/// --task detect: the detector audit (foil/jobs/detection_audit.h) on `model`.
+void run_detection_audit(const AuditCmd& c, const std::shared_ptr<Model>& model) {
+  refuse_flags({"--surrogate", "--baseline"}, "the detector audit has no transfer or mCE rows");
+  check_input(run_record().flags.contains("--data"), "--data",
+              "photos for the detector audit (an image folder or file)", "none");
+  AuditOptions o = detection_audit_defaults();
+  apply_option_flags(c.options, o, {"detect"});
+  o.seed = global_options().seed;
+  o.log = print_line;
+  check_detection_audit_options(o);
+  ResultsFolder out(c.out, "--out");
+  const Dataset data = open_run_data(c.data, *model);
+  const DetectionAuditResult r =
+      foil::run_detection_audit(dynamic_cast<GraphModel&>(*model), data, o);
+  r.write(out.dir());
+  out.commit();
+  fmt::print(
+      "wrote {}/report.html, audit_detect.json, audit_detect.csv, detections*.json{} ({:.1f}s)\n",
+      c.out, r.example_clean.defined() ? ", examples.png" : "", r.seconds);
+}
+
 void run_audit(const AuditCmd& c) {
   const c10::Device device = apply_global_options();
   AuditOptions o = audit_defaults();
-  apply_option_flags(c.options, o);
+  apply_option_flags(c.options, o);  // every value checked; the task when given
+  // A graph model may be a detector: its task decides the audit (a given --task must match).
+  std::shared_ptr<Model> model;
+  const std::string ext = std::filesystem::path(c.model.path).extension().string();
+  if (ext == ".json" || ext == ".onnx") {
+    model = open_run_model(c.model, device);
+    const std::string task = audit_task_of(*model);
+    check_input(!c.options.given("--task") || o.task == task, "--task " + o.task,
+                "the task of --model (" + task + ")",
+                model->info().name + ", a " + task + " model");
+    if (task == "detect" && !c.options.given("--task"))
+      print_line("task    detect (the model is an object detector; --task sets it)");
+    if (task == "detect") return run_detection_audit(c, model);
+  } else {
+    check_input(o.task == "classify", "--task detect", "an object detector (--model)",
+                c.model.path.empty() ? "the built-in classifier" : c.model.path);
+  }
+  apply_option_flags(c.options, o, {"classify"});  // refuses the detector audit's flags
   o.seed = global_options().seed;
   o.log = print_line;
   if (o.corruption.corruptions.empty())
     refuse_flags({"--baseline", "--severities", "--as-published"},
                  "they shape the corruption audit, and --corruptions is none");
-  // Given empty, a list is a mistake, not the default.
-  const bool threats_given = run_record().flags.contains("--threats");
   // The default threats: white box, and for the built-in model transfer from its zoo siblings.
   const bool builtin = c.model.path.empty();
-  o.threats.threats =
-      parse_threats(threats_given ? c.threats : (builtin ? "white-box,transfer" : "white-box"));
+  if (builtin && !c.options.given("--threats")) o.threats.threats = {"white-box", "transfer"};
   const std::string surrogates = !c.surrogate.empty() ? c.surrogate
                                  : builtin            ? kBuiltinSurrogates
                                                       : "";
-  const bool transfer = std::find(o.threats.threats.begin(), o.threats.threats.end(), "transfer") !=
-                        o.threats.threats.end();
+  const auto has = [&](const char* t) {
+    const auto& all = o.threats.threats;
+    return std::find(all.begin(), all.end(), t) != all.end();
+  };
+  const bool transfer = has("transfer");
   check_input(!transfer || !surrogates.empty(), "--threats transfer",
               "--surrogate MODEL[,MODEL...] (the attacker's own models)", "none");
   if (!transfer && !c.surrogate.empty())
     throw InputError("--surrogate: used by the transfer threat; add transfer to --threats");
-  const bool queries = std::find(o.threats.threats.begin(), o.threats.threats.end(), "scores") !=
-                           o.threats.threats.end() ||
-                       std::find(o.threats.threats.begin(), o.threats.threats.end(), "labels") !=
-                           o.threats.threats.end();
-  if (!queries)
+  if (!has("scores") && !has("labels"))
     refuse_flags({"--max-queries"},
                  "it budgets the scores and labels threats; add one to --threats");
   refuse_target_as_surrogate(model_list(surrogates, "--surrogate"), c.model.path);
-  o.threats.max_queries = c.max_queries;
   check_audit_options(o);  // before anything slow runs
   ResultsFolder out(c.out, "--out");
   const double start = now_seconds();
-  auto model = open_run_model(c.model, device);
+  if (!model) model = open_run_model(c.model, device);
   const Dataset data = open_run_data(c.data, *model);
   std::shared_ptr<Model> baseline;
   if (!c.baseline.empty()) {
@@ -97,19 +132,13 @@ void setup_audit(CLI::App& app) {
       "audit",
       "audit a model: clean accuracy, robust accuracy from AutoAttack (per stage) over Linf and "
       "L2 budgets, and the minimal-norm robustness curve");
-  add_model_flags(sub, c->model, false);
-  sub->add_option("--data", c->data, "data spec")->capture_default_str();
+  add_model_flags(sub, c->model);
+  add_data_flag(sub, c->data);
   sub->add_option("--out", c->out, "results folder")->capture_default_str();
-  add_option_flags(sub, c->options, audit_option_fields(), audit_defaults(), "audit");
-  sub->add_option("--threats", c->threats,
-                  "threat models, comma list: white-box (the budgets above), transfer (crafted "
-                  "on --surrogate with VMI-FGSM), scores (Square), labels (HopSkipJump); one "
-                  "table at the middle Linf budget (default: white-box; the built-in model adds "
-                  "transfer from the zoo's mlp, resnet and mobilenet)");
+  add_option_flags(sub, c->options, audit_option_fields(), audit_defaults(), "");
   sub->add_option("--surrogate", c->surrogate,
-                  "the transfer attacker's models, comma list (files, zoo:ARCH or zoo)");
-  sub->add_option("--max-queries", c->max_queries, "scores and labels threats: queries per item")
-      ->capture_default_str();
+                  "the transfer attacker's models, comma list (files, zoo:ARCH or zoo)")
+      ->group("Threats");
   sub->add_option("--baseline", c->baseline,
                   "a model file to normalise the corruption errors by (mCE; the benchmark uses "
                   "AlexNet); same flags as --model");

@@ -14,9 +14,7 @@ namespace {
 struct BenchCmd {
   ModelFlags model;
   std::string data = "fashion-mnist:test";
-  int64_t batch = 250;
   std::string json;
-  bool model_only = false;
   FlagsOf<BenchOptions> options;
 };
 
@@ -27,21 +25,14 @@ void run_bench(const BenchCmd& c) {
   apply_option_flags(c.options, o);
   o.log = print_line;
   check_bench_options(o);
-  check_input(o.only.empty() || !c.model_only, "--only",
-              "no rows with --model-only (it times only the model's passes)", option_text(o.only));
-  check_input(!(o.profile && c.model_only), "--profile",
-              "not with --model-only (it profiles attack and patch rows)", "--model-only");
   auto model = open_run_model(c.model, device);
-  nlohmann::json timings;
-  if (c.model_only) {
-    timings = run_model_bench(*model, load_data(c.data, model->info().input).head(c.batch),
-                              o.repeats, print_line);
-  } else {
-    Dataset data = open_run_data(c.data, *model).head(c.batch);
-    label_unlabelled(data, *model, print_line);
-    timings = foil::run_bench(*model, data, o);
-  }
-  if (!c.json.empty()) write_json(c.json, timings);
+  // The model's own passes take any data it takes (keypoint photos); attack rows labels.
+  Dataset data =
+      (o.model_only ? load_data(c.data, model->info().input) : open_run_data(c.data, *model))
+          .head(o.batch);
+  if (!o.model_only) label_unlabelled(data, *model, print_line);
+  const nlohmann::json timings = foil::run_bench(*model, data, o);
+  write_json_output(c.json, timings);
 }
 
 }  // namespace
@@ -50,15 +41,10 @@ void setup_bench(CLI::App& app) {
   auto c = std::make_shared<BenchCmd>();
   auto* sub =
       app.add_subcommand("bench", "time attack steps against the model's bare forward+backward");
-  add_model_flags(sub, c->model, false);
-  sub->add_option("--data", c->data, "data spec the batch is taken from")->capture_default_str();
-  sub->add_option("--batch", c->batch, "batch size")
-      ->check(integer_in(1, kMaxBatch))
-      ->capture_default_str();
+  add_model_flags(sub, c->model);
+  add_data_flag(sub, c->data, "data spec the batch is taken from");
   add_option_flags(sub, c->options, bench_option_fields(), BenchOptions(), "");
   sub->add_option("--json", c->json, "write the timings as JSON");
-  sub->add_flag("--model-only", c->model_only,
-                "time only the model's forward and forward+backward (any model, e.g. MoveNet)");
   sub->callback([c] { run_bench(*c); });
 }
 

@@ -36,7 +36,7 @@ void run_patch_certify(const CertifyCmd& c, PatchCertifyOptions o, const c10::De
   o.log = print_line;
   const PatchCertifyResult r = foil::run_patch_certify(model, data, attack_data, o);
   if (!dist::leader()) return;
-  if (!c.json.empty()) write_json(c.json, r.to_json());
+  write_json_output(c.json, r.to_json());
   r.write(out.dir());
   out.commit();
   fmt::print("wrote {}/report.html, patch_certify.json, patch_certify.csv, patch_certified.svg\n",
@@ -70,7 +70,7 @@ void run_certify(const CertifyCmd& c) {
   o.log = print_line;
   const CertifyResult r = foil::run_certify(model, data, o);
   if (!dist::leader()) return;
-  if (!c.json.empty()) write_json(c.json, r.to_json());
+  write_json_output(c.json, r.to_json());
   r.write(out.dir());
   out.commit();
   fmt::print("wrote {}/report.html, certify.json, certify.csv, certified_accuracy.svg\n", c.out);
@@ -86,8 +86,8 @@ void setup_certify(CLI::App& app) {
       "and a radius no attack can cross (or an abstention), certified accuracy vs radius; with "
       "--patch, PatchCleanser (Xiang et al. 2022) against a patch of each area, beside foil's "
       "patch attacks on the defended model");
-  add_model_flags(sub, c->model, false);
-  sub->add_option("--data", c->data, "data spec")->capture_default_str();
+  add_model_flags(sub, c->model);
+  add_data_flag(sub, c->data);
   add_option_flags(sub, c->settings, certify_option_fields(), CertifySettings(), "");
   sub->add_option("--patch-data", c->patch_data,
                   "--patch: held-out data the attack patches train on (default: Fashion-MNIST's "

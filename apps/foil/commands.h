@@ -24,16 +24,15 @@
 
 namespace foil::cli {
 
-/// Flags every sub-command shares (given before or after the sub-command name).
-struct GlobalOptions {
-  int threads = 0;
-  uint64_t seed = 0;
-  std::string device = "cpu";
-  bool deterministic = false;  ///< --deterministic: bit-for-bit repeatable GPU kernels
-  DistOptions dist;            ///< --rank, --world-size, --master, --store-file, --dist-timeout
-};
-GlobalOptions& global_options();
-/// Applies --threads, --seed, --deterministic; returns the --device.
+/// The run's settings from the global flags (given before or after the sub-command name),
+/// set once parsing completes (apply_global_flags).
+RunSettings& global_options();
+/// Adds the global flags (the library's run_settings_option_fields) to `app`.
+void add_global_flags(CLI::App& app);
+/// Stores the given global flags into global_options() (InputError naming a bad one).
+void apply_global_flags();
+/// apply_run_settings(global_options()): threads, seed, GPU determinism, the distributed job;
+/// returns the --device.
 c10::Device apply_global_options();
 
 /// What ran, for a results folder's run.json: the command line and sub-command (set by main)
@@ -58,12 +57,16 @@ void refuse_flags(const std::vector<std::string>& flags, const std::string& why)
 /// and the digest of every --model file. Two runs whose fingerprints are equal compute the
 /// same thing.
 nlohmann::json work_fingerprint(const std::vector<std::string>& leave_out = {});
-/// run.json's content: the record plus foil's version, seed, threads, device and the time.
+/// run.json's content: the library's run_info of this run.
 nlohmann::json run_json();
 
 /// --model with --mean/--std (and --input-shape), shared by every command that loads a model.
 using ModelFlags = ModelSpec;
-void add_model_flags(CLI::App* app, ModelFlags& flags, bool required);
+/// `required`: the help of a --model the command cannot run without; "": --model is optional
+/// (the built-in model).
+void add_model_flags(CLI::App* app, ModelFlags& flags, const std::string& required = "");
+/// --mean, --std and --input-shape alone (commands that take several models).
+void add_normalisation_flags(CLI::App* app, ModelFlags& flags);
 /// The library's open_model (foil/jobs/job.h), and run.json records the model.
 std::shared_ptr<Model> open_run_model(const ModelFlags& flags, c10::Device device);
 /// The library's open_data (foil/jobs/job.h), and run.json records the input shape a
@@ -73,9 +76,17 @@ Dataset open_run_data(const std::string& spec, Model& model, bool needs_gradient
 /// its data was opened).
 void record_input_as_run(const Model& model);
 
+/// --data, its default shown: the data spec the command reads (`help`: what it takes; "": any
+/// spec foil reads).
+void add_data_flag(CLI::App* app, std::string& spec, const std::string& help = "");
+
 /// The items of a comma-separated list given with `flag` ("" is none; "a,,b" and "a," are
 /// refused, naming the flag).
 std::vector<std::string> split_commas(const std::string& text, const std::string& flag);
+
+/// Writes `content` to the --json file `path` ("": none; in a job of several processes rank 0
+/// alone) and says so.
+void write_json_output(const std::string& path, const nlohmann::json& content);
 
 /// A job's progress line on stdout (a foil::Log).
 void print_line(const std::string& line);
@@ -163,9 +174,6 @@ void add_explain_flags(CLI::App* app, ExplainFlags& flags);
 /// The methods' options the flags ask for (seed: --seed); a flag none of `methods` (default:
 /// --method) reads is refused naming it and them.
 ExplainOptions explain_options(const ExplainFlags& flags, std::vector<std::string> methods = {});
-
-/// Upper bounds of the flags that scale the work (documented in --help).
-constexpr int64_t kMaxBatch = 100000, kMaxSteps = 100000;
 
 /// A flag value check whose failure reads "--flag: expected an integer in lo..hi, got 'x'"
 /// (hi = INT64_MAX: no upper bound).

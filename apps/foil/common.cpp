@@ -2,52 +2,62 @@
 #include <fmt/ranges.h>
 #include <torch/torch.h>
 
-#include <ctime>
 #include <filesystem>
-#include <sstream>
 
 #include "commands.h"
 #include "foil/core/error.h"
 #include "foil/core/files.h"
-#include "foil/core/runtime.h"
 #include "foil/models/torchscript.h"
 #include "foil/models/zoo.h"
 #include "foil/report/figures.h"
-#include "foil/version.h"
 
 namespace foil::cli {
 
-GlobalOptions& global_options() {
-  static GlobalOptions options;
-  return options;
+RunSettings& global_options() {
+  static RunSettings settings;
+  return settings;
 }
 
-c10::Device apply_global_options() {
-  const auto& g = global_options();
-  set_threads(g.threads);
-  seed_everything(g.seed);
-  const c10::Device device = parse_device(g.device);
-  if (g.deterministic && device.is_cuda()) use_deterministic_cuda();
-  dist::init(g.dist);
-  return device;
+FlagsOf<RunSettings>& global_flags() {
+  static FlagsOf<RunSettings> flags;
+  return flags;
 }
 
-void add_model_flags(CLI::App* app, ModelFlags& flags, bool required) {
+void add_global_flags(CLI::App& app) {
+  add_option_flags(&app, global_flags(), run_settings_option_fields(), RunSettings(), "");
+}
+
+void apply_global_flags() { apply_option_flags(global_flags(), global_options()); }
+
+c10::Device apply_global_options() { return apply_run_settings(global_options()); }
+
+void add_model_flags(CLI::App* app, ModelFlags& flags, const std::string& required) {
   auto* opt = app->add_option(
       "--model", flags.path,
-      required ? "model file: written by 'foil train', TorchScript (.pt), a TensorFlow.js "
-                 "graph model (model.json) or ONNX (.onnx; metadata from model.onnx.foil.json)"
-               : "model file: written by 'foil train', TorchScript (.pt), a TensorFlow.js "
-                 "graph model (model.json) or ONNX (.onnx); default: the built-in Fashion-MNIST "
-                 "CNN (trained on "
-                 "first use)");
-  if (required) opt->required();
+      required.empty() ? "model file: written by 'foil train', TorchScript (.pt), a TensorFlow.js "
+                         "graph model (model.json) or ONNX (.onnx; metadata from "
+                         "model.onnx.foil.json); default: the built-in Fashion-MNIST CNN (trained "
+                         "on first use)"
+                       : required);
+  if (!required.empty()) opt->required();
+  add_normalisation_flags(app, flags);
+}
+
+void add_normalisation_flags(CLI::App* app, ModelFlags& flags) {
   app->add_option("--mean", flags.mean,
                   "per-channel mean the model expects, e.g. 0.485,0.456,0.406");
   app->add_option("--std", flags.std, "per-channel std the model expects, e.g. 0.229,0.224,0.225");
   app->add_option("--input-shape", flags.input_shape,
                   "C,H,W the model takes, for TorchScript models (images are converted and "
                   "resized to it); default: the data's own shape");
+}
+
+void add_data_flag(CLI::App* app, std::string& spec, const std::string& help) {
+  app->add_option("--data", spec,
+                  help.empty() ? "data spec: fashion-mnist:test[:N] (or train), an image folder "
+                                 "(one sub-folder per class) or file, clip.avi:every=N"
+                               : help)
+      ->capture_default_str();
 }
 
 std::shared_ptr<Model> open_run_model(const ModelFlags& flags, c10::Device device) {
@@ -94,21 +104,7 @@ nlohmann::json work_fingerprint(const std::vector<std::string>& leave_out) {
 }
 
 nlohmann::json run_json() {
-  const RunRecord& r = run_record();
-  const std::time_t now = std::time(nullptr);
-  char stamp[32];
-  std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
-  nlohmann::json j = {{"command", r.command},
-                      {"kind", r.kind},
-                      {"foil_version", FOIL_VERSION},
-                      {"seed", global_options().seed},
-                      {"threads", at::get_num_threads()},
-                      {"device", global_options().device},
-                      {"deterministic", global_options().deterministic},
-                      {"finished", stamp}};
-  if (!r.models.empty()) j["model"] = r.models.front();
-  if (r.models.size() > 1) j["other_models"] = nlohmann::json(r.models.begin() + 1, r.models.end());
-  return j;
+  return run_info(run_record().command, run_record().kind, global_options(), run_record().models);
 }
 
 Dataset open_run_data(const std::string& spec, Model& model, bool needs_gradient) {
@@ -125,6 +121,12 @@ void record_input_as_run(const Model& model) {
         m.value("input", "") != model.info().input.str())
       m["input"] =
           model.info().input.str() + " (as run: the data's shape; not recorded in the file)";
+}
+
+void write_json_output(const std::string& path, const nlohmann::json& content) {
+  if (path.empty() || !dist::leader()) return;
+  write_json(path, content);
+  fmt::print("wrote {}\n", path);
 }
 
 void print_line(const std::string& line) {

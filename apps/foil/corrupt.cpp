@@ -18,7 +18,7 @@ void setup_corrupt(CLI::App& app) {
       "corrupt",
       "write a dataset under the common corruptions (Hendrycks & Dietterich), one image folder "
       "per corruption and severity with the data's class layout");
-  sub->add_option("--data", c->data, "data spec")->capture_default_str();
+  add_data_flag(sub, c->data);
   add_option_flags(sub, c->options, corruption_option_fields(), every_corruption(), "");
   sub->add_option("--out", c->out, "folder to write (OUT/CORRUPTION-SEVERITY/CLASS/*.png)")
       ->capture_default_str();

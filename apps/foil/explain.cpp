@@ -90,8 +90,8 @@ void setup_explain(CLI::App& app) {
   auto c = std::make_shared<ExplainCmd>();
   auto* sub = app.add_subcommand(
       "explain", "where the model looks (CAMs and attributions), clean and attacked");
-  add_model_flags(sub, c->model, false);
-  sub->add_option("--data", c->data, "data spec")->capture_default_str();
+  add_model_flags(sub, c->model);
+  add_data_flag(sub, c->data);
   add_explain_flags(sub, c->explain);
   add_option_flags(sub, c->job, explain_job_option_fields(), ExplainJobOptions(), "");
   add_attack_flags(sub, c->attack, "pgd");

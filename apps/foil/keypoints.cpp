@@ -21,14 +21,10 @@ struct KpFlags {
 };
 
 void add_kp_flags(CLI::App* sub, KpFlags& f, const std::string& job) {
-  sub->add_option("--model", f.model.path,
+  add_model_flags(sub, f.model,
                   "keypoint model: posenet from 'foil keypoints train', TorchScript, or a "
-                  "TensorFlow.js keypoint model (movenet-lightning.json)")
-      ->required();
-  sub->add_option("--mean", f.model.mean, "per-channel mean the model expects");
-  sub->add_option("--std", f.model.std, "per-channel std the model expects");
-  sub->add_option("--data", f.data, "pose:test[:N], pose:train[:N], or photos (file or folder)")
-      ->capture_default_str();
+                  "TensorFlow.js keypoint model (movenet-lightning.json)");
+  add_data_flag(sub, f.data, "pose:test[:N], pose:train[:N], or photos (file or folder)");
   add_option_flags(sub, f.settings, keypoint_option_fields(),
                    job == "attack" ? keypoint_attack_defaults() : KeypointTableOptions(), job);
   sub->add_option("--out", f.out, "results folder")->capture_default_str();
@@ -85,7 +81,7 @@ void setup_keypoints(CLI::App& app) {
   auto json = std::make_shared<std::string>();
   auto* train =
       kp->add_subcommand("train", "train the heatmap keypoint model on synthetic figures");
-  train->add_option("--data", to->data, "pose:train[:N]")->capture_default_str();
+  add_data_flag(train, to->data, "pose:train[:N]");
   train->add_option("--test", to->test, "pose:test[:N]")->capture_default_str();
   train->add_option("--out", to->out, "model file to write")->required();
   auto flags = std::make_shared<FlagsOf<PoseTrainOptions>>();
@@ -98,7 +94,7 @@ void setup_keypoints(CLI::App& app) {
     to->log = print_line;
     check_writable(*json, "--json");
     const PoseTrainJobResult r = run_pose_train_job(*to);
-    if (!json->empty()) write_json(*json, r.to_json());
+    write_json_output(*json, r.to_json());
   });
 
   auto ac = std::make_shared<KpFlags>();

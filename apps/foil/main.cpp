@@ -1,6 +1,7 @@
 // foil: how easily can an image model be fooled, where, and what helps.
 #include <c10/util/Exception.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -16,27 +17,7 @@ int main(int argc, char** argv) {
       "Run 'foil audit' with no arguments to audit the built-in Fashion-MNIST CNN."};
   app.require_subcommand(1);
   app.fallthrough();
-  auto& g = foil::cli::global_options();
-  app.add_option("--threads", g.threads, "LibTorch threads (0 = all cores)")
-      ->check(foil::cli::integer_in(0, 1024));
-  app.add_option("--seed", g.seed, "random seed (runs repeat exactly with the same seed)");
-  app.add_option("--device", g.device, "cpu or cuda[:N]");
-  app.add_flag("--deterministic", g.deterministic,
-               "on a GPU, deterministic cuDNN, cuBLAS and ATen kernels: a rerun with the same "
-               "seed repeats bit for bit, often slower (default: PyTorch's own kernel choice, "
-               "as an eager PyTorch loop runs; the CPU is deterministic either way)");
-  // One job of several processes (docs/scaling.md); torchrun's variables when not given.
-  app.add_option("--rank", g.dist.rank, "this process's rank in a job (default: $RANK)")
-      ->check(foil::cli::integer_in(0, 1 << 20));
-  app.add_option("--world-size", g.dist.world_size, "processes in the job (default: $WORLD_SIZE)")
-      ->check(foil::cli::integer_in(1, 1 << 20));
-  app.add_option("--master", g.dist.master,
-                 "rank 0's HOST:PORT (default: $MASTER_ADDR:$MASTER_PORT)");
-  app.add_option("--store-file", g.dist.store_file,
-                 "join through a file on a shared file system instead of the master");
-  app.add_option("--dist-timeout", g.dist.timeout,
-                 "seconds to wait for the other processes of the job")
-      ->capture_default_str();
+  foil::cli::add_global_flags(app);
   foil::cli::setup_train(app);
   foil::cli::setup_attack(app);
   foil::cli::setup_audit(app);
@@ -55,6 +36,7 @@ int main(int argc, char** argv) {
   foil::cli::check_numbers(app);
   // Runs after every flag is parsed and checked, before the sub-command's own callback.
   app.parse_complete_callback([&app] {
+    foil::cli::apply_global_flags();
     foil::cli::check_paths(app);
     foil::cli::record_flags(app);
   });
@@ -63,22 +45,22 @@ int main(int argc, char** argv) {
   auto& record = foil::cli::run_record();
   record.command = "foil";
   const CLI::App* level = &app;
-  // The first word where a sub-command was due that names none (for the message).
-  std::string unknown;
+  const auto subs_of = [](const CLI::App* a) {
+    return a->get_subcommands([](auto*) { return true; });
+  };
+  std::string unknown;  // the first word where a sub-command was due that names none
   bool value_due = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    bool matched = false;
-    for (const CLI::App* sub : level->get_subcommands([](const CLI::App*) { return true; }))
-      if (sub->get_name() == a && a[0] != '-') {
-        record.kind += (record.kind.empty() ? "" : " ") + a;
-        level = sub;
-        matched = true;
-        break;
-      }
-    if (!matched && unknown.empty() && !value_due && !a.empty() && a[0] != '-' &&
-        !level->get_subcommands([](const CLI::App*) { return true; }).empty())
+    const auto subs = subs_of(level);
+    const auto sub =
+        std::find_if(subs.begin(), subs.end(), [&](auto* s) { return s->get_name() == a; });
+    if (sub != subs.end() && a[0] != '-') {
+      record.kind += (record.kind.empty() ? "" : " ") + a;
+      level = *sub;
+    } else if (unknown.empty() && !value_due && !a.empty() && a[0] != '-' && !subs.empty()) {
       unknown = a;
+    }
     const CLI::Option* opt = a.rfind("--", 0) == 0 && a.find('=') == std::string::npos
                                  ? level->get_option_no_throw(a)
                                  : nullptr;
@@ -98,7 +80,7 @@ int main(int argc, char** argv) {
     std::string what = foil::cli::parse_error_message(e.what(), record.kind);
     if (what == "A subcommand is required") {
       std::string names;
-      for (const CLI::App* sub : level->get_subcommands([](const CLI::App*) { return true; }))
+      for (const CLI::App* sub : subs_of(level))
         names += (names.empty() ? "" : ", ") + sub->get_name();
       what = (record.kind.empty() ? std::string() : record.kind + ": ") +
              "expected a sub-command (" + names + "), got " +

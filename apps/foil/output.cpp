@@ -25,64 +25,27 @@ std::vector<std::string> given(const CLI::App& app, const std::string& name) {
 }  // namespace
 
 void check_paths(const CLI::App& top) {
-  const CLI::App* app = &top;
-  std::string kind;
-  for (bool deeper = true; deeper;) {
-    deeper = false;
-    for (const CLI::App* sub : app->get_subcommands()) {
-      kind += (kind.empty() ? "" : " ") + sub->get_name();
-      app = sub;
-      deeper = true;
-      break;
-    }
-  }
+  const CLI::App* app = &top;  // the chosen sub-command (main set the kind: "patch train")
+  while (!app->get_subcommands().empty()) app = app->get_subcommands().front();
   if (app == &top) return;
+  const std::string& kind = run_record().kind;
   const bool out_is_file = kind == "train" || kind == "keypoints train";
   RunPaths p;  // the library checks them (foil/report/results_folder.h)
-  auto& files = p.output_files;
-  auto& folders = p.output_folders;
-  auto add = [](std::vector<NamedPath>& to, const std::string& flag, const std::string& path) {
-    to.push_back({flag, path});
-  };
   for (const char* flag : {"--json", "--save-adv"})
-    for (const auto& v : given(*app, flag)) add(files, flag, v);
+    for (const auto& v : given(*app, flag)) p.output_files.push_back({flag, v});
   // predict --draw is a folder of pictures; patch eval --draw one picture.
-  for (const auto& v : given(*app, "--draw")) add(kind == "predict" ? folders : files, "--draw", v);
-  for (const auto& v : given(*app, "--out")) add(out_is_file ? files : folders, "--out", v);
-  for (const auto& v : given(*app, "--crops")) add(folders, "--crops", v);
+  for (const auto& v : given(*app, "--draw"))
+    (kind == "predict" ? p.output_folders : p.output_files).push_back({"--draw", v});
+  for (const auto& v : given(*app, "--out"))
+    (out_is_file ? p.output_files : p.output_folders).push_back({"--out", v});
+  for (const auto& v : given(*app, "--crops")) p.output_folders.push_back({"--crops", v});
   for (const char* flag : {"--model", "--models", "--surrogate"})
-    for (const auto& v : given(*app, flag)) {
-      check_input(!v.empty(), flag, "a model file", "an empty string");
-      for (const auto& m : split_commas(v, flag)) {
-        std::error_code ec;
-        if (!fs::exists(m, ec)) continue;  // the loader names it (or it is zoo:ARCH)
-        add(p.input_files, flag, m);
-        // A TF.js graph reads its weight shards from the model's folder.
-        if (fs::path(m).extension() == ".json")
-          add(p.input_folders, flag, resolved_path(m).parent_path().string());
-      }
-    }
-  for (const char* flag : {"--patch", "--baseline"})
-    for (const auto& v : given(*app, flag)) add(p.input_files, flag, v);
+    for (const auto& v : given(*app, flag)) add_model_paths(p, flag, v);
+  for (const char* flag : {"--patch", "--baseline", "--annotations"})
+    for (const auto& v : given(*app, flag)) p.input_files.push_back({flag, v});
   for (const char* flag : {"--data", "--eval-data", "--patch-data", "--target-data",
                            "--starting-images", "--reference"})
-    for (const auto& v : given(*app, flag)) {
-      check_input(!v.empty(), flag, "a data spec", "an empty string");
-      DataSpec spec;
-      try {
-        spec = parse_data_spec(v);
-      } catch (const InputError&) {
-        continue;  // not a path (pose:test) or a bad spec the command names
-      }
-      if (spec.kind == DataSpec::Kind::kImageFolder) {
-        add(p.input_folders, flag, spec.path);
-        add(p.data_folders, flag, spec.path);
-      }
-      if (spec.kind == DataSpec::Kind::kImageFile) {
-        add(p.input_files, flag, spec.path);
-        add(p.input_folders, flag, resolved_path(spec.path).parent_path().string());
-      }
-    }
+    for (const auto& v : given(*app, flag)) add_data_paths(p, flag, v);
   auto& outputs = run_record().output_files;  // commit() never replaces them
   for (const auto& f : check_run_paths(p)) outputs.push_back(f);
 }

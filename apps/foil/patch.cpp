@@ -80,7 +80,7 @@ void run_patch_eval(const PatchEvalCmd& c) {
   const nlohmann::json results = foil::run_patch_eval(l.models, l.per_model, patch, o);
   if (!c.draw.empty())
     write_detections(c.draw, *l.models.front(), l.data, patch, o.placement, target, o.seed);
-  if (!c.json.empty() && dist::leader()) write_json(c.json, results);
+  write_json_output(c.json, results);
   if (c.out.empty()) return;
   ResultsFolder folder(c.out, "--out");
   write_json(folder.file("eval.json"), results);

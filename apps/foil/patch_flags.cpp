@@ -14,9 +14,7 @@ void add_patch_flags(CLI::App* sub, PatchFlags& f, const std::string& job) {
                             many_models ? "models (repeat the flag: --model a.foil --model b.pt)"
                                         : "source model(s); several form an ensemble");
   m->required();
-  sub->add_option("--mean", f.mean, "per-channel mean the models expect");
-  sub->add_option("--std", f.std, "per-channel std the models expect");
-  sub->add_option("--input-shape", f.input_shape, "C,H,W for TorchScript models");
+  add_normalisation_flags(sub, f.normalisation);
   sub->add_option("--data", f.data,
                   many_models ? "data spec (patch eval: the images to evaluate on; transfer: the "
                                 "training images)"
@@ -42,8 +40,11 @@ PatchSettings patch_settings(const PatchFlags& f) {
 
 Loaded load_all(const PatchFlags& f, c10::Device device) {
   Loaded l;
-  for (const auto& path : f.models)
-    l.models.push_back(open_run_model(ModelSpec{path, f.mean, f.std, f.input_shape}, device));
+  for (const auto& path : f.models) {
+    ModelSpec spec = f.normalisation;
+    spec.path = path;
+    l.models.push_back(open_run_model(spec, device));
+  }
   l.per_model = open_patch_data(f.data, l.models, f.target, print_line);
   for (const auto& m : l.models) record_input_as_run(*m);
   l.data = l.per_model.front();

@@ -21,7 +21,7 @@ namespace foil::cli {
 /// (foil/patch/option_table.h), each command only the fields its job reads.
 struct PatchFlags {
   std::vector<std::string> models;
-  std::string mean, std, input_shape;
+  ModelFlags normalisation;  ///< --mean, --std, --input-shape of every model
   std::string data = "fashion-mnist:train:2000";
   int64_t target = -1;
   std::string task = "classify";  ///< classify or detect

@@ -42,11 +42,8 @@ void run_predict(const PredictCmd& c) {
   }
   if (data.size() > o.show && r.kind != "generic")
     fmt::print("({} more in --json)\n", data.size() - o.show);
-  if (!c.json.empty()) {
-    r.results["outputs"] = r.outputs;
-    write_json(c.json, r.results);
-    fmt::print("wrote {}\n", c.json);
-  }
+  r.results["outputs"] = r.outputs;
+  write_json_output(c.json, r.results);
 }
 
 }  // namespace
@@ -56,7 +53,9 @@ void setup_predict(CLI::App& app) {
   auto* sub = app.add_subcommand(
       "predict",
       "what a model sees: top classes, detected objects, decoded 2-D/3-D keypoints or raw outputs");
-  add_model_flags(sub, c->model, true);
+  add_model_flags(sub, c->model,
+                  "model file: written by 'foil train', TorchScript (.pt), a TensorFlow.js graph "
+                  "model (model.json) or ONNX (.onnx; metadata from model.onnx.foil.json)");
   sub->add_option("--data", c->data,
                   "images: a file (photo.jpg, photo.jpg@X,Y,W,H), a folder, "
                   "fashion-mnist:test[:N], pose:test[:N]")

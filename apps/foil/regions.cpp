@@ -42,8 +42,8 @@ void run_regions(const RegionsCmd& c) {
 void setup_regions(CLI::App& app) {
   auto c = std::make_shared<RegionsCmd>();
   auto* sub = app.add_subcommand("regions", "Region of Importance vs Region of Attack");
-  add_model_flags(sub, c->model, false);
-  sub->add_option("--data", c->data, "data spec")->capture_default_str();
+  add_model_flags(sub, c->model);
+  add_data_flag(sub, c->data);
   add_attack_flags(sub, c->attack, "pgd");
   add_explain_flags(sub, c->explain);
   add_option_flags(sub, c->regions, regions_option_fields(), RegionsJobOptions(), "");

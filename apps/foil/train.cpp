@@ -10,7 +10,7 @@ void setup_train(CLI::App& app) {
   auto json = std::make_shared<std::string>();
   auto flags = std::make_shared<FlagsOf<TrainOptions>>();
   auto* sub = app.add_subcommand("train", "train a zoo model (mlp, cnn, resnet, mobilenet)");
-  sub->add_option("--data", o->data, "training data spec")->capture_default_str();
+  add_data_flag(sub, o->data, "training data spec");
   sub->add_option("--test", o->test, "test data spec (evaluated each epoch; '' for none)")
       ->capture_default_str();
   sub->add_option("--out", o->out, "model file to write")->required();
@@ -23,7 +23,7 @@ void setup_train(CLI::App& app) {
     o->log = print_line;
     check_writable(*json, "--json");
     const TrainJobResult r = run_train_job(*o);
-    if (!json->empty()) write_json(*json, r.to_json());
+    write_json_output(*json, r.to_json());
   });
 }
 

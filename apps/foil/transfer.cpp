@@ -49,10 +49,7 @@ void run_transfer(const TransferCmd& c) {
   std::fflush(stdout);
   const TransferResult r = foil::run_transfer(raw, data, o);
   if (!dist::leader()) return;
-  if (!c.json.empty()) {
-    write_json(c.json, r.to_json());
-    fmt::print("wrote {}\n", c.json);
-  }
+  write_json_output(c.json, r.to_json());
   if (folder) {
     r.write(folder->dir());
     folder->commit();
@@ -74,10 +71,10 @@ void setup_transfer(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--attacks", c->attacks, "one matrix per attack (names as --attack)")
       ->capture_default_str();
-  sub->add_option("--data", c->data, "labelled data spec")->capture_default_str();
+  add_data_flag(sub, c->data);
   add_attack_flags(sub, c->attack, "mifgsm");
   sub->add_option("--batch", c->batch, "batch size")
-      ->check(integer_in(1, kMaxBatch))
+      ->check(integer_in(1, 100000))
       ->capture_default_str();
   sub->add_option("--json", c->json, "write transfer.json's content here too");
   sub->add_option("--out", c->out,

@@ -126,23 +126,25 @@ def evaluate(model, images, labels, attack):
                           **attack.options)
 
 
-def audit(model, images, labels=None, linf_eps=(0.01, 0.02, 0.05, 0.1, 0.2),
-          l2_eps=(0.25, 0.5, 1, 2, 3), attack="autoattack", curve="deepfool", steps=None,
-          batch=250, examples=8, thorough=False, seed=0, corruptions="all", severities="1-5",
-          out=None):
-    """foil's main job on your tensors, as ``foil audit``: clean accuracy, robust accuracy per
-    budget and norm from AutoAttack (fast; ``thorough``: standard) with its stages, the
-    minimal-norm curve (``curve`` deepfool, cw or none), the common corruptions
-    (``corruptions`` all, benchmark, a list or none, at ``severities``) and the checks (the
-    threat table: white box only). ``steps`` None: each attack's own. Returns audit.json as a
-    dict; ``out``: also writes the CLI's results folder there (audit.json, audit.csv, plots,
-    examples.png, run.json, report.html), all or nothing. ``labels`` None: the model's clean
-    predictions. The keywords are the flags of ``foil audit`` (one table declares both)."""
+def audit(model, images, labels=None, seed=0, out=None, **options):
+    """foil's main job on your tensors, as ``foil audit``. For a classifier: clean accuracy,
+    robust accuracy per budget and norm from AutoAttack (fast; ``thorough=True``: standard)
+    with its stages, the minimal-norm curve (``curve`` deepfool, cw or none), the common
+    corruptions (``corruptions`` all, benchmark, a list or none, at ``severities``), the threat
+    table (``threats``: white-box, scores, labels) and the checks. For an object detector
+    (``task="detect"``, found from the model): COCO box AP clean, under random noise and under
+    TOG-vanishing per budget, against the model's clean detections at ``score_threshold``.
+    The keywords are the flags of ``foil audit`` (one table declares both: ``linf_eps``,
+    ``l2_eps``, ``attack``, ``curve``, ``steps``, ``batch``, ``examples``, ``thorough``,
+    ``threats``, ``max_queries``, ``corruptions``, ``severities``, ``task``,
+    ``score_threshold``, ...), each with its default; one the model's task does not read is
+    refused. Returns audit.json (audit_detect.json for a detector) as a dict; ``out``: also
+    writes the CLI's results folder there, all or nothing. ``labels`` None: the model's clean
+    predictions."""
     model = model if isinstance(model, Model) else Model(model)
-    return _foil.audit(model._m, images, labels, seed, out or "", linf_eps=list(linf_eps),
-                       l2_eps=list(l2_eps), attack=attack, curve=curve, steps=steps, batch=batch,
-                       examples=examples, thorough=thorough, corruptions=corruptions,
-                       severities=severities)
+    options = {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()
+               if v is not None}
+    return _foil.audit(model._m, images, labels, seed, out or "", **options)
 
 
 def _attack_class(cls_name, attack_name, defaults=None):

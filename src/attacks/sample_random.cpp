@@ -52,4 +52,15 @@ torch::Tensor SampleRandom::normal(const torch::Tensor& rows, at::IntArrayRef sh
   return draw(rows, device, [&](at::Generator& g) { return torch::randn(shape, g); });
 }
 
+torch::Tensor same_norm_noise(uint64_t seed, const torch::Tensor& ids, at::IntArrayRef shape,
+                              const std::string& norm, double eps, c10::Device device) {
+  SampleRandom rng(seed, ids);
+  const torch::Tensor rows = torch::arange(ids.size(0), torch::kLong);
+  if (norm == "l2") {
+    const torch::Tensor n = rng.normal(rows, shape, device);
+    return n / n.flatten(1).norm(2, 1).clamp_min(1e-12).view({-1, 1, 1, 1}) * eps;
+  }
+  return (rng.uniform(rows, shape, device).lt(0.5).to(torch::kFloat) * 2 - 1) * eps;
+}
+
 }  // namespace foil

@@ -6,9 +6,53 @@
 #include <cmath>
 
 #include "foil/core/error.h"
+#include "foil/models/access.h"
 #include "foil/report/figures.h"
 
 namespace foil {
+
+const std::vector<OptionField<AttackJobSettings>>& attack_job_option_fields() {
+  using S = AttackJobSettings;
+  using T = OptionType;
+  const auto checked = [](std::string S::*member, auto check) {
+    return [member, check](S& s, const OptionValue& v, const std::string& name) {
+      check(std::get<std::string>(v), name);
+      s.*member = std::get<std::string>(v);
+    };
+  };
+  static const std::vector<OptionField<S>> table = {
+      make_option<S>(
+          "--access", T::kText, "Model",
+          "what the attack may see of --model: gradients (white box), scores (square, spsa) or "
+          "labels (hopskipjump); every image shown is counted",
+          {}, checked(&S::access, [](auto& v, auto&) { parse_access(v); }),
+          [](const S& s) -> OptionValue { return s.access; }),
+      make_option<S>("--surrogate", T::kText, "Model",
+                     "transfer: craft on these models (comma list; 'zoo' = the zoo's four "
+                     "Fashion-MNIST models, zoo:ARCH one of them) and judge on --model",
+                     {}, checked(&S::surrogate, [](auto& v, auto& n) { model_list(v, n); }),
+                     [](const S& s) -> OptionValue { return s.surrogate; }),
+      make_option<S>("--ensemble", T::kText, "Model",
+                     "several surrogates: fuse their logits (mean) or their losses (mean "
+                     "cross-entropy)",
+                     {}, checked(&S::ensemble, [](auto& v, auto&) { parse_fusion(v); }),
+                     [](const S& s) -> OptionValue { return s.ensemble; }),
+      make_option<S>("--targeted", T::kText, "Attack", "random, least-likely or a class index", {},
+                     checked(&S::targeted, [](auto& v, auto&) { TargetSpec::parse(v, 0); }),
+                     [](const S& s) -> OptionValue { return s.targeted; }),
+      make_option<S>("--starting-images", T::kText, "Attack",
+                     "a data spec of candidate starting points (each item starts from one the "
+                     "model classifies as the target, or untargeted as not the label; one query "
+                     "each, within --max-queries); targeted runs without it take them from --data",
+                     {"hopskipjump"}, FOIL_OPTION_MEMBER(S, starting_images, std::string)),
+      make_option<S>("--early-stop", T::kSwitch, "Attack",
+                     "stop attacking a sample once it is fooled (robust-accuracy evaluation)", {},
+                     FOIL_OPTION_MEMBER(S, early_stop, bool)),
+      make_option<S>("--batch", T::kInteger, "Run", "batch size", {},
+                     FOIL_OPTION_MEMBER(S, batch, int64_t), 1, 100000),
+  };
+  return table;
+}
 
 Evaluation evaluate_attack_job(Model& model, const Dataset& data, const AttackJobOptions& o) {
   check_input(o.attack != nullptr, "attack", "an attack", "none");

@@ -190,6 +190,11 @@ void check_bench_options(const BenchOptions& o) {
         row == "corruptions" || std::find(names.begin(), names.end(), row) != names.end(), "--only",
         fmt::format("row names from: {} (corruptions: every corrupt-*)", fmt::join(names, ", ")),
         "'" + row + "'");
+  check_input(o.batch >= 1, "--batch", "an integer >= 1", std::to_string(o.batch));
+  check_input(o.only.empty() || !o.model_only, "--only",
+              "no rows with --model-only (it times only the model's passes)", option_text(o.only));
+  check_input(!(o.profile && o.model_only), "--profile",
+              "not with --model-only (it profiles attack and patch rows)", "--model-only");
 }
 
 nlohmann::json run_model_bench(Model& model, const Dataset& data, int64_t repeats, const Log& log) {
@@ -472,8 +477,10 @@ void bench_explanations(const Bench& b, nlohmann::json& rows) {
 
 }  // namespace
 
-nlohmann::json run_bench(Model& model, const Dataset& data, const BenchOptions& o) {
+nlohmann::json run_bench(Model& model, const Dataset& all, const BenchOptions& o) {
   check_bench_options(o);
+  const Dataset data = all.head(o.batch);
+  if (o.model_only) return run_model_bench(model, data, o.repeats, o.log);
   const Bench b(model, data, o);
   b.log(fmt::format("model {} | batch {} | threads {} | steps {} | median of {}", model.info().name,
                     b.x.size(0), torch::get_num_threads(), o.steps, o.repeats));

@@ -25,6 +25,12 @@ std::vector<BenchField> make_bench_table() {
           "item/_local_scalar_dense, nonzero, masked_select, synchronising copies) and the ten "
           "ops with the most inclusive time",
           {}, FOIL_OPTION_MEMBER(BenchOptions, profile, bool)),
+      make_option<BenchOptions>("--batch", Type::kInteger, kGroup, "batch size", {},
+                                FOIL_OPTION_MEMBER(BenchOptions, batch, int64_t), 1, 100000),
+      make_option<BenchOptions>(
+          "--model-only", Type::kSwitch, kGroup,
+          "time only the model's forward and forward+backward (any model, e.g. MoveNet)", {},
+          FOIL_OPTION_MEMBER(BenchOptions, model_only, bool)),
   };
 }
 

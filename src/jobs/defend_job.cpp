@@ -8,6 +8,44 @@
 
 namespace foil {
 
+const std::vector<OptionField<DefendSettings>>& defend_option_fields() {
+  using S = DefendSettings;
+  using T = OptionType;
+  static const std::vector<OptionField<S>> table = [] {
+    std::vector<OptionField<S>> t = nested_options(neutralize_option_fields(), &S::defense);
+    const std::string kAdaptive = "Adaptive attack";
+    t.push_back(make_option<S>("--adaptive-steps", T::kInteger, kAdaptive,
+                               "steps of the adaptive attack (default: --steps)", {},
+                               FOIL_OPTION_MEMBER(S, adaptive_steps, int64_t), 0, 100000));
+    t.push_back(make_option<S>("--adaptive-restarts", T::kInteger, kAdaptive,
+                               "random restarts of the adaptive attack (default: --restarts)", {},
+                               FOIL_OPTION_MEMBER(S, adaptive_restarts, int64_t), 0, 1000));
+    t.push_back(make_option<S>("--adaptive-eot", T::kInteger, kAdaptive,
+                               "adaptive attack: gradients averaged over this many passes (EOT, "
+                               "for random defences)",
+                               {}, FOIL_OPTION_MEMBER(S, adaptive_eot, int64_t), 1, 1000));
+    t.push_back(make_option<S>("--batch", T::kInteger, "Run", "batch size", {},
+                               FOIL_OPTION_MEMBER(S, batch, int64_t), 1, 100000));
+    t[t.size() - 4].own_default = t[t.size() - 3].own_default = true;
+    return t;
+  }();
+  return table;
+}
+
+DefendJobOptions defend_job_options(const DefendSettings& s, const std::string& name,
+                                    const AttackOptions& attack) {
+  DefendJobOptions o;
+  o.defense = s.defense;
+  o.attack = make_attack(name, AttackOptions(attack).early_stop(false));
+  AttackOptions adaptive = AttackOptions(attack).early_stop(true).eot_samples(s.adaptive_eot);
+  if (s.adaptive_steps > 0) adaptive.steps(s.adaptive_steps);
+  if (s.adaptive_restarts > 0) adaptive.restarts(s.adaptive_restarts);
+  o.adaptive_attack = make_attack(name, adaptive);
+  o.best_attack = make_attack(name, AttackOptions(attack).early_stop(true));
+  o.batch = s.batch;
+  return o;
+}
+
 double accuracy_under(Model& judge, Model* attacker, const Attack* attack, const Dataset& data,
                       int64_t batch) {
   // Each process judges its share of the batches; every item's verdict is gathered.

@@ -2,8 +2,10 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <torch/torch.h>
 
 #include <algorithm>
+#include <ctime>
 #include <filesystem>
 
 #include "foil/core/error.h"
@@ -14,6 +16,7 @@
 #include "foil/models/zoo.h"
 #include "foil/report/figures.h"
 #include "foil/train/default_model.h"
+#include "foil/version.h"
 
 namespace foil {
 
@@ -110,6 +113,106 @@ std::vector<std::string> model_list(const std::string& text, const std::string& 
     }
   }
   return out;
+}
+
+void add_model_paths(RunPaths& paths, const std::string& flag, const std::string& list) {
+  check_input(!list.empty(), flag, "a model file", "an empty string");
+  for (const auto& m : model_list(list, flag)) {
+    std::error_code ec;
+    if (!std::filesystem::exists(m, ec)) continue;  // the loader names it (or it is zoo:ARCH)
+    paths.input_files.push_back({flag, m});
+    // A TF.js graph reads its weight shards from the model's folder.
+    if (std::filesystem::path(m).extension() == ".json")
+      paths.input_folders.push_back({flag, resolved_path(m).parent_path().string()});
+  }
+}
+
+void add_data_paths(RunPaths& paths, const std::string& flag, const std::string& spec) {
+  check_input(!spec.empty(), flag, "a data spec", "an empty string");
+  DataSpec d;
+  try {
+    d = parse_data_spec(spec);
+  } catch (const InputError&) {
+    return;  // not a path (pose:test) or a bad spec the job names
+  }
+  if (d.kind == DataSpec::Kind::kImageFolder) {
+    paths.input_folders.push_back({flag, d.path});
+    paths.data_folders.push_back({flag, d.path});
+  }
+  if (d.kind == DataSpec::Kind::kImageFile) {
+    paths.input_files.push_back({flag, d.path});
+    paths.input_folders.push_back({flag, resolved_path(d.path).parent_path().string()});
+  }
+}
+
+const std::vector<OptionField<RunSettings>>& run_settings_option_fields() {
+  using S = RunSettings;
+  using T = OptionType;
+  static const std::vector<OptionField<S>> table = [] {
+    std::vector<OptionField<S>> t = {
+        make_option<S>("--threads", T::kInteger, "Run", "LibTorch threads (0 = all cores)", {},
+                       FOIL_OPTION_MEMBER(S, threads, int64_t), 0, 1024),
+        make_option<S>("--seed", T::kInteger, "Run",
+                       "random seed (runs repeat exactly with the same seed)", {},
+                       FOIL_OPTION_MEMBER(S, seed, int64_t), 0),
+        make_option<S>("--device", T::kText, "Run", "cpu or cuda[:N]", {},
+                       FOIL_OPTION_MEMBER(S, device, std::string)),
+        make_option<S>("--deterministic", T::kSwitch, "Run",
+                       "on a GPU, deterministic cuDNN, cuBLAS and ATen kernels: a rerun with the "
+                       "same seed repeats bit for bit, often slower (default: PyTorch's own "
+                       "kernel choice, as an eager PyTorch loop runs; the CPU is deterministic "
+                       "either way)",
+                       {}, FOIL_OPTION_MEMBER(S, deterministic, bool)),
+        // One job of several processes (docs/scaling.md); torchrun's variables when not given.
+        make_option<S>("--rank", T::kInteger, "Distributed",
+                       "this process's rank in a job (default: $RANK)", {},
+                       FOIL_OPTION_MEMBER(S, dist.rank, int64_t), 0, 1 << 20),
+        make_option<S>("--world-size", T::kInteger, "Distributed",
+                       "processes in the job (default: $WORLD_SIZE)", {},
+                       FOIL_OPTION_MEMBER(S, dist.world_size, int64_t), 1, 1 << 20),
+        make_option<S>("--master", T::kText, "Distributed",
+                       "rank 0's HOST:PORT (default: $MASTER_ADDR:$MASTER_PORT)", {},
+                       FOIL_OPTION_MEMBER(S, dist.master, std::string)),
+        make_option<S>("--store-file", T::kText, "Distributed",
+                       "join through a file on a shared file system instead of the master", {},
+                       FOIL_OPTION_MEMBER(S, dist.store_file, std::string)),
+        make_option<S>("--dist-timeout", T::kNumber, "Distributed",
+                       "seconds to wait for the other processes of the job", {},
+                       FOIL_OPTION_MEMBER(S, dist.timeout, double), 0, 86400),
+    };
+    t.back().open_lo = true;
+    t[4].own_default = t[5].own_default = true;  // rank and world size: torchrun's variables
+    for (auto& f : t) f.keyword.clear();         // Python passes the seed and device per call
+    return t;
+  }();
+  return table;
+}
+
+c10::Device apply_run_settings(const RunSettings& settings) {
+  set_threads(settings.threads);
+  seed_everything(settings.seed);
+  const c10::Device device = parse_device(settings.device);
+  if (settings.deterministic && device.is_cuda()) use_deterministic_cuda();
+  dist::init(settings.dist);
+  return device;
+}
+
+nlohmann::json run_info(const std::string& command, const std::string& kind,
+                        const RunSettings& settings, const nlohmann::json& models) {
+  const std::time_t now = std::time(nullptr);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  nlohmann::json j = {{"command", command},
+                      {"kind", kind},
+                      {"foil_version", FOIL_VERSION},
+                      {"seed", settings.seed},
+                      {"threads", at::get_num_threads()},
+                      {"device", settings.device},
+                      {"deterministic", settings.deterministic},
+                      {"finished", stamp}};
+  if (!models.empty()) j["model"] = models.front();
+  if (models.size() > 1) j["other_models"] = nlohmann::json(models.begin() + 1, models.end());
+  return j;
 }
 
 nlohmann::json describe_model(const Model& model, const ModelSpec& spec) {

@@ -67,17 +67,8 @@ TransferResult run_transfer(const std::vector<Model*>& models, const Dataset& da
   }
   // The baseline: random noise of the same norm, from each item's own stream.
   {
-    SampleRandom rng(o.seed, torch::arange(r.n));
-    const auto shape = data.images.sizes().slice(1);
-    torch::Tensor noise;
-    if (r.norm == "l2") {
-      noise = rng.normal(torch::arange(r.n), shape, torch::kCPU);
-      noise = noise / noise.flatten(1).norm(2, 1).clamp_min(1e-12).view({-1, 1, 1, 1}) * r.eps;
-    } else {
-      noise =
-          (rng.uniform(torch::arange(r.n), shape, torch::kCPU).lt(0.5).to(torch::kFloat) * 2 - 1) *
-          r.eps;
-    }
+    const torch::Tensor noise = same_norm_noise(
+        o.seed, torch::arange(r.n), data.images.sizes().slice(1), r.norm, r.eps, torch::kCPU);
     const torch::Tensor noisy = (data.images + noise).clamp(0, 1);
     for (size_t j = 0; j < models.size(); ++j)
       r.noise_success.push_back(

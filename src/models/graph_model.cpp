@@ -204,4 +204,15 @@ TapOutputs GraphModel::run_graph(const torch::Tensor& x, const std::vector<std::
   return out;
 }
 
+torch::Tensor GraphModel::class_scores(const torch::Tensor& pixels) const {
+  check_input(!class_logits_.empty(), info_.name, "a detector (class score maps)",
+              "a " + meta_.task + " model");
+  const auto values = execute(pixels.to(device_), class_logits_, class_logits_.size());
+  const int64_t classes = static_cast<int64_t>(meta_.class_names.size());
+  std::vector<torch::Tensor> maps;
+  for (const torch::Tensor& v : values) maps.push_back(v.reshape({v.size(0), -1, classes}));
+  const torch::Tensor scores = torch::cat(maps, 1);
+  return probability_maps_ ? scores : torch::sigmoid(scores);
+}
+
 }  // namespace foil

@@ -789,7 +789,9 @@ std::string report_page(const std::string& dir_name) {
   const double classes_value = number_at(model, "classes", "run.json.model");
   const int64_t classes =
       classes_value >= 2 && classes_value <= 1e9 ? static_cast<int64_t>(classes_value) : 0;
-  const double chance = classes > 1 ? 1.0 / static_cast<double>(classes) : 0.0;
+  // A chance level is a classifier's: a detector's baseline is its noise rows.
+  const double chance =
+      classes > 1 && !docs.count("audit_detect.json") ? 1.0 / static_cast<double>(classes) : 0.0;
   std::string title = "foil " + kind;
   if (model.contains("name")) title += ": " + scalar(model["name"]);
 

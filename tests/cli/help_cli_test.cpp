@@ -8,17 +8,19 @@
 #include "foil/attacks/option_table.h"
 #include "foil/explain/explain.h"
 #include "foil/explain/faithfulness.h"
+#include "foil/jobs/attack_job.h"
 #include "foil/jobs/audit.h"
 #include "foil/jobs/bench.h"
 #include "foil/jobs/certify_options.h"
 #include "foil/jobs/corruption_job.h"
+#include "foil/jobs/defend_job.h"
 #include "foil/jobs/explain_job.h"
+#include "foil/jobs/job.h"
 #include "foil/jobs/keypoint_jobs.h"
 #include "foil/jobs/predict_job.h"
 #include "foil/jobs/regions_job.h"
 #include "foil/jobs/train_job.h"
 #include "foil/patch/option_table.h"
-#include "foil/regions/neutralize.h"
 #include "foil/train/trainer.h"
 #include "test_util.h"
 
@@ -52,7 +54,7 @@ TEST(CliHelp, EachCommandListsTheFlagsItsJobReads) {
   expect_help_lists("certify", certify_option_fields(), "");
   expect_help_lists("train", train_option_fields(), "");
   expect_help_lists("keypoints train", pose_train_option_fields(), "");
-  expect_help_lists("defend", neutralize_option_fields(), "");
+  expect_help_lists("defend", defend_option_fields(), "");
   expect_help_lists("predict", predict_option_fields(), "");
   expect_help_lists("bench", bench_option_fields(), "");
   for (const std::string command : {"explain", "regions"})
@@ -60,6 +62,8 @@ TEST(CliHelp, EachCommandListsTheFlagsItsJobReads) {
   expect_help_lists("explain", explain_job_option_fields(), "");
   expect_help_lists("explain", faithfulness_option_fields(), "");
   expect_help_lists("regions", regions_option_fields(), "");
+  expect_help_lists("", run_settings_option_fields(), "");  // the global flags
+  expect_help_lists("attack", attack_job_option_fields(), "");
   // Every attack flag, each saying which attacks read it; a flag the chosen attack does not
   // read is refused when given (option_table_test.cpp, bad_input_test.cpp).
   for (const std::string command : {"attack", "explain", "regions", "defend", "transfer"})

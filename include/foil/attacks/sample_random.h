@@ -7,6 +7,7 @@
 #include <ATen/core/Generator.h>
 #include <torch/types.h>
 
+#include <string>
 #include <vector>
 
 namespace foil {
@@ -29,5 +30,12 @@ class SampleRandom {
   torch::Tensor draw(const torch::Tensor& rows, c10::Device device, Draw fn);
   std::vector<at::Generator> gens_;
 };
+
+/// Random noise of one norm and size, each item from its own stream keyed by (seed, id): Linf
+/// ±eps in every pixel with random signs, L2 a random direction scaled to norm eps (the
+/// baseline an attack of that budget is compared with). `shape` is one item's; returns
+/// ids.size(0)×shape on `device`.
+torch::Tensor same_norm_noise(uint64_t seed, const torch::Tensor& ids, at::IntArrayRef shape,
+                              const std::string& norm, double eps, c10::Device device);
 
 }  // namespace foil

@@ -35,6 +35,19 @@ struct AttackJobOptions {
   Log log;  ///< progress lines
 };
 
+/// What `foil attack` sets besides the attack's own options (its flags, declared once).
+struct AttackJobSettings {
+  std::string access = "gradients";  ///< what the attack may see of the model (parse_access)
+  std::string surrogate;             ///< transfer: model specs to craft on (model_list)
+  std::string ensemble = "logits";   ///< several surrogates: fuse logits or losses
+  std::string targeted;              ///< "" (untargeted), random, least-likely or a class
+  std::string starting_images;       ///< hopskipjump: a data spec of starting points
+  bool early_stop = false;           ///< stop attacking an item once it is fooled
+  int64_t batch = 250;               ///< batch size
+};
+/// The settable fields of AttackJobSettings; --starting-images is read by hopskipjump alone.
+const std::vector<OptionField<AttackJobSettings>>& attack_job_option_fields();
+
 /// The evaluation, the checks, the printed table and attack.json's content.
 struct AttackJobResult {
   Evaluation ev;                   ///< clean and robust accuracy, per stage, sizes

@@ -28,7 +28,9 @@ struct BenchOptions {
   /// "profile" to its row: the ops' calls and inclusive times (CUDA kernels too on a GPU) and
   /// the read-backs per step (calls of ops that make the host wait for the device).
   bool profile = false;
-  Log log;  ///< the table, row by row
+  int64_t batch = 250;      ///< the batch timed: the data's first `batch` items
+  bool model_only = false;  ///< time the model's own passes alone (run_model_bench)
+  Log log;                  ///< the table, row by row
 };
 
 /// The fields of BenchOptions a user sets (foil/core/option_fields.h): `foil bench`'s flags.
@@ -40,8 +42,9 @@ const std::vector<OptionField<BenchOptions>>& bench_option_fields();
 std::vector<std::string> bench_rows();
 /// Throws InputError for options that cannot run.
 void check_bench_options(const BenchOptions& options);
-/// Times every wanted row on the batch `data` (labelled) on the model's device; returns
-/// {"model", "batch", "threads", "attacks": [...]}.
+/// Times every wanted row on the batch (the first `batch` items of `data`, labelled) on the
+/// model's device; returns {"model", "batch", "threads", "attacks": [...]}. With `model_only`
+/// the model's own passes alone (run_model_bench; any data the model takes).
 nlohmann::json run_bench(Model& model, const Dataset& data, const BenchOptions& options);
 /// The model's own forward and forward+backward (to the input, from the heatmap layer of
 /// keypoint models or the output otherwise) on `data`, `repeats` pairs.

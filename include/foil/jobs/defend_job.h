@@ -37,6 +37,24 @@ struct DefendJobOptions {
   Log log;              ///< progress lines
 };
 
+/// What a user sets of a defence job besides the attack: the defence, the adaptive attack's
+/// own steps, restarts and EOT samples, and the batch.
+struct DefendSettings {
+  NeutralizeOptions defense;      ///< the neutralisation's settings
+  int64_t adaptive_steps = 0;     ///< the adaptive attack's steps (0: the attack's)
+  int64_t adaptive_restarts = 0;  ///< its random restarts (0: the attack's)
+  int64_t adaptive_eot = 1;       ///< its gradients averaged over this many passes (EOT)
+  int64_t batch = 250;            ///< the unit shared out between processes
+};
+/// The settable fields of DefendSettings (the neutralisation's table among them): the
+/// CLI's `foil defend` flags.
+const std::vector<OptionField<DefendSettings>>& defend_option_fields();
+/// The job's options: attack `name` with `attack` options as given, the same keeping each
+/// sample's first success, and the adaptive one with the settings' steps, restarts and EOT.
+/// Throws InputError for options the attack refuses.
+DefendJobOptions defend_job_options(const DefendSettings& settings, const std::string& name,
+                                    const AttackOptions& attack);
+
 /// Accuracy clean and attacked, undefended and defended (non-adaptive and adaptive).
 struct DefendJobResult {
   nlohmann::json summary;          ///< defend.json

@@ -21,14 +21,37 @@
 
 #include "foil/attacks/checks.h"
 #include "foil/attacks/evaluate.h"
+#include "foil/core/option_fields.h"
 #include "foil/data/dataset.h"
+#include "foil/distributed/dist.h"
 #include "foil/models/access.h"
 #include "foil/models/model.h"
+#include "foil/report/results_folder.h"
 
 namespace foil {
 
 /// Receives a job's progress lines (no newline at the end); empty: the job is silent.
 using Log = std::function<void(const std::string& line)>;
+
+/// What a run is set to besides its job's options (the CLI's global flags).
+struct RunSettings {
+  int threads = 0;             ///< LibTorch threads (0: all cores)
+  uint64_t seed = 0;           ///< seeds every generator: a rerun with the same seed repeats
+  std::string device = "cpu";  ///< "cpu" or "cuda[:N]"
+  bool deterministic = false;  ///< deterministic GPU kernels (use_deterministic_cuda)
+  DistOptions dist;            ///< the job of several processes this one joins (docs/scaling.md)
+};
+/// The settable fields of RunSettings: --threads, --seed, --device, --deterministic, --rank,
+/// --world-size, --master, --store-file, --dist-timeout.
+const std::vector<OptionField<RunSettings>>& run_settings_option_fields();
+/// Sets the threads, seeds every generator, turns on deterministic GPU kernels when asked and
+/// joins the distributed job; returns the device. Throws InputError for a bad device or job.
+c10::Device apply_run_settings(const RunSettings& settings);
+/// A results folder's run.json: what ran (`command`, `kind`: "patch train"), foil's version,
+/// the settings (threads as LibTorch runs them), the time it finished, and `models` (as
+/// describe_model gives them: the first is "model", any others "other_models").
+nlohmann::json run_info(const std::string& command, const std::string& kind,
+                        const RunSettings& settings, const nlohmann::json& models);
 
 /// A model as a user names it: a file (or the built-in default) and what the file may not
 /// record.
@@ -47,6 +70,15 @@ struct ModelSpec {
 /// InputError naming the flag); "zoo" stands for the zoo's four Fashion-MNIST architectures
 /// (zoo:mlp, zoo:cnn, zoo:resnet, zoo:mobilenet).
 std::vector<std::string> model_list(const std::string& text, const std::string& flag);
+
+/// Adds the files and folders the models of `list` (model_list's comma list, given with
+/// `flag`) read to `paths`: each existing model file, and a TF.js graph's folder (its weight
+/// shards). Specs that are no file (zoo:ARCH, a missing file the loader names) add nothing.
+void add_model_paths(RunPaths& paths, const std::string& flag, const std::string& list);
+/// Adds what data `spec` (given with `flag`) reads to `paths`: an image folder (an input and a
+/// data folder) or an image file and its folder. Built-in data and specs that do not parse
+/// (the job names them) add nothing.
+void add_data_paths(RunPaths& paths, const std::string& flag, const std::string& spec);
 
 /// Throws InputError when one of `surrogates` (model specs) is the attacked model `target`
 /// (the same file, or both the built-in model): crafting on the target itself is the

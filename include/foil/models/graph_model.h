@@ -115,6 +115,9 @@ class GraphModel : public Model {
   /// own threshold), after non-maximum suppression, best first.
   std::vector<std::vector<Detection>> detect(const torch::Tensor& pixels,
                                              double min_score = -1) const;
+  /// Detectors: the class scores at every location of every class map, N×locations×classes
+  /// probabilities in [0,1], differentiable in `pixels` (what TOG-style attacks lower).
+  torch::Tensor class_scores(const torch::Tensor& pixels) const;
   /// Keypoint models: the keypoints by the model's own decode (no gradient).
   DecodedKeypoints keypoints(const torch::Tensor& pixels) const;
   /// Detectors: the nodes of the class-score head, from each class map back to and including

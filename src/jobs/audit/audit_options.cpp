@@ -5,12 +5,14 @@
 
 #include <algorithm>
 
+#include "foil/core/error.h"
 #include "foil/jobs/audit.h"
 
 namespace foil {
 namespace {
 
 using Type = OptionType;
+using Texts = std::vector<std::string>;
 using AuditField = OptionField<AuditOptions>;
 
 AuditField audit_field(
@@ -59,9 +61,51 @@ std::vector<AuditField> make_audit_table() {
           },
           [](const AuditOptions& o) -> OptionValue { return !o.early_stop; }),
   };
-  t[4].own_default = true;  // --steps: each attack's own
-  for (auto& f : nested_options(corruption_option_fields(), &AuditOptions::corruption))
+  const std::string kThreats = "Threats";
+  t.push_back(audit_field(
+      "--threats", Type::kTexts, kThreats,
+      "threat models, comma list: white-box (the budgets above), transfer (crafted on "
+      "--surrogate with VMI-FGSM), scores (Square), labels (HopSkipJump); one table at the "
+      "middle Linf budget (default: white-box; the CLI's built-in model adds transfer from the "
+      "zoo's mlp, resnet and mobilenet)",
+      [](AuditOptions& o, const OptionValue& v, const std::string&) {
+        o.threats.threats = parse_threats(fmt::format("{}", fmt::join(std::get<Texts>(v), ",")));
+      },
+      [](const AuditOptions& o) -> OptionValue { return o.threats.threats; }));
+  t.push_back(audit_field(
+      "--max-queries", Type::kInteger, kThreats, "scores and labels threats: queries per item",
+      FOIL_OPTION_MEMBER(AuditOptions, threats.max_queries, int64_t), 1, 1000000));
+  t[4].own_default = t[9].own_default = true;  // --steps: each attack's own; --threats
+  for (size_t i : {2, 3, 5, 8, 9, 10}) t[i].used_by = {"classify"};
+  const std::string kTask = "Task";
+  t.push_back(audit_field(
+      "--task", Type::kText, kTask,
+      "classify, or detect: an object detector's COCO box AP clean, under random noise and "
+      "under TOG-vanishing per budget (default: detect for a detector, classify otherwise; "
+      "detect's budgets 2/255, 4/255, 8/255 Linf, 10 steps, batch 8)",
+      [](AuditOptions& o, const OptionValue& v, const std::string& name) {
+        const auto& task = std::get<std::string>(v);
+        check_input(task == "classify" || task == "detect", name, "classify or detect",
+                    "'" + task + "'");
+        o.task = task;
+      },
+      [](const AuditOptions& o) -> OptionValue { return o.task; }));
+  t.back().own_default = true;
+  t.push_back(audit_field("--annotations", Type::kText, kTask,
+                          "detect: COCO-format ground truth (JSON: images, annotations, "
+                          "categories) of the photos of --data; default: the model's clean "
+                          "detections at --score-threshold are the reference",
+                          FOIL_OPTION_MEMBER(AuditOptions, annotations, std::string)));
+  t.push_back(audit_field("--score-threshold", Type::kNumber, kTask,
+                          "detect: the score a detection needs to count as found (and to be a "
+                          "reference object)",
+                          FOIL_OPTION_MEMBER(AuditOptions, score_threshold, double), 0, 1));
+  t.back().open_lo = true;
+  for (size_t i : {t.size() - 2, t.size() - 1}) t[i].used_by = {"detect"};
+  for (auto& f : nested_options(corruption_option_fields(), &AuditOptions::corruption)) {
+    f.used_by = {"classify"};  // the detector audit has no corruption section yet
     t.push_back(std::move(f));
+  }
   return t;
 }
 

@@ -1,0 +1,77 @@
+#pragma once
+/// @file
+/// The audit of an object detector (`foil audit --task detect`): COCO AP (foil/metrics/
+/// detection.h) of the clean detections and, per budget, of the detections under random noise
+/// of that norm and size (the baseline) and under TOG-vanishing (foil/attacks/tog.h), against
+/// COCO annotations or, without them, the model's own clean detections at the score threshold
+/// (then clean AP is 1 by construction and the rows say how much of what the model found it
+/// still finds). Boxes are scored in the photos' own pixels.
+///
+/// Example:
+///   foil::GraphModel nanodet("nanodet.json");
+///   foil::Dataset photos = foil::open_data("photos/", nanodet, false);
+///   foil::AuditOptions o = foil::detection_audit_defaults();
+///   foil::DetectionAuditResult r = foil::run_detection_audit(nanodet, photos, o);
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "foil/data/dataset.h"
+#include "foil/jobs/audit.h"
+#include "foil/metrics/detection.h"
+#include "foil/report/figures.h"
+
+namespace foil {
+
+class GraphModel;
+
+/// One row: the clean pass, or one attack or the noise baseline at one budget.
+struct DetectionAuditRow {
+  std::string attack;                 ///< clean, noise or tog-vanishing
+  std::string norm;                   ///< linf or l2 ("" for clean)
+  double eps = 0;                     ///< the budget (0 for clean)
+  DetectionMetrics metrics;           ///< COCO AP against the reference
+  int64_t found = 0;                  ///< detections at or above the score threshold
+  std::vector<ScoredBox> detections;  ///< every detection scored (COCO results)
+  double seconds = 0;                 ///< the row's run
+};
+
+/// What a detection audit found.
+struct DetectionAuditResult {
+  std::string model;                    ///< the detector's name
+  std::string data;                     ///< the data's source
+  int64_t images = 0;                   ///< images audited
+  DetectionGroundTruth reference;       ///< what AP is computed against
+  AuditOptions options;                 ///< as run (without the log)
+  std::vector<DetectionAuditRow> rows;  ///< clean, then per budget noise and TOG-vanishing
+  double seconds = 0;                   ///< the whole audit
+  std::vector<std::string> lines;       ///< the printed table
+  // The example grid: the first images clean and under the strongest attack (of the first
+  // norm audited), with the boxes found at the score threshold.
+  torch::Tensor example_clean;     ///< the first images, N×C×H×W
+  torch::Tensor example_attacked;  ///< the same under the strongest attack
+  std::vector<std::vector<LabelledBox>> example_clean_boxes;     ///< per image, clean
+  std::vector<std::vector<LabelledBox>> example_attacked_boxes;  ///< per image, attacked
+  std::string example_row;                                       ///< the attacked row shown
+  /// audit_detect.json's content.
+  nlohmann::json to_json() const;
+  /// Writes audit_detect.json, audit_detect.csv, detections.json (clean, COCO results
+  /// format), detections-ROW.json per attacked row and (with examples) examples.png: the
+  /// first images clean and under the strongest Linf attack, boxes drawn.
+  void write(const std::string& dir) const;
+};
+
+/// The audit a model gets: "detect" for an object detector (a graph model whose metadata
+/// says detection), "classify" otherwise.
+std::string audit_task_of(const Model& model);
+/// What a detector audit starts from: Linf budgets 2/255, 4/255, 8/255 (no L2), TOG's 10
+/// steps, batch 8, 4 example images.
+AuditOptions detection_audit_defaults();
+/// Throws InputError for options a detection audit cannot run (checked before anything slow).
+void check_detection_audit_options(const AuditOptions& options);
+/// Audits the detector on `data` (photos; labels unused).
+DetectionAuditResult run_detection_audit(GraphModel& model, const Dataset& data,
+                                         const AuditOptions& options);
+
+}  // namespace foil
