@@ -316,10 +316,10 @@ PYBIND11_MODULE(_foil, m) {
          const std::optional<torch::Tensor>& labels, uint64_t seed, const std::string& out,
          const py::kwargs& kw) {
         // The model's task decides the audit; a task= given must match it.
-        const std::string task = audit_task_of(*model);
+        const std::string task =
+            audit_task(*model, kw.contains("task") ? py::str(kw["task"]) : py::str(""));
         AuditOptions o = task == "detect" ? detection_audit_defaults() : audit_defaults();
         set_from_kwargs(o, audit_option_fields(), kw, task, "foil.audit");
-        check_input(o.task == task, "task", "the model's task (" + task + ")", "'" + o.task + "'");
         o.seed = seed;
         if (task == "detect")
           check_detection_audit_options(o);

@@ -2,7 +2,6 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include <filesystem>
 #include <optional>
 
 #include "commands.h"
@@ -67,11 +66,6 @@ void run_attack(const AttackCmd& c) {
   }
   const TargetSpec target =
       TargetSpec::parse(s.targeted, model->forward(data.images.slice(0, 0, 1)).size(1));
-  fmt::print("model   {} ({}, access: {})\ndata    {} ({} items)\nattack  {} {}\n",
-             model->info().name, model->info().backend, access_name(model_flags.access),
-             data.source, data.size(), attack->describe(), target.str());
-  if (surrogate) fmt::print("crafted on {} (transfer)\n", surrogate->info().name);
-  std::fflush(stdout);
   AttackJobOptions o;
   o.attack = std::move(attack);
   o.target = target;

@@ -27,8 +27,10 @@ struct AuditCmd {
 /// data.
 const char* const kBuiltinSurrogates = "zoo:mlp,zoo:resnet,zoo:mobilenet";
 
-/// --task detect: the detector audit (foil/jobs/detection_audit.h) on `model`.
-void run_detection_audit(const AuditCmd& c, const std::shared_ptr<Model>& model) {
+/// --task detect: the detector audit (foil/jobs/detection_audit.h) on `model` (`found`: the
+/// task came from the model, not from --task).
+void run_detection_audit(const AuditCmd& c, const std::shared_ptr<Model>& model, bool found) {
+  if (found) print_line("task    detect (the model is an object detector; --task sets it)");
   refuse_flags({"--surrogate", "--baseline"}, "the detector audit has no transfer or mCE rows");
   check_input(run_record().flags.contains("--data"), "--data",
               "photos for the detector audit (an image folder or file)", "none");
@@ -52,18 +54,12 @@ void run_audit(const AuditCmd& c) {
   const c10::Device device = apply_global_options();
   AuditOptions o = audit_defaults();
   apply_option_flags(c.options, o);  // every value checked; the task when given
-  // A graph model may be a detector: its task decides the audit (a given --task must match).
   std::shared_ptr<Model> model;
   const std::string ext = std::filesystem::path(c.model.path).extension().string();
-  if (ext == ".json" || ext == ".onnx") {
+  if (ext == ".json" || ext == ".onnx") {  // a graph model may be a detector: its task decides
     model = open_run_model(c.model, device);
-    const std::string task = audit_task_of(*model);
-    check_input(!c.options.given("--task") || o.task == task, "--task " + o.task,
-                "the task of --model (" + task + ")",
-                model->info().name + ", a " + task + " model");
-    if (task == "detect" && !c.options.given("--task"))
-      print_line("task    detect (the model is an object detector; --task sets it)");
-    if (task == "detect") return run_detection_audit(c, model);
+    const std::string asked = c.options.given("--task") ? o.task : "";
+    if (audit_task(*model, asked) == "detect") return run_detection_audit(c, model, asked.empty());
   } else {
     check_input(o.task == "classify", "--task detect", "an object detector (--model)",
                 c.model.path.empty() ? "the built-in classifier" : c.model.path);

@@ -6,7 +6,6 @@
 
 #include "commands.h"
 #include "foil/core/error.h"
-#include "foil/report/figures.h"
 
 namespace foil::cli {
 namespace {

@@ -25,14 +25,6 @@ void run_patch_certify(const CertifyCmd& c, PatchCertifyOptions o, const c10::De
   const Dataset attack_data = attack_spec.empty() || o.attack_epochs == 0
                                   ? Dataset{}
                                   : open_run_data(attack_spec, *model, /*needs_gradient=*/true);
-  fmt::print("model   {} ({})\ndata    {} ({} items)\npatch   {}, {} masks per axis\nattacks {}\n",
-             model->info().name, model->info().backend, data.source, data.size(),
-             option_text(o.areas), o.masks_per_axis,
-             attack_data.size() > 0
-                 ? fmt::format("per-image, and universal patches trained on {} ({} epochs)",
-                               attack_data.source, o.attack_epochs)
-                 : "per-image only (no held-out --patch-data, or --attack-epochs 0)");
-  std::fflush(stdout);
   o.log = print_line;
   const PatchCertifyResult r = foil::run_patch_certify(model, data, attack_data, o);
   if (!dist::leader()) return;
@@ -61,12 +53,6 @@ void run_certify(const CertifyCmd& c) {
   ResultsFolder out(c.out, "--out");
   auto model = open_run_model(c.model, device);
   const Dataset data = open_run_data(c.data, *model, /*needs_gradient=*/false);
-  const SmoothingOptions& sm = o.smoothing;
-  fmt::print(
-      "model   {} ({})\ndata    {} ({} items)\nsmooth  sigma {:g}, n0 {}, n {}, alpha {:g}\n",
-      model->info().name, model->info().backend, data.source, data.size(), sm.sigma(), sm.n0(),
-      sm.n(), sm.alpha());
-  std::fflush(stdout);
   o.log = print_line;
   const CertifyResult r = foil::run_certify(model, data, o);
   if (!dist::leader()) return;

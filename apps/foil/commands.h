@@ -62,6 +62,10 @@ nlohmann::json run_json();
 
 /// --model with --mean/--std (and --input-shape), shared by every command that loads a model.
 using ModelFlags = ModelSpec;
+/// What --model takes, for its help.
+constexpr const char* kModelFiles =
+    "model file: written by 'foil train', TorchScript (.pt), a TensorFlow.js graph model "
+    "(model.json) or ONNX (.onnx; metadata from model.onnx.foil.json)";
 /// `required`: the help of a --model the command cannot run without; "": --model is optional
 /// (the built-in model).
 void add_model_flags(CLI::App* app, ModelFlags& flags, const std::string& required = "");
@@ -147,6 +151,30 @@ void apply_option_flags(const FlagsOf<O>& flags, O& o, const std::vector<std::st
     set_option(o, static_cast<const OptionField<O>&>(*flag.field), OptionFlags::value_of(flag),
                name);
   }
+}
+
+/// A training sub-command (`foil train`, `foil keypoints train`) on the job options J (data,
+/// test, out, train, resume, log) whose `train` field is an O: --data, --test, --out (the
+/// model file), O's table, --no-resume and --json; `run` is the library's job.
+template <class J, class O, class Run>
+void add_training_command(CLI::App* sub, const std::vector<OptionField<O>>& table,
+                          const std::string& data_help, const std::string& test_help, Run run) {
+  auto o = std::make_shared<J>();
+  auto json = std::make_shared<std::string>();
+  auto flags = std::make_shared<FlagsOf<O>>();
+  add_data_flag(sub, o->data, data_help);
+  sub->add_option("--test", o->test, test_help)->capture_default_str();
+  sub->add_option("--out", o->out, "model file to write")->required();
+  add_option_flags(sub, *flags, table, O(), "");
+  sub->add_flag("!--no-resume", o->resume, "ignore a checkpoint (OUT.ckpt) and start afresh");
+  sub->add_option("--json", *json, "write the training history as JSON");
+  sub->callback([o, json, flags, run] {
+    apply_option_flags(*flags, o->train);
+    o->train.device(apply_global_options()).seed(global_options().seed);
+    o->log = print_line;
+    check_writable(*json, "--json");
+    write_json_output(*json, run(*o).to_json());
+  });
 }
 
 /// The flags that choose and configure one attack, shared by attack, explain, regions, defend

@@ -32,13 +32,11 @@ void apply_global_flags() { apply_option_flags(global_flags(), global_options())
 c10::Device apply_global_options() { return apply_run_settings(global_options()); }
 
 void add_model_flags(CLI::App* app, ModelFlags& flags, const std::string& required) {
-  auto* opt = app->add_option(
-      "--model", flags.path,
-      required.empty() ? "model file: written by 'foil train', TorchScript (.pt), a TensorFlow.js "
-                         "graph model (model.json) or ONNX (.onnx; metadata from "
-                         "model.onnx.foil.json); default: the built-in Fashion-MNIST CNN (trained "
-                         "on first use)"
-                       : required);
+  auto* opt = app->add_option("--model", flags.path,
+                              required.empty() ? std::string(kModelFiles) +
+                                                     "; default: the built-in Fashion-MNIST CNN "
+                                                     "(trained on first use)"
+                                               : required);
   if (!required.empty()) opt->required();
   add_normalisation_flags(app, flags);
 }

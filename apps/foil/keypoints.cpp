@@ -7,7 +7,6 @@
 #include "foil/core/error.h"
 #include "foil/jobs/keypoint_jobs.h"
 #include "foil/jobs/train_job.h"
-#include "foil/report/figures.h"
 
 namespace foil::cli {
 namespace {
@@ -77,25 +76,9 @@ void setup_keypoints(CLI::App& app) {
   auto* kp = app.add_subcommand("keypoints", "keypoint (pose) models and the K-limiting attack");
   kp->require_subcommand(1);
 
-  auto to = std::make_shared<PoseTrainJobOptions>();
-  auto json = std::make_shared<std::string>();
-  auto* train =
-      kp->add_subcommand("train", "train the heatmap keypoint model on synthetic figures");
-  add_data_flag(train, to->data, "pose:train[:N]");
-  train->add_option("--test", to->test, "pose:test[:N]")->capture_default_str();
-  train->add_option("--out", to->out, "model file to write")->required();
-  auto flags = std::make_shared<FlagsOf<PoseTrainOptions>>();
-  add_option_flags(train, *flags, pose_train_option_fields(), PoseTrainOptions(), "");
-  train->add_flag("!--no-resume", to->resume, "ignore a checkpoint and start afresh");
-  train->add_option("--json", *json, "write the training history as JSON");
-  train->callback([to, json, flags] {
-    apply_option_flags(*flags, to->train);
-    to->train.device(apply_global_options()).seed(global_options().seed);
-    to->log = print_line;
-    check_writable(*json, "--json");
-    const PoseTrainJobResult r = run_pose_train_job(*to);
-    write_json_output(*json, r.to_json());
-  });
+  add_training_command<PoseTrainJobOptions, PoseTrainOptions>(
+      kp->add_subcommand("train", "train the heatmap keypoint model on synthetic figures"),
+      pose_train_option_fields(), "pose:train[:N]", "pose:test[:N]", run_pose_train_job);
 
   auto ac = std::make_shared<KpFlags>();
   ac->out = "foil-keypoints";

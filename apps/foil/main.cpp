@@ -9,6 +9,7 @@
 #include "commands.h"
 #include "foil/core/allocator.h"
 #include "foil/core/error.h"
+#include "foil/core/files.h"
 
 int main(int argc, char** argv) {
   foil::keep_freed_memory();
@@ -51,7 +52,7 @@ int main(int argc, char** argv) {
   std::string unknown;  // the first word where a sub-command was due that names none
   bool value_due = false;
   for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
+    const std::string a = argv[i];
     const auto subs = subs_of(level);
     const auto sub =
         std::find_if(subs.begin(), subs.end(), [&](auto* s) { return s->get_name() == a; });
@@ -65,12 +66,7 @@ int main(int argc, char** argv) {
                                  ? level->get_option_no_throw(a)
                                  : nullptr;
     value_due = opt != nullptr && opt->get_items_expected_min() > 0;
-    if (a.empty() || a.find_first_of(" \t'\"$\\;&|<>*?()") != std::string::npos) {
-      std::string quoted = "'";
-      for (char ch : a) quoted += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
-      a = quoted + "'";
-    }
-    record.command += " " + a;
+    record.command += " " + foil::shell_quoted(a);
   }
   try {
     app.parse(argc, argv);

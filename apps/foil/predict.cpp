@@ -53,9 +53,7 @@ void setup_predict(CLI::App& app) {
   auto* sub = app.add_subcommand(
       "predict",
       "what a model sees: top classes, detected objects, decoded 2-D/3-D keypoints or raw outputs");
-  add_model_flags(sub, c->model,
-                  "model file: written by 'foil train', TorchScript (.pt), a TensorFlow.js graph "
-                  "model (model.json) or ONNX (.onnx; metadata from model.onnx.foil.json)");
+  add_model_flags(sub, c->model, kModelFiles);
   sub->add_option("--data", c->data,
                   "images: a file (photo.jpg, photo.jpg@X,Y,W,H), a folder, "
                   "fashion-mnist:test[:N], pose:test[:N]")

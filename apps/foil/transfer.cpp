@@ -6,7 +6,6 @@
 #include "commands.h"
 #include "foil/core/error.h"
 #include "foil/jobs/transfer_job.h"
-#include "foil/report/figures.h"
 
 namespace foil::cli {
 namespace {
@@ -43,10 +42,6 @@ void run_transfer(const TransferCmd& c) {
     raw.push_back(models.back().get());
   }
   const Dataset data = open_run_data(c.data, *models.front());
-  fmt::print("models  {}\ndata    {} ({} items)\nattacks {} ({} eps {:g}, {} steps)\n", c.models,
-             data.source, data.size(), c.attacks, o.attack.norm(), o.attack.eps(),
-             o.attack.steps());
-  std::fflush(stdout);
   const TransferResult r = foil::run_transfer(raw, data, o);
   if (!dist::leader()) return;
   write_json_output(c.json, r.to_json());

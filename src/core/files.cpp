@@ -44,6 +44,13 @@ std::string kind_of(const fs::file_status& s) {
 
 }  // namespace
 
+std::string shell_quoted(const std::string& word) {
+  if (!word.empty() && word.find_first_of(" \t'\"$\\;&|<>*?()") == std::string::npos) return word;
+  std::string quoted = "'";
+  for (char ch : word) quoted += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
+  return quoted + "'";
+}
+
 std::string unreplaceable_kind(const std::string& path) {
   std::error_code ec;
   const fs::file_status link = fs::symlink_status(path, ec);

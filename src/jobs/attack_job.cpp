@@ -76,6 +76,12 @@ AttackJobResult run_attack(Model& model, const Dataset& data, const AttackJobOpt
     if (o.log) o.log(line);
   };
   const bool transfer = o.surrogate != nullptr && o.surrogate != &model;
+  if (o.log) {  // what runs, before it does
+    o.log(fmt::format("model   {} ({}, access: {})\ndata    {} ({} items)\nattack  {} {}",
+                      model.info().name, model.info().backend, access_name(model_access(model)),
+                      data.source, data.size(), o.attack->describe(), o.target.str()));
+    if (transfer) o.log(fmt::format("crafted on {} (transfer)", o.surrogate->info().name));
+  }
   // The model's own checks need its gradients (foil's view of the model, not the attacker's):
   // below that access level they are left out.
   const bool white_box = model_access(model) == Access::kGradients;

@@ -47,6 +47,11 @@ CertifyResult run_certify(std::shared_ptr<Model> shared, const Dataset& data,
   r.smoothing = o.smoothing;
   r.attack_eps = o.attack_eps;
   const SmoothingOptions& s = o.smoothing;
+  if (o.log)
+    o.log(fmt::format(
+        "model   {} ({})\ndata    {} ({} items)\nsmooth  sigma {:g}, n0 {}, n {}, alpha {:g}",
+        model.info().name, model.info().backend, data.source, data.size(), s.sigma(), s.n0(), s.n(),
+        s.alpha()));
   // Each rank certifies a contiguous share; every per-item number is gathered in data order.
   const auto [lo, hi] = dist::shard(r.n);
   std::vector<double> mine;  // prediction, radius, p_lower, count per item

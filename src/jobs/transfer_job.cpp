@@ -52,6 +52,13 @@ TransferResult run_transfer(const std::vector<Model*>& models, const Dataset& da
     if (const auto* t = dynamic_cast<const TransferFgsm*>(attacks.back().get()))
       t->kernel(data.images.size(2));  // TI's kernel fits these images, or one line now
   }
+  if (o.log) {
+    std::vector<std::string> names;
+    for (Model* m : models) names.push_back(m->info().name);
+    o.log(fmt::format("models  {}\ndata    {} ({} items)\nattacks {} ({} eps {:g}, {} steps)",
+                      fmt::join(names, ", "), data.source, data.size(), fmt::join(o.attacks, ","),
+                      o.attack.norm(), o.attack.eps(), o.attack.steps()));
+  }
 
   TransferResult r;
   r.data = data.source;

@@ -14,6 +14,10 @@ class Tensor;
 
 namespace foil {
 
+/// `word` (a path, a flag's value) as a POSIX shell reads it back: in single quotes when it is
+/// empty or holds a space, quote, `$`, `\`, `;`, `&`, `|`, `<`, `>`, `*`, `?` or a parenthesis.
+std::string shell_quoted(const std::string& word);
+
 /// What is at `path` when it is not something foil may replace ("a FIFO", "a device", "a
 /// socket", "a folder", "a link to a folder", ...); "" for a regular file, a link to one, or
 /// nothing there. Links are followed: `--json LINK` writes where the link points.

@@ -62,9 +62,10 @@ struct DetectionAuditResult {
   void write(const std::string& dir) const;
 };
 
-/// The audit a model gets: "detect" for an object detector (a graph model whose metadata
-/// says detection), "classify" otherwise.
-std::string audit_task_of(const Model& model);
+/// The audit `model` gets: "detect" for an object detector (a graph model whose metadata says
+/// detection), "classify" otherwise. A `requested` task ("": none) must be that one: throws
+/// InputError "--task X: expected the task of --model (Y)" otherwise.
+std::string audit_task(const Model& model, const std::string& requested = "");
 /// What a detector audit starts from: Linf budgets 2/255, 4/255, 8/255 (no L2), TOG's 10
 /// steps, batch 8, 4 example images.
 AuditOptions detection_audit_defaults();

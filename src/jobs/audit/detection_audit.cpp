@@ -160,9 +160,13 @@ std::string row_name(const DetectionAuditRow& r) {
 
 }  // namespace
 
-std::string audit_task_of(const Model& model) {
+std::string audit_task(const Model& model, const std::string& requested) {
   const auto* graph = dynamic_cast<const GraphModel*>(&model);
-  return graph != nullptr && graph->meta().task == "detection" ? "detect" : "classify";
+  const std::string task =
+      graph != nullptr && graph->meta().task == "detection" ? "detect" : "classify";
+  check_input(requested.empty() || requested == task, "--task " + requested,
+              "the task of --model (" + task + ")", model.info().name + ", a " + task + " model");
+  return task;
 }
 
 AuditOptions detection_audit_defaults() {

@@ -94,6 +94,19 @@ PatchAttackRow per_image_row(const std::string& name, Model& attacked, Model& pl
   return row;
 }
 
+/// What the run is about to do, on the log.
+void log_plan(const Model& model, const Dataset& data, const Dataset& attack_data, bool attacks,
+              const PatchCertifyOptions& o) {
+  if (!o.log) return;
+  o.log(fmt::format(
+      "model   {} ({})\ndata    {} ({} items)\npatch   {}, {} masks per axis\nattacks {}",
+      model.info().name, model.info().backend, data.source, data.size(), option_text(o.areas),
+      o.masks_per_axis,
+      attacks ? fmt::format("per-image, and universal patches trained on {} ({} epochs)",
+                            attack_data.source, o.attack_epochs)
+              : "per-image only (no held-out --patch-data, or --attack-epochs 0)"));
+}
+
 }  // namespace
 
 std::string patch_attack_data_spec(const std::string& data_spec, const std::string& given) {
@@ -145,6 +158,7 @@ PatchCertifyResult run_patch_certify(std::shared_ptr<Model> model, const Dataset
                 "another size");
   Dataset attack_data = given_attack_data;
   if (attacks) label_unlabelled(attack_data, *model);
+  log_plan(*model, data, attack_data, attacks, o);
   const double start = now_seconds();
   PatchCertifyResult r;
   r.model = model->info().name;
