@@ -319,6 +319,8 @@ PYBIND11_MODULE(_foil, m) {
         const std::string task =
             audit_task(*model, kw.contains("task") ? py::str(kw["task"]) : py::str(""));
         AuditOptions o = task == "detect" ? detection_audit_defaults() : audit_defaults();
+        check_input(task == "classify" || !labels, "labels",
+                    "none for a detector (its reference is its clean detections)", "labels");
         set_from_kwargs(o, audit_option_fields(), kw, task, "foil.audit");
         o.seed = seed;
         if (task == "detect")

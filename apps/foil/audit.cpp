@@ -32,10 +32,14 @@ const char* const kBuiltinSurrogates = "zoo:mlp,zoo:resnet,zoo:mobilenet";
 void run_detection_audit(const AuditCmd& c, const std::shared_ptr<Model>& model, bool found) {
   if (found) print_line("task    detect (the model is an object detector; --task sets it)");
   refuse_flags({"--surrogate", "--baseline"}, "the detector audit has no transfer or mCE rows");
+  refuse_flags({"--mean", "--std"}, "a graph model's metadata says how it takes its input");
   check_input(run_record().flags.contains("--data"), "--data",
               "photos for the detector audit (an image folder or file)", "none");
   AuditOptions o = detection_audit_defaults();
   apply_option_flags(c.options, o, {"detect"});
+  if (o.corruption.corruptions.empty())
+    refuse_flags({"--severities", "--as-published"},
+                 "they shape the corruption rows (--corruptions)");
   o.seed = global_options().seed;
   o.log = print_line;
   check_detection_audit_options(o);

@@ -133,7 +133,9 @@ def audit(model, images, labels=None, seed=0, out=None, **options):
     corruptions (``corruptions`` all, benchmark, a list or none, at ``severities``), the threat
     table (``threats``: white-box, scores, labels) and the checks. For an object detector
     (``task="detect"``, found from the model): COCO box AP clean, under random noise and under
-    TOG-vanishing per budget, against the model's clean detections at ``score_threshold``.
+    TOG-vanishing per budget and under ``corruptions`` (none by default), against the model's
+    clean detections at ``score_threshold`` (no ``labels``; annotation files need photos: use
+    ``foil audit --annotations``).
     The keywords are the flags of ``foil audit`` (one table declares both: ``linf_eps``,
     ``l2_eps``, ``attack``, ``curve``, ``steps``, ``batch``, ``examples``, ``thorough``,
     ``threats``, ``max_queries``, ``corruptions``, ``severities``, ``task``,

@@ -23,11 +23,11 @@ torch::Tensor tog_project(const torch::Tensor& delta, bool linf, double eps) {
 
 }  // namespace
 
-torch::Tensor vanishing_loss(const torch::Tensor& scores) {
-  return -torch::log1p(-scores.clamp(0, 1 - 1e-6)).flatten(1).sum(1);
+torch::Tensor vanishing_loss(const torch::Tensor& logits) {
+  return torch::softplus(logits).flatten(1).sum(1);
 }
 
-torch::Tensor tog_vanishing(const DetectorScores& scores, const torch::Tensor& pixels,
+torch::Tensor tog_vanishing(const DetectorLogits& logits, const torch::Tensor& pixels,
                             const TogOptions& o) {
   check_input(o.norm == "linf" || o.norm == "l2", "norm", "linf or l2", "'" + o.norm + "'");
   check_input(o.eps > 0 && o.eps <= (o.norm == "linf" ? 1.0 : 1e4), "eps",
@@ -41,7 +41,8 @@ torch::Tensor tog_vanishing(const DetectorScores& scores, const torch::Tensor& p
   torch::Tensor delta = torch::zeros_like(x);
   if (o.random_start) {
     const torch::Tensor ids = o.ids.defined() ? o.ids : torch::arange(n, torch::kLong);
-    SampleRandom random(o.seed, ids);
+    // Its own stream: not the same-norm noise baseline drawn from (seed, id).
+    SampleRandom random(o.seed ^ 0x746f672d76616e69ULL, ids);
     const torch::Tensor rows = torch::arange(n, torch::kLong);
     const auto shape = x.sizes().slice(1);
     if (linf) {
@@ -57,7 +58,7 @@ torch::Tensor tog_vanishing(const DetectorScores& scores, const torch::Tensor& p
   }
   for (int64_t s = 0; s < o.steps; ++s) {
     torch::Tensor adv = (x + delta).detach().requires_grad_(true);
-    const torch::Tensor loss = vanishing_loss(scores(adv)).sum();
+    const torch::Tensor loss = vanishing_loss(logits(adv)).sum();
     const torch::Tensor grad = torch::autograd::grad({loss}, {adv})[0].detach();
     const torch::Tensor move = linf ? grad.sign() : grad / tog_item_norm(grad);
     delta = tog_project(delta - step * move, linf, o.eps);

@@ -184,17 +184,7 @@ TapOutputs GraphModel::run_graph(const torch::Tensor& x, const std::vector<std::
   } else if (class_logits_.empty()) {
     out.output = values[0];
   } else {  // image-level class logits: each class's best location over all maps
-    std::vector<torch::Tensor> maps;
-    const int64_t classes = static_cast<int64_t>(meta_.class_names.size());
-    for (size_t k = 0; k < heads; ++k) {
-      // N×H×W×C or N×locations×C.
-      const torch::Tensor& v = values[k];
-      if (v.size(-1) != classes)
-        throw InputError(fmt::format("{}: class map '{}' has {} classes, the metadata {}",
-                                     info_.name, class_logits_[k], v.size(-1), classes));
-      maps.push_back(v.reshape({v.size(0), -1, classes}));
-    }
-    out.output = torch::cat(maps, 1).amax(1);
+    out.output = location_scores(values, heads).amax(1);
     if (probability_maps_) {  // logit of the best probability; exact up to float rounding
       const torch::Tensor p = out.output.clamp(1e-7, 1 - 1e-7);
       out.output = torch::log(p) - torch::log1p(-p);
@@ -204,15 +194,29 @@ TapOutputs GraphModel::run_graph(const torch::Tensor& x, const std::vector<std::
   return out;
 }
 
-torch::Tensor GraphModel::class_scores(const torch::Tensor& pixels) const {
+torch::Tensor GraphModel::location_scores(const std::vector<torch::Tensor>& values,
+                                          size_t heads) const {
+  std::vector<torch::Tensor> maps;
+  const int64_t classes = static_cast<int64_t>(meta_.class_names.size());
+  for (size_t k = 0; k < heads; ++k) {
+    // N×H×W×C or N×locations×C.
+    const torch::Tensor& v = values[k];
+    if (classes < 1 || v.size(-1) != classes)
+      throw InputError(fmt::format("{}: class map '{}' has {} classes, the metadata {}", info_.name,
+                                   class_logits_[k], v.size(-1), classes));
+    maps.push_back(v.reshape({v.size(0), -1, classes}));
+  }
+  return torch::cat(maps, 1);
+}
+
+torch::Tensor GraphModel::class_logits(const torch::Tensor& pixels) const {
   check_input(!class_logits_.empty(), info_.name, "a detector (class score maps)",
               "a " + meta_.task + " model");
-  const auto values = execute(pixels.to(device_), class_logits_, class_logits_.size());
-  const int64_t classes = static_cast<int64_t>(meta_.class_names.size());
-  std::vector<torch::Tensor> maps;
-  for (const torch::Tensor& v : values) maps.push_back(v.reshape({v.size(0), -1, classes}));
-  const torch::Tensor scores = torch::cat(maps, 1);
-  return probability_maps_ ? scores : torch::sigmoid(scores);
+  const torch::Tensor s = location_scores(
+      execute(pixels.to(device_), class_logits_, class_logits_.size()), class_logits_.size());
+  if (!probability_maps_) return s;
+  const torch::Tensor p = s.clamp(1e-7, 1 - 1e-7);  // NanoDet: probabilities already
+  return torch::log(p) - torch::log1p(-p);
 }
 
 }  // namespace foil

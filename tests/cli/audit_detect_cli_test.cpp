@@ -4,6 +4,7 @@
 
 #include <fstream>
 
+#include "foil/metrics/detection.h"
 #include "test_util.h"
 
 namespace foil {
@@ -27,14 +28,20 @@ TEST(AuditDetectCli, TogVanishingHidesWhatNoiseOfTheSameBudgetLeaves) {
   const std::string dir = test::temp_dir("audit-detect");
   const std::string photo = test::asset("photos/dog.jpg");
   // TOG's own 10 steps at its own budget, 8/255.
-  auto r = test::run_foil("audit --model " + test::human_model("centernet") + " --data " + photo +
-                          " --linf-eps 0.0314 --out " + dir + "/out");
+  auto r = test::run_foil(
+      "audit --model " + test::human_model("centernet") + " --data " + photo +
+      " --linf-eps 0.0314 --corruptions fog,gaussian_noise --severities 3 --out " + dir + "/out");
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.out.find("task    detect"), std::string::npos) << r.out;  // found from the model
   const auto j = test::read_json(dir + "/out/audit_detect.json");
   EXPECT_EQ(j["task"], "detect");
   EXPECT_NE(j["reference"].get<std::string>().find("clean detections"), std::string::npos);
-  ASSERT_EQ(j["rows"].size(), 3u);  // clean, noise, tog-vanishing
+  ASSERT_EQ(j["rows"].size(), 5u);  // clean, noise, tog-vanishing, two corruptions
+  EXPECT_EQ(j["rows"][3]["row"], "gaussian_noise-s3");  // the corruptions' own order
+  EXPECT_EQ(j["rows"][4]["corruption"], "fog");
+  EXPECT_EQ(j["rows"][4]["severity"], 3);
+  EXPECT_TRUE(j["rows"][4]["eps"].is_null());
+  EXPECT_FALSE(std::ifstream(dir + "/out/detections-fog-s3.json").good());  // rows only
   const auto& clean = j["rows"][0];
   const auto& noise = j["rows"][1];
   const auto& tog = j["rows"][2];
@@ -62,6 +69,13 @@ TEST(AuditDetectCli, TogVanishingHidesWhatNoiseOfTheSameBudgetLeaves) {
   EXPECT_EQ(a["reference"], dir + "/instances.json");
   EXPECT_EQ(a["reference_objects"], 2);
   EXPECT_GT(a["rows"][0]["ap50"].get<double>(), 0.4);  // the dog at least, at IoU 0.5
+  // The dog's box, mapped back to the photo's pixels, is where the photo has it.
+  double dog = 0;
+  for (const auto& d : test::read_json(dir + "/coco/detections.json"))
+    if (d["category_id"] == 18 && d["score"].get<double>() >= 0.3)
+      dog = std::max(dog, coco_iou({d["bbox"][0], d["bbox"][1], d["bbox"][2], d["bbox"][3]},
+                                   {130, 220, 180, 320}, false));
+  EXPECT_GT(dog, 0.6);
   for (const auto& d : test::read_json(dir + "/coco/detections.json"))
     EXPECT_TRUE(d["category_id"] == 18 || d["category_id"] == 3) << d.dump();
 }
@@ -80,6 +94,14 @@ TEST(AuditDetectCli, BadInputIsOneLine) {
   test::expect_bad_input("audit --model " + model + " --data " + photo + " --score-threshold 1.5",
                          "--score-threshold");
   test::expect_bad_input("audit --model " + model + " --out " + dir + "/c", "--data");
+  test::expect_bad_input("audit --model " + model + " --data " + photo +
+                             " --score-threshold 0.999 --out " + dir + "/e",
+                         "--score-threshold: expected objects to score");
+  test::expect_bad_input(
+      "audit --model " + model + " --data " + photo + " --mean 0.5,0.5,0.5 --std 0.5,0.5,0.5",
+      "--mean: not used here");
+  test::expect_bad_input("audit --model " + model + " --data " + photo + " --severities 2",
+                         "--severities: not used here");
   const std::string other = dir + "/other.json";
   std::ofstream(other)
       << R"({"images":[{"id":1,"file_name":"cat.jpg"}],"categories":[{"id":18,"name":"dog"}],"annotations":[]})";

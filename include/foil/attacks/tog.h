@@ -11,13 +11,14 @@
 /// have an objectness score per anchor; the anchor-free detectors foil runs (CenterNet,
 /// NanoDet) score each class at each location, so the objectness loss is the binary
 /// cross-entropy of every class score against 0: the sum over locations and classes of
-/// -log(1 - p). An L2 budget (not in the reference) takes L2-normalised steps of eps / 4 from
-/// a random start in the L2 ball.
+/// -log(1 - p) = softplus(logit). The step is eps / 4 at every budget (the reference fixes
+/// 2/255, which is eps / 4 at its 8/255). An L2 budget (not in the reference) takes
+/// L2-normalised steps of eps / 4 from a random start in the L2 ball.
 ///
 /// Example:
 ///   foil::GraphModel nanodet("nanodet.json");
-///   auto scores = [&](const torch::Tensor& x) { return nanodet.class_scores(x); };
-///   torch::Tensor adv = foil::tog_vanishing(scores, images, foil::TogOptions());
+///   auto logits = [&](const torch::Tensor& x) { return nanodet.class_logits(x); };
+///   torch::Tensor adv = foil::tog_vanishing(logits, images, foil::TogOptions());
 
 #include <torch/types.h>
 
@@ -27,9 +28,9 @@
 
 namespace foil {
 
-/// A detector's class scores at every location: N×locations×classes probabilities in [0,1],
-/// differentiable in the pixels (GraphModel::class_scores).
-using DetectorScores = std::function<torch::Tensor(const torch::Tensor& pixels)>;
+/// A detector's class logits at every location: N×locations×classes, differentiable in the
+/// pixels (GraphModel::class_logits).
+using DetectorLogits = std::function<torch::Tensor(const torch::Tensor& pixels)>;
 
 /// TOG-vanishing's settings; the defaults are the reference's.
 struct TogOptions {
@@ -38,19 +39,19 @@ struct TogOptions {
   int64_t steps = 10;         ///< iterations (n_iter)
   double step_size = -1;      ///< per step; < 0: eps / 4 (the reference's 2/255 at 8/255)
   bool random_start = true;   ///< start uniformly in the ball, as the reference does
-  uint64_t seed = 0;          ///< the random start, drawn per item
+  uint64_t seed = 0;          ///< the random start, drawn per item (its own stream)
   /// The items' ids for their random streams (int64 N); undefined: 0..N-1. A batch cut from
   /// a bigger set passes its rows, so each item gets the same start in any batch.
   torch::Tensor ids;
 };
 
-/// The objectness loss TOG-vanishing lowers, per image (N): sum over locations and classes of
-/// -log(1 - p), with p clamped below 1 - 1e-6.
-torch::Tensor vanishing_loss(const torch::Tensor& scores);
+/// The objectness loss TOG-vanishing lowers, per image (N): the sum over locations and classes
+/// of -log(1 - sigmoid(logit)) = softplus(logit), exact at any logit.
+torch::Tensor vanishing_loss(const torch::Tensor& logits);
 
 /// Runs TOG-vanishing on `pixels` (N×C×H×W in [0,1]); returns the adversarial images. Throws
 /// InputError for a budget or step count out of range, or an unknown norm.
-torch::Tensor tog_vanishing(const DetectorScores& scores, const torch::Tensor& pixels,
+torch::Tensor tog_vanishing(const DetectorLogits& logits, const torch::Tensor& pixels,
                             const TogOptions& options);
 
 }  // namespace foil

@@ -5,7 +5,9 @@
 /// of that norm and size (the baseline) and under TOG-vanishing (foil/attacks/tog.h), against
 /// COCO annotations or, without them, the model's own clean detections at the score threshold
 /// (then clean AP is 1 by construction and the rows say how much of what the model found it
-/// still finds). Boxes are scored in the photos' own pixels.
+/// still finds: its recall at the threshold), and under each common corruption asked for
+/// (applied to the model-sized images). Boxes are scored in the photos'
+/// own pixels.
 ///
 /// Example:
 ///   foil::GraphModel nanodet("nanodet.json");
@@ -26,27 +28,37 @@ namespace foil {
 
 class GraphModel;
 
-/// One row: the clean pass, or one attack or the noise baseline at one budget.
+/// One row: the clean pass, one attack or the noise baseline at one budget, or one corruption
+/// at one severity.
 struct DetectionAuditRow {
-  std::string attack;                 ///< clean, noise or tog-vanishing
-  std::string norm;                   ///< linf or l2 ("" for clean)
-  double eps = 0;                     ///< the budget (0 for clean)
-  DetectionMetrics metrics;           ///< COCO AP against the reference
-  int64_t found = 0;                  ///< detections at or above the score threshold
+  std::string attack;        ///< clean, noise, tog-vanishing or corruption
+  std::string norm;          ///< linf or l2 ("" for clean)
+  double eps = 0;            ///< the budget (0 for clean)
+  std::string corruption;    ///< corruption rows: its name
+  int severity = 0;          ///< corruption rows: its severity (1..5)
+  DetectionMetrics metrics;  ///< COCO AP against the reference
+  /// Detections at or above the score threshold, of any class (new, wrong boxes included).
+  int64_t found = 0;
+  /// Share of the reference's objects a detection at or above the threshold, of its category,
+  /// covers at IoU >= 0.5 (-1: no reference object).
+  double recall50 = -1;
   std::vector<ScoredBox> detections;  ///< every detection scored (COCO results)
   double seconds = 0;                 ///< the row's run
 };
 
 /// What a detection audit found.
 struct DetectionAuditResult {
-  std::string model;                    ///< the detector's name
-  std::string data;                     ///< the data's source
-  int64_t images = 0;                   ///< images audited
-  DetectionGroundTruth reference;       ///< what AP is computed against
-  AuditOptions options;                 ///< as run (without the log)
-  std::vector<DetectionAuditRow> rows;  ///< clean, then per budget noise and TOG-vanishing
-  double seconds = 0;                   ///< the whole audit
-  std::vector<std::string> lines;       ///< the printed table
+  std::string model;               ///< the detector's name
+  std::string data;                ///< the data's source
+  int64_t images = 0;              ///< images audited
+  DetectionGroundTruth reference;  ///< what AP is computed against
+  /// Categories of the annotations that no class of the model is named as, left out.
+  std::vector<std::string> unscored_categories;
+  AuditOptions options;  ///< as run (without the log)
+  /// Clean, per budget noise and TOG-vanishing, then per corruption and severity.
+  std::vector<DetectionAuditRow> rows;
+  double seconds = 0;              ///< the whole audit
+  std::vector<std::string> lines;  ///< the printed table
   // The example grid: the first images clean and under the strongest attack (of the first
   // norm audited), with the boxes found at the score threshold.
   torch::Tensor example_clean;     ///< the first images, N×C×H×W
@@ -57,7 +69,8 @@ struct DetectionAuditResult {
   /// audit_detect.json's content.
   nlohmann::json to_json() const;
   /// Writes audit_detect.json, audit_detect.csv, detections.json (clean, COCO results
-  /// format), detections-ROW.json per attacked row and (with examples) examples.png: the
+  /// format), detections-ROW.json per attack and noise row (not per corruption) and (with
+  /// examples) examples.png: the
   /// first images clean and under the strongest Linf attack, boxes drawn.
   void write(const std::string& dir) const;
 };
@@ -67,7 +80,7 @@ struct DetectionAuditResult {
 /// InputError "--task X: expected the task of --model (Y)" otherwise.
 std::string audit_task(const Model& model, const std::string& requested = "");
 /// What a detector audit starts from: Linf budgets 2/255, 4/255, 8/255 (no L2), TOG's 10
-/// steps, batch 8, 4 example images.
+/// steps, batch 8, 4 example images, no corruptions.
 AuditOptions detection_audit_defaults();
 /// Throws InputError for options a detection audit cannot run (checked before anything slow).
 void check_detection_audit_options(const AuditOptions& options);

@@ -115,9 +115,10 @@ class GraphModel : public Model {
   /// own threshold), after non-maximum suppression, best first.
   std::vector<std::vector<Detection>> detect(const torch::Tensor& pixels,
                                              double min_score = -1) const;
-  /// Detectors: the class scores at every location of every class map, N×locations×classes
-  /// probabilities in [0,1], differentiable in `pixels` (what TOG-style attacks lower).
-  torch::Tensor class_scores(const torch::Tensor& pixels) const;
+  /// Detectors: the class logits at every location of every class map, N×locations×classes
+  /// (maps that hold probabilities, as NanoDet's, as their logits), differentiable in
+  /// `pixels` (what TOG-style attacks lower).
+  torch::Tensor class_logits(const torch::Tensor& pixels) const;
   /// Keypoint models: the keypoints by the model's own decode (no gradient).
   DecodedKeypoints keypoints(const torch::Tensor& pixels) const;
   /// Detectors: the nodes of the class-score head, from each class map back to and including
@@ -131,6 +132,9 @@ class GraphModel : public Model {
                         const LayerScale& edit) override;
 
  private:
+  /// The first `heads` of `values` (class maps) as N×locations×classes, checked against the
+  /// metadata's class count (InputError naming the map).
+  torch::Tensor location_scores(const std::vector<torch::Tensor>& values, size_t heads) const;
   /// `run` with the graph's `scales` (see `Graph::execute`).
   TapOutputs run_graph(const torch::Tensor& x, const std::vector<std::string>& taps,
                        const std::map<std::string, torch::Tensor>& scales);

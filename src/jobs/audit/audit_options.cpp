@@ -103,7 +103,8 @@ std::vector<AuditField> make_audit_table() {
   t.back().open_lo = true;
   for (size_t i : {t.size() - 2, t.size() - 1}) t[i].used_by = {"detect"};
   for (auto& f : nested_options(corruption_option_fields(), &AuditOptions::corruption)) {
-    f.used_by = {"classify"};  // the detector audit has no corruption section yet
+    const auto all = f.help.find("(default: all)");  // a detector's audit: none unless asked
+    if (all != std::string::npos) f.help.replace(all, 14, "(default: all; for a detector none)");
     t.push_back(std::move(f));
   }
   return t;

@@ -14,6 +14,8 @@
 #include "foil/attacks/tog.h"
 #include "foil/core/error.h"
 #include "foil/core/runtime.h"
+#include "foil/corrupt/corruptions.h"
+#include "foil/jobs/corruption_job.h"
 #include "foil/models/graph_model.h"
 #include "foil/report/figures.h"
 
@@ -31,14 +33,26 @@ struct DetectionReference {
   std::vector<int64_t> category_of;  ///< per model class
 };
 
-/// The item's detection in COCO boxes of the photo's own pixels (model pixels without a photo).
+/// The item's detection in COCO boxes of the photo's own pixels, clipped to the photo (model
+/// pixels without a photo).
 CocoBox photo_box(const Detection& d, const Dataset& data, int64_t item) {
   if (data.frames.empty()) return {d.x1, d.y1, d.x2 - d.x1, d.y2 - d.y1};
-  const torch::Tensor xy = data.frames[static_cast<size_t>(item)].to_photo(
-      torch::tensor({d.x1, d.y1, d.x2, d.y2}, torch::kDouble).view({2, 2}));
+  const PhotoFrame& f = data.frames[static_cast<size_t>(item)];
+  const torch::Tensor xy =
+      f.to_photo(torch::tensor({d.x1, d.y1, d.x2, d.y2}, torch::kDouble).view({2, 2}));
   const auto p = xy.to(torch::kDouble).contiguous();
   const double* v = p.data_ptr<double>();
-  return {v[0], v[1], v[2] - v[0], v[3] - v[1]};
+  const auto clip = [](double x, double lo, double size) { return std::clamp(x, lo, lo + size); };
+  const double x1 = clip(v[0], f.crop_x, f.width), x2 = clip(v[2], f.crop_x, f.width);
+  const double y1 = clip(v[1], f.crop_y, f.height), y2 = clip(v[3], f.crop_y, f.height);
+  return {x1, y1, x2 - x1, y2 - y1};
+}
+
+/// The model class of a detection, checked against the model's class list.
+size_t class_of(const Detection& d, size_t classes) {
+  check_input(d.cls >= 0 && static_cast<size_t>(d.cls) < classes, "detection class",
+              fmt::format("an index below the model's {} classes", classes), std::to_string(d.cls));
+  return static_cast<size_t>(d.cls);
 }
 
 /// Every item's detections (down to `min_score`) on `images` (N×C×H×W, any device) as scored
@@ -58,40 +72,78 @@ std::string base_name(const std::string& path) {
   return std::filesystem::path(path).filename().string();
 }
 
-/// The reference from COCO annotations: each data item is one of its images (by file name),
-/// each of its images is in the data, and the model's classes map to its categories by name.
+/// COCO's names of the classes the human models' list spells as VOC does.
+std::string coco_name(const std::string& name) {
+  static const std::map<std::string, std::string> kCoco = {
+      {"motorbike", "motorcycle"},     {"aeroplane", "airplane"},       {"sofa", "couch"},
+      {"pottedplant", "potted plant"}, {"diningtable", "dining table"}, {"tvmonitor", "tv"}};
+  const auto it = kCoco.find(name);
+  return it == kCoco.end() ? name : it->second;
+}
+
+/// The reference from COCO annotations: each data item is one of its images (by file name,
+/// each name once, the size it says), the annotations of images outside the data are left out,
+/// and the model's classes map to its categories by name (COCO's spelling or the model's);
+/// categories no class maps to are left out (`unscored`).
 DetectionReference annotated_reference(const std::string& path, const Dataset& data,
-                                       const std::vector<std::string>& classes) {
+                                       const std::vector<std::string>& classes,
+                                       std::vector<std::string>& unscored, const Log& log) {
   DetectionReference ref;
-  ref.gt = read_coco_annotations(path);
+  const DetectionGroundTruth file = read_coco_annotations(path);
   check_input(!data.frames.empty(), path, "photos named in its images (an image folder or file)",
               data.source);
-  std::map<std::string, int64_t> id_of;
-  for (size_t i = 0; i < ref.gt.image_ids.size(); ++i)
-    id_of[base_name(ref.gt.file_names[i])] = ref.gt.image_ids[i];
-  std::map<int64_t, bool> used;
-  for (const auto& frame : data.frames) {
-    const auto it = id_of.find(base_name(frame.path));
-    check_input(it != id_of.end(), path, "an image entry for every photo of the data",
-                "none for " + base_name(frame.path));
-    ref.image_id.push_back(it->second);
-    used[it->second] = true;
+  std::map<std::string, size_t> entry_of;  // file name -> images[] index
+  for (size_t i = 0; i < file.image_ids.size(); ++i)
+    check_input(entry_of.emplace(base_name(file.file_names[i]), i).second,
+                fmt::format("{}: images[{}].file_name", path, i), "a name no other image has",
+                "'" + file.file_names[i] + "' again");
+  std::map<int64_t, int64_t> item_of;  // image id -> data item
+  for (size_t item = 0; item < data.frames.size(); ++item) {
+    const PhotoFrame& f = data.frames[item];
+    const auto it = entry_of.find(base_name(f.path));
+    check_input(it != entry_of.end(), path, "an image entry for every photo of the data",
+                "none for " + base_name(f.path));
+    const int64_t id = file.image_ids[it->second];
+    check_input(item_of.emplace(id, static_cast<int64_t>(item)).second, "--data " + data.source,
+                "photos of different names", "'" + base_name(f.path) + "' twice");
+    ref.image_id.push_back(id);
+    ref.gt.image_ids.push_back(id);
+    ref.gt.file_names.push_back(file.file_names[it->second]);
   }
-  for (size_t i = 0; i < ref.gt.image_ids.size(); ++i)
-    check_input(used.count(ref.gt.image_ids[i]) > 0, fmt::format("{}: images[{}]", path, i),
-                "an image of the data (" + data.source + ")",
-                "'" + ref.gt.file_names[i] + "', not in it");
-  bool any = false;
-  for (const auto& name : classes) {
-    const auto c = std::find(ref.gt.category_names.begin(), ref.gt.category_names.end(), name);
-    ref.category_of.push_back(
-        c == ref.gt.category_names.end()
-            ? -1
-            : ref.gt.category_ids[static_cast<size_t>(c - ref.gt.category_names.begin())]);
-    any = any || ref.category_of.back() >= 0;
+  std::map<int64_t, int64_t> class_of_category;
+  for (size_t k = 0; k < classes.size(); ++k) {
+    ref.category_of.push_back(-1);
+    for (size_t c = 0; c < file.category_ids.size(); ++c)
+      if (file.category_names[c] == classes[k] || file.category_names[c] == coco_name(classes[k])) {
+        ref.category_of.back() = file.category_ids[c];
+        class_of_category[file.category_ids[c]] = static_cast<int64_t>(k);
+      }
   }
-  check_input(any, path, "categories named as the model's classes (e.g. 'person')",
+  for (size_t c = 0; c < file.category_ids.size(); ++c) {
+    if (!class_of_category.count(file.category_ids[c])) {
+      unscored.push_back(file.category_names[c]);
+      continue;
+    }
+    ref.gt.category_ids.push_back(file.category_ids[c]);
+    ref.gt.category_names.push_back(file.category_names[c]);
+  }
+  check_input(!ref.gt.category_ids.empty(), path,
+              "categories named as the model's classes (e.g. 'person')",
               "no category name in common");
+  int64_t outside = 0;
+  for (const GroundTruthBox& g : file.objects) {
+    if (!item_of.count(g.image_id)) {
+      ++outside;
+      continue;
+    }
+    if (class_of_category.count(g.category_id)) ref.gt.objects.push_back(g);
+  }
+  ref.gt.source = path;
+  if (log && (outside > 0 || !unscored.empty()))
+    log(
+        fmt::format("{}: {} objects of images not in the data left out; {} categories the model "
+                    "has no class for left out",
+                    path, outside, unscored.size()));
   return ref;
 }
 
@@ -113,23 +165,28 @@ DetectionReference clean_reference(const std::vector<std::vector<Detection>>& cl
                                                     : data.frames[static_cast<size_t>(i)].path);
     for (const Detection& d : clean[static_cast<size_t>(i)])
       if (d.score >= threshold)
-        ref.gt.objects.push_back({i, d.cls, photo_box(d, data, i), -1, false});
+        ref.gt.objects.push_back({i, static_cast<int64_t>(class_of(d, classes.size())),
+                                  photo_box(d, data, i), -1, false});
   }
   return ref;
 }
 
-/// Scores one row's detections against the reference.
+/// Scores one row's detections against the reference: AP of every detection scored, and the
+/// recall at IoU 0.5 of those at or above the threshold.
 void score_row(DetectionAuditRow& row, const std::vector<std::vector<Detection>>& found,
                const DetectionReference& ref, const Dataset& data, double threshold) {
+  std::vector<ScoredBox> confident;
   for (size_t i = 0; i < found.size(); ++i)
     for (const Detection& d : found[i]) {
       if (d.score >= threshold) ++row.found;
-      const int64_t cat = ref.category_of[static_cast<size_t>(d.cls)];
+      const int64_t cat = ref.category_of[class_of(d, ref.category_of.size())];
       if (cat < 0) continue;  // a class the annotations do not score
       row.detections.push_back(
           {ref.image_id[i], cat, photo_box(d, data, static_cast<int64_t>(i)), d.score});
+      if (d.score >= threshold) confident.push_back(row.detections.back());
     }
   row.metrics = evaluate_detections(ref.gt, row.detections);
+  row.recall50 = evaluate_detections(ref.gt, confident, DetectionEvalOptions{{0.5}, 100}).ar100;
 }
 
 /// The first `k` items' detections at or above `threshold`, as boxes to draw.
@@ -154,8 +211,9 @@ std::string eps_text(const std::string& norm, double eps) {
 }
 
 std::string row_name(const DetectionAuditRow& r) {
-  return r.attack == "clean" ? "clean"
-                             : fmt::format("{}-{}-{}", r.attack, r.norm, eps_text(r.norm, r.eps));
+  if (r.attack == "clean") return "clean";
+  if (r.attack == "corruption") return fmt::format("{}-s{}", r.corruption, r.severity);
+  return fmt::format("{}-{}-{}", r.attack, r.norm, eps_text(r.norm, r.eps));
 }
 
 }  // namespace
@@ -188,7 +246,8 @@ void check_detection_audit_options(const AuditOptions& o) {
   for (double e : o.linf_eps)
     check_input(e > 0 && e <= 1, "--linf-eps", "budgets in (0, 1]", fmt::format("{:g}", e));
   for (double e : o.l2_eps)
-    check_input(e > 0 && std::isfinite(e), "--l2-eps", "budgets > 0", fmt::format("{:g}", e));
+    check_input(e > 0 && e <= 1e4, "--l2-eps", "budgets in (0, 10000]", fmt::format("{:g}", e));
+  if (!o.corruption.corruptions.empty()) check_corruption_options(o.corruption);
   check_input(o.steps >= 1, "--steps", "an integer >= 1 (TOG's own: 10)", std::to_string(o.steps));
   check_input(o.batch >= 1, "--batch", "a batch size >= 1", std::to_string(o.batch));
   check_input(o.examples >= 0, "--examples", "a count >= 0", std::to_string(o.examples));
@@ -197,72 +256,72 @@ void check_detection_audit_options(const AuditOptions& o) {
   if (!o.annotations.empty()) read_coco_annotations(o.annotations);
 }
 
-DetectionAuditResult run_detection_audit(GraphModel& model, const Dataset& data,
-                                         const AuditOptions& o) {
-  check_detection_audit_options(o);
-  check_input(model.meta().task == "detection", model.info().name, "an object detector",
-              "a " + model.meta().task + " model (--task detect needs a detector)");
-  check_input(data.size() > 0, "--data", "at least one image", "none");
-  const double start = now_seconds();
-  const auto log = [&](const std::string& line) {
-    if (o.log) o.log(line);
-  };
-  DetectionAuditResult r;
-  r.model = model.info().name;
-  r.data = data.source;
-  r.images = data.size();
-  r.options = o;
-  r.options.log = {};
-  const std::vector<std::string>& classes = model.meta().class_names;
-  const auto clean = detect_all(model, data.images, o.batch, kScoredMinimum);
-  const DetectionReference ref = o.annotations.empty()
-                                     ? clean_reference(clean, data, classes, o.score_threshold)
-                                     : annotated_reference(o.annotations, data, classes);
-  r.reference = ref.gt;
-  log(fmt::format("{} images; reference: {} ({} objects)", data.size(), ref.gt.source,
-                  ref.gt.objects.size()));
-  const auto add_row = [&](DetectionAuditRow row, const std::vector<std::vector<Detection>>& found,
-                           double since) {
+namespace {
+
+/// A detector audit under way: the model, data, reference and the rows so far.
+struct DetectionAuditRun {
+  GraphModel& model;
+  const Dataset& data;
+  const AuditOptions& o;
+  double scored_min;  ///< detections down to this score are scored
+  DetectionReference ref;
+  DetectionAuditResult& r;
+
+  std::vector<std::vector<Detection>> detect(const torch::Tensor& images) const {
+    return detect_all(model, images, o.batch, scored_min);
+  }
+
+  /// Scores `row`'s detections, prints and keeps it.
+  void add(DetectionAuditRow row, const std::vector<std::vector<Detection>>& found, double since) {
     score_row(row, found, ref, data, o.score_threshold);
     row.seconds = now_seconds() - since;
     r.lines.push_back(
-        fmt::format("{:<28} AP {:>6}  AP50 {:>6}  AR100 {:>6}  found {:>4}  ({:.1f}s)",
+        fmt::format("{:<28} AP {:>6}  AP50 {:>6}  recall@{:g} {:>6}  found {:>4}  ({:.1f}s)",
                     row_name(row), ap_cell(row.metrics.ap), ap_cell(row.metrics.ap50),
-                    ap_cell(row.metrics.ar100), row.found, row.seconds));
-    log(r.lines.back());
+                    o.score_threshold, ap_cell(row.recall50), row.found, row.seconds));
+    if (o.log) o.log(r.lines.back());
     r.rows.push_back(std::move(row));
-  };
-  add_row({"clean", "", 0}, clean, start);
-  const auto scores = [&](const torch::Tensor& x) { return model.class_scores(x); };
-  const auto shape = data.images.sizes().slice(1);
-  for (const auto& [norm, grid] :
-       {std::pair{std::string("linf"), &o.linf_eps}, std::pair{std::string("l2"), &o.l2_eps}})
-    for (double eps : *grid) {
-      double since = now_seconds();
-      const torch::Tensor ids = torch::arange(data.size(), torch::kLong);
-      const torch::Tensor noisy =
-          (data.images + same_norm_noise(o.seed, ids, shape, norm, eps, torch::kCPU)).clamp(0, 1);
-      add_row({"noise", norm, eps}, detect_all(model, noisy, o.batch, kScoredMinimum), since);
-      since = now_seconds();
-      std::vector<torch::Tensor> adv;
-      Progress bar(fmt::format("tog-vanishing {} {}", norm, eps_text(norm, eps)), data.size());
-      for (int64_t b = 0; b < data.size(); b += o.batch) {
-        TogOptions t;
-        t.norm = norm;
-        t.eps = eps;
-        t.steps = o.steps;
-        t.seed = o.seed;
-        t.ids = ids.slice(0, b, b + o.batch);
-        adv.push_back(
-            tog_vanishing(scores, data.images.slice(0, b, b + o.batch).to(model.device()), t)
-                .cpu());
-        bar.update(std::min(b + o.batch, data.size()));
-      }
-      bar.finish();
-      const torch::Tensor attacked = torch::cat(adv);
-      const auto found = detect_all(model, attacked, o.batch, kScoredMinimum);
-      add_row({"tog-vanishing", norm, eps}, found, since);
-      if (norm == (o.linf_eps.empty() ? "l2" : "linf") && o.examples > 0) {  // the strongest
+  }
+
+  /// TOG-vanishing on every image at one budget, batch by batch (each item its own start).
+  torch::Tensor tog(const std::string& norm, double eps) const {
+    const auto logits = [&](const torch::Tensor& x) { return model.class_logits(x); };
+    std::vector<torch::Tensor> adv;
+    Progress bar(fmt::format("tog-vanishing {} {}", norm, eps_text(norm, eps)), data.size());
+    for (int64_t b = 0; b < data.size(); b += o.batch) {
+      TogOptions t;
+      t.norm = norm;
+      t.eps = eps;
+      t.steps = o.steps;
+      t.seed = o.seed;
+      t.ids = torch::arange(b, std::min(b + o.batch, data.size()), torch::kLong);
+      const torch::Tensor x = data.images.slice(0, b, b + o.batch).to(model.device());
+      adv.push_back(tog_vanishing(logits, x, t).cpu());
+      bar.update(std::min(b + o.batch, data.size()));
+    }
+    bar.finish();
+    return torch::cat(adv);
+  }
+
+  /// Per budget: the noise baseline, then TOG-vanishing (the strongest Linf one kept as the
+  /// example grid's attacked row).
+  void attack_rows(const std::vector<std::vector<Detection>>& clean) {
+    const auto shape = data.images.sizes().slice(1);
+    const torch::Tensor ids = torch::arange(data.size(), torch::kLong);
+    const std::string shown = o.linf_eps.empty() ? "l2" : "linf";  // the grid: its largest
+    const auto& shown_grid = shown == "linf" ? o.linf_eps : o.l2_eps;
+    const double strongest = *std::max_element(shown_grid.begin(), shown_grid.end());
+    for (const auto& [norm, grid] :
+         {std::pair{std::string("linf"), &o.linf_eps}, std::pair{std::string("l2"), &o.l2_eps}})
+      for (double eps : *grid) {
+        double since = now_seconds();
+        const torch::Tensor noise = same_norm_noise(o.seed, ids, shape, norm, eps, torch::kCPU);
+        add({"noise", norm, eps}, detect((data.images + noise).clamp(0, 1)), since);
+        since = now_seconds();
+        const torch::Tensor attacked = tog(norm, eps);
+        const auto found = detect(attacked);
+        add({"tog-vanishing", norm, eps}, found, since);
+        if (norm != shown || eps != strongest || o.examples == 0) continue;
         const int64_t k = std::min(o.examples, data.size());
         r.example_row = row_name(r.rows.back());
         r.example_clean = data.images.slice(0, 0, k);
@@ -270,7 +329,75 @@ DetectionAuditResult run_detection_audit(GraphModel& model, const Dataset& data,
         r.example_clean_boxes = labelled(clean, k, o.score_threshold);
         r.example_attacked_boxes = labelled(found, k, o.score_threshold);
       }
+  }
+
+  /// Each common corruption at each severity (foil/corrupt/corruptions.h), stored as its
+  /// published set when asked.
+  void corruption_rows() {
+    const CorruptionAuditOptions& c = o.corruption;
+    const std::string table = corruption_table(data.images.size(2), data.images.size(3));
+    for (const std::string& name : c.corruptions) {
+      const std::string unfit = corruption_unfit(name, data.images.size(1));
+      if (!unfit.empty()) {  // as the classifier audit: skipped, said why
+        if (o.log) o.log(fmt::format("{}: skipped ({})", name, unfit));
+        continue;
+      }
+      for (int severity : c.severities) {
+        const double since = now_seconds();
+        std::vector<torch::Tensor> parts;
+        for (int64_t b = 0; b < data.size(); b += o.batch) {
+          const torch::Tensor x =
+              corrupt(data.images.slice(0, b, b + o.batch), name, severity, o.seed, b);
+          parts.push_back(c.as_published ? store_as_published(x, table) : x);
+        }
+        DetectionAuditRow row{"corruption"};
+        row.corruption = name;
+        row.severity = severity;
+        add(std::move(row), detect(torch::cat(parts)), since);
+      }
     }
+  }
+};
+
+}  // namespace
+
+DetectionAuditResult run_detection_audit(GraphModel& model, const Dataset& data,
+                                         const AuditOptions& o) {
+  check_detection_audit_options(o);
+  check_input(model.meta().task == "detection", model.info().name, "an object detector",
+              "a " + model.meta().task + " model (--task detect needs a detector)");
+  check_input(data.size() > 0, "--data", "at least one image", "none");
+  const double start = now_seconds();
+  DetectionAuditResult r;
+  r.model = model.info().name;
+  r.data = data.source;
+  r.images = data.size();
+  r.options = o;
+  r.options.log = {};
+  const std::vector<std::string>& classes = model.meta().class_names;
+  const double scored_min = std::min(kScoredMinimum, o.score_threshold);
+  const auto clean = detect_all(model, data.images, o.batch, scored_min);
+  DetectionAuditRun run{
+      model,
+      data,
+      o,
+      scored_min,
+      o.annotations.empty()
+          ? clean_reference(clean, data, classes, o.score_threshold)
+          : annotated_reference(o.annotations, data, classes, r.unscored_categories, o.log),
+      r};
+  r.reference = run.ref.gt;
+  const auto counted = std::count_if(r.reference.objects.begin(), r.reference.objects.end(),
+                                     [](const GroundTruthBox& g) { return !g.crowd; });
+  check_input(counted > 0, o.annotations.empty() ? "--score-threshold" : o.annotations,
+              "objects to score (a lower threshold, or --annotations)",
+              fmt::format("none in {} images", data.size()));
+  if (o.log)
+    o.log(fmt::format("{} images; reference: {} ({} objects)", data.size(), r.reference.source,
+                      counted));
+  run.add({"clean", "", 0}, clean, start);
+  run.attack_rows(clean);
+  run.corruption_rows();
   r.seconds = now_seconds() - start;
   return r;
 }
@@ -282,8 +409,13 @@ nlohmann::json DetectionAuditResult::to_json() const {
     j.erase("per_category");
     j["row"] = row_name(row);
     j["attack"] = row.attack;
-    j["norm"] = row.norm;
-    j["eps"] = row.eps;
+    j["norm"] = row.norm.empty() ? nlohmann::json() : nlohmann::json(row.norm);
+    j["eps"] = row.norm.empty() ? nlohmann::json() : nlohmann::json(row.eps);
+    j["recall50"] = row.recall50 > -1 ? nlohmann::json(row.recall50) : nlohmann::json();
+    if (row.attack == "corruption") {
+      j["corruption"] = row.corruption;
+      j["severity"] = row.severity;
+    }
     j["found"] = row.found;
     j["seconds"] = row.seconds;
     rows_json.push_back(j);
@@ -300,12 +432,17 @@ nlohmann::json DetectionAuditResult::to_json() const {
       {"data", data},
       {"images", images},
       {"reference", reference.source},
-      {"reference_objects", reference.objects.size()},
+      {"reference_objects", std::count_if(reference.objects.begin(), reference.objects.end(),
+                                          [](const GroundTruthBox& g) { return !g.crowd; })},
+      {"unscored_categories", unscored_categories},
       {"score_threshold", options.score_threshold},
-      {"scored_min_score", kScoredMinimum},
+      {"scored_min_score", std::min(kScoredMinimum, options.score_threshold)},
       {"metric",
-       "COCO box AP (pycocotools COCOeval: IoU 0.50:0.05:0.95, 101 recall points, 100 "
-       "detections per image) in the photos' pixels"},
+       "COCO box AP (pycocotools COCOeval: IoU 0.50:0.05:0.95, 101 recall points, at most 100 "
+       "detections per image and category) of every detection down to scored_min_score, in "
+       "the photos' pixels; recall50: the share of reference objects a detection at or above "
+       "score_threshold covers at IoU >= 0.5; found: detections at or above score_threshold, "
+       "of any class"},
       {"attack",
        {{"name", "tog-vanishing"},
         {"steps", options.steps},
@@ -313,9 +450,14 @@ nlohmann::json DetectionAuditResult::to_json() const {
         {"random_start", true},
         {"differs_from_reference",
          "objectness is each class score at each location (anchor-free detectors have no "
-         "objectness branch): the loss is the sum of -log(1 - p) over locations and classes; "
-         "L2 budgets take L2-normalised steps"}}},
+         "objectness branch): the loss is the sum of -log(1 - p) = softplus(logit) over "
+         "locations and classes; the step is eps / 4 at every budget (the reference fixes "
+         "2/255, eps / 4 at its 8/255); L2 budgets take L2-normalised steps"}}},
       {"baseline", "noise: random signs of size eps (Linf) or a random direction of norm eps (L2)"},
+      {"corruptions", options.corruption.corruptions.empty()
+                          ? nlohmann::json()
+                          : nlohmann::json{{"severities", options.corruption.severities},
+                                           {"as_published", options.corruption.as_published}}},
       {"rows", rows_json},
       {"clean_per_category", per_category},
       {"seconds", seconds}};
@@ -326,14 +468,18 @@ void DetectionAuditResult::write(const std::string& dir_in) const {
   write_json(dir + "audit_detect.json", to_json());
   std::vector<std::vector<std::string>> csv;
   for (const auto& row : rows)
-    csv.push_back({row_name(row), row.attack, row.norm, fmt::format("{:g}", row.eps),
-                   ap_cell(row.metrics.ap), ap_cell(row.metrics.ap50), ap_cell(row.metrics.ap75),
-                   ap_cell(row.metrics.ar100), std::to_string(row.found),
+    csv.push_back({row_name(row), row.attack, row.norm,
+                   row.norm.empty() ? "" : fmt::format("{:g}", row.eps), row.corruption,
+                   row.severity > 0 ? std::to_string(row.severity) : "", ap_cell(row.metrics.ap),
+                   ap_cell(row.metrics.ap50), ap_cell(row.metrics.ap75), ap_cell(row.metrics.ar100),
+                   ap_cell(row.recall50), std::to_string(row.found),
                    fmt::format("{:.2f}", row.seconds)});
   write_csv(dir + "audit_detect.csv",
-            {"row", "attack", "norm", "eps", "ap", "ap50", "ap75", "ar100", "found", "seconds"},
+            {"row", "attack", "norm", "eps", "corruption", "severity", "ap", "ap50", "ap75",
+             "ar100", "recall50", "found", "seconds"},
             csv);
   for (const auto& row : rows) {
+    if (row.attack == "corruption") continue;  // their numbers are in the rows
     std::string name = row_name(row);
     std::replace(name.begin(), name.end(), '/', '_');  // 8/255 -> 8_255
     write_json(dir + (row.attack == "clean" ? "detections.json" : "detections-" + name + ".json"),
