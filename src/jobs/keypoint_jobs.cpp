@@ -7,6 +7,7 @@
 
 #include "foil/core/error.h"
 #include "foil/distributed/dist.h"
+#include "foil/keypoints/pose.h"
 #include "foil/models/graph_model.h"
 
 namespace foil {
@@ -85,6 +86,27 @@ nlohmann::json KeypointOutcome::world_json(double tau_3d) const {
   return {{"success_rate", world.success_rate}, {"pose_rmse", world.pose_rmse}, {"tau", tau_3d}};
 }
 
+namespace {
+
+/// Whether the model's keypoints are COCO's 17, in COCO's order.
+bool has_coco_keypoints(const Model& model) {
+  const auto& n = model.info().class_names;
+  return n.size() == 17 && n[0] == "nose" && n[5] == "left_shoulder" && n[16] == "right_ankle";
+}
+
+/// COCO's OKS and PCK@0.1 of `kp` to the clean keypoints `ref` (N×17×2), the scale from the
+/// clean keypoints' box.
+void coco_pose_scores(KeypointOutcome& out, const torch::Tensor& kp, const torch::Tensor& ref) {
+  const torch::Tensor r = ref.cpu().to(torch::kDouble);
+  const torch::Tensor wh = (r.amax(1) - r.amin(1)).clamp_min(1);  // N×2
+  out.oks = keypoint_oks(kp, r, wh.prod(1), coco_keypoint_sigmas()).mean().item<double>();
+  const torch::Tensor d = (kp.cpu().to(torch::kDouble) - r).norm(2, 2);
+  out.pck =
+      d.le(0.1 * std::get<0>(wh.max(1)).view({-1, 1})).to(torch::kDouble).mean().item<double>();
+}
+
+}  // namespace
+
 KeypointOutcome run_keypoint_attack(const PoseSetup& s, const KaaOptions& o,
                                     const torch::Tensor& target, const torch::Tensor& world_target,
                                     const PoseJudging& judging) {
@@ -112,8 +134,13 @@ KeypointOutcome run_keypoint_attack(const PoseSetup& s, const KaaOptions& o,
   out.adv_kp = predict_keypoints(*s.model, out.result.adv, s.layer);
   const torch::Tensor adv = out.result.adv.cpu();
   out.metrics = kaa_metrics(s.data.images, adv, s.clean_kp, out.adv_kp, target, judging.tau);
-  if (!s.clean_own.defined()) return out;
+  const bool coco = has_coco_keypoints(*s.model);
+  if (!s.clean_own.defined()) {
+    if (coco) coco_pose_scores(out, out.adv_kp, s.clean_kp);
+    return out;
+  }
   const auto own = model_keypoints(*s.model, out.result.adv);
+  if (coco) coco_pose_scores(out, own.xy, s.clean_own);
   out.own = kaa_metrics(s.data.images, adv, s.clean_own, own.xy, target, judging.tau);
   // 3-D: against the clean world pose (non-target) or the target photo's (item:I).
   out.has_world = s.clean_world.defined() && (!target.defined() || world_target.defined());
@@ -155,6 +182,11 @@ std::vector<std::string> keypoint_attack_lines(const PoseSetup& s, const Keypoin
   else if (s.clean_world.defined())
     lines.push_back(fmt::format(
         "3-D: not judged (the target {} has no 3-D pose; use --target item:I)", target_spec));
+  if (r.oks >= 0)
+    lines.push_back(fmt::format(
+        "COCO OKS {:.3f}  PCK@0.1 {:.3f}  (the attacked pose to the clean one, scale: the clean "
+        "keypoints' box; 1 = unchanged)",
+        r.oks, r.pck));
   return lines;
 }
 
@@ -210,6 +242,8 @@ void write_keypoint_attack(const std::string& dir, const PoseSetup& s, const Key
                                             : nlohmann::json()},
        {"world_3d", r.world_json(judging.tau_3d)},
        {"pose_rmse_3d", r.has_world ? nlohmann::json(r.world.pose_rmse) : nlohmann::json()},
+       {"oks", r.oks >= 0 ? nlohmann::json(r.oks) : nlohmann::json()},
+       {"pck_0.1", r.pck >= 0 ? nlohmann::json(r.pck) : nlohmann::json()},
        {"mask_share", r.result.mask.mean().item<double>()},
        {"jacobian_seconds", r.result.jacobian_seconds},
        {"images", per}});

@@ -1,11 +1,13 @@
 #include "foil/keypoints/pose.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <torch/torch.h>
 
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <opencv2/imgproc.hpp>
 #include <random>
@@ -209,6 +211,31 @@ torch::Tensor soft_argmax(const torch::Tensor& heatmaps, int64_t image_size, dou
 double pck(const torch::Tensor& predicted, const torch::Tensor& truth, double threshold) {
   const torch::Tensor d = (predicted.cpu() - truth.cpu()).norm(2, 2);
   return d.le(threshold).to(torch::kDouble).mean().item<double>();
+}
+
+const std::vector<double>& coco_keypoint_sigmas() {
+  static const std::vector<double> sigmas = {.26, .25, .25,  .35,  .35, .79, .79, .72, .72,
+                                             .62, .62, 1.07, 1.07, .87, .87, .89, .89};
+  static const std::vector<double> scaled = [] {
+    std::vector<double> v;
+    for (double s : sigmas) v.push_back(s / 10.0);  // as COCO's cocoeval: the table / 10
+    return v;
+  }();
+  return scaled;
+}
+
+torch::Tensor keypoint_oks(const torch::Tensor& predicted, const torch::Tensor& truth,
+                           const torch::Tensor& area, const std::vector<double>& sigmas) {
+  check_input(predicted.dim() == 3 && predicted.sizes() == truth.sizes() &&
+                  predicted.size(1) == static_cast<int64_t>(sigmas.size()),
+              "OKS", fmt::format("N x {} x 2 keypoints, both alike", sigmas.size()),
+              c10::str(predicted.sizes(), " and ", truth.sizes()));
+  const torch::Tensor d2 =
+      (predicted.cpu().to(torch::kDouble) - truth.cpu().to(torch::kDouble)).pow(2).sum(2);
+  const torch::Tensor k2 = (2 * torch::tensor(sigmas, torch::kDouble)).pow(2);  // COCO's vars
+  const double eps = std::numeric_limits<double>::epsilon();                    // as np.spacing(1)
+  const torch::Tensor e = d2 / k2 / (area.cpu().to(torch::kDouble).view({-1, 1}) + eps) / 2;
+  return torch::exp(-e).mean(1);
 }
 
 torch::Tensor read_pose_file(const std::string& path, int64_t keypoints, int64_t side) {

@@ -84,6 +84,10 @@ TEST(TfjsCli, KeypointAttackOnMoveNetMovesThePose) {
   ASSERT_EQ(r.code, 0) << r.err;
   const auto j = test::read_json(dir + "/keypoints.json");
   EXPECT_GT(j["pose_rmse"].get<double>(), 4.0);  // the decoded pose moved by more than tau
+  // MoveNet's keypoints are COCO's 17: COCO's OKS of the attacked pose to the clean one.
+  EXPECT_GT(j["oks"].get<double>(), 0.0);
+  EXPECT_LT(j["oks"].get<double>(), 1.0);
+  EXPECT_TRUE(j["pck_0.1"].is_number());
   EXPECT_TRUE(fs::exists(dir + "/keypoints.png"));
 }
 

@@ -3,10 +3,31 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cmath>
+
 #include "foil/core/error.h"
 
 namespace foil {
 namespace {
+
+TEST(KeypointOks, IsCocosSimilarityWithItsSigmas) {
+  const auto& sigmas = coco_keypoint_sigmas();
+  ASSERT_EQ(sigmas.size(), 17u);
+  EXPECT_DOUBLE_EQ(sigmas[0], 0.026);   // nose
+  EXPECT_DOUBLE_EQ(sigmas[16], 0.089);  // right ankle
+  torch::manual_seed(1);
+  const torch::Tensor truth = torch::rand({2, 17, 2}, torch::kDouble) * 100;
+  const torch::Tensor area = torch::tensor({2500.0, 900.0}, torch::kDouble);
+  EXPECT_TRUE(
+      torch::allclose(keypoint_oks(truth, truth, area, sigmas), torch::ones({2}, torch::kDouble)));
+  // One keypoint (a wrist, sigma 0.062) 5 px off: exp(-25 / (2 * area * (2 * 0.062)^2)).
+  torch::Tensor moved = truth.clone();
+  moved[0][9][0] += 3;
+  moved[0][9][1] += 4;
+  const double e = std::exp(-25.0 / (2 * 2500 * std::pow(2 * 0.062, 2)));
+  EXPECT_NEAR(keypoint_oks(moved, truth, area, sigmas)[0].item<double>(), (16 + e) / 17, 1e-9);
+  EXPECT_THROW(keypoint_oks(truth.slice(1, 0, 5), truth.slice(1, 0, 5), area, sigmas), InputError);
+}
 
 TEST(PoseData, DeterministicBySeedWithJointsInside) {
   const PoseData a = make_pose_data(20, 7), b = make_pose_data(20, 7), c = make_pose_data(20, 8);

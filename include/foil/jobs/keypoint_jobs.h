@@ -71,6 +71,13 @@ struct KeypointOutcome {
   KaaMetrics world;        ///< 3-D models: on the metric world coordinates, in metres
   bool has_world = false;  ///< `world` is defined (a 3-D model with a 3-D target)
   torch::Tensor adv_kp;    ///< N×K×2 keypoints of the adversarial images
+  /// Models of COCO's 17 keypoints (MoveNet, PoseNet): COCO's OKS of the attacked pose (the
+  /// model's own decode where it has one) to the clean one, the scale the clean keypoints'
+  /// box area, mean over items; 1 = unchanged. -1 for other models.
+  double oks = -1;
+  /// The same models: share of keypoints within 0.1 of the clean box's longer side of the
+  /// clean keypoint (PCK@0.1); -1 for other models.
+  double pck = -1;
   /// 3-D metrics as JSON (null when the model has none or the target has no 3-D pose).
   nlohmann::json world_json(double tau_3d) const;
 };

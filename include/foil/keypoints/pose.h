@@ -58,6 +58,16 @@ torch::Tensor soft_argmax(const torch::Tensor& heatmaps, int64_t image_size, dou
 /// Share of keypoints within `threshold` pixels of the ground truth.
 double pck(const torch::Tensor& predicted, const torch::Tensor& truth, double threshold);
 
+/// The per-keypoint sigmas COCO's keypoint benchmark uses for its 17 keypoints (nose, eyes,
+/// ears, shoulders, elbows, wrists, hips, knees, ankles, left before right).
+const std::vector<double>& coco_keypoint_sigmas();
+
+/// COCO's object keypoint similarity of `predicted` to `truth` (N×K×2 pixels, every keypoint
+/// visible), per item (N): the mean over keypoints of exp(-d² / (2 · area · (2σ)²)), `area` (N)
+/// the object's scale² in pixels² and σ from `sigmas` (K values).
+torch::Tensor keypoint_oks(const torch::Tensor& predicted, const torch::Tensor& truth,
+                           const torch::Tensor& area, const std::vector<double>& sigmas);
+
 /// Reads a target pose file (`--target file:PATH`): a JSON list of `keypoints` [x, y] pairs
 /// inside a `side`×`side` image, as a 1×K×2 tensor. Throws InputError naming the file.
 torch::Tensor read_pose_file(const std::string& path, int64_t keypoints, int64_t side);
