@@ -276,7 +276,7 @@ struct DetectionAuditRun {
     score_row(row, found, ref, data, o.score_threshold);
     row.seconds = now_seconds() - since;
     r.lines.push_back(
-        fmt::format("{:<28} AP {:>6}  AP50 {:>6}  recall@{:g} {:>6}  found {:>4}  ({:.1f}s)",
+        fmt::format("{:<28} AP {:>6}  AP50 {:>6}  recall50@{:g} {:>6}  found {:>4}  ({:.1f}s)",
                     row_name(row), ap_cell(row.metrics.ap), ap_cell(row.metrics.ap50),
                     o.score_threshold, ap_cell(row.recall50), row.found, row.seconds));
     if (o.log) o.log(r.lines.back());
