@@ -16,7 +16,7 @@
 #include "foil/explain/explain.h"
 #include "foil/jobs/attack_job.h"
 #include "foil/jobs/audit.h"
-#include "foil/jobs/detection_audit.h"
+#include "foil/jobs/task_audit.h"
 #include "foil/jobs/job.h"
 #include "foil/models/graph_model.h"
 #include "foil/models/model.h"
@@ -318,26 +318,25 @@ PYBIND11_MODULE(_foil, m) {
         // The model's task decides the audit; a task= given must match it.
         const std::string task =
             audit_task(*model, kw.contains("task") ? py::str(kw["task"]) : py::str(""));
-        AuditOptions o = task == "detect" ? detection_audit_defaults() : audit_defaults();
+        AuditOptions o = task_audit_defaults(task);
         check_input(task == "classify" || !labels, "labels",
-                    "none for a detector (its reference is its clean detections)", "labels");
+                    "none for a " + task + " audit (its reference is annotations= or the "
+                    "model's clean output)", "labels");
         set_from_kwargs(o, audit_option_fields(), kw, task, "foil.audit");
         o.seed = seed;
-        if (task == "detect")
-          check_detection_audit_options(o);
-        else
-          check_audit_options(o);
+        task == "classify" ? check_audit_options(o) : check_task_audit_options(o);
         const nlohmann::json run = python_run_info("foil.audit", "audit", *model, seed);
         const nlohmann::json result = without_gil(*model, [&] {
           nlohmann::json j;
           with_results_folder(out, run, [&](const std::string& dir) {
-            const Dataset data = dataset_of(*model, images, labels);
-            if (task == "detect") {
-              const auto r = run_detection_audit(dynamic_cast<GraphModel&>(*model), data, o);
-              if (!dir.empty()) r.write(dir);
-              j = r.to_json();
+            if (task != "classify") {  // no labels: the reference is the model's own output
+              Dataset data;
+              data.images = checked_images(*model, images, "images").cpu();
+              data.source = "python: images";
+              j = run_task_audit(dynamic_cast<GraphModel&>(*model), data, o, dir);
               return;
             }
+            const Dataset data = dataset_of(*model, images, labels);
             const AuditResult r = run_audit(*model, data, o);
             if (!dir.empty()) r.write(dir, data);
             j = r.to_json();

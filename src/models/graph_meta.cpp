@@ -197,6 +197,16 @@ const std::map<std::string, GraphMeta>& builtin() {
                      "GEAR: gender (the Model output), age in 7 bins and race in 5; RGB face in "
                      "[0,1]",
                      1, 0, {"Identity_1:0", "Identity:0", "Identity_2:0"}, {"male", "female"});
+    // MediaPipe's person segmenters as @vladmandic/human 3.3.6 runs them
+    // (src/segmentation/selfie.ts, meet.ts): RGB in [0,1] at the model's size.
+    t["selfie"] = make("segmentation",
+                       "MediaPipe selfie segmentation: the probability of person per pixel, "
+                       "256x256 RGB in [0,1]",
+                       1, 0, {"activation_10"}, {"background", "person"});
+    t["meet"] = make("segmentation",
+                     "MediaPipe Meet segmentation: background and person logits per pixel, "
+                     "144x256 RGB in [0,1]",
+                     1, 0, {"segment"}, {"background", "person"});
     // nsfwjs 4.4.0 (infinitered): one 5-class task, three networks fine-tuned from ImageNet
     // backbones; RGB input in [0,1] (the package divides by 255).
     const std::vector<std::string> nsfw = {"Drawing", "Hentai", "Neutral", "Porn", "Sexy"};

@@ -75,6 +75,12 @@ GraphModel::GraphModel(const std::string& model_json)
     throw InputError(model_json + ": a detector needs class_maps (the class score nodes)");
   if (meta_.outputs.empty()) throw InputError(model_json + ": the graph has no output node");
   output_node_ = meta_.outputs[0];
+  if (meta_.task == "segmentation") {  // logits per pixel: before a final Sigmoid or Softmax
+    std::string node = output_node_;
+    while (graph_.op_of(node) == "Identity") node = graph_.first_input_of(node);
+    sigmoid_mask_ = graph_.op_of(node) == "Sigmoid";
+    if (sigmoid_mask_ || graph_.op_of(node) == "Softmax") output_node_ = graph_.first_input_of(node);
+  }
   if (meta_.task == "classifier" && meta_.logits_before_softmax) {
     std::string node = output_node_;
     while (graph_.op_of(node) == "Identity") node = graph_.first_input_of(node);
@@ -181,6 +187,8 @@ TapOutputs GraphModel::run_graph(const torch::Tensor& x, const std::vector<std::
   if (meta_.probability_output) {
     const torch::Tensor p = values[0].reshape({values[0].size(0), 1}).clamp(1e-7, 1 - 1e-7);
     out.output = torch::cat({torch::log1p(-p), torch::log(p)}, 1);
+  } else if (meta_.task == "segmentation") {
+    out.output = pixel_logits(values[0]);
   } else if (class_logits_.empty()) {
     out.output = values[0];
   } else {  // image-level class logits: each class's best location over all maps
@@ -192,6 +200,19 @@ TapOutputs GraphModel::run_graph(const torch::Tensor& x, const std::vector<std::
   }
   for (size_t k = 0; k < taps.size(); ++k) out.taps[taps[k]] = values[k + heads];
   return out;
+}
+
+torch::Tensor GraphModel::pixel_logits(const torch::Tensor& value) const {
+  check_input(value.dim() == 4, info_.name + " output", "per-pixel scores (4-D)",
+              fmt::format("shape {}", value.sizes()));
+  torch::Tensor v = graph_.channels_first() ? value : value.permute({0, 3, 1, 2});
+  // One sigmoid channel p = sigmoid(z): the two-class logits (0, z), whose softmax is (1-p, p).
+  if (sigmoid_mask_) v = torch::cat({torch::zeros_like(v), v}, 1);
+  const auto classes = static_cast<int64_t>(meta_.class_names.size());
+  if (v.size(1) != classes)
+    throw InputError(fmt::format("{}: the output has {} classes per pixel, the metadata {}",
+                                 info_.name, v.size(1), classes));
+  return v;
 }
 
 torch::Tensor GraphModel::location_scores(const std::vector<torch::Tensor>& values,

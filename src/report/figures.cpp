@@ -268,6 +268,29 @@ torch::Tensor draw_boxes(const torch::Tensor& image, const std::vector<LabelledB
   return hwc.to(torch::kFloat32).div(255).permute({2, 0, 1}).contiguous();
 }
 
+torch::Tensor draw_mask(const torch::Tensor& image, const torch::Tensor& labels) {
+  const int64_t h = image.size(1), w = image.size(2);
+  torch::Tensor img = image.detach().cpu().to(torch::kFloat32);
+  if (img.size(0) == 1) img = img.expand({3, h, w});
+  torch::Tensor lab = labels.detach().cpu().to(torch::kLong);
+  if (lab.size(0) != h || lab.size(1) != w)  // the logits' resolution to the image's
+    lab = torch::nn::functional::interpolate(
+              lab.view({1, 1, lab.size(0), lab.size(1)}).to(torch::kFloat32),
+              torch::nn::functional::InterpolateFuncOptions()
+                  .size(std::vector<int64_t>{h, w})
+                  .mode(torch::kNearest))
+              .view({h, w})
+              .to(torch::kLong);
+  std::vector<float> rgb;  // class k >= 1: palette colour k-1; background 0 stays as it is
+  for (const cv::Scalar& c : kPalette)
+    for (int i : {2, 1, 0}) rgb.push_back(static_cast<float>(c[i] / 255.0));
+  const torch::Tensor colours = torch::tensor(rgb).view({-1, 3});
+  const torch::Tensor k = (lab - 1).remainder(colours.size(0));
+  const torch::Tensor tint = colours.index_select(0, k.flatten()).view({h, w, 3}).permute({2, 0, 1});
+  const torch::Tensor on = lab.gt(0).unsqueeze(0).to(torch::kFloat32) * 0.55;
+  return (img * (1 - on) + tint * on).contiguous();
+}
+
 void write_file(const std::string& path, const std::string& bytes) {
   write_file_atomically(path, bytes);
 }

@@ -25,12 +25,14 @@ namespace foil {
 
 /// What an audit runs: budgets per norm, the attack, the minimal-norm curve.
 struct AuditOptions {
-  /// The model's task: classify, or detect (foil/jobs/detection_audit.h: COCO AP under
-  /// TOG-vanishing; the budgets, steps, batch, examples and seed below apply, the rest is the
-  /// classifier audit's alone).
+  /// The model's task: classify, detect (foil/jobs/detection_audit.h: COCO AP under
+  /// TOG-vanishing) or segment (foil/jobs/segmentation_audit.h: mean IoU under PGD, SegPGD and
+  /// CosPGD); for detect and segment the budgets, steps, batch, examples, corruptions and seed
+  /// below apply, the rest is the classifier audit's alone.
   std::string task = "classify";
-  /// detect: COCO-format ground truth (foil/metrics/detection.h); "": the model's clean
-  /// detections at `score_threshold` are the reference.
+  /// detect: COCO-format ground truth (foil/metrics/detection.h); segment: a folder of label
+  /// PNGs; "": the model's clean detections at `score_threshold`, or its clean masks, are the
+  /// reference.
   std::string annotations;
   double score_threshold = 0.3;  ///< detect: the score a detection needs to count as found
   std::vector<double> linf_eps{0.01, 0.02, 0.05, 0.1, 0.2};  ///< Linf budgets (> 0)

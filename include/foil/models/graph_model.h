@@ -32,6 +32,8 @@
 ///   auto logits = emotion.forward(faces);      // N×7, before the final Softmax
 ///   GraphModel movenet("models/movenet-lightning.json");
 ///   auto heatmaps = movenet.forward(people, {"StatefulPartitionedCall/Sigmoid"}).taps;
+///   GraphModel selfie("models/selfie.json");
+///   auto masks = selfie.forward(people).argmax(1);  // N×256×256: 1 = person
 
 #include <map>
 #include <memory>
@@ -46,7 +48,9 @@ namespace foil {
 
 /// What a graph model takes and what its outputs mean.
 struct GraphMeta {
-  std::string task = "generic";      ///< classifier, keypoints, score, detector, landmarks, ...
+  /// classifier, keypoints, score, detection, segmentation (the Model output: N×classes×H×W
+  /// logits per pixel, taken before a final Sigmoid or Softmax), landmarks, ...
+  std::string task = "generic";
   std::string description;           ///< what the model is, for reports
   double scale = 1.0;                ///< model input = pixels in [0,1] × scale + offset
   double offset = 0.0;               ///< see scale
@@ -135,6 +139,9 @@ class GraphModel : public Model {
   /// The first `heads` of `values` (class maps) as N×locations×classes, checked against the
   /// metadata's class count (InputError naming the map).
   torch::Tensor location_scores(const std::vector<torch::Tensor>& values, size_t heads) const;
+  /// Segmenters: the output node's value as N×classes×H×W logits (one sigmoid channel as the
+  /// two classes' logits (0, z)), checked against the metadata's class count.
+  torch::Tensor pixel_logits(const torch::Tensor& value) const;
   /// `run` with the graph's `scales` (see `Graph::execute`).
   TapOutputs run_graph(const torch::Tensor& x, const std::vector<std::string>& taps,
                        const std::map<std::string, torch::Tensor>& scales);
@@ -150,6 +157,7 @@ class GraphModel : public Model {
   std::string output_node_;
   std::vector<std::string> class_logits_;  ///< detectors: class maps before their sigmoid
   bool probability_maps_ = false;          ///< the class maps are after their sigmoid (NanoDet)
+  bool sigmoid_mask_ = false;  ///< segmenters: one channel, the probability of class 1
   std::set<std::string> class_head_;
   bool nchw_input_ = false;  ///< the graph takes N×C×H×W (nanodet)
 };

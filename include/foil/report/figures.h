@@ -86,6 +86,11 @@ struct LabelledBox {
 /// on a filled tag above it (inside the image when the box touches the top): 3×H×W.
 torch::Tensor draw_boxes(const torch::Tensor& image, const std::vector<LabelledBox>& boxes);
 
+/// The image (C×H×W in [0,1]) with each pixel of a class above 0 (the background) tinted in
+/// its class's palette colour: 3×H×W. `labels` (H'×W' class indices) is resized to the image
+/// by nearest neighbour.
+torch::Tensor draw_mask(const torch::Tensor& image, const torch::Tensor& labels);
+
 /// `text` with &, <, >, " and ' escaped for XML and HTML.
 std::string xml_escape(const std::string& text);
 

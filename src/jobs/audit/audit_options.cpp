@@ -80,28 +80,33 @@ std::vector<AuditField> make_audit_table() {
   const std::string kTask = "Task";
   t.push_back(audit_field(
       "--task", Type::kText, kTask,
-      "classify, or detect: an object detector's COCO box AP clean, under random noise and "
-      "under TOG-vanishing per budget (default: detect for a detector, classify otherwise; "
-      "detect's budgets 2/255, 4/255, 8/255 Linf, 10 steps, batch 8)",
+      "classify; detect: an object detector's COCO box AP clean, under random noise and "
+      "under TOG-vanishing per budget; segment: a segmenter's mean IoU and pixel accuracy "
+      "clean, under random noise and under PGD, SegPGD and CosPGD per budget (default: the "
+      "model's task; detect's and segment's budgets 2/255, 4/255, 8/255 Linf, 10 steps, batch "
+      "8)",
       [](AuditOptions& o, const OptionValue& v, const std::string& name) {
         const auto& task = std::get<std::string>(v);
-        check_input(task == "classify" || task == "detect", name, "classify or detect",
-                    "'" + task + "'");
+        check_input(task == "classify" || task == "detect" || task == "segment", name,
+                    "classify, detect or segment", "'" + task + "'");
         o.task = task;
       },
       [](const AuditOptions& o) -> OptionValue { return o.task; }));
   t.back().own_default = true;
   t.push_back(audit_field("--annotations", Type::kText, kTask,
                           "detect: COCO-format ground truth (JSON: images, annotations, "
-                          "categories) of the photos of --data; default: the model's clean "
-                          "detections at --score-threshold are the reference",
+                          "categories) of the photos of --data; segment: a folder of label PNGs "
+                          "(PHOTO-STEM.png, the photo's size, one 8-bit channel of class indices, "
+                          "255 not scored); default: the model's clean detections at "
+                          "--score-threshold, or its clean masks, are the reference",
                           FOIL_OPTION_MEMBER(AuditOptions, annotations, std::string)));
   t.push_back(audit_field("--score-threshold", Type::kNumber, kTask,
                           "detect: the score a detection needs to count as found (and to be a "
                           "reference object)",
                           FOIL_OPTION_MEMBER(AuditOptions, score_threshold, double), 0, 1));
   t.back().open_lo = true;
-  for (size_t i : {t.size() - 2, t.size() - 1}) t[i].used_by = {"detect"};
+  t[t.size() - 2].used_by = {"detect", "segment"};
+  t.back().used_by = {"detect"};
   for (auto& f : nested_options(corruption_option_fields(), &AuditOptions::corruption)) {
     const auto all = f.help.find("(default: all)");  // a detector's audit: none unless asked
     if (all != std::string::npos) f.help.replace(all, 14, "(default: all; for a detector none)");

@@ -220,8 +220,10 @@ std::string row_name(const DetectionAuditRow& r) {
 
 std::string audit_task(const Model& model, const std::string& requested) {
   const auto* graph = dynamic_cast<const GraphModel*>(&model);
-  const std::string task =
-      graph != nullptr && graph->meta().task == "detection" ? "detect" : "classify";
+  const std::string kind = graph != nullptr ? graph->meta().task : "";
+  const std::string task = kind == "detection"      ? "detect"
+                           : kind == "segmentation" ? "segment"
+                                                    : "classify";
   check_input(requested.empty() || requested == task, "--task " + requested,
               "the task of --model (" + task + ")", model.info().name + ", a " + task + " model");
   return task;
