@@ -70,6 +70,9 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"efficientpose", test::asset("photos/messi5.jpg")},
         Case{"gender", test::astronaut_face()}, Case{"gender-ssrnet-imdb", test::astronaut_face()},
         Case{"age", test::astronaut_face()}, Case{"gear", test::astronaut_face()},
+        // person segmentation (MediaPipe selfie and meet)
+        Case{"selfie", test::asset("photos/astronaut.png")},
+        Case{"meet", test::asset("photos/messi5.jpg")},
         // nsfwjs 4.4.0: Keras layers models (MobileNetV2, InceptionV3) and a graph model
         Case{"nsfw-mobilenet-v2", test::asset("photos/astronaut.png")},
         Case{"nsfw-mobilenet-v2-mid", test::asset("photos/astronaut.png")},
