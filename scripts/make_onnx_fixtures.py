@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """Exports the ONNX fixtures foil's tests load, with Debian's python3-torch (torch.onnx).
 
-torchvision architectures with fixed random weights (seed 0, 10 classes), each exported at
-opset 17 with a dynamic batch; resnet18 also at opset 11 and with a fixed batch of 1; and a
+torchvision architectures with fixed random weights (seed 0, 10 classes; the LR-ASPP segmenter
+21 VOC classes per pixel, with its metadata sidecar), each exported at opset 17 with a dynamic
+batch; resnet18 also at opset 11 and with a fixed batch of 1; and a
 model of the operators those classifiers lack (Ops) at opsets 17, 12 and 9. For
 every model the references come from PyTorch eager on the same inputs: the outputs, the input
 gradient of a fixed random weighting of the outputs, and one intermediate value recorded with a
@@ -60,6 +61,21 @@ class Ops(nn.Module):
         return self.head(torch.cat([s, t, p.mean((2, 3)), q.mean((2, 3)).sqrt()], 1))
 
 
+VOC_CLASSES = ["background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat",
+               "chair", "cow", "diningtable", "dog", "horse", "motorbike", "person",
+               "pottedplant", "sheep", "sofa", "train", "tvmonitor"]
+
+
+def lraspp():
+    """torchvision's LR-ASPP MobileNetV3-Large segmenter (21 VOC classes, no pretrained
+    backbone), its output the logits per pixel (the "out" of its dict)."""
+    model = tv.segmentation.lraspp_mobilenet_v3_large(weights=None, weights_backbone=None,
+                                                      num_classes=21)
+    whole = model.forward
+    model.forward = lambda x: whole(x)["out"]
+    return model
+
+
 # name -> (constructor, input size, module to tap)
 ARCHS = {
     "resnet18": (lambda: tv.resnet18(num_classes=10), 64, "layer4"),
@@ -73,6 +89,7 @@ ARCHS = {
     "vit_b_16": (lambda: tv.VisionTransformer(image_size=32, patch_size=16, num_layers=2,
                                               num_heads=2, hidden_dim=64, mlp_dim=128,
                                               num_classes=10), 32, "encoder.layers.encoder_layer_1"),
+    "lraspp_mobilenet_v3_large": (lraspp, 64, "classifier"),
     "ops": (Ops, 16, "features"),
     "ops_opset9": (lambda: Ops(legacy=True), 16, "features"),
 }
@@ -150,7 +167,14 @@ def main(out):
             torch.onnx.export(model, x[:1], path, opset_version=opset, input_names=["input"],
                               output_names=["logits"], dynamic_axes=axes, **LEGACY)
             models[file] = {"reference": name, "opset": opset, "dynamic_batch": dynamic,
-                            "tap": tap_value_name(path, module), "module": module}
+                            "tap": tap_value_name(path, module), "module": module,
+                            "task": "classifier"}
+            if name == "lraspp_mobilenet_v3_large":  # its metadata: what the output means
+                models[file]["task"] = "segmentation"
+                with open(path + ".foil.json", "w") as f:
+                    json.dump({"task": "segmentation", "class_names": VOC_CLASSES,
+                               "description": "torchvision LR-ASPP MobileNetV3-Large, random "
+                                              "weights (a test fixture)"}, f)
         got = {}
         hook = dict(model.named_modules())[module].register_forward_hook(
             lambda m, i, o: got.__setitem__("tap", o.detach().clone()))

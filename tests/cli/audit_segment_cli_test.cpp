@@ -61,6 +61,24 @@ TEST(AuditSegmentCli, AttacksLowerMeanIouMoreThanNoiseOfTheSameBudget) {
   EXPECT_FALSE(std::ifstream(dir + "/gt/examples.png").good());
 }
 
+TEST(AuditSegmentCli, AnOnnxSegmenterIsAuditedByItsSidecarsClasses) {
+  // torchvision's LR-ASPP exported at build time (random weights): 21 VOC classes per pixel.
+  const std::string dir = test::temp_dir("audit-segment-onnx");
+  const auto r = test::run_foil(
+      "audit --model " + test::fixture("onnx/lraspp_mobilenet_v3_large.onnx") + " --data " +
+      test::asset("photos/dog.jpg") + " --linf-eps 0.0314 --steps 2 --examples 1 --out " + dir +
+      "/out");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = test::read_json(dir + "/out/audit_segment.json");
+  ASSERT_EQ(j["classes"].size(), 21u);
+  EXPECT_EQ(j["classes"][15], "person");
+  EXPECT_EQ(j["rows"][0]["pixels"], 768 * 576);
+  EXPECT_DOUBLE_EQ(j["rows"][0]["pixel_accuracy"].get<double>(), 1.0);
+  ASSERT_EQ(j["rows"].size(), 5u);  // clean, noise, pgd, segpgd, cospgd
+  EXPECT_EQ(j["rows"][4]["per_class"].size(), 21u);
+  EXPECT_TRUE(std::ifstream(dir + "/out/examples.png").good());
+}
+
 TEST(AuditSegmentCli, BadInputIsOneLine) {
   const std::string dir = test::temp_dir("audit-segment-bad");
   const std::string model = test::human_model("selfie"), photo = test::asset("photos/dog.jpg");
