@@ -16,8 +16,8 @@
 #include "foil/explain/explain.h"
 #include "foil/jobs/attack_job.h"
 #include "foil/jobs/audit.h"
-#include "foil/jobs/task_audit.h"
 #include "foil/jobs/job.h"
+#include "foil/jobs/task_audit.h"
 #include "foil/models/graph_model.h"
 #include "foil/models/model.h"
 #include "foil/models/torchscript.h"
@@ -320,8 +320,8 @@ PYBIND11_MODULE(_foil, m) {
             audit_task(*model, kw.contains("task") ? py::str(kw["task"]) : py::str(""));
         AuditOptions o = task_audit_defaults(task);
         check_input(task == "classify" || !labels, "labels",
-                    "none for a " + task + " audit (its reference is annotations= or the "
-                    "model's clean output)", "labels");
+                    "none for a " + task + " audit (its reference is the model's clean output)",
+                    "labels");
         set_from_kwargs(o, audit_option_fields(), kw, task, "foil.audit");
         o.seed = seed;
         task == "classify" ? check_audit_options(o) : check_task_audit_options(o);

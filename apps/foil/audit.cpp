@@ -29,8 +29,8 @@ const char* const kBuiltinSurrogates = "zoo:mlp,zoo:resnet,zoo:mobilenet";
 
 /// --task detect or segment: the detector or segmenter audit (foil/jobs/detection_audit.h,
 /// segmentation_audit.h) on `model` (`found`: the task came from the model, not from --task).
-void run_task_audit(const AuditCmd& c, const std::shared_ptr<Model>& model,
-                    const std::string& task, bool found) {
+void run_task_audit(const AuditCmd& c, const std::shared_ptr<Model>& model, const std::string& task,
+                    bool found) {
   if (found) print_line(fmt::format("task    {} (the model's own; --task sets it)", task));
   refuse_flags({"--surrogate", "--baseline"}, "the " + task + " audit has no transfer or mCE rows");
   refuse_flags({"--mean", "--std"}, "a graph model's metadata says how it takes its input");

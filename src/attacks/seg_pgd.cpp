@@ -76,8 +76,8 @@ torch::Tensor segmentation_attack(const PixelLogits& logits, const torch::Tensor
     const torch::Tensor loss = segmentation_loss(logits(adv), y, o, s).sum();
     const torch::Tensor grad = torch::autograd::grad({loss}, {adv})[0].detach();
     delta = delta + step * (linf ? grad.sign() : grad / seg_item_norm(grad));
-    delta = linf ? delta.clamp(-o.eps, o.eps)
-                 : delta * (o.eps / seg_item_norm(delta)).clamp_max(1.0);
+    delta =
+        linf ? delta.clamp(-o.eps, o.eps) : delta * (o.eps / seg_item_norm(delta)).clamp_max(1.0);
     delta = (x + delta).clamp(0, 1) - x;
   }
   return (x + delta).detach();

@@ -72,11 +72,11 @@ torch::Tensor read_label_mask(const std::string& path, int64_t classes) {
   check_input(std::filesystem::is_regular_file(path), path, "a label PNG", "no such file");
   const cv::Mat img = cv::imread(path, cv::IMREAD_UNCHANGED);
   check_input(!img.empty(), path, "a readable label PNG", "not an image OpenCV decodes");
-  check_input(img.channels() == 1 && img.depth() == CV_8U, path,
-              "one 8-bit channel of class indices (255: not scored)",
-              fmt::format("{} channels of {}-bit values{}", img.channels(),
-                          img.depth() == CV_8U ? 8 : 16,
-                          img.channels() == 3 ? " (a palette PNG is read as colours)" : ""));
+  check_input(
+      img.channels() == 1 && img.depth() == CV_8U, path,
+      "one 8-bit channel of class indices (255: not scored)",
+      fmt::format("{} channels of {}-bit values{}", img.channels(), img.depth() == CV_8U ? 8 : 16,
+                  img.channels() == 3 ? " (a palette PNG is read as colours)" : ""));
   const torch::Tensor t = torch::from_blob(img.data, {img.rows, img.cols},
                                            {static_cast<int64_t>(img.step[0]), 1}, torch::kUInt8)
                               .to(torch::kLong);

@@ -79,7 +79,8 @@ GraphModel::GraphModel(const std::string& model_json)
     std::string node = output_node_;
     while (graph_.op_of(node) == "Identity") node = graph_.first_input_of(node);
     sigmoid_mask_ = graph_.op_of(node) == "Sigmoid";
-    if (sigmoid_mask_ || graph_.op_of(node) == "Softmax") output_node_ = graph_.first_input_of(node);
+    if (sigmoid_mask_ || graph_.op_of(node) == "Softmax")
+      output_node_ = graph_.first_input_of(node);
   }
   if (meta_.task == "classifier" && meta_.logits_before_softmax) {
     std::string node = output_node_;

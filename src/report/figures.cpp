@@ -286,7 +286,8 @@ torch::Tensor draw_mask(const torch::Tensor& image, const torch::Tensor& labels)
     for (int i : {2, 1, 0}) rgb.push_back(static_cast<float>(c[i] / 255.0));
   const torch::Tensor colours = torch::tensor(rgb).view({-1, 3});
   const torch::Tensor k = (lab - 1).remainder(colours.size(0));
-  const torch::Tensor tint = colours.index_select(0, k.flatten()).view({h, w, 3}).permute({2, 0, 1});
+  const torch::Tensor tint =
+      colours.index_select(0, k.flatten()).view({h, w, 3}).permute({2, 0, 1});
   const torch::Tensor on = lab.gt(0).unsqueeze(0).to(torch::kFloat32) * 0.55;
   return (img * (1 - on) + tint * on).contiguous();
 }

@@ -73,7 +73,8 @@ TEST(SegmentationAttacks, SegPgdWithNeutralWeightsIsPgd) {
       F::cross_entropy(logits, wrong, F::CrossEntropyFuncOptions().reduction(torch::kNone));
   EXPECT_TRUE(first.allclose((ce * right).flatten(1).sum(1) / 24));
   const torch::Tensor last = segmentation_loss(logits, wrong, seg, 9);  // lambda 0.45
-  EXPECT_TRUE(last.allclose((ce * (0.55 * right + 0.45 * right.logical_not())).flatten(1).sum(1) / 24));
+  EXPECT_TRUE(
+      last.allclose((ce * (0.55 * right + 0.45 * right.logical_not())).flatten(1).sum(1) / 24));
 }
 
 TEST(SegmentationAttacks, CosPgdWeightsByTheDetachedCosineAndIsCrossEntropyWhenSure) {

@@ -64,10 +64,10 @@ TEST(AuditSegmentCli, AttacksLowerMeanIouMoreThanNoiseOfTheSameBudget) {
 TEST(AuditSegmentCli, AnOnnxSegmenterIsAuditedByItsSidecarsClasses) {
   // torchvision's LR-ASPP exported at build time (random weights): 21 VOC classes per pixel.
   const std::string dir = test::temp_dir("audit-segment-onnx");
-  const auto r = test::run_foil(
-      "audit --model " + test::fixture("onnx/lraspp_mobilenet_v3_large.onnx") + " --data " +
-      test::asset("photos/dog.jpg") + " --linf-eps 0.0314 --steps 2 --examples 1 --out " + dir +
-      "/out");
+  const auto r =
+      test::run_foil("audit --model " + test::fixture("onnx/lraspp_mobilenet_v3_large.onnx") +
+                     " --data " + test::asset("photos/dog.jpg") +
+                     " --linf-eps 0.0314 --steps 2 --examples 1 --out " + dir + "/out");
   ASSERT_EQ(r.code, 0) << r.err;
   const auto j = test::read_json(dir + "/out/audit_segment.json");
   ASSERT_EQ(j["classes"].size(), 21u);

@@ -41,7 +41,8 @@ TEST(SegmentationMetrics, IouPerClassFromTheConfusionMatrix) {
   EXPECT_EQ(s.reference_pixels, (std::vector<int64_t>{2, 4, 0}));
   EXPECT_TRUE(s.to_json()["per_class"][2]["iou"].is_null());
   // Images add up: the matrix of two images is the sum of theirs.
-  const torch::Tensor two = confusion_matrix(torch::stack({ref, ref}), torch::stack({pred, ref}), 3);
+  const torch::Tensor two =
+      confusion_matrix(torch::stack({ref, ref}), torch::stack({pred, ref}), 3);
   EXPECT_TRUE(two.equal(cm + confusion_matrix(ref, ref, 3)));
 }
 

@@ -103,6 +103,25 @@ def test_audit_gives_the_cli_numbers_and_its_results_folder(tmp_path, model, dat
     assert not (tmp_path / "py.partial").exists()
 
 
+def test_segment_audit_gives_the_cli_numbers(tmp_path):
+    # A crop of the model's own size: the CLI scores it at the photo's resolution, which is the
+    # logits' own, as foil.audit scores tensors.
+    selfie = os.path.join(os.environ["FOIL_ASSETS"], "human", "models", "selfie.json")
+    photo = os.path.join(os.environ["FOIL_ASSETS"], "photos", "astronaut.png") + "@100,0,256,256"
+    images, _, _ = foil.load_data(photo)
+    got = foil.audit(foil.load_model(selfie), images, linf_eps=[4 / 255], steps=3, examples=0)
+    r = subprocess.run([FOIL, *THREADS, "audit", "--model", selfie, "--data", photo, "--linf-eps",
+                        str(4 / 255), "--steps", "3", "--examples", "0", "--out",
+                        str(tmp_path / "cli")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    want = json.loads((tmp_path / "cli" / "audit_segment.json").read_text())
+    assert got["task"] == want["task"] == "segment"
+    assert [row["row"] for row in got["rows"]] == [row["row"] for row in want["rows"]]
+    for g, w in zip(got["rows"], want["rows"]):
+        assert g["miou"] == w["miou"] and g["pixels"] == w["pixels"] == 256 * 256, g["row"]
+    assert want["rows"][-1]["miou"] < want["rows"][1]["miou"]  # cospgd below the noise
+
+
 def test_patch_train_equals_the_cli_patch_bit_for_bit(tmp_path, model):
     spec = "fashion-mnist:train:120"
     r = subprocess.run([FOIL, *THREADS, "patch", "train", "--model", SCRIPTED, "--data", spec, "--epochs",

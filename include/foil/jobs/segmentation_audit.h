@@ -32,13 +32,13 @@ class GraphModel;
 /// One row: the clean pass, one attack or the noise baseline at one budget, or one corruption
 /// at one severity.
 struct SegmentationAuditRow {
-  std::string attack;            ///< clean, noise, pgd, segpgd, cospgd or corruption
-  std::string norm;              ///< linf or l2 ("" for clean and corruptions)
-  double eps = 0;                ///< the budget (0 for clean)
-  std::string corruption;        ///< corruption rows: its name
-  int severity = 0;              ///< corruption rows: its severity (1..5)
-  SegmentationMetrics metrics;   ///< against the reference
-  double seconds = 0;            ///< the row's run
+  std::string attack;           ///< clean, noise, pgd, segpgd, cospgd or corruption
+  std::string norm;             ///< linf or l2 ("" for clean and corruptions)
+  double eps = 0;               ///< the budget (0 for clean)
+  std::string corruption;       ///< corruption rows: its name
+  int severity = 0;             ///< corruption rows: its severity (1..5)
+  SegmentationMetrics metrics;  ///< against the reference
+  double seconds = 0;           ///< the row's run
 };
 
 /// What a segmentation audit found.
@@ -55,8 +55,8 @@ struct SegmentationAuditResult {
   std::vector<std::string> lines;  ///< the printed table
   // The example grid: the first images with their masks, clean and under the attack of lowest
   // mIoU at the largest budget of the first norm audited.
-  torch::Tensor example_clean;     ///< the first images, N×C×H×W
-  torch::Tensor example_attacked;  ///< the same under that attack
+  torch::Tensor example_clean;           ///< the first images, N×C×H×W
+  torch::Tensor example_attacked;        ///< the same under that attack
   torch::Tensor example_clean_masks;     ///< their clean masks, N×h×w (logits' resolution)
   torch::Tensor example_attacked_masks;  ///< their masks under the attack
   std::string example_row;               ///< the attacked row shown

@@ -26,8 +26,8 @@ struct SegmentationMetrics {
   double miou = -1;            ///< mean IoU over classes with a non-empty union (-1: none)
   double pixel_accuracy = -1;  ///< share of scored pixels predicted right (-1: none scored)
   int64_t pixels = 0;          ///< scored pixels
-  std::vector<std::string> class_names;  ///< per class
-  std::vector<double> iou;               ///< per class (-1: empty union, not averaged)
+  std::vector<std::string> class_names;   ///< per class
+  std::vector<double> iou;                ///< per class (-1: empty union, not averaged)
   std::vector<int64_t> reference_pixels;  ///< per class, in the reference
   /// {miou, pixel_accuracy, pixels, per_class: [{name, iou, reference_pixels}]}.
   nlohmann::json to_json() const;

@@ -157,7 +157,7 @@ class GraphModel : public Model {
   std::string output_node_;
   std::vector<std::string> class_logits_;  ///< detectors: class maps before their sigmoid
   bool probability_maps_ = false;          ///< the class maps are after their sigmoid (NanoDet)
-  bool sigmoid_mask_ = false;  ///< segmenters: one channel, the probability of class 1
+  bool sigmoid_mask_ = false;              ///< segmenters: one channel, the probability of class 1
   std::set<std::string> class_head_;
   bool nchw_input_ = false;  ///< the graph takes N×C×H×W (nanodet)
 };

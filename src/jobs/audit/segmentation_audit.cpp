@@ -51,8 +51,8 @@ torch::Tensor photo_mask(const torch::Tensor& logits, const Dataset& data, int64
 
 /// The reference labels of an item (photo resolution) at the logits' resolution h×w: the
 /// photo pixel under each logit's centre (255 in letterbox padding).
-torch::Tensor logit_labels(const torch::Tensor& photo, const Dataset& data, int64_t item,
-                           int64_t h, int64_t w) {
+torch::Tensor logit_labels(const torch::Tensor& photo, const Dataset& data, int64_t item, int64_t h,
+                           int64_t w) {
   if (data.frames.empty()) return photo.to(torch::kLong);
   const PhotoFrame& f = data.frames[static_cast<size_t>(item)];
   const auto index = [](int64_t n, int64_t model, double scale, double pad) {
@@ -333,7 +333,8 @@ nlohmann::json SegmentationAuditResult::to_json() const {
        {{"names", {"pgd", "segpgd", "cospgd"}},
         {"reference", "shashankskagnihotri/cospgd (attack_implementations.py: SegPGD and CosPGD)"},
         {"pgd", "the mean pixel cross-entropy"},
-        {"segpgd", "(1 - lambda) CE on pixels predicted right, lambda CE on the rest, lambda = t / (2T)"},
+        {"segpgd",
+         "(1 - lambda) CE on pixels predicted right, lambda CE on the rest, lambda = t / (2T)"},
         {"cospgd", "CE times the detached cosine of softmax(logits) and the one-hot label"},
         {"labels", "the reference's, at the logits' resolution"},
         {"steps", options.steps},
@@ -376,7 +377,8 @@ void SegmentationAuditResult::write(const std::string& dir_in) const {
   if (!example_clean.defined() || example_clean.size(0) == 0) return;
   std::vector<std::vector<GridCell>> grid(2);
   const auto share = [](const torch::Tensor& m) {
-    return fmt::format("{:.0f}% not background", 100 * m.gt(0).to(torch::kFloat).mean().item<double>());
+    return fmt::format("{:.0f}% not background",
+                       100 * m.gt(0).to(torch::kFloat).mean().item<double>());
   };
   for (int64_t i = 0; i < example_clean.size(0); ++i) {
     grid[0].push_back(
