@@ -64,8 +64,7 @@ void run_audit(const AuditCmd& c) {
     const std::string task = audit_task(*model, asked);
     if (task != "classify") return run_task_audit(c, model, task, asked.empty());
   } else {
-    check_input(o.task == "classify", "--task " + o.task,
-                o.task == "detect" ? "an object detector (--model)" : "a segmenter (--model)",
+    check_input(o.task == "classify", "--task " + o.task, task_model_kind(o.task) + " (--model)",
                 c.model.path.empty() ? "the built-in classifier" : c.model.path);
   }
   apply_option_flags(c.options, o, {"classify"});  // refuses the detector audit's flags

@@ -137,12 +137,14 @@ def audit(model, images, labels=None, seed=0, out=None, **options):
     clean detections at ``score_threshold`` (no ``labels``; annotation files need photos: use
     ``foil audit --annotations``). For a semantic segmenter (``task="segment"``): mean IoU and
     pixel accuracy clean, under random noise and under PGD, SegPGD and CosPGD per budget,
-    against the model's clean masks.
+    against the model's clean masks. For a keypoint model (``task="keypoints"``): OKS, PCK@0.1
+    and pose RMSE to its clean pose under random noise and under KAA per budget.
     The keywords are the flags of ``foil audit`` (one table declares both: ``linf_eps``,
     ``l2_eps``, ``attack``, ``curve``, ``steps``, ``batch``, ``examples``, ``thorough``,
     ``threats``, ``max_queries``, ``corruptions``, ``severities``, ``task``,
     ``score_threshold``, ...), each with its default; one the model's task does not read is
-    refused. Returns audit.json (audit_detect.json, audit_segment.json) as a dict; ``out``: also
+    refused. Returns audit.json (audit_detect.json, audit_segment.json, audit_keypoints.json) as
+    a dict; ``out``: also
     writes the CLI's results folder there, all or nothing. ``labels`` None: the model's clean
     predictions."""
     model = model if isinstance(model, Model) else Model(model)

@@ -4,15 +4,18 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
+#include "foil/attacks/norm.h"
 #include "foil/attacks/sample_random.h"
 #include "foil/core/error.h"
 
 namespace foil {
 namespace {
 
-/// Per-item L2 norm of N×... as N×1×1×1 (never below 1e-12).
-torch::Tensor seg_item_norm(const torch::Tensor& t) {
-  return t.flatten(1).norm(2, 1).clamp_min(1e-12).view({-1, 1, 1, 1});
+void check_seg_loss(const SegAttackOptions& o) {
+  check_input(o.loss == "pgd" || o.loss == "segpgd" || o.loss == "cospgd", "segmentation attack",
+              "pgd, segpgd or cospgd", "'" + o.loss + "'");
+  check_input(o.lambda <= 1, "SegPGD lambda", "a weight in [0, 1] (< 0: the schedule)",
+              fmt::format("{:g}", o.lambda));
 }
 
 }  // namespace
@@ -23,6 +26,12 @@ torch::Tensor segmentation_loss(const torch::Tensor& logits, const torch::Tensor
                   logits.size(2) == labels.size(1) && logits.size(3) == labels.size(2),
               "segmentation labels", "N×H×W at the logits' resolution",
               fmt::format("labels {} for logits {}", labels.sizes(), logits.sizes()));
+  check_seg_loss(o);
+  const int64_t k = logits.size(1);
+  const torch::Tensor outside =
+      labels.ne(o.ignore_index).logical_and(labels.lt(0).logical_or(labels.ge(k)));
+  check_input(!outside.any().item<bool>(), "segmentation labels",
+              fmt::format("classes 0..{} or the ignore index {}", k - 1, o.ignore_index), "others");
   namespace F = torch::nn::functional;
   const torch::Tensor ce = F::cross_entropy(
       logits, labels,
@@ -35,14 +44,11 @@ torch::Tensor segmentation_loss(const torch::Tensor& logits, const torch::Tensor
     weight = torch::where(right, torch::full({}, 1 - lambda, ce.options()),
                           torch::full({}, lambda, ce.options()));
   } else if (o.loss == "cospgd") {
-    const int64_t k = logits.size(1);
     // The reference clamps labels into the classes before one-hot (ignored pixels' CE is 0).
     const torch::Tensor onehot =
         torch::one_hot(labels.clamp(0, k - 1), k).permute({0, 3, 1, 2}).to(logits.dtype());
     weight = torch::cosine_similarity(torch::softmax(logits, 1), onehot, 1).detach();
-  } else {
-    check_input(o.loss == "pgd", "segmentation attack", "pgd, segpgd or cospgd",
-                "'" + o.loss + "'");
+  } else {  // pgd
     return ce.flatten(1).sum(1) / static_cast<double>(ce[0].numel());
   }
   return (weight * ce).flatten(1).sum(1) / static_cast<double>(ce[0].numel());
@@ -50,9 +56,8 @@ torch::Tensor segmentation_loss(const torch::Tensor& logits, const torch::Tensor
 
 torch::Tensor segmentation_attack(const PixelLogits& logits, const torch::Tensor& pixels,
                                   const torch::Tensor& labels, const SegAttackOptions& o) {
-  check_input(o.loss == "pgd" || o.loss == "segpgd" || o.loss == "cospgd", "segmentation attack",
-              "pgd, segpgd or cospgd", "'" + o.loss + "'");
-  check_input(o.norm == "linf" || o.norm == "l2", "norm", "linf or l2", "'" + o.norm + "'");
+  check_seg_loss(o);
+  const std::unique_ptr<Norm> norm = make_norm(o.norm);
   check_input(o.eps > 0 && o.eps <= (o.norm == "linf" ? 1.0 : 1e4), "eps",
               "a budget > 0 (at most 1 in Linf)", fmt::format("{:g}", o.eps));
   check_input(o.steps >= 1 && o.steps <= 100000, "steps", "an integer in 1..100000",
@@ -68,16 +73,16 @@ torch::Tensor segmentation_attack(const PixelLogits& logits, const torch::Tensor
     SampleRandom random(o.seed ^ 0x7365672d70676421ULL, ids);  // its own stream
     const torch::Tensor rows = torch::arange(n, torch::kLong);
     delta = random.uniform(rows, x.sizes().slice(1), x.device()) * 2 - 1;
-    delta = linf ? delta * o.eps : delta / seg_item_norm(delta) * o.eps;
+    // The reference's: uniform in [-eps, eps] (Linf); uniform in [-1, 1] rescaled to norm
+    // eps (L2).
+    delta = linf ? delta * o.eps : delta / l2_per_sample(delta).clamp_min(1e-12) * o.eps;
     delta = (x + delta).clamp(0, 1) - x;
   }
   for (int64_t s = 0; s < o.steps; ++s) {
     torch::Tensor adv = (x + delta).detach().requires_grad_(true);
     const torch::Tensor loss = segmentation_loss(logits(adv), y, o, s).sum();
     const torch::Tensor grad = torch::autograd::grad({loss}, {adv})[0].detach();
-    delta = delta + step * (linf ? grad.sign() : grad / seg_item_norm(grad));
-    delta =
-        linf ? delta.clamp(-o.eps, o.eps) : delta * (o.eps / seg_item_norm(delta)).clamp_max(1.0);
+    delta = norm->project(delta + step * norm->direction(grad), o.eps);
     delta = (x + delta).clamp(0, 1) - x;
   }
   return (x + delta).detach();

@@ -22,15 +22,21 @@ void check_pose_judging(const PoseJudging& j) {
 
 PoseSetup open_pose(std::shared_ptr<Model> model, const std::string& spec,
                     const std::string& layer) {
+  PoseData data;
+  if (spec.rfind("pose:", 0) == 0) {
+    data = load_pose_data(spec);
+  } else {  // real photos: no ground truth, the clean prediction is the reference
+    const Dataset d = load_data(spec, model->info().input);
+    data.images = d.images;
+    data.source = d.source;
+  }
+  return pose_setup(std::move(model), std::move(data), layer);
+}
+
+PoseSetup pose_setup(std::shared_ptr<Model> model, PoseData data, const std::string& layer) {
   PoseSetup s;
   s.model = std::move(model);
-  if (spec.rfind("pose:", 0) == 0) {
-    s.data = load_pose_data(spec);
-  } else {  // real photos: no ground truth, the clean prediction is the reference
-    const Dataset d = load_data(spec, s.model->info().input);
-    s.data.images = d.images;
-    s.data.source = d.source;
-  }
+  s.data = std::move(data);
   s.model->check_input_shape(s.data.images.slice(0, 0, 1));
   s.layer = layer.empty() ? default_heatmap_layer(*s.model) : layer;
   const auto* tfjs = dynamic_cast<const GraphModel*>(s.model.get());
@@ -86,26 +92,44 @@ nlohmann::json KeypointOutcome::world_json(double tau_3d) const {
   return {{"success_rate", world.success_rate}, {"pose_rmse", world.pose_rmse}, {"tau", tau_3d}};
 }
 
-namespace {
-
-/// Whether the model's keypoints are COCO's 17, in COCO's order.
 bool has_coco_keypoints(const Model& model) {
   const auto& n = model.info().class_names;
   return n.size() == 17 && n[0] == "nose" && n[5] == "left_shoulder" && n[16] == "right_ankle";
 }
 
-/// COCO's OKS and PCK@0.1 of `kp` to the clean keypoints `ref` (N×17×2), the scale from the
-/// clean keypoints' box.
-void coco_pose_scores(KeypointOutcome& out, const torch::Tensor& kp, const torch::Tensor& ref) {
+std::pair<double, double> coco_pose_scores(const torch::Tensor& kp, const torch::Tensor& ref) {
   const torch::Tensor r = ref.cpu().to(torch::kDouble);
   const torch::Tensor wh = (r.amax(1) - r.amin(1)).clamp_min(1);  // N×2
-  out.oks = keypoint_oks(kp, r, wh.prod(1), coco_keypoint_sigmas()).mean().item<double>();
+  const double oks = keypoint_oks(kp, r, wh.prod(1), coco_keypoint_sigmas()).mean().item<double>();
   const torch::Tensor d = (kp.cpu().to(torch::kDouble) - r).norm(2, 2);
-  out.pck =
+  const double pck =
       d.le(0.1 * std::get<0>(wh.max(1)).view({-1, 1})).to(torch::kDouble).mean().item<double>();
+  return {oks, pck};
 }
 
-}  // namespace
+KeypointOutcome judge_pose(const PoseSetup& s, const torch::Tensor& images,
+                           const torch::Tensor& target, const torch::Tensor& world_target,
+                           const PoseJudging& judging) {
+  KeypointOutcome out;
+  const torch::Tensor x = images.to(s.model->device());
+  out.adv_kp = predict_keypoints(*s.model, x, s.layer);
+  const torch::Tensor adv = x.cpu();
+  out.metrics = kaa_metrics(s.data.images, adv, s.clean_kp, out.adv_kp, target, judging.tau);
+  const bool coco = has_coco_keypoints(*s.model);
+  if (!s.clean_own.defined()) {
+    if (coco) std::tie(out.oks, out.pck) = coco_pose_scores(out.adv_kp, s.clean_kp);
+    return out;
+  }
+  const auto own = model_keypoints(*s.model, x);
+  if (coco) std::tie(out.oks, out.pck) = coco_pose_scores(own.xy, s.clean_own);
+  out.own = kaa_metrics(s.data.images, adv, s.clean_own, own.xy, target, judging.tau);
+  // 3-D: against the clean world pose (non-target) or the target photo's (item:I).
+  out.has_world = s.clean_world.defined() && (!target.defined() || world_target.defined());
+  if (out.has_world)
+    out.world =
+        kaa_metrics(s.data.images, adv, s.clean_world, own.world, world_target, judging.tau_3d);
+  return out;
+}
 
 KeypointOutcome run_keypoint_attack(const PoseSetup& s, const KaaOptions& o,
                                     const torch::Tensor& target, const torch::Tensor& world_target,
@@ -131,23 +155,9 @@ KeypointOutcome run_keypoint_attack(const PoseSetup& s, const KaaOptions& o,
   torch::Tensor seconds = torch::tensor({jacobian_seconds}, torch::kDouble);
   dist::all_reduce_sum(seconds);  // the processes' time together
   out.result.jacobian_seconds = seconds.item<double>();
-  out.adv_kp = predict_keypoints(*s.model, out.result.adv, s.layer);
-  const torch::Tensor adv = out.result.adv.cpu();
-  out.metrics = kaa_metrics(s.data.images, adv, s.clean_kp, out.adv_kp, target, judging.tau);
-  const bool coco = has_coco_keypoints(*s.model);
-  if (!s.clean_own.defined()) {
-    if (coco) coco_pose_scores(out, out.adv_kp, s.clean_kp);
-    return out;
-  }
-  const auto own = model_keypoints(*s.model, out.result.adv);
-  if (coco) coco_pose_scores(out, own.xy, s.clean_own);
-  out.own = kaa_metrics(s.data.images, adv, s.clean_own, own.xy, target, judging.tau);
-  // 3-D: against the clean world pose (non-target) or the target photo's (item:I).
-  out.has_world = s.clean_world.defined() && (!target.defined() || world_target.defined());
-  if (out.has_world)
-    out.world =
-        kaa_metrics(s.data.images, adv, s.clean_world, own.world, world_target, judging.tau_3d);
-  return out;
+  KeypointOutcome judged = judge_pose(s, out.result.adv, target, world_target, judging);
+  judged.result = std::move(out.result);
+  return judged;
 }
 
 std::vector<std::string> keypoint_attack_lines(const PoseSetup& s, const KeypointOutcome& r,

@@ -69,7 +69,8 @@ nlohmann::json SegmentationMetrics::to_json() const {
 }
 
 torch::Tensor read_label_mask(const std::string& path, int64_t classes) {
-  check_input(std::filesystem::is_regular_file(path), path, "a label PNG", "no such file");
+  std::error_code ec;
+  check_input(std::filesystem::is_regular_file(path, ec), path, "a label PNG", "no such file");
   const cv::Mat img = cv::imread(path, cv::IMREAD_UNCHANGED);
   check_input(!img.empty(), path, "a readable label PNG", "not an image OpenCV decodes");
   check_input(

@@ -93,11 +93,21 @@ TEST(SegmentationAttacks, CosPgdWeightsByTheDetachedCosineAndIsCrossEntropyWhenS
   const auto g = torch::autograd::grad({loss.sum()}, {logits})[0];
   const auto want = torch::autograd::grad({(cos.detach() * ce).sum() / 20}, {logits})[0];
   EXPECT_TRUE(g.allclose(want));
-  // A sure, right prediction: cosine 1, the pixel's CE itself (PGD's loss).
-  const torch::Tensor sure = 50 * onehot;
+  // A sure, right prediction: cosine within 1e-8 of 1, the pixel's CE itself (PGD's loss,
+  // about 1e-4 per pixel here: a weight other than 1 shows).
+  const torch::Tensor sure = 10 * onehot;
   const torch::Tensor c = segmentation_loss(sure, labels, o, 0);
   o.loss = "pgd";
-  EXPECT_TRUE(c.allclose(segmentation_loss(sure, labels, o, 0)));
+  const torch::Tensor plain = segmentation_loss(sure, labels, o, 0);
+  ASSERT_GT(plain.min().item<double>(), 1e-5);
+  EXPECT_TRUE(c.allclose(plain, 1e-6, 0));
+  // Ignored pixels (255) count in no loss; a label outside the classes is refused.
+  const torch::Tensor ignored = labels.clone().fill_(255);
+  for (const char* loss : {"pgd", "segpgd", "cospgd"}) {
+    o.loss = loss;
+    EXPECT_EQ(segmentation_loss(logits, ignored, o, 0).abs().sum().item<double>(), 0) << loss;
+  }
+  EXPECT_THROW(segmentation_loss(logits, labels + 3, o, 0), InputError);
 }
 
 TEST(SegmentationAttacks, BatchResultIsPerItemResult) {

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "foil/data/dataset.h"
 #include "test_util.h"
@@ -83,7 +84,7 @@ TEST(AuditSegmentCli, BadInputIsOneLine) {
   const std::string dir = test::temp_dir("audit-segment-bad");
   const std::string model = test::human_model("selfie"), photo = test::asset("photos/dog.jpg");
   test::expect_bad_input("audit --task segment --out " + dir + "/a",
-                         "--task segment: expected a segmenter");
+                         "--task segment: expected a semantic segmenter");
   test::expect_bad_input("audit --model " + model + " --data " + photo + " --task detect",
                          "--task detect: expected the task of --model (segment)");
   test::expect_bad_input("audit --model " + model + " --data " + photo + " --score-threshold 0.5",

@@ -77,8 +77,9 @@ struct DetectionAuditResult {
 
 /// The audit `model` gets: "detect" for an object detector (a graph model whose metadata says
 /// detection), "segment" for a semantic segmenter (foil/jobs/segmentation_audit.h),
-/// "classify" otherwise. A `requested` task ("": none) must be that one: throws
-/// InputError "--task X: expected the task of --model (Y)" otherwise.
+/// "keypoints" for a keypoint model (foil/jobs/keypoint_audit.h), "classify" otherwise. A
+/// `requested` task ("": none) must be that one: throws InputError "--task X: expected the task of
+/// --model (Y)" otherwise.
 std::string audit_task(const Model& model, const std::string& requested = "");
 /// What a detector audit starts from: Linf budgets 2/255, 4/255, 8/255 (no L2), TOG's 10
 /// steps, batch 8, 4 example images, no corruptions.

@@ -54,6 +54,9 @@ struct PoseSetup {
 PoseSetup open_pose(std::shared_ptr<Model> model, const std::string& spec,
                     const std::string& layer = "");
 
+/// `model` with `data` (its clean keypoints by the heatmaps, and by the model's own decode
+/// where it has one); what open_pose does once it has read the data.
+PoseSetup pose_setup(std::shared_ptr<Model> model, PoseData data, const std::string& layer = "");
 /// The target pose of each image from `spec` (shift:DX,DY | swap | item:I | file:POSE.json),
 /// computed from the clean prediction; undefined for "" (non-target).
 torch::Tensor target_pose(const std::string& spec, const PoseSetup& s);
@@ -82,6 +85,18 @@ struct KeypointOutcome {
   nlohmann::json world_json(double tau_3d) const;
 };
 
+/// Whether the model's keypoints are COCO's 17, in COCO's order (MoveNet, PoseNet).
+bool has_coco_keypoints(const Model& model);
+/// COCO's OKS (COCO's sigmas, the scale the area of the reference keypoints' box) and PCK@0.1
+/// (within 0.1 of that box's longer side) of keypoints `kp` to `reference` (N×17×2), means over
+/// items and keypoints.
+std::pair<double, double> coco_pose_scores(const torch::Tensor& kp, const torch::Tensor& reference);
+/// How the poses of `images` (the setup's images changed: attacked, noised, corrupted) compare
+/// with the clean ones or `target` (undefined: non-target), as run_keypoint_attack judges its
+/// adversarial images (`result` left empty).
+KeypointOutcome judge_pose(const PoseSetup& s, const torch::Tensor& images,
+                           const torch::Tensor& target, const torch::Tensor& world_target,
+                           const PoseJudging& judging);
 /// Runs KAA (options.mask none) or KAA+ER (relational) on every image of `s`, in batches
 /// (shared out between the processes of a job), towards `target` (undefined: non-target).
 KeypointOutcome run_keypoint_attack(const PoseSetup& s, const KaaOptions& options,

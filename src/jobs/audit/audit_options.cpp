@@ -82,13 +82,15 @@ std::vector<AuditField> make_audit_table() {
       "--task", Type::kText, kTask,
       "classify; detect: an object detector's COCO box AP clean, under random noise and "
       "under TOG-vanishing per budget; segment: a segmenter's mean IoU and pixel accuracy "
-      "clean, under random noise and under PGD, SegPGD and CosPGD per budget (default: the "
-      "model's task; detect's and segment's budgets 2/255, 4/255, 8/255 Linf, 10 steps, batch "
-      "8)",
+      "clean, under random noise and under PGD, SegPGD and CosPGD per budget; keypoints: a "
+      "pose model's OKS, PCK@0.1 and pose RMSE to its clean pose under random noise and "
+      "under KAA per budget (default: the model's task; the three tasks' budgets 2/255, "
+      "4/255, 8/255 Linf, 10 steps, batch 8)",
       [](AuditOptions& o, const OptionValue& v, const std::string& name) {
         const auto& task = std::get<std::string>(v);
-        check_input(task == "classify" || task == "detect" || task == "segment", name,
-                    "classify, detect or segment", "'" + task + "'");
+        check_input(
+            task == "classify" || task == "detect" || task == "segment" || task == "keypoints",
+            name, "classify, detect, segment or keypoints", "'" + task + "'");
         o.task = task;
       },
       [](const AuditOptions& o) -> OptionValue { return o.task; }));

@@ -16,6 +16,7 @@
 #include "foil/core/runtime.h"
 #include "foil/corrupt/corruptions.h"
 #include "foil/jobs/corruption_job.h"
+#include "foil/jobs/task_audit.h"
 #include "foil/models/graph_model.h"
 #include "foil/report/figures.h"
 
@@ -203,17 +204,10 @@ std::vector<std::vector<LabelledBox>> labelled(const std::vector<std::vector<Det
 
 std::string ap_cell(double v) { return v > -1 ? fmt::format("{:.3f}", v) : "n/a"; }
 
-std::string eps_text(const std::string& norm, double eps) {
-  if (norm != "linf") return fmt::format("{:g}", eps);
-  const double in255 = eps * 255;
-  return std::abs(in255 - std::round(in255)) < 1e-6 ? fmt::format("{:g}/255", std::round(in255))
-                                                    : fmt::format("{:g}", eps);
-}
-
 std::string row_name(const DetectionAuditRow& r) {
   if (r.attack == "clean") return "clean";
   if (r.attack == "corruption") return fmt::format("{}-s{}", r.corruption, r.severity);
-  return fmt::format("{}-{}-{}", r.attack, r.norm, eps_text(r.norm, r.eps));
+  return fmt::format("{}-{}-{}", r.attack, r.norm, budget_text(r.norm, r.eps));
 }
 
 }  // namespace
@@ -223,6 +217,7 @@ std::string audit_task(const Model& model, const std::string& requested) {
   const std::string kind = graph != nullptr ? graph->meta().task : "";
   const std::string task = kind == "detection"      ? "detect"
                            : kind == "segmentation" ? "segment"
+                           : kind == "keypoints"    ? "keypoints"
                                                     : "classify";
   check_input(requested.empty() || requested == task, "--task " + requested,
               "the task of --model (" + task + ")", model.info().name + ", a " + task + " model");
@@ -289,7 +284,7 @@ struct DetectionAuditRun {
   torch::Tensor tog(const std::string& norm, double eps) const {
     const auto logits = [&](const torch::Tensor& x) { return model.class_logits(x); };
     std::vector<torch::Tensor> adv;
-    Progress bar(fmt::format("tog-vanishing {} {}", norm, eps_text(norm, eps)), data.size());
+    Progress bar(fmt::format("tog-vanishing {} {}", norm, budget_text(norm, eps)), data.size());
     for (int64_t b = 0; b < data.size(); b += o.batch) {
       TogOptions t;
       t.norm = norm;
@@ -333,31 +328,16 @@ struct DetectionAuditRun {
       }
   }
 
-  /// Each common corruption at each severity (foil/corrupt/corruptions.h), stored as its
-  /// published set when asked.
+  /// Each common corruption at each severity (foil/corrupt/corruptions.h).
   void corruption_rows() {
-    const CorruptionAuditOptions& c = o.corruption;
-    const std::string table = corruption_table(data.images.size(2), data.images.size(3));
-    for (const std::string& name : c.corruptions) {
-      const std::string unfit = corruption_unfit(name, data.images.size(1));
-      if (!unfit.empty()) {  // as the classifier audit: skipped, said why
-        if (o.log) o.log(fmt::format("{}: skipped ({})", name, unfit));
-        continue;
-      }
-      for (int severity : c.severities) {
-        const double since = now_seconds();
-        std::vector<torch::Tensor> parts;
-        for (int64_t b = 0; b < data.size(); b += o.batch) {
-          const torch::Tensor x =
-              corrupt(data.images.slice(0, b, b + o.batch), name, severity, o.seed, b);
-          parts.push_back(c.as_published ? store_as_published(x, table) : x);
-        }
-        DetectionAuditRow row{"corruption"};
-        row.corruption = name;
-        row.severity = severity;
-        add(std::move(row), detect(torch::cat(parts)), since);
-      }
-    }
+    for_each_corruption(
+        o.corruption, data.images, o.batch, o.seed, o.log,
+        [&](const std::string& name, int severity, const torch::Tensor& x, double since) {
+          DetectionAuditRow row{"corruption"};
+          row.corruption = name;
+          row.severity = severity;
+          add(std::move(row), detect(x), since);
+        });
   }
 };
 

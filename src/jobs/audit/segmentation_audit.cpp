@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <set>
 
 #include "foil/attacks/sample_random.h"
 #include "foil/attacks/seg_pgd.h"
@@ -15,6 +16,7 @@
 #include "foil/core/runtime.h"
 #include "foil/corrupt/corruptions.h"
 #include "foil/jobs/corruption_job.h"
+#include "foil/jobs/task_audit.h"
 #include "foil/models/graph_model.h"
 #include "foil/report/figures.h"
 
@@ -49,25 +51,29 @@ torch::Tensor photo_mask(const torch::Tensor& logits, const Dataset& data, int64
   return up.argmax(1)[0].to(torch::kUInt8).cpu();
 }
 
-/// The reference labels of an item (photo resolution) at the logits' resolution h×w: the
-/// photo pixel under each logit's centre (255 in letterbox padding).
-torch::Tensor logit_labels(const torch::Tensor& photo, const Dataset& data, int64_t item, int64_t h,
-                           int64_t w) {
-  if (data.frames.empty()) return photo.to(torch::kLong);
+/// An item's labels for the attacks, at the logits' resolution (`clean`: its clean prediction
+/// there, h×w): the reference's photo pixel under each logit's centre (`reference`, the photo's
+/// label PNG) or the clean prediction (`reference` undefined); 255 (not scored) in letterbox
+/// padding.
+torch::Tensor attack_labels(const torch::Tensor& reference, const torch::Tensor& clean,
+                            const Dataset& data, int64_t item) {
+  if (data.frames.empty()) return clean;
   const PhotoFrame& f = data.frames[static_cast<size_t>(item)];
   const auto index = [](int64_t n, int64_t model, double scale, double pad) {
     const torch::Tensor m =
         (torch::arange(n, torch::kDouble) + 0.5) * (static_cast<double>(model) / n);
     return ((m - pad) / scale).floor().to(torch::kLong);
   };
-  const torch::Tensor ys = index(h, data.images.size(2), f.scale_y, f.pad_y);
-  const torch::Tensor xs = index(w, data.images.size(3), f.scale_x, f.pad_x);
-  const torch::Tensor inside_y = ys.ge(0).logical_and(ys.lt(photo.size(0)));
-  const torch::Tensor inside_x = xs.ge(0).logical_and(xs.lt(photo.size(1)));
-  const torch::Tensor picked = photo.to(torch::kLong)
-                                   .index_select(0, ys.clamp(0, photo.size(0) - 1))
-                                   .index_select(1, xs.clamp(0, photo.size(1) - 1));
-  const torch::Tensor inside = inside_y.unsqueeze(1).logical_and(inside_x.unsqueeze(0));
+  const torch::Tensor ys = index(clean.size(0), data.images.size(2), f.scale_y, f.pad_y);
+  const torch::Tensor xs = index(clean.size(1), data.images.size(3), f.scale_x, f.pad_x);
+  const torch::Tensor inside = ys.ge(0)
+                                   .logical_and(ys.lt(f.height))
+                                   .unsqueeze(1)
+                                   .logical_and(xs.ge(0).logical_and(xs.lt(f.width)).unsqueeze(0));
+  const torch::Tensor picked = reference.defined() ? reference.to(torch::kLong)
+                                                         .index_select(0, ys.clamp(0, f.height - 1))
+                                                         .index_select(1, xs.clamp(0, f.width - 1))
+                                                   : clean.to(torch::kLong);
   return torch::where(inside, picked, torch::full({}, 255, torch::kLong));
 }
 
@@ -75,16 +81,15 @@ torch::Tensor logit_labels(const torch::Tensor& photo, const Dataset& data, int6
 /// cropped photo's mask is the whole photo's, cut as the photo was).
 std::vector<torch::Tensor> annotated_masks(const std::string& folder, const Dataset& data,
                                            int64_t classes) {
-  check_input(std::filesystem::is_directory(folder), "--annotations " + folder,
-              "a folder of label PNGs (one per photo, named as the photo, .png)",
-              std::filesystem::exists(folder) ? "not a folder" : "no such folder");
   check_input(!data.frames.empty(), "--annotations " + folder,
               "photos of --data (an image folder or file) to match masks to", data.source);
   std::vector<torch::Tensor> out;
+  std::set<std::string> stems;
   for (const PhotoFrame& f : data.frames) {
-    const std::string path =
-        (std::filesystem::path(folder) / (std::filesystem::path(f.path).stem().string() + ".png"))
-            .string();
+    const std::string stem = std::filesystem::path(f.path).stem().string();
+    check_input(stems.insert(stem).second, "--data " + data.source,
+                "photos of different names (each names its mask STEM.png)", "'" + stem + "' twice");
+    const std::string path = (std::filesystem::path(folder) / (stem + ".png")).string();
     torch::Tensor m = read_label_mask(path, classes);
     if (!f.crop.empty()) {
       check_input(m.size(0) >= f.crop[1] + f.crop[3] && m.size(1) >= f.crop[0] + f.crop[2], path,
@@ -101,17 +106,10 @@ std::vector<torch::Tensor> annotated_masks(const std::string& folder, const Data
 
 std::string miou_cell(double v) { return v > -1 ? fmt::format("{:.3f}", v) : "n/a"; }
 
-std::string seg_eps_text(const std::string& norm, double eps) {
-  if (norm != "linf") return fmt::format("{:g}", eps);
-  const double in255 = eps * 255;
-  return std::abs(in255 - std::round(in255)) < 1e-6 ? fmt::format("{:g}/255", std::round(in255))
-                                                    : fmt::format("{:g}", eps);
-}
-
 std::string seg_row_name(const SegmentationAuditRow& r) {
   if (r.attack == "clean") return "clean";
   if (r.attack == "corruption") return fmt::format("{}-s{}", r.corruption, r.severity);
-  return fmt::format("{}-{}-{}", r.attack, r.norm, seg_eps_text(r.norm, r.eps));
+  return fmt::format("{}-{}-{}", r.attack, r.norm, budget_text(r.norm, r.eps));
 }
 
 /// A segmentation audit under way: the model, data, reference and the rows so far.
@@ -155,7 +153,7 @@ struct SegmentationAuditRun {
   torch::Tensor attack(const std::string& loss, const std::string& norm, double eps) const {
     const PixelLogits logits = [&](const torch::Tensor& x) { return model.forward(x); };
     std::vector<torch::Tensor> adv;
-    Progress bar(fmt::format("{} {} {}", loss, norm, seg_eps_text(norm, eps)), data.size());
+    Progress bar(fmt::format("{} {} {}", loss, norm, budget_text(norm, eps)), data.size());
     for (int64_t b = 0; b < data.size(); b += o.batch) {
       SegAttackOptions a;
       a.loss = loss;
@@ -206,28 +204,14 @@ struct SegmentationAuditRun {
 
   /// Each common corruption at each severity (foil/corrupt/corruptions.h).
   void corruption_rows() {
-    const CorruptionAuditOptions& c = o.corruption;
-    const std::string table = corruption_table(data.images.size(2), data.images.size(3));
-    for (const std::string& name : c.corruptions) {
-      const std::string unfit = corruption_unfit(name, data.images.size(1));
-      if (!unfit.empty()) {
-        if (o.log) o.log(fmt::format("{}: skipped ({})", name, unfit));
-        continue;
-      }
-      for (int severity : c.severities) {
-        const double since = now_seconds();
-        std::vector<torch::Tensor> parts;
-        for (int64_t b = 0; b < data.size(); b += o.batch) {
-          const torch::Tensor x =
-              corrupt(data.images.slice(0, b, b + o.batch), name, severity, o.seed, b);
-          parts.push_back(c.as_published ? store_as_published(x, table) : x);
-        }
-        SegmentationAuditRow row{"corruption"};
-        row.corruption = name;
-        row.severity = severity;
-        add(std::move(row), torch::cat(parts), since);
-      }
-    }
+    for_each_corruption(
+        o.corruption, data.images, o.batch, o.seed, o.log,
+        [&](const std::string& name, int severity, const torch::Tensor& x, double since) {
+          SegmentationAuditRow row{"corruption"};
+          row.corruption = name;
+          row.severity = severity;
+          add(std::move(row), x, since);
+        });
   }
 };
 
@@ -258,10 +242,11 @@ void check_segmentation_audit_options(const AuditOptions& o) {
               std::to_string(o.steps));
   check_input(o.batch >= 1, "--batch", "a batch size >= 1", std::to_string(o.batch));
   check_input(o.examples >= 0, "--examples", "a count >= 0", std::to_string(o.examples));
+  std::error_code ec;
   if (!o.annotations.empty())
-    check_input(std::filesystem::is_directory(o.annotations), "--annotations " + o.annotations,
+    check_input(std::filesystem::is_directory(o.annotations, ec), "--annotations " + o.annotations,
                 "a folder of label PNGs (one per photo, named as the photo, .png)",
-                std::filesystem::exists(o.annotations) ? "not a folder" : "no such folder");
+                std::filesystem::exists(o.annotations, ec) ? "not a folder" : "no such folder");
 }
 
 SegmentationAuditResult run_segmentation_audit(GraphModel& model, const Dataset& data,
@@ -279,24 +264,29 @@ SegmentationAuditResult run_segmentation_audit(GraphModel& model, const Dataset&
   r.options = o;
   r.options.log = {};
   const auto classes = static_cast<int64_t>(r.class_names.size());
+  // Masks hold 8-bit labels, 255 not scored (as label PNGs).
+  check_input(classes >= 1 && classes <= 255, model.info().name, "1 to 255 classes",
+              std::to_string(classes));
   SegmentationAuditRun run{model, data, o, {}, {}, r};
-  const torch::Tensor clean = run.logits_of(data.images);
-  if (o.annotations.empty()) {
-    r.reference = "the model's clean masks";
-    for (int64_t i = 0; i < data.size(); ++i)
-      run.reference.push_back(photo_mask(clean.slice(0, i, i + 1), data, i));
-    run.targets = clean.argmax(1);
-  } else {
+  if (!o.annotations.empty()) {  // read (and checked) before anything slow
     r.reference = "label PNGs in " + o.annotations;
     run.reference = annotated_masks(o.annotations, data, classes);
-    std::vector<torch::Tensor> t;
-    for (int64_t i = 0; i < data.size(); ++i)
-      t.push_back(logit_labels(run.reference[static_cast<size_t>(i)], data, i, clean.size(2),
-                               clean.size(3)));
-    run.targets = torch::stack(t);
   }
+  const torch::Tensor clean = run.logits_of(data.images);
+  const torch::Tensor clean_argmax = clean.argmax(1);
+  std::vector<torch::Tensor> targets;
+  for (int64_t i = 0; i < data.size(); ++i) {
+    const bool own = o.annotations.empty();
+    if (own) run.reference.push_back(photo_mask(clean.slice(0, i, i + 1), data, i));
+    targets.push_back(attack_labels(own ? torch::Tensor() : run.reference[static_cast<size_t>(i)],
+                                    clean_argmax[i], data, i));
+  }
+  run.targets = torch::stack(targets);
+  if (o.annotations.empty()) r.reference = "the model's clean masks";
   if (o.log) o.log(fmt::format("{} images; reference: {}", data.size(), r.reference));
   const torch::Tensor clean_masks = run.add({"clean", "", 0}, data.images, start);
+  check_input(r.rows.front().metrics.pixels > 0, "--annotations " + o.annotations,
+              "pixels to score (labels other than 255)", "none");
   run.attack_rows(clean_masks);
   run.corruption_rows();
   r.seconds = now_seconds() - start;
