@@ -133,7 +133,7 @@ def audit(model, images, labels=None, seed=0, out=None, **options):
     corruptions (``corruptions`` all, benchmark, a list or none, at ``severities``), the threat
     table (``threats``: white-box, scores, labels) and the checks. For an object detector
     (``task="detect"``, found from the model): COCO box AP clean, under random noise and under
-    TOG-vanishing per budget and under ``corruptions`` (none by default), against the model's
+    TOG-vanishing and TOG-fabrication per budget and under ``corruptions`` (none by default), against the model's
     clean detections at ``score_threshold`` (no ``labels``; annotation files need photos: use
     ``foil audit --annotations``). For a semantic segmenter (``task="segment"``): mean IoU and
     pixel accuracy clean, under random noise and under PGD, SegPGD and CosPGD per budget,

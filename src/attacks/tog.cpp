@@ -27,8 +27,21 @@ torch::Tensor vanishing_loss(const torch::Tensor& logits) {
   return torch::softplus(logits).flatten(1).sum(1);
 }
 
+torch::Tensor fabrication_loss(const torch::Tensor& logits) {
+  return torch::softplus(-std::get<0>(logits.max(-1))).flatten(1).sum(1);
+}
+
 torch::Tensor tog_vanishing(const DetectorLogits& logits, const torch::Tensor& pixels,
-                            const TogOptions& o) {
+                            TogOptions options) {
+  options.objective = "vanishing";
+  return tog_attack(logits, pixels, options);
+}
+
+torch::Tensor tog_attack(const DetectorLogits& logits, const torch::Tensor& pixels,
+                         const TogOptions& o) {
+  check_input(o.objective == "vanishing" || o.objective == "fabrication", "TOG objective",
+              "vanishing or fabrication", "'" + o.objective + "'");
+  const auto loss_of = o.objective == "vanishing" ? vanishing_loss : fabrication_loss;
   check_input(o.norm == "linf" || o.norm == "l2", "norm", "linf or l2", "'" + o.norm + "'");
   check_input(o.eps > 0 && o.eps <= (o.norm == "linf" ? 1.0 : 1e4), "eps",
               "a budget > 0 (at most 1 in Linf)", fmt::format("{:g}", o.eps));
@@ -58,7 +71,7 @@ torch::Tensor tog_vanishing(const DetectorLogits& logits, const torch::Tensor& p
   }
   for (int64_t s = 0; s < o.steps; ++s) {
     torch::Tensor adv = (x + delta).detach().requires_grad_(true);
-    const torch::Tensor loss = vanishing_loss(logits(adv)).sum();
+    const torch::Tensor loss = loss_of(logits(adv)).sum();
     const torch::Tensor grad = torch::autograd::grad({loss}, {adv})[0].detach();
     const torch::Tensor move = linf ? grad.sign() : grad / tog_item_norm(grad);
     delta = tog_project(delta - step * move, linf, o.eps);

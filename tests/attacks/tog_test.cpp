@@ -25,6 +25,24 @@ torch::Tensor quadrant_logits(const torch::Tensor& x) {
 
 torch::Tensor quadrant_scores(const torch::Tensor& x) { return torch::sigmoid(quadrant_logits(x)); }
 
+TEST(TogFabrication, ObjectsAppearWhereTheHandMadeDetectorFoundNone) {
+  // A 0.46 grey image: every score below 0.3 (0.12 and 0.05); 8/255 can lift a quadrant's
+  // mean by 0.031, over the 0.48 where class 0 reaches 0.5.
+  const torch::Tensor x = torch::full({2, 3, 8, 8}, 0.46);
+  ASSERT_TRUE(quadrant_scores(x).lt(0.3).all().item<bool>());
+  TogOptions o;
+  o.objective = "fabrication";
+  const torch::Tensor adv = tog_attack(quadrant_logits, x, o);
+  // Each location's best class (class 0) now found everywhere.
+  EXPECT_TRUE(quadrant_scores(adv).select(2, 0).ge(0.3).all().item<bool>()) << quadrant_scores(adv);
+  EXPECT_LE((adv - x).abs().max().item<double>(), o.eps + 1e-6);
+  // The loss is softplus(-best logit) summed over locations.
+  const torch::Tensor l = quadrant_logits(x);
+  EXPECT_TRUE(fabrication_loss(l).allclose(torch::softplus(-l.select(2, 0)).sum(1)));
+  o.objective = "appearing";
+  EXPECT_THROW(tog_attack(quadrant_logits, x, o), InputError);
+}
+
 TEST(TogVanishing, EveryDetectionOfTheHandMadeDetectorVanishes) {
   const torch::Tensor x = torch::full({3, 3, 8, 8}, 0.5);
   ASSERT_TRUE(quadrant_scores(x).ge(0.3).all().item<bool>());

@@ -36,11 +36,12 @@ TEST(AuditDetectCli, TogVanishingHidesWhatNoiseOfTheSameBudgetLeaves) {
   const auto j = test::read_json(dir + "/out/audit_detect.json");
   EXPECT_EQ(j["task"], "detect");
   EXPECT_NE(j["reference"].get<std::string>().find("clean detections"), std::string::npos);
-  ASSERT_EQ(j["rows"].size(), 5u);  // clean, noise, tog-vanishing, two corruptions
-  EXPECT_EQ(j["rows"][3]["row"], "gaussian_noise-s3");  // the corruptions' own order
-  EXPECT_EQ(j["rows"][4]["corruption"], "fog");
-  EXPECT_EQ(j["rows"][4]["severity"], 3);
-  EXPECT_TRUE(j["rows"][4]["eps"].is_null());
+  // clean, noise, tog-vanishing, tog-fabrication, two corruptions
+  ASSERT_EQ(j["rows"].size(), 6u);
+  EXPECT_EQ(j["rows"][4]["row"], "gaussian_noise-s3");  // the corruptions' own order
+  EXPECT_EQ(j["rows"][5]["corruption"], "fog");
+  EXPECT_EQ(j["rows"][5]["severity"], 3);
+  EXPECT_TRUE(j["rows"][5]["eps"].is_null());
   EXPECT_FALSE(std::ifstream(dir + "/out/detections-fog-s3.json").good());  // rows only
   const auto& clean = j["rows"][0];
   const auto& noise = j["rows"][1];
@@ -51,6 +52,9 @@ TEST(AuditDetectCli, TogVanishingHidesWhatNoiseOfTheSameBudgetLeaves) {
   EXPECT_GE(clean["found"].get<int>(), 3);             // dog, bicycle, car or truck
   EXPECT_LT(tog["found"].get<int>(), clean["found"].get<int>());
   EXPECT_LT(tog["ap50"].get<double>(), noise["ap50"].get<double>());
+  const auto& fabrication = j["rows"][3];
+  EXPECT_EQ(fabrication["attack"], "tog-fabrication");
+  EXPECT_GT(fabrication["found"].get<int>(), 3 * clean["found"].get<int>());  // objects appear
   for (const char* f : {"audit_detect.csv", "detections.json", "report.html", "run.json",
                         "examples.png", "detections-tog-vanishing-linf-0.0314.json"})
     EXPECT_TRUE(std::ifstream(dir + "/out/" + std::string(f)).good()) << f;

@@ -15,6 +15,11 @@
 /// 2/255, which is eps / 4 at its 8/255). An L2 budget (not in the reference) takes
 /// L2-normalised steps of eps / 4 from a random start in the L2 ball.
 ///
+/// TOG-fabrication (the reference's `tog_fabrication`: the same loop down the objectness loss
+/// with every objectness label 1, so that objects appear everywhere): on anchor-free
+/// detectors a location's objectness is its best class score, so the loss is the sum over
+/// locations of -log(max_c p) = softplus(-max_c logit).
+///
 /// Example:
 ///   foil::GraphModel nanodet("nanodet.json");
 ///   auto logits = [&](const torch::Tensor& x) { return nanodet.class_logits(x); };
@@ -39,7 +44,9 @@ struct TogOptions {
   int64_t steps = 10;         ///< iterations (n_iter)
   double step_size = -1;      ///< per step; < 0: eps / 4 (the reference's 2/255 at 8/255)
   bool random_start = true;   ///< start uniformly in the ball, as the reference does
-  uint64_t seed = 0;          ///< the random start, drawn per item (its own stream)
+  /// vanishing (every object disappears) or fabrication (objects appear everywhere).
+  std::string objective = "vanishing";
+  uint64_t seed = 0;  ///< the random start, drawn per item (its own stream)
   /// The items' ids for their random streams (int64 N); undefined: 0..N-1. A batch cut from
   /// a bigger set passes its rows, so each item gets the same start in any batch.
   torch::Tensor ids;
@@ -49,9 +56,17 @@ struct TogOptions {
 /// of -log(1 - sigmoid(logit)) = softplus(logit), exact at any logit.
 torch::Tensor vanishing_loss(const torch::Tensor& logits);
 
-/// Runs TOG-vanishing on `pixels` (N×C×H×W in [0,1]); returns the adversarial images. Throws
-/// InputError for a budget or step count out of range, or an unknown norm.
+/// The objectness loss TOG-fabrication lowers, per image (N): the sum over locations of
+/// -log(sigmoid(max over classes of the logit)) = softplus(-max logit).
+torch::Tensor fabrication_loss(const torch::Tensor& logits);
+
+/// Runs TOG-vanishing or TOG-fabrication (`options.objective`) on `pixels` (N×C×H×W in [0,1]);
+/// returns the adversarial images. Throws InputError for a budget or step count out of range, or an
+/// unknown norm.
+torch::Tensor tog_attack(const DetectorLogits& logits, const torch::Tensor& pixels,
+                         const TogOptions& options);
+/// tog_attack with the vanishing objective.
 torch::Tensor tog_vanishing(const DetectorLogits& logits, const torch::Tensor& pixels,
-                            const TogOptions& options);
+                            TogOptions options);
 
 }  // namespace foil

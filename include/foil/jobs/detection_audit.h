@@ -2,7 +2,8 @@
 /// @file
 /// The audit of an object detector (`foil audit --task detect`): COCO AP (foil/metrics/
 /// detection.h) of the clean detections and, per budget, of the detections under random noise
-/// of that norm and size (the baseline) and under TOG-vanishing (foil/attacks/tog.h), against
+/// of that norm and size (the baseline) and under TOG-vanishing and TOG-fabrication
+/// (foil/attacks/tog.h), against
 /// COCO annotations or, without them, the model's own clean detections at the score threshold
 /// (then clean AP is 1 by construction and the rows say how much of what the model found it
 /// still finds: its recall at the threshold), and under each common corruption asked for
@@ -31,7 +32,7 @@ class GraphModel;
 /// One row: the clean pass, one attack or the noise baseline at one budget, or one corruption
 /// at one severity.
 struct DetectionAuditRow {
-  std::string attack;        ///< clean, noise, tog-vanishing or corruption
+  std::string attack;        ///< clean, noise, tog-vanishing, tog-fabrication or corruption
   std::string norm;          ///< linf or l2 ("" for clean)
   double eps = 0;            ///< the budget (0 for clean)
   std::string corruption;    ///< corruption rows: its name
@@ -55,7 +56,8 @@ struct DetectionAuditResult {
   /// Categories of the annotations that no class of the model is named as, left out.
   std::vector<std::string> unscored_categories;
   AuditOptions options;  ///< as run (without the log)
-  /// Clean, per budget noise and TOG-vanishing, then per corruption and severity.
+  /// Clean, per budget noise, TOG-vanishing and TOG-fabrication, then per corruption and
+  /// severity.
   std::vector<DetectionAuditRow> rows;
   double seconds = 0;              ///< the whole audit
   std::vector<std::string> lines;  ///< the printed table

@@ -81,7 +81,8 @@ std::vector<AuditField> make_audit_table() {
   t.push_back(audit_field(
       "--task", Type::kText, kTask,
       "classify; detect: an object detector's COCO box AP clean, under random noise and "
-      "under TOG-vanishing per budget; segment: a segmenter's mean IoU and pixel accuracy "
+      "under TOG-vanishing and TOG-fabrication per budget; segment: a segmenter's mean IoU and "
+      "pixel accuracy "
       "clean, under random noise and under PGD, SegPGD and CosPGD per budget; keypoints: a "
       "pose model's OKS, PCK@0.1 and pose RMSE to its clean pose under random noise and "
       "under KAA per budget (default: the model's task; the three tasks' budgets 2/255, "

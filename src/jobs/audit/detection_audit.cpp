@@ -1,5 +1,5 @@
 // The detector audit (foil/jobs/detection_audit.h): COCO AP clean, under same-norm noise and
-// under TOG-vanishing, per budget.
+// under TOG-vanishing and TOG-fabrication, per budget.
 #include "foil/jobs/detection_audit.h"
 
 #include <fmt/format.h>
@@ -280,28 +280,30 @@ struct DetectionAuditRun {
     r.rows.push_back(std::move(row));
   }
 
-  /// TOG-vanishing on every image at one budget, batch by batch (each item its own start).
-  torch::Tensor tog(const std::string& norm, double eps) const {
+  /// TOG-vanishing or -fabrication on every image at one budget, batch by batch (each item
+  /// its own start).
+  torch::Tensor tog(const std::string& objective, const std::string& norm, double eps) const {
     const auto logits = [&](const torch::Tensor& x) { return model.class_logits(x); };
     std::vector<torch::Tensor> adv;
-    Progress bar(fmt::format("tog-vanishing {} {}", norm, budget_text(norm, eps)), data.size());
+    Progress bar(fmt::format("tog-{} {} {}", objective, norm, budget_text(norm, eps)), data.size());
     for (int64_t b = 0; b < data.size(); b += o.batch) {
       TogOptions t;
       t.norm = norm;
       t.eps = eps;
       t.steps = o.steps;
       t.seed = o.seed;
+      t.objective = objective;
       t.ids = torch::arange(b, std::min(b + o.batch, data.size()), torch::kLong);
       const torch::Tensor x = data.images.slice(0, b, b + o.batch).to(model.device());
-      adv.push_back(tog_vanishing(logits, x, t).cpu());
+      adv.push_back(tog_attack(logits, x, t).cpu());
       bar.update(std::min(b + o.batch, data.size()));
     }
     bar.finish();
     return torch::cat(adv);
   }
 
-  /// Per budget: the noise baseline, then TOG-vanishing (the strongest Linf one kept as the
-  /// example grid's attacked row).
+  /// Per budget: the noise baseline, TOG-vanishing (the strongest Linf one kept as the
+  /// example grid's attacked row), TOG-fabrication.
   void attack_rows(const std::vector<std::vector<Detection>>& clean) {
     const auto shape = data.images.sizes().slice(1);
     const torch::Tensor ids = torch::arange(data.size(), torch::kLong);
@@ -315,16 +317,19 @@ struct DetectionAuditRun {
         const torch::Tensor noise = same_norm_noise(o.seed, ids, shape, norm, eps, torch::kCPU);
         add({"noise", norm, eps}, detect((data.images + noise).clamp(0, 1)), since);
         since = now_seconds();
-        const torch::Tensor attacked = tog(norm, eps);
+        const torch::Tensor attacked = tog("vanishing", norm, eps);
         const auto found = detect(attacked);
         add({"tog-vanishing", norm, eps}, found, since);
-        if (norm != shown || eps != strongest || o.examples == 0) continue;
-        const int64_t k = std::min(o.examples, data.size());
-        r.example_row = row_name(r.rows.back());
-        r.example_clean = data.images.slice(0, 0, k);
-        r.example_attacked = attacked.slice(0, 0, k);
-        r.example_clean_boxes = labelled(clean, k, o.score_threshold);
-        r.example_attacked_boxes = labelled(found, k, o.score_threshold);
+        if (norm == shown && eps == strongest && o.examples > 0) {
+          const int64_t k = std::min(o.examples, data.size());
+          r.example_row = row_name(r.rows.back());
+          r.example_clean = data.images.slice(0, 0, k);
+          r.example_attacked = attacked.slice(0, 0, k);
+          r.example_clean_boxes = labelled(clean, k, o.score_threshold);
+          r.example_attacked_boxes = labelled(found, k, o.score_threshold);
+        }
+        since = now_seconds();
+        add({"tog-fabrication", norm, eps}, detect(tog("fabrication", norm, eps)), since);
       }
   }
 
@@ -426,15 +431,18 @@ nlohmann::json DetectionAuditResult::to_json() const {
        "score_threshold covers at IoU >= 0.5; found: detections at or above score_threshold, "
        "of any class"},
       {"attack",
-       {{"name", "tog-vanishing"},
+       {{"names", {"tog-vanishing", "tog-fabrication"}},
+        {"reference", "git-disl/TOG (tog/attacks.py: tog_vanishing, tog_fabrication)"},
         {"steps", options.steps},
         {"step_size", "eps / 4"},
         {"random_start", true},
         {"differs_from_reference",
-         "objectness is each class score at each location (anchor-free detectors have no "
-         "objectness branch): the loss is the sum of -log(1 - p) = softplus(logit) over "
-         "locations and classes; the step is eps / 4 at every budget (the reference fixes "
-         "2/255, eps / 4 at its 8/255); L2 budgets take L2-normalised steps"}}},
+         "anchor-free detectors have no objectness branch: vanishing takes each class score at "
+         "each location as an objectness, the loss the sum of -log(1 - p) = softplus(logit) "
+         "over locations and classes; fabrication takes each location's best class score, the "
+         "loss the sum of -log p = softplus(-max logit) over locations; the step is eps / 4 "
+         "at every budget (the reference fixes 2/255, eps / 4 at its 8/255); L2 budgets take "
+         "L2-normalised steps"}}},
       {"baseline", "noise: random signs of size eps (Linf) or a random direction of norm eps (L2)"},
       {"corruptions", options.corruption.corruptions.empty()
                           ? nlohmann::json()
