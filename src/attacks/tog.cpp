@@ -1,4 +1,4 @@
-// TOG-vanishing (foil/attacks/tog.h).
+// TOG-vanishing and TOG-fabrication (foil/attacks/tog.h).
 #include "foil/attacks/tog.h"
 
 #include <fmt/format.h>
@@ -54,8 +54,10 @@ torch::Tensor tog_attack(const DetectorLogits& logits, const torch::Tensor& pixe
   torch::Tensor delta = torch::zeros_like(x);
   if (o.random_start) {
     const torch::Tensor ids = o.ids.defined() ? o.ids : torch::arange(n, torch::kLong);
-    // Its own stream: not the same-norm noise baseline drawn from (seed, id).
-    SampleRandom random(o.seed ^ 0x746f672d76616e69ULL, ids);
+    // Its own stream: not the same-norm noise baseline drawn from (seed, id), and
+    // fabrication's not vanishing's.
+    SampleRandom random(
+        o.seed ^ (o.objective == "vanishing" ? 0x746f672d76616e69ULL : 0x746f672d66616272ULL), ids);
     const torch::Tensor rows = torch::arange(n, torch::kLong);
     const auto shape = x.sizes().slice(1);
     if (linf) {

@@ -26,9 +26,10 @@ namespace foil {
 /// What an audit runs: budgets per norm, the attack, the minimal-norm curve.
 struct AuditOptions {
   /// The model's task: classify, detect (foil/jobs/detection_audit.h: COCO AP under
-  /// TOG-vanishing) or segment (foil/jobs/segmentation_audit.h: mean IoU under PGD, SegPGD and
-  /// CosPGD); for detect and segment the budgets, steps, batch, examples, corruptions and seed
-  /// below apply, the rest is the classifier audit's alone.
+  /// TOG-vanishing and TOG-fabrication), segment (foil/jobs/segmentation_audit.h: mean IoU
+  /// under PGD, SegPGD and CosPGD) or keypoints (foil/jobs/keypoint_audit.h: OKS and PCK under
+  /// KAA); for the last three the budgets, steps, batch, examples, corruptions and seed below
+  /// apply, the rest is the classifier audit's alone (foil/jobs/task_audit.h).
   std::string task = "classify";
   /// detect: COCO-format ground truth (foil/metrics/detection.h); segment: a folder of label
   /// PNGs; "": the model's clean detections at `score_threshold`, or its clean masks, are the

@@ -13,7 +13,7 @@
 /// Example:
 ///   foil::GraphModel nanodet("nanodet.json");
 ///   foil::Dataset photos = foil::open_data("photos/", nanodet, false);
-///   foil::AuditOptions o = foil::detection_audit_defaults();
+///   foil::AuditOptions o = foil::task_audit_defaults("detect");  // foil/jobs/task_audit.h
 ///   foil::DetectionAuditResult r = foil::run_detection_audit(nanodet, photos, o);
 
 #include <nlohmann/json.hpp>
@@ -83,11 +83,6 @@ struct DetectionAuditResult {
 /// `requested` task ("": none) must be that one: throws InputError "--task X: expected the task of
 /// --model (Y)" otherwise.
 std::string audit_task(const Model& model, const std::string& requested = "");
-/// What a detector audit starts from: Linf budgets 2/255, 4/255, 8/255 (no L2), TOG's 10
-/// steps, batch 8, 4 example images, no corruptions.
-AuditOptions detection_audit_defaults();
-/// Throws InputError for options a detection audit cannot run (checked before anything slow).
-void check_detection_audit_options(const AuditOptions& options);
 /// Audits the detector on `data` (photos; labels unused).
 DetectionAuditResult run_detection_audit(GraphModel& model, const Dataset& data,
                                          const AuditOptions& options);

@@ -6,13 +6,13 @@
 /// against its clean pose (photos have no ground truth). Each row: COCO's OKS and PCK@0.1 of
 /// the pose to the clean one (models of COCO's 17 keypoints: MoveNet, PoseNet), the pose RMSE
 /// in pixels and the share of images whose keypoints moved more than tau pixels on average;
-/// by the model's own decode where it has one (MoveNet, BlazePose), else by the heatmaps.
+/// by the model's own decode (every graph keypoint model has one).
 ///
 /// Example:
 ///   foil::GraphModel movenet("movenet-lightning.json");
 ///   foil::Dataset people = foil::load_data("people/", movenet.info().input);
 ///   foil::KeypointAuditResult r =
-///       foil::run_keypoint_audit(movenet, people, foil::keypoint_audit_defaults());
+///       foil::run_keypoint_audit(movenet, people, foil::task_audit_defaults("keypoints"));
 
 #include <nlohmann/json.hpp>
 #include <string>
@@ -67,11 +67,6 @@ struct KeypointAuditResult {
   void write(const std::string& dir) const;
 };
 
-/// What a keypoint audit starts from: Linf budgets 2/255, 4/255, 8/255 (no L2), KAA's 10
-/// steps, batch 8, 4 example images, no corruptions.
-AuditOptions keypoint_audit_defaults();
-/// Throws InputError for options a keypoint audit cannot run (checked before anything slow).
-void check_keypoint_audit_options(const AuditOptions& options);
 /// Audits the keypoint model on `data` (photos; labels unused).
 KeypointAuditResult run_keypoint_audit(GraphModel& model, const Dataset& data,
                                        const AuditOptions& options);

@@ -15,7 +15,7 @@
 ///   foil::GraphModel selfie("selfie.json");
 ///   foil::Dataset photos = foil::open_data("photos/", selfie, false);
 ///   foil::SegmentationAuditResult r =
-///       foil::run_segmentation_audit(selfie, photos, foil::segmentation_audit_defaults());
+///       foil::run_segmentation_audit(selfie, photos, foil::task_audit_defaults("segment"));
 
 #include <nlohmann/json.hpp>
 #include <string>
@@ -66,12 +66,6 @@ struct SegmentationAuditResult {
   void write(const std::string& dir) const;
 };
 
-/// What a segmentation audit starts from: Linf budgets 2/255, 4/255, 8/255 (no L2), 10 steps
-/// (the reference's sweep), batch 8, 4 example images, no corruptions.
-AuditOptions segmentation_audit_defaults();
-/// Throws InputError for options a segmentation audit cannot run (checked before anything
-/// slow).
-void check_segmentation_audit_options(const AuditOptions& options);
 /// Audits the segmenter on `data` (photos; labels unused); `options.annotations` is the folder
 /// of label PNGs ("": the clean masks are the reference).
 SegmentationAuditResult run_segmentation_audit(GraphModel& model, const Dataset& data,

@@ -29,13 +29,27 @@ void for_each_corruption(
     uint64_t seed, const Log& log,
     const std::function<void(const std::string&, int, const torch::Tensor&, double)>& row);
 
+/// A metric as the task audits print it: three decimals, "n/a" for -1 (not defined).
+std::string metric_cell(double value);
+/// A task audit row's name: clean, ATTACK-NORM-BUDGET (tog-vanishing-linf-8/255) or
+/// CORRUPTION-sSEVERITY (fog-s3).
+std::string task_row_name(const std::string& attack, const std::string& norm, double eps,
+                          const std::string& corruption, int severity);
+/// task_row_name of a row with those fields.
+template <typename Row>
+std::string task_row_name(const Row& r) {
+  return task_row_name(r.attack, r.norm, r.eps, r.corruption, r.severity);
+}
+
 /// The kind of model a task audits: "an object detector", "a semantic segmenter", "a keypoint
 /// model" or "a classifier".
 std::string task_model_kind(const std::string& task);
-/// The defaults of the audit of `task` (detect, segment, keypoints; anything else:
+/// The defaults of the audit of `task` (detect, segment, keypoints: Linf budgets 2/255, 4/255,
+/// 8/255, no L2, 10 steps, batch 8, 4 example images, no corruptions; anything else:
 /// audit_defaults()).
 AuditOptions task_audit_defaults(const std::string& task);
-/// Throws InputError for options the audit of `options.task` cannot run.
+/// Throws InputError for options the audit of `options.task` (detect, segment or keypoints)
+/// cannot run, checked before anything slow (detect: the annotation file read).
 void check_task_audit_options(const AuditOptions& options);
 /// The photos of data spec `spec` for the audit of `model`'s task: a detector's as open_data
 /// reads them; a segmenter's or keypoint model's loaded at its input size (their outputs are

@@ -202,14 +202,6 @@ std::vector<std::vector<LabelledBox>> labelled(const std::vector<std::vector<Det
   return out;
 }
 
-std::string ap_cell(double v) { return v > -1 ? fmt::format("{:.3f}", v) : "n/a"; }
-
-std::string row_name(const DetectionAuditRow& r) {
-  if (r.attack == "clean") return "clean";
-  if (r.attack == "corruption") return fmt::format("{}-s{}", r.corruption, r.severity);
-  return fmt::format("{}-{}-{}", r.attack, r.norm, budget_text(r.norm, r.eps));
-}
-
 }  // namespace
 
 std::string audit_task(const Model& model, const std::string& requested) {
@@ -222,35 +214,6 @@ std::string audit_task(const Model& model, const std::string& requested) {
   check_input(requested.empty() || requested == task, "--task " + requested,
               "the task of --model (" + task + ")", model.info().name + ", a " + task + " model");
   return task;
-}
-
-AuditOptions detection_audit_defaults() {
-  AuditOptions o;
-  o.task = "detect";
-  o.linf_eps = {2.0 / 255, 4.0 / 255, 8.0 / 255};
-  o.l2_eps = {};
-  o.steps = 10;
-  o.batch = 8;
-  o.examples = 4;
-  o.corruption.corruptions.clear();
-  return o;
-}
-
-void check_detection_audit_options(const AuditOptions& o) {
-  check_input(o.task == "detect", "--task", "detect", "'" + o.task + "'");
-  check_input(!o.linf_eps.empty() || !o.l2_eps.empty(), "--linf-eps", "a budget (or --l2-eps)",
-              "none");
-  for (double e : o.linf_eps)
-    check_input(e > 0 && e <= 1, "--linf-eps", "budgets in (0, 1]", fmt::format("{:g}", e));
-  for (double e : o.l2_eps)
-    check_input(e > 0 && e <= 1e4, "--l2-eps", "budgets in (0, 10000]", fmt::format("{:g}", e));
-  if (!o.corruption.corruptions.empty()) check_corruption_options(o.corruption);
-  check_input(o.steps >= 1, "--steps", "an integer >= 1 (TOG's own: 10)", std::to_string(o.steps));
-  check_input(o.batch >= 1, "--batch", "a batch size >= 1", std::to_string(o.batch));
-  check_input(o.examples >= 0, "--examples", "a count >= 0", std::to_string(o.examples));
-  check_input(o.score_threshold > 0 && o.score_threshold < 1, "--score-threshold",
-              "a score in (0, 1)", fmt::format("{:g}", o.score_threshold));
-  if (!o.annotations.empty()) read_coco_annotations(o.annotations);
 }
 
 namespace {
@@ -274,8 +237,8 @@ struct DetectionAuditRun {
     row.seconds = now_seconds() - since;
     r.lines.push_back(
         fmt::format("{:<28} AP {:>6}  AP50 {:>6}  recall50@{:g} {:>6}  found {:>4}  ({:.1f}s)",
-                    row_name(row), ap_cell(row.metrics.ap), ap_cell(row.metrics.ap50),
-                    o.score_threshold, ap_cell(row.recall50), row.found, row.seconds));
+                    task_row_name(row), metric_cell(row.metrics.ap), metric_cell(row.metrics.ap50),
+                    o.score_threshold, metric_cell(row.recall50), row.found, row.seconds));
     if (o.log) o.log(r.lines.back());
     r.rows.push_back(std::move(row));
   }
@@ -322,7 +285,7 @@ struct DetectionAuditRun {
         add({"tog-vanishing", norm, eps}, found, since);
         if (norm == shown && eps == strongest && o.examples > 0) {
           const int64_t k = std::min(o.examples, data.size());
-          r.example_row = row_name(r.rows.back());
+          r.example_row = task_row_name(r.rows.back());
           r.example_clean = data.images.slice(0, 0, k);
           r.example_attacked = attacked.slice(0, 0, k);
           r.example_clean_boxes = labelled(clean, k, o.score_threshold);
@@ -350,7 +313,7 @@ struct DetectionAuditRun {
 
 DetectionAuditResult run_detection_audit(GraphModel& model, const Dataset& data,
                                          const AuditOptions& o) {
-  check_detection_audit_options(o);
+  check_task_audit_options(o);
   check_input(model.meta().task == "detection", model.info().name, "an object detector",
               "a " + model.meta().task + " model (--task detect needs a detector)");
   check_input(data.size() > 0, "--data", "at least one image", "none");
@@ -394,7 +357,7 @@ nlohmann::json DetectionAuditResult::to_json() const {
   for (const auto& row : rows) {
     nlohmann::json j = row.metrics.to_json();
     j.erase("per_category");
-    j["row"] = row_name(row);
+    j["row"] = task_row_name(row);
     j["attack"] = row.attack;
     j["norm"] = row.norm.empty() ? nlohmann::json() : nlohmann::json(row.norm);
     j["eps"] = row.norm.empty() ? nlohmann::json() : nlohmann::json(row.eps);
@@ -458,11 +421,12 @@ void DetectionAuditResult::write(const std::string& dir_in) const {
   write_json(dir + "audit_detect.json", to_json());
   std::vector<std::vector<std::string>> csv;
   for (const auto& row : rows)
-    csv.push_back({row_name(row), row.attack, row.norm,
+    csv.push_back({task_row_name(row), row.attack, row.norm,
                    row.norm.empty() ? "" : fmt::format("{:g}", row.eps), row.corruption,
-                   row.severity > 0 ? std::to_string(row.severity) : "", ap_cell(row.metrics.ap),
-                   ap_cell(row.metrics.ap50), ap_cell(row.metrics.ap75), ap_cell(row.metrics.ar100),
-                   ap_cell(row.recall50), std::to_string(row.found),
+                   row.severity > 0 ? std::to_string(row.severity) : "",
+                   metric_cell(row.metrics.ap), metric_cell(row.metrics.ap50),
+                   metric_cell(row.metrics.ap75), metric_cell(row.metrics.ar100),
+                   metric_cell(row.recall50), std::to_string(row.found),
                    fmt::format("{:.2f}", row.seconds)});
   write_csv(dir + "audit_detect.csv",
             {"row", "attack", "norm", "eps", "corruption", "severity", "ap", "ap50", "ap75",
@@ -470,7 +434,7 @@ void DetectionAuditResult::write(const std::string& dir_in) const {
             csv);
   for (const auto& row : rows) {
     if (row.attack == "corruption") continue;  // their numbers are in the rows
-    std::string name = row_name(row);
+    std::string name = task_row_name(row);
     std::replace(name.begin(), name.end(), '/', '_');  // 8/255 -> 8_255
     write_json(dir + (row.attack == "clean" ? "detections.json" : "detections-" + name + ".json"),
                coco_results_json(row.detections));

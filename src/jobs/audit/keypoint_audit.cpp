@@ -18,14 +18,6 @@
 namespace foil {
 namespace {
 
-std::string pose_cell(double v) { return v > -1 ? fmt::format("{:.3f}", v) : "n/a"; }
-
-std::string pose_row_name(const KeypointAuditRow& r) {
-  if (r.attack == "clean") return "clean";
-  if (r.attack == "corruption") return fmt::format("{}-s{}", r.corruption, r.severity);
-  return fmt::format("{}-{}-{}", r.attack, r.norm, budget_text(r.norm, r.eps));
-}
-
 /// A keypoint audit under way: the setup (clean poses) and the rows so far.
 struct KeypointAuditRun {
   const PoseSetup& s;
@@ -33,8 +25,8 @@ struct KeypointAuditRun {
   PoseJudging judging;
   KeypointAuditResult& r;
 
-  /// Scores a judged set of images, prints and keeps the row; returns its keypoints.
-  torch::Tensor add(KeypointAuditRow row, const KeypointOutcome& k, double since) {
+  /// Scores a judged set of images, prints and keeps the row.
+  void add(KeypointAuditRow row, const KeypointOutcome& k, double since) {
     const bool own = s.clean_own.defined();
     const KaaMetrics& m = own ? k.own : k.metrics;
     row.oks = k.oks;
@@ -44,11 +36,10 @@ struct KeypointAuditRun {
     row.seconds = now_seconds() - since;
     r.lines.push_back(fmt::format(
         "{:<28} OKS {:>6}  PCK@0.1 {:>6}  pose RMSE {:>6.2f}px  moved>{:g}px {:>5.1f}%  ({:.1f}s)",
-        pose_row_name(row), pose_cell(row.oks), pose_cell(row.pck), row.pose_rmse, r.tau,
+        task_row_name(row), metric_cell(row.oks), metric_cell(row.pck), row.pose_rmse, r.tau,
         100 * row.moved, row.seconds));
     if (o.log) o.log(r.lines.back());
     r.rows.push_back(std::move(row));
-    return k.adv_kp;
   }
 
   /// The poses of `images`, judged against the clean ones.
@@ -56,11 +47,11 @@ struct KeypointAuditRun {
     return judge_pose(s, images, {}, {}, judging);
   }
 
-  /// The keypoints to draw of a judged outcome (the model's own decode where it has one).
+  /// The keypoints to draw: the model's own decode where it has one, else the heatmap peaks.
   torch::Tensor shown(const torch::Tensor& images) const {
-    return s.clean_own.defined()
-               ? model_keypoints(*s.model, images.to(s.model->device())).xy
-               : predict_keypoints(*s.model, images.to(s.model->device()), s.layer);
+    const torch::Tensor x = images.to(s.model->device());
+    return s.clean_own.defined() ? model_keypoints(*s.model, x).xy
+                                 : predict_keypoints(*s.model, x, s.layer);
   }
 
   /// Per budget: the noise baseline, then KAA (non-target, step 2.5 eps / steps as `foil
@@ -79,18 +70,21 @@ struct KeypointAuditRun {
         const torch::Tensor noise = same_norm_noise(o.seed, ids, shape, norm, eps, torch::kCPU);
         add({"noise", norm, eps}, judge((images + noise).clamp(0, 1)), since);
         since = now_seconds();
+        // On the heatmap layer, as foil keypoints table; its random start a stream of its
+        // own (not the noise row's).
         KaaOptions k;
         k.eps(eps).norm(norm).steps(o.steps).alpha(2.5 * eps / static_cast<double>(o.steps));
-        k.seed(o.seed);
+        k.layer(s.layer).seed(o.seed ^ 0x6b61612d61756469ULL);
         const KeypointOutcome out = run_keypoint_attack(s, k, {}, {}, judging);
         add({"kaa", norm, eps}, out, since);
         if (norm != first || eps != strongest || o.examples == 0) continue;
         const int64_t n = std::min(o.examples, images.size(0));
         const torch::Tensor adv = out.result.adv.slice(0, 0, n).cpu();
-        r.example_row = pose_row_name(r.rows.back());
+        r.example_row = task_row_name(r.rows.back());
         r.example_clean = images.slice(0, 0, n);
         r.example_attacked = adv;
-        r.example_clean_kp = shown(r.example_clean).cpu();
+        r.example_clean_kp =
+            (s.clean_own.defined() ? s.clean_own : s.clean_kp).slice(0, 0, n).cpu();
         r.example_attacked_kp = shown(adv).cpu();
       }
   }
@@ -98,35 +92,9 @@ struct KeypointAuditRun {
 
 }  // namespace
 
-AuditOptions keypoint_audit_defaults() {
-  AuditOptions o;
-  o.task = "keypoints";
-  o.linf_eps = {2.0 / 255, 4.0 / 255, 8.0 / 255};
-  o.l2_eps = {};
-  o.steps = 10;
-  o.batch = 8;
-  o.examples = 4;
-  o.corruption.corruptions.clear();
-  return o;
-}
-
-void check_keypoint_audit_options(const AuditOptions& o) {
-  check_input(o.task == "keypoints", "--task", "keypoints", "'" + o.task + "'");
-  check_input(!o.linf_eps.empty() || !o.l2_eps.empty(), "--linf-eps", "a budget (or --l2-eps)",
-              "none");
-  for (double e : o.linf_eps)
-    check_input(e > 0 && e <= 1, "--linf-eps", "budgets in (0, 1]", fmt::format("{:g}", e));
-  for (double e : o.l2_eps)
-    check_input(e > 0 && e <= 1e4, "--l2-eps", "budgets in (0, 10000]", fmt::format("{:g}", e));
-  if (!o.corruption.corruptions.empty()) check_corruption_options(o.corruption);
-  check_input(o.steps >= 1, "--steps", "an integer >= 1 (KAA's: 10)", std::to_string(o.steps));
-  check_input(o.batch >= 1, "--batch", "a batch size >= 1", std::to_string(o.batch));
-  check_input(o.examples >= 0, "--examples", "a count >= 0", std::to_string(o.examples));
-}
-
 KeypointAuditResult run_keypoint_audit(GraphModel& model, const Dataset& data,
                                        const AuditOptions& o) {
-  check_keypoint_audit_options(o);
+  check_task_audit_options(o);
   check_input(model.meta().task == "keypoints", model.info().name, "a keypoint model",
               "a " + model.meta().task + " model (--task keypoints needs a keypoint model)");
   check_input(data.size() > 0, "--data", "at least one image", "none");
@@ -170,7 +138,7 @@ nlohmann::json KeypointAuditResult::to_json() const {
   const auto value = [](double v) { return v > -1 ? nlohmann::json(v) : nlohmann::json(); };
   nlohmann::json rows_json = nlohmann::json::array();
   for (const auto& row : rows) {
-    nlohmann::json j = {{"row", pose_row_name(row)},
+    nlohmann::json j = {{"row", task_row_name(row)},
                         {"attack", row.attack},
                         {"norm", row.norm.empty() ? nlohmann::json() : nlohmann::json(row.norm)},
                         {"eps", row.norm.empty() ? nlohmann::json() : nlohmann::json(row.eps)},
@@ -220,10 +188,10 @@ void KeypointAuditResult::write(const std::string& dir_in) const {
   write_json(dir + "audit_keypoints.json", to_json());
   std::vector<std::vector<std::string>> csv;
   for (const auto& row : rows)
-    csv.push_back({pose_row_name(row), row.attack, row.norm,
+    csv.push_back({task_row_name(row), row.attack, row.norm,
                    row.norm.empty() ? "" : fmt::format("{:g}", row.eps), row.corruption,
-                   row.severity > 0 ? std::to_string(row.severity) : "", pose_cell(row.oks),
-                   pose_cell(row.pck), fmt::format("{:.3f}", row.pose_rmse),
+                   row.severity > 0 ? std::to_string(row.severity) : "", metric_cell(row.oks),
+                   metric_cell(row.pck), fmt::format("{:.3f}", row.pose_rmse),
                    fmt::format("{:.3f}", row.moved), fmt::format("{:.2f}", row.seconds)});
   write_csv(dir + "audit_keypoints.csv",
             {"row", "attack", "norm", "eps", "corruption", "severity", "oks", "pck_0.1",

@@ -104,14 +104,6 @@ std::vector<torch::Tensor> annotated_masks(const std::string& folder, const Data
   return out;
 }
 
-std::string miou_cell(double v) { return v > -1 ? fmt::format("{:.3f}", v) : "n/a"; }
-
-std::string seg_row_name(const SegmentationAuditRow& r) {
-  if (r.attack == "clean") return "clean";
-  if (r.attack == "corruption") return fmt::format("{}-s{}", r.corruption, r.severity);
-  return fmt::format("{}-{}-{}", r.attack, r.norm, budget_text(r.norm, r.eps));
-}
-
 /// A segmentation audit under way: the model, data, reference and the rows so far.
 struct SegmentationAuditRun {
   GraphModel& model;
@@ -142,8 +134,8 @@ struct SegmentationAuditRun {
     row.metrics = segmentation_metrics(cm, r.class_names);
     row.seconds = now_seconds() - since;
     r.lines.push_back(fmt::format("{:<28} mIoU {:>6}  pixel accuracy {:>6}  ({:.1f}s)",
-                                  seg_row_name(row), miou_cell(row.metrics.miou),
-                                  miou_cell(row.metrics.pixel_accuracy), row.seconds));
+                                  task_row_name(row), metric_cell(row.metrics.miou),
+                                  metric_cell(row.metrics.pixel_accuracy), row.seconds));
     if (o.log) o.log(r.lines.back());
     r.rows.push_back(std::move(row));
     return logits.argmax(1);
@@ -193,7 +185,7 @@ struct SegmentationAuditRun {
           if (norm != shown || eps != strongest || o.examples == 0 || miou >= lowest) continue;
           lowest = miou;
           const int64_t k = std::min(o.examples, data.size());
-          r.example_row = seg_row_name(r.rows.back());
+          r.example_row = task_row_name(r.rows.back());
           r.example_clean = data.images.slice(0, 0, k);
           r.example_attacked = attacked.slice(0, 0, k);
           r.example_clean_masks = clean_masks.slice(0, 0, k);
@@ -217,41 +209,9 @@ struct SegmentationAuditRun {
 
 }  // namespace
 
-AuditOptions segmentation_audit_defaults() {
-  AuditOptions o;
-  o.task = "segment";
-  o.linf_eps = {2.0 / 255, 4.0 / 255, 8.0 / 255};
-  o.l2_eps = {};
-  o.steps = 10;
-  o.batch = 8;
-  o.examples = 4;
-  o.corruption.corruptions.clear();
-  return o;
-}
-
-void check_segmentation_audit_options(const AuditOptions& o) {
-  check_input(o.task == "segment", "--task", "segment", "'" + o.task + "'");
-  check_input(!o.linf_eps.empty() || !o.l2_eps.empty(), "--linf-eps", "a budget (or --l2-eps)",
-              "none");
-  for (double e : o.linf_eps)
-    check_input(e > 0 && e <= 1, "--linf-eps", "budgets in (0, 1]", fmt::format("{:g}", e));
-  for (double e : o.l2_eps)
-    check_input(e > 0 && e <= 1e4, "--l2-eps", "budgets in (0, 10000]", fmt::format("{:g}", e));
-  if (!o.corruption.corruptions.empty()) check_corruption_options(o.corruption);
-  check_input(o.steps >= 1, "--steps", "an integer >= 1 (the reference's sweep: 10)",
-              std::to_string(o.steps));
-  check_input(o.batch >= 1, "--batch", "a batch size >= 1", std::to_string(o.batch));
-  check_input(o.examples >= 0, "--examples", "a count >= 0", std::to_string(o.examples));
-  std::error_code ec;
-  if (!o.annotations.empty())
-    check_input(std::filesystem::is_directory(o.annotations, ec), "--annotations " + o.annotations,
-                "a folder of label PNGs (one per photo, named as the photo, .png)",
-                std::filesystem::exists(o.annotations, ec) ? "not a folder" : "no such folder");
-}
-
 SegmentationAuditResult run_segmentation_audit(GraphModel& model, const Dataset& data,
                                                const AuditOptions& o) {
-  check_segmentation_audit_options(o);
+  check_task_audit_options(o);
   check_input(model.meta().task == "segmentation", model.info().name, "a semantic segmenter",
               "a " + model.meta().task + " model (--task segment needs a segmenter)");
   check_input(data.size() > 0, "--data", "at least one image", "none");
@@ -297,7 +257,7 @@ nlohmann::json SegmentationAuditResult::to_json() const {
   nlohmann::json rows_json = nlohmann::json::array();
   for (const auto& row : rows) {
     nlohmann::json j = row.metrics.to_json();
-    j["row"] = seg_row_name(row);
+    j["row"] = task_row_name(row);
     j["attack"] = row.attack;
     j["norm"] = row.norm.empty() ? nlohmann::json() : nlohmann::json(row.norm);
     j["eps"] = row.norm.empty() ? nlohmann::json() : nlohmann::json(row.eps);
@@ -347,15 +307,15 @@ void SegmentationAuditResult::write(const std::string& dir_in) const {
   write_json(dir + "audit_segment.json", to_json());
   std::vector<std::vector<std::string>> csv;
   for (const auto& row : rows) {
-    std::vector<std::string> cells = {seg_row_name(row),
+    std::vector<std::string> cells = {task_row_name(row),
                                       row.attack,
                                       row.norm,
                                       row.norm.empty() ? "" : fmt::format("{:g}", row.eps),
                                       row.corruption,
                                       row.severity > 0 ? std::to_string(row.severity) : "",
-                                      miou_cell(row.metrics.miou),
-                                      miou_cell(row.metrics.pixel_accuracy)};
-    for (double v : row.metrics.iou) cells.push_back(miou_cell(v));
+                                      metric_cell(row.metrics.miou),
+                                      metric_cell(row.metrics.pixel_accuracy)};
+    for (double v : row.metrics.iou) cells.push_back(metric_cell(v));
     cells.push_back(fmt::format("{:.2f}", row.seconds));
     csv.push_back(cells);
   }

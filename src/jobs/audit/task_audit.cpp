@@ -5,11 +5,13 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <filesystem>
 
 #include "foil/core/error.h"
 #include "foil/core/runtime.h"
 #include "foil/corrupt/corruptions.h"
 #include "foil/jobs/job.h"
+#include "foil/metrics/detection.h"
 #include "foil/models/graph_model.h"
 
 namespace foil {
@@ -44,6 +46,15 @@ void for_each_corruption(
   }
 }
 
+std::string metric_cell(double v) { return v > -1 ? fmt::format("{:.3f}", v) : "n/a"; }
+
+std::string task_row_name(const std::string& attack, const std::string& norm, double eps,
+                          const std::string& corruption, int severity) {
+  if (attack == "clean") return "clean";
+  if (attack == "corruption") return fmt::format("{}-s{}", corruption, severity);
+  return fmt::format("{}-{}-{}", attack, norm, budget_text(norm, eps));
+}
+
 std::string task_model_kind(const std::string& task) {
   if (task == "detect") return "an object detector";
   if (task == "segment") return "a semantic segmenter";
@@ -51,17 +62,41 @@ std::string task_model_kind(const std::string& task) {
 }
 
 AuditOptions task_audit_defaults(const std::string& task) {
-  if (task == "detect") return detection_audit_defaults();
-  if (task == "segment") return segmentation_audit_defaults();
-  if (task == "keypoints") return keypoint_audit_defaults();
-  return audit_defaults();
+  if (task != "detect" && task != "segment" && task != "keypoints") return audit_defaults();
+  AuditOptions o;
+  o.task = task;
+  o.linf_eps = {2.0 / 255, 4.0 / 255, 8.0 / 255};
+  o.l2_eps = {};
+  o.steps = 10;  // TOG's, the SegPGD/CosPGD sweep's and KAA's
+  o.batch = 8;
+  o.examples = 4;
+  o.corruption.corruptions.clear();
+  return o;
 }
 
 void check_task_audit_options(const AuditOptions& o) {
-  if (o.task == "detect") return check_detection_audit_options(o);
-  if (o.task == "segment") return check_segmentation_audit_options(o);
-  check_input(o.task == "keypoints", "--task", "detect, segment or keypoints", "'" + o.task + "'");
-  check_keypoint_audit_options(o);
+  check_input(o.task == "detect" || o.task == "segment" || o.task == "keypoints", "--task",
+              "detect, segment or keypoints", "'" + o.task + "'");
+  check_input(!o.linf_eps.empty() || !o.l2_eps.empty(), "--linf-eps", "a budget (or --l2-eps)",
+              "none");
+  for (double e : o.linf_eps)
+    check_input(e > 0 && e <= 1, "--linf-eps", "budgets in (0, 1]", fmt::format("{:g}", e));
+  for (double e : o.l2_eps)
+    check_input(e > 0 && e <= 1e4, "--l2-eps", "budgets in (0, 10000]", fmt::format("{:g}", e));
+  if (!o.corruption.corruptions.empty()) check_corruption_options(o.corruption);
+  check_input(o.steps >= 1, "--steps", "an integer >= 1 (default 10)", std::to_string(o.steps));
+  check_input(o.batch >= 1, "--batch", "a batch size >= 1", std::to_string(o.batch));
+  check_input(o.examples >= 0, "--examples", "a count >= 0", std::to_string(o.examples));
+  if (o.task == "detect") {
+    check_input(o.score_threshold > 0 && o.score_threshold < 1, "--score-threshold",
+                "a score in (0, 1)", fmt::format("{:g}", o.score_threshold));
+    if (!o.annotations.empty()) read_coco_annotations(o.annotations);
+  } else if (o.task == "segment" && !o.annotations.empty()) {
+    std::error_code ec;
+    check_input(std::filesystem::is_directory(o.annotations, ec), "--annotations " + o.annotations,
+                "a folder of label PNGs (one per photo, named as the photo, .png)",
+                std::filesystem::exists(o.annotations, ec) ? "not a folder" : "no such folder");
+  }
 }
 
 Dataset open_task_data(const std::string& spec, GraphModel& model) {
