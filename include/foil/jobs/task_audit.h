@@ -41,6 +41,19 @@ std::string task_row_name(const Row& r) {
   return task_row_name(r.attack, r.norm, r.eps, r.corruption, r.severity);
 }
 
+/// The fields every task audit row has in its JSON: row, attack, norm, eps (null for clean and
+/// corruptions), corruption and severity (corruption rows), seconds.
+nlohmann::json task_row_json(const std::string& attack, const std::string& norm, double eps,
+                             const std::string& corruption, int severity, double seconds);
+/// task_row_json of a row with those fields.
+template <typename Row>
+nlohmann::json task_row_json(const Row& r) {
+  return task_row_json(r.attack, r.norm, r.eps, r.corruption, r.severity, r.seconds);
+}
+/// The entries every task audit's JSON has besides its rows: the noise baseline and the
+/// corruption settings (null when none ran).
+nlohmann::json task_audit_json(const AuditOptions& options);
+
 /// The kind of model a task audits: "an object detector", "a semantic segmenter", "a keypoint
 /// model" or "a classifier".
 std::string task_model_kind(const std::string& task);

@@ -357,17 +357,9 @@ nlohmann::json DetectionAuditResult::to_json() const {
   for (const auto& row : rows) {
     nlohmann::json j = row.metrics.to_json();
     j.erase("per_category");
-    j["row"] = task_row_name(row);
-    j["attack"] = row.attack;
-    j["norm"] = row.norm.empty() ? nlohmann::json() : nlohmann::json(row.norm);
-    j["eps"] = row.norm.empty() ? nlohmann::json() : nlohmann::json(row.eps);
+    j.update(task_row_json(row));
     j["recall50"] = row.recall50 > -1 ? nlohmann::json(row.recall50) : nlohmann::json();
-    if (row.attack == "corruption") {
-      j["corruption"] = row.corruption;
-      j["severity"] = row.severity;
-    }
     j["found"] = row.found;
-    j["seconds"] = row.seconds;
     rows_json.push_back(j);
   }
   nlohmann::json per_category = nlohmann::json::array();
@@ -376,7 +368,7 @@ nlohmann::json DetectionAuditResult::to_json() const {
       if (c.objects > 0)
         per_category.push_back(
             {{"name", c.name}, {"objects", c.objects}, {"clean_ap", c.ap}, {"clean_ap50", c.ap50}});
-  return {
+  nlohmann::json out = {
       {"task", "detect"},
       {"model", model},
       {"data", data},
@@ -406,14 +398,11 @@ nlohmann::json DetectionAuditResult::to_json() const {
          "loss the sum of -log p = softplus(-max logit) over locations; the step is eps / 4 "
          "at every budget (the reference fixes 2/255, eps / 4 at its 8/255); L2 budgets take "
          "L2-normalised steps"}}},
-      {"baseline", "noise: random signs of size eps (Linf) or a random direction of norm eps (L2)"},
-      {"corruptions", options.corruption.corruptions.empty()
-                          ? nlohmann::json()
-                          : nlohmann::json{{"severities", options.corruption.severities},
-                                           {"as_published", options.corruption.as_published}}},
       {"rows", rows_json},
       {"clean_per_category", per_category},
       {"seconds", seconds}};
+  out.update(task_audit_json(options));
+  return out;
 }
 
 void DetectionAuditResult::write(const std::string& dir_in) const {

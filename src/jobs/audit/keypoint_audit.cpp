@@ -138,22 +138,14 @@ nlohmann::json KeypointAuditResult::to_json() const {
   const auto value = [](double v) { return v > -1 ? nlohmann::json(v) : nlohmann::json(); };
   nlohmann::json rows_json = nlohmann::json::array();
   for (const auto& row : rows) {
-    nlohmann::json j = {{"row", task_row_name(row)},
-                        {"attack", row.attack},
-                        {"norm", row.norm.empty() ? nlohmann::json() : nlohmann::json(row.norm)},
-                        {"eps", row.norm.empty() ? nlohmann::json() : nlohmann::json(row.eps)},
-                        {"oks", value(row.oks)},
-                        {"pck_0.1", value(row.pck)},
-                        {"pose_rmse", row.pose_rmse},
-                        {"moved", row.moved},
-                        {"seconds", row.seconds}};
-    if (row.attack == "corruption") {
-      j["corruption"] = row.corruption;
-      j["severity"] = row.severity;
-    }
+    nlohmann::json j = task_row_json(row);
+    j.update({{"oks", value(row.oks)},
+              {"pck_0.1", value(row.pck)},
+              {"pose_rmse", row.pose_rmse},
+              {"moved", row.moved}});
     rows_json.push_back(j);
   }
-  return {
+  nlohmann::json out = {
       {"task", "keypoints"},
       {"model", model},
       {"data", data},
@@ -174,13 +166,10 @@ nlohmann::json KeypointAuditResult::to_json() const {
         {"steps", options.steps},
         {"step_size", "2.5 eps / steps"},
         {"random_start", true}}},
-      {"baseline", "noise: random signs of size eps (Linf) or a random direction of norm eps (L2)"},
-      {"corruptions", options.corruption.corruptions.empty()
-                          ? nlohmann::json()
-                          : nlohmann::json{{"severities", options.corruption.severities},
-                                           {"as_published", options.corruption.as_published}}},
       {"rows", rows_json},
       {"seconds", seconds}};
+  out.update(task_audit_json(options));
+  return out;
 }
 
 void KeypointAuditResult::write(const std::string& dir_in) const {

@@ -257,18 +257,10 @@ nlohmann::json SegmentationAuditResult::to_json() const {
   nlohmann::json rows_json = nlohmann::json::array();
   for (const auto& row : rows) {
     nlohmann::json j = row.metrics.to_json();
-    j["row"] = task_row_name(row);
-    j["attack"] = row.attack;
-    j["norm"] = row.norm.empty() ? nlohmann::json() : nlohmann::json(row.norm);
-    j["eps"] = row.norm.empty() ? nlohmann::json() : nlohmann::json(row.eps);
-    if (row.attack == "corruption") {
-      j["corruption"] = row.corruption;
-      j["severity"] = row.severity;
-    }
-    j["seconds"] = row.seconds;
+    j.update(task_row_json(row));
     rows_json.push_back(j);
   }
-  return {
+  nlohmann::json out = {
       {"task", "segment"},
       {"model", model},
       {"data", data},
@@ -293,13 +285,10 @@ nlohmann::json SegmentationAuditResult::to_json() const {
         {"differs_from_reference",
          "each image's loss is divided by its own pixel count (the reference divides the batch "
          "sum by H*W or the batch's pixel count): the same steps, independent of the batch"}}},
-      {"baseline", "noise: random signs of size eps (Linf) or a random direction of norm eps (L2)"},
-      {"corruptions", options.corruption.corruptions.empty()
-                          ? nlohmann::json()
-                          : nlohmann::json{{"severities", options.corruption.severities},
-                                           {"as_published", options.corruption.as_published}}},
       {"rows", rows_json},
       {"seconds", seconds}};
+  out.update(task_audit_json(options));
+  return out;
 }
 
 void SegmentationAuditResult::write(const std::string& dir_in) const {

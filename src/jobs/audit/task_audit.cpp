@@ -55,6 +55,29 @@ std::string task_row_name(const std::string& attack, const std::string& norm, do
   return fmt::format("{}-{}-{}", attack, norm, budget_text(norm, eps));
 }
 
+nlohmann::json task_row_json(const std::string& attack, const std::string& norm, double eps,
+                             const std::string& corruption, int severity, double seconds) {
+  nlohmann::json j = {{"row", task_row_name(attack, norm, eps, corruption, severity)},
+                      {"attack", attack},
+                      {"norm", norm.empty() ? nlohmann::json() : nlohmann::json(norm)},
+                      {"eps", norm.empty() ? nlohmann::json() : nlohmann::json(eps)},
+                      {"seconds", seconds}};
+  if (attack == "corruption") {
+    j["corruption"] = corruption;
+    j["severity"] = severity;
+  }
+  return j;
+}
+
+nlohmann::json task_audit_json(const AuditOptions& o) {
+  return {
+      {"baseline", "noise: random signs of size eps (Linf) or a random direction of norm eps (L2)"},
+      {"corruptions", o.corruption.corruptions.empty()
+                          ? nlohmann::json()
+                          : nlohmann::json{{"severities", o.corruption.severities},
+                                           {"as_published", o.corruption.as_published}}}};
+}
+
 std::string task_model_kind(const std::string& task) {
   if (task == "detect") return "an object detector";
   if (task == "segment") return "a semantic segmenter";
